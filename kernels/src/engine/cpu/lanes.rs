@@ -1,0 +1,187 @@
+//! The CPU path kernel: `L` paths at a time in structure-of-arrays lanes.
+//!
+//! Every loop over `0..L` is straight-line code on arrays, so LLVM turns it
+//! into SIMD at whatever width the caller was compiled for (see
+//! `dispatch.rs`). Each lane does exactly the scalar operations of one path,
+//! without `fma`, so the bits do not depend on `L`; and the payoffs are
+//! summed in path order, so neither does the total.
+//!
+//! Per block of `L` paths, steps are taken in segments of [`SEGMENT`]:
+//!
+//! 1. draw the segment's normals for every lane (Philox + Box-Muller);
+//! 2. for each model family (base, vol-bumped), step every lane on those
+//!    normals, then fold the step into each revaluation read off that family;
+//!
+//! then the folds' discounted payoffs are combined into the outputs and
+//! added to the f64 sums. The GPU kernels have the same shape, one lane per
+//! thread.
+
+use crate::greeks::{MAX_FAMILIES, MAX_FOLDS, OUTPUTS};
+use crate::model::PathModel;
+use crate::payoff::PathPayoff;
+use crate::real::Real;
+use crate::rng::{counter, philox4x32_10};
+use crate::stats::Sums;
+
+/// Steps whose normals are drawn at once (a multiple of 4, so a segment
+/// starts on a Philox block for any normals-per-step).
+pub const SEGMENT: usize = 64;
+
+/// A revaluation in path precision (see [`crate::greeks::Fold`]).
+#[derive(Clone, Copy, Debug)]
+pub struct FoldStep<T> {
+    pub family: usize,
+    pub x0: T,
+    pub dx: T,
+    pub discount: T,
+}
+
+/// Everything the kernel needs to price paths of one trade.
+#[derive(Clone, Copy, Debug)]
+pub struct Job<T, M, P> {
+    pub families: [M; MAX_FAMILIES],
+    pub n_families: usize,
+    pub folds: [FoldStep<T>; MAX_FOLDS],
+    pub n_folds: usize,
+    pub payoff: P,
+    pub steps: u32,
+    pub key: [u32; 2],
+    pub stream: u64,
+    pub antithetic: bool,
+    pub coef: [[f64; MAX_FOLDS]; OUTPUTS],
+    pub active: [bool; OUTPUTS],
+}
+
+/// Prices paths `first .. first + count` of `job` into `acc`, in path order.
+/// `first` and `count` are even when antithetic pairs are on.
+#[inline(always)]
+pub fn run_paths<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize>(
+    job: &Job<T, M, P>,
+    first: u64,
+    count: u64,
+    acc: &mut Sums,
+) {
+    let k = M::NORMALS;
+    let mut z = [[T::ZERO; L]; SEGMENT * 2];
+    let end = first + count;
+    let mut p = first;
+    while p < end {
+        let valid = (end - p).min(L as u64) as usize;
+
+        // Lane l prices path p + l.
+        let mut path_ctr = [0u32; L];
+        let mut sign = [T::ONE; L];
+        for l in 0..L {
+            let q = p + l as u64;
+            if job.antithetic {
+                path_ctr[l] = (q >> 1) as u32;
+                sign[l] = T::select(q & 1 == 1, -T::ONE, T::ONE);
+            } else {
+                path_ctr[l] = q as u32;
+            }
+        }
+
+        let mut x = [[T::ZERO; L]; MAX_FAMILIES];
+        let mut aux = [[T::ZERO; L]; MAX_FAMILIES];
+        for f in 0..job.n_families {
+            let a0 = job.families[f].aux0();
+            aux[f] = [a0; L];
+        }
+        let mut st = [[[T::ZERO; L]; 2]; MAX_FOLDS];
+        for (fo, fold) in job.folds[..job.n_folds].iter().enumerate() {
+            let s0 = job.payoff.start(fold.x0);
+            st[fo] = [[s0[0]; L], [s0[1]; L]];
+        }
+
+        let mut var = [T::ZERO; L];
+        let mut step0 = 0u32;
+        while step0 < job.steps {
+            let n = ((job.steps - step0) as usize).min(SEGMENT);
+
+            // 1. Normals for steps step0 .. step0 + n.
+            let block0 = step0 * k as u32 / 4;
+            let blocks = (n * k).div_ceil(4);
+            for b in 0..blocks {
+                for l in 0..L {
+                    let w =
+                        philox4x32_10(counter(job.stream, path_ctr[l], block0 + b as u32), job.key);
+                    let nz = T::normals_from_words(w);
+                    for j in 0..4 {
+                        z[4 * b + j][l] = nz[j] * sign[l];
+                    }
+                }
+            }
+
+            // 2. Evolve each family on those normals and fold.
+            for f in 0..job.n_families {
+                let model = job.families[f];
+                for s in 0..n {
+                    let zs = &z[s * k..];
+                    for l in 0..L {
+                        let z2 = if k == 2 { zs[1][l] } else { T::ZERO };
+                        var[l] = model.step(&mut x[f][l], &mut aux[f][l], [zs[0][l], z2]);
+                    }
+                    if P::OBSERVES {
+                        let i = T::from_u32(step0 + s as u32 + 1);
+                        for (fo, fold) in job.folds[..job.n_folds].iter().enumerate() {
+                            if fold.family != f {
+                                continue;
+                            }
+                            let shift = fold.x0 + fold.dx * i;
+                            let [s0, s1] = &mut st[fo];
+                            for l in 0..L {
+                                let mut pair = [s0[l], s1[l]];
+                                job.payoff.observe(&mut pair, x[f][l] + shift, var[l]);
+                                s0[l] = pair[0];
+                                s1[l] = pair[1];
+                            }
+                        }
+                    }
+                }
+            }
+            step0 += n as u32;
+        }
+
+        // Discounted payoff of every fold, per lane.
+        let mut v = [[0.0f64; L]; MAX_FOLDS];
+        let steps = T::from_u32(job.steps);
+        for (fo, fold) in job.folds[..job.n_folds].iter().enumerate() {
+            let shift = fold.x0 + fold.dx * steps;
+            let xf = &x[fold.family];
+            for l in 0..L {
+                let val = job
+                    .payoff
+                    .value([st[fo][0][l], st[fo][1][l]], xf[l] + shift)
+                    * fold.discount;
+                v[fo][l] = val.to_f64();
+            }
+        }
+
+        // Outputs, summed in path order (pairs averaged first).
+        let mut sample = [0.0f64; OUTPUTS];
+        let stride = if job.antithetic { 2 } else { 1 };
+        let mut l = 0;
+        while l < valid {
+            for q in 0..OUTPUTS {
+                if !job.active[q] {
+                    continue;
+                }
+                let mut o = 0.0;
+                for fo in 0..job.n_folds {
+                    let c = job.coef[q][fo];
+                    if c != 0.0 {
+                        o += c * if stride == 2 {
+                            0.5 * (v[fo][l] + v[fo][l + 1])
+                        } else {
+                            v[fo][l]
+                        };
+                    }
+                }
+                sample[q] = o;
+            }
+            acc.add(&sample);
+            l += stride;
+        }
+        p += L as u64;
+    }
+}

@@ -1,0 +1,286 @@
+//! The CPU engine: every core through rayon, SIMD across paths.
+//!
+//! Work is split into (trade, chunk of [`CHUNK`] paths) items, so a
+//! portfolio of many small trades and one huge trade both fill the
+//! machine. Chunk boundaries depend only on the path count, and chunk sums
+//! are merged in path order, so results are bit-identical for any thread
+//! count, any SIMD level and any order of trades.
+
+mod dispatch;
+pub mod lanes;
+
+pub use dispatch::Simd;
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::{check_request, Engine, EngineError, Precision, PricingRequest, TradeResult};
+use crate::greeks::{Plan, MAX_FAMILIES, MAX_FOLDS};
+use crate::instrument::Trade;
+use crate::model::{ModelStep, PathModel};
+use crate::payoff::{PathPayoff, PayoffStep};
+use crate::real::Real;
+use crate::rng::key_of;
+use crate::stats::{Moments, Sums};
+use lanes::{FoldStep, Job};
+
+/// Paths per work item: a multiple of every SIMD width and of 2.
+pub const CHUNK: u64 = 4096;
+
+/// The CPU engine with its own thread pool.
+pub struct CpuEngine {
+    pool: rayon::ThreadPool,
+    simd: Simd,
+}
+
+impl CpuEngine {
+    /// An engine on `threads` threads (all cores when `None`) at the best
+    /// SIMD level of this CPU.
+    pub fn new(threads: Option<usize>) -> Result<CpuEngine, EngineError> {
+        CpuEngine::with_simd(threads, Simd::detect())
+    }
+
+    /// An engine at a chosen SIMD level (for tests and benchmarks).
+    pub fn with_simd(threads: Option<usize>, simd: Simd) -> Result<CpuEngine, EngineError> {
+        if !simd.supported() {
+            return Err(EngineError::Unavailable {
+                engine: "cpu",
+                reason: format!("this CPU does not support {}", simd.name()),
+            });
+        }
+        let mut b = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("riskpool-cpu-{i}"));
+        if let Some(n) = threads {
+            b = b.num_threads(n.max(1));
+        }
+        let pool = b.build().map_err(|e| EngineError::Unavailable {
+            engine: "cpu",
+            reason: format!("cannot start the thread pool: {e}"),
+        })?;
+        Ok(CpuEngine { pool, simd })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    pub fn simd(&self) -> Simd {
+        self.simd
+    }
+}
+
+impl Engine for CpuEngine {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn device(&self) -> String {
+        format!(
+            "{} ({}, {} threads)",
+            cpu_model_name(),
+            self.simd.name(),
+            self.threads()
+        )
+    }
+
+    fn price(
+        &self,
+        trades: &[Trade],
+        req: &PricingRequest,
+    ) -> Result<Vec<TradeResult>, EngineError> {
+        for t in trades {
+            t.validate().map_err(|e| EngineError::BadTrade {
+                id: t.id.clone(),
+                message: e.to_string(),
+            })?;
+            check_request(t, req)?;
+        }
+        Ok(match req.precision {
+            Precision::F32 => self.price_in::<f32>(trades, req),
+            Precision::F64 => self.price_in::<f64>(trades, req),
+        })
+    }
+}
+
+/// A trade's kernel inputs in precision `T`, one variant per model.
+enum Prepared<T> {
+    Gbm(Job<T, crate::model::GbmStep<T>, PayoffStep<T>>),
+    Heston(Job<T, crate::model::HestonStep<T>, PayoffStep<T>>),
+    SvFx(Job<T, crate::model::SvFxStep<T>, PayoffStep<T>>),
+}
+
+fn job<T: Real, M: Copy>(
+    trade: &Trade,
+    plan: &Plan,
+    req: &PricingRequest,
+    families: [M; MAX_FAMILIES],
+) -> Job<T, M, PayoffStep<T>> {
+    let mut folds = [FoldStep {
+        family: 0,
+        x0: T::ZERO,
+        dx: T::ZERO,
+        discount: T::ZERO,
+    }; MAX_FOLDS];
+    for (i, f) in plan.folds.iter().enumerate() {
+        folds[i] = FoldStep {
+            family: f.family,
+            x0: T::from_f64(f.x0),
+            dx: T::from_f64(f.dx),
+            discount: T::from_f64(f.discount),
+        };
+    }
+    Job {
+        families,
+        n_families: plan.families.len(),
+        folds,
+        n_folds: plan.folds.len(),
+        payoff: trade.payoff.prepare(trade.model.spot(), trade.steps),
+        steps: trade.steps,
+        key: key_of(req.seed),
+        stream: trade.stream,
+        antithetic: req.antithetic,
+        coef: plan.coef,
+        active: plan.active,
+    }
+}
+
+impl<T: Real> Prepared<T> {
+    fn new(trade: &Trade, req: &PricingRequest) -> Prepared<T> {
+        let plan = Plan::new(trade, &req.greeks, &req.bumps);
+        let dt = trade.maturity / trade.steps as f64;
+        let steps: Vec<ModelStep<T>> = plan.families.iter().map(|m| m.prepare::<T>(dt)).collect();
+        // Unused family slots repeat the base one; the kernel never reads them.
+        let pick = |i: usize| steps.get(i).copied().unwrap_or(steps[0]);
+        macro_rules! families {
+            ($variant:ident) => {{
+                let mut out = [None; MAX_FAMILIES];
+                for (i, o) in out.iter_mut().enumerate() {
+                    if let ModelStep::$variant(m) = pick(i) {
+                        *o = Some(m);
+                    }
+                }
+                out.map(|m| m.expect("all families share the base model"))
+            }};
+        }
+        match steps[0] {
+            ModelStep::Gbm(_) => Prepared::Gbm(job(trade, &plan, req, families!(Gbm))),
+            ModelStep::Heston(_) => Prepared::Heston(job(trade, &plan, req, families!(Heston))),
+            ModelStep::SvFx(_) => Prepared::SvFx(job(trade, &plan, req, families!(SvFx))),
+        }
+    }
+
+    fn run(&self, simd: Simd, first: u64, count: u64) -> Sums {
+        let mut acc = Sums::default();
+        match self {
+            Prepared::Gbm(j) => run_payoff(simd, j, first, count, &mut acc),
+            Prepared::Heston(j) => run_payoff(simd, j, first, count, &mut acc),
+            Prepared::SvFx(j) => run_payoff(simd, j, first, count, &mut acc),
+        }
+        acc
+    }
+}
+
+/// Re-types the job with the concrete payoff, so each model x payoff pair
+/// gets its own monomorphized kernel.
+fn run_payoff<T: Real, M: PathModel<T>>(
+    simd: Simd,
+    j: &Job<T, M, PayoffStep<T>>,
+    first: u64,
+    count: u64,
+    acc: &mut Sums,
+) {
+    fn with<T: Real, M: PathModel<T>, P: PathPayoff<T>>(
+        simd: Simd,
+        j: &Job<T, M, PayoffStep<T>>,
+        payoff: P,
+        first: u64,
+        count: u64,
+        acc: &mut Sums,
+    ) {
+        let job = Job {
+            families: j.families,
+            n_families: j.n_families,
+            folds: j.folds,
+            n_folds: j.n_folds,
+            payoff,
+            steps: j.steps,
+            key: j.key,
+            stream: j.stream,
+            antithetic: j.antithetic,
+            coef: j.coef,
+            active: j.active,
+        };
+        dispatch::run(simd, &job, first, count, acc)
+    }
+    match j.payoff {
+        PayoffStep::European(p) => with(simd, j, p, first, count, acc),
+        PayoffStep::Digital(p) => with(simd, j, p, first, count, acc),
+        PayoffStep::Asian(p) => with(simd, j, p, first, count, acc),
+        PayoffStep::Barrier(p) => with(simd, j, p, first, count, acc),
+        PayoffStep::Lookback(p) => with(simd, j, p, first, count, acc),
+        PayoffStep::FxWarrant(p) => with(simd, j, p, first, count, acc),
+    }
+}
+
+impl CpuEngine {
+    fn price_in<T: Real>(&self, trades: &[Trade], req: &PricingRequest) -> Vec<TradeResult> {
+        let simd = self.simd;
+        self.pool.install(|| {
+            let prepared: Vec<Prepared<T>> =
+                trades.par_iter().map(|t| Prepared::new(t, req)).collect();
+            let items: Vec<(usize, u64, u64)> = trades
+                .iter()
+                .enumerate()
+                .flat_map(|(i, t)| {
+                    (0..t.paths.div_ceil(CHUNK))
+                        .map(move |c| (i, c * CHUNK, CHUNK.min(t.paths - c * CHUNK)))
+                })
+                .collect();
+            let sums: Vec<(Sums, f64)> = items
+                .par_iter()
+                .map(|&(i, first, count)| {
+                    let start = Instant::now();
+                    let s = prepared[i].run(simd, first, count);
+                    (s, start.elapsed().as_secs_f64())
+                })
+                .collect();
+
+            let mut moments = vec![Moments::default(); trades.len()];
+            let mut seconds = vec![0.0; trades.len()];
+            for (&(i, _, _), (s, secs)) in items.iter().zip(&sums) {
+                moments[i].merge(&Moments::from(s));
+                seconds[i] += secs;
+            }
+            trades
+                .iter()
+                .zip(moments)
+                .zip(seconds)
+                .map(|((t, m), secs)| {
+                    let mut greeks = [None; 4];
+                    for g in &req.greeks.0 {
+                        greeks[*g as usize] = Some(m.estimate(g.slot()));
+                    }
+                    TradeResult {
+                        pv: m.estimate(0),
+                        greeks,
+                        paths: t.paths,
+                        seconds: secs,
+                    }
+                })
+                .collect()
+        })
+    }
+}
+
+/// The CPU's model name from /proc/cpuinfo, or the architecture.
+pub fn cpu_model_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}

@@ -1,0 +1,129 @@
+//! Pricing engines: the same trades, streams and results on every backend.
+//!
+//! The CPU engine is always there; the wgpu and CUDA engines (later
+//! modules) implement the same [`Engine`] trait and must agree with it far
+//! inside the Monte Carlo error.
+
+pub mod cpu;
+
+use crate::greeks::{Bumps, Greek, GreekSet};
+use crate::instrument::Trade;
+use crate::rng::DEFAULT_SEED;
+use crate::stats::Estimate;
+
+/// Precision of the path state (accumulation is always f64).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    #[default]
+    F32,
+    F64,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        }
+    }
+}
+
+/// What to compute for a batch of trades.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PricingRequest {
+    pub seed: u64,
+    pub greeks: GreekSet,
+    pub bumps: Bumps,
+    /// Antithetic pairs: paths `2j` and `2j+1` share draws, negated.
+    pub antithetic: bool,
+    pub precision: Precision,
+}
+
+impl Default for PricingRequest {
+    fn default() -> Self {
+        PricingRequest {
+            seed: DEFAULT_SEED,
+            greeks: GreekSet::default(),
+            bumps: Bumps::STANDARD,
+            antithetic: false,
+            precision: Precision::F32,
+        }
+    }
+}
+
+/// One trade's results.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TradeResult {
+    pub pv: Estimate,
+    /// Indexed by `Greek as usize`; `None` where not asked for.
+    pub greeks: [Option<Estimate>; 4],
+    /// Paths priced (antithetic pairs count as two).
+    pub paths: u64,
+    /// Compute seconds spent on this trade, summed over threads.
+    pub seconds: f64,
+}
+
+impl TradeResult {
+    pub fn greek(&self, g: Greek) -> Option<Estimate> {
+        self.greeks[g as usize]
+    }
+}
+
+/// Why an engine could not price.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The engine cannot run here (no device, no driver); says why.
+    #[error("{engine} engine unavailable: {reason}")]
+    Unavailable {
+        engine: &'static str,
+        reason: String,
+    },
+    /// A trade the engine cannot price as asked.
+    #[error("trade `{id}`: {message}")]
+    BadTrade { id: String, message: String },
+    /// A failure while running (device lost, out of memory, ...).
+    #[error("{engine} engine failed: {reason}")]
+    Failed {
+        engine: &'static str,
+        reason: String,
+    },
+}
+
+/// A pricing backend.
+pub trait Engine: Send + Sync {
+    /// `cpu`, `wgpu` or `cuda`.
+    fn name(&self) -> &'static str;
+    /// The hardware it runs on, for result files and logs.
+    fn device(&self) -> String;
+    /// Prices `trades`, returning one result per trade in the same order.
+    fn price(
+        &self,
+        trades: &[Trade],
+        req: &PricingRequest,
+    ) -> Result<Vec<TradeResult>, EngineError>;
+}
+
+/// Checks a request against a trade before any engine runs it.
+pub fn check_request(trade: &Trade, req: &PricingRequest) -> Result<(), EngineError> {
+    if req.antithetic && trade.paths % 2 != 0 {
+        return Err(EngineError::BadTrade {
+            id: trade.id.clone(),
+            message: format!(
+                "antithetic pairs need an even path count, got {}",
+                trade.paths
+            ),
+        });
+    }
+    let max = if req.antithetic {
+        2 * crate::instrument::MAX_PATHS
+    } else {
+        crate::instrument::MAX_PATHS
+    };
+    if trade.paths > max {
+        return Err(EngineError::BadTrade {
+            id: trade.id.clone(),
+            message: format!("at most {max} paths, got {}", trade.paths),
+        });
+    }
+    Ok(())
+}

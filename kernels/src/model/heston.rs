@@ -1,0 +1,82 @@
+//! Heston stochastic volatility, full-truncation Euler in log space
+//! (Lord, Koekkoek and van Dijk, 2010).
+//!
+//! With `v+ = max(v, 0)`:
+//!
+//! - `x_{i+1} = x_i + (r - q - v+ / 2) dt + sqrt(v+ dt) Z1`
+//! - `v_{i+1} = v_i + kappa (theta - v+) dt + xi sqrt(v+ dt) (rho Z1 + sqrt(1 - rho^2) Z2)`
+//!
+//! The variance may go negative between steps but only `v+` is ever used,
+//! so the spot's variance is never negative. Lord et al. found this the
+//! least biased of the Euler fixes; at 100-250 steps a year its bias on
+//! vanilla prices is a few basis points of spot (the tests allow for it).
+//! Chosen over Andersen's QE because it needs exactly two normals a step
+//! and no branch, so it is the same few lines in Rust, WGSL and CUDA C.
+
+use super::PathModel;
+use crate::real::Real;
+
+/// Heston parameters: spot, rate, dividend yield, initial variance `v0`,
+/// mean reversion `kappa`, long-run variance `theta`, vol of variance `xi`,
+/// spot-variance correlation `rho`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Heston {
+    pub spot: f64,
+    pub rate: f64,
+    pub dividend: f64,
+    pub v0: f64,
+    pub kappa: f64,
+    pub theta: f64,
+    pub xi: f64,
+    pub rho: f64,
+}
+
+/// Per-step constants of [`Heston`].
+#[derive(Clone, Copy, Debug)]
+pub struct HestonStep<T> {
+    pub carry_dt: T,
+    pub dt: T,
+    pub half_dt: T,
+    pub kappa_dt: T,
+    pub theta: T,
+    pub xi: T,
+    pub rho: T,
+    pub rho_bar: T,
+    pub v0: T,
+}
+
+impl Heston {
+    pub fn prepare<T: Real>(&self, dt: f64) -> HestonStep<T> {
+        HestonStep {
+            carry_dt: T::from_f64((self.rate - self.dividend) * dt),
+            dt: T::from_f64(dt),
+            half_dt: T::from_f64(0.5 * dt),
+            kappa_dt: T::from_f64(self.kappa * dt),
+            theta: T::from_f64(self.theta),
+            xi: T::from_f64(self.xi),
+            rho: T::from_f64(self.rho),
+            rho_bar: T::from_f64((1.0 - self.rho * self.rho).sqrt()),
+            v0: T::from_f64(self.v0),
+        }
+    }
+}
+
+impl<T: Real> PathModel<T> for HestonStep<T> {
+    const NORMALS: usize = 2;
+
+    #[inline(always)]
+    fn aux0(&self) -> T {
+        self.v0
+    }
+
+    #[inline(always)]
+    fn step(&self, x: &mut T, v: &mut T, z: [T; 2]) -> T {
+        let vp = v.max(T::ZERO);
+        let sd = (vp * self.dt).sqrt();
+        *x = *x + (self.carry_dt - vp * self.half_dt + sd * z[0]);
+        *v = *v
+            + (self.kappa_dt * (self.theta - vp)
+                + self.xi * sd * (self.rho * z[0] + self.rho_bar * z[1]));
+        vp * self.dt
+    }
+}

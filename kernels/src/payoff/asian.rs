@@ -1,0 +1,68 @@
+//! Asian option on the average of `S_1..S_N` (`S_0` not included),
+//! arithmetic or geometric, fixed strike.
+
+use super::{vanilla, OptionType, PathPayoff};
+use crate::real::Real;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Average {
+    Arithmetic,
+    Geometric,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Asian {
+    pub option: OptionType,
+    pub strike: f64,
+    pub average: Average,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct AsianStep<T> {
+    pub option: OptionType,
+    pub average: Average,
+    pub spot: T,
+    pub strike: T,
+    pub inv_steps: T,
+}
+
+impl Asian {
+    pub fn prepare<T: Real>(&self, spot: f64, steps: u32) -> AsianStep<T> {
+        AsianStep {
+            option: self.option,
+            average: self.average,
+            spot: T::from_f64(spot),
+            strike: T::from_f64(self.strike),
+            inv_steps: T::from_f64(1.0 / steps as f64),
+        }
+    }
+}
+
+impl<T: Real> PathPayoff<T> for AsianStep<T> {
+    const OBSERVES: bool = true;
+
+    #[inline(always)]
+    fn start(&self, _x0: T) -> [T; 2] {
+        [T::ZERO; 2]
+    }
+
+    /// Arithmetic: sums `S_i / S_0`; geometric: sums `x_i`.
+    #[inline(always)]
+    fn observe(&self, st: &mut [T; 2], x: T, _var_dt: T) {
+        st[0] = st[0]
+            + match self.average {
+                Average::Arithmetic => x.exp(),
+                Average::Geometric => x,
+            };
+    }
+
+    #[inline(always)]
+    fn value(&self, st: [T; 2], _x: T) -> T {
+        let mean = st[0] * self.inv_steps;
+        let avg = match self.average {
+            Average::Arithmetic => self.spot * mean,
+            Average::Geometric => self.spot * mean.exp(),
+        };
+        vanilla(self.option, avg, self.strike)
+    }
+}

@@ -1,0 +1,51 @@
+//! Cash-or-nothing digital: pays `cash` if the terminal spot ends above
+//! (call) or below (put) the strike.
+
+use super::{OptionType, PathPayoff};
+use crate::real::Real;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Digital {
+    pub option: OptionType,
+    pub strike: f64,
+    pub cash: f64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct DigitalStep<T> {
+    pub option: OptionType,
+    /// `ln(K / S_0)`: compared with `x_N`, no exponential needed.
+    pub log_strike: T,
+    pub cash: T,
+}
+
+impl Digital {
+    pub fn prepare<T: Real>(&self, spot: f64) -> DigitalStep<T> {
+        DigitalStep {
+            option: self.option,
+            log_strike: T::from_f64((self.strike / spot).ln()),
+            cash: T::from_f64(self.cash),
+        }
+    }
+}
+
+impl<T: Real> PathPayoff<T> for DigitalStep<T> {
+    const OBSERVES: bool = false;
+
+    #[inline(always)]
+    fn start(&self, _x0: T) -> [T; 2] {
+        [T::ZERO; 2]
+    }
+
+    #[inline(always)]
+    fn observe(&self, _st: &mut [T; 2], _x: T, _var_dt: T) {}
+
+    #[inline(always)]
+    fn value(&self, _st: [T; 2], x: T) -> T {
+        let in_money = match self.option {
+            OptionType::Call => x > self.log_strike,
+            OptionType::Put => x < self.log_strike,
+        };
+        T::select(in_money, self.cash, T::ZERO)
+    }
+}

@@ -1,0 +1,44 @@
+//! European call or put on the terminal spot.
+
+use super::{vanilla, OptionType, PathPayoff};
+use crate::real::Real;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct European {
+    pub option: OptionType,
+    pub strike: f64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct EuropeanStep<T> {
+    pub option: OptionType,
+    pub spot: T,
+    pub strike: T,
+}
+
+impl European {
+    pub fn prepare<T: Real>(&self, spot: f64) -> EuropeanStep<T> {
+        EuropeanStep {
+            option: self.option,
+            spot: T::from_f64(spot),
+            strike: T::from_f64(self.strike),
+        }
+    }
+}
+
+impl<T: Real> PathPayoff<T> for EuropeanStep<T> {
+    const OBSERVES: bool = false;
+
+    #[inline(always)]
+    fn start(&self, _x0: T) -> [T; 2] {
+        [T::ZERO; 2]
+    }
+
+    #[inline(always)]
+    fn observe(&self, _st: &mut [T; 2], _x: T, _var_dt: T) {}
+
+    #[inline(always)]
+    fn value(&self, _st: [T; 2], x: T) -> T {
+        vanilla(self.option, self.spot * x.exp(), self.strike)
+    }
+}

@@ -1,0 +1,70 @@
+//! Lookback option on the running minimum and maximum of `S_0..S_N`.
+//!
+//! Floating strike: call `S_N - min`, put `max - S_N`. Fixed strike: call
+//! `max(max - K, 0)`, put `max(K - min, 0)`.
+
+use super::{vanilla, OptionType, PathPayoff};
+use crate::real::Real;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StrikeType {
+    Floating,
+    Fixed,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lookback {
+    pub option: OptionType,
+    pub strike_type: StrikeType,
+    /// Only for fixed strike.
+    pub strike: f64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct LookbackStep<T> {
+    pub option: OptionType,
+    pub strike_type: StrikeType,
+    pub spot: T,
+    pub strike: T,
+}
+
+impl Lookback {
+    pub fn prepare<T: Real>(&self, spot: f64) -> LookbackStep<T> {
+        LookbackStep {
+            option: self.option,
+            strike_type: self.strike_type,
+            spot: T::from_f64(spot),
+            strike: T::from_f64(self.strike),
+        }
+    }
+}
+
+/// Fold state: `[min x, max x]`.
+impl<T: Real> PathPayoff<T> for LookbackStep<T> {
+    const OBSERVES: bool = true;
+
+    #[inline(always)]
+    fn start(&self, x0: T) -> [T; 2] {
+        [x0, x0]
+    }
+
+    #[inline(always)]
+    fn observe(&self, st: &mut [T; 2], x: T, _var_dt: T) {
+        st[0] = st[0].min(x);
+        st[1] = st[1].max(x);
+    }
+
+    #[inline(always)]
+    fn value(&self, st: [T; 2], x: T) -> T {
+        match (self.strike_type, self.option) {
+            (StrikeType::Floating, OptionType::Call) => self.spot * (x.exp() - st[0].exp()),
+            (StrikeType::Floating, OptionType::Put) => self.spot * (st[1].exp() - x.exp()),
+            (StrikeType::Fixed, OptionType::Call) => {
+                vanilla(OptionType::Call, self.spot * st[1].exp(), self.strike)
+            }
+            (StrikeType::Fixed, OptionType::Put) => {
+                vanilla(OptionType::Put, self.spot * st[0].exp(), self.strike)
+            }
+        }
+    }
+}

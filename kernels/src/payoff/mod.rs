@@ -1,0 +1,101 @@
+//! Payoffs, folded path by path as the path is generated (paths are never
+//! stored).
+//!
+//! Path conventions (shared/DESIGN.md): `steps` equal steps; `S_1..S_N` are
+//! the values at the end of each step and `S_0` is the spot. A payoff sees
+//! `x_i = ln(S_i / S_0)` where `S_0` is the trade's spot, so a scenario with
+//! a bumped spot is the same path shifted by `ln(1 + h)`.
+
+mod asian;
+mod barrier;
+mod digital;
+mod european;
+mod fx_warrant;
+mod lookback;
+
+pub use asian::{Asian, AsianStep, Average};
+pub use barrier::{Barrier, BarrierStep, Direction, Knock, Monitoring};
+pub use digital::{Digital, DigitalStep};
+pub use european::{European, EuropeanStep};
+pub use fx_warrant::{FxWarrant, FxWarrantStep, SETTLEMENT_FACTOR};
+pub use lookback::{Lookback, LookbackStep, StrikeType};
+
+use crate::real::Real;
+
+/// Call or put.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptionType {
+    Call,
+    Put,
+}
+
+/// A payoff folded along a path, in precision `T`. The fold state is two
+/// numbers per path (a running sum, a min and a max, a survival weight...).
+pub trait PathPayoff<T: Real>: Copy + Send + Sync {
+    /// Whether [`PathPayoff::observe`] must see every step (false: only the
+    /// terminal value matters, and the engine skips the per-step fold).
+    const OBSERVES: bool;
+    /// Fold state at `S_0`, with `x0 = ln(S_0' / S_0)` for the scenario.
+    fn start(&self, x0: T) -> [T; 2];
+    /// Folds in `x_i`; `var_dt` is the step's log-variance.
+    fn observe(&self, st: &mut [T; 2], x: T, var_dt: T);
+    /// The undiscounted payoff at maturity, `x = x_N`.
+    fn value(&self, st: [T; 2], x: T) -> T;
+}
+
+/// A payoff with its terms, as read from a trade.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PayoffSpec {
+    European(European),
+    Digital(Digital),
+    Asian(Asian),
+    Barrier(Barrier),
+    Lookback(Lookback),
+    FxWarrant(FxWarrant),
+}
+
+/// A payoff ready to fold, in precision `T`.
+#[derive(Clone, Copy, Debug)]
+pub enum PayoffStep<T> {
+    European(EuropeanStep<T>),
+    Digital(DigitalStep<T>),
+    Asian(AsianStep<T>),
+    Barrier(BarrierStep<T>),
+    Lookback(LookbackStep<T>),
+    FxWarrant(FxWarrantStep<T>),
+}
+
+impl PayoffSpec {
+    /// The payoff's name as written in portfolio files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PayoffSpec::European(_) => "european",
+            PayoffSpec::Digital(_) => "digital",
+            PayoffSpec::Asian(_) => "asian",
+            PayoffSpec::Barrier(_) => "barrier",
+            PayoffSpec::Lookback(_) => "lookback",
+            PayoffSpec::FxWarrant(_) => "fx_warrant",
+        }
+    }
+
+    /// Constants for a trade with this `spot` and `steps`, rounded once to `T`.
+    pub fn prepare<T: Real>(&self, spot: f64, steps: u32) -> PayoffStep<T> {
+        match self {
+            PayoffSpec::European(p) => PayoffStep::European(p.prepare(spot)),
+            PayoffSpec::Digital(p) => PayoffStep::Digital(p.prepare(spot)),
+            PayoffSpec::Asian(p) => PayoffStep::Asian(p.prepare(spot, steps)),
+            PayoffSpec::Barrier(p) => PayoffStep::Barrier(p.prepare(spot)),
+            PayoffSpec::Lookback(p) => PayoffStep::Lookback(p.prepare(spot)),
+            PayoffSpec::FxWarrant(p) => PayoffStep::FxWarrant(p.prepare(spot)),
+        }
+    }
+}
+
+/// `max(S - K, 0)` or `max(K - S, 0)`.
+#[inline(always)]
+pub(crate) fn vanilla<T: Real>(option: OptionType, s: T, k: T) -> T {
+    match option {
+        OptionType::Call => (s - k).max(T::ZERO),
+        OptionType::Put => (k - s).max(T::ZERO),
+    }
+}

@@ -1,0 +1,320 @@
+//! The path-state number type (`f32` by default, `f64` on request) and the
+//! few special functions the kernels need.
+//!
+//! For `f32` the functions are riskpool's own: Cephes-style minimax
+//! polynomials built from `+`, `*`, `sqrt` and bit moves only, never `fma`
+//! (Rust never contracts `a * b + c`). That gives two things:
+//!
+//! - the loops over SIMD lanes vectorize (a libm call would not), at any
+//!   width, with the same bits at every width and on every x86-64 node;
+//! - the WGSL (`shaders/math.wgsl`) and CUDA C (`kernels/cuda/math.cuh`)
+//!   sources carry the same polynomials, so the engines agree far inside
+//!   the Monte Carlo error.
+//!
+//! For `f64` (the accuracy reference) the functions are the platform's libm.
+
+#![allow(clippy::excessive_precision)] // Cephes' coefficients, kept digit for digit.
+
+use core::ops::{Add, Div, Mul, Neg, Sub};
+
+/// A floating-point type that path state can be kept in.
+pub trait Real:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + 'static
+{
+    const ZERO: Self;
+    const ONE: Self;
+    /// Name for logs and result files (`f32`, `f64`).
+    const NAME: &'static str;
+
+    fn from_f64(x: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn from_u32(x: u32) -> Self;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn sqrt(self) -> Self;
+    /// `(sin 2 pi u, cos 2 pi u)` for `u` in `[0, 1)`.
+    fn sincos_turns(self) -> (Self, Self);
+    /// The uniform in (0, 1) that a Philox word stands for (see [`crate::rng`]).
+    fn uniform(word: u32) -> Self;
+
+    #[inline(always)]
+    fn max(self, o: Self) -> Self {
+        if self > o {
+            self
+        } else {
+            o
+        }
+    }
+    #[inline(always)]
+    fn min(self, o: Self) -> Self {
+        if self < o {
+            self
+        } else {
+            o
+        }
+    }
+    /// `if c { a } else { b }`, written so that it vectorizes to a blend.
+    #[inline(always)]
+    fn select(c: bool, a: Self, b: Self) -> Self {
+        if c {
+            a
+        } else {
+            b
+        }
+    }
+
+    /// Box-Muller on one Philox output: four standard normals.
+    #[inline(always)]
+    fn normals_from_words(w: [u32; 4]) -> [Self; 4] {
+        let two = Self::from_f64(-2.0);
+        let r0 = (two * Self::uniform(w[0]).ln()).sqrt();
+        let (s0, c0) = Self::uniform(w[1]).sincos_turns();
+        let r1 = (two * Self::uniform(w[2]).ln()).sqrt();
+        let (s1, c1) = Self::uniform(w[3]).sincos_turns();
+        [r0 * c0, r0 * s0, r1 * c1, r1 * s1]
+    }
+}
+
+/// 1.5 * 2^23: adding and subtracting it rounds an f32 to the nearest integer.
+const ROUND_MAGIC: f32 = 12_582_912.0;
+
+impl Real for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const NAME: &'static str = "f32";
+
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn from_u32(x: u32) -> Self {
+        x as f32
+    }
+
+    /// `e^x`, relative error below 2 ulp on [-87, 88] (inputs are clamped there).
+    #[inline(always)]
+    fn exp(self) -> Self {
+        let x = self.clamp_to(-87.0, 88.0);
+        let t = x * core::f32::consts::LOG2_E + ROUND_MAGIC;
+        let n = t - ROUND_MAGIC;
+        let ni = (t.to_bits() as i32).wrapping_sub(ROUND_MAGIC.to_bits() as i32);
+        // Cody-Waite reduction: ln 2 split so that n * LN2_HI is exact.
+        let r = x - n * 0.693_359_375 + n * 2.121_944_400_5e-4;
+        let z = r * r;
+        let p = (((((1.987_569_150_0e-4 * r + 1.398_199_950_7e-3) * r + 8.333_451_907_3e-3) * r
+            + 4.166_579_589_4e-2)
+            * r
+            + 1.666_666_545_9e-1)
+            * r
+            + 5.000_000_120_1e-1)
+            * z
+            + r
+            + 1.0;
+        p * f32::from_bits(((ni + 127) as u32) << 23)
+    }
+
+    /// Natural logarithm of a positive normal number, below 2 ulp.
+    #[inline(always)]
+    fn ln(self) -> Self {
+        let bits = self.to_bits();
+        let e = ((bits >> 23) & 0xff) as i32 - 126;
+        let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000); // [0.5, 1)
+        let small = m < core::f32::consts::FRAC_1_SQRT_2;
+        let e = e - small as i32;
+        let m = if small { m + m - 1.0 } else { m - 1.0 };
+        let z = m * m;
+        let p = ((((((((7.037_683_629_2e-2 * m - 1.151_461_031_0e-1) * m
+            + 1.167_699_874_0e-1)
+            * m
+            - 1.242_014_084_6e-1)
+            * m
+            + 1.424_932_278_7e-1)
+            * m
+            - 1.666_805_766_5e-1)
+            * m
+            + 2.000_071_476_5e-1)
+            * m
+            - 2.499_999_399_3e-1)
+            * m
+            + 3.333_333_117_4e-1)
+            * m
+            * z;
+        let fe = e as f32;
+        let y = p + fe * -2.121_944_400_5e-4 + -0.5 * z;
+        m + y + fe * 0.693_359_375
+    }
+
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        // IEEE square root: one instruction, correctly rounded everywhere.
+        f32::sqrt(self)
+    }
+
+    #[inline(always)]
+    fn sincos_turns(self) -> (Self, Self) {
+        // Quarter turns: q = round(4u) exactly, f = 4u - q in [-1/2, 1/2].
+        let t = self * 4.0;
+        let qt = t + ROUND_MAGIC;
+        let q = qt.to_bits().wrapping_sub(ROUND_MAGIC.to_bits());
+        let f = t - (qt - ROUND_MAGIC);
+        let a = f * core::f32::consts::FRAC_PI_2;
+        let z = a * a;
+        let s =
+            ((-1.951_529_589_1e-4 * z + 8.332_160_873_6e-3) * z - 1.666_665_461_1e-1) * z * a + a;
+        let c = ((2.443_315_711_809_948e-5 * z - 1.388_731_625_493_765e-3) * z
+            + 4.166_664_568_298_827e-2)
+            * z
+            * z
+            - 0.5 * z
+            + 1.0;
+        // Rotate by q quarter turns.
+        let swap = q & 1 != 0;
+        let (sr, cr) = if swap { (c, s) } else { (s, c) };
+        let sin_sign = (q & 2) << 30;
+        let cos_sign = (q.wrapping_add(1) & 2) << 30;
+        (
+            f32::from_bits(sr.to_bits() ^ sin_sign),
+            f32::from_bits(cr.to_bits() ^ cos_sign),
+        )
+    }
+
+    #[inline(always)]
+    fn uniform(word: u32) -> Self {
+        // 23 bits: `k + 0.5` then needs 24 bits, so `u` is exact and < 1.
+        ((word >> 9) as i32 as f32 + 0.5) * (1.0 / 8_388_608.0)
+    }
+}
+
+trait Clamp {
+    fn clamp_to(self, lo: Self, hi: Self) -> Self;
+}
+
+impl Clamp for f32 {
+    #[inline(always)]
+    fn clamp_to(self, lo: f32, hi: f32) -> f32 {
+        // Written as selects (not f32::clamp) so NaN handling never blocks
+        // vectorization; a NaN input stays NaN through the polynomial.
+        let x = if self < lo { lo } else { self };
+        if x > hi {
+            hi
+        } else {
+            x
+        }
+    }
+}
+
+impl Real for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const NAME: &'static str = "f64";
+
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn from_u32(x: u32) -> Self {
+        x as f64
+    }
+    #[inline(always)]
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    #[inline(always)]
+    fn ln(self) -> Self {
+        f64::ln(self)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+    #[inline(always)]
+    fn sincos_turns(self) -> (Self, Self) {
+        (core::f64::consts::TAU * self).sin_cos()
+    }
+    #[inline(always)]
+    fn uniform(word: u32) -> Self {
+        (word as f64 + 0.5) * (1.0 / 4_294_967_296.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ulps(a: f32, b: f64) -> f64 {
+        ((a as f64 - b) / b).abs() / f32::EPSILON as f64
+    }
+
+    #[test]
+    fn exp_is_accurate() {
+        let mut worst = 0.0f64;
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            worst = worst.max(ulps(Real::exp(x), (x as f64).exp()));
+            x += 0.000_77;
+        }
+        assert!(worst < 2.0, "exp worst {worst} ulp");
+        assert_eq!(Real::exp(0.0f32), 1.0);
+        assert!(Real::exp(-1.0e30f32) < 1e-37);
+    }
+
+    #[test]
+    fn ln_is_accurate() {
+        let mut worst = 0.0f64;
+        for k in 0..(1u32 << 23) {
+            if k % 7 != 0 {
+                continue;
+            }
+            let u = <f32 as Real>::uniform(k << 9);
+            worst = worst.max(ulps(Real::ln(u), (u as f64).ln()));
+        }
+        for x in [1.5f32, 2.0, 10.0, 123.456, 1e30] {
+            worst = worst.max(ulps(Real::ln(x), (x as f64).ln()));
+        }
+        assert!(worst < 3.0, "ln worst {worst} ulp");
+    }
+
+    #[test]
+    fn sincos_is_accurate() {
+        let mut worst = 0.0f64;
+        for k in (0..(1u32 << 23)).step_by(5) {
+            let u = <f32 as Real>::uniform(k << 9);
+            let (s, c) = u.sincos_turns();
+            let a = std::f64::consts::TAU * u as f64;
+            worst = worst
+                .max((s as f64 - a.sin()).abs())
+                .max((c as f64 - a.cos()).abs());
+        }
+        assert!(
+            worst < 4.0 * f32::EPSILON as f64,
+            "sincos worst abs error {worst}"
+        );
+    }
+
+    #[test]
+    fn uniforms_are_open_interval() {
+        assert!(<f32 as Real>::uniform(0) > 0.0);
+        assert!(<f32 as Real>::uniform(u32::MAX) < 1.0);
+        assert!(<f64 as Real>::uniform(0) > 0.0);
+        assert!(<f64 as Real>::uniform(u32::MAX) < 1.0);
+    }
+}

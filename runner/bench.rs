@@ -1,0 +1,62 @@
+//! `riskpool bench`: the standard workloads W1-W4 on the chosen engine,
+//! reported in path-steps per second (best of `--repeat` runs).
+
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use riskpool_kernels::workloads::workload;
+
+use crate::cli::BenchArgs;
+use crate::{engines, Usage};
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if !(args.scale > 0.0) {
+        bail!(Usage("--scale must be greater than 0".into()));
+    }
+    let engine = engines::select(&args.engine)?;
+    let device = engine.device();
+    let threads = args
+        .engine
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if !args.json {
+        println!("engine {} on {device}", engine.name());
+        println!(
+            "{:<4} {:>10} {:>14} {:>18}  {}",
+            "", "seconds", "path-steps/s", "per thread", "workload"
+        );
+    }
+    for name in &args.workloads {
+        let Some(w) = workload(name.trim(), args.scale) else {
+            bail!(Usage(format!(
+                "unknown workload `{name}`: expected W1, W2, W3 or W4"
+            )));
+        };
+        let mut best = f64::INFINITY;
+        for _ in 0..args.repeat.max(1) {
+            let t0 = Instant::now();
+            let r = engine.price(&w.trades, &w.request)?;
+            best = best.min(t0.elapsed().as_secs_f64());
+            std::hint::black_box(r);
+        }
+        let rate = w.path_steps() / best;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"workload": w.name, "engine": engine.name(), "device": device, "threads": threads,
+                    "scale": args.scale, "seconds": best, "path_steps": w.path_steps(), "path_steps_per_s": rate,
+                    "path_steps_per_s_per_thread": rate / threads as f64})
+            );
+        } else {
+            println!(
+                "{:<4} {:>10.3} {:>14.3e} {:>18.3e}  {}",
+                w.name,
+                best,
+                rate,
+                rate / threads as f64,
+                w.description
+            );
+        }
+    }
+    Ok(())
+}

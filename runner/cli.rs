@@ -1,0 +1,146 @@
+//! The command line (shared/DESIGN.md, "The runner CLI").
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "riskpool",
+    version,
+    about = "Monte Carlo risk engine for Azure Batch pools"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Price a trade file (portfolio JSON Lines / JSON, or azfinsim CSV).
+    Price(PriceArgs),
+    /// Write azfinsim-compatible generated trades.
+    Generate(GenerateArgs),
+    /// Make a sample portfolio, price it on the best engine, print a table.
+    Demo(DemoArgs),
+    /// Run the standard workloads W1-W4 and report path-steps per second.
+    Bench(BenchArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineChoice {
+    Auto,
+    Cpu,
+    Wgpu,
+    Cuda,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    Pvonly,
+    Deltavega,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrecisionChoice {
+    F32,
+    F64,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimdChoice {
+    Auto,
+    Portable,
+    Avx2,
+    Avx512,
+}
+
+/// Options shared by everything that runs an engine.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Pricing engine.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub engine: EngineChoice,
+    /// CPU threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// CPU SIMD level (default: the best this CPU has; all give the same bits).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub simd: SimdChoice,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PriceArgs {
+    /// Trade file: portfolio JSON Lines or JSON array, or azfinsim CSV.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Result file: `.csv` or `.jsonl`.
+    #[arg(long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// 64-bit seed of the random streams.
+    #[arg(long, default_value_t = riskpool_kernels::rng::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Override every trade's path count (azfinsim's `trials`).
+    #[arg(long)]
+    pub paths: Option<u64>,
+    /// Greeks to compute, comma-separated: delta,gamma,vega,rho.
+    #[arg(long, value_delimiter = ',')]
+    pub greeks: Vec<String>,
+    /// azfinsim algorithm for azfinsim trades (default pvonly).
+    #[arg(long, value_enum)]
+    pub algorithm: Option<Algorithm>,
+    /// Price only shard I of N (trades whose stream id is I mod N).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Path-state precision (accumulation is always f64).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: PrecisionChoice,
+    /// Antithetic pairs (paths 2j and 2j+1 use negated draws).
+    #[arg(long)]
+    pub antithetic: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GenerateArgs {
+    /// How many trades.
+    #[arg(long)]
+    pub trades: u64,
+    /// The CSV file to write.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Generator seed: the same seed gives the same trades.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of the first trade.
+    #[arg(long, default_value_t = 0)]
+    pub start_trade: u64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Folder for the sample files (default: a new temporary folder).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Workloads to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "W1,W2,W3,W4")]
+    pub workloads: Vec<String>,
+    /// Size relative to the standard workloads (trades for W1/W2, paths for W3/W4).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Timed repetitions per workload (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: u32,
+    /// Print one JSON object per workload instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,35 @@
+//! `riskpool generate`: azfinsim-compatible trades, seeded.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+
+use anyhow::{bail, Context, Result};
+use riskpool_kernels::azfinsim::{AzfinsimTrade, HEADER};
+
+use crate::cli::GenerateArgs;
+use crate::output::partial_path;
+use crate::Usage;
+
+pub fn run(args: &GenerateArgs) -> Result<()> {
+    if args.trades == 0 {
+        bail!(Usage("--trades must be at least 1".into()));
+    }
+    let partial = partial_path(&args.output);
+    let f =
+        File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    let mut w = BufWriter::with_capacity(1 << 20, f);
+    let write_err = || format!("cannot write {}", partial.display());
+    writeln!(w, "{}", HEADER.join(",")).with_context(write_err)?;
+    for n in args.start_trade..args.start_trade + args.trades {
+        writeln!(w, "{}", AzfinsimTrade::generate(args.seed, n).to_csv_row())
+            .with_context(write_err)?;
+    }
+    let f = w
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(write_err)?;
+    f.sync_all().with_context(write_err)?;
+    std::fs::rename(&partial, &args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    Ok(())
+}

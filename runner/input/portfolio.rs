@@ -1,0 +1,373 @@
+//! riskpool's portfolio trades in JSON (shared/DESIGN.md, "Portfolio file").
+//!
+//! Parsed from `serde_json::Value` by hand rather than derived, so that
+//! every error names the dotted field (`model.vol`) and says what was
+//! expected, unknown fields are rejected, and nothing but the documented
+//! defaults (`dividend`, `monitoring`, `rebate`) is filled in.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use riskpool_kernels::model::{Gbm, Heston, ModelSpec, SvFx};
+use riskpool_kernels::payoff::{
+    Asian, Average, Barrier, Digital, Direction, European, FxWarrant, Knock, Lookback, Monitoring,
+    OptionType, PayoffSpec, StrikeType,
+};
+use riskpool_kernels::rng::stream_id_of;
+use riskpool_kernels::Trade;
+
+use super::{error_at, InputError};
+
+/// A JSON object being read, with the path and line its errors name.
+struct Obj<'a> {
+    map: &'a Map<String, Value>,
+    prefix: &'static str,
+    path: &'a Path,
+    line: u64,
+}
+
+impl<'a> Obj<'a> {
+    fn field_name(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn err(&self, key: &str, message: impl Into<String>) -> InputError {
+        error_at(self.path, self.line, Some(&self.field_name(key)), message)
+    }
+
+    fn get(&self, key: &str) -> Result<&'a Value, InputError> {
+        self.map.get(key).ok_or_else(|| self.err(key, "missing"))
+    }
+
+    fn num(&self, key: &str) -> Result<f64, InputError> {
+        let v = self.get(key)?;
+        v.as_f64()
+            .ok_or_else(|| self.err(key, format!("expected a number, got {}", kind(v))))
+    }
+
+    fn num_or(&self, key: &str, default: f64) -> Result<f64, InputError> {
+        if self.map.contains_key(key) {
+            self.num(key)
+        } else {
+            Ok(default)
+        }
+    }
+
+    fn count(&self, key: &str) -> Result<u64, InputError> {
+        let v = self.get(key)?;
+        match v.as_u64() {
+            Some(n) if n > 0 => Ok(n),
+            _ => Err(self.err(key, format!("expected a positive integer, got {}", show(v)))),
+        }
+    }
+
+    fn choice<T: Copy>(&self, key: &str, choices: &[(&str, T)]) -> Result<T, InputError> {
+        let v = self.get(key)?;
+        let s = v
+            .as_str()
+            .ok_or_else(|| self.err(key, format!("expected a string, got {}", kind(v))))?;
+        choices
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| {
+                let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+                self.err(key, format!("`{s}` is not one of: {}", names.join(", ")))
+            })
+    }
+
+    fn choice_or<T: Copy>(
+        &self,
+        key: &str,
+        choices: &[(&str, T)],
+        default: T,
+    ) -> Result<T, InputError> {
+        if self.map.contains_key(key) {
+            self.choice(key, choices)
+        } else {
+            Ok(default)
+        }
+    }
+
+    /// Rejects any field not in `known`.
+    fn only(&self, known: &[&str]) -> Result<(), InputError> {
+        for k in self.map.keys() {
+            if !known.contains(&k.as_str()) {
+                return Err(self.err(
+                    k,
+                    format!("unknown field; expected one of: {}", known.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n.to_string(),
+        other => kind(other).to_string(),
+    }
+}
+
+const OPTION: [(&str, OptionType); 2] = [("call", OptionType::Call), ("put", OptionType::Put)];
+
+fn object<'a>(
+    v: &'a Value,
+    prefix: &'static str,
+    path: &'a Path,
+    line: u64,
+    name: &str,
+) -> Result<Obj<'a>, InputError> {
+    match v {
+        Value::Object(map) => Ok(Obj {
+            map,
+            prefix,
+            path,
+            line,
+        }),
+        other => Err(error_at(
+            path,
+            line,
+            Some(name),
+            format!("expected an object, got {}", kind(other)),
+        )),
+    }
+}
+
+fn model(o: &Obj) -> Result<ModelSpec, InputError> {
+    let ty = o.choice("type", &[("gbm", 0), ("heston", 1), ("sv_fx", 2)])?;
+    Ok(match ty {
+        0 => {
+            o.only(&["type", "spot", "rate", "dividend", "vol"])?;
+            ModelSpec::Gbm(Gbm {
+                spot: o.num("spot")?,
+                rate: o.num("rate")?,
+                dividend: o.num_or("dividend", 0.0)?,
+                vol: o.num("vol")?,
+            })
+        }
+        1 => {
+            o.only(&[
+                "type", "spot", "rate", "dividend", "v0", "kappa", "theta", "xi", "rho",
+            ])?;
+            ModelSpec::Heston(Heston {
+                spot: o.num("spot")?,
+                rate: o.num("rate")?,
+                dividend: o.num_or("dividend", 0.0)?,
+                v0: o.num("v0")?,
+                kappa: o.num("kappa")?,
+                theta: o.num("theta")?,
+                xi: o.num("xi")?,
+                rho: o.num("rho")?,
+            })
+        }
+        _ => {
+            o.only(&["type", "spot", "drift", "sigma", "volvol", "rho"])?;
+            ModelSpec::SvFx(SvFx {
+                spot: o.num("spot")?,
+                drift: o.num("drift")?,
+                sigma: o.num("sigma")?,
+                volvol: o.num("volvol")?,
+                rho: o.num("rho")?,
+            })
+        }
+    })
+}
+
+fn payoff(o: &Obj) -> Result<PayoffSpec, InputError> {
+    let ty = o.choice(
+        "type",
+        &[
+            ("european", 0),
+            ("digital", 1),
+            ("asian", 2),
+            ("barrier", 3),
+            ("lookback", 4),
+            ("fx_warrant", 5),
+        ],
+    )?;
+    Ok(match ty {
+        0 => {
+            o.only(&["type", "option", "strike"])?;
+            PayoffSpec::European(European {
+                option: o.choice("option", &OPTION)?,
+                strike: o.num("strike")?,
+            })
+        }
+        1 => {
+            o.only(&["type", "option", "strike", "cash"])?;
+            PayoffSpec::Digital(Digital {
+                option: o.choice("option", &OPTION)?,
+                strike: o.num("strike")?,
+                cash: o.num("cash")?,
+            })
+        }
+        2 => {
+            o.only(&["type", "option", "strike", "average"])?;
+            PayoffSpec::Asian(Asian {
+                option: o.choice("option", &OPTION)?,
+                strike: o.num("strike")?,
+                average: o.choice(
+                    "average",
+                    &[
+                        ("arithmetic", Average::Arithmetic),
+                        ("geometric", Average::Geometric),
+                    ],
+                )?,
+            })
+        }
+        3 => {
+            o.only(&[
+                "type",
+                "option",
+                "strike",
+                "barrier",
+                "direction",
+                "knock",
+                "monitoring",
+                "rebate",
+            ])?;
+            PayoffSpec::Barrier(Barrier {
+                option: o.choice("option", &OPTION)?,
+                strike: o.num("strike")?,
+                barrier: o.num("barrier")?,
+                direction: o.choice(
+                    "direction",
+                    &[("up", Direction::Up), ("down", Direction::Down)],
+                )?,
+                knock: o.choice("knock", &[("in", Knock::In), ("out", Knock::Out)])?,
+                monitoring: o.choice_or(
+                    "monitoring",
+                    &[
+                        ("discrete", Monitoring::Discrete),
+                        ("continuous", Monitoring::Continuous),
+                    ],
+                    Monitoring::Discrete,
+                )?,
+                rebate: o.num_or("rebate", 0.0)?,
+            })
+        }
+        4 => {
+            let strike_type = o.choice(
+                "strike_type",
+                &[
+                    ("floating", StrikeType::Floating),
+                    ("fixed", StrikeType::Fixed),
+                ],
+            )?;
+            let strike = match strike_type {
+                StrikeType::Fixed => {
+                    o.only(&["type", "option", "strike_type", "strike"])?;
+                    o.num("strike")?
+                }
+                StrikeType::Floating => {
+                    if o.map.contains_key("strike") {
+                        return Err(o.err("strike", "a floating-strike lookback takes no strike"));
+                    }
+                    o.only(&["type", "option", "strike_type"])?;
+                    0.0
+                }
+            };
+            PayoffSpec::Lookback(Lookback {
+                option: o.choice("option", &OPTION)?,
+                strike_type,
+                strike,
+            })
+        }
+        _ => {
+            o.only(&["type", "strike", "warrants", "notional_per_warrant"])?;
+            PayoffSpec::FxWarrant(FxWarrant {
+                strike: o.num("strike")?,
+                warrants: o.num("warrants")?,
+                notional_per_warrant: o.num("notional_per_warrant")?,
+            })
+        }
+    })
+}
+
+/// One trade from its JSON value.
+fn trade(path: &Path, line: u64, v: &Value) -> Result<Trade, InputError> {
+    let o = object(v, "", path, line, "trade")?;
+    o.only(&["id", "model", "payoff", "maturity", "steps", "paths"])?;
+    let id = match o.get("id")? {
+        Value::String(s) if !s.is_empty() => s.clone(),
+        Value::String(_) => return Err(o.err("id", "must not be empty")),
+        other => return Err(o.err("id", format!("expected a string, got {}", kind(other)))),
+    };
+    let m = model(&object(o.get("model")?, "model.", path, line, "model")?)?;
+    let p = payoff(&object(o.get("payoff")?, "payoff.", path, line, "payoff")?)?;
+    let steps = o.count("steps")?;
+    let steps = u32::try_from(steps).map_err(|_| o.err("steps", format!("too large: {steps}")))?;
+    Ok(Trade {
+        stream: stream_id_of(&id),
+        id,
+        model: m,
+        payoff: p,
+        maturity: o.num("maturity")?,
+        steps,
+        paths: o.count("paths")?,
+    })
+}
+
+/// One line of a JSON Lines file.
+pub fn parse_line(path: &Path, line: u64, text: &str) -> Result<Trade, InputError> {
+    let v: Value = serde_json::from_str(text).map_err(|e| {
+        let field = field_before(text, e.column());
+        error_at(path, line, field.as_deref(), format!("invalid JSON: {e}"))
+    })?;
+    trade(path, line, &v)
+}
+
+/// The last `"key":` before 1-based `column` of `text`: the field a syntax
+/// error (such as a bare `NaN`) sits in.
+fn field_before(text: &str, column: usize) -> Option<String> {
+    let head = text.get(..column.saturating_sub(1).min(text.len()))?;
+    let colon = head.rfind(':')?;
+    let key_end = head[..colon].trim_end();
+    let key = key_end.strip_suffix('"')?;
+    let start = key.rfind('"')?;
+    Some(key[start + 1..].to_string())
+}
+
+/// A whole JSON array file, each trade with the line its object starts on.
+pub fn parse_array(
+    path: &Path,
+    text: &str,
+) -> Result<Vec<(u64, Result<Trade, InputError>)>, InputError> {
+    let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(text).map_err(|e| {
+        error_at(
+            path,
+            e.line() as u64,
+            None,
+            format!("invalid JSON array: {e}"),
+        )
+    })?;
+    if items.is_empty() {
+        return Err(error_at(path, 1, None, "the array holds no trades"));
+    }
+    let base = text.as_ptr() as usize;
+    Ok(items
+        .into_iter()
+        .map(|raw| {
+            let offset = raw.get().as_ptr() as usize - base;
+            let line = 1 + text[..offset].bytes().filter(|&b| b == b'\n').count() as u64;
+            let parsed = serde_json::from_str::<Value>(raw.get())
+                .map_err(|e| error_at(path, line, None, format!("invalid JSON: {e}")))
+                .and_then(|v| trade(path, line, &v));
+            (line, parsed)
+        })
+        .collect())
+}

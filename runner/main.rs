@@ -1,0 +1,63 @@
+//! riskpool: the Monte Carlo pricing task that Azure Batch runs.
+//!
+//! Exit codes: 0 done; 2 bad usage or bad input (nothing written but the
+//! error); 1 a failure while running (what was finished is kept).
+
+mod bench;
+mod cli;
+mod demo;
+mod engines;
+mod generate;
+mod input;
+mod output;
+mod price;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// A usage error: reported with exit code 2, like bad input.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+fn run(cli: cli::Cli) -> anyhow::Result<()> {
+    match cli.command {
+        cli::Command::Price(args) => {
+            let s = price::run(&args)?;
+            eprintln!(
+                "riskpool: priced {} trades, {:.3e} path-steps in {:.3} s ({:.3e} path-steps/s) on {} ({})",
+                s.trades,
+                s.path_steps,
+                s.seconds,
+                s.path_steps / s.seconds.max(1e-9),
+                s.engine,
+                s.device
+            );
+            Ok(())
+        }
+        cli::Command::Generate(args) => generate::run(&args),
+        cli::Command::Demo(args) => demo::run(&args),
+        cli::Command::Bench(args) => bench::run(&args),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("riskpool: error: {e:#}");
+            let bad_input = e.downcast_ref::<input::InputError>().is_some()
+                || e.downcast_ref::<Usage>().is_some();
+            ExitCode::from(if bad_input { 2 } else { 1 })
+        }
+    }
+}
