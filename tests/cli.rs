@@ -1,0 +1,412 @@
+//! End-to-end tests of the `riskpool` binary: formats in and out, exit
+//! codes, bad input named by file, line and field, and reproducibility.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn riskpool(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_riskpool"))
+        .args(args)
+        .output()
+        .expect("run riskpool")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+const GOOD: &str = r#"{"id": "eu-1", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "dividend": 0.01, "vol": 0.25}, "payoff": {"type": "european", "option": "call", "strike": 110}, "maturity": 0.75, "steps": 1, "paths": 100000}"#;
+const GOOD2: &str = r#"{"id": "bar-1", "model": {"type": "heston", "spot": 100, "rate": 0.03, "v0": 0.04, "kappa": 1.5, "theta": 0.04, "xi": 0.5, "rho": -0.7}, "payoff": {"type": "barrier", "option": "put", "strike": 100, "barrier": 80, "direction": "down", "knock": "in"}, "maturity": 1, "steps": 50, "paths": 20000}"#;
+
+/// Writes `text` to `dir/name`.
+fn file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let f = dir.join(name);
+    std::fs::write(&f, text).unwrap();
+    f
+}
+
+/// Drops the timing columns so runs can be compared byte for byte.
+fn without_columns(text: &str, drop: &[&str]) -> String {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|i| !drop.contains(&header[*i]))
+        .collect();
+    std::iter::once(lines.collect::<Vec<_>>())
+        .flatten()
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            keep.iter().map(|&i| c[i]).collect::<Vec<_>>().join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn prices_json_lines_and_a_json_array_alike() {
+    let d = tempfile::tempdir().unwrap();
+    let jsonl = file(d.path(), "book.jsonl", &format!("{GOOD}\n\n{GOOD2}\n"));
+    let array = file(
+        d.path(),
+        "book.json",
+        &format!("[\n  {GOOD},\n  {GOOD2}\n]\n"),
+    );
+    let out1 = d.path().join("a.csv");
+    let out2 = d.path().join("b.csv");
+    for (input, out) in [(&jsonl, &out1), (&array, &out2)] {
+        let o = riskpool(&[
+            "price",
+            "--input",
+            p(input),
+            "--output",
+            p(out),
+            "--greeks",
+            "delta,vega",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let a = std::fs::read_to_string(&out1).unwrap();
+    assert!(
+        a.starts_with(
+            "id,pv,stderr,delta,vega,delta_stderr,vega_stderr,paths,steps,engine,device,seconds\n"
+        ),
+        "{a}"
+    );
+    assert_eq!(a.lines().count(), 3);
+    assert!(a.lines().nth(1).unwrap().starts_with("eu-1,5.3"), "{a}");
+    let b = std::fs::read_to_string(&out2).unwrap();
+    assert_eq!(
+        without_columns(&a, &["seconds"]),
+        without_columns(&b, &["seconds"])
+    );
+
+    // JSON Lines out.
+    let out3 = d.path().join("c.jsonl");
+    let o = riskpool(&["price", "--input", p(&jsonl), "--output", p(&out3)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&out3)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["id"], "bar-1");
+    assert_eq!(rows[1]["engine"], "cpu");
+    assert!(rows[1]["pv"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn azfinsim_files_get_azfinsim_columns() {
+    let d = tempfile::tempdir().unwrap();
+    let trades = d.path().join("trades.csv");
+    let o = riskpool(&[
+        "generate",
+        "--trades",
+        "20",
+        "--output",
+        p(&trades),
+        "--seed",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&trades).unwrap();
+    assert!(text.starts_with("tradenum,fx1,start_date,end_date,drift,maturity,t_steps,trials,ro,v,sigma1,warrantsNo,notionalPerWarr,strike\n0,"));
+    assert_eq!(text.lines().count(), 21);
+
+    let pv = d.path().join("pv.csv");
+    let o = riskpool(&[
+        "price",
+        "--input",
+        p(&trades),
+        "--output",
+        p(&pv),
+        "--paths",
+        "2000",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pv = std::fs::read_to_string(&pv).unwrap();
+    assert!(pv.starts_with("tradenum,pv,pv_time,pv_stderr\n0,"), "{pv}");
+    assert_eq!(pv.lines().count(), 21);
+
+    let dv = d.path().join("dv.csv");
+    let o = riskpool(&[
+        "price",
+        "--input",
+        p(&trades),
+        "--output",
+        p(&dv),
+        "--algorithm",
+        "deltavega",
+        "--paths",
+        "2000",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dv = std::fs::read_to_string(&dv).unwrap();
+    assert!(
+        dv.starts_with("tradenum,delta,vega,delta_stderr,vega_stderr\n0,"),
+        "{dv}"
+    );
+
+    // The generator is seeded and its trades depend only on their number.
+    let part = d.path().join("part.csv");
+    let o = riskpool(&[
+        "generate",
+        "--trades",
+        "5",
+        "--start-trade",
+        "15",
+        "--output",
+        p(&part),
+        "--seed",
+        "3",
+    ]);
+    assert!(o.status.success());
+    let part = std::fs::read_to_string(&part).unwrap();
+    assert_eq!(
+        part.lines().skip(1).collect::<Vec<_>>(),
+        text.lines().skip(16).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn one_and_two_threads_and_shards_give_identical_rows() {
+    let d = tempfile::tempdir().unwrap();
+    let trades = d.path().join("trades.csv");
+    assert!(
+        riskpool(&["generate", "--trades", "40", "--output", p(&trades)])
+            .status
+            .success()
+    );
+    let run = |name: &str, extra: &[&str]| -> String {
+        let out = d.path().join(name);
+        let mut args = vec![
+            "price",
+            "--input",
+            p(&trades),
+            "--output",
+            p(&out),
+            "--paths",
+            "3000",
+        ];
+        args.extend_from_slice(extra);
+        let o = riskpool(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        without_columns(&std::fs::read_to_string(out).unwrap(), &["pv_time"])
+    };
+    let one = run("t1.csv", &["--threads", "1"]);
+    let two = run("t2.csv", &["--threads", "2"]);
+    assert_eq!(one, two);
+    let portable = run("portable.csv", &["--simd", "portable"]);
+    assert_eq!(one, portable);
+
+    let s0 = run("s0.csv", &["--shard", "0/2"]);
+    let s1 = run("s1.csv", &["--shard", "1/2"]);
+    let mut merged: Vec<&str> = s0.lines().chain(s1.lines()).collect();
+    merged.sort_by_key(|l| l.split(',').next().unwrap().parse::<u64>().unwrap());
+    assert_eq!(merged.join("\n"), one);
+    assert!(!s0.is_empty() && !s1.is_empty());
+}
+
+/// Every bad input: exit code 2, a message with file, line and field, and
+/// no output file (not even a partial one).
+#[test]
+fn bad_input_is_rejected_with_file_line_and_field() {
+    let d = tempfile::tempdir().unwrap();
+    let header = "tradenum,fx1,start_date,end_date,drift,maturity,t_steps,trials,ro,v,sigma1,warrantsNo,notionalPerWarr,strike";
+    let row = "0,0.8376569947248749,2017-12-29,2018-08-28,0.044693035566188255,0.2,172,10000,3.8413221829e-05,0.00154807378604,0.08091806210759814,49623,1036.8801458207809,0.7809196507526746";
+    let cases: Vec<(&str, String, &str, Vec<&str>)> = vec![
+        (
+            "missing.jsonl",
+            GOOD.replace(r#""vol": 0.25"#, r#""volatility": 0.25"#),
+            ":1",
+            vec!["model.volatility", "unknown field"],
+        ),
+        (
+            "missing2.jsonl",
+            GOOD.replace(r#", "vol": 0.25"#, ""),
+            ":1",
+            vec!["model.vol", "missing"],
+        ),
+        (
+            "unknown.jsonl",
+            GOOD.replace(r#""steps": 1"#, r#""steps": 1, "colour": "red""#),
+            ":1",
+            vec!["colour", "unknown field"],
+        ),
+        (
+            "type.jsonl",
+            format!(
+                "{GOOD2}\n{}",
+                GOOD.replace(r#""strike": 110"#, r#""strike": "110""#)
+            ),
+            ":2",
+            vec!["payoff.strike", "expected a number, got a string"],
+        ),
+        (
+            "nan.jsonl",
+            GOOD.replace(r#""vol": 0.25"#, r#""vol": NaN"#),
+            ":1",
+            vec!["`vol`", "invalid JSON"],
+        ),
+        (
+            "inf.csv",
+            format!("{header}\n{}", row.replace("0.08091806210759814", "inf")),
+            ":2",
+            vec!["sigma1", "finite"],
+        ),
+        (
+            "negvol.jsonl",
+            GOOD.replace(r#""vol": 0.25"#, r#""vol": -0.25"#),
+            ":1",
+            vec!["model.vol", "negative"],
+        ),
+        (
+            "negsteps.jsonl",
+            GOOD.replace(r#""steps": 1"#, r#""steps": -5"#),
+            ":1",
+            vec!["steps", "positive integer, got -5"],
+        ),
+        (
+            "zeropaths.jsonl",
+            GOOD.replace(r#""paths": 100000"#, r#""paths": 0"#),
+            ":1",
+            vec!["paths", "positive integer, got 0"],
+        ),
+        (
+            "zerotrials.csv",
+            format!("{header}\n{row}\n{}", row.replace(",10000,", ",0,")),
+            ":3",
+            vec!["trials", "between 1"],
+        ),
+        (
+            "wrongside.jsonl",
+            GOOD2.replace(r#""barrier": 80"#, r#""barrier": 120"#),
+            ":1",
+            vec!["payoff.barrier", "below the spot"],
+        ),
+        (
+            "truncated.jsonl",
+            format!("{GOOD}\n{}", &GOOD[..60]),
+            ":2",
+            vec!["invalid JSON", "EOF"],
+        ),
+        (
+            "truncated.csv",
+            format!("{header}\n{row}\n{}", &row[..40]),
+            ":3",
+            vec!["truncated line"],
+        ),
+        ("empty.jsonl", String::new(), "empty.jsonl", vec!["empty"]),
+        (
+            "header.csv",
+            format!("{}\n{row}", header.replace("sigma1", "sigma")),
+            ":1",
+            vec!["header", "`sigma`", "sigma1"],
+        ),
+        (
+            "dup.jsonl",
+            format!("{GOOD}\n{GOOD}"),
+            ":2",
+            vec!["duplicate trade `eu-1`", "line 1"],
+        ),
+        (
+            "combo.jsonl",
+            GOOD.replace(
+                r#""option": "call", "strike": 110"#,
+                r#""option": "call", "strike_type": "floating""#,
+            ),
+            ":1",
+            vec!["payoff.strike_type", "unknown field"],
+        ),
+    ];
+    for (name, text, loc, words) in cases {
+        let input = file(d.path(), name, &text);
+        let out = d.path().join(format!("{name}.out.csv"));
+        let o = riskpool(&["price", "--input", p(&input), "--output", p(&out)]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{}{loc}", input.display())) || err.contains(loc),
+            "{name}: {err}"
+        );
+        assert!(err.contains(name), "{name} names the file: {err}");
+        for w in words {
+            assert!(err.contains(w), "{name}: expected `{w}` in: {err}");
+        }
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        assert!(!out.exists(), "{name}: output left behind");
+        assert!(
+            !d.path().join(format!("{name}.out.csv.partial")).exists(),
+            "{name}: partial output left behind"
+        );
+    }
+}
+
+#[test]
+fn bad_usage_exits_2_and_missing_engines_exit_1_cleanly() {
+    let d = tempfile::tempdir().unwrap();
+    let input = file(d.path(), "book.jsonl", GOOD);
+    let out = d.path().join("out.csv");
+    for (args, code, words) in [
+        (vec!["--output", "x.txt"], 2, "extension"),
+        (vec!["--shard", "2/2"], 2, "--shard"),
+        (vec!["--greeks", "theta"], 2, "unknown Greek `theta`"),
+        (vec!["--algorithm", "deltavega"], 2, "azfinsim"),
+        (vec!["--engine", "cuda"], 1, "cuda engine is not available"),
+        (vec!["--engine", "wgpu"], 1, "wgpu engine is not available"),
+    ] {
+        let mut a = vec!["price", "--input", p(&input)];
+        if !args.contains(&"--output") {
+            a.extend(["--output", p(&out)]);
+        }
+        a.extend(args.iter().copied());
+        let o = riskpool(&a);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(words), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out.exists());
+    }
+    // --engine auto prices on the CPU.
+    let o = riskpool(&[
+        "price",
+        "--input",
+        p(&input),
+        "--output",
+        p(&out),
+        "--engine",
+        "auto",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&out).unwrap().contains(",cpu,"));
+}
+
+#[test]
+fn demo_and_bench_run() {
+    let d = tempfile::tempdir().unwrap();
+    let o = riskpool(&["demo", "--dir", p(d.path())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for id in [
+        "eu-call",
+        "heston-call",
+        "fx-warrant",
+        "azfinsim: 200 trades",
+    ] {
+        assert!(text.contains(id), "{text}");
+    }
+    let o = riskpool(&["bench", "--scale", "0.01", "--repeat", "1", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 4);
+    assert!(rows
+        .iter()
+        .all(|r| r["path_steps_per_s"].as_f64().unwrap() > 0.0));
+}

@@ -1,0 +1,227 @@
+//! Reference prices the tests compare Monte Carlo against, and helpers.
+#![allow(dead_code)]
+
+use riskpool_kernels::model::{Gbm, ModelSpec};
+use riskpool_kernels::payoff::PayoffSpec;
+use riskpool_kernels::{CpuEngine, Engine, Estimate, PricingRequest, Trade, TradeResult};
+
+/// Complementary error function (Numerical Recipes' erfcc, |rel err| < 1.2e-7).
+pub fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let ans = t
+        * (-z * z - 1.26551223
+            + t * (1.00002368
+                + t * (0.37409196
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807
+                                + t * (-1.13520398
+                                    + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+            .exp();
+    if x >= 0.0 {
+        ans
+    } else {
+        2.0 - ans
+    }
+}
+
+pub fn ncdf(x: f64) -> f64 {
+    0.5 * erfc(-x / std::f64::consts::SQRT_2)
+}
+
+pub fn npdf(x: f64) -> f64 {
+    (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt()
+}
+
+/// Black-Scholes with a continuous dividend yield; `call` or put.
+pub fn bs(call: bool, s: f64, k: f64, r: f64, q: f64, vol: f64, t: f64) -> f64 {
+    let sd = vol * t.sqrt();
+    let d1 = ((s / k).ln() + (r - q + 0.5 * vol * vol) * t) / sd;
+    let d2 = d1 - sd;
+    if call {
+        s * (-q * t).exp() * ncdf(d1) - k * (-r * t).exp() * ncdf(d2)
+    } else {
+        k * (-r * t).exp() * ncdf(-d2) - s * (-q * t).exp() * ncdf(-d1)
+    }
+}
+
+pub fn bs_d1(s: f64, k: f64, r: f64, q: f64, vol: f64, t: f64) -> f64 {
+    ((s / k).ln() + (r - q + 0.5 * vol * vol) * t) / (vol * t.sqrt())
+}
+
+/// Prices trades on a fresh CPU engine.
+pub fn price(trades: &[Trade], req: &PricingRequest) -> Vec<TradeResult> {
+    CpuEngine::new(None)
+        .expect("cpu engine")
+        .price(trades, req)
+        .expect("pricing")
+}
+
+pub fn price_one(trade: &Trade, req: &PricingRequest) -> TradeResult {
+    price(std::slice::from_ref(trade), req).remove(0)
+}
+
+pub fn gbm(spot: f64, rate: f64, dividend: f64, vol: f64) -> ModelSpec {
+    ModelSpec::Gbm(Gbm {
+        spot,
+        rate,
+        dividend,
+        vol,
+    })
+}
+
+pub fn trade(
+    id: &str,
+    model: ModelSpec,
+    payoff: PayoffSpec,
+    maturity: f64,
+    steps: u32,
+    paths: u64,
+) -> Trade {
+    Trade {
+        id: id.into(),
+        stream: riskpool_kernels::rng::stream_id_of(id),
+        model,
+        payoff,
+        maturity,
+        steps,
+        paths,
+    }
+}
+
+/// Asserts `est` is within `k` standard errors (plus `allowance`) of `reference`.
+#[track_caller]
+pub fn assert_within(what: &str, est: Estimate, reference: f64, k: f64, allowance: f64) {
+    let dev = (est.value - reference).abs();
+    eprintln!(
+        "{what}: MC {:.6} +- {:.6}, reference {reference:.6}, {:.2} SE",
+        est.value,
+        est.stderr,
+        dev / est.stderr
+    );
+    assert!(
+        dev <= k * est.stderr + allowance,
+        "{what}: MC {} +- {} vs reference {reference}: {:.2} SE off (allowance {allowance})",
+        est.value,
+        est.stderr,
+        dev / est.stderr
+    );
+}
+
+/// Minimal complex numbers for the Heston characteristic function.
+#[derive(Clone, Copy, Debug)]
+pub struct C(pub f64, pub f64);
+
+impl C {
+    pub fn add(self, o: C) -> C {
+        C(self.0 + o.0, self.1 + o.1)
+    }
+    pub fn sub(self, o: C) -> C {
+        C(self.0 - o.0, self.1 - o.1)
+    }
+    pub fn mul(self, o: C) -> C {
+        C(self.0 * o.0 - self.1 * o.1, self.0 * o.1 + self.1 * o.0)
+    }
+    pub fn div(self, o: C) -> C {
+        let d = o.0 * o.0 + o.1 * o.1;
+        C(
+            (self.0 * o.0 + self.1 * o.1) / d,
+            (self.1 * o.0 - self.0 * o.1) / d,
+        )
+    }
+    pub fn scale(self, k: f64) -> C {
+        C(self.0 * k, self.1 * k)
+    }
+    pub fn exp(self) -> C {
+        let m = self.0.exp();
+        C(m * self.1.cos(), m * self.1.sin())
+    }
+    pub fn ln(self) -> C {
+        C(self.0.hypot(self.1).ln(), self.1.atan2(self.0))
+    }
+    pub fn sqrt(self) -> C {
+        let r = self.0.hypot(self.1).sqrt();
+        let a = 0.5 * self.1.atan2(self.0);
+        C(r * a.cos(), r * a.sin())
+    }
+}
+
+/// Heston parameters for the semi-analytic reference.
+#[derive(Clone, Copy, Debug)]
+pub struct HestonRef {
+    pub s: f64,
+    pub r: f64,
+    pub q: f64,
+    pub v0: f64,
+    pub kappa: f64,
+    pub theta: f64,
+    pub xi: f64,
+    pub rho: f64,
+}
+
+impl HestonRef {
+    /// E[exp(i u ln S_T)] for complex u, in Albrecher et al.'s "little
+    /// trap" form (continuous in u, no branch-cut jumps).
+    fn cf(&self, u: C, t: f64) -> C {
+        let i = C(0.0, 1.0);
+        let iu = i.mul(u);
+        let a = C(self.kappa, 0.0).sub(iu.scale(self.rho * self.xi));
+        let d = a
+            .mul(a)
+            .add(iu.add(u.mul(u)).scale(self.xi * self.xi))
+            .sqrt();
+        let g = a.sub(d).div(a.add(d));
+        let edt = d.scale(-t).exp();
+        let one = C(1.0, 0.0);
+        let c_term = a
+            .sub(d)
+            .scale(t)
+            .sub(one.sub(g.mul(edt)).div(one.sub(g)).ln().scale(2.0))
+            .scale(self.kappa * self.theta / (self.xi * self.xi));
+        let d_term = a
+            .sub(d)
+            .scale(1.0 / (self.xi * self.xi))
+            .mul(one.sub(edt).div(one.sub(g.mul(edt))));
+        iu.scale(self.s.ln() + (self.r - self.q) * t)
+            .add(c_term)
+            .add(d_term.scale(self.v0))
+            .exp()
+    }
+
+    /// European call by the P1/P2 integrals (Simpson's rule on (0, 200]).
+    pub fn call(&self, k: f64, t: f64) -> f64 {
+        let n = 20_000;
+        let umax = 200.0;
+        let h = umax / n as f64;
+        let fwd = self.cf(C(0.0, -1.0), t); // E[S_T]
+        let lk = k.ln();
+        let integrand = |u: f64, j: u8| -> f64 {
+            let e = C(0.0, -u * lk).exp();
+            let iu = C(0.0, u);
+            let phi = if j == 1 {
+                self.cf(C(u, -1.0), t).div(fwd)
+            } else {
+                self.cf(C(u, 0.0), t)
+            };
+            e.mul(phi).div(iu).0
+        };
+        let mut p = [0.0; 2];
+        for (j, pj) in [1u8, 2].iter().zip(p.iter_mut()) {
+            let mut s = 0.0;
+            for m in 0..=n {
+                let u = (m as f64 * h).max(1e-9);
+                let w = if m == 0 || m == n {
+                    1.0
+                } else if m % 2 == 1 {
+                    4.0
+                } else {
+                    2.0
+                };
+                s += w * integrand(u, *j);
+            }
+            *pj = 0.5 + s * h / 3.0 / std::f64::consts::PI;
+        }
+        self.s * (-self.q * t).exp() * p[0] - k * (-self.r * t).exp() * p[1]
+    }
+}
