@@ -1,1 +1,33 @@
-fn main() {}
+//! Criterion benches of the standard workloads W1-W4 on the CPU engine,
+//! at a reduced size so a run takes minutes on a 2-core machine. Path-steps
+//! per second at full size come from `riskpool bench` (BENCHMARKS.md).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use riskpool_kernels::workloads::{workload, NAMES};
+use riskpool_kernels::{CpuEngine, Engine, Simd};
+
+/// Fraction of each standard workload run per iteration.
+const SCALE: f64 = 0.05;
+
+fn workloads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cpu-1-thread");
+    group.sample_size(10);
+    for simd in [Simd::Portable, Simd::Avx2, Simd::Avx512] {
+        if !simd.supported() {
+            continue;
+        }
+        let engine = CpuEngine::with_simd(Some(1), simd).expect("cpu engine");
+        for name in NAMES {
+            let w = workload(name, SCALE).expect("standard workload");
+            // Elements = path-steps, so criterion reports path-steps/s.
+            group.throughput(Throughput::Elements(w.path_steps() as u64));
+            group.bench_function(format!("{name}/{}", simd.name()), |b| {
+                b.iter(|| engine.price(&w.trades, &w.request).expect("pricing"))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, workloads);
+criterion_main!(benches);
