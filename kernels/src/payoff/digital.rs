@@ -30,16 +30,6 @@ impl Digital {
 }
 
 impl<T: Real> PathPayoff<T> for DigitalStep<T> {
-    const OBSERVES: bool = false;
-
-    #[inline(always)]
-    fn start(&self, _x0: T) -> [T; 2] {
-        [T::ZERO; 2]
-    }
-
-    #[inline(always)]
-    fn observe(&self, _st: &mut [T; 2], _x: T, _var_dt: T) {}
-
     #[inline(always)]
     fn value(&self, _st: [T; 2], x: T) -> T {
         let in_money = match self.option {

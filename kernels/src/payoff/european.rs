@@ -27,16 +27,6 @@ impl European {
 }
 
 impl<T: Real> PathPayoff<T> for EuropeanStep<T> {
-    const OBSERVES: bool = false;
-
-    #[inline(always)]
-    fn start(&self, _x0: T) -> [T; 2] {
-        [T::ZERO; 2]
-    }
-
-    #[inline(always)]
-    fn observe(&self, _st: &mut [T; 2], _x: T, _var_dt: T) {}
-
     #[inline(always)]
     fn value(&self, _st: [T; 2], x: T) -> T {
         vanilla(self.option, self.spot * x.exp(), self.strike)

@@ -34,11 +34,15 @@ pub enum OptionType {
 pub trait PathPayoff<T: Real>: Copy + Send + Sync {
     /// Whether [`PathPayoff::observe`] must see every step (false: only the
     /// terminal value matters, and the engine skips the per-step fold).
-    const OBSERVES: bool;
+    const OBSERVES: bool = false;
     /// Fold state at `S_0`, with `x0 = ln(S_0' / S_0)` for the scenario.
-    fn start(&self, x0: T) -> [T; 2];
+    #[inline(always)]
+    fn start(&self, _x0: T) -> [T; 2] {
+        [T::ZERO; 2]
+    }
     /// Folds in `x_i`; `var_dt` is the step's log-variance.
-    fn observe(&self, st: &mut [T; 2], x: T, var_dt: T);
+    #[inline(always)]
+    fn observe(&self, _st: &mut [T; 2], _x: T, _var_dt: T) {}
     /// The undiscounted payoff at maturity, `x = x_N`.
     fn value(&self, st: [T; 2], x: T) -> T;
 }
