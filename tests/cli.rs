@@ -357,7 +357,6 @@ fn bad_usage_exits_2_and_missing_engines_exit_1_cleanly() {
         (vec!["--greeks", "theta"], 2, "unknown Greek `theta`"),
         (vec!["--algorithm", "deltavega"], 2, "azfinsim"),
         (vec!["--engine", "cuda"], 1, "cuda engine is not available"),
-        (vec!["--engine", "wgpu"], 1, "wgpu engine is not available"),
     ] {
         let mut a = vec!["price", "--input", p(&input)];
         if !args.contains(&"--output") {
@@ -371,7 +370,30 @@ fn bad_usage_exits_2_and_missing_engines_exit_1_cleanly() {
         assert!(!err.contains("panicked"), "{err}");
         assert!(!out.exists());
     }
-    // --engine auto prices on the CPU.
+    // No Vulkan driver at all: a clear error, exit 1, no panic, no output.
+    let o = Command::new(env!("CARGO_BIN_EXE_riskpool"))
+        .args([
+            "price",
+            "--input",
+            p(&input),
+            "--output",
+            p(&out),
+            "--engine",
+            "wgpu",
+        ])
+        .env("VK_ICD_FILENAMES", d.path().join("no-such-icd.json"))
+        .env("VK_DRIVER_FILES", d.path().join("no-such-icd.json"))
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("wgpu engine unavailable") && err.contains("no Vulkan adapter"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.exists());
+    // --engine auto never takes a software Vulkan adapter: here it prices on the CPU.
     let o = riskpool(&[
         "price",
         "--input",
@@ -383,6 +405,61 @@ fn bad_usage_exits_2_and_missing_engines_exit_1_cleanly() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(std::fs::read_to_string(&out).unwrap().contains(",cpu,"));
+}
+
+/// `--engine wgpu` prices the same rows as the CPU engine, far inside the
+/// Monte Carlo error (lavapipe here; skipped where no Vulkan driver exists).
+#[test]
+fn the_wgpu_engine_prices_from_the_command_line() {
+    if riskpool_kernels::engine::wgpu::WgpuEngine::new(true).is_err()
+        && std::env::var("RISKPOOL_REQUIRE_WGPU").is_err()
+    {
+        eprintln!("skipping: no Vulkan adapter");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let input = file(d.path(), "book.jsonl", &format!("{GOOD}\n{GOOD2}\n"));
+    let rows = |engine: &str| -> Vec<serde_json::Value> {
+        let out = d.path().join(format!("{engine}.jsonl"));
+        let o = riskpool(&[
+            "price",
+            "--input",
+            p(&input),
+            "--output",
+            p(&out),
+            "--engine",
+            engine,
+            "--greeks",
+            "delta",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read_to_string(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (cpu, gpu) = (rows("cpu"), rows("wgpu"));
+    for (a, b) in cpu.iter().zip(&gpu) {
+        assert_eq!(b["engine"], "wgpu");
+        for k in ["pv", "delta"] {
+            let (x, y) = (a[k].as_f64().unwrap(), b[k].as_f64().unwrap());
+            let se = a[format!(
+                "{}",
+                if k == "pv" {
+                    "stderr".to_string()
+                } else {
+                    format!("{k}_stderr")
+                }
+            )]
+            .as_f64()
+            .unwrap();
+            assert!(
+                (x - y).abs() <= (1e-4 * x.abs()).max(0.1 * se),
+                "{k}: cpu {x} wgpu {y}"
+            );
+        }
+    }
 }
 
 #[test]

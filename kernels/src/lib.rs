@@ -12,6 +12,7 @@ pub mod greeks;
 pub mod instrument;
 pub mod model;
 pub mod payoff;
+pub mod portfolio;
 pub mod real;
 pub mod rng;
 pub mod stats;

@@ -84,7 +84,9 @@ pub trait Real:
     }
 }
 
-/// 1.5 * 2^23: adding and subtracting it rounds an f32 to the nearest integer.
+/// 1.5 * 2^23: adding and subtracting it rounds an f32 to the nearest integer
+/// (ties to even) without SSE4.1. The GPU sources use `round()` instead: GPU
+/// compilers may fold `(t + c) - c` back to `t`.
 const ROUND_MAGIC: f32 = 12_582_912.0;
 
 impl Real for f32 {

@@ -47,3 +47,24 @@ impl<T: Real> PathModel<T> for GbmStep<T> {
         self.var_dt
     }
 }
+
+impl GbmStep<f32> {
+    /// The GPU engines' constant slots: `[drift_dt, vol_sqrt_dt, var_dt]`, the order the WGSL and
+    /// CUDA C sources read them in.
+    pub fn gpu_consts(&self) -> [f32; 12] {
+        [
+            self.drift_dt,
+            self.vol_sqrt_dt,
+            self.var_dt,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+        ]
+    }
+}

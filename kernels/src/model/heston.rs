@@ -80,3 +80,24 @@ impl<T: Real> PathModel<T> for HestonStep<T> {
         vp * self.dt
     }
 }
+
+impl HestonStep<f32> {
+    /// The GPU engines' constant slots: `[carry_dt, dt, half_dt, kappa_dt, theta, xi, rho, rho_bar, v0]`, the order the WGSL and
+    /// CUDA C sources read them in.
+    pub fn gpu_consts(&self) -> [f32; 12] {
+        [
+            self.carry_dt,
+            self.dt,
+            self.half_dt,
+            self.kappa_dt,
+            self.theta,
+            self.xi,
+            self.rho,
+            self.rho_bar,
+            self.v0,
+            0.0,
+            0.0,
+            0.0,
+        ]
+    }
+}

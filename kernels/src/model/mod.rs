@@ -101,3 +101,14 @@ impl ModelSpec {
         }
     }
 }
+
+impl ModelStep<f32> {
+    /// The constant slots the GPU engines read (see each model).
+    pub fn gpu_consts(&self) -> [f32; 12] {
+        match self {
+            ModelStep::Gbm(m) => m.gpu_consts(),
+            ModelStep::Heston(m) => m.gpu_consts(),
+            ModelStep::SvFx(m) => m.gpu_consts(),
+        }
+    }
+}

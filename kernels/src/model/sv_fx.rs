@@ -72,3 +72,24 @@ impl<T: Real> PathModel<T> for SvFxStep<T> {
         var * self.dt
     }
 }
+
+impl SvFxStep<f32> {
+    /// The GPU engines' constant slots: `[drift_dt, dt, half_dt, sqrt_dt, sigma0, vol_drift_dt, volvol_sqrt_dt, rho, rho_bar]`, the order the WGSL and
+    /// CUDA C sources read them in.
+    pub fn gpu_consts(&self) -> [f32; 12] {
+        [
+            self.drift_dt,
+            self.dt,
+            self.half_dt,
+            self.sqrt_dt,
+            self.sigma0,
+            self.vol_drift_dt,
+            self.volvol_sqrt_dt,
+            self.rho,
+            self.rho_bar,
+            0.0,
+            0.0,
+            0.0,
+        ]
+    }
+}

@@ -1,6 +1,7 @@
 //! Asian option on the average of `S_1..S_N` (`S_0` not included),
 //! arithmetic or geometric, fixed strike.
 
+use super::gpu::{flag, put_flag, GEOMETRIC};
 use super::{vanilla, OptionType, PathPayoff};
 use crate::real::Real;
 
@@ -64,5 +65,25 @@ impl<T: Real> PathPayoff<T> for AsianStep<T> {
             Average::Geometric => self.spot * mean.exp(),
         };
         vanilla(self.option, avg, self.strike)
+    }
+}
+
+impl AsianStep<f32> {
+    /// The GPU engines' constant slots `[spot, strike, inv_steps]` and flag bits
+    /// (`payoff::gpu`), the order the WGSL and CUDA C sources read them in.
+    pub fn gpu_consts(&self) -> ([f32; 8], u32) {
+        (
+            [
+                self.spot,
+                self.strike,
+                self.inv_steps,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+            ],
+            put_flag(self.option) | flag(self.average == Average::Geometric, GEOMETRIC),
+        )
     }
 }

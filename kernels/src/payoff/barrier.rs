@@ -11,6 +11,7 @@
 //! - The rebate is paid at maturity: to a knock-out that was knocked out,
 //!   to a knock-in that never knocked in.
 
+use super::gpu::{flag, put_flag, CONTINUOUS, DOWN, KNOCK_IN};
 use super::{vanilla, OptionType, PathPayoff};
 use crate::real::Real;
 
@@ -109,5 +110,28 @@ impl<T: Real> PathPayoff<T> for BarrierStep<T> {
             Knock::Out => payoff * alive + self.rebate * knocked,
             Knock::In => payoff * knocked + self.rebate * alive,
         }
+    }
+}
+
+impl BarrierStep<f32> {
+    /// The GPU engines' constant slots `[spot, strike, log_barrier, rebate]` and flag bits
+    /// (`payoff::gpu`), the order the WGSL and CUDA C sources read them in.
+    pub fn gpu_consts(&self) -> ([f32; 8], u32) {
+        (
+            [
+                self.spot,
+                self.strike,
+                self.log_barrier,
+                self.rebate,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+            ],
+            put_flag(self.option)
+                | flag(self.direction == Direction::Down, DOWN)
+                | flag(self.knock == Knock::In, KNOCK_IN)
+                | flag(self.monitoring == Monitoring::Continuous, CONTINUOUS),
+        )
     }
 }

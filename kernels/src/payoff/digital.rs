@@ -1,6 +1,7 @@
 //! Cash-or-nothing digital: pays `cash` if the terminal spot ends above
 //! (call) or below (put) the strike.
 
+use super::gpu::put_flag;
 use super::{OptionType, PathPayoff};
 use crate::real::Real;
 
@@ -37,5 +38,16 @@ impl<T: Real> PathPayoff<T> for DigitalStep<T> {
             OptionType::Put => x < self.log_strike,
         };
         T::select(in_money, self.cash, T::ZERO)
+    }
+}
+
+impl DigitalStep<f32> {
+    /// The GPU engines' constant slots `[log_strike, cash]` and flag bits
+    /// (`payoff::gpu`), the order the WGSL and CUDA C sources read them in.
+    pub fn gpu_consts(&self) -> ([f32; 8], u32) {
+        (
+            [self.log_strike, self.cash, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            put_flag(self.option),
+        )
     }
 }

@@ -1,5 +1,6 @@
 //! European call or put on the terminal spot.
 
+use super::gpu::put_flag;
 use super::{vanilla, OptionType, PathPayoff};
 use crate::real::Real;
 
@@ -30,5 +31,16 @@ impl<T: Real> PathPayoff<T> for EuropeanStep<T> {
     #[inline(always)]
     fn value(&self, _st: [T; 2], x: T) -> T {
         vanilla(self.option, self.spot * x.exp(), self.strike)
+    }
+}
+
+impl EuropeanStep<f32> {
+    /// The GPU engines' constant slots `[spot, strike]` and flag bits
+    /// (`payoff::gpu`), the order the WGSL and CUDA C sources read them in.
+    pub fn gpu_consts(&self) -> ([f32; 8], u32) {
+        (
+            [self.spot, self.strike, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            put_flag(self.option),
+        )
     }
 }

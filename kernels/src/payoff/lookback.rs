@@ -3,6 +3,7 @@
 //! Floating strike: call `S_N - min`, put `max - S_N`. Fixed strike: call
 //! `max(max - K, 0)`, put `max(K - min, 0)`.
 
+use super::gpu::{flag, put_flag, FIXED_STRIKE};
 use super::{vanilla, OptionType, PathPayoff};
 use crate::real::Real;
 
@@ -66,5 +67,16 @@ impl<T: Real> PathPayoff<T> for LookbackStep<T> {
                 vanilla(OptionType::Put, self.spot * st[0].exp(), self.strike)
             }
         }
+    }
+}
+
+impl LookbackStep<f32> {
+    /// The GPU engines' constant slots `[spot, strike]` and flag bits
+    /// (`payoff::gpu`), the order the WGSL and CUDA C sources read them in.
+    pub fn gpu_consts(&self) -> ([f32; 8], u32) {
+        (
+            [self.spot, self.strike, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            put_flag(self.option) | flag(self.strike_type == StrikeType::Fixed, FIXED_STRIKE),
+        )
     }
 }

@@ -20,6 +20,30 @@ pub use european::{European, EuropeanStep};
 pub use fx_warrant::{FxWarrant, FxWarrantStep, SETTLEMENT_FACTOR};
 pub use lookback::{Lookback, LookbackStep, StrikeType};
 
+/// Flag bits of a payoff's GPU constants, shared with the WGSL and CUDA C sources.
+pub mod gpu {
+    use super::OptionType;
+
+    pub const PUT: u32 = 1;
+    pub const GEOMETRIC: u32 = 2;
+    pub const DOWN: u32 = 4;
+    pub const KNOCK_IN: u32 = 8;
+    pub const CONTINUOUS: u32 = 16;
+    pub const FIXED_STRIKE: u32 = 32;
+
+    pub fn flag(on: bool, bit: u32) -> u32 {
+        if on {
+            bit
+        } else {
+            0
+        }
+    }
+
+    pub fn put_flag(option: OptionType) -> u32 {
+        flag(option == OptionType::Put, PUT)
+    }
+}
+
 use crate::real::Real;
 
 /// Call or put.
@@ -101,5 +125,19 @@ pub(crate) fn vanilla<T: Real>(option: OptionType, s: T, k: T) -> T {
     match option {
         OptionType::Call => (s - k).max(T::ZERO),
         OptionType::Put => (k - s).max(T::ZERO),
+    }
+}
+
+impl PayoffStep<f32> {
+    /// The constant slots and flags the GPU engines read (see each payoff).
+    pub fn gpu_consts(&self) -> ([f32; 8], u32) {
+        match self {
+            PayoffStep::European(p) => p.gpu_consts(),
+            PayoffStep::Digital(p) => p.gpu_consts(),
+            PayoffStep::Asian(p) => p.gpu_consts(),
+            PayoffStep::Barrier(p) => p.gpu_consts(),
+            PayoffStep::Lookback(p) => p.gpu_consts(),
+            PayoffStep::FxWarrant(p) => p.gpu_consts(),
+        }
     }
 }

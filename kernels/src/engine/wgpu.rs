@@ -1,0 +1,628 @@
+//! The wgpu engine: the WGSL kernels of `shaders/` on any Vulkan GPU, and on
+//! any CPU through Mesa's lavapipe (how CI runs it).
+//!
+//! One dispatch prices many trades: the batch is grouped by model x payoff
+//! kind (one pipeline each, assembled from the shader files at first use),
+//! each trade's paths are split into blocks of 64 (one workgroup each), and
+//! a prefix table maps a workgroup to its trade. Dispatches are sized under
+//! the adapter's real limits (workgroups per dimension, storage binding
+//! size), and the grid is 2-D beyond 65,535 workgroups. Each workgroup
+//! writes its outputs' (n, mean, M2); the host merges them in f64, in path
+//! order, so results do not depend on scheduling.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use bytemuck::{Pod, Zeroable};
+use wgpu::util::DeviceExt;
+
+use super::{check_request, Engine, EngineError, Precision, PricingRequest, TradeResult};
+use crate::greeks::OUTPUTS;
+use crate::instrument::Trade;
+use crate::portfolio::{self, GpuTrade, MODEL_NAMES, PAYOFF_NAMES};
+use crate::stats::Moments;
+
+/// Paths per workgroup (`WG` in `kernel.wgsl`).
+pub const PATHS_PER_BLOCK: u64 = 64;
+/// Floats each workgroup writes (`PARTIAL` in `kernel.wgsl`).
+const PARTIAL: usize = 12;
+/// Most workgroups in one dispatch: keeps each submission short.
+const MAX_BLOCKS_PER_DISPATCH: u64 = 65_535 * 4;
+
+/// The WGSL sources, by file name.
+pub fn shader_source(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "rng" => include_str!("../../../shaders/rng.wgsl"),
+        "math" => include_str!("../../../shaders/math.wgsl"),
+        "kernel" => include_str!("../../../shaders/kernel.wgsl"),
+        "kat" => include_str!("../../../shaders/kat.wgsl"),
+        "gbm" => include_str!("../../../shaders/gbm.wgsl"),
+        "heston" => include_str!("../../../shaders/heston.wgsl"),
+        "sv_fx" => include_str!("../../../shaders/sv_fx.wgsl"),
+        "european" => include_str!("../../../shaders/european.wgsl"),
+        "digital" => include_str!("../../../shaders/digital.wgsl"),
+        "asian" => include_str!("../../../shaders/asian.wgsl"),
+        "barrier" => include_str!("../../../shaders/barrier.wgsl"),
+        "lookback" => include_str!("../../../shaders/lookback.wgsl"),
+        "fx_warrant" => include_str!("../../../shaders/fx_warrant.wgsl"),
+        _ => return None,
+    })
+}
+
+/// The pricing kernel for one model x payoff pair.
+pub fn pricing_shader(model: usize, payoff: usize) -> String {
+    [
+        "rng",
+        "math",
+        MODEL_NAMES[model],
+        PAYOFF_NAMES[payoff],
+        "kernel",
+    ]
+    .iter()
+    .map(|n| shader_source(n).expect("every kind has a shader file"))
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+/// Runs a future that wgpu's native backends resolve without a reactor.
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// A Vulkan adapter as found, for `riskpool probe` and error messages.
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub device_type: String,
+    pub driver: String,
+    pub is_cpu: bool,
+}
+
+fn unavailable(reason: impl Into<String>) -> EngineError {
+    EngineError::Unavailable {
+        engine: "wgpu",
+        reason: reason.into(),
+    }
+}
+
+fn failed(reason: impl Into<String>) -> EngineError {
+    EngineError::Failed {
+        engine: "wgpu",
+        reason: reason.into(),
+    }
+}
+
+fn instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::VULKAN;
+    wgpu::Instance::new(desc)
+}
+
+fn preference(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+/// Every Vulkan adapter on this machine, best first.
+pub fn adapters() -> Vec<AdapterSummary> {
+    let mut found = block_on(instance().enumerate_adapters(wgpu::Backends::VULKAN));
+    found.sort_by_key(|a| preference(a.get_info().device_type));
+    found
+        .iter()
+        .map(|a| {
+            let i = a.get_info();
+            AdapterSummary {
+                name: i.name,
+                device_type: format!("{:?}", i.device_type),
+                driver: format!("{} {}", i.driver, i.driver_info).trim().to_string(),
+                is_cpu: i.device_type == wgpu::DeviceType::Cpu,
+            }
+        })
+        .collect()
+}
+
+/// Kernel parameters of one dispatch (`struct Params` in `kernel.wgsl`).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    key: [u32; 2],
+    first_block: u32,
+    n_blocks: u32,
+    n_trades: u32,
+    grid_x: u32,
+    pad: [u32; 2],
+}
+
+/// The wgpu engine on one adapter.
+pub struct WgpuEngine {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    pipelines: Mutex<HashMap<(usize, usize), Arc<wgpu::ComputePipeline>>>,
+    errors: Arc<Mutex<Vec<String>>>,
+    /// Storage binding size used for chunking (the adapter's, unless capped).
+    max_binding: u64,
+}
+
+impl WgpuEngine {
+    /// Opens the best Vulkan adapter. A CPU (software) adapter such as
+    /// lavapipe is taken only with `allow_cpu`: it is for tests and for an
+    /// explicit `--engine wgpu`, never for `auto`.
+    pub fn new(allow_cpu: bool) -> Result<WgpuEngine, EngineError> {
+        let inst = instance();
+        let mut found = block_on(inst.enumerate_adapters(wgpu::Backends::VULKAN));
+        if found.is_empty() {
+            return Err(unavailable(
+                "no Vulkan adapter found (no Vulkan driver is installed, or no GPU is visible; \
+                 Debian's mesa-vulkan-drivers provides lavapipe on any CPU)",
+            ));
+        }
+        found.sort_by_key(|a| preference(a.get_info().device_type));
+        let adapter = found
+            .into_iter()
+            .find(|a| allow_cpu || a.get_info().device_type != wgpu::DeviceType::Cpu)
+            .ok_or_else(|| {
+                unavailable("only a CPU (software) Vulkan adapter is present; it is used only when asked for with --engine wgpu")
+            })?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("riskpool"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| unavailable(format!("cannot open {}: {e}", info.name)))?;
+
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        let lost = errors.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            if let Ok(mut v) = lost.lock() {
+                v.push(format!("device lost ({reason:?}): {msg}"));
+            }
+        });
+
+        let entry = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("riskpool-price"),
+            entries: &[
+                entry(0, wgpu::BufferBindingType::Storage { read_only: true }),
+                entry(1, wgpu::BufferBindingType::Storage { read_only: true }),
+                entry(2, wgpu::BufferBindingType::Storage { read_only: false }),
+                entry(3, wgpu::BufferBindingType::Uniform),
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("riskpool-price"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        Ok(WgpuEngine {
+            device,
+            queue,
+            info,
+            limits: limits.clone(),
+            layout,
+            pipeline_layout,
+            pipelines: Mutex::new(HashMap::new()),
+            errors,
+            max_binding: limits
+                .max_storage_buffer_binding_size
+                .min(limits.max_buffer_size),
+        })
+    }
+
+    /// Caps the storage binding size below the adapter's, so that tests can
+    /// make a modest portfolio span several bindings and dispatches.
+    pub fn cap_binding_size(&mut self, bytes: u64) {
+        self.max_binding = self.max_binding.min(bytes.max(4096));
+    }
+
+    /// Whether the adapter is a CPU (software) one.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    fn check_errors(&self) -> Result<(), EngineError> {
+        let mut v = self
+            .errors
+            .lock()
+            .map_err(|_| failed("error log poisoned"))?;
+        if v.is_empty() {
+            Ok(())
+        } else {
+            Err(failed(v.drain(..).collect::<Vec<_>>().join("; ")))
+        }
+    }
+
+    fn pipeline(
+        &self,
+        model: usize,
+        payoff: usize,
+    ) -> Result<Arc<wgpu::ComputePipeline>, EngineError> {
+        let mut cache = self
+            .pipelines
+            .lock()
+            .map_err(|_| failed("pipeline cache poisoned"))?;
+        if let Some(p) = cache.get(&(model, payoff)) {
+            return Ok(p.clone());
+        }
+        let label = format!("riskpool-{}-{}", MODEL_NAMES[model], PAYOFF_NAMES[payoff]);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(&label),
+                source: wgpu::ShaderSource::Wgsl(pricing_shader(model, payoff).into()),
+            });
+        let p = Arc::new(
+            self.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&label),
+                    layout: Some(&self.pipeline_layout),
+                    module: &module,
+                    entry_point: Some("price"),
+                    compilation_options: Default::default(),
+                    cache: None,
+                }),
+        );
+        self.check_errors()?;
+        cache.insert((model, payoff), p.clone());
+        Ok(p)
+    }
+
+    /// Reads `size` bytes of `src` back to the host.
+    fn read_back(
+        &self,
+        encoder: wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        size: u64,
+    ) -> Result<Vec<u8>, EngineError> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("riskpool-readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = encoder;
+        encoder.copy_buffer_to_buffer(src, 0, &staging, 0, size);
+        self.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging
+            .slice(..size)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| failed(format!("waiting for the GPU: {e}")))?;
+        self.check_errors()?;
+        rx.recv()
+            .map_err(|_| failed("the readback never completed"))?
+            .map_err(|e| failed(format!("cannot map results: {e}")))?;
+        let bytes = staging
+            .slice(..size)
+            .get_mapped_range()
+            .map_err(|e| failed(format!("cannot read results: {e}")))?
+            .to_vec();
+        staging.unmap();
+        Ok(bytes)
+    }
+
+    /// Philox words and normals computed on the device, for known-answer tests.
+    pub fn philox_on_device(
+        &self,
+        inputs: &[([u32; 4], [u32; 2])],
+    ) -> Result<Vec<([u32; 4], [f32; 4])>, EngineError> {
+        let src = ["rng", "math", "kat"]
+            .iter()
+            .filter_map(|n| shader_source(n))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("riskpool-kat"),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("riskpool-kat"),
+                layout: None,
+                module: &module,
+                entry_point: Some("kat"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        let words: Vec<[u32; 4]> = inputs
+            .iter()
+            .flat_map(|(c, k)| [*c, [k[0], k[1], 0, 0]])
+            .collect();
+        let input = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("riskpool-kat-in"),
+                contents: bytemuck::cast_slice(&words),
+                usage: wgpu::BufferUsages::STORAGE,
+            });
+        let size = (words.len() * 16) as u64;
+        let output = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("riskpool-kat-out"),
+            size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("riskpool-kat"),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: input.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: output.as_entire_binding(),
+                },
+            ],
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups((inputs.len() as u32).div_ceil(64), 1, 1);
+        }
+        let bytes = self.read_back(encoder, &output, size)?;
+        let out: &[[u32; 4]] = bytemuck::cast_slice(&bytes);
+        Ok(out
+            .chunks(2)
+            .map(|p| (p[0], p[1].map(f32::from_bits)))
+            .collect())
+    }
+
+    /// Prices one group of same-kind trades, merging into `moments`.
+    fn price_group(
+        &self,
+        model: usize,
+        payoff: usize,
+        records: &[GpuTrade],
+        key: [u32; 2],
+        moments: &mut [Moments],
+    ) -> Result<(), EngineError> {
+        let pipeline = self.pipeline(model, payoff)?;
+        let record_size = std::mem::size_of::<GpuTrade>() as u64;
+        let max_binding = self.max_binding;
+        let max_trades = (max_binding / record_size).max(1) as usize;
+        let max_dim = self.limits.max_compute_workgroups_per_dimension.max(1) as u64;
+        let max_blocks = MAX_BLOCKS_PER_DISPATCH
+            .min(max_binding / (PARTIAL as u64 * 4))
+            .min(max_dim * max_dim);
+
+        let mut start = 0;
+        while start < records.len() {
+            // A chunk of trades whose table fits one binding and whose blocks fit u32.
+            let mut end = start;
+            let mut blocks: Vec<u32> = vec![0];
+            let mut total: u64 = 0;
+            while end < records.len() && end - start < max_trades {
+                let r = &records[end];
+                let paths = r.ids[2] as u64 | ((r.ids[3] as u64) << 32);
+                let b = paths.div_ceil(PATHS_PER_BLOCK);
+                if total + b > u32::MAX as u64 && end > start {
+                    break;
+                }
+                total += b;
+                blocks.push(total as u32);
+                end += 1;
+            }
+            let table = self
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("riskpool-trades"),
+                    contents: bytemuck::cast_slice(&records[start..end]),
+                    usage: wgpu::BufferUsages::STORAGE,
+                });
+            let starts = self
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("riskpool-block-starts"),
+                    contents: bytemuck::cast_slice(&blocks),
+                    usage: wgpu::BufferUsages::STORAGE,
+                });
+            let per_dispatch = max_blocks.min(total);
+            let out_size = per_dispatch * PARTIAL as u64 * 4;
+            let partials = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("riskpool-partials"),
+                size: out_size,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let uniform = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("riskpool-params"),
+                size: std::mem::size_of::<Params>() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("riskpool-price"),
+                layout: &self.layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: table.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: starts.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: partials.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 3,
+                        resource: uniform.as_entire_binding(),
+                    },
+                ],
+            });
+
+            let mut trade = start;
+            let mut first: u64 = 0;
+            while first < total {
+                let n = per_dispatch.min(total - first);
+                let grid_x = n.min(max_dim);
+                let grid_y = n.div_ceil(grid_x);
+                let params = Params {
+                    key,
+                    first_block: first as u32,
+                    n_blocks: n as u32,
+                    n_trades: (end - start) as u32,
+                    grid_x: grid_x as u32,
+                    pad: [0; 2],
+                };
+                self.queue
+                    .write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
+                let mut encoder = self.device.create_command_encoder(&Default::default());
+                {
+                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    pass.set_pipeline(&pipeline);
+                    pass.set_bind_group(0, &bind, &[]);
+                    pass.dispatch_workgroups(grid_x as u32, grid_y as u32, 1);
+                }
+                let bytes = self.read_back(encoder, &partials, n * PARTIAL as u64 * 4)?;
+                let vals: &[f32] = bytemuck::cast_slice(&bytes);
+                // Workgroups come in block order: walk the trades alongside.
+                for (i, p) in vals.chunks(PARTIAL).enumerate() {
+                    let g = first + i as u64;
+                    while g >= blocks[trade - start + 1] as u64 {
+                        trade += 1;
+                    }
+                    let mut m = Moments {
+                        n: p[0] as u64,
+                        ..Default::default()
+                    };
+                    for q in 0..OUTPUTS {
+                        m.mean[q] = p[1 + q] as f64;
+                        m.m2[q] = p[1 + OUTPUTS + q] as f64;
+                    }
+                    moments[trade].merge(&m);
+                }
+                first += n;
+            }
+            start = end;
+        }
+        Ok(())
+    }
+}
+
+impl Engine for WgpuEngine {
+    fn name(&self) -> &'static str {
+        "wgpu"
+    }
+
+    fn device(&self) -> String {
+        let kind = if self.is_software() {
+            "software"
+        } else {
+            "gpu"
+        };
+        format!("{} ({}, Vulkan, {kind})", self.info.name, self.info.driver)
+    }
+
+    fn price(
+        &self,
+        trades: &[Trade],
+        req: &PricingRequest,
+    ) -> Result<Vec<TradeResult>, EngineError> {
+        if req.precision == Precision::F64 {
+            return Err(unavailable(
+                "WGSL has no f64: use --precision f32, or the cpu or cuda engine",
+            ));
+        }
+        for t in trades {
+            t.validate().map_err(|e| EngineError::BadTrade {
+                id: t.id.clone(),
+                message: e.to_string(),
+            })?;
+            check_request(t, req)?;
+            if t.paths > u32::MAX as u64 - PATHS_PER_BLOCK {
+                return Err(EngineError::BadTrade {
+                    id: t.id.clone(),
+                    message: format!(
+                        "the wgpu engine takes at most {} paths a trade",
+                        u32::MAX as u64 - PATHS_PER_BLOCK
+                    ),
+                });
+            }
+        }
+        let key = portfolio::gpu_key(req);
+        let mut results = vec![
+            TradeResult {
+                pv: crate::stats::Estimate {
+                    value: f64::NAN,
+                    stderr: f64::NAN
+                },
+                greeks: [None; 4],
+                paths: 0,
+                seconds: 0.0
+            };
+            trades.len()
+        ];
+        for group in portfolio::group(trades, req) {
+            let t0 = Instant::now();
+            let mut moments = vec![Moments::default(); group.records.len()];
+            self.price_group(group.model, group.payoff, &group.records, key, &mut moments)?;
+            let secs = t0.elapsed().as_secs_f64();
+            let work: f64 = group.indices.iter().map(|&i| trades[i].path_steps()).sum();
+            for (&i, m) in group.indices.iter().zip(&moments) {
+                let t = &trades[i];
+                let mut greeks = [None; 4];
+                for g in &req.greeks.0 {
+                    greeks[*g as usize] = Some(m.estimate(g.slot()));
+                }
+                results[i] = TradeResult {
+                    pv: m.estimate(0),
+                    greeks,
+                    paths: t.paths,
+                    seconds: secs * t.path_steps() / work.max(1.0),
+                };
+            }
+        }
+        Ok(results)
+    }
+}

@@ -1,0 +1,159 @@
+//! Trades as the GPU engines read them: grouped by model and payoff kind
+//! (one kernel per pair) into plain `#[repr(C)]` records, laid out the same
+//! in Rust, WGSL (`shaders/kernel.wgsl`, `struct Trade`) and CUDA C.
+//!
+//! Everything a kernel needs is precomputed here in f64 and rounded once to
+//! f32, exactly as the CPU engine's f32 kernel receives it, so the engines
+//! start from the same bits.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::greeks::{Plan, MAX_FAMILIES, MAX_FOLDS, OUTPUTS};
+use crate::instrument::Trade;
+use crate::model::ModelSpec;
+use crate::payoff::PayoffSpec;
+use crate::rng::key_of;
+use crate::PricingRequest;
+
+/// Flag bit (in `head[3]`, beside the payoff's flags) for antithetic pairs.
+pub const ANTITHETIC: u32 = 1 << 16;
+
+/// One trade for a GPU kernel: 480 bytes, every field 16-byte aligned.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct GpuTrade {
+    /// `[steps, n_families, n_folds, flags]`.
+    pub head: [u32; 4],
+    /// `[stream lo, stream hi, paths lo, paths hi]`.
+    pub ids: [u32; 4],
+    /// Per model family (base, vol up, vol down): the model's constants.
+    pub families: [[f32; 12]; MAX_FAMILIES],
+    /// Per fold: `[family, x0, dx, discount]`.
+    pub folds: [[f32; 4]; MAX_FOLDS],
+    /// The payoff's constants.
+    pub payoff: [f32; 8],
+    /// Per output (PV, delta, gamma, vega, rho): the fold coefficients.
+    pub coef: [[f32; 8]; OUTPUTS],
+}
+
+/// Which model kernel.
+pub fn model_kind(m: &ModelSpec) -> usize {
+    match m {
+        ModelSpec::Gbm(_) => 0,
+        ModelSpec::Heston(_) => 1,
+        ModelSpec::SvFx(_) => 2,
+    }
+}
+
+/// Which payoff kernel.
+pub fn payoff_kind(p: &PayoffSpec) -> usize {
+    match p {
+        PayoffSpec::European(_) => 0,
+        PayoffSpec::Digital(_) => 1,
+        PayoffSpec::Asian(_) => 2,
+        PayoffSpec::Barrier(_) => 3,
+        PayoffSpec::Lookback(_) => 4,
+        PayoffSpec::FxWarrant(_) => 5,
+    }
+}
+
+/// Model names by kind, as the shader files are named.
+pub const MODEL_NAMES: [&str; 3] = ["gbm", "heston", "sv_fx"];
+/// Payoff names by kind, as the shader files are named.
+pub const PAYOFF_NAMES: [&str; 6] = [
+    "european",
+    "digital",
+    "asian",
+    "barrier",
+    "lookback",
+    "fx_warrant",
+];
+
+impl GpuTrade {
+    pub fn new(trade: &Trade, req: &PricingRequest) -> GpuTrade {
+        let plan = Plan::new(trade, &req.greeks, &req.bumps);
+        let dt = trade.maturity / trade.steps as f64;
+        let mut g = GpuTrade::zeroed();
+        let payoff = trade.payoff.prepare::<f32>(trade.model.spot(), trade.steps);
+        let (consts, flags) = payoff.gpu_consts();
+        g.head = [
+            trade.steps,
+            plan.families.len() as u32,
+            plan.folds.len() as u32,
+            flags | if req.antithetic { ANTITHETIC } else { 0 },
+        ];
+        g.ids = [
+            trade.stream as u32,
+            (trade.stream >> 32) as u32,
+            trade.paths as u32,
+            (trade.paths >> 32) as u32,
+        ];
+        for (slot, m) in g.families.iter_mut().zip(&plan.families) {
+            *slot = m.prepare::<f32>(dt).gpu_consts();
+        }
+        for (slot, f) in g.folds.iter_mut().zip(&plan.folds) {
+            *slot = [f.family as f32, f.x0 as f32, f.dx as f32, f.discount as f32];
+        }
+        g.payoff = consts;
+        for q in 0..OUTPUTS {
+            for k in 0..MAX_FOLDS {
+                g.coef[q][k] = if plan.active[q] {
+                    plan.coef[q][k] as f32
+                } else {
+                    0.0
+                };
+            }
+        }
+        g
+    }
+}
+
+/// Trades of one model x payoff kind, with their places in the batch.
+pub struct KindGroup {
+    pub model: usize,
+    pub payoff: usize,
+    pub indices: Vec<usize>,
+    pub records: Vec<GpuTrade>,
+}
+
+/// Groups a batch by kernel kind, keeping the batch order inside a group.
+pub fn group(trades: &[Trade], req: &PricingRequest) -> Vec<KindGroup> {
+    let mut groups: Vec<KindGroup> = Vec::new();
+    for (i, t) in trades.iter().enumerate() {
+        let (m, p) = (model_kind(&t.model), payoff_kind(&t.payoff));
+        let g = match groups
+            .iter_mut()
+            .position(|g| g.model == m && g.payoff == p)
+        {
+            Some(k) => &mut groups[k],
+            None => {
+                groups.push(KindGroup {
+                    model: m,
+                    payoff: p,
+                    indices: Vec::new(),
+                    records: Vec::new(),
+                });
+                groups.last_mut().expect("just pushed")
+            }
+        };
+        g.indices.push(i);
+        g.records.push(GpuTrade::new(t, req));
+    }
+    groups
+}
+
+/// The Philox key of a request, as the kernels take it.
+pub fn gpu_key(req: &PricingRequest) -> [u32; 2] {
+    key_of(req.seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_is_480_bytes() {
+        assert_eq!(std::mem::size_of::<GpuTrade>(), 480);
+        assert_eq!(std::mem::align_of::<GpuTrade>(), 4);
+    }
+}

@@ -1,0 +1,16 @@
+// Cash-or-nothing digital (kernels/src/payoff/digital.rs). Slots: a = (log_strike, cash, -, -).
+
+const PAYOFF_OBSERVES: bool = false;
+
+fn payoff_start(p: PayoffConsts, x0: f32) -> vec2<f32> {
+    return vec2<f32>(0.0);
+}
+
+fn payoff_observe(p: PayoffConsts, st: vec2<f32>, x: f32, var_dt: f32) -> vec2<f32> {
+    return st;
+}
+
+fn payoff_value(p: PayoffConsts, st: vec2<f32>, x: f32) -> f32 {
+    let in_money = select(x > p.a.x, x < p.a.x, (p.flags & PUT) != 0u);
+    return select(0.0, p.a.y, in_money);
+}

@@ -1,0 +1,15 @@
+// European call or put (kernels/src/payoff/european.rs). Slots: a = (spot, strike, -, -).
+
+const PAYOFF_OBSERVES: bool = false;
+
+fn payoff_start(p: PayoffConsts, x0: f32) -> vec2<f32> {
+    return vec2<f32>(0.0);
+}
+
+fn payoff_observe(p: PayoffConsts, st: vec2<f32>, x: f32, var_dt: f32) -> vec2<f32> {
+    return st;
+}
+
+fn payoff_value(p: PayoffConsts, st: vec2<f32>, x: f32) -> f32 {
+    return vanilla(p.flags, p.a.x * rp_exp(x), p.a.y);
+}

@@ -1,0 +1,221 @@
+// riskpool's fused pricing kernel: one thread per path, 64 paths per
+// workgroup. Generate (Philox + Box-Muller), evolve every model family on
+// the same normals, fold the payoff into each revaluation, never store a
+// path; then reduce the workgroup's outputs to (n, mean, M2) per output.
+// The same shape as kernels/src/engine/cpu/lanes.rs with one lane per thread.
+//
+// Assembled at load time (kernels/src/engine/wgpu.rs): rng.wgsl, math.wgsl,
+// one model file, one payoff file and this file.
+
+// kernels/src/portfolio.rs, GpuTrade: 480 bytes.
+struct Trade {
+    head: vec4<u32>,                // steps, n_families, n_folds, flags
+    ids: vec4<u32>,                 // stream lo, stream hi, paths lo, paths hi
+    families: array<vec4<f32>, 9>,  // 3 families x 12 model constants
+    folds: array<vec4<f32>, 7>,     // family, x0, dx, discount
+    payoff: array<vec4<f32>, 2>,    // 8 payoff constants
+    coef: array<vec4<f32>, 10>,     // 5 outputs x 8 fold coefficients
+}
+
+struct Params {
+    key: vec2<u32>,
+    first_block: u32,
+    n_blocks: u32,
+    n_trades: u32,
+    grid_x: u32,
+    pad0: u32,
+    pad1: u32,
+}
+
+struct ModelConsts {
+    a: vec4<f32>,
+    b: vec4<f32>,
+    c: vec4<f32>,
+}
+
+struct PayoffConsts {
+    a: vec4<f32>,
+    b: vec4<f32>,
+    flags: u32,
+}
+
+// kernels/src/payoff/mod.rs, module gpu.
+const PUT: u32 = 1u;
+const GEOMETRIC: u32 = 2u;
+const DOWN: u32 = 4u;
+const KNOCK_IN: u32 = 8u;
+const CONTINUOUS: u32 = 16u;
+const FIXED_STRIKE: u32 = 32u;
+const ANTITHETIC: u32 = 65536u;
+
+const WG: u32 = 64u;
+const OUTPUTS: u32 = 5u;
+const PARTIAL: u32 = 12u;
+
+@group(0) @binding(0) var<storage, read> trades: array<Trade>;
+@group(0) @binding(1) var<storage, read> block_start: array<u32>;
+@group(0) @binding(2) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+var<workgroup> sh: array<array<f32, 5>, 64>;
+var<workgroup> sh_mean: array<f32, 5>;
+
+fn vanilla(flags: u32, s: f32, k: f32) -> f32 {
+    if ((flags & PUT) != 0u) {
+        return max(k - s, 0.0);
+    }
+    return max(s - k, 0.0);
+}
+
+fn family(t: u32, f: u32) -> ModelConsts {
+    return ModelConsts(trades[t].families[3u * f], trades[t].families[3u * f + 1u], trades[t].families[3u * f + 2u]);
+}
+
+// Sums sh[0..64][q] into sh[0][q] by a pairwise tree.
+fn tree_sum(lid: u32) {
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+        if (lid < stride) {
+            for (var q = 0u; q < OUTPUTS; q++) {
+                sh[lid][q] = sh[lid][q] + sh[lid + stride][q];
+            }
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(64)
+fn price(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let wg_index = wg.x + wg.y * params.grid_x;
+    if (wg_index >= params.n_blocks) {
+        return;
+    }
+    // The trade this block of paths belongs to.
+    let g = params.first_block + wg_index;
+    var lo = 0u;
+    var hi = params.n_trades;
+    while (hi - lo > 1u) {
+        let mid = (lo + hi) / 2u;
+        if (block_start[mid] <= g) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let t = lo;
+    let head = trades[t].head;
+    let ids = trades[t].ids;
+    let steps = head.x;
+    let n_families = head.y;
+    let n_folds = head.z;
+    let flags = head.w;
+    let anti = (flags & ANTITHETIC) != 0u;
+    let block = g - block_start[t];
+    let path = block * WG + lid;
+    let n_paths = ids.z;
+    let live = path < n_paths;
+    let pc = PayoffConsts(trades[t].payoff[0], trades[t].payoff[1], flags);
+
+    var path_ctr = path;
+    var sign = 1.0;
+    if (anti) {
+        path_ctr = path >> 1u;
+        sign = select(1.0, -1.0, (path & 1u) == 1u);
+    }
+    let stream = vec2<u32>(ids.x, ids.y);
+
+    var x: array<f32, 3>;
+    var aux: array<f32, 3>;
+    var var_dt: array<f32, 3>;
+    for (var f = 0u; f < n_families; f++) {
+        x[f] = 0.0;
+        aux[f] = model_aux0(family(t, f));
+    }
+    var st: array<vec2<f32>, 7>;
+    for (var k = 0u; k < n_folds; k++) {
+        st[k] = payoff_start(pc, trades[t].folds[k].y);
+    }
+
+    var z4 = vec4<f32>(0.0);
+    for (var s = 0u; s < steps; s++) {
+        let d = s * MODEL_NORMALS;
+        if (d % 4u == 0u) {
+            z4 = normals_from_words(philox4x32_10(counter(stream, path_ctr, d / 4u), params.key)) * sign;
+        }
+        let j = d % 4u;
+        let z = vec2<f32>(z4[j], z4[min(j + 1u, 3u)]);
+        for (var f = 0u; f < n_families; f++) {
+            let r = model_step(family(t, f), x[f], aux[f], z);
+            x[f] = r.x;
+            aux[f] = r.y;
+            var_dt[f] = r.z;
+        }
+        if (PAYOFF_OBSERVES) {
+            let i = f32(s + 1u);
+            for (var k = 0u; k < n_folds; k++) {
+                let fo = trades[t].folds[k];
+                let f = u32(fo.x);
+                st[k] = payoff_observe(pc, st[k], x[f] + (fo.y + fo.z * i), var_dt[f]);
+            }
+        }
+    }
+
+    // Discounted fold values, then the outputs as their combinations.
+    var o = array<f32, 5>(0.0, 0.0, 0.0, 0.0, 0.0);
+    if (live) {
+        let n_steps = f32(steps);
+        for (var k = 0u; k < n_folds; k++) {
+            let fo = trades[t].folds[k];
+            let f = u32(fo.x);
+            let v = payoff_value(pc, st[k], x[f] + (fo.y + fo.z * n_steps)) * fo.w;
+            for (var q = 0u; q < OUTPUTS; q++) {
+                let c = trades[t].coef[2u * q + k / 4u][k % 4u];
+                o[q] = o[q] + c * v;
+            }
+        }
+    }
+
+    // Workgroup reduction: antithetic pairs first, then mean and M2.
+    let in_block = min(WG, n_paths - min(n_paths, block * WG));
+    var n = in_block;
+    for (var q = 0u; q < OUTPUTS; q++) {
+        sh[lid][q] = o[q];
+    }
+    workgroupBarrier();
+    if (anti) {
+        n = in_block / 2u;
+        var pair = array<f32, 5>(0.0, 0.0, 0.0, 0.0, 0.0);
+        if (lid < WG / 2u) {
+            for (var q = 0u; q < OUTPUTS; q++) {
+                pair[q] = 0.5 * (sh[2u * lid][q] + sh[2u * lid + 1u][q]);
+            }
+        }
+        workgroupBarrier();
+        for (var q = 0u; q < OUTPUTS; q++) {
+            o[q] = pair[q];
+            sh[lid][q] = pair[q];
+        }
+        workgroupBarrier();
+    }
+    tree_sum(lid);
+    if (lid == 0u) {
+        for (var q = 0u; q < OUTPUTS; q++) {
+            sh_mean[q] = sh[0][q] / f32(max(n, 1u));
+        }
+    }
+    workgroupBarrier();
+    let mine = lid < n;
+    for (var q = 0u; q < OUTPUTS; q++) {
+        let dev = o[q] - sh_mean[q];
+        sh[lid][q] = select(0.0, dev * dev, mine);
+    }
+    workgroupBarrier();
+    tree_sum(lid);
+    if (lid == 0u) {
+        let base = wg_index * PARTIAL;
+        partials[base] = f32(n);
+        for (var q = 0u; q < OUTPUTS; q++) {
+            partials[base + 1u + q] = sh_mean[q];
+            partials[base + 1u + OUTPUTS + q] = sh[0][q];
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The wgpu engine against the CPU engine: the same streams (known-answer
+//! vectors computed on the device) and the same prices for every model x
+//! payoff x Greek, far inside the Monte Carlo error. Runs on Mesa's
+//! lavapipe in CI; skips with the reason where no Vulkan driver exists,
+//! unless RISKPOOL_REQUIRE_WGPU=1 (set by scripts/test) makes that a failure.
+
+mod common;
+
+use common::*;
+use riskpool_kernels::engine::wgpu::WgpuEngine;
+use riskpool_kernels::greeks::Plan;
+use riskpool_kernels::model::{Heston, ModelSpec, SvFx};
+use riskpool_kernels::payoff::*;
+use riskpool_kernels::rng::{counter, key_of, normals_f32, philox4x32_10};
+use riskpool_kernels::{
+    CpuEngine, Engine, Greek, GreekSet, Precision, PricingRequest, Trade, TradeResult,
+};
+
+fn engine() -> Option<WgpuEngine> {
+    match WgpuEngine::new(true) {
+        Ok(e) => Some(e),
+        Err(e) if std::env::var("RISKPOOL_REQUIRE_WGPU").as_deref() == Ok("1") => {
+            panic!("RISKPOOL_REQUIRE_WGPU=1 but the wgpu engine cannot run: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn philox_and_normals_on_the_device_match_the_cpu() {
+    let Some(gpu) = engine() else { return };
+    let mut inputs = vec![
+        ([0, 0, 0, 0], [0, 0]),
+        ([u32::MAX; 4], [u32::MAX; 2]),
+        (
+            [0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344],
+            [0xa409_3822, 0x299f_31d0],
+        ),
+    ];
+    for p in 0..5000u32 {
+        inputs.push((counter(0x1234_5678_9abc, p, p % 97), key_of(42)));
+    }
+    let out = gpu.philox_on_device(&inputs).unwrap();
+    assert_eq!(
+        out[0].0,
+        [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]
+    );
+    assert_eq!(
+        out[1].0,
+        [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd]
+    );
+    assert_eq!(
+        out[2].0,
+        [0xd16c_fe09, 0x94fd_cceb, 0x5001_e420, 0x2412_6ea1]
+    );
+    let mut worst = 0.0f64;
+    for ((ctr, key), (words, normals)) in inputs.iter().zip(&out) {
+        assert_eq!(*words, philox4x32_10(*ctr, *key), "words for {ctr:?}");
+        let cpu = <f32 as riskpool_kernels::real::Real>::normals_from_words(*words);
+        for i in 0..4 {
+            if (normals[i] - cpu[i]).abs() > 1e-3 && worst < 1e-3 {
+                eprintln!("words {words:?}: gpu {normals:?} cpu {cpu:?}");
+            }
+            worst = worst.max((normals[i] - cpu[i]).abs() as f64 / (1.0 + cpu[i].abs() as f64));
+        }
+    }
+    eprintln!("worst normal difference GPU vs CPU: {worst:e}");
+    // Same polynomials; only a driver's fused multiply-adds can differ.
+    assert!(worst < 2e-6, "normals differ by {worst}");
+    assert_eq!(normals_f32(42, 0x1234_5678_9abc, 7, 7 % 97).len(), 4);
+}
+
+fn payoffs() -> Vec<PayoffSpec> {
+    use Direction::*;
+    use Knock::*;
+    use Monitoring::*;
+    let barrier = |option, barrier, direction, knock, monitoring| {
+        PayoffSpec::Barrier(Barrier {
+            option,
+            strike: 100.0,
+            barrier,
+            direction,
+            knock,
+            monitoring,
+            rebate: 2.0,
+        })
+    };
+    vec![
+        PayoffSpec::European(European {
+            option: OptionType::Call,
+            strike: 105.0,
+        }),
+        PayoffSpec::European(European {
+            option: OptionType::Put,
+            strike: 95.0,
+        }),
+        PayoffSpec::Digital(Digital {
+            option: OptionType::Call,
+            strike: 100.0,
+            cash: 10.0,
+        }),
+        PayoffSpec::Digital(Digital {
+            option: OptionType::Put,
+            strike: 100.0,
+            cash: 10.0,
+        }),
+        PayoffSpec::Asian(Asian {
+            option: OptionType::Call,
+            strike: 100.0,
+            average: Average::Arithmetic,
+        }),
+        PayoffSpec::Asian(Asian {
+            option: OptionType::Put,
+            strike: 100.0,
+            average: Average::Geometric,
+        }),
+        barrier(OptionType::Call, 85.0, Down, Out, Discrete),
+        barrier(OptionType::Put, 120.0, Up, In, Continuous),
+        barrier(OptionType::Call, 120.0, Up, Out, Continuous),
+        PayoffSpec::Lookback(Lookback {
+            option: OptionType::Call,
+            strike_type: StrikeType::Floating,
+            strike: 0.0,
+        }),
+        PayoffSpec::Lookback(Lookback {
+            option: OptionType::Put,
+            strike_type: StrikeType::Fixed,
+            strike: 100.0,
+        }),
+        PayoffSpec::FxWarrant(FxWarrant {
+            strike: 90.0,
+            warrants: 100.0,
+            notional_per_warrant: 10.0,
+        }),
+    ]
+}
+
+fn models() -> Vec<ModelSpec> {
+    vec![
+        gbm(100.0, 0.03, 0.01, 0.25),
+        ModelSpec::Heston(Heston {
+            spot: 100.0,
+            rate: 0.03,
+            dividend: 0.0,
+            v0: 0.04,
+            kappa: 1.5,
+            theta: 0.05,
+            xi: 0.6,
+            rho: -0.7,
+        }),
+        ModelSpec::SvFx(SvFx {
+            spot: 100.0,
+            drift: 0.02,
+            sigma: 0.15,
+            volvol: 0.3,
+            rho: 0.2,
+        }),
+    ]
+}
+
+/// |cpu - gpu| < max(1e-4 |cpu|, 0.1 SE) for the PV and every Greek, with
+/// one floor: a Greek is a difference of revaluations, so f32 rounding of
+/// those (about 1e-6 of each term, on either engine) is amplified by the
+/// difference's coefficients. Where the true Greek is zero (the gamma of a
+/// floating lookback, homogeneous in spot) both engines report only that
+/// rounding, and the floor is what they can agree to.
+fn assert_conform(
+    what: &str,
+    trade: &Trade,
+    req: &PricingRequest,
+    cpu: &TradeResult,
+    gpu: &TradeResult,
+) {
+    let plan = Plan::new(trade, &req.greeks, &req.bumps);
+    let mut pairs = vec![("pv", 0, cpu.pv, gpu.pv)];
+    for g in Greek::ALL {
+        if let (Some(a), Some(b)) = (cpu.greek(g), gpu.greek(g)) {
+            pairs.push((g.name(), g.slot(), a, b));
+        }
+    }
+    for (name, q, a, b) in pairs {
+        let rounding =
+            1e-6 * cpu.pv.value.abs().max(1.0) * plan.coef[q].iter().map(|c| c.abs()).sum::<f64>();
+        let tol = (1e-4 * a.value.abs()).max(0.1 * a.stderr).max(rounding);
+        assert!(
+            (a.value - b.value).abs() <= tol,
+            "{what} {name}: cpu {} +- {}, wgpu {} +- {} (tolerance {tol})",
+            a.value,
+            a.stderr,
+            b.value,
+            b.stderr
+        );
+        assert!(
+            (a.stderr - b.stderr).abs() <= 0.01 * a.stderr + rounding,
+            "{what} {name} stderr: {} vs {}",
+            a.stderr,
+            b.stderr
+        );
+    }
+}
+
+#[test]
+fn every_model_payoff_and_greek_matches_the_cpu_engine() {
+    let Some(gpu) = engine() else { return };
+    let cpu = CpuEngine::new(None).unwrap();
+    let mut trades = Vec::new();
+    for (mi, m) in models().into_iter().enumerate() {
+        for (pi, p) in payoffs().into_iter().enumerate() {
+            trades.push(trade(
+                &format!("m{mi}-p{pi}"),
+                m.clone(),
+                p,
+                0.5,
+                48,
+                4_000 + 64 * pi as u64 + 3,
+            ));
+        }
+    }
+    for (label, req) in [
+        ("pv", PricingRequest::default()),
+        (
+            "greeks",
+            PricingRequest {
+                greeks: GreekSet(Greek::ALL.to_vec()),
+                ..Default::default()
+            },
+        ),
+        (
+            "antithetic",
+            PricingRequest {
+                antithetic: true,
+                seed: 7,
+                ..Default::default()
+            },
+        ),
+    ] {
+        let trades: Vec<Trade> = trades
+            .iter()
+            .map(|t| Trade {
+                paths: if req.antithetic {
+                    t.paths + t.paths % 2
+                } else {
+                    t.paths
+                },
+                ..t.clone()
+            })
+            .collect();
+        let a = cpu.price(&trades, &req).unwrap();
+        let b = gpu.price(&trades, &req).unwrap();
+        for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
+            assert_conform(&format!("{label} {}", t.id), t, &req, x, y);
+        }
+    }
+}
+
+#[test]
+fn a_portfolio_larger_than_a_dispatch_and_a_binding_prices_correctly() {
+    let Some(mut gpu) = engine() else { return };
+    // 8 MiB bindings: 200,000 trades of 480 bytes need twelve of them, and
+    // 600,000 workgroups need three dispatches.
+    gpu.cap_binding_size(8 << 20);
+    let m = gbm(100.0, 0.02, 0.0, 0.3);
+    let trades: Vec<Trade> = (0..200_000u64)
+        .map(|i| Trade {
+            id: format!("t{i}"),
+            stream: i,
+            model: m.clone(),
+            payoff: PayoffSpec::European(European {
+                option: OptionType::Call,
+                strike: 80.0 + (i % 40) as f64,
+            }),
+            maturity: 1.0,
+            steps: 2,
+            paths: 129 + i % 64,
+        })
+        .collect();
+    let req = PricingRequest::default();
+    let a = CpuEngine::new(None).unwrap().price(&trades, &req).unwrap();
+    let b = gpu.price(&trades, &req).unwrap();
+    for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
+        assert_conform(&t.id, t, &req, x, y);
+    }
+}
+
+#[test]
+fn f64_is_refused_with_a_reason() {
+    let Some(gpu) = engine() else { return };
+    let t = trade(
+        "f64",
+        gbm(100.0, 0.0, 0.0, 0.2),
+        PayoffSpec::European(European {
+            option: OptionType::Call,
+            strike: 100.0,
+        }),
+        1.0,
+        1,
+        100,
+    );
+    let e = gpu
+        .price(
+            &[t],
+            &PricingRequest {
+                precision: Precision::F64,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("f64"), "{e}");
+}
