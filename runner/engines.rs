@@ -1,11 +1,12 @@
 //! Turning `--engine` into an engine.
 //!
-//! `auto` takes the wgpu engine on a real GPU (a discrete, integrated or
-//! virtual Vulkan adapter) and the CPU engine otherwise; a software Vulkan
-//! adapter (lavapipe) is used only when `--engine wgpu` asks for it. The
-//! CUDA engine is not in this build yet.
+//! `auto` takes the CUDA engine where an NVIDIA driver and NVRTC are
+//! present, else the wgpu engine on a real GPU (a discrete, integrated or
+//! virtual Vulkan adapter), else the CPU engine. A software Vulkan adapter
+//! (lavapipe) is used only when `--engine wgpu` asks for it.
 
 use anyhow::{bail, Result};
+use riskpool_kernels::engine::cuda::CudaEngine;
 use riskpool_kernels::engine::wgpu::WgpuEngine;
 use riskpool_kernels::{CpuEngine, Engine, Simd};
 
@@ -28,12 +29,15 @@ pub fn select(args: &EngineArgs) -> Result<Box<dyn Engine>> {
     match args.engine {
         EngineChoice::Cpu => cpu(args),
         EngineChoice::Wgpu => Ok(Box::new(WgpuEngine::new(true)?)),
-        EngineChoice::Auto => match WgpuEngine::new(false) {
-            Ok(e) => Ok(Box::new(e)),
-            Err(_) => cpu(args),
-        },
-        EngineChoice::Cuda => {
-            bail!("the cuda engine is not available in this build of riskpool; use --engine cpu, wgpu or auto")
+        EngineChoice::Cuda => Ok(Box::new(CudaEngine::new()?)),
+        EngineChoice::Auto => {
+            if let Ok(e) = CudaEngine::new() {
+                return Ok(Box::new(e));
+            }
+            match WgpuEngine::new(false) {
+                Ok(e) => Ok(Box::new(e)),
+                Err(_) => cpu(args),
+            }
         }
     }
 }

@@ -356,7 +356,11 @@ fn bad_usage_exits_2_and_missing_engines_exit_1_cleanly() {
         (vec!["--shard", "2/2"], 2, "--shard"),
         (vec!["--greeks", "theta"], 2, "unknown Greek `theta`"),
         (vec!["--algorithm", "deltavega"], 2, "azfinsim"),
-        (vec!["--engine", "cuda"], 1, "cuda engine is not available"),
+        (
+            vec!["--engine", "cuda"],
+            1,
+            "cuda engine unavailable: no CUDA driver found",
+        ),
     ] {
         let mut a = vec!["price", "--input", p(&input)];
         if !args.contains(&"--output") {

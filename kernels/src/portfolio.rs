@@ -18,23 +18,76 @@ use crate::PricingRequest;
 /// Flag bit (in `head[3]`, beside the payoff's flags) for antithetic pairs.
 pub const ANTITHETIC: u32 = 1 << 16;
 
-/// One trade for a GPU kernel: 480 bytes, every field 16-byte aligned.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct GpuTrade {
-    /// `[steps, n_families, n_folds, flags]`.
-    pub head: [u32; 4],
-    /// `[stream lo, stream hi, paths lo, paths hi]`.
-    pub ids: [u32; 4],
-    /// Per model family (base, vol up, vol down): the model's constants.
-    pub families: [[f32; 12]; MAX_FAMILIES],
-    /// Per fold: `[family, x0, dx, discount]`.
-    pub folds: [[f32; 4]; MAX_FOLDS],
-    /// The payoff's constants.
-    pub payoff: [f32; 8],
-    /// Per output (PV, delta, gamma, vega, rho): the fold coefficients.
-    pub coef: [[f32; 8]; OUTPUTS],
+/// Declares a trade record in one precision; the CUDA C template
+/// `Trade<R>` (kernels/cuda/kernel.cu) has the same layout for `float` and
+/// `double`, and WGSL's `struct Trade` for f32.
+macro_rules! gpu_trade {
+    ($(#[$doc:meta])* $name:ident, $t:ty) => {
+        $(#[$doc])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Pod, Zeroable)]
+        pub struct $name {
+            /// `[steps, n_families, n_folds, flags]`.
+            pub head: [u32; 4],
+            /// `[stream lo, stream hi, paths lo, paths hi]`.
+            pub ids: [u32; 4],
+            /// Per model family (base, vol up, vol down): the model's constants.
+            pub families: [[$t; 12]; MAX_FAMILIES],
+            /// Per fold: `[family, x0, dx, discount]`.
+            pub folds: [[$t; 4]; MAX_FOLDS],
+            /// The payoff's constants.
+            pub payoff: [$t; 8],
+            /// Per output (PV, delta, gamma, vega, rho): the fold coefficients.
+            pub coef: [[$t; 8]; OUTPUTS],
+        }
+
+        impl $name {
+            pub fn new(trade: &Trade, req: &PricingRequest) -> $name {
+                let plan = Plan::new(trade, &req.greeks, &req.bumps);
+                let dt = trade.maturity / trade.steps as f64;
+                let mut g = $name::zeroed();
+                let payoff = trade.payoff.prepare::<$t>(trade.model.spot(), trade.steps);
+                let (consts, flags) = payoff.gpu_consts();
+                g.head = [
+                    trade.steps,
+                    plan.families.len() as u32,
+                    plan.folds.len() as u32,
+                    flags | if req.antithetic { ANTITHETIC } else { 0 },
+                ];
+                g.ids = [trade.stream as u32, (trade.stream >> 32) as u32, trade.paths as u32, (trade.paths >> 32) as u32];
+                for (slot, m) in g.families.iter_mut().zip(&plan.families) {
+                    *slot = m.prepare::<$t>(dt).gpu_consts();
+                }
+                for (slot, f) in g.folds.iter_mut().zip(&plan.folds) {
+                    *slot = [f.family as $t, f.x0 as $t, f.dx as $t, f.discount as $t];
+                }
+                g.payoff = consts;
+                for q in 0..OUTPUTS {
+                    for k in 0..MAX_FOLDS {
+                        g.coef[q][k] = if plan.active[q] { plan.coef[q][k] as $t } else { 0.0 };
+                    }
+                }
+                g
+            }
+
+            /// Paths of the trade.
+            pub fn paths(&self) -> u64 {
+                self.ids[2] as u64 | ((self.ids[3] as u64) << 32)
+            }
+        }
+    };
 }
+
+gpu_trade!(
+    /// One trade for an f32 kernel: 480 bytes, every field 16-byte aligned.
+    GpuTrade,
+    f32
+);
+gpu_trade!(
+    /// One trade for an f64 kernel (CUDA `--precision f64`): 928 bytes.
+    GpuTrade64,
+    f64
+);
 
 /// Which model kernel.
 pub fn model_kind(m: &ModelSpec) -> usize {
@@ -69,55 +122,15 @@ pub const PAYOFF_NAMES: [&str; 6] = [
     "fx_warrant",
 ];
 
-impl GpuTrade {
-    pub fn new(trade: &Trade, req: &PricingRequest) -> GpuTrade {
-        let plan = Plan::new(trade, &req.greeks, &req.bumps);
-        let dt = trade.maturity / trade.steps as f64;
-        let mut g = GpuTrade::zeroed();
-        let payoff = trade.payoff.prepare::<f32>(trade.model.spot(), trade.steps);
-        let (consts, flags) = payoff.gpu_consts();
-        g.head = [
-            trade.steps,
-            plan.families.len() as u32,
-            plan.folds.len() as u32,
-            flags | if req.antithetic { ANTITHETIC } else { 0 },
-        ];
-        g.ids = [
-            trade.stream as u32,
-            (trade.stream >> 32) as u32,
-            trade.paths as u32,
-            (trade.paths >> 32) as u32,
-        ];
-        for (slot, m) in g.families.iter_mut().zip(&plan.families) {
-            *slot = m.prepare::<f32>(dt).gpu_consts();
-        }
-        for (slot, f) in g.folds.iter_mut().zip(&plan.folds) {
-            *slot = [f.family as f32, f.x0 as f32, f.dx as f32, f.discount as f32];
-        }
-        g.payoff = consts;
-        for q in 0..OUTPUTS {
-            for k in 0..MAX_FOLDS {
-                g.coef[q][k] = if plan.active[q] {
-                    plan.coef[q][k] as f32
-                } else {
-                    0.0
-                };
-            }
-        }
-        g
-    }
-}
-
 /// Trades of one model x payoff kind, with their places in the batch.
 pub struct KindGroup {
     pub model: usize,
     pub payoff: usize,
     pub indices: Vec<usize>,
-    pub records: Vec<GpuTrade>,
 }
 
 /// Groups a batch by kernel kind, keeping the batch order inside a group.
-pub fn group(trades: &[Trade], req: &PricingRequest) -> Vec<KindGroup> {
+pub fn group(trades: &[Trade]) -> Vec<KindGroup> {
     let mut groups: Vec<KindGroup> = Vec::new();
     for (i, t) in trades.iter().enumerate() {
         let (m, p) = (model_kind(&t.model), payoff_kind(&t.payoff));
@@ -131,13 +144,11 @@ pub fn group(trades: &[Trade], req: &PricingRequest) -> Vec<KindGroup> {
                     model: m,
                     payoff: p,
                     indices: Vec::new(),
-                    records: Vec::new(),
                 });
                 groups.last_mut().expect("just pushed")
             }
         };
         g.indices.push(i);
-        g.records.push(GpuTrade::new(t, req));
     }
     groups
 }
@@ -152,8 +163,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_record_is_480_bytes() {
+    fn records_have_the_kernels_layout() {
         assert_eq!(std::mem::size_of::<GpuTrade>(), 480);
         assert_eq!(std::mem::align_of::<GpuTrade>(), 4);
+        assert_eq!(std::mem::size_of::<GpuTrade64>(), 928);
+        assert_eq!(std::mem::offset_of!(GpuTrade64, families), 32);
     }
 }

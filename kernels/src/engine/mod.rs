@@ -5,6 +5,7 @@
 //! inside the Monte Carlo error.
 
 pub mod cpu;
+pub mod cuda;
 pub mod wgpu;
 
 use crate::greeks::{Bumps, Greek, GreekSet};

@@ -440,9 +440,7 @@ impl WgpuEngine {
             let mut blocks: Vec<u32> = vec![0];
             let mut total: u64 = 0;
             while end < records.len() && end - start < max_trades {
-                let r = &records[end];
-                let paths = r.ids[2] as u64 | ((r.ids[3] as u64) << 32);
-                let b = paths.div_ceil(PATHS_PER_BLOCK);
+                let b = records[end].paths().div_ceil(PATHS_PER_BLOCK);
                 if total + b > u32::MAX as u64 && end > start {
                     break;
                 }
@@ -603,10 +601,15 @@ impl Engine for WgpuEngine {
             };
             trades.len()
         ];
-        for group in portfolio::group(trades, req) {
+        for group in portfolio::group(trades) {
             let t0 = Instant::now();
-            let mut moments = vec![Moments::default(); group.records.len()];
-            self.price_group(group.model, group.payoff, &group.records, key, &mut moments)?;
+            let records: Vec<GpuTrade> = group
+                .indices
+                .iter()
+                .map(|&i| GpuTrade::new(&trades[i], req))
+                .collect();
+            let mut moments = vec![Moments::default(); records.len()];
+            self.price_group(group.model, group.payoff, &records, key, &mut moments)?;
             let secs = t0.elapsed().as_secs_f64();
             let work: f64 = group.indices.iter().map(|&i| trades[i].path_steps()).sum();
             for (&i, m) in group.indices.iter().zip(&moments) {

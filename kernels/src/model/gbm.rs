@@ -48,23 +48,23 @@ impl<T: Real> PathModel<T> for GbmStep<T> {
     }
 }
 
-impl GbmStep<f32> {
+impl<T: Real> GbmStep<T> {
     /// The GPU engines' constant slots: `[drift_dt, vol_sqrt_dt, var_dt]`, the order the WGSL and
     /// CUDA C sources read them in.
-    pub fn gpu_consts(&self) -> [f32; 12] {
+    pub fn gpu_consts(&self) -> [T; 12] {
         [
             self.drift_dt,
             self.vol_sqrt_dt,
             self.var_dt,
-            0.0,
-            0.0,
-            0.0,
-            0.0,
-            0.0,
-            0.0,
-            0.0,
-            0.0,
-            0.0,
+            T::ZERO,
+            T::ZERO,
+            T::ZERO,
+            T::ZERO,
+            T::ZERO,
+            T::ZERO,
+            T::ZERO,
+            T::ZERO,
+            T::ZERO,
         ]
     }
 }

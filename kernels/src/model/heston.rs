@@ -81,10 +81,10 @@ impl<T: Real> PathModel<T> for HestonStep<T> {
     }
 }
 
-impl HestonStep<f32> {
+impl<T: Real> HestonStep<T> {
     /// The GPU engines' constant slots: `[carry_dt, dt, half_dt, kappa_dt, theta, xi, rho, rho_bar, v0]`, the order the WGSL and
     /// CUDA C sources read them in.
-    pub fn gpu_consts(&self) -> [f32; 12] {
+    pub fn gpu_consts(&self) -> [T; 12] {
         [
             self.carry_dt,
             self.dt,
@@ -95,9 +95,9 @@ impl HestonStep<f32> {
             self.rho,
             self.rho_bar,
             self.v0,
-            0.0,
-            0.0,
-            0.0,
+            T::ZERO,
+            T::ZERO,
+            T::ZERO,
         ]
     }
 }

@@ -102,9 +102,9 @@ impl ModelSpec {
     }
 }
 
-impl ModelStep<f32> {
+impl<T: Real> ModelStep<T> {
     /// The constant slots the GPU engines read (see each model).
-    pub fn gpu_consts(&self) -> [f32; 12] {
+    pub fn gpu_consts(&self) -> [T; 12] {
         match self {
             ModelStep::Gbm(m) => m.gpu_consts(),
             ModelStep::Heston(m) => m.gpu_consts(),

@@ -73,10 +73,10 @@ impl<T: Real> PathModel<T> for SvFxStep<T> {
     }
 }
 
-impl SvFxStep<f32> {
+impl<T: Real> SvFxStep<T> {
     /// The GPU engines' constant slots: `[drift_dt, dt, half_dt, sqrt_dt, sigma0, vol_drift_dt, volvol_sqrt_dt, rho, rho_bar]`, the order the WGSL and
     /// CUDA C sources read them in.
-    pub fn gpu_consts(&self) -> [f32; 12] {
+    pub fn gpu_consts(&self) -> [T; 12] {
         [
             self.drift_dt,
             self.dt,
@@ -87,9 +87,9 @@ impl SvFxStep<f32> {
             self.volvol_sqrt_dt,
             self.rho,
             self.rho_bar,
-            0.0,
-            0.0,
-            0.0,
+            T::ZERO,
+            T::ZERO,
+            T::ZERO,
         ]
     }
 }

@@ -68,20 +68,20 @@ impl<T: Real> PathPayoff<T> for AsianStep<T> {
     }
 }
 
-impl AsianStep<f32> {
+impl<T: Real> AsianStep<T> {
     /// The GPU engines' constant slots `[spot, strike, inv_steps]` and flag bits
     /// (`payoff::gpu`), the order the WGSL and CUDA C sources read them in.
-    pub fn gpu_consts(&self) -> ([f32; 8], u32) {
+    pub fn gpu_consts(&self) -> ([T; 8], u32) {
         (
             [
                 self.spot,
                 self.strike,
                 self.inv_steps,
-                0.0,
-                0.0,
-                0.0,
-                0.0,
-                0.0,
+                T::ZERO,
+                T::ZERO,
+                T::ZERO,
+                T::ZERO,
+                T::ZERO,
             ],
             put_flag(self.option) | flag(self.average == Average::Geometric, GEOMETRIC),
         )

@@ -113,20 +113,20 @@ impl<T: Real> PathPayoff<T> for BarrierStep<T> {
     }
 }
 
-impl BarrierStep<f32> {
+impl<T: Real> BarrierStep<T> {
     /// The GPU engines' constant slots `[spot, strike, log_barrier, rebate]` and flag bits
     /// (`payoff::gpu`), the order the WGSL and CUDA C sources read them in.
-    pub fn gpu_consts(&self) -> ([f32; 8], u32) {
+    pub fn gpu_consts(&self) -> ([T; 8], u32) {
         (
             [
                 self.spot,
                 self.strike,
                 self.log_barrier,
                 self.rebate,
-                0.0,
-                0.0,
-                0.0,
-                0.0,
+                T::ZERO,
+                T::ZERO,
+                T::ZERO,
+                T::ZERO,
             ],
             put_flag(self.option)
                 | flag(self.direction == Direction::Down, DOWN)

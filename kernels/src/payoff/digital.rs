@@ -41,12 +41,21 @@ impl<T: Real> PathPayoff<T> for DigitalStep<T> {
     }
 }
 
-impl DigitalStep<f32> {
+impl<T: Real> DigitalStep<T> {
     /// The GPU engines' constant slots `[log_strike, cash]` and flag bits
     /// (`payoff::gpu`), the order the WGSL and CUDA C sources read them in.
-    pub fn gpu_consts(&self) -> ([f32; 8], u32) {
+    pub fn gpu_consts(&self) -> ([T; 8], u32) {
         (
-            [self.log_strike, self.cash, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [
+                self.log_strike,
+                self.cash,
+                T::ZERO,
+                T::ZERO,
+                T::ZERO,
+                T::ZERO,
+                T::ZERO,
+                T::ZERO,
+            ],
             put_flag(self.option),
         )
     }

@@ -34,12 +34,21 @@ impl<T: Real> PathPayoff<T> for EuropeanStep<T> {
     }
 }
 
-impl EuropeanStep<f32> {
+impl<T: Real> EuropeanStep<T> {
     /// The GPU engines' constant slots `[spot, strike]` and flag bits
     /// (`payoff::gpu`), the order the WGSL and CUDA C sources read them in.
-    pub fn gpu_consts(&self) -> ([f32; 8], u32) {
+    pub fn gpu_consts(&self) -> ([T; 8], u32) {
         (
-            [self.spot, self.strike, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [
+                self.spot,
+                self.strike,
+                T::ZERO,
+                T::ZERO,
+                T::ZERO,
+                T::ZERO,
+                T::ZERO,
+                T::ZERO,
+            ],
             put_flag(self.option),
         )
     }

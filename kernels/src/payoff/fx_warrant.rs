@@ -60,20 +60,20 @@ impl<T: Real> PathPayoff<T> for FxWarrantStep<T> {
     }
 }
 
-impl FxWarrantStep<f32> {
+impl<T: Real> FxWarrantStep<T> {
     /// The GPU engines' constant slots `[spot, inv_strike, log_strike, amount]` and flag bits
     /// (`payoff::gpu`), the order the WGSL and CUDA C sources read them in.
-    pub fn gpu_consts(&self) -> ([f32; 8], u32) {
+    pub fn gpu_consts(&self) -> ([T; 8], u32) {
         (
             [
                 self.spot,
                 self.inv_strike,
                 self.log_strike,
                 self.amount,
-                0.0,
-                0.0,
-                0.0,
-                0.0,
+                T::ZERO,
+                T::ZERO,
+                T::ZERO,
+                T::ZERO,
             ],
             0,
         )

@@ -128,9 +128,9 @@ pub(crate) fn vanilla<T: Real>(option: OptionType, s: T, k: T) -> T {
     }
 }
 
-impl PayoffStep<f32> {
+impl<T: Real> PayoffStep<T> {
     /// The constant slots and flags the GPU engines read (see each payoff).
-    pub fn gpu_consts(&self) -> ([f32; 8], u32) {
+    pub fn gpu_consts(&self) -> ([T; 8], u32) {
         match self {
             PayoffStep::European(p) => p.gpu_consts(),
             PayoffStep::Digital(p) => p.gpu_consts(),

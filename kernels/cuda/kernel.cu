@@ -1,0 +1,223 @@
+// riskpool's fused pricing kernel (the twin of shaders/kernel.wgsl and of
+// kernels/src/engine/cpu/lanes.rs): generate, evolve every model family on
+// the same normals, fold the payoff into each revaluation, never store a
+// path; each thread prices RP_PATHS_PER_THREAD paths and sums its outputs
+// in double, then a warp-shuffle and shared-memory reduction writes the
+// block's (n, sums, sums of squares), merged on the host in path order.
+//
+// Assembled at load time (kernels/src/engine/cuda/source.rs): common.cuh,
+// math.cuh, rng.cuh, the model and payoff files, this file, then one
+// extern "C" wrapper per model x payoff x precision.
+
+#define RP_BLOCK 128
+#define RP_PATHS_PER_THREAD 4
+#define RP_PATHS_PER_BLOCK (RP_BLOCK * RP_PATHS_PER_THREAD)
+#define RP_OUTPUTS 5
+#define RP_PARTIAL 12
+
+template <typename R> __device__ __forceinline__ R pick3(int i, R a, R b, R c) {
+    return i == 0 ? a : (i == 1 ? b : c);
+}
+
+template <class M, class P, typename R>
+__device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades, const unsigned* __restrict__ block_start,
+                                            double* __restrict__ partials, uint2 key, unsigned first_block,
+                                            unsigned n_blocks, unsigned n_trades) {
+    const unsigned b = blockIdx.x;
+    if (b >= n_blocks) {
+        return;
+    }
+    // The trade this block of paths belongs to.
+    const unsigned g = first_block + b;
+    unsigned lo = 0, hi = n_trades;
+    while (hi - lo > 1u) {
+        const unsigned mid = (lo + hi) / 2u;
+        if (block_start[mid] <= g) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    const Trade<R>& tr = trades[lo];
+    const unsigned steps = tr.head[0];
+    const unsigned n_families = tr.head[1];
+    const unsigned n_folds = tr.head[2];
+    const unsigned flags = tr.head[3];
+    const bool anti = (flags & RP_ANTITHETIC) != 0u;
+    const unsigned n_paths = tr.ids[2];
+    const uint2 stream = make_uint2(tr.ids[0], tr.ids[1]);
+    const unsigned block = g - block_start[lo];
+
+    // Constants in registers: every index below is a compile-time constant.
+    R m[3][12], fo[7][4], pc[8];
+#pragma unroll
+    for (int f = 0; f < 3; f++) {
+#pragma unroll
+        for (int i = 0; i < 12; i++) {
+            m[f][i] = tr.families[f][i];
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < 7; k++) {
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            fo[k][i] = tr.folds[k][i];
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        pc[i] = tr.payoff[i];
+    }
+
+    double sum[RP_OUTPUTS] = {0, 0, 0, 0, 0}, sum_sq[RP_OUTPUTS] = {0, 0, 0, 0, 0};
+    unsigned n = 0;
+    for (int rep = 0; rep < RP_PATHS_PER_THREAD; rep++) {
+        const unsigned path = block * RP_PATHS_PER_BLOCK + rep * RP_BLOCK + threadIdx.x;
+        const bool live = path < n_paths;
+        const unsigned path_ctr = anti ? path >> 1 : path;
+        const R sign = (anti && (path & 1u)) ? R(-1) : R(1);
+
+        R x[3], aux[3], var[3];
+#pragma unroll
+        for (int f = 0; f < 3; f++) {
+            x[f] = R(0);
+            aux[f] = M::aux0(m[f]);
+            var[f] = R(0);
+        }
+        R st[7][2];
+#pragma unroll
+        for (int k = 0; k < 7; k++) {
+            P::start(pc, flags, fo[k][1], st[k]);
+        }
+
+        // One Philox call feeds 4 / NORMALS steps.
+        constexpr int PER_CALL = 4 / M::NORMALS;
+        for (unsigned s0 = 0; s0 < steps; s0 += PER_CALL) {
+            Normals4<R> z4 = normals_from_words<R>(philox4x32_10(counter(stream, path_ctr, s0 * M::NORMALS / 4u), key));
+#pragma unroll
+            for (int jj = 0; jj < PER_CALL; jj++) {
+                const unsigned s = s0 + jj;
+                if (s < steps) {
+                    const R z0 = z4.v[jj * M::NORMALS] * sign;
+                    const R z1 = M::NORMALS == 2 ? z4.v[jj * M::NORMALS + 1] * sign : R(0);
+#pragma unroll
+                    for (int f = 0; f < 3; f++) {
+                        if (f < (int)n_families) {
+                            var[f] = M::step(m[f], x[f], aux[f], z0, z1);
+                        }
+                    }
+                    if (P::OBSERVES) {
+                        const R i = (R)(s + 1u);
+#pragma unroll
+                        for (int k = 0; k < 7; k++) {
+                            if (k < (int)n_folds) {
+                                const int fam = (int)fo[k][0];
+                                P::observe(pc, flags, st[k], pick3(fam, x[0], x[1], x[2]) + (fo[k][1] + fo[k][2] * i),
+                                           pick3(fam, var[0], var[1], var[2]));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        // Discounted fold values, combined into the outputs in double.
+        double o[RP_OUTPUTS] = {0, 0, 0, 0, 0};
+        const R n_steps = (R)steps;
+#pragma unroll
+        for (int k = 0; k < 7; k++) {
+            if (k < (int)n_folds) {
+                const int fam = (int)fo[k][0];
+                const R xf = pick3(fam, x[0], x[1], x[2]) + (fo[k][1] + fo[k][2] * n_steps);
+                const double v = (double)(P::value(pc, flags, st[k], xf) * fo[k][3]);
+#pragma unroll
+                for (int q = 0; q < RP_OUTPUTS; q++) {
+                    o[q] += (double)tr.coef[q][k] * v;
+                }
+            }
+        }
+        if (anti) {
+            // Pairs are neighbouring threads; an even path count keeps both live or both not.
+#pragma unroll
+            for (int q = 0; q < RP_OUTPUTS; q++) {
+                const double partner = __shfl_xor_sync(0xffffffffu, o[q], 1);
+                o[q] = 0.5 * (o[q] + partner);
+            }
+            if (live && (threadIdx.x & 1u) == 0u) {
+                n++;
+#pragma unroll
+                for (int q = 0; q < RP_OUTPUTS; q++) {
+                    sum[q] += o[q];
+                    sum_sq[q] += o[q] * o[q];
+                }
+            }
+        } else if (live) {
+            n++;
+#pragma unroll
+            for (int q = 0; q < RP_OUTPUTS; q++) {
+                sum[q] += o[q];
+                sum_sq[q] += o[q] * o[q];
+            }
+        }
+    }
+
+    // Block reduction: warp shuffles, then one warp over the warps' sums.
+    double acc[11];
+    acc[0] = (double)n;
+#pragma unroll
+    for (int q = 0; q < RP_OUTPUTS; q++) {
+        acc[1 + q] = sum[q];
+        acc[1 + RP_OUTPUTS + q] = sum_sq[q];
+    }
+#pragma unroll
+    for (int i = 0; i < 11; i++) {
+#pragma unroll
+        for (int off = 16; off > 0; off /= 2) {
+            acc[i] += __shfl_down_sync(0xffffffffu, acc[i], off);
+        }
+    }
+    __shared__ double warp_acc[RP_BLOCK / 32][11];
+    const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+    if (lane == 0u) {
+#pragma unroll
+        for (int i = 0; i < 11; i++) {
+            warp_acc[warp][i] = acc[i];
+        }
+    }
+    __syncthreads();
+    if (threadIdx.x == 0u) {
+        double* out = partials + (size_t)b * RP_PARTIAL;
+#pragma unroll
+        for (int i = 0; i < 11; i++) {
+            double t = 0.0;
+#pragma unroll
+            for (int w = 0; w < RP_BLOCK / 32; w++) {
+                t += warp_acc[w][i];
+            }
+            out[i] = t;
+        }
+        out[11] = 0.0;
+    }
+}
+
+// Known answers: Philox words and float normals for given counters and keys.
+extern "C" __global__ void rp_kat(const uint4* __restrict__ in, uint4* __restrict__ out, unsigned n) {
+    const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) {
+        return;
+    }
+    const uint4 w = philox4x32_10(in[2 * i], make_uint2(in[2 * i + 1].x, in[2 * i + 1].y));
+    const Normals4<float> z = normals_from_words<float>(w);
+    out[2 * i] = w;
+    out[2 * i + 1] = make_uint4(__float_as_uint(z.v[0]), __float_as_uint(z.v[1]), __float_as_uint(z.v[2]),
+                                __float_as_uint(z.v[3]));
+}
+
+#define RP_KERNEL(M, P, R, NAME)                                                                                  \
+    extern "C" __global__ void __launch_bounds__(RP_BLOCK)                                                        \
+        NAME(const Trade<R>* __restrict__ trades, const unsigned* __restrict__ block_start,                      \
+             double* __restrict__ partials, unsigned key_lo, unsigned key_hi, unsigned first_block,              \
+             unsigned n_blocks, unsigned n_trades) {                                                              \
+        price_paths<M, P, R>(trades, block_start, partials, make_uint2(key_lo, key_hi), first_block, n_blocks,   \
+                             n_trades);                                                                           \
+    }

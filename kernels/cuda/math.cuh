@@ -1,0 +1,81 @@
+// riskpool's special functions (kernels/src/real.rs; shaders/math.wgsl):
+// in float the same Cephes polynomials as the CPU and WGSL engines; in
+// double the CUDA math library, as the CPU engine uses libm.
+
+template <typename R> __device__ R uniform_of(unsigned w);
+
+// u = ((w >> 9) + 0.5) * 2^-23: exact in float, in (0, 1).
+template <> __device__ __forceinline__ float uniform_of<float>(unsigned w) {
+    return ((float)(w >> 9) + 0.5f) * (1.0f / 8388608.0f);
+}
+
+// u = (w + 0.5) * 2^-32.
+template <> __device__ __forceinline__ double uniform_of<double>(unsigned w) {
+    return ((double)w + 0.5) * (1.0 / 4294967296.0);
+}
+
+__device__ __forceinline__ float rp_exp(float v) {
+    const float x = fminf(fmaxf(v, -87.0f), 88.0f);
+    // rintf rounds ties to even, as the CPU's 1.5 * 2^23 trick does.
+    const float n = rintf(x * 1.442695041f);
+    const int ni = (int)n;
+    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    const float z = r * r;
+    const float p = (((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r
+        + 4.1665795894e-2f) * r + 1.6666665459e-1f) * r + 5.0000001201e-1f) * z + r + 1.0f;
+    return p * __int_as_float((ni + 127) << 23);
+}
+
+__device__ __forceinline__ double rp_exp(double x) {
+    return exp(x);
+}
+
+__device__ __forceinline__ float rp_ln(float v) {
+    const unsigned bits = __float_as_uint(v);
+    int e = (int)((bits >> 23) & 0xffu) - 126;
+    float m = __uint_as_float((bits & 0x007fffffu) | 0x3f000000u);
+    const bool small = m < 0.70710678118654752440f;
+    e -= small ? 1 : 0;
+    m = small ? m + m - 1.0f : m - 1.0f;
+    const float z = m * m;
+    const float p = ((((((((7.0376836292e-2f * m - 1.1514610310e-1f) * m + 1.1676998740e-1f) * m
+        - 1.2420140846e-1f) * m + 1.4249322787e-1f) * m - 1.6668057665e-1f) * m
+        + 2.0007147650e-1f) * m - 2.4999993993e-1f) * m + 3.3333331174e-1f) * m * z;
+    const float fe = (float)e;
+    const float y = p + fe * -2.12194440e-4f + -0.5f * z;
+    return m + y + fe * 0.693359375f;
+}
+
+__device__ __forceinline__ double rp_ln(double x) {
+    return log(x);
+}
+
+// (sin 2 pi u, cos 2 pi u) for u in [0, 1).
+__device__ __forceinline__ void rp_sincos_turns(float u, float* s_out, float* c_out) {
+    const float t = u * 4.0f;
+    const float qf = rintf(t);
+    const unsigned q = (unsigned)qf;
+    const float f = t - qf;
+    const float a = f * 1.57079632679489661923f;
+    const float z = a * a;
+    const float s = ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * a + a;
+    const float c = ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z
+        - 0.5f * z + 1.0f;
+    const bool swap = (q & 1u) != 0u;
+    const float sr = swap ? c : s;
+    const float cr = swap ? s : c;
+    *s_out = __uint_as_float(__float_as_uint(sr) ^ ((q & 2u) << 30));
+    *c_out = __uint_as_float(__float_as_uint(cr) ^ (((q + 1u) & 2u) << 30));
+}
+
+__device__ __forceinline__ void rp_sincos_turns(double u, double* s_out, double* c_out) {
+    sincospi(2.0 * u, s_out, c_out);
+}
+
+template <typename R> __device__ __forceinline__ R rp_max(R a, R b) {
+    return a > b ? a : b;
+}
+
+template <typename R> __device__ __forceinline__ R rp_min(R a, R b) {
+    return a < b ? a : b;
+}

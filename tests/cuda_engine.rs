@@ -1,0 +1,323 @@
+//! The CUDA engine. Everywhere: it builds, every kernel compiles with NVRTC
+//! (Debian's, fetched by scripts/test; no GPU needed to compile), and a
+//! machine without a driver gets a clear reason, not a panic. On a GPU
+//! machine (scripts/gpu-check): known-answer vectors on the device and
+//! CPU-vs-CUDA conformance for every model x payoff x Greek, f32 and f64.
+
+mod common;
+
+use common::*;
+use riskpool_kernels::engine::cuda::{self, source, CudaEngine, Nvrtc};
+use riskpool_kernels::greeks::Plan;
+use riskpool_kernels::model::{Heston, ModelSpec, SvFx};
+use riskpool_kernels::payoff::*;
+use riskpool_kernels::rng::{counter, key_of, philox4x32_10};
+use riskpool_kernels::{
+    CpuEngine, Engine, EngineError, Greek, GreekSet, Precision, PricingRequest, Trade, TradeResult,
+};
+
+fn required(var: &str) -> bool {
+    std::env::var(var).as_deref() == Ok("1")
+}
+
+/// The engine, or None with the reason printed (a failure where
+/// RISKPOOL_REQUIRE_CUDA=1, as scripts/gpu-check sets it).
+fn cuda() -> Option<CudaEngine> {
+    match CudaEngine::new() {
+        Ok(e) => Some(e),
+        Err(e) if required("RISKPOOL_REQUIRE_CUDA") => panic!("RISKPOOL_REQUIRE_CUDA=1 but: {e}"),
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn every_kernel_compiles_with_nvrtc() {
+    let nv = match Nvrtc::open() {
+        Ok(nv) => nv,
+        Err(e) if required("RISKPOOL_REQUIRE_NVRTC") => panic!("RISKPOOL_REQUIRE_NVRTC=1 but {e}"),
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            return;
+        }
+    };
+    let src = source::full_source();
+    // Volta for the oldest Batch GPUs in use (NC v3), Hopper for ND/NC H100 and H200.
+    for arch in [70, 90] {
+        if !nv.supported_archs().is_empty() && !nv.supported_archs().contains(&arch) {
+            eprintln!(
+                "NVRTC {:?} cannot target compute_{arch}; skipped",
+                nv.version
+            );
+            continue;
+        }
+        let t0 = std::time::Instant::now();
+        let ptx = nv
+            .compile(&src, "riskpool.cu", arch)
+            .unwrap_or_else(|log| panic!("{log}"));
+        eprintln!(
+            "NVRTC {:?} compiled {} kernels for compute_{arch} in {:.1} s",
+            nv.version,
+            source::all_kernel_names().len(),
+            t0.elapsed().as_secs_f64()
+        );
+        for name in source::all_kernel_names() {
+            assert!(
+                ptx.contains(&format!(".entry {name}(")),
+                "{name} missing from the PTX for compute_{arch}"
+            );
+        }
+        // Pricing kernels must not spill arrays to local memory (.local).
+        assert!(
+            !ptx.contains(".local .align"),
+            "a kernel uses local memory for compute_{arch}"
+        );
+    }
+}
+
+#[test]
+fn kernels_are_cached_on_disk() {
+    let Ok(nv) = Nvrtc::open() else {
+        eprintln!("skipping: no NVRTC");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("RISKPOOL_CACHE_DIR", dir.path());
+    let src = "extern \"C\" __global__ void k(float* x) { x[0] = 1.0f; }";
+    let (a, first) = nv.compile_cached(src, 70).unwrap();
+    let (b, second) = nv.compile_cached(src, 70).unwrap();
+    assert!(matches!(first, cuda::CacheOutcome::Stored(_)), "{first:?}");
+    assert!(matches!(second, cuda::CacheOutcome::Hit(_)), "{second:?}");
+    assert_eq!(a, b);
+    // A compile error comes back as NVRTC's log, not a panic.
+    let err = nv.compile("this is not CUDA", "bad.cu", 70).unwrap_err();
+    assert!(err.contains("could not compile"), "{err}");
+}
+
+#[test]
+fn a_machine_without_a_driver_gets_a_reason() {
+    if cuda::driver_present() {
+        eprintln!("skipping: a CUDA driver is present here");
+        return;
+    }
+    match CudaEngine::new() {
+        Err(EngineError::Unavailable {
+            engine: "cuda",
+            reason,
+        }) => {
+            assert!(reason.contains("no CUDA driver"), "{reason}");
+            eprintln!("CUDA engine unavailable, as expected: {reason}");
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(_) => panic!("no driver, yet the engine started"),
+    }
+}
+
+#[test]
+fn philox_and_normals_on_the_gpu_match_the_cpu() {
+    let Some(gpu) = cuda() else { return };
+    let mut inputs = vec![([0, 0, 0, 0], [0, 0]), ([u32::MAX; 4], [u32::MAX; 2])];
+    for p in 0..100_000u32 {
+        inputs.push((counter(0xfeed_beef_1234, p, p % 131), key_of(99)));
+    }
+    let out = gpu.philox_on_device(&inputs).unwrap();
+    assert_eq!(
+        out[0].0,
+        [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]
+    );
+    assert_eq!(
+        out[1].0,
+        [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd]
+    );
+    let mut worst = 0.0f64;
+    for ((ctr, key), (words, normals)) in inputs.iter().zip(&out) {
+        assert_eq!(*words, philox4x32_10(*ctr, *key));
+        let cpu = <f32 as riskpool_kernels::real::Real>::normals_from_words(*words);
+        for i in 0..4 {
+            worst = worst.max((normals[i] - cpu[i]).abs() as f64 / (1.0 + cpu[i].abs() as f64));
+        }
+    }
+    eprintln!("worst normal difference CUDA vs CPU: {worst:e}");
+    assert!(worst < 2e-6);
+}
+
+fn book() -> Vec<Trade> {
+    use Direction::*;
+    use Knock::*;
+    use Monitoring::*;
+    let models = vec![
+        gbm(100.0, 0.03, 0.01, 0.25),
+        ModelSpec::Heston(Heston {
+            spot: 100.0,
+            rate: 0.03,
+            dividend: 0.0,
+            v0: 0.04,
+            kappa: 1.5,
+            theta: 0.05,
+            xi: 0.6,
+            rho: -0.7,
+        }),
+        ModelSpec::SvFx(SvFx {
+            spot: 100.0,
+            drift: 0.02,
+            sigma: 0.15,
+            volvol: 0.3,
+            rho: 0.2,
+        }),
+    ];
+    let barrier = |option, barrier, direction, knock, monitoring| {
+        PayoffSpec::Barrier(Barrier {
+            option,
+            strike: 100.0,
+            barrier,
+            direction,
+            knock,
+            monitoring,
+            rebate: 2.0,
+        })
+    };
+    let payoffs = vec![
+        PayoffSpec::European(European {
+            option: OptionType::Call,
+            strike: 105.0,
+        }),
+        PayoffSpec::Digital(Digital {
+            option: OptionType::Put,
+            strike: 100.0,
+            cash: 10.0,
+        }),
+        PayoffSpec::Asian(Asian {
+            option: OptionType::Call,
+            strike: 100.0,
+            average: Average::Arithmetic,
+        }),
+        PayoffSpec::Asian(Asian {
+            option: OptionType::Put,
+            strike: 100.0,
+            average: Average::Geometric,
+        }),
+        barrier(OptionType::Call, 85.0, Down, Out, Discrete),
+        barrier(OptionType::Put, 120.0, Up, In, Continuous),
+        PayoffSpec::Lookback(Lookback {
+            option: OptionType::Call,
+            strike_type: StrikeType::Floating,
+            strike: 0.0,
+        }),
+        PayoffSpec::Lookback(Lookback {
+            option: OptionType::Put,
+            strike_type: StrikeType::Fixed,
+            strike: 100.0,
+        }),
+        PayoffSpec::FxWarrant(FxWarrant {
+            strike: 90.0,
+            warrants: 100.0,
+            notional_per_warrant: 10.0,
+        }),
+    ];
+    let mut v = Vec::new();
+    for (mi, m) in models.iter().enumerate() {
+        for (pi, p) in payoffs.iter().enumerate() {
+            v.push(trade(
+                &format!("m{mi}-p{pi}"),
+                m.clone(),
+                p.clone(),
+                0.5,
+                48,
+                20_000 + 2 * pi as u64,
+            ));
+        }
+    }
+    v
+}
+
+/// f32: within max(1e-4 relative, 0.1 SE); f64: within 1e-9 relative. Both
+/// with the floor of f32/f64 rounding amplified by a Greek's coefficients.
+fn assert_conform(what: &str, t: &Trade, req: &PricingRequest, a: &TradeResult, b: &TradeResult) {
+    let plan = Plan::new(t, &req.greeks, &req.bumps);
+    let (rel, ulp) = match req.precision {
+        Precision::F32 => (1e-4, 1e-6),
+        Precision::F64 => (1e-9, 1e-14),
+    };
+    let mut pairs = vec![(0, a.pv, b.pv)];
+    for g in Greek::ALL {
+        if let (Some(x), Some(y)) = (a.greek(g), b.greek(g)) {
+            pairs.push((g.slot(), x, y));
+        }
+    }
+    for (q, x, y) in pairs {
+        let rounding =
+            ulp * a.pv.value.abs().max(1.0) * plan.coef[q].iter().map(|c| c.abs()).sum::<f64>();
+        let se = if req.precision == Precision::F32 {
+            0.1 * x.stderr
+        } else {
+            0.0
+        };
+        let tol = (rel * x.value.abs()).max(se).max(rounding);
+        assert!(
+            (x.value - y.value).abs() <= tol,
+            "{what} output {q}: cpu {x:?} cuda {y:?} (tolerance {tol})"
+        );
+    }
+}
+
+#[test]
+fn every_model_payoff_and_greek_matches_the_cpu_engine() {
+    let Some(gpu) = cuda() else { return };
+    let cpu = CpuEngine::new(None).unwrap();
+    let trades = book();
+    for precision in [Precision::F32, Precision::F64] {
+        for greeks in [vec![], Greek::ALL.to_vec()] {
+            for antithetic in [false, true] {
+                let req = PricingRequest {
+                    precision,
+                    greeks: GreekSet(greeks.clone()),
+                    antithetic,
+                    ..Default::default()
+                };
+                let a = cpu.price(&trades, &req).unwrap();
+                let b = gpu.price(&trades, &req).unwrap();
+                for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
+                    assert_conform(
+                        &format!(
+                            "{} {precision:?} greeks={} anti={antithetic}",
+                            t.id,
+                            greeks.len()
+                        ),
+                        t,
+                        &req,
+                        x,
+                        y,
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_200000_trade_portfolio_prices_correctly() {
+    let Some(gpu) = cuda() else { return };
+    let m = gbm(100.0, 0.02, 0.0, 0.3);
+    let trades: Vec<Trade> = (0..200_000u64)
+        .map(|i| Trade {
+            id: format!("t{i}"),
+            stream: i,
+            model: m.clone(),
+            payoff: PayoffSpec::European(European {
+                option: OptionType::Call,
+                strike: 80.0 + (i % 40) as f64,
+            }),
+            maturity: 1.0,
+            steps: 4,
+            paths: 500 + i % 700,
+        })
+        .collect();
+    let req = PricingRequest::default();
+    let a = CpuEngine::new(None).unwrap().price(&trades, &req).unwrap();
+    let b = gpu.price(&trades, &req).unwrap();
+    for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
+        assert_conform(&t.id, t, &req, x, y);
+    }
+}
