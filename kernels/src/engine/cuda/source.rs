@@ -17,7 +17,7 @@ const PAYOFF_STRUCTS: [&str; 6] = [
     "FxWarrant",
 ];
 
-const FILES: [&str; 14] = [
+const FILES: [&str; 13] = [
     include_str!("../../../cuda/common.cuh"),
     include_str!("../../../cuda/math.cuh"),
     include_str!("../../../cuda/rng.cuh"),
@@ -31,7 +31,6 @@ const FILES: [&str; 14] = [
     include_str!("../../../cuda/lookback.cuh"),
     include_str!("../../../cuda/fx_warrant.cuh"),
     include_str!("../../../cuda/kernel.cu"),
-    "",
 ];
 
 /// The name of the kernel for a model x payoff kind in a precision.
