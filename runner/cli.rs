@@ -100,6 +100,10 @@ pub struct PriceArgs {
     /// Antithetic pairs (paths 2j and 2j+1 use negated draws).
     #[arg(long)]
     pub antithetic: bool,
+    /// Trades per engine batch: results are made durable after each, so a
+    /// pre-empted run loses at most one batch.
+    #[arg(long, default_value_t = 4096)]
+    pub batch_trades: usize,
 }
 
 #[derive(clap::Args, Debug)]

@@ -42,6 +42,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         shard: None,
         precision: PrecisionChoice::F32,
         antithetic: false,
+        batch_trades: 4096,
     };
     let s = price::run(&price_args(
         portfolio.clone(),

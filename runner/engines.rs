@@ -1,14 +1,22 @@
-//! Turning `--engine` into an engine.
+//! Turning `--engine` into an engine, and falling back when one fails.
 //!
 //! `auto` takes the CUDA engine where an NVIDIA driver and NVRTC are
 //! present, else the wgpu engine on a real GPU (a discrete, integrated or
 //! virtual Vulkan adapter), else the CPU engine. A software Vulkan adapter
 //! (lavapipe) is used only when `--engine wgpu` asks for it.
+//!
+//! If the engine `auto` chose fails mid-run (device lost, out of memory),
+//! the remaining trades go to the next engine in that order, with a
+//! warning; an engine the user named is never swapped. The test-only
+//! variable `RISKPOOL_INJECT_ENGINE_FAILURE=N` makes the first engine fail
+//! on its N-th batch (0-based), so the fallback path is tested.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{bail, Result};
 use riskpool_kernels::engine::cuda::CudaEngine;
 use riskpool_kernels::engine::wgpu::WgpuEngine;
-use riskpool_kernels::{CpuEngine, Engine, Simd};
+use riskpool_kernels::{CpuEngine, Engine, EngineError, PricingRequest, Simd, Trade, TradeResult};
 
 use crate::cli::{EngineArgs, EngineChoice, SimdChoice};
 
@@ -25,19 +33,77 @@ fn cpu(args: &EngineArgs) -> Result<Box<dyn Engine>> {
     Ok(Box::new(CpuEngine::with_simd(args.threads, simd)?))
 }
 
+/// The engine `--engine` asks for.
 pub fn select(args: &EngineArgs) -> Result<Box<dyn Engine>> {
-    match args.engine {
-        EngineChoice::Cpu => cpu(args),
-        EngineChoice::Wgpu => Ok(Box::new(WgpuEngine::new(true)?)),
-        EngineChoice::Cuda => Ok(Box::new(CudaEngine::new()?)),
+    let engine: Box<dyn Engine> = match args.engine {
+        EngineChoice::Cpu => cpu(args)?,
+        EngineChoice::Wgpu => Box::new(WgpuEngine::new(true)?),
+        EngineChoice::Cuda => Box::new(CudaEngine::new()?),
         EngineChoice::Auto => {
             if let Ok(e) = CudaEngine::new() {
-                return Ok(Box::new(e));
-            }
-            match WgpuEngine::new(false) {
-                Ok(e) => Ok(Box::new(e)),
-                Err(_) => cpu(args),
+                Box::new(e)
+            } else if let Ok(e) = WgpuEngine::new(false) {
+                Box::new(e)
+            } else {
+                cpu(args)?
             }
         }
+    };
+    Ok(
+        match std::env::var("RISKPOOL_INJECT_ENGINE_FAILURE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            Some(n) => Box::new(Injected {
+                inner: engine,
+                batches_left: AtomicUsize::new(n),
+            }),
+            None => engine,
+        },
+    )
+}
+
+/// The engine to go on with after `failed` failed, when the user let `auto`
+/// choose: the next of cuda, wgpu (real GPU), cpu; a fresh CPU engine after
+/// the CPU one.
+pub fn fallback(args: &EngineArgs, failed: &str) -> Option<Box<dyn Engine>> {
+    if args.engine != EngineChoice::Auto {
+        return None;
+    }
+    if failed == "cuda" {
+        if let Ok(e) = WgpuEngine::new(false) {
+            return Some(Box::new(e));
+        }
+    }
+    cpu(args).ok()
+}
+
+/// Wraps an engine so that its N-th batch fails (tests only).
+struct Injected {
+    inner: Box<dyn Engine>,
+    batches_left: AtomicUsize,
+}
+
+impl Engine for Injected {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn device(&self) -> String {
+        self.inner.device()
+    }
+    fn price(
+        &self,
+        trades: &[Trade],
+        req: &PricingRequest,
+    ) -> Result<Vec<TradeResult>, EngineError> {
+        let left = self.batches_left.load(Ordering::SeqCst);
+        if left == 0 {
+            return Err(EngineError::Failed {
+                engine: self.inner.name(),
+                reason: "injected failure (RISKPOOL_INJECT_ENGINE_FAILURE)".into(),
+            });
+        }
+        self.batches_left.store(left - 1, Ordering::SeqCst);
+        self.inner.price(trades, req)
     }
 }

@@ -11,6 +11,7 @@ mod generate;
 mod input;
 mod output;
 mod price;
+mod resume;
 
 use std::process::ExitCode;
 

@@ -1,9 +1,10 @@
 //! Writing results: CSV or JSON Lines by the output file's extension, and
 //! azfinsim's own result columns for azfinsim trades written to CSV.
 //!
-//! Rows go to `<output>.partial` and the file is renamed into place only
-//! when every trade is priced, so a reader never sees half a result file;
-//! after a failure the partial file keeps what was finished.
+//! Rows go to `<output>.partial`, made durable batch by batch, and the file
+//! is renamed into place only when every trade is priced, so a reader never
+//! sees half a result file; after a failure or a kill the partial file keeps
+//! what was finished, and a rerun goes on from there (`resume`).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -111,16 +112,23 @@ fn json_num(x: f64) -> serde_json::Value {
 }
 
 impl ResultWriter {
+    /// Starts `<output>.partial` afresh (with the CSV header), or, given
+    /// `resume`, appends to what an interrupted run left there.
     pub fn create(
         path: &Path,
         kind: Kind,
         layout: Layout,
         engine: &str,
         device: &str,
+        resume: Option<File>,
     ) -> Result<ResultWriter> {
         let partial = partial_path(path);
-        let f = File::create(&partial)
-            .with_context(|| format!("cannot create {}", partial.display()))?;
+        let fresh = resume.is_none();
+        let f = match resume {
+            Some(f) => f,
+            None => File::create(&partial)
+                .with_context(|| format!("cannot create {}", partial.display()))?,
+        };
         let mut w = ResultWriter {
             path: path.to_path_buf(),
             partial,
@@ -130,11 +138,28 @@ impl ResultWriter {
             engine: engine.to_string(),
             device: device.to_string(),
         };
-        if kind == Kind::Csv {
+        if fresh && kind == Kind::Csv {
             let header = w.layout.columns().join(",");
             writeln!(w.out, "{header}").context("cannot write the header")?;
         }
         Ok(w)
+    }
+
+    /// The engine named in later rows (after a fallback).
+    pub fn set_engine(&mut self, engine: &str, device: &str) {
+        self.engine = engine.to_string();
+        self.device = device.to_string();
+    }
+
+    /// Makes every row written so far durable: a kill after this loses none.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.out
+            .flush()
+            .with_context(|| format!("cannot write {}", self.partial.display()))?;
+        self.out
+            .get_ref()
+            .sync_data()
+            .with_context(|| format!("cannot sync {}", self.partial.display()))
     }
 
     pub fn write(&mut self, trade: &Trade, r: &TradeResult) -> Result<()> {
@@ -195,21 +220,19 @@ impl ResultWriter {
             .with_context(|| format!("cannot write to {}", self.partial.display()))
     }
 
-    /// Flushes, syncs and renames the partial file into place.
-    pub fn finish(self) -> Result<()> {
+    /// Makes the rows durable, writes the summary, then renames the partial
+    /// file into place (in that order, so a kill in between still resumes).
+    pub fn finish(mut self, summary_path: &Path, summary: &str) -> Result<()> {
+        self.checkpoint()?;
+        crate::resume::write_atomically(summary_path, summary)?;
         let ResultWriter {
             path, partial, out, ..
         } = self;
-        let f = out
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("cannot write {}", partial.display()))?;
-        f.sync_all()
-            .with_context(|| format!("cannot sync {}", partial.display()))?;
-        drop(f);
+        drop(out);
         std::fs::rename(&partial, &path).with_context(|| {
             format!("cannot rename {} to {}", partial.display(), path.display())
         })?;
+        let _ = std::fs::remove_file(crate::resume::meta_path(&path));
         Ok(())
     }
 }

@@ -3,22 +3,22 @@
 //! The input is read twice: a first pass checks every trade (so bad input
 //! is rejected before any output exists, exit 2), and a second streams
 //! batches through the engine, so a million-trade file prices in bounded
-//! memory.
+//! memory. Each batch's rows are made durable before the next starts, and a
+//! rerun after a pre-emption prices only what is missing (`resume`).
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use riskpool_kernels::engine::check_request;
-use riskpool_kernels::{Bumps, Engine, Greek, GreekSet, Precision, PricingRequest};
+use riskpool_kernels::{Bumps, Engine, EngineError, Greek, GreekSet, Precision, PricingRequest};
+use serde_json::json;
 
 use crate::cli::{Algorithm, PrecisionChoice, PriceArgs};
 use crate::input::{error_at, Format, ReadOptions, TradeReader};
-use crate::output::{Kind, Layout, ResultWriter};
+use crate::output::{partial_path, Kind, Layout, ResultWriter};
+use crate::resume::{self, Signature};
 use crate::{engines, Usage};
-
-/// Trades priced per engine call.
-pub const BATCH: usize = 16_384;
 
 /// What a finished run did, for the summary line.
 pub struct Summary {
@@ -112,6 +112,29 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             greeks: req.greeks.0.clone(),
         },
     };
+    let signature = Signature::new(
+        &args.input,
+        json!({
+            "seed": args.seed, "paths": args.paths, "greeks": args.greeks, "algorithm": format!("{:?}", args.algorithm),
+            "shard": args.shard, "precision": format!("{:?}", args.precision), "antithetic": args.antithetic,
+            "columns": layout.columns(), "kind": format!("{kind:?}"),
+        }),
+    )?;
+    if resume::already_done(&args.output, &signature) {
+        eprintln!(
+            "riskpool: {} is already complete for these arguments; nothing to do",
+            args.output.display()
+        );
+        return Ok(Summary {
+            trades: 0,
+            path_steps: 0.0,
+            seconds: 0.0,
+            engine: "none".into(),
+            device: "none".into(),
+        });
+    }
+    let mut kept = resume::scan(&args.output, kind, &signature)?.map(|k| k.ids);
+
     let mut seen: HashMap<u64, (u64, String)> = HashMap::new();
     let mut count = 0u64;
     for item in reader {
@@ -149,24 +172,58 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             )
             .into());
         }
+        // Rows kept from an interrupted run must be this input's, in order.
+        if let Some(ids) = &kept {
+            if (count as usize) < ids.len() && ids[count as usize] != t.trade.id {
+                eprintln!(
+                    "riskpool: warning: {} does not match the input; starting afresh",
+                    partial_path(&args.output).display()
+                );
+                kept = None;
+            }
+        }
         count += 1;
     }
     drop(seen);
     if count == 0 && opts.shard.is_none() {
         return Err(error_at(&args.input, 1, None, "no trades in the file").into());
     }
+    if args.batch_trades == 0 {
+        bail!(Usage("--batch-trades must be at least 1".into()));
+    }
 
-    // Pass 2: price in batches.
-    let engine: Box<dyn Engine> = engines::select(&args.engine)?;
-    let device = engine.device();
+    // Pass 2: price what is not done yet, in batches, each made durable.
+    let mut engine: Box<dyn Engine> = engines::select(&args.engine)?;
+    let mut device = engine.device();
     let start = Instant::now();
-    let mut writer = ResultWriter::create(&args.output, kind, layout, engine.name(), &device)?;
+    let skip = kept.as_ref().map_or(0, |k| k.len().min(count as usize));
+    let mut writer = match kept {
+        Some(_) => {
+            eprintln!("riskpool: resuming: {skip} of {count} trades already priced");
+            ResultWriter::create(
+                &args.output,
+                kind,
+                layout,
+                engine.name(),
+                &device,
+                Some(resume::reopen(&args.output)?),
+            )?
+        }
+        None => {
+            resume::write_meta(&args.output, &signature)?;
+            ResultWriter::create(&args.output, kind, layout, engine.name(), &device, None)?
+        }
+    };
     let mut reader = TradeReader::open(&args.input, opts)?;
+    for item in reader.by_ref().take(skip) {
+        item.context("the input changed while it was being priced")?;
+    }
     let mut path_steps = 0.0;
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut priced = 0u64;
+    let mut batch = Vec::with_capacity(args.batch_trades.min(1 << 16));
     loop {
         batch.clear();
-        for item in reader.by_ref().take(BATCH) {
+        for item in reader.by_ref().take(args.batch_trades) {
             batch.push(
                 item.context("the input changed while it was being priced")?
                     .trade,
@@ -175,17 +232,45 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         if batch.is_empty() {
             break;
         }
-        let results = engine.price(&batch, &req)?;
+        let results = loop {
+            match engine.price(&batch, &req) {
+                Ok(r) => break r,
+                Err(e @ (EngineError::Failed { .. } | EngineError::Unavailable { .. })) => {
+                    let Some(next) = engines::fallback(&args.engine, engine.name()) else {
+                        return Err(anyhow::Error::new(e).context(format!(
+                            "{priced} trades priced before the failure are kept in {}",
+                            partial_path(&args.output).display()
+                        )));
+                    };
+                    eprintln!(
+                        "riskpool: warning: {e}; the remaining trades go to the {} engine",
+                        next.name()
+                    );
+                    engine = next;
+                    device = engine.device();
+                    writer.set_engine(engine.name(), &device);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         for (t, r) in batch.iter().zip(&results) {
             writer.write(t, r)?;
             path_steps += t.path_steps();
         }
+        writer.checkpoint()?;
+        priced += batch.len() as u64;
     }
-    writer.finish()?;
+    let seconds = start.elapsed().as_secs_f64();
+    let summary = json!({
+        "signature": signature.0, "output": args.output.display().to_string(), "trades": count, "priced_now": priced,
+        "resumed_from": skip, "path_steps": path_steps, "seconds": seconds,
+        "path_steps_per_s": path_steps / seconds.max(1e-9), "engine": engine.name(), "device": device,
+    });
+    writer.finish(&resume::summary_path(&args.output), &summary.to_string())?;
     Ok(Summary {
         trades: count,
         path_steps,
-        seconds: start.elapsed().as_secs_f64(),
+        seconds,
         engine: engine.name().into(),
         device,
     })

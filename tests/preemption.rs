@@ -1,0 +1,221 @@
+//! Pre-emption safety and engine fallback, end to end: `riskpool price`
+//! killed with SIGKILL at random moments and rerun each time ends with
+//! exactly the file an uninterrupted run writes; a finished output is not
+//! recomputed; an engine failure mid-run falls back (auto) or stops with
+//! what was finished kept (a named engine), and a rerun completes it.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_riskpool"))
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// The result file without its timing column.
+fn rows(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            // tradenum,pv,pv_time,pv_stderr: drop pv_time
+            format!("{},{},{}", c[0], c[1], c[3])
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn generate(dir: &Path, n: u64) -> std::path::PathBuf {
+    let f = dir.join("trades.csv");
+    let o = bin()
+        .args([
+            "generate",
+            "--trades",
+            &n.to_string(),
+            "--output",
+            p(&f),
+            "--seed",
+            "11",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    f
+}
+
+const PRICE: [&str; 4] = ["--paths", "1500", "--batch-trades", "40"];
+
+#[test]
+fn sigkill_at_random_moments_loses_and_doubles_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let trades = generate(d.path(), 3000);
+    let reference = d.path().join("reference.csv");
+    let o = bin()
+        .args([
+            "price",
+            "--input",
+            p(&trades),
+            "--output",
+            p(&reference),
+            "--threads",
+            "2",
+        ])
+        .args(PRICE)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = rows(&reference);
+
+    // A small deterministic generator for the kill moments.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut kills = 0;
+    let mut cycles = 0;
+    while kills < 20 {
+        cycles += 1;
+        let out = d.path().join(format!("out{cycles}.csv"));
+        loop {
+            let mut child = bin()
+                .args([
+                    "price",
+                    "--input",
+                    p(&trades),
+                    "--output",
+                    p(&out),
+                    "--threads",
+                    "2",
+                ])
+                .args(PRICE)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(15 + next() % 150));
+            match child.try_wait().unwrap() {
+                Some(status) => {
+                    assert!(status.success());
+                    break;
+                }
+                None => {
+                    child.kill().unwrap(); // SIGKILL
+                    child.wait().unwrap();
+                    kills += 1;
+                    assert!(kills < 400, "the run never finishes");
+                }
+            }
+        }
+        assert_eq!(
+            rows(&out),
+            want,
+            "cycle {cycles}: the resumed file differs from an uninterrupted run"
+        );
+        assert!(!d.path().join(format!("out{cycles}.csv.partial")).exists());
+    }
+    eprintln!("{kills} kills over {cycles} runs to completion; every final file equals the uninterrupted run");
+
+    // A finished output is not recomputed.
+    let out = d.path().join("out1.csv");
+    let before = std::fs::read(&out).unwrap();
+    let o = bin()
+        .args(["price", "--input", p(&trades), "--output", p(&out)])
+        .args(PRICE)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already complete"));
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.path().join("out1.csv.summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["trades"], 3000);
+}
+
+#[test]
+fn an_engine_failure_falls_back_or_keeps_what_was_finished() {
+    let d = tempfile::tempdir().unwrap();
+    let trades = generate(d.path(), 200);
+    let reference = d.path().join("reference.csv");
+    assert!(bin()
+        .args(["price", "--input", p(&trades), "--output", p(&reference)])
+        .args(PRICE)
+        .status()
+        .unwrap()
+        .success());
+
+    // auto: the third batch fails, the rest goes to the next engine.
+    let out = d.path().join("auto.csv");
+    let o = bin()
+        .args([
+            "price",
+            "--input",
+            p(&trades),
+            "--output",
+            p(&out),
+            "--engine",
+            "auto",
+        ])
+        .args(PRICE)
+        .env("RISKPOOL_INJECT_ENGINE_FAILURE", "2")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("injected failure") && err.contains("the remaining trades go to"),
+        "{err}"
+    );
+    assert_eq!(rows(&out), rows(&reference));
+
+    // A named engine is not swapped: exit 1, the first two batches kept.
+    let out = d.path().join("named.csv");
+    let o = bin()
+        .args([
+            "price",
+            "--input",
+            p(&trades),
+            "--output",
+            p(&out),
+            "--engine",
+            "cpu",
+        ])
+        .args(PRICE)
+        .env("RISKPOOL_INJECT_ENGINE_FAILURE", "2")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("80 trades priced before the failure are kept"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let partial = std::fs::read_to_string(d.path().join("named.csv.partial")).unwrap();
+    assert_eq!(partial.lines().count(), 81);
+    // The rerun prices only the rest.
+    let o = bin()
+        .args([
+            "price",
+            "--input",
+            p(&trades),
+            "--output",
+            p(&out),
+            "--engine",
+            "cpu",
+        ])
+        .args(PRICE)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resuming: 80 of 200"));
+    assert_eq!(rows(&out), rows(&reference));
+}
