@@ -25,6 +25,12 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the standard workloads W1-W4 and report path-steps per second.
     Bench(BenchArgs),
+    /// Split an azfinsim trade file into files of N trades (trades.0.csv, ...).
+    Split(SplitArgs),
+    /// Join result files into one (the same header in each).
+    Concat(ConcatArgs),
+    /// azfinsim's own command line, for drop-in use in its Batch task graph.
+    Azfinsim(AzfinsimArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +106,12 @@ pub struct PriceArgs {
     /// Antithetic pairs (paths 2j and 2j+1 use negated draws).
     #[arg(long)]
     pub antithetic: bool,
+    /// azfinsim files: the first trade number to price.
+    #[arg(long)]
+    pub start_trade: Option<u64>,
+    /// azfinsim files: how many trade numbers from --start-trade to price.
+    #[arg(long)]
+    pub trade_window: Option<u64>,
     /// Trades per engine batch: results are made durable after each, so a
     /// pre-empted run loses at most one batch.
     #[arg(long, default_value_t = 4096)]
@@ -108,11 +120,11 @@ pub struct PriceArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct GenerateArgs {
-    /// How many trades.
-    #[arg(long)]
+    /// How many trades (azfinsim: --trade-window).
+    #[arg(long, alias = "trade-window")]
     pub trades: u64,
-    /// The CSV file to write.
-    #[arg(long)]
+    /// The CSV file to write (azfinsim: --cache-path).
+    #[arg(long, alias = "cache-path")]
     pub output: PathBuf,
     /// Generator seed: the same seed gives the same trades.
     #[arg(long, default_value_t = 1)]
@@ -147,4 +159,94 @@ pub struct BenchArgs {
     /// Print one JSON object per workload instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SplitArgs {
+    /// The azfinsim trade file (azfinsim: --cache-path).
+    #[arg(long, alias = "cache-path")]
+    pub input: PathBuf,
+    /// Trades per file (azfinsim: --trade-window).
+    #[arg(long, alias = "trade-window")]
+    pub trades_per_file: u64,
+    /// Where the files go (azfinsim: --output-path; default: the input's folder).
+    #[arg(long, alias = "output-path")]
+    pub output_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ConcatArgs {
+    /// The joined file.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Result files, joined in this order.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AzfinsimAlgorithm {
+    Pvonly,
+    Deltavega,
+    Synthetic,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheType {
+    Filesystem,
+    Redis,
+}
+
+/// azfinsim's flags (filesystem mode); the rest of azfinsim's flags are
+/// accepted and ignored.
+#[derive(clap::Args, Debug)]
+pub struct AzfinsimArgs {
+    /// The trade file to price.
+    #[arg(long)]
+    pub cache_path: PathBuf,
+    #[arg(long, value_enum, default_value = "filesystem")]
+    pub cache_type: CacheType,
+    #[arg(long, value_enum, default_value = "pvonly")]
+    pub algorithm: AzfinsimAlgorithm,
+    /// First trade number to price (default: all in the file).
+    #[arg(long)]
+    pub start_trade: Option<u64>,
+    /// How many trade numbers to price.
+    #[arg(long)]
+    pub trade_window: Option<u64>,
+    /// Folder for `<name>.results.csv` (default: the input's folder).
+    #[arg(long)]
+    pub output_path: Option<PathBuf>,
+    /// synthetic: seconds to sleep first.
+    #[arg(long, default_value_t = 0.0)]
+    pub delay_start: f64,
+    /// synthetic: milliseconds of busy computation.
+    #[arg(long, default_value_t = 20.0)]
+    pub task_duration: f64,
+    /// synthetic: MiB to allocate.
+    #[arg(long, default_value_t = 16)]
+    pub mem_usage: u64,
+    /// synthetic: probability of failing.
+    #[arg(long, default_value_t = 0.0)]
+    pub failure: f64,
+    #[arg(long, default_value_t = riskpool_kernels::rng::DEFAULT_SEED)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[arg(long, hide = true)]
+    pub verbose: bool,
+    #[arg(long, hide = true)]
+    pub no_color: bool,
+    #[arg(long, hide = true)]
+    pub tags: Option<String>,
+    #[arg(long, hide = true)]
+    pub config: Option<PathBuf>,
+    #[arg(long, hide = true)]
+    pub cache_name: Option<String>,
+    #[arg(long, hide = true)]
+    pub cache_port: Option<u16>,
+    #[arg(long, hide = true)]
+    pub cache_key: Option<String>,
+    #[arg(long, hide = true)]
+    pub cache_ssl: Option<String>,
 }

@@ -42,6 +42,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         shard: None,
         precision: PrecisionChoice::F32,
         antithetic: false,
+        start_trade: None,
+        trade_window: None,
         batch_trades: 4096,
     };
     let s = price::run(&price_args(

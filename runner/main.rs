@@ -3,10 +3,12 @@
 //! Exit codes: 0 done; 2 bad usage or bad input (nothing written but the
 //! error); 1 a failure while running (what was finished is kept).
 
+mod azfinsim;
 mod bench;
 mod cli;
 mod demo;
 mod engines;
+mod files;
 mod generate;
 mod input;
 mod output;
@@ -47,6 +49,13 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Generate(args) => generate::run(&args),
         cli::Command::Demo(args) => demo::run(&args),
         cli::Command::Bench(args) => bench::run(&args),
+        cli::Command::Split(args) => {
+            let files = files::split(&args)?;
+            eprintln!("riskpool: wrote {} files", files.len());
+            Ok(())
+        }
+        cli::Command::Concat(args) => files::concat(&args),
+        cli::Command::Azfinsim(args) => azfinsim::run(&args),
     }
 }
 

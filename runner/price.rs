@@ -63,9 +63,14 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             args.output.display()
         ))
     })?;
+    let window = match (args.start_trade, args.trade_window) {
+        (None, None) => None,
+        (s, w) => Some((s.unwrap_or(0), w.unwrap_or(u64::MAX))),
+    };
     let opts = ReadOptions {
         paths: args.paths,
         shard: args.shard.as_deref().map(parse_shard).transpose()?,
+        window,
     };
     if args.paths == Some(0) {
         bail!(Usage("--paths must be at least 1".into()));
@@ -116,7 +121,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         &args.input,
         json!({
             "seed": args.seed, "paths": args.paths, "greeks": args.greeks, "algorithm": format!("{:?}", args.algorithm),
-            "shard": args.shard, "precision": format!("{:?}", args.precision), "antithetic": args.antithetic,
+            "shard": args.shard, "window": window, "precision": format!("{:?}", args.precision), "antithetic": args.antithetic,
             "columns": layout.columns(), "kind": format!("{kind:?}"),
         }),
     )?;
@@ -185,7 +190,10 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         count += 1;
     }
     drop(seen);
-    if count == 0 && opts.shard.is_none() {
+    if window.is_some() && format != Format::AzfinsimCsv {
+        bail!(Usage("--start-trade and --trade-window select azfinsim trade numbers; this is not an azfinsim file".into()));
+    }
+    if count == 0 && opts.shard.is_none() && window.is_none() {
         return Err(error_at(&args.input, 1, None, "no trades in the file").into());
     }
     if args.batch_trades == 0 {

@@ -137,6 +137,8 @@ pub struct ReadOptions {
     pub paths: Option<u64>,
     /// `--shard I/N`: keep only trades whose stream id is `I` mod `N`.
     pub shard: Option<(u64, u64)>,
+    /// `--start-trade S --trade-window W`: keep azfinsim trades S..S+W-1.
+    pub window: Option<(u64, u64)>,
 }
 
 /// A trade with the line it came from.
@@ -209,6 +211,11 @@ impl TradeReader {
                 _ => e.field.clone(),
             };
             return Err(error_at(&self.path, line, Some(&field), e.message));
+        }
+        if let Some((start, len)) = self.opts.window {
+            if trade.stream < start || trade.stream - start >= len {
+                return Ok(None);
+            }
         }
         if let Some((i, n)) = self.opts.shard {
             if trade.stream % n != i {
