@@ -31,6 +31,18 @@ pub enum Command {
     Concat(ConcatArgs),
     /// azfinsim's own command line, for drop-in use in its Batch task graph.
     Azfinsim(AzfinsimArgs),
+    /// The hardware found, the node size and what it should have, the engine auto picks and why.
+    Probe(ProbeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ProbeArgs {
+    /// The Azure VM size (default: RISKPOOL_NODE_SIZE, then instance metadata inside Batch).
+    #[arg(long)]
+    pub node_size: Option<String>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +85,10 @@ pub struct EngineArgs {
     /// CPU SIMD level (default: the best this CPU has; all give the same bits).
     #[arg(long, value_enum, default_value = "auto")]
     pub simd: SimdChoice,
+    /// GPUs this task takes (default: every GPU no other task holds; also
+    /// RISKPOOL_GPUS_PER_TASK). Tasks sharing a node take distinct GPUs.
+    #[arg(long)]
+    pub gpus_per_task: Option<usize>,
 }
 
 #[derive(clap::Args, Debug)]

@@ -12,12 +12,14 @@
 //! on its N-th batch (0-based), so the fallback path is tested.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use anyhow::{bail, Result};
 use riskpool_kernels::engine::cuda::CudaEngine;
 use riskpool_kernels::engine::wgpu::WgpuEngine;
 use riskpool_kernels::{CpuEngine, Engine, EngineError, PricingRequest, Simd, Trade, TradeResult};
 
+use crate::claims::{self, Claim};
 use crate::cli::{EngineArgs, EngineChoice, SimdChoice};
 
 fn cpu(args: &EngineArgs) -> Result<Box<dyn Engine>> {
@@ -33,14 +35,64 @@ fn cpu(args: &EngineArgs) -> Result<Box<dyn Engine>> {
     Ok(Box::new(CpuEngine::with_simd(args.threads, simd)?))
 }
 
+/// The GPUs this process holds, until it exits.
+static CLAIMS: Mutex<Vec<Claim>> = Mutex::new(Vec::new());
+
+/// Ordinals of the GPUs this process has claimed.
+pub fn claimed_gpus() -> Vec<usize> {
+    CLAIMS
+        .lock()
+        .map(|c| c.iter().map(|c| c.ordinal).collect())
+        .unwrap_or_default()
+}
+
+/// Claims GPUs for this task and opens the CUDA engine on them.
+fn cuda(args: &EngineArgs) -> Result<CudaEngine, EngineError> {
+    let count = match std::env::var("RISKPOOL_FAKE_GPUS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        Some(n) => n,
+        None => riskpool_kernels::engine::cuda::devices()?.len(),
+    };
+    let want = args
+        .gpus_per_task
+        .or_else(|| {
+            std::env::var("RISKPOOL_GPUS_PER_TASK")
+                .ok()
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(count)
+        .max(1);
+    let mut held = CLAIMS.lock().map_err(|_| EngineError::Failed {
+        engine: "cuda",
+        reason: "claims poisoned".into(),
+    })?;
+    if held.is_empty() {
+        *held = claims::claim(count, want);
+    }
+    let ordinals: Vec<usize> = held.iter().map(|c| c.ordinal).collect();
+    drop(held);
+    if ordinals.is_empty() {
+        return Err(EngineError::Unavailable {
+            engine: "cuda",
+            reason: format!(
+                "all {count} GPUs of this node are claimed by other tasks (locks in {})",
+                claims::lock_dir().display()
+            ),
+        });
+    }
+    CudaEngine::with_devices(Some(&ordinals))
+}
+
 /// The engine `--engine` asks for.
 pub fn select(args: &EngineArgs) -> Result<Box<dyn Engine>> {
     let engine: Box<dyn Engine> = match args.engine {
         EngineChoice::Cpu => cpu(args)?,
         EngineChoice::Wgpu => Box::new(WgpuEngine::new(true)?),
-        EngineChoice::Cuda => Box::new(CudaEngine::new()?),
+        EngineChoice::Cuda => Box::new(cuda(args)?),
         EngineChoice::Auto => {
-            if let Ok(e) = CudaEngine::new() {
+            if let Ok(e) = cuda(args) {
                 Box::new(e)
             } else if let Ok(e) = WgpuEngine::new(false) {
                 Box::new(e)

@@ -5,14 +5,18 @@
 
 mod azfinsim;
 mod bench;
+mod catalog;
+mod claims;
 mod cli;
 mod demo;
 mod engines;
 mod files;
 mod generate;
 mod input;
+mod node;
 mod output;
 mod price;
+mod probe;
 mod resume;
 
 use std::process::ExitCode;
@@ -56,10 +60,17 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         }
         cli::Command::Concat(args) => files::concat(&args),
         cli::Command::Azfinsim(args) => azfinsim::run(&args),
+        cli::Command::Probe(args) => probe::run(&args),
     }
 }
 
 fn main() -> ExitCode {
+    // Mesa's Vulkan loader complains on stderr when XDG_RUNTIME_DIR is unset
+    // (as in Batch tasks and CI) although riskpool never draws to a screen;
+    // point it at the temp folder before any thread starts.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     let cli = cli::Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -273,6 +273,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         "signature": signature.0, "output": args.output.display().to_string(), "trades": count, "priced_now": priced,
         "resumed_from": skip, "path_steps": path_steps, "seconds": seconds,
         "path_steps_per_s": path_steps / seconds.max(1e-9), "engine": engine.name(), "device": device,
+        "gpus": engines::claimed_gpus(),
     });
     writer.finish(&resume::summary_path(&args.output), &summary.to_string())?;
     Ok(Summary {

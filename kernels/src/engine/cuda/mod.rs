@@ -56,6 +56,38 @@ pub fn driver_present() -> bool {
     unsafe { cudarc::driver::sys::is_culib_present() }
 }
 
+/// A CUDA device as the driver describes it.
+#[derive(Clone, Debug)]
+pub struct DeviceInfo {
+    pub ordinal: usize,
+    pub name: String,
+    pub memory: usize,
+    pub compute_capability: (i32, i32),
+}
+
+/// The visible CUDA devices, asking the driver only (no NVRTC, no kernels).
+pub fn devices() -> Result<Vec<DeviceInfo>, EngineError> {
+    if !driver_present() {
+        return Err(unavailable(
+            "no CUDA driver found (libcuda.so could not be loaded)",
+        ));
+    }
+    let count = CudaContext::device_count()
+        .map_err(|e| unavailable(format!("cannot count CUDA devices: {e}")))?;
+    (0..count.max(0) as usize)
+        .map(|ordinal| {
+            let ctx = CudaContext::new(ordinal)
+                .map_err(|e| unavailable(format!("cannot open CUDA device {ordinal}: {e}")))?;
+            Ok(DeviceInfo {
+                ordinal,
+                name: ctx.name().unwrap_or_default(),
+                memory: ctx.total_mem().unwrap_or(0),
+                compute_capability: ctx.compute_capability().unwrap_or((0, 0)),
+            })
+        })
+        .collect()
+}
+
 /// One GPU as the engine uses it.
 pub struct Gpu {
     pub ordinal: usize,
