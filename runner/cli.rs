@@ -11,6 +11,9 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Monte Carlo risk engine for Azure Batch pools"
 )]
 pub struct Cli {
+    /// Log lines as text or JSON (one object per line).
+    #[arg(long, value_enum, global = true, default_value = "text")]
+    pub log_format: crate::log::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -13,6 +13,7 @@ mod engines;
 mod files;
 mod generate;
 mod input;
+mod log;
 mod node;
 mod output;
 mod price;
@@ -39,14 +40,17 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
         cli::Command::Price(args) => {
             let s = price::run(&args)?;
-            eprintln!(
-                "riskpool: priced {} trades, {:.3e} path-steps in {:.3} s ({:.3e} path-steps/s) on {} ({})",
-                s.trades,
-                s.path_steps,
-                s.seconds,
-                s.path_steps / s.seconds.max(1e-9),
-                s.engine,
-                s.device
+            log::info(
+                &format!(
+                    "priced {} trades, {:.3e} path-steps in {:.3} s ({:.3e} path-steps/s) on {} ({})",
+                    s.trades,
+                    s.path_steps,
+                    s.seconds,
+                    s.path_steps / s.seconds.max(1e-9),
+                    s.engine,
+                    s.device
+                ),
+                serde_json::Value::Null,
             );
             Ok(())
         }
@@ -72,10 +76,11 @@ fn main() -> ExitCode {
         std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
     let cli = cli::Cli::parse();
+    log::set_format(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("riskpool: error: {e:#}");
+            log::event("error", &format!("{e:#}"), serde_json::Value::Null);
             let bad_input = e.downcast_ref::<input::InputError>().is_some()
                 || e.downcast_ref::<Usage>().is_some();
             ExitCode::from(if bad_input { 2 } else { 1 })

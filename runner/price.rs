@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::cli::{Algorithm, PrecisionChoice, PriceArgs};
 use crate::input::{error_at, Format, ReadOptions, TradeReader};
+use crate::log::{self, Progress};
 use crate::output::{partial_path, Kind, Layout, ResultWriter};
 use crate::resume::{self, Signature};
 use crate::{engines, Usage};
@@ -126,9 +127,12 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         }),
     )?;
     if resume::already_done(&args.output, &signature) {
-        eprintln!(
-            "riskpool: {} is already complete for these arguments; nothing to do",
-            args.output.display()
+        log::info(
+            &format!(
+                "{} is already complete for these arguments; nothing to do",
+                args.output.display()
+            ),
+            json!(null),
         );
         return Ok(Summary {
             trades: 0,
@@ -180,9 +184,12 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         // Rows kept from an interrupted run must be this input's, in order.
         if let Some(ids) = &kept {
             if (count as usize) < ids.len() && ids[count as usize] != t.trade.id {
-                eprintln!(
-                    "riskpool: warning: {} does not match the input; starting afresh",
-                    partial_path(&args.output).display()
+                log::warn(
+                    &format!(
+                        "{} does not match the input; starting afresh",
+                        partial_path(&args.output).display()
+                    ),
+                    json!(null),
                 );
                 kept = None;
             }
@@ -207,7 +214,10 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     let skip = kept.as_ref().map_or(0, |k| k.len().min(count as usize));
     let mut writer = match kept {
         Some(_) => {
-            eprintln!("riskpool: resuming: {skip} of {count} trades already priced");
+            log::info(
+                &format!("resuming: {skip} of {count} trades already priced"),
+                json!({"output": args.output.display().to_string()}),
+            );
             ResultWriter::create(
                 &args.output,
                 kind,
@@ -226,6 +236,12 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     for item in reader.by_ref().take(skip) {
         item.context("the input changed while it was being priced")?;
     }
+    log::info(
+        "pricing",
+        json!({"input": args.input.display().to_string(), "trades": count, "to_price": count - skip as u64,
+               "engine": engine.name(), "device": device}),
+    );
+    let progress = Progress::new(count, skip as u64);
     let mut path_steps = 0.0;
     let mut priced = 0u64;
     let mut batch = Vec::with_capacity(args.batch_trades.min(1 << 16));
@@ -250,9 +266,9 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
                             partial_path(&args.output).display()
                         )));
                     };
-                    eprintln!(
-                        "riskpool: warning: {e}; the remaining trades go to the {} engine",
-                        next.name()
+                    log::warn(
+                        &format!("{e}; the remaining trades go to the {} engine", next.name()),
+                        json!({"priced": priced}),
                     );
                     engine = next;
                     device = engine.device();
@@ -267,7 +283,12 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         }
         writer.checkpoint()?;
         priced += batch.len() as u64;
+        progress.batch(
+            skip as u64 + priced,
+            path_steps / start.elapsed().as_secs_f64().max(1e-9),
+        );
     }
+    progress.finish();
     let seconds = start.elapsed().as_secs_f64();
     let summary = json!({
         "signature": signature.0, "output": args.output.display().to_string(), "trades": count, "priced_now": priced,

@@ -112,7 +112,7 @@ pub fn report(node_size: Option<&str>) -> Value {
 pub fn run(args: &ProbeArgs) -> Result<()> {
     let r = report(args.node_size.as_deref());
     for w in r["warnings"].as_array().into_iter().flatten() {
-        eprintln!("riskpool: warning: {}", w.as_str().unwrap_or_default());
+        crate::log::warn(w.as_str().unwrap_or_default(), Value::Null);
     }
     if args.json {
         println!("{r}");

@@ -491,3 +491,45 @@ fn demo_and_bench_run() {
         .iter()
         .all(|r| r["path_steps_per_s"].as_f64().unwrap() > 0.0));
 }
+
+/// `--log-format json`: every line on stderr is one JSON object, errors too.
+#[test]
+fn json_log_lines_for_log_collectors() {
+    let d = tempfile::tempdir().unwrap();
+    let input = file(d.path(), "book.jsonl", GOOD);
+    let out = d.path().join("o.csv");
+    let o = riskpool(&[
+        "--log-format",
+        "json",
+        "price",
+        "--input",
+        p(&input),
+        "--output",
+        p(&out),
+    ]);
+    assert!(o.status.success());
+    let lines: Vec<serde_json::Value> = stderr(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert!(lines
+        .iter()
+        .any(|l| l["msg"] == "pricing" && l["trades"] == 1));
+    assert!(lines
+        .iter()
+        .all(|l| l["level"].is_string() && l["ts"].is_number()));
+    let bad = file(d.path(), "bad.jsonl", "{");
+    let o = riskpool(&[
+        "--log-format",
+        "json",
+        "price",
+        "--input",
+        p(&bad),
+        "--output",
+        p(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e: serde_json::Value = serde_json::from_str(stderr(&o).trim()).unwrap();
+    assert_eq!(e["level"], "error");
+    assert!(e["msg"].as_str().unwrap().contains("bad.jsonl:1"));
+}

@@ -7,6 +7,8 @@
 //! - a first line starting `tradenum`: azfinsim's CSV (streamed).
 
 mod azfinsim_csv;
+#[cfg(test)]
+mod fuzz;
 mod portfolio;
 
 use std::fmt;
