@@ -8,13 +8,10 @@ mod common;
 
 use common::*;
 use riskpool_kernels::engine::wgpu::WgpuEngine;
-use riskpool_kernels::greeks::Plan;
 use riskpool_kernels::model::{Heston, ModelSpec, SvFx};
 use riskpool_kernels::payoff::*;
 use riskpool_kernels::rng::{counter, key_of, normals_f32, philox4x32_10};
-use riskpool_kernels::{
-    CpuEngine, Engine, Greek, GreekSet, Precision, PricingRequest, Trade, TradeResult,
-};
+use riskpool_kernels::{CpuEngine, Engine, Greek, GreekSet, Precision, PricingRequest, Trade};
 
 fn engine() -> Option<WgpuEngine> {
     match WgpuEngine::new(true) {
@@ -161,46 +158,12 @@ fn models() -> Vec<ModelSpec> {
     ]
 }
 
-/// |cpu - gpu| < max(1e-4 |cpu|, 0.1 SE) for the PV and every Greek, with
-/// one floor: a Greek is a difference of revaluations, so f32 rounding of
-/// those (about 1e-6 of each term, on either engine) is amplified by the
-/// difference's coefficients. Where the true Greek is zero (the gamma of a
-/// floating lookback, homogeneous in spot) both engines report only that
-/// rounding, and the floor is what they can agree to.
-fn assert_conform(
-    what: &str,
-    trade: &Trade,
-    req: &PricingRequest,
-    cpu: &TradeResult,
-    gpu: &TradeResult,
-) {
-    let plan = Plan::new(trade, &req.greeks, &req.bumps);
-    let mut pairs = vec![("pv", 0, cpu.pv, gpu.pv)];
-    for g in Greek::ALL {
-        if let (Some(a), Some(b)) = (cpu.greek(g), gpu.greek(g)) {
-            pairs.push((g.name(), g.slot(), a, b));
-        }
-    }
-    for (name, q, a, b) in pairs {
-        let rounding =
-            1e-6 * cpu.pv.value.abs().max(1.0) * plan.coef[q].iter().map(|c| c.abs()).sum::<f64>();
-        let tol = (1e-4 * a.value.abs()).max(0.1 * a.stderr).max(rounding);
-        assert!(
-            (a.value - b.value).abs() <= tol,
-            "{what} {name}: cpu {} +- {}, wgpu {} +- {} (tolerance {tol})",
-            a.value,
-            a.stderr,
-            b.value,
-            b.stderr
-        );
-        assert!(
-            (a.stderr - b.stderr).abs() <= 0.01 * a.stderr + rounding,
-            "{what} {name} stderr: {} vs {}",
-            a.stderr,
-            b.stderr
-        );
-    }
-}
+/// f32 engines: within 1e-4 relative or 0.1 SE, whichever is larger.
+const F32: Tolerance = Tolerance {
+    rel: 1e-4,
+    se: 0.1,
+    ulp: 1e-6,
+};
 
 #[test]
 fn every_model_payoff_and_greek_matches_the_cpu_engine() {
@@ -251,7 +214,7 @@ fn every_model_payoff_and_greek_matches_the_cpu_engine() {
         let a = cpu.price(&trades, &req).unwrap();
         let b = gpu.price(&trades, &req).unwrap();
         for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
-            assert_conform(&format!("{label} {}", t.id), t, &req, x, y);
+            assert_conform(&format!("{label} {}", t.id), t, &req, x, y, F32);
         }
     }
 }
@@ -281,7 +244,7 @@ fn a_portfolio_larger_than_a_dispatch_and_a_binding_prices_correctly() {
     let a = CpuEngine::new(None).unwrap().price(&trades, &req).unwrap();
     let b = gpu.price(&trades, &req).unwrap();
     for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
-        assert_conform(&t.id, t, &req, x, y);
+        assert_conform(&t.id, t, &req, x, y, F32);
     }
 }
 

@@ -1,9 +1,10 @@
 //! Reference prices the tests compare Monte Carlo against, and helpers.
 #![allow(dead_code)]
 
+use riskpool_kernels::greeks::Plan;
 use riskpool_kernels::model::{Gbm, ModelSpec};
 use riskpool_kernels::payoff::PayoffSpec;
-use riskpool_kernels::{CpuEngine, Engine, Estimate, PricingRequest, Trade, TradeResult};
+use riskpool_kernels::{CpuEngine, Engine, Estimate, Greek, PricingRequest, Trade, TradeResult};
 
 /// Complementary error function (Numerical Recipes' erfcc, |rel err| < 1.2e-7).
 pub fn erfc(x: f64) -> f64 {
@@ -223,5 +224,61 @@ impl HestonRef {
             *pj = 0.5 + s * h / 3.0 / std::f64::consts::PI;
         }
         self.s * (-self.q * t).exp() * p[0] - k * (-self.r * t).exp() * p[1]
+    }
+}
+
+/// How closely another engine must agree with the CPU engine.
+#[derive(Clone, Copy, Debug)]
+pub struct Tolerance {
+    /// Relative difference allowed.
+    pub rel: f64,
+    /// Fraction of the CPU's standard error allowed.
+    pub se: f64,
+    /// Rounding of each revaluation (about 1e-6 in f32, 1e-14 in f64).
+    pub ulp: f64,
+}
+
+/// |cpu - other| <= max(rel |cpu|, se SE, rounding) for the PV and every
+/// Greek, and the standard errors within 1%. The rounding floor: a Greek is
+/// a difference of revaluations, so their rounding (on either engine) is
+/// amplified by the difference's coefficients; where the true Greek is zero
+/// (the gamma of a floating lookback, homogeneous in spot) both engines
+/// report only that rounding, and the floor is what they can agree to.
+pub fn assert_conform(
+    what: &str,
+    trade: &Trade,
+    req: &PricingRequest,
+    cpu: &TradeResult,
+    other: &TradeResult,
+    tol: Tolerance,
+) {
+    let plan = Plan::new(trade, &req.greeks, &req.bumps);
+    let mut pairs = vec![("pv", 0, cpu.pv, other.pv)];
+    for g in Greek::ALL {
+        if let (Some(a), Some(b)) = (cpu.greek(g), other.greek(g)) {
+            pairs.push((g.name(), g.slot(), a, b));
+        }
+    }
+    for (name, q, a, b) in pairs {
+        let rounding = tol.ulp
+            * cpu.pv.value.abs().max(1.0)
+            * plan.coef[q].iter().map(|c| c.abs()).sum::<f64>();
+        let allowed = (tol.rel * a.value.abs())
+            .max(tol.se * a.stderr)
+            .max(rounding);
+        assert!(
+            (a.value - b.value).abs() <= allowed,
+            "{what} {name}: cpu {} +- {}, other {} +- {} (tolerance {allowed})",
+            a.value,
+            a.stderr,
+            b.value,
+            b.stderr
+        );
+        assert!(
+            (a.stderr - b.stderr).abs() <= 0.01 * a.stderr + rounding,
+            "{what} {name} stderr: {} vs {}",
+            a.stderr,
+            b.stderr
+        );
     }
 }

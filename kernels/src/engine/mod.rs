@@ -11,7 +11,7 @@ pub mod wgpu;
 use crate::greeks::{Bumps, Greek, GreekSet};
 use crate::instrument::Trade;
 use crate::rng::DEFAULT_SEED;
-use crate::stats::Estimate;
+use crate::stats::{Estimate, Moments};
 
 /// Precision of the path state (accumulation is always f64).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,6 +69,39 @@ impl TradeResult {
     pub fn greek(&self, g: Greek) -> Option<Estimate> {
         self.greeks[g as usize]
     }
+
+    /// A trade's result from its merged path statistics.
+    pub fn from_moments(
+        m: &Moments,
+        req: &PricingRequest,
+        paths: u64,
+        seconds: f64,
+    ) -> TradeResult {
+        let mut greeks = [None; 4];
+        for g in &req.greeks.0 {
+            greeks[*g as usize] = Some(m.estimate(g.slot()));
+        }
+        TradeResult {
+            pv: m.estimate(0),
+            greeks,
+            paths,
+            seconds,
+        }
+    }
+
+    /// A placeholder for a trade not priced yet.
+    pub fn unpriced() -> TradeResult {
+        let nan = Estimate {
+            value: f64::NAN,
+            stderr: f64::NAN,
+        };
+        TradeResult {
+            pv: nan,
+            greeks: [None; 4],
+            paths: 0,
+            seconds: 0.0,
+        }
+    }
 }
 
 /// Why an engine could not price.
@@ -103,6 +136,30 @@ pub trait Engine: Send + Sync {
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError>;
+}
+
+/// Checks every trade of a batch before an engine runs it: its terms, the
+/// request, and the engine's own limit on paths per trade.
+pub fn check_batch(
+    engine: &str,
+    trades: &[Trade],
+    req: &PricingRequest,
+    max_paths: u64,
+) -> Result<(), EngineError> {
+    for t in trades {
+        t.validate().map_err(|e| EngineError::BadTrade {
+            id: t.id.clone(),
+            message: e.to_string(),
+        })?;
+        check_request(t, req)?;
+        if t.paths > max_paths {
+            return Err(EngineError::BadTrade {
+                id: t.id.clone(),
+                message: format!("the {engine} engine takes at most {max_paths} paths a trade"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Checks a request against a trade before any engine runs it.

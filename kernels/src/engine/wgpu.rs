@@ -20,7 +20,7 @@ use std::time::Instant;
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
-use super::{check_request, Engine, EngineError, Precision, PricingRequest, TradeResult};
+use super::{check_batch, Engine, EngineError, Precision, PricingRequest, TradeResult};
 use crate::greeks::OUTPUTS;
 use crate::instrument::Trade;
 use crate::portfolio::{self, GpuTrade, MODEL_NAMES, PAYOFF_NAMES};
@@ -572,35 +572,9 @@ impl Engine for WgpuEngine {
                 "WGSL has no f64: use --precision f32, or the cpu or cuda engine",
             ));
         }
-        for t in trades {
-            t.validate().map_err(|e| EngineError::BadTrade {
-                id: t.id.clone(),
-                message: e.to_string(),
-            })?;
-            check_request(t, req)?;
-            if t.paths > u32::MAX as u64 - PATHS_PER_BLOCK {
-                return Err(EngineError::BadTrade {
-                    id: t.id.clone(),
-                    message: format!(
-                        "the wgpu engine takes at most {} paths a trade",
-                        u32::MAX as u64 - PATHS_PER_BLOCK
-                    ),
-                });
-            }
-        }
+        check_batch("wgpu", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
         let key = portfolio::gpu_key(req);
-        let mut results = vec![
-            TradeResult {
-                pv: crate::stats::Estimate {
-                    value: f64::NAN,
-                    stderr: f64::NAN
-                },
-                greeks: [None; 4],
-                paths: 0,
-                seconds: 0.0
-            };
-            trades.len()
-        ];
+        let mut results = vec![TradeResult::unpriced(); trades.len()];
         for group in portfolio::group(trades) {
             let t0 = Instant::now();
             let records: Vec<GpuTrade> = group
@@ -614,16 +588,12 @@ impl Engine for WgpuEngine {
             let work: f64 = group.indices.iter().map(|&i| trades[i].path_steps()).sum();
             for (&i, m) in group.indices.iter().zip(&moments) {
                 let t = &trades[i];
-                let mut greeks = [None; 4];
-                for g in &req.greeks.0 {
-                    greeks[*g as usize] = Some(m.estimate(g.slot()));
-                }
-                results[i] = TradeResult {
-                    pv: m.estimate(0),
-                    greeks,
-                    paths: t.paths,
-                    seconds: secs * t.path_steps() / work.max(1.0),
-                };
+                results[i] = TradeResult::from_moments(
+                    m,
+                    req,
+                    t.paths,
+                    secs * t.path_steps() / work.max(1.0),
+                );
             }
         }
         Ok(results)

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::{check_request, Engine, EngineError, Precision, PricingRequest, TradeResult};
+use super::{check_batch, Engine, EngineError, Precision, PricingRequest, TradeResult};
 use crate::greeks::{Plan, MAX_FAMILIES, MAX_FOLDS};
 use crate::instrument::Trade;
 use crate::model::{ModelStep, PathModel};
@@ -88,13 +88,7 @@ impl Engine for CpuEngine {
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
-        for t in trades {
-            t.validate().map_err(|e| EngineError::BadTrade {
-                id: t.id.clone(),
-                message: e.to_string(),
-            })?;
-            check_request(t, req)?;
-        }
+        check_batch("cpu", trades, req, u64::MAX)?;
         Ok(match req.precision {
             Precision::F32 => self.price_in::<f32>(trades, req),
             Precision::F64 => self.price_in::<f64>(trades, req),
@@ -255,18 +249,7 @@ impl CpuEngine {
                 .iter()
                 .zip(moments)
                 .zip(seconds)
-                .map(|((t, m), secs)| {
-                    let mut greeks = [None; 4];
-                    for g in &req.greeks.0 {
-                        greeks[*g as usize] = Some(m.estimate(g.slot()));
-                    }
-                    TradeResult {
-                        pv: m.estimate(0),
-                        greeks,
-                        paths: t.paths,
-                        seconds: secs,
-                    }
-                })
+                .map(|((t, m), secs)| TradeResult::from_moments(&m, req, t.paths, secs))
                 .collect()
         })
     }

@@ -22,10 +22,10 @@ use cudarc::driver::{CudaContext, CudaModule, CudaStream, LaunchConfig, PushKern
 
 pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc};
 
-use super::{check_request, Engine, EngineError, Precision, PricingRequest, TradeResult};
+use super::{check_batch, Engine, EngineError, Precision, PricingRequest, TradeResult};
 use crate::instrument::Trade;
 use crate::portfolio::{self, GpuTrade, GpuTrade64};
-use crate::stats::{Estimate, Moments, Sums};
+use crate::stats::{Moments, Sums};
 
 /// Paths per CUDA block (`RP_PATHS_PER_BLOCK` in `kernel.cu`).
 pub const PATHS_PER_BLOCK: u64 = 512;
@@ -427,22 +427,7 @@ impl Engine for CudaEngine {
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
-        for t in trades {
-            t.validate().map_err(|e| EngineError::BadTrade {
-                id: t.id.clone(),
-                message: e.to_string(),
-            })?;
-            check_request(t, req)?;
-            if t.paths > u32::MAX as u64 - PATHS_PER_BLOCK {
-                return Err(EngineError::BadTrade {
-                    id: t.id.clone(),
-                    message: format!(
-                        "the cuda engine takes at most {} paths a trade",
-                        u32::MAX as u64 - PATHS_PER_BLOCK
-                    ),
-                });
-            }
-        }
+        check_batch("cuda", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
         // Split the batch across GPUs in contiguous shares of equal path-steps.
         let total: f64 = trades.iter().map(Trade::path_steps).sum();
         let n = self.gpus.len();
@@ -468,31 +453,10 @@ impl Engine for CudaEngine {
                 })
                 .collect()
         });
-        let nan = Estimate {
-            value: f64::NAN,
-            stderr: f64::NAN,
-        };
-        let mut results = vec![
-            TradeResult {
-                pv: nan,
-                greeks: [None; 4],
-                paths: 0,
-                seconds: 0.0
-            };
-            trades.len()
-        ];
+        let mut results = vec![TradeResult::unpriced(); trades.len()];
         for part in parts {
             for (i, m, secs) in part? {
-                let mut greeks = [None; 4];
-                for g in &req.greeks.0 {
-                    greeks[*g as usize] = Some(m.estimate(g.slot()));
-                }
-                results[i] = TradeResult {
-                    pv: m.estimate(0),
-                    greeks,
-                    paths: trades[i].paths,
-                    seconds: secs,
-                };
+                results[i] = TradeResult::from_moments(&m, req, trades[i].paths, secs);
             }
         }
         Ok(results)
