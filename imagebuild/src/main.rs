@@ -1,0 +1,301 @@
+//! riskpool-image: Azure Batch pool and job JSON for riskpool, checked
+//! against the Batch REST API definitions before anything is written.
+//!
+//! Exit codes: 0 written; 2 bad usage or a body the API would refuse
+//! (every problem listed, nothing written); 1 a failure while writing.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use riskpool_imagebuild::batch::{
+    self, JobOptions, MarketplaceImage, NodeImage, PoolOptions, Scale, SharedStorage,
+};
+use riskpool_imagebuild::schema::Definitions;
+use serde_json::Value;
+
+#[derive(Parser)]
+#[command(
+    name = "riskpool-image",
+    version,
+    about = "Images and Azure Batch JSON for riskpool pools"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Azure Batch request bodies.
+    #[command(subcommand)]
+    Batch(BatchCommand),
+    /// Check a JSON body against a definition of the Batch REST API.
+    Check {
+        /// The API definitions (shared/azure-batch/BatchService-*.definitions.json).
+        #[arg(long)]
+        schema: PathBuf,
+        /// The root definition, e.g. PoolAddParameter.
+        #[arg(long)]
+        definition: String,
+        body: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BatchCommand {
+    /// The Pool_Add body.
+    Pool(PoolArgs),
+    /// The Job_Add body and the Task_AddCollection bodies of the task graph.
+    Job(JobArgs),
+}
+
+#[derive(clap::Args)]
+struct PoolArgs {
+    #[arg(long)]
+    id: String,
+    /// Azure VM size, e.g. Standard_NC24ads_A100_v4.
+    #[arg(long)]
+    vm_size: String,
+    /// Container image (a container pool), e.g. myacr.azurecr.io/riskpool:cuda.
+    #[arg(long, requires_all = ["registry", "identity"], conflicts_with = "gallery_image")]
+    image: Option<String>,
+    /// The registry server, e.g. myacr.azurecr.io.
+    #[arg(long)]
+    registry: Option<String>,
+    /// Resource id of the user-assigned managed identity that pulls images (and mounts storage).
+    #[arg(long)]
+    identity: Option<String>,
+    /// Gallery image id of a custom VM image (a custom-image pool).
+    #[arg(long)]
+    gallery_image: Option<String>,
+    /// Node image of container pools, PUBLISHER:OFFER:SKU:VERSION (default Ubuntu 22.04 HPC).
+    #[arg(long)]
+    node_image: Option<String>,
+    #[arg(long, default_value = "batch.node.ubuntu 22.04")]
+    node_agent: String,
+    #[arg(long, default_value_t = 1)]
+    task_slots: u32,
+    #[arg(long, default_value_t = 0)]
+    dedicated: u32,
+    #[arg(long, default_value_t = 0)]
+    low_priority: u32,
+    /// An autoscale formula instead of fixed node counts.
+    #[arg(long, conflicts_with_all = ["dedicated", "low_priority"])]
+    autoscale: Option<String>,
+    #[arg(long, default_value = "PT5M")]
+    autoscale_interval: String,
+    /// Blob storage account mounted for the tasks' shared files.
+    #[arg(long, requires_all = ["storage_container", "identity"])]
+    storage_account: Option<String>,
+    #[arg(long)]
+    storage_container: Option<String>,
+    /// API definitions to check the body against before writing it.
+    #[arg(long)]
+    schema: Option<PathBuf>,
+    /// Where to write (default: standard output).
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct JobArgs {
+    #[arg(long)]
+    id: String,
+    #[arg(long)]
+    pool_id: String,
+    /// The container image of the tasks (omit on custom-image pools).
+    #[arg(long)]
+    image: Option<String>,
+    /// Give the task containers every GPU of the node.
+    #[arg(long)]
+    gpus: bool,
+    #[arg(long)]
+    trades: u64,
+    /// Price tasks (the trades are split into this many files).
+    #[arg(long)]
+    tasks: u64,
+    #[arg(long, default_value = "pvonly", value_parser = ["pvonly", "deltavega"])]
+    algorithm: String,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The folder every node shares (default: the pool's blob mount).
+    #[arg(long, default_value = "$AZ_BATCH_NODE_MOUNTS_DIR/riskpool")]
+    shared_dir: String,
+    #[arg(long, default_value_t = 3)]
+    max_retries: i32,
+    #[arg(long)]
+    schema: Option<PathBuf>,
+    /// Folder for job.json and tasks-NNNN.json.
+    #[arg(long)]
+    output_dir: PathBuf,
+}
+
+/// A usage or validation failure: exit 2.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+fn check(schema: Option<&Path>, bodies: &[(&str, &str, &Value)]) -> Result<()> {
+    let Some(path) = schema else { return Ok(()) };
+    let defs = Definitions::load(path)
+        .map_err(|e| Refused(format!("cannot read the API definitions: {e}")))?;
+    let mut problems = Vec::new();
+    for (root, name, body) in bodies {
+        problems.extend(
+            defs.check(root, body, name)
+                .into_iter()
+                .map(|e| e.to_string()),
+        );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!(Refused(format!(
+            "the Batch API would refuse this:\n  {}",
+            problems.join("\n  ")
+        )))
+    }
+}
+
+fn write(path: &Path, body: &Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(body)? + "\n";
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Check {
+            schema,
+            definition,
+            body,
+        } => {
+            let text = std::fs::read_to_string(&body)
+                .with_context(|| format!("cannot read {}", body.display()))?;
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| Refused(format!("{}: {e}", body.display())))?;
+            check(Some(&schema), &[(&definition, "body", &v)])?;
+            eprintln!("riskpool-image: {} is a valid {definition}", body.display());
+            Ok(())
+        }
+        Command::Batch(BatchCommand::Pool(a)) => {
+            let image = match (a.image, a.gallery_image) {
+                (Some(image), None) => NodeImage::Container {
+                    node: match &a.node_image {
+                        Some(s) => MarketplaceImage::parse(s).ok_or_else(|| {
+                            Refused(format!(
+                                "--node-image `{s}`: expected PUBLISHER:OFFER:SKU:VERSION"
+                            ))
+                        })?,
+                        None => MarketplaceImage::ubuntu_hpc(),
+                    },
+                    image,
+                    registry: a.registry.unwrap_or_default(),
+                    identity: a.identity.clone().unwrap_or_default(),
+                },
+                (None, Some(id)) => NodeImage::Custom {
+                    gallery_image_id: id,
+                },
+                _ => bail!(Refused(
+                    "give --image (a container pool) or --gallery-image (a custom-image pool)"
+                        .into()
+                )),
+            };
+            let scale = match a.autoscale {
+                Some(formula) => Scale::Auto {
+                    formula,
+                    interval: a.autoscale_interval,
+                },
+                None => Scale::Fixed {
+                    dedicated: a.dedicated,
+                    low_priority: a.low_priority,
+                },
+            };
+            let storage = a.storage_account.map(|account| SharedStorage {
+                account,
+                container: a.storage_container.unwrap_or_default(),
+                identity: a.identity.clone().unwrap_or_default(),
+            });
+            let body = batch::pool(&PoolOptions {
+                id: a.id,
+                vm_size: a.vm_size,
+                node_agent_sku: a.node_agent,
+                image,
+                task_slots: a.task_slots,
+                scale,
+                storage,
+            });
+            check(a.schema.as_deref(), &[("PoolAddParameter", "pool", &body)])?;
+            match a.output {
+                Some(p) => write(&p, &body),
+                None => {
+                    println!("{}", serde_json::to_string_pretty(&body)?);
+                    Ok(())
+                }
+            }
+        }
+        Command::Batch(BatchCommand::Job(a)) => {
+            if a.trades == 0 || a.tasks == 0 {
+                bail!(Refused("--trades and --tasks must be at least 1".into()));
+            }
+            let o = JobOptions {
+                id: a.id,
+                pool_id: a.pool_id,
+                image: a.image,
+                gpus: a.gpus,
+                trades: a.trades,
+                price_tasks: a.tasks,
+                algorithm: a.algorithm,
+                seed: a.seed,
+                shared_dir: a.shared_dir,
+                max_retries: a.max_retries,
+            };
+            let job = batch::job(&o);
+            let collections = batch::task_collections(&o);
+            let names: Vec<String> = (0..collections.len())
+                .map(|i| format!("tasks[{i}]"))
+                .collect();
+            let mut bodies = vec![("JobAddParameter", "job", &job)];
+            for (c, n) in collections.iter().zip(&names) {
+                bodies.push(("TaskAddCollectionParameter", n.as_str(), c));
+            }
+            check(a.schema.as_deref(), &bodies)?;
+            std::fs::create_dir_all(&a.output_dir)
+                .with_context(|| format!("cannot create {}", a.output_dir.display()))?;
+            write(&a.output_dir.join("job.json"), &job)?;
+            for (i, c) in collections.iter().enumerate() {
+                write(&a.output_dir.join(format!("tasks-{i:04}.json")), c)?;
+            }
+            eprintln!(
+                "riskpool-image: job.json and {} task collections in {}",
+                collections.len(),
+                a.output_dir.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("riskpool-image: error: {e:#}");
+            ExitCode::from(if e.downcast_ref::<Refused>().is_some() {
+                2
+            } else {
+                1
+            })
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Checks a JSON request body against the Batch REST API's Swagger 2.0
+//! definitions (shared/azure-batch/): `$ref`, `type`, `required`, `enum`,
+//! `format` (int32, date-time, duration), `items`, and no property a schema
+//! does not list (`additionalProperties` where a schema is a map). Every
+//! problem is reported with its JSON path.
+
+use serde_json::{Map, Value};
+
+/// One way a body does not match the API.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct SchemaError {
+    /// JSON path such as `pool.virtualMachineConfiguration.nodeAgentSKUId`.
+    pub path: String,
+    pub message: String,
+}
+
+/// The definitions of one API version.
+pub struct Definitions {
+    defs: Map<String, Value>,
+}
+
+impl Definitions {
+    /// Reads the definitions file (a Swagger document with `definitions`).
+    pub fn load(path: &std::path::Path) -> Result<Definitions, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let doc: Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        match doc.get("definitions") {
+            Some(Value::Object(defs)) => Ok(Definitions { defs: defs.clone() }),
+            _ => Err(format!("{}: no `definitions` object", path.display())),
+        }
+    }
+
+    /// Every mismatch between `value` and definition `root` (empty: valid).
+    pub fn check(&self, root: &str, value: &Value, path: &str) -> Vec<SchemaError> {
+        let mut errors = Vec::new();
+        match self.defs.get(root) {
+            Some(schema) => self.walk(schema, value, path, &mut errors),
+            None => errors.push(SchemaError {
+                path: path.into(),
+                message: format!("no definition `{root}`"),
+            }),
+        }
+        errors
+    }
+
+    fn resolve<'a>(&'a self, schema: &'a Value) -> Option<&'a Value> {
+        match schema.get("$ref").and_then(Value::as_str) {
+            Some(r) => self.defs.get(r.strip_prefix("#/definitions/")?),
+            None => Some(schema),
+        }
+    }
+
+    fn walk(&self, schema: &Value, value: &Value, path: &str, errors: &mut Vec<SchemaError>) {
+        let mut err = |m: String| {
+            errors.push(SchemaError {
+                path: path.to_string(),
+                message: m,
+            })
+        };
+        let Some(schema) = self.resolve(schema) else {
+            err(format!("unresolvable reference {}", schema["$ref"]));
+            return;
+        };
+        let ty = schema.get("type").and_then(Value::as_str).unwrap_or(
+            if schema.get("properties").is_some() {
+                "object"
+            } else {
+                ""
+            },
+        );
+        let type_ok = match ty {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            _ => true,
+        };
+        if !type_ok {
+            err(format!("expected {ty}, got {value}"));
+            return;
+        }
+        if let Some(options) = schema.get("enum").and_then(Value::as_array) {
+            if !options.contains(value) {
+                let names: Vec<String> = options.iter().map(|o| o.to_string()).collect();
+                err(format!("{value} is not one of {}", names.join(", ")));
+            }
+        }
+        match (schema.get("format").and_then(Value::as_str), value) {
+            (Some("int32"), v)
+                if v.as_i64()
+                    .is_some_and(|n| n < i32::MIN as i64 || n > i32::MAX as i64) =>
+            {
+                err(format!("{v} does not fit int32"))
+            }
+            (Some("duration"), Value::String(s)) if !is_iso_duration(s) => {
+                err(format!("`{s}` is not an ISO 8601 duration"))
+            }
+            (Some("date-time"), Value::String(s))
+                if !(s.len() >= 20 && s.as_bytes()[10] == b'T') =>
+            {
+                err(format!("`{s}` is not an RFC 3339 date-time"))
+            }
+            _ => {}
+        }
+        match value {
+            Value::Object(map) => {
+                let props = schema.get("properties").and_then(Value::as_object);
+                let extra = schema.get("additionalProperties");
+                for req in schema
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(k) = req.as_str() {
+                        if !map.contains_key(k) {
+                            errors.push(SchemaError {
+                                path: path.to_string(),
+                                message: format!("missing required property `{k}`"),
+                            });
+                        }
+                    }
+                }
+                for (k, v) in map {
+                    let child = format!("{path}.{k}");
+                    match (props.and_then(|p| p.get(k)), extra) {
+                        (Some(s), _) => self.walk(s, v, &child, errors),
+                        (None, Some(s)) if s.is_object() => self.walk(s, v, &child, errors),
+                        _ => errors.push(SchemaError {
+                            path: child,
+                            message: "is not a property the API defines here".into(),
+                        }),
+                    }
+                }
+            }
+            Value::Array(items) => {
+                if let Some(s) = schema.get("items") {
+                    for (i, v) in items.iter().enumerate() {
+                        self.walk(s, v, &format!("{path}[{i}]"), errors);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `P[nD][T[nH][nM][n[.n]S]]`, as Batch's durations are written.
+fn is_iso_duration(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('P') else {
+        return false;
+    };
+    let (date, time) = match rest.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (rest, None),
+    };
+    let parts_ok = |part: &str, units: &str| -> bool {
+        let mut num = String::new();
+        let mut last_unit = None::<usize>;
+        for c in part.chars() {
+            if c.is_ascii_digit() || c == '.' {
+                num.push(c);
+            } else if let Some(pos) = units.find(c) {
+                if num.is_empty()
+                    || last_unit.is_some_and(|l| pos <= l)
+                    || num.parse::<f64>().is_err()
+                {
+                    return false;
+                }
+                last_unit = Some(pos);
+                num.clear();
+            } else {
+                return false;
+            }
+        }
+        num.is_empty()
+    };
+    let time_ok = time.map_or(true, |t| !t.is_empty() && parts_ok(t, "HMS"));
+    (rest != "" && rest != "T") && parts_ok(date, "YMWD") && time_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_iso_duration;
+
+    #[test]
+    fn durations() {
+        for ok in ["PT15M", "P1D", "PT1H30M", "PT0.5S", "P7DT12H"] {
+            assert!(is_iso_duration(ok), "{ok}");
+        }
+        for bad in ["15M", "P", "PT", "PT1X", "PTM", "PT5S1M"] {
+            assert!(!is_iso_duration(bad), "{bad}");
+        }
+    }
+}
