@@ -1,5 +1,6 @@
-//! riskpool-image: Azure Batch pool and job JSON for riskpool, checked
-//! against the Batch REST API definitions before anything is written.
+//! riskpool-image: the container image riskpool's Batch pools run (built,
+//! pushed to a private registry, verified), and the Batch pool and job JSON,
+//! checked against the Batch REST API definitions before anything is written.
 //!
 //! Exit codes: 0 written; 2 bad usage or a body the API would refuse
 //! (every problem listed, nothing written); 1 a failure while writing.
@@ -12,6 +13,8 @@ use clap::{Parser, Subcommand};
 use riskpool_imagebuild::batch::{
     self, JobOptions, MarketplaceImage, NodeImage, PoolOptions, Scale, SharedStorage,
 };
+use riskpool_imagebuild::container::{self, Auth, BuildOptions, RegistryOptions, Variant};
+use riskpool_imagebuild::mirror::Mirror;
 use riskpool_imagebuild::schema::Definitions;
 use serde_json::Value;
 
@@ -26,8 +29,96 @@ struct Cli {
     command: Command,
 }
 
+/// Registry options of `container` and `verify`.
+#[derive(clap::Args)]
+struct RegistryArgs {
+    /// Registry credentials (kept in a private auth file, never logged).
+    #[arg(long, value_name = "USER:PASS", conflicts_with = "authfile")]
+    creds: Option<String>,
+    /// A containers auth file (as podman login writes).
+    #[arg(long)]
+    authfile: Option<PathBuf>,
+    /// Folder with the registry's CA certificate (ca.crt).
+    #[arg(long)]
+    cert_dir: Option<PathBuf>,
+    /// TLS verification (on by default; off only for a test registry).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    tls_verify: bool,
+}
+
+impl RegistryArgs {
+    fn options(&self) -> Result<RegistryOptions> {
+        let auth = match (&self.creds, &self.authfile) {
+            (Some(c), _) => {
+                let (user, password) = c
+                    .split_once(':')
+                    .ok_or_else(|| Refused("--creds must be USER:PASS".into()))?;
+                Auth::Creds {
+                    user: user.into(),
+                    password: password.into(),
+                }
+            }
+            (None, Some(f)) => Auth::AuthFile(f.clone()),
+            (None, None) => Auth::None,
+        };
+        Ok(RegistryOptions {
+            auth,
+            cert_dir: self.cert_dir.clone(),
+            tls_verify: self.tls_verify,
+        })
+    }
+}
+
+/// The riskpool binary beside this one, or in this workspace's target/release.
+fn default_runner() -> PathBuf {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("riskpool")));
+    beside
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("target/release/riskpool"))
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Build the container image (and push it to a registry).
+    Container {
+        #[arg(long, value_enum)]
+        variant: Variant,
+        /// The image reference, e.g. myacr.azurecr.io/riskpool:cuda.
+        #[arg(long)]
+        tag: String,
+        /// Base image instead of a Debian minbase built here.
+        #[arg(long)]
+        base: Option<String>,
+        /// Push to the tag's registry.
+        #[arg(long)]
+        push: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        /// The riskpool binary to install (default: beside riskpool-image).
+        #[arg(long)]
+        runner: Option<PathBuf>,
+        /// Debian archive URI (default: this host's apt configuration).
+        #[arg(long)]
+        mirror: Option<String>,
+        #[arg(long, default_value = "bookworm")]
+        suite: String,
+        /// Where base rootfs tarballs are cached between builds.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// Write the pushed digest here too.
+        #[arg(long)]
+        digest_file: Option<PathBuf>,
+    },
+    /// Inspect a pushed image, pull it back, run riskpool in it, compare with this host.
+    Verify {
+        reference: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        #[arg(long)]
+        runner: Option<PathBuf>,
+    },
     /// Azure Batch request bodies.
     #[command(subcommand)]
     Batch(BatchCommand),
@@ -175,6 +266,69 @@ fn write(path: &Path, body: &Value) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Container {
+            variant,
+            tag,
+            base,
+            push,
+            registry,
+            runner,
+            mirror,
+            suite,
+            cache_dir,
+            digest_file,
+        } => {
+            let cache_dir = cache_dir.unwrap_or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME")
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                    .unwrap_or_else(std::env::temp_dir)
+                    .join("riskpool-image")
+            });
+            let revision = duct::cmd!("git", "rev-parse", "HEAD")
+                .stderr_null()
+                .unchecked()
+                .read()
+                .unwrap_or_default();
+            let built = container::build(&BuildOptions {
+                variant,
+                tag: tag.clone(),
+                base,
+                push,
+                registry: registry.options()?,
+                runner: runner.unwrap_or_else(default_runner),
+                mirror: mirror.map(|uri| Mirror { uri, suite }),
+                cache_dir,
+                digest_file,
+                source: "riskpool".into(),
+                revision: if revision.trim().is_empty() {
+                    "unknown".into()
+                } else {
+                    revision.trim().to_string()
+                },
+            })?;
+            println!(
+                "{tag} {}",
+                built.digest.as_deref().unwrap_or(&built.image_id)
+            );
+            Ok(())
+        }
+        Command::Verify {
+            reference,
+            registry,
+            runner,
+        } => {
+            let v = container::verify(
+                &reference,
+                &registry.options()?,
+                &runner.unwrap_or_else(default_runner),
+            )?;
+            println!(
+                "{reference} {} verified: variant {}, user {}, {} prices equal to the host's",
+                v.digest, v.variant, v.user, v.rows
+            );
+            Ok(())
+        }
         Command::Check {
             schema,
             definition,

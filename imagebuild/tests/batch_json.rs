@@ -8,9 +8,14 @@ use std::process::Command;
 use riskpool_imagebuild::schema::Definitions;
 use serde_json::{json, Value};
 
+/// The API definitions in `shared/azure-batch/`, beside the checkout.
 fn schema() -> PathBuf {
+    let name = "shared/azure-batch/BatchService-2024-07-01.20.0.definitions.json";
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/azure-batch/BatchService-2024-07-01.20.0.definitions.json")
+        .ancestors()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} not found beside the checkout: CI clones the repository with shared/ beside it"))
 }
 
 fn image(args: &[&str]) -> std::process::Output {

@@ -1,0 +1,75 @@
+//! Running the real tools (buildah, skopeo, podman, debootstrap, az)
+//! through `duct`, each checked for first with a clear message, and every
+//! failure reported with the tool's own words, secrets scrubbed.
+
+use std::path::Path;
+
+/// A tool failed, or is missing.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("{tool} not found on PATH: install Debian's `{package}` package")]
+    Missing { tool: String, package: String },
+    #[error("{tool} failed: {message}")]
+    Failed { tool: String, message: String },
+}
+
+/// Whether `tool` is on PATH.
+pub fn present(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false)
+}
+
+/// Fails unless `tool` is on PATH.
+pub fn require(tool: &str, package: &str) -> Result<(), ToolError> {
+    if present(tool) {
+        Ok(())
+    } else {
+        Err(ToolError::Missing {
+            tool: tool.into(),
+            package: package.into(),
+        })
+    }
+}
+
+/// Replaces every secret in `text` by `***`.
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 3) {
+        out = out.replace(s.as_str(), "***");
+    }
+    out
+}
+
+/// Runs `tool args`, returning its stdout; on failure, its stderr (scrubbed).
+pub fn run(
+    tool: &str,
+    args: &[String],
+    secrets: &[String],
+    env: &[(&str, &Path)],
+) -> Result<String, ToolError> {
+    let mut expr = duct::cmd(tool, args)
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked();
+    for (k, v) in env {
+        expr = expr.env(k, v);
+    }
+    let out = expr.run().map_err(|e| ToolError::Failed {
+        tool: tool.into(),
+        message: e.to_string(),
+    })?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("(no message)");
+    Err(ToolError::Failed {
+        tool: tool.into(),
+        message: scrub(last.trim(), secrets),
+    })
+}
