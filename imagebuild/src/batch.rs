@@ -188,6 +188,9 @@ pub struct JobOptions {
     pub shared_dir: String,
     /// Retries for a failed task (pre-emptions are rerun regardless).
     pub max_retries: i32,
+    /// A blob container URL each task's stdout/stderr go to, written with
+    /// this managed identity (resource id); `None`: logs stay on the node.
+    pub logs: Option<(String, String)>,
 }
 
 /// The Job_Add body.
@@ -217,6 +220,13 @@ fn task(o: &JobOptions, id: &str, command: String, depends: Option<Value>) -> Va
     }
     if let Some(d) = depends {
         t["dependsOn"] = d;
+    }
+    if let Some((url, identity)) = &o.logs {
+        t["outputFiles"] = json!([{
+            "filePattern": "../std*.txt",
+            "destination": {"container": {"containerUrl": url, "path": format!("{}/{id}", o.id), "identityReference": {"resourceId": identity}}},
+            "uploadOptions": {"uploadCondition": "taskCompletion"},
+        }]);
     }
     t
 }

@@ -216,6 +216,12 @@ struct JobArgs {
     shared_dir: String,
     #[arg(long, default_value_t = 3)]
     max_retries: i32,
+    /// Blob container URL for every task's stdout/stderr.
+    #[arg(long, requires = "logs_identity")]
+    logs_container_url: Option<String>,
+    /// Managed identity (resource id) that writes the logs.
+    #[arg(long)]
+    logs_identity: Option<String>,
     #[arg(long)]
     schema: Option<PathBuf>,
     /// Folder for job.json and tasks-NNNN.json.
@@ -413,6 +419,7 @@ fn run(cli: Cli) -> Result<()> {
                 seed: a.seed,
                 shared_dir: a.shared_dir,
                 max_retries: a.max_retries,
+                logs: a.logs_container_url.zip(a.logs_identity),
             };
             let job = batch::job(&o);
             let collections = batch::task_collections(&o);

@@ -101,6 +101,10 @@ fn generated_jobs_pass_and_form_the_task_graph() {
         "1000000",
         "--tasks",
         "250",
+        "--logs-container-url",
+        "https://acct.blob.core.windows.net/logs",
+        "--logs-identity",
+        IDENTITY,
         "--schema",
         s.to_str().unwrap(),
         "--output-dir",
@@ -131,6 +135,10 @@ fn generated_jobs_pass_and_form_the_task_graph() {
     assert_eq!(
         tasks[2]["containerSettings"]["containerRunOptions"],
         "--rm --gpus all"
+    );
+    assert_eq!(
+        tasks[2]["outputFiles"][0]["destination"]["container"]["path"],
+        "j/0"
     );
     let concat = tasks.last().unwrap();
     assert_eq!(concat["id"], "concat");
