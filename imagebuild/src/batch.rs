@@ -225,7 +225,7 @@ fn task(o: &JobOptions, id: &str, command: String, depends: Option<Value>) -> Va
         t["outputFiles"] = json!([{
             "filePattern": "../std*.txt",
             "destination": {"container": {"containerUrl": url, "path": format!("{}/{id}", o.id), "identityReference": {"resourceId": identity}}},
-            "uploadOptions": {"uploadCondition": "taskCompletion"},
+            "uploadOptions": {"uploadCondition": "taskcompletion"},
         }]);
     }
     t
