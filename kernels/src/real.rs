@@ -84,6 +84,13 @@ pub trait Real:
     }
 }
 
+/// `N` constant slots for the GPU engines: `vals`, then zeros.
+pub fn slots<T: Real, const N: usize>(vals: &[T]) -> [T; N] {
+    let mut out = [T::ZERO; N];
+    out[..vals.len()].copy_from_slice(vals);
+    out
+}
+
 /// 1.5 * 2^23: adding and subtracting it rounds an f32 to the nearest integer
 /// (ties to even) without SSE4.1. The GPU sources use `round()` instead: GPU
 /// compilers may fold `(t + c) - c` back to `t`.

@@ -52,19 +52,6 @@ impl<T: Real> GbmStep<T> {
     /// The GPU engines' constant slots: `[drift_dt, vol_sqrt_dt, var_dt]`, the order the WGSL and
     /// CUDA C sources read them in.
     pub fn gpu_consts(&self) -> [T; 12] {
-        [
-            self.drift_dt,
-            self.vol_sqrt_dt,
-            self.var_dt,
-            T::ZERO,
-            T::ZERO,
-            T::ZERO,
-            T::ZERO,
-            T::ZERO,
-            T::ZERO,
-            T::ZERO,
-            T::ZERO,
-            T::ZERO,
-        ]
+        crate::real::slots(&[self.drift_dt, self.vol_sqrt_dt, self.var_dt])
     }
 }

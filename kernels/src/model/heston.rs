@@ -85,7 +85,7 @@ impl<T: Real> HestonStep<T> {
     /// The GPU engines' constant slots: `[carry_dt, dt, half_dt, kappa_dt, theta, xi, rho, rho_bar, v0]`, the order the WGSL and
     /// CUDA C sources read them in.
     pub fn gpu_consts(&self) -> [T; 12] {
-        [
+        crate::real::slots(&[
             self.carry_dt,
             self.dt,
             self.half_dt,
@@ -95,9 +95,6 @@ impl<T: Real> HestonStep<T> {
             self.rho,
             self.rho_bar,
             self.v0,
-            T::ZERO,
-            T::ZERO,
-            T::ZERO,
-        ]
+        ])
     }
 }

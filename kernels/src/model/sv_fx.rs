@@ -77,7 +77,7 @@ impl<T: Real> SvFxStep<T> {
     /// The GPU engines' constant slots: `[drift_dt, dt, half_dt, sqrt_dt, sigma0, vol_drift_dt, volvol_sqrt_dt, rho, rho_bar]`, the order the WGSL and
     /// CUDA C sources read them in.
     pub fn gpu_consts(&self) -> [T; 12] {
-        [
+        crate::real::slots(&[
             self.drift_dt,
             self.dt,
             self.half_dt,
@@ -87,9 +87,6 @@ impl<T: Real> SvFxStep<T> {
             self.volvol_sqrt_dt,
             self.rho,
             self.rho_bar,
-            T::ZERO,
-            T::ZERO,
-            T::ZERO,
-        ]
+        ])
     }
 }

@@ -73,16 +73,7 @@ impl<T: Real> AsianStep<T> {
     /// (`payoff::gpu`), the order the WGSL and CUDA C sources read them in.
     pub fn gpu_consts(&self) -> ([T; 8], u32) {
         (
-            [
-                self.spot,
-                self.strike,
-                self.inv_steps,
-                T::ZERO,
-                T::ZERO,
-                T::ZERO,
-                T::ZERO,
-                T::ZERO,
-            ],
+            crate::real::slots(&[self.spot, self.strike, self.inv_steps]),
             put_flag(self.option) | flag(self.average == Average::Geometric, GEOMETRIC),
         )
     }

@@ -118,16 +118,7 @@ impl<T: Real> BarrierStep<T> {
     /// (`payoff::gpu`), the order the WGSL and CUDA C sources read them in.
     pub fn gpu_consts(&self) -> ([T; 8], u32) {
         (
-            [
-                self.spot,
-                self.strike,
-                self.log_barrier,
-                self.rebate,
-                T::ZERO,
-                T::ZERO,
-                T::ZERO,
-                T::ZERO,
-            ],
+            crate::real::slots(&[self.spot, self.strike, self.log_barrier, self.rebate]),
             put_flag(self.option)
                 | flag(self.direction == Direction::Down, DOWN)
                 | flag(self.knock == Knock::In, KNOCK_IN)

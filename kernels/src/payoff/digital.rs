@@ -46,16 +46,7 @@ impl<T: Real> DigitalStep<T> {
     /// (`payoff::gpu`), the order the WGSL and CUDA C sources read them in.
     pub fn gpu_consts(&self) -> ([T; 8], u32) {
         (
-            [
-                self.log_strike,
-                self.cash,
-                T::ZERO,
-                T::ZERO,
-                T::ZERO,
-                T::ZERO,
-                T::ZERO,
-                T::ZERO,
-            ],
+            crate::real::slots(&[self.log_strike, self.cash]),
             put_flag(self.option),
         )
     }

@@ -65,16 +65,7 @@ impl<T: Real> FxWarrantStep<T> {
     /// (`payoff::gpu`), the order the WGSL and CUDA C sources read them in.
     pub fn gpu_consts(&self) -> ([T; 8], u32) {
         (
-            [
-                self.spot,
-                self.inv_strike,
-                self.log_strike,
-                self.amount,
-                T::ZERO,
-                T::ZERO,
-                T::ZERO,
-                T::ZERO,
-            ],
+            crate::real::slots(&[self.spot, self.inv_strike, self.log_strike, self.amount]),
             0,
         )
     }

@@ -75,16 +75,7 @@ impl<T: Real> LookbackStep<T> {
     /// (`payoff::gpu`), the order the WGSL and CUDA C sources read them in.
     pub fn gpu_consts(&self) -> ([T; 8], u32) {
         (
-            [
-                self.spot,
-                self.strike,
-                T::ZERO,
-                T::ZERO,
-                T::ZERO,
-                T::ZERO,
-                T::ZERO,
-                T::ZERO,
-            ],
+            crate::real::slots(&[self.spot, self.strike]),
             put_flag(self.option) | flag(self.strike_type == StrikeType::Fixed, FIXED_STRIKE),
         )
     }
