@@ -8,7 +8,6 @@ mod common;
 
 use common::*;
 use riskpool_kernels::engine::cuda::{self, source, CudaEngine, Nvrtc};
-use riskpool_kernels::model::{Heston, ModelSpec, SvFx};
 use riskpool_kernels::payoff::*;
 use riskpool_kernels::rng::{counter, key_of, philox4x32_10};
 use riskpool_kernels::{
@@ -142,95 +141,6 @@ fn philox_and_normals_on_the_gpu_match_the_cpu() {
     assert!(worst < 2e-6);
 }
 
-fn book() -> Vec<Trade> {
-    use Direction::*;
-    use Knock::*;
-    use Monitoring::*;
-    let models = vec![
-        gbm(100.0, 0.03, 0.01, 0.25),
-        ModelSpec::Heston(Heston {
-            spot: 100.0,
-            rate: 0.03,
-            dividend: 0.0,
-            v0: 0.04,
-            kappa: 1.5,
-            theta: 0.05,
-            xi: 0.6,
-            rho: -0.7,
-        }),
-        ModelSpec::SvFx(SvFx {
-            spot: 100.0,
-            drift: 0.02,
-            sigma: 0.15,
-            volvol: 0.3,
-            rho: 0.2,
-        }),
-    ];
-    let barrier = |option, barrier, direction, knock, monitoring| {
-        PayoffSpec::Barrier(Barrier {
-            option,
-            strike: 100.0,
-            barrier,
-            direction,
-            knock,
-            monitoring,
-            rebate: 2.0,
-        })
-    };
-    let payoffs = vec![
-        PayoffSpec::European(European {
-            option: OptionType::Call,
-            strike: 105.0,
-        }),
-        PayoffSpec::Digital(Digital {
-            option: OptionType::Put,
-            strike: 100.0,
-            cash: 10.0,
-        }),
-        PayoffSpec::Asian(Asian {
-            option: OptionType::Call,
-            strike: 100.0,
-            average: Average::Arithmetic,
-        }),
-        PayoffSpec::Asian(Asian {
-            option: OptionType::Put,
-            strike: 100.0,
-            average: Average::Geometric,
-        }),
-        barrier(OptionType::Call, 85.0, Down, Out, Discrete),
-        barrier(OptionType::Put, 120.0, Up, In, Continuous),
-        PayoffSpec::Lookback(Lookback {
-            option: OptionType::Call,
-            strike_type: StrikeType::Floating,
-            strike: 0.0,
-        }),
-        PayoffSpec::Lookback(Lookback {
-            option: OptionType::Put,
-            strike_type: StrikeType::Fixed,
-            strike: 100.0,
-        }),
-        PayoffSpec::FxWarrant(FxWarrant {
-            strike: 90.0,
-            warrants: 100.0,
-            notional_per_warrant: 10.0,
-        }),
-    ];
-    let mut v = Vec::new();
-    for (mi, m) in models.iter().enumerate() {
-        for (pi, p) in payoffs.iter().enumerate() {
-            v.push(trade(
-                &format!("m{mi}-p{pi}"),
-                m.clone(),
-                p.clone(),
-                0.5,
-                48,
-                20_000 + 2 * pi as u64,
-            ));
-        }
-    }
-    v
-}
-
 /// f32: within 1e-4 relative or 0.1 SE; f64: within 1e-9 relative.
 fn tolerance(p: Precision) -> Tolerance {
     match p {
@@ -251,7 +161,7 @@ fn tolerance(p: Precision) -> Tolerance {
 fn every_model_payoff_and_greek_matches_the_cpu_engine() {
     let Some(gpu) = cuda() else { return };
     let cpu = CpuEngine::new(None).unwrap();
-    let trades = book();
+    let trades = every_model_and_payoff(20_000);
     for precision in [Precision::F32, Precision::F64] {
         for greeks in [vec![], Greek::ALL.to_vec()] {
             for antithetic in [false, true] {
@@ -260,6 +170,11 @@ fn every_model_payoff_and_greek_matches_the_cpu_engine() {
                     greeks: GreekSet(greeks.clone()),
                     antithetic,
                     ..Default::default()
+                };
+                let trades = if antithetic {
+                    with_even_paths(&trades)
+                } else {
+                    trades.clone()
                 };
                 let a = cpu.price(&trades, &req).unwrap();
                 let b = gpu.price(&trades, &req).unwrap();

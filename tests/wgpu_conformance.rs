@@ -8,7 +8,6 @@ mod common;
 
 use common::*;
 use riskpool_kernels::engine::wgpu::WgpuEngine;
-use riskpool_kernels::model::{Heston, ModelSpec, SvFx};
 use riskpool_kernels::payoff::*;
 use riskpool_kernels::rng::{counter, key_of, normals_f32, philox4x32_10};
 use riskpool_kernels::{CpuEngine, Engine, Greek, GreekSet, Precision, PricingRequest, Trade};
@@ -70,94 +69,6 @@ fn philox_and_normals_on_the_device_match_the_cpu() {
     assert_eq!(normals_f32(42, 0x1234_5678_9abc, 7, 7 % 97).len(), 4);
 }
 
-fn payoffs() -> Vec<PayoffSpec> {
-    use Direction::*;
-    use Knock::*;
-    use Monitoring::*;
-    let barrier = |option, barrier, direction, knock, monitoring| {
-        PayoffSpec::Barrier(Barrier {
-            option,
-            strike: 100.0,
-            barrier,
-            direction,
-            knock,
-            monitoring,
-            rebate: 2.0,
-        })
-    };
-    vec![
-        PayoffSpec::European(European {
-            option: OptionType::Call,
-            strike: 105.0,
-        }),
-        PayoffSpec::European(European {
-            option: OptionType::Put,
-            strike: 95.0,
-        }),
-        PayoffSpec::Digital(Digital {
-            option: OptionType::Call,
-            strike: 100.0,
-            cash: 10.0,
-        }),
-        PayoffSpec::Digital(Digital {
-            option: OptionType::Put,
-            strike: 100.0,
-            cash: 10.0,
-        }),
-        PayoffSpec::Asian(Asian {
-            option: OptionType::Call,
-            strike: 100.0,
-            average: Average::Arithmetic,
-        }),
-        PayoffSpec::Asian(Asian {
-            option: OptionType::Put,
-            strike: 100.0,
-            average: Average::Geometric,
-        }),
-        barrier(OptionType::Call, 85.0, Down, Out, Discrete),
-        barrier(OptionType::Put, 120.0, Up, In, Continuous),
-        barrier(OptionType::Call, 120.0, Up, Out, Continuous),
-        PayoffSpec::Lookback(Lookback {
-            option: OptionType::Call,
-            strike_type: StrikeType::Floating,
-            strike: 0.0,
-        }),
-        PayoffSpec::Lookback(Lookback {
-            option: OptionType::Put,
-            strike_type: StrikeType::Fixed,
-            strike: 100.0,
-        }),
-        PayoffSpec::FxWarrant(FxWarrant {
-            strike: 90.0,
-            warrants: 100.0,
-            notional_per_warrant: 10.0,
-        }),
-    ]
-}
-
-fn models() -> Vec<ModelSpec> {
-    vec![
-        gbm(100.0, 0.03, 0.01, 0.25),
-        ModelSpec::Heston(Heston {
-            spot: 100.0,
-            rate: 0.03,
-            dividend: 0.0,
-            v0: 0.04,
-            kappa: 1.5,
-            theta: 0.05,
-            xi: 0.6,
-            rho: -0.7,
-        }),
-        ModelSpec::SvFx(SvFx {
-            spot: 100.0,
-            drift: 0.02,
-            sigma: 0.15,
-            volvol: 0.3,
-            rho: 0.2,
-        }),
-    ]
-}
-
 /// f32 engines: within 1e-4 relative or 0.1 SE, whichever is larger.
 const F32: Tolerance = Tolerance {
     rel: 1e-4,
@@ -169,19 +80,7 @@ const F32: Tolerance = Tolerance {
 fn every_model_payoff_and_greek_matches_the_cpu_engine() {
     let Some(gpu) = engine() else { return };
     let cpu = CpuEngine::new(None).unwrap();
-    let mut trades = Vec::new();
-    for (mi, m) in models().into_iter().enumerate() {
-        for (pi, p) in payoffs().into_iter().enumerate() {
-            trades.push(trade(
-                &format!("m{mi}-p{pi}"),
-                m.clone(),
-                p,
-                0.5,
-                48,
-                4_000 + 64 * pi as u64 + 3,
-            ));
-        }
-    }
+    let trades = every_model_and_payoff(4_000);
     for (label, req) in [
         ("pv", PricingRequest::default()),
         (
@@ -200,17 +99,11 @@ fn every_model_payoff_and_greek_matches_the_cpu_engine() {
             },
         ),
     ] {
-        let trades: Vec<Trade> = trades
-            .iter()
-            .map(|t| Trade {
-                paths: if req.antithetic {
-                    t.paths + t.paths % 2
-                } else {
-                    t.paths
-                },
-                ..t.clone()
-            })
-            .collect();
+        let trades = if req.antithetic {
+            with_even_paths(&trades)
+        } else {
+            trades.clone()
+        };
         let a = cpu.price(&trades, &req).unwrap();
         let b = gpu.price(&trades, &req).unwrap();
         for ((t, x), y) in trades.iter().zip(&a).zip(&b) {

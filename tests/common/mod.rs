@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use riskpool_kernels::greeks::Plan;
-use riskpool_kernels::model::{Gbm, ModelSpec};
-use riskpool_kernels::payoff::PayoffSpec;
+use riskpool_kernels::model::{Gbm, Heston, ModelSpec, SvFx};
+use riskpool_kernels::payoff::*;
 use riskpool_kernels::{CpuEngine, Engine, Estimate, Greek, PricingRequest, Trade, TradeResult};
 
 /// Complementary error function (Numerical Recipes' erfcc, |rel err| < 1.2e-7).
@@ -281,4 +281,124 @@ pub fn assert_conform(
             b.stderr
         );
     }
+}
+
+/// One payoff of each kind and flavour the kernels branch on.
+pub fn all_payoffs() -> Vec<PayoffSpec> {
+    use Direction::*;
+    use Knock::*;
+    use Monitoring::*;
+    let barrier = |option, barrier, direction, knock, monitoring| {
+        PayoffSpec::Barrier(Barrier {
+            option,
+            strike: 100.0,
+            barrier,
+            direction,
+            knock,
+            monitoring,
+            rebate: 2.0,
+        })
+    };
+    vec![
+        PayoffSpec::European(European {
+            option: OptionType::Call,
+            strike: 105.0,
+        }),
+        PayoffSpec::European(European {
+            option: OptionType::Put,
+            strike: 95.0,
+        }),
+        PayoffSpec::Digital(Digital {
+            option: OptionType::Call,
+            strike: 100.0,
+            cash: 10.0,
+        }),
+        PayoffSpec::Digital(Digital {
+            option: OptionType::Put,
+            strike: 100.0,
+            cash: 10.0,
+        }),
+        PayoffSpec::Asian(Asian {
+            option: OptionType::Call,
+            strike: 100.0,
+            average: Average::Arithmetic,
+        }),
+        PayoffSpec::Asian(Asian {
+            option: OptionType::Put,
+            strike: 100.0,
+            average: Average::Geometric,
+        }),
+        barrier(OptionType::Call, 85.0, Down, Out, Discrete),
+        barrier(OptionType::Put, 120.0, Up, In, Continuous),
+        barrier(OptionType::Call, 120.0, Up, Out, Continuous),
+        PayoffSpec::Lookback(Lookback {
+            option: OptionType::Call,
+            strike_type: StrikeType::Floating,
+            strike: 0.0,
+        }),
+        PayoffSpec::Lookback(Lookback {
+            option: OptionType::Put,
+            strike_type: StrikeType::Fixed,
+            strike: 100.0,
+        }),
+        PayoffSpec::FxWarrant(FxWarrant {
+            strike: 90.0,
+            warrants: 100.0,
+            notional_per_warrant: 10.0,
+        }),
+    ]
+}
+
+/// One trade model of each kind.
+pub fn all_models() -> Vec<ModelSpec> {
+    vec![
+        gbm(100.0, 0.03, 0.01, 0.25),
+        ModelSpec::Heston(Heston {
+            spot: 100.0,
+            rate: 0.03,
+            dividend: 0.0,
+            v0: 0.04,
+            kappa: 1.5,
+            theta: 0.05,
+            xi: 0.6,
+            rho: -0.7,
+        }),
+        ModelSpec::SvFx(SvFx {
+            spot: 100.0,
+            drift: 0.02,
+            sigma: 0.15,
+            volvol: 0.3,
+            rho: 0.2,
+        }),
+    ]
+}
+
+/// One trade of every model x payoff (36), with path counts that leave a
+/// partial last block (`base + 64 k + 3`).
+pub fn every_model_and_payoff(base: u64) -> Vec<Trade> {
+    let mut v = Vec::new();
+    for (mi, m) in all_models().into_iter().enumerate() {
+        for (pi, p) in all_payoffs().into_iter().enumerate() {
+            v.push(trade(
+                &format!("m{mi}-p{pi}"),
+                m.clone(),
+                p,
+                0.5,
+                48,
+                base + 64 * pi as u64 + 3,
+            ));
+        }
+    }
+    v
+}
+
+/// The same trades with even path counts, as antithetic pairs need.
+pub fn with_even_paths(trades: &[Trade]) -> Vec<Trade> {
+    trades
+        .iter()
+        .map(|t| Trade {
+            paths: t.paths + t.paths % 2,
+            ..t.clone()
+        })
+        .collect()
 }
