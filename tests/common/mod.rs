@@ -8,18 +8,23 @@ use riskpool_kernels::{CpuEngine, Engine, Estimate, Greek, PricingRequest, Trade
 
 /// Complementary error function (Numerical Recipes' erfcc, |rel err| < 1.2e-7).
 pub fn erfc(x: f64) -> f64 {
+    // The polynomial in t, highest power first (Horner).
+    const C: [f64; 10] = [
+        0.17087277,
+        -0.82215223,
+        1.48851587,
+        -1.13520398,
+        0.27886807,
+        -0.18628806,
+        0.09678418,
+        0.37409196,
+        1.00002368,
+        -1.26551223,
+    ];
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let ans = t
-        * (-z * z - 1.26551223
-            + t * (1.00002368
-                + t * (0.37409196
-                    + t * (0.09678418
-                        + t * (-0.18628806
-                            + t * (0.27886807
-                                + t * (-1.13520398
-                                    + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
-            .exp();
+    let poly = C.iter().fold(0.0, |acc, c| acc * t + c);
+    let ans = t * (-z * z + poly).exp();
     if x >= 0.0 {
         ans
     } else {
