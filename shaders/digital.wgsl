@@ -1,5 +1,7 @@
 // Cash-or-nothing digital (kernels/src/payoff/digital.rs). Slots: a = (log_strike, cash, -, -).
 
+// WGSL has no default functions: the no-op start and observe that Rust and
+// CUDA C inherit (TerminalPayoff) are spelled out here.
 const PAYOFF_OBSERVES: bool = false;
 
 fn payoff_start(p: PayoffConsts, x0: f32) -> vec2<f32> {

@@ -1,5 +1,7 @@
 // European call or put (kernels/src/payoff/european.rs). Slots: a = (spot, strike, -, -).
 
+// WGSL has no default functions: the no-op start and observe that Rust and
+// CUDA C inherit (TerminalPayoff) are spelled out here.
 const PAYOFF_OBSERVES: bool = false;
 
 fn payoff_start(p: PayoffConsts, x0: f32) -> vec2<f32> {

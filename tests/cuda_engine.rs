@@ -8,10 +8,8 @@ mod common;
 
 use common::*;
 use riskpool_kernels::engine::cuda::{self, source, CudaEngine, Nvrtc};
-use riskpool_kernels::payoff::*;
-use riskpool_kernels::rng::{counter, key_of, philox4x32_10};
 use riskpool_kernels::{
-    CpuEngine, Engine, EngineError, Greek, GreekSet, Precision, PricingRequest, Trade,
+    CpuEngine, Engine, EngineError, Greek, GreekSet, Precision, PricingRequest,
 };
 
 fn required(var: &str) -> bool {
@@ -116,29 +114,9 @@ fn a_machine_without_a_driver_gets_a_reason() {
 #[test]
 fn philox_and_normals_on_the_gpu_match_the_cpu() {
     let Some(gpu) = cuda() else { return };
-    let mut inputs = vec![([0, 0, 0, 0], [0, 0]), ([u32::MAX; 4], [u32::MAX; 2])];
-    for p in 0..100_000u32 {
-        inputs.push((counter(0xfeed_beef_1234, p, p % 131), key_of(99)));
-    }
+    let inputs = kat_inputs(100_000);
     let out = gpu.philox_on_device(&inputs).unwrap();
-    assert_eq!(
-        out[0].0,
-        [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]
-    );
-    assert_eq!(
-        out[1].0,
-        [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd]
-    );
-    let mut worst = 0.0f64;
-    for ((ctr, key), (words, normals)) in inputs.iter().zip(&out) {
-        assert_eq!(*words, philox4x32_10(*ctr, *key));
-        let cpu = <f32 as riskpool_kernels::real::Real>::normals_from_words(*words);
-        for i in 0..4 {
-            worst = worst.max((normals[i] - cpu[i]).abs() as f64 / (1.0 + cpu[i].abs() as f64));
-        }
-    }
-    eprintln!("worst normal difference CUDA vs CPU: {worst:e}");
-    assert!(worst < 2e-6);
+    assert_device_streams("cuda", &inputs, &out);
 }
 
 /// f32: within 1e-4 relative or 0.1 SE; f64: within 1e-9 relative.
@@ -200,21 +178,7 @@ fn every_model_payoff_and_greek_matches_the_cpu_engine() {
 #[test]
 fn a_200000_trade_portfolio_prices_correctly() {
     let Some(gpu) = cuda() else { return };
-    let m = gbm(100.0, 0.02, 0.0, 0.3);
-    let trades: Vec<Trade> = (0..200_000u64)
-        .map(|i| Trade {
-            id: format!("t{i}"),
-            stream: i,
-            model: m.clone(),
-            payoff: PayoffSpec::European(European {
-                option: OptionType::Call,
-                strike: 80.0 + (i % 40) as f64,
-            }),
-            maturity: 1.0,
-            steps: 4,
-            paths: 500 + i % 700,
-        })
-        .collect();
+    let trades = many_small_calls(200_000, 4, |i| 500 + i % 700);
     let req = PricingRequest::default();
     let a = CpuEngine::new(None).unwrap().price(&trades, &req).unwrap();
     let b = gpu.price(&trades, &req).unwrap();

@@ -509,17 +509,21 @@ pub fn verify(
         "--output",
         &trades.display().to_string(),
     ])?;
-    host(&[
-        "price",
-        "--engine",
-        "cpu",
-        "--paths",
-        "2000",
-        "--input",
-        &trades.display().to_string(),
-        "--output",
-        &host_out.display().to_string(),
-    ])?;
+    // The same pricing command on the host and in the container.
+    let price = |input: &str, output: &str| {
+        strs(&[
+            "price", "--engine", "cpu", "--paths", "2000", "--input", input, "--output", output,
+        ])
+    };
+    tools::run(
+        &runner.display().to_string(),
+        &price(
+            &trades.display().to_string(),
+            &host_out.display().to_string(),
+        ),
+        &[],
+        &[],
+    )?;
     let run = |cmd: &[&str]| -> Result<String, ImageError> {
         let mut a = strs(&[
             STORAGE,
@@ -540,18 +544,9 @@ pub fn verify(
             "`riskpool demo` in {reference} printed no table:\n{demo}"
         )));
     }
-    run(&[
-        "riskpool",
-        "price",
-        "--engine",
-        "cpu",
-        "--paths",
-        "2000",
-        "--input",
-        "/work/trades.csv",
-        "--output",
-        "/work/container.csv",
-    ])?;
+    let mut in_container = strs(&["riskpool"]);
+    in_container.extend(price("/work/trades.csv", "/work/container.csv"));
+    run(&in_container.iter().map(String::as_str).collect::<Vec<_>>())?;
     let cols = |p: &Path| -> Result<Vec<String>, ImageError> {
         let text = std::fs::read_to_string(p).map_err(other)?;
         Ok(text

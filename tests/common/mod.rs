@@ -407,3 +407,76 @@ pub fn with_even_paths(trades: &[Trade]) -> Vec<Trade> {
         })
         .collect()
 }
+
+/// Counters and keys for a device known-answer test: Random123's three
+/// vectors, then `n` counters of one stream.
+pub fn kat_inputs(n: u32) -> Vec<([u32; 4], [u32; 2])> {
+    use riskpool_kernels::rng::{counter, key_of};
+    let mut v = vec![
+        ([0, 0, 0, 0], [0, 0]),
+        ([u32::MAX; 4], [u32::MAX; 2]),
+        (
+            [0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344],
+            [0xa409_3822, 0x299f_31d0],
+        ),
+    ];
+    v.extend((0..n).map(|p| (counter(0x1234_5678_9abc, p, p % 97), key_of(42))));
+    v
+}
+
+/// A device's Philox words equal the CPU's bit for bit (Random123's answers
+/// first), and its normals agree with the CPU's to f32 rounding: the same
+/// polynomials, where only a compiler's fused multiply-adds can differ.
+pub fn assert_device_streams(
+    device: &str,
+    inputs: &[([u32; 4], [u32; 2])],
+    out: &[([u32; 4], [f32; 4])],
+) {
+    use riskpool_kernels::real::Real;
+    use riskpool_kernels::rng::philox4x32_10;
+    assert_eq!(
+        out[0].0,
+        [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]
+    );
+    assert_eq!(
+        out[1].0,
+        [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd]
+    );
+    assert_eq!(
+        out[2].0,
+        [0xd16c_fe09, 0x94fd_cceb, 0x5001_e420, 0x2412_6ea1]
+    );
+    let mut worst = 0.0f64;
+    for ((ctr, key), (words, normals)) in inputs.iter().zip(out) {
+        assert_eq!(
+            *words,
+            philox4x32_10(*ctr, *key),
+            "{device}: words for {ctr:?}"
+        );
+        let cpu = <f32 as Real>::normals_from_words(*words);
+        for i in 0..4 {
+            worst = worst.max((normals[i] - cpu[i]).abs() as f64 / (1.0 + cpu[i].abs() as f64));
+        }
+    }
+    eprintln!("worst normal difference {device} vs CPU: {worst:e}");
+    assert!(worst < 2e-6, "{device}: normals differ by {worst}");
+}
+
+/// `n` small GBM calls, to push a GPU engine past one dispatch and binding.
+pub fn many_small_calls(n: u64, steps: u32, paths: impl Fn(u64) -> u64) -> Vec<Trade> {
+    let m = gbm(100.0, 0.02, 0.0, 0.3);
+    (0..n)
+        .map(|i| Trade {
+            id: format!("t{i}"),
+            stream: i,
+            model: m.clone(),
+            payoff: PayoffSpec::European(European {
+                option: OptionType::Call,
+                strike: 80.0 + (i % 40) as f64,
+            }),
+            maturity: 1.0,
+            steps,
+            paths: paths(i),
+        })
+        .collect()
+}
