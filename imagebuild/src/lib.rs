@@ -6,11 +6,13 @@
 //! - [`batch`]: the Batch pool and job JSON for the task graph
 //!   generate -> split -> price -> concat, checked against the Batch REST
 //!   API definitions ([`schema`]).
-//!
-//! The VM image builder follows.
+//! - [`vm`]: the VM image for custom-image pools: a Debian root file system
+//!   with the runner on a BIOS- and UEFI-bootable disk, as a fixed VHD,
+//!   booted under QEMU to prove it.
 
 pub mod batch;
 pub mod container;
 pub mod mirror;
 pub mod schema;
 pub mod tools;
+pub mod vm;

@@ -1,6 +1,8 @@
 //! riskpool-image: the container image riskpool's Batch pools run (built,
-//! pushed to a private registry, verified), and the Batch pool and job JSON,
-//! checked against the Batch REST API definitions before anything is written.
+//! pushed to a private registry, verified), the VM image of custom-image
+//! pools (a fixed VHD, boot-tested under QEMU), and the Batch pool and job
+//! JSON, checked against the Batch REST API definitions before anything is
+//! written.
 //!
 //! Exit codes: 0 written; 2 bad usage or a body the API would refuse
 //! (every problem listed, nothing written); 1 a failure while writing.
@@ -16,6 +18,7 @@ use riskpool_imagebuild::batch::{
 use riskpool_imagebuild::container::{self, Auth, BuildOptions, RegistryOptions, Variant};
 use riskpool_imagebuild::mirror::Mirror;
 use riskpool_imagebuild::schema::Definitions;
+use riskpool_imagebuild::vm::{self, VmError, VmOptions};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -79,6 +82,15 @@ fn default_runner() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target/release/riskpool"))
 }
 
+/// `$XDG_CACHE_HOME/riskpool-image`, or `~/.cache/riskpool-image`.
+fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("riskpool-image")
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Build the container image (and push it to a registry).
@@ -118,6 +130,35 @@ enum Command {
         registry: RegistryArgs,
         #[arg(long)]
         runner: Option<PathBuf>,
+    },
+    /// Build the VM image of custom-image pools: a fixed VHD bootable by BIOS and UEFI.
+    Vm {
+        /// The VHD to write (nothing is written unless the build succeeds).
+        #[arg(long)]
+        output: PathBuf,
+        /// The disk's size in MiB (cloud-init grows the root partition to the OS disk's size).
+        #[arg(long, default_value_t = 2048)]
+        size_mib: u64,
+        /// Add NVIDIA's driver (DKMS), libcuda, nvidia-smi and NVRTC from Debian's non-free.
+        #[arg(long)]
+        gpu_driver: bool,
+        /// Boot the image under QEMU (BIOS, then UEFI) and compare the runner's prices with this host's.
+        #[arg(long)]
+        boot_test: bool,
+        /// Seconds each boot may take.
+        #[arg(long, default_value_t = 600)]
+        boot_timeout: u64,
+        /// The riskpool binary to install (default: beside riskpool-image).
+        #[arg(long)]
+        runner: Option<PathBuf>,
+        /// Debian archive URI (default: this host's apt configuration).
+        #[arg(long, requires = "suite")]
+        mirror: Option<String>,
+        #[arg(long)]
+        suite: Option<String>,
+        /// Where base rootfs tarballs are cached between builds.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
     },
     /// Azure Batch request bodies.
     #[command(subcommand)]
@@ -164,8 +205,10 @@ struct PoolArgs {
     /// Node image of container pools, PUBLISHER:OFFER:SKU:VERSION (default Ubuntu 22.04 HPC).
     #[arg(long)]
     node_image: Option<String>,
-    #[arg(long, default_value = "batch.node.ubuntu 22.04")]
-    node_agent: String,
+    /// Batch node agent SKU (default: `batch.node.ubuntu 22.04` for container
+    /// pools, `batch.node.debian 12` for the Debian image `riskpool-image vm` builds).
+    #[arg(long)]
+    node_agent: Option<String>,
     #[arg(long, default_value_t = 1)]
     task_slots: u32,
     #[arg(long, default_value_t = 0)]
@@ -284,13 +327,7 @@ fn run(cli: Cli) -> Result<()> {
             cache_dir,
             digest_file,
         } => {
-            let cache_dir = cache_dir.unwrap_or_else(|| {
-                std::env::var_os("XDG_CACHE_HOME")
-                    .map(PathBuf::from)
-                    .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                    .unwrap_or_else(std::env::temp_dir)
-                    .join("riskpool-image")
-            });
+            let cache_dir = cache_dir.unwrap_or_else(default_cache_dir);
             let revision = duct::cmd!("git", "rev-parse", "HEAD")
                 .stderr_null()
                 .unchecked()
@@ -332,6 +369,47 @@ fn run(cli: Cli) -> Result<()> {
             println!(
                 "{reference} {} verified: variant {}, user {}, {} prices equal to the host's",
                 v.digest, v.variant, v.user, v.rows
+            );
+            Ok(())
+        }
+        Command::Vm {
+            output,
+            size_mib,
+            gpu_driver,
+            boot_test,
+            boot_timeout,
+            runner,
+            mirror,
+            suite,
+            cache_dir,
+        } => {
+            let built = vm::build(&VmOptions {
+                output,
+                size_mib,
+                gpu_driver,
+                boot_test,
+                boot_limit: std::time::Duration::from_secs(boot_timeout),
+                runner: runner.unwrap_or_else(default_runner),
+                mirror: mirror.zip(suite).map(|(uri, suite)| Mirror { uri, suite }),
+                cache_dir: cache_dir.unwrap_or_else(default_cache_dir),
+            })
+            .map_err(|e| match e {
+                VmError::Usage(m) => anyhow::Error::new(Refused(m)),
+                e => anyhow::Error::new(e),
+            })?;
+            for b in &built.boots {
+                println!(
+                    "{} boot: runner marker after {:.0} s ({}), {} boot-check rows equal to this host's",
+                    b.firmware.name(),
+                    b.seconds,
+                    b.version,
+                    b.lines.len().saturating_sub(1)
+                );
+            }
+            println!(
+                "{}: fixed VHD, {} MiB, bootable by BIOS and UEFI",
+                built.output.display(),
+                built.size_mib
             );
             Ok(())
         }
@@ -389,7 +467,13 @@ fn run(cli: Cli) -> Result<()> {
             let body = batch::pool(&PoolOptions {
                 id: a.id,
                 vm_size: a.vm_size,
-                node_agent_sku: a.node_agent,
+                node_agent_sku: a.node_agent.unwrap_or_else(|| {
+                    match image {
+                        NodeImage::Container { .. } => "batch.node.ubuntu 22.04",
+                        NodeImage::Custom { .. } => "batch.node.debian 12",
+                    }
+                    .to_string()
+                }),
                 image,
                 task_slots: a.task_slots,
                 scale,

@@ -179,8 +179,8 @@ fn is_iso_duration(s: &str) -> bool {
         }
         num.is_empty()
     };
-    let time_ok = time.map_or(true, |t| !t.is_empty() && parts_ok(t, "HMS"));
-    (rest != "" && rest != "T") && parts_ok(date, "YMWD") && time_ok
+    let time_ok = time.is_none_or(|t| !t.is_empty() && parts_ok(t, "HMS"));
+    (!rest.is_empty() && rest != "T") && parts_ok(date, "YMWD") && time_ok
 }
 
 #[cfg(test)]
