@@ -13,7 +13,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::mirror::Mirror;
-use crate::tools::{self, ToolError};
+pub use crate::tools::ImageError;
+use crate::tools::{self, other, strs, ToolError};
 
 /// The image flavours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -80,19 +81,6 @@ pub struct BuildOptions {
     pub digest_file: Option<PathBuf>,
     pub source: String,
     pub revision: String,
-}
-
-/// Errors of the image pipeline.
-#[derive(Debug, thiserror::Error)]
-pub enum ImageError {
-    #[error(transparent)]
-    Tool(#[from] ToolError),
-    #[error("{0}")]
-    Other(String),
-}
-
-fn other(e: impl std::fmt::Display) -> ImageError {
-    ImageError::Other(e.to_string())
 }
 
 /// Standard base64, for the auth file.
@@ -230,10 +218,6 @@ fn rand_suffix() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() as u64)
         .unwrap_or(0)
-}
-
-fn strs(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
 }
 
 const STORAGE: &str = "--storage-driver=vfs";

@@ -13,6 +13,25 @@ pub enum ToolError {
     Failed { tool: String, message: String },
 }
 
+/// Errors of the image pipeline: a tool's, or one of riskpool-image's own.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// An [`ImageError::Other`] from anything printable.
+pub fn other(e: impl std::fmt::Display) -> ImageError {
+    ImageError::Other(e.to_string())
+}
+
+/// Owned arguments from string slices.
+pub fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
 /// Whether `tool` is on PATH.
 pub fn present(tool: &str) -> bool {
     std::env::var_os("PATH")
@@ -62,12 +81,18 @@ pub fn run(
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
+    // The last line of stderr, or of stdout for tools that report there.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stderr
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("(no message)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last_line = |t: &str| {
+        t.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(str::to_string)
+    };
+    let last = last_line(&stderr)
+        .or_else(|| last_line(&stdout))
+        .unwrap_or_else(|| "(no message)".into());
     Err(ToolError::Failed {
         tool: tool.into(),
         message: scrub(last.trim(), secrets),

@@ -9,8 +9,11 @@
 //! scripts/test installs the tools and sets RISKPOOL_REQUIRE_IMAGE_TOOLS=1,
 //! so CI cannot skip this; elsewhere it skips, saying which tool is missing.
 
+mod common;
+
+use common::{cache, runner};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,27 +21,19 @@ const USER: &str = "alice";
 const PASSWORD: &str = "Tr0ub4dor-riskpool-3";
 
 fn tools_missing() -> Option<String> {
-    let missing: Vec<&str> = [
-        "buildah",
-        "podman",
-        "skopeo",
-        "docker-registry",
-        "htpasswd",
-        "openssl",
-        "debootstrap",
-        "runc",
-    ]
-    .into_iter()
-    .filter(|t| !riskpool_imagebuild::tools::present(t))
-    .collect();
-    if missing.is_empty() {
-        return None;
-    }
-    let why = format!("missing tools: {}", missing.join(", "));
-    if std::env::var("RISKPOOL_REQUIRE_IMAGE_TOOLS").as_deref() == Ok("1") {
-        panic!("RISKPOOL_REQUIRE_IMAGE_TOOLS=1 but {why}");
-    }
-    Some(why)
+    common::missing(
+        &[
+            "buildah",
+            "podman",
+            "skopeo",
+            "docker-registry",
+            "htpasswd",
+            "openssl",
+            "debootstrap",
+            "runc",
+        ],
+        &[],
+    )
 }
 
 /// A docker-registry with TLS and htpasswd on 127.0.0.1, stopped on drop.
@@ -131,25 +126,11 @@ impl Drop for Registry {
     }
 }
 
-fn runner() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/riskpool");
-    assert!(
-        p.is_file(),
-        "{} missing: cargo build --release first (scripts/test does)",
-        p.display()
-    );
-    p
-}
-
 fn image(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_riskpool-image"))
         .args(args)
         .output()
         .unwrap()
-}
-
-fn cache() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/image-cache")
 }
 
 /// Every file of the pushed image (layers decompressed, config, manifest)

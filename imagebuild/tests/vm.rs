@@ -10,53 +10,29 @@
 //! scripts/test installs the tools and sets RISKPOOL_REQUIRE_IMAGE_TOOLS=1,
 //! so CI cannot skip this; elsewhere it skips, saying which tool is missing.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{cache, runner};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn tools_missing() -> Option<String> {
-    let mut missing: Vec<&str> = [
-        "debootstrap",
-        "sfdisk",
-        "mkfs.ext4",
-        "mkfs.vfat",
-        "mcopy",
-        "grub-mkimage",
-        "qemu-system-x86_64",
-    ]
-    .into_iter()
-    .filter(|t| !riskpool_imagebuild::tools::present(t))
-    .collect();
-    for (path, what) in [
-        ("/usr/lib/grub/i386-pc/boot.img", "grub-pc-bin"),
-        ("/usr/lib/grub/x86_64-efi/moddep.lst", "grub-efi-amd64-bin"),
-        ("/usr/share/OVMF", "ovmf"),
-    ] {
-        if !Path::new(path).exists() {
-            missing.push(what);
-        }
-    }
-    if missing.is_empty() {
-        return None;
-    }
-    let why = format!("missing tools: {}", missing.join(", "));
-    if std::env::var("RISKPOOL_REQUIRE_IMAGE_TOOLS").as_deref() == Ok("1") {
-        panic!("RISKPOOL_REQUIRE_IMAGE_TOOLS=1 but {why}");
-    }
-    Some(why)
-}
-
-fn runner() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/riskpool");
-    assert!(
-        p.is_file(),
-        "{} missing: cargo build --release first (scripts/test does)",
-        p.display()
-    );
-    p
-}
-
-fn cache() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/image-cache")
+    common::missing(
+        &[
+            "debootstrap",
+            "sfdisk",
+            "mkfs.ext4",
+            "mkfs.vfat",
+            "mcopy",
+            "grub-mkimage",
+            "qemu-system-x86_64",
+        ],
+        &[
+            ("/usr/lib/grub/i386-pc/boot.img", "grub-pc-bin"),
+            ("/usr/lib/grub/x86_64-efi/moddep.lst", "grub-efi-amd64-bin"),
+            ("/usr/share/OVMF", "ovmf"),
+        ],
+    )
 }
 
 fn vm(output: &Path, extra: &[&str]) -> Output {

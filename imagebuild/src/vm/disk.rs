@@ -17,7 +17,7 @@
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
-use crate::tools::{self, ToolError};
+use crate::tools::{self, other, strs as s, ImageError, ToolError};
 
 const SECTOR: u64 = 512;
 const MIB_SECTORS: u64 = 2048;
@@ -128,22 +128,6 @@ impl Ids {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum DiskError {
-    #[error(transparent)]
-    Tool(#[from] ToolError),
-    #[error("{0}")]
-    Other(String),
-}
-
-fn other(e: impl std::fmt::Display) -> DiskError {
-    DiskError::Other(e.to_string())
-}
-
-fn s(v: &[&str]) -> Vec<String> {
-    v.iter().map(|x| x.to_string()).collect()
-}
-
 /// GRUB's first config, built into core.img and BOOTX64.EFI: find the
 /// root file system by UUID and read its /boot/grub/grub.cfg.
 pub fn early_config(ids: &Ids) -> String {
@@ -163,7 +147,7 @@ pub fn write(
     ids: &Ids,
     rootfs: &Path,
     work: &Path,
-) -> Result<(), DiskError> {
+) -> Result<(), ImageError> {
     for (tool, package) in [
         ("sfdisk", "fdisk"),
         ("mkfs.ext4", "e2fsprogs"),
@@ -175,7 +159,7 @@ pub fn write(
     }
     for (dir, package) in [(GRUB_PC, "grub-pc-bin"), (GRUB_EFI, "grub-efi-amd64-bin")] {
         if !Path::new(dir).join("moddep.lst").is_file() {
-            return Err(DiskError::Other(format!(
+            return Err(ImageError::Other(format!(
                 "{dir} has no GRUB modules: install Debian's `{package}` package"
             )));
         }
@@ -197,7 +181,7 @@ pub fn write(
     .run()
     .map_err(other)?;
     if !sfdisk.status.success() {
-        return Err(DiskError::Other(format!(
+        return Err(ImageError::Other(format!(
             "sfdisk failed: {}",
             String::from_utf8_lossy(&sfdisk.stderr).trim()
         )));
@@ -226,7 +210,7 @@ pub fn write(
     )
     .map_err(|e| match e {
         ToolError::Failed { message, .. } if message.contains("Could not allocate") => {
-            DiskError::Other(format!(
+            ImageError::Other(format!(
                 "the root file system does not fit in {} MiB: give a larger --size-mib",
                 layout.disk_mib
             ))
@@ -331,7 +315,7 @@ pub fn bios_boot_code(
     boot_img: &[u8],
     core_img: &[u8],
     layout: &Layout,
-) -> Result<(Vec<u8>, Vec<u8>), DiskError> {
+) -> Result<(Vec<u8>, Vec<u8>), ImageError> {
     // boot.img: the LBA of core.img's first sector, a u64 at 0x5c.
     const KERNEL_SECTOR: usize = 0x5c;
     // The code area of the MBR ends where the disk signature starts.

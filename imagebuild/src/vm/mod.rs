@@ -16,10 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::mirror::{self, Mirror};
-use crate::tools::ToolError;
+use crate::tools::{ImageError, ToolError};
 use boot::{BootError, Booted, Firmware};
-use disk::{DiskError, Ids, Layout};
-use rootfs::RootfsError;
+use disk::{Ids, Layout};
 use vhd::VhdError;
 
 /// The small book the runner prices at every boot: a few trades of each
@@ -57,9 +56,7 @@ pub enum VmError {
     #[error(transparent)]
     Tool(#[from] ToolError),
     #[error(transparent)]
-    Rootfs(#[from] RootfsError),
-    #[error(transparent)]
-    Disk(#[from] DiskError),
+    Image(#[from] ImageError),
     #[error(transparent)]
     Vhd(#[from] VhdError),
     #[error(transparent)]

@@ -10,19 +10,22 @@ use std::path::{Path, PathBuf};
 
 use super::disk::Ids;
 use crate::mirror::Mirror;
-use crate::tools::{self, ToolError};
+use crate::tools::{self, other, strs as s, ImageError, ToolError};
 
-/// Debian packages beyond minbase. The cloud kernel has the Hyper-V
+/// Debian packages beyond minbase. zstd is initramfs-tools' default
+/// compression (without it, gzip: slower to unpack). The cloud kernel has the Hyper-V
 /// drivers (and virtio, for QEMU); waagent and cloud-init provision the VM
 /// on Azure; cloud-guest-utils and fdisk let cloud-init grow the root
 /// partition to the OS disk's size. debootstrap does not resolve virtual
-/// packages, so python3-cffi-backend is named for python3-cryptography.
+/// packages, so their providers are named: python3-cffi-backend for
+/// python3-cryptography, nvidia-kernel-support for nvidia-kernel-dkms.
 pub const PACKAGES: &[&str] = &[
     "linux-image-cloud-amd64",
     "systemd-sysv",
     "udev",
     "kmod",
     "initramfs-tools",
+    "zstd",
     "waagent",
     "cloud-init",
     "python3-cffi-backend",
@@ -40,27 +43,12 @@ pub const PACKAGES: &[&str] = &[
 pub const GPU_PACKAGES: &[&str] = &[
     "linux-headers-cloud-amd64",
     "nvidia-kernel-dkms",
+    "nvidia-kernel-support",
     "libcuda1",
     "nvidia-smi",
     "firmware-nvidia-gsp",
     "libnvrtc11.2",
 ];
-
-#[derive(Debug, thiserror::Error)]
-pub enum RootfsError {
-    #[error(transparent)]
-    Tool(#[from] ToolError),
-    #[error("{0}")]
-    Other(String),
-}
-
-fn other(e: impl std::fmt::Display) -> RootfsError {
-    RootfsError::Other(e.to_string())
-}
-
-fn s(v: &[&str]) -> Vec<String> {
-    v.iter().map(|x| x.to_string()).collect()
-}
 
 /// FNV-1a of the things a cached base depends on, for its file name.
 fn key(parts: &[&str]) -> String {
@@ -72,7 +60,7 @@ fn key(parts: &[&str]) -> String {
 }
 
 /// The cached base tarball for `mirror` (with the GPU driver or not), built if missing.
-pub fn base(mirror: &Mirror, gpu: bool, cache_dir: &Path) -> Result<PathBuf, RootfsError> {
+pub fn base(mirror: &Mirror, gpu: bool, cache_dir: &Path) -> Result<PathBuf, ImageError> {
     let mut packages: Vec<&str> = PACKAGES.to_vec();
     let components = if gpu {
         packages.extend(GPU_PACKAGES);
@@ -107,30 +95,24 @@ pub fn base(mirror: &Mirror, gpu: bool, cache_dir: &Path) -> Result<PathBuf, Roo
         &[],
     )
     .map_err(|e| match e {
-        ToolError::Failed { message, .. } => RootfsError::Other(format!(
-            "debootstrap failed: {message} (its log: {}/debootstrap/debootstrap.log)",
-            root.display()
-        )),
+        ToolError::Failed { message, .. } => {
+            let log = root.join("debootstrap/debootstrap.log");
+            let why = std::fs::read_to_string(&log)
+                .ok()
+                .and_then(|t| dpkg_problem(&t))
+                .unwrap_or(message);
+            ImageError::Other(format!(
+                "debootstrap failed: {why} (its log: {})",
+                log.display()
+            ))
+        }
         e => e.into(),
     });
     let result = built.and_then(|_| {
         let _ = std::fs::remove_dir_all(root.join("var/cache/apt/archives"));
         let _ = std::fs::remove_dir_all(root.join("var/lib/apt/lists"));
         let partial = tar.with_extension("tar.partial");
-        tools::run(
-            "tar",
-            &s(&[
-                "-C",
-                &root.display().to_string(),
-                "--numeric-owner",
-                "--xattrs",
-                "-cf",
-                &partial.display().to_string(),
-                ".",
-            ]),
-            &[],
-            &[],
-        )?;
+        tar_in(&root, &["-cf", &partial.display().to_string(), "."])?;
         std::fs::rename(&partial, &tar).map_err(other)
     });
     // On failure the tree stays for its debootstrap log; on success it goes.
@@ -140,23 +122,38 @@ pub fn base(mirror: &Mirror, gpu: bool, cache_dir: &Path) -> Result<PathBuf, Roo
     result.map(|_| tar)
 }
 
-/// Unpacks `tar` into `root` (which must not exist).
-pub fn unpack(tar: &Path, root: &Path) -> Result<(), RootfsError> {
-    std::fs::create_dir(root).map_err(|e| other(format!("{}: {e}", root.display())))?;
-    tools::run(
-        "tar",
-        &s(&[
-            "-C",
-            &root.display().to_string(),
-            "--numeric-owner",
-            "--xattrs",
-            "-xpf",
-            &tar.display().to_string(),
-        ]),
-        &[],
-        &[],
-    )?;
+/// The first dependency or configuration problem dpkg logged, if any.
+fn dpkg_problem(log: &str) -> Option<String> {
+    let lines: Vec<&str> = log.lines().collect();
+    lines.iter().enumerate().find_map(|(i, l)| {
+        if l.contains("; however:") {
+            let next = lines.get(i + 1).map(|n| n.trim()).unwrap_or("");
+            Some(format!("{} {next}", l.trim()))
+        } else if l.contains("error processing package") {
+            Some(l.trim().to_string())
+        } else {
+            None
+        }
+    })
+}
+
+/// Runs tar in `dir`, keeping numeric owners and extended attributes.
+fn tar_in(dir: &Path, args: &[&str]) -> Result<(), ImageError> {
+    let mut a = s(&[
+        "-C",
+        &dir.display().to_string(),
+        "--numeric-owner",
+        "--xattrs",
+    ]);
+    a.extend(s(args));
+    tools::run("tar", &a, &[], &[])?;
     Ok(())
+}
+
+/// Unpacks `tar` into `root` (which must not exist).
+pub fn unpack(tar: &Path, root: &Path) -> Result<(), ImageError> {
+    std::fs::create_dir(root).map_err(|e| other(format!("{}: {e}", root.display())))?;
+    tar_in(root, &["-xpf", &tar.display().to_string()])
 }
 
 /// The boot check unit: the runner prices a small book at every boot, and
@@ -187,7 +184,7 @@ pub fn kernel_cmdline(ids: &Ids) -> String {
     )
 }
 
-fn write(root: &Path, rel: &str, text: &str, mode: u32) -> Result<(), RootfsError> {
+fn write(root: &Path, rel: &str, text: &str, mode: u32) -> Result<(), ImageError> {
     let p = root.join(rel);
     if let Some(d) = p.parent() {
         std::fs::create_dir_all(d).map_err(other)?;
@@ -217,12 +214,7 @@ pub fn set_option(text: &str, key: &str, value: &str) -> String {
 }
 
 /// Makes the unpacked base a riskpool node image.
-pub fn customize(
-    root: &Path,
-    ids: &Ids,
-    runner: &Path,
-    boot_book: &str,
-) -> Result<(), RootfsError> {
+pub fn customize(root: &Path, ids: &Ids, runner: &Path, boot_book: &str) -> Result<(), ImageError> {
     let bin = root.join("usr/local/bin/riskpool");
     std::fs::create_dir_all(root.join("usr/local/bin")).map_err(other)?;
     std::fs::copy(runner, &bin).map_err(|e| other(format!("{}: {e}", runner.display())))?;
@@ -335,6 +327,16 @@ mod tests {
             "# c\nResourceDisk.Format=n\nOther=1\n"
         );
         assert!(set_option(t, "New.Key", "v").ends_with("Other=1\nNew.Key=v\n"));
+    }
+
+    #[test]
+    fn dpkg_problem_names_the_missing_dependency() {
+        let log = "Setting up x ...\ndpkg: dependency problems prevent configuration of a:\n a depends on b--v1; however:\n  Package b--v1 is not installed.\n";
+        assert_eq!(
+            dpkg_problem(log).as_deref(),
+            Some("a depends on b--v1; however: Package b--v1 is not installed.")
+        );
+        assert_eq!(dpkg_problem("all fine\n"), None);
     }
 
     #[test]

@@ -1,0 +1,44 @@
+//! Shared by the image tests: which tools are missing (a skip here, a
+//! failure where scripts/test installed them), the runner binary, and the
+//! cache of base root file systems.
+
+use std::path::{Path, PathBuf};
+
+/// Why the test cannot run, if a tool or file is missing. With
+/// RISKPOOL_REQUIRE_IMAGE_TOOLS=1 (scripts/test) a missing one fails.
+pub fn missing(tools: &[&str], files: &[(&str, &str)]) -> Option<String> {
+    let mut missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| !riskpool_imagebuild::tools::present(t))
+        .collect();
+    for (path, package) in files {
+        if !Path::new(path).exists() {
+            missing.push(package);
+        }
+    }
+    if missing.is_empty() {
+        return None;
+    }
+    let why = format!("missing tools: {}", missing.join(", "));
+    if std::env::var("RISKPOOL_REQUIRE_IMAGE_TOOLS").as_deref() == Ok("1") {
+        panic!("RISKPOOL_REQUIRE_IMAGE_TOOLS=1 but {why}");
+    }
+    Some(why)
+}
+
+/// The release runner the images carry.
+pub fn runner() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/riskpool");
+    assert!(
+        p.is_file(),
+        "{} missing: cargo build --release first (scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+/// Base root file systems, kept between runs.
+pub fn cache() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/image-cache")
+}
