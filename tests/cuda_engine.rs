@@ -59,6 +59,12 @@ fn every_kernel_compiles_with_nvrtc() {
             source::all_kernel_names().len(),
             t0.elapsed().as_secs_f64()
         );
+        // For the chip-limit estimate (bench/chip_limit.py, scripts/gpu-check).
+        if let Some(dir) = std::env::var_os("RISKPOOL_PTX_OUT") {
+            let file = std::path::Path::new(&dir).join(format!("riskpool-compute_{arch}.ptx"));
+            std::fs::write(&file, &ptx).unwrap();
+            eprintln!("PTX for compute_{arch} in {}", file.display());
+        }
         for name in source::all_kernel_names() {
             assert!(
                 ptx.contains(&format!(".entry {name}(")),
