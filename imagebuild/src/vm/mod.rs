@@ -112,6 +112,18 @@ fn new_ids() -> Result<Ids, VmError> {
     })
 }
 
+/// Whether this process runs as root (effective uid 0).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|u| u.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
 /// Bytes the files under `dir` take, counted in 4 KiB blocks.
 fn tree_bytes(dir: &Path) -> u64 {
     let mut total = 0;
@@ -177,6 +189,12 @@ pub fn build(o: &VmOptions) -> Result<VmBuilt, VmError> {
             "no runner at {}: build it (cargo build --release) or give --runner",
             o.runner.display()
         )));
+    }
+    if !is_root() {
+        return Err(VmError::Usage(
+            "the VM image needs root: debootstrap chroots, and the root file system keeps its owners"
+                .into(),
+        ));
     }
     if o.output.exists() {
         return Err(VmError::Usage(format!(
