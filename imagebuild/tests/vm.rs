@@ -22,6 +22,7 @@ fn tools_missing() -> Option<String> {
             "debootstrap",
             "sfdisk",
             "mkfs.ext4",
+            "debugfs",
             "mkfs.vfat",
             "mcopy",
             "grub-mkimage",
@@ -128,6 +129,41 @@ fn vm_image_boots_by_bios_and_uefi_and_is_a_fixed_vhd() {
             ("0FC63DAF-8483-4772-8E79-3D69D8477DE4", 135168),
         ]
     );
+    // The root file system, read through debugfs without mounting it: the
+    // runner, and a generalized Azure image (no SSH host keys, an empty
+    // machine id, cloud-init for Azure, waagent leaving provisioning to it).
+    let root = format!("{}?offset={}", vhd.display(), 135168 * 512);
+    let debugfs = |request: &str| {
+        let o = Command::new("debugfs")
+            .args(["-R", request, &root])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "debugfs {request}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let runner_len = std::fs::metadata(runner()).unwrap().len();
+    assert!(
+        debugfs("stat /usr/local/bin/riskpool").contains(&format!("Size: {runner_len}")),
+        "the runner is in the image"
+    );
+    assert!(debugfs("cat /etc/waagent.conf").contains("\nProvisioning.Agent=cloud-init\n"));
+    assert!(debugfs("cat /etc/cloud/cloud.cfg.d/90-riskpool-azure.cfg")
+        .contains("datasource_list: [ Azure ]"));
+    assert_eq!(debugfs("cat /etc/machine-id"), "");
+    let ssh = debugfs("ls /etc/ssh");
+    assert!(
+        ssh.contains("sshd_config") && !ssh.contains("ssh_host_"),
+        "{ssh}"
+    );
+    let wants = debugfs("ls /etc/systemd/system/multi-user.target.wants");
+    for unit in [
+        "riskpool-boot.service",
+        "walinuxagent.service",
+        "ssh.service",
+    ] {
+        assert!(wants.contains(unit), "{unit} is not enabled: {wants}");
+    }
+
     // The work folder went with the build.
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
