@@ -3,9 +3,9 @@
 //! file with no loop device or mount; QEMU (software emulation) boots the
 //! VHD by BIOS and by UEFI until the runner's marker, and the prices it
 //! printed must equal this host's (`--boot-test` checks both). Here the
-//! VHD footer and the partition table are read back independently, and a
-//! disk too small for the root file system fails with a clear message and
-//! leaves no file.
+//! VHD footer, the partition table and the root file system are read back
+//! independently; a disk too small for the root file system, and a boot
+//! that misses its time, fail with a clear message and leave no VHD.
 //!
 //! scripts/test installs the tools and sets RISKPOOL_REQUIRE_IMAGE_TOOLS=1,
 //! so CI cannot skip this; elsewhere it skips, saying which tool is missing.
@@ -183,4 +183,21 @@ fn vm_image_boots_by_bios_and_uefi_and_is_a_fixed_vhd() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("below the smallest disk"));
     let left = std::fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(left, 1, "nothing but the first VHD is left");
+
+    // A boot that does not reach the marker in time: exit 1, no VHD, and
+    // the console log kept beside where the VHD would have been.
+    let late = dir.path().join("late.vhd");
+    let o = vm(
+        &late,
+        &["--size-mib", "1536", "--boot-test", "--boot-timeout", "2"],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("BIOS boot: no marker within 2 s"),
+        "{stderr}"
+    );
+    let log = dir.path().join("late.vhd.bios-serial.log");
+    assert!(stderr.contains(&log.display().to_string()), "{stderr}");
+    assert!(log.is_file() && !late.exists());
 }

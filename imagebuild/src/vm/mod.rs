@@ -112,6 +112,26 @@ fn new_ids() -> Result<Ids, VmError> {
     })
 }
 
+/// A failed boot's console log, moved beside the output (which is not
+/// written), and the error pointing at it there.
+fn keep_serial_log(e: BootError, output: &Path) -> BootError {
+    match e {
+        BootError::Failed { firmware, why, log } => {
+            let kept = PathBuf::from(format!(
+                "{}.{}-serial.log",
+                output.display(),
+                firmware.to_lowercase()
+            ));
+            let log = match std::fs::copy(&log, &kept) {
+                Ok(_) => kept.display().to_string(),
+                Err(_) => log,
+            };
+            BootError::Failed { firmware, why, log }
+        }
+        e => e,
+    }
+}
+
 /// Whether this process runs as root (effective uid 0).
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -261,7 +281,9 @@ pub fn build(o: &VmOptions) -> Result<VmBuilt, VmError> {
     if o.boot_test {
         let expected = host_rows(&o.runner, &work.0)?;
         for firmware in [Firmware::Bios, Firmware::Uefi] {
-            let booted = boot::boot(&raw, firmware, &work.0, o.boot_limit)?;
+            // The scratch folder goes with a failure: keep its console log.
+            let booted = boot::boot(&raw, firmware, &work.0, o.boot_limit)
+                .map_err(|e| keep_serial_log(e, &o.output))?;
             if booted.lines != expected {
                 return Err(other(format!(
                     "{} boot: the runner in the VM printed\n  {}\nbut this host's prices are\n  {}",
