@@ -20,7 +20,7 @@ type Program = *mut c_void;
 type NvrtcResult = c_int;
 
 /// Library names tried, in order, after `$RISKPOOL_NVRTC`.
-const CANDIDATES: [&str; 9] = [
+const CANDIDATES: [&str; 11] = [
     "libnvrtc.so",
     "libnvrtc.so.13",
     "libnvrtc.so.12",
@@ -28,7 +28,11 @@ const CANDIDATES: [&str; 9] = [
     "libnvrtc.so.11.1",
     "libnvrtc.so.11.0",
     "libnvrtc.so.11",
+    // A toolkit whose lib64 is not in the loader's path (runtime images
+    // ship only the versioned name).
     "/usr/local/cuda/lib64/libnvrtc.so",
+    "/usr/local/cuda/lib64/libnvrtc.so.13",
+    "/usr/local/cuda/lib64/libnvrtc.so.12",
     "/usr/lib/x86_64-linux-gnu/libnvrtc.so.11.2",
 ];
 
