@@ -49,22 +49,21 @@ fn generate(dir: &Path, n: u64) -> std::path::PathBuf {
 
 const PRICE: [&str; 4] = ["--paths", "1500", "--batch-trades", "40"];
 
+/// `riskpool price` of `trades` into `out` with the test's paths and batches.
+fn price(trades: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut c = bin();
+    c.args(["price", "--input", p(trades), "--output", p(out)])
+        .args(extra)
+        .args(PRICE);
+    c
+}
+
 #[test]
 fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     let d = tempfile::tempdir().unwrap();
     let trades = generate(d.path(), 3000);
     let reference = d.path().join("reference.csv");
-    let o = bin()
-        .args([
-            "price",
-            "--input",
-            p(&trades),
-            "--output",
-            p(&reference),
-            "--threads",
-            "2",
-        ])
-        .args(PRICE)
+    let o = price(&trades, &reference, &["--threads", "2"])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -84,17 +83,7 @@ fn sigkill_at_random_moments_loses_and_doubles_nothing() {
         cycles += 1;
         let out = d.path().join(format!("out{cycles}.csv"));
         loop {
-            let mut child = bin()
-                .args([
-                    "price",
-                    "--input",
-                    p(&trades),
-                    "--output",
-                    p(&out),
-                    "--threads",
-                    "2",
-                ])
-                .args(PRICE)
+            let mut child = price(&trades, &out, &["--threads", "2"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -125,11 +114,7 @@ fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     // A finished output is not recomputed.
     let out = d.path().join("out1.csv");
     let before = std::fs::read(&out).unwrap();
-    let o = bin()
-        .args(["price", "--input", p(&trades), "--output", p(&out)])
-        .args(PRICE)
-        .output()
-        .unwrap();
+    let o = price(&trades, &out, &[]).output().unwrap();
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("already complete"));
     assert_eq!(std::fs::read(&out).unwrap(), before);
@@ -145,26 +130,11 @@ fn an_engine_failure_falls_back_or_keeps_what_was_finished() {
     let d = tempfile::tempdir().unwrap();
     let trades = generate(d.path(), 200);
     let reference = d.path().join("reference.csv");
-    assert!(bin()
-        .args(["price", "--input", p(&trades), "--output", p(&reference)])
-        .args(PRICE)
-        .status()
-        .unwrap()
-        .success());
+    assert!(price(&trades, &reference, &[]).status().unwrap().success());
 
     // auto: the third batch fails, the rest goes to the next engine.
     let out = d.path().join("auto.csv");
-    let o = bin()
-        .args([
-            "price",
-            "--input",
-            p(&trades),
-            "--output",
-            p(&out),
-            "--engine",
-            "auto",
-        ])
-        .args(PRICE)
+    let o = price(&trades, &out, &["--engine", "auto"])
         .env("RISKPOOL_INJECT_ENGINE_FAILURE", "2")
         .output()
         .unwrap();
@@ -178,17 +148,7 @@ fn an_engine_failure_falls_back_or_keeps_what_was_finished() {
 
     // A named engine is not swapped: exit 1, the first two batches kept.
     let out = d.path().join("named.csv");
-    let o = bin()
-        .args([
-            "price",
-            "--input",
-            p(&trades),
-            "--output",
-            p(&out),
-            "--engine",
-            "cpu",
-        ])
-        .args(PRICE)
+    let o = price(&trades, &out, &["--engine", "cpu"])
         .env("RISKPOOL_INJECT_ENGINE_FAILURE", "2")
         .output()
         .unwrap();
@@ -202,19 +162,7 @@ fn an_engine_failure_falls_back_or_keeps_what_was_finished() {
     let partial = std::fs::read_to_string(d.path().join("named.csv.partial")).unwrap();
     assert_eq!(partial.lines().count(), 81);
     // The rerun prices only the rest.
-    let o = bin()
-        .args([
-            "price",
-            "--input",
-            p(&trades),
-            "--output",
-            p(&out),
-            "--engine",
-            "cpu",
-        ])
-        .args(PRICE)
-        .output()
-        .unwrap();
+    let o = price(&trades, &out, &["--engine", "cpu"]).output().unwrap();
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("resuming: 80 of 200"));
     assert_eq!(rows(&out), rows(&reference));
