@@ -125,19 +125,10 @@ fn philox_and_normals_on_the_gpu_match_the_cpu() {
     assert_device_streams("cuda", &inputs, &out);
 }
 
-/// f32: within 1e-4 relative or 0.1 SE; f64: within 1e-9 relative.
 fn tolerance(p: Precision) -> Tolerance {
     match p {
-        Precision::F32 => Tolerance {
-            rel: 1e-4,
-            se: 0.1,
-            ulp: 1e-6,
-        },
-        Precision::F64 => Tolerance {
-            rel: 1e-9,
-            se: 0.0,
-            ulp: 1e-14,
-        },
+        Precision::F32 => Tolerance::F32,
+        Precision::F64 => Tolerance::F64,
     }
 }
 

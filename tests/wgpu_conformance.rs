@@ -32,13 +32,6 @@ fn philox_and_normals_on_the_device_match_the_cpu() {
     assert_device_streams("wgpu", &inputs, &out);
 }
 
-/// f32 engines: within 1e-4 relative or 0.1 SE, whichever is larger.
-const F32: Tolerance = Tolerance {
-    rel: 1e-4,
-    se: 0.1,
-    ulp: 1e-6,
-};
-
 #[test]
 fn every_model_payoff_and_greek_matches_the_cpu_engine() {
     let Some(gpu) = engine() else { return };
@@ -70,7 +63,7 @@ fn every_model_payoff_and_greek_matches_the_cpu_engine() {
         let a = cpu.price(&trades, &req).unwrap();
         let b = gpu.price(&trades, &req).unwrap();
         for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
-            assert_conform(&format!("{label} {}", t.id), t, &req, x, y, F32);
+            assert_conform(&format!("{label} {}", t.id), t, &req, x, y, Tolerance::F32);
         }
     }
 }
@@ -86,7 +79,7 @@ fn a_portfolio_larger_than_a_dispatch_and_a_binding_prices_correctly() {
     let a = CpuEngine::new(None).unwrap().price(&trades, &req).unwrap();
     let b = gpu.price(&trades, &req).unwrap();
     for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
-        assert_conform(&t.id, t, &req, x, y, F32);
+        assert_conform(&t.id, t, &req, x, y, Tolerance::F32);
     }
 }
 

@@ -243,6 +243,22 @@ pub struct Tolerance {
     pub ulp: f64,
 }
 
+impl Tolerance {
+    /// The GPU engines' f32 contract: within 1e-4 relative or 0.1 SE,
+    /// whichever is larger.
+    pub const F32: Tolerance = Tolerance {
+        rel: 1e-4,
+        se: 0.1,
+        ulp: 1e-6,
+    };
+    /// CUDA's f64 contract: within 1e-9 relative.
+    pub const F64: Tolerance = Tolerance {
+        rel: 1e-9,
+        se: 0.0,
+        ulp: 1e-14,
+    };
+}
+
 /// |cpu - other| <= max(rel |cpu|, se SE, rounding) for the PV and every
 /// Greek, and the standard errors within 1%. The rounding floor: a Greek is
 /// a difference of revaluations, so their rounding (on either engine) is
