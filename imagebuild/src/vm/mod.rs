@@ -91,18 +91,17 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], VmError> {
 }
 
 fn new_ids() -> Result<Ids, VmError> {
-    let b: [u8; 16] = random_bytes()?;
+    let mut b: [u8; 16] = random_bytes()?;
+    // A version-4 UUID: version nibble 4, variant bits 10.
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    // A version-4 UUID: the version nibble 4, the variant bits 10.
-    let v = |i: usize| &hex[i..i + 1];
-    let variant = format!("{:x}", (u8::from_str_radix(v(16), 16).unwrap_or(0) & 3) | 8);
     let root_uuid = format!(
-        "{}-{}-4{}-{}{}-{}",
+        "{}-{}-{}-{}-{}",
         &hex[0..8],
         &hex[8..12],
-        &hex[13..16],
-        variant,
-        &hex[17..20],
+        &hex[12..16],
+        &hex[16..20],
         &hex[20..32]
     );
     let esp: [u8; 4] = random_bytes()?;
