@@ -16,6 +16,7 @@ mod input;
 mod log;
 mod node;
 mod output;
+mod pipeline;
 mod price;
 mod probe;
 mod resume;

@@ -11,13 +11,14 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use riskpool_kernels::engine::check_request;
-use riskpool_kernels::{Bumps, Engine, EngineError, Greek, GreekSet, Precision, PricingRequest};
+use riskpool_kernels::{Bumps, Engine, Greek, GreekSet, Precision, PricingRequest};
 use serde_json::json;
 
 use crate::cli::{Algorithm, PrecisionChoice, PriceArgs};
 use crate::input::{error_at, Format, ReadOptions, TradeReader};
 use crate::log::{self, Progress};
 use crate::output::{partial_path, Kind, Layout, ResultWriter};
+use crate::pipeline::{self, Plan};
 use crate::resume::{self, Signature};
 use crate::{engines, Usage};
 
@@ -58,6 +59,7 @@ fn parse_greeks(names: &[String]) -> Result<GreekSet> {
 }
 
 pub fn run(args: &PriceArgs) -> Result<Summary> {
+    let began = Instant::now();
     let kind = Kind::of(&args.output).ok_or_else(|| {
         Usage(format!(
             "--output {}: the extension must be .csv or .jsonl",
@@ -208,11 +210,12 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     }
 
     // Pass 2: price what is not done yet, in batches, each made durable.
-    let mut engine: Box<dyn Engine> = engines::select(&args.engine)?;
-    let mut device = engine.device();
+    let check_seconds = began.elapsed().as_secs_f64();
+    let engine: Box<dyn Engine> = engines::select(&args.engine)?;
+    let device = engine.device();
     let start = Instant::now();
     let skip = kept.as_ref().map_or(0, |k| k.len().min(count as usize));
-    let mut writer = match kept {
+    let writer = match kept {
         Some(_) => {
             log::info(
                 &format!("resuming: {skip} of {count} trades already priced"),
@@ -242,61 +245,34 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
                "engine": engine.name(), "device": device}),
     );
     let progress = Progress::new(count, skip as u64);
-    let mut path_steps = 0.0;
-    let mut priced = 0u64;
-    let mut batch = Vec::with_capacity(args.batch_trades.min(1 << 16));
-    loop {
-        batch.clear();
-        for item in reader.by_ref().take(args.batch_trades) {
-            batch.push(
-                item.context("the input changed while it was being priced")?
-                    .trade,
-            );
-        }
-        if batch.is_empty() {
-            break;
-        }
-        let results = loop {
-            match engine.price(&batch, &req) {
-                Ok(r) => break r,
-                Err(e @ (EngineError::Failed { .. } | EngineError::Unavailable { .. })) => {
-                    let Some(next) = engines::fallback(&args.engine, engine.name()) else {
-                        return Err(anyhow::Error::new(e).context(format!(
-                            "{priced} trades priced before the failure are kept in {}",
-                            partial_path(&args.output).display()
-                        )));
-                    };
-                    log::warn(
-                        &format!("{e}; the remaining trades go to the {} engine", next.name()),
-                        json!({"priced": priced}),
-                    );
-                    engine = next;
-                    device = engine.device();
-                    writer.set_engine(engine.name(), &device);
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
-        for (t, r) in batch.iter().zip(&results) {
-            writer.write(t, r)?;
-            path_steps += t.path_steps();
-        }
-        writer.checkpoint()?;
-        priced += batch.len() as u64;
-        progress.batch(
-            skip as u64 + priced,
-            path_steps / start.elapsed().as_secs_f64().max(1e-9),
-        );
-    }
+    let passed = pipeline::run(
+        Plan {
+            reader,
+            batch_trades: args.batch_trades,
+            request: &req,
+            engine_args: &args.engine,
+            progress: &progress,
+            already: skip as u64,
+            partial: &partial_path(&args.output),
+            start,
+        },
+        engine,
+        writer,
+    )?;
     progress.finish();
     let seconds = start.elapsed().as_secs_f64();
+    let (engine, path_steps, priced) = (passed.engine, passed.path_steps, passed.trades);
+    let device = engine.device();
     let summary = json!({
         "signature": signature.0, "output": args.output.display().to_string(), "trades": count, "priced_now": priced,
         "resumed_from": skip, "path_steps": path_steps, "seconds": seconds,
         "path_steps_per_s": path_steps / seconds.max(1e-9), "engine": engine.name(), "device": device,
+        "check_seconds": check_seconds, "engine_seconds": passed.engine_seconds,
         "gpus": engines::claimed_gpus(),
     });
-    writer.finish(&resume::summary_path(&args.output), &summary.to_string())?;
+    passed
+        .writer
+        .finish(&resume::summary_path(&args.output), &summary.to_string())?;
     Ok(Summary {
         trades: count,
         path_steps,

@@ -2,7 +2,8 @@
 //! killed with SIGKILL at random moments and rerun each time ends with
 //! exactly the file an uninterrupted run writes; a finished output is not
 //! recomputed; an engine failure mid-run falls back (auto) or stops with
-//! what was finished kept (a named engine), and a rerun completes it.
+//! what was finished kept (a named engine), and a rerun completes it; a
+//! failed write stops the run with the reason.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -166,4 +167,34 @@ fn an_engine_failure_falls_back_or_keeps_what_was_finished() {
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("resuming: 80 of 200"));
     assert_eq!(rows(&out), rows(&reference));
+}
+
+#[test]
+fn a_failed_write_stops_the_run_with_the_reason_and_no_output() {
+    let d = tempfile::tempdir().unwrap();
+    let trades = generate(d.path(), 200);
+    let out = d.path().join("full.csv");
+    // The partial file is a full disk: the writer's first sync fails while
+    // the reader and the engine are batches ahead of it.
+    std::os::unix::fs::symlink("/dev/full", d.path().join("full.csv.partial")).unwrap();
+    let mut child = price(&trades, &out, &["--engine", "cpu"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("riskpool price did not stop after a failed write");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("full.csv.partial") && err.contains("No space left on device"),
+        "{err}"
+    );
+    assert!(!out.exists());
 }
