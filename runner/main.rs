@@ -6,6 +6,7 @@
 mod azfinsim;
 mod bench;
 mod catalog;
+mod check;
 mod claims;
 mod cli;
 mod demo;

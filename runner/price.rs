@@ -6,14 +6,13 @@
 //! memory. Each batch's rows are made durable before the next starts, and a
 //! rerun after a pre-emption prices only what is missing (`resume`).
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use riskpool_kernels::engine::check_request;
 use riskpool_kernels::{Bumps, Engine, Greek, GreekSet, Precision, PricingRequest};
 use serde_json::json;
 
+use crate::check;
 use crate::cli::{Algorithm, PrecisionChoice, PriceArgs};
 use crate::input::{error_at, Format, ReadOptions, TradeReader};
 use crate::log::{self, Progress};
@@ -89,9 +88,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         },
     };
 
-    // Pass 1: check everything before anything is written.
-    let reader = TradeReader::open(&args.input, opts.clone())?;
-    let format = reader.format();
+    let format = crate::input::detect(&args.input)?;
     let layout = match (format, args.algorithm) {
         (Format::AzfinsimCsv, algorithm) => {
             if !req.greeks.is_empty() {
@@ -146,59 +143,19 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     }
     let mut kept = resume::scan(&args.output, kind, &signature)?.map(|k| k.ids);
 
-    let mut seen: HashMap<u64, (u64, String)> = HashMap::new();
-    let mut count = 0u64;
-    for item in reader {
-        let t = item?;
-        if let Err(e) = check_request(&t.trade, &req) {
-            let msg = match e {
-                riskpool_kernels::EngineError::BadTrade { message, .. } => message,
-                other => other.to_string(),
-            };
-            let field = if format == Format::AzfinsimCsv {
-                "trials"
-            } else {
-                "paths"
-            };
-            return Err(error_at(&args.input, t.line, Some(field), msg).into());
-        }
-        if let Some((line, id)) = seen.insert(t.trade.stream, (t.line, t.trade.id.clone())) {
-            let what = if id == t.trade.id {
-                format!("duplicate trade `{id}` (first on line {line})")
-            } else {
-                format!(
-                    "trade `{}` has the same stream id as `{id}` on line {line}",
-                    t.trade.id
-                )
-            };
-            return Err(error_at(
-                &args.input,
-                t.line,
-                Some(if format == Format::AzfinsimCsv {
-                    "tradenum"
-                } else {
-                    "id"
-                }),
-                what,
-            )
-            .into());
-        }
-        // Rows kept from an interrupted run must be this input's, in order.
-        if let Some(ids) = &kept {
-            if (count as usize) < ids.len() && ids[count as usize] != t.trade.id {
-                log::warn(
-                    &format!(
-                        "{} does not match the input; starting afresh",
-                        partial_path(&args.output).display()
-                    ),
-                    json!(null),
-                );
-                kept = None;
-            }
-        }
-        count += 1;
+    // Pass 1: check everything before anything is written.
+    let checked = check::check_all(&args.input, &opts, &req, kept.as_deref())?;
+    let count = checked.count;
+    if kept.is_some() && !checked.kept_matches {
+        log::warn(
+            &format!(
+                "{} does not match the input; starting afresh",
+                partial_path(&args.output).display()
+            ),
+            json!(null),
+        );
+        kept = None;
     }
-    drop(seen);
     if window.is_some() && format != Format::AzfinsimCsv {
         bail!(Usage("--start-trade and --trade-window select azfinsim trade numbers; this is not an azfinsim file".into()));
     }

@@ -162,7 +162,7 @@ pub struct TradeReader {
 
 enum Inner {
     Lines {
-        lines: std::io::Lines<BufReader<File>>,
+        text: BufReader<File>,
         line: u64,
     },
     Array {
@@ -185,7 +185,7 @@ impl TradeReader {
                 let f =
                     File::open(path).map_err(|e| file_error(path, format!("cannot open: {e}")))?;
                 Inner::Lines {
-                    lines: BufReader::with_capacity(1 << 20, f).lines(),
+                    text: BufReader::with_capacity(1 << 20, f),
                     line: 0,
                 }
             }
@@ -228,68 +228,162 @@ impl TradeReader {
     }
 }
 
+/// One item as the file holds it, before parsing: a line of text, or an
+/// element of a JSON array (parsed already, as the array is read whole).
+enum Raw {
+    Line(u64, String),
+    Item(u64, Result<Trade, InputError>),
+}
+
+/// Reads one line into `buf` (appending; the newline stays): `Ok(false)`
+/// at the end of the file.
+fn read_line(
+    path: &Path,
+    text: &mut BufReader<File>,
+    line: u64,
+    buf: &mut String,
+) -> Result<bool, InputError> {
+    text.read_line(buf)
+        .map(|n| n > 0)
+        .map_err(|e| error_at(path, line + 1, None, format!("cannot read: {e}")))
+}
+
+impl TradeReader {
+    /// The next item of the file, unparsed; `None` at the end or after an
+    /// error reading the file.
+    fn next_raw(&mut self) -> Option<Result<Raw, InputError>> {
+        if self.done {
+            return None;
+        }
+        let raw = match &mut self.inner {
+            Inner::Array { items } => items.next().map(|(n, t)| Raw::Item(n, t)),
+            Inner::Lines { text, line } => {
+                let mut buf = String::new();
+                match read_line(&self.path, text, *line, &mut buf) {
+                    Ok(false) => None,
+                    Ok(true) => {
+                        *line += 1;
+                        Some(Raw::Line(*line, buf))
+                    }
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                }
+            }
+        };
+        self.done = raw.is_none();
+        raw.map(Ok)
+    }
+
+    fn parse(&self, raw: Raw) -> Option<Result<ReadTrade, InputError>> {
+        match raw {
+            Raw::Item(n, t) => t.and_then(|t| self.finish(n, t)).transpose(),
+            Raw::Line(n, text) => self.parse_line(n, &text),
+        }
+    }
+
+    /// Parses line `n`: `None` for a blank line, the CSV header or a trade
+    /// outside the shard or window. Reads nothing else of the reader, so
+    /// lines can be parsed on many threads.
+    fn parse_line(&self, n: u64, text: &str) -> Option<Result<ReadTrade, InputError>> {
+        let text = text.trim_end_matches('\n').trim_end_matches('\r');
+        let text = if n == 1 {
+            text.trim_start_matches('\u{feff}')
+        } else {
+            text
+        };
+        if text.trim().is_empty() {
+            return None;
+        }
+        let parsed = match self.format {
+            Format::AzfinsimCsv if n == 1 => {
+                return azfinsim_csv::check_header(&self.path, text).err().map(Err);
+            }
+            Format::AzfinsimCsv => azfinsim_csv::parse_row(&self.path, n, text),
+            _ => portfolio::parse_line(&self.path, n, text),
+        };
+        parsed.and_then(|t| self.finish(n, t)).transpose()
+    }
+
+    /// Up to `n` lines (or array items) read in order and parsed on
+    /// rayon's threads, `None` at the end. The trades keep the file's
+    /// order (a block may hold none, when `--shard` or the window skips
+    /// them all), and the first error ends them.
+    pub fn next_parsed(&mut self, n: usize) -> Option<Vec<Result<ReadTrade, InputError>>> {
+        use rayon::prelude::*;
+        if self.done {
+            return None;
+        }
+        let mut out: Vec<_> = match &mut self.inner {
+            Inner::Array { items } => {
+                let taken: Vec<_> = items.by_ref().take(n).collect();
+                if taken.is_empty() {
+                    self.done = true;
+                    return None;
+                }
+                taken
+                    .into_iter()
+                    .filter_map(|(line, t)| self.parse(Raw::Item(line, t)))
+                    .collect()
+            }
+            Inner::Lines { text, line } => {
+                // One buffer for the whole block: no allocation per line.
+                let mut buf = String::with_capacity(n * 200);
+                let mut ends = Vec::with_capacity(n);
+                let first = *line + 1;
+                let mut read_error = None;
+                while ends.len() < n {
+                    match read_line(&self.path, text, *line, &mut buf) {
+                        Ok(true) => {
+                            *line += 1;
+                            ends.push(buf.len());
+                        }
+                        Ok(false) => break,
+                        Err(e) => {
+                            read_error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let mut parsed: Vec<_> = (0..ends.len())
+                    .into_par_iter()
+                    .filter_map(|i| {
+                        let start = if i == 0 { 0 } else { ends[i - 1] };
+                        self.parse_line(first + i as u64, &buf[start..ends[i]])
+                    })
+                    .collect();
+                if let Some(e) = read_error {
+                    parsed.push(Err(e));
+                } else if ends.is_empty() {
+                    self.done = true;
+                    return None;
+                }
+                parsed
+            }
+        };
+        if let Some(i) = out.iter().position(Result::is_err) {
+            out.truncate(i + 1);
+            self.done = true;
+        }
+        Some(out)
+    }
+}
+
 impl Iterator for TradeReader {
     type Item = Result<ReadTrade, InputError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while !self.done {
-            let (line, parsed) = match &mut self.inner {
-                Inner::Array { items } => match items.next() {
-                    Some(item) => item,
-                    None => {
-                        self.done = true;
-                        return None;
-                    }
-                },
-                Inner::Lines { lines, line } => {
-                    let text = match lines.next() {
-                        None => {
-                            self.done = true;
-                            return None;
-                        }
-                        Some(Err(e)) => {
-                            self.done = true;
-                            return Some(Err(error_at(
-                                &self.path,
-                                *line + 1,
-                                None,
-                                format!("cannot read: {e}"),
-                            )));
-                        }
-                        Some(Ok(t)) => t,
-                    };
-                    *line += 1;
-                    let n = *line;
-                    let text = text.trim_end_matches('\r');
-                    let text = if n == 1 {
-                        text.trim_start_matches('\u{feff}')
-                    } else {
-                        text
-                    };
-                    if text.trim().is_empty() {
-                        continue;
-                    }
-                    match self.format {
-                        Format::AzfinsimCsv if n == 1 => {
-                            if let Err(e) = azfinsim_csv::check_header(&self.path, text) {
-                                self.done = true;
-                                return Some(Err(e));
-                            }
-                            continue;
-                        }
-                        Format::AzfinsimCsv => (n, azfinsim_csv::parse_row(&self.path, n, text)),
-                        _ => (n, portfolio::parse_line(&self.path, n, text)),
-                    }
-                }
+        while let Some(raw) = self.next_raw() {
+            let parsed = match raw {
+                Ok(raw) => self.parse(raw),
+                Err(e) => Some(Err(e)),
             };
-            let out = parsed.and_then(|t| self.finish(line, t));
-            match out {
-                Ok(Some(t)) => return Some(Ok(t)),
-                Ok(None) => continue,
-                Err(e) => {
+            if let Some(item) = parsed {
+                if item.is_err() {
                     self.done = true;
-                    return Some(Err(e));
                 }
+                return Some(item);
             }
         }
         None

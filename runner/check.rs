@@ -1,0 +1,244 @@
+//! Pass 1 of `riskpool price`: every trade of the input is parsed and
+//! checked before any output exists, so bad input exits 2 with nothing
+//! written.
+//!
+//! Blocks of trades are parsed and checked on every core; what must be
+//! sequential (stream ids seen twice, rows kept from an interrupted run)
+//! then runs over small records in file order, so the problem reported is
+//! the first in the file, as a one-thread reading would find it.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Result;
+use rayon::prelude::*;
+use riskpool_kernels::engine::check_request;
+use riskpool_kernels::{EngineError, PricingRequest};
+
+use crate::input::{error_at, Format, ReadOptions, TradeReader};
+
+/// Trades parsed together (about 12 MiB of azfinsim CSV).
+const BLOCK: usize = 1 << 16;
+
+/// What pass 1 found.
+#[derive(Debug)]
+pub struct Checked {
+    /// Trades to price (after `--shard` and the window).
+    pub count: u64,
+    /// Whether the rows an interrupted run kept are this input's first
+    /// trades, in order (`false` when there were none to compare).
+    pub kept_matches: bool,
+}
+
+/// One checked trade, all the sequential part needs of it.
+struct Row {
+    line: u64,
+    stream: u64,
+    /// Whether it agrees with the kept row at its position, if any.
+    kept_ok: bool,
+}
+
+/// Checks the whole input against `req`; `kept` are the trade ids an
+/// interrupted run already wrote.
+pub fn check_all(
+    path: &Path,
+    opts: &ReadOptions,
+    req: &PricingRequest,
+    kept: Option<&[String]>,
+) -> Result<Checked> {
+    check_in_blocks(path, opts, req, kept, BLOCK)
+}
+
+fn check_in_blocks(
+    path: &Path,
+    opts: &ReadOptions,
+    req: &PricingRequest,
+    kept: Option<&[String]>,
+    block: usize,
+) -> Result<Checked> {
+    let mut reader = TradeReader::open(path, opts.clone())?;
+    let format = reader.format();
+    let field = |azfinsim: &'static str, portfolio: &'static str| {
+        if format == Format::AzfinsimCsv {
+            azfinsim
+        } else {
+            portfolio
+        }
+    };
+    let mut first_line: HashMap<u64, u64> = HashMap::new();
+    let mut count = 0u64;
+    let mut kept_matches = kept.is_some();
+    while let Some(block) = reader.next_parsed(block) {
+        let base = count as usize;
+        let rows: Vec<Result<Row>> = block
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let t = item?;
+                if let Err(e) = check_request(&t.trade, req) {
+                    let msg = match e {
+                        EngineError::BadTrade { message, .. } => message,
+                        other => other.to_string(),
+                    };
+                    return Err(error_at(path, t.line, Some(field("trials", "paths")), msg).into());
+                }
+                let kept_ok = kept
+                    .and_then(|ids| ids.get(base + i))
+                    .is_none_or(|id| *id == t.trade.id);
+                Ok(Row {
+                    line: t.line,
+                    stream: t.trade.stream,
+                    kept_ok,
+                })
+            })
+            .collect();
+        for row in rows {
+            let row = row?;
+            if let Some(first) = first_line.insert(row.stream, row.line) {
+                let what = duplicate(path, opts, first, row.line)?;
+                return Err(error_at(path, row.line, Some(field("tradenum", "id")), what).into());
+            }
+            kept_matches &= row.kept_ok;
+            count += 1;
+        }
+    }
+    Ok(Checked {
+        count,
+        kept_matches,
+    })
+}
+
+/// The message for a stream id seen on line `first` and again on `line`:
+/// the ids are read back from the file (a rare path, so pass 1 keeps none).
+fn duplicate(path: &Path, opts: &ReadOptions, first: u64, line: u64) -> Result<String> {
+    let mut ids = TradeReader::open(path, opts.clone())?
+        .filter_map(|t| t.ok())
+        .filter(|t| t.line == first || t.line == line)
+        .map(|t| t.trade.id)
+        .take(2);
+    let (a, b) = (
+        ids.next().unwrap_or_default(),
+        ids.next().unwrap_or_default(),
+    );
+    Ok(if a == b {
+        format!("duplicate trade `{a}` (first on line {first})")
+    } else {
+        format!("trade `{b}` has the same stream id as `{a}` on line {first}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use riskpool_kernels::azfinsim::{AzfinsimTrade, HEADER};
+
+    /// An azfinsim file of trades 0..n, with `edit` applied to each row.
+    fn file(dir: &Path, n: u64, edit: impl Fn(u64, String) -> String) -> std::path::PathBuf {
+        let mut text = HEADER.join(",") + "\n";
+        for i in 0..n {
+            text += &edit(i, AzfinsimTrade::generate(1, i).to_csv_row());
+            text += "\n";
+        }
+        let path = dir.join("trades.csv");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn ids(
+        items: impl IntoIterator<Item = Result<crate::input::ReadTrade, crate::input::InputError>>,
+    ) -> Vec<(u64, String)> {
+        items
+            .into_iter()
+            .map(|t| t.map(|t| (t.line, t.trade.id)).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn blocks_parse_what_the_line_reader_does_and_skipped_blocks_are_not_the_end() {
+        let d = tempfile::tempdir().unwrap();
+        let path = file(d.path(), 10, |_, row| row);
+        for opts in [
+            ReadOptions::default(),
+            ReadOptions {
+                window: Some((7, 2)),
+                ..Default::default()
+            },
+            ReadOptions {
+                shard: Some((1, 3)),
+                ..Default::default()
+            },
+        ] {
+            let one_by_one = ids(TradeReader::open(&path, opts.clone()).unwrap());
+            let mut reader = TradeReader::open(&path, opts.clone()).unwrap();
+            let mut blocks = Vec::new();
+            while let Some(b) = reader.next_parsed(3) {
+                blocks.push(ids(b));
+            }
+            // Header + 10 rows in blocks of 3 lines: four blocks, then the end.
+            assert_eq!(blocks.len(), 4, "{opts:?}");
+            assert_eq!(blocks.concat(), one_by_one, "{opts:?}");
+            let c = check_in_blocks(&path, &opts, &PricingRequest::default(), None, 3).unwrap();
+            assert_eq!(c.count, one_by_one.len() as u64);
+        }
+        let window = ReadOptions {
+            window: Some((7, 2)),
+            ..Default::default()
+        };
+        let mut reader = TradeReader::open(&path, window).unwrap();
+        let first = reader.next_parsed(3).unwrap();
+        assert!(
+            first.is_empty(),
+            "a block the window skips whole is empty, not the end"
+        );
+    }
+
+    #[test]
+    fn the_first_problem_in_the_file_is_reported_whichever_block_it_is_in() {
+        let d = tempfile::tempdir().unwrap();
+        let req = PricingRequest::default();
+        let opts = ReadOptions::default();
+        // Row 2 repeats row 1's trade number (line 4); row 6's fx1 is bad (line 8).
+        let dup_then_bad = |i: u64, row: String| match i {
+            2 => row.replacen("2,", "1,", 1),
+            6 => {
+                let mut f: Vec<&str> = row.split(',').collect();
+                f[1] = "abc";
+                f.join(",")
+            }
+            _ => row,
+        };
+        for block in [1, 2, 5, 64] {
+            let path = file(d.path(), 10, dup_then_bad);
+            let e = check_in_blocks(&path, &opts, &req, None, block)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(":4:") && e.contains("duplicate trade `1` (first on line 3)"),
+                "{block}: {e}"
+            );
+            // The bad number alone is found on its line and field.
+            let path = file(d.path(), 10, |i, row| {
+                if i == 2 {
+                    row
+                } else {
+                    dup_then_bad(i, row)
+                }
+            });
+            let e = check_in_blocks(&path, &opts, &req, None, block)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(":8:") && e.contains("fx1"), "{block}: {e}");
+        }
+        // Kept rows that are not this input's first trades are noticed.
+        let path = file(d.path(), 4, |_, row| row);
+        let kept = vec!["0".to_string(), "9".to_string()];
+        let c = check_in_blocks(&path, &opts, &req, Some(&kept), 2).unwrap();
+        assert!(!c.kept_matches);
+        let kept = vec!["0".to_string(), "1".to_string()];
+        assert!(
+            check_in_blocks(&path, &opts, &req, Some(&kept), 2)
+                .unwrap()
+                .kept_matches
+        );
+    }
+}
