@@ -9,13 +9,14 @@
 //! order, and every batch the engine finished is made durable before an
 //! error is reported, so a failure loses nothing already computed.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
-use riskpool_kernels::{Engine, EngineError, PricingRequest, Trade, TradeResult};
+use riskpool_kernels::{Engine, EngineError, Pending, PricingRequest, Trade, TradeResult};
 use serde_json::json;
 
 use crate::cli::EngineArgs;
@@ -151,8 +152,167 @@ fn read_batches(mut reader: TradeReader, batch_trades: usize, out: SyncSender<Re
     }
 }
 
-/// The engine stage, on the calling thread: prices each batch, falling
-/// back to the next engine when `--engine auto` chose one that fails.
+/// A submitted batch: its trades, and the engine's work on it (`None`
+/// once that work failed or was taken).
+type InFlight = (Vec<Trade>, Option<Box<dyn Pending>>);
+
+/// The engine stage, on the calling thread: submits each batch and hands
+/// the oldest to the writer once the engine's batches in flight are
+/// reached (two on a GPU: the next upload overlaps this compute). When
+/// `--engine auto` chose an engine that fails, every batch in flight goes
+/// again to the next engine, in order.
+struct EngineStage<'a> {
+    engine: &'a mut Box<dyn Engine>,
+    args: &'a EngineArgs,
+    req: &'a PricingRequest,
+    device: String,
+    in_flight: VecDeque<InFlight>,
+    /// Seconds spent submitting to and waiting on the engine.
+    busy: f64,
+}
+
+impl EngineStage<'_> {
+    /// Batches to keep in flight: the engine's, or `RISKPOOL_BATCHES_IN_FLIGHT`
+    /// (for measuring the overlap's worth).
+    fn depth(&self) -> usize {
+        std::env::var("RISKPOOL_BATCHES_IN_FLIGHT")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or_else(|| self.engine.batches_in_flight())
+            .max(1)
+    }
+
+    fn submit(&mut self, trades: &[Trade]) -> Result<Box<dyn Pending>, EngineError> {
+        let t0 = Instant::now();
+        let r = self.engine.submit(trades, self.req);
+        self.busy += t0.elapsed().as_secs_f64();
+        r
+    }
+
+    /// Starts a batch; `false` when the writer has stopped.
+    fn push(&mut self, trades: Vec<Trade>, out: &SyncSender<Priced>) -> Result<bool> {
+        match self.submit(&trades) {
+            Ok(p) => self.in_flight.push_back((trades, Some(p))),
+            Err(e) => {
+                self.in_flight.push_back((trades, None));
+                self.fall_back(e)?;
+            }
+        }
+        while self.in_flight.len() >= self.depth() {
+            if !self.finish_oldest(out)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Waits for every batch in flight; `false` when the writer has stopped.
+    fn drain(&mut self, out: &SyncSender<Priced>) -> Result<bool> {
+        while !self.in_flight.is_empty() {
+            if !self.finish_oldest(out)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Waits for the oldest batch and sends it to the writer.
+    fn finish_oldest(&mut self, out: &SyncSender<Priced>) -> Result<bool> {
+        loop {
+            let Some((_, pending)) = self.in_flight.front_mut() else {
+                return Ok(true);
+            };
+            let t0 = Instant::now();
+            let r = match pending.take() {
+                Some(p) => p.wait(),
+                None => Err(EngineError::Failed {
+                    engine: self.engine.name(),
+                    reason: "a batch was lost before it was priced".into(),
+                }),
+            };
+            self.busy += t0.elapsed().as_secs_f64();
+            match r {
+                Ok(results) => {
+                    let Some((trades, _)) = self.in_flight.pop_front() else {
+                        return Ok(true);
+                    };
+                    let priced = Priced {
+                        trades,
+                        results,
+                        engine: self.engine.name(),
+                        device: self.device.clone(),
+                    };
+                    // A closed channel: the writer stopped on an error,
+                    // which is reported from there.
+                    return Ok(out.send(priced).is_ok());
+                }
+                Err(e) => self.fall_back(e)?,
+            }
+        }
+    }
+
+    /// After a failure: hands the writer every batch in flight that still
+    /// finishes, in order, up to the first that does not, so nothing the
+    /// engine computed is lost.
+    fn salvage(&mut self, out: &SyncSender<Priced>) {
+        while let Some((trades, Some(p))) = self.in_flight.pop_front() {
+            let Ok(results) = p.wait() else { return };
+            let priced = Priced {
+                trades,
+                results,
+                engine: self.engine.name(),
+                device: self.device.clone(),
+            };
+            if out.send(priced).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Moves to the next engine after `e`, if `--engine auto` allows it,
+    /// and starts every batch in flight on it again, oldest first.
+    fn fall_back(&mut self, mut e: EngineError) -> Result<()> {
+        loop {
+            if !matches!(
+                e,
+                EngineError::Failed { .. } | EngineError::Unavailable { .. }
+            ) {
+                return Err(e.into());
+            }
+            let Some(next) = engines::fallback(self.args, self.engine.name()) else {
+                return Err(e.into());
+            };
+            log::warn(
+                &format!("{e}; the remaining trades go to the {} engine", next.name()),
+                json!(null),
+            );
+            *self.engine = next;
+            self.device = self.engine.device();
+            let mut again = Ok(());
+            let batches: Vec<Vec<Trade>> =
+                self.in_flight.drain(..).map(|(trades, _)| trades).collect();
+            for trades in batches {
+                let pending = match &again {
+                    Ok(()) => match self.submit(&trades) {
+                        Ok(p) => Some(p),
+                        Err(e2) => {
+                            again = Err(e2);
+                            None
+                        }
+                    },
+                    Err(_) => None,
+                };
+                self.in_flight.push_back((trades, pending));
+            }
+            match again {
+                Ok(()) => return Ok(()),
+                Err(e2) => e = e2,
+            }
+        }
+    }
+}
+
+/// Runs the engine stage over every batch the reader sends.
 fn price_batches(
     engine: &mut Box<dyn Engine>,
     args: &EngineArgs,
@@ -161,41 +321,29 @@ fn price_batches(
     out: SyncSender<Priced>,
     engine_seconds: &mut f64,
 ) -> Result<()> {
-    let mut device = engine.device();
-    for batch in batches {
-        let trades = batch?;
-        let results = loop {
-            let t0 = Instant::now();
-            let r = engine.price(&trades, req);
-            *engine_seconds += t0.elapsed().as_secs_f64();
-            match r {
-                Ok(r) => break r,
-                Err(e @ (EngineError::Failed { .. } | EngineError::Unavailable { .. })) => {
-                    let Some(next) = engines::fallback(args, engine.name()) else {
-                        return Err(e.into());
-                    };
-                    log::warn(
-                        &format!("{e}; the remaining trades go to the {} engine", next.name()),
-                        json!(null),
-                    );
-                    *engine = next;
-                    device = engine.device();
-                }
-                Err(e) => return Err(e.into()),
+    let device = engine.device();
+    let mut stage = EngineStage {
+        engine,
+        args,
+        req,
+        device,
+        in_flight: VecDeque::new(),
+        busy: 0.0,
+    };
+    let run = || {
+        for batch in batches {
+            if !stage.push(batch?, &out)? {
+                return Ok(());
             }
-        };
-        let priced = Priced {
-            trades,
-            results,
-            engine: engine.name(),
-            device: device.clone(),
-        };
-        if out.send(priced).is_err() {
-            // The writer stopped on an error; it is reported from there.
-            return Ok(());
         }
+        stage.drain(&out).map(|_| ())
+    };
+    let result = run();
+    if result.is_err() {
+        stage.salvage(&out);
     }
-    Ok(())
+    *engine_seconds = stage.busy;
+    result
 }
 
 /// The writer stage: rows in input order, each batch made durable before

@@ -133,40 +133,52 @@ fn an_engine_failure_falls_back_or_keeps_what_was_finished() {
     let reference = d.path().join("reference.csv");
     assert!(price(&trades, &reference, &[]).status().unwrap().success());
 
-    // auto: the third batch fails, the rest goes to the next engine.
-    let out = d.path().join("auto.csv");
-    let o = price(&trades, &out, &["--engine", "auto"])
-        .env("RISKPOOL_INJECT_ENGINE_FAILURE", "2")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    assert!(
-        err.contains("injected failure") && err.contains("the remaining trades go to"),
-        "{err}"
-    );
-    assert_eq!(rows(&out), rows(&reference));
+    // One batch in flight (the CPU engine's way), and two (the CUDA
+    // engine's: the failing batch is submitted while the one before it is
+    // still in flight, and that one must still reach the file).
+    for in_flight in ["1", "2"] {
+        // auto: the third batch fails, the rest goes to the next engine.
+        let out = d.path().join(format!("auto{in_flight}.csv"));
+        let o = price(&trades, &out, &["--engine", "auto"])
+            .env("RISKPOOL_INJECT_ENGINE_FAILURE", "2")
+            .env("RISKPOOL_BATCHES_IN_FLIGHT", in_flight)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(
+            err.contains("injected failure") && err.contains("the remaining trades go to"),
+            "{err}"
+        );
+        assert_eq!(rows(&out), rows(&reference));
 
-    // A named engine is not swapped: exit 1, the first two batches kept.
-    let out = d.path().join("named.csv");
-    let o = price(&trades, &out, &["--engine", "cpu"])
-        .env("RISKPOOL_INJECT_ENGINE_FAILURE", "2")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("80 trades priced before the failure are kept"),
-        "{err}"
-    );
-    assert!(!out.exists());
-    let partial = std::fs::read_to_string(d.path().join("named.csv.partial")).unwrap();
-    assert_eq!(partial.lines().count(), 81);
-    // The rerun prices only the rest.
-    let o = price(&trades, &out, &["--engine", "cpu"]).output().unwrap();
-    assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("resuming: 80 of 200"));
-    assert_eq!(rows(&out), rows(&reference));
+        // A named engine is not swapped: exit 1, the first two batches kept.
+        let out = d.path().join(format!("named{in_flight}.csv"));
+        let o = price(&trades, &out, &["--engine", "cpu"])
+            .env("RISKPOOL_INJECT_ENGINE_FAILURE", "2")
+            .env("RISKPOOL_BATCHES_IN_FLIGHT", in_flight)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("80 trades priced before the failure are kept"),
+            "{in_flight}: {err}"
+        );
+        assert!(!out.exists());
+        let partial =
+            std::fs::read_to_string(d.path().join(format!("named{in_flight}.csv.partial")))
+                .unwrap();
+        assert_eq!(partial.lines().count(), 81);
+        // The rerun prices only the rest.
+        let o = price(&trades, &out, &["--engine", "cpu"])
+            .env("RISKPOOL_BATCHES_IN_FLIGHT", in_flight)
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        assert!(String::from_utf8_lossy(&o.stderr).contains("resuming: 80 of 200"));
+        assert_eq!(rows(&out), rows(&reference));
+    }
 }
 
 #[test]

@@ -19,7 +19,7 @@ pub mod stats;
 pub mod workloads;
 
 pub use engine::cpu::{CpuEngine, Simd};
-pub use engine::{Engine, EngineError, Precision, PricingRequest, TradeResult};
+pub use engine::{Engine, EngineError, Pending, Precision, PricingRequest, TradeResult};
 pub use greeks::{Bumps, Greek, GreekSet};
 pub use instrument::{Trade, TradeError};
 pub use stats::Estimate;

@@ -104,6 +104,10 @@ impl TradeResult {
     }
 }
 
+/// A Philox4x32-10 output and the four float normals made from it, as
+/// the engines' known-answer tests compare them.
+pub type PhiloxAnswer = ([u32; 4], [f32; 4]);
+
 /// Why an engine could not price.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -136,6 +140,39 @@ pub trait Engine: Send + Sync {
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError>;
+
+    /// Starts pricing `trades`; [`Pending::wait`] gives the results. An
+    /// engine that can work while the host goes on (the CUDA engine)
+    /// returns at once; the default prices here and returns them done.
+    fn submit(
+        &self,
+        trades: &[Trade],
+        req: &PricingRequest,
+    ) -> Result<Box<dyn Pending>, EngineError> {
+        Ok(Box::new(Done(self.price(trades, req)?)))
+    }
+
+    /// How many submitted batches are worth keeping in flight: 2 where the
+    /// next batch's upload can overlap this one's compute, else 1 (a batch
+    /// is then written as soon as it is priced).
+    fn batches_in_flight(&self) -> usize {
+        1
+    }
+}
+
+/// A batch an engine has started.
+pub trait Pending: Send {
+    /// Waits for the batch: one result per trade, in order.
+    fn wait(self: Box<Self>) -> Result<Vec<TradeResult>, EngineError>;
+}
+
+/// A batch priced before `submit` returned.
+struct Done(Vec<TradeResult>);
+
+impl Pending for Done {
+    fn wait(self: Box<Self>) -> Result<Vec<TradeResult>, EngineError> {
+        Ok(self.0)
+    }
 }
 
 /// Checks every trade of a batch before an engine runs it: its terms, the
@@ -164,7 +201,7 @@ pub fn check_batch(
 
 /// Checks a request against a trade before any engine runs it.
 pub fn check_request(trade: &Trade, req: &PricingRequest) -> Result<(), EngineError> {
-    if req.antithetic && trade.paths % 2 != 0 {
+    if req.antithetic && !trade.paths.is_multiple_of(2) {
         return Err(EngineError::BadTrade {
             id: trade.id.clone(),
             message: format!(

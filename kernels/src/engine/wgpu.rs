@@ -20,7 +20,9 @@ use std::time::Instant;
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
-use super::{check_batch, Engine, EngineError, Precision, PricingRequest, TradeResult};
+use super::{
+    check_batch, Engine, EngineError, PhiloxAnswer, Precision, PricingRequest, TradeResult,
+};
 use crate::greeks::OUTPUTS;
 use crate::instrument::Trade;
 use crate::portfolio::{self, GpuTrade, MODEL_NAMES, PAYOFF_NAMES};
@@ -346,7 +348,7 @@ impl WgpuEngine {
     pub fn philox_on_device(
         &self,
         inputs: &[([u32; 4], [u32; 2])],
-    ) -> Result<Vec<([u32; 4], [f32; 4])>, EngineError> {
+    ) -> Result<Vec<PhiloxAnswer>, EngineError> {
         let src = ["rng", "math", "kat"]
             .iter()
             .filter_map(|n| shader_source(n))

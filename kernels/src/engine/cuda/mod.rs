@@ -9,23 +9,26 @@
 //! One launch prices many trades: trades are grouped by model x payoff
 //! kind, split into blocks of [`PATHS_PER_BLOCK`] paths (128 threads of 4
 //! paths each), and a prefix table maps a block to its trade. Every GPU of
-//! the node takes a share of the batch (by path-steps), in its own context
-//! and stream, on its own host thread.
+//! the node takes a share of the batch (by path-steps), in its own context.
+//!
+//! [`Engine::submit`] starts a batch and returns (`batch.rs`): uploads from
+//! pinned memory, launches and the download of the blocks' sums are queued
+//! on a stream of the batch's own, so the runner keeps two batches in
+//! flight and the next one's upload overlaps this one's compute.
 
+mod batch;
 mod nvrtc;
 pub mod source;
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{CudaContext, CudaModule, CudaStream, LaunchConfig, PushKernelArg};
 
 pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc};
 
-use super::{check_batch, Engine, EngineError, Precision, PricingRequest, TradeResult};
+use super::{check_batch, Engine, EngineError, Pending, PhiloxAnswer, PricingRequest, TradeResult};
 use crate::instrument::Trade;
-use crate::portfolio::{self, GpuTrade, GpuTrade64};
-use crate::stats::{Moments, Sums};
+use crate::stats::Moments;
 
 /// Paths per CUDA block (`RP_PATHS_PER_BLOCK` in `kernel.cu`).
 pub const PATHS_PER_BLOCK: u64 = 512;
@@ -33,8 +36,6 @@ pub const PATHS_PER_BLOCK: u64 = 512;
 const THREADS: u32 = 128;
 /// Doubles each block writes (`RP_PARTIAL`).
 const PARTIAL: usize = 12;
-/// Most blocks per launch: bounds the partials buffer (96 MiB).
-const MAX_BLOCKS_PER_LAUNCH: u64 = 1 << 20;
 
 fn unavailable(reason: impl Into<String>) -> EngineError {
     EngineError::Unavailable {
@@ -97,8 +98,11 @@ pub struct Gpu {
     /// The architecture the kernels were compiled for, and how.
     pub arch: i32,
     pub cache: CacheOutcome,
+    ctx: Arc<CudaContext>,
+    /// For the known-answer kernel; batches run on their slots' streams.
     stream: Arc<CudaStream>,
     module: Arc<CudaModule>,
+    slots: batch::SlotPool,
 }
 
 /// The CUDA engine over every visible GPU (or the ones named).
@@ -164,7 +168,7 @@ impl CudaEngine {
                 .filter(|a| *a <= want)
                 .max()
                 .unwrap_or(want.min(80));
-            let (ptx, cache) = nv.compile_cached(&src, arch).map_err(|e| unavailable(e))?;
+            let (ptx, cache) = nv.compile_cached(&src, arch).map_err(unavailable)?;
             let module = ctx
                 .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
                 .map_err(|e| failed(&format!("loading the kernels on {name}"), e))?;
@@ -178,8 +182,10 @@ impl CudaEngine {
                 memory,
                 arch,
                 cache,
+                ctx,
                 stream,
                 module,
+                slots: Arc::new(Mutex::new(Vec::new())),
             });
         }
         Ok(CudaEngine {
@@ -197,7 +203,7 @@ impl CudaEngine {
     pub fn philox_on_device(
         &self,
         inputs: &[([u32; 4], [u32; 2])],
-    ) -> Result<Vec<([u32; 4], [f32; 4])>, EngineError> {
+    ) -> Result<Vec<PhiloxAnswer>, EngineError> {
         let gpu = &self.gpus[0];
         let words: Vec<u32> = inputs
             .iter()
@@ -248,156 +254,6 @@ impl CudaEngine {
     }
 }
 
-/// A record type the kernels read, in either precision.
-trait Record: bytemuck::Pod + Send + Sync {
-    fn make(t: &Trade, req: &PricingRequest) -> Self;
-    fn paths(&self) -> u64;
-}
-
-impl Record for GpuTrade {
-    fn make(t: &Trade, req: &PricingRequest) -> Self {
-        GpuTrade::new(t, req)
-    }
-    fn paths(&self) -> u64 {
-        GpuTrade::paths(self)
-    }
-}
-
-impl Record for GpuTrade64 {
-    fn make(t: &Trade, req: &PricingRequest) -> Self {
-        GpuTrade64::new(t, req)
-    }
-    fn paths(&self) -> u64 {
-        GpuTrade64::paths(self)
-    }
-}
-
-impl Gpu {
-    /// Prices same-kind trades on this GPU, merging into `moments`.
-    fn price_group<R: Record>(
-        &self,
-        kernel: &str,
-        records: &[R],
-        key: [u32; 2],
-        moments: &mut [Moments],
-    ) -> Result<(), EngineError> {
-        let f = self
-            .module
-            .load_function(kernel)
-            .map_err(|e| failed(kernel, e))?;
-        let bytes: &[u8] = bytemuck::cast_slice(records);
-        let table = self
-            .stream
-            .clone_htod(bytes)
-            .map_err(|e| failed("uploading trades", e))?;
-        let mut starts = vec![0u32];
-        let mut total: u64 = 0;
-        for r in records {
-            total += r.paths().div_ceil(PATHS_PER_BLOCK);
-            starts.push(
-                u32::try_from(total)
-                    .map_err(|_| failed("block table", "more than 2^32 blocks in one batch"))?,
-            );
-        }
-        let starts_dev = self
-            .stream
-            .clone_htod(&starts)
-            .map_err(|e| failed("uploading the block table", e))?;
-        let per_launch = MAX_BLOCKS_PER_LAUNCH.min(total.max(1));
-        let mut partials = self
-            .stream
-            .alloc_zeros::<f64>(per_launch as usize * PARTIAL)
-            .map_err(|e| failed("allocating results", e))?;
-        let n_trades = records.len() as u32;
-        let mut trade = 0usize;
-        let mut first: u64 = 0;
-        while first < total {
-            let n = per_launch.min(total - first);
-            let (first32, n32) = (first as u32, n as u32);
-            let mut b = self.stream.launch_builder(&f);
-            b.arg(&table)
-                .arg(&starts_dev)
-                .arg(&mut partials)
-                .arg(&key[0])
-                .arg(&key[1])
-                .arg(&first32)
-                .arg(&n32)
-                .arg(&n_trades);
-            // SAFETY: the arguments match the kernel's signature (kernel.cu,
-            // RP_KERNEL); the table holds `n_trades` records of this precision,
-            // the block table n_trades + 1 entries, partials 12 doubles per block.
-            unsafe {
-                b.launch(LaunchConfig {
-                    grid_dim: (n32, 1, 1),
-                    block_dim: (THREADS, 1, 1),
-                    shared_mem_bytes: 0,
-                })
-            }
-            .map_err(|e| failed(&format!("launching {kernel}"), e))?;
-            let host = self
-                .stream
-                .clone_dtoh(&partials)
-                .map_err(|e| failed("reading results", e))?;
-            for (i, p) in host.chunks(PARTIAL).take(n as usize).enumerate() {
-                let g = first + i as u64;
-                while g >= starts[trade + 1] as u64 {
-                    trade += 1;
-                }
-                let mut s = Sums {
-                    n: p[0] as u64,
-                    ..Default::default()
-                };
-                s.sum.copy_from_slice(&p[1..6]);
-                s.sum_sq.copy_from_slice(&p[6..11]);
-                moments[trade].merge(&Moments::from(&s));
-            }
-            first += n;
-        }
-        Ok(())
-    }
-
-    /// Prices `trades` (indices into the batch) on this GPU.
-    fn price_share(
-        &self,
-        trades: &[Trade],
-        share: &[usize],
-        req: &PricingRequest,
-    ) -> Result<Vec<(usize, Moments, f64)>, EngineError> {
-        let key = portfolio::gpu_key(req);
-        let subset: Vec<Trade> = share.iter().map(|&i| trades[i].clone()).collect();
-        let mut out = Vec::with_capacity(share.len());
-        for group in portfolio::group(&subset) {
-            let t0 = Instant::now();
-            let kernel = source::kernel_name(group.model, group.payoff, req.precision);
-            let mut moments = vec![Moments::default(); group.indices.len()];
-            match req.precision {
-                Precision::F32 => {
-                    let r: Vec<GpuTrade> = group
-                        .indices
-                        .iter()
-                        .map(|&i| GpuTrade::make(&subset[i], req))
-                        .collect();
-                    self.price_group(&kernel, &r, key, &mut moments)?;
-                }
-                Precision::F64 => {
-                    let r: Vec<GpuTrade64> = group
-                        .indices
-                        .iter()
-                        .map(|&i| GpuTrade64::make(&subset[i], req))
-                        .collect();
-                    self.price_group(&kernel, &r, key, &mut moments)?;
-                }
-            }
-            let secs = t0.elapsed().as_secs_f64();
-            let work: f64 = group.indices.iter().map(|&i| subset[i].path_steps()).sum();
-            for (&i, m) in group.indices.iter().zip(moments) {
-                out.push((share[i], m, secs * subset[i].path_steps() / work.max(1.0)));
-            }
-        }
-        Ok(out)
-    }
-}
-
 impl Engine for CudaEngine {
     fn name(&self) -> &'static str {
         "cuda"
@@ -427,6 +283,14 @@ impl Engine for CudaEngine {
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
+        self.submit(trades, req)?.wait()
+    }
+
+    fn submit(
+        &self,
+        trades: &[Trade],
+        req: &PricingRequest,
+    ) -> Result<Box<dyn Pending>, EngineError> {
         check_batch("cuda", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
         // Split the batch across GPUs in contiguous shares of equal path-steps.
         let total: f64 = trades.iter().map(Trade::path_steps).sum();
@@ -438,27 +302,131 @@ impl Engine for CudaEngine {
             shares[g.min(n - 1)].push(i);
             acc += t.path_steps();
         }
-        let parts: Vec<Result<Vec<(usize, Moments, f64)>, EngineError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = self
-                .gpus
-                .iter()
-                .zip(&shares)
-                .map(|(gpu, share)| s.spawn(move || gpu.price_share(trades, share, req)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(failed("GPU worker", "panicked")))
-                })
-                .collect()
-        });
-        let mut results = vec![TradeResult::unpriced(); trades.len()];
-        for part in parts {
-            for (i, m, secs) in part? {
-                results[i] = TradeResult::from_moments(&m, req, trades[i].paths, secs);
+        let mut parts = Vec::with_capacity(n);
+        for (gpu, share) in self.gpus.iter().zip(&shares) {
+            let mut pieces = pieces(trades, share).into_iter();
+            let Some(first) = pieces.next() else {
+                continue;
+            };
+            let started = batch::submit(&gpu.ctx, &gpu.module, &gpu.slots, trades, first, req)?;
+            parts.push(GpuShare {
+                started,
+                rest: pieces
+                    .map(|p| (p.iter().map(|&i| trades[i].clone()).collect(), p.to_vec()))
+                    .collect(),
+                ctx: gpu.ctx.clone(),
+                module: gpu.module.clone(),
+                slots: gpu.slots.clone(),
+            });
+        }
+        Ok(Box::new(CudaBatch {
+            parts,
+            req: req.clone(),
+            paths: trades.iter().map(|t| t.paths).collect(),
+        }))
+    }
+
+    fn batches_in_flight(&self) -> usize {
+        2
+    }
+}
+
+/// Most blocks in one piece of a GPU's share: bounds the pinned and device
+/// memory a batch holds (96 MiB of partial sums) whatever `--batch-trades`
+/// is. A single trade with more blocks is a piece of its own.
+const MAX_BLOCKS_PER_PIECE: u64 = 1 << 20;
+
+/// A share cut into runs of consecutive trades of at most
+/// [`MAX_BLOCKS_PER_PIECE`] blocks each.
+fn pieces<'a>(trades: &[Trade], share: &'a [usize]) -> Vec<&'a [usize]> {
+    let mut out = Vec::new();
+    let (mut from, mut blocks) = (0, 0);
+    for (k, &i) in share.iter().enumerate() {
+        let b = trades[i].paths.div_ceil(PATHS_PER_BLOCK);
+        if k > from && blocks + b > MAX_BLOCKS_PER_PIECE {
+            out.push(&share[from..k]);
+            (from, blocks) = (k, 0);
+        }
+        blocks += b;
+    }
+    if from < share.len() {
+        out.push(&share[from..]);
+    }
+    out
+}
+
+/// One GPU's share of a batch: its first piece started, the rest priced
+/// one after another when the batch is waited for (a share that large
+/// keeps the GPU busy on its own).
+struct GpuShare {
+    started: batch::GpuBatch,
+    /// Later pieces: their trades, and those trades' places in the batch.
+    rest: Vec<(Vec<Trade>, Vec<usize>)>,
+    ctx: Arc<CudaContext>,
+    module: Arc<CudaModule>,
+    slots: batch::SlotPool,
+}
+
+/// A batch started on every GPU's share.
+struct CudaBatch {
+    parts: Vec<GpuShare>,
+    req: PricingRequest,
+    paths: Vec<u64>,
+}
+
+impl Pending for CudaBatch {
+    fn wait(self: Box<Self>) -> Result<Vec<TradeResult>, EngineError> {
+        let mut results = vec![TradeResult::unpriced(); self.paths.len()];
+        let req = &self.req;
+        let mut put = |i: usize, m: &Moments, secs: f64| {
+            results[i] = TradeResult::from_moments(m, req, self.paths[i], secs);
+        };
+        for part in self.parts {
+            for (i, m, secs) in part.started.wait()? {
+                put(i, &m, secs);
+            }
+            for (trades, places) in &part.rest {
+                let local: Vec<usize> = (0..trades.len()).collect();
+                let piece =
+                    batch::submit(&part.ctx, &part.module, &part.slots, trades, &local, req)?;
+                for (i, m, secs) in piece.wait()? {
+                    put(places[i], &m, secs);
+                }
             }
         }
         Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::azfinsim::AzfinsimTrade;
+
+    fn with_paths(paths: &[u64]) -> Vec<Trade> {
+        paths
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| {
+                let mut t = AzfinsimTrade::generate(1, i as u64).to_trade();
+                t.paths = p;
+                t
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_share_is_cut_into_pieces_of_bounded_blocks_in_order() {
+        let max_paths = MAX_BLOCKS_PER_PIECE * PATHS_PER_BLOCK;
+        // Half a piece, half a piece (fits), one path over; a giant on its
+        // own; then small ones.
+        let trades = with_paths(&[max_paths / 2, max_paths / 2, 1, 3 * max_paths, 10, 10]);
+        let share: Vec<usize> = (0..trades.len()).collect();
+        let got = pieces(&trades, &share);
+        assert_eq!(got, vec![&[0, 1][..], &[2][..], &[3][..], &[4, 5][..]]);
+        // A share of other indices keeps them.
+        let share = vec![5, 4, 0];
+        assert_eq!(pieces(&trades, &share), vec![&[5, 4, 0][..]]);
+        assert!(pieces(&trades, &[]).is_empty());
     }
 }
