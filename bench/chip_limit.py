@@ -8,6 +8,12 @@ GPU could issue at most, from instructions per path-step.
       first branch (Philox and the normal transform, run by every path-step
       group), and the Philox multiplies. PTX is not SASS, so this is a guide.
 
+  chip_limit.py sass FILE.sass [--kernel NAME] [--steps-per-iteration N]
+      Static, closer to the chip: the same loop in SASS, from
+      `nvdisasm -c` of a cubin that ptxas made from riskpool's PTX (no GPU
+      needed). Also counts its special-function (MUFU) instructions and
+      Philox's 32x32->64 multiplies (IMAD.WIDE.U32 / IMAD.HI.U32).
+
   chip_limit.py limit --sms N --clock-mhz F --inst-per-path-step X
       Issue bound: each SM sub-partition issues one warp instruction a
       cycle (4 per SM on Volta to Hopper), so the chip issues
@@ -71,6 +77,54 @@ def ptx(args):
     )
 
 
+SASS_LINE = re.compile(r"^\s*/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;")
+SASS_BRA = re.compile(r"\bBRA(?:\.\w+)*\s+`\((\.L_x_\d+)\)")
+
+
+def sass(args):
+    text = open(args.file).read()
+    m = re.search(r"\.text\.%s:\n(.*?)(?=\n\s*\.section|\n\.text\.|\Z)" % re.escape(args.kernel), text, re.S)
+    if not m:
+        sys.exit("chip_limit: no kernel %s in the SASS" % args.kernel)
+    labels, code = {}, []
+    for line in m.group(1).split("\n"):
+        lab = re.match(r"^(\.L_x_\d+):", line.strip())
+        if lab:
+            labels[lab.group(1)] = len(code)
+            continue
+        ins = SASS_LINE.match(line)
+        if ins:
+            code.append(ins.group(2))
+    philox = lambda a, b: sum(bool(re.search(r"IMAD\.(WIDE|HI)\.U32", c)) for c in code[a : b + 1])
+    loops_found = []
+    for i, c in enumerate(code):
+        t = SASS_BRA.search(c)
+        if t and t.group(1) in labels and labels[t.group(1)] <= i:
+            loops_found.append((labels[t.group(1)], i))
+    step = [(a, b) for a, b in loops_found if philox(a, b) >= 20]
+    if not step:
+        sys.exit("chip_limit: no loop with Philox multiplies in %s" % args.kernel)
+    a, b = min(step, key=lambda ab: ab[1] - ab[0])
+    guarded = set()
+    for i in range(a, b):
+        t = SASS_BRA.search(code[i])
+        if t and code[i].startswith("@") and i < labels.get(t.group(1), -1) <= b:
+            guarded.update(range(i + 1, labels[t.group(1)]))
+    body = code[a : b + 1]
+    spine = [c for i, c in enumerate(body, a) if i not in guarded]
+    mufu = lambda cs: sum(c.lstrip("@!P0123456789 ").startswith("MUFU") for c in cs)
+    n = args.steps_per_iteration
+    print("kernel %s: %d SASS instructions" % (args.kernel, len(code)))
+    print(
+        "step loop: %d instructions in all, %d on its spine; %d Philox multiplies, %d MUFU (%d on the spine); %d steps an iteration"
+        % (len(body), len(spine), philox(a, b), mufu(body), mufu(spine), n)
+    )
+    print(
+        "SASS instructions per path-step: at most %.1f, at least %.1f; MUFU per path-step: %.1f to %.1f"
+        % (len(body) / n, len(spine) / n, mufu(spine) / n, mufu(body) / n)
+    )
+
+
 def issue_limit(sms, clock_mhz, inst):
     return sms * 4 * 32 * clock_mhz * 1e6 / inst
 
@@ -104,6 +158,11 @@ def main():
     a.add_argument("--kernel", default="price_sv_fx_fx_warrant_f32")
     a.add_argument("--steps-per-iteration", type=int, default=2, help="4 / normals a step: 2 for sv_fx and heston, 4 for gbm")
     a.set_defaults(run=ptx)
+    s_ = sub.add_parser("sass")
+    s_.add_argument("file")
+    s_.add_argument("--kernel", default="price_sv_fx_fx_warrant_f32")
+    s_.add_argument("--steps-per-iteration", type=int, default=2)
+    s_.set_defaults(run=sass)
     b = sub.add_parser("limit")
     b.add_argument("--sms", type=int, required=True)
     b.add_argument("--clock-mhz", type=float, required=True)

@@ -19,7 +19,11 @@ template <typename R> __device__ __forceinline__ R pick3(int i, R a, R b, R c) {
     return i == 0 ? a : (i == 1 ? b : c);
 }
 
-template <class M, class P, typename R>
+// PV_ONLY: every trade of the launch has one model family and one fold
+// (a price with no Greeks, as azfinsim's pvonly runs), known at compile
+// time, so the loops over families and folds, and their per-step tests,
+// compile away. The arithmetic is the same, so are the results.
+template <class M, class P, typename R, bool PV_ONLY>
 __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades, const unsigned* __restrict__ block_start,
                                             double* __restrict__ partials, uint2 key, unsigned first_block,
                                             unsigned n_blocks, unsigned n_trades) {
@@ -40,8 +44,8 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
     }
     const Trade<R>& tr = trades[lo];
     const unsigned steps = tr.head[0];
-    const unsigned n_families = tr.head[1];
-    const unsigned n_folds = tr.head[2];
+    const unsigned n_families = PV_ONLY ? 1u : tr.head[1];
+    const unsigned n_folds = PV_ONLY ? 1u : tr.head[2];
     const unsigned flags = tr.head[3];
     const bool anti = (flags & RP_ANTITHETIC) != 0u;
     const unsigned n_paths = tr.ids[2];
@@ -111,7 +115,7 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
 #pragma unroll
                         for (int k = 0; k < 7; k++) {
                             if (k < (int)n_folds) {
-                                const int fam = (int)fo[k][0];
+                                const int fam = PV_ONLY ? 0 : (int)fo[k][0];
                                 P::observe(pc, flags, st[k], pick3(fam, x[0], x[1], x[2]) + (fo[k][1] + fo[k][2] * i),
                                            pick3(fam, var[0], var[1], var[2]));
                             }
@@ -127,7 +131,7 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
 #pragma unroll
         for (int k = 0; k < 7; k++) {
             if (k < (int)n_folds) {
-                const int fam = (int)fo[k][0];
+                const int fam = PV_ONLY ? 0 : (int)fo[k][0];
                 const R xf = pick3(fam, x[0], x[1], x[2]) + (fo[k][1] + fo[k][2] * n_steps);
                 const double v = (double)(P::value(pc, flags, st[k], xf) * fo[k][3]);
 #pragma unroll
@@ -213,11 +217,17 @@ extern "C" __global__ void rp_kat(const uint4* __restrict__ in, uint4* __restric
                                 __float_as_uint(z.v[3]));
 }
 
-#define RP_KERNEL(M, P, R, NAME)                                                                                  \
+#define RP_KERNEL_AS(M, P, R, PV_ONLY, NAME)                                                                       \
     extern "C" __global__ void __launch_bounds__(RP_BLOCK)                                                        \
         NAME(const Trade<R>* __restrict__ trades, const unsigned* __restrict__ block_start,                      \
              double* __restrict__ partials, unsigned key_lo, unsigned key_hi, unsigned first_block,              \
              unsigned n_blocks, unsigned n_trades) {                                                              \
-        price_paths<M, P, R>(trades, block_start, partials, make_uint2(key_lo, key_hi), first_block, n_blocks,   \
-                             n_trades);                                                                           \
+        price_paths<M, P, R, PV_ONLY>(trades, block_start, partials, make_uint2(key_lo, key_hi), first_block,    \
+                                      n_blocks, n_trades);                                                        \
     }
+
+// Each model x payoff x precision: the general kernel, and NAME_pv for
+// launches whose trades all have one family and one fold.
+#define RP_KERNEL(M, P, R, NAME)                                                                                  \
+    RP_KERNEL_AS(M, P, R, false, NAME)                                                                            \
+    RP_KERNEL_AS(M, P, R, true, NAME##_pv)

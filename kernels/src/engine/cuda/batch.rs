@@ -31,6 +31,8 @@ const MAX_BLOCKS_PER_LAUNCH: u64 = 1 << 20;
 trait Record: bytemuck::Pod + Send + Sync {
     fn make(t: &Trade, req: &PricingRequest) -> Self;
     fn paths(&self) -> u64;
+    /// One model family and one fold: a price with no Greeks.
+    fn pv_only(&self) -> bool;
 }
 
 impl Record for GpuTrade {
@@ -39,6 +41,9 @@ impl Record for GpuTrade {
     }
     fn paths(&self) -> u64 {
         GpuTrade::paths(self)
+    }
+    fn pv_only(&self) -> bool {
+        self.head[1] == 1 && self.head[2] == 1
     }
 }
 
@@ -49,6 +54,15 @@ impl Record for GpuTrade64 {
     fn paths(&self) -> u64 {
         GpuTrade64::paths(self)
     }
+    fn pv_only(&self) -> bool {
+        self.head[1] == 1 && self.head[2] == 1
+    }
+}
+
+/// Whether launches may use the `_pv` kernels (`RISKPOOL_CUDA_GENERIC=1`
+/// says no, to measure what they are worth).
+fn pv_kernels_allowed() -> bool {
+    std::env::var_os("RISKPOOL_CUDA_GENERIC").is_none_or(|v| v != "1")
 }
 
 /// A pinned host buffer and the device buffer it is copied to or from,
@@ -172,9 +186,11 @@ fn submit_as<R: Record>(
     let mut records: Vec<R> = Vec::with_capacity(share.len());
     let mut kinds = Vec::new();
     let mut blocks: u64 = 0;
+    let pv_allowed = pv_kernels_allowed();
     for group in portfolio::group(&subset) {
         let mut starts = Vec::with_capacity(group.indices.len() + 1);
         let mut total: u64 = 0;
+        let mut pv_only = pv_allowed;
         starts.push(0u32);
         for &i in &group.indices {
             let r = R::make(&subset[i], req);
@@ -183,10 +199,15 @@ fn submit_as<R: Record>(
                 u32::try_from(total)
                     .map_err(|_| failed("block table", "more than 2^32 blocks in one batch"))?,
             );
+            pv_only &= r.pv_only();
             records.push(r);
         }
+        let mut kernel = source::kernel_name(group.model, group.payoff, req.precision);
+        if pv_only {
+            kernel.push_str(source::PV_ONLY_SUFFIX);
+        }
         kinds.push(KindPlan {
-            kernel: source::kernel_name(group.model, group.payoff, req.precision),
+            kernel,
             trades: group.indices.iter().map(|&i| share[i]).collect(),
             work: group
                 .indices

@@ -33,6 +33,10 @@ const FILES: [&str; 13] = [
     include_str!("../../../cuda/kernel.cu"),
 ];
 
+/// Appended to a kernel's name: its variant for trades with one model
+/// family and one fold (no Greeks), `PV_ONLY` in `kernel.cu`.
+pub const PV_ONLY_SUFFIX: &str = "_pv";
+
 /// The name of the kernel for a model x payoff kind in a precision.
 pub fn kernel_name(model: usize, payoff: usize, precision: Precision) -> String {
     format!(
@@ -65,7 +69,9 @@ pub fn all_kernel_names() -> Vec<String> {
     for m in 0..MODEL_NAMES.len() {
         for p in 0..PAYOFF_NAMES.len() {
             for precision in [Precision::F32, Precision::F64] {
-                v.push(kernel_name(m, p, precision));
+                let name = kernel_name(m, p, precision);
+                v.push(format!("{name}{PV_ONLY_SUFFIX}"));
+                v.push(name);
             }
         }
     }
