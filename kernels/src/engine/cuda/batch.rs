@@ -88,10 +88,16 @@ impl<T: DeviceRepr + ValidAsZeroBits> Mirror<T> {
         }
         *mirror = None;
         let len = len.max(1) + len / 4;
-        // SAFETY: the buffers are written in full (host) or by the kernels
-        // (device, only the part later read) before they are read.
-        let host = unsafe { ctx.alloc_pinned_with_flags::<T>(len, flags) }
+        // SAFETY: the host buffer is zeroed below before any slice of it
+        // exists (zero is a valid T); the device buffer is written (by a
+        // copy or by the kernels) before any part of it is read back.
+        let mut host = unsafe { ctx.alloc_pinned_with_flags::<T>(len, flags) }
             .map_err(|e| failed("allocating pinned host memory", e))?;
+        let p = host
+            .as_mut_ptr()
+            .map_err(|e| failed("pinned host memory", e))?;
+        // SAFETY: `p` points to `len` elements of T just allocated.
+        unsafe { std::ptr::write_bytes(p, 0, len) };
         let dev =
             unsafe { stream.alloc::<T>(len) }.map_err(|e| failed("allocating device memory", e))?;
         *mirror = Some(Mirror { host, dev });
