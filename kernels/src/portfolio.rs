@@ -74,6 +74,12 @@ macro_rules! gpu_trade {
             pub fn paths(&self) -> u64 {
                 self.ids[2] as u64 | ((self.ids[3] as u64) << 32)
             }
+
+            /// One model family and one fold: a price with no Greeks, which
+            /// the GPU engines run on their PV-only kernels.
+            pub fn pv_only(&self) -> bool {
+                self.head[1] == 1 && self.head[2] == 1
+            }
         }
     };
 }

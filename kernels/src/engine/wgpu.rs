@@ -21,7 +21,8 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 use super::{
-    check_batch, Engine, EngineError, PhiloxAnswer, Precision, PricingRequest, TradeResult,
+    check_batch, pv_kernels_allowed, Engine, EngineError, PhiloxAnswer, Precision, PricingRequest,
+    TradeResult,
 };
 use crate::greeks::OUTPUTS;
 use crate::instrument::Trade;
@@ -159,7 +160,8 @@ pub struct WgpuEngine {
     limits: wgpu::Limits,
     layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
-    pipelines: Mutex<HashMap<(usize, usize), Arc<wgpu::ComputePipeline>>>,
+    /// By (model, payoff, PV-only).
+    pipelines: Mutex<HashMap<(usize, usize, bool), Arc<wgpu::ComputePipeline>>>,
     errors: Arc<Mutex<Vec<String>>>,
     /// Storage binding size used for chunking (the adapter's, unless capped).
     max_binding: u64,
@@ -271,19 +273,27 @@ impl WgpuEngine {
         }
     }
 
+    /// The pipeline of a model x payoff kind; `pv_only` sets the shader's
+    /// `PV_ONLY` override (one family, one fold), the twin of CUDA's `_pv`.
     fn pipeline(
         &self,
         model: usize,
         payoff: usize,
+        pv_only: bool,
     ) -> Result<Arc<wgpu::ComputePipeline>, EngineError> {
         let mut cache = self
             .pipelines
             .lock()
             .map_err(|_| failed("pipeline cache poisoned"))?;
-        if let Some(p) = cache.get(&(model, payoff)) {
+        if let Some(p) = cache.get(&(model, payoff, pv_only)) {
             return Ok(p.clone());
         }
-        let label = format!("riskpool-{}-{}", MODEL_NAMES[model], PAYOFF_NAMES[payoff]);
+        let label = format!(
+            "riskpool-{}-{}{}",
+            MODEL_NAMES[model],
+            PAYOFF_NAMES[payoff],
+            if pv_only { "-pv" } else { "" }
+        );
         let module = self
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -297,12 +307,15 @@ impl WgpuEngine {
                     layout: Some(&self.pipeline_layout),
                     module: &module,
                     entry_point: Some("price"),
-                    compilation_options: Default::default(),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &[("PV_ONLY", if pv_only { 1.0 } else { 0.0 })],
+                        ..Default::default()
+                    },
                     cache: None,
                 }),
         );
         self.check_errors()?;
-        cache.insert((model, payoff), p.clone());
+        cache.insert((model, payoff, pv_only), p.clone());
         Ok(p)
     }
 
@@ -426,7 +439,8 @@ impl WgpuEngine {
         key: [u32; 2],
         moments: &mut [Moments],
     ) -> Result<(), EngineError> {
-        let pipeline = self.pipeline(model, payoff)?;
+        let pv_only = pv_kernels_allowed() && records.iter().all(GpuTrade::pv_only);
+        let pipeline = self.pipeline(model, payoff, pv_only)?;
         let record_size = std::mem::size_of::<GpuTrade>() as u64;
         let max_binding = self.max_binding;
         let max_trades = (max_binding / record_size).max(1) as usize;

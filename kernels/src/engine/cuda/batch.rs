@@ -19,7 +19,7 @@ use cudarc::driver::{
 };
 
 use super::{failed, source, PARTIAL, PATHS_PER_BLOCK, THREADS};
-use crate::engine::{EngineError, Precision, PricingRequest};
+use crate::engine::{pv_kernels_allowed, EngineError, Precision, PricingRequest};
 use crate::instrument::Trade;
 use crate::portfolio::{self, GpuTrade, GpuTrade64};
 use crate::stats::{Moments, Sums};
@@ -43,7 +43,7 @@ impl Record for GpuTrade {
         GpuTrade::paths(self)
     }
     fn pv_only(&self) -> bool {
-        self.head[1] == 1 && self.head[2] == 1
+        GpuTrade::pv_only(self)
     }
 }
 
@@ -55,14 +55,8 @@ impl Record for GpuTrade64 {
         GpuTrade64::paths(self)
     }
     fn pv_only(&self) -> bool {
-        self.head[1] == 1 && self.head[2] == 1
+        GpuTrade64::pv_only(self)
     }
-}
-
-/// Whether launches may use the `_pv` kernels (`RISKPOOL_CUDA_GENERIC=1`
-/// says no, to measure what they are worth).
-fn pv_kernels_allowed() -> bool {
-    std::env::var_os("RISKPOOL_CUDA_GENERIC").is_none_or(|v| v != "1")
 }
 
 /// A pinned host buffer and the device buffer it is copied to or from,
