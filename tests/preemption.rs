@@ -138,12 +138,15 @@ fn an_engine_failure_falls_back_or_keeps_what_was_finished() {
     // still in flight, and that one must still reach the file).
     for in_flight in ["1", "2"] {
         // auto: the third batch fails, the rest goes to the next engine.
+        let failing = |out: &Path, engine: &str| {
+            price(&trades, out, &["--engine", engine])
+                .env("RISKPOOL_INJECT_ENGINE_FAILURE", "2")
+                .env("RISKPOOL_BATCHES_IN_FLIGHT", in_flight)
+                .output()
+                .unwrap()
+        };
         let out = d.path().join(format!("auto{in_flight}.csv"));
-        let o = price(&trades, &out, &["--engine", "auto"])
-            .env("RISKPOOL_INJECT_ENGINE_FAILURE", "2")
-            .env("RISKPOOL_BATCHES_IN_FLIGHT", in_flight)
-            .output()
-            .unwrap();
+        let o = failing(&out, "auto");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{err}");
         assert!(
@@ -154,11 +157,7 @@ fn an_engine_failure_falls_back_or_keeps_what_was_finished() {
 
         // A named engine is not swapped: exit 1, the first two batches kept.
         let out = d.path().join(format!("named{in_flight}.csv"));
-        let o = price(&trades, &out, &["--engine", "cpu"])
-            .env("RISKPOOL_INJECT_ENGINE_FAILURE", "2")
-            .env("RISKPOOL_BATCHES_IN_FLIGHT", in_flight)
-            .output()
-            .unwrap();
+        let o = failing(&out, "cpu");
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(

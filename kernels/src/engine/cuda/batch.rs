@@ -35,29 +35,25 @@ trait Record: bytemuck::Pod + Send + Sync {
     fn pv_only(&self) -> bool;
 }
 
-impl Record for GpuTrade {
-    fn make(t: &Trade, req: &PricingRequest) -> Self {
-        GpuTrade::new(t, req)
-    }
-    fn paths(&self) -> u64 {
-        GpuTrade::paths(self)
-    }
-    fn pv_only(&self) -> bool {
-        GpuTrade::pv_only(self)
-    }
+/// Both precisions' records implement [`Record`] by their own methods.
+macro_rules! record {
+    ($t:ty) => {
+        impl Record for $t {
+            fn make(t: &Trade, req: &PricingRequest) -> Self {
+                <$t>::new(t, req)
+            }
+            fn paths(&self) -> u64 {
+                <$t>::paths(self)
+            }
+            fn pv_only(&self) -> bool {
+                <$t>::pv_only(self)
+            }
+        }
+    };
 }
 
-impl Record for GpuTrade64 {
-    fn make(t: &Trade, req: &PricingRequest) -> Self {
-        GpuTrade64::new(t, req)
-    }
-    fn paths(&self) -> u64 {
-        GpuTrade64::paths(self)
-    }
-    fn pv_only(&self) -> bool {
-        GpuTrade64::pv_only(self)
-    }
-}
+record!(GpuTrade);
+record!(GpuTrade64);
 
 /// A pinned host buffer and the device buffer it is copied to or from,
 /// grown together (a copy moves the whole pinned buffer, so the two always
@@ -155,29 +151,39 @@ pub(super) struct GpuBatch {
     started: Instant,
 }
 
-/// Starts `share` (indices into `trades`) on a GPU's stream and returns.
+/// What a batch needs of its GPU: the context, the compiled kernels and
+/// the slots kept for reuse.
+#[derive(Clone)]
+pub(super) struct Device {
+    pub ctx: Arc<CudaContext>,
+    pub module: Arc<CudaModule>,
+    pub slots: SlotPool,
+}
+
+/// Starts `share` (indices into `trades`) on the GPU and returns.
 pub(super) fn submit(
-    ctx: &Arc<CudaContext>,
-    module: &Arc<CudaModule>,
-    pool: &SlotPool,
+    dev: &Device,
     trades: &[Trade],
     share: &[usize],
     req: &PricingRequest,
 ) -> Result<GpuBatch, EngineError> {
     match req.precision {
-        Precision::F32 => submit_as::<GpuTrade>(ctx, module, pool, trades, share, req),
-        Precision::F64 => submit_as::<GpuTrade64>(ctx, module, pool, trades, share, req),
+        Precision::F32 => submit_as::<GpuTrade>(dev, trades, share, req),
+        Precision::F64 => submit_as::<GpuTrade64>(dev, trades, share, req),
     }
 }
 
 fn submit_as<R: Record>(
-    ctx: &Arc<CudaContext>,
-    module: &Arc<CudaModule>,
-    pool: &SlotPool,
+    dev: &Device,
     trades: &[Trade],
     share: &[usize],
     req: &PricingRequest,
 ) -> Result<GpuBatch, EngineError> {
+    let Device {
+        ctx,
+        module,
+        slots: pool,
+    } = dev;
     let started = Instant::now();
     let key = portfolio::gpu_key(req);
     let subset: Vec<Trade> = share.iter().map(|&i| trades[i].clone()).collect();

@@ -22,7 +22,7 @@ pub mod source;
 
 use std::sync::{Arc, Mutex};
 
-use cudarc::driver::{CudaContext, CudaModule, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaContext, CudaStream, LaunchConfig, PushKernelArg};
 
 pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc};
 
@@ -98,11 +98,9 @@ pub struct Gpu {
     /// The architecture the kernels were compiled for, and how.
     pub arch: i32,
     pub cache: CacheOutcome,
-    ctx: Arc<CudaContext>,
     /// For the known-answer kernel; batches run on their slots' streams.
     stream: Arc<CudaStream>,
-    module: Arc<CudaModule>,
-    slots: batch::SlotPool,
+    dev: batch::Device,
 }
 
 /// The CUDA engine over every visible GPU (or the ones named).
@@ -182,10 +180,12 @@ impl CudaEngine {
                 memory,
                 arch,
                 cache,
-                ctx,
                 stream,
-                module,
-                slots: Arc::new(Mutex::new(Vec::new())),
+                dev: batch::Device {
+                    ctx,
+                    module,
+                    slots: Arc::new(Mutex::new(Vec::new())),
+                },
             });
         }
         Ok(CudaEngine {
@@ -218,6 +218,7 @@ impl CudaEngine {
             .alloc_zeros::<u32>(words.len())
             .map_err(|e| failed("alloc", e))?;
         let f = gpu
+            .dev
             .module
             .load_function("rp_kat")
             .map_err(|e| failed("rp_kat", e))?;
@@ -308,15 +309,13 @@ impl Engine for CudaEngine {
             let Some(first) = pieces.next() else {
                 continue;
             };
-            let started = batch::submit(&gpu.ctx, &gpu.module, &gpu.slots, trades, first, req)?;
+            let started = batch::submit(&gpu.dev, trades, first, req)?;
             parts.push(GpuShare {
                 started,
                 rest: pieces
                     .map(|p| (p.iter().map(|&i| trades[i].clone()).collect(), p.to_vec()))
                     .collect(),
-                ctx: gpu.ctx.clone(),
-                module: gpu.module.clone(),
-                slots: gpu.slots.clone(),
+                dev: gpu.dev.clone(),
             });
         }
         Ok(Box::new(CudaBatch {
@@ -362,9 +361,7 @@ struct GpuShare {
     started: batch::GpuBatch,
     /// Later pieces: their trades, and those trades' places in the batch.
     rest: Vec<(Vec<Trade>, Vec<usize>)>,
-    ctx: Arc<CudaContext>,
-    module: Arc<CudaModule>,
-    slots: batch::SlotPool,
+    dev: batch::Device,
 }
 
 /// A batch started on every GPU's share.
@@ -387,8 +384,7 @@ impl Pending for CudaBatch {
             }
             for (trades, places) in &part.rest {
                 let local: Vec<usize> = (0..trades.len()).collect();
-                let piece =
-                    batch::submit(&part.ctx, &part.module, &part.slots, trades, &local, req)?;
+                let piece = batch::submit(&part.dev, trades, &local, req)?;
                 for (i, m, secs) in piece.wait()? {
                     put(places[i], &m, secs);
                 }
