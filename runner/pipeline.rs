@@ -79,7 +79,8 @@ pub fn run(plan: Plan, engine: Box<dyn Engine>, writer: ResultWriter) -> Result<
     } = plan;
     thread::scope(|s| {
         // One batch waits in each channel: the reader is at most two
-        // batches ahead and the writer one behind, so memory stays bounded.
+        // batches ahead, the engine holds its batches in flight (one or
+        // two) and the writer one behind, so memory stays bounded.
         let (batch_tx, batch_rx) = sync_channel(1);
         let (priced_tx, priced_rx) = sync_channel(1);
         let read = thread::Builder::new()
