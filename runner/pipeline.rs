@@ -168,19 +168,29 @@ struct EngineStage<'a> {
     req: &'a PricingRequest,
     device: String,
     in_flight: VecDeque<InFlight>,
+    /// `RISKPOOL_BATCHES_IN_FLIGHT`, for measuring the overlap's worth.
+    depth_override: Option<usize>,
     /// Seconds spent submitting to and waiting on the engine.
     busy: f64,
 }
 
 impl EngineStage<'_> {
-    /// Batches to keep in flight: the engine's, or `RISKPOOL_BATCHES_IN_FLIGHT`
-    /// (for measuring the overlap's worth).
+    /// Batches to keep in flight: the override, else the engine's (which
+    /// may change on a fall back).
     fn depth(&self) -> usize {
-        std::env::var("RISKPOOL_BATCHES_IN_FLIGHT")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
+        self.depth_override
             .unwrap_or_else(|| self.engine.batches_in_flight())
             .max(1)
+    }
+
+    /// A finished batch as the writer takes it.
+    fn priced(&self, trades: Vec<Trade>, results: Vec<TradeResult>) -> Priced {
+        Priced {
+            trades,
+            results,
+            engine: self.engine.name(),
+            device: self.device.clone(),
+        }
     }
 
     fn submit(&mut self, trades: &[Trade]) -> Result<Box<dyn Pending>, EngineError> {
@@ -237,15 +247,9 @@ impl EngineStage<'_> {
                     let Some((trades, _)) = self.in_flight.pop_front() else {
                         return Ok(true);
                     };
-                    let priced = Priced {
-                        trades,
-                        results,
-                        engine: self.engine.name(),
-                        device: self.device.clone(),
-                    };
                     // A closed channel: the writer stopped on an error,
                     // which is reported from there.
-                    return Ok(out.send(priced).is_ok());
+                    return Ok(out.send(self.priced(trades, results)).is_ok());
                 }
                 Err(e) => self.fall_back(e)?,
             }
@@ -258,13 +262,7 @@ impl EngineStage<'_> {
     fn salvage(&mut self, out: &SyncSender<Priced>) {
         while let Some((trades, Some(p))) = self.in_flight.pop_front() {
             let Ok(results) = p.wait() else { return };
-            let priced = Priced {
-                trades,
-                results,
-                engine: self.engine.name(),
-                device: self.device.clone(),
-            };
-            if out.send(priced).is_err() {
+            if out.send(self.priced(trades, results)).is_err() {
                 return;
             }
         }
@@ -289,25 +287,23 @@ impl EngineStage<'_> {
             );
             *self.engine = next;
             self.device = self.engine.device();
-            let mut again = Ok(());
+            // Start every batch in flight again, until one fails to start.
+            let mut failed = None;
             let batches: Vec<Vec<Trade>> =
                 self.in_flight.drain(..).map(|(trades, _)| trades).collect();
             for trades in batches {
-                let pending = match &again {
-                    Ok(()) => match self.submit(&trades) {
-                        Ok(p) => Some(p),
-                        Err(e2) => {
-                            again = Err(e2);
-                            None
-                        }
-                    },
-                    Err(_) => None,
-                };
+                let mut pending = None;
+                if failed.is_none() {
+                    match self.submit(&trades) {
+                        Ok(p) => pending = Some(p),
+                        Err(e2) => failed = Some(e2),
+                    }
+                }
                 self.in_flight.push_back((trades, pending));
             }
-            match again {
-                Ok(()) => return Ok(()),
-                Err(e2) => e = e2,
+            match failed {
+                None => return Ok(()),
+                Some(e2) => e = e2,
             }
         }
     }
@@ -329,6 +325,9 @@ fn price_batches(
         req,
         device,
         in_flight: VecDeque::new(),
+        depth_override: std::env::var("RISKPOOL_BATCHES_IN_FLIGHT")
+            .ok()
+            .and_then(|v| v.parse().ok()),
         busy: 0.0,
     };
     let run = || {

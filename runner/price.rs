@@ -58,7 +58,6 @@ fn parse_greeks(names: &[String]) -> Result<GreekSet> {
 }
 
 pub fn run(args: &PriceArgs) -> Result<Summary> {
-    let began = Instant::now();
     let kind = Kind::of(&args.output).ok_or_else(|| {
         Usage(format!(
             "--output {}: the extension must be .csv or .jsonl",
@@ -144,7 +143,9 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     let mut kept = resume::scan(&args.output, kind, &signature)?.map(|k| k.ids);
 
     // Pass 1: check everything before anything is written.
+    let began = Instant::now();
     let checked = check::check_all(&args.input, &opts, &req, kept.as_deref())?;
+    let check_seconds = began.elapsed().as_secs_f64();
     let count = checked.count;
     if kept.is_some() && !checked.kept_matches {
         log::warn(
@@ -167,7 +168,6 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     }
 
     // Pass 2: price what is not done yet, in batches, each made durable.
-    let check_seconds = began.elapsed().as_secs_f64();
     let engine: Box<dyn Engine> = engines::select(&args.engine)?;
     let device = engine.device();
     let start = Instant::now();

@@ -136,9 +136,9 @@ pub struct KindGroup {
 }
 
 /// Groups a batch by kernel kind, keeping the batch order inside a group.
-pub fn group(trades: &[Trade]) -> Vec<KindGroup> {
+pub fn group<'a>(trades: impl IntoIterator<Item = &'a Trade>) -> Vec<KindGroup> {
     let mut groups: Vec<KindGroup> = Vec::new();
-    for (i, t) in trades.iter().enumerate() {
+    for (i, t) in trades.into_iter().enumerate() {
         let (m, p) = (model_kind(&t.model), payoff_kind(&t.payoff));
         let g = match groups
             .iter_mut()

@@ -228,13 +228,6 @@ impl TradeReader {
     }
 }
 
-/// One item as the file holds it, before parsing: a line of text, or an
-/// element of a JSON array (parsed already, as the array is read whole).
-enum Raw {
-    Line(u64, String),
-    Item(u64, Result<Trade, InputError>),
-}
-
 /// Reads one line into `buf` (appending; the newline stays): `Ok(false)`
 /// at the end of the file.
 fn read_line(
@@ -249,38 +242,14 @@ fn read_line(
 }
 
 impl TradeReader {
-    /// The next item of the file, unparsed; `None` at the end or after an
-    /// error reading the file.
-    fn next_raw(&mut self) -> Option<Result<Raw, InputError>> {
-        if self.done {
-            return None;
-        }
-        let raw = match &mut self.inner {
-            Inner::Array { items } => items.next().map(|(n, t)| Raw::Item(n, t)),
-            Inner::Lines { text, line } => {
-                let mut buf = String::new();
-                match read_line(&self.path, text, *line, &mut buf) {
-                    Ok(false) => None,
-                    Ok(true) => {
-                        *line += 1;
-                        Some(Raw::Line(*line, buf))
-                    }
-                    Err(e) => {
-                        self.done = true;
-                        return Some(Err(e));
-                    }
-                }
-            }
-        };
-        self.done = raw.is_none();
-        raw.map(Ok)
-    }
-
-    fn parse(&self, raw: Raw) -> Option<Result<ReadTrade, InputError>> {
-        match raw {
-            Raw::Item(n, t) => t.and_then(|t| self.finish(n, t)).transpose(),
-            Raw::Line(n, text) => self.parse_line(n, &text),
-        }
+    /// A parsed item of line `n`: `None` for a trade outside the shard or
+    /// window.
+    fn parse_item(
+        &self,
+        n: u64,
+        parsed: Result<Trade, InputError>,
+    ) -> Option<Result<ReadTrade, InputError>> {
+        parsed.and_then(|t| self.finish(n, t)).transpose()
     }
 
     /// Parses line `n`: `None` for a blank line, the CSV header or a trade
@@ -303,7 +272,7 @@ impl TradeReader {
             Format::AzfinsimCsv => azfinsim_csv::parse_row(&self.path, n, text),
             _ => portfolio::parse_line(&self.path, n, text),
         };
-        parsed.and_then(|t| self.finish(n, t)).transpose()
+        self.parse_item(n, parsed)
     }
 
     /// Up to `n` lines (or array items) read in order and parsed on
@@ -324,7 +293,7 @@ impl TradeReader {
                 }
                 taken
                     .into_iter()
-                    .filter_map(|(line, t)| self.parse(Raw::Item(line, t)))
+                    .filter_map(|(line, t)| self.parse_item(line, t))
                     .collect()
             }
             Inner::Lines { text, line } => {
@@ -374,15 +343,34 @@ impl Iterator for TradeReader {
     type Item = Result<ReadTrade, InputError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while let Some(raw) = self.next_raw() {
-            let parsed = match raw {
-                Ok(raw) => self.parse(raw),
-                Err(e) => Some(Err(e)),
-            };
-            if let Some(item) = parsed {
-                if item.is_err() {
-                    self.done = true;
+        let mut buf = String::new();
+        while !self.done {
+            let item = match &mut self.inner {
+                Inner::Array { items } => match items.next() {
+                    Some((n, t)) => self.parse_item(n, t),
+                    None => {
+                        self.done = true;
+                        None
+                    }
+                },
+                Inner::Lines { text, line } => {
+                    buf.clear();
+                    match read_line(&self.path, text, *line, &mut buf) {
+                        Ok(true) => {
+                            *line += 1;
+                            let n = *line;
+                            self.parse_line(n, &buf)
+                        }
+                        Ok(false) => {
+                            self.done = true;
+                            None
+                        }
+                        Err(e) => Some(Err(e)),
+                    }
                 }
+            };
+            if let Some(item) = item {
+                self.done = item.is_err();
                 return Some(item);
             }
         }

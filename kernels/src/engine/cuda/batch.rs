@@ -186,20 +186,20 @@ fn submit_as<R: Record>(
     } = dev;
     let started = Instant::now();
     let key = portfolio::gpu_key(req);
-    let subset: Vec<Trade> = share.iter().map(|&i| trades[i].clone()).collect();
 
     // The host's part: records and block tables, kind by kind.
     let mut records: Vec<R> = Vec::with_capacity(share.len());
     let mut kinds = Vec::new();
     let mut blocks: u64 = 0;
     let pv_allowed = pv_kernels_allowed();
-    for group in portfolio::group(&subset) {
+    // A group's indices are places in `share`.
+    for group in portfolio::group(share.iter().map(|&i| &trades[i])) {
         let mut starts = Vec::with_capacity(group.indices.len() + 1);
         let mut total: u64 = 0;
         let mut pv_only = pv_allowed;
         starts.push(0u32);
         for &i in &group.indices {
-            let r = R::make(&subset[i], req);
+            let r = R::make(&trades[share[i]], req);
             total += r.paths().div_ceil(PATHS_PER_BLOCK);
             starts.push(
                 u32::try_from(total)
@@ -218,7 +218,7 @@ fn submit_as<R: Record>(
             work: group
                 .indices
                 .iter()
-                .map(|&i| subset[i].path_steps())
+                .map(|&i| trades[share[i]].path_steps())
                 .collect(),
             starts,
             first_block: blocks,
