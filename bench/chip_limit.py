@@ -12,7 +12,7 @@ GPU could issue at most, from instructions per path-step.
       Static, closer to the chip: the same loop in SASS, from
       `nvdisasm -c` of a cubin that ptxas made from riskpool's PTX (no GPU
       needed). Also counts its special-function (MUFU) instructions and
-      Philox's 32x32->64 multiplies (IMAD.WIDE.U32 / IMAD.HI.U32).
+      Philox's 32x32->64 multiplies (the instructions holding its multipliers).
 
   chip_limit.py limit --sms N --clock-mhz F --inst-per-path-step X
       Issue bound: each SM sub-partition issues one warp instruction a
@@ -95,13 +95,18 @@ def sass(args):
         ins = SASS_LINE.match(line)
         if ins:
             code.append(ins.group(2))
-    philox = lambda a, b: sum(bool(re.search(r"IMAD\.(WIDE|HI)\.U32", c)) for c in code[a : b + 1])
+    # Philox's multiplies: any instruction with one of its multipliers
+    # (0xD2511F53, 0xCD9E8D57, as SASS writes them), whichever form ptxas
+    # chose (IMAD.WIDE.U32, IMAD.HI.U32 with IMAD, or UIMAD for words that
+    # are the same across the warp).
+    philox = lambda a, b: sum(bool(re.search(r"0x2daee0ad|0x326172a9|0xd2511f53|0xcd9e8d57", c, re.I)) for c in code[a : b + 1])
     loops_found = []
     for i, c in enumerate(code):
         t = SASS_BRA.search(c)
         if t and t.group(1) in labels and labels[t.group(1)] <= i:
             loops_found.append((labels[t.group(1)], i))
-    step = [(a, b) for a, b in loops_found if philox(a, b) >= 20]
+    # Ten rounds of two multiplies; a few may be hoisted out of the loop.
+    step = [(a, b) for a, b in loops_found if philox(a, b) >= 16]
     if not step:
         sys.exit("chip_limit: no loop with Philox multiplies in %s" % args.kernel)
     a, b = min(step, key=lambda ab: ab[1] - ab[0])

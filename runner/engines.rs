@@ -82,7 +82,7 @@ fn cuda(args: &EngineArgs) -> Result<CudaEngine, EngineError> {
             ),
         });
     }
-    CudaEngine::with_devices(Some(&ordinals))
+    CudaEngine::with_devices(Some(&ordinals), args.fast_math)
 }
 
 /// The engine `--engine` asks for.
@@ -101,6 +101,15 @@ pub fn select(args: &EngineArgs) -> Result<Box<dyn Engine>> {
             }
         }
     };
+    if args.fast_math && engine.name() != "cuda" {
+        crate::log::warn(
+            &format!(
+                "--fast-math applies to the CUDA engine only; the {} engine uses riskpool's own functions",
+                engine.name()
+            ),
+            serde_json::json!({"engine": engine.name()}),
+        );
+    }
     Ok(
         match std::env::var("RISKPOOL_INJECT_ENGINE_FAILURE")
             .ok()

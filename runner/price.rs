@@ -121,7 +121,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         json!({
             "seed": args.seed, "paths": args.paths, "greeks": args.greeks, "algorithm": format!("{:?}", args.algorithm),
             "shard": args.shard, "window": window, "precision": format!("{:?}", args.precision), "antithetic": args.antithetic,
-            "columns": layout.columns(), "kind": format!("{kind:?}"),
+            "fast_math": args.engine.fast_math, "columns": layout.columns(), "kind": format!("{kind:?}"),
         }),
     )?;
     if resume::already_done(&args.output, &signature) {

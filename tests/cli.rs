@@ -361,6 +361,11 @@ fn bad_usage_exits_2_and_missing_engines_exit_1_cleanly() {
             1,
             "cuda engine unavailable: no CUDA driver found",
         ),
+        (
+            vec!["--engine", "cuda", "--fast-math"],
+            1,
+            "cuda engine unavailable: no CUDA driver found",
+        ),
     ] {
         let mut a = vec!["price", "--input", p(&input)];
         if !args.contains(&"--output") {
@@ -409,6 +414,33 @@ fn bad_usage_exits_2_and_missing_engines_exit_1_cleanly() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(std::fs::read_to_string(&out).unwrap().contains(",cpu,"));
+    // --fast-math is the CUDA engine's: the CPU engine says so and prices as
+    // it always does (only the seconds column differs).
+    let fast = d.path().join("fast.csv");
+    let o = riskpool(&[
+        "price",
+        "--input",
+        p(&input),
+        "--output",
+        p(&fast),
+        "--engine",
+        "auto",
+        "--fast-math",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--fast-math applies to the CUDA engine only"),
+        "{}",
+        stderr(&o)
+    );
+    let without_seconds = |f: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(f)
+            .unwrap()
+            .lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect()
+    };
+    assert_eq!(without_seconds(&fast), without_seconds(&out));
 }
 
 /// `--engine wgpu` prices the same rows as the CPU engine, far inside the

@@ -2,7 +2,8 @@
 //! (Debian's, fetched by scripts/test; no GPU needed to compile), and a
 //! machine without a driver gets a clear reason, not a panic. On a GPU
 //! machine (scripts/gpu-check): known-answer vectors on the device and
-//! CPU-vs-CUDA conformance for every model x payoff x Greek, f32 and f64.
+//! CPU-vs-CUDA conformance for every model x payoff x Greek, f32 and f64,
+//! and f32 with `--fast-math`.
 
 mod common;
 
@@ -39,9 +40,11 @@ fn every_kernel_compiles_with_nvrtc() {
             return;
         }
     };
-    let src = source::full_source();
-    // Volta for the oldest Batch GPUs in use (NC v3), Hopper for ND/NC H100 and H200.
-    for arch in [70, 90] {
+    // Volta for the oldest Batch GPUs in use (NC v3), Hopper for ND/NC H100 and H200;
+    // riskpool's own special functions, and the chip's (--fast-math).
+    for (arch, fast_math) in [(70, false), (90, false), (70, true), (90, true)] {
+        let src = source::full_source(fast_math);
+        let variant = if fast_math { "fast-math " } else { "" };
         if !nv.supported_archs().is_empty() && !nv.supported_archs().contains(&arch) {
             eprintln!(
                 "NVRTC {:?} cannot target compute_{arch}; skipped",
@@ -54,27 +57,45 @@ fn every_kernel_compiles_with_nvrtc() {
             .compile(&src, "riskpool.cu", arch)
             .unwrap_or_else(|log| panic!("{log}"));
         eprintln!(
-            "NVRTC {:?} compiled {} kernels for compute_{arch} in {:.1} s",
+            "NVRTC {:?} compiled {} {variant}kernels for compute_{arch} in {:.1} s",
             nv.version,
             source::all_kernel_names().len(),
             t0.elapsed().as_secs_f64()
         );
         // For the chip-limit estimate (bench/chip_limit.py, scripts/gpu-check).
         if let Some(dir) = std::env::var_os("RISKPOOL_PTX_OUT") {
-            let file = std::path::Path::new(&dir).join(format!("riskpool-compute_{arch}.ptx"));
+            let file = std::path::Path::new(&dir).join(format!(
+                "riskpool-{}compute_{arch}.ptx",
+                variant.replace(' ', "-")
+            ));
             std::fs::write(&file, &ptx).unwrap();
             eprintln!("PTX for compute_{arch} in {}", file.display());
         }
         for name in source::all_kernel_names() {
             assert!(
                 ptx.contains(&format!(".entry {name}(")),
-                "{name} missing from the PTX for compute_{arch}"
+                "{name} missing from the {variant}PTX for compute_{arch}"
+            );
+        }
+        // --fast-math takes the special-function unit's instructions; the
+        // contract's kernels use none of them.
+        for op in [
+            "sin.approx.f32",
+            "cos.approx.f32",
+            "lg2.approx",
+            "ex2.approx",
+            "sqrt.approx",
+        ] {
+            assert_eq!(
+                ptx.contains(op),
+                fast_math,
+                "{op} in the {variant}PTX for compute_{arch}"
             );
         }
         // Pricing kernels must not spill arrays to local memory (.local).
         assert!(
             !ptx.contains(".local .align"),
-            "a kernel uses local memory for compute_{arch}"
+            "a {variant}kernel uses local memory for compute_{arch}"
         );
     }
 }
@@ -168,6 +189,42 @@ fn every_model_payoff_and_greek_matches_the_cpu_engine() {
                     );
                 }
             }
+        }
+    }
+}
+
+/// `--fast-math` (the chip's special functions in f32) keeps to the f32
+/// contract for every model, payoff and Greek: the same paths, to the
+/// special-function unit's few ulp.
+#[test]
+fn fast_math_matches_the_cpu_engine_within_the_f32_contract() {
+    let gpu = match CudaEngine::with_devices(None, true) {
+        Ok(e) => e,
+        Err(e) if required("RISKPOOL_REQUIRE_CUDA") => panic!("RISKPOOL_REQUIRE_CUDA=1 but: {e}"),
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            return;
+        }
+    };
+    assert!(gpu.device().ends_with(", fast math"), "{}", gpu.device());
+    let cpu = CpuEngine::new(None).unwrap();
+    let trades = every_model_and_payoff(20_000);
+    for greeks in [vec![], Greek::ALL.to_vec()] {
+        let req = PricingRequest {
+            greeks: GreekSet(greeks.clone()),
+            ..Default::default()
+        };
+        let a = cpu.price(&trades, &req).unwrap();
+        let b = gpu.price(&trades, &req).unwrap();
+        for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
+            assert_conform(
+                &format!("{} fast-math greeks={}", t.id, greeks.len()),
+                t,
+                &req,
+                x,
+                y,
+                Tolerance::F32_FAST_MATH,
+            );
         }
     }
 }

@@ -124,6 +124,10 @@ fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     )
     .unwrap();
     assert_eq!(summary["trades"], 3000);
+    // Other arithmetic asked for (--fast-math) is another result: priced again.
+    let o = price(&trades, &out, &["--fast-math"]).output().unwrap();
+    assert!(o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("already complete"));
 }
 
 #[test]

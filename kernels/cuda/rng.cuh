@@ -33,12 +33,26 @@ template <typename R> struct Normals4 {
     R v[4];
 };
 
+// Box-Muller's radius sqrt(-2 ln u), u in (0, 1).
+template <typename R> __device__ __forceinline__ R radius_of(R u) {
+    return sqrt(R(-2) * rp_ln(u));
+}
+
+// RP_FAST_MATH: the fast logarithm is off by up to about 2^-22 absolute,
+// so for u within that of 1 it can give ln u >= 0: clamp at zero.
+template <> __device__ __forceinline__ float radius_of<float>(float u) {
+    if (RP_FAST_MATH) {
+        return mufu_sqrt(fmaxf(-1.38629436111989061883f * mufu_lg2(u), 0.0f));  // -2 ln 2 log2 u
+    }
+    return sqrtf(-2.0f * rp_ln(u));
+}
+
 // Box-Muller on one Philox output: (w0, w1) -> (n0, n1), (w2, w3) -> (n2, n3).
 template <typename R> __device__ __forceinline__ Normals4<R> normals_from_words(uint4 w) {
-    const R r0 = sqrt(R(-2) * rp_ln(uniform_of<R>(w.x)));
+    const R r0 = radius_of<R>(uniform_of<R>(w.x));
     R s0, c0, s1, c1;
     rp_sincos_turns(uniform_of<R>(w.y), &s0, &c0);
-    const R r1 = sqrt(R(-2) * rp_ln(uniform_of<R>(w.z)));
+    const R r1 = radius_of<R>(uniform_of<R>(w.z));
     rp_sincos_turns(uniform_of<R>(w.w), &s1, &c1);
     Normals4<R> n;
     n.v[0] = r0 * c0;

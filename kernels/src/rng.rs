@@ -43,6 +43,13 @@
 //! In f32 the logarithm, sine and cosine are riskpool's own polynomials
 //! ([`crate::real`]) using only `+`, `*`, `sqrt` and bit moves, so every SIMD
 //! width gives the same bits, and the GPU sources use the same polynomials.
+//!
+//! The one exception is asked for by name: the CUDA engine's `--fast-math`
+//! takes the logarithm, sine, cosine and `r`'s square root in f32 from the
+//! GPU's special-function unit (`RP_FAST_MATH` in `kernels/cuda/math.cuh`).
+//! The counters, words and uniforms are the same; the normals differ from
+//! these in the last few bits (about 1e-6), and where `ln u` rounds to zero
+//! or above (u within about 2^-22 of 1) `r` is 0.
 
 /// Philox multiplier for words 0 and 1.
 pub const PHILOX_M0: u32 = 0xD251_1F53;

@@ -251,6 +251,14 @@ impl Tolerance {
         se: 0.1,
         ulp: 1e-6,
     };
+    /// The CUDA engine's `--fast-math`: the f32 contract, with a rounding
+    /// floor ten times wider, as its special functions are a few ulp off
+    /// the polynomials the CPU engine uses.
+    pub const F32_FAST_MATH: Tolerance = Tolerance {
+        rel: 1e-4,
+        se: 0.1,
+        ulp: 1e-5,
+    };
     /// CUDA's f64 contract: within 1e-9 relative.
     pub const F64: Tolerance = Tolerance {
         rel: 1e-9,

@@ -47,9 +47,15 @@ pub fn kernel_name(model: usize, payoff: usize, precision: Precision) -> String 
     )
 }
 
-/// The whole translation unit handed to NVRTC.
-pub fn full_source() -> String {
-    let mut src = FILES.join("\n");
+/// The whole translation unit handed to NVRTC; with `fast_math`, its
+/// float special functions are the chip's (`RP_FAST_MATH` in `math.cuh`).
+pub fn full_source(fast_math: bool) -> String {
+    let mut src = if fast_math {
+        "#define RP_FAST_MATH 1\n".to_string()
+    } else {
+        String::new()
+    };
+    src.push_str(&FILES.join("\n"));
     for (m, model) in MODEL_STRUCTS.iter().enumerate() {
         for (p, payoff) in PAYOFF_STRUCTS.iter().enumerate() {
             for (precision, ty) in [(Precision::F32, "float"), (Precision::F64, "double")] {
