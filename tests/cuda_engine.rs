@@ -3,11 +3,14 @@
 //! machine without a driver gets a clear reason, not a panic. On a GPU
 //! machine (scripts/gpu-check): known-answer vectors on the device and
 //! CPU-vs-CUDA conformance for every model x payoff x Greek, f32 and f64,
-//! and f32 with `--fast-math`.
+//! and f32 with `--fast-math`. Everywhere again: the same CUDA C built by
+//! the host's C++ compiler and run on the CPU (`engine::cuda::on_cpu`),
+//! whose known answers and prices must be the CPU engine's.
 
 mod common;
 
 use common::*;
+use riskpool_kernels::engine::cuda::on_cpu::CudaOnCpu;
 use riskpool_kernels::engine::cuda::{self, source, CudaEngine, Nvrtc};
 use riskpool_kernels::{
     CpuEngine, Engine, EngineError, Greek, GreekSet, Precision, PricingRequest,
@@ -238,5 +241,95 @@ fn a_200000_trade_portfolio_prices_correctly() {
     let b = gpu.price(&trades, &req).unwrap();
     for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
         assert_conform(&t.id, t, &req, x, y, tolerance(req.precision));
+    }
+}
+
+/// The CUDA C built for the CPU, or None with the reason (a failure where
+/// RISKPOOL_REQUIRE_CXX=1, as scripts/test sets it).
+fn cuda_c_on_the_cpu() -> Option<CudaOnCpu> {
+    let t0 = std::time::Instant::now();
+    match CudaOnCpu::build() {
+        Ok(e) => {
+            eprintln!("CUDA C built for the CPU in {:.1} s", t0.elapsed().as_secs_f64());
+            Some(e)
+        }
+        Err(e) if required("RISKPOOL_REQUIRE_CXX") => panic!("RISKPOOL_REQUIRE_CXX=1 but: {e}"),
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn the_cuda_c_on_the_cpu_draws_the_known_answers() {
+    let Some(k) = cuda_c_on_the_cpu() else { return };
+    let inputs = kat_inputs(20_000);
+    let out = k.philox(&inputs).unwrap();
+    assert_device_streams("cuda-on-cpu", &inputs, &out);
+    // Without contraction, the normals are the CPU engine's to the bit.
+    for (words, normals) in &out {
+        let cpu = <f32 as riskpool_kernels::real::Real>::normals_from_words(*words);
+        assert_eq!(
+            cpu.map(f32::to_bits),
+            normals.map(f32::to_bits),
+            "normals of {words:x?}"
+        );
+    }
+}
+
+/// The kernels' every line runs here, through the engine's own records,
+/// block tables, launches and merge: the prices equal the CPU engine's but
+/// for the order the blocks' sums are added in.
+#[test]
+fn the_cuda_c_on_the_cpu_prices_as_the_cpu_engine() {
+    let Some(k) = cuda_c_on_the_cpu() else { return };
+    let cpu = CpuEngine::new(None).unwrap();
+    // Blocks of 512 paths: one trade's paths end mid-block.
+    let trades = every_model_and_payoff(1_500);
+    for precision in [Precision::F32, Precision::F64] {
+        // The paths are the same; the sums' order differs, and f32 records
+        // hold the Greeks' coefficients in f32 (WGSL has no f64), so a
+        // Greek may differ by their rounding of each revaluation.
+        let same_paths = Tolerance {
+            rel: 1e-12,
+            se: 0.0,
+            ulp: match precision {
+                Precision::F32 => f32::EPSILON as f64 / 2.0,
+                Precision::F64 => 1e-13,
+            },
+        };
+        for greeks in [vec![], Greek::ALL.to_vec()] {
+            for antithetic in [false, true] {
+                let req = PricingRequest {
+                    precision,
+                    greeks: GreekSet(greeks.clone()),
+                    antithetic,
+                    ..Default::default()
+                };
+                let trades = if antithetic {
+                    with_even_paths(&trades)
+                } else {
+                    trades.clone()
+                };
+                let a = cpu.price(&trades, &req).unwrap();
+                let b = k.price(&trades, &req).unwrap();
+                for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
+                    assert_eq!(x.paths, y.paths, "{}", t.id);
+                    assert_conform(
+                        &format!(
+                            "{} {precision:?} greeks={} anti={antithetic}",
+                            t.id,
+                            greeks.len()
+                        ),
+                        t,
+                        &req,
+                        x,
+                        y,
+                        same_paths,
+                    );
+                }
+            }
+        }
     }
 }

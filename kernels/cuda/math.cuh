@@ -11,6 +11,7 @@
 #define RP_FAST_MATH 0
 #endif
 
+#if RP_FAST_MATH
 // The special-function unit's instructions, flushing subnormals to zero,
 // which spares the scaling around each: no input the kernels give them is
 // subnormal (uniforms are at least 2^-24, exponents at least -87 log2 e).
@@ -31,6 +32,7 @@ __device__ __forceinline__ float mufu_sqrt(float x) {
     asm("sqrt.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
     return r;
 }
+#endif
 
 template <typename R> __device__ R uniform_of(unsigned w);
 
@@ -46,9 +48,9 @@ template <> __device__ __forceinline__ double uniform_of<double>(unsigned w) {
 
 __device__ __forceinline__ float rp_exp(float v) {
     const float x = fminf(fmaxf(v, -87.0f), 88.0f);
-    if (RP_FAST_MATH) {
-        return mufu_ex2(x * 1.44269504088896340736f);
-    }
+#if RP_FAST_MATH
+    return mufu_ex2(x * 1.44269504088896340736f);
+#endif
     // rintf rounds ties to even, as the CPU's 1.5 * 2^23 trick does.
     const float n = rintf(x * 1.442695041f);
     const int ni = (int)n;
@@ -64,9 +66,9 @@ __device__ __forceinline__ double rp_exp(double x) {
 }
 
 __device__ __forceinline__ float rp_ln(float v) {
-    if (RP_FAST_MATH) {
-        return mufu_lg2(v) * 0.69314718055994530942f;
-    }
+#if RP_FAST_MATH
+    return mufu_lg2(v) * 0.69314718055994530942f;
+#endif
     const unsigned bits = __float_as_uint(v);
     int e = (int)((bits >> 23) & 0xffu) - 126;
     float m = __uint_as_float((bits & 0x007fffffu) | 0x3f000000u);
@@ -76,7 +78,7 @@ __device__ __forceinline__ float rp_ln(float v) {
     const float z = m * m;
     const float p = ((((((((7.0376836292e-2f * m - 1.1514610310e-1f) * m + 1.1676998740e-1f) * m
         - 1.2420140846e-1f) * m + 1.4249322787e-1f) * m - 1.6668057665e-1f) * m
-        + 2.0007147650e-1f) * m - 2.4999993993e-1f) * m + 3.3333331174e-1f) * m * z;
+        + 2.0000714765e-1f) * m - 2.4999993993e-1f) * m + 3.3333331174e-1f) * m * z;
     const float fe = (float)e;
     const float y = p + fe * -2.12194440e-4f + -0.5f * z;
     return m + y + fe * 0.693359375f;
@@ -88,10 +90,10 @@ __device__ __forceinline__ double rp_ln(double x) {
 
 // (sin 2 pi u, cos 2 pi u) for u in [0, 1).
 __device__ __forceinline__ void rp_sincos_turns(float u, float* s_out, float* c_out) {
-    if (RP_FAST_MATH) {
-        __sincosf(6.28318530717958647692f * u, s_out, c_out);
-        return;
-    }
+#if RP_FAST_MATH
+    __sincosf(6.28318530717958647692f * u, s_out, c_out);
+    return;
+#endif
     const float t = u * 4.0f;
     const float qf = rintf(t);
     const unsigned q = (unsigned)qf;

@@ -41,10 +41,11 @@ template <typename R> __device__ __forceinline__ R radius_of(R u) {
 // RP_FAST_MATH: the fast logarithm is off by up to about 2^-22 absolute,
 // so for u within that of 1 it can give ln u >= 0: clamp at zero.
 template <> __device__ __forceinline__ float radius_of<float>(float u) {
-    if (RP_FAST_MATH) {
-        return mufu_sqrt(fmaxf(-1.38629436111989061883f * mufu_lg2(u), 0.0f));  // -2 ln 2 log2 u
-    }
+#if RP_FAST_MATH
+    return mufu_sqrt(fmaxf(-1.38629436111989061883f * mufu_lg2(u), 0.0f));  // -2 ln 2 log2 u
+#else
     return sqrtf(-2.0f * rp_ln(u));
+#endif
 }
 
 // Box-Muller on one Philox output: (w0, w1) -> (n0, n1), (w2, w3) -> (n2, n3).

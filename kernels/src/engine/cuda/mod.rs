@@ -17,6 +17,8 @@
 //! flight and the next one's upload overlaps this one's compute.
 
 mod batch;
+pub mod on_cpu;
+mod plan;
 mod nvrtc;
 pub mod source;
 

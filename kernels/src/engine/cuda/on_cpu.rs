@@ -1,0 +1,196 @@
+//! The CUDA C kernels run on the CPU, so that machines without a GPU (CI
+//! among them) test the very source NVRTC compiles: [`source::full_source`]
+//! behind `kernels/cuda/on_cpu.hpp` (CUDA's built-ins for a host compiler,
+//! a fiber per CUDA thread), built by the host's C++ compiler (`$CXX`, else
+//! `c++`) into a shared library, and priced through the same [`Plan`] as
+//! the GPU: the records, block tables, launches and the merge of the
+//! blocks' sums are the engine's own; only the device copies are not.
+//!
+//! Not an engine users choose: the tests compare it with the CPU engine
+//! (tests/cuda_engine.rs), where, with no floating-point contraction, the
+//! paths are the CPU engine's to the bit.
+
+use std::ffi::c_void;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use libloading::{Library, Symbol};
+use rayon::prelude::*;
+
+use super::plan::Plan;
+use super::{source, PARTIAL, PATHS_PER_BLOCK, THREADS};
+use crate::engine::{check_batch, Engine, EngineError, PhiloxAnswer, PricingRequest, TradeResult};
+use crate::instrument::Trade;
+
+const SHIM: &str = include_str!("../../../cuda/on_cpu.hpp");
+
+/// Blocks one call runs: the unit of work shared among the CPU's threads.
+const BLOCKS_PER_CALL: usize = 4;
+
+/// `rp_price_args` in `on_cpu.hpp`.
+#[repr(C)]
+struct PriceArgs {
+    kernel: *const c_void,
+    trades: *const u8,
+    block_start: *const u32,
+    partials: *mut f64,
+    key_lo: u32,
+    key_hi: u32,
+    first_block: u32,
+    n_blocks: u32,
+    n_trades: u32,
+}
+
+type LaunchPrice = unsafe extern "C" fn(*const PriceArgs, u32, u32);
+type LaunchKat = unsafe extern "C" fn(*const [u32; 4], *mut [u32; 4], u32, u32, u32);
+
+/// The CUDA C kernels, built for this CPU.
+pub struct CudaOnCpu {
+    lib: Library,
+    /// The compiler that built them.
+    pub compiler: String,
+}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Failed {
+        engine: "cuda-on-cpu",
+        reason: format!("{what}: {e}"),
+    }
+}
+
+impl CudaOnCpu {
+    /// Builds the kernels (or reuses the library built from the same
+    /// source and compiler, kept in the temporary folder) and loads them.
+    pub fn build() -> Result<CudaOnCpu, String> {
+        let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+        let src = format!("{SHIM}\n{}", source::full_source(false));
+        let key = crate::rng::stream_id_of(&format!("{compiler}\n{src}"));
+        let lib = std::env::temp_dir().join(format!("riskpool-cuda-on-cpu-{key:016x}.so"));
+        {
+            // One build at a time in this process (its files are named by
+            // the process); other processes' land by rename, whole.
+            static BUILDING: Mutex<()> = Mutex::new(());
+            let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+            if !lib.exists() {
+                build_library(&compiler, &src, &lib)?;
+            }
+        }
+        // SAFETY: a library this process built from riskpool's sources; its
+        // initialisers are the C++ runtime's.
+        let lib = unsafe { Library::new(&lib) }
+            .map_err(|e| format!("cannot load {}: {e}", lib.display()))?;
+        Ok(CudaOnCpu { lib, compiler })
+    }
+
+    /// Philox words and float normals from `rp_kat`, as on a GPU.
+    pub fn philox(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<PhiloxAnswer>, EngineError> {
+        let input: Vec<[u32; 4]> = inputs
+            .iter()
+            .flat_map(|(c, k)| [*c, [k[0], k[1], 0, 0]])
+            .collect();
+        let mut out = vec![[0u32; 4]; input.len()];
+        let n = inputs.len() as u32;
+        // SAFETY: rp_cpu_launch_kat's signature; `input` and `out` hold two
+        // words of four for each of the `n` answers.
+        unsafe {
+            let launch: Symbol<LaunchKat> = self
+                .lib
+                .get(b"rp_cpu_launch_kat")
+                .map_err(|e| failed("rp_cpu_launch_kat", e))?;
+            launch(input.as_ptr(), out.as_mut_ptr(), n, n.div_ceil(64), 64);
+        }
+        Ok(out
+            .chunks(2)
+            .map(|w| (w[0], w[1].map(f32::from_bits)))
+            .collect())
+    }
+}
+
+fn build_library(compiler: &str, src: &str, lib: &Path) -> Result<(), String> {
+    let dir = std::env::temp_dir();
+    let stem = format!("riskpool-cuda-on-cpu-{}", std::process::id());
+    let cpp = dir.join(format!("{stem}.cpp"));
+    let partial: PathBuf = dir.join(format!("{stem}.so.partial"));
+    std::fs::write(&cpp, src).map_err(|e| format!("cannot write {}: {e}", cpp.display()))?;
+    // No contraction of a * b + c into fused multiply-adds: the CPU
+    // engine's float arithmetic, operation for operation.
+    let out = Command::new(compiler)
+        .args(["-std=c++17", "-O2", "-ffp-contract=off", "-fPIC", "-shared", "-w", "-o"])
+        .arg(&partial)
+        .arg(&cpp)
+        .output()
+        .map_err(|e| format!("cannot run the C++ compiler `{compiler}` ($CXX): {e}"))?;
+    let _ = std::fs::remove_file(&cpp);
+    if !out.status.success() {
+        return Err(format!(
+            "{compiler} could not build the CUDA C for the CPU:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    std::fs::rename(&partial, lib).map_err(|e| format!("cannot store {}: {e}", lib.display()))
+}
+
+impl Engine for CudaOnCpu {
+    fn name(&self) -> &'static str {
+        "cuda-on-cpu"
+    }
+
+    fn device(&self) -> String {
+        format!("CUDA C on the CPU ({})", self.compiler)
+    }
+
+    fn price(
+        &self,
+        trades: &[Trade],
+        req: &PricingRequest,
+    ) -> Result<Vec<TradeResult>, EngineError> {
+        check_batch("cuda-on-cpu", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
+        let started = std::time::Instant::now();
+        let all: Vec<usize> = (0..trades.len()).collect();
+        let plan = Plan::new(trades, &all, req)?;
+        let mut partials = vec![0.0f64; plan.partials_len()];
+        // SAFETY: rp_cpu_launch_price's signature.
+        let launch: Symbol<LaunchPrice> = unsafe { self.lib.get(b"rp_cpu_launch_price") }
+            .map_err(|e| failed("rp_cpu_launch_price", e))?;
+        for k in &plan.kinds {
+            let name = std::ffi::CString::new(k.kernel.as_str()).map_err(|e| failed("kernel", e))?;
+            // SAFETY: every pricing kernel has the signature `PriceArgs` calls.
+            let kernel: Symbol<*const c_void> = unsafe { self.lib.get(name.as_bytes_with_nul()) }
+                .map_err(|e| failed(&k.kernel, e))?;
+            let kernel = *kernel as usize;
+            let trades_at = plan.records[k.first_record * plan.record_size..].as_ptr() as usize;
+            let starts_at = plan.starts[k.first_start..].as_ptr() as usize;
+            let n_trades = k.trades.len() as u32;
+            let from = k.first_block as usize * PARTIAL;
+            let to = from + k.blocks() as usize * PARTIAL;
+            // Blocks are independent: a few at a time on each CPU thread, as
+            // the engine splits a launch beyond 2^20 blocks.
+            partials[from..to]
+                .par_chunks_mut(BLOCKS_PER_CALL * PARTIAL)
+                .enumerate()
+                .for_each(|(c, out)| {
+                    let args = PriceArgs {
+                        kernel: kernel as *const c_void,
+                        trades: trades_at as *const u8,
+                        block_start: starts_at as *const u32,
+                        partials: out.as_mut_ptr(),
+                        key_lo: plan.key[0],
+                        key_hi: plan.key[1],
+                        first_block: (c * BLOCKS_PER_CALL) as u32,
+                        n_blocks: (out.len() / PARTIAL) as u32,
+                        n_trades,
+                    };
+                    // SAFETY: the records and block table of this kind stay
+                    // alive and unchanged; `out` holds the blocks' partials.
+                    unsafe { launch(&args, args.n_blocks, THREADS) };
+                });
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let mut results = vec![TradeResult::unpriced(); trades.len()];
+        for (i, m, s) in plan.merge(&partials, |_| secs) {
+            results[i] = TradeResult::from_moments(&m, req, trades[i].paths, s);
+        }
+        Ok(results)
+    }
+}
