@@ -250,7 +250,10 @@ fn cuda_c_on_the_cpu() -> Option<CudaOnCpu> {
     let t0 = std::time::Instant::now();
     match CudaOnCpu::build() {
         Ok(e) => {
-            eprintln!("CUDA C built for the CPU in {:.1} s", t0.elapsed().as_secs_f64());
+            eprintln!(
+                "CUDA C built for the CPU in {:.1} s",
+                t0.elapsed().as_secs_f64()
+            );
             Some(e)
         }
         Err(e) if required("RISKPOOL_REQUIRE_CXX") => panic!("RISKPOOL_REQUIRE_CXX=1 but: {e}"),

@@ -17,9 +17,9 @@
 //! flight and the next one's upload overlaps this one's compute.
 
 mod batch;
+mod nvrtc;
 pub mod on_cpu;
 mod plan;
-mod nvrtc;
 pub mod source;
 
 use std::sync::{Arc, Mutex};

@@ -84,7 +84,10 @@ impl CudaOnCpu {
     }
 
     /// Philox words and float normals from `rp_kat`, as on a GPU.
-    pub fn philox(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<PhiloxAnswer>, EngineError> {
+    pub fn philox(
+        &self,
+        inputs: &[([u32; 4], [u32; 2])],
+    ) -> Result<Vec<PhiloxAnswer>, EngineError> {
         let input: Vec<[u32; 4]> = inputs
             .iter()
             .flat_map(|(c, k)| [*c, [k[0], k[1], 0, 0]])
@@ -116,7 +119,15 @@ fn build_library(compiler: &str, src: &str, lib: &Path) -> Result<(), String> {
     // No contraction of a * b + c into fused multiply-adds: the CPU
     // engine's float arithmetic, operation for operation.
     let out = Command::new(compiler)
-        .args(["-std=c++17", "-O2", "-ffp-contract=off", "-fPIC", "-shared", "-w", "-o"])
+        .args([
+            "-std=c++17",
+            "-O2",
+            "-ffp-contract=off",
+            "-fPIC",
+            "-shared",
+            "-w",
+            "-o",
+        ])
         .arg(&partial)
         .arg(&cpp)
         .output()
@@ -145,7 +156,12 @@ impl Engine for CudaOnCpu {
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
-        check_batch("cuda-on-cpu", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
+        check_batch(
+            "cuda-on-cpu",
+            trades,
+            req,
+            u32::MAX as u64 - PATHS_PER_BLOCK,
+        )?;
         let started = std::time::Instant::now();
         let all: Vec<usize> = (0..trades.len()).collect();
         let plan = Plan::new(trades, &all, req)?;
@@ -154,7 +170,8 @@ impl Engine for CudaOnCpu {
         let launch: Symbol<LaunchPrice> = unsafe { self.lib.get(b"rp_cpu_launch_price") }
             .map_err(|e| failed("rp_cpu_launch_price", e))?;
         for k in &plan.kinds {
-            let name = std::ffi::CString::new(k.kernel.as_str()).map_err(|e| failed("kernel", e))?;
+            let name =
+                std::ffi::CString::new(k.kernel.as_str()).map_err(|e| failed("kernel", e))?;
             // SAFETY: every pricing kernel has the signature `PriceArgs` calls.
             let kernel: Symbol<*const c_void> = unsafe { self.lib.get(name.as_bytes_with_nul()) }
                 .map_err(|e| failed(&k.kernel, e))?;

@@ -128,9 +128,10 @@ impl Plan {
             for &i in &group.indices {
                 let r = R::make(&trades[share[i]], req);
                 total += r.paths().div_ceil(PATHS_PER_BLOCK);
-                starts.push(u32::try_from(total).map_err(|_| {
-                    failed("block table", "more than 2^32 blocks in one batch")
-                })?);
+                starts
+                    .push(u32::try_from(total).map_err(|_| {
+                        failed("block table", "more than 2^32 blocks in one batch")
+                    })?);
                 pv_only &= r.pv_only();
                 records.push(r);
             }
