@@ -12,9 +12,7 @@ mod common;
 use common::*;
 use riskpool_kernels::engine::cuda::on_cpu::CudaOnCpu;
 use riskpool_kernels::engine::cuda::{self, source, CudaEngine, Nvrtc};
-use riskpool_kernels::{
-    CpuEngine, Engine, EngineError, Greek, GreekSet, Precision, PricingRequest,
-};
+use riskpool_kernels::{CpuEngine, Engine, EngineError, Precision, PricingRequest};
 
 fn required(var: &str) -> bool {
     std::env::var(var).as_deref() == Ok("1")
@@ -159,41 +157,8 @@ fn tolerance(p: Precision) -> Tolerance {
 #[test]
 fn every_model_payoff_and_greek_matches_the_cpu_engine() {
     let Some(gpu) = cuda() else { return };
-    let cpu = CpuEngine::new(None).unwrap();
     let trades = every_model_and_payoff(20_000);
-    for precision in [Precision::F32, Precision::F64] {
-        for greeks in [vec![], Greek::ALL.to_vec()] {
-            for antithetic in [false, true] {
-                let req = PricingRequest {
-                    precision,
-                    greeks: GreekSet(greeks.clone()),
-                    antithetic,
-                    ..Default::default()
-                };
-                let trades = if antithetic {
-                    with_even_paths(&trades)
-                } else {
-                    trades.clone()
-                };
-                let a = cpu.price(&trades, &req).unwrap();
-                let b = gpu.price(&trades, &req).unwrap();
-                for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
-                    assert_conform(
-                        &format!(
-                            "{} {precision:?} greeks={} anti={antithetic}",
-                            t.id,
-                            greeks.len()
-                        ),
-                        t,
-                        &req,
-                        x,
-                        y,
-                        tolerance(precision),
-                    );
-                }
-            }
-        }
-    }
+    assert_engine_conforms(&gpu, &trades, &[Precision::F32, Precision::F64], tolerance);
 }
 
 /// `--fast-math` (the chip's special functions in f32) keeps to the f32
@@ -210,26 +175,10 @@ fn fast_math_matches_the_cpu_engine_within_the_f32_contract() {
         }
     };
     assert!(gpu.device().ends_with(", fast math"), "{}", gpu.device());
-    let cpu = CpuEngine::new(None).unwrap();
     let trades = every_model_and_payoff(20_000);
-    for greeks in [vec![], Greek::ALL.to_vec()] {
-        let req = PricingRequest {
-            greeks: GreekSet(greeks.clone()),
-            ..Default::default()
-        };
-        let a = cpu.price(&trades, &req).unwrap();
-        let b = gpu.price(&trades, &req).unwrap();
-        for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
-            assert_conform(
-                &format!("{} fast-math greeks={}", t.id, greeks.len()),
-                t,
-                &req,
-                x,
-                y,
-                Tolerance::F32_FAST_MATH,
-            );
-        }
-    }
+    assert_engine_conforms(&gpu, &trades, &[Precision::F32], |_| {
+        Tolerance::F32_FAST_MATH
+    });
 }
 
 #[test]
@@ -287,52 +236,18 @@ fn the_cuda_c_on_the_cpu_draws_the_known_answers() {
 #[test]
 fn the_cuda_c_on_the_cpu_prices_as_the_cpu_engine() {
     let Some(k) = cuda_c_on_the_cpu() else { return };
-    let cpu = CpuEngine::new(None).unwrap();
-    // Blocks of 512 paths: one trade's paths end mid-block.
+    // Blocks of 512 paths: one trade's paths end mid-block. The paths are
+    // the same; the sums' order differs, and f32 records hold the Greeks'
+    // coefficients in f32 (WGSL has no f64), so a Greek may differ by their
+    // rounding of each revaluation.
     let trades = every_model_and_payoff(1_500);
-    for precision in [Precision::F32, Precision::F64] {
-        // The paths are the same; the sums' order differs, and f32 records
-        // hold the Greeks' coefficients in f32 (WGSL has no f64), so a
-        // Greek may differ by their rounding of each revaluation.
-        let same_paths = Tolerance {
-            rel: 1e-12,
-            se: 0.0,
-            ulp: match precision {
-                Precision::F32 => f32::EPSILON as f64 / 2.0,
-                Precision::F64 => 1e-13,
-            },
-        };
-        for greeks in [vec![], Greek::ALL.to_vec()] {
-            for antithetic in [false, true] {
-                let req = PricingRequest {
-                    precision,
-                    greeks: GreekSet(greeks.clone()),
-                    antithetic,
-                    ..Default::default()
-                };
-                let trades = if antithetic {
-                    with_even_paths(&trades)
-                } else {
-                    trades.clone()
-                };
-                let a = cpu.price(&trades, &req).unwrap();
-                let b = k.price(&trades, &req).unwrap();
-                for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
-                    assert_eq!(x.paths, y.paths, "{}", t.id);
-                    assert_conform(
-                        &format!(
-                            "{} {precision:?} greeks={} anti={antithetic}",
-                            t.id,
-                            greeks.len()
-                        ),
-                        t,
-                        &req,
-                        x,
-                        y,
-                        same_paths,
-                    );
-                }
-            }
-        }
-    }
+    let same_paths = |precision| Tolerance {
+        rel: 1e-12,
+        se: 0.0,
+        ulp: match precision {
+            Precision::F32 => f32::EPSILON as f64 / 2.0,
+            Precision::F64 => 1e-13,
+        },
+    };
+    assert_engine_conforms(&k, &trades, &[Precision::F32, Precision::F64], same_paths);
 }

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use riskpool_kernels::engine::wgpu::WgpuEngine;
 use riskpool_kernels::payoff::*;
-use riskpool_kernels::{CpuEngine, Engine, Greek, GreekSet, Precision, PricingRequest};
+use riskpool_kernels::{CpuEngine, Engine, Precision, PricingRequest};
 
 fn engine() -> Option<WgpuEngine> {
     match WgpuEngine::new(true) {
@@ -35,37 +35,8 @@ fn philox_and_normals_on_the_device_match_the_cpu() {
 #[test]
 fn every_model_payoff_and_greek_matches_the_cpu_engine() {
     let Some(gpu) = engine() else { return };
-    let cpu = CpuEngine::new(None).unwrap();
     let trades = every_model_and_payoff(4_000);
-    for (label, req) in [
-        ("pv", PricingRequest::default()),
-        (
-            "greeks",
-            PricingRequest {
-                greeks: GreekSet(Greek::ALL.to_vec()),
-                ..Default::default()
-            },
-        ),
-        (
-            "antithetic",
-            PricingRequest {
-                antithetic: true,
-                seed: 7,
-                ..Default::default()
-            },
-        ),
-    ] {
-        let trades = if req.antithetic {
-            with_even_paths(&trades)
-        } else {
-            trades.clone()
-        };
-        let a = cpu.price(&trades, &req).unwrap();
-        let b = gpu.price(&trades, &req).unwrap();
-        for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
-            assert_conform(&format!("{label} {}", t.id), t, &req, x, y, Tolerance::F32);
-        }
-    }
+    assert_engine_conforms(&gpu, &trades, &[Precision::F32], |_| Tolerance::F32);
 }
 
 #[test]

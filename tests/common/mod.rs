@@ -4,7 +4,9 @@
 use riskpool_kernels::greeks::Plan;
 use riskpool_kernels::model::{Gbm, Heston, ModelSpec, SvFx};
 use riskpool_kernels::payoff::*;
-use riskpool_kernels::{CpuEngine, Engine, Estimate, Greek, PricingRequest, Trade, TradeResult};
+use riskpool_kernels::{
+    CpuEngine, Engine, Estimate, Greek, GreekSet, Precision, PricingRequest, Trade, TradeResult,
+};
 
 /// Complementary error function (Numerical Recipes' erfcc, |rel err| < 1.2e-7).
 pub fn erfc(x: f64) -> f64 {
@@ -419,6 +421,47 @@ pub fn every_model_and_payoff(base: u64) -> Vec<Trade> {
         }
     }
     v
+}
+
+/// `engine` against the CPU engine on `trades`, in each of `precisions`,
+/// with no Greeks and all of them, with and without antithetic pairs:
+/// every output of every trade within `tolerance(precision)`.
+pub fn assert_engine_conforms(
+    engine: &dyn Engine,
+    trades: &[Trade],
+    precisions: &[Precision],
+    tolerance: impl Fn(Precision) -> Tolerance,
+) {
+    let cpu = CpuEngine::new(None).unwrap();
+    for &precision in precisions {
+        for greeks in [vec![], Greek::ALL.to_vec()] {
+            for antithetic in [false, true] {
+                let req = PricingRequest {
+                    precision,
+                    greeks: GreekSet(greeks.clone()),
+                    antithetic,
+                    ..Default::default()
+                };
+                let trades = if antithetic {
+                    with_even_paths(trades)
+                } else {
+                    trades.to_vec()
+                };
+                let a = cpu.price(&trades, &req).unwrap();
+                let b = engine.price(&trades, &req).unwrap();
+                for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
+                    assert_eq!(x.paths, y.paths, "{}", t.id);
+                    let what = format!(
+                        "{} on {}: {precision:?} greeks={} anti={antithetic}",
+                        t.id,
+                        engine.name(),
+                        greeks.len()
+                    );
+                    assert_conform(&what, t, &req, x, y, tolerance(precision));
+                }
+            }
+        }
+    }
 }
 
 /// The same trades with even path counts, as antithetic pairs need.
