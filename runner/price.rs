@@ -86,6 +86,12 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             PrecisionChoice::F64 => Precision::F64,
         },
     };
+    if args.engine.fast_math && req.precision == Precision::F64 {
+        log::warn(
+            "--fast-math applies to f32 path state; the f64 kernels are the same either way",
+            json!(null),
+        );
+    }
 
     let format = crate::input::detect(&args.input)?;
     let layout = match (format, args.algorithm) {
