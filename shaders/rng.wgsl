@@ -43,9 +43,12 @@ fn counter(stream: vec2<u32>, path: u32, block: u32) -> vec4<u32> {
     return vec4<u32>(block, path, stream.x, stream.y);
 }
 
-// u = ((w >> 9) + 0.5) * 2^-23, exact, in (0, 1).
+// u = ((w >> 9) + 0.5) * 2^-23, exact, in (0, 1). Built from bits, as
+// 1 + k 2^-23 less (1 - 2^-24): both exact, and so is their difference,
+// the same bits as the CPU engine's add and multiply (kernels/cuda/math.cuh
+// does the same).
 fn uniform_of(w: u32) -> f32 {
-    return (f32(w >> 9u) + 0.5) * (1.0 / 8388608.0);
+    return bitcast<f32>((w >> 9u) | 0x3f800000u) - 0.99999994039535522461;
 }
 
 fn normals_from_words(w: vec4<u32>) -> vec4<f32> {

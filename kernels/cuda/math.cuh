@@ -6,7 +6,7 @@
 // float, the chip's special-function unit (MUFU: ex2, lg2, sin, cos,
 // sqrt) instead of the polynomials. Its results are a few ulp off the
 // polynomials', so the normals are the same to about 1e-6, not bit for
-// bit; a W1 path-step takes 65 instructions on Hopper instead of 136.
+// bit; a W1 path-step takes 61.5 instructions on Hopper instead of 133.
 #ifndef RP_FAST_MATH
 #define RP_FAST_MATH 0
 #endif
@@ -36,9 +36,12 @@ __device__ __forceinline__ float mufu_sqrt(float x) {
 
 template <typename R> __device__ R uniform_of(unsigned w);
 
-// u = ((w >> 9) + 0.5) * 2^-23: exact in float, in (0, 1).
+// u = ((w >> 9) + 0.5) * 2^-23: exact in float, in (0, 1). Built from
+// bits, as 1 + k 2^-23 less (1 - 2^-24): both exact, and so is their
+// difference, (k + 0.5) 2^-23, the same bits as the other engines' add
+// and multiply in two instructions instead of four.
 template <> __device__ __forceinline__ float uniform_of<float>(unsigned w) {
-    return ((float)(w >> 9) + 0.5f) * (1.0f / 8388608.0f);
+    return __uint_as_float((w >> 9) | 0x3f800000u) - 0.99999994039535522461f;
 }
 
 // u = (w + 0.5) * 2^-32.
