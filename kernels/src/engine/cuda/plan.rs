@@ -205,3 +205,81 @@ impl Plan {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::azfinsim::AzfinsimTrade;
+
+    #[test]
+    fn a_kind_beyond_2_20_blocks_takes_several_launches() {
+        let k = KindPlan {
+            kernel: String::new(),
+            trades: vec![0],
+            work: vec![1.0],
+            starts: vec![0, 2_500_000],
+            first_record: 0,
+            first_start: 0,
+            first_block: 0,
+        };
+        let got: Vec<(u32, u32)> = k.launches().collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, 1 << 20),
+                (1 << 20, 1 << 20),
+                (2 << 20, 2_500_000 - (2 << 20))
+            ]
+        );
+        let empty = KindPlan {
+            starts: vec![0],
+            ..k
+        };
+        assert_eq!(empty.launches().count(), 0);
+    }
+
+    #[test]
+    fn records_tables_and_the_merge_follow_the_share() {
+        // Two trades of 700 and 100 paths (2 and 1 blocks), in the share's
+        // order 1, 0: one kind, so one table.
+        let trades: Vec<Trade> = [700u64, 100]
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| {
+                let mut t = AzfinsimTrade::generate(1, i as u64).to_trade();
+                t.paths = p;
+                t
+            })
+            .collect();
+        let plan = Plan::new(&trades, &[1, 0], &PricingRequest::default()).unwrap();
+        assert_eq!(plan.kinds.len(), 1);
+        let k = &plan.kinds[0];
+        assert_eq!(k.trades, vec![1, 0]);
+        assert_eq!(k.starts, vec![0, 1, 3]);
+        assert_eq!(plan.starts, vec![0, 1, 3]);
+        assert_eq!(plan.blocks, 3);
+        assert_eq!(plan.record_size, std::mem::size_of::<GpuTrade>());
+        assert_eq!(plan.records.len(), 2 * plan.record_size);
+        // Block b's partial: n = 10 (b + 1), each sum = n, sum of squares = n.
+        let mut partials = vec![0.0; plan.partials_len()];
+        for b in 0..3 {
+            let p = &mut partials[b * PARTIAL..(b + 1) * PARTIAL];
+            let n = 10.0 * (b + 1) as f64;
+            p[0] = n;
+            p[1..11].fill(n);
+        }
+        let out = plan.merge(&partials, |_| 2.0);
+        // Trade 1 has block 0 (10 paths), trade 0 blocks 1 and 2 (50 paths);
+        // every path is 1, so every mean is 1 and every variance 0.
+        assert_eq!(out.len(), 2);
+        assert_eq!((out[0].0, out[0].1.n), (1, 10));
+        assert_eq!((out[1].0, out[1].1.n), (0, 50));
+        for (_, m, _) in &out {
+            assert!(m.mean.iter().all(|&x| x == 1.0) && m.m2.iter().all(|&x| x == 0.0));
+        }
+        // The kind's 2 seconds shared by path-steps.
+        let (w0, w1) = (trades[0].path_steps(), trades[1].path_steps());
+        assert!((out[0].2 - 2.0 * w1 / (w0 + w1)).abs() < 1e-12);
+        assert!((out[1].2 - 2.0 * w0 / (w0 + w1)).abs() < 1e-12);
+    }
+}
