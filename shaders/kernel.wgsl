@@ -144,7 +144,7 @@ fn price(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
     for (var s = 0u; s < steps; s++) {
         let d = s * MODEL_NORMALS;
         if (d % 4u == 0u) {
-            z4 = normals_from_words(philox4x32_10(counter(stream, path_ctr, d / 4u), params.key)) * sign;
+            z4 = normals_from_words(philox4x32_10(counter(stream, path_ctr, d / 4u), params.key), sign);
         }
         let j = d % 4u;
         let z = vec2<f32>(z4[j], z4[min(j + 1u, 3u)]);

@@ -97,13 +97,14 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
         // One Philox call feeds 4 / NORMALS steps.
         constexpr int PER_CALL = 4 / M::NORMALS;
         for (unsigned s0 = 0; s0 < steps; s0 += PER_CALL) {
-            Normals4<R> z4 = normals_from_words<R>(philox4x32_10(counter(stream, path_ctr, s0 * M::NORMALS / 4u), key));
+            Normals4<R> z4 =
+                normals_from_words<R>(philox4x32_10(counter(stream, path_ctr, s0 * M::NORMALS / 4u), key), sign);
 #pragma unroll
             for (int jj = 0; jj < PER_CALL; jj++) {
                 const unsigned s = s0 + jj;
                 if (s < steps) {
-                    const R z0 = z4.v[jj * M::NORMALS] * sign;
-                    const R z1 = M::NORMALS == 2 ? z4.v[jj * M::NORMALS + 1] * sign : R(0);
+                    const R z0 = z4.v[jj * M::NORMALS];
+                    const R z1 = M::NORMALS == 2 ? z4.v[jj * M::NORMALS + 1] : R(0);
 #pragma unroll
                     for (int f = 0; f < 3; f++) {
                         if (f < (int)n_families) {

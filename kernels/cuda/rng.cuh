@@ -49,11 +49,14 @@ template <> __device__ __forceinline__ float radius_of<float>(float u) {
 }
 
 // Box-Muller on one Philox output: (w0, w1) -> (n0, n1), (w2, w3) -> (n2, n3).
-template <typename R> __device__ __forceinline__ Normals4<R> normals_from_words(uint4 w) {
-    const R r0 = radius_of<R>(uniform_of<R>(w.x));
+// `sign` (+-1: the odd path of an antithetic pair negates its normals)
+// goes on the radii, two multiplies instead of four; +-r c is -+(r c)
+// exactly, so the normals are the same.
+template <typename R> __device__ __forceinline__ Normals4<R> normals_from_words(uint4 w, R sign = R(1)) {
+    const R r0 = radius_of<R>(uniform_of<R>(w.x)) * sign;
     R s0, c0, s1, c1;
     rp_sincos_turns(uniform_of<R>(w.y), &s0, &c0);
-    const R r1 = radius_of<R>(uniform_of<R>(w.z));
+    const R r1 = radius_of<R>(uniform_of<R>(w.z)) * sign;
     rp_sincos_turns(uniform_of<R>(w.w), &s1, &c1);
     Normals4<R> n;
     n.v[0] = r0 * c0;
