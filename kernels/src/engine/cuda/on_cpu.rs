@@ -166,6 +166,12 @@ impl Engine for CudaOnCpu {
         let all: Vec<usize> = (0..trades.len()).collect();
         let plan = Plan::new(trades, &all, req)?;
         let mut partials = vec![0.0f64; plan.partials_len()];
+        // The kernels read records as structs of floats and doubles: give
+        // them an 8-byte-aligned copy (a Vec<u8> promises no alignment).
+        let mut records = vec![0u64; plan.records.len().div_ceil(8)];
+        bytemuck::cast_slice_mut::<u64, u8>(&mut records)[..plan.records.len()]
+            .copy_from_slice(&plan.records);
+        let records: &[u8] = bytemuck::cast_slice(&records);
         // SAFETY: rp_cpu_launch_price's signature.
         let launch: Symbol<LaunchPrice> = unsafe { self.lib.get(b"rp_cpu_launch_price") }
             .map_err(|e| failed("rp_cpu_launch_price", e))?;
@@ -176,7 +182,7 @@ impl Engine for CudaOnCpu {
             let kernel: Symbol<*const c_void> = unsafe { self.lib.get(name.as_bytes_with_nul()) }
                 .map_err(|e| failed(&k.kernel, e))?;
             let kernel = *kernel as usize;
-            let trades_at = plan.records[k.first_record * plan.record_size..].as_ptr() as usize;
+            let trades_at = records[k.first_record * plan.record_size..].as_ptr() as usize;
             let starts_at = plan.starts[k.first_start..].as_ptr() as usize;
             let n_trades = k.trades.len() as u32;
             let from = k.first_block as usize * PARTIAL;
