@@ -117,6 +117,22 @@ def sass(args):
             guarded.update(range(i + 1, labels[t.group(1)]))
     body = code[a : b + 1]
     spine = [c for i, c in enumerate(body, a) if i not in guarded]
+    # What a path-step runs in the common case: the loop less the regions a
+    # branch skips that call a slow path (a square root or division of a
+    # subnormal or special input).
+    # For each such call, the smallest skipped region around it.
+    regions = []
+    for i in range(a, b):
+        t = SASS_BRA.search(code[i])
+        if t and code[i].startswith("@") and i < labels.get(t.group(1), -1) <= b:
+            regions.append(range(i + 1, labels[t.group(1)]))
+    slow = set()
+    for j in range(a, b + 1):
+        if "CALL" in code[j] and "slowpath" in code[j]:
+            around = [r for r in regions if j in r]
+            if around:
+                slow.update(min(around, key=len))
+    typical = len(body) - len(slow)
     mufu = lambda cs: sum(c.lstrip("@!P0123456789 ").startswith("MUFU") for c in cs)
     n = args.steps_per_iteration
     print("kernel %s: %d SASS instructions" % (args.kernel, len(code)))
@@ -127,6 +143,10 @@ def sass(args):
     print(
         "SASS instructions per path-step: at most %.1f, at least %.1f; MUFU per path-step: %.1f to %.1f"
         % (len(body) / n, len(spine) / n, mufu(spine) / n, mufu(body) / n)
+    )
+    print(
+        "SASS instructions per path-step, all but the slow paths (%d instructions): %.1f"
+        % (len(slow), typical / n)
     )
 
 
