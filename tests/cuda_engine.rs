@@ -197,7 +197,7 @@ fn a_200000_trade_portfolio_prices_correctly() {
 /// RISKPOOL_REQUIRE_CXX=1, as scripts/test sets it).
 fn cuda_c_on_the_cpu() -> Option<CudaOnCpu> {
     let t0 = std::time::Instant::now();
-    match CudaOnCpu::build() {
+    match CudaOnCpu::build(std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))) {
         Ok(e) => {
             eprintln!(
                 "CUDA C built for the CPU in {:.1} s",

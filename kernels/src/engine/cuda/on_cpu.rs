@@ -60,20 +60,21 @@ fn failed(what: &str, e: impl std::fmt::Display) -> EngineError {
 }
 
 impl CudaOnCpu {
-    /// Builds the kernels (or reuses the library built from the same
-    /// source and compiler, kept in the temporary folder) and loads them.
-    pub fn build() -> Result<CudaOnCpu, String> {
+    /// Builds the kernels in `dir` (a folder of the caller's own, as the
+    /// library is loaded from it), or reuses the library built there from
+    /// the same source and compiler, and loads them.
+    pub fn build(dir: &Path) -> Result<CudaOnCpu, String> {
         let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
         let src = format!("{SHIM}\n{}", source::full_source(false));
         let key = crate::rng::stream_id_of(&format!("{compiler}\n{src}"));
-        let lib = std::env::temp_dir().join(format!("riskpool-cuda-on-cpu-{key:016x}.so"));
+        let lib = dir.join(format!("riskpool-cuda-on-cpu-{key:016x}.so"));
         {
             // One build at a time in this process (its files are named by
             // the process); other processes' land by rename, whole.
             static BUILDING: Mutex<()> = Mutex::new(());
             let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
             if !lib.exists() {
-                build_library(&compiler, &src, &lib)?;
+                build_library(&compiler, &src, dir, &lib)?;
             }
         }
         // SAFETY: a library this process built from riskpool's sources; its
@@ -110,8 +111,8 @@ impl CudaOnCpu {
     }
 }
 
-fn build_library(compiler: &str, src: &str, lib: &Path) -> Result<(), String> {
-    let dir = std::env::temp_dir();
+fn build_library(compiler: &str, src: &str, dir: &Path, lib: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let stem = format!("riskpool-cuda-on-cpu-{}", std::process::id());
     let cpp = dir.join(format!("{stem}.cpp"));
     let partial: PathBuf = dir.join(format!("{stem}.so.partial"));
