@@ -159,7 +159,11 @@ fn price(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
             for (var k = 0u; k < n_folds; k++) {
                 let fo = trades[t].folds[k];
                 let f = select(u32(fo.x), 0u, PV_ONLY);
-                st[k] = payoff_observe(pc, st[k], x[f] + (fo.y + fo.z * i), var_dt[f]);
+                // PV_ONLY: the one fold is the base one, whose shift x0 + dx i
+                // has dx = 0 (GpuTrade::pv_only), so it is x0 (but for the
+                // sign of a zero, which no payoff sees).
+                let shift = select(fo.y + fo.z * i, fo.y, PV_ONLY);
+                st[k] = payoff_observe(pc, st[k], x[f] + shift, var_dt[f]);
             }
         }
     }

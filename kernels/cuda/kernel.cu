@@ -117,7 +117,11 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
                         for (int k = 0; k < 7; k++) {
                             if (k < (int)n_folds) {
                                 const int fam = PV_ONLY ? 0 : (int)fo[k][0];
-                                P::observe(pc, flags, st[k], pick3(fam, x[0], x[1], x[2]) + (fo[k][1] + fo[k][2] * i),
+                                // PV_ONLY: the one fold is the base one, whose shift
+                                // x0 + dx i has dx = 0 (GpuTrade::pv_only), so it is x0
+                                // (but for the sign of a zero, which no payoff sees).
+                                const R shift = PV_ONLY ? fo[k][1] : fo[k][1] + fo[k][2] * i;
+                                P::observe(pc, flags, st[k], pick3(fam, x[0], x[1], x[2]) + shift,
                                            pick3(fam, var[0], var[1], var[2]));
                             }
                         }

@@ -75,10 +75,11 @@ macro_rules! gpu_trade {
                 self.ids[2] as u64 | ((self.ids[3] as u64) << 32)
             }
 
-            /// One model family and one fold: a price with no Greeks, which
-            /// the GPU engines run on their PV-only kernels.
+            /// One model family and one fold, the base one (no per-step
+            /// shift): a price with no Greeks, which the GPU engines run on
+            /// their PV-only kernels.
             pub fn pv_only(&self) -> bool {
-                self.head[1] == 1 && self.head[2] == 1
+                self.head[1] == 1 && self.head[2] == 1 && self.folds[0][2] == 0.0
             }
         }
     };
