@@ -51,13 +51,18 @@ fn uniform_of(w: u32) -> f32 {
     return bitcast<f32>((w >> 9u) | 0x3f800000u) - 0.99999994039535522461;
 }
 
+// Box-Muller's radius sqrt(-2 ln u), u in (0, 1) (kernels/cuda/rng.cuh's twin).
+fn radius_of(u: f32) -> f32 {
+    return sqrt(-2.0 * rp_ln(u));
+}
+
 // `sign` (+-1: the odd path of an antithetic pair negates its normals)
 // goes on the radii, two multiplies instead of four; +-r c is -+(r c)
 // exactly, so the normals are the same.
 fn normals_from_words(w: vec4<u32>, sign: f32) -> vec4<f32> {
-    let r0 = sqrt(-2.0 * rp_ln(uniform_of(w.x))) * sign;
+    let r0 = radius_of(uniform_of(w.x)) * sign;
     let a = rp_sincos_turns(uniform_of(w.y));
-    let r1 = sqrt(-2.0 * rp_ln(uniform_of(w.z))) * sign;
+    let r1 = radius_of(uniform_of(w.z)) * sign;
     let b = rp_sincos_turns(uniform_of(w.w));
     return vec4<f32>(r0 * a.y, r0 * a.x, r1 * b.y, r1 * b.x);
 }

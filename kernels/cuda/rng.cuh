@@ -33,20 +33,18 @@ template <typename R> struct Normals4 {
     R v[4];
 };
 
-// Box-Muller's radius sqrt(-2 ln u), u in (0, 1).
+// Box-Muller's radius sqrt(-2 ln u), u in (0, 1) (shaders/rng.wgsl's twin).
 template <typename R> __device__ __forceinline__ R radius_of(R u) {
     return sqrt(R(-2) * rp_ln(u));
 }
 
-// RP_FAST_MATH: the fast logarithm is off by up to about 2^-22 absolute,
-// so for u within that of 1 it can give ln u >= 0: clamp at zero.
-template <> __device__ __forceinline__ float radius_of<float>(float u) {
 #if RP_FAST_MATH
+// The fast logarithm is off by up to about 2^-22 absolute, so for u within
+// that of 1 it can give ln u >= 0: clamp at zero.
+template <> __device__ __forceinline__ float radius_of<float>(float u) {
     return mufu_sqrt(fmaxf(-1.38629436111989061883f * mufu_lg2(u), 0.0f));  // -2 ln 2 log2 u
-#else
-    return sqrtf(-2.0f * rp_ln(u));
-#endif
 }
+#endif
 
 // Box-Muller on one Philox output: (w0, w1) -> (n0, n1), (w2, w3) -> (n2, n3).
 // `sign` (+-1: the odd path of an antithetic pair negates its normals)

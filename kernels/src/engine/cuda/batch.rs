@@ -20,8 +20,7 @@ use cudarc::driver::{
 
 use super::plan::Plan;
 use super::{failed, PARTIAL, THREADS};
-use crate::engine::{EngineError, PricingRequest};
-use crate::instrument::Trade;
+use crate::engine::EngineError;
 use crate::stats::Moments;
 
 /// A pinned host buffer and the device buffer it is copied to or from,
@@ -114,20 +113,14 @@ pub(super) struct Device {
     pub slots: SlotPool,
 }
 
-/// Starts `share` (indices into `trades`) on the GPU and returns.
-pub(super) fn submit(
-    dev: &Device,
-    trades: &[Trade],
-    share: &[usize],
-    req: &PricingRequest,
-) -> Result<GpuBatch, EngineError> {
+/// Starts `plan` on the GPU and returns.
+pub(super) fn submit(dev: &Device, plan: Plan) -> Result<GpuBatch, EngineError> {
     let Device {
         ctx,
         module,
         slots: pool,
     } = dev;
     let started = Instant::now();
-    let plan = Plan::new(trades, share, req)?;
 
     let mut slot = take_slot(pool, ctx)?;
     let stream = slot.stream.clone();

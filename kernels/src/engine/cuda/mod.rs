@@ -31,6 +31,7 @@ pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc};
 use super::{check_batch, Engine, EngineError, Pending, PhiloxAnswer, PricingRequest, TradeResult};
 use crate::instrument::Trade;
 use crate::stats::Moments;
+use plan::Plan;
 
 /// Paths per CUDA block (`RP_PATHS_PER_BLOCK` in `kernel.cu`).
 pub const PATHS_PER_BLOCK: u64 = 512;
@@ -319,16 +320,15 @@ impl Engine for CudaEngine {
         }
         let mut parts = Vec::with_capacity(n);
         for (gpu, share) in self.gpus.iter().zip(&shares) {
-            let mut pieces = pieces(trades, share).into_iter();
-            let Some(first) = pieces.next() else {
+            let mut plans = pieces(trades, share)
+                .into_iter()
+                .map(|piece| Plan::new(trades, piece, req));
+            let Some(first) = plans.next().transpose()? else {
                 continue;
             };
-            let started = batch::submit(&gpu.dev, trades, first, req)?;
             parts.push(GpuShare {
-                started,
-                rest: pieces
-                    .map(|p| (p.iter().map(|&i| trades[i].clone()).collect(), p.to_vec()))
-                    .collect(),
+                started: batch::submit(&gpu.dev, first)?,
+                rest: plans.collect::<Result<_, _>>()?,
                 dev: gpu.dev.clone(),
             });
         }
@@ -368,13 +368,12 @@ fn pieces<'a>(trades: &[Trade], share: &'a [usize]) -> Vec<&'a [usize]> {
     out
 }
 
-/// One GPU's share of a batch: its first piece started, the rest priced
-/// one after another when the batch is waited for (a share that large
-/// keeps the GPU busy on its own).
+/// One GPU's share of a batch: its first piece started, the rest planned
+/// and priced one after another when the batch is waited for (a share that
+/// large keeps the GPU busy on its own).
 struct GpuShare {
     started: batch::GpuBatch,
-    /// Later pieces: their trades, and those trades' places in the batch.
-    rest: Vec<(Vec<Trade>, Vec<usize>)>,
+    rest: Vec<Plan>,
     dev: batch::Device,
 }
 
@@ -396,11 +395,9 @@ impl Pending for CudaBatch {
             for (i, m, secs) in part.started.wait()? {
                 put(i, &m, secs);
             }
-            for (trades, places) in &part.rest {
-                let local: Vec<usize> = (0..trades.len()).collect();
-                let piece = batch::submit(&part.dev, trades, &local, req)?;
-                for (i, m, secs) in piece.wait()? {
-                    put(places[i], &m, secs);
+            for plan in part.rest {
+                for (i, m, secs) in batch::submit(&part.dev, plan)?.wait()? {
+                    put(i, &m, secs);
                 }
             }
         }
