@@ -48,13 +48,26 @@ pub fn claimed_gpus() -> Vec<usize> {
 
 /// Claims GPUs for this task and opens the CUDA engine on them.
 fn cuda(args: &EngineArgs) -> Result<CudaEngine, EngineError> {
-    let count = match std::env::var("RISKPOOL_FAKE_GPUS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        Some(n) => n,
-        None => riskpool_kernels::engine::cuda::devices()?.len(),
+    // (ordinal, UUID) of each visible GPU, from the driver alone (no
+    // context on GPUs other tasks may hold). RISKPOOL_FAKE_GPUS (tests)
+    // stands in GPUs: a count N (UUIDs `fake-0`..), or the UUIDs in
+    // ordinal order, as a CUDA_VISIBLE_DEVICES mask would show them.
+    let gpus: Vec<(usize, String)> = match std::env::var("RISKPOOL_FAKE_GPUS") {
+        Ok(v) => match v.parse::<usize>() {
+            Ok(n) => (0..n).map(|i| (i, format!("fake-{i}"))).collect(),
+            Err(_) => v
+                .split(',')
+                .filter(|u| !u.is_empty())
+                .enumerate()
+                .map(|(i, u)| (i, u.to_string()))
+                .collect(),
+        },
+        Err(_) => riskpool_kernels::engine::cuda::devices()?
+            .into_iter()
+            .map(|d| (d.ordinal, d.uuid))
+            .collect(),
     };
+    let count = gpus.len();
     let want = args
         .gpus_per_task
         .or_else(|| {
@@ -69,7 +82,7 @@ fn cuda(args: &EngineArgs) -> Result<CudaEngine, EngineError> {
         reason: "claims poisoned".into(),
     })?;
     if held.is_empty() {
-        *held = claims::claim(count, want);
+        *held = claims::claim(&gpus, want);
     }
     let ordinals: Vec<usize> = held.iter().map(|c| c.ordinal).collect();
     drop(held);

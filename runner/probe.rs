@@ -42,7 +42,7 @@ pub fn report(node_size: Option<&str>) -> Value {
                 n_cuda,
                 if n_cuda == 1 { " is" } else { "s are" },
                 if n_cuda == 0 {
-                    ": no NVIDIA driver here, or a container started without the GPUs (Batch containerRunOptions --gpus all / the NVIDIA runtime); pricing falls back"
+                    ": no NVIDIA driver here, or a container started without the GPUs (a GPU pool whose image lacks the NVIDIA container runtime, or a container run by hand without --gpus); pricing falls back"
                 } else {
                     ""
                 }
@@ -91,11 +91,11 @@ pub fn report(node_size: Option<&str>) -> Value {
         "cpu": {"model": cpu_model_name(), "threads": threads, "simd": Simd::detect().name()},
         "cuda": match &cuda_devices {
             Ok(d) => json!({"devices": d.iter().map(|x| json!({
-                "ordinal": x.ordinal, "name": x.name, "memory_gib": x.memory as f64 / (1u64 << 30) as f64,
+                "ordinal": x.ordinal, "uuid": x.uuid, "name": x.name, "memory_gib": x.memory as f64 / (1u64 << 30) as f64,
                 "compute_capability": format!("{}.{}", x.compute_capability.0, x.compute_capability.1)})).collect::<Vec<_>>()}),
             Err(e) => json!({"devices": [], "error": e.to_string()}),
         },
-        "nvrtc": match &nvrtc { Ok(n) => json!(format!("{} ({}.{})", n.path, n.version.0, n.version.1)), Err(e) => json!({"error": e}) },
+        "nvrtc": match &nvrtc { Ok(n) => json!(format!("{} ({}.{})", n.file.as_deref().map_or(n.path.clone(), |f| f.display().to_string()), n.version.0, n.version.1)), Err(e) => json!({"error": e}) },
         "wgpu_adapters": adapters.iter().map(|a| json!({"name": a.name, "type": a.device_type, "driver": a.driver, "software": a.is_cpu})).collect::<Vec<_>>(),
         "node_size": {
             "name": node.name, "source": node.source,
@@ -129,11 +129,12 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
         None => {
             for d in r["cuda"]["devices"].as_array().into_iter().flatten() {
                 println!(
-                    "cuda       #{} {} ({:.0} GiB, sm {})",
+                    "cuda       #{} {} ({:.0} GiB, sm {}, {})",
                     d["ordinal"],
                     d["name"].as_str().unwrap_or(""),
                     d["memory_gib"].as_f64().unwrap_or(0.0),
-                    d["compute_capability"].as_str().unwrap_or("")
+                    d["compute_capability"].as_str().unwrap_or(""),
+                    d["uuid"].as_str().unwrap_or("")
                 );
             }
         }

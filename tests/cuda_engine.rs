@@ -11,7 +11,7 @@ mod common;
 
 use common::*;
 use riskpool_kernels::engine::cuda::on_cpu::CudaOnCpu;
-use riskpool_kernels::engine::cuda::{self, source, CudaEngine, Nvrtc};
+use riskpool_kernels::engine::cuda::{self, source, CudaEngine, Nvrtc, Target};
 use riskpool_kernels::{CpuEngine, Engine, EngineError, Precision, PricingRequest};
 
 fn required(var: &str) -> bool {
@@ -31,93 +31,243 @@ fn cuda() -> Option<CudaEngine> {
     }
 }
 
-#[test]
-fn every_kernel_compiles_with_nvrtc() {
-    let nv = match Nvrtc::open() {
-        Ok(nv) => nv,
+/// Every NVRTC the tests were given: the one riskpool finds
+/// (`RISKPOOL_NVRTC`: Debian's 11.8 in scripts/test) and, where set,
+/// `RISKPOOL_NVRTC_EXTRA` (PyPI's 13.x wheel), each opened by path.
+fn nvrtcs() -> Vec<Nvrtc> {
+    let mut out = Vec::new();
+    match Nvrtc::open() {
+        Ok(nv) => out.push(nv),
         Err(e) if required("RISKPOOL_REQUIRE_NVRTC") => panic!("RISKPOOL_REQUIRE_NVRTC=1 but {e}"),
-        Err(e) => {
-            eprintln!("skipping: {e}");
-            return;
-        }
-    };
-    // Volta for the oldest Batch GPUs in use (NC v3), Hopper for ND/NC H100 and H200;
-    // riskpool's own special functions, and the chip's (--fast-math).
-    for (arch, fast_math) in [(70, false), (90, false), (70, true), (90, true)] {
+        Err(e) => eprintln!("skipping the default NVRTC: {e}"),
+    }
+    if let Some(path) = std::env::var("RISKPOOL_NVRTC_EXTRA")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        out.push(Nvrtc::open_path(&path).unwrap_or_else(|e| panic!("RISKPOOL_NVRTC_EXTRA: {e}")));
+    }
+    out
+}
+
+/// The oldest architecture at or after Volta this NVRTC targets (Volta
+/// for the oldest Batch GPUs in use where it still can: NVRTC 13 dropped it).
+fn oldest_arch(nv: &Nvrtc) -> i32 {
+    nv.supported_archs()
+        .into_iter()
+        .filter(|a| *a >= 70)
+        .min()
+        .unwrap_or(70)
+}
+
+/// Compiles both sources (riskpool's special functions, and the chip's for
+/// `--fast-math`) to PTX for each of `archs` and reads it: every kernel is
+/// there, only the fast-math source uses the special-function unit, and no
+/// kernel spills to local memory.
+fn check_ptx(nv: &Nvrtc, archs: &[i32], variants: &[bool]) {
+    let version = format!("NVRTC {}.{}", nv.version.0, nv.version.1);
+    for &fast_math in variants {
         let src = source::full_source(fast_math);
         let variant = if fast_math { "fast-math " } else { "" };
-        if !nv.supported_archs().is_empty() && !nv.supported_archs().contains(&arch) {
+        for &arch in archs {
+            let t0 = std::time::Instant::now();
+            let ptx = nv
+                .compile_ptx(&src, "riskpool.cu", arch)
+                .unwrap_or_else(|log| panic!("{log}"));
             eprintln!(
-                "NVRTC {:?} cannot target compute_{arch}; skipped",
-                nv.version
+                "{version} compiled {} {variant}kernels for compute_{arch} in {:.1} s",
+                source::all_kernel_names().len(),
+                t0.elapsed().as_secs_f64()
             );
-            continue;
+            // For the chip-limit estimate (bench/chip_limit.py, scripts/gpu-check).
+            if let Some(dir) = std::env::var_os("RISKPOOL_PTX_OUT") {
+                let file = std::path::Path::new(&dir).join(format!(
+                    "riskpool-{}compute_{arch}.ptx",
+                    variant.replace(' ', "-")
+                ));
+                std::fs::write(&file, &ptx).unwrap();
+                eprintln!("PTX for compute_{arch} in {}", file.display());
+            }
+            for name in source::all_kernel_names() {
+                assert!(
+                    ptx.contains(&format!(".entry {name}(")),
+                    "{name} missing from {version}'s {variant}PTX for compute_{arch}"
+                );
+            }
+            for op in [
+                "sin.approx.f32",
+                "cos.approx.f32",
+                "lg2.approx",
+                "ex2.approx",
+                "sqrt.approx",
+            ] {
+                assert_eq!(
+                    ptx.contains(op),
+                    fast_math,
+                    "{op} in {version}'s {variant}PTX for compute_{arch}"
+                );
+            }
+            assert!(
+                !ptx.contains(".local .align"),
+                "a {variant}kernel uses local memory for compute_{arch} ({version})"
+            );
         }
+    }
+}
+
+/// The default NVRTC (Debian's in CI): PTX for the oldest GPUs it serves
+/// (Volta, the oldest Batch GPUs in use) and Hopper (ND/NC H100, H200).
+#[test]
+fn every_kernel_compiles_to_ptx() {
+    let Some(nv) = nvrtcs().into_iter().next() else {
+        return;
+    };
+    check_ptx(&nv, &[oldest_arch(&nv), 90], &[false, true]);
+}
+
+/// The machine code the engine loads on Hopper (`sm_90`), from the newest
+/// NVRTC the tests have (PyPI's 13.0 in CI), both sources, whose builtins
+/// came from its own folder.
+#[test]
+fn every_kernel_compiles_to_machine_code() {
+    let Some(nv) = nvrtcs().pop() else {
+        return;
+    };
+    let version = format!("NVRTC {}.{}", nv.version.0, nv.version.1);
+    if nv.path.contains('/') {
+        let builtins = nv.builtins.as_deref().unwrap_or_else(|| {
+            panic!(
+                "{version} at {}: no builtins library opened beside it",
+                nv.path
+            )
+        });
+        assert_eq!(
+            builtins.parent(),
+            nv.file.as_deref().and_then(|f| f.parent()),
+            "{version}: builtins {} not from NVRTC's folder",
+            builtins.display()
+        );
+    }
+    for fast_math in [false, true] {
+        let src = source::full_source(fast_math);
+        let variant = if fast_math { "fast-math " } else { "" };
         let t0 = std::time::Instant::now();
-        let ptx = nv
-            .compile(&src, "riskpool.cu", arch)
+        let cubin = nv
+            .compile(&src, "riskpool.cu", Target::Sass(90))
             .unwrap_or_else(|log| panic!("{log}"));
         eprintln!(
-            "NVRTC {:?} compiled {} {variant}kernels for compute_{arch} in {:.1} s",
-            nv.version,
-            source::all_kernel_names().len(),
+            "{version} made {variant}machine code for sm_90 ({} bytes) in {:.1} s",
+            cubin.len(),
             t0.elapsed().as_secs_f64()
         );
-        // For the chip-limit estimate (bench/chip_limit.py, scripts/gpu-check).
-        if let Some(dir) = std::env::var_os("RISKPOOL_PTX_OUT") {
-            let file = std::path::Path::new(&dir).join(format!(
-                "riskpool-{}compute_{arch}.ptx",
-                variant.replace(' ', "-")
-            ));
-            std::fs::write(&file, &ptx).unwrap();
-            eprintln!("PTX for compute_{arch} in {}", file.display());
-        }
+        assert!(cubin.starts_with(b"\x7fELF"), "{version}: not a CUBIN");
         for name in source::all_kernel_names() {
+            let sym = format!("{name}\0");
             assert!(
-                ptx.contains(&format!(".entry {name}(")),
-                "{name} missing from the {variant}PTX for compute_{arch}"
+                cubin.windows(sym.len()).any(|w| w == sym.as_bytes()),
+                "{name} missing from {version}'s {variant}CUBIN"
             );
         }
-        // --fast-math takes the special-function unit's instructions; the
-        // contract's kernels use none of them.
-        for op in [
-            "sin.approx.f32",
-            "cos.approx.f32",
-            "lg2.approx",
-            "ex2.approx",
-            "sqrt.approx",
-        ] {
-            assert_eq!(
-                ptx.contains(op),
-                fast_math,
-                "{op} in the {variant}PTX for compute_{arch}"
-            );
+    }
+    // Its own front end reads the source as the default one does.
+    if nvrtcs().len() > 1 {
+        check_ptx(&nv, &[90], &[false]);
+    }
+}
+
+/// The engine's NVRTC step with nothing but the library's path: no
+/// `LD_LIBRARY_PATH` (a Batch task's environment has none for a wheel's
+/// folder). Runs the ignored test below in a child process of this binary.
+#[test]
+fn nvrtc_compiles_from_its_path_alone() {
+    for nv in nvrtcs() {
+        if !nv.path.contains('/') {
+            eprintln!("skipping {}: found by name, not by path", nv.path);
+            continue;
         }
-        // Pricing kernels must not spill arrays to local memory (.local).
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "compile_with_the_nvrtc_named_in_riskpool_nvrtc",
+                "--nocapture",
+            ])
+            .env("RISKPOOL_NVRTC", &nv.path)
+            .env_remove("LD_LIBRARY_PATH")
+            .env_remove("RISKPOOL_NVRTC_EXTRA")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
         assert!(
-            !ptx.contains(".local .align"),
-            "a {variant}kernel uses local memory for compute_{arch}"
+            out.status.success() && text.contains("1 passed"),
+            "{} without LD_LIBRARY_PATH:\n{text}",
+            nv.path
         );
     }
 }
 
 #[test]
+#[ignore = "run by nvrtc_compiles_from_its_path_alone, in a child without LD_LIBRARY_PATH"]
+fn compile_with_the_nvrtc_named_in_riskpool_nvrtc() {
+    assert!(std::env::var_os("LD_LIBRARY_PATH").is_none());
+    let nv = Nvrtc::open().unwrap();
+    let path = std::env::var("RISKPOOL_NVRTC").unwrap();
+    assert_eq!(nv.path, path, "not the NVRTC named");
+    let src = "extern \"C\" __global__ void k(float* x) { x[threadIdx.x] = sinf(x[threadIdx.x]); }";
+    let cubin = nv
+        .compile(src, "k.cu", Target::Sass(oldest_arch(&nv)))
+        .unwrap_or_else(|log| panic!("{log}"));
+    assert!(cubin.starts_with(b"\x7fELF"));
+}
+
+#[test]
 fn kernels_are_cached_on_disk() {
-    let Ok(nv) = Nvrtc::open() else {
-        eprintln!("skipping: no NVRTC");
-        return;
-    };
     let dir = tempfile::tempdir().unwrap();
     std::env::set_var("RISKPOOL_CACHE_DIR", dir.path());
-    let src = "extern \"C\" __global__ void k(float* x) { x[0] = 1.0f; }";
-    let (a, first) = nv.compile_cached(src, 70).unwrap();
-    let (b, second) = nv.compile_cached(src, 70).unwrap();
-    assert!(matches!(first, cuda::CacheOutcome::Stored(_)), "{first:?}");
-    assert!(matches!(second, cuda::CacheOutcome::Hit(_)), "{second:?}");
-    assert_eq!(a, b);
-    // A compile error comes back as NVRTC's log, not a panic.
-    let err = nv.compile("this is not CUDA", "bad.cu", 70).unwrap_err();
-    assert!(err.contains("could not compile"), "{err}");
+    for nv in nvrtcs() {
+        let src = format!(
+            "extern \"C\" __global__ void k(float* x) {{ x[0] = {}.0f; }}",
+            nv.version.0
+        );
+        // The target the engine would choose for an H100 under a CUDA 13.0
+        // driver: this NVRTC's machine code where it knows sm_90.
+        let target = Target::for_device((9, 0), nv.version, &nv.supported_archs(), 13000).unwrap();
+        let (a, first) = nv.compile_cached(&src, target, 13000).unwrap();
+        let (b, second) = nv.compile_cached(&src, target, 13000).unwrap();
+        assert!(matches!(first, cuda::CacheOutcome::Stored(_)), "{first:?}");
+        assert!(matches!(second, cuda::CacheOutcome::Hit(_)), "{second:?}");
+        assert_eq!(a, b);
+        if let Target::Sass(_) = target {
+            assert!(a.starts_with(b"\x7fELF"));
+        }
+        // Another driver is another entry: it may load differently.
+        let (_, other) = nv.compile_cached(&src, target, 12080).unwrap();
+        assert!(matches!(other, cuda::CacheOutcome::Stored(_)), "{other:?}");
+        // A torn cache file is compiled again, not loaded, wherever it
+        // was cut.
+        if let cuda::CacheOutcome::Stored(f) = &first {
+            for cut in [a.len() - 1, a.len() * 2 / 3, a.len() / 2, 70, 3, 0] {
+                std::fs::write(f, &a[..cut]).unwrap();
+                let (c, again) = nv.compile_cached(&src, target, 13000).unwrap();
+                assert!(
+                    matches!(again, cuda::CacheOutcome::Stored(_)),
+                    "cut at {cut}: {again:?}"
+                );
+                assert_eq!(c, a);
+            }
+        }
+        // A compile error comes back as NVRTC's log, not a panic.
+        let err = nv
+            .compile("this is not CUDA", "bad.cu", target)
+            .unwrap_err();
+        assert!(err.contains("could not compile"), "{err}");
+    }
+    // No temporary file is left beside the entries.
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        assert!(name.starts_with("riskpool-"), "stray {name}");
+    }
 }
 
 #[test]

@@ -211,3 +211,64 @@ fn concurrent_tasks_claim_distinct_gpus() {
     assert!(e.wait().unwrap().success());
     assert_eq!(gpus("e.csv"), vec![0]);
 }
+
+/// Claims follow the GPU, not the number a task sees it by: a task whose
+/// CUDA_VISIBLE_DEVICES shows only the node's second GPU (its ordinal 0)
+/// and a task that sees both never hold the same GPU.
+#[test]
+fn claims_are_keyed_by_the_gpu_uuid_whatever_the_mask() {
+    let d = tempfile::tempdir().unwrap();
+    let trades = d.path().join("t.csv");
+    assert!(Command::new(env!("CARGO_BIN_EXE_riskpool"))
+        .args(["generate", "--trades", "400", "--output"])
+        .arg(&trades)
+        .status()
+        .unwrap()
+        .success());
+    let start = |name: &str, gpus: &str, per_task: &str, paths: &str| {
+        Command::new(env!("CARGO_BIN_EXE_riskpool"))
+            .args(["price", "--input", trades.to_str().unwrap(), "--output"])
+            .arg(d.path().join(name))
+            .args([
+                "--paths",
+                paths,
+                "--gpus-per-task",
+                per_task,
+                "--threads",
+                "1",
+            ])
+            .env("RISKPOOL_FAKE_GPUS", gpus)
+            .env("AZ_BATCH_NODE_SHARED_DIR", d.path())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let gpus = |name: &str| -> serde_json::Value {
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(d.path().join(format!("{name}.summary.json"))).unwrap(),
+        )
+        .unwrap();
+        s["gpus"].clone()
+    };
+    // The masked task holds GPU-b, its ordinal 0, until it ends.
+    let mut masked = start("masked.csv", "GPU-b", "1", "20000");
+    let lock = d.path().join("riskpool-gpu-GPU-b.lock");
+    let t0 = std::time::Instant::now();
+    loop {
+        let held = std::fs::File::open(&lock).is_ok_and(|f| f.try_lock().is_err());
+        if held {
+            break;
+        }
+        assert!(
+            t0.elapsed().as_secs() < 20,
+            "the masked task never claimed its GPU"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The unmasked one asks for both and gets only GPU-a, its ordinal 0.
+    let mut all = start("all.csv", "GPU-a,GPU-b", "2", "100");
+    assert!(all.wait().unwrap().success());
+    assert!(masked.wait().unwrap().success());
+    assert_eq!(gpus("all.csv"), serde_json::json!([0]));
+    assert_eq!(gpus("masked.csv"), serde_json::json!([0]));
+}

@@ -8,14 +8,22 @@
 //! batches in flight (double buffering) the next batch's upload runs on
 //! one stream while the last one computes on the other, and no batch pays
 //! for pinned or device allocation once the slots have grown to size.
+//! Copies move the bytes a batch uses, not a slot's whole capacity.
+//!
+//! A GPU's batches compute one after another, in the order they were
+//! submitted: each stream waits for the last batch's final launch (the
+//! device's compute tail) before its own first launch, while its upload
+//! is free to overlap. So the events around a batch's launches time its
+//! own kernels, never the wait for another's, and the seconds a result
+//! reports are that batch's GPU time.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use cudarc::driver::sys::{CUevent_flags, CU_MEMHOSTALLOC_WRITECOMBINED};
 use cudarc::driver::{
-    CudaContext, CudaEvent, CudaModule, CudaSlice, CudaStream, DeviceRepr, LaunchConfig,
-    PinnedHostSlice, PushKernelArg, ValidAsZeroBits,
+    result, CudaContext, CudaEvent, CudaModule, CudaSlice, CudaStream, DevicePtr, DevicePtrMut,
+    DeviceRepr, HostSlice, LaunchConfig, PinnedHostSlice, PushKernelArg, ValidAsZeroBits,
 };
 
 use super::plan::Plan;
@@ -24,8 +32,7 @@ use crate::engine::EngineError;
 use crate::stats::Moments;
 
 /// A pinned host buffer and the device buffer it is copied to or from,
-/// grown together (a copy moves the whole pinned buffer, so the two always
-/// have the same length).
+/// grown together to the same length.
 struct Mirror<T: DeviceRepr> {
     host: PinnedHostSlice<T>,
     dev: CudaSlice<T>,
@@ -60,6 +67,52 @@ impl<T: DeviceRepr + ValidAsZeroBits> Mirror<T> {
             unsafe { stream.alloc::<T>(len) }.map_err(|e| failed("allocating device memory", e))?;
         *mirror = Some(Mirror { host, dev });
         Ok(())
+    }
+
+    /// Queues the copy of the first `len` elements up to the device.
+    /// cudarc's own copy moves the host buffer's whole length, which after
+    /// one large batch would be every later batch's cost too.
+    fn upload(&mut self, stream: &Arc<CudaStream>, len: usize) -> Result<(), EngineError> {
+        if len == 0 {
+            return Ok(());
+        }
+        if len > self.host.len() {
+            return Err(failed("uploading", "more than the buffer holds"));
+        }
+        stream
+            .context()
+            .bind_to_thread()
+            .map_err(|e| failed("binding the context", e))?;
+        // The guards record, when dropped after the copy is queued, that
+        // both buffers are in use by this stream until it passes here.
+        // SAFETY: the host slice lives as long as its guard; the copy is
+        // ordered on `stream` after the buffers' earlier uses.
+        let (src, _src_guard) = unsafe { self.host.stream_synced_slice(stream) };
+        let (dst, _dst_guard) = self.dev.device_ptr_mut(stream);
+        // SAFETY: `dst` holds at least `len` elements (same length as host).
+        unsafe { result::memcpy_htod_async(dst, &src[..len], stream.cu_stream()) }
+            .map_err(|e| failed("uploading", e))
+    }
+
+    /// Queues the copy of the first `len` elements down to the host.
+    fn download(&mut self, stream: &Arc<CudaStream>, len: usize) -> Result<(), EngineError> {
+        if len == 0 {
+            return Ok(());
+        }
+        if len > self.host.len() {
+            return Err(failed("reading results", "more than the buffer holds"));
+        }
+        stream
+            .context()
+            .bind_to_thread()
+            .map_err(|e| failed("binding the context", e))?;
+        let (src, _src_guard) = self.dev.device_ptr(stream);
+        // SAFETY: as in `upload`; the host slice is not read until the
+        // batch's final event has completed.
+        let (dst, _dst_guard) = unsafe { self.host.stream_synced_mut_slice(stream) };
+        // SAFETY: `src` holds at least `len` elements.
+        unsafe { result::memcpy_dtoh_async(&mut dst[..len], src, stream.cu_stream()) }
+            .map_err(|e| failed("reading results", e))
     }
 }
 
@@ -104,13 +157,16 @@ pub(super) struct GpuBatch {
     started: Instant,
 }
 
-/// What a batch needs of its GPU: the context, the compiled kernels and
-/// the slots kept for reuse.
+/// What a batch needs of its GPU: the context, the compiled kernels, the
+/// slots kept for reuse and the compute tail.
 #[derive(Clone)]
 pub(super) struct Device {
     pub ctx: Arc<CudaContext>,
     pub module: Arc<CudaModule>,
     pub slots: SlotPool,
+    /// Recorded after the last submitted batch's final launch: the next
+    /// batch's launches wait for it.
+    pub tail: Arc<Mutex<Option<CudaEvent>>>,
 }
 
 /// Starts `plan` on the GPU and returns.
@@ -119,6 +175,7 @@ pub(super) fn submit(dev: &Device, plan: Plan) -> Result<GpuBatch, EngineError> 
         ctx,
         module,
         slots: pool,
+        tail,
     } = dev;
     let started = Instant::now();
 
@@ -156,14 +213,20 @@ pub(super) fn submit(dev: &Device, plan: Plan) -> Result<GpuBatch, EngineError> 
         .as_mut_slice()
         .map_err(|e| failed("pinned block table", e))?;
     host[..plan.starts.len()].copy_from_slice(&plan.starts);
-    stream
-        .memcpy_htod(&table.host, &mut table.dev)
-        .map_err(|e| failed("uploading trades", e))?;
-    stream
-        .memcpy_htod(&starts.host, &mut starts.dev)
-        .map_err(|e| failed("uploading the block tables", e))?;
+    table.upload(&stream, plan.records.len())?;
+    starts.upload(&stream, plan.starts.len())?;
 
-    // Every kind's launches, back to back on the slot's stream.
+    // Every kind's launches, back to back on the slot's stream, after the
+    // GPU's last batch: the tail lock is held until this batch's own tail
+    // is recorded, so batches compute in the order they were submitted.
+    let mut tail = tail
+        .lock()
+        .map_err(|_| failed("the compute tail", "poisoned"))?;
+    if let Some(previous) = tail.as_ref() {
+        stream
+            .wait(previous)
+            .map_err(|e| failed("ordering after the last batch", e))?;
+    }
     let record = plan.record_size;
     let mut timing = Vec::with_capacity(plan.kinds.len());
     for k in &plan.kinds {
@@ -212,12 +275,13 @@ pub(super) fn submit(dev: &Device, plan: Plan) -> Result<GpuBatch, EngineError> 
             .map_err(|e| failed("recording an event", e))?;
         timing.push((begin, end));
     }
-    let used = plan.partials_len();
-    if used > 0 {
+    *tail = Some(
         stream
-            .memcpy_dtoh(&partials.dev.slice(..used), &mut partials.host)
-            .map_err(|e| failed("reading results", e))?;
-    }
+            .record_event(Some(CUevent_flags::CU_EVENT_DISABLE_TIMING))
+            .map_err(|e| failed("recording an event", e))?,
+    );
+    drop(tail);
+    partials.download(&stream, plan.partials_len())?;
     let done = stream
         .record_event(Some(CUevent_flags::CU_EVENT_BLOCKING_SYNC))
         .map_err(|e| failed("recording an event", e))?;

@@ -22,15 +22,15 @@ pub mod on_cpu;
 mod plan;
 pub mod source;
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{CudaContext, CudaStream, LaunchConfig, PushKernelArg};
 
-pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc};
+pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc, Target};
 
 use super::{check_batch, Engine, EngineError, Pending, PhiloxAnswer, PricingRequest, TradeResult};
 use crate::instrument::Trade;
-use crate::stats::Moments;
 use plan::Plan;
 
 /// Paths per CUDA block (`RP_PATHS_PER_BLOCK` in `kernel.cu`).
@@ -63,33 +63,67 @@ pub fn driver_present() -> bool {
 /// A CUDA device as the driver describes it.
 #[derive(Clone, Debug)]
 pub struct DeviceInfo {
+    /// The driver's ordinal, after any `CUDA_VISIBLE_DEVICES` masking.
     pub ordinal: usize,
+    /// The GPU's own identity (`GPU-xxxxxxxx-...`, as `nvidia-smi -L`
+    /// prints it): the same whatever mask a process sees it through.
+    pub uuid: String,
     pub name: String,
     pub memory: usize,
     pub compute_capability: (i32, i32),
 }
 
-/// The visible CUDA devices, asking the driver only (no NVRTC, no kernels).
+/// The visible CUDA devices, asking the driver only: no context is made on
+/// any of them (a context would touch GPUs other tasks hold, and one busy
+/// or failed GPU would make them all unavailable), no NVRTC, no kernels.
 pub fn devices() -> Result<Vec<DeviceInfo>, EngineError> {
+    use cudarc::driver::{result, sys::CUdevice_attribute as A};
     if !driver_present() {
         return Err(unavailable(
             "no CUDA driver found (libcuda.so could not be loaded)",
         ));
     }
-    let count = CudaContext::device_count()
+    result::init().map_err(|e| unavailable(format!("cannot start the CUDA driver: {e}")))?;
+    let count = result::device::get_count()
         .map_err(|e| unavailable(format!("cannot count CUDA devices: {e}")))?;
-    (0..count.max(0) as usize)
-        .map(|ordinal| {
-            let ctx = CudaContext::new(ordinal)
-                .map_err(|e| unavailable(format!("cannot open CUDA device {ordinal}: {e}")))?;
-            Ok(DeviceInfo {
-                ordinal,
-                name: ctx.name().unwrap_or_default(),
-                memory: ctx.total_mem().unwrap_or(0),
-                compute_capability: ctx.compute_capability().unwrap_or((0, 0)),
-            })
-        })
-        .collect()
+    let mut out = Vec::new();
+    for ordinal in 0..count.max(0) {
+        // A device the driver cannot describe is left out, not fatal.
+        let Ok(dev) = result::device::get(ordinal) else {
+            continue;
+        };
+        // SAFETY: plain attribute queries on a device handle the driver gave.
+        let attr = |a| unsafe { result::device::get_attribute(dev, a) }.unwrap_or(0);
+        out.push(DeviceInfo {
+            ordinal: ordinal as usize,
+            uuid: result::device::get_uuid(dev)
+                .map(|u| format_uuid(&u.bytes))
+                .unwrap_or_else(|_| format!("ordinal-{ordinal}")),
+            name: result::device::get_name(dev).unwrap_or_default(),
+            // SAFETY: as above.
+            memory: unsafe { result::device::total_mem(dev) }.unwrap_or(0),
+            compute_capability: (
+                attr(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+                attr(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// A GPU's UUID as `nvidia-smi -L` prints it.
+pub fn format_uuid(bytes: &[std::ffi::c_char; 16]) -> String {
+    let b: Vec<u8> = bytes.iter().map(|&c| c as u8).collect();
+    let hex =
+        |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!(
+        "GPU-{}-{}-{}-{}-{}",
+        hex(0..4),
+        hex(4..6),
+        hex(6..8),
+        hex(8..10),
+        hex(10..16)
+    )
 }
 
 /// One GPU as the engine uses it.
@@ -98,8 +132,9 @@ pub struct Gpu {
     pub name: String,
     pub compute_capability: (i32, i32),
     pub memory: usize,
-    /// The architecture the kernels were compiled for, and how.
-    pub arch: i32,
+    /// What the kernels were compiled for (machine code for the device's
+    /// own architecture where NVRTC knows it), and how.
+    pub target: Target,
     pub cache: CacheOutcome,
     /// For the known-answer kernel; batches run on their slots' streams.
     stream: Arc<CudaStream>,
@@ -171,18 +206,26 @@ impl CudaEngine {
                 .compute_capability()
                 .map_err(|e| failed("compute capability", e))?;
             let memory = ctx.total_mem().unwrap_or(0);
-            // The device's own architecture, or the newest this NVRTC knows below it.
-            let want = cc.0 * 10 + cc.1;
-            let arch = supported
-                .iter()
-                .copied()
-                .filter(|a| *a <= want)
-                .max()
-                .unwrap_or(want.min(80));
-            let (ptx, cache) = nv.compile_cached(&src, arch).map_err(unavailable)?;
-            let module = ctx
-                .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
-                .map_err(|e| failed(&format!("loading the kernels on {name}"), e))?;
+            let target = Target::for_device(cc, nv.version, &supported, driver_version)
+                .map_err(|e| unavailable(format!("{name}: {e}")))?;
+            let (image, cache) = nv
+                .compile_cached(&src, target, driver_version)
+                .map_err(unavailable)?;
+            let image = match target {
+                Target::Sass(_) => cudarc::nvrtc::Ptx::from_binary(image),
+                Target::Ptx(_) => {
+                    cudarc::nvrtc::Ptx::from_src(String::from_utf8_lossy(&image).into_owned())
+                }
+            };
+            let module = ctx.load_module(image).map_err(|e| {
+                unavailable(format!(
+                    "loading the kernels ({target}, NVRTC {}.{}, driver {}.{}) on {name}: {e}",
+                    nv.version.0,
+                    nv.version.1,
+                    driver_version / 1000,
+                    (driver_version % 1000) / 10
+                ))
+            })?;
             let stream = ctx
                 .new_stream()
                 .map_err(|e| failed("creating a stream", e))?;
@@ -191,13 +234,14 @@ impl CudaEngine {
                 name,
                 compute_capability: cc,
                 memory,
-                arch,
+                target,
                 cache,
                 stream,
                 dev: batch::Device {
                     ctx,
                     module,
                     slots: Arc::new(Mutex::new(Vec::new())),
+                    tail: Arc::new(Mutex::new(None)),
                 },
             });
         }
@@ -320,17 +364,17 @@ impl Engine for CudaEngine {
         }
         let mut parts = Vec::with_capacity(n);
         for (gpu, share) in self.gpus.iter().zip(&shares) {
-            let mut plans = pieces(trades, share)
+            let rest = pieces(trades, share)
                 .into_iter()
-                .map(|piece| Plan::new(trades, piece, req));
-            let Some(first) = plans.next().transpose()? else {
-                continue;
-            };
-            parts.push(GpuShare {
-                started: batch::submit(&gpu.dev, first)?,
-                rest: plans.collect::<Result<_, _>>()?,
+                .map(|piece| Plan::new(trades, piece, req))
+                .collect::<Result<VecDeque<_>, _>>()?;
+            let mut part = GpuShare {
+                in_flight: VecDeque::new(),
+                rest,
                 dev: gpu.dev.clone(),
-            });
+            };
+            part.top_up()?;
+            parts.push(part);
         }
         Ok(Box::new(CudaBatch {
             parts,
@@ -368,13 +412,34 @@ fn pieces<'a>(trades: &[Trade], share: &'a [usize]) -> Vec<&'a [usize]> {
     out
 }
 
-/// One GPU's share of a batch: its first piece started, the rest planned
-/// and priced one after another when the batch is waited for (a share that
-/// large keeps the GPU busy on its own).
+/// Pieces of one GPU's share kept started at once: while the host waits
+/// for one, the next is queued behind it, so the GPU never idles between
+/// pieces (and their uploads overlap the compute before them).
+const PIECES_IN_FLIGHT: usize = 2;
+
+/// One GPU's share of a batch: the pieces started, oldest first, and the
+/// ones planned but not yet started.
 struct GpuShare {
-    started: batch::GpuBatch,
-    rest: Vec<Plan>,
+    in_flight: VecDeque<batch::GpuBatch>,
+    rest: VecDeque<Plan>,
     dev: batch::Device,
+}
+
+impl GpuShare {
+    /// Starts planned pieces until [`PIECES_IN_FLIGHT`] are in flight.
+    fn top_up(&mut self) -> Result<(), EngineError> {
+        while self.in_flight.len() < PIECES_IN_FLIGHT {
+            let Some(plan) = self.rest.pop_front() else {
+                break;
+            };
+            self.in_flight.push_back(batch::submit(&self.dev, plan)?);
+        }
+        Ok(())
+    }
+
+    fn is_done(&self) -> bool {
+        self.in_flight.is_empty() && self.rest.is_empty()
+    }
 }
 
 /// A batch started on every GPU's share.
@@ -385,20 +450,19 @@ struct CudaBatch {
 }
 
 impl Pending for CudaBatch {
-    fn wait(self: Box<Self>) -> Result<Vec<TradeResult>, EngineError> {
+    fn wait(mut self: Box<Self>) -> Result<Vec<TradeResult>, EngineError> {
         let mut results = vec![TradeResult::unpriced(); self.paths.len()];
-        let req = &self.req;
-        let mut put = |i: usize, m: &Moments, secs: f64| {
-            results[i] = TradeResult::from_moments(m, req, self.paths[i], secs);
-        };
-        for part in self.parts {
-            for (i, m, secs) in part.started.wait()? {
-                put(i, &m, secs);
-            }
-            for plan in part.rest {
-                for (i, m, secs) in batch::submit(&part.dev, plan)?.wait()? {
-                    put(i, &m, secs);
+        // The GPUs in turn, a piece of each at a time, so that no GPU's
+        // later pieces wait for another GPU's whole share.
+        while self.parts.iter().any(|p| !p.is_done()) {
+            for part in &mut self.parts {
+                let Some(oldest) = part.in_flight.pop_front() else {
+                    continue;
+                };
+                for (i, m, secs) in oldest.wait()? {
+                    results[i] = TradeResult::from_moments(&m, &self.req, self.paths[i], secs);
                 }
+                part.top_up()?;
             }
         }
         Ok(results)
