@@ -117,6 +117,7 @@ pub struct Session {
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        crate::cleanup::forget_dir(&self.dir);
     }
 }
 
@@ -130,10 +131,12 @@ impl Session {
             std::process::id(),
             rand_suffix()
         ));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(other)?;
+        // Removed on SIGINT/SIGTERM too, not only on drop (crate::cleanup).
+        crate::cleanup::register_dir(&dir);
+        if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            crate::cleanup::forget_dir(&dir);
+            return Err(other(e));
+        }
         let mut s = Session {
             dir,
             authfile: None,

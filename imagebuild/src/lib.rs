@@ -11,6 +11,7 @@
 //!   booted under QEMU to prove it.
 
 pub mod batch;
+pub mod cleanup;
 pub mod container;
 pub mod mirror;
 pub mod schema;

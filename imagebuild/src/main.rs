@@ -338,6 +338,13 @@ fn write(path: &Path, body: &Value) -> Result<()> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if matches!(
+        cli.command,
+        Command::Container { .. } | Command::Verify { .. } | Command::Vm { .. }
+    ) {
+        // SIGINT/SIGTERM end the tools and remove the auth file's folder.
+        riskpool_imagebuild::cleanup::install().context("cannot catch SIGINT and SIGTERM")?;
+    }
     match cli.command {
         Command::Container {
             variant,

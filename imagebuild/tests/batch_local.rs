@@ -11,6 +11,7 @@
 //!
 //! The runner is target/release/riskpool (scripts/test builds it first).
 
+#[allow(dead_code)]
 mod common;
 
 use std::collections::BTreeMap;
