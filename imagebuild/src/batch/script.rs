@@ -63,11 +63,15 @@ pub fn run_sh(o: &JobOptions, pool: Option<&PoolCreation>, collections: usize) -
 #                                missing, create the job, add its tasks, then set terminatejob
 #   ./run.sh status              task counts; failed tasks with exit codes and stderr.txt links
 #   ./run.sh wait                status every $RISKPOOL_POLL_SECONDS (30) until the job completes
-#   ./run.sh download [OUT.csv]  fetch {job}/results.csv and check one row per trade
+#   ./run.sh download [OUT.csv]  fetch {job}/results.csv, check one row per trade, keep it as OUT.csv
+#                                (default: results.csv beside this script)
 #   ./run.sh all [BOOK.csv]      submit, wait, download
 # Credentials: az login and az batch account login (or AZURE_BATCH_ACCOUNT, AZURE_BATCH_ENDPOINT,
 # AZURE_BATCH_ACCESS_KEY); storage by --auth-mode login, or AZURE_STORAGE_CONNECTION_STRING.
 set -eu
+# Paths given on the command line are the caller's; the script's files are beside it.
+HERE=$(pwd)
+abs() {{ case "$1" in /*) echo "$1" ;; *) echo "$HERE/$1" ;; esac; }}
 cd "$(dirname "$0")"
 JOB={job}
 POOL={pool}
@@ -102,6 +106,7 @@ submit() {{
   if [ -n "$BOOK_BLOB" ]; then
     book=${{1:-}}
     if [ -n "$book" ]; then
+      book=$(abs "$book")
       [ -f "$book" ] || die "$book: no such file" 2
       n=$(rows "$book")
       [ "$n" -eq "$TRADES" ] || die "$book holds $n trades; this job was made for $TRADES (--trades)" 2
@@ -153,7 +158,9 @@ wait_job() {{
 }}
 
 download() {{
-  out=${{1:-results.csv}}
+  out=results.csv
+  [ -z "${{1:-}}" ] || out=$(abs "$1")
+  [ -d "$(dirname "$out")" ] || die "$(dirname "$out"): no such folder" 2
   storage blob download --container-name "$CONTAINER" --name "$JOB/results.csv" --file "$out.part" --no-progress >/dev/null
   n=$(rows "$out.part")
   distinct=$(tail -n +2 "$out.part" | cut -d, -f1 | sort -u | grep -c . || true)
