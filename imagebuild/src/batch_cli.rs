@@ -217,6 +217,9 @@ pub fn batch_pool(a: PoolArgs) -> Result<()> {
         Scale::Fixed { spot, .. } => *spot > 0,
         Scale::Auto { formula, .. } => formula.contains("LowPriority"),
     };
+    if let (NodeImage::Container { image, .. }, None) = (&o.image, &o.identity) {
+        eprintln!("riskpool-image: note: no --identity: the nodes pull {image} without credentials (the registry must allow anonymous pulls), and the job's tasks cannot read or write blobs");
+    }
     if spot {
         eprintln!("riskpool-image: note: spot nodes (targetLowPriorityNodes) need a Batch account in UserSubscription pool allocation mode; a Batch-managed account gets none");
     }
