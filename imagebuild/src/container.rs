@@ -244,6 +244,8 @@ pub fn base_rootfs(
     std::fs::create_dir_all(cache_dir).map_err(other)?;
     let root = cache_dir.join(format!(".rootfs-{}-{}", variant.name(), std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
+    // A half-built root file system does not outlive a signal either.
+    crate::cleanup::register_dir(&root);
     let mut args = strs(&[
         "--variant=minbase",
         &format!("--components={}", variant.components()),
@@ -290,6 +292,7 @@ pub fn base_rootfs(
         std::fs::rename(&partial, &tar).map_err(other)
     });
     let _ = std::fs::remove_dir_all(&root);
+    crate::cleanup::forget_dir(&root);
     result.map(|_| tar)
 }
 
