@@ -204,7 +204,14 @@ pub fn check_pool(o: &PoolOptions, plane: Plane) -> Vec<Refusal> {
             format!("{} is outside {why}", o.task_slots),
         );
     }
-    if let Scale::Auto { interval, .. } = &o.scale {
+    if let Scale::Auto { interval, formula } = &o.scale {
+        if formula.trim().is_empty() {
+            refuse(
+                &mut out,
+                "--autoscale (autoScaleFormula)",
+                "the formula is empty".into(),
+            );
+        }
         match duration_seconds(interval) {
             Some(s) if (300.0..=168.0 * 3600.0).contains(&s) => {}
             Some(_) => refuse(
@@ -257,7 +264,7 @@ pub fn check_pool(o: &PoolOptions, plane: Plane) -> Vec<Refusal> {
 
 /// A blob container URL: `https://ACCOUNT.blob.SUFFIX/CONTAINER`.
 pub fn storage_url_ok(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("https://") else {
+    let Some(rest) = url.trim_end_matches('/').strip_prefix("https://") else {
         return false;
     };
     let Some((host, container)) = rest.split_once('/') else {
@@ -375,6 +382,10 @@ mod tests {
         assert!(gallery_image_ok(g));
         assert!(!gallery_image_ok(id));
         assert!(storage_url_ok("https://acct.blob.core.windows.net/work"));
+        assert!(storage_url_ok("https://acct.blob.core.windows.net/work/"));
+        assert!(!storage_url_ok(
+            "https://acct.blob.core.windows.net/work/sub"
+        ));
         assert!(!storage_url_ok("http://acct.blob.core.windows.net/work"));
         assert!(!storage_url_ok("https://Acct.blob.core.windows.net/work"));
         assert!(!storage_url_ok("https://acct.blob.core.windows.net/wo"));
