@@ -117,6 +117,7 @@ pub struct Session {
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        crate::cleanup::forget_dir(&self.dir);
     }
 }
 
@@ -130,10 +131,12 @@ impl Session {
             std::process::id(),
             rand_suffix()
         ));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(other)?;
+        // Removed on SIGINT/SIGTERM too, not only on drop (crate::cleanup).
+        crate::cleanup::register_dir(&dir);
+        if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            crate::cleanup::forget_dir(&dir);
+            return Err(other(e));
+        }
         let mut s = Session {
             dir,
             authfile: None,
@@ -241,6 +244,8 @@ pub fn base_rootfs(
     std::fs::create_dir_all(cache_dir).map_err(other)?;
     let root = cache_dir.join(format!(".rootfs-{}-{}", variant.name(), std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
+    // A half-built root file system does not outlive a signal either.
+    crate::cleanup::register_dir(&root);
     let mut args = strs(&[
         "--variant=minbase",
         &format!("--components={}", variant.components()),
@@ -287,6 +292,7 @@ pub fn base_rootfs(
         std::fs::rename(&partial, &tar).map_err(other)
     });
     let _ = std::fs::remove_dir_all(&root);
+    crate::cleanup::forget_dir(&root);
     result.map(|_| tar)
 }
 

@@ -12,9 +12,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use riskpool_imagebuild::batch::{
-    self, JobOptions, MarketplaceImage, NodeImage, PoolOptions, Scale, SharedStorage,
-};
+
+mod batch_cli;
+use batch_cli::{batch_job, batch_pool, BatchCommand};
 use riskpool_imagebuild::container::{self, Auth, BuildOptions, RegistryOptions, Variant};
 use riskpool_imagebuild::mirror::Mirror;
 use riskpool_imagebuild::schema::Definitions;
@@ -175,103 +175,6 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
-enum BatchCommand {
-    /// The Pool_Add body.
-    Pool(PoolArgs),
-    /// The Job_Add body and the Task_AddCollection bodies of the task graph.
-    Job(JobArgs),
-}
-
-#[derive(clap::Args)]
-struct PoolArgs {
-    #[arg(long)]
-    id: String,
-    /// Azure VM size, e.g. Standard_NC24ads_A100_v4.
-    #[arg(long)]
-    vm_size: String,
-    /// Container image (a container pool), e.g. myacr.azurecr.io/riskpool:cuda.
-    #[arg(long, requires_all = ["registry", "identity"], conflicts_with = "gallery_image")]
-    image: Option<String>,
-    /// The registry server, e.g. myacr.azurecr.io.
-    #[arg(long)]
-    registry: Option<String>,
-    /// Resource id of the user-assigned managed identity that pulls images (and mounts storage).
-    #[arg(long)]
-    identity: Option<String>,
-    /// Gallery image id of a custom VM image (a custom-image pool).
-    #[arg(long)]
-    gallery_image: Option<String>,
-    /// Node image of container pools, PUBLISHER:OFFER:SKU:VERSION (default Ubuntu 22.04 HPC).
-    #[arg(long)]
-    node_image: Option<String>,
-    /// Batch node agent SKU (default: `batch.node.ubuntu 22.04` for container
-    /// pools, `batch.node.debian 12` for the Debian image `riskpool-image vm` builds).
-    #[arg(long)]
-    node_agent: Option<String>,
-    #[arg(long, default_value_t = 1)]
-    task_slots: u32,
-    #[arg(long, default_value_t = 0)]
-    dedicated: u32,
-    #[arg(long, default_value_t = 0)]
-    low_priority: u32,
-    /// An autoscale formula instead of fixed node counts.
-    #[arg(long, conflicts_with_all = ["dedicated", "low_priority"])]
-    autoscale: Option<String>,
-    #[arg(long, default_value = "PT5M")]
-    autoscale_interval: String,
-    /// Blob storage account mounted for the tasks' shared files.
-    #[arg(long, requires_all = ["storage_container", "identity"])]
-    storage_account: Option<String>,
-    #[arg(long)]
-    storage_container: Option<String>,
-    /// API definitions to check the body against before writing it.
-    #[arg(long)]
-    schema: Option<PathBuf>,
-    /// Where to write (default: standard output).
-    #[arg(long)]
-    output: Option<PathBuf>,
-}
-
-#[derive(clap::Args)]
-struct JobArgs {
-    #[arg(long)]
-    id: String,
-    #[arg(long)]
-    pool_id: String,
-    /// The container image of the tasks (omit on custom-image pools).
-    #[arg(long)]
-    image: Option<String>,
-    /// Give the task containers every GPU of the node.
-    #[arg(long)]
-    gpus: bool,
-    #[arg(long)]
-    trades: u64,
-    /// Price tasks (the trades are split into this many files).
-    #[arg(long)]
-    tasks: u64,
-    #[arg(long, default_value = "pvonly", value_parser = ["pvonly", "deltavega"])]
-    algorithm: String,
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// The folder every node shares (default: the pool's blob mount).
-    #[arg(long, default_value = "$AZ_BATCH_NODE_MOUNTS_DIR/riskpool")]
-    shared_dir: String,
-    #[arg(long, default_value_t = 3)]
-    max_retries: i32,
-    /// Blob container URL for every task's stdout/stderr.
-    #[arg(long, requires = "logs_identity")]
-    logs_container_url: Option<String>,
-    /// Managed identity (resource id) that writes the logs.
-    #[arg(long)]
-    logs_identity: Option<String>,
-    #[arg(long)]
-    schema: Option<PathBuf>,
-    /// Folder for job.json and tasks-NNNN.json.
-    #[arg(long)]
-    output_dir: PathBuf,
-}
-
 /// A usage or validation failure: exit 2.
 #[derive(Debug)]
 struct Refused(String);
@@ -314,6 +217,13 @@ fn write(path: &Path, body: &Value) -> Result<()> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if matches!(
+        cli.command,
+        Command::Container { .. } | Command::Verify { .. } | Command::Vm { .. }
+    ) {
+        // SIGINT/SIGTERM end the tools and remove the auth file's folder.
+        riskpool_imagebuild::cleanup::install().context("cannot catch SIGINT and SIGTERM")?;
+    }
     match cli.command {
         Command::Container {
             variant,
@@ -426,108 +336,8 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("riskpool-image: {} is a valid {definition}", body.display());
             Ok(())
         }
-        Command::Batch(BatchCommand::Pool(a)) => {
-            let image = match (a.image, a.gallery_image) {
-                (Some(image), None) => NodeImage::Container {
-                    node: match &a.node_image {
-                        Some(s) => MarketplaceImage::parse(s).ok_or_else(|| {
-                            Refused(format!(
-                                "--node-image `{s}`: expected PUBLISHER:OFFER:SKU:VERSION"
-                            ))
-                        })?,
-                        None => MarketplaceImage::ubuntu_hpc(),
-                    },
-                    image,
-                    registry: a.registry.unwrap_or_default(),
-                    identity: a.identity.clone().unwrap_or_default(),
-                },
-                (None, Some(id)) => NodeImage::Custom {
-                    gallery_image_id: id,
-                },
-                _ => bail!(Refused(
-                    "give --image (a container pool) or --gallery-image (a custom-image pool)"
-                        .into()
-                )),
-            };
-            let scale = match a.autoscale {
-                Some(formula) => Scale::Auto {
-                    formula,
-                    interval: a.autoscale_interval,
-                },
-                None => Scale::Fixed {
-                    dedicated: a.dedicated,
-                    low_priority: a.low_priority,
-                },
-            };
-            let storage = a.storage_account.map(|account| SharedStorage {
-                account,
-                container: a.storage_container.unwrap_or_default(),
-                identity: a.identity.clone().unwrap_or_default(),
-            });
-            let body = batch::pool(&PoolOptions {
-                id: a.id,
-                vm_size: a.vm_size,
-                node_agent_sku: a.node_agent.unwrap_or_else(|| {
-                    match image {
-                        NodeImage::Container { .. } => "batch.node.ubuntu 22.04",
-                        NodeImage::Custom { .. } => "batch.node.debian 12",
-                    }
-                    .to_string()
-                }),
-                image,
-                task_slots: a.task_slots,
-                scale,
-                storage,
-            });
-            check(a.schema.as_deref(), &[("PoolAddParameter", "pool", &body)])?;
-            match a.output {
-                Some(p) => write(&p, &body),
-                None => {
-                    println!("{}", serde_json::to_string_pretty(&body)?);
-                    Ok(())
-                }
-            }
-        }
-        Command::Batch(BatchCommand::Job(a)) => {
-            if a.trades == 0 || a.tasks == 0 {
-                bail!(Refused("--trades and --tasks must be at least 1".into()));
-            }
-            let o = JobOptions {
-                id: a.id,
-                pool_id: a.pool_id,
-                image: a.image,
-                gpus: a.gpus,
-                trades: a.trades,
-                price_tasks: a.tasks,
-                algorithm: a.algorithm,
-                seed: a.seed,
-                shared_dir: a.shared_dir,
-                max_retries: a.max_retries,
-                logs: a.logs_container_url.zip(a.logs_identity),
-            };
-            let job = batch::job(&o);
-            let collections = batch::task_collections(&o);
-            let names: Vec<String> = (0..collections.len())
-                .map(|i| format!("tasks[{i}]"))
-                .collect();
-            let mut bodies = vec![("JobAddParameter", "job", &job)];
-            for (c, n) in collections.iter().zip(&names) {
-                bodies.push(("TaskAddCollectionParameter", n.as_str(), c));
-            }
-            check(a.schema.as_deref(), &bodies)?;
-            std::fs::create_dir_all(&a.output_dir)
-                .with_context(|| format!("cannot create {}", a.output_dir.display()))?;
-            write(&a.output_dir.join("job.json"), &job)?;
-            for (i, c) in collections.iter().enumerate() {
-                write(&a.output_dir.join(format!("tasks-{i:04}.json")), c)?;
-            }
-            eprintln!(
-                "riskpool-image: job.json and {} task collections in {}",
-                collections.len(),
-                a.output_dir.display()
-            );
-            Ok(())
-        }
+        Command::Batch(BatchCommand::Pool(a)) => batch_pool(a),
+        Command::Batch(BatchCommand::Job(a)) => batch_job(a),
     }
 }
 

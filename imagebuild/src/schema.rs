@@ -1,8 +1,16 @@
 //! Checks a JSON request body against the Batch REST API's Swagger 2.0
-//! definitions (shared/azure-batch/): `$ref`, `type`, `required`, `enum`,
-//! `format` (int32, date-time, duration), `items`, and no property a schema
-//! does not list (`additionalProperties` where a schema is a map). Every
-//! problem is reported with its JSON path.
+//! definitions (shared/azure-batch/: the data plane's and the management
+//! plane's): `$ref`, `allOf`, `type`, `required`, `enum`, `format` (int32,
+//! date-time, duration), `minimum`/`maximum`, `items`, no `readOnly`
+//! property (the service sets those), and no property a schema does not
+//! list (`additionalProperties` where a schema is a map). Every problem is
+//! reported with its JSON path.
+//!
+//! Why not a general JSON Schema validator (the `jsonschema` crate): the
+//! Swagger definitions never say `additionalProperties: false`, so a draft 4
+//! validator accepts any misspelt property, and it knows nothing of
+//! `readOnly` in a request; those two are the checks that catch most
+//! mistakes here.
 
 use serde_json::{Map, Value};
 
@@ -52,6 +60,41 @@ impl Definitions {
         }
     }
 
+    /// The schema's properties and required names with those of its `allOf`
+    /// parents (Swagger's inheritance), parents first.
+    fn members<'a>(
+        &'a self,
+        schema: &'a Value,
+        props: &mut Vec<(&'a str, &'a Value)>,
+        required: &mut Vec<&'a str>,
+        depth: usize,
+    ) {
+        if depth > 16 {
+            return;
+        }
+        for parent in schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(p) = self.resolve(parent) {
+                self.members(p, props, required, depth + 1);
+            }
+        }
+        if let Some(p) = schema.get("properties").and_then(Value::as_object) {
+            props.extend(p.iter().map(|(k, v)| (k.as_str(), v)));
+        }
+        required.extend(
+            schema
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str),
+        );
+    }
+
     fn walk(&self, schema: &Value, value: &Value, path: &str, errors: &mut Vec<SchemaError>) {
         let mut err = |m: String| {
             errors.push(SchemaError {
@@ -64,7 +107,7 @@ impl Definitions {
             return;
         };
         let ty = schema.get("type").and_then(Value::as_str).unwrap_or(
-            if schema.get("properties").is_some() {
+            if schema.get("properties").is_some() || schema.get("allOf").is_some() {
                 "object"
             } else {
                 ""
@@ -106,28 +149,41 @@ impl Definitions {
             }
             _ => {}
         }
+        if let Some(n) = value.as_f64() {
+            if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
+                if n < min {
+                    err(format!("{value} is below the minimum {min}"));
+                }
+            }
+            if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
+                if n > max {
+                    err(format!("{value} is above the maximum {max}"));
+                }
+            }
+        }
         match value {
             Value::Object(map) => {
-                let props = schema.get("properties").and_then(Value::as_object);
+                let (mut props, mut required) = (Vec::new(), Vec::new());
+                self.members(schema, &mut props, &mut required, 0);
                 let extra = schema.get("additionalProperties");
-                for req in schema
-                    .get("required")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(k) = req.as_str() {
-                        if !map.contains_key(k) {
-                            errors.push(SchemaError {
-                                path: path.to_string(),
-                                message: format!("missing required property `{k}`"),
-                            });
-                        }
+                for k in required {
+                    if !map.contains_key(k) {
+                        errors.push(SchemaError {
+                            path: path.to_string(),
+                            message: format!("missing required property `{k}`"),
+                        });
                     }
                 }
                 for (k, v) in map {
                     let child = format!("{path}.{k}");
-                    match (props.and_then(|p| p.get(k)), extra) {
+                    let prop = props.iter().rev().find(|(n, _)| n == k).map(|(_, s)| *s);
+                    match (prop, extra) {
+                        (Some(s), _) if s.get("readOnly") == Some(&Value::Bool(true)) => errors
+                            .push(SchemaError {
+                                path: child,
+                                message: "is read-only: the service sets it, a request may not"
+                                    .into(),
+                            }),
                         (Some(s), _) => self.walk(s, v, &child, errors),
                         (None, Some(s)) if s.is_object() => self.walk(s, v, &child, errors),
                         _ => errors.push(SchemaError {
@@ -147,6 +203,42 @@ impl Definitions {
             _ => {}
         }
     }
+}
+
+/// The length of an ISO 8601 duration in seconds (a year as 365 days, a
+/// month as 30), or None when `s` is not one.
+pub fn duration_seconds(s: &str) -> Option<f64> {
+    if !is_iso_duration(s) {
+        return None;
+    }
+    let rest = s.strip_prefix('P')?;
+    let (date, time) = rest.split_once('T').unwrap_or((rest, ""));
+    let sum = |part: &str, units: &[(char, f64)]| -> Option<f64> {
+        let mut total = 0.0;
+        let mut num = String::new();
+        for c in part.chars() {
+            match units.iter().find(|(u, _)| *u == c) {
+                Some((_, scale)) => {
+                    total += num.parse::<f64>().ok()? * scale;
+                    num.clear();
+                }
+                None => num.push(c),
+            }
+        }
+        Some(total)
+    };
+    let day = 86_400.0;
+    Some(
+        sum(
+            date,
+            &[
+                ('Y', 365.0 * day),
+                ('M', 30.0 * day),
+                ('W', 7.0 * day),
+                ('D', day),
+            ],
+        )? + sum(time, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?,
+    )
 }
 
 /// `P[nD][T[nH][nM][n[.n]S]]`, as Batch's durations are written.
@@ -185,7 +277,16 @@ fn is_iso_duration(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_iso_duration;
+    use super::{duration_seconds, is_iso_duration};
+
+    #[test]
+    fn duration_lengths() {
+        assert_eq!(duration_seconds("PT5M"), Some(300.0));
+        assert_eq!(duration_seconds("PT1H30M"), Some(5400.0));
+        assert_eq!(duration_seconds("P1DT1S"), Some(86_401.0));
+        assert_eq!(duration_seconds("PT0.5S"), Some(0.5));
+        assert_eq!(duration_seconds("5 minutes"), None);
+    }
 
     #[test]
     fn durations() {

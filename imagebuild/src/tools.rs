@@ -67,17 +67,36 @@ pub fn run(
     secrets: &[String],
     env: &[(&str, &Path)],
 ) -> Result<String, ToolError> {
+    use std::os::unix::process::CommandExt;
+    // A process group of its own, so that a signal's cleanup ends the tool
+    // and whatever it started (crate::cleanup).
+    let own_group = crate::cleanup::installed();
     let mut expr = duct::cmd(tool, args)
+        .stdin_null()
         .stdout_capture()
         .stderr_capture()
-        .unchecked();
+        .unchecked()
+        .before_spawn(move |c| {
+            if own_group {
+                c.process_group(0);
+            }
+            Ok(())
+        });
     for (k, v) in env {
         expr = expr.env(k, v);
     }
-    let out = expr.run().map_err(|e| ToolError::Failed {
+    let failed = |e: std::io::Error| ToolError::Failed {
         tool: tool.into(),
         message: e.to_string(),
-    })?;
+    };
+    let handle = expr.start().map_err(failed)?;
+    let pids = handle.pids();
+    if own_group {
+        pids.iter().for_each(|&p| crate::cleanup::register_group(p));
+    }
+    let out = handle.into_output();
+    pids.iter().for_each(|&p| crate::cleanup::forget_group(p));
+    let out = out.map_err(failed)?;
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }

@@ -1,6 +1,8 @@
-//! Batch pool and job JSON against the REST API definitions in
-//! shared/azure-batch/: what riskpool-image writes passes, and bodies
-//! broken in each way the checker knows are refused with their path.
+//! Batch pool and job JSON: what riskpool-image writes passes the REST API
+//! definitions in shared/azure-batch/ (the management plane's `Pool` and the
+//! data plane's bodies), each documented service rule refuses its bad value
+//! with exit 2 naming the field, and bodies broken in each way the checker
+//! knows are refused with their path.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,14 +10,22 @@ use std::process::Command;
 use riskpool_imagebuild::schema::Definitions;
 use serde_json::{json, Value};
 
-/// The API definitions in `shared/azure-batch/`, beside the checkout.
-fn schema() -> PathBuf {
-    let name = "shared/azure-batch/BatchService-2024-07-01.20.0.definitions.json";
+/// A file of `shared/azure-batch/`, beside the checkout.
+fn shared(name: &str) -> PathBuf {
+    let name = format!("shared/azure-batch/{name}");
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+        .map(|d| d.join(&name))
+        .find(|p| p.exists())
         .unwrap_or_else(|| panic!("{name} not found beside the checkout: CI clones the repository with shared/ beside it"))
+}
+
+fn schema() -> PathBuf {
+    shared("BatchService-2024-07-01.20.0.definitions.json")
+}
+
+fn management() -> PathBuf {
+    shared("BatchManagement-2024-07-01.pool-definitions.json")
 }
 
 fn image(args: &[&str]) -> std::process::Output {
@@ -25,35 +35,117 @@ fn image(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+fn read(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
 const IDENTITY: &str = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/riskpool";
+const GALLERY: &str = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/riskpool/versions/1.0.0";
+const ACR: &str = "myacr.azurecr.io";
+
+/// Every string in a body, for scans such as "no --gpus anywhere".
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(m) => m.iter().for_each(|(k, x)| {
+            out.push(k.clone());
+            strings(x, out)
+        }),
+        _ => {}
+    }
+}
+
+fn no_gpus_flag(v: &Value) {
+    let mut s = Vec::new();
+    strings(v, &mut s);
+    assert!(!s.iter().any(|x| x.contains("--gpus")), "--gpus in {v}");
+}
 
 #[test]
-fn generated_pools_pass_the_api_definitions() {
-    let s = schema();
+fn generated_pools_pass_the_management_definitions() {
+    let m = management();
     let d = tempfile::tempdir().unwrap();
     let cases: Vec<Vec<&str>> = vec![
-        // A GPU container pool, images from ACR through a managed identity, shared blob mount.
-        vec!["--id", "gpu", "--vm-size", "Standard_NC24ads_A100_v4", "--image", "myacr.azurecr.io/riskpool:cuda",
-             "--registry", "myacr.azurecr.io", "--identity", IDENTITY, "--dedicated", "2", "--low-priority", "8",
-             "--task-slots", "1", "--storage-account", "acct", "--storage-container", "work"],
-        // An 8-GPU node shared by 8 tasks, autoscaled.
-        vec!["--id", "nd", "--vm-size", "Standard_ND96isr_H100_v5", "--image", "myacr.azurecr.io/riskpool:cuda",
-             "--registry", "myacr.azurecr.io", "--identity", IDENTITY, "--task-slots", "8",
-             "--autoscale", "$TargetLowPriorityNodes = min(10, $PendingTasks.GetSample(1) / 8);"],
-        // A custom-image pool.
-        vec!["--id", "vm", "--vm-size", "Standard_D16s_v5", "--gallery-image",
-             "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/riskpool/versions/1.0.0",
-             "--dedicated", "4"],
+        // A GPU container pool, images from ACR through the pool's managed identity, spot nodes.
+        vec![
+            "--id",
+            "gpu",
+            "--vm-size",
+            "Standard_NC24ads_A100_v4",
+            "--image",
+            "myacr.azurecr.io/riskpool:cuda",
+            "--registry",
+            ACR,
+            "--identity",
+            IDENTITY,
+            "--dedicated",
+            "2",
+            "--spot",
+            "8",
+        ],
+        // A CPU container pool, 64 tasks a node.
+        vec![
+            "--id",
+            "cpu",
+            "--vm-size",
+            "Standard_D16s_v5",
+            "--image",
+            "myacr.azurecr.io/riskpool:cpu",
+            "--registry",
+            ACR,
+            "--identity",
+            IDENTITY,
+            "--dedicated",
+            "4",
+            "--task-slots",
+            "64",
+        ],
+        // An 8-GPU node shared by 8 tasks, autoscaled spot nodes.
+        vec![
+            "--id",
+            "nd",
+            "--vm-size",
+            "Standard_ND96isr_H100_v5",
+            "--image",
+            "myacr.azurecr.io/riskpool:cuda",
+            "--registry",
+            ACR,
+            "--identity",
+            IDENTITY,
+            "--task-slots",
+            "8",
+            "--autoscale",
+            "$TargetLowPriorityNodes = min(10, $PendingTasks.GetSample(1) / 8);",
+            "--autoscale-interval",
+            "PT15M",
+        ],
+        // A custom-image pool from a gallery, with the identity its tasks move files with.
+        vec![
+            "--id",
+            "vm",
+            "--vm-size",
+            "Standard_D16s_v5",
+            "--gallery-image",
+            GALLERY,
+            "--identity",
+            IDENTITY,
+            "--dedicated",
+            "4",
+        ],
     ];
     for (i, c) in cases.iter().enumerate() {
         let out = d.path().join(format!("pool{i}.json"));
+        let arm = d.path().join(format!("pool{i}.arm.json"));
         let mut args = vec![
             "batch",
             "pool",
             "--schema",
-            s.to_str().unwrap(),
+            m.to_str().unwrap(),
             "--output",
             out.to_str().unwrap(),
+            "--arm-template",
+            arm.to_str().unwrap(),
         ];
         args.extend(c.iter().copied());
         let o = image(&args);
@@ -62,13 +154,39 @@ fn generated_pools_pass_the_api_definitions() {
             "{c:?}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
-        let body: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-        assert_eq!(body["vmSize"], c[3]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("az rest --method put --url \"https://management.azure.com/subscriptions/$SUBSCRIPTION/resourceGroups/$RESOURCE_GROUP/providers/Microsoft.Batch/batchAccounts/$BATCH_ACCOUNT/pools/{}?api-version=2024-07-01\" --body @{}", c[1], out.display())),
+            "{err}"
+        );
+        let body = read(&out);
+        assert_eq!(body["properties"]["vmSize"], c[3]);
+        assert_eq!(body["identity"]["type"], "UserAssigned");
+        assert_eq!(
+            body["identity"]["userAssignedIdentities"][IDENTITY],
+            json!({})
+        );
+        no_gpus_flag(&body);
+        // The ARM template carries the same pool.
+        let t = read(&arm);
+        assert_eq!(
+            t["resources"][0]["type"],
+            "Microsoft.Batch/batchAccounts/pools"
+        );
+        assert_eq!(t["resources"][0]["properties"], body["properties"]);
+        assert_eq!(t["resources"][0]["identity"], body["identity"]);
+        // Spot: the allocation mode is named.
+        if c.contains(&"--spot") || c.contains(&"--autoscale") {
+            assert!(
+                err.contains("UserSubscription pool allocation mode"),
+                "{err}"
+            );
+        }
     }
-    let p: Value =
-        serde_json::from_str(&std::fs::read_to_string(d.path().join("pool0.json")).unwrap())
-            .unwrap();
-    let cc = &p["virtualMachineConfiguration"]["containerConfiguration"];
+    let p = read(&d.path().join("pool0.json"));
+    let vm = &p["properties"]["deploymentConfiguration"]["virtualMachineConfiguration"];
+    let cc = &vm["containerConfiguration"];
+    assert_eq!(cc["type"], "DockerCompatible");
     assert_eq!(
         cc["containerImageNames"][0],
         "myacr.azurecr.io/riskpool:cuda"
@@ -81,71 +199,488 @@ fn generated_pools_pass_the_api_definitions() {
         cc["containerRegistries"][0].get("password").is_none(),
         "no secret in the pool"
     );
+    assert_eq!(vm["imageReference"]["sku"], "2204");
+    assert_eq!(
+        p["properties"]["scaleSettings"]["fixedScale"],
+        json!({"targetDedicatedNodes": 2, "targetLowPriorityNodes": 8})
+    );
+    let nd = read(&d.path().join("pool2.json"));
+    assert_eq!(
+        nd["properties"]["scaleSettings"]["autoScale"]["evaluationInterval"],
+        "PT15M"
+    );
+    let custom = read(&d.path().join("pool3.json"));
+    assert_eq!(
+        custom["properties"]["deploymentConfiguration"]["virtualMachineConfiguration"]
+            ["imageReference"],
+        json!({"id": GALLERY})
+    );
+
+    // Microsoft's own example bodies pass the same check (allOf, maps of identities).
+    let defs = Definitions::load(&m).unwrap();
+    for ex in [
+        "PoolCreate_UserAssignedIdentities.json",
+        "PoolCreate_SharedImageGallery.json",
+    ] {
+        let e = read(&shared(&format!("examples/{ex}")));
+        let errs = defs.check("Pool", &e["parameters"]["parameters"], "pool");
+        assert!(errs.is_empty(), "{ex}: {errs:?}");
+    }
+}
+
+#[test]
+fn data_plane_pools_are_for_pools_without_an_identity() {
+    let s = schema();
+    let d = tempfile::tempdir().unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        vec![
+            "--id",
+            "cpu",
+            "--vm-size",
+            "Standard_D16s_v5",
+            "--image",
+            "myacr.azurecr.io/riskpool:cpu",
+            "--registry",
+            ACR,
+            "--dedicated",
+            "2",
+        ],
+        vec![
+            "--id",
+            "vm",
+            "--vm-size",
+            "Standard_NC24ads_A100_v4",
+            "--gallery-image",
+            GALLERY,
+            "--autoscale",
+            "$TargetDedicatedNodes = 1;",
+        ],
+    ];
+    for (i, c) in cases.iter().enumerate() {
+        let out = d.path().join(format!("pool{i}.json"));
+        let mut args = vec![
+            "batch",
+            "pool",
+            "--plane",
+            "data",
+            "--schema",
+            s.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ];
+        args.extend(c.iter().copied());
+        let o = image(&args);
+        assert!(
+            o.status.success(),
+            "{c:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(String::from_utf8_lossy(&o.stderr).contains(&format!(
+            "az batch pool create --json-file {}",
+            out.display()
+        )));
+        let body = read(&out);
+        assert_eq!(body["id"], c[1]);
+        assert!(body.get("identity").is_none());
+        no_gpus_flag(&body);
+    }
+    assert_eq!(
+        read(&d.path().join("pool1.json"))["virtualMachineConfiguration"]["imageReference"],
+        json!({"virtualMachineImageId": GALLERY})
+    );
+    // A data-plane body cannot carry the identity: refused, nothing written.
+    let out = d.path().join("refused.json");
+    let o = image(&[
+        "batch",
+        "pool",
+        "--plane",
+        "data",
+        "--output",
+        out.to_str().unwrap(),
+        "--id",
+        "p",
+        "--vm-size",
+        "Standard_D2s_v5",
+        "--image",
+        "myacr.azurecr.io/riskpool:cpu",
+        "--registry",
+        ACR,
+        "--identity",
+        IDENTITY,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("--identity: a data-plane pool (Pool_Add) cannot have a managed identity"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn each_pool_rule_refuses_its_bad_value_naming_the_field() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("pool.json");
+    let base = [
+        "--id",
+        "gpu",
+        "--vm-size",
+        "Standard_NC24ads_A100_v4",
+        "--image",
+        "myacr.azurecr.io/riskpool:cuda",
+        "--registry",
+        ACR,
+        "--identity",
+        IDENTITY,
+    ];
+    let set = |flag: &str, value: &str| -> Vec<String> {
+        let mut v: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+        match v.iter().position(|a| a == flag) {
+            Some(i) => v[i + 1] = value.to_string(),
+            None => v.extend([flag.to_string(), value.to_string()]),
+        }
+        v
+    };
+    let long = "p".repeat(65);
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (set("--id", "my pool!"), "--id (id): `my pool!` is not a Batch id"),
+        (set("--id", &long), "--id (id)"),
+        (set("--task-slots", "0"), "--task-slots (taskSlotsPerNode): 0 is outside"),
+        (set("--task-slots", "100000"), "--task-slots (taskSlotsPerNode): 100000 is outside"),
+        // 4 a vCPU: a 24-vCPU size takes at most 96.
+        (set("--task-slots", "97"), "1 to 96 on Standard_NC24ads_A100_v4"),
+        ([set("--autoscale", "$TargetDedicatedNodes = 1;"), vec!["--autoscale-interval".into(), "PT1M".into()]].concat(),
+         "--autoscale-interval (autoScaleEvaluationInterval): `PT1M` is outside 5 minutes"),
+        ([set("--autoscale", "$TargetDedicatedNodes = 1;"), vec!["--autoscale-interval".into(), "every minute".into()]].concat(),
+         "is not an ISO 8601 duration"),
+        (set("--identity", "notaresourceid"), "--identity (identity.userAssignedIdentities): `notaresourceid`"),
+        (set("--vm-size", "not a size!"), "--vm-size (vmSize): `not a size!`"),
+        (set("--image", "otheracr.azurecr.io/riskpool:cuda"), "--image (containerImageNames): `otheracr.azurecr.io/riskpool:cuda` is not in the registry `myacr.azurecr.io`"),
+        (set("--image", "riskpool:cuda"), "--image (containerImageNames)"),
+        (set("--low-priority", "8"), "--low-priority 8: Batch-managed accounts' low-priority VMs were retired on 2025-09-30; use --spot 8"),
+        (set("--account-id", "/subscriptions/x/batchAccounts/a"), "--account-id"),
+    ];
+    for (args, want) in &cases {
+        let mut a: Vec<&str> = vec!["batch", "pool", "--output", out.to_str().unwrap()];
+        a.extend(args.iter().map(String::as_str));
+        let o = image(&a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: wanted `{want}` in {err}");
+        assert!(!out.exists(), "{args:?}: a refused pool was written");
+    }
+    // The gallery image's shape too.
+    let o = image(&[
+        "batch",
+        "pool",
+        "--id",
+        "vm",
+        "--vm-size",
+        "Standard_D4s_v5",
+        "--gallery-image",
+        "/subscriptions/x/images/y",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--gallery-image (imageReference.id)"));
+}
+
+fn job_args<'a>(dir: &'a str, id: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
+        "batch",
+        "job",
+        "--id",
+        id,
+        "--pool-id",
+        "gpu",
+        "--image",
+        "myacr.azurecr.io/riskpool:cuda",
+        "--storage-url",
+        "https://acct.blob.core.windows.net/work",
+        "--identity",
+        IDENTITY,
+        "--output-dir",
+        dir,
+    ];
+    a.extend_from_slice(extra);
+    a
+}
+
+/// Every task of a job folder, in file order.
+fn job_tasks(dir: &Path) -> Vec<Value> {
+    let mut tasks = Vec::new();
+    for i in 0.. {
+        let f = dir.join(format!("tasks-{i:04}.json"));
+        if !f.exists() {
+            break;
+        }
+        let c = read(&f);
+        let v = c
+            .as_array()
+            .expect("a bare list, as az batch task create --json-file takes");
+        assert!(!v.is_empty() && v.len() <= 100);
+        tasks.extend(v.iter().cloned());
+    }
+    tasks
 }
 
 #[test]
 fn generated_jobs_pass_and_form_the_task_graph() {
     let d = tempfile::tempdir().unwrap();
     let s = schema();
-    let o = image(&[
-        "batch",
-        "job",
-        "--id",
+    let dir = d.path().join("j");
+    let o = image(&job_args(
+        dir.to_str().unwrap(),
         "j",
-        "--pool-id",
-        "gpu",
-        "--image",
-        "myacr.azurecr.io/riskpool:cuda",
-        "--gpus",
-        "--trades",
-        "1000000",
-        "--tasks",
-        "250",
-        "--logs-container-url",
-        "https://acct.blob.core.windows.net/logs",
-        "--logs-identity",
-        IDENTITY,
-        "--schema",
-        s.to_str().unwrap(),
-        "--output-dir",
-        d.path().to_str().unwrap(),
-    ]);
+        &[
+            "--trades",
+            "1000000",
+            "--tasks",
+            "250",
+            "--schema",
+            s.to_str().unwrap(),
+        ],
+    ));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let job: Value =
-        serde_json::from_str(&std::fs::read_to_string(d.path().join("job.json")).unwrap()).unwrap();
+    let job = read(&dir.join("job.json"));
     assert_eq!(job["usesTaskDependencies"], true);
-    let mut tasks = Vec::new();
-    for i in 0..3 {
-        let c: Value = serde_json::from_str(
-            &std::fs::read_to_string(d.path().join(format!("tasks-{i:04}.json"))).unwrap(),
-        )
+    // Created with noaction; terminatejob only once the tasks are in.
+    assert_eq!(job["onAllTasksComplete"], "noaction");
+    assert_eq!(
+        read(&dir.join("job-terminate.json")),
+        json!({"onAllTasksComplete": "terminatejob"})
+    );
+    let script = std::fs::read_to_string(dir.join("run.sh")).unwrap();
+    let create = script.find("az batch task create").unwrap();
+    let set = script.find("--on-all-tasks-complete terminatejob").unwrap();
+    assert!(create < set, "terminatejob must come after the tasks");
+    let sh = Command::new("sh")
+        .arg("-n")
+        .arg(dir.join("run.sh"))
+        .output()
         .unwrap();
-        let v = c["value"].as_array().unwrap();
-        assert!(v.len() <= 100);
-        tasks.extend(v.iter().cloned());
-    }
-    assert!(!d.path().join("tasks-0003.json").exists());
+    assert!(
+        sh.status.success(),
+        "run.sh: {}",
+        String::from_utf8_lossy(&sh.stderr)
+    );
+
+    let tasks = job_tasks(&dir);
+    assert!(!dir.join("tasks-0003.json").exists());
     assert_eq!(tasks.len(), 2 + 250 + 1);
     assert_eq!(tasks[0]["id"], "generate");
     assert_eq!(tasks[1]["dependsOn"]["taskIds"][0], "generate");
-    assert_eq!(tasks[2]["id"], "0");
-    assert!(tasks[2]["commandLine"].as_str().unwrap().contains(
-        "riskpool azfinsim --cache-path $AZ_BATCH_NODE_MOUNTS_DIR/riskpool/parts/trades.0.csv"
-    ));
     assert_eq!(
-        tasks[2]["containerSettings"]["containerRunOptions"],
-        "--rm --gpus all"
+        tasks[1]["resourceFiles"][0]["httpUrl"],
+        "https://acct.blob.core.windows.net/work/j/trades.csv"
     );
+    assert_eq!(tasks[2]["id"], "0");
+    assert!(tasks[2]["commandLine"]
+        .as_str()
+        .unwrap()
+        .contains("riskpool azfinsim --cache-path trades.0.csv"));
+    assert_eq!(
+        tasks[2]["resourceFiles"][0]["httpUrl"],
+        "https://acct.blob.core.windows.net/work/j/parts/trades.0.csv"
+    );
+    assert_eq!(
+        tasks[2]["resourceFiles"][0]["identityReference"]["resourceId"],
+        IDENTITY
+    );
+    assert_eq!(tasks[2]["containerSettings"]["containerRunOptions"], "--rm");
     assert_eq!(
         tasks[2]["outputFiles"][0]["destination"]["container"]["path"],
-        "j/0"
+        "j/results/trades.0.results.csv"
     );
+    assert_eq!(
+        tasks[2]["outputFiles"][1]["destination"]["container"]["path"],
+        "j/logs/0"
+    );
+    for t in &tasks {
+        no_gpus_flag(t);
+    }
     let concat = tasks.last().unwrap();
     assert_eq!(concat["id"], "concat");
     assert_eq!(
         concat["dependsOn"]["taskIdRanges"][0],
         json!({"start": 0, "end": 249})
     );
+    assert!(
+        concat["commandLine"]
+            .as_str()
+            .unwrap()
+            .contains("riskpool concat --expect 250 "),
+        "{}",
+        concat["commandLine"]
+    );
+    assert_eq!(concat["resourceFiles"][0]["blobPrefix"], "j/results/");
+
+    // An existing book: no generate task, split reads the book's blob.
+    let dir = d.path().join("b");
+    let o = image(&job_args(
+        dir.to_str().unwrap(),
+        "b",
+        &[
+            "--trades",
+            "10",
+            "--tasks",
+            "3",
+            "--book",
+            "books/mybook.csv",
+            "--schema",
+            s.to_str().unwrap(),
+        ],
+    ));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tasks = job_tasks(&dir);
+    assert_eq!(tasks[0]["id"], "split");
+    assert!(tasks[0].get("dependsOn").is_none());
+    assert_eq!(
+        tasks[0]["resourceFiles"][0]["httpUrl"],
+        "https://acct.blob.core.windows.net/work/books/mybook.csv"
+    );
+    // 10 trades in 3 tasks: 4 a file, so 3 files.
+    assert_eq!(tasks.len(), 1 + 3 + 1);
+    assert!(tasks[4]["commandLine"]
+        .as_str()
+        .unwrap()
+        .contains("--expect 3 "));
+}
+
+/// Every blob name a job's tasks write.
+fn written_blobs(tasks: &[Value]) -> Vec<String> {
+    let mut v = Vec::new();
+    for t in tasks {
+        for o in t["outputFiles"].as_array().unwrap() {
+            v.push(
+                o["destination"]["container"]["path"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+    }
+    v
+}
+
+#[test]
+fn two_jobs_write_disjoint_paths() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    // Job ids that prefix each other, the hard case for blob prefixes.
+    assert!(image(&job_args(
+        a.to_str().unwrap(),
+        "run1",
+        &["--trades", "2000", "--tasks", "10"]
+    ))
+    .status
+    .success());
+    assert!(image(&job_args(
+        b.to_str().unwrap(),
+        "run10",
+        &["--trades", "2000", "--tasks", "4"]
+    ))
+    .status
+    .success());
+    let (ta, tb) = (job_tasks(&a), job_tasks(&b));
+    let (wa, wb) = (written_blobs(&ta), written_blobs(&tb));
+    assert!(wa.iter().all(|p| p.starts_with("run1/")), "{wa:?}");
+    assert!(wb.iter().all(|p| p.starts_with("run10/")), "{wb:?}");
+    for p in &wa {
+        assert!(!wb.contains(p), "{p} written by both jobs");
+    }
+    // What concat reads: its own job's folder only, a prefix the other job's blobs do not match.
+    let prefix = |t: &[Value]| {
+        t.last().unwrap()["resourceFiles"][0]["blobPrefix"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (pa, pb) = (prefix(&ta), prefix(&tb));
+    assert!(
+        !wb.iter().any(|p| p.starts_with(&pa)),
+        "{pa} matches job run10's blobs"
+    );
+    assert!(!wa.iter().any(|p| p.starts_with(&pb)));
+    // A folder holding a job is not overwritten.
+    let o = image(&job_args(
+        a.to_str().unwrap(),
+        "run1",
+        &["--trades", "2000", "--tasks", "10"],
+    ));
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn each_job_rule_refuses_its_bad_value_naming_the_field() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("j");
+    let long = "j".repeat(70);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--id", &long, "--trades", "10", "--tasks", "2"],
+            "--id (id)",
+        ),
+        (
+            vec!["--id", "j", "--trades", "10", "--tasks", "1000000"],
+            "--tasks: 1000000 is outside",
+        ),
+        (
+            vec!["--id", "j", "--trades", "10", "--tasks", "11"],
+            "--tasks: 11 is outside 1 to 10",
+        ),
+        (
+            vec!["--id", "j", "--trades", "0", "--tasks", "1"],
+            "--trades: 0 is outside",
+        ),
+        (
+            vec![
+                "--id", "j", "--trades", "10", "--tasks", "2", "--book", "../x.csv",
+            ],
+            "--book",
+        ),
+    ];
+    for (extra, want) in &cases {
+        let mut a = vec![
+            "batch",
+            "job",
+            "--pool-id",
+            "gpu",
+            "--storage-url",
+            "https://acct.blob.core.windows.net/work",
+            "--identity",
+            IDENTITY,
+            "--output-dir",
+            dir.to_str().unwrap(),
+        ];
+        a.extend(extra.iter().copied());
+        let o = image(&a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(want), "{extra:?}: wanted `{want}` in {err}");
+        assert!(!dir.exists(), "{extra:?}: a refused job wrote files");
+    }
+    for (flag, bad, want) in [
+        (
+            "--storage-url",
+            "http://acct.blob.core.windows.net/work",
+            "--storage-url",
+        ),
+        (
+            "--identity",
+            "notaresourceid",
+            "--identity (identityReference.resourceId)",
+        ),
+        ("--pool-id", "my pool!", "--pool-id (poolInfo.poolId)"),
+    ] {
+        let mut a = job_args(
+            dir.to_str().unwrap(),
+            "j",
+            &["--trades", "10", "--tasks", "2"],
+        );
+        let i = a.iter().position(|x| *x == flag).unwrap();
+        a[i + 1] = bad;
+        let o = image(&a);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(want));
+        assert!(!dir.exists());
+    }
 }
 
 #[test]
@@ -191,6 +726,32 @@ fn broken_bodies_are_refused_with_their_path() {
     let e = broken(&|b| b["virtualMachineConfiguration"] = json!({"imageReference": {}}));
     assert!(
         e.contains("missing required property `nodeAgentSKUId`"),
+        "{e}"
+    );
+
+    // The management plane: read-only properties, inherited ones (allOf), bounds.
+    let m = Definitions::load(&management()).unwrap();
+    let pool = json!({"properties": {"vmSize": "Standard_D2s_v5", "currentDedicatedNodes": 3,
+        "upgradePolicy": {"mode": "automatic", "rollingUpgradePolicy": {"maxBatchInstancePercent": 500}}},
+        "tags": {"team": "risk"}, "etag": "x", "identity": {"type": "Sometimes"}});
+    let e: Vec<String> = m
+        .check("Pool", &pool, "pool")
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    let e = e.join("; ");
+    assert!(
+        e.contains("pool.properties.currentDedicatedNodes: is read-only"),
+        "{e}"
+    );
+    assert!(e.contains("pool.etag: is read-only"), "{e}");
+    assert!(!e.contains("pool.tags"), "{e}");
+    assert!(
+        e.contains("maxBatchInstancePercent: 500 is above the maximum 100"),
+        "{e}"
+    );
+    assert!(
+        e.contains("pool.identity.type: \"Sometimes\" is not one of"),
         "{e}"
     );
 

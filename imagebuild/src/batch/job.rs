@@ -1,0 +1,247 @@
+//! The job and its task graph: generate (or an existing book) -> split ->
+//! price_0..N-1 -> concat.
+//!
+//! Files move the Batch way, never through a shared mount: each task gets
+//! its inputs as `resourceFiles` from the job's blob container (read with
+//! the pool's managed identity), works on local disk in its own working
+//! directory (where the runner's resume protocol, append-fsync-rename,
+//! holds), and Batch uploads its outputs with `outputFiles` when it
+//! succeeds. Every blob a job writes is under `JOB_ID/`:
+//!
+//! | blob | written by | read by |
+//! |---|---|---|
+//! | `JOB/trades.csv` | generate | split |
+//! | (or the book, `--book NAME`, as it is) | the user | split |
+//! | `JOB/parts/trades.K.csv` | split | price K |
+//! | `JOB/results/trades.K.results.csv` | price K | concat (prefix `JOB/results/`) |
+//! | `JOB/results.csv` | concat | the user |
+//! | `JOB/logs/TASK/stdout.txt`, `stderr.txt` | every task, success or not | the user |
+//!
+//! concat takes its job's parts only (the blob prefix carries the job id and
+//! ends with `/`, so job `a` never reads job `ab`'s), and `riskpool concat
+//! --expect N` refuses unless exactly N distinct part files came.
+//!
+//! The job is created with `onAllTasksComplete: noaction` (a job with no
+//! tasks yet counts as complete), the tasks are added, and then
+//! [`TERMINATE_PATCH`] sets `terminatejob`.
+
+use serde_json::{json, Value};
+
+use super::MAX_TASKS_PER_COLLECTION;
+
+/// Where the job's files live and who may touch them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Storage {
+    /// `https://ACCOUNT.blob.core.windows.net/CONTAINER`.
+    pub url: String,
+    /// The user-assigned identity (resource id, one of the pool's) with
+    /// Storage Blob Data Contributor on the container.
+    pub identity: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobOptions {
+    pub id: String,
+    pub pool_id: String,
+    /// The container image the tasks run in (None on custom-image pools).
+    pub image: Option<String>,
+    /// Trades to generate, or the number of trades in `book`.
+    pub trades: u64,
+    /// An existing azfinsim trade file: its blob name in the container.
+    pub book: Option<String>,
+    pub price_tasks: u64,
+    /// `pvonly` or `deltavega`.
+    pub algorithm: String,
+    pub seed: u64,
+    pub storage: Storage,
+    /// Retries for a failed task (pre-emptions are rerun regardless).
+    pub max_retries: i32,
+}
+
+impl JobOptions {
+    /// Trades per part file.
+    pub fn trades_per_file(&self) -> u64 {
+        self.trades.div_ceil(self.price_tasks.max(1)).max(1)
+    }
+
+    /// Part files split makes, so price tasks.
+    pub fn parts(&self) -> u64 {
+        self.trades.div_ceil(self.trades_per_file())
+    }
+
+    fn url(&self) -> &str {
+        self.storage.url.trim_end_matches('/')
+    }
+
+    fn identity(&self) -> Value {
+        json!({"resourceId": self.storage.identity})
+    }
+}
+
+/// The Job_Patch body that ends the job when its tasks are done, sent after
+/// the tasks are added (`az batch job set --on-all-tasks-complete terminatejob`).
+pub fn terminate_patch() -> Value {
+    json!({"onAllTasksComplete": "terminatejob"})
+}
+
+/// Name of [`terminate_patch`]'s file in the job folder.
+pub const TERMINATE_PATCH: &str = "job-terminate.json";
+
+/// The Job_Add body.
+pub fn job(o: &JobOptions) -> Value {
+    json!({
+        "id": o.id,
+        "poolInfo": {"poolId": o.pool_id},
+        "usesTaskDependencies": true,
+        // Not terminatejob: a job with no tasks yet counts as complete.
+        "onAllTasksComplete": "noaction",
+        "onTaskFailure": "performexitoptionsjobaction",
+        "constraints": {"maxTaskRetryCount": o.max_retries},
+        "metadata": [
+            {"name": "created-by", "value": "riskpool-image"},
+            {"name": "trades", "value": o.trades.to_string()},
+            {"name": "parts", "value": o.parts().to_string()},
+        ],
+    })
+}
+
+/// A blob of the job's container, as a resource file read with the identity.
+fn blob_file(o: &JobOptions, blob: &str, file: &str) -> Value {
+    json!({"httpUrl": format!("{}/{blob}", o.url()), "filePath": file, "identityReference": o.identity()})
+}
+
+/// Uploads of `(file pattern, blob or virtual folder)` on success, and the
+/// task's stdout and stderr whatever the outcome.
+fn outputs(o: &JobOptions, id: &str, files: &[(&str, String)]) -> Value {
+    let dest = |path: String| json!({"container": {"containerUrl": o.url(), "path": path, "identityReference": o.identity()}});
+    let mut v: Vec<Value> = files
+        .iter()
+        .map(|(pattern, path)| {
+            json!({"filePattern": pattern, "destination": dest(path.clone()),
+                   "uploadOptions": {"uploadCondition": "tasksuccess"}})
+        })
+        .collect();
+    v.push(
+        json!({"filePattern": "../std*.txt", "destination": dest(format!("{}/logs/{id}", o.id)),
+                  "uploadOptions": {"uploadCondition": "taskcompletion"}}),
+    );
+    json!(v)
+}
+
+fn task(o: &JobOptions, id: &str, command: String, depends: Option<Value>) -> Value {
+    let mut t = json!({
+        "id": id,
+        // Batch runs the command without a shell; sh runs the pipeline.
+        "commandLine": format!("/bin/sh -c '{command}'"),
+        "constraints": {"maxTaskRetryCount": o.max_retries},
+        "userIdentity": {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}},
+        // A task that fails for good (retries spent) ends the job: nothing
+        // after it can complete the results.
+        "exitConditions": {"default": {"jobAction": "terminate"}},
+    });
+    if let Some(image) = &o.image {
+        // No --gpus: Batch gives a GPU size's containers their GPUs itself.
+        t["containerSettings"] = json!({"imageName": image, "containerRunOptions": "--rm", "workingDirectory": "taskWorkingDirectory"});
+    }
+    if let Some(d) = depends {
+        t["dependsOn"] = d;
+    }
+    t
+}
+
+/// Every task of the graph, in order: generate (unless the job prices a
+/// book), split, the price tasks with numeric ids `0..N-1` (so concat
+/// depends on their range), concat.
+pub fn tasks(o: &JobOptions) -> Vec<Value> {
+    let (job, per_file, parts) = (&o.id, o.trades_per_file(), o.parts());
+    let mut tasks = Vec::new();
+    let input = match &o.book {
+        None => {
+            let mut g = task(
+                o,
+                "generate",
+                format!(
+                    "riskpool generate --trades {} --seed {} --output trades.csv",
+                    o.trades, o.seed
+                ),
+                None,
+            );
+            g["outputFiles"] = outputs(
+                o,
+                "generate",
+                &[("trades.csv", format!("{job}/trades.csv"))],
+            );
+            tasks.push(g);
+            format!("{job}/trades.csv")
+        }
+        Some(book) => book.clone(),
+    };
+    // The book must hold the trades the graph was cut for.
+    let mut split = task(
+        o,
+        "split",
+        format!(
+            "rows=$(($(grep -c . trades.csv) - 1)); if [ \"$rows\" -ne {t} ]; then echo \"split: {input} holds $rows trades, the job was made for {t} (--trades)\" >&2; exit 2; fi; riskpool split --input trades.csv --trades-per-file {per_file} --output-dir parts",
+            t = o.trades
+        ),
+        o.book.is_none().then(|| json!({"taskIds": ["generate"]})),
+    );
+    split["resourceFiles"] = json!([blob_file(o, &input, "trades.csv")]);
+    split["outputFiles"] = outputs(
+        o,
+        "split",
+        &[("parts/trades.*.csv", format!("{job}/parts"))],
+    );
+    tasks.push(split);
+    for k in 0..parts {
+        let id = k.to_string();
+        let mut t = task(
+            o,
+            &id,
+            format!(
+                "riskpool azfinsim --cache-path trades.{k}.csv --algorithm {} --output-path results",
+                o.algorithm
+            ),
+            Some(json!({"taskIds": ["split"]})),
+        );
+        t["resourceFiles"] = json!([blob_file(
+            o,
+            &format!("{job}/parts/trades.{k}.csv"),
+            &format!("trades.{k}.csv")
+        )]);
+        t["outputFiles"] = outputs(
+            o,
+            &id,
+            &[(
+                &format!("results/trades.{k}.results.csv"),
+                format!("{job}/results/trades.{k}.results.csv"),
+            )],
+        );
+        tasks.push(t);
+    }
+    let mut concat = task(
+        o,
+        "concat",
+        format!("riskpool concat --expect {parts} --output results.csv $(ls {job}/results/trades.*.results.csv | sort -t. -k2 -n)"),
+        Some(json!({"taskIdRanges": [{"start": 0, "end": parts as i64 - 1}]})),
+    );
+    // The job's parts only: the prefix carries the job id and ends with `/`.
+    concat["resourceFiles"] = json!([{"storageContainerUrl": o.url(), "blobPrefix": format!("{job}/results/"), "identityReference": o.identity()}]);
+    concat["outputFiles"] = outputs(
+        o,
+        "concat",
+        &[("results.csv", format!("{job}/results.csv"))],
+    );
+    tasks.push(concat);
+    tasks
+}
+
+/// The tasks as lists of at most 100, each one `az batch task create
+/// --json-file` call (the CLI takes a bare JSON list) and, wrapped as
+/// `{"value": [...]}`, one Task_AddCollection request.
+pub fn task_collections(o: &JobOptions) -> Vec<Value> {
+    tasks(o)
+        .chunks(MAX_TASKS_PER_COLLECTION)
+        .map(|c| json!(c))
+        .collect()
+}

@@ -1,0 +1,393 @@
+//! The Batch service's documented rules that its REST schema does not
+//! express, checked before anything is written. Each refusal names the flag
+//! and the body field it becomes.
+//!
+//! | rule | source |
+//! |---|---|
+//! | pool, job ids: 1 to 64 letters, digits, hyphens, underscores | Pool_Add / Job_Add `id`; the management plane's `poolName` pattern `^[a-zA-Z0-9_-]+$`, length 1-64 |
+//! | task slots per node: 1 to 256, and at most 4 x the size's vCPUs | `taskSlotsPerNode` ("the smaller of 4 times the number of cores of the vmSize or 256") |
+//! | autoscale evaluation interval: 5 minutes to 168 hours | `autoScaleEvaluationInterval` / `evaluationInterval` |
+//! | identity: `/subscriptions/GUID/resourceGroups/RG/providers/Microsoft.ManagedIdentity/userAssignedIdentities/NAME` | `identityReference.resourceId`, `userAssignedIdentities` keys |
+//! | gallery image: `/subscriptions/GUID/resourceGroups/RG/providers/Microsoft.Compute/galleries/G/images/I[/versions/V]` | `imageReference.id` |
+//! | VM size: `Standard_` then the family, the vCPU count and letters, digits, `_`, `-` | `vmSize` |
+//! | the container image is in the registry the pool logs in to | `containerImageNames`, `containerRegistries[].registryServer` |
+//! | a data-plane pool has no identity | Pool_Add has no `identity` property |
+//! | storage: `https://ACCOUNT.blob.SUFFIX/CONTAINER`, account 3-24 lower-case letters and digits, container 3-63 lower-case letters, digits, single hyphens | blob storage naming rules |
+//! | price tasks: 1 to 10,000 and no more than the trades; trades at most 10^9 | riskpool's own bound: a job that Batch can schedule in reasonable time |
+//!
+//! What these do not cover: the per-size vCPU count is read from the size's
+//! name (`Standard_NC24ads_A100_v4` has 24), so sizes of the first
+//! generation (`Standard_D4`, no `_vN`), whose names do not give it, are
+//! held to 256 only; whether a size exists in a region, quotas, and whether
+//! an identity or image exists are the service's to answer.
+
+use super::job::JobOptions;
+use super::pool::PoolOptions;
+use super::{NodeImage, Plane, Scale};
+use crate::schema::duration_seconds;
+
+/// One rule a value breaks.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Refusal {
+    /// The flag and the body field, e.g. `--task-slots (taskSlotsPerNode)`.
+    pub field: String,
+    pub message: String,
+}
+
+fn refuse(out: &mut Vec<Refusal>, field: &str, message: String) {
+    out.push(Refusal {
+        field: field.to_string(),
+        message,
+    });
+}
+
+/// Most price tasks in one job.
+pub const MAX_PRICE_TASKS: u64 = 10_000;
+/// Most trades in one job.
+pub const MAX_TRADES: u64 = 1_000_000_000;
+
+/// A pool, job or task id: 1 to 64 of letters, digits, `-` and `_`.
+pub fn id_ok(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn check_id(out: &mut Vec<Refusal>, field: &str, s: &str) {
+    if !id_ok(s) {
+        refuse(
+            out,
+            field,
+            format!(
+                "`{s}` is not a Batch id: 1 to 64 letters, digits, hyphens and underscores ({} characters given)",
+                s.chars().count()
+            ),
+        );
+    }
+}
+
+fn guid_ok(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn resource_group_ok(s: &str) -> bool {
+    (1..=90).contains(&s.len())
+        && !s.ends_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.()".contains(&b))
+}
+
+fn name_ok(s: &str, max: usize) -> bool {
+    (1..=max).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// `/subscriptions/S/resourceGroups/RG/providers/NAMESPACE/TYPE/NAME...`:
+/// the segments after the provider namespace when the prefix is well formed.
+fn resource_tail<'a>(id: &'a str, namespace: &str) -> Option<Vec<&'a str>> {
+    let p: Vec<&str> = id.split('/').collect();
+    let ok = p.len() > 7
+        && p[0].is_empty()
+        && p[1].eq_ignore_ascii_case("subscriptions")
+        && guid_ok(p[2])
+        && p[3].eq_ignore_ascii_case("resourceGroups")
+        && resource_group_ok(p[4])
+        && p[5].eq_ignore_ascii_case("providers")
+        && p[6].eq_ignore_ascii_case(namespace);
+    ok.then(|| p[7..].to_vec())
+}
+
+/// A user-assigned managed identity's resource id.
+pub fn identity_ok(id: &str) -> bool {
+    match resource_tail(id, "Microsoft.ManagedIdentity").as_deref() {
+        Some([kind, name]) => {
+            kind.eq_ignore_ascii_case("userAssignedIdentities")
+                && (3..=128).contains(&name.len())
+                && name_ok(name, 128)
+                && !name.contains('.')
+        }
+        _ => false,
+    }
+}
+
+/// An Azure Compute Gallery image (or image version) resource id.
+pub fn gallery_image_ok(id: &str) -> bool {
+    let named =
+        |kind: &str, want: &str, name: &str| kind.eq_ignore_ascii_case(want) && name_ok(name, 80);
+    match resource_tail(id, "Microsoft.Compute").as_deref() {
+        Some([g, gn, i, iname]) => named(g, "galleries", gn) && named(i, "images", iname),
+        Some([g, gn, i, iname, v, vname]) => {
+            named(g, "galleries", gn) && named(i, "images", iname) && named(v, "versions", vname)
+        }
+        _ => false,
+    }
+}
+
+/// The vCPU count a size's name gives (`Standard_NC24ads_A100_v4`: 24;
+/// constrained `Standard_E8-4s_v5`: 4), or None for a malformed name.
+/// `Some(None)`: well formed, but a first-generation name with no count.
+pub fn vm_size_vcpus(size: &str) -> Option<Option<u32>> {
+    let rest = size
+        .get(..9)
+        .filter(|p| p.eq_ignore_ascii_case("standard_"))
+        .map(|_| &size[9..])?;
+    let family_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+    let digits = rest[family_len..]
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .count();
+    let tail = &rest[family_len + digits..];
+    if family_len == 0
+        || digits == 0
+        || !tail
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return None;
+    }
+    let mut vcpus: u32 = rest[family_len..family_len + digits].parse().ok()?;
+    // Constrained sizes: `E8-4s` runs 4 of 8.
+    if let Some(c) = tail.strip_prefix('-') {
+        let n: String = c.chars().take_while(char::is_ascii_digit).collect();
+        vcpus = n.parse().ok()?;
+    }
+    let versioned = tail.split('_').any(|seg| {
+        seg.len() > 1 && seg.starts_with(['v', 'V']) && seg[1..].bytes().all(|b| b.is_ascii_digit())
+    });
+    Some(versioned.then_some(vcpus))
+}
+
+fn registry_ok(r: &str) -> bool {
+    !r.is_empty()
+        && (r.contains('.') || r.contains(':') || r == "localhost")
+        && r.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))
+}
+
+/// The pool's rules; empty when every one holds.
+pub fn check_pool(o: &PoolOptions, plane: Plane) -> Vec<Refusal> {
+    let mut out = Vec::new();
+    check_id(&mut out, "--id (id)", &o.id);
+    let vcpus = vm_size_vcpus(&o.vm_size);
+    if vcpus.is_none() {
+        refuse(
+            &mut out,
+            "--vm-size (vmSize)",
+            format!(
+                "`{}` is not an Azure VM size name (like Standard_NC24ads_A100_v4)",
+                o.vm_size
+            ),
+        );
+    }
+    let cap = match vcpus.flatten() {
+        Some(n) => (4 * n).min(256),
+        None => 256,
+    };
+    if o.task_slots < 1 || o.task_slots > cap {
+        let why = match vcpus.flatten() {
+            Some(n) => format!(
+                "1 to {cap} on {} ({n} vCPUs: at most 4 a vCPU, and 256)",
+                o.vm_size
+            ),
+            None => "1 to 256".to_string(),
+        };
+        refuse(
+            &mut out,
+            "--task-slots (taskSlotsPerNode)",
+            format!("{} is outside {why}", o.task_slots),
+        );
+    }
+    if let Scale::Auto { interval, formula } = &o.scale {
+        if formula.trim().is_empty() {
+            refuse(
+                &mut out,
+                "--autoscale (autoScaleFormula)",
+                "the formula is empty".into(),
+            );
+        }
+        match duration_seconds(interval) {
+            Some(s) if (300.0..=168.0 * 3600.0).contains(&s) => {}
+            Some(_) => refuse(
+                &mut out,
+                "--autoscale-interval (autoScaleEvaluationInterval)",
+                format!("`{interval}` is outside 5 minutes (PT5M) to 168 hours (PT168H)"),
+            ),
+            None => refuse(
+                &mut out,
+                "--autoscale-interval (autoScaleEvaluationInterval)",
+                format!("`{interval}` is not an ISO 8601 duration such as PT5M"),
+            ),
+        }
+    }
+    if let Some(id) = &o.identity {
+        if !identity_ok(id) {
+            refuse(&mut out, "--identity (identity.userAssignedIdentities)", format!(
+                "`{id}` is not a user-assigned identity's resource id: /subscriptions/GUID/resourceGroups/RG/providers/Microsoft.ManagedIdentity/userAssignedIdentities/NAME"));
+        }
+        if plane == Plane::Data {
+            refuse(&mut out, "--identity", "a data-plane pool (Pool_Add) cannot have a managed identity: use --plane management (the default)".into());
+        }
+    }
+    match &o.image {
+        NodeImage::Container {
+            image, registry, ..
+        } => {
+            if !registry_ok(registry) {
+                refuse(
+                    &mut out,
+                    "--registry (containerRegistries[].registryServer)",
+                    format!("`{registry}` is not a registry server name such as myacr.azurecr.io"),
+                );
+            }
+            let of = crate::container::registry_of(image);
+            if !image.contains('/') || !of.eq_ignore_ascii_case(registry) {
+                refuse(&mut out, "--image (containerImageNames)", format!(
+                    "`{image}` is not in the registry `{registry}` (--registry): the nodes log in to that registry only; write the image as {registry}/NAME:TAG"));
+            }
+        }
+        NodeImage::Custom { gallery_image_id } => {
+            if !gallery_image_ok(gallery_image_id) {
+                refuse(&mut out, "--gallery-image (imageReference.id)", format!(
+                    "`{gallery_image_id}` is not a gallery image's resource id: /subscriptions/GUID/resourceGroups/RG/providers/Microsoft.Compute/galleries/G/images/I[/versions/V]"));
+            }
+        }
+    }
+    out
+}
+
+/// A blob container URL: `https://ACCOUNT.blob.SUFFIX/CONTAINER`.
+pub fn storage_url_ok(url: &str) -> bool {
+    let Some(rest) = url.trim_end_matches('/').strip_prefix("https://") else {
+        return false;
+    };
+    let Some((host, container)) = rest.split_once('/') else {
+        return false;
+    };
+    let Some((account, suffix)) = host.split_once(".blob.") else {
+        return false;
+    };
+    let lower_alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    (3..=24).contains(&account.len())
+        && account.bytes().all(lower_alnum)
+        && !suffix.is_empty()
+        && suffix.bytes().all(|b| lower_alnum(b) || b == b'.')
+        && (3..=63).contains(&container.len())
+        && container.bytes().all(|b| lower_alnum(b) || b == b'-')
+        && !container.starts_with('-')
+        && !container.ends_with('-')
+        && !container.contains("--")
+}
+
+/// The job's rules; empty when every one holds.
+pub fn check_job(o: &JobOptions) -> Vec<Refusal> {
+    let mut out = Vec::new();
+    check_id(&mut out, "--id (id)", &o.id);
+    check_id(&mut out, "--pool-id (poolInfo.poolId)", &o.pool_id);
+    if o.trades == 0 || o.trades > MAX_TRADES {
+        refuse(
+            &mut out,
+            "--trades",
+            format!("{} is outside 1 to {MAX_TRADES}", o.trades),
+        );
+    }
+    if o.price_tasks == 0 || o.price_tasks > MAX_PRICE_TASKS || o.price_tasks > o.trades.max(1) {
+        refuse(&mut out, "--tasks", format!(
+            "{} is outside 1 to {} (at most {MAX_PRICE_TASKS} price tasks, and no more than the trades)",
+            o.price_tasks, MAX_PRICE_TASKS.min(o.trades.max(1))));
+    }
+    if !storage_url_ok(&o.storage.url) {
+        refuse(&mut out, "--storage-url (resourceFiles, outputFiles)", format!(
+            "`{}` is not a blob container URL: https://ACCOUNT.blob.core.windows.net/CONTAINER (account 3-24 lower-case letters and digits, container 3-63 lower-case letters, digits and single hyphens)", o.storage.url));
+    }
+    if !identity_ok(&o.storage.identity) {
+        refuse(&mut out, "--identity (identityReference.resourceId)", format!(
+            "`{}` is not a user-assigned identity's resource id: /subscriptions/GUID/resourceGroups/RG/providers/Microsoft.ManagedIdentity/userAssignedIdentities/NAME", o.storage.identity));
+    }
+    if let Some(book) = &o.book {
+        let ok = (1..=1024).contains(&book.len())
+            && !book.starts_with('/')
+            && !book.ends_with('/')
+            && !book
+                .split('/')
+                .any(|s| s.is_empty() || s == "." || s == "..")
+            && book
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b));
+        if !ok {
+            refuse(&mut out, "--book", format!(
+                "`{book}` is not a blob name riskpool-image accepts: letters, digits, `.`, `_`, `-` and `/` between non-empty parts"));
+        }
+    }
+    if let Some(image) = &o.image {
+        if !image.contains('/') || !registry_ok(crate::container::registry_of(image)) {
+            refuse(
+                &mut out,
+                "--image (containerSettings.imageName)",
+                format!(
+                "`{image}` is not a full image reference such as myacr.azurecr.io/riskpool:cuda"),
+            );
+        }
+    }
+    if o.max_retries < -1 {
+        refuse(
+            &mut out,
+            "--max-retries (constraints.maxTaskRetryCount)",
+            format!("{} is below -1 (-1: retry without limit)", o.max_retries),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_sizes() {
+        assert_eq!(vm_size_vcpus("Standard_NC24ads_A100_v4"), Some(Some(24)));
+        assert_eq!(vm_size_vcpus("Standard_ND96isr_H100_v5"), Some(Some(96)));
+        assert_eq!(vm_size_vcpus("standard_d2s_v3"), Some(Some(2)));
+        assert_eq!(vm_size_vcpus("Standard_E8-4s_v5"), Some(Some(4)));
+        assert_eq!(vm_size_vcpus("STANDARD_D4"), Some(None));
+        for bad in [
+            "not a size!",
+            "Standard_",
+            "Standard_NC",
+            "D16s_v5",
+            "Standard_D16s v5",
+        ] {
+            assert_eq!(vm_size_vcpus(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_and_resource_ids() {
+        assert!(id_ok("gpu-pool_1"));
+        assert!(!id_ok("my pool!"));
+        assert!(!id_ok(&"a".repeat(65)));
+        assert!(id_ok(&"a".repeat(64)));
+        let id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/riskpool";
+        assert!(identity_ok(id));
+        assert!(!identity_ok("notaresourceid"));
+        assert!(!identity_ok(&id.replace("00000000-", "x-")));
+        assert!(!identity_ok(&id.replace("ManagedIdentity", "Compute")));
+        let g = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/riskpool/versions/1.0.0";
+        assert!(gallery_image_ok(g));
+        assert!(!gallery_image_ok(id));
+        assert!(storage_url_ok("https://acct.blob.core.windows.net/work"));
+        assert!(storage_url_ok("https://acct.blob.core.windows.net/work/"));
+        assert!(!storage_url_ok(
+            "https://acct.blob.core.windows.net/work/sub"
+        ));
+        assert!(!storage_url_ok("http://acct.blob.core.windows.net/work"));
+        assert!(!storage_url_ok("https://Acct.blob.core.windows.net/work"));
+        assert!(!storage_url_ok("https://acct.blob.core.windows.net/wo"));
+    }
+}
