@@ -7,7 +7,9 @@
 //! stream contract every engine shares.
 
 pub mod azfinsim;
+pub mod correlation;
 pub mod engine;
+pub mod exercise;
 pub mod greeks;
 pub mod instrument;
 pub mod model;

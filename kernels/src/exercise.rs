@@ -1,0 +1,410 @@
+//! Early exercise: the exercise styles a trade may have, and the
+//! Longstaff-Schwartz policy that prices them.
+//!
+//! **The policy.** At each exercise date before maturity the holder
+//! exercises when the intrinsic value is positive and at least the
+//! continuation value, estimated by a least-squares regression of the
+//! discounted cash flows that follow on a basis of the state. The
+//! regression runs on paths of their own (their own stream range, not the
+//! pricing paths), once per trade, on the host, in f64: so the policy is
+//! fixed before any pricing path is drawn, the price on the pricing paths
+//! is a low-biased estimate with an honest standard error, and every
+//! engine applies bit-identical coefficients.
+//!
+//! **The basis** ([`Basis`]): with `x_i = S_i / S_i(0)` (sorted, largest
+//! first, for rainbows, whose value depends on the order statistics), the
+//! terms `1`, `x_1..x_n`, `x_1^2..x_n^2` and the intrinsic value: `2n + 2`
+//! terms, 4 for one asset.
+//!
+//! **The regression** uses in-the-money paths only (where the decision is
+//! made), needs at least [`MIN_PATHS_PER_TERM`] of them per basis term (a
+//! date with fewer never exercises: the policy stays low-biased), and
+//! solves by Householder QR on equilibrated columns, in f64, dropping a
+//! term whose column depends on the earlier ones (a deep in-the-money
+//! date, where the intrinsic value is linear in the asset, has one).
+
+use std::fmt;
+
+/// Fewest in-the-money regression paths per basis term for a date's fit.
+pub const MIN_PATHS_PER_TERM: usize = 8;
+
+/// When the holder may exercise.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Exercise {
+    /// At maturity only.
+    #[default]
+    European,
+    /// At the end of every step of the trade's grid (a Bermudan on the
+    /// grid, converging to the American price as the steps grow).
+    American,
+    /// At the end of the listed steps (1-based, increasing, the last the
+    /// trade's `steps`).
+    Bermudan { steps: Vec<u32> },
+}
+
+/// Why an exercise schedule was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExerciseError {
+    #[error("a bermudan exercise needs at least one step")]
+    NoSteps,
+    #[error("exercise step {index} is 0: steps are 1-based")]
+    Zero { index: usize },
+    #[error("exercise steps must increase: step {index} is {step}, after {previous}")]
+    NotIncreasing {
+        index: usize,
+        step: u32,
+        previous: u32,
+    },
+    #[error("exercise step {step} is past the trade's {steps} steps")]
+    PastMaturity { step: u32, steps: u32 },
+    #[error("the last exercise step is {last}: it must be the trade's last step ({steps})")]
+    LastNotMaturity { last: u32, steps: u32 },
+}
+
+impl Exercise {
+    /// The steps (1-based) at which the holder may exercise, maturity
+    /// last, for a trade of `steps` steps.
+    pub fn dates(&self, steps: u32) -> Result<Vec<u32>, ExerciseError> {
+        match self {
+            Exercise::European => Ok(vec![steps]),
+            Exercise::American => Ok((1..=steps).collect()),
+            Exercise::Bermudan { steps: list } => {
+                let Some(&last) = list.last() else {
+                    return Err(ExerciseError::NoSteps);
+                };
+                for (index, &step) in list.iter().enumerate() {
+                    if step == 0 {
+                        return Err(ExerciseError::Zero { index });
+                    }
+                    if step > steps {
+                        return Err(ExerciseError::PastMaturity { step, steps });
+                    }
+                    if index > 0 && step <= list[index - 1] {
+                        return Err(ExerciseError::NotIncreasing {
+                            index,
+                            step,
+                            previous: list[index - 1],
+                        });
+                    }
+                }
+                if last != steps {
+                    return Err(ExerciseError::LastNotMaturity { last, steps });
+                }
+                Ok(list.clone())
+            }
+        }
+    }
+
+    /// Whether the holder may exercise before maturity.
+    pub fn is_early(&self, steps: u32) -> bool {
+        self.dates(steps).is_ok_and(|d| d.len() > 1)
+    }
+}
+
+/// The regression basis of a trade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Basis {
+    pub assets: usize,
+    /// Sort the assets, largest first, before the terms (rainbows).
+    pub sorted: bool,
+}
+
+impl Basis {
+    /// Terms: 1, the assets, their squares, the intrinsic value.
+    pub fn len(&self) -> usize {
+        2 * self.assets + 2
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The terms for normalised assets `x` (`S_i / S_i(0)`) and intrinsic
+    /// value `intrinsic`, into `out` (at least [`Basis::len`] long).
+    pub fn terms(&self, x: &[f64], intrinsic: f64, out: &mut [f64]) {
+        let n = self.assets;
+        let mut v = [0.0f64; crate::correlation::MAX_ASSETS];
+        v[..n].copy_from_slice(&x[..n]);
+        if self.sorted {
+            v[..n].sort_by(|a, b| b.total_cmp(a));
+        }
+        out[0] = 1.0;
+        for i in 0..n {
+            out[1 + i] = v[i];
+            out[1 + n + i] = v[i] * v[i];
+        }
+        out[1 + 2 * n] = intrinsic;
+    }
+}
+
+/// A fitted exercise policy: per exercise date before maturity, the
+/// continuation value's coefficients, or `None` where the date never
+/// exercises (too few in-the-money regression paths to fit).
+#[derive(Clone, PartialEq)]
+pub struct Policy {
+    pub basis: Basis,
+    /// Exercise steps (1-based), maturity last.
+    pub dates: Vec<u32>,
+    pub coefficients: Vec<Option<Vec<f64>>>,
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("basis", &self.basis)
+            .field("dates", &self.dates.len())
+            .field(
+                "fitted",
+                &self.coefficients.iter().filter(|c| c.is_some()).count(),
+            )
+            .finish()
+    }
+}
+
+impl Policy {
+    /// Whether to exercise at date `k` (an index into `dates`, before
+    /// maturity) in state `x` with intrinsic value `intrinsic`.
+    pub fn exercises(&self, k: usize, x: &[f64], intrinsic: f64) -> bool {
+        if intrinsic <= 0.0 {
+            return false;
+        }
+        let Some(Some(beta)) = self.coefficients.get(k) else {
+            return false;
+        };
+        let mut t = [0.0f64; 2 * crate::correlation::MAX_ASSETS + 2];
+        self.basis.terms(x, intrinsic, &mut t);
+        let continuation: f64 = beta.iter().zip(&t).map(|(b, t)| b * t).sum();
+        intrinsic >= continuation
+    }
+
+    /// One path's cash flow discounted to time 0: the first date the policy
+    /// exercises, else maturity. `x(k)` and `intrinsic(k)` give the state
+    /// and intrinsic value at date `k`; `discount(step)` the discount
+    /// factor from that step to 0.
+    pub fn path_value(
+        &self,
+        x: impl Fn(usize) -> Vec<f64>,
+        intrinsic: impl Fn(usize) -> f64,
+        discount: impl Fn(u32) -> f64,
+    ) -> f64 {
+        let last = self.dates.len() - 1;
+        for k in 0..last {
+            let v = intrinsic(k);
+            if v > 0.0 && self.exercises(k, &x(k), v) {
+                return v * discount(self.dates[k]);
+            }
+        }
+        intrinsic(last).max(0.0) * discount(self.dates[last])
+    }
+}
+
+/// The regression paths' states at the exercise dates.
+pub struct RegressionPaths {
+    pub paths: usize,
+    pub dates: usize,
+    pub assets: usize,
+    /// `x[(p * dates + k) * assets + i]`: asset i of path p at date k,
+    /// normalised by its spot.
+    pub x: Vec<f64>,
+    /// `intrinsic[p * dates + k]`, undiscounted.
+    pub intrinsic: Vec<f64>,
+}
+
+impl RegressionPaths {
+    fn x(&self, p: usize, k: usize) -> &[f64] {
+        let at = (p * self.dates + k) * self.assets;
+        &self.x[at..at + self.assets]
+    }
+}
+
+/// Fits the policy by backward induction over `dates` (steps, maturity
+/// last). `discount(from, to)` is the discount factor from step `to` back
+/// to step `from`.
+pub fn fit(
+    paths: &RegressionPaths,
+    basis: Basis,
+    dates: &[u32],
+    discount: impl Fn(u32, u32) -> f64,
+) -> Policy {
+    let (np, nd) = (paths.paths, dates.len());
+    let last = nd - 1;
+    // Each path's cash flow and the step it is paid at.
+    let mut cash: Vec<f64> = (0..np)
+        .map(|p| paths.intrinsic[p * nd + last].max(0.0))
+        .collect();
+    let mut paid: Vec<u32> = vec![dates[last]; np];
+    let mut coefficients = vec![None; last];
+    let terms = basis.len();
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    let mut row = vec![0.0; terms];
+    for k in (0..last).rev() {
+        x.clear();
+        y.clear();
+        let itm: Vec<usize> = (0..np)
+            .filter(|&p| paths.intrinsic[p * nd + k] > 0.0)
+            .collect();
+        if itm.len() < MIN_PATHS_PER_TERM * terms {
+            continue;
+        }
+        for &p in &itm {
+            basis.terms(paths.x(p, k), paths.intrinsic[p * nd + k], &mut row);
+            x.extend_from_slice(&row);
+            y.push(cash[p] * discount(dates[k], paid[p]));
+        }
+        let beta = least_squares(&x, itm.len(), terms, &y);
+        for &p in &itm {
+            let v = paths.intrinsic[p * nd + k];
+            basis.terms(paths.x(p, k), v, &mut row);
+            let continuation: f64 = beta.iter().zip(&row).map(|(b, t)| b * t).sum();
+            if v >= continuation {
+                cash[p] = v;
+                paid[p] = dates[k];
+            }
+        }
+        coefficients[k] = Some(beta);
+    }
+    Policy {
+        basis,
+        dates: dates.to_vec(),
+        coefficients,
+    }
+}
+
+/// Least squares `min |X b - y|` for `X` of `rows` x `cols` (row-major), by
+/// Householder QR on columns scaled to unit norm. A column (after scaling)
+/// whose remaining part is below 1e-10 of its norm depends on the earlier
+/// ones: its coefficient is 0 and the others fit without it.
+pub fn least_squares(x: &[f64], rows: usize, cols: usize, y: &[f64]) -> Vec<f64> {
+    // Column-major copy, each column scaled to unit norm.
+    let mut a = vec![0.0; rows * cols];
+    let mut scale = vec![0.0; cols];
+    for j in 0..cols {
+        let norm = (0..rows)
+            .map(|i| x[i * cols + j].powi(2))
+            .sum::<f64>()
+            .sqrt();
+        scale[j] = if norm > 0.0 { norm } else { 1.0 };
+        for i in 0..rows {
+            a[j * rows + i] = x[i * cols + j] / scale[j];
+        }
+    }
+    let mut b = y.to_vec();
+    let mut dropped = vec![false; cols];
+    let mut diag = vec![0.0; cols];
+    let mut row = 0; // the next pivot row
+    for j in 0..cols {
+        if row >= rows {
+            dropped[j] = true;
+            continue;
+        }
+        let col = &mut a[j * rows..(j + 1) * rows];
+        let norm = col[row..].iter().map(|v| v * v).sum::<f64>().sqrt();
+        if norm < 1e-10 {
+            dropped[j] = true;
+            continue;
+        }
+        // Householder vector v = col[row..] + sign * norm * e1.
+        let alpha = if col[row] >= 0.0 { -norm } else { norm };
+        col[row] -= alpha;
+        let vnorm2: f64 = col[row..].iter().map(|v| v * v).sum();
+        let v: Vec<f64> = col[row..].to_vec();
+        col[row] = alpha;
+        for c in col[row + 1..].iter_mut() {
+            *c = 0.0;
+        }
+        diag[j] = alpha;
+        // Apply to the later columns and to b.
+        for k in j + 1..cols {
+            let ck = &mut a[k * rows + row..(k + 1) * rows];
+            let dot: f64 = v.iter().zip(ck.iter()).map(|(v, c)| v * c).sum();
+            let f = 2.0 * dot / vnorm2;
+            for (c, v) in ck.iter_mut().zip(&v) {
+                *c -= f * v;
+            }
+        }
+        let dot: f64 = v.iter().zip(&b[row..]).map(|(v, c)| v * c).sum();
+        let f = 2.0 * dot / vnorm2;
+        for (c, v) in b[row..].iter_mut().zip(&v) {
+            *c -= f * v;
+        }
+        a[j * rows + row] = alpha;
+        row += 1;
+    }
+    // Back-substitution over the kept columns: kept column j sits at the
+    // pivot row equal to the number of kept columns before it.
+    let kept: Vec<usize> = (0..cols).filter(|&j| !dropped[j]).collect();
+    let mut beta = vec![0.0; cols];
+    for (r, &j) in kept.iter().enumerate().rev() {
+        let mut s = b[r];
+        for &k in &kept[r + 1..] {
+            s -= a[k * rows + r] * beta[k];
+        }
+        beta[j] = s / diag[j];
+    }
+    for j in 0..cols {
+        beta[j] /= scale[j];
+    }
+    beta
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_are_checked() {
+        assert_eq!(Exercise::European.dates(5).unwrap(), vec![5]);
+        assert_eq!(Exercise::American.dates(3).unwrap(), vec![1, 2, 3]);
+        let b = |s: &[u32]| Exercise::Bermudan { steps: s.to_vec() }.dates(10);
+        assert_eq!(b(&[2, 5, 10]).unwrap(), vec![2, 5, 10]);
+        assert!(matches!(b(&[]), Err(ExerciseError::NoSteps)));
+        assert!(matches!(b(&[0, 10]), Err(ExerciseError::Zero { index: 0 })));
+        assert!(matches!(
+            b(&[5, 5, 10]),
+            Err(ExerciseError::NotIncreasing { index: 1, .. })
+        ));
+        assert!(matches!(
+            b(&[5, 11]),
+            Err(ExerciseError::PastMaturity { step: 11, .. })
+        ));
+        assert!(matches!(
+            b(&[5, 9]),
+            Err(ExerciseError::LastNotMaturity { last: 9, .. })
+        ));
+        assert!(!Exercise::European.is_early(5));
+        assert!(Exercise::American.is_early(2));
+    }
+
+    #[test]
+    fn least_squares_recovers_a_fit_and_drops_dependent_columns() {
+        // y = 2 - 3 t + 0.5 t^2 exactly, with a repeated column.
+        let ts: Vec<f64> = (0..50).map(|i| i as f64 / 7.0).collect();
+        let x: Vec<f64> = ts.iter().flat_map(|&t| [1.0, t, t * t, 2.0 * t]).collect();
+        let y: Vec<f64> = ts.iter().map(|&t| 2.0 - 3.0 * t + 0.5 * t * t).collect();
+        let b = least_squares(&x, ts.len(), 4, &y);
+        let fitted: Vec<f64> = ts
+            .iter()
+            .map(|&t| b[0] + b[1] * t + b[2] * t * t + b[3] * 2.0 * t)
+            .collect();
+        for (f, y) in fitted.iter().zip(&y) {
+            assert!((f - y).abs() < 1e-10, "{f} vs {y}");
+        }
+        assert_eq!(b[3], 0.0, "the dependent column is dropped: {b:?}");
+        assert!(
+            (b[0] - 2.0).abs() < 1e-10 && (b[1] + 3.0).abs() < 1e-10,
+            "{b:?}"
+        );
+    }
+
+    #[test]
+    fn sorted_terms_follow_the_order_statistics() {
+        let basis = Basis {
+            assets: 3,
+            sorted: true,
+        };
+        let mut t = [0.0; 8];
+        basis.terms(&[0.9, 1.2, 1.0], 0.5, &mut t);
+        assert_eq!(t, [1.0, 1.2, 1.0, 0.9, 1.44, 1.0, 0.81, 0.5]);
+    }
+}
