@@ -17,6 +17,7 @@ pub mod payoff;
 pub mod portfolio;
 pub mod real;
 pub mod rng;
+pub mod scenario;
 pub mod stats;
 pub mod workloads;
 

@@ -1,0 +1,232 @@
+//! Market scenarios and the portfolio's loss statistics.
+//!
+//! A scenario moves each named underlying's market ([`MarketMove`]): `spot`
+//! a relative shift (-0.05 is a 5% fall), `vol` an absolute shift of every
+//! volatility of the underlying (gbm `vol`; heston `sqrt(v0)` and
+//! `sqrt(theta)`; sv_fx `sigma`), `rate` an absolute shift of the model's
+//! rate (sv_fx has no discount rate: its `drift`, the rate differential
+//! azfinsim's FX spot grows at, takes the shift). A trade's P&L in a
+//! scenario is its price there less its base price on the same random
+//! numbers.
+//!
+//! **VaR and ES** ([`value_at_risk`]): with the N scenarios' P&L sorted
+//! from the worst, `k = ceil(N (1 - level))`; VaR is minus the k-th worst
+//! P&L and ES minus the mean of the k worst.
+
+use crate::model::{Gbm, Heston, ModelSpec, SvFx};
+
+/// One underlying's market move in a scenario.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MarketMove {
+    /// Relative spot shift: the spot is multiplied by `1 + spot`.
+    pub spot: f64,
+    /// Absolute shift of every volatility.
+    pub vol: f64,
+    /// Absolute shift of the rate.
+    pub rate: f64,
+}
+
+/// A move the model cannot take: which parameter, and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("moves `{field}` to {value}: {why}")]
+pub struct MoveError {
+    pub field: &'static str,
+    pub value: f64,
+    pub why: &'static str,
+}
+
+impl MarketMove {
+    pub fn is_none(&self) -> bool {
+        *self == MarketMove::default()
+    }
+
+    /// `model` in this scenario.
+    pub fn apply(&self, model: &ModelSpec) -> Result<ModelSpec, MoveError> {
+        let spot = |s: f64| positive("spot", s * (1.0 + self.spot));
+        let vol = |field: &'static str, v: f64| non_negative(field, v + self.vol);
+        let rate = |field: &'static str, r: f64| finite(field, r + self.rate);
+        Ok(match model {
+            ModelSpec::Gbm(m) => ModelSpec::Gbm(Gbm {
+                spot: spot(m.spot)?,
+                rate: rate("rate", m.rate)?,
+                vol: vol("vol", m.vol)?,
+                ..m.clone()
+            }),
+            ModelSpec::Heston(m) => ModelSpec::Heston(Heston {
+                spot: spot(m.spot)?,
+                rate: rate("rate", m.rate)?,
+                v0: vol("v0", m.v0.sqrt())?.powi(2),
+                theta: vol("theta", m.theta.sqrt())?.powi(2),
+                ..m.clone()
+            }),
+            ModelSpec::SvFx(m) => ModelSpec::SvFx(SvFx {
+                spot: spot(m.spot)?,
+                drift: rate("drift", m.drift)?,
+                sigma: vol("sigma", m.sigma)?,
+                ..m.clone()
+            }),
+        })
+    }
+}
+
+fn finite(field: &'static str, value: f64) -> Result<f64, MoveError> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(MoveError {
+            field,
+            value,
+            why: "not a finite number",
+        })
+    }
+}
+
+fn positive(field: &'static str, value: f64) -> Result<f64, MoveError> {
+    if finite(field, value)? > 0.0 {
+        Ok(value)
+    } else {
+        Err(MoveError {
+            field,
+            value,
+            why: "it must stay above 0",
+        })
+    }
+}
+
+fn non_negative(field: &'static str, value: f64) -> Result<f64, MoveError> {
+    if finite(field, value)? >= 0.0 {
+        Ok(value)
+    } else {
+        Err(MoveError {
+            field,
+            value,
+            why: "a volatility cannot be negative",
+        })
+    }
+}
+
+/// Value-at-risk and expected shortfall at one confidence level.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Loss {
+    pub level: f64,
+    /// How many of the worst scenarios the figures rest on.
+    pub tail: usize,
+    pub var: f64,
+    pub es: f64,
+}
+
+/// VaR and ES of scenario P&L `pnl` at `level` (in (0, 1)): `None` with no
+/// scenarios or a level outside (0, 1).
+pub fn value_at_risk(pnl: &[f64], level: f64) -> Option<Loss> {
+    if pnl.is_empty() || !(level > 0.0 && level < 1.0) {
+        return None;
+    }
+    let mut sorted = pnl.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    // N (1 - level) in floating point is 100 * 0.01 = 1.0000000000000009
+    // for the 99% of 100 scenarios: the tail is the count it means.
+    let exact = n as f64 * (1.0 - level);
+    let tail = ((exact - 1e-9 * exact.max(1.0)).ceil() as usize).clamp(1, n);
+    let worst = &sorted[..tail];
+    Some(Loss {
+        level,
+        tail,
+        var: -worst[tail - 1],
+        es: -worst.iter().sum::<f64>() / tail as f64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn var_and_es_follow_the_stated_convention() {
+        // 100 scenarios, P&L -100..-1 then 0..: the 99% tail is the single
+        // worst, the 97.5% tail the three worst (ceil(2.5)).
+        let pnl: Vec<f64> = (0..100).map(|i| i as f64 - 100.0).rev().collect();
+        let l = value_at_risk(&pnl, 0.99).unwrap();
+        assert_eq!((l.tail, l.var, l.es), (1, 100.0, 100.0));
+        let l = value_at_risk(&pnl, 0.975).unwrap();
+        assert_eq!((l.tail, l.var, l.es), (3, 98.0, 99.0));
+        // 250 scenarios at 99%: ceil(2.5) = 3.
+        let pnl: Vec<f64> = (0..250).map(|i| -(i as f64)).collect();
+        let l = value_at_risk(&pnl, 0.99).unwrap();
+        assert_eq!((l.tail, l.var, l.es), (3, 247.0, 248.0));
+        // One scenario: it is the tail.
+        assert_eq!(value_at_risk(&[5.0], 0.99).unwrap().var, -5.0);
+        assert!(value_at_risk(&[], 0.99).is_none());
+        assert!(value_at_risk(&[1.0], 1.0).is_none());
+        assert!(value_at_risk(&[1.0], f64::NAN).is_none());
+    }
+
+    #[test]
+    fn moves_shift_each_model_s_fields() {
+        let mv = MarketMove {
+            spot: -0.1,
+            vol: 0.05,
+            rate: 0.01,
+        };
+        let g = ModelSpec::Gbm(Gbm {
+            spot: 100.0,
+            rate: 0.02,
+            dividend: 0.01,
+            vol: 0.2,
+        });
+        match mv.apply(&g).unwrap() {
+            ModelSpec::Gbm(m) => {
+                assert!((m.spot - 90.0).abs() < 1e-12);
+                assert!((m.vol - 0.25).abs() < 1e-15 && (m.rate - 0.03).abs() < 1e-15);
+                assert_eq!(m.dividend, 0.01);
+            }
+            m => panic!("{m:?}"),
+        }
+        let h = ModelSpec::Heston(Heston {
+            spot: 100.0,
+            rate: 0.02,
+            dividend: 0.0,
+            v0: 0.04,
+            kappa: 1.5,
+            theta: 0.09,
+            xi: 0.5,
+            rho: -0.7,
+        });
+        match mv.apply(&h).unwrap() {
+            ModelSpec::Heston(m) => {
+                assert!((m.v0 - 0.0625).abs() < 1e-15 && (m.theta - 0.1225).abs() < 1e-15);
+                assert_eq!((m.kappa, m.xi, m.rho), (1.5, 0.5, -0.7));
+            }
+            m => panic!("{m:?}"),
+        }
+        let s = ModelSpec::SvFx(SvFx {
+            spot: 1.2,
+            drift: 0.01,
+            sigma: 0.1,
+            volvol: 0.3,
+            rho: 0.2,
+        });
+        match mv.apply(&s).unwrap() {
+            ModelSpec::SvFx(m) => {
+                assert!((m.drift - 0.02).abs() < 1e-15 && (m.sigma - 0.15).abs() < 1e-15)
+            }
+            m => panic!("{m:?}"),
+        }
+        // A fall of 100% or a vol below zero is refused with the field.
+        let e = MarketMove {
+            spot: -1.0,
+            ..Default::default()
+        }
+        .apply(&g)
+        .unwrap_err();
+        assert_eq!(e.field, "spot");
+        let e = MarketMove {
+            vol: -0.3,
+            ..Default::default()
+        }
+        .apply(&g)
+        .unwrap_err();
+        assert_eq!(e.field, "vol");
+        assert!(e.to_string().contains("negative"), "{e}");
+    }
+}
