@@ -23,7 +23,7 @@ use crate::cli::EngineArgs;
 use crate::engines;
 use crate::input::TradeReader;
 use crate::log::{self, Progress};
-use crate::output::ResultWriter;
+use crate::output::{NotFinite, ResultWriter};
 
 /// A priced batch on its way to the writer, with the engine that priced it.
 struct Priced {
@@ -90,7 +90,7 @@ pub fn run(plan: Plan, engine: Box<dyn Engine>, writer: ResultWriter) -> Result<
         let write = thread::Builder::new()
             .name("riskpool-write".into())
             .spawn_scoped(s, move || {
-                write_batches(writer, priced_rx, progress, already, start)
+                write_batches(writer, priced_rx, partial, progress, already, start)
             })
             .context("cannot start the writer thread")?;
 
@@ -351,6 +351,7 @@ fn price_batches(
 fn write_batches(
     mut writer: ResultWriter,
     batches: Receiver<Priced>,
+    partial: &Path,
     progress: &Progress,
     already: u64,
     start: Instant,
@@ -358,8 +359,24 @@ fn write_batches(
     let (mut trades, mut path_steps) = (0u64, 0.0);
     for b in batches {
         writer.set_engine(b.engine, &b.device);
-        for (t, r) in b.trades.iter().zip(&b.results) {
-            writer.write(t, r)?;
+        let half = b.trades.len() / 2;
+        for (i, (t, r)) in b.trades.iter().zip(&b.results).enumerate() {
+            if i == half && i > 0 {
+                writer.flush();
+                crate::resume::stall("batch");
+            }
+            if let Err(e) = writer.write(t, r) {
+                if e.is::<NotFinite>() {
+                    // The rows before it are good: keep them for the rerun.
+                    writer.checkpoint()?;
+                    return Err(e.context(format!(
+                        "the {} rows before it are kept in {}",
+                        writer.rows(),
+                        partial.display()
+                    )));
+                }
+                return Err(e);
+            }
             path_steps += t.path_steps();
         }
         writer.checkpoint()?;

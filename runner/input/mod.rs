@@ -85,6 +85,27 @@ fn file_error(file: &Path, message: impl Into<String>) -> InputError {
     }
 }
 
+/// Refuses an input that cannot be read twice: `price` checks every
+/// trade before anything is written, then reads the file again to price
+/// it, and hashes it so that a rerun knows it is the same input.
+pub fn require_regular_file(path: &Path, flag: &str) -> Result<(), crate::Usage> {
+    let why = "riskpool reads its input twice (a check of every trade before anything is \
+               written, then the pricing) and hashes it for the rerun after a pre-emption; \
+               save it to a file first";
+    if path == Path::new("-") {
+        return Err(crate::Usage(format!(
+            "{flag} -: standard input is not supported: {why}"
+        )));
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => Err(crate::Usage(format!(
+            "{flag} {}: not a regular file (a folder, FIFO or device): {why}",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Looks at the start of `path` to tell its format.
 pub fn detect(path: &Path) -> Result<Format, InputError> {
     let mut f = File::open(path).map_err(|e| file_error(path, format!("cannot open: {e}")))?;
@@ -158,6 +179,8 @@ pub struct TradeReader {
     opts: ReadOptions,
     /// Set after the end of the file or the first error.
     done: bool,
+    /// A hash of every byte read so far (the input's signature).
+    hash: xxhash_rust::xxh3::Xxh3,
 }
 
 enum Inner {
@@ -173,10 +196,12 @@ enum Inner {
 impl TradeReader {
     pub fn open(path: &Path, opts: ReadOptions) -> Result<TradeReader, InputError> {
         let format = detect(path)?;
+        let mut hash = xxhash_rust::xxh3::Xxh3::new();
         let inner = match format {
             Format::JsonArray => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+                hash.update(text.as_bytes());
                 Inner::Array {
                     items: portfolio::parse_array(path, &text)?.into_iter(),
                 }
@@ -196,11 +221,18 @@ impl TradeReader {
             inner,
             opts,
             done: false,
+            hash,
         })
     }
 
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// The xxh3 of the bytes read so far, as 16 hex digits: the whole
+    /// file's once the reader has reached its end.
+    pub fn content_hash(&self) -> String {
+        format!("{:016x}", self.hash.digest())
     }
 
     fn finish(&self, line: u64, mut trade: Trade) -> Result<Option<ReadTrade>, InputError> {
@@ -315,6 +347,7 @@ impl TradeReader {
                         }
                     }
                 }
+                self.hash.update(buf.as_bytes());
                 let mut parsed: Vec<_> = (0..ends.len())
                     .into_par_iter()
                     .filter_map(|i| {
@@ -359,6 +392,7 @@ impl Iterator for TradeReader {
                         Ok(true) => {
                             *line += 1;
                             let n = *line;
+                            self.hash.update(buf.as_bytes());
                             self.parse_line(n, &buf)
                         }
                         Ok(false) => {
