@@ -158,7 +158,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         );
     }
 
-    require_regular_file(&args.input, "--input")?;
+    require_regular_file(&args.input, "--input", crate::input::READ_TWICE)?;
     let format = crate::input::detect(&args.input)?;
     let layout = match (format, args.algorithm) {
         (Format::AzfinsimCsv, algorithm) => {

@@ -85,13 +85,14 @@ fn file_error(file: &Path, message: impl Into<String>) -> InputError {
     }
 }
 
-/// Refuses an input that cannot be read twice: `price` checks every
-/// trade before anything is written, then reads the file again to price
-/// it, and hashes it so that a rerun knows it is the same input.
-pub fn require_regular_file(path: &Path, flag: &str) -> Result<(), crate::Usage> {
-    let why = "riskpool reads its input twice (a check of every trade before anything is \
-               written, then the pricing) and hashes it for the rerun after a pre-emption; \
-               save it to a file first";
+/// Why `price` needs a regular file as its input.
+pub const READ_TWICE: &str = "riskpool reads its input twice (a check of every trade before \
+     anything is written, then the pricing) and hashes it for the rerun after a pre-emption; \
+     save it to a file first";
+
+/// Refuses an input that is not a regular file (standard input as `-`, a
+/// FIFO, a device, a folder), saying `why` one is needed.
+pub fn require_regular_file(path: &Path, flag: &str, why: &str) -> Result<(), crate::Usage> {
     if path == Path::new("-") {
         return Err(crate::Usage(format!(
             "{flag} -: standard input is not supported: {why}"
@@ -185,7 +186,7 @@ pub struct TradeReader {
 
 enum Inner {
     Lines {
-        text: BufReader<File>,
+        text: BufReader<crate::files::LineLimit<File>>,
         line: u64,
     },
     Array {
@@ -210,7 +211,7 @@ impl TradeReader {
                 let f =
                     File::open(path).map_err(|e| file_error(path, format!("cannot open: {e}")))?;
                 Inner::Lines {
-                    text: BufReader::with_capacity(1 << 20, f),
+                    text: BufReader::with_capacity(1 << 20, crate::files::LineLimit::new(f, path)),
                     line: 0,
                 }
             }
@@ -264,7 +265,7 @@ impl TradeReader {
 /// at the end of the file.
 fn read_line(
     path: &Path,
-    text: &mut BufReader<File>,
+    text: &mut BufReader<crate::files::LineLimit<File>>,
     line: u64,
     buf: &mut String,
 ) -> Result<bool, InputError> {
