@@ -370,7 +370,7 @@ fn write_batches(
                     // The rows before it are good: keep them for the rerun.
                     writer.checkpoint()?;
                     return Err(e.context(format!(
-                        "the {} rows before it are kept in {}",
+                        "stopped at a trade that cannot be priced; the {} rows before it are kept in {}",
                         writer.rows(),
                         partial.display()
                     )));

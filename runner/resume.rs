@@ -372,7 +372,12 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
             .with_context(|| format!("cannot write {}", tmp.display()))?;
         f.sync_all()
             .with_context(|| format!("cannot sync {}", tmp.display()))?;
-        stall("tmp");
+        let name = path.to_string_lossy();
+        if name.ends_with(".summary.json") {
+            stall("summary-tmp");
+        } else if name.ends_with(".partial.json") {
+            stall("meta-tmp");
+        }
         std::fs::rename(&tmp, path)
             .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
     })();
@@ -385,18 +390,24 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
 }
 
 /// Test hook: with `RISKPOOL_TEST_STALL=<point>` the run says so on stderr
-/// and waits at that point forever, for the tests to kill it in exactly
+/// and waits at that point (forever, or while the file named by
+/// `RISKPOOL_TEST_STALL_WHILE` exists), for the tests to kill it in exactly
 /// that window. Points: `header` (partial file created, header not yet
-/// written), `batch` (half a batch written, not synced), `tmp` (inside an
-/// atomic write, before its rename), `summary` (every row durable, no
-/// summary), `rename` (summary written, partial not yet renamed).
+/// written), `meta-tmp` (the signature written to its temporary file, not
+/// renamed), `batch` (half a batch written, not synced), `summary` (every
+/// row durable, no summary), `summary-tmp` (the summary in its temporary
+/// file), `rename` (summary written, partial not yet renamed).
 pub fn stall(point: &str) {
     static WANT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     let want = WANT.get_or_init(|| std::env::var("RISKPOOL_TEST_STALL").ok());
     if want.as_deref() == Some(point) {
         eprintln!("riskpool: stalled at {point}");
+        let until = std::env::var_os("RISKPOOL_TEST_STALL_WHILE").map(PathBuf::from);
         loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
+            match &until {
+                Some(f) if !f.exists() => return,
+                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
         }
     }
 }
