@@ -155,8 +155,63 @@ pub fn csv_writer<W: Write>(w: W) -> csv::Writer<W> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .quote_style(csv::QuoteStyle::Necessary)
-        .buffer_capacity(1 << 16)
+        .buffer_capacity(1 << 12)
         .from_writer(w)
+}
+
+/// The buffer a [`CsvEncoder`]'s writer appends to.
+#[derive(Clone, Default)]
+struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Write for Shared {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.lock().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Turns records into the bytes the writer writes, reusing its buffers
+/// (a `csv::Writer` a row would cost an allocation of its buffer each).
+pub struct CsvEncoder {
+    w: csv::Writer<Shared>,
+    buf: Shared,
+    out: Vec<u8>,
+}
+
+impl Default for CsvEncoder {
+    fn default() -> Self {
+        let buf = Shared::default();
+        CsvEncoder {
+            w: csv_writer(buf.clone()),
+            buf,
+            out: Vec::new(),
+        }
+    }
+}
+
+impl CsvEncoder {
+    /// The bytes of one CSV record, line end included.
+    pub fn encode<I, S>(&mut self, fields: I) -> Result<&[u8]>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<[u8]>,
+    {
+        self.buf.lock().clear();
+        self.w.write_record(fields)?;
+        self.w.flush()?;
+        self.out.clear();
+        self.out.extend_from_slice(&self.buf.lock());
+        Ok(&self.out)
+    }
 }
 
 /// The bytes of one CSV record, line end included.
@@ -165,9 +220,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<[u8]>,
 {
-    let mut w = csv_writer(Vec::new());
-    w.write_record(fields)?;
-    w.into_inner().map_err(|e| anyhow::anyhow!("{}", e.error()))
+    Ok(CsvEncoder::default().encode(fields)?.to_vec())
 }
 
 /// The bytes of one JSON Lines record (keys in sorted order), line end
@@ -195,6 +248,9 @@ pub struct ResultWriter {
     device: String,
     /// Rows in the file (kept ones included).
     rows: u64,
+    csv: CsvEncoder,
+    /// The Greeks every row must carry.
+    greeks: Vec<Greek>,
 }
 
 /// The file rows are written to while a run is under way.
@@ -265,6 +321,13 @@ impl ResultWriter {
             engine: engine.to_string(),
             device: device.to_string(),
             rows,
+            csv: CsvEncoder::default(),
+            greeks: Vec::new(),
+        };
+        w.greeks = match &w.layout {
+            Layout::Standard { greeks } => greeks.clone(),
+            Layout::AzfinsimPv => vec![],
+            Layout::AzfinsimDeltaVega => vec![Greek::Delta, Greek::Vega],
         };
         if needs_header && kind == Kind::Csv {
             crate::resume::stall("header");
@@ -352,19 +415,10 @@ impl ResultWriter {
         }
     }
 
-    /// The Greeks every row must carry.
-    fn greeks(&self) -> Vec<Greek> {
-        match &self.layout {
-            Layout::Standard { greeks } => greeks.clone(),
-            Layout::AzfinsimPv => vec![],
-            Layout::AzfinsimDeltaVega => vec![Greek::Delta, Greek::Vega],
-        }
-    }
-
     /// Writes one row; a result that is not a finite number is refused
     /// (nothing is written for it).
     pub fn write(&mut self, trade: &Trade, r: &TradeResult) -> Result<()> {
-        if let Some(why) = not_finite(r, &self.greeks()) {
+        if let Some(why) = not_finite(r, &self.greeks) {
             bail!(NotFinite(format!(
                 "trade `{}` did not price to a finite number ({why}){}",
                 trade.id,
@@ -372,13 +426,14 @@ impl ResultWriter {
             )));
         }
         let cells = self.cells(trade, r);
-        let line = match self.kind {
-            Kind::Csv => encode_csv(cells.iter().map(Cell::csv))?,
-            Kind::JsonLines => encode_json(&self.schema, &cells),
+        let written = match self.kind {
+            Kind::Csv => {
+                let line = self.csv.encode(cells.iter().map(Cell::csv))?;
+                self.out.write_all(line)
+            }
+            Kind::JsonLines => self.out.write_all(&encode_json(&self.schema, &cells)),
         };
-        self.out
-            .write_all(&line)
-            .with_context(|| format!("cannot write to {}", self.partial.display()))?;
+        written.with_context(|| format!("cannot write to {}", self.partial.display()))?;
         self.rows += 1;
         Ok(())
     }

@@ -24,7 +24,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::output::{encode_csv, encode_json, partial_path, Cell, Col, Kind, Layout};
+use crate::output::{encode_csv, encode_json, partial_path, Cell, Col, CsvEncoder, Kind, Layout};
 use crate::Usage;
 
 /// What makes two runs produce the same rows: the input file (its path,
@@ -221,7 +221,7 @@ fn kept_row(
     schema: &[(String, Col)],
     cells: Vec<Cell>,
     raw: &[u8],
-    again: Vec<u8>,
+    again: &[u8],
     end: u64,
 ) -> Option<KeptRow> {
     if again != raw {
@@ -270,6 +270,8 @@ pub fn scan(output: &Path, kind: Kind, layout: &Layout, sig: &Signature) -> Resu
                 .buffer_capacity(1 << 16)
                 .from_reader(BufReader::new(open()?));
             let mut rec = csv::ByteRecord::new();
+            let mut enc = CsvEncoder::default();
+            let want = encode_csv(layout.columns())?;
             let mut start = 0u64;
             loop {
                 match rdr.read_byte_record(&mut rec) {
@@ -283,7 +285,6 @@ pub fn scan(output: &Path, kind: Kind, layout: &Layout, sig: &Signature) -> Resu
                 }
                 start = end;
                 if !kept.header_ok {
-                    let want = encode_csv(layout.columns())?;
                     if buf != want {
                         break;
                     }
@@ -302,7 +303,7 @@ pub fn scan(output: &Path, kind: Kind, layout: &Layout, sig: &Signature) -> Resu
                 else {
                     break;
                 };
-                let again = encode_csv(rec.iter())?;
+                let again = enc.encode(rec.iter())?;
                 match kept_row(&schema, cells, &buf, again, end) {
                     Some(row) => kept.rows.push(row),
                     None => break,
@@ -334,7 +335,7 @@ pub fn scan(output: &Path, kind: Kind, layout: &Layout, sig: &Signature) -> Resu
                     break;
                 };
                 let again = encode_json(&schema, &cells);
-                match kept_row(&schema, cells, &buf, again, end) {
+                match kept_row(&schema, cells, &buf, &again[..], end) {
                     Some(row) => kept.rows.push(row),
                     None => break,
                 }
