@@ -77,8 +77,12 @@ pub fn split(args: &SplitArgs) -> Result<Vec<std::path::PathBuf>> {
         None => input.parent().map(Path::to_path_buf).unwrap_or_default(),
     };
     if !dir.as_os_str().is_empty() {
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            Usage(format!(
+                "--output-dir {}: cannot create the folder: {e}",
+                dir.display()
+            ))
+        })?;
     }
     let stem = input
         .file_stem()

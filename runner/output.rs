@@ -379,12 +379,17 @@ impl ResultWriter {
             }
         };
         let greek = |g: Greek| r.greek(g).unwrap_or(r.pv);
+        let seconds = if r.seconds.is_finite() {
+            r.seconds
+        } else {
+            0.0
+        };
         let id = Cell::Text(trade.id.clone());
         match &self.layout {
             Layout::AzfinsimPv => vec![
                 id,
                 Cell::Num(r.pv.value),
-                Cell::Num(r.seconds),
+                Cell::Num(seconds),
                 est(r.pv.stderr),
             ],
             Layout::AzfinsimDeltaVega => {
