@@ -467,6 +467,17 @@ fn bad_outputs_and_flags_are_refused_naming_the_path_or_the_flag() {
         &["--start-trade", "64 bits"],
     );
     assert!(!g.exists());
+    refused(
+        &riskpool(&[
+            "generate",
+            "--trades",
+            "10",
+            "--output",
+            p(&d.path().join("nope/g.csv")),
+        ]),
+        2,
+        &["--output", "nope/g.csv", "does not exist"],
+    );
     assert!(!out.exists());
     assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
     let partials: Vec<_> = std::fs::read_dir(d.path())
