@@ -43,6 +43,9 @@ struct Written {
 /// What pass 2 did.
 pub struct Passed {
     pub writer: ResultWriter,
+    /// The content hash of the input as pass 2 read it (`None` if the
+    /// reader stopped before the end).
+    pub input_hash: Option<String>,
     pub engine: Box<dyn Engine>,
     pub trades: u64,
     pub path_steps: f64,
@@ -109,7 +112,7 @@ pub fn run(plan: Plan, engine: Box<dyn Engine>, writer: ResultWriter) -> Result<
         let written = write
             .join()
             .map_err(|_| anyhow!("the writer thread panicked"))?;
-        let _ = read.join();
+        let input_hash = read.join().ok().flatten();
         let kept = |e: anyhow::Error, n: u64| {
             e.context(format!(
                 "{n} trades priced before the failure are kept in {}",
@@ -119,6 +122,7 @@ pub fn run(plan: Plan, engine: Box<dyn Engine>, writer: ResultWriter) -> Result<
         match (priced, written) {
             (Ok(()), Ok(w)) => Ok(Passed {
                 writer: w.writer,
+                input_hash,
                 engine,
                 trades: w.trades,
                 path_steps: w.path_steps,
@@ -133,8 +137,13 @@ pub fn run(plan: Plan, engine: Box<dyn Engine>, writer: ResultWriter) -> Result<
 }
 
 /// The reader stage: batches of up to `batch_trades` trades, in order; an
-/// error ends the stream.
-fn read_batches(mut reader: TradeReader, batch_trades: usize, out: SyncSender<Result<Vec<Trade>>>) {
+/// error ends the stream. Returns the hash of the whole input once it was
+/// read to its end.
+fn read_batches(
+    mut reader: TradeReader,
+    batch_trades: usize,
+    out: SyncSender<Result<Vec<Trade>>>,
+) -> Option<String> {
     loop {
         let mut batch = Vec::with_capacity(batch_trades.min(1 << 16));
         for item in reader.by_ref().take(batch_trades) {
@@ -143,12 +152,15 @@ fn read_batches(mut reader: TradeReader, batch_trades: usize, out: SyncSender<Re
                 Err(e) => {
                     let _ = out.send(Err(anyhow::Error::new(e)
                         .context("the input changed while it was being priced")));
-                    return;
+                    return None;
                 }
             }
         }
-        if batch.is_empty() || out.send(Ok(batch)).is_err() {
-            return;
+        if batch.is_empty() {
+            return Some(reader.content_hash());
+        }
+        if out.send(Ok(batch)).is_err() {
+            return None;
         }
     }
 }

@@ -200,6 +200,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     let began = Instant::now();
     let checked = check::check_all(&args.input, &opts, &req)?;
     let check_seconds = began.elapsed().as_secs_f64();
+    resume::stall("checked");
     let count = checked.count;
     if count == 0 && opts.shard.is_none() && window.is_none() {
         return Err(error_at(&args.input, 1, None, "no trades in the file").into());
@@ -315,6 +316,12 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     progress.finish();
     let seconds = start.elapsed().as_secs_f64();
     let (engine, path_steps, priced) = (passed.engine, passed.path_steps, passed.trades);
+    if passed.input_hash.as_deref() != Some(checked.hash.as_str()) {
+        bail!(
+            "the input changed while it was being priced ({} is not what the check read); rerun to price it afresh",
+            args.input.display()
+        );
+    }
     if passed.writer.rows() != count {
         bail!(
             "the input changed while it was being priced: {} has {} rows, the check found {count} trades",

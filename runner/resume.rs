@@ -393,7 +393,8 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
 /// Test hook: with `RISKPOOL_TEST_STALL=<point>` the run says so on stderr
 /// and waits at that point (forever, or while the file named by
 /// `RISKPOOL_TEST_STALL_WHILE` exists), for the tests to kill it in exactly
-/// that window. Points: `header` (partial file created, header not yet
+/// that window. Points: `checked` (after the check pass, before anything
+/// is written), `header` (partial file created, header not yet
 /// written), `meta-tmp` (the signature written to its temporary file, not
 /// renamed), `batch` (half a batch written, not synced), `summary` (every
 /// row durable, no summary), `summary-tmp` (the summary in its temporary

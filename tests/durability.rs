@@ -802,3 +802,32 @@ fn concat_and_split_check_rows_as_price_does() {
     }
     assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
 }
+
+#[test]
+fn an_input_changed_between_the_check_and_the_pricing_is_not_priced_as_checked() {
+    let d = fast_tempdir();
+    let input = book(d.path(), "book.jsonl", 20);
+    let reference = d.path().join("reference.csv");
+    assert!(price(&input, &reference, &[]).status().unwrap().success());
+    let out = d.path().join("out.csv");
+    let hold = d.path().join("hold");
+    std::fs::write(&hold, "").unwrap();
+    let mut run = price(&input, &out, &[]);
+    run.env("RISKPOOL_TEST_STALL_WHILE", &hold);
+    let mut child = stalled(run, "checked");
+    // Same size, other content, while the run waits between its passes.
+    let text = std::fs::read_to_string(&input).unwrap();
+    std::fs::write(&input, text.replacen(r#""spot": 100"#, r#""spot": 101"#, 1)).unwrap();
+    std::fs::remove_file(&hold).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert!(!out.exists());
+    // The rerun prices the new input afresh.
+    let o = price(&input, &out, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("resuming"), "{}", stderr(&o));
+    let (got, want) = (rows(&out), rows(&reference));
+    assert_ne!(got[1], want[1]);
+    assert_eq!(got[2..], want[2..]);
+    assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
+}
