@@ -21,7 +21,7 @@ use riskpool_kernels::Greek;
 use crate::cli::{ConcatArgs, SplitArgs};
 use crate::input::{require_regular_file, InputError};
 use crate::output::{partial_path, Col, Kind, Layout};
-use crate::resume::{write_atomically, OutputLock};
+use crate::resume::OutputLock;
 use crate::Usage;
 
 /// Writes `<stem>.0.csv`, `<stem>.1.csv`, ... of `trades_per_file` trades each,
@@ -99,6 +99,59 @@ pub fn split(args: &SplitArgs) -> Result<Vec<std::path::PathBuf>> {
     result.map(|()| written)
 }
 
+/// One part being written: `<part>.tmp`, renamed into place when full.
+struct Part {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl Part {
+    fn start(path: PathBuf, header: &str) -> Result<Part> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut part = Part {
+            path,
+            tmp,
+            out: BufWriter::with_capacity(1 << 20, f),
+        };
+        part.line(header)?;
+        Ok(part)
+    }
+
+    fn line(&mut self, text: &str) -> Result<()> {
+        use std::io::Write;
+        writeln!(self.out, "{text}").with_context(|| format!("cannot write {}", self.tmp.display()))
+    }
+
+    /// Syncs and renames the part into place (its temporary file removed
+    /// if that fails).
+    fn finish(self) -> Result<PathBuf> {
+        let Part { path, tmp, out } = self;
+        let result = (|| {
+            let f = out
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            f.sync_all()
+                .with_context(|| format!("cannot sync {}", tmp.display()))?;
+            std::fs::rename(&tmp, &path)
+                .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result?;
+        crate::resume::sync_dir(&path);
+        Ok(path)
+    }
+}
+
+/// Streams the rows into parts of `--trades-per-file` rows (memory does not
+/// grow with the part's size); a part's temporary file is removed if it
+/// fails.
 fn write_parts(
     lines: std::io::Lines<BufReader<LineLimit<File>>>,
     header: &str,
@@ -108,34 +161,40 @@ fn write_parts(
     input: &Path,
     written: &mut Vec<std::path::PathBuf>,
 ) -> Result<()> {
-    let mut chunk = String::new();
-    let mut in_chunk = 0u64;
-    let flush = |chunk: &mut String, written: &mut Vec<std::path::PathBuf>| -> Result<()> {
-        let path = dir.join(format!("{stem}.{}.csv", written.len()));
-        write_atomically(&path, &format!("{header}\n{chunk}"))?;
-        written.push(path);
-        chunk.clear();
+    let mut part: Option<Part> = None;
+    let mut in_part = 0u64;
+    let result = (|| {
+        for (i, line) in lines.enumerate() {
+            let line =
+                line.with_context(|| format!("cannot read {} line {}", input.display(), i + 2))?;
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() {
+                continue;
+            }
+            if part.is_none() {
+                let path = dir.join(format!("{stem}.{}.csv", written.len()));
+                part = Some(Part::start(path, header)?);
+            }
+            if let Some(p) = part.as_mut() {
+                p.line(line)?;
+            }
+            in_part += 1;
+            if in_part == args.trades_per_file {
+                if let Some(p) = part.take() {
+                    written.push(p.finish()?);
+                }
+                in_part = 0;
+            }
+        }
+        if let Some(p) = part.take() {
+            written.push(p.finish()?);
+        }
         Ok(())
-    };
-    for (i, line) in lines.enumerate() {
-        let line =
-            line.with_context(|| format!("cannot read {} line {}", input.display(), i + 2))?;
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
-        }
-        chunk.push_str(line);
-        chunk.push('\n');
-        in_chunk += 1;
-        if in_chunk == args.trades_per_file {
-            flush(&mut chunk, written)?;
-            in_chunk = 0;
-        }
+    })();
+    if let Some(p) = part {
+        let _ = std::fs::remove_file(&p.tmp);
     }
-    if in_chunk > 0 {
-        flush(&mut chunk, written)?;
-    }
-    Ok(())
+    result
 }
 
 /// The longest line (or CSV record) read: a results or trade row is a few
