@@ -273,11 +273,8 @@ pub fn scan(output: &Path, kind: Kind, layout: &Layout, sig: &Signature) -> Resu
             let mut enc = CsvEncoder::default();
             let want = encode_csv(layout.columns())?;
             let mut start = 0u64;
-            loop {
-                match rdr.read_byte_record(&mut rec) {
-                    Ok(true) => {}
-                    Ok(false) | Err(_) => break,
-                }
+            // A read error (invalid bytes) ends the kept rows like a torn line.
+            while let Ok(true) = rdr.read_byte_record(&mut rec) {
                 let end = rdr.position().byte();
                 buf.clear();
                 if (&mut raw).take(end - start).read_to_end(&mut buf).is_err() {
@@ -501,8 +498,6 @@ impl Drop for OutputLock {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn the_csv_reader_ends_a_record_after_its_line_end() {
         let bytes = b"a,b\n\"x\ny\",2\n\"c\rd\",3\n";
