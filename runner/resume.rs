@@ -425,7 +425,8 @@ impl std::error::Error for Busy {}
 
 /// An exclusive lock on `<output>.lock`, held while a run writes `output`
 /// and its side files; the lock file is removed when the run ends (the
-/// kernel drops the lock itself if the process dies).
+/// kernel drops the lock itself if the process dies). Where the file
+/// system has no locks, the run goes on with a warning.
 pub struct OutputLock {
     path: PathBuf,
     file: Option<File>,
@@ -464,7 +465,19 @@ impl OutputLock {
                     )));
                 }
                 Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(e).with_context(|| format!("cannot lock {}", path.display()))
+                    // Some network file systems have no locks: go on
+                    // without one rather than refuse to run there.
+                    crate::log::warn(
+                        &format!(
+                            "cannot lock {} ({e}); a second run on {} at the same time would not be stopped",
+                            path.display(),
+                            output.display()
+                        ),
+                        json!(null),
+                    );
+                    drop(file);
+                    let _ = std::fs::remove_file(&path);
+                    return Ok(OutputLock { path, file: None });
                 }
             }
             // The run before may have removed the file between our open
@@ -490,9 +503,12 @@ impl OutputLock {
 impl Drop for OutputLock {
     fn drop(&mut self) {
         // Removed while still locked, so no other run can hold a lock on
-        // a file that is no longer at the path.
-        let _ = std::fs::remove_file(&self.path);
-        drop(self.file.take());
+        // a file that is no longer at the path (and left alone when this
+        // run could not lock it).
+        if let Some(f) = self.file.take() {
+            let _ = std::fs::remove_file(&self.path);
+            drop(f);
+        }
     }
 }
 
