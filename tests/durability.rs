@@ -24,14 +24,14 @@ fn stderr(o: &Output) -> String {
 /// Ids a hostile user might choose: commas, quotes, newlines, carriage
 /// returns, multi-byte characters, spaces at the ends.
 const AWKWARD: [&str; 8] = [
-    "a,b",
+    "a,b é✓",
     "say \"hi\"",
     "two\nlines",
     "cr\rhere",
     "héllo ✓ 日本",
     " pad ",
     "plain",
-    "\"",
+    "\" 日本",
 ];
 
 fn trade_json(id: &str, spot: &str) -> String {
@@ -167,8 +167,9 @@ fn a_partial_cut_at_any_byte_resumes_to_the_uninterrupted_file() {
             .filter(|(_, &b)| b == b'\n')
             .map(|(i, _)| i + 1)
             .collect();
-        // The header and the first row (the first id has a comma, no
-        // newline), and the last row (its id is a lone quote).
+        // The header and the first row (its id has a comma and multi-byte
+        // characters, no newline), and the last row (a quote and
+        // multi-byte characters).
         let first_rows_end = if ext == "csv" { ends[1] } else { ends[0] };
         let mut cuts: Vec<usize> = (0..=first_rows_end).collect();
         cuts.extend(ends[ends.len() - 2]..=full.len());
