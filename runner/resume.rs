@@ -24,6 +24,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::files::LineLimit;
 use crate::output::{encode_csv, encode_json, partial_path, Cell, Col, CsvEncoder, Kind, Layout};
 use crate::Usage;
 
@@ -254,7 +255,9 @@ pub fn scan(output: &Path, kind: Kind, layout: &Layout, sig: &Signature) -> Resu
     let schema = layout.schema();
     let open =
         || File::open(&partial).with_context(|| format!("cannot read {}", partial.display()));
-    let mut raw = BufReader::with_capacity(1 << 20, open()?);
+    // Lines of bounded length: a partial file of garbage is cut, not read into memory.
+    let limited = || -> Result<_> { Ok(LineLimit::new(open()?, &partial)) };
+    let mut raw = BufReader::with_capacity(1 << 20, limited()?);
     let mut kept = Kept {
         header_ok: kind == Kind::JsonLines,
         header_end: 0,
@@ -268,7 +271,7 @@ pub fn scan(output: &Path, kind: Kind, layout: &Layout, sig: &Signature) -> Resu
                 .flexible(true)
                 .terminator(csv::Terminator::Any(b'\n'))
                 .buffer_capacity(1 << 16)
-                .from_reader(BufReader::new(open()?));
+                .from_reader(BufReader::new(limited()?));
             let mut rec = csv::ByteRecord::new();
             let mut enc = CsvEncoder::default();
             let want = encode_csv(layout.columns())?;
@@ -311,9 +314,10 @@ pub fn scan(output: &Path, kind: Kind, layout: &Layout, sig: &Signature) -> Resu
             let mut end = 0u64;
             loop {
                 buf.clear();
-                let n = raw
-                    .read_until(b'\n', &mut buf)
-                    .with_context(|| format!("cannot read {}", partial.display()))?;
+                // A line too long to be a row ends the kept rows too.
+                let Ok(n) = raw.read_until(b'\n', &mut buf) else {
+                    break;
+                };
                 if n == 0 || buf.last() != Some(&b'\n') {
                     break; // the end, or a line the kill cut short
                 }

@@ -635,6 +635,11 @@ fn reruns_trust_only_what_checks_out() {
         ),
         ("an extra column", lines[2].replacen('\n', ",x\n", 1), 1),
         ("a renamed header", lines[2].to_string(), 0),
+        (
+            "3 MiB of zero bytes after a row",
+            format!("{}{}", lines[2], "\0".repeat(3 << 20)),
+            2,
+        ),
     ] {
         let mut text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
         text[2] = edit;
