@@ -47,7 +47,12 @@ pub fn run(args: &AzfinsimArgs) -> Result<()> {
     }
     let output = results_path(args)?;
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Usage(format!(
+                "--output-path {}: cannot create the folder: {e}",
+                dir.display()
+            ))
+        })?;
     }
     match args.algorithm {
         AzfinsimAlgorithm::Synthetic => synthetic(args, &output),

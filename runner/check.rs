@@ -3,9 +3,10 @@
 //! written.
 //!
 //! Blocks of trades are parsed and checked on every core; what must be
-//! sequential (stream ids seen twice, rows kept from an interrupted run)
-//! then runs over small records in file order, so the problem reported is
-//! the first in the file, as a one-thread reading would find it.
+//! sequential (stream ids seen twice) then runs over small records in file
+//! order, so the problem reported is the first in the file, as a
+//! one-thread reading would find it. The same reading hashes the file's
+//! bytes for the run's signature (`resume`), at no extra pass.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,35 +26,25 @@ const BLOCK: usize = 1 << 16;
 pub struct Checked {
     /// Trades to price (after `--shard` and the window).
     pub count: u64,
-    /// Whether the rows an interrupted run kept are this input's first
-    /// trades, in order (`false` when there were none to compare).
-    pub kept_matches: bool,
+    /// The xxh3 of the whole file (see `TradeReader::content_hash`).
+    pub hash: String,
 }
 
 /// One checked trade, all the sequential part needs of it.
 struct Row {
     line: u64,
     stream: u64,
-    /// Whether it agrees with the kept row at its position, if any.
-    kept_ok: bool,
 }
 
-/// Checks the whole input against `req`; `kept` are the trade ids an
-/// interrupted run already wrote.
-pub fn check_all(
-    path: &Path,
-    opts: &ReadOptions,
-    req: &PricingRequest,
-    kept: Option<&[String]>,
-) -> Result<Checked> {
-    check_in_blocks(path, opts, req, kept, BLOCK)
+/// Checks the whole input against `req`.
+pub fn check_all(path: &Path, opts: &ReadOptions, req: &PricingRequest) -> Result<Checked> {
+    check_in_blocks(path, opts, req, BLOCK)
 }
 
 fn check_in_blocks(
     path: &Path,
     opts: &ReadOptions,
     req: &PricingRequest,
-    kept: Option<&[String]>,
     block: usize,
 ) -> Result<Checked> {
     let mut reader = TradeReader::open(path, opts.clone())?;
@@ -67,13 +58,10 @@ fn check_in_blocks(
     };
     let mut first_line: HashMap<u64, u64> = HashMap::new();
     let mut count = 0u64;
-    let mut kept_matches = kept.is_some();
     while let Some(block) = reader.next_parsed(block) {
-        let base = count as usize;
         let rows: Vec<Result<Row>> = block
             .into_par_iter()
-            .enumerate()
-            .map(|(i, item)| {
+            .map(|item| {
                 let t = item?;
                 if let Err(e) = check_request(&t.trade, req) {
                     let msg = match e {
@@ -82,13 +70,9 @@ fn check_in_blocks(
                     };
                     return Err(error_at(path, t.line, Some(field("trials", "paths")), msg).into());
                 }
-                let kept_ok = kept
-                    .and_then(|ids| ids.get(base + i))
-                    .is_none_or(|id| *id == t.trade.id);
                 Ok(Row {
                     line: t.line,
                     stream: t.trade.stream,
-                    kept_ok,
                 })
             })
             .collect();
@@ -98,13 +82,12 @@ fn check_in_blocks(
                 let what = duplicate(path, opts, first, row.line)?;
                 return Err(error_at(path, row.line, Some(field("tradenum", "id")), what).into());
             }
-            kept_matches &= row.kept_ok;
             count += 1;
         }
     }
     Ok(Checked {
         count,
-        kept_matches,
+        hash: reader.content_hash(),
     })
 }
 
@@ -177,7 +160,7 @@ mod tests {
             // Header + 10 rows in blocks of 3 lines: four blocks, then the end.
             assert_eq!(blocks.len(), 4, "{opts:?}");
             assert_eq!(blocks.concat(), one_by_one, "{opts:?}");
-            let c = check_in_blocks(&path, &opts, &PricingRequest::default(), None, 3).unwrap();
+            let c = check_in_blocks(&path, &opts, &PricingRequest::default(), 3).unwrap();
             assert_eq!(c.count, one_by_one.len() as u64);
         }
         let window = ReadOptions {
@@ -209,7 +192,7 @@ mod tests {
         };
         for block in [1, 2, 5, 64] {
             let path = file(d.path(), 10, dup_then_bad);
-            let e = check_in_blocks(&path, &opts, &req, None, block)
+            let e = check_in_blocks(&path, &opts, &req, block)
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -224,21 +207,10 @@ mod tests {
                     dup_then_bad(i, row)
                 }
             });
-            let e = check_in_blocks(&path, &opts, &req, None, block)
+            let e = check_in_blocks(&path, &opts, &req, block)
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(":8:") && e.contains("fx1"), "{block}: {e}");
         }
-        // Kept rows that are not this input's first trades are noticed.
-        let path = file(d.path(), 4, |_, row| row);
-        let kept = vec!["0".to_string(), "9".to_string()];
-        let c = check_in_blocks(&path, &opts, &req, Some(&kept), 2).unwrap();
-        assert!(!c.kept_matches);
-        let kept = vec!["0".to_string(), "1".to_string()];
-        assert!(
-            check_in_blocks(&path, &opts, &req, Some(&kept), 2)
-                .unwrap()
-                .kept_matches
-        );
     }
 }

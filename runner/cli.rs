@@ -205,6 +205,10 @@ pub struct ConcatArgs {
     /// The joined file.
     #[arg(long)]
     pub output: PathBuf,
+    /// The number of files the job made: anything but exactly N distinct
+    /// files is refused, naming the parts missing or extra.
+    #[arg(long, value_name = "N")]
+    pub expect: Option<u64>,
     /// Result files, joined in this order.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,

@@ -32,7 +32,27 @@ fn cpu(args: &EngineArgs) -> Result<Box<dyn Engine>> {
     if args.threads == Some(0) {
         bail!(crate::Usage("--threads must be at least 1".into()));
     }
-    Ok(Box::new(CpuEngine::with_simd(args.threads, simd)?))
+    Ok(Box::new(CpuEngine::with_simd(
+        clamp_threads(args.threads),
+        simd,
+    )?))
+}
+
+/// `--threads` beyond four per core only costs memory and start-up time
+/// (100,000 threads take minutes to start): clamped, with a warning.
+fn clamp_threads(threads: Option<usize>) -> Option<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let most = 4 * cores;
+    match threads {
+        Some(n) if n > most => {
+            crate::log::warn(
+                &format!("--threads {n} is more than 4 per core; using {most} ({cores} cores)"),
+                serde_json::json!(null),
+            );
+            Some(most)
+        }
+        other => other,
+    }
 }
 
 /// The GPUs this process holds, until it exits.

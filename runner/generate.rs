@@ -14,13 +14,30 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     if args.trades == 0 {
         bail!(Usage("--trades must be at least 1".into()));
     }
+    let end = args.start_trade.checked_add(args.trades).ok_or_else(|| {
+        Usage(format!(
+            "--start-trade {} with --trades {}: trade numbers past {} do not fit in 64 bits",
+            args.start_trade,
+            args.trades,
+            u64::MAX
+        ))
+    })?;
+    crate::price::check_output(std::path::Path::new(""), &args.output, "--output")?;
     let partial = partial_path(&args.output);
+    let result = write(args, &partial, end);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+fn write(args: &GenerateArgs, partial: &std::path::Path, end: u64) -> Result<()> {
     let f =
-        File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+        File::create(partial).with_context(|| format!("cannot create {}", partial.display()))?;
     let mut w = BufWriter::with_capacity(1 << 20, f);
     let write_err = || format!("cannot write {}", partial.display());
     writeln!(w, "{}", HEADER.join(",")).with_context(write_err)?;
-    for n in args.start_trade..args.start_trade + args.trades {
+    for n in args.start_trade..end {
         writeln!(w, "{}", AzfinsimTrade::generate(args.seed, n).to_csv_row())
             .with_context(write_err)?;
     }
@@ -29,7 +46,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         .map_err(|e| e.into_error())
         .with_context(write_err)?;
     f.sync_all().with_context(write_err)?;
-    std::fs::rename(&partial, &args.output)
+    std::fs::rename(partial, &args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
     Ok(())
 }

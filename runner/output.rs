@@ -5,14 +5,39 @@
 //! is renamed into place only when every trade is priced, so a reader never
 //! sees half a result file; after a failure or a kill the partial file keeps
 //! what was finished, and a rerun goes on from there (`resume`).
+//!
+//! One definition of a row serves both directions: [`Layout::schema`] says
+//! what each column holds, [`encode_csv`] and [`encode_json`] write a row,
+//! and `resume` reads a kept row back by parsing it and writing it again
+//! with the same functions, keeping it only when the bytes agree. CSV goes
+//! through the `csv` crate (quotes, commas, newlines and carriage returns in
+//! ids), JSON Lines through `serde_json`.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use riskpool_kernels::{Greek, Trade, TradeResult};
 use serde_json::json;
+
+/// What a column holds, for writing it and for checking a kept row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Col {
+    /// The trade's id (`id`, or azfinsim's `tradenum`).
+    Id,
+    /// A price or Greek: always a finite number.
+    Value,
+    /// A standard error: a finite number, or empty where it is undefined
+    /// (fewer than two paths).
+    Stderr,
+    /// A count (paths, steps).
+    Count,
+    /// Free text (engine, device).
+    Text,
+    /// Compute seconds: differs from run to run.
+    Seconds,
+}
 
 /// Which columns the rows carry.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,21 +51,49 @@ pub enum Layout {
 }
 
 impl Layout {
-    pub fn columns(&self) -> Vec<String> {
-        let s = |v: &[&str]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    /// Every column's name and what it holds, in file order.
+    pub fn schema(&self) -> Vec<(String, Col)> {
+        let s = |v: &[(&str, Col)]| {
+            v.iter()
+                .map(|(c, k)| (c.to_string(), *k))
+                .collect::<Vec<_>>()
+        };
         match self {
-            Layout::AzfinsimPv => s(&["tradenum", "pv", "pv_time", "pv_stderr"]),
-            Layout::AzfinsimDeltaVega => {
-                s(&["tradenum", "delta", "vega", "delta_stderr", "vega_stderr"])
-            }
+            Layout::AzfinsimPv => s(&[
+                ("tradenum", Col::Id),
+                ("pv", Col::Value),
+                ("pv_time", Col::Seconds),
+                ("pv_stderr", Col::Stderr),
+            ]),
+            Layout::AzfinsimDeltaVega => s(&[
+                ("tradenum", Col::Id),
+                ("delta", Col::Value),
+                ("vega", Col::Value),
+                ("delta_stderr", Col::Stderr),
+                ("vega_stderr", Col::Stderr),
+            ]),
             Layout::Standard { greeks } => {
-                let mut c = s(&["id", "pv", "stderr"]);
-                c.extend(greeks.iter().map(|g| g.name().to_string()));
-                c.extend(greeks.iter().map(|g| format!("{}_stderr", g.name())));
-                c.extend(s(&["paths", "steps", "engine", "device", "seconds"]));
+                let mut c = s(&[("id", Col::Id), ("pv", Col::Value), ("stderr", Col::Stderr)]);
+                c.extend(greeks.iter().map(|g| (g.name().to_string(), Col::Value)));
+                c.extend(
+                    greeks
+                        .iter()
+                        .map(|g| (format!("{}_stderr", g.name()), Col::Stderr)),
+                );
+                c.extend(s(&[
+                    ("paths", Col::Count),
+                    ("steps", Col::Count),
+                    ("engine", Col::Text),
+                    ("device", Col::Text),
+                    ("seconds", Col::Seconds),
+                ]));
                 c
             }
         }
+    }
+
+    pub fn columns(&self) -> Vec<String> {
+        self.schema().into_iter().map(|(c, _)| c).collect()
     }
 }
 
@@ -66,6 +119,123 @@ impl Kind {
     }
 }
 
+/// One cell of a row, before it is written.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Text(String),
+    Num(f64),
+    Count(u64),
+    /// An undefined standard error: empty in CSV, `null` in JSON.
+    Missing,
+}
+
+impl Cell {
+    fn csv(&self) -> String {
+        match self {
+            Cell::Text(s) => s.clone(),
+            Cell::Num(x) => format!("{x}"),
+            Cell::Count(n) => n.to_string(),
+            Cell::Missing => String::new(),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        match self {
+            Cell::Text(s) => json!(s),
+            Cell::Num(x) => json!(x),
+            Cell::Count(n) => json!(n),
+            Cell::Missing => serde_json::Value::Null,
+        }
+    }
+}
+
+/// The CSV dialect of every file riskpool writes: `,`, `"` quoting where
+/// needed (commas, quotes, `\n` and `\r`), `\n` line ends.
+pub fn csv_writer<W: Write>(w: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .quote_style(csv::QuoteStyle::Necessary)
+        .buffer_capacity(1 << 12)
+        .from_writer(w)
+}
+
+/// The buffer a [`CsvEncoder`]'s writer appends to.
+#[derive(Clone, Default)]
+struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Write for Shared {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.lock().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Turns records into the bytes the writer writes, reusing its buffers
+/// (a `csv::Writer` a row would cost an allocation of its buffer each).
+pub struct CsvEncoder {
+    w: csv::Writer<Shared>,
+    buf: Shared,
+    out: Vec<u8>,
+}
+
+impl Default for CsvEncoder {
+    fn default() -> Self {
+        let buf = Shared::default();
+        CsvEncoder {
+            w: csv_writer(buf.clone()),
+            buf,
+            out: Vec::new(),
+        }
+    }
+}
+
+impl CsvEncoder {
+    /// The bytes of one CSV record, line end included.
+    pub fn encode<I, S>(&mut self, fields: I) -> Result<&[u8]>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<[u8]>,
+    {
+        self.buf.lock().clear();
+        self.w.write_record(fields)?;
+        self.w.flush()?;
+        self.out.clear();
+        self.out.extend_from_slice(&self.buf.lock());
+        Ok(&self.out)
+    }
+}
+
+/// The bytes of one CSV record, line end included.
+pub fn encode_csv<I, S>(fields: I) -> Result<Vec<u8>>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<[u8]>,
+{
+    Ok(CsvEncoder::default().encode(fields)?.to_vec())
+}
+
+/// The bytes of one JSON Lines record (keys in sorted order), line end
+/// included.
+pub fn encode_json(schema: &[(String, Col)], cells: &[Cell]) -> Vec<u8> {
+    let o: serde_json::Map<String, serde_json::Value> = schema
+        .iter()
+        .zip(cells)
+        .map(|((name, _), c)| (name.clone(), c.json()))
+        .collect();
+    let mut line = serde_json::Value::Object(o).to_string().into_bytes();
+    line.push(b'\n');
+    line
+}
+
 /// Where and how results are written.
 pub struct ResultWriter {
     path: PathBuf,
@@ -73,8 +243,14 @@ pub struct ResultWriter {
     out: BufWriter<File>,
     kind: Kind,
     layout: Layout,
+    schema: Vec<(String, Col)>,
     engine: String,
     device: String,
+    /// Rows in the file (kept ones included).
+    rows: u64,
+    csv: CsvEncoder,
+    /// The Greeks every row must carry.
+    greeks: Vec<Greek>,
 }
 
 /// The file rows are written to while a run is under way.
@@ -87,61 +263,82 @@ pub fn partial_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+/// Why a result may not be written: a value that is not a finite number.
+/// `None` when every value is fine.
+pub fn not_finite(r: &TradeResult, greeks: &[Greek]) -> Option<String> {
+    let mut bad = Vec::new();
+    let mut look = |name: &str, e: riskpool_kernels::Estimate| {
+        if !e.value.is_finite() {
+            bad.push(format!("{name} = {}", e.value));
+        }
+        // With one path (or one antithetic pair) the error is undefined.
+        let undefined = e.stderr.is_nan() && r.paths <= 2;
+        if !(e.stderr.is_finite() || undefined) {
+            bad.push(format!("{name} stderr = {}", e.stderr));
+        }
+    };
+    look("pv", r.pv);
+    let mut missing = Vec::new();
+    for g in greeks {
+        match r.greek(*g) {
+            Some(e) => look(g.name(), e),
+            None => missing.push(format!("{} missing", g.name())),
+        }
     }
-}
-
-fn num(x: f64) -> String {
-    if x.is_finite() {
-        format!("{x}")
-    } else {
-        String::new()
-    }
-}
-
-fn json_num(x: f64) -> serde_json::Value {
-    if x.is_finite() {
-        json!(x)
-    } else {
-        serde_json::Value::Null
-    }
+    bad.extend(missing);
+    (!bad.is_empty()).then(|| bad.join(", "))
 }
 
 impl ResultWriter {
-    /// Starts `<output>.partial` afresh (with the CSV header), or, given
-    /// `resume`, appends to what an interrupted run left there.
+    /// Starts `<output>.partial` afresh, or, given `resume`, appends to
+    /// what an interrupted run left there. The CSV header is written and
+    /// made durable here (when the file has none), before any row.
     pub fn create(
         path: &Path,
         kind: Kind,
         layout: Layout,
         engine: &str,
         device: &str,
-        resume: Option<File>,
+        resume: Option<crate::resume::Reopened>,
     ) -> Result<ResultWriter> {
         let partial = partial_path(path);
-        let fresh = resume.is_none();
-        let f = match resume {
-            Some(f) => f,
-            None => File::create(&partial)
-                .with_context(|| format!("cannot create {}", partial.display()))?,
+        let (f, needs_header, rows) = match resume {
+            Some(r) => (r.file, r.needs_header, r.rows),
+            None => (
+                File::create(&partial)
+                    .with_context(|| format!("cannot create {}", partial.display()))?,
+                true,
+                0,
+            ),
         };
+        let schema = layout.schema();
         let mut w = ResultWriter {
             path: path.to_path_buf(),
             partial,
             out: BufWriter::with_capacity(1 << 20, f),
             kind,
             layout,
+            schema,
             engine: engine.to_string(),
             device: device.to_string(),
+            rows,
+            csv: CsvEncoder::default(),
+            greeks: Vec::new(),
         };
-        if fresh && kind == Kind::Csv {
-            let header = w.layout.columns().join(",");
-            writeln!(w.out, "{header}").context("cannot write the header")?;
+        w.greeks = match &w.layout {
+            Layout::Standard { greeks } => greeks.clone(),
+            Layout::AzfinsimPv => vec![],
+            Layout::AzfinsimDeltaVega => vec![Greek::Delta, Greek::Vega],
+        };
+        if needs_header && kind == Kind::Csv {
+            crate::resume::stall("header");
+            let header = encode_csv(w.layout.columns())?;
+            w.out
+                .write_all(&header)
+                .with_context(|| format!("cannot write {}", w.partial.display()))?;
         }
+        w.checkpoint()?;
+        crate::resume::sync_dir(&w.partial);
         Ok(w)
     }
 
@@ -149,6 +346,11 @@ impl ResultWriter {
     pub fn set_engine(&mut self, engine: &str, device: &str) {
         self.engine = engine.to_string();
         self.device = device.to_string();
+    }
+
+    /// Rows in the file so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
     }
 
     /// Makes every row written so far durable: a kill after this loses none.
@@ -162,77 +364,196 @@ impl ResultWriter {
             .with_context(|| format!("cannot sync {}", self.partial.display()))
     }
 
-    pub fn write(&mut self, trade: &Trade, r: &TradeResult) -> Result<()> {
-        let greek = |g: Greek| {
-            r.greek(g)
-                .map(|e| (e.value, e.stderr))
-                .unwrap_or((f64::NAN, f64::NAN))
-        };
-        let line = match (&self.layout, self.kind) {
-            (Layout::AzfinsimPv, Kind::Csv) => {
-                format!(
-                    "{},{},{},{}",
-                    trade.id,
-                    num(r.pv.value),
-                    num(r.seconds),
-                    num(r.pv.stderr)
-                )
-            }
-            (Layout::AzfinsimDeltaVega, Kind::Csv) => {
-                let (d, ds) = greek(Greek::Delta);
-                let (v, vs) = greek(Greek::Vega);
-                format!("{},{},{},{},{}", trade.id, num(d), num(v), num(ds), num(vs))
-            }
-            (Layout::Standard { greeks }, Kind::Csv) => {
-                let mut c = vec![csv_field(&trade.id), num(r.pv.value), num(r.pv.stderr)];
-                c.extend(greeks.iter().map(|g| num(greek(*g).0)));
-                c.extend(greeks.iter().map(|g| num(greek(*g).1)));
-                c.push(r.paths.to_string());
-                c.push(trade.steps.to_string());
-                c.push(csv_field(&self.engine));
-                c.push(csv_field(&self.device));
-                c.push(num(r.seconds));
-                c.join(",")
-            }
-            (layout, Kind::JsonLines) => {
-                let mut o = serde_json::Map::new();
-                match layout {
-                    Layout::Standard { .. } => o.insert("id".into(), json!(trade.id)),
-                    _ => o.insert("tradenum".into(), json!(trade.stream)),
-                };
-                o.insert("pv".into(), json_num(r.pv.value));
-                o.insert("stderr".into(), json_num(r.pv.stderr));
-                for g in Greek::ALL {
-                    if let Some(e) = r.greek(g) {
-                        o.insert(g.name().into(), json_num(e.value));
-                        o.insert(format!("{}_stderr", g.name()), json_num(e.stderr));
-                    }
-                }
-                o.insert("paths".into(), json!(r.paths));
-                o.insert("steps".into(), json!(trade.steps));
-                o.insert("engine".into(), json!(self.engine));
-                o.insert("device".into(), json!(self.device));
-                o.insert("seconds".into(), json_num(r.seconds));
-                serde_json::Value::Object(o).to_string()
-            }
-        };
-        writeln!(self.out, "{line}")
-            .with_context(|| format!("cannot write to {}", self.partial.display()))
+    /// Writes what is buffered without making it durable (for the tests'
+    /// stall points).
+    pub fn flush(&mut self) {
+        let _ = self.out.flush();
     }
 
-    /// Makes the rows durable, writes the summary, then renames the partial
-    /// file into place (in that order, so a kill in between still resumes).
-    pub fn finish(mut self, summary_path: &Path, summary: &str) -> Result<()> {
+    /// The row's cells, in the layout's column order.
+    fn cells(&self, trade: &Trade, r: &TradeResult) -> Vec<Cell> {
+        let est = |x: f64| {
+            if x.is_finite() {
+                Cell::Num(x)
+            } else {
+                Cell::Missing
+            }
+        };
+        let greek = |g: Greek| r.greek(g).unwrap_or(r.pv);
+        let seconds = if r.seconds.is_finite() {
+            r.seconds
+        } else {
+            0.0
+        };
+        let id = Cell::Text(trade.id.clone());
+        match &self.layout {
+            Layout::AzfinsimPv => vec![
+                id,
+                Cell::Num(r.pv.value),
+                Cell::Num(seconds),
+                est(r.pv.stderr),
+            ],
+            Layout::AzfinsimDeltaVega => {
+                let (d, v) = (greek(Greek::Delta), greek(Greek::Vega));
+                vec![
+                    id,
+                    Cell::Num(d.value),
+                    Cell::Num(v.value),
+                    est(d.stderr),
+                    est(v.stderr),
+                ]
+            }
+            Layout::Standard { greeks } => {
+                let mut c = vec![id, Cell::Num(r.pv.value), est(r.pv.stderr)];
+                c.extend(greeks.iter().map(|g| Cell::Num(greek(*g).value)));
+                c.extend(greeks.iter().map(|g| est(greek(*g).stderr)));
+                c.push(Cell::Count(r.paths));
+                c.push(Cell::Count(trade.steps as u64));
+                c.push(Cell::Text(self.engine.clone()));
+                c.push(Cell::Text(self.device.clone()));
+                c.push(Cell::Num(if r.seconds.is_finite() {
+                    r.seconds
+                } else {
+                    0.0
+                }));
+                c
+            }
+        }
+    }
+
+    /// Writes one row; a result that is not a finite number is refused
+    /// (nothing is written for it).
+    pub fn write(&mut self, trade: &Trade, r: &TradeResult) -> Result<()> {
+        if let Some(why) = not_finite(r, &self.greeks) {
+            bail!(NotFinite(format!(
+                "trade `{}` did not price to a finite number ({why}){}",
+                trade.id,
+                likely_field(trade)
+            )));
+        }
+        let cells = self.cells(trade, r);
+        let written = match self.kind {
+            Kind::Csv => {
+                let line = self.csv.encode(cells.iter().map(Cell::csv))?;
+                self.out.write_all(line)
+            }
+            Kind::JsonLines => self.out.write_all(&encode_json(&self.schema, &cells)),
+        };
+        written.with_context(|| format!("cannot write to {}", self.partial.display()))?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Makes the rows durable, writes the summary (with the row count and
+    /// the content hash of the file), then renames the partial file into
+    /// place (in that order, so a kill in between still resumes: the
+    /// summary alone never counts as complete, see `resume::already_done`).
+    pub fn finish(mut self, summary_path: &Path, summary: serde_json::Value) -> Result<()> {
         self.checkpoint()?;
-        crate::resume::write_atomically(summary_path, summary)?;
+        crate::resume::stall("summary");
+        let mut summary = summary;
+        summary["rows"] = json!(self.rows);
+        summary["output_hash"] = json!(crate::resume::hash_file(&self.partial)?);
+        crate::resume::write_atomically(summary_path, &summary.to_string())?;
+        crate::resume::stall("rename");
         let ResultWriter {
             path, partial, out, ..
         } = self;
         drop(out);
-        std::fs::rename(&partial, &path).with_context(|| {
-            format!("cannot rename {} to {}", partial.display(), path.display())
-        })?;
+        if let Err(e) = std::fs::rename(&partial, &path) {
+            let _ = std::fs::remove_file(summary_path);
+            return Err(e).with_context(|| {
+                format!("cannot rename {} to {}", partial.display(), path.display())
+            });
+        }
+        crate::resume::sync_dir(&path);
         let _ = std::fs::remove_file(crate::resume::meta_path(&path));
         Ok(())
+    }
+}
+
+/// A trade whose price is not a finite number: a failure of that trade
+/// (exit 1), named with its id and the field most likely to blame.
+#[derive(Debug)]
+pub struct NotFinite(pub String);
+
+impl std::fmt::Display for NotFinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotFinite {}
+
+/// The trade's numeric terms as `(field, value)`, read from its `Debug`
+/// form so every model and payoff is covered without a list to keep.
+fn numeric_fields(trade: &Trade) -> Vec<(String, f64)> {
+    let mut out = vec![("maturity".to_string(), trade.maturity)];
+    for (prefix, text) in [
+        ("model.", format!("{:?}", trade.model)),
+        ("payoff.", format!("{:?}", trade.payoff)),
+    ] {
+        for piece in text.split([',', '{', '(', '[']) {
+            let Some((name, value)) = piece.split_once(':') else {
+                continue;
+            };
+            let name = name.trim();
+            let value = value.trim().trim_end_matches(['}', ')', ']']).trim();
+            if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !name.is_empty() {
+                if let Ok(x) = value.parse::<f64>() {
+                    out.push((format!("{prefix}{name}"), x));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// ": likely field `f` = x" for the term furthest from 1 in magnitude (the
+/// usual cause of an overflow or underflow), in the input's own names.
+fn likely_field(trade: &Trade) -> String {
+    let azfinsim = matches!(trade.model, riskpool_kernels::model::ModelSpec::SvFx(_))
+        && trade.id.parse::<u64>() == Ok(trade.stream);
+    numeric_fields(trade)
+        .into_iter()
+        .filter(|(_, x)| *x != 0.0)
+        .map(|(f, x)| (f, x, x.abs().log10().abs()))
+        .filter(|(_, _, m)| *m >= 2.0 || m.is_nan())
+        .max_by(|a, b| a.2.total_cmp(&b.2))
+        .map(|(f, x, _)| {
+            let f = if azfinsim {
+                riskpool_kernels::azfinsim::column_of(&f).to_string()
+            } else {
+                f
+            };
+            format!("; likely field `{f}` = {x:e}, out of the model's working range")
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn awkward_ids_are_quoted_and_read_back_whole() {
+        for id in [
+            "a,b",
+            "say \"hi\"",
+            "two\nlines",
+            "cr\rhere",
+            "héllo ✓",
+            " pad ",
+        ] {
+            let bytes = encode_csv([id, "1.5"]).unwrap();
+            let mut r = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(&bytes[..]);
+            let rec = r.records().next().unwrap().unwrap();
+            assert_eq!(&rec[0], id, "{bytes:?}");
+            if id.contains('\r') {
+                assert!(bytes.starts_with(b"\""), "{bytes:?}");
+            }
+        }
     }
 }

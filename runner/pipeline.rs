@@ -23,7 +23,7 @@ use crate::cli::EngineArgs;
 use crate::engines;
 use crate::input::TradeReader;
 use crate::log::{self, Progress};
-use crate::output::ResultWriter;
+use crate::output::{NotFinite, ResultWriter};
 
 /// A priced batch on its way to the writer, with the engine that priced it.
 struct Priced {
@@ -43,6 +43,9 @@ struct Written {
 /// What pass 2 did.
 pub struct Passed {
     pub writer: ResultWriter,
+    /// The content hash of the input as pass 2 read it (`None` if the
+    /// reader stopped before the end).
+    pub input_hash: Option<String>,
     pub engine: Box<dyn Engine>,
     pub trades: u64,
     pub path_steps: f64,
@@ -90,7 +93,7 @@ pub fn run(plan: Plan, engine: Box<dyn Engine>, writer: ResultWriter) -> Result<
         let write = thread::Builder::new()
             .name("riskpool-write".into())
             .spawn_scoped(s, move || {
-                write_batches(writer, priced_rx, progress, already, start)
+                write_batches(writer, priced_rx, partial, progress, already, start)
             })
             .context("cannot start the writer thread")?;
 
@@ -109,7 +112,7 @@ pub fn run(plan: Plan, engine: Box<dyn Engine>, writer: ResultWriter) -> Result<
         let written = write
             .join()
             .map_err(|_| anyhow!("the writer thread panicked"))?;
-        let _ = read.join();
+        let input_hash = read.join().ok().flatten();
         let kept = |e: anyhow::Error, n: u64| {
             e.context(format!(
                 "{n} trades priced before the failure are kept in {}",
@@ -119,6 +122,7 @@ pub fn run(plan: Plan, engine: Box<dyn Engine>, writer: ResultWriter) -> Result<
         match (priced, written) {
             (Ok(()), Ok(w)) => Ok(Passed {
                 writer: w.writer,
+                input_hash,
                 engine,
                 trades: w.trades,
                 path_steps: w.path_steps,
@@ -133,8 +137,13 @@ pub fn run(plan: Plan, engine: Box<dyn Engine>, writer: ResultWriter) -> Result<
 }
 
 /// The reader stage: batches of up to `batch_trades` trades, in order; an
-/// error ends the stream.
-fn read_batches(mut reader: TradeReader, batch_trades: usize, out: SyncSender<Result<Vec<Trade>>>) {
+/// error ends the stream. Returns the hash of the whole input once it was
+/// read to its end.
+fn read_batches(
+    mut reader: TradeReader,
+    batch_trades: usize,
+    out: SyncSender<Result<Vec<Trade>>>,
+) -> Option<String> {
     loop {
         let mut batch = Vec::with_capacity(batch_trades.min(1 << 16));
         for item in reader.by_ref().take(batch_trades) {
@@ -143,12 +152,15 @@ fn read_batches(mut reader: TradeReader, batch_trades: usize, out: SyncSender<Re
                 Err(e) => {
                     let _ = out.send(Err(anyhow::Error::new(e)
                         .context("the input changed while it was being priced")));
-                    return;
+                    return None;
                 }
             }
         }
-        if batch.is_empty() || out.send(Ok(batch)).is_err() {
-            return;
+        if batch.is_empty() {
+            return Some(reader.content_hash());
+        }
+        if out.send(Ok(batch)).is_err() {
+            return None;
         }
     }
 }
@@ -351,6 +363,7 @@ fn price_batches(
 fn write_batches(
     mut writer: ResultWriter,
     batches: Receiver<Priced>,
+    partial: &Path,
     progress: &Progress,
     already: u64,
     start: Instant,
@@ -358,8 +371,24 @@ fn write_batches(
     let (mut trades, mut path_steps) = (0u64, 0.0);
     for b in batches {
         writer.set_engine(b.engine, &b.device);
-        for (t, r) in b.trades.iter().zip(&b.results) {
-            writer.write(t, r)?;
+        let half = b.trades.len() / 2;
+        for (i, (t, r)) in b.trades.iter().zip(&b.results).enumerate() {
+            if i == half && i > 0 {
+                writer.flush();
+                crate::resume::stall("batch");
+            }
+            if let Err(e) = writer.write(t, r) {
+                if e.is::<NotFinite>() {
+                    // The rows before it are good: keep them for the rerun.
+                    writer.checkpoint()?;
+                    return Err(e.context(format!(
+                        "stopped at a trade that cannot be priced; the {} rows before it are kept in {}",
+                        writer.rows(),
+                        partial.display()
+                    )));
+                }
+                return Err(e);
+            }
             path_steps += t.path_steps();
         }
         writer.checkpoint()?;

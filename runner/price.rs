@@ -1,11 +1,15 @@
 //! `riskpool price`: read, check, price in batches, write.
 //!
 //! The input is read twice: a first pass checks every trade (so bad input
-//! is rejected before any output exists, exit 2), and a second streams
-//! batches through the engine, so a million-trade file prices in bounded
-//! memory. Each batch's rows are made durable before the next starts, and a
-//! rerun after a pre-emption prices only what is missing (`resume`).
+//! is rejected before any output exists, exit 2) and hashes the file for
+//! the run's signature, and a second streams batches through the engine,
+//! so a million-trade file prices in bounded memory. Each batch's rows are
+//! made durable before the next starts, and a rerun after a pre-emption
+//! prices only what is missing (`resume`). The output is locked for the
+//! whole run, so a second run on the same output stops at once.
 
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -14,11 +18,11 @@ use serde_json::json;
 
 use crate::check;
 use crate::cli::{Algorithm, PrecisionChoice, PriceArgs};
-use crate::input::{error_at, Format, ReadOptions, TradeReader};
+use crate::input::{error_at, require_regular_file, Format, ReadOptions, TradeReader};
 use crate::log::{self, Progress};
 use crate::output::{partial_path, Kind, Layout, ResultWriter};
 use crate::pipeline::{self, Plan};
-use crate::resume::{self, Signature};
+use crate::resume::{self, OutputLock, Signature};
 use crate::{engines, Usage};
 
 /// What a finished run did, for the summary line.
@@ -57,6 +61,66 @@ fn parse_greeks(names: &[String]) -> Result<GreekSet> {
     Ok(GreekSet(out))
 }
 
+/// Refuses an output the run cannot or must not write: a folder, a path
+/// in a folder that does not exist, or any file of the run (the output,
+/// its partial, summary or lock file) that is the input itself, however
+/// it is spelled (`./`, symlinks, hard links).
+pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
+    if output.is_dir() {
+        bail!(Usage(format!(
+            "{flag} {}: is a folder; give a file name",
+            output.display()
+        )));
+    }
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        bail!(Usage(format!(
+            "{flag} {}: the folder {} does not exist",
+            output.display(),
+            dir.display()
+        )));
+    }
+    if output.file_name().is_none() {
+        bail!(Usage(format!(
+            "{flag} {}: not a file name",
+            output.display()
+        )));
+    }
+    if let Ok(a) = std::fs::metadata(input) {
+        for side in resume::side_files(output) {
+            if let Ok(b) = std::fs::metadata(&side) {
+                if a.dev() == b.dev() && a.ino() == b.ino() {
+                    bail!(Usage(format!(
+                        "{flag} {}: {} is the input file {}; writing it would destroy the input",
+                        output.display(),
+                        side.display(),
+                        input.display()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The most paths `--paths` may ask for (the trades' own limit).
+fn check_paths_flag(paths: Option<u64>, antithetic: bool) -> Result<()> {
+    let Some(n) = paths else { return Ok(()) };
+    let max = riskpool_kernels::instrument::MAX_PATHS;
+    if n == 0 || n > max {
+        bail!(Usage(format!("--paths {n}: must be between 1 and {max}")));
+    }
+    if antithetic && n % 2 != 0 {
+        bail!(Usage(format!(
+            "--paths {n}: --antithetic pairs paths, so the count must be even"
+        )));
+    }
+    Ok(())
+}
+
 pub fn run(args: &PriceArgs) -> Result<Summary> {
     let kind = Kind::of(&args.output).ok_or_else(|| {
         Usage(format!(
@@ -73,8 +137,9 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         shard: args.shard.as_deref().map(parse_shard).transpose()?,
         window,
     };
-    if args.paths == Some(0) {
-        bail!(Usage("--paths must be at least 1".into()));
+    check_paths_flag(args.paths, args.antithetic)?;
+    if args.batch_trades == 0 {
+        bail!(Usage("--batch-trades must be at least 1".into()));
     }
     let mut req = PricingRequest {
         seed: args.seed,
@@ -93,6 +158,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         );
     }
 
+    require_regular_file(&args.input, "--input", crate::input::READ_TWICE)?;
     let format = crate::input::detect(&args.input)?;
     let layout = match (format, args.algorithm) {
         (Format::AzfinsimCsv, algorithm) => {
@@ -122,8 +188,26 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             greeks: req.greeks.0.clone(),
         },
     };
+    if window.is_some() && format != Format::AzfinsimCsv {
+        bail!(Usage("--start-trade and --trade-window select azfinsim trade numbers; this is not an azfinsim file".into()));
+    }
+    check_output(&args.input, &args.output, "--output")?;
+    // Held until this function returns: a second run on this output
+    // stops here, before it reads or writes anything of it.
+    let _lock = OutputLock::acquire(&args.output)?;
+
+    // Pass 1: check everything before anything is written.
+    let began = Instant::now();
+    let checked = check::check_all(&args.input, &opts, &req)?;
+    let check_seconds = began.elapsed().as_secs_f64();
+    resume::stall("checked");
+    let count = checked.count;
+    if count == 0 && opts.shard.is_none() && window.is_none() {
+        return Err(error_at(&args.input, 1, None, "no trades in the file").into());
+    }
     let signature = Signature::new(
         &args.input,
+        &checked.hash,
         json!({
             "seed": args.seed, "paths": args.paths, "greeks": args.greeks, "algorithm": format!("{:?}", args.algorithm),
             "shard": args.shard, "window": window, "precision": format!("{:?}", args.precision), "antithetic": args.antithetic,
@@ -146,40 +230,42 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             device: "none".into(),
         });
     }
-    let mut kept = resume::scan(&args.output, kind, &signature)?.map(|k| k.ids);
-
-    // Pass 1: check everything before anything is written.
-    let began = Instant::now();
-    let checked = check::check_all(&args.input, &opts, &req, kept.as_deref())?;
-    let check_seconds = began.elapsed().as_secs_f64();
-    let count = checked.count;
-    if kept.is_some() && !checked.kept_matches {
-        log::warn(
-            &format!(
-                "{} does not match the input; starting afresh",
-                partial_path(&args.output).display()
-            ),
-            json!(null),
-        );
-        kept = None;
-    }
-    if window.is_some() && format != Format::AzfinsimCsv {
-        bail!(Usage("--start-trade and --trade-window select azfinsim trade numbers; this is not an azfinsim file".into()));
-    }
-    if count == 0 && opts.shard.is_none() && window.is_none() {
-        return Err(error_at(&args.input, 1, None, "no trades in the file").into());
-    }
-    if args.batch_trades == 0 {
-        bail!(Usage("--batch-trades must be at least 1".into()));
-    }
+    let kept = resume::scan(&args.output, kind, &layout, &signature)?;
 
     // Pass 2: price what is not done yet, in batches, each made durable.
     let engine: Box<dyn Engine> = engines::select(&args.engine)?;
     let device = engine.device();
     let start = Instant::now();
-    let skip = kept.as_ref().map_or(0, |k| k.len().min(count as usize));
-    let writer = match kept {
-        Some(_) => {
+    let mut reader = TradeReader::open(&args.input, opts.clone())?;
+    // The kept rows that are this input's first trades, in order.
+    let mut skip = 0usize;
+    if let Some(k) = kept.as_ref().filter(|k| k.header_ok) {
+        for row in &k.rows {
+            let Some(item) = reader.next() else { break };
+            let t = item.context("the input changed while it was being priced")?;
+            if t.trade.id != row.id || row.steps.is_some_and(|s| s != t.trade.steps as u64) {
+                break;
+            }
+            skip += 1;
+        }
+        if skip < k.rows.len() {
+            log::warn(
+                &format!(
+                    "{}: {} of its {} rows are not this input's next trades; they are priced again",
+                    partial_path(&args.output).display(),
+                    k.rows.len() - skip,
+                    k.rows.len()
+                ),
+                json!(null),
+            );
+            reader = TradeReader::open(&args.input, opts)?;
+            for item in reader.by_ref().take(skip) {
+                item.context("the input changed while it was being priced")?;
+            }
+        }
+    }
+    let writer = match &kept {
+        Some(k) => {
             log::info(
                 &format!("resuming: {skip} of {count} trades already priced"),
                 json!({"output": args.output.display().to_string()}),
@@ -190,18 +276,23 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
                 layout,
                 engine.name(),
                 &device,
-                Some(resume::reopen(&args.output)?),
+                Some(k.reopen(&args.output, skip)?),
             )?
         }
         None => {
+            // The old signature goes first, so no kill leaves a signature
+            // beside another run's rows; the new one once the header is
+            // durable.
+            let meta = resume::meta_path(&args.output);
+            if meta.exists() {
+                std::fs::remove_file(&meta)
+                    .with_context(|| format!("cannot remove {}", meta.display()))?;
+            }
+            let w = ResultWriter::create(&args.output, kind, layout, engine.name(), &device, None)?;
             resume::write_meta(&args.output, &signature)?;
-            ResultWriter::create(&args.output, kind, layout, engine.name(), &device, None)?
+            w
         }
     };
-    let mut reader = TradeReader::open(&args.input, opts)?;
-    for item in reader.by_ref().take(skip) {
-        item.context("the input changed while it was being priced")?;
-    }
     log::info(
         "pricing",
         json!({"input": args.input.display().to_string(), "trades": count, "to_price": count - skip as u64,
@@ -225,6 +316,19 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     progress.finish();
     let seconds = start.elapsed().as_secs_f64();
     let (engine, path_steps, priced) = (passed.engine, passed.path_steps, passed.trades);
+    if passed.input_hash.as_deref() != Some(checked.hash.as_str()) {
+        bail!(
+            "the input changed while it was being priced ({} is not what the check read); rerun to price it afresh",
+            args.input.display()
+        );
+    }
+    if passed.writer.rows() != count {
+        bail!(
+            "the input changed while it was being priced: {} has {} rows, the check found {count} trades",
+            partial_path(&args.output).display(),
+            passed.writer.rows()
+        );
+    }
     let device = engine.device();
     let summary = json!({
         "signature": signature.0, "output": args.output.display().to_string(), "trades": count, "priced_now": priced,
@@ -235,7 +339,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     });
     passed
         .writer
-        .finish(&resume::summary_path(&args.output), &summary.to_string())?;
+        .finish(&resume::summary_path(&args.output), summary)?;
     Ok(Summary {
         trades: count,
         path_steps,

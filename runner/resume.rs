@@ -1,138 +1,349 @@
 //! Pre-emption safety: what a rerun of `price` with the same arguments may
-//! keep from an earlier, interrupted run.
+//! keep from an earlier, interrupted run (README, "Pre-emption", has the
+//! whole protocol and what a rerun does in each state the files can be in).
 //!
 //! While a run is under way its rows are appended to `<output>.partial`
-//! (flushed and fsynced after every batch) and `<output>.partial.json`
-//! records the run's [`Signature`]. A rerun with the same signature keeps
-//! every complete row whose trade id matches the input at that place,
-//! drops a torn last line, and prices only the rest. When every trade is
-//! priced, `<output>.summary.json` is written and the partial file is
-//! renamed into place; a rerun that finds an output and a summary with its
-//! signature does nothing. Anything that does not match starts afresh.
+//! (the CSV header written and fsynced first, then rows fsynced after
+//! every batch) and `<output>.partial.json` records the run's
+//! [`Signature`], written after the header is durable. A rerun with the
+//! same signature reads the partial file back as bytes: every row is parsed
+//! and written again with the writer's own functions, and kept only when
+//! the bytes agree and its trade is the input's trade at that place; the
+//! first row that fails (a torn last line, whatever bytes it holds, or
+//! anything else) and everything after it are cut off. When every trade is
+//! priced, `<output>.summary.json` (row count and content hash of the file)
+//! is written and the partial file is renamed into place; a rerun that finds
+//! an output whose rows and hash match a summary with its signature does
+//! nothing. Anything that does not match starts afresh.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::output::{partial_path, Kind};
+use crate::files::LineLimit;
+use crate::output::{encode_csv, encode_json, partial_path, Cell, Col, CsvEncoder, Kind, Layout};
+use crate::Usage;
 
-/// What makes two runs produce the same rows: the input file (path, size,
-/// modification time) and every option that changes a result. The engine
-/// is not part of it: a rerun may finish on another engine (results agree
-/// far inside the Monte Carlo error).
+/// What makes two runs produce the same rows: the input file (its path,
+/// size and a hash of its content) and every option that changes a
+/// result. The engine is not part of it: a rerun may finish on another
+/// engine (results agree far inside the Monte Carlo error).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Signature(pub Value);
 
 impl Signature {
-    pub fn new(input: &Path, options: Value) -> Result<Signature> {
+    pub fn new(input: &Path, content_hash: &str, options: Value) -> Result<Signature> {
         let meta =
             std::fs::metadata(input).with_context(|| format!("cannot read {}", input.display()))?;
-        let modified = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos().to_string())
-            .unwrap_or_default();
         let path = std::fs::canonicalize(input).unwrap_or_else(|_| input.to_path_buf());
         Ok(Signature(json!({
             "input": path.display().to_string(),
             "size": meta.len(),
-            "modified": modified,
+            "hash": content_hash,
             "options": options,
         })))
     }
 }
 
-pub fn meta_path(output: &Path) -> PathBuf {
-    let mut p = partial_path(output).into_os_string();
-    p.push(".json");
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
     PathBuf::from(p)
 }
 
+pub fn meta_path(output: &Path) -> PathBuf {
+    with_suffix(&partial_path(output), ".json")
+}
+
 pub fn summary_path(output: &Path) -> PathBuf {
-    let mut p = output.as_os_str().to_owned();
-    p.push(".summary.json");
-    PathBuf::from(p)
+    with_suffix(output, ".summary.json")
+}
+
+pub fn lock_path(output: &Path) -> PathBuf {
+    with_suffix(output, ".lock")
+}
+
+/// Every file a run writes beside its output.
+pub fn side_files(output: &Path) -> Vec<PathBuf> {
+    vec![
+        output.to_path_buf(),
+        partial_path(output),
+        meta_path(output),
+        summary_path(output),
+        lock_path(output),
+        with_suffix(&summary_path(output), ".tmp"),
+        with_suffix(&meta_path(output), ".tmp"),
+    ]
 }
 
 fn read_json(path: &Path) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
-/// Whether `output` is a finished run with this signature.
-pub fn already_done(output: &Path, sig: &Signature) -> bool {
-    output.exists()
-        && read_json(&summary_path(output)).is_some_and(|s| s.get("signature") == Some(&sig.0))
-}
-
-/// Rows an earlier run left in `<output>.partial`, in order, with their ids.
-pub struct Kept {
-    /// Trade ids of the complete rows, in file order.
-    pub ids: Vec<String>,
-}
-
-/// The id a result row names (its first CSV column, or `id`/`tradenum`).
-fn row_id(kind: Kind, line: &str) -> Option<String> {
-    match kind {
-        Kind::Csv => {
-            let first = line.split(',').next()?;
-            Some(first.trim_matches('"').to_string())
+/// The 64-bit xxh3 of a file's bytes, as 16 hex digits.
+pub fn hash_file(path: &Path) -> Result<String> {
+    let mut f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
         }
-        Kind::JsonLines => {
-            let v: Value = serde_json::from_str(line).ok()?;
-            match (v.get("id"), v.get("tradenum")) {
-                (Some(Value::String(s)), _) => Some(s.clone()),
-                (_, Some(n)) => Some(n.to_string()),
-                _ => None,
-            }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:016x}", h.digest()))
+}
+
+/// What `already_done` reads of a summary.
+#[derive(Deserialize)]
+struct Finished {
+    signature: Value,
+    #[allow(dead_code)]
+    rows: u64,
+    output_hash: String,
+}
+
+/// Whether `output` is a finished run with this signature: the summary
+/// has the signature, and the output is a file whose content hash is the
+/// one the summary recorded (a summary alone is not "complete").
+pub fn already_done(output: &Path, sig: &Signature) -> bool {
+    let Some(s) = read_json(&summary_path(output)).and_then(|v| Finished::deserialize(v).ok())
+    else {
+        return false;
+    };
+    s.signature == sig.0 && output.is_file() && hash_file(output).is_ok_and(|h| h == s.output_hash)
+}
+
+/// A row an earlier run left, as far as matching it with the input goes.
+#[derive(Debug)]
+pub struct KeptRow {
+    pub id: String,
+    pub steps: Option<u64>,
+    /// Byte offset just after the row.
+    pub end: u64,
+}
+
+/// What an interrupted run with the same signature left in
+/// `<output>.partial`: its well-formed rows, in order.
+#[derive(Debug)]
+pub struct Kept {
+    /// Whether the file starts with the complete, right header (always
+    /// true for JSON Lines, which has none).
+    pub header_ok: bool,
+    /// Byte offset after the header.
+    pub header_end: u64,
+    pub rows: Vec<KeptRow>,
+}
+
+/// The partial file opened for appending after the kept rows.
+pub struct Reopened {
+    pub file: File,
+    pub needs_header: bool,
+    pub rows: u64,
+}
+
+impl Kept {
+    /// Cuts the partial file after its first `n` rows (after the header
+    /// alone for 0, to nothing when the header is not whole) and opens it
+    /// for appending.
+    pub fn reopen(&self, output: &Path, n: usize) -> Result<Reopened> {
+        let partial = partial_path(output);
+        let n = if self.header_ok {
+            n.min(self.rows.len())
+        } else {
+            0
+        };
+        let keep = match n {
+            0 if self.header_ok => self.header_end,
+            0 => 0,
+            n => self.rows[n - 1].end,
+        };
+        let mut f = OpenOptions::new()
+            .write(true)
+            .open(&partial)
+            .with_context(|| format!("cannot open {}", partial.display()))?;
+        f.set_len(keep)
+            .with_context(|| format!("cannot truncate {}", partial.display()))?;
+        f.sync_all()
+            .with_context(|| format!("cannot sync {}", partial.display()))?;
+        use std::io::Seek;
+        f.seek(std::io::SeekFrom::End(0))
+            .with_context(|| format!("cannot open {}", partial.display()))?;
+        Ok(Reopened {
+            file: f,
+            needs_header: !self.header_ok,
+            rows: n as u64,
+        })
+    }
+}
+
+/// A field's cell if it is what column kind `col` holds, written as the
+/// writer writes it.
+fn csv_cell(col: Col, field: &[u8]) -> Option<Cell> {
+    let text = std::str::from_utf8(field).ok()?;
+    let num = || {
+        let x: f64 = text.parse().ok()?;
+        (x.is_finite() && format!("{x}") == text).then_some(Cell::Num(x))
+    };
+    match col {
+        Col::Id | Col::Text => Some(Cell::Text(text.to_string())),
+        Col::Value | Col::Seconds => num(),
+        Col::Stderr if text.is_empty() => Some(Cell::Missing),
+        Col::Stderr => num(),
+        Col::Count => {
+            let n: u64 = text.parse().ok()?;
+            (n.to_string() == text).then_some(Cell::Count(n))
         }
     }
 }
 
-/// Reads what an interrupted run with the same signature left, cutting a
-/// torn last line off the partial file. `None`: nothing usable (no partial
-/// file, another run's, or unreadable), and the caller starts afresh.
-pub fn scan(output: &Path, kind: Kind, sig: &Signature) -> Result<Option<Kept>> {
+fn json_cell(col: Col, v: &Value) -> Option<Cell> {
+    match (col, v) {
+        (Col::Id | Col::Text, Value::String(s)) => Some(Cell::Text(s.clone())),
+        (Col::Stderr, Value::Null) => Some(Cell::Missing),
+        (Col::Value | Col::Stderr | Col::Seconds, Value::Number(n)) if n.is_f64() => {
+            n.as_f64().filter(|x| x.is_finite()).map(Cell::Num)
+        }
+        (Col::Count, Value::Number(n)) => n.as_u64().map(Cell::Count),
+        _ => None,
+    }
+}
+
+/// The row a kept record is, if the writer would have written exactly
+/// these bytes for it.
+fn kept_row(
+    schema: &[(String, Col)],
+    cells: Vec<Cell>,
+    raw: &[u8],
+    again: &[u8],
+    end: u64,
+) -> Option<KeptRow> {
+    if again != raw {
+        return None;
+    }
+    let mut id = None;
+    let mut steps = None;
+    for ((name, col), cell) in schema.iter().zip(cells) {
+        match (col, cell) {
+            (Col::Id, Cell::Text(s)) => id = Some(s),
+            (Col::Count, Cell::Count(n)) if name == "steps" => steps = Some(n),
+            _ => {}
+        }
+    }
+    Some(KeptRow {
+        id: id?,
+        steps,
+        end,
+    })
+}
+
+/// Reads what an interrupted run with the same signature left. `None`:
+/// nothing usable (no partial file, or another run's), and the caller
+/// starts afresh. Changes nothing: [`Kept::reopen`] cuts the file.
+pub fn scan(output: &Path, kind: Kind, layout: &Layout, sig: &Signature) -> Result<Option<Kept>> {
     let partial = partial_path(output);
-    if !partial.exists() || read_json(&meta_path(output)).as_ref() != Some(&sig.0) {
+    if !partial.is_file() || read_json(&meta_path(output)).as_ref() != Some(&sig.0) {
         return Ok(None);
     }
-    let f = File::open(&partial).with_context(|| format!("cannot read {}", partial.display()))?;
-    let mut reader = BufReader::new(f);
-    let mut ids = Vec::new();
-    let mut good: u64 = 0;
-    let mut line = String::new();
-    let mut first = true;
-    loop {
-        line.clear();
-        let n = reader
-            .read_line(&mut line)
-            .with_context(|| format!("cannot read {}", partial.display()))?;
-        if n == 0 || !line.ends_with('\n') {
-            break; // end, or a line the kill cut short
-        }
-        let text = line.trim_end_matches('\n');
-        if first && kind == Kind::Csv {
-            first = false;
-        } else {
-            match row_id(kind, text) {
-                Some(id) => ids.push(id),
-                None => break,
+    let schema = layout.schema();
+    let open =
+        || File::open(&partial).with_context(|| format!("cannot read {}", partial.display()));
+    // Lines of bounded length: a partial file of garbage is cut, not read into memory.
+    let limited = || -> Result<_> { Ok(LineLimit::new(open()?, &partial)) };
+    let mut raw = BufReader::with_capacity(1 << 20, limited()?);
+    let mut kept = Kept {
+        header_ok: kind == Kind::JsonLines,
+        header_end: 0,
+        rows: Vec::new(),
+    };
+    let mut buf = Vec::new();
+    match kind {
+        Kind::Csv => {
+            let mut rdr = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .terminator(csv::Terminator::Any(b'\n'))
+                .buffer_capacity(1 << 16)
+                .from_reader(BufReader::new(limited()?));
+            let mut rec = csv::ByteRecord::new();
+            let mut enc = CsvEncoder::default();
+            let want = encode_csv(layout.columns())?;
+            let mut start = 0u64;
+            // A read error (invalid bytes) ends the kept rows like a torn line.
+            while let Ok(true) = rdr.read_byte_record(&mut rec) {
+                let end = rdr.position().byte();
+                buf.clear();
+                if (&mut raw).take(end - start).read_to_end(&mut buf).is_err() {
+                    break;
+                }
+                start = end;
+                if !kept.header_ok {
+                    if buf != want {
+                        break;
+                    }
+                    kept.header_ok = true;
+                    kept.header_end = end;
+                    continue;
+                }
+                if rec.len() != schema.len() {
+                    break;
+                }
+                let Some(cells) = schema
+                    .iter()
+                    .zip(rec.iter())
+                    .map(|((_, col), f)| csv_cell(*col, f))
+                    .collect::<Option<Vec<_>>>()
+                else {
+                    break;
+                };
+                let again = enc.encode(rec.iter())?;
+                match kept_row(&schema, cells, &buf, again, end) {
+                    Some(row) => kept.rows.push(row),
+                    None => break,
+                }
             }
         }
-        good += n as u64;
+        Kind::JsonLines => {
+            let mut end = 0u64;
+            loop {
+                buf.clear();
+                // A line too long to be a row ends the kept rows too.
+                let Ok(n) = raw.read_until(b'\n', &mut buf) else {
+                    break;
+                };
+                if n == 0 || buf.last() != Some(&b'\n') {
+                    break; // the end, or a line the kill cut short
+                }
+                end += n as u64;
+                let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(&buf) else {
+                    break;
+                };
+                if o.len() != schema.len() {
+                    break;
+                }
+                let Some(cells) = schema
+                    .iter()
+                    .map(|(name, col)| json_cell(*col, o.get(name)?))
+                    .collect::<Option<Vec<_>>>()
+                else {
+                    break;
+                };
+                let again = encode_json(&schema, &cells);
+                match kept_row(&schema, cells, &buf, &again[..], end) {
+                    Some(row) => kept.rows.push(row),
+                    None => break,
+                }
+            }
+        }
     }
-    let f = OpenOptions::new()
-        .write(true)
-        .open(&partial)
-        .with_context(|| format!("cannot open {}", partial.display()))?;
-    f.set_len(good)
-        .with_context(|| format!("cannot truncate {}", partial.display()))?;
-    f.sync_all().ok();
-    Ok(Some(Kept { ids }))
+    Ok(Some(kept))
 }
 
 /// Records the signature of the run now writing `<output>.partial`.
@@ -140,27 +351,186 @@ pub fn write_meta(output: &Path, sig: &Signature) -> Result<()> {
     write_atomically(&meta_path(output), &sig.0.to_string())
 }
 
-/// Writes `text` to `path` through a temporary file, fsync and rename.
-pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let mut f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.sync_all()
-        .with_context(|| format!("cannot sync {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+/// Makes a rename or a new file in `path`'s folder durable (best effort:
+/// some file systems cannot sync a folder).
+pub fn sync_dir(path: &Path) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
 }
 
-/// Opens the partial file for appending after the kept rows.
-pub fn reopen(output: &Path) -> Result<File> {
-    let partial = partial_path(output);
-    let mut f = OpenOptions::new()
-        .append(true)
-        .open(&partial)
-        .with_context(|| format!("cannot open {}", partial.display()))?;
-    f.seek(SeekFrom::End(0)).ok();
-    Ok(f)
+/// Writes `text` to `path` through `<path>.tmp`, fsync and rename; the
+/// temporary file is removed if any step fails.
+pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let tmp = with_suffix(path, ".tmp");
+    let result = (|| {
+        let mut f =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(text.as_bytes())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("cannot sync {}", tmp.display()))?;
+        let name = path.to_string_lossy();
+        if name.ends_with(".summary.json") {
+            stall("summary-tmp");
+        } else if name.ends_with(".partial.json") {
+            stall("meta-tmp");
+        }
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    } else {
+        sync_dir(path);
+    }
+    result
+}
+
+/// Test hook: with `RISKPOOL_TEST_STALL=<point>` the run says so on stderr
+/// and waits at that point (forever, or while the file named by
+/// `RISKPOOL_TEST_STALL_WHILE` exists), for the tests to kill it in exactly
+/// that window. Points: `checked` (after the check pass, before anything
+/// is written), `header` (partial file created, header not yet
+/// written), `meta-tmp` (the signature written to its temporary file, not
+/// renamed), `batch` (half a batch written, not synced), `summary` (every
+/// row durable, no summary), `summary-tmp` (the summary in its temporary
+/// file), `rename` (summary written, partial not yet renamed).
+pub fn stall(point: &str) {
+    static WANT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let want = WANT.get_or_init(|| std::env::var("RISKPOOL_TEST_STALL").ok());
+    if want.as_deref() == Some(point) {
+        eprintln!("riskpool: stalled at {point}");
+        let until = std::env::var_os("RISKPOOL_TEST_STALL_WHILE").map(PathBuf::from);
+        loop {
+            match &until {
+                Some(f) if !f.exists() => return,
+                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+    }
+}
+
+/// Another run holds the output.
+#[derive(Debug)]
+pub struct Busy(pub String);
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Busy {}
+
+/// An exclusive lock on `<output>.lock`, held while a run writes `output`
+/// and its side files; the lock file is removed when the run ends (the
+/// kernel drops the lock itself if the process dies). Where the file
+/// system has no locks, the run goes on with a warning.
+pub struct OutputLock {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl OutputLock {
+    pub fn acquire(output: &Path) -> Result<OutputLock> {
+        let path = lock_path(output);
+        loop {
+            let mut file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|e| {
+                    Usage(format!(
+                        "--output {}: cannot write in its folder: {e}",
+                        output.display()
+                    ))
+                })?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let mut pid = String::new();
+                    let _ = file.read_to_string(&mut pid);
+                    let pid = pid.trim();
+                    let who = if pid.is_empty() {
+                        "another riskpool run".to_string()
+                    } else {
+                        format!("another riskpool run (pid {pid})")
+                    };
+                    bail!(Busy(format!(
+                        "{who} is writing {}; this run stops without touching it (wait for that run, or give this one another --output)",
+                        output.display()
+                    )));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    // Some network file systems have no locks: go on
+                    // without one rather than refuse to run there.
+                    crate::log::warn(
+                        &format!(
+                            "cannot lock {} ({e}); a second run on {} at the same time would not be stopped",
+                            path.display(),
+                            output.display()
+                        ),
+                        json!(null),
+                    );
+                    drop(file);
+                    let _ = std::fs::remove_file(&path);
+                    return Ok(OutputLock { path, file: None });
+                }
+            }
+            // The run before may have removed the file between our open
+            // and our lock: hold the lock only on the file at the path.
+            use std::os::unix::fs::MetadataExt;
+            let same = match (std::fs::metadata(&path), file.metadata()) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            };
+            if !same {
+                continue;
+            }
+            let _ = file.set_len(0);
+            let _ = writeln!(file, "{}", std::process::id());
+            return Ok(OutputLock {
+                path,
+                file: Some(file),
+            });
+        }
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        // Removed while still locked, so no other run can hold a lock on
+        // a file that is no longer at the path (and left alone when this
+        // run could not lock it).
+        if let Some(f) = self.file.take() {
+            let _ = std::fs::remove_file(&self.path);
+            drop(f);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_csv_reader_ends_a_record_after_its_line_end() {
+        let bytes = b"a,b\n\"x\ny\",2\n\"c\rd\",3\n";
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_reader(&bytes[..]);
+        let mut rec = csv::ByteRecord::new();
+        let mut ends = vec![];
+        while rdr.read_byte_record(&mut rec).unwrap() {
+            ends.push(rdr.position().byte());
+        }
+        assert_eq!(ends, vec![4, 12, 20]);
+    }
 }

@@ -85,6 +85,28 @@ fn file_error(file: &Path, message: impl Into<String>) -> InputError {
     }
 }
 
+/// Why `price` needs a regular file as its input.
+pub const READ_TWICE: &str = "riskpool reads its input twice (a check of every trade before \
+     anything is written, then the pricing) and hashes it for the rerun after a pre-emption; \
+     save it to a file first";
+
+/// Refuses an input that is not a regular file (standard input as `-`, a
+/// FIFO, a device, a folder), saying `why` one is needed.
+pub fn require_regular_file(path: &Path, flag: &str, why: &str) -> Result<(), crate::Usage> {
+    if path == Path::new("-") {
+        return Err(crate::Usage(format!(
+            "{flag} -: standard input is not supported: {why}"
+        )));
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => Err(crate::Usage(format!(
+            "{flag} {}: not a regular file (a folder, FIFO or device): {why}",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Looks at the start of `path` to tell its format.
 pub fn detect(path: &Path) -> Result<Format, InputError> {
     let mut f = File::open(path).map_err(|e| file_error(path, format!("cannot open: {e}")))?;
@@ -158,11 +180,13 @@ pub struct TradeReader {
     opts: ReadOptions,
     /// Set after the end of the file or the first error.
     done: bool,
+    /// A hash of every byte read so far (the input's signature).
+    hash: xxhash_rust::xxh3::Xxh3,
 }
 
 enum Inner {
     Lines {
-        text: BufReader<File>,
+        text: BufReader<crate::files::LineLimit<File>>,
         line: u64,
     },
     Array {
@@ -173,10 +197,12 @@ enum Inner {
 impl TradeReader {
     pub fn open(path: &Path, opts: ReadOptions) -> Result<TradeReader, InputError> {
         let format = detect(path)?;
+        let mut hash = xxhash_rust::xxh3::Xxh3::new();
         let inner = match format {
             Format::JsonArray => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+                hash.update(text.as_bytes());
                 Inner::Array {
                     items: portfolio::parse_array(path, &text)?.into_iter(),
                 }
@@ -185,7 +211,7 @@ impl TradeReader {
                 let f =
                     File::open(path).map_err(|e| file_error(path, format!("cannot open: {e}")))?;
                 Inner::Lines {
-                    text: BufReader::with_capacity(1 << 20, f),
+                    text: BufReader::with_capacity(1 << 20, crate::files::LineLimit::new(f, path)),
                     line: 0,
                 }
             }
@@ -196,11 +222,18 @@ impl TradeReader {
             inner,
             opts,
             done: false,
+            hash,
         })
     }
 
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// The xxh3 of the bytes read so far, as 16 hex digits: the whole
+    /// file's once the reader has reached its end.
+    pub fn content_hash(&self) -> String {
+        format!("{:016x}", self.hash.digest())
     }
 
     fn finish(&self, line: u64, mut trade: Trade) -> Result<Option<ReadTrade>, InputError> {
@@ -232,7 +265,7 @@ impl TradeReader {
 /// at the end of the file.
 fn read_line(
     path: &Path,
-    text: &mut BufReader<File>,
+    text: &mut BufReader<crate::files::LineLimit<File>>,
     line: u64,
     buf: &mut String,
 ) -> Result<bool, InputError> {
@@ -315,6 +348,7 @@ impl TradeReader {
                         }
                     }
                 }
+                self.hash.update(buf.as_bytes());
                 let mut parsed: Vec<_> = (0..ends.len())
                     .into_par_iter()
                     .filter_map(|i| {
@@ -359,6 +393,7 @@ impl Iterator for TradeReader {
                         Ok(true) => {
                             *line += 1;
                             let n = *line;
+                            self.hash.update(buf.as_bytes());
                             self.parse_line(n, &buf)
                         }
                         Ok(false) => {

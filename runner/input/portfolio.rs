@@ -323,8 +323,78 @@ fn trade(path: &Path, line: u64, v: &Value) -> Result<Trade, InputError> {
 }
 
 /// One line of a JSON Lines file.
+/// A JSON value read as `serde_json::Value` is, except that an object
+/// with the same key twice is an error naming the key (`Value` keeps the
+/// last silently).
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_f64<E>(self, x: f64) -> Result<Value, E> {
+        Ok(Value::from(x))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_string()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut m = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if m.contains_key(&k) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key `{k}`: each field may be given once"
+                )));
+            }
+            let Strict(v) = map.next_value()?;
+            m.insert(k, v);
+        }
+        Ok(Value::Object(m))
+    }
+}
+
+/// Parses one JSON value, refusing duplicate keys.
+fn strict_json(text: &str) -> Result<Value, serde_json::Error> {
+    serde_json::from_str::<Strict>(text).map(|s| s.0)
+}
+
 pub fn parse_line(path: &Path, line: u64, text: &str) -> Result<Trade, InputError> {
-    let v: Value = serde_json::from_str(text).map_err(|e| {
+    let v: Value = strict_json(text).map_err(|e| {
         let field = field_before(text, e.column());
         error_at(path, line, field.as_deref(), format!("invalid JSON: {e}"))
     })?;
@@ -364,7 +434,7 @@ pub fn parse_array(
         .map(|raw| {
             let offset = raw.get().as_ptr() as usize - base;
             let line = 1 + text[..offset].bytes().filter(|&b| b == b'\n').count() as u64;
-            let parsed = serde_json::from_str::<Value>(raw.get())
+            let parsed = strict_json(raw.get())
                 .map_err(|e| error_at(path, line, None, format!("invalid JSON: {e}")))
                 .and_then(|v| trade(path, line, &v));
             (line, parsed)

@@ -1,0 +1,839 @@
+//! Results that survive real faults (issue 13), end to end with real files
+//! and real signals: a partial file cut at any byte resumes to the
+//! uninterrupted run's file; kills (SIGKILL, SIGTERM, SIGINT) in every
+//! window of the write protocol; a full disk; two runs on one output; and
+//! every refused case with its message, leaving no temporary file behind.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_riskpool"))
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Ids a hostile user might choose: commas, quotes, newlines, carriage
+/// returns, multi-byte characters, spaces at the ends.
+const AWKWARD: [&str; 8] = [
+    "a,b é✓",
+    "say \"hi\"",
+    "two\nlines",
+    "cr\rhere",
+    "héllo ✓ 日本",
+    " pad ",
+    "plain",
+    "\" 日本",
+];
+
+fn trade_json(id: &str, spot: &str) -> String {
+    format!(
+        r#"{{"id": {}, "model": {{"type": "gbm", "spot": {spot}, "rate": 0.03, "vol": 0.2}}, "payoff": {{"type": "european", "option": "call", "strike": 100}}, "maturity": 1, "steps": 2, "paths": 64}}"#,
+        serde_json::to_string(id).unwrap()
+    )
+}
+
+/// A JSON Lines book of `n` small trades with awkward ids.
+fn book(dir: &Path, name: &str, n: usize) -> PathBuf {
+    let text: String = (0..n)
+        .map(|i| trade_json(&format!("{}{i}", AWKWARD[i % AWKWARD.len()]), "100") + "\n")
+        .collect();
+    let f = dir.join(name);
+    std::fs::write(&f, text).unwrap();
+    f
+}
+
+fn price(input: &Path, output: &Path, extra: &[&str]) -> Command {
+    let mut c = bin();
+    c.args(["price", "--input", p(input), "--output", p(output)])
+        .args(["--engine", "cpu", "--threads", "1", "--batch-trades", "8"])
+        .args(extra);
+    c
+}
+
+/// A results file's records without the timing columns, read with a CSV
+/// reader (JSON Lines: each line's object without `seconds`).
+fn rows(path: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read(path).unwrap();
+    if path.extension().is_some_and(|e| e == "jsonl") {
+        return text
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_slice(l).unwrap();
+                v.as_object_mut().unwrap().remove("seconds");
+                vec![v.to_string()]
+            })
+            .collect();
+    }
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(&text[..]);
+    let recs: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+    let header = recs[0].clone();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| &header[i] != "seconds" && &header[i] != "pv_time")
+        .collect();
+    recs.iter()
+        .map(|r| {
+            assert_eq!(r.len(), header.len(), "{path:?}: {r:?}");
+            keep.iter().map(|&i| r[i].to_string()).collect()
+        })
+        .collect()
+}
+
+/// Files in `dir` that a finished or failed run must not leave.
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp") || n.ends_with(".lock"))
+        .collect()
+}
+
+/// Starts a run that stops at `point` and returns once it says so.
+fn stalled(mut cmd: Command, point: &str) -> Child {
+    let mut child = cmd
+        .env("RISKPOOL_TEST_STALL", point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(err).lines();
+    let mut seen = Vec::new();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) if l.contains(&format!("stalled at {point}")) => break,
+            Some(Ok(l)) => seen.push(l),
+            _ => panic!("the run never reached {point}: {seen:?}"),
+        }
+    }
+    // Keep draining stderr so the child never blocks on it.
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+/// Sends `signal` with the `kill` command and waits for the child to die.
+fn kill(child: &mut Child, signal: &str) {
+    let st = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "{signal}: {status:?}");
+}
+
+/// A folder on a memory file system where there is one: hundreds of
+/// reruns each sync several times, which a disk makes slow.
+fn fast_tempdir() -> tempfile::TempDir {
+    tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap())
+}
+
+#[test]
+fn a_partial_cut_at_any_byte_resumes_to_the_uninterrupted_file() {
+    let d = fast_tempdir();
+    let input = book(d.path(), "book.jsonl", 24);
+    for ext in ["csv", "jsonl"] {
+        let reference = d.path().join(format!("reference.{ext}"));
+        let o = price(&input, &reference, &[]).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let want = rows(&reference);
+
+        // A finished partial file and its signature, just before the summary.
+        let out = d.path().join(format!("out.{ext}"));
+        let partial = d.path().join(format!("out.{ext}.partial"));
+        let meta = d.path().join(format!("out.{ext}.partial.json"));
+        let mut child = stalled(price(&input, &out, &[]), "summary");
+        kill(&mut child, "KILL");
+        let full = std::fs::read(&partial).unwrap();
+        let sig = std::fs::read(&meta).unwrap();
+        assert!(full.len() > 200);
+
+        // Every byte of the header and the first and last rows, and 200
+        // random offsets.
+        let ends: Vec<usize> = full
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'\n')
+            .map(|(i, _)| i + 1)
+            .collect();
+        // The header and the first row (its id has a comma and multi-byte
+        // characters, no newline), and the last row (a quote and
+        // multi-byte characters).
+        let first_rows_end = if ext == "csv" { ends[1] } else { ends[0] };
+        let mut cuts: Vec<usize> = (0..=first_rows_end).collect();
+        cuts.extend(ends[ends.len() - 2]..=full.len());
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..200 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            cuts.push((state % full.len() as u64) as usize);
+        }
+        for cut in cuts {
+            std::fs::write(&partial, &full[..cut]).unwrap();
+            std::fs::write(&meta, &sig).unwrap();
+            let _ = std::fs::remove_file(&out);
+            let o = price(&input, &out, &[]).output().unwrap();
+            assert!(o.status.success(), "cut at {cut}: {}", stderr(&o));
+            assert_eq!(
+                rows(&out),
+                want,
+                "{ext}: cut at byte {cut} of {}",
+                full.len()
+            );
+            assert!(!partial.exists() && !meta.exists(), "cut at {cut}");
+        }
+        assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
+    }
+}
+
+#[test]
+fn kills_in_every_window_then_the_rerun_writes_the_reference_file() {
+    let d = fast_tempdir();
+    let input = book(d.path(), "book.jsonl", 40);
+    let reference = d.path().join("reference.csv");
+    assert!(price(&input, &reference, &[]).status().unwrap().success());
+    let want = rows(&reference);
+    let points = [
+        "header",
+        "meta-tmp",
+        "batch",
+        "summary",
+        "summary-tmp",
+        "rename",
+    ];
+    for signal in ["KILL", "TERM", "INT"] {
+        for point in points {
+            let out = d.path().join(format!("out-{signal}-{point}.csv"));
+            let mut child = stalled(price(&input, &out, &[]), point);
+            kill(&mut child, signal);
+            assert!(!out.exists() || point == "never");
+            // A second kill in the same window of the rerun, then a rerun
+            // that finishes.
+            let mut child = stalled(price(&input, &out, &[]), point);
+            kill(&mut child, signal);
+            let o = price(&input, &out, &[]).output().unwrap();
+            assert!(o.status.success(), "{signal} at {point}: {}", stderr(&o));
+            assert_eq!(rows(&out), want, "{signal} at {point}");
+            for side in [".partial", ".partial.json", ".lock"] {
+                assert!(
+                    !d.path()
+                        .join(format!("out-{signal}-{point}.csv{side}"))
+                        .exists(),
+                    "{signal} at {point}: {side} left"
+                );
+            }
+            assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
+            // And it is complete now.
+            let o = price(&input, &out, &[]).output().unwrap();
+            assert!(stderr(&o).contains("already complete"), "{}", stderr(&o));
+        }
+    }
+}
+
+#[test]
+fn a_second_writer_fails_fast_and_the_first_completes() {
+    let d = tempfile::tempdir().unwrap();
+    let input = book(d.path(), "book.jsonl", 40);
+    let reference = d.path().join("reference.csv");
+    assert!(price(&input, &reference, &[]).status().unwrap().success());
+    let out = d.path().join("out.csv");
+    let hold = d.path().join("hold");
+    std::fs::write(&hold, "").unwrap();
+    let mut first = price(&input, &out, &[]);
+    first.env("RISKPOOL_TEST_STALL_WHILE", &hold);
+    let mut first = stalled(first, "batch");
+    let t0 = Instant::now();
+    let o = price(&input, &out, &[]).output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("another riskpool run (pid {})", first.id()))
+            && err.contains("out.csv"),
+        "{err}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    std::fs::remove_file(&hold).unwrap();
+    assert!(first.wait().unwrap().success());
+    assert_eq!(rows(&out), rows(&reference));
+    assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
+}
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Result<Tmpfs, String> {
+        let is_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false);
+        if !is_root {
+            return Err("not root: a tmpfs cannot be mounted".into());
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        let o = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "tmpfs",
+                p(dir),
+            ])
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !o.status.success() {
+            return Err(format!("mount failed: {}", stderr(&o)));
+        }
+        Ok(Tmpfs(dir.to_path_buf()))
+    }
+
+    fn resize(&self, size: &str) {
+        let o = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}"), p(&self.0)])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_and_the_rerun_after_more_space_completes() {
+    let d = tempfile::tempdir().unwrap();
+    // Multi-byte ids throughout, so the full disk cuts a character.
+    let text: String = (0..300)
+        .map(|i| trade_json(&format!("日本語-✓-é-{i}"), "100") + "\n")
+        .collect();
+    let input = d.path().join("book.jsonl");
+    std::fs::write(&input, text).unwrap();
+    let reference = d.path().join("reference.csv");
+    assert!(price(&input, &reference, &[]).status().unwrap().success());
+    let mnt = d.path().join("mnt");
+    let fs = match Tmpfs::mount(&mnt, "12k") {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let out = mnt.join("out.csv");
+    let o = price(&input, &out, &[]).output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(!out.exists());
+    assert!(leftovers(&mnt).is_empty(), "{:?}", leftovers(&mnt));
+    fs.resize("4m");
+    let o = price(&input, &out, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("resuming:"), "{}", stderr(&o));
+    assert_eq!(rows(&out), rows(&reference));
+    assert!(leftovers(&mnt).is_empty(), "{:?}", leftovers(&mnt));
+    assert!(!mnt.join("out.csv.partial").exists());
+}
+
+/// Runs riskpool with `args`.
+fn riskpool(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+#[track_caller]
+fn refused(o: &Output, code: i32, words: &[&str]) -> String {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "{words:?}: {err}");
+    for w in words {
+        assert!(err.contains(w), "expected `{w}` in: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn bad_outputs_and_flags_are_refused_naming_the_path_or_the_flag() {
+    let d = fast_tempdir();
+    let input = book(d.path(), "book.jsonl", 6);
+    let before = std::fs::read(&input).unwrap();
+    let run = |out: &Path, extra: &[&str]| price(&input, out, extra).output().unwrap();
+
+    // An output that is a folder: refused before anything is priced.
+    let folder = d.path().join("folder.csv");
+    std::fs::create_dir(&folder).unwrap();
+    refused(
+        &run(&folder, &[]),
+        2,
+        &["--output", "folder.csv", "is a folder"],
+    );
+    // An output in a folder that does not exist: the user's path, not a temp file.
+    refused(
+        &run(&d.path().join("nope/x.csv"), &[]),
+        2,
+        &["--output", "nope/x.csv", "does not exist"],
+    );
+    // The output is the input, however spelled.
+    std::os::unix::fs::symlink(&input, d.path().join("link.jsonl")).unwrap();
+    std::fs::hard_link(&input, d.path().join("hard.jsonl")).unwrap();
+    for out in [
+        d.path().join("./book.jsonl"),
+        d.path().join("link.jsonl"),
+        d.path().join("hard.jsonl"),
+        d.path().join("sub/../book.jsonl"),
+    ] {
+        std::fs::create_dir_all(d.path().join("sub")).unwrap();
+        refused(&run(&out, &[]), 2, &["is the input file"]);
+        assert_eq!(std::fs::read(&input).unwrap(), before);
+    }
+    // Flags are named, not the trade file.
+    let out = d.path().join("out.csv");
+    let err = refused(
+        &run(&out, &["--paths", "4294967297"]),
+        2,
+        &["--paths 4294967297"],
+    );
+    assert!(!err.contains("book.jsonl:"), "{err}");
+    let err = refused(
+        &run(&out, &["--antithetic", "--paths", "101"]),
+        2,
+        &["--paths 101", "even"],
+    );
+    assert!(!err.contains("book.jsonl:"), "{err}");
+    // --threads far beyond the cores is clamped with a warning, not a hang.
+    let t0 = Instant::now();
+    let o = bin()
+        .args(["price", "--input", p(&input), "--output", p(&out)])
+        .args(["--engine", "cpu", "--threads", "100000"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--threads 100000"), "{}", stderr(&o));
+    assert!(t0.elapsed() < Duration::from_secs(30));
+    std::fs::remove_file(&out).unwrap();
+    // A FIFO is refused at once (it cannot be read twice), and so is `-`.
+    let fifo = d.path().join("fifo.jsonl");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let o = price(&fifo, &out, &[]).output().unwrap();
+    refused(&o, 2, &["--input", "fifo.jsonl", "not a regular file"]);
+    refused(
+        &price(Path::new("-"), &out, &[]).output().unwrap(),
+        2,
+        &["--input -", "standard input"],
+    );
+    // Duplicate JSON keys, named.
+    let dup = d.path().join("dup.jsonl");
+    std::fs::write(
+        &dup,
+        trade_json("a", "100").replacen("{", r#"{"id": "b", "#, 1),
+    )
+    .unwrap();
+    refused(
+        &price(&dup, &out, &[]).output().unwrap(),
+        2,
+        &["dup.jsonl:1", "duplicate key `id`"],
+    );
+    // generate refuses trade numbers that overflow.
+    let g = d.path().join("g.csv");
+    refused(
+        &riskpool(&[
+            "generate",
+            "--trades",
+            "10",
+            "--start-trade",
+            "18446744073709551610",
+            "--output",
+            p(&g),
+        ]),
+        2,
+        &["--start-trade", "64 bits"],
+    );
+    assert!(!g.exists());
+    refused(
+        &riskpool(&[
+            "generate",
+            "--trades",
+            "10",
+            "--output",
+            p(&d.path().join("nope/g.csv")),
+        ]),
+        2,
+        &["--output", "nope/g.csv", "does not exist"],
+    );
+    assert!(!out.exists());
+    assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
+    let partials: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".partial"))
+        .collect();
+    assert!(partials.is_empty(), "{partials:?}");
+}
+
+#[test]
+fn a_price_that_is_not_finite_fails_naming_the_trade_and_the_field() {
+    let d = fast_tempdir();
+    let out = d.path().join("out.csv");
+    // Portfolio trades: the second of three overflows.
+    for (spot, precision) in [("1e308", "f64"), ("1e308", "f32"), ("1e39", "f32")] {
+        let text = [
+            trade_json("ok-1", "100"),
+            trade_json("big, \"spot\"", spot),
+            trade_json("ok-2", "100"),
+        ]
+        .join("\n");
+        let input = d.path().join("nf.jsonl");
+        std::fs::write(&input, text).unwrap();
+        let o = price(&input, &out, &["--precision", precision])
+            .output()
+            .unwrap();
+        refused(
+            &o,
+            1,
+            &[
+                "trade `big, \"spot\"`",
+                "not price to a finite number",
+                "model.spot",
+                "1 rows before it are kept",
+            ],
+        );
+        assert!(!out.exists());
+        assert!(leftovers(d.path()).is_empty());
+    }
+    // azfinsim trades: the column names of azfinsim's file.
+    let trades = d.path().join("az.csv");
+    assert!(
+        riskpool(&["generate", "--trades", "2", "--output", p(&trades)])
+            .status
+            .success()
+    );
+    let text = std::fs::read_to_string(&trades).unwrap();
+    for (column, value) in [(4, "1e5"), (1, "1e308"), (13, "1e-320")] {
+        let name = text
+            .lines()
+            .next()
+            .unwrap()
+            .split(',')
+            .nth(column)
+            .unwrap()
+            .to_string();
+        let edited: Vec<String> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                let mut c: Vec<&str> = l.split(',').collect();
+                if i == 2 {
+                    c[column] = value;
+                }
+                c.join(",")
+            })
+            .collect();
+        let input = d.path().join("az-bad.csv");
+        std::fs::write(&input, edited.join("\n") + "\n").unwrap();
+        let o = price(&input, &out, &["--paths", "64"]).output().unwrap();
+        refused(
+            &o,
+            1,
+            &[
+                "trade `1`",
+                "not price to a finite number",
+                &format!("`{name}`"),
+            ],
+        );
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn reruns_trust_only_what_checks_out() {
+    let d = fast_tempdir();
+    let input = book(d.path(), "book.jsonl", 20);
+    let reference = d.path().join("reference.csv");
+    assert!(price(&input, &reference, &[]).status().unwrap().success());
+    let want = rows(&reference);
+    let out = d.path().join("out.csv");
+
+    // "Complete" is the output matching its summary, not a summary alone.
+    assert!(price(&input, &out, &[]).status().unwrap().success());
+    std::fs::remove_file(&out).unwrap();
+    let o = price(&input, &out, &[]).output().unwrap();
+    assert!(o.status.success() && !stderr(&o).contains("already complete"));
+    assert_eq!(rows(&out), want);
+    let text = std::fs::read_to_string(&out).unwrap();
+    std::fs::write(&out, text.replacen(",64,", ",65,", 1)).unwrap();
+    let o = price(&input, &out, &[]).output().unwrap();
+    assert!(o.status.success() && !stderr(&o).contains("already complete"));
+    assert_eq!(rows(&out), want);
+    let o = price(&input, &out, &[]).output().unwrap();
+    assert!(stderr(&o).contains("already complete"), "{}", stderr(&o));
+
+    // A changed input of the same size and modification time is priced anew.
+    let changed = d.path().join("changed.jsonl");
+    std::fs::copy(&input, &changed).unwrap();
+    let out2 = d.path().join("out2.csv");
+    assert!(price(&changed, &out2, &[]).status().unwrap().success());
+    let mtime = std::fs::metadata(&changed).unwrap().modified().unwrap();
+    let edited =
+        std::fs::read_to_string(&changed)
+            .unwrap()
+            .replacen(r#""spot": 100"#, r#""spot": 101"#, 1);
+    std::fs::write(&changed, edited).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&changed)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let o = price(&changed, &out2, &[]).output().unwrap();
+    assert!(o.status.success() && !stderr(&o).contains("already complete"));
+    assert_ne!(rows(&out2)[1], want[1], "the first trade's spot changed");
+    assert_eq!(rows(&out2)[2..], want[2..]);
+
+    // Kept rows are parsed and checked: a bad number, an extra column or a
+    // renamed header is not carried into the final file.
+    let partial = d.path().join("out3.csv.partial");
+    let meta = d.path().join("out3.csv.partial.json");
+    let out3 = d.path().join("out3.csv");
+    let mut child = stalled(price(&input, &out3, &[]), "summary");
+    kill(&mut child, "KILL");
+    let full = std::fs::read_to_string(&partial).unwrap();
+    let sig = std::fs::read(&meta).unwrap();
+    let lines: Vec<&str> = full.split_inclusive('\n').collect();
+    // Line 3 is the row of trade 1 ("say ""hi""1",pv,...).
+    assert!(lines[2].starts_with("\"say \"\"hi\"\"1\","), "{}", lines[2]);
+    let pv = lines[2].split(',').nth(1).unwrap().to_string();
+    for (what, edit, kept) in [
+        (
+            "a pv that is not a number",
+            lines[2].replacen(&pv, "abc", 1),
+            1,
+        ),
+        ("a pv that is NaN", lines[2].replacen(&pv, "NaN", 1), 1),
+        (
+            "a pv not as written",
+            lines[2].replacen(&pv, &format!("{pv}0"), 1),
+            1,
+        ),
+        ("an extra column", lines[2].replacen('\n', ",x\n", 1), 1),
+        ("a renamed header", lines[2].to_string(), 0),
+        (
+            "3 MiB of zero bytes after a row",
+            format!("{}{}", lines[2], "\0".repeat(3 << 20)),
+            2,
+        ),
+    ] {
+        let mut text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        text[2] = edit;
+        if kept == 0 {
+            text[0] = text[0].replacen("pv", "value", 1);
+        }
+        std::fs::write(&partial, text.concat()).unwrap();
+        std::fs::write(&meta, &sig).unwrap();
+        let _ = std::fs::remove_file(&out3);
+        let o = price(&input, &out3, &[]).output().unwrap();
+        assert!(o.status.success(), "{what}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("resuming: {kept} of 20")),
+            "{what}: {}",
+            stderr(&o)
+        );
+        assert_eq!(rows(&out3), want, "{what}");
+    }
+    assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
+}
+
+#[test]
+fn concat_and_split_check_rows_as_price_does() {
+    let d = fast_tempdir();
+    let trades = d.path().join("trades.csv");
+    assert!(
+        riskpool(&["generate", "--trades", "9", "--output", p(&trades)])
+            .status
+            .success()
+    );
+    let parts = d.path().join("parts");
+    let o = riskpool(&[
+        "split",
+        "--input",
+        p(&trades),
+        "--trades-per-file",
+        "3",
+        "--output-dir",
+        p(&parts),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let results: Vec<PathBuf> = (0..3)
+        .map(|k| {
+            let r = d.path().join(format!("trades.{k}.results.csv"));
+            let part = parts.join(format!("trades.{k}.csv"));
+            let o = price(&part, &r, &["--paths", "64"]).output().unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+            r
+        })
+        .collect();
+    let all = d.path().join("all.csv");
+    let concat = |files: &[&Path], extra: &[&str]| {
+        let mut c = bin();
+        c.args(["concat", "--output", p(&all)]).args(extra);
+        c.args(files.iter().map(|f| p(f)));
+        c.output().unwrap()
+    };
+    let [r0, r1, r2] = [&results[0], &results[1], &results[2]].map(|r| r.as_path());
+    let o = concat(&[r0, r1, r2], &["--expect", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(rows(&all).len(), 10);
+    std::fs::remove_file(&all).unwrap();
+
+    let empty = d.path().join("empty.csv");
+    std::fs::write(&empty, "").unwrap();
+    let nan = d.path().join("nan.csv");
+    let t1 = std::fs::read_to_string(r1).unwrap();
+    let pv = t1
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    std::fs::write(&nan, t1.replacen(&pv, "NaN", 1)).unwrap();
+    let dup = d.path().join("dup.csv");
+    std::fs::copy(r1, &dup).unwrap();
+    let long = d.path().join("long.csv");
+    std::fs::write(&long, vec![b'x'; 3 << 20]).unwrap();
+    let missing = d.path().join("trades.1.results.csv");
+    let cases: Vec<(Vec<&Path>, Vec<&str>, Vec<String>)> = vec![
+        (
+            vec![r0, r2],
+            vec!["--expect", "3"],
+            vec!["--expect 3".into(), "missing: trades.1.results.csv".into()],
+        ),
+        (
+            vec![r0, r1, r2],
+            vec!["--expect", "2"],
+            vec!["--expect 2".into(), "extra: trades.2.results.csv".into()],
+        ),
+        (
+            vec![r0, &empty],
+            vec![],
+            vec!["empty.csv".into(), "empty".into()],
+        ),
+        (vec![r0, r0], vec![], vec!["given twice".into()]),
+        (vec![r0, &missing, r1], vec![], vec!["given twice".into()]),
+        (
+            vec![r1, &dup],
+            vec![],
+            vec!["dup.csv:2".into(), "duplicate id `3`".into()],
+        ),
+        (
+            vec![r0, &nan],
+            vec![],
+            vec!["nan.csv:2".into(), "field `pv`".into(), "NaN".into()],
+        ),
+        (
+            vec![r0, Path::new("/dev/zero")],
+            vec![],
+            vec!["/dev/zero".into(), "not a regular file".into()],
+        ),
+        (
+            vec![r0, &long],
+            vec![],
+            vec!["long.csv".into(), "longer than".into()],
+        ),
+    ];
+    for (files, extra, words) in cases {
+        let o = concat(&files, &extra);
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        refused(&o, 2, &words);
+        assert!(!all.exists() && !d.path().join("all.csv.partial").exists());
+    }
+    // The output among the inputs.
+    let o = bin()
+        .args(["concat", "--output", p(r0), p(r0), p(r1)])
+        .output()
+        .unwrap();
+    refused(&o, 2, &["is the input file"]);
+
+    // split: a NaN field and a duplicate trade are refused, no part written.
+    let text = std::fs::read_to_string(&trades).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let fx1 = lines[2].split(',').nth(1).unwrap();
+    for (name, bad, words) in [
+        (
+            "nan.csv",
+            lines[2].replacen(fx1, "NaN", 1),
+            vec!["nan.csv:3", "fx1"],
+        ),
+        (
+            "dupt.csv",
+            lines[1].to_string(),
+            vec!["dupt.csv:3", "duplicate trade `0`"],
+        ),
+    ] {
+        let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+        l[2] = bad;
+        let f = d.path().join(name);
+        std::fs::write(&f, l.join("\n")).unwrap();
+        let out = d.path().join(format!("{name}.parts"));
+        let o = riskpool(&[
+            "split",
+            "--input",
+            p(&f),
+            "--trades-per-file",
+            "2",
+            "--output-dir",
+            p(&out),
+        ]);
+        refused(&o, 2, &words);
+        assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
+    }
+    assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
+}
+
+#[test]
+fn an_input_changed_between_the_check_and_the_pricing_is_not_priced_as_checked() {
+    let d = fast_tempdir();
+    let input = book(d.path(), "book.jsonl", 20);
+    let reference = d.path().join("reference.csv");
+    assert!(price(&input, &reference, &[]).status().unwrap().success());
+    let out = d.path().join("out.csv");
+    let hold = d.path().join("hold");
+    std::fs::write(&hold, "").unwrap();
+    let mut run = price(&input, &out, &[]);
+    run.env("RISKPOOL_TEST_STALL_WHILE", &hold);
+    let mut child = stalled(run, "checked");
+    // Same size, other content, while the run waits between its passes.
+    let text = std::fs::read_to_string(&input).unwrap();
+    std::fs::write(&input, text.replacen(r#""spot": 100"#, r#""spot": 101"#, 1)).unwrap();
+    std::fs::remove_file(&hold).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert!(!out.exists());
+    // The rerun prices the new input afresh.
+    let o = price(&input, &out, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("resuming"), "{}", stderr(&o));
+    let (got, want) = (rows(&out), rows(&reference));
+    assert_ne!(got[1], want[1]);
+    assert_eq!(got[2..], want[2..]);
+    assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
+}
