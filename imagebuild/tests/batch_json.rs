@@ -777,3 +777,286 @@ fn broken_bodies_are_refused_with_their_path() {
         "{err}"
     );
 }
+
+#[test]
+fn image_references_follow_the_distribution_grammar() {
+    let d = tempfile::tempdir().unwrap();
+    let bad: &[(&str, &str)] = &[
+        ("myacr.azurecr.io/x':$(id)", "path component"),
+        ("myacr.azurecr.io/x`id`:y", "path component"),
+        ("myacr.azurecr.io/UPPER:x", "path component `UPPER`"),
+        ("myacr.azurecr.io/x:", "the tag ``"),
+        ("myacr.azurecr.io/x:-t", "the tag `-t`"),
+        ("myacr.azurecr.io//x:y", "path component ``"),
+        ("myacr.azurecr.io/x/:y", "path component ``"),
+        ("myacr.azurecr.io/x:a\tb", "'\\t'"),
+        ("myacr.azurecr.io/x:a b", "' '"),
+        ("myacr.azurecr.io/x:y\n", "'\\n'"),
+        ("myacr.azurecr.io/x@sha256:zz", "the digest `sha256:zz`"),
+        ("myacr.azurecr.io/x@sha256:ABCDEF", "the digest"),
+        ("myacr.azurecr.io/x@md5:00", "the digest algorithm `md5`"),
+        ("myacr.azurecr.io/x@", "the digest"),
+        ("myacr.azurecr.io/a..b:x", "path component `a..b`"),
+        ("myacr.azurecr.io/a___b:x", "path component"),
+        ("myacr.azurecr.io/-a:x", "path component `-a`"),
+        ("myacr.azurecr.io/a.:x", "path component"),
+        ("myacr.azurecr.io/:x", "the repository path is empty"),
+        ("myacr.azurecr.io/x:y:z", "path component `x:y`"),
+        ("myacr..io/x:y", "the registry"),
+        ("-myacr.io/x:y", "the registry"),
+        ("myacr.io:99999/x:y", "the registry"),
+        ("myacr.io:/x:y", "the registry"),
+        ("riskpool:cuda", "no registry"),
+    ];
+    let long_tag = format!("myacr.azurecr.io/x:{}", "t".repeat(129));
+    let digest = format!("myacr.azurecr.io/riskpool@sha256:{}", "0a".repeat(32));
+    let tagged_digest = format!("myacr.azurecr.io/riskpool:cuda@sha256:{}", "f".repeat(64));
+    let good = [
+        "myacr.azurecr.io/riskpool:cuda",
+        "myacr.azurecr.io/riskpool",
+        "myacr.azurecr.io/team/risk-pool__x/a.b_c--d:_v1.0-rc.1",
+        digest.as_str(),
+        tagged_digest.as_str(),
+    ];
+    let mut all_bad: Vec<(&str, &str)> = bad.to_vec();
+    all_bad.push((&long_tag, "the tag"));
+    for (n, (img, want)) in all_bad.iter().enumerate() {
+        let dir = d.path().join(format!("j{n}"));
+        let mut a = job_args(
+            dir.to_str().unwrap(),
+            "j",
+            &["--trades", "10", "--tasks", "2"],
+        );
+        let i = a.iter().position(|x| *x == "--image").unwrap();
+        let flag = format!("--image={img}");
+        a[i] = &flag;
+        a.remove(i + 1);
+        let o = image(&a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{img:?}: {err}");
+        assert!(
+            err.contains("--image (containerSettings.imageName)"),
+            "{img:?}: {err}"
+        );
+        assert!(err.contains(want), "{img:?}: wanted `{want}` in {err}");
+        assert!(!dir.exists(), "{img:?}: a refused job wrote files");
+
+        // The pool, in the registry it names where it has one.
+        let out = d.path().join(format!("pool{n}.json"));
+        let registry = img
+            .split_once('/')
+            .map(|(r, _)| r)
+            .filter(|r| !r.starts_with('-'))
+            .unwrap_or(ACR);
+        let o = image(&[
+            "batch",
+            "pool",
+            "--id",
+            "p",
+            "--vm-size",
+            "Standard_D4s_v5",
+            &flag,
+            "--registry",
+            registry,
+            "--identity",
+            IDENTITY,
+            "--dedicated",
+            "1",
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "pool {img:?}: {err}");
+        assert!(
+            err.contains("--image (containerImageNames)"),
+            "pool {img:?}: {err}"
+        );
+        assert!(!out.exists(), "pool {img:?}: written");
+    }
+    for (n, img) in good.iter().enumerate() {
+        let dir = d.path().join(format!("good{n}"));
+        let mut a = job_args(
+            dir.to_str().unwrap(),
+            "j",
+            &["--trades", "10", "--tasks", "2"],
+        );
+        let i = a.iter().position(|x| *x == "--image").unwrap();
+        a[i + 1] = img;
+        let o = image(&a);
+        assert!(
+            o.status.success(),
+            "{img}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = image(&[
+            "batch",
+            "pool",
+            "--id",
+            "p",
+            "--vm-size",
+            "Standard_D4s_v5",
+            "--image",
+            img,
+            "--registry",
+            ACR,
+            "--identity",
+            IDENTITY,
+            "--dedicated",
+            "1",
+        ]);
+        assert!(
+            o.status.success(),
+            "pool {img}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // A registry with a port, and localhost.
+    for (img, reg) in [
+        ("myacr.io:5000/x:y", "myacr.io:5000"),
+        ("localhost:5000/x", "localhost:5000"),
+    ] {
+        let o = image(&[
+            "batch",
+            "pool",
+            "--id",
+            "p",
+            "--vm-size",
+            "Standard_D4s_v5",
+            "--image",
+            img,
+            "--registry",
+            reg,
+            "--identity",
+            IDENTITY,
+            "--dedicated",
+            "1",
+        ]);
+        assert!(
+            o.status.success(),
+            "pool {img}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+#[test]
+fn free_text_pool_flags_are_checked_before_they_reach_the_body() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("pool.json");
+    let base = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "batch",
+            "pool",
+            "--id",
+            "p",
+            "--vm-size",
+            "Standard_D4s_v5",
+            "--image",
+            "myacr.azurecr.io/riskpool:cpu",
+            "--registry",
+            ACR,
+            "--identity",
+            IDENTITY,
+            "--output",
+            out.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let cases: &[(&[&str], &str)] = &[
+        (&["--node-agent", ""], "--node-agent (nodeAgentSkuId)"),
+        (&["--node-agent", " "], "--node-agent (nodeAgentSkuId)"),
+        (&["--node-agent", "\n"], "--node-agent (nodeAgentSkuId)"),
+        (
+            &["--node-agent", "batch.node.ubuntu 22.04\n"],
+            "--node-agent (nodeAgentSkuId)",
+        ),
+        (
+            &["--node-agent", "batch.node.ubuntu\t22.04"],
+            "--node-agent (nodeAgentSkuId)",
+        ),
+        (
+            &["--node-agent", "batch.node."],
+            "--node-agent (nodeAgentSkuId)",
+        ),
+        (
+            &["--node-agent", "batch.node. "],
+            "--node-agent (nodeAgentSkuId)",
+        ),
+        (
+            &["--node-agent", "ubuntu 22.04"],
+            "--node-agent (nodeAgentSkuId)",
+        ),
+        (
+            &["--node-agent", "batch.node.ubuntu 22.04'$(id)"],
+            "--node-agent (nodeAgentSkuId)",
+        ),
+        (
+            &["--node-image", "a:b:c d:latest"],
+            "--node-image (imageReference.sku)",
+        ),
+        (
+            &["--node-image", "-a:b:c:latest"],
+            "--node-image (imageReference.publisher)",
+        ),
+        (
+            &["--node-image", "a:b\n:c:latest"],
+            "--node-image (imageReference.offer)",
+        ),
+        (
+            &["--autoscale", "$TargetDedicatedNodes = 1;\u{7}"],
+            "--autoscale (autoScaleFormula): the formula holds the control character",
+        ),
+        (
+            &["--registry", "my acr.io"],
+            "--registry (containerRegistries[].registryServer)",
+        ),
+        (
+            &["--registry", "myacr.azurecr.io\n"],
+            "--registry (containerRegistries[].registryServer)",
+        ),
+    ];
+    for (extra, want) in cases {
+        let mut a = base(&[]);
+        for pair in extra.chunks(2) {
+            let flag = format!("{}={}", pair[0], pair[1]);
+            match a.iter().position(|x| x == pair[0]) {
+                Some(i) => {
+                    a[i] = flag;
+                    a.remove(i + 1);
+                }
+                None => a.push(flag),
+            }
+        }
+        let o = image(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(want), "{extra:?}: wanted `{want}` in {err}");
+        assert!(!out.exists(), "{extra:?}: written");
+    }
+    // What is fine: other agents, multi-line formulas.
+    for extra in [
+        &["--node-agent", "batch.node.el 8"][..],
+        &["--node-agent", "batch.node.mariner 2.0"][..],
+        &["--autoscale", "$a = 1;\r\n$TargetDedicatedNodes = $a;\n"][..],
+    ] {
+        let o = image(&base(extra).iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(
+            o.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let body = read(&out);
+        if extra[0] == "--node-agent" {
+            assert_eq!(
+                body["properties"]["deploymentConfiguration"]["virtualMachineConfiguration"]
+                    ["nodeAgentSkuId"],
+                extra[1]
+            );
+        }
+        std::fs::remove_file(&out).unwrap();
+    }
+}

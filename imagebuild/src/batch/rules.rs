@@ -14,6 +14,15 @@
 //! | a data-plane pool has no identity | Pool_Add has no `identity` property |
 //! | storage: `https://ACCOUNT.blob.SUFFIX/CONTAINER`, account 3-24 lower-case letters and digits, container 3-63 lower-case letters, digits, single hyphens | blob storage naming rules |
 //! | price tasks: 1 to 10,000 and no more than the trades; trades at most 10^9 | riskpool's own bound: a job that Batch can schedule in reasonable time |
+//! | container image: `REGISTRY[:PORT]/PATH[:TAG][@DIGEST]`, path components `[a-z0-9]+((\.\|_\|__\|-+)[a-z0-9]+)*`, tag `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`, digest `sha256:` 64 (or `sha512:` 128) lower-case hex | the OCI distribution reference grammar (the registry required: the nodes pull from a private one); `containerImageNames`, `containerSettings.imageName` |
+//! | registry: host components of letters, digits and inner hyphens joined by `.`, an optional port 1-65535 | the same grammar's `domain`; `containerRegistries[].registryServer` |
+//! | node agent SKU: `batch.node.` then letters, digits, `.`, `_`, `-` and single spaces, at most 64 | the ids List Supported Images returns (`batch.node.ubuntu 22.04`); `nodeAgentSkuId` |
+//! | node image parts: letters, digits, `.`, `_`, `-`, starting with a letter or digit | marketplace `imageReference` publisher, offer, sku, version |
+//! | autoscale formula: no control characters but line breaks and tabs | `autoScaleFormula` |
+//!
+//! Ids may begin with `-` (the service allows it): every command line and
+//! `run.sh` takes them as names, never options (`./`, `--`, `--flag=VALUE`,
+//! quoting; see [`super::script::sh_quote`]).
 //!
 //! What these do not cover: the per-size vCPU count is read from the size's
 //! name (`Standard_NC24ads_A100_v4` has 24), so sizes of the first
@@ -164,11 +173,181 @@ pub fn vm_size_vcpus(size: &str) -> Option<Option<u32>> {
     Some(versioned.then_some(vcpus))
 }
 
-fn registry_ok(r: &str) -> bool {
-    !r.is_empty()
-        && (r.contains('.') || r.contains(':') || r == "localhost")
-        && r.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))
+/// A registry server, `host[:port]` as the OCI distribution reference
+/// grammar writes it: host components of letters and digits with inner
+/// hyphens, joined by `.`; a port of digits. It must look like a host (a
+/// `.`, a port, or `localhost`), not like a Docker Hub repository name.
+pub fn registry_ok(r: &str) -> bool {
+    let (host, port) = match r.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (r, None),
+    };
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.len() <= 63
+            && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !c.starts_with('-')
+            && !c.ends_with('-')
+    };
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len())
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+    });
+    (1..=253).contains(&host.len())
+        && host.split('.').all(component_ok)
+        && port_ok
+        && (host.contains('.') || port.is_some() || host == "localhost")
+}
+
+/// `[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*`: one `/`-separated part of a
+/// repository name.
+fn path_component_ok(c: &str) -> bool {
+    let b = c.as_bytes();
+    if b.is_empty() || !is_lower_alnum(b[0]) || !is_lower_alnum(b[b.len() - 1]) {
+        return false;
+    }
+    // Runs of separators between alphanumeric runs: `.`, `_`, `__`, or any
+    // number of `-`.
+    let mut i = 0;
+    while i < b.len() {
+        if is_lower_alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !is_lower_alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn is_lower_alnum(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit()
+}
+
+/// Why `reference` is not a full image reference
+/// (`REGISTRY/PATH[:TAG][@ALGORITHM:HEX]`, the OCI distribution grammar
+/// with the registry required), naming the part that is wrong; None when
+/// it is one.
+pub fn image_reference_problem(reference: &str) -> Option<String> {
+    if let Some(c) = reference
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace())
+    {
+        return Some(format!(
+            "it holds the character {c:?}; an image reference has no spaces or control characters"
+        ));
+    }
+    let (name_tag, digest) = match reference.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (reference, None),
+    };
+    let Some((registry, rest)) = name_tag.split_once('/') else {
+        return Some(
+            "no registry: write it as REGISTRY/NAME:TAG, such as myacr.azurecr.io/riskpool:cuda"
+                .into(),
+        );
+    };
+    if !registry_ok(registry) {
+        return Some(format!(
+            "the registry `{registry}` is not a host[:port] such as myacr.azurecr.io"
+        ));
+    }
+    let (path, tag) = match rest.rsplit_once(':') {
+        Some((p, t)) => (p, Some(t)),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Some("the repository path is empty".into());
+    }
+    if let Some(c) = path.split('/').find(|c| !path_component_ok(c)) {
+        return Some(format!(
+            "the repository path component `{c}` is not lower-case letters and digits joined by `.`, `_`, `__` or hyphens (empty components, as in `//`, are not allowed)"
+        ));
+    }
+    if registry.len() + 1 + path.len() > 255 {
+        return Some(
+            "the repository name (registry and path) is longer than 255 characters".into(),
+        );
+    }
+    if let Some(t) = tag {
+        let b = t.as_bytes();
+        let ok = (1..=128).contains(&b.len())
+            && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+            && b.iter()
+                .all(|&x| x.is_ascii_alphanumeric() || b"._-".contains(&x));
+        if !ok {
+            return Some(format!(
+                "the tag `{t}` is not 1 to 128 letters, digits, `_`, `.` and `-` starting with a letter, digit or `_`"
+            ));
+        }
+    }
+    if let Some(d) = digest {
+        let Some((algorithm, hex)) = d.split_once(':') else {
+            return Some(format!("the digest `{d}` is not ALGORITHM:HEX"));
+        };
+        let want = match algorithm {
+            "sha256" => 64,
+            "sha512" => 128,
+            _ => {
+                return Some(format!(
+                    "the digest algorithm `{algorithm}` is not sha256 or sha512"
+                ))
+            }
+        };
+        if hex.len() != want
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Some(format!(
+                "the digest `{d}` is not {algorithm}: followed by {want} lower-case hex digits"
+            ));
+        }
+    }
+    None
+}
+
+/// Why `sku` is not a Batch node agent SKU id (`batch.node.ubuntu 22.04`),
+/// or None.
+pub fn node_agent_problem(sku: &str) -> Option<String> {
+    let Some(rest) = sku.strip_prefix("batch.node.") else {
+        return Some(format!(
+            "{sku:?} is not a node agent SKU id: `batch.node.` then the OS, such as `batch.node.ubuntu 22.04`"
+        ));
+    };
+    let ok = (1..=64).contains(&sku.len())
+        && rest
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && rest
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b" ._-".contains(&b))
+        && !rest.contains("  ");
+    (!ok).then(|| format!(
+        "{sku:?} is not a node agent SKU id: `batch.node.` then letters, digits, `.`, `_`, `-` and single spaces, such as `batch.node.ubuntu 22.04` (at most 64 characters)"
+    ))
+}
+
+/// Whether `s` is a marketplace image part (publisher, offer, sku,
+/// version): letters, digits, `.`, `_`, `-`, starting with a letter or digit.
+pub fn marketplace_part_ok(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// The pool's rules; empty when every one holds.
@@ -212,6 +391,17 @@ pub fn check_pool(o: &PoolOptions, plane: Plane) -> Vec<Refusal> {
                 "the formula is empty".into(),
             );
         }
+        // Formulas span lines; other control characters are no part of one.
+        if let Some(c) = formula
+            .chars()
+            .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            refuse(
+                &mut out,
+                "--autoscale (autoScaleFormula)",
+                format!("the formula holds the control character {c:?}"),
+            );
+        }
         match duration_seconds(interval) {
             Some(s) if (300.0..=168.0 * 3600.0).contains(&s) => {}
             Some(_) => refuse(
@@ -235,15 +425,49 @@ pub fn check_pool(o: &PoolOptions, plane: Plane) -> Vec<Refusal> {
             refuse(&mut out, "--identity", "a data-plane pool (Pool_Add) cannot have a managed identity: use --plane management (the default)".into());
         }
     }
+    if let Some(why) = node_agent_problem(&o.node_agent_sku) {
+        refuse(&mut out, "--node-agent (nodeAgentSkuId)", why);
+    }
     match &o.image {
         NodeImage::Container {
-            image, registry, ..
+            image,
+            registry,
+            node,
         } => {
+            for (part, value) in [
+                ("publisher", &node.publisher),
+                ("offer", &node.offer),
+                ("sku", &node.sku),
+                ("version", &node.version),
+            ] {
+                if !marketplace_part_ok(value) {
+                    refuse(
+                        &mut out,
+                        &format!("--node-image (imageReference.{part})"),
+                        format!(
+                            "{value:?} is not a marketplace image {part}: letters, digits, `.`, `_` and `-`, starting with a letter or digit"
+                        ),
+                    );
+                }
+            }
             if !registry_ok(registry) {
                 refuse(
                     &mut out,
                     "--registry (containerRegistries[].registryServer)",
-                    format!("`{registry}` is not a registry server name such as myacr.azurecr.io"),
+                    format!(
+                        "`{}` is not a registry server name (host[:port]) such as myacr.azurecr.io",
+                        registry.escape_debug()
+                    ),
+                );
+            }
+            if let Some(why) = image_reference_problem(image) {
+                refuse(
+                    &mut out,
+                    "--image (containerImageNames)",
+                    format!(
+                        "`{}` is not a full image reference: {why}",
+                        image.escape_debug()
+                    ),
                 );
             }
             let of = crate::container::registry_of(image);
@@ -326,12 +550,14 @@ pub fn check_job(o: &JobOptions) -> Vec<Refusal> {
         }
     }
     if let Some(image) = &o.image {
-        if !image.contains('/') || !registry_ok(crate::container::registry_of(image)) {
+        if let Some(why) = image_reference_problem(image) {
             refuse(
                 &mut out,
                 "--image (containerSettings.imageName)",
                 format!(
-                "`{image}` is not a full image reference such as myacr.azurecr.io/riskpool:cuda"),
+                    "`{}` is not a full image reference such as myacr.azurecr.io/riskpool:cuda: {why}",
+                    image.escape_debug()
+                ),
             );
         }
     }
@@ -364,6 +590,78 @@ mod tests {
             "Standard_D16s v5",
         ] {
             assert_eq!(vm_size_vcpus(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn image_references() {
+        for good in [
+            "myacr.azurecr.io/riskpool:cuda",
+            "myacr.azurecr.io/riskpool",
+            "localhost/x",
+            "localhost:5000/a/b",
+            "r.io:443/a.b/c_d/e__f/g---h:_x.Y-1",
+        ] {
+            assert_eq!(image_reference_problem(good), None, "{good}");
+        }
+        let hex = "0123456789abcdef".repeat(4);
+        assert_eq!(
+            image_reference_problem(&format!("r.io/x:t@sha256:{hex}")),
+            None
+        );
+        for bad in [
+            "riskpool:cuda",
+            "r.io/X",
+            "r.io/x:",
+            "r.io/x:-t",
+            "r.io//x",
+            "r.io/x/",
+            "r.io/x:a\tb",
+            "r.io/x@sha256:zz",
+            "r.io/x@sha256:",
+            "r.io/x@",
+            "r.io/a..b",
+            "r.io/a___b",
+            "r.io/a_-b",
+            "r.io/x:$(id)",
+            "r.io/x`",
+            "r..io/x",
+            "r.io:0/x",
+            "r.io:x/y",
+            "-r.io/x",
+            "myacr/x",
+        ] {
+            assert!(image_reference_problem(bad).is_some(), "{bad}");
+        }
+        assert!(image_reference_problem(&format!("r.io/x:{}", "t".repeat(129))).is_some());
+        assert!(image_reference_problem(&format!("r.io/x:{}", "t".repeat(128))).is_none());
+        assert!(
+            image_reference_problem(&format!("r.io/x@sha256:{}", hex.to_uppercase())).is_some()
+        );
+    }
+
+    #[test]
+    fn node_agents() {
+        for good in [
+            "batch.node.ubuntu 22.04",
+            "batch.node.el 8",
+            "batch.node.windows amd64",
+        ] {
+            assert_eq!(node_agent_problem(good), None, "{good}");
+        }
+        for bad in [
+            "",
+            " ",
+            "\n",
+            "batch.node.",
+            "batch.node. ",
+            "batch.node.ubuntu 22.04 ",
+            "batch.node.ubuntu  22.04",
+            "batch.node.ubuntu\t22.04",
+            "batch.node.ubuntu 22.04\n",
+            "ubuntu 22.04",
+        ] {
+            assert!(node_agent_problem(bad).is_some(), "{bad:?}");
         }
     }
 
