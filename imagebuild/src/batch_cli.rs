@@ -244,6 +244,7 @@ pub fn batch_pool(a: PoolArgs) -> Result<()> {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "pool.json".into());
+    let file = batch::script::sh_quote(&file);
     match a.plane {
         Plane::Management => {
             let account = a.account_id.as_deref().unwrap_or(

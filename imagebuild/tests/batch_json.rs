@@ -778,6 +778,200 @@ fn broken_bodies_are_refused_with_their_path() {
     );
 }
 
+/// An executable shell script at `path`.
+fn script(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A task's command line run as Batch runs it (no shell of its own: the
+/// line starts one), in `wd`, with `bin` first on PATH.
+fn run_task(task: &Value, wd: &Path, bin: &Path) -> std::process::Output {
+    let line = task["commandLine"].as_str().unwrap();
+    let words = shell_words(line);
+    assert_eq!(&words[..2], ["/bin/sh", "-c"], "{line}");
+    assert_eq!(words.len(), 3, "{line}: one command for sh");
+    Command::new(&words[0])
+        .args(&words[1..])
+        .current_dir(wd)
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .output()
+        .unwrap()
+}
+
+/// The words sh makes of `line` (by asking sh).
+fn shell_words(line: &str) -> Vec<String> {
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!("for w in {line}; do printf '%s\\0' \"$w\"; done"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .split('\0')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn ids_and_books_beginning_with_a_hyphen_make_commands_that_work() {
+    // Batch ids are letters, digits, `-` and `_` anywhere: `-x` is one, and
+    // every command the job writes must take it as a name, not an option.
+    let d = tempfile::tempdir().unwrap();
+    let bin = d.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    // riskpool: prints its arguments, one a line.
+    script(
+        &bin.join("riskpool"),
+        "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n",
+    );
+    // az: logs its arguments, answers what run.sh asks.
+    let log = d.path().join("az.log");
+    script(
+        &bin.join("az"),
+        r#"#!/bin/sh
+for a in "$@"; do printf '%s\n' "$a" >> "$AZLOG"; done
+echo %%END >> "$AZLOG"
+case "$*" in
+  *"job show"*) echo completed ;;
+  *"task list"*) printf '0\tcompleted\tsuccess\t0\n' ;;
+  *"blob download"*)
+    for a in "$@"; do case "$a" in --file=*)
+      f=${a#--file=}; echo trade,pv > "$f"; i=1
+      while [ $i -le 10 ]; do echo "$i,1" >> "$f"; i=$((i + 1)); done ;;
+    esac; done ;;
+esac
+exit 0
+"#,
+    );
+    let pool_body = d.path().join("pool.json");
+    std::fs::write(&pool_body, r#"{"properties": {}}"#).unwrap();
+    // A resource group with parentheses (Azure allows them): a shell word only when quoted.
+    let account = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg(1)/providers/Microsoft.Batch/batchAccounts/acct";
+    for (n, id) in ["-x", "--help", "--", "-", "-_-"].into_iter().enumerate() {
+        let dir = d.path().join(format!("job{n}"));
+        let id_flag = format!("--id={id}");
+        let pool_flag = format!("--pool-id={id}");
+        let book = format!("--book={id}/-b.csv");
+        let body = format!("--pool-body={}", pool_body.display());
+        let acct = format!("--account-id={account}");
+        let mut a = job_args(dir.to_str().unwrap(), "j", &[]);
+        a.retain(|x| *x != "--id" && *x != "j" && *x != "--pool-id" && *x != "gpu");
+        a.extend([
+            id_flag.as_str(),
+            pool_flag.as_str(),
+            book.as_str(),
+            body.as_str(),
+            acct.as_str(),
+            "--trades",
+            "10",
+            "--tasks",
+            "4",
+        ]);
+        let o = image(&a);
+        assert!(
+            o.status.success(),
+            "{id}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let tasks = job_tasks(&dir);
+        assert_eq!(read(&dir.join("job.json"))["id"], id);
+
+        // split: checks the book's rows, naming the book.
+        let wd = d.path().join(format!("split{n}"));
+        std::fs::create_dir(&wd).unwrap();
+        std::fs::write(wd.join("trades.csv"), "h\n1\n2\n").unwrap();
+        let o = run_task(&tasks[0], &wd, &bin);
+        assert_eq!(o.status.code(), Some(2), "{id}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("split: {id}/-b.csv holds 2 trades")),
+            "{id}: {err}"
+        );
+
+        // concat: the job's parts, in part order, as files.
+        let wd = d.path().join(format!("concat{n}"));
+        let results = wd.join(id).join("results");
+        std::fs::create_dir_all(&results).unwrap();
+        for k in [0, 1, 2] {
+            std::fs::write(results.join(format!("trades.{k}.results.csv")), "x\n").unwrap();
+        }
+        let o = run_task(tasks.last().unwrap(), &wd, &bin);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success() && err.is_empty(), "{id}: {err}");
+        let args = String::from_utf8(o.stdout).unwrap();
+        let args: Vec<&str> = args.lines().collect();
+        let sep = args
+            .iter()
+            .position(|a| *a == "--")
+            .expect("-- before the files");
+        let files: Vec<String> = (0..3)
+            .map(|k| format!("./{id}/results/trades.{k}.results.csv"))
+            .collect();
+        assert_eq!(args[sep + 1..], files, "{id}: {args:?}");
+        assert!(args[..sep].contains(&"--expect"));
+
+        // run.sh: every value reaches az as --flag=VALUE, never as a word of its own.
+        let sh = Command::new("sh")
+            .arg("-n")
+            .arg(dir.join("run.sh"))
+            .output()
+            .unwrap();
+        assert!(
+            sh.status.success(),
+            "{id}: {}",
+            String::from_utf8_lossy(&sh.stderr)
+        );
+        let book_file = d.path().join(format!("book {n}.csv"));
+        let rows: String = (1..=10).map(|i| format!("{i},x\n")).collect();
+        std::fs::write(&book_file, format!("trade,x\n{rows}")).unwrap();
+        let _ = std::fs::remove_file(&log);
+        let o = Command::new(dir.join("run.sh"))
+            .args(["all", book_file.to_str().unwrap()])
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("AZLOG", &log)
+            .env("RISKPOOL_ARM_ENDPOINT", "http://127.0.0.1:9")
+            .env("RISKPOOL_POLL_SECONDS", "0")
+            .env_remove("AZURE_STORAGE_CONNECTION_STRING")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{id}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(dir.join("results.csv").exists(), "{id}");
+        let logged = std::fs::read_to_string(&log).unwrap();
+        let words: Vec<&str> = logged.lines().collect();
+        for want in [
+            format!("--job-id={id}"),
+            format!("--name={id}/-b.csv"),
+            format!("--name={id}/results.csv"),
+            format!("--url=http://127.0.0.1:9{account}/pools/{id}?api-version=2024-07-01"),
+        ] {
+            assert!(
+                words.contains(&want.as_str()),
+                "{id}: no `{want}` in {words:?}"
+            );
+        }
+        assert!(
+            !words
+                .iter()
+                .any(|w| *w == id || w.starts_with(&format!("{id}/"))),
+            "{id}: a bare value az would read as an option: {words:?}"
+        );
+    }
+}
+
 #[test]
 fn image_references_follow_the_distribution_grammar() {
     let d = tempfile::tempdir().unwrap();

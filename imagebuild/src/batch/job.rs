@@ -132,7 +132,7 @@ fn task(o: &JobOptions, id: &str, command: String, depends: Option<Value>) -> Va
     let mut t = json!({
         "id": id,
         // Batch runs the command without a shell; sh runs the pipeline.
-        "commandLine": format!("/bin/sh -c '{command}'"),
+        "commandLine": format!("/bin/sh -c {}", super::script::sh_quote(&command)),
         "constraints": {"maxTaskRetryCount": o.max_retries},
         "userIdentity": {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}},
         // A task that fails for good (retries spent) ends the job: nothing
@@ -181,8 +181,9 @@ pub fn tasks(o: &JobOptions) -> Vec<Value> {
         o,
         "split",
         format!(
-            "rows=$(($(grep -c . trades.csv) - 1)); if [ \"$rows\" -ne {t} ]; then echo \"split: {input} holds $rows trades, the job was made for {t} (--trades)\" >&2; exit 2; fi; riskpool split --input trades.csv --trades-per-file {per_file} --output-dir parts",
-            t = o.trades
+            "rows=$(($(grep -c . trades.csv) - 1)); if [ \"$rows\" -ne {t} ]; then echo \"split: \"{qinput}\" holds $rows trades, the job was made for {t} (--trades)\" >&2; exit 2; fi; riskpool split --input trades.csv --trades-per-file {per_file} --output-dir parts",
+            t = o.trades,
+            qinput = super::script::sh_quote(&input),
         ),
         o.book.is_none().then(|| json!({"taskIds": ["generate"]})),
     );
@@ -222,7 +223,10 @@ pub fn tasks(o: &JobOptions) -> Vec<Value> {
     let mut concat = task(
         o,
         "concat",
-        format!("riskpool concat --expect {parts} --output results.csv $(ls {job}/results/trades.*.results.csv | sort -t. -k2 -n)"),
+        // `./` and `--`: a job id may begin with `-` (`-x`), which neither
+        // ls nor riskpool may read as an option. The id has no `.`, so the
+        // part number is the third `.`-separated field of `./JOB/results/trades.K.results.csv`.
+        format!("riskpool concat --expect {parts} --output results.csv -- $(ls -- ./{qjob}/results/trades.*.results.csv | sort -t. -k3,3n)", qjob = super::script::sh_quote(job)),
         Some(json!({"taskIdRanges": [{"start": 0, "end": parts as i64 - 1}]})),
     );
     // The job's parts only: the prefix carries the job id and ends with `/`.

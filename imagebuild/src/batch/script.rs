@@ -42,8 +42,23 @@ pub fn account_id_ok(id: &str) -> bool {
         && (3..=24).contains(&p[8].len())
 }
 
-/// The script's text. Every value in it has passed [`super::rules`], so
-/// none needs quoting beyond what the script does.
+/// `s` as one POSIX shell word: as it is when it holds only characters no
+/// shell treats specially, else in single quotes (a `'` as `'\''`).
+pub fn sh_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./:@%+=,-".contains(&b));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The script's text. Every value in it has passed [`super::rules`], and
+/// each is written as one quoted shell word besides; the script hands them
+/// to `az` as `--flag=VALUE`, so a value that begins with `-` (a job id
+/// `-x` is a valid Batch id) is never read as an option.
 pub fn run_sh(o: &JobOptions, pool: Option<&PoolCreation>, collections: usize) -> String {
     let url = o.storage.url.trim_end_matches('/');
     let (account, container) = url
@@ -72,18 +87,18 @@ set -eu
 # Paths given on the command line are the caller's; the script's files are beside it.
 HERE=$(pwd)
 abs() {{ case "$1" in /*) echo "$1" ;; *) echo "$HERE/$1" ;; esac; }}
-cd "$(dirname "$0")"
-JOB={job}
-POOL={pool}
-STORAGE_URL={url}
-STORAGE_ACCOUNT={account}
-CONTAINER={container}
-BOOK_BLOB={book}
+cd "$(dirname -- "$0")"
+JOB={qjob}
+POOL={qpool}
+STORAGE_URL={qurl}
+STORAGE_ACCOUNT={qaccount}
+CONTAINER={qcontainer}
+BOOK_BLOB={qbook}
 TRADES={trades}
 PARTS={parts}
 COLLECTIONS={collections}
-POOL_ACCOUNT_ID={pool_account}
-POOL_BODY={pool_body}
+POOL_ACCOUNT_ID={qpool_account}
+POOL_BODY={qpool_body}
 ARM=${{RISKPOOL_ARM_ENDPOINT:-https://management.azure.com}}
 API={api}
 
@@ -93,9 +108,9 @@ command -v az >/dev/null 2>&1 || die "the Azure CLI (az) is not on PATH" 2
 
 storage() {{
   if [ -n "${{AZURE_STORAGE_CONNECTION_STRING:-}}" ]; then
-    az storage "$@" --connection-string "$AZURE_STORAGE_CONNECTION_STRING" --only-show-errors
+    az storage "$@" --connection-string="$AZURE_STORAGE_CONNECTION_STRING" --only-show-errors
   else
-    az storage "$@" --account-name "$STORAGE_ACCOUNT" --auth-mode login --only-show-errors
+    az storage "$@" --account-name="$STORAGE_ACCOUNT" --auth-mode login --only-show-errors
   fi
 }}
 
@@ -111,18 +126,18 @@ submit() {{
       n=$(rows "$book")
       [ "$n" -eq "$TRADES" ] || die "$book holds $n trades; this job was made for $TRADES (--trades)" 2
       say "uploading $book to $CONTAINER/$BOOK_BLOB"
-      storage blob upload --container-name "$CONTAINER" --name "$BOOK_BLOB" --file "$book" --overwrite --no-progress >/dev/null
+      storage blob upload --container-name="$CONTAINER" --name="$BOOK_BLOB" --file="$book" --overwrite --no-progress >/dev/null
     else
       say "no book file given: the job reads $CONTAINER/$BOOK_BLOB as it is"
     fi
   fi
   if [ -n "$POOL_ACCOUNT_ID" ]; then
     pool_url="$ARM$POOL_ACCOUNT_ID/pools/$POOL?api-version=$API"
-    if az rest --method get --url "$pool_url" --only-show-errors >/dev/null 2>&1; then
+    if az rest --method get --url="$pool_url" --only-show-errors >/dev/null 2>&1; then
       say "pool $POOL exists"
     else
       say "creating pool $POOL"
-      az rest --method put --url "$pool_url" --body "@$POOL_BODY" --only-show-errors >/dev/null
+      az rest --method put --url="$pool_url" --body="@$POOL_BODY" --only-show-errors >/dev/null
     fi
   fi
   say "creating job $JOB"
@@ -130,15 +145,15 @@ submit() {{
   i=0
   while [ "$i" -lt "$COLLECTIONS" ]; do
     f=$(printf 'tasks-%04d.json' "$i")
-    az batch task create --job-id "$JOB" --json-file "$f" --only-show-errors >/dev/null
+    az batch task create --job-id="$JOB" --json-file="$f" --only-show-errors >/dev/null
     i=$((i + 1))
   done
   say "added the tasks ($COLLECTIONS collections); the job ends when they are done"
-  az batch job set --job-id "$JOB" --on-all-tasks-complete terminatejob --only-show-errors >/dev/null
+  az batch job set --job-id="$JOB" --on-all-tasks-complete terminatejob --only-show-errors >/dev/null
 }}
 
 status() {{
-  az batch task list --job-id "$JOB" --only-show-errors \
+  az batch task list --job-id="$JOB" --only-show-errors \
     --query "[].[id, state, executionInfo.result || '-', executionInfo.exitCode || '-']" --output tsv |
   awk -v url="$STORAGE_URL" -v job="$JOB" -F '\t' '
     {{ n[$2]++; if ($3 == "failure") {{ failed++; f[failed] = $1 "\t exit " $4 "\t" url "/" job "/logs/" $1 "/stderr.txt" }} }}
@@ -150,7 +165,7 @@ status() {{
 
 wait_job() {{
   while :; do
-    state=$(az batch job show --job-id "$JOB" --query state --output tsv --only-show-errors)
+    state=$(az batch job show --job-id="$JOB" --query state --output tsv --only-show-errors)
     status
     [ "$state" = completed ] && return 0
     sleep "${{RISKPOOL_POLL_SECONDS:-30}}"
@@ -161,7 +176,7 @@ download() {{
   out=results.csv
   [ -z "${{1:-}}" ] || out=$(abs "$1")
   [ -d "$(dirname "$out")" ] || die "$(dirname "$out"): no such folder" 2
-  storage blob download --container-name "$CONTAINER" --name "$JOB/results.csv" --file "$out.part" --no-progress >/dev/null
+  storage blob download --container-name="$CONTAINER" --name="$JOB/results.csv" --file="$out.part" --no-progress >/dev/null
   n=$(rows "$out.part")
   distinct=$(tail -n +2 "$out.part" | cut -d, -f1 | sort -u | grep -c . || true)
   if [ "$n" -ne "$TRADES" ] || [ "$distinct" -ne "$TRADES" ]; then
@@ -181,10 +196,31 @@ case "${{1:-}}" in
 esac
 "#,
         job = o.id,
-        pool = o.pool_id,
+        qjob = sh_quote(&o.id),
+        qpool = sh_quote(&o.pool_id),
+        qurl = sh_quote(url),
+        qaccount = sh_quote(account),
+        qcontainer = sh_quote(container),
+        qbook = sh_quote(&book),
+        qpool_account = sh_quote(pool_account),
+        qpool_body = sh_quote(pool_body),
         trades = o.trades,
         parts = o.parts(),
         api = ARM_API_VERSION,
     ));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sh_quote;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(sh_quote("-x"), "-x");
+        assert_eq!(sh_quote("a/b.csv"), "a/b.csv");
+        assert_eq!(sh_quote(""), "''");
+        assert_eq!(sh_quote("rg(1)"), "'rg(1)'");
+        assert_eq!(sh_quote("it's $x"), r"'it'\''s $x'");
+    }
 }
