@@ -1254,3 +1254,42 @@ fn free_text_pool_flags_are_checked_before_they_reach_the_body() {
         std::fs::remove_file(&out).unwrap();
     }
 }
+
+#[test]
+fn shell_characters_in_ids_and_books_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("j");
+    for (flag, bad, want) in [
+        ("--book", "my book.csv", "--book"),
+        ("--book", "a$(id).csv", "--book"),
+        ("--book", "a'b.csv", "--book"),
+        ("--book", "x\n.csv", "--book"),
+        ("--id", "a;b", "--id (id)"),
+        ("--id", "a\tb", "--id (id)"),
+        ("--id", "", "--id (id)"),
+        ("--pool-id", "`p`", "--pool-id (poolInfo.poolId)"),
+        ("--pool-id", "p\n", "--pool-id (poolInfo.poolId)"),
+    ] {
+        let mut a = job_args(
+            dir.to_str().unwrap(),
+            "j",
+            &["--trades", "10", "--tasks", "2"],
+        );
+        let flag_value = format!("{flag}={bad}");
+        match a.iter().position(|x| *x == flag) {
+            Some(i) => {
+                a[i] = &flag_value;
+                a.remove(i + 1);
+            }
+            None => a.push(&flag_value),
+        }
+        let o = image(&a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag} {bad:?}: {err}");
+        assert!(
+            err.contains(want),
+            "{flag} {bad:?}: wanted `{want}` in {err}"
+        );
+        assert!(!dir.exists(), "{flag} {bad:?}: a refused job wrote files");
+    }
+}
