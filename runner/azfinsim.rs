@@ -103,10 +103,7 @@ fn synthetic(args: &AzfinsimArgs, output: &std::path::Path) -> Result<()> {
             "--delay-start and --task-duration must not be negative".into()
         ));
     }
-    let window = match (args.start_trade, args.trade_window) {
-        (None, None) => None,
-        (s, w) => Some((s.unwrap_or(0), w.unwrap_or(u64::MAX))),
-    };
+    let window = crate::input::trade_window(args.start_trade, args.trade_window)?;
     let trades: Vec<u64> = TradeReader::open(
         &args.cache_path,
         ReadOptions {

@@ -37,11 +37,15 @@ pub fn split(args: &SplitArgs) -> Result<Vec<std::path::PathBuf>> {
         "split checks every trade first, then writes the parts; save it to a file first",
     )?;
     // Every row checked as `price` checks it, before any part is written.
-    crate::check::check_all(
+    let checked = crate::check::check_all(
         input,
         &crate::input::ReadOptions::default(),
         &riskpool_kernels::PricingRequest::default(),
     )?;
+    if checked.count == 0 {
+        // As `price` refuses it: a header alone is no job to split.
+        return Err(crate::input::error_at(input, 1, None, "no trades in the file").into());
+    }
     let f = File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
     let mut lines = BufReader::new(LineLimit::new(f, input)).lines();
     let header = match lines.next() {
@@ -89,14 +93,63 @@ pub fn split(args: &SplitArgs) -> Result<Vec<std::path::PathBuf>> {
         .and_then(|s| s.to_str())
         .unwrap_or("trades")
         .to_string();
-    let mut written = Vec::new();
-    let result = write_parts(lines, &header, &dir, &stem, args, input, &mut written);
-    if result.is_err() {
-        for f in &written {
-            let _ = std::fs::remove_file(f);
+    // The last part's temporary name must fit the file system's limit, or
+    // the split would fail half way.
+    let last = (checked.count - 1) / args.trades_per_file;
+    let longest = format!("{stem}.{last}.csv.tmp").len();
+    if longest > crate::price::NAME_MAX {
+        bail!(Usage(format!(
+            "--input {}: the parts' names ({stem}.{last}.csv.tmp) would be {longest} bytes, over the file system's limit of {}; rename the input",
+            input.display(),
+            crate::price::NAME_MAX
+        )));
+    }
+    // Every part is written to its `.tmp` first; only when all are whole
+    // are they renamed into place, so a failure removes this run's
+    // temporary files and never a file that was in the folder before.
+    let mut parts = Vec::new();
+    let result = write_parts(lines, &header, &dir, &stem, args, input, &mut parts);
+    if let Err(e) = result {
+        for p in &parts {
+            let _ = std::fs::remove_file(&p.1);
+        }
+        return Err(e);
+    }
+    for (path, _) in &parts {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
+            for p in &parts {
+                let _ = std::fs::remove_file(&p.1);
+            }
+            bail!(Usage(format!(
+                "--output-dir {}: {} is there and is not a regular file; nothing was written",
+                dir.display(),
+                path.display()
+            )));
         }
     }
-    result.map(|()| written)
+    let mut written = Vec::new();
+    for (i, (path, tmp)) in parts.iter().enumerate() {
+        let existed = std::fs::symlink_metadata(path).is_ok();
+        if let Err(e) = std::fs::rename(tmp, path) {
+            for (_, t) in &parts[i..] {
+                let _ = std::fs::remove_file(t);
+            }
+            // Parts this run created are removed; a file that was there
+            // before (now replaced) is left, never deleted.
+            for (p, new) in &written {
+                if *new {
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+            return Err(e)
+                .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()));
+        }
+        written.push((path.clone(), !existed));
+    }
+    if let Some((p, _)) = written.first() {
+        crate::resume::sync_dir(p);
+    }
+    Ok(written.into_iter().map(|(p, _)| p).collect())
 }
 
 /// One part being written: `<part>.tmp`, renamed into place when full.
@@ -126,9 +179,9 @@ impl Part {
         writeln!(self.out, "{text}").with_context(|| format!("cannot write {}", self.tmp.display()))
     }
 
-    /// Syncs and renames the part into place (its temporary file removed
-    /// if that fails).
-    fn finish(self) -> Result<PathBuf> {
+    /// Syncs the part's temporary file (removed if that fails); the
+    /// caller renames it into place.
+    fn finish(self) -> Result<(PathBuf, PathBuf)> {
         let Part { path, tmp, out } = self;
         let result = (|| {
             let f = out
@@ -136,16 +189,13 @@ impl Part {
                 .map_err(|e| e.into_error())
                 .with_context(|| format!("cannot write {}", tmp.display()))?;
             f.sync_all()
-                .with_context(|| format!("cannot sync {}", tmp.display()))?;
-            std::fs::rename(&tmp, &path)
-                .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+                .with_context(|| format!("cannot sync {}", tmp.display()))
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
         result?;
-        crate::resume::sync_dir(&path);
-        Ok(path)
+        Ok((path, tmp))
     }
 }
 
@@ -159,7 +209,7 @@ fn write_parts(
     stem: &str,
     args: &SplitArgs,
     input: &Path,
-    written: &mut Vec<std::path::PathBuf>,
+    written: &mut Vec<(PathBuf, PathBuf)>,
 ) -> Result<()> {
     let mut part: Option<Part> = None;
     let mut in_part = 0u64;
@@ -207,6 +257,8 @@ pub const MAX_LINE: usize = 1 << 20;
 pub struct LineLimit<R> {
     inner: R,
     since_newline: usize,
+    /// Line ends read so far: the long line is the next one.
+    lines: u64,
     file: std::path::PathBuf,
 }
 
@@ -215,6 +267,7 @@ impl<R> LineLimit<R> {
         LineLimit {
             inner,
             since_newline: 0,
+            lines: 0,
             file: file.to_path_buf(),
         }
     }
@@ -223,22 +276,47 @@ impl<R> LineLimit<R> {
 impl<R: std::io::Read> std::io::Read for LineLimit<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        match buf[..n].iter().rposition(|&b| b == b'\n') {
-            Some(i) => self.since_newline = n - i - 1,
-            None => self.since_newline += n,
+        let mut line_start = 0;
+        for (i, _) in buf[..n].iter().enumerate().filter(|(_, &b)| b == b'\n') {
+            if self.since_newline + (i - line_start) > MAX_LINE {
+                break;
+            }
+            self.lines += 1;
+            self.since_newline = 0;
+            line_start = i + 1;
         }
+        self.since_newline += n - line_start;
         if self.since_newline > MAX_LINE {
+            let line = self.lines + 1;
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                format!(
-                    "{}: a line longer than {MAX_LINE} bytes: not a text file of rows",
-                    self.file.display()
-                ),
+                LongLine {
+                    line,
+                    message: format!(
+                        "{} line {line}: a line longer than {MAX_LINE} bytes: not a text file of rows",
+                        self.file.display()
+                    ),
+                },
             ));
         }
         Ok(n)
     }
 }
+
+/// The error [`LineLimit`] reads with: the line (from 1) that is too long.
+#[derive(Debug)]
+pub struct LongLine {
+    pub line: u64,
+    message: String,
+}
+
+impl std::fmt::Display for LongLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for LongLine {}
 
 /// What the rows of a results file hold, from its header: riskpool's own
 /// layouts (every column checked), azfinsim's synthetic `tradenum,random`,
@@ -289,63 +367,136 @@ fn bad_field(col: Col, text: &str) -> Option<String> {
     }
 }
 
-/// `--expect N`: exactly N distinct files, or an error naming what is
-/// missing or extra (by their part numbers, when the names are numbered
-/// alike: `trades.K.results.csv`).
-fn check_expected(files: &[PathBuf], expect: u64) -> Result<()> {
-    if files.len() as u64 == expect {
-        return Ok(());
+/// A part file's name split as `NAME.K.results.csv` or `NAME.K.csv`:
+/// `(NAME, K, suffix)`, K plain decimal digits.
+fn part_number(path: &Path) -> Option<(String, u64, &'static str)> {
+    let name = path.file_name()?.to_str()?;
+    let (rest, suffix) = [".results.csv", ".csv"]
+        .into_iter()
+        .find_map(|s| Some((name.strip_suffix(s)?, s)))?;
+    let (stem, k) = rest.rsplit_once('.')?;
+    let k = crate::input::parse_tradenum(k)?;
+    (!stem.is_empty()).then(|| (stem.to_string(), k, suffix))
+}
+
+fn listed(names: Vec<String>, more: usize) -> String {
+    let mut s = names.join(", ");
+    if more > 0 {
+        s += &format!(" and {more} more");
     }
-    // The last run of digits in each name, with what surrounds it.
-    let numbered: Vec<Option<(String, u64, String)>> = files
-        .iter()
-        .map(|f| {
-            let name = f.file_name()?.to_str()?;
-            let end = name.rfind(|c: char| c.is_ascii_digit())? + 1;
-            let start = name[..end]
-                .rfind(|c: char| !c.is_ascii_digit())
-                .map_or(0, |i| i + 1);
-            let k = name[start..end].parse().ok()?;
-            Some((name[..start].to_string(), k, name[end..].to_string()))
-        })
-        .collect();
-    let mut detail = String::new();
-    if let Some(Some((pre, _, post))) = numbered.first() {
-        if numbered
-            .iter()
-            .all(|n| n.as_ref().is_some_and(|(a, _, b)| a == pre && b == post))
-        {
-            let have: std::collections::BTreeSet<u64> =
-                numbered.iter().flatten().map(|(_, k, _)| *k).collect();
-            let missing: Vec<String> = (0..expect)
-                .filter(|k| !have.contains(k))
-                .take(20)
-                .map(|k| format!("{pre}{k}{post}"))
-                .collect();
-            let extra: Vec<String> = have
-                .iter()
-                .filter(|k| **k >= expect)
-                .take(20)
-                .map(|k| format!("{pre}{k}{post}"))
-                .collect();
-            if !missing.is_empty() {
-                detail += &format!("; missing: {}", missing.join(", "));
-            }
-            if !extra.is_empty() {
-                detail += &format!("; extra: {}", extra.join(", "));
-            }
+    s
+}
+
+/// `--expect N`: when every file is named `NAME.K.results.csv` (or
+/// `NAME.K.csv`) with one NAME, exactly the parts 0..N-1, each once;
+/// otherwise exactly N files (their being distinct is checked after).
+/// Else an error naming what is missing and extra.
+fn check_expected(files: &[PathBuf], expect: u64) -> Result<()> {
+    let numbered: Option<Vec<(String, u64, &str)>> = files.iter().map(|f| part_number(f)).collect();
+    let alike = numbered.filter(|n| {
+        n.first()
+            .is_some_and(|(a, _, b)| n.iter().all(|(c, _, d)| c == a && d == b))
+    });
+    let Some(parts) = alike else {
+        if files.len() as u64 == expect {
+            return Ok(());
+        }
+        bail!(Usage(format!(
+            "--expect {expect}: got {} files (missing: {}; extra: {})",
+            files.len(),
+            expect.saturating_sub(files.len() as u64),
+            (files.len() as u64).saturating_sub(expect)
+        )));
+    };
+    let (stem, suffix) = (parts[0].0.clone(), parts[0].2);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut extra = Vec::new();
+    for (f, (_, k, _)) in files.iter().zip(&parts) {
+        if *k >= expect || !seen.insert(*k) {
+            extra.push(f.file_name().map_or_else(
+                || f.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ));
         }
     }
+    let mut missing = Vec::new();
+    let mut k = 0u64;
+    while k < expect && missing.len() < 20 {
+        if !seen.contains(&k) {
+            missing.push(format!("{stem}.{k}{suffix}"));
+        }
+        k += 1;
+    }
+    // The rest of 0..N-1 not listed: counted, not walked (N may be huge).
+    let more = (expect - k).saturating_sub(seen.range(k..).count() as u64);
+    let more = usize::try_from(more).unwrap_or(usize::MAX);
+    if missing.is_empty() && extra.is_empty() {
+        return Ok(());
+    }
+    let n_extra = extra.len();
+    let extra_more = n_extra.saturating_sub(20);
+    extra.truncate(20);
     bail!(Usage(format!(
-        "--expect {expect}: got {} files{detail}",
-        files.len()
+        "--expect {expect}: got {} files; missing: {}; extra: {}",
+        files.len(),
+        if missing.is_empty() {
+            "none".to_string()
+        } else {
+            listed(missing, more)
+        },
+        if extra.is_empty() {
+            "none".to_string()
+        } else {
+            listed(extra, extra_more)
+        }
     )))
 }
 
 /// Joins result files that share one header, in the order given, into
 /// `<output>.partial`, renamed into place only when every row of every
-/// file is checked and written.
+/// file is checked and written. A failure leaves no `.partial` and no
+/// `.lock` of this output behind, an earlier killed run's included.
 pub fn concat(args: &ConcatArgs) -> Result<()> {
+    let result = concat_checked(args);
+    if let Err(e) = &result {
+        if e.downcast_ref::<crate::resume::Busy>().is_none() {
+            remove_stale(args);
+        }
+    }
+    result
+}
+
+/// Removes the `.partial` and `.lock` a killed concat on this output left,
+/// when no run holds the lock and neither is one of the inputs.
+fn remove_stale(args: &ConcatArgs) {
+    let partial = partial_path(&args.output);
+    let lock = crate::resume::lock_path(&args.output);
+    let is_file = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file());
+    if !is_file(&partial) && !is_file(&lock) {
+        return;
+    }
+    let inode = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let ours = [inode(&partial), inode(&lock)];
+    if args
+        .files
+        .iter()
+        .filter_map(|f| inode(f))
+        .any(|i| ours.contains(&Some(i)))
+    {
+        return;
+    }
+    if std::fs::symlink_metadata(&args.output).is_ok_and(|m| m.file_type().is_symlink()) {
+        return;
+    }
+    // Taken quietly: busy means a live run, whose files stay.
+    if let Ok(_lock) = OutputLock::acquire(&args.output) {
+        if is_file(&partial) {
+            let _ = std::fs::remove_file(&partial);
+        }
+    }
+}
+
+fn concat_checked(args: &ConcatArgs) -> Result<()> {
     if Kind::of(&args.output) != Some(Kind::Csv) {
         bail!(Usage(format!(
             "--output {}: concat joins CSV result files; the extension must be .csv",
@@ -410,7 +561,14 @@ fn join(args: &ConcatArgs, partial: &Path) -> Result<()> {
         let mut rec = csv::StringRecord::new();
         let read = |rdr: &mut csv::Reader<_>, rec: &mut csv::StringRecord| -> Result<bool> {
             rdr.read_record(rec).map_err(|e| {
-                let line = e.position().map_or(0, |p| p.line());
+                let long = match e.kind() {
+                    csv::ErrorKind::Io(io) => io
+                        .get_ref()
+                        .and_then(|i| i.downcast_ref::<LongLine>())
+                        .map(|l| l.line),
+                    _ => None,
+                };
+                let line = long.unwrap_or_else(|| e.position().map_or(0, |p| p.line()));
                 anyhow::Error::new(bad(
                     path,
                     line.max(1),
@@ -472,7 +630,25 @@ fn join(args: &ConcatArgs, partial: &Path) -> Result<()> {
                     bail!(bad(path, line, Some(name), why));
                 }
             }
-            let id = rec[0].to_string();
+            // azfinsim's trade numbers are numbers: `007` and `7` are one
+            // trade, and `+7`, ` 7`, `0x7`, `7.0` are refused, as `price`
+            // and `split` refuse them.
+            let id = if names[0] == "tradenum" {
+                match crate::input::parse_tradenum(&rec[0]) {
+                    Some(n) => n.to_string(),
+                    None => bail!(bad(
+                        path,
+                        line,
+                        Some(&names[0]),
+                        format!(
+                            "not a trade number (digits only, no sign or spaces): `{}`",
+                            &rec[0]
+                        )
+                    )),
+                }
+            } else {
+                rec[0].to_string()
+            };
             if let Some((f, l)) = ids.get(&id) {
                 bail!(bad(
                     path,

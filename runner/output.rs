@@ -113,7 +113,7 @@ impl Kind {
             .as_deref()
         {
             Some("csv") => Some(Kind::Csv),
-            Some("jsonl") | Some("ndjson") | Some("json") => Some(Kind::JsonLines),
+            Some("jsonl") | Some("ndjson") => Some(Kind::JsonLines),
             _ => None,
         }
     }

@@ -83,10 +83,29 @@ pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
             dir.display()
         )));
     }
-    if output.file_name().is_none() {
+    let Some(name) = output.file_name() else {
         bail!(Usage(format!(
             "{flag} {}: not a file name",
             output.display()
+        )));
+    };
+    // Every file the run writes beside the output must have a name the
+    // file system takes, or the run would fail half way.
+    let longest = resume::side_files(output)
+        .iter()
+        .chain(std::iter::once(&{
+            let mut t = crate::output::partial_path(output).into_os_string();
+            t.push(".tmp");
+            std::path::PathBuf::from(t)
+        }))
+        .filter_map(|p| p.file_name().map(|n| n.len()))
+        .max()
+        .unwrap_or(name.len());
+    if longest > NAME_MAX {
+        bail!(Usage(format!(
+            "{flag} {}: the name is too long: the run's side files (`.partial.json.tmp`) would have names of {longest} bytes, over the file system's limit of {NAME_MAX}; give a name of at most {} bytes",
+            output.display(),
+            name.len() - (longest - NAME_MAX)
         )));
     }
     if let Ok(a) = std::fs::metadata(input) {
@@ -103,8 +122,20 @@ pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
             }
         }
     }
+    // A symlink is refused rather than followed or replaced: the lock
+    // beside it would not be the lock beside its target, so two runs on
+    // one file could not see each other.
+    if std::fs::symlink_metadata(output).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(Usage(format!(
+            "{flag} {}: is a symbolic link; give the file it points to (or another name)",
+            output.display()
+        )));
+    }
     Ok(())
 }
+
+/// The longest file name Linux file systems take (`NAME_MAX`), in bytes.
+pub const NAME_MAX: usize = 255;
 
 /// The most paths `--paths` may ask for (the trades' own limit).
 fn check_paths_flag(paths: Option<u64>, antithetic: bool) -> Result<()> {
@@ -124,14 +155,11 @@ fn check_paths_flag(paths: Option<u64>, antithetic: bool) -> Result<()> {
 pub fn run(args: &PriceArgs) -> Result<Summary> {
     let kind = Kind::of(&args.output).ok_or_else(|| {
         Usage(format!(
-            "--output {}: the extension must be .csv or .jsonl",
+            "--output {}: the extension must be .csv, or .jsonl (or .ndjson) for JSON Lines",
             args.output.display()
         ))
     })?;
-    let window = match (args.start_trade, args.trade_window) {
-        (None, None) => None,
-        (s, w) => Some((s.unwrap_or(0), w.unwrap_or(u64::MAX))),
-    };
+    let window = crate::input::trade_window(args.start_trade, args.trade_window)?;
     let opts = ReadOptions {
         paths: args.paths,
         shard: args.shard.as_deref().map(parse_shard).transpose()?,
@@ -205,10 +233,17 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     if count == 0 && opts.shard.is_none() && window.is_none() {
         return Err(error_at(&args.input, 1, None, "no trades in the file").into());
     }
+    // The engine and its device string are part of the signature: they
+    // are written in every row (`engine`, `device`) and decide its numbers
+    // (f32 kernels, fast math, SIMD), so a rerun keeps only rows its own
+    // engine would have written.
+    let engine: Box<dyn Engine> = engines::select(&args.engine)?;
+    let device = engine.device();
     let signature = Signature::new(
         &args.input,
         &checked.hash,
         json!({
+            "engine": engine.name(), "device": device,
             "seed": args.seed, "paths": args.paths, "greeks": args.greeks, "algorithm": format!("{:?}", args.algorithm),
             "shard": args.shard, "window": window, "precision": format!("{:?}", args.precision), "antithetic": args.antithetic,
             "fast_math": args.engine.fast_math, "columns": layout.columns(), "kind": format!("{kind:?}"),
@@ -222,6 +257,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             ),
             json!(null),
         );
+        resume::remove_leftovers(&args.output);
         return Ok(Summary {
             trades: 0,
             path_steps: 0.0,
@@ -230,11 +266,18 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             device: "none".into(),
         });
     }
-    let kept = resume::scan(&args.output, kind, &layout, &signature)?;
+    if let Some(why) = resume::why_afresh(&args.output, &signature) {
+        log::info(&why, json!({"output": args.output.display().to_string()}));
+    }
+    let kept = resume::scan(
+        &args.output,
+        kind,
+        &layout,
+        &signature,
+        (engine.name(), &device),
+    )?;
 
     // Pass 2: price what is not done yet, in batches, each made durable.
-    let engine: Box<dyn Engine> = engines::select(&args.engine)?;
-    let device = engine.device();
     let start = Instant::now();
     let mut reader = TradeReader::open(&args.input, opts.clone())?;
     // The kept rows that are this input's first trades, in order.

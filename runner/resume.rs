@@ -30,8 +30,9 @@ use crate::Usage;
 
 /// What makes two runs produce the same rows: the input file (its path,
 /// size and a hash of its content) and every option that changes a
-/// result. The engine is not part of it: a rerun may finish on another
-/// engine (results agree far inside the Monte Carlo error).
+/// result, the engine's name and device string included: they are written
+/// in every row and decide its numbers, so a rerun on another engine or
+/// node (other hardware, `--threads`, `--simd`) starts afresh.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Signature(pub Value);
 
@@ -220,6 +221,7 @@ fn json_cell(col: Col, v: &Value) -> Option<Cell> {
 /// these bytes for it.
 fn kept_row(
     schema: &[(String, Col)],
+    engine: (&str, &str),
     cells: Vec<Cell>,
     raw: &[u8],
     again: &[u8],
@@ -234,6 +236,9 @@ fn kept_row(
         match (col, cell) {
             (Col::Id, Cell::Text(s)) => id = Some(s),
             (Col::Count, Cell::Count(n)) if name == "steps" => steps = Some(n),
+            // Rows of another engine (one a fallback took over) are not kept.
+            (Col::Text, Cell::Text(s)) if name == "engine" && s != engine.0 => return None,
+            (Col::Text, Cell::Text(s)) if name == "device" && s != engine.1 => return None,
             _ => {}
         }
     }
@@ -247,7 +252,13 @@ fn kept_row(
 /// Reads what an interrupted run with the same signature left. `None`:
 /// nothing usable (no partial file, or another run's), and the caller
 /// starts afresh. Changes nothing: [`Kept::reopen`] cuts the file.
-pub fn scan(output: &Path, kind: Kind, layout: &Layout, sig: &Signature) -> Result<Option<Kept>> {
+pub fn scan(
+    output: &Path,
+    kind: Kind,
+    layout: &Layout,
+    sig: &Signature,
+    engine: (&str, &str),
+) -> Result<Option<Kept>> {
     let partial = partial_path(output);
     if !partial.is_file() || read_json(&meta_path(output)).as_ref() != Some(&sig.0) {
         return Ok(None);
@@ -304,7 +315,7 @@ pub fn scan(output: &Path, kind: Kind, layout: &Layout, sig: &Signature) -> Resu
                     break;
                 };
                 let again = enc.encode(rec.iter())?;
-                match kept_row(&schema, cells, &buf, again, end) {
+                match kept_row(&schema, engine, cells, &buf, again, end) {
                     Some(row) => kept.rows.push(row),
                     None => break,
                 }
@@ -336,7 +347,7 @@ pub fn scan(output: &Path, kind: Kind, layout: &Layout, sig: &Signature) -> Resu
                     break;
                 };
                 let again = encode_json(&schema, &cells);
-                match kept_row(&schema, cells, &buf, &again[..], end) {
+                match kept_row(&schema, engine, cells, &buf, &again[..], end) {
                     Some(row) => kept.rows.push(row),
                     None => break,
                 }
@@ -344,6 +355,49 @@ pub fn scan(output: &Path, kind: Kind, layout: &Layout, sig: &Signature) -> Resu
         }
     }
     Ok(Some(kept))
+}
+
+/// Why a partial file an earlier run left is not resumed, when there is
+/// one with a signature other than `sig` (for the log).
+pub fn why_afresh(output: &Path, sig: &Signature) -> Option<String> {
+    let partial = partial_path(output);
+    if !partial.is_file() {
+        return None;
+    }
+    let old = read_json(&meta_path(output));
+    let Some(old) = old.filter(|o| *o != sig.0) else {
+        return None;
+    };
+    let (o, n) = (&old["options"], &sig.0["options"]);
+    let why = if o["engine"] != n["engine"] || o["device"] != n["device"] {
+        format!(
+            "its rows were written by engine {} on {}, this run is engine {} on {}",
+            o["engine"], o["device"], n["engine"], n["device"]
+        )
+    } else {
+        "it was written for another input or other options".to_string()
+    };
+    Some(format!(
+        "starting afresh: {} is not resumed: {why}",
+        partial.display()
+    ))
+}
+
+/// Removes what an interrupted run left beside a complete output (its
+/// partial file, signature and temporary files): called with the lock
+/// held, once the output is known to be complete.
+pub fn remove_leftovers(output: &Path) {
+    for f in [
+        partial_path(output),
+        meta_path(output),
+        with_suffix(&meta_path(output), ".tmp"),
+        with_suffix(&summary_path(output), ".tmp"),
+    ] {
+        if std::fs::symlink_metadata(&f).is_ok_and(|m| m.is_file()) {
+            let _ = std::fs::remove_file(&f);
+        }
+    }
+    sync_dir(output);
 }
 
 /// Records the signature of the run now writing `<output>.partial`.

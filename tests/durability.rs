@@ -837,3 +837,407 @@ fn an_input_changed_between_the_check_and_the_pricing_is_not_priced_as_checked()
     assert_eq!(got[2..], want[2..]);
     assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
 }
+
+/// Every file in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// An azfinsim trade file of `n` trades (generated), its path.
+fn azfinsim_trades(dir: &Path, name: &str, n: usize) -> PathBuf {
+    let f = dir.join(name);
+    let o = riskpool(&["generate", "--trades", &n.to_string(), "--output", p(&f)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    f
+}
+
+#[test]
+fn a_rerun_on_another_engine_or_device_keeps_none_of_the_old_rows() {
+    let d = fast_tempdir();
+    let input = book(d.path(), "book.jsonl", 20);
+    for out in [d.path().join("o.csv"), d.path().join("o.jsonl")] {
+        // Every row durable under one device string, then killed.
+        let mut child = stalled(price(&input, &out, &[]), "summary");
+        kill(&mut child, "KILL");
+        // The rerun's device differs (another SIMD path, as another node
+        // or other flags give): it starts afresh and says why.
+        let o = price(&input, &out, &["--simd", "portable"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("starting afresh"), "{err}");
+        assert!(!err.contains("resuming: 2"), "{err}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text.matches("portable").count(), 20, "{text}");
+        // The same device string again: complete, nothing priced.
+        let again = price(&input, &out, &["--simd", "portable"])
+            .output()
+            .unwrap();
+        assert!(
+            stderr(&again).contains("already complete"),
+            "{}",
+            stderr(&again)
+        );
+        // Another one on a complete file: priced afresh, never mixed.
+        let other = price(&input, &out, &[]).output().unwrap();
+        assert!(other.status.success(), "{}", stderr(&other));
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text.matches("portable").count(), 0, "{text}");
+    }
+}
+
+#[test]
+fn a_complete_rerun_removes_what_an_interrupted_run_left() {
+    let d = fast_tempdir();
+    let input = book(d.path(), "book.jsonl", 5);
+    let out = d.path().join("o.csv");
+    assert!(price(&input, &out, &[]).output().unwrap().status.success());
+    let bytes = std::fs::read(&out).unwrap();
+    // The state between the rename and the unlink, and stray temporaries.
+    for (name, text) in [
+        ("o.csv.partial.json", "{}"),
+        ("o.csv.partial", "id\n"),
+        ("o.csv.partial.json.tmp", "{"),
+        ("o.csv.summary.json.tmp", "{"),
+    ] {
+        std::fs::write(d.path().join(name), text).unwrap();
+    }
+    let o = price(&input, &out, &[]).output().unwrap();
+    assert!(stderr(&o).contains("already complete"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    assert_eq!(
+        names(d.path()),
+        ["book.jsonl", "o.csv", "o.csv.summary.json"]
+    );
+}
+
+#[test]
+fn output_names_whose_side_files_would_be_too_long_are_refused_up_front() {
+    let d = fast_tempdir();
+    let input = book(d.path(), "book.jsonl", 3);
+    // `.partial.json.tmp` is 17 bytes: a 238-byte name is the longest.
+    let fits = d.path().join(format!("{}.csv", "a".repeat(234)));
+    let o = price(&input, &fits, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for len in [239, 240, 245, 251] {
+        let long = d.path().join(format!("{}.csv", "b".repeat(len - 4)));
+        refused(
+            &price(&input, &long, &[]).output().unwrap(),
+            2,
+            &["--output", "too long"],
+        );
+        let made: Vec<String> = names(d.path())
+            .into_iter()
+            .filter(|n| n.starts_with("bbb"))
+            .collect();
+        assert!(made.is_empty(), "{made:?}");
+    }
+    // split: the parts' temporary names must fit as well.
+    let trades = d.path().join(format!("{}.csv", "c".repeat(246)));
+    std::fs::rename(azfinsim_trades(d.path(), "t.csv", 2), &trades).unwrap();
+    let parts = d.path().join("parts");
+    refused(
+        &riskpool(&[
+            "split",
+            "--input",
+            p(&trades),
+            "--trades-per-file",
+            "1",
+            "--output-dir",
+            p(&parts),
+        ]),
+        2,
+        &["--input", "limit"],
+    );
+    assert!(!parts.exists() || names(&parts).is_empty());
+}
+
+#[test]
+fn split_refuses_a_header_only_file_and_never_deletes_files_it_did_not_make() {
+    let d = fast_tempdir();
+    let empty = d.path().join("empty.csv");
+    let trades = azfinsim_trades(d.path(), "trades.csv", 6);
+    let header = std::fs::read_to_string(&trades)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(&empty, format!("{header}\n")).unwrap();
+    let parts = d.path().join("parts");
+    std::fs::create_dir(&parts).unwrap();
+    let split = |input: &Path| {
+        riskpool(&[
+            "split",
+            "--input",
+            p(input),
+            "--trades-per-file",
+            "2",
+            "--output-dir",
+            p(&parts),
+        ])
+    };
+    refused(&split(&empty), 2, &["empty.csv:1", "no trades"]);
+    assert!(names(&parts).is_empty());
+    // A file of the user's where part 0 goes, and part 1's place taken
+    // by a folder: refused before any part is in place, the file intact.
+    let mine = parts.join("trades.0.csv");
+    std::fs::write(&mine, "mine\n").unwrap();
+    std::fs::create_dir(parts.join("trades.1.csv")).unwrap();
+    refused(&split(&trades), 2, &["--output-dir", "trades.1.csv"]);
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "mine\n");
+    assert_eq!(names(&parts), ["trades.0.csv", "trades.1.csv"]);
+    // A part that cannot be written at all (its temporary name is a
+    // folder): exit 1, the user's file still there.
+    std::fs::remove_dir(parts.join("trades.1.csv")).unwrap();
+    std::fs::create_dir(parts.join("trades.2.csv.tmp")).unwrap();
+    let o = split(&trades);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "mine\n");
+    assert_eq!(names(&parts), ["trades.0.csv", "trades.2.csv.tmp"]);
+}
+
+#[test]
+fn an_output_that_is_a_symlink_is_refused() {
+    let d = fast_tempdir();
+    let input = book(d.path(), "book.jsonl", 3);
+    let out = d.path().join("o.csv");
+    let link = d.path().join("l.csv");
+    std::os::unix::fs::symlink(&out, &link).unwrap();
+    // Dangling (the first run has not renamed its output yet) or not.
+    refused(
+        &price(&input, &link, &[]).output().unwrap(),
+        2,
+        &["--output", "symbolic link"],
+    );
+    let mut first = stalled(price(&input, &out, &[]), "summary");
+    refused(
+        &price(&input, &link, &[]).output().unwrap(),
+        2,
+        &["--output", "symbolic link"],
+    );
+    kill(&mut first, "KILL");
+    assert!(price(&input, &out, &[]).output().unwrap().status.success());
+    refused(
+        &price(&input, &link, &[]).output().unwrap(),
+        2,
+        &["--output", "symbolic link"],
+    );
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(!d.path().join("l.csv.lock").exists());
+}
+
+/// Writes a results file of `rows` under the header `header`.
+fn result_file(dir: &Path, name: &str, header: &str, rows: &[&str]) -> PathBuf {
+    let f = dir.join(name);
+    let mut text = format!("{header}\n");
+    for r in rows {
+        text += r;
+        text += "\n";
+    }
+    std::fs::write(&f, text).unwrap();
+    f
+}
+
+#[test]
+fn concat_expect_checks_the_part_numbers() {
+    let d = fast_tempdir();
+    let all = d.path().join("all.csv");
+    let part = |k: &str| {
+        result_file(
+            d.path(),
+            &format!("trades.{k}.results.csv"),
+            "id,x",
+            &[&format!("t{k},1")],
+        )
+    };
+    let concat = |files: &[PathBuf], n: &str| {
+        let mut c = bin();
+        c.args(["concat", "--expect", n, "--output", p(&all)]);
+        c.args(files.iter().map(|f| p(f)));
+        c.output().unwrap()
+    };
+    let (p0, p1, p2, p5, p01) = (part("0"), part("1"), part("2"), part("5"), part("01"));
+    // The right count, the wrong numbers.
+    refused(
+        &concat(&[p0.clone(), p1.clone(), p5.clone()], "3"),
+        2,
+        &[
+            "missing: trades.2.results.csv",
+            "extra: trades.5.results.csv",
+        ],
+    );
+    // One part twice under two spellings of its number.
+    refused(
+        &concat(&[p0.clone(), p1.clone(), p01.clone()], "3"),
+        2,
+        &[
+            "missing: trades.2.results.csv",
+            "extra: trades.01.results.csv",
+        ],
+    );
+    refused(
+        &concat(&[p0.clone(), p1.clone()], "3"),
+        2,
+        &["missing: trades.2.results.csv"],
+    );
+    assert!(!all.exists());
+    let o = concat(&[p2.clone(), p0.clone(), p1.clone()], "3");
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Names not numbered alike: the count of distinct files.
+    let a = result_file(d.path(), "a.csv", "id,x", &["a,1"]);
+    let b = result_file(d.path(), "b.csv", "id,x", &["b,1"]);
+    std::fs::remove_file(&all).unwrap();
+    refused(
+        &concat(&[a.clone(), b.clone()], "3"),
+        2,
+        &["--expect 3", "missing: 1"],
+    );
+    let o = concat(&[a, b], "2");
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn trade_numbers_are_digits_only_in_every_reader() {
+    let d = fast_tempdir();
+    let trades = azfinsim_trades(d.path(), "trades.csv", 3);
+    let text = std::fs::read_to_string(&trades).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for bad in ["+1", " 1", "1 ", "0x1", "1.0", "-1", ""] {
+        let row = lines[2].split_once(',').unwrap().1;
+        let f = d.path().join("bad.csv");
+        std::fs::write(&f, format!("{}\n{}\n{bad},{row}\n", lines[0], lines[1])).unwrap();
+        let out = d.path().join("bad.results.csv");
+        refused(
+            &price(&f, &out, &[]).output().unwrap(),
+            2,
+            &["bad.csv:3", "tradenum"],
+        );
+        let parts = d.path().join("parts");
+        refused(
+            &riskpool(&[
+                "split",
+                "--input",
+                p(&f),
+                "--trades-per-file",
+                "1",
+                "--output-dir",
+                p(&parts),
+            ]),
+            2,
+            &["bad.csv:3", "tradenum"],
+        );
+        assert!(!out.exists() && !parts.join("bad.0.csv").exists());
+    }
+    // `007` is trade 7: leading zeros are the same number.
+    let row = lines[2].split_once(',').unwrap().1;
+    let f = d.path().join("dup.csv");
+    std::fs::write(&f, format!("{}\n{}\n00,{row}\n", lines[0], lines[1])).unwrap();
+    refused(
+        &price(&f, &d.path().join("dup.results.csv"), &[])
+            .output()
+            .unwrap(),
+        2,
+        &["dup.csv:3", "tradenum"],
+    );
+    // concat: numbers compared as numbers, other spellings refused.
+    let all = d.path().join("all.csv");
+    let concat = |files: &[&Path]| {
+        let mut c = bin();
+        c.args(["concat", "--output", p(&all)]);
+        c.args(files.iter().map(|f| p(f)));
+        c.output().unwrap()
+    };
+    let r0 = result_file(d.path(), "r0.csv", "tradenum,random", &["0,0.5", "1,0.5"]);
+    for (spelling, words) in [
+        ("00", vec!["r1.csv:2", "tradenum", "duplicate"]),
+        ("+0", vec!["r1.csv:2", "tradenum", "not a trade number"]),
+        (" 0", vec!["r1.csv:2", "tradenum", "not a trade number"]),
+        ("0x1", vec!["r1.csv:2", "tradenum", "not a trade number"]),
+        ("5.0", vec!["r1.csv:2", "tradenum", "not a trade number"]),
+    ] {
+        let r1 = result_file(
+            d.path(),
+            "r1.csv",
+            "tradenum,random",
+            &[&format!("{spelling},0.5")],
+        );
+        refused(&concat(&[&r0, &r1]), 2, &words);
+        assert!(!all.exists());
+    }
+}
+
+#[test]
+fn minor_refusals_name_the_flag_or_the_line_and_leave_nothing() {
+    let d = fast_tempdir();
+    let input = book(d.path(), "book.jsonl", 3);
+    // `.json` is not JSON Lines: refused, as the message says.
+    refused(
+        &price(&input, &d.path().join("x.json"), &[])
+            .output()
+            .unwrap(),
+        2,
+        &["--output", ".jsonl"],
+    );
+    // The trade window.
+    let trades = azfinsim_trades(d.path(), "trades.csv", 3);
+    let out = d.path().join("w.csv");
+    for (extra, flag) in [
+        (vec!["--trade-window", "0"], "--trade-window"),
+        (
+            vec![
+                "--start-trade",
+                "2",
+                "--trade-window",
+                "18446744073709551615",
+            ],
+            "--trade-window",
+        ),
+    ] {
+        refused(&price(&trades, &out, &extra).output().unwrap(), 2, &[flag]);
+        assert!(!out.exists());
+    }
+    let o = price(
+        &trades,
+        &out,
+        &[
+            "--start-trade",
+            "1",
+            "--trade-window",
+            "18446744073709551615",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // concat names the long line itself.
+    let long = d.path().join("long.csv");
+    std::fs::write(&long, format!("id,x\na,1\nb,{}\n", "9".repeat(3 << 20))).unwrap();
+    let all = d.path().join("all.csv");
+    refused(
+        &riskpool(&["concat", "--output", p(&all), p(&long)]),
+        2,
+        &["long.csv:3"],
+    );
+    // A killed concat's leftovers go with the next concat that fails.
+    std::fs::write(d.path().join("all.csv.partial"), "id,x\n").unwrap();
+    std::fs::write(d.path().join("all.csv.lock"), "1\n").unwrap();
+    let good = result_file(d.path(), "good.csv", "id,x", &["a,1"]);
+    refused(
+        &riskpool(&["concat", "--expect", "2", "--output", p(&all), p(&good)]),
+        2,
+        &["--expect 2"],
+    );
+    assert!(!d.path().join("all.csv.partial").exists());
+    assert!(!d.path().join("all.csv.lock").exists());
+    assert!(!all.exists());
+}

@@ -33,7 +33,11 @@ pub fn parse_row(path: &Path, line: u64, text: &str) -> Result<Trade, InputError
     // vector per row.
     let mut f = [""; HEADER.len()];
     let mut n = 0;
+    let mut raw_tradenum = "";
     for field in text.split(',') {
+        if n == 0 {
+            raw_tradenum = field;
+        }
         if let Some(slot) = f.get_mut(n) {
             *slot = field.trim();
         }
@@ -79,7 +83,14 @@ pub fn parse_row(path: &Path, line: u64, text: &str) -> Result<Trade, InputError
     };
     let t_steps = int(6)?;
     let t = AzfinsimTrade {
-        tradenum: int(0)?,
+        tradenum: super::parse_tradenum(raw_tradenum).ok_or_else(|| {
+            error_at(
+                path,
+                line,
+                Some(HEADER[0]),
+                format!("not a trade number (digits only, no sign or spaces): `{raw_tradenum}`"),
+            )
+        })?,
         fx1: num(1)?,
         start_date: f[2].to_string(),
         end_date: f[3].to_string(),

@@ -62,6 +62,43 @@ impl Format {
 }
 
 /// A located error, for the format readers.
+/// `--start-trade S --trade-window W` as the trade numbers S..S+W-1:
+/// a window of 0 trades, or one that runs past the last trade number
+/// (2^64 - 1), is refused.
+pub fn trade_window(
+    start: Option<u64>,
+    window: Option<u64>,
+) -> Result<Option<(u64, u64)>, crate::Usage> {
+    match (start, window) {
+        (None, None) => Ok(None),
+        (_, Some(0)) => Err(crate::Usage(
+            "--trade-window 0: the window must hold at least one trade".into(),
+        )),
+        (s, Some(w)) => {
+            let s = s.unwrap_or(0);
+            if s.checked_add(w - 1).is_none() {
+                return Err(crate::Usage(format!(
+                    "--trade-window {w}: with --start-trade {s} the window runs past the last trade number ({})",
+                    u64::MAX
+                )));
+            }
+            Ok(Some((s, w)))
+        }
+        (Some(s), None) => Ok(Some((s, u64::MAX))),
+    }
+}
+
+/// A trade number as azfinsim files hold it: ASCII digits only (no sign,
+/// no spaces, no `0x`, no `.0`), leading zeros allowed (`007` is 7), at
+/// most 2^64 - 1. Every reader of trade numbers (`price`, `split`,
+/// `concat`) takes this one rule, so one trade is one number.
+pub fn parse_tradenum(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
 pub(crate) fn error_at(
     file: &Path,
     line: u64,
