@@ -6,13 +6,31 @@
 //! with a time grid, and an [`engine`] prices trades. [`rng`] is the random
 //! stream contract every engine shares.
 
+/// Declares a kind enum and `ALL`, its variants in declaration order, from
+/// one list: what a kind is (name, sources, kernel) is then said by
+/// `match`es on it, which the compiler checks are complete.
+macro_rules! kinds {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            /// Every kind, in declaration order (their GPU numbers).
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+        }
+    };
+}
+
 pub mod azfinsim;
 pub mod engine;
+pub mod gpu;
 pub mod greeks;
 pub mod instrument;
 pub mod model;
 pub mod payoff;
-pub mod portfolio;
 pub mod real;
 pub mod rng;
 pub mod stats;

@@ -1,8 +1,8 @@
 //! Random streams: Philox4x32-10 and the uniform-to-normal transform.
 //!
 //! This module *is* the stream contract that the CPU, wgpu and CUDA engines
-//! share. Any change here must be carried to `shaders/rng.wgsl` and
-//! `kernels/cuda/rng.cuh`, and the known-answer tests run on every engine.
+//! share. Any change here must be carried to `kernels/src/rng.wgsl` and
+//! `kernels/src/rng.cuh`, and the known-answer tests run on every engine.
 //!
 //! # Generator
 //!
@@ -46,7 +46,7 @@
 //!
 //! The one exception is asked for by name: the CUDA engine's `--fast-math`
 //! takes the logarithm, sine, cosine and `r`'s square root in f32 from the
-//! GPU's special-function unit (`RP_FAST_MATH` in `kernels/cuda/math.cuh`).
+//! GPU's special-function unit (`RP_FAST_MATH` in `kernels/src/math.cuh`).
 //! The counters, words and uniforms are the same; the normals differ from
 //! these in the last few bits (about 1e-6), and where `ln u` rounds to zero
 //! or above (u within about 2^-22 of 1) `r` is 0.

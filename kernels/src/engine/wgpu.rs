@@ -1,5 +1,7 @@
-//! The wgpu engine: the WGSL kernels of `shaders/` on any Vulkan GPU, and on
-//! any CPU through Mesa's lavapipe (how CI runs it).
+//! The wgpu engine: the WGSL kernels on any Vulkan GPU, and on any CPU
+//! through Mesa's lavapipe (how CI runs it). The WGSL sits beside its Rust
+//! twin: `model/NAME.wgsl`, `payoff/NAME.wgsl`, `rng.wgsl`, `math.wgsl`,
+//! and the kernel itself in `engine/wgpu/`.
 //!
 //! One dispatch prices many trades: the batch is grouped by model x payoff
 //! kind (one pipeline each, assembled from the shader files at first use),
@@ -24,50 +26,38 @@ use super::{
     check_batch, pv_kernels_allowed, Engine, EngineError, PhiloxAnswer, Precision, PricingRequest,
     TradeResult,
 };
+use crate::gpu::record::{self, GpuTrade};
+use crate::gpu::{prelude, PARTIAL};
 use crate::greeks::OUTPUTS;
 use crate::instrument::Trade;
-use crate::portfolio::{self, GpuTrade, MODEL_NAMES, PAYOFF_NAMES};
+use crate::model::ModelKind;
+use crate::payoff::PayoffKind;
 use crate::stats::Moments;
 
-/// Paths per workgroup (`WG` in `kernel.wgsl`).
+/// Paths per workgroup (`WG` in the prelude).
 pub const PATHS_PER_BLOCK: u64 = 64;
-/// Floats each workgroup writes (`PARTIAL` in `kernel.wgsl`).
-const PARTIAL: usize = 12;
 /// Most workgroups in one dispatch: keeps each submission short.
 const MAX_BLOCKS_PER_DISPATCH: u64 = 65_535 * 4;
 
-/// The WGSL sources, by file name.
-pub fn shader_source(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "rng" => include_str!("../../../shaders/rng.wgsl"),
-        "math" => include_str!("../../../shaders/math.wgsl"),
-        "kernel" => include_str!("../../../shaders/kernel.wgsl"),
-        "kat" => include_str!("../../../shaders/kat.wgsl"),
-        "gbm" => include_str!("../../../shaders/gbm.wgsl"),
-        "heston" => include_str!("../../../shaders/heston.wgsl"),
-        "sv_fx" => include_str!("../../../shaders/sv_fx.wgsl"),
-        "european" => include_str!("../../../shaders/european.wgsl"),
-        "digital" => include_str!("../../../shaders/digital.wgsl"),
-        "asian" => include_str!("../../../shaders/asian.wgsl"),
-        "barrier" => include_str!("../../../shaders/barrier.wgsl"),
-        "lookback" => include_str!("../../../shaders/lookback.wgsl"),
-        "fx_warrant" => include_str!("../../../shaders/fx_warrant.wgsl"),
-        _ => return None,
-    })
-}
+/// The WGSL shared by every kernel: the random stream and the special functions.
+pub(crate) const RNG: &str = include_str!("../rng.wgsl");
+pub(crate) const MATH: &str = include_str!("../math.wgsl");
+/// The pricing kernel and the known-answer kernel.
+pub(crate) const KERNEL: &str = include_str!("wgpu/kernel.wgsl");
+pub(crate) const KAT: &str = include_str!("wgpu/kat.wgsl");
 
-/// The pricing kernel for one model x payoff pair.
-pub fn pricing_shader(model: usize, payoff: usize) -> String {
+/// The pricing kernel for one model x payoff pair: the prelude emitted from
+/// Rust, then the stream, the special functions, the model, the payoff and
+/// the kernel.
+pub fn pricing_shader(model: ModelKind, payoff: PayoffKind) -> String {
     [
-        "rng",
-        "math",
-        MODEL_NAMES[model],
-        PAYOFF_NAMES[payoff],
-        "kernel",
+        &prelude::wgsl(PATHS_PER_BLOCK),
+        RNG,
+        MATH,
+        model.wgsl(),
+        payoff.wgsl(),
+        KERNEL,
     ]
-    .iter()
-    .map(|n| shader_source(n).expect("every kind has a shader file"))
-    .collect::<Vec<_>>()
     .join("\n")
 }
 
@@ -161,7 +151,7 @@ pub struct WgpuEngine {
     layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
     /// By (model, payoff, PV-only).
-    pipelines: Mutex<HashMap<(usize, usize, bool), Arc<wgpu::ComputePipeline>>>,
+    pipelines: Mutex<HashMap<(ModelKind, PayoffKind, bool), Arc<wgpu::ComputePipeline>>>,
     errors: Arc<Mutex<Vec<String>>>,
     /// Storage binding size used for chunking (the adapter's, unless capped).
     max_binding: u64,
@@ -277,8 +267,8 @@ impl WgpuEngine {
     /// `PV_ONLY` override (one family, one fold), the twin of CUDA's `_pv`.
     fn pipeline(
         &self,
-        model: usize,
-        payoff: usize,
+        model: ModelKind,
+        payoff: PayoffKind,
         pv_only: bool,
     ) -> Result<Arc<wgpu::ComputePipeline>, EngineError> {
         let mut cache = self
@@ -290,8 +280,8 @@ impl WgpuEngine {
         }
         let label = format!(
             "riskpool-{}-{}{}",
-            MODEL_NAMES[model],
-            PAYOFF_NAMES[payoff],
+            model.name(),
+            payoff.name(),
             if pv_only { "-pv" } else { "" }
         );
         let module = self
@@ -362,11 +352,7 @@ impl WgpuEngine {
         &self,
         inputs: &[([u32; 4], [u32; 2])],
     ) -> Result<Vec<PhiloxAnswer>, EngineError> {
-        let src = ["rng", "math", "kat"]
-            .iter()
-            .filter_map(|n| shader_source(n))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let src = [RNG, MATH, KAT].join("\n");
         let module = self
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -433,8 +419,8 @@ impl WgpuEngine {
     /// Prices one group of same-kind trades, merging into `moments`.
     fn price_group(
         &self,
-        model: usize,
-        payoff: usize,
+        model: ModelKind,
+        payoff: PayoffKind,
         records: &[GpuTrade],
         key: [u32; 2],
         moments: &mut [Moments],
@@ -589,9 +575,9 @@ impl Engine for WgpuEngine {
             ));
         }
         check_batch("wgpu", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
-        let key = portfolio::gpu_key(req);
+        let key = record::gpu_key(req);
         let mut results = vec![TradeResult::unpriced(); trades.len()];
-        for group in portfolio::group(trades) {
+        for group in record::group(trades) {
             let t0 = Instant::now();
             let records: Vec<GpuTrade> = group
                 .indices

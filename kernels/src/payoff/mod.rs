@@ -71,6 +71,74 @@ pub trait PathPayoff<T: Real>: Copy + Send + Sync {
     fn value(&self, st: [T; 2], x: T) -> T;
 }
 
+kinds!(
+    /// The kinds of payoff: the one list, from which come the names portfolio
+    /// files use, the GPU sources and the kernels (`match`es the compiler
+    /// checks, so a new kind cannot be half added).
+    PayoffKind {
+        European,
+        Digital,
+        Asian,
+        Barrier,
+        Lookback,
+        FxWarrant,
+    }
+);
+
+impl PayoffKind {
+    /// The name portfolio files use (`"type"`), also the stem of its files:
+    /// `payoff/NAME.rs`, `payoff/NAME.wgsl`, `payoff/NAME.cuh`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PayoffKind::European => "european",
+            PayoffKind::Digital => "digital",
+            PayoffKind::Asian => "asian",
+            PayoffKind::Barrier => "barrier",
+            PayoffKind::Lookback => "lookback",
+            PayoffKind::FxWarrant => "fx_warrant",
+        }
+    }
+
+    /// The kind of a portfolio file's name.
+    pub fn parse(name: &str) -> Option<PayoffKind> {
+        PayoffKind::ALL.iter().copied().find(|k| k.name() == name)
+    }
+
+    /// `(name, kind)` for every kind, as an input parser offers them.
+    pub fn named() -> Vec<(&'static str, PayoffKind)> {
+        PayoffKind::ALL.iter().map(|&k| (k.name(), k)).collect()
+    }
+
+    /// Its number on the GPU side (kernel tables, pipeline caches).
+    pub fn gpu_id(self) -> u32 {
+        self as u32
+    }
+
+    /// Its WGSL (`payoff/NAME.wgsl`).
+    pub fn wgsl(self) -> &'static str {
+        match self {
+            PayoffKind::European => include_str!("european.wgsl"),
+            PayoffKind::Digital => include_str!("digital.wgsl"),
+            PayoffKind::Asian => include_str!("asian.wgsl"),
+            PayoffKind::Barrier => include_str!("barrier.wgsl"),
+            PayoffKind::Lookback => include_str!("lookback.wgsl"),
+            PayoffKind::FxWarrant => include_str!("fx_warrant.wgsl"),
+        }
+    }
+
+    /// Its CUDA C (`payoff/NAME.cuh`) and the struct it defines there.
+    pub fn cuda(self) -> (&'static str, &'static str) {
+        match self {
+            PayoffKind::European => (include_str!("european.cuh"), "European"),
+            PayoffKind::Digital => (include_str!("digital.cuh"), "Digital"),
+            PayoffKind::Asian => (include_str!("asian.cuh"), "Asian"),
+            PayoffKind::Barrier => (include_str!("barrier.cuh"), "Barrier"),
+            PayoffKind::Lookback => (include_str!("lookback.cuh"), "Lookback"),
+            PayoffKind::FxWarrant => (include_str!("fx_warrant.cuh"), "FxWarrant"),
+        }
+    }
+}
+
 /// A payoff with its terms, as read from a trade.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PayoffSpec {
@@ -94,16 +162,21 @@ pub enum PayoffStep<T> {
 }
 
 impl PayoffSpec {
+    /// The payoff's kind.
+    pub fn kind(&self) -> PayoffKind {
+        match self {
+            PayoffSpec::European(_) => PayoffKind::European,
+            PayoffSpec::Digital(_) => PayoffKind::Digital,
+            PayoffSpec::Asian(_) => PayoffKind::Asian,
+            PayoffSpec::Barrier(_) => PayoffKind::Barrier,
+            PayoffSpec::Lookback(_) => PayoffKind::Lookback,
+            PayoffSpec::FxWarrant(_) => PayoffKind::FxWarrant,
+        }
+    }
+
     /// The payoff's name as written in portfolio files.
     pub fn name(&self) -> &'static str {
-        match self {
-            PayoffSpec::European(_) => "european",
-            PayoffSpec::Digital(_) => "digital",
-            PayoffSpec::Asian(_) => "asian",
-            PayoffSpec::Barrier(_) => "barrier",
-            PayoffSpec::Lookback(_) => "lookback",
-            PayoffSpec::FxWarrant(_) => "fx_warrant",
-        }
+        self.kind().name()
     }
 
     /// Constants for a trade with this `spot` and `steps`, rounded once to `T`.

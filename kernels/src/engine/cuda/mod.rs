@@ -1,5 +1,6 @@
-//! The CUDA engine: the kernels of `kernels/cuda/`, compiled at run time by
-//! NVRTC for each device's architecture, launched through cudarc.
+//! The CUDA engine: the CUDA C kernels (assembled by [`source`] from the
+//! files beside their Rust twins), compiled at run time by NVRTC for each
+//! device's architecture, launched through cudarc.
 //!
 //! Nothing CUDA is needed to build riskpool: the driver (`libcuda.so`) and
 //! NVRTC are opened when the engine starts, and their absence is an
@@ -30,15 +31,14 @@ use cudarc::driver::{CudaContext, CudaStream, LaunchConfig, PushKernelArg};
 pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc, Target};
 
 use super::{check_batch, Engine, EngineError, Pending, PhiloxAnswer, PricingRequest, TradeResult};
+use crate::gpu::PARTIAL;
 use crate::instrument::Trade;
 use plan::Plan;
 
-/// Paths per CUDA block (`RP_PATHS_PER_BLOCK` in `kernel.cu`).
+/// Paths per CUDA block (`RP_BLOCK x RP_PATHS_PER_THREAD` in the prelude).
 pub const PATHS_PER_BLOCK: u64 = 512;
 /// Threads per block (`RP_BLOCK`).
-const THREADS: u32 = 128;
-/// Doubles each block writes (`RP_PARTIAL`).
-const PARTIAL: usize = 12;
+pub(crate) const THREADS: u32 = 128;
 
 fn unavailable(reason: impl Into<String>) -> EngineError {
     EngineError::Unavailable {

@@ -1,6 +1,6 @@
 //! The CUDA C kernels run on the CPU, so that machines without a GPU (CI
 //! among them) test the very source NVRTC compiles: [`source::full_source`]
-//! behind `kernels/cuda/on_cpu.hpp` (CUDA's built-ins for a host compiler,
+//! behind `on_cpu.hpp` (beside this file) (CUDA's built-ins for a host compiler,
 //! a fiber per CUDA thread), built by the host's C++ compiler (`$CXX`, else
 //! `c++`) into a shared library, and priced through the same [`Plan`] as
 //! the GPU: the records, block tables, launches and the merge of the
@@ -23,7 +23,7 @@ use super::{source, PARTIAL, PATHS_PER_BLOCK, THREADS};
 use crate::engine::{check_batch, Engine, EngineError, PhiloxAnswer, PricingRequest, TradeResult};
 use crate::instrument::Trade;
 
-const SHIM: &str = include_str!("../../../cuda/on_cpu.hpp");
+const SHIM: &str = include_str!("on_cpu.hpp");
 
 /// Blocks one call runs: the unit of work shared among the CPU's threads.
 const BLOCKS_PER_CALL: usize = 4;

@@ -6,8 +6,8 @@
 
 use super::{failed, source, PARTIAL, PATHS_PER_BLOCK};
 use crate::engine::{pv_kernels_allowed, EngineError, Precision, PricingRequest};
+use crate::gpu::record::{self as portfolio, GpuTrade, GpuTrade64};
 use crate::instrument::Trade;
-use crate::portfolio::{self, GpuTrade, GpuTrade64};
 use crate::stats::{Moments, Sums};
 
 /// Most blocks per launch: a trade with more takes several launches.

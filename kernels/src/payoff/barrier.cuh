@@ -1,5 +1,5 @@
 // Single barrier with rebate, discrete or continuous (Brownian-bridge)
-// monitoring (kernels/src/payoff/barrier.rs; shaders/barrier.wgsl).
+// monitoring (kernels/src/payoff/barrier.rs; kernels/src/payoff/barrier.wgsl).
 // Slots: (spot, strike, log_barrier, rebate); flags PUT, DOWN, KNOCK_IN, CONTINUOUS.
 // State: (survival weight, previous x).
 
