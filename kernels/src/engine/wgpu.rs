@@ -3,14 +3,16 @@
 //! twin: `model/NAME.wgsl`, `payoff/NAME.wgsl`, `rng.wgsl`, `math.wgsl`,
 //! and the kernel itself in `engine/wgpu/`.
 //!
-//! One dispatch prices many trades: the batch is grouped by model x payoff
-//! kind (one pipeline each, assembled from the shader files at first use),
-//! each trade's paths are split into blocks of 64 (one workgroup each), and
-//! a prefix table maps a workgroup to its trade. Dispatches are sized under
-//! the adapter's real limits (workgroups per dimension, storage binding
-//! size), and the grid is 2-D beyond 65,535 workgroups. Each workgroup
-//! writes its outputs' (n, mean, M2); the host merges them in f64, in path
-//! order, so results do not depend on scheduling.
+//! One dispatch prices many trades: the batch is planned as the CUDA
+//! engine's is ([`crate::gpu::plan`]: grouped by model x payoff kind, one
+//! pipeline each, assembled at first use; each trade's paths split into
+//! blocks of 64, one workgroup each; a prefix table maps a workgroup to its
+//! trade). Dispatches are sized under the adapter's real limits
+//! (workgroups per dimension, storage binding size: a kind's trades go in
+//! chunks whose records fit one binding), and the grid is 2-D beyond
+//! 65,535 workgroups. Each workgroup writes its outputs' (n, mean, M2); the
+//! plan merges them in f64, in path order, so results do not depend on
+//! scheduling.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,16 +25,13 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 use super::{
-    check_batch, pv_kernels_allowed, Engine, EngineError, PhiloxAnswer, Precision, PricingRequest,
-    TradeResult,
+    check_batch, Engine, EngineError, PhiloxAnswer, Precision, PricingRequest, TradeResult,
 };
-use crate::gpu::record::{self, GpuTrade};
+use crate::gpu::plan::{from_mean_m2, launches, KindPlan, Plan};
 use crate::gpu::{prelude, PARTIAL};
-use crate::greeks::OUTPUTS;
 use crate::instrument::Trade;
 use crate::model::ModelKind;
 use crate::payoff::PayoffKind;
-use crate::stats::Moments;
 
 /// Paths per workgroup (`WG` in the prelude).
 pub const PATHS_PER_BLOCK: u64 = 64;
@@ -416,18 +415,13 @@ impl WgpuEngine {
             .collect())
     }
 
-    /// Prices one group of same-kind trades, merging into `moments`.
-    fn price_group(
-        &self,
-        model: ModelKind,
-        payoff: PayoffKind,
-        records: &[GpuTrade],
-        key: [u32; 2],
-        moments: &mut [Moments],
-    ) -> Result<(), EngineError> {
-        let pv_only = pv_kernels_allowed() && records.iter().all(GpuTrade::pv_only);
-        let pipeline = self.pipeline(model, payoff, pv_only)?;
-        let record_size = std::mem::size_of::<GpuTrade>() as u64;
+    /// Runs one kind of a plan's trades, writing its blocks' partials into
+    /// `out` (the kind's share of the plan's partials): its trades in
+    /// chunks whose records fit one binding, each chunk's blocks in
+    /// dispatches under the adapter's limits.
+    fn price_kind(&self, plan: &Plan, k: &KindPlan, out: &mut [f32]) -> Result<(), EngineError> {
+        let pipeline = self.pipeline(k.model, k.payoff, k.pv_only)?;
+        let record_size = plan.record_size as u64;
         let max_binding = self.max_binding;
         let max_trades = (max_binding / record_size).max(1) as usize;
         let max_dim = self.limits.max_compute_workgroups_per_dimension.max(1) as u64;
@@ -435,35 +429,25 @@ impl WgpuEngine {
             .min(max_binding / (PARTIAL as u64 * 4))
             .min(max_dim * max_dim);
 
-        let mut start = 0;
-        while start < records.len() {
-            // A chunk of trades whose table fits one binding and whose blocks fit u32.
-            let mut end = start;
-            let mut blocks: Vec<u32> = vec![0];
-            let mut total: u64 = 0;
-            while end < records.len() && end - start < max_trades {
-                let b = records[end].paths().div_ceil(PATHS_PER_BLOCK);
-                if total + b > u32::MAX as u64 && end > start {
-                    break;
-                }
-                total += b;
-                blocks.push(total as u32);
-                end += 1;
-            }
+        for chunk in k.chunks(max_trades) {
+            let first_record = k.first_record + chunk.trades.start;
+            let bytes = first_record * plan.record_size
+                ..(k.first_record + chunk.trades.end) * plan.record_size;
             let table = self
                 .device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("riskpool-trades"),
-                    contents: bytemuck::cast_slice(&records[start..end]),
+                    contents: &plan.records[bytes],
                     usage: wgpu::BufferUsages::STORAGE,
                 });
             let starts = self
                 .device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("riskpool-block-starts"),
-                    contents: bytemuck::cast_slice(&blocks),
+                    contents: bytemuck::cast_slice(&chunk.starts),
                     usage: wgpu::BufferUsages::STORAGE,
                 });
+            let total = chunk.blocks();
             let per_dispatch = max_blocks.min(total);
             let out_size = per_dispatch * PARTIAL as u64 * 4;
             let partials = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -501,17 +485,14 @@ impl WgpuEngine {
                 ],
             });
 
-            let mut trade = start;
-            let mut first: u64 = 0;
-            while first < total {
-                let n = per_dispatch.min(total - first);
+            for (first, n) in launches(total, per_dispatch) {
                 let grid_x = n.min(max_dim);
                 let grid_y = n.div_ceil(grid_x);
                 let params = Params {
-                    key,
+                    key: plan.key,
                     first_block: first as u32,
                     n_blocks: n as u32,
-                    n_trades: (end - start) as u32,
+                    n_trades: chunk.trades.len() as u32,
                     grid_x: grid_x as u32,
                     pad: [0; 2],
                 };
@@ -525,26 +506,9 @@ impl WgpuEngine {
                     pass.dispatch_workgroups(grid_x as u32, grid_y as u32, 1);
                 }
                 let bytes = self.read_back(encoder, &partials, n * PARTIAL as u64 * 4)?;
-                let vals: &[f32] = bytemuck::cast_slice(&bytes);
-                // Workgroups come in block order: walk the trades alongside.
-                for (i, p) in vals.chunks(PARTIAL).enumerate() {
-                    let g = first + i as u64;
-                    while g >= blocks[trade - start + 1] as u64 {
-                        trade += 1;
-                    }
-                    let mut m = Moments {
-                        n: p[0] as u64,
-                        ..Default::default()
-                    };
-                    for q in 0..OUTPUTS {
-                        m.mean[q] = p[1 + q] as f64;
-                        m.m2[q] = p[1 + OUTPUTS + q] as f64;
-                    }
-                    moments[trade].merge(&m);
-                }
-                first += n;
+                let at = (chunk.first_block + first) as usize * PARTIAL;
+                out[at..at + n as usize * PARTIAL].copy_from_slice(bytemuck::cast_slice(&bytes));
             }
-            start = end;
         }
         Ok(())
     }
@@ -575,28 +539,23 @@ impl Engine for WgpuEngine {
             ));
         }
         check_batch("wgpu", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
-        let key = record::gpu_key(req);
-        let mut results = vec![TradeResult::unpriced(); trades.len()];
-        for group in record::group(trades) {
+        let all: Vec<usize> = (0..trades.len()).collect();
+        let plan = Plan::new("wgpu", trades, &all, req, PATHS_PER_BLOCK)?;
+        let mut partials = vec![0.0f32; plan.partials_len()];
+        let mut seconds = Vec::with_capacity(plan.kinds.len());
+        for k in &plan.kinds {
             let t0 = Instant::now();
-            let records: Vec<GpuTrade> = group
-                .indices
-                .iter()
-                .map(|&i| GpuTrade::new(&trades[i], req))
-                .collect();
-            let mut moments = vec![Moments::default(); records.len()];
-            self.price_group(group.model, group.payoff, &records, key, &mut moments)?;
-            let secs = t0.elapsed().as_secs_f64();
-            let work: f64 = group.indices.iter().map(|&i| trades[i].path_steps()).sum();
-            for (&i, m) in group.indices.iter().zip(&moments) {
-                let t = &trades[i];
-                results[i] = TradeResult::from_moments(
-                    m,
-                    req,
-                    t.paths,
-                    secs * t.path_steps() / work.max(1.0),
-                );
-            }
+            let at = k.first_block as usize * PARTIAL;
+            self.price_kind(
+                &plan,
+                k,
+                &mut partials[at..at + k.blocks() as usize * PARTIAL],
+            )?;
+            seconds.push(t0.elapsed().as_secs_f64());
+        }
+        let mut results = vec![TradeResult::unpriced(); trades.len()];
+        for (i, m, s) in plan.merge(&partials, from_mean_m2, |k| seconds[k]) {
+            results[i] = TradeResult::from_moments(&m, req, trades[i].paths, s);
         }
         Ok(results)
     }

@@ -20,7 +20,6 @@
 mod batch;
 mod nvrtc;
 pub mod on_cpu;
-mod plan;
 pub mod source;
 
 use std::collections::VecDeque;
@@ -31,14 +30,16 @@ use cudarc::driver::{CudaContext, CudaStream, LaunchConfig, PushKernelArg};
 pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc, Target};
 
 use super::{check_batch, Engine, EngineError, Pending, PhiloxAnswer, PricingRequest, TradeResult};
+use crate::gpu::plan::Plan;
 use crate::gpu::PARTIAL;
 use crate::instrument::Trade;
-use plan::Plan;
 
 /// Paths per CUDA block (`RP_BLOCK x RP_PATHS_PER_THREAD` in the prelude).
 pub const PATHS_PER_BLOCK: u64 = 512;
 /// Threads per block (`RP_BLOCK`).
 pub(crate) const THREADS: u32 = 128;
+/// Most blocks per launch: a kind with more takes several launches.
+const MAX_BLOCKS_PER_LAUNCH: u64 = 1 << 20;
 
 fn unavailable(reason: impl Into<String>) -> EngineError {
     EngineError::Unavailable {
@@ -366,7 +367,7 @@ impl Engine for CudaEngine {
         for (gpu, share) in self.gpus.iter().zip(&shares) {
             let rest = pieces(trades, share)
                 .into_iter()
-                .map(|piece| Plan::new(trades, piece, req))
+                .map(|piece| Plan::new("cuda", trades, piece, req, PATHS_PER_BLOCK))
                 .collect::<Result<VecDeque<_>, _>>()?;
             let mut part = GpuShare {
                 in_flight: VecDeque::new(),

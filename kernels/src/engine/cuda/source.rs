@@ -8,6 +8,7 @@
 
 use super::{PATHS_PER_BLOCK, THREADS};
 use crate::engine::Precision;
+use crate::gpu::plan::KindPlan;
 use crate::gpu::prelude;
 use crate::model::ModelKind;
 use crate::payoff::PayoffKind;
@@ -33,6 +34,17 @@ pub fn kernel_name(model: ModelKind, payoff: PayoffKind, precision: Precision) -
         payoff.name(),
         precision.name()
     )
+}
+
+/// The kernel a kind of a plan runs: its `_pv` variant where every trade
+/// of the kind has one family and one fold.
+pub fn kernel_of(k: &KindPlan, precision: Precision) -> String {
+    let name = kernel_name(k.model, k.payoff, precision);
+    if k.pv_only {
+        name + PV_ONLY_SUFFIX
+    } else {
+        name
+    }
 }
 
 /// The whole translation unit handed to NVRTC; with `fast_math`, its
