@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 
 use riskpool_kernels::model::{Gbm, Heston, ModelKind, ModelSpec, SvFx};
 use riskpool_kernels::payoff::{
-    Asian, Average, Barrier, Digital, Direction, European, FxWarrant, Knock, Lookback, Monitoring,
-    OptionType, PayoffKind, PayoffSpec, StrikeType,
+    Asian, Average, Barrier, Digital, Direction, DoubleBarrier, European, FxWarrant, Knock,
+    Lookback, Monitoring, OptionType, PayoffKind, PayoffSpec, StrikeType,
 };
 use riskpool_kernels::rng::stream_id_of;
 use riskpool_kernels::Trade;
@@ -273,6 +273,32 @@ fn payoff(o: &Obj) -> Result<PayoffSpec, InputError> {
                 option: o.choice("option", &OPTION)?,
                 strike_type,
                 strike,
+            })
+        }
+        PayoffKind::DoubleBarrier => {
+            o.only(&[
+                "type",
+                "option",
+                "strike",
+                "lower",
+                "upper",
+                "monitoring",
+                "rebate",
+            ])?;
+            PayoffSpec::DoubleBarrier(DoubleBarrier {
+                option: o.choice("option", &OPTION)?,
+                strike: o.num("strike")?,
+                lower: o.num("lower")?,
+                upper: o.num("upper")?,
+                monitoring: o.choice_or(
+                    "monitoring",
+                    &[
+                        ("discrete", Monitoring::Discrete),
+                        ("continuous", Monitoring::Continuous),
+                    ],
+                    Monitoring::Discrete,
+                )?,
+                rebate: o.num_or("rebate", 0.0)?,
             })
         }
         PayoffKind::FxWarrant => {

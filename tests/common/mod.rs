@@ -377,6 +377,22 @@ pub fn all_payoffs() -> Vec<PayoffSpec> {
             warrants: 100.0,
             notional_per_warrant: 10.0,
         }),
+        PayoffSpec::DoubleBarrier(DoubleBarrier {
+            option: OptionType::Call,
+            strike: 100.0,
+            lower: 80.0,
+            upper: 125.0,
+            monitoring: Continuous,
+            rebate: 1.5,
+        }),
+        PayoffSpec::DoubleBarrier(DoubleBarrier {
+            option: OptionType::Put,
+            strike: 105.0,
+            lower: 85.0,
+            upper: 120.0,
+            monitoring: Discrete,
+            rebate: 0.0,
+        }),
     ]
 }
 
@@ -404,7 +420,7 @@ pub fn all_models() -> Vec<ModelSpec> {
     ]
 }
 
-/// One trade of every model x payoff (36), with path counts that leave a
+/// One trade of every model x payoff (42), with path counts that leave a
 /// partial last block (`base + 64 k + 3`).
 pub fn every_model_and_payoff(base: u64) -> Vec<Trade> {
     let mut v = Vec::new();

@@ -9,6 +9,7 @@
 mod asian;
 mod barrier;
 mod digital;
+mod double_barrier;
 mod european;
 mod fx_warrant;
 mod lookback;
@@ -16,6 +17,7 @@ mod lookback;
 pub use asian::{Asian, AsianStep, Average};
 pub use barrier::{Barrier, BarrierStep, Direction, Knock, Monitoring};
 pub use digital::{Digital, DigitalStep};
+pub use double_barrier::{DoubleBarrier, DoubleBarrierStep};
 pub use european::{European, EuropeanStep};
 pub use fx_warrant::{FxWarrant, FxWarrantStep, SETTLEMENT_FACTOR};
 pub use lookback::{Lookback, LookbackStep, StrikeType};
@@ -82,6 +84,7 @@ kinds!(
         Barrier,
         Lookback,
         FxWarrant,
+        DoubleBarrier,
     }
 );
 
@@ -96,6 +99,7 @@ impl PayoffKind {
             PayoffKind::Barrier => "barrier",
             PayoffKind::Lookback => "lookback",
             PayoffKind::FxWarrant => "fx_warrant",
+            PayoffKind::DoubleBarrier => "double_barrier",
         }
     }
 
@@ -123,6 +127,7 @@ impl PayoffKind {
             PayoffKind::Barrier => include_str!("barrier.wgsl"),
             PayoffKind::Lookback => include_str!("lookback.wgsl"),
             PayoffKind::FxWarrant => include_str!("fx_warrant.wgsl"),
+            PayoffKind::DoubleBarrier => include_str!("double_barrier.wgsl"),
         }
     }
 
@@ -135,6 +140,7 @@ impl PayoffKind {
             PayoffKind::Barrier => (include_str!("barrier.cuh"), "Barrier"),
             PayoffKind::Lookback => (include_str!("lookback.cuh"), "Lookback"),
             PayoffKind::FxWarrant => (include_str!("fx_warrant.cuh"), "FxWarrant"),
+            PayoffKind::DoubleBarrier => (include_str!("double_barrier.cuh"), "DoubleBarrier"),
         }
     }
 }
@@ -148,6 +154,7 @@ pub enum PayoffSpec {
     Barrier(Barrier),
     Lookback(Lookback),
     FxWarrant(FxWarrant),
+    DoubleBarrier(DoubleBarrier),
 }
 
 /// A payoff ready to fold, in precision `T`.
@@ -159,6 +166,7 @@ pub enum PayoffStep<T> {
     Barrier(BarrierStep<T>),
     Lookback(LookbackStep<T>),
     FxWarrant(FxWarrantStep<T>),
+    DoubleBarrier(DoubleBarrierStep<T>),
 }
 
 impl PayoffSpec {
@@ -171,6 +179,7 @@ impl PayoffSpec {
             PayoffSpec::Barrier(_) => PayoffKind::Barrier,
             PayoffSpec::Lookback(_) => PayoffKind::Lookback,
             PayoffSpec::FxWarrant(_) => PayoffKind::FxWarrant,
+            PayoffSpec::DoubleBarrier(_) => PayoffKind::DoubleBarrier,
         }
     }
 
@@ -188,6 +197,7 @@ impl PayoffSpec {
             PayoffSpec::Barrier(p) => PayoffStep::Barrier(p.prepare(spot)),
             PayoffSpec::Lookback(p) => PayoffStep::Lookback(p.prepare(spot)),
             PayoffSpec::FxWarrant(p) => PayoffStep::FxWarrant(p.prepare(spot)),
+            PayoffSpec::DoubleBarrier(p) => PayoffStep::DoubleBarrier(p.prepare(spot)),
         }
     }
 }
@@ -211,6 +221,7 @@ impl<T: Real> PayoffStep<T> {
             PayoffStep::Barrier(p) => p.gpu_consts(),
             PayoffStep::Lookback(p) => p.gpu_consts(),
             PayoffStep::FxWarrant(p) => p.gpu_consts(),
+            PayoffStep::DoubleBarrier(p) => p.gpu_consts(),
         }
     }
 }

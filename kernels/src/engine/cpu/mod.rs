@@ -213,6 +213,7 @@ fn run_payoff<T: Real, M: PathModel<T>>(
         PayoffStep::Barrier(p) => with(simd, j, p, first, count, acc),
         PayoffStep::Lookback(p) => with(simd, j, p, first, count, acc),
         PayoffStep::FxWarrant(p) => with(simd, j, p, first, count, acc),
+        PayoffStep::DoubleBarrier(p) => with(simd, j, p, first, count, acc),
     }
 }
 

@@ -1,0 +1,36 @@
+// Double knock-out with rebate, discrete or continuous (Brownian-bridge)
+// monitoring (kernels/src/payoff/double_barrier.rs; kernels/src/payoff/double_barrier.wgsl).
+// Slots: (spot, strike, log_lower, log_upper, rebate); flags PUT, CONTINUOUS.
+// State: (survival weight, previous x).
+
+struct DoubleBarrier {
+    static constexpr bool OBSERVES = true;
+
+    template <typename R> __device__ static void start(const R* p, unsigned flags, R x0, R* st) {
+        st[0] = R(1);
+        st[1] = x0;
+    }
+
+    template <typename R> __device__ static void observe(const R* p, unsigned flags, R* st, R x, R var_dt) {
+        const R l = p[2];
+        const R u = p[3];
+        const bool hit = x <= l || x >= u;
+        R survive = st[0];
+        if (flags & RP_CONTINUOUS) {
+            const R dl = (st[1] - l) * (x - l);
+            const R du = (st[1] - u) * (x - u);
+            const R pl = rp_exp(R(-2) * dl / var_dt);
+            const R pu = rp_exp(R(-2) * du / var_dt);
+            survive = st[0] * (R(1) - pl) * (R(1) - pu);
+        }
+        st[0] = hit ? R(0) : survive;
+        st[1] = x;
+    }
+
+    template <typename R> __device__ static R value(const R* p, unsigned flags, const R* st, R x) {
+        const R payoff = vanilla(flags, p[0] * rp_exp(x), p[1]);
+        const R alive = st[0];
+        const R knocked = R(1) - alive;
+        return payoff * alive + p[4] * knocked;
+    }
+};
