@@ -1,7 +1,7 @@
 //! Reference prices the tests compare Monte Carlo against, and helpers.
 #![allow(dead_code)]
 
-use riskpool_kernels::greeks::Plan;
+use riskpool_kernels::greeks::Revaluations;
 use riskpool_kernels::model::{Gbm, Heston, ModelSpec, SvFx};
 use riskpool_kernels::payoff::*;
 use riskpool_kernels::{
@@ -283,7 +283,7 @@ pub fn assert_conform(
     other: &TradeResult,
     tol: Tolerance,
 ) {
-    let plan = Plan::new(trade, &req.greeks, &req.bumps);
+    let plan = Revaluations::new(trade, &req.greeks, &req.bumps);
     let mut pairs = vec![("pv", 0, cpu.pv, other.pv)];
     for g in Greek::ALL {
         if let (Some(a), Some(b)) = (cpu.greek(g), other.greek(g)) {

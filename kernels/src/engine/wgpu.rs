@@ -27,7 +27,7 @@ use wgpu::util::DeviceExt;
 use super::{
     check_batch, Engine, EngineError, PhiloxAnswer, Precision, PricingRequest, TradeResult,
 };
-use crate::gpu::plan::{from_mean_m2, launches, KindPlan, Plan};
+use crate::gpu::plan::{from_mean_m2, launches, BatchPlan, KindPlan};
 use crate::gpu::{prelude, PARTIAL};
 use crate::instrument::Trade;
 use crate::model::ModelKind;
@@ -419,7 +419,12 @@ impl WgpuEngine {
     /// `out` (the kind's share of the plan's partials): its trades in
     /// chunks whose records fit one binding, each chunk's blocks in
     /// dispatches under the adapter's limits.
-    fn price_kind(&self, plan: &Plan, k: &KindPlan, out: &mut [f32]) -> Result<(), EngineError> {
+    fn price_kind(
+        &self,
+        plan: &BatchPlan,
+        k: &KindPlan,
+        out: &mut [f32],
+    ) -> Result<(), EngineError> {
         let pipeline = self.pipeline(k.model, k.payoff, k.pv_only)?;
         let record_size = plan.record_size as u64;
         let max_binding = self.max_binding;
@@ -540,7 +545,7 @@ impl Engine for WgpuEngine {
         }
         check_batch("wgpu", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
         let all: Vec<usize> = (0..trades.len()).collect();
-        let plan = Plan::new("wgpu", trades, &all, req, PATHS_PER_BLOCK)?;
+        let plan = BatchPlan::new("wgpu", trades, &all, req, PATHS_PER_BLOCK)?;
         let mut partials = vec![0.0f32; plan.partials_len()];
         let mut seconds = Vec::with_capacity(plan.kinds.len());
         for k in &plan.kinds {

@@ -125,7 +125,7 @@ impl KindPlan {
 
 /// What the kernels read for a batch (one GPU's share of it), and how
 /// their output is read back.
-pub struct Plan {
+pub struct BatchPlan {
     /// Every kind's trade records, kind after kind.
     pub records: Vec<u8>,
     /// Bytes of one record (480 in f32, 928 in f64).
@@ -141,7 +141,7 @@ pub struct Plan {
     pub precision: Precision,
 }
 
-impl Plan {
+impl BatchPlan {
     /// The plan for `share` (indices into `trades`) on `engine`, whose
     /// blocks each price `paths_per_block` paths.
     pub fn new(
@@ -150,10 +150,14 @@ impl Plan {
         share: &[usize],
         req: &PricingRequest,
         paths_per_block: u64,
-    ) -> Result<Plan, EngineError> {
+    ) -> Result<BatchPlan, EngineError> {
         match req.precision {
-            Precision::F32 => Plan::of::<GpuTrade>(engine, trades, share, req, paths_per_block),
-            Precision::F64 => Plan::of::<GpuTrade64>(engine, trades, share, req, paths_per_block),
+            Precision::F32 => {
+                BatchPlan::of::<GpuTrade>(engine, trades, share, req, paths_per_block)
+            }
+            Precision::F64 => {
+                BatchPlan::of::<GpuTrade64>(engine, trades, share, req, paths_per_block)
+            }
         }
     }
 
@@ -163,7 +167,7 @@ impl Plan {
         share: &[usize],
         req: &PricingRequest,
         paths_per_block: u64,
-    ) -> Result<Plan, EngineError> {
+    ) -> Result<BatchPlan, EngineError> {
         let mut records: Vec<R> = Vec::with_capacity(share.len());
         let mut all_starts = Vec::new();
         let mut kinds = Vec::new();
@@ -208,7 +212,7 @@ impl Plan {
             });
             blocks += total;
         }
-        Ok(Plan {
+        Ok(BatchPlan {
             records: bytemuck::cast_slice(&records).to_vec(),
             record_size: std::mem::size_of::<R>(),
             starts: all_starts,
@@ -375,7 +379,8 @@ mod tests {
                 t
             })
             .collect();
-        let plan = Plan::new("test", &trades, &[1, 0], &PricingRequest::default(), 512).unwrap();
+        let plan =
+            BatchPlan::new("test", &trades, &[1, 0], &PricingRequest::default(), 512).unwrap();
         assert_eq!(plan.kinds.len(), 1);
         let k = &plan.kinds[0];
         assert_eq!(k.trades, vec![1, 0]);

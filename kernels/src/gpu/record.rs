@@ -9,7 +9,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::greeks::{Plan, MAX_FAMILIES, MAX_FOLDS, OUTPUTS};
+use crate::greeks::{Revaluations, MAX_FAMILIES, MAX_FOLDS, OUTPUTS};
 use crate::instrument::Trade;
 use crate::model::ModelKind;
 use crate::payoff::PayoffKind;
@@ -54,7 +54,7 @@ macro_rules! gpu_trade {
 
         impl $name {
             pub fn new(trade: &Trade, req: &PricingRequest) -> $name {
-                let plan = Plan::new(trade, &req.greeks, &req.bumps);
+                let plan = Revaluations::new(trade, &req.greeks, &req.bumps);
                 let dt = trade.maturity / trade.steps as f64;
                 let mut g = $name::zeroed();
                 let payoff = trade.payoff.prepare::<$t>(trade.model.spot(), trade.steps);

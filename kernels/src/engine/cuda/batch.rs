@@ -29,7 +29,7 @@ use cudarc::driver::{
 use super::{failed, PARTIAL, THREADS};
 use super::{source, MAX_BLOCKS_PER_LAUNCH};
 use crate::engine::EngineError;
-use crate::gpu::plan::{from_sums, Plan};
+use crate::gpu::plan::{from_sums, BatchPlan};
 use crate::stats::Moments;
 
 /// A pinned host buffer and the device buffer it is copied to or from,
@@ -150,7 +150,7 @@ fn take_slot(pool: &SlotPool, ctx: &Arc<CudaContext>) -> Result<Slot, EngineErro
 pub(super) struct GpuBatch {
     slot: Option<Slot>,
     pool: SlotPool,
-    plan: Plan,
+    plan: BatchPlan,
     /// Each kind's GPU time (events around its launches).
     timing: Vec<(CudaEvent, CudaEvent)>,
     /// Recorded after the download: the batch is done when it is.
@@ -171,7 +171,7 @@ pub(super) struct Device {
 }
 
 /// Starts `plan` on the GPU and returns.
-pub(super) fn submit(dev: &Device, plan: Plan) -> Result<GpuBatch, EngineError> {
+pub(super) fn submit(dev: &Device, plan: BatchPlan) -> Result<GpuBatch, EngineError> {
     let Device {
         ctx,
         module,

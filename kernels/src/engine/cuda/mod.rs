@@ -30,7 +30,7 @@ use cudarc::driver::{CudaContext, CudaStream, LaunchConfig, PushKernelArg};
 pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc, Target};
 
 use super::{check_batch, Engine, EngineError, Pending, PhiloxAnswer, PricingRequest, TradeResult};
-use crate::gpu::plan::Plan;
+use crate::gpu::plan::BatchPlan;
 use crate::gpu::PARTIAL;
 use crate::instrument::Trade;
 
@@ -367,7 +367,7 @@ impl Engine for CudaEngine {
         for (gpu, share) in self.gpus.iter().zip(&shares) {
             let rest = pieces(trades, share)
                 .into_iter()
-                .map(|piece| Plan::new("cuda", trades, piece, req, PATHS_PER_BLOCK))
+                .map(|piece| BatchPlan::new("cuda", trades, piece, req, PATHS_PER_BLOCK))
                 .collect::<Result<VecDeque<_>, _>>()?;
             let mut part = GpuShare {
                 in_flight: VecDeque::new(),
@@ -422,7 +422,7 @@ const PIECES_IN_FLIGHT: usize = 2;
 /// ones planned but not yet started.
 struct GpuShare {
     in_flight: VecDeque<batch::GpuBatch>,
-    rest: VecDeque<Plan>,
+    rest: VecDeque<BatchPlan>,
     dev: batch::Device,
 }
 

@@ -2,7 +2,7 @@
 //! among them) test the very source NVRTC compiles: [`source::full_source`]
 //! behind `on_cpu.hpp` (beside this file) (CUDA's built-ins for a host compiler,
 //! a fiber per CUDA thread), built by the host's C++ compiler (`$CXX`, else
-//! `c++`) into a shared library, and priced through the same [`Plan`] as
+//! `c++`) into a shared library, and priced through the same [`BatchPlan`] as
 //! the GPU: the records, block tables, launches and the merge of the
 //! blocks' sums are the engine's own; only the device copies are not.
 //!
@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use super::{source, PARTIAL, PATHS_PER_BLOCK, THREADS};
 use crate::engine::{check_batch, Engine, EngineError, PhiloxAnswer, PricingRequest, TradeResult};
-use crate::gpu::plan::{from_sums, Plan};
+use crate::gpu::plan::{from_sums, BatchPlan};
 use crate::instrument::Trade;
 
 const SHIM: &str = include_str!("on_cpu.hpp");
@@ -165,7 +165,7 @@ impl Engine for CudaOnCpu {
         )?;
         let started = std::time::Instant::now();
         let all: Vec<usize> = (0..trades.len()).collect();
-        let plan = Plan::new("cuda-on-cpu", trades, &all, req, PATHS_PER_BLOCK)?;
+        let plan = BatchPlan::new("cuda-on-cpu", trades, &all, req, PATHS_PER_BLOCK)?;
         let mut partials = vec![0.0f64; plan.partials_len()];
         // The kernels read records as structs of floats and doubles: give
         // them an 8-byte-aligned copy (a Vec<u8> promises no alignment).
