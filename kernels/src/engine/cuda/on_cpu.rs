@@ -7,7 +7,7 @@
 //! blocks' sums are the engine's own; only the device copies are not.
 //!
 //! Not an engine users choose: the tests compare it with the CPU engine
-//! (tests/cuda_engine.rs), where, with no floating-point contraction, the
+//! (kernels/tests/cuda_engine.rs), where, with no floating-point contraction, the
 //! paths are the CPU engine's to the bit.
 
 use std::ffi::c_void;

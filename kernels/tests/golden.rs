@@ -114,7 +114,7 @@ fn every_engine_prices_as_the_golden_file() {
 
     if required("RISKPOOL_BLESS") {
         let mut text = String::from(
-            "# tests/golden.rs: every engine's results before issue 15's refactor; \
+            "# kernels/tests/golden.rs: every engine's results before issue 15's refactor; \
              id paths pv value stderr [greek value stderr]...\n",
         );
         for (k, v) in &got {
