@@ -123,6 +123,10 @@ fn show(v: &Value) -> String {
 }
 
 const OPTION: [(&str, OptionType); 2] = [("call", OptionType::Call), ("put", OptionType::Put)];
+const MONITORING: [(&str, Monitoring); 2] = [
+    ("discrete", Monitoring::Discrete),
+    ("continuous", Monitoring::Continuous),
+];
 
 fn object<'a>(
     v: &'a Value,
@@ -237,14 +241,7 @@ fn payoff(o: &Obj) -> Result<PayoffSpec, InputError> {
                     &[("up", Direction::Up), ("down", Direction::Down)],
                 )?,
                 knock: o.choice("knock", &[("in", Knock::In), ("out", Knock::Out)])?,
-                monitoring: o.choice_or(
-                    "monitoring",
-                    &[
-                        ("discrete", Monitoring::Discrete),
-                        ("continuous", Monitoring::Continuous),
-                    ],
-                    Monitoring::Discrete,
-                )?,
+                monitoring: o.choice_or("monitoring", &MONITORING, Monitoring::Discrete)?,
                 rebate: o.num_or("rebate", 0.0)?,
             })
         }
@@ -290,14 +287,7 @@ fn payoff(o: &Obj) -> Result<PayoffSpec, InputError> {
                 strike: o.num("strike")?,
                 lower: o.num("lower")?,
                 upper: o.num("upper")?,
-                monitoring: o.choice_or(
-                    "monitoring",
-                    &[
-                        ("discrete", Monitoring::Discrete),
-                        ("continuous", Monitoring::Continuous),
-                    ],
-                    Monitoring::Discrete,
-                )?,
+                monitoring: o.choice_or("monitoring", &MONITORING, Monitoring::Discrete)?,
                 rebate: o.num_or("rebate", 0.0)?,
             })
         }

@@ -148,6 +148,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_kind_is_found_by_its_name_and_has_its_own_number() {
+        for (i, &k) in ModelKind::ALL.iter().enumerate() {
+            assert_eq!(ModelKind::parse(k.name()), Some(k));
+            assert_eq!(k.gpu_id() as usize, i);
+        }
+        for (i, &k) in PayoffKind::ALL.iter().enumerate() {
+            assert_eq!(PayoffKind::parse(k.name()), Some(k));
+            assert_eq!(k.gpu_id() as usize, i);
+        }
+        assert_eq!(
+            PayoffKind::parse("double_barrier"),
+            Some(PayoffKind::DoubleBarrier)
+        );
+        assert_eq!(ModelKind::parse("Gbm"), None);
+    }
+
+    #[test]
     fn records_have_the_kernels_layout() {
         assert_eq!(std::mem::size_of::<GpuTrade>(), 480);
         assert_eq!(std::mem::align_of::<GpuTrade>(), 4);

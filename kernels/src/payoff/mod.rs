@@ -103,21 +103,6 @@ impl PayoffKind {
         }
     }
 
-    /// The kind of a portfolio file's name.
-    pub fn parse(name: &str) -> Option<PayoffKind> {
-        PayoffKind::ALL.iter().copied().find(|k| k.name() == name)
-    }
-
-    /// `(name, kind)` for every kind, as an input parser offers them.
-    pub fn named() -> Vec<(&'static str, PayoffKind)> {
-        PayoffKind::ALL.iter().map(|&k| (k.name(), k)).collect()
-    }
-
-    /// Its number on the GPU side (kernel tables, pipeline caches).
-    pub fn gpu_id(self) -> u32 {
-        self as u32
-    }
-
     /// Its WGSL (`payoff/NAME.wgsl`).
     pub fn wgsl(self) -> &'static str {
         match self {
