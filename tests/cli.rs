@@ -289,6 +289,12 @@ fn bad_input_is_rejected_with_file_line_and_field() {
             vec!["payoff.barrier", "below the spot"],
         ),
         (
+            "dkowrongside.jsonl",
+            r#"{"id": "dko-1", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.25}, "payoff": {"type": "double_barrier", "option": "call", "strike": 100, "lower": 80, "upper": 95}, "maturity": 1, "steps": 50, "paths": 20000}"#.to_string(),
+            ":1",
+            vec!["payoff.upper", "above the spot"],
+        ),
+        (
             "truncated.jsonl",
             format!("{GOOD}\n{}", &GOOD[..60]),
             ":2",

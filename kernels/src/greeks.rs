@@ -113,7 +113,7 @@ pub struct Fold {
 /// evolved, the folds read off them, and each output as a linear
 /// combination of the folds' discounted payoffs.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Plan {
+pub struct Revaluations {
     pub families: Vec<ModelSpec>,
     pub folds: Vec<Fold>,
     /// `outputs[q] = sum_k coef[q][k] * fold_value[k]`.
@@ -131,8 +131,8 @@ fn vol_parameter(model: &ModelSpec) -> f64 {
     }
 }
 
-impl Plan {
-    pub fn new(trade: &Trade, greeks: &GreekSet, bumps: &Bumps) -> Plan {
+impl Revaluations {
+    pub fn new(trade: &Trade, greeks: &GreekSet, bumps: &Bumps) -> Revaluations {
         let model = &trade.model;
         let t = trade.maturity;
         let dt = t / trade.steps as f64;
@@ -233,7 +233,7 @@ impl Plan {
                 coef[q][up + 1] = -s / (2.0 * dv);
             }
         }
-        Plan {
+        Revaluations {
             families,
             folds,
             coef,

@@ -157,6 +157,30 @@ impl Trade {
                     non_negative("payoff.strike", p.strike)?;
                 }
             }
+            PayoffSpec::DoubleBarrier(p) => {
+                non_negative("payoff.strike", p.strike)?;
+                positive("payoff.lower", p.lower)?;
+                positive("payoff.upper", p.upper)?;
+                non_negative("payoff.rebate", p.rebate)?;
+                if p.lower >= spot {
+                    return Err(err(
+                        "payoff.lower",
+                        format!(
+                            "the lower barrier must lie below the spot {spot}, got {}",
+                            p.lower
+                        ),
+                    ));
+                }
+                if p.upper <= spot {
+                    return Err(err(
+                        "payoff.upper",
+                        format!(
+                            "the upper barrier must lie above the spot {spot}, got {}",
+                            p.upper
+                        ),
+                    ));
+                }
+            }
             PayoffSpec::FxWarrant(p) => {
                 positive("payoff.strike", p.strike)?;
                 non_negative("payoff.warrants", p.warrants)?;

@@ -6,15 +6,49 @@
 //! with a time grid, and an [`engine`] prices trades. [`rng`] is the random
 //! stream contract every engine shares.
 
+/// Declares a kind enum and `ALL`, its variants in declaration order, from
+/// one list, with what follows from its `name()`: `parse`, `named` and
+/// `gpu_id`. What a kind is (name, sources, kernel) is said by `match`es on
+/// it, which the compiler checks are complete.
+macro_rules! kinds {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            /// Every kind, in declaration order (their GPU numbers).
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The kind of a portfolio file's name (`name()`).
+            pub fn parse(name: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|k| k.name() == name)
+            }
+
+            /// `(name, kind)` for every kind, as an input parser offers them.
+            pub fn named() -> Vec<(&'static str, $name)> {
+                $name::ALL.iter().map(|&k| (k.name(), k)).collect()
+            }
+
+            /// Its number on the GPU side (kernel tables, pipeline caches).
+            pub fn gpu_id(self) -> u32 {
+                self as u32
+            }
+        }
+    };
+}
+
 pub mod azfinsim;
 pub mod correlation;
 pub mod engine;
 pub mod exercise;
+pub mod gpu;
 pub mod greeks;
 pub mod instrument;
 pub mod model;
 pub mod payoff;
-pub mod portfolio;
 pub mod real;
 pub mod rng;
 pub mod scenario;

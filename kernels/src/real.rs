@@ -7,7 +7,7 @@
 //!
 //! - the loops over SIMD lanes vectorize (a libm call would not), at any
 //!   width, with the same bits at every width and on every x86-64 node;
-//! - the WGSL (`shaders/math.wgsl`) and CUDA C (`kernels/cuda/math.cuh`)
+//! - the WGSL (`kernels/src/math.wgsl`) and CUDA C (`kernels/src/math.cuh`)
 //!   sources carry the same polynomials, so the engines agree far inside
 //!   the Monte Carlo error.
 //!

@@ -1,8 +1,8 @@
 //! Random streams: Philox4x32-10 and the uniform-to-normal transform.
 //!
 //! This module *is* the stream contract that the CPU, wgpu and CUDA engines
-//! share. Any change here must be carried to `shaders/rng.wgsl` and
-//! `kernels/cuda/rng.cuh`, and the known-answer tests run on every engine.
+//! share. Any change here must be carried to `kernels/src/rng.wgsl` and
+//! `kernels/src/rng.cuh`, and the known-answer tests run on every engine.
 //!
 //! # Generator
 //!
@@ -46,7 +46,7 @@
 //!
 //! The one exception is asked for by name: the CUDA engine's `--fast-math`
 //! takes the logarithm, sine, cosine and `r`'s square root in f32 from the
-//! GPU's special-function unit (`RP_FAST_MATH` in `kernels/cuda/math.cuh`).
+//! GPU's special-function unit (`RP_FAST_MATH` in `kernels/src/math.cuh`).
 //! The counters, words and uniforms are the same; the normals differ from
 //! these in the last few bits (about 1e-6), and where `ln u` rounds to zero
 //! or above (u within about 2^-22 of 1) `r` is 0.
@@ -133,9 +133,125 @@ pub fn uniform53(hi: u32, lo: u32) -> f64 {
     (bits & ((1u64 << 53) - 1)) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
+/// A path's Philox stream as a [`rand_core`] generator, for library users
+/// who want riskpool's numbers through the ecosystem's traits (`rand`'s
+/// distributions, for one): the words are those the engines draw for path
+/// `path` of stream `stream` under the run seed, block after block
+/// (`philox4x32_10(counter(stream, path, b), key_of(seed))`, words 0..3 of
+/// block 0, then of block 1, ...). After 2^32 blocks the path index
+/// carries. The engines do not go through it: their draws stay inlined.
+///
+/// `next_u64` is two words, the first the low half; `fill_bytes` writes
+/// words little-endian. [`SeedableRng::seed_from_u64`] takes the run seed
+/// as `--seed` does (stream 0, path 0), and the 8-byte seed of
+/// [`SeedableRng::from_seed`] is that seed little-endian.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhiloxRng {
+    key: [u32; 2],
+    stream: u64,
+    path: u32,
+    block: u32,
+    words: [u32; 4],
+    /// The next word of `words` to hand out (4: none left).
+    next: usize,
+}
+
+impl PhiloxRng {
+    /// The stream of path `path` of the trade whose stream id is `stream`.
+    pub fn for_path(seed: u64, stream: u64, path: u32) -> PhiloxRng {
+        PhiloxRng {
+            key: key_of(seed),
+            stream,
+            path,
+            block: 0,
+            words: [0; 4],
+            next: 4,
+        }
+    }
+
+    /// The next word of the stream.
+    #[inline]
+    pub fn next_word(&mut self) -> u32 {
+        if self.next == 4 {
+            self.words = philox4x32_10(counter(self.stream, self.path, self.block), self.key);
+            self.next = 0;
+            self.block = self.block.wrapping_add(1);
+            if self.block == 0 {
+                self.path = self.path.wrapping_add(1);
+            }
+        }
+        let w = self.words[self.next];
+        self.next += 1;
+        w
+    }
+}
+
+impl rand_core::TryRng for PhiloxRng {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.next_word())
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let lo = self.next_word() as u64;
+        Ok(lo | (self.next_word() as u64) << 32)
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(4) {
+            let w = self.next_word().to_le_bytes();
+            chunk.copy_from_slice(&w[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+impl rand_core::SeedableRng for PhiloxRng {
+    type Seed = [u8; 8];
+
+    fn from_seed(seed: [u8; 8]) -> PhiloxRng {
+        PhiloxRng::for_path(u64::from_le_bytes(seed), 0, 0)
+    }
+
+    fn seed_from_u64(seed: u64) -> PhiloxRng {
+        PhiloxRng::for_path(seed, 0, 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rand_core_generator_draws_the_engines_words() {
+        use rand_core::{Rng, SeedableRng};
+        let (seed, stream, path) = (DEFAULT_SEED, stream_id_of("eu-1"), 7);
+        let mut rng = PhiloxRng::for_path(seed, stream, path);
+        for b in 0..3 {
+            let want = philox4x32_10(counter(stream, path, b), key_of(seed));
+            for w in want {
+                assert_eq!(rng.next_u32(), w);
+            }
+        }
+        // u64s and bytes come from the same words, in order.
+        let mut a = PhiloxRng::seed_from_u64(42);
+        let mut b = PhiloxRng::from_seed(42u64.to_le_bytes());
+        assert_eq!(a, b);
+        let words = philox4x32_10(counter(0, 0, 0), key_of(42));
+        assert_eq!(a.next_u64(), words[0] as u64 | (words[1] as u64) << 32);
+        let mut bytes = [0u8; 6];
+        b.fill_bytes(&mut bytes);
+        assert_eq!(bytes[..4], words[0].to_le_bytes());
+        assert_eq!(bytes[4..], words[1].to_le_bytes()[..2]);
+        // A block past 2^32 - 1 carries into the path.
+        let mut c = PhiloxRng::for_path(1, 2, 3);
+        c.block = u32::MAX;
+        let last = philox4x32_10(counter(2, 3, u32::MAX), key_of(1));
+        let words: Vec<u32> = (0..5).map(|_| c.next_u32()).collect();
+        assert_eq!(words[..4], last);
+        assert_eq!(words[4], philox4x32_10(counter(2, 4, 0), key_of(1))[0]);
+    }
 
     /// Known-answer vectors of Random123's `kat_vectors` for philox4x32_10.
     #[test]

@@ -9,10 +9,10 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use riskpool_kernels::model::{Gbm, Heston, ModelSpec, SvFx};
+use riskpool_kernels::model::{Gbm, Heston, ModelKind, ModelSpec, SvFx};
 use riskpool_kernels::payoff::{
-    Asian, Average, Barrier, Digital, Direction, European, FxWarrant, Knock, Lookback, Monitoring,
-    OptionType, PayoffSpec, StrikeType,
+    Asian, Average, Barrier, Digital, Direction, DoubleBarrier, European, FxWarrant, Knock,
+    Lookback, Monitoring, OptionType, PayoffKind, PayoffSpec, StrikeType,
 };
 use riskpool_kernels::rng::stream_id_of;
 use riskpool_kernels::Trade;
@@ -123,6 +123,10 @@ fn show(v: &Value) -> String {
 }
 
 const OPTION: [(&str, OptionType); 2] = [("call", OptionType::Call), ("put", OptionType::Put)];
+const MONITORING: [(&str, Monitoring); 2] = [
+    ("discrete", Monitoring::Discrete),
+    ("continuous", Monitoring::Continuous),
+];
 
 fn object<'a>(
     v: &'a Value,
@@ -148,9 +152,8 @@ fn object<'a>(
 }
 
 fn model(o: &Obj) -> Result<ModelSpec, InputError> {
-    let ty = o.choice("type", &[("gbm", 0), ("heston", 1), ("sv_fx", 2)])?;
-    Ok(match ty {
-        0 => {
+    Ok(match o.choice("type", &ModelKind::named())? {
+        ModelKind::Gbm => {
             o.only(&["type", "spot", "rate", "dividend", "vol"])?;
             ModelSpec::Gbm(Gbm {
                 spot: o.num("spot")?,
@@ -159,7 +162,7 @@ fn model(o: &Obj) -> Result<ModelSpec, InputError> {
                 vol: o.num("vol")?,
             })
         }
-        1 => {
+        ModelKind::Heston => {
             o.only(&[
                 "type", "spot", "rate", "dividend", "v0", "kappa", "theta", "xi", "rho",
             ])?;
@@ -174,7 +177,7 @@ fn model(o: &Obj) -> Result<ModelSpec, InputError> {
                 rho: o.num("rho")?,
             })
         }
-        _ => {
+        ModelKind::SvFx => {
             o.only(&["type", "spot", "drift", "sigma", "volvol", "rho"])?;
             ModelSpec::SvFx(SvFx {
                 spot: o.num("spot")?,
@@ -188,26 +191,15 @@ fn model(o: &Obj) -> Result<ModelSpec, InputError> {
 }
 
 fn payoff(o: &Obj) -> Result<PayoffSpec, InputError> {
-    let ty = o.choice(
-        "type",
-        &[
-            ("european", 0),
-            ("digital", 1),
-            ("asian", 2),
-            ("barrier", 3),
-            ("lookback", 4),
-            ("fx_warrant", 5),
-        ],
-    )?;
-    Ok(match ty {
-        0 => {
+    Ok(match o.choice("type", &PayoffKind::named())? {
+        PayoffKind::European => {
             o.only(&["type", "option", "strike"])?;
             PayoffSpec::European(European {
                 option: o.choice("option", &OPTION)?,
                 strike: o.num("strike")?,
             })
         }
-        1 => {
+        PayoffKind::Digital => {
             o.only(&["type", "option", "strike", "cash"])?;
             PayoffSpec::Digital(Digital {
                 option: o.choice("option", &OPTION)?,
@@ -215,7 +207,7 @@ fn payoff(o: &Obj) -> Result<PayoffSpec, InputError> {
                 cash: o.num("cash")?,
             })
         }
-        2 => {
+        PayoffKind::Asian => {
             o.only(&["type", "option", "strike", "average"])?;
             PayoffSpec::Asian(Asian {
                 option: o.choice("option", &OPTION)?,
@@ -229,7 +221,7 @@ fn payoff(o: &Obj) -> Result<PayoffSpec, InputError> {
                 )?,
             })
         }
-        3 => {
+        PayoffKind::Barrier => {
             o.only(&[
                 "type",
                 "option",
@@ -249,18 +241,11 @@ fn payoff(o: &Obj) -> Result<PayoffSpec, InputError> {
                     &[("up", Direction::Up), ("down", Direction::Down)],
                 )?,
                 knock: o.choice("knock", &[("in", Knock::In), ("out", Knock::Out)])?,
-                monitoring: o.choice_or(
-                    "monitoring",
-                    &[
-                        ("discrete", Monitoring::Discrete),
-                        ("continuous", Monitoring::Continuous),
-                    ],
-                    Monitoring::Discrete,
-                )?,
+                monitoring: o.choice_or("monitoring", &MONITORING, Monitoring::Discrete)?,
                 rebate: o.num_or("rebate", 0.0)?,
             })
         }
-        4 => {
+        PayoffKind::Lookback => {
             let strike_type = o.choice(
                 "strike_type",
                 &[
@@ -287,7 +272,26 @@ fn payoff(o: &Obj) -> Result<PayoffSpec, InputError> {
                 strike,
             })
         }
-        _ => {
+        PayoffKind::DoubleBarrier => {
+            o.only(&[
+                "type",
+                "option",
+                "strike",
+                "lower",
+                "upper",
+                "monitoring",
+                "rebate",
+            ])?;
+            PayoffSpec::DoubleBarrier(DoubleBarrier {
+                option: o.choice("option", &OPTION)?,
+                strike: o.num("strike")?,
+                lower: o.num("lower")?,
+                upper: o.num("upper")?,
+                monitoring: o.choice_or("monitoring", &MONITORING, Monitoring::Discrete)?,
+                rebate: o.num_or("rebate", 0.0)?,
+            })
+        }
+        PayoffKind::FxWarrant => {
             o.only(&["type", "strike", "warrants", "notional_per_warrant"])?;
             PayoffSpec::FxWarrant(FxWarrant {
                 strike: o.num("strike")?,

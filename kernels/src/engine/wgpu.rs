@@ -1,14 +1,18 @@
-//! The wgpu engine: the WGSL kernels of `shaders/` on any Vulkan GPU, and on
-//! any CPU through Mesa's lavapipe (how CI runs it).
+//! The wgpu engine: the WGSL kernels on any Vulkan GPU, and on any CPU
+//! through Mesa's lavapipe (how CI runs it). The WGSL sits beside its Rust
+//! twin: `model/NAME.wgsl`, `payoff/NAME.wgsl`, `rng.wgsl`, `math.wgsl`,
+//! and the kernel itself in `engine/wgpu/`.
 //!
-//! One dispatch prices many trades: the batch is grouped by model x payoff
-//! kind (one pipeline each, assembled from the shader files at first use),
-//! each trade's paths are split into blocks of 64 (one workgroup each), and
-//! a prefix table maps a workgroup to its trade. Dispatches are sized under
-//! the adapter's real limits (workgroups per dimension, storage binding
-//! size), and the grid is 2-D beyond 65,535 workgroups. Each workgroup
-//! writes its outputs' (n, mean, M2); the host merges them in f64, in path
-//! order, so results do not depend on scheduling.
+//! One dispatch prices many trades: the batch is planned as the CUDA
+//! engine's is ([`crate::gpu::plan`]: grouped by model x payoff kind, one
+//! pipeline each, assembled at first use; each trade's paths split into
+//! blocks of 64, one workgroup each; a prefix table maps a workgroup to its
+//! trade). Dispatches are sized under the adapter's real limits
+//! (workgroups per dimension, storage binding size: a kind's trades go in
+//! chunks whose records fit one binding), and the grid is 2-D beyond
+//! 65,535 workgroups. Each workgroup writes its outputs' (n, mean, M2); the
+//! plan merges them in f64, in path order, so results do not depend on
+//! scheduling.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,53 +25,38 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 use super::{
-    check_batch, pv_kernels_allowed, Engine, EngineError, PhiloxAnswer, Precision, PricingRequest,
-    TradeResult,
+    check_batch, Engine, EngineError, PhiloxAnswer, Precision, PricingRequest, TradeResult,
 };
-use crate::greeks::OUTPUTS;
+use crate::gpu::plan::{from_mean_m2, launches, BatchPlan, KindPlan};
+use crate::gpu::{prelude, PARTIAL};
 use crate::instrument::Trade;
-use crate::portfolio::{self, GpuTrade, MODEL_NAMES, PAYOFF_NAMES};
-use crate::stats::Moments;
+use crate::model::ModelKind;
+use crate::payoff::PayoffKind;
 
-/// Paths per workgroup (`WG` in `kernel.wgsl`).
+/// Paths per workgroup (`WG` in the prelude).
 pub const PATHS_PER_BLOCK: u64 = 64;
-/// Floats each workgroup writes (`PARTIAL` in `kernel.wgsl`).
-const PARTIAL: usize = 12;
 /// Most workgroups in one dispatch: keeps each submission short.
 const MAX_BLOCKS_PER_DISPATCH: u64 = 65_535 * 4;
 
-/// The WGSL sources, by file name.
-pub fn shader_source(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "rng" => include_str!("../../../shaders/rng.wgsl"),
-        "math" => include_str!("../../../shaders/math.wgsl"),
-        "kernel" => include_str!("../../../shaders/kernel.wgsl"),
-        "kat" => include_str!("../../../shaders/kat.wgsl"),
-        "gbm" => include_str!("../../../shaders/gbm.wgsl"),
-        "heston" => include_str!("../../../shaders/heston.wgsl"),
-        "sv_fx" => include_str!("../../../shaders/sv_fx.wgsl"),
-        "european" => include_str!("../../../shaders/european.wgsl"),
-        "digital" => include_str!("../../../shaders/digital.wgsl"),
-        "asian" => include_str!("../../../shaders/asian.wgsl"),
-        "barrier" => include_str!("../../../shaders/barrier.wgsl"),
-        "lookback" => include_str!("../../../shaders/lookback.wgsl"),
-        "fx_warrant" => include_str!("../../../shaders/fx_warrant.wgsl"),
-        _ => return None,
-    })
-}
+/// The WGSL shared by every kernel: the random stream and the special functions.
+pub(crate) const RNG: &str = include_str!("../rng.wgsl");
+pub(crate) const MATH: &str = include_str!("../math.wgsl");
+/// The pricing kernel and the known-answer kernel.
+pub(crate) const KERNEL: &str = include_str!("wgpu/kernel.wgsl");
+pub(crate) const KAT: &str = include_str!("wgpu/kat.wgsl");
 
-/// The pricing kernel for one model x payoff pair.
-pub fn pricing_shader(model: usize, payoff: usize) -> String {
+/// The pricing kernel for one model x payoff pair: the prelude emitted from
+/// Rust, then the stream, the special functions, the model, the payoff and
+/// the kernel.
+pub fn pricing_shader(model: ModelKind, payoff: PayoffKind) -> String {
     [
-        "rng",
-        "math",
-        MODEL_NAMES[model],
-        PAYOFF_NAMES[payoff],
-        "kernel",
+        &prelude::wgsl(PATHS_PER_BLOCK),
+        RNG,
+        MATH,
+        model.wgsl(),
+        payoff.wgsl(),
+        KERNEL,
     ]
-    .iter()
-    .map(|n| shader_source(n).expect("every kind has a shader file"))
-    .collect::<Vec<_>>()
     .join("\n")
 }
 
@@ -161,7 +150,7 @@ pub struct WgpuEngine {
     layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
     /// By (model, payoff, PV-only).
-    pipelines: Mutex<HashMap<(usize, usize, bool), Arc<wgpu::ComputePipeline>>>,
+    pipelines: Mutex<HashMap<(ModelKind, PayoffKind, bool), Arc<wgpu::ComputePipeline>>>,
     errors: Arc<Mutex<Vec<String>>>,
     /// Storage binding size used for chunking (the adapter's, unless capped).
     max_binding: u64,
@@ -277,8 +266,8 @@ impl WgpuEngine {
     /// `PV_ONLY` override (one family, one fold), the twin of CUDA's `_pv`.
     fn pipeline(
         &self,
-        model: usize,
-        payoff: usize,
+        model: ModelKind,
+        payoff: PayoffKind,
         pv_only: bool,
     ) -> Result<Arc<wgpu::ComputePipeline>, EngineError> {
         let mut cache = self
@@ -290,8 +279,8 @@ impl WgpuEngine {
         }
         let label = format!(
             "riskpool-{}-{}{}",
-            MODEL_NAMES[model],
-            PAYOFF_NAMES[payoff],
+            model.name(),
+            payoff.name(),
             if pv_only { "-pv" } else { "" }
         );
         let module = self
@@ -362,11 +351,7 @@ impl WgpuEngine {
         &self,
         inputs: &[([u32; 4], [u32; 2])],
     ) -> Result<Vec<PhiloxAnswer>, EngineError> {
-        let src = ["rng", "math", "kat"]
-            .iter()
-            .filter_map(|n| shader_source(n))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let src = [RNG, MATH, KAT].join("\n");
         let module = self
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -430,18 +415,18 @@ impl WgpuEngine {
             .collect())
     }
 
-    /// Prices one group of same-kind trades, merging into `moments`.
-    fn price_group(
+    /// Runs one kind of a plan's trades, writing its blocks' partials into
+    /// `out` (the kind's share of the plan's partials): its trades in
+    /// chunks whose records fit one binding, each chunk's blocks in
+    /// dispatches under the adapter's limits.
+    fn price_kind(
         &self,
-        model: usize,
-        payoff: usize,
-        records: &[GpuTrade],
-        key: [u32; 2],
-        moments: &mut [Moments],
+        plan: &BatchPlan,
+        k: &KindPlan,
+        out: &mut [f32],
     ) -> Result<(), EngineError> {
-        let pv_only = pv_kernels_allowed() && records.iter().all(GpuTrade::pv_only);
-        let pipeline = self.pipeline(model, payoff, pv_only)?;
-        let record_size = std::mem::size_of::<GpuTrade>() as u64;
+        let pipeline = self.pipeline(k.model, k.payoff, k.pv_only)?;
+        let record_size = plan.record_size as u64;
         let max_binding = self.max_binding;
         let max_trades = (max_binding / record_size).max(1) as usize;
         let max_dim = self.limits.max_compute_workgroups_per_dimension.max(1) as u64;
@@ -449,35 +434,25 @@ impl WgpuEngine {
             .min(max_binding / (PARTIAL as u64 * 4))
             .min(max_dim * max_dim);
 
-        let mut start = 0;
-        while start < records.len() {
-            // A chunk of trades whose table fits one binding and whose blocks fit u32.
-            let mut end = start;
-            let mut blocks: Vec<u32> = vec![0];
-            let mut total: u64 = 0;
-            while end < records.len() && end - start < max_trades {
-                let b = records[end].paths().div_ceil(PATHS_PER_BLOCK);
-                if total + b > u32::MAX as u64 && end > start {
-                    break;
-                }
-                total += b;
-                blocks.push(total as u32);
-                end += 1;
-            }
+        for chunk in k.chunks(max_trades) {
+            let first_record = k.first_record + chunk.trades.start;
+            let bytes = first_record * plan.record_size
+                ..(k.first_record + chunk.trades.end) * plan.record_size;
             let table = self
                 .device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("riskpool-trades"),
-                    contents: bytemuck::cast_slice(&records[start..end]),
+                    contents: &plan.records[bytes],
                     usage: wgpu::BufferUsages::STORAGE,
                 });
             let starts = self
                 .device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("riskpool-block-starts"),
-                    contents: bytemuck::cast_slice(&blocks),
+                    contents: bytemuck::cast_slice(&chunk.starts),
                     usage: wgpu::BufferUsages::STORAGE,
                 });
+            let total = chunk.blocks();
             let per_dispatch = max_blocks.min(total);
             let out_size = per_dispatch * PARTIAL as u64 * 4;
             let partials = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -515,17 +490,14 @@ impl WgpuEngine {
                 ],
             });
 
-            let mut trade = start;
-            let mut first: u64 = 0;
-            while first < total {
-                let n = per_dispatch.min(total - first);
+            for (first, n) in launches(total, per_dispatch) {
                 let grid_x = n.min(max_dim);
                 let grid_y = n.div_ceil(grid_x);
                 let params = Params {
-                    key,
+                    key: plan.key,
                     first_block: first as u32,
                     n_blocks: n as u32,
-                    n_trades: (end - start) as u32,
+                    n_trades: chunk.trades.len() as u32,
                     grid_x: grid_x as u32,
                     pad: [0; 2],
                 };
@@ -539,26 +511,9 @@ impl WgpuEngine {
                     pass.dispatch_workgroups(grid_x as u32, grid_y as u32, 1);
                 }
                 let bytes = self.read_back(encoder, &partials, n * PARTIAL as u64 * 4)?;
-                let vals: &[f32] = bytemuck::cast_slice(&bytes);
-                // Workgroups come in block order: walk the trades alongside.
-                for (i, p) in vals.chunks(PARTIAL).enumerate() {
-                    let g = first + i as u64;
-                    while g >= blocks[trade - start + 1] as u64 {
-                        trade += 1;
-                    }
-                    let mut m = Moments {
-                        n: p[0] as u64,
-                        ..Default::default()
-                    };
-                    for q in 0..OUTPUTS {
-                        m.mean[q] = p[1 + q] as f64;
-                        m.m2[q] = p[1 + OUTPUTS + q] as f64;
-                    }
-                    moments[trade].merge(&m);
-                }
-                first += n;
+                let at = (chunk.first_block + first) as usize * PARTIAL;
+                out[at..at + n as usize * PARTIAL].copy_from_slice(bytemuck::cast_slice(&bytes));
             }
-            start = end;
         }
         Ok(())
     }
@@ -589,28 +544,23 @@ impl Engine for WgpuEngine {
             ));
         }
         check_batch("wgpu", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
-        let key = portfolio::gpu_key(req);
-        let mut results = vec![TradeResult::unpriced(); trades.len()];
-        for group in portfolio::group(trades) {
+        let all: Vec<usize> = (0..trades.len()).collect();
+        let plan = BatchPlan::new("wgpu", trades, &all, req, PATHS_PER_BLOCK)?;
+        let mut partials = vec![0.0f32; plan.partials_len()];
+        let mut seconds = Vec::with_capacity(plan.kinds.len());
+        for k in &plan.kinds {
             let t0 = Instant::now();
-            let records: Vec<GpuTrade> = group
-                .indices
-                .iter()
-                .map(|&i| GpuTrade::new(&trades[i], req))
-                .collect();
-            let mut moments = vec![Moments::default(); records.len()];
-            self.price_group(group.model, group.payoff, &records, key, &mut moments)?;
-            let secs = t0.elapsed().as_secs_f64();
-            let work: f64 = group.indices.iter().map(|&i| trades[i].path_steps()).sum();
-            for (&i, m) in group.indices.iter().zip(&moments) {
-                let t = &trades[i];
-                results[i] = TradeResult::from_moments(
-                    m,
-                    req,
-                    t.paths,
-                    secs * t.path_steps() / work.max(1.0),
-                );
-            }
+            let at = k.first_block as usize * PARTIAL;
+            self.price_kind(
+                &plan,
+                k,
+                &mut partials[at..at + k.blocks() as usize * PARTIAL],
+            )?;
+            seconds.push(t0.elapsed().as_secs_f64());
+        }
+        let mut results = vec![TradeResult::unpriced(); trades.len()];
+        for (i, m, s) in plan.merge(&partials, from_mean_m2, |k| seconds[k]) {
+            results[i] = TradeResult::from_moments(&m, req, trades[i].paths, s);
         }
         Ok(results)
     }

@@ -28,6 +28,43 @@ pub trait PathModel<T: Real>: Copy + Send + Sync {
     fn step(&self, x: &mut T, aux: &mut T, z: [T; 2]) -> T;
 }
 
+kinds!(
+    /// The kinds of model: the one list, from which come the names portfolio
+    /// files use, the GPU sources and the kernels (`match`es the compiler
+    /// checks, so a new kind cannot be half added).
+    ModelKind { Gbm, Heston, SvFx }
+);
+
+impl ModelKind {
+    /// The name portfolio files use (`"type"`), also the stem of its files:
+    /// `model/NAME.rs`, `model/NAME.wgsl`, `model/NAME.cuh`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Gbm => "gbm",
+            ModelKind::Heston => "heston",
+            ModelKind::SvFx => "sv_fx",
+        }
+    }
+
+    /// Its WGSL (`model/NAME.wgsl`).
+    pub fn wgsl(self) -> &'static str {
+        match self {
+            ModelKind::Gbm => include_str!("gbm.wgsl"),
+            ModelKind::Heston => include_str!("heston.wgsl"),
+            ModelKind::SvFx => include_str!("sv_fx.wgsl"),
+        }
+    }
+
+    /// Its CUDA C (`model/NAME.cuh`) and the struct it defines there.
+    pub fn cuda(self) -> (&'static str, &'static str) {
+        match self {
+            ModelKind::Gbm => (include_str!("gbm.cuh"), "Gbm"),
+            ModelKind::Heston => (include_str!("heston.cuh"), "Heston"),
+            ModelKind::SvFx => (include_str!("sv_fx.cuh"), "SvFx"),
+        }
+    }
+}
+
 /// A model with its parameters, as read from a trade.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelSpec {
@@ -45,13 +82,18 @@ pub enum ModelStep<T> {
 }
 
 impl ModelSpec {
+    /// The model's kind.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            ModelSpec::Gbm(_) => ModelKind::Gbm,
+            ModelSpec::Heston(_) => ModelKind::Heston,
+            ModelSpec::SvFx(_) => ModelKind::SvFx,
+        }
+    }
+
     /// The model's name as written in portfolio files.
     pub fn name(&self) -> &'static str {
-        match self {
-            ModelSpec::Gbm(_) => "gbm",
-            ModelSpec::Heston(_) => "heston",
-            ModelSpec::SvFx(_) => "sv_fx",
-        }
+        self.kind().name()
     }
 
     pub fn spot(&self) -> f64 {

@@ -9,6 +9,7 @@
 mod asian;
 mod barrier;
 mod digital;
+mod double_barrier;
 mod european;
 mod fx_warrant;
 mod lookback;
@@ -16,6 +17,7 @@ mod lookback;
 pub use asian::{Asian, AsianStep, Average};
 pub use barrier::{Barrier, BarrierStep, Direction, Knock, Monitoring};
 pub use digital::{Digital, DigitalStep};
+pub use double_barrier::{DoubleBarrier, DoubleBarrierStep};
 pub use european::{European, EuropeanStep};
 pub use fx_warrant::{FxWarrant, FxWarrantStep, SETTLEMENT_FACTOR};
 pub use lookback::{Lookback, LookbackStep, StrikeType};
@@ -71,6 +73,63 @@ pub trait PathPayoff<T: Real>: Copy + Send + Sync {
     fn value(&self, st: [T; 2], x: T) -> T;
 }
 
+kinds!(
+    /// The kinds of payoff: the one list, from which come the names portfolio
+    /// files use, the GPU sources and the kernels (`match`es the compiler
+    /// checks, so a new kind cannot be half added).
+    PayoffKind {
+        European,
+        Digital,
+        Asian,
+        Barrier,
+        Lookback,
+        FxWarrant,
+        DoubleBarrier,
+    }
+);
+
+impl PayoffKind {
+    /// The name portfolio files use (`"type"`), also the stem of its files:
+    /// `payoff/NAME.rs`, `payoff/NAME.wgsl`, `payoff/NAME.cuh`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PayoffKind::European => "european",
+            PayoffKind::Digital => "digital",
+            PayoffKind::Asian => "asian",
+            PayoffKind::Barrier => "barrier",
+            PayoffKind::Lookback => "lookback",
+            PayoffKind::FxWarrant => "fx_warrant",
+            PayoffKind::DoubleBarrier => "double_barrier",
+        }
+    }
+
+    /// Its WGSL (`payoff/NAME.wgsl`).
+    pub fn wgsl(self) -> &'static str {
+        match self {
+            PayoffKind::European => include_str!("european.wgsl"),
+            PayoffKind::Digital => include_str!("digital.wgsl"),
+            PayoffKind::Asian => include_str!("asian.wgsl"),
+            PayoffKind::Barrier => include_str!("barrier.wgsl"),
+            PayoffKind::Lookback => include_str!("lookback.wgsl"),
+            PayoffKind::FxWarrant => include_str!("fx_warrant.wgsl"),
+            PayoffKind::DoubleBarrier => include_str!("double_barrier.wgsl"),
+        }
+    }
+
+    /// Its CUDA C (`payoff/NAME.cuh`) and the struct it defines there.
+    pub fn cuda(self) -> (&'static str, &'static str) {
+        match self {
+            PayoffKind::European => (include_str!("european.cuh"), "European"),
+            PayoffKind::Digital => (include_str!("digital.cuh"), "Digital"),
+            PayoffKind::Asian => (include_str!("asian.cuh"), "Asian"),
+            PayoffKind::Barrier => (include_str!("barrier.cuh"), "Barrier"),
+            PayoffKind::Lookback => (include_str!("lookback.cuh"), "Lookback"),
+            PayoffKind::FxWarrant => (include_str!("fx_warrant.cuh"), "FxWarrant"),
+            PayoffKind::DoubleBarrier => (include_str!("double_barrier.cuh"), "DoubleBarrier"),
+        }
+    }
+}
+
 /// A payoff with its terms, as read from a trade.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PayoffSpec {
@@ -80,6 +139,7 @@ pub enum PayoffSpec {
     Barrier(Barrier),
     Lookback(Lookback),
     FxWarrant(FxWarrant),
+    DoubleBarrier(DoubleBarrier),
 }
 
 /// A payoff ready to fold, in precision `T`.
@@ -91,19 +151,26 @@ pub enum PayoffStep<T> {
     Barrier(BarrierStep<T>),
     Lookback(LookbackStep<T>),
     FxWarrant(FxWarrantStep<T>),
+    DoubleBarrier(DoubleBarrierStep<T>),
 }
 
 impl PayoffSpec {
+    /// The payoff's kind.
+    pub fn kind(&self) -> PayoffKind {
+        match self {
+            PayoffSpec::European(_) => PayoffKind::European,
+            PayoffSpec::Digital(_) => PayoffKind::Digital,
+            PayoffSpec::Asian(_) => PayoffKind::Asian,
+            PayoffSpec::Barrier(_) => PayoffKind::Barrier,
+            PayoffSpec::Lookback(_) => PayoffKind::Lookback,
+            PayoffSpec::FxWarrant(_) => PayoffKind::FxWarrant,
+            PayoffSpec::DoubleBarrier(_) => PayoffKind::DoubleBarrier,
+        }
+    }
+
     /// The payoff's name as written in portfolio files.
     pub fn name(&self) -> &'static str {
-        match self {
-            PayoffSpec::European(_) => "european",
-            PayoffSpec::Digital(_) => "digital",
-            PayoffSpec::Asian(_) => "asian",
-            PayoffSpec::Barrier(_) => "barrier",
-            PayoffSpec::Lookback(_) => "lookback",
-            PayoffSpec::FxWarrant(_) => "fx_warrant",
-        }
+        self.kind().name()
     }
 
     /// Constants for a trade with this `spot` and `steps`, rounded once to `T`.
@@ -115,6 +182,7 @@ impl PayoffSpec {
             PayoffSpec::Barrier(p) => PayoffStep::Barrier(p.prepare(spot)),
             PayoffSpec::Lookback(p) => PayoffStep::Lookback(p.prepare(spot)),
             PayoffSpec::FxWarrant(p) => PayoffStep::FxWarrant(p.prepare(spot)),
+            PayoffSpec::DoubleBarrier(p) => PayoffStep::DoubleBarrier(p.prepare(spot)),
         }
     }
 }
@@ -138,6 +206,7 @@ impl<T: Real> PayoffStep<T> {
             PayoffStep::Barrier(p) => p.gpu_consts(),
             PayoffStep::Lookback(p) => p.gpu_consts(),
             PayoffStep::FxWarrant(p) => p.gpu_consts(),
+            PayoffStep::DoubleBarrier(p) => p.gpu_consts(),
         }
     }
 }

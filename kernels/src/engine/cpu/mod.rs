@@ -16,7 +16,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::{check_batch, Engine, EngineError, Precision, PricingRequest, TradeResult};
-use crate::greeks::{Plan, MAX_FAMILIES, MAX_FOLDS};
+use crate::greeks::{Revaluations, MAX_FAMILIES, MAX_FOLDS};
 use crate::instrument::Trade;
 use crate::model::{ModelStep, PathModel};
 use crate::payoff::{PathPayoff, PayoffStep};
@@ -105,7 +105,7 @@ enum Prepared<T> {
 
 fn job<T: Real, M: Copy>(
     trade: &Trade,
-    plan: &Plan,
+    plan: &Revaluations,
     req: &PricingRequest,
     families: [M; MAX_FAMILIES],
 ) -> Job<T, M, PayoffStep<T>> {
@@ -140,7 +140,7 @@ fn job<T: Real, M: Copy>(
 
 impl<T: Real> Prepared<T> {
     fn new(trade: &Trade, req: &PricingRequest) -> Prepared<T> {
-        let plan = Plan::new(trade, &req.greeks, &req.bumps);
+        let plan = Revaluations::new(trade, &req.greeks, &req.bumps);
         let dt = trade.maturity / trade.steps as f64;
         let steps: Vec<ModelStep<T>> = plan.families.iter().map(|m| m.prepare::<T>(dt)).collect();
         // Unused family slots repeat the base one; the kernel never reads them.
@@ -213,6 +213,7 @@ fn run_payoff<T: Real, M: PathModel<T>>(
         PayoffStep::Barrier(p) => with(simd, j, p, first, count, acc),
         PayoffStep::Lookback(p) => with(simd, j, p, first, count, acc),
         PayoffStep::FxWarrant(p) => with(simd, j, p, first, count, acc),
+        PayoffStep::DoubleBarrier(p) => with(simd, j, p, first, count, acc),
     }
 }
 

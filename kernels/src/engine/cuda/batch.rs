@@ -26,9 +26,10 @@ use cudarc::driver::{
     DeviceRepr, HostSlice, LaunchConfig, PinnedHostSlice, PushKernelArg, ValidAsZeroBits,
 };
 
-use super::plan::Plan;
 use super::{failed, PARTIAL, THREADS};
+use super::{source, MAX_BLOCKS_PER_LAUNCH};
 use crate::engine::EngineError;
+use crate::gpu::plan::{from_sums, BatchPlan};
 use crate::stats::Moments;
 
 /// A pinned host buffer and the device buffer it is copied to or from,
@@ -149,7 +150,7 @@ fn take_slot(pool: &SlotPool, ctx: &Arc<CudaContext>) -> Result<Slot, EngineErro
 pub(super) struct GpuBatch {
     slot: Option<Slot>,
     pool: SlotPool,
-    plan: Plan,
+    plan: BatchPlan,
     /// Each kind's GPU time (events around its launches).
     timing: Vec<(CudaEvent, CudaEvent)>,
     /// Recorded after the download: the batch is done when it is.
@@ -170,7 +171,7 @@ pub(super) struct Device {
 }
 
 /// Starts `plan` on the GPU and returns.
-pub(super) fn submit(dev: &Device, plan: Plan) -> Result<GpuBatch, EngineError> {
+pub(super) fn submit(dev: &Device, plan: BatchPlan) -> Result<GpuBatch, EngineError> {
     let Device {
         ctx,
         module,
@@ -230,9 +231,10 @@ pub(super) fn submit(dev: &Device, plan: Plan) -> Result<GpuBatch, EngineError> 
     let record = plan.record_size;
     let mut timing = Vec::with_capacity(plan.kinds.len());
     for k in &plan.kinds {
+        let kernel = source::kernel_of(k, plan.precision);
         let f = module
-            .load_function(&k.kernel)
-            .map_err(|e| failed(&k.kernel, e))?;
+            .load_function(&kernel)
+            .map_err(|e| failed(&kernel, e))?;
         let n_trades = k.trades.len();
         let table_view = table
             .dev
@@ -245,7 +247,7 @@ pub(super) fn submit(dev: &Device, plan: Plan) -> Result<GpuBatch, EngineError> 
             .record_event(timed)
             .map_err(|e| failed("recording an event", e))?;
         let n_trades32 = n_trades as u32;
-        for (first, n) in k.launches() {
+        for (first, n) in k.launches(MAX_BLOCKS_PER_LAUNCH) {
             let at = (k.first_block + first as u64) as usize * PARTIAL;
             let mut out = partials.dev.slice_mut(at..at + n as usize * PARTIAL);
             let mut b = stream.launch_builder(&f);
@@ -268,7 +270,7 @@ pub(super) fn submit(dev: &Device, plan: Plan) -> Result<GpuBatch, EngineError> 
                     shared_mem_bytes: 0,
                 })
             }
-            .map_err(|e| failed(&format!("launching {}", k.kernel), e))?;
+            .map_err(|e| failed(&format!("launching {kernel}"), e))?;
         }
         let end = stream
             .record_event(timed)
@@ -317,7 +319,7 @@ impl GpuBatch {
             };
             let wall = self.started.elapsed().as_secs_f64();
             // A kind's GPU time, from its events; the wall time if they fail.
-            self.plan.merge(host, |kind| {
+            self.plan.merge(host, from_sums, |kind| {
                 let (a, b) = &self.timing[kind];
                 a.elapsed_ms(b).map(|ms| ms as f64 / 1e3).unwrap_or(wall)
             })

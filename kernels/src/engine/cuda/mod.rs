@@ -1,5 +1,6 @@
-//! The CUDA engine: the kernels of `kernels/cuda/`, compiled at run time by
-//! NVRTC for each device's architecture, launched through cudarc.
+//! The CUDA engine: the CUDA C kernels (assembled by [`source`] from the
+//! files beside their Rust twins), compiled at run time by NVRTC for each
+//! device's architecture, launched through cudarc.
 //!
 //! Nothing CUDA is needed to build riskpool: the driver (`libcuda.so`) and
 //! NVRTC are opened when the engine starts, and their absence is an
@@ -19,7 +20,6 @@
 mod batch;
 mod nvrtc;
 pub mod on_cpu;
-mod plan;
 pub mod source;
 
 use std::collections::VecDeque;
@@ -30,15 +30,16 @@ use cudarc::driver::{CudaContext, CudaStream, LaunchConfig, PushKernelArg};
 pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc, Target};
 
 use super::{check_batch, Engine, EngineError, Pending, PhiloxAnswer, PricingRequest, TradeResult};
+use crate::gpu::plan::BatchPlan;
+use crate::gpu::PARTIAL;
 use crate::instrument::Trade;
-use plan::Plan;
 
-/// Paths per CUDA block (`RP_PATHS_PER_BLOCK` in `kernel.cu`).
+/// Paths per CUDA block (`RP_BLOCK x RP_PATHS_PER_THREAD` in the prelude).
 pub const PATHS_PER_BLOCK: u64 = 512;
 /// Threads per block (`RP_BLOCK`).
-const THREADS: u32 = 128;
-/// Doubles each block writes (`RP_PARTIAL`).
-const PARTIAL: usize = 12;
+pub(crate) const THREADS: u32 = 128;
+/// Most blocks per launch: a kind with more takes several launches.
+const MAX_BLOCKS_PER_LAUNCH: u64 = 1 << 20;
 
 fn unavailable(reason: impl Into<String>) -> EngineError {
     EngineError::Unavailable {
@@ -366,7 +367,7 @@ impl Engine for CudaEngine {
         for (gpu, share) in self.gpus.iter().zip(&shares) {
             let rest = pieces(trades, share)
                 .into_iter()
-                .map(|piece| Plan::new(trades, piece, req))
+                .map(|piece| BatchPlan::new("cuda", trades, piece, req, PATHS_PER_BLOCK))
                 .collect::<Result<VecDeque<_>, _>>()?;
             let mut part = GpuShare {
                 in_flight: VecDeque::new(),
@@ -421,7 +422,7 @@ const PIECES_IN_FLIGHT: usize = 2;
 /// ones planned but not yet started.
 struct GpuShare {
     in_flight: VecDeque<batch::GpuBatch>,
-    rest: VecDeque<Plan>,
+    rest: VecDeque<BatchPlan>,
     dev: batch::Device,
 }
 

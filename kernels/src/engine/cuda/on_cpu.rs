@@ -1,13 +1,13 @@
 //! The CUDA C kernels run on the CPU, so that machines without a GPU (CI
 //! among them) test the very source NVRTC compiles: [`source::full_source`]
-//! behind `kernels/cuda/on_cpu.hpp` (CUDA's built-ins for a host compiler,
+//! behind `on_cpu.hpp` (beside this file) (CUDA's built-ins for a host compiler,
 //! a fiber per CUDA thread), built by the host's C++ compiler (`$CXX`, else
-//! `c++`) into a shared library, and priced through the same [`Plan`] as
+//! `c++`) into a shared library, and priced through the same [`BatchPlan`] as
 //! the GPU: the records, block tables, launches and the merge of the
 //! blocks' sums are the engine's own; only the device copies are not.
 //!
 //! Not an engine users choose: the tests compare it with the CPU engine
-//! (tests/cuda_engine.rs), where, with no floating-point contraction, the
+//! (kernels/tests/cuda_engine.rs), where, with no floating-point contraction, the
 //! paths are the CPU engine's to the bit.
 
 use std::ffi::c_void;
@@ -18,12 +18,12 @@ use std::sync::Mutex;
 use libloading::{Library, Symbol};
 use rayon::prelude::*;
 
-use super::plan::Plan;
 use super::{source, PARTIAL, PATHS_PER_BLOCK, THREADS};
 use crate::engine::{check_batch, Engine, EngineError, PhiloxAnswer, PricingRequest, TradeResult};
+use crate::gpu::plan::{from_sums, BatchPlan};
 use crate::instrument::Trade;
 
-const SHIM: &str = include_str!("../../../cuda/on_cpu.hpp");
+const SHIM: &str = include_str!("on_cpu.hpp");
 
 /// Blocks one call runs: the unit of work shared among the CPU's threads.
 const BLOCKS_PER_CALL: usize = 4;
@@ -165,7 +165,7 @@ impl Engine for CudaOnCpu {
         )?;
         let started = std::time::Instant::now();
         let all: Vec<usize> = (0..trades.len()).collect();
-        let plan = Plan::new(trades, &all, req)?;
+        let plan = BatchPlan::new("cuda-on-cpu", trades, &all, req, PATHS_PER_BLOCK)?;
         let mut partials = vec![0.0f64; plan.partials_len()];
         // The kernels read records as structs of floats and doubles: give
         // them an 8-byte-aligned copy (a Vec<u8> promises no alignment).
@@ -177,11 +177,12 @@ impl Engine for CudaOnCpu {
         let launch: Symbol<LaunchPrice> = unsafe { self.lib.get(b"rp_cpu_launch_price") }
             .map_err(|e| failed("rp_cpu_launch_price", e))?;
         for k in &plan.kinds {
+            let kernel_name = source::kernel_of(k, plan.precision);
             let name =
-                std::ffi::CString::new(k.kernel.as_str()).map_err(|e| failed("kernel", e))?;
+                std::ffi::CString::new(kernel_name.as_str()).map_err(|e| failed("kernel", e))?;
             // SAFETY: every pricing kernel has the signature `PriceArgs` calls.
             let kernel: Symbol<*const c_void> = unsafe { self.lib.get(name.as_bytes_with_nul()) }
-                .map_err(|e| failed(&k.kernel, e))?;
+                .map_err(|e| failed(&kernel_name, e))?;
             let kernel = *kernel as usize;
             let trades_at = records[k.first_record * plan.record_size..].as_ptr() as usize;
             let starts_at = plan.starts[k.first_start..].as_ptr() as usize;
@@ -212,7 +213,7 @@ impl Engine for CudaOnCpu {
         }
         let secs = started.elapsed().as_secs_f64();
         let mut results = vec![TradeResult::unpriced(); trades.len()];
-        for (i, m, s) in plan.merge(&partials, |_| secs) {
+        for (i, m, s) in plan.merge(&partials, from_sums, |_| secs) {
             results[i] = TradeResult::from_moments(&m, req, trades[i].paths, s);
         }
         Ok(results)

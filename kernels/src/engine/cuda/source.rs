@@ -1,50 +1,50 @@
-//! The CUDA C source of every kernel, assembled from `kernels/cuda/`: the
-//! shared files, each model and payoff, the fused kernel, and one
-//! `extern "C"` wrapper per model x payoff x precision, so one NVRTC
-//! compile serves every trade a node will see.
+//! The CUDA C source of every kernel, assembled from the prelude emitted
+//! from Rust ([`crate::gpu::prelude`]), the shared files beside this one
+//! (`common.cuh`, `kernel.cu`), the stream and special functions
+//! (`rng.cuh`, `math.cuh` beside `rng.rs` and `real.rs`), each model's and
+//! payoff's file beside its Rust twin (`model/NAME.cuh`,
+//! `payoff/NAME.cuh`), and one `extern "C"` wrapper per model x payoff x
+//! precision, so one NVRTC compile serves every trade a node will see.
 
+use super::{PATHS_PER_BLOCK, THREADS};
 use crate::engine::Precision;
-use crate::portfolio::{MODEL_NAMES, PAYOFF_NAMES};
+use crate::gpu::plan::KindPlan;
+use crate::gpu::prelude;
+use crate::model::ModelKind;
+use crate::payoff::PayoffKind;
 
-/// The CUDA C structs of the models and payoffs, by kind (as in `portfolio`).
-const MODEL_STRUCTS: [&str; 3] = ["Gbm", "Heston", "SvFx"];
-const PAYOFF_STRUCTS: [&str; 6] = [
-    "European",
-    "Digital",
-    "Asian",
-    "Barrier",
-    "Lookback",
-    "FxWarrant",
+/// What every kernel shares, in the order the translation unit needs.
+pub(crate) const COMMON: [&str; 3] = [
+    include_str!("common.cuh"),
+    include_str!("../../math.cuh"),
+    include_str!("../../rng.cuh"),
 ];
-
-const FILES: [&str; 13] = [
-    include_str!("../../../cuda/common.cuh"),
-    include_str!("../../../cuda/math.cuh"),
-    include_str!("../../../cuda/rng.cuh"),
-    include_str!("../../../cuda/gbm.cuh"),
-    include_str!("../../../cuda/heston.cuh"),
-    include_str!("../../../cuda/sv_fx.cuh"),
-    include_str!("../../../cuda/european.cuh"),
-    include_str!("../../../cuda/digital.cuh"),
-    include_str!("../../../cuda/asian.cuh"),
-    include_str!("../../../cuda/barrier.cuh"),
-    include_str!("../../../cuda/lookback.cuh"),
-    include_str!("../../../cuda/fx_warrant.cuh"),
-    include_str!("../../../cuda/kernel.cu"),
-];
+/// The fused kernel, after the models and payoffs.
+pub(crate) const KERNEL: &str = include_str!("kernel.cu");
 
 /// Appended to a kernel's name: its variant for trades with one model
 /// family and one fold (no Greeks), `PV_ONLY` in `kernel.cu`.
 pub const PV_ONLY_SUFFIX: &str = "_pv";
 
 /// The name of the kernel for a model x payoff kind in a precision.
-pub fn kernel_name(model: usize, payoff: usize, precision: Precision) -> String {
+pub fn kernel_name(model: ModelKind, payoff: PayoffKind, precision: Precision) -> String {
     format!(
         "price_{}_{}_{}",
-        MODEL_NAMES[model],
-        PAYOFF_NAMES[payoff],
+        model.name(),
+        payoff.name(),
         precision.name()
     )
+}
+
+/// The kernel a kind of a plan runs: its `_pv` variant where every trade
+/// of the kind has one family and one fold.
+pub fn kernel_of(k: &KindPlan, precision: Precision) -> String {
+    let name = kernel_name(k.model, k.payoff, precision);
+    if k.pv_only {
+        name + PV_ONLY_SUFFIX
+    } else {
+        name
+    }
 }
 
 /// The whole translation unit handed to NVRTC; with `fast_math`, its
@@ -55,12 +55,27 @@ pub fn full_source(fast_math: bool) -> String {
     } else {
         String::new()
     };
-    src.push_str(&FILES.join("\n"));
-    for (m, model) in MODEL_STRUCTS.iter().enumerate() {
-        for (p, payoff) in PAYOFF_STRUCTS.iter().enumerate() {
+    src.push_str(&prelude::cuda(
+        THREADS,
+        (PATHS_PER_BLOCK / THREADS as u64) as u32,
+    ));
+    src.push('\n');
+    let models = ModelKind::ALL.iter().map(|m| m.cuda().0);
+    let payoffs = PayoffKind::ALL.iter().map(|p| p.cuda().0);
+    let files: Vec<&str> = COMMON
+        .into_iter()
+        .chain(models)
+        .chain(payoffs)
+        .chain([KERNEL])
+        .collect();
+    src.push_str(&files.join("\n"));
+    for &m in ModelKind::ALL {
+        for &p in PayoffKind::ALL {
             for (precision, ty) in [(Precision::F32, "float"), (Precision::F64, "double")] {
                 src.push_str(&format!(
-                    "RP_KERNEL({model}, {payoff}, {ty}, {})\n",
+                    "RP_KERNEL({}, {}, {ty}, {})\n",
+                    m.cuda().1,
+                    p.cuda().1,
                     kernel_name(m, p, precision)
                 ));
             }
@@ -72,8 +87,8 @@ pub fn full_source(fast_math: bool) -> String {
 /// Every kernel name in [`full_source`].
 pub fn all_kernel_names() -> Vec<String> {
     let mut v = vec!["rp_kat".to_string()];
-    for m in 0..MODEL_NAMES.len() {
-        for p in 0..PAYOFF_NAMES.len() {
+    for &m in ModelKind::ALL {
+        for &p in PayoffKind::ALL {
             for precision in [Precision::F32, Precision::F64] {
                 let name = kernel_name(m, p, precision);
                 v.push(format!("{name}{PV_ONLY_SUFFIX}"));

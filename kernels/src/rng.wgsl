@@ -45,13 +45,13 @@ fn counter(stream: vec2<u32>, path: u32, block: u32) -> vec4<u32> {
 
 // u = ((w >> 9) + 0.5) * 2^-23, exact, in (0, 1). Built from bits, as
 // 1 + k 2^-23 less (1 - 2^-24): both exact, and so is their difference,
-// the same bits as the CPU engine's add and multiply (kernels/cuda/math.cuh
+// the same bits as the CPU engine's add and multiply (kernels/src/math.cuh
 // does the same).
 fn uniform_of(w: u32) -> f32 {
     return bitcast<f32>((w >> 9u) | 0x3f800000u) - 0.99999994039535522461;
 }
 
-// Box-Muller's radius sqrt(-2 ln u), u in (0, 1) (kernels/cuda/rng.cuh's twin).
+// Box-Muller's radius sqrt(-2 ln u), u in (0, 1) (kernels/src/rng.cuh's twin).
 fn radius_of(u: f32) -> f32 {
     return sqrt(-2.0 * rp_ln(u));
 }

@@ -1,19 +1,22 @@
-// riskpool's fused pricing kernel (the twin of shaders/kernel.wgsl and of
+// riskpool's fused pricing kernel (the twin of kernels/src/engine/wgpu/kernel.wgsl and of
 // kernels/src/engine/cpu/lanes.rs): generate, evolve every model family on
 // the same normals, fold the payoff into each revaluation, never store a
 // path; each thread prices RP_PATHS_PER_THREAD paths and sums its outputs
 // in double, then a warp-shuffle and shared-memory reduction writes the
 // block's (n, sums, sums of squares), merged on the host in path order.
 //
-// Assembled at load time (kernels/src/engine/cuda/source.rs): common.cuh,
-// math.cuh, rng.cuh, the model and payoff files, this file, then one
-// extern "C" wrapper per model x payoff x precision.
+// Assembled at load time (kernels/src/engine/cuda/source.rs): the prelude
+// emitted from Rust (kernels/src/gpu/prelude.rs: the flag bits, the sizes,
+// RP_BLOCK, struct Trade), common.cuh, math.cuh, rng.cuh, the model and
+// payoff files, this file, then one extern "C" wrapper per model x payoff x
+// precision.
 
-#define RP_BLOCK 128
-#define RP_PATHS_PER_THREAD 4
 #define RP_PATHS_PER_BLOCK (RP_BLOCK * RP_PATHS_PER_THREAD)
-#define RP_OUTPUTS 5
-#define RP_PARTIAL 12
+// The reduction's slots: n, then a sum and a sum of squares per output.
+#define RP_SUMS (1 + 2 * RP_OUTPUTS)
+static_assert(RP_SUMS < RP_PARTIAL, "a block's sums fit its partial");
+// pick3 below chooses among the three families.
+static_assert(RP_MAX_FAMILIES == 3, "pick3 covers every family");
 
 template <typename R> __device__ __forceinline__ R pick3(int i, R a, R b, R c) {
     return i == 0 ? a : (i == 1 ? b : c);
@@ -53,23 +56,23 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
     const unsigned block = g - block_start[lo];
 
     // Constants in registers: every index below is a compile-time constant.
-    R m[3][12], fo[7][4], pc[8];
+    R m[RP_MAX_FAMILIES][RP_MODEL_CONSTS], fo[RP_MAX_FOLDS][RP_FOLD_CONSTS], pc[RP_PAYOFF_CONSTS];
 #pragma unroll
-    for (int f = 0; f < 3; f++) {
+    for (int f = 0; f < RP_MAX_FAMILIES; f++) {
 #pragma unroll
-        for (int i = 0; i < 12; i++) {
+        for (int i = 0; i < RP_MODEL_CONSTS; i++) {
             m[f][i] = tr.families[f][i];
         }
     }
 #pragma unroll
-    for (int k = 0; k < 7; k++) {
+    for (int k = 0; k < RP_MAX_FOLDS; k++) {
 #pragma unroll
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < RP_FOLD_CONSTS; i++) {
             fo[k][i] = tr.folds[k][i];
         }
     }
 #pragma unroll
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < RP_PAYOFF_CONSTS; i++) {
         pc[i] = tr.payoff[i];
     }
 
@@ -81,16 +84,16 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
         const unsigned path_ctr = anti ? path >> 1 : path;
         const R sign = (anti && (path & 1u)) ? R(-1) : R(1);
 
-        R x[3], aux[3], var[3];
+        R x[RP_MAX_FAMILIES], aux[RP_MAX_FAMILIES], var[RP_MAX_FAMILIES];
 #pragma unroll
-        for (int f = 0; f < 3; f++) {
+        for (int f = 0; f < RP_MAX_FAMILIES; f++) {
             x[f] = R(0);
             aux[f] = M::aux0(m[f]);
             var[f] = R(0);
         }
-        R st[7][2];
+        R st[RP_MAX_FOLDS][2];
 #pragma unroll
-        for (int k = 0; k < 7; k++) {
+        for (int k = 0; k < RP_MAX_FOLDS; k++) {
             P::start(pc, flags, fo[k][1], st[k]);
         }
 
@@ -106,7 +109,7 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
                     const R z0 = z4.v[jj * M::NORMALS];
                     const R z1 = M::NORMALS == 2 ? z4.v[jj * M::NORMALS + 1] : R(0);
 #pragma unroll
-                    for (int f = 0; f < 3; f++) {
+                    for (int f = 0; f < RP_MAX_FAMILIES; f++) {
                         if (f < (int)n_families) {
                             var[f] = M::step(m[f], x[f], aux[f], z0, z1);
                         }
@@ -114,7 +117,7 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
                     if (P::OBSERVES) {
                         const R i = (R)(s + 1u);
 #pragma unroll
-                        for (int k = 0; k < 7; k++) {
+                        for (int k = 0; k < RP_MAX_FOLDS; k++) {
                             if (k < (int)n_folds) {
                                 const int fam = PV_ONLY ? 0 : (int)fo[k][0];
                                 // PV_ONLY: the one fold is the base one, whose shift
@@ -134,7 +137,7 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
         double o[RP_OUTPUTS] = {0, 0, 0, 0, 0};
         const R n_steps = (R)steps;
 #pragma unroll
-        for (int k = 0; k < 7; k++) {
+        for (int k = 0; k < RP_MAX_FOLDS; k++) {
             if (k < (int)n_folds) {
                 const int fam = PV_ONLY ? 0 : (int)fo[k][0];
                 const R xf = pick3(fam, x[0], x[1], x[2]) + (fo[k][1] + fo[k][2] * n_steps);
@@ -171,7 +174,7 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
     }
 
     // Block reduction: warp shuffles, then one warp over the warps' sums.
-    double acc[11];
+    double acc[RP_SUMS];
     acc[0] = (double)n;
 #pragma unroll
     for (int q = 0; q < RP_OUTPUTS; q++) {
@@ -179,17 +182,17 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
         acc[1 + RP_OUTPUTS + q] = sum_sq[q];
     }
 #pragma unroll
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < RP_SUMS; i++) {
 #pragma unroll
         for (int off = 16; off > 0; off /= 2) {
             acc[i] += __shfl_down_sync(0xffffffffu, acc[i], off);
         }
     }
-    __shared__ double warp_acc[RP_BLOCK / 32][11];
+    __shared__ double warp_acc[RP_BLOCK / 32][RP_SUMS];
     const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
     if (lane == 0u) {
 #pragma unroll
-        for (int i = 0; i < 11; i++) {
+        for (int i = 0; i < RP_SUMS; i++) {
             warp_acc[warp][i] = acc[i];
         }
     }
@@ -197,7 +200,7 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
     if (threadIdx.x == 0u) {
         double* out = partials + (size_t)b * RP_PARTIAL;
 #pragma unroll
-        for (int i = 0; i < 11; i++) {
+        for (int i = 0; i < RP_SUMS; i++) {
             double t = 0.0;
 #pragma unroll
             for (int w = 0; w < RP_BLOCK / 32; w++) {
@@ -205,7 +208,9 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
             }
             out[i] = t;
         }
-        out[11] = 0.0;
+        for (int i = RP_SUMS; i < RP_PARTIAL; i++) {
+            out[i] = 0.0;
+        }
     }
 }
 

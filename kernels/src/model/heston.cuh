@@ -1,5 +1,5 @@
 // Heston, full-truncation Euler in log space (kernels/src/model/heston.rs;
-// shaders/heston.wgsl). Slots: (carry_dt, dt, half_dt, kappa_dt, theta, xi, rho, rho_bar, v0).
+// kernels/src/model/heston.wgsl). Slots: (carry_dt, dt, half_dt, kappa_dt, theta, xi, rho, rho_bar, v0).
 
 struct Heston {
     static constexpr int NORMALS = 2;

@@ -1,4 +1,4 @@
-// European call or put (kernels/src/payoff/european.rs; shaders/european.wgsl).
+// European call or put (kernels/src/payoff/european.rs; kernels/src/payoff/european.wgsl).
 // Slots: (spot, strike).
 
 struct European : TerminalPayoff {

@@ -4,18 +4,10 @@
 // path; then reduce the workgroup's outputs to (n, mean, M2) per output.
 // The same shape as kernels/src/engine/cpu/lanes.rs with one lane per thread.
 //
-// Assembled at load time (kernels/src/engine/wgpu.rs): rng.wgsl, math.wgsl,
-// one model file, one payoff file and this file.
-
-// kernels/src/portfolio.rs, GpuTrade: 480 bytes.
-struct Trade {
-    head: vec4<u32>,                // steps, n_families, n_folds, flags
-    ids: vec4<u32>,                 // stream lo, stream hi, paths lo, paths hi
-    families: array<vec4<f32>, 9>,  // 3 families x 12 model constants
-    folds: array<vec4<f32>, 7>,     // family, x0, dx, discount
-    payoff: array<vec4<f32>, 2>,    // 8 payoff constants
-    coef: array<vec4<f32>, 10>,     // 5 outputs x 8 fold coefficients
-}
+// Assembled at load time (kernels/src/engine/wgpu.rs): the prelude emitted
+// from Rust (kernels/src/gpu/prelude.rs: the flag bits, the sizes, WG,
+// struct Trade), rng.wgsl, math.wgsl, one model file, one payoff file and
+// this file.
 
 struct Params {
     key: vec2<u32>,
@@ -39,31 +31,18 @@ struct PayoffConsts {
     flags: u32,
 }
 
-// kernels/src/payoff/mod.rs, module gpu.
-const PUT: u32 = 1u;
-const GEOMETRIC: u32 = 2u;
-const DOWN: u32 = 4u;
-const KNOCK_IN: u32 = 8u;
-const CONTINUOUS: u32 = 16u;
-const FIXED_STRIKE: u32 = 32u;
-const ANTITHETIC: u32 = 65536u;
-
 // One model family and one fold (a price with no Greeks), fixed when the
 // pipeline is made: the loops over families and folds then have constant
-// bounds. The twin of PV_ONLY in kernels/cuda/kernel.cu; same arithmetic.
+// bounds. The twin of PV_ONLY in kernels/src/engine/cuda/kernel.cu; same arithmetic.
 override PV_ONLY: bool = false;
-
-const WG: u32 = 64u;
-const OUTPUTS: u32 = 5u;
-const PARTIAL: u32 = 12u;
 
 @group(0) @binding(0) var<storage, read> trades: array<Trade>;
 @group(0) @binding(1) var<storage, read> block_start: array<u32>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-var<workgroup> sh: array<array<f32, 5>, 64>;
-var<workgroup> sh_mean: array<f32, 5>;
+var<workgroup> sh: array<array<f32, OUTPUTS>, WG>;
+var<workgroup> sh_mean: array<f32, OUTPUTS>;
 
 fn vanilla(flags: u32, s: f32, k: f32) -> f32 {
     if ((flags & PUT) != 0u) {
@@ -73,7 +52,8 @@ fn vanilla(flags: u32, s: f32, k: f32) -> f32 {
 }
 
 fn family(t: u32, f: u32) -> ModelConsts {
-    return ModelConsts(trades[t].families[3u * f], trades[t].families[3u * f + 1u], trades[t].families[3u * f + 2u]);
+    let at = FAMILY_VEC4S * f;
+    return ModelConsts(trades[t].families[at], trades[t].families[at + 1u], trades[t].families[at + 2u]);
 }
 
 // Sums sh[0..64][q] into sh[0][q] by a pairwise tree.
@@ -88,7 +68,7 @@ fn tree_sum(lid: u32) {
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn price(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wg_index = wg.x + wg.y * params.grid_x;
     if (wg_index >= params.n_blocks) {
@@ -128,14 +108,14 @@ fn price(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
     }
     let stream = vec2<u32>(ids.x, ids.y);
 
-    var x: array<f32, 3>;
-    var aux: array<f32, 3>;
-    var var_dt: array<f32, 3>;
+    var x: array<f32, MAX_FAMILIES>;
+    var aux: array<f32, MAX_FAMILIES>;
+    var var_dt: array<f32, MAX_FAMILIES>;
     for (var f = 0u; f < n_families; f++) {
         x[f] = 0.0;
         aux[f] = model_aux0(family(t, f));
     }
-    var st: array<vec2<f32>, 7>;
+    var st: array<vec2<f32>, MAX_FOLDS>;
     for (var k = 0u; k < n_folds; k++) {
         st[k] = payoff_start(pc, trades[t].folds[k].y);
     }
@@ -169,7 +149,7 @@ fn price(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
     }
 
     // Discounted fold values, then the outputs as their combinations.
-    var o = array<f32, 5>(0.0, 0.0, 0.0, 0.0, 0.0);
+    var o = array<f32, OUTPUTS>();
     if (live) {
         let n_steps = f32(steps);
         for (var k = 0u; k < n_folds; k++) {
@@ -177,7 +157,7 @@ fn price(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
             let f = select(u32(fo.x), 0u, PV_ONLY);
             let v = payoff_value(pc, st[k], x[f] + (fo.y + fo.z * n_steps)) * fo.w;
             for (var q = 0u; q < OUTPUTS; q++) {
-                let c = trades[t].coef[2u * q + k / 4u][k % 4u];
+                let c = trades[t].coef[COEF_VEC4S * q + k / 4u][k % 4u];
                 o[q] = o[q] + c * v;
             }
         }
@@ -192,7 +172,7 @@ fn price(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
     if (anti) {
         n = in_block / 2u;
-        var pair = array<f32, 5>(0.0, 0.0, 0.0, 0.0, 0.0);
+        var pair = array<f32, OUTPUTS>();
         if (lid < WG / 2u) {
             for (var q = 0u; q < OUTPUTS; q++) {
                 pair[q] = 0.5 * (sh[2u * lid][q] + sh[2u * lid + 1u][q]);

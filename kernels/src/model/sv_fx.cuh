@@ -1,4 +1,4 @@
-// azfinsim's stochastic-vol FX model (kernels/src/model/sv_fx.rs; shaders/sv_fx.wgsl).
+// azfinsim's stochastic-vol FX model (kernels/src/model/sv_fx.rs; kernels/src/model/sv_fx.wgsl).
 // Slots: (drift_dt, dt, half_dt, sqrt_dt, sigma0, vol_drift_dt, volvol_sqrt_dt, rho, rho_bar).
 // aux is y = ln(sigma_t / sigma_0).
 

@@ -1,4 +1,4 @@
-// Cash-or-nothing digital (kernels/src/payoff/digital.rs; shaders/digital.wgsl).
+// Cash-or-nothing digital (kernels/src/payoff/digital.rs; kernels/src/payoff/digital.wgsl).
 // Slots: (log_strike, cash).
 
 struct Digital : TerminalPayoff {

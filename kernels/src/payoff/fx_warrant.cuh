@@ -1,4 +1,4 @@
-// azfinsim's knock-out FX warrant (kernels/src/payoff/fx_warrant.rs; shaders/fx_warrant.wgsl).
+// azfinsim's knock-out FX warrant (kernels/src/payoff/fx_warrant.rs; kernels/src/payoff/fx_warrant.wgsl).
 // Slots: (spot, inv_strike, log_strike, amount). State: (1 while alive, -).
 
 struct FxWarrant {

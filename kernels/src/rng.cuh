@@ -1,5 +1,5 @@
 // Philox4x32-10 and Box-Muller: the stream contract of kernels/src/rng.rs,
-// word for word (shaders/rng.wgsl is the WGSL twin).
+// word for word (kernels/src/rng.wgsl is the WGSL twin).
 
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
@@ -33,7 +33,7 @@ template <typename R> struct Normals4 {
     R v[4];
 };
 
-// Box-Muller's radius sqrt(-2 ln u), u in (0, 1) (shaders/rng.wgsl's twin).
+// Box-Muller's radius sqrt(-2 ln u), u in (0, 1) (kernels/src/rng.wgsl's twin).
 template <typename R> __device__ __forceinline__ R radius_of(R u) {
     return sqrt(R(-2) * rp_ln(u));
 }

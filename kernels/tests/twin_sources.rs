@@ -1,13 +1,13 @@
 //! The special functions are written three times: Rust (`kernels/src/real.rs`),
-//! CUDA C (`kernels/cuda/math.cuh`) and WGSL (`shaders/math.wgsl`). The
+//! CUDA C (`kernels/src/math.cuh`) and WGSL (`kernels/src/math.wgsl`). The
 //! CUDA C is checked against the Rust by running it on the CPU, where their
-//! normals agree to the bit (tests/cuda_engine.rs). The GPUs may fuse
+//! normals agree to the bit (kernels/tests/cuda_engine.rs). The GPUs may fuse
 //! multiply-adds, so the WGSL engine is checked only to a tolerance, which
 //! a mistyped coefficient can hide (one did, in both GPU sources). So here:
 //! the WGSL functions carry the CUDA C ones' constants, in the same places.
 
-const CUDA: &str = include_str!("../kernels/cuda/math.cuh");
-const WGSL: &str = include_str!("../shaders/math.wgsl");
+const CUDA: &str = include_str!("../src/math.cuh");
+const WGSL: &str = include_str!("../src/math.wgsl");
 
 /// The body of the function whose header starts with `header`, braces
 /// balanced.

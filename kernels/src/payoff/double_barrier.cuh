@@ -1,9 +1,9 @@
-// Single barrier with rebate, discrete or continuous (Brownian-bridge)
-// monitoring (kernels/src/payoff/barrier.rs; shaders/barrier.wgsl).
-// Slots: (spot, strike, log_barrier, rebate); flags PUT, DOWN, KNOCK_IN, CONTINUOUS.
+// Double knock-out with rebate, discrete or continuous (Brownian-bridge)
+// monitoring (kernels/src/payoff/double_barrier.rs; kernels/src/payoff/double_barrier.wgsl).
+// Slots: (spot, strike, log_lower, log_upper, rebate); flags PUT, CONTINUOUS.
 // State: (survival weight, previous x).
 
-struct Barrier {
+struct DoubleBarrier {
     static constexpr bool OBSERVES = true;
 
     template <typename R> __device__ static void start(const R* p, unsigned flags, R x0, R* st) {
@@ -12,13 +12,16 @@ struct Barrier {
     }
 
     template <typename R> __device__ static void observe(const R* p, unsigned flags, R* st, R x, R var_dt) {
-        const R b = p[2];
-        const bool hit = (flags & RP_DOWN) ? x <= b : x >= b;
+        const R l = p[2];
+        const R u = p[3];
+        const bool hit = x <= l || x >= u;
         R survive = st[0];
         if (flags & RP_CONTINUOUS) {
-            const R d = (st[1] - b) * (x - b);
-            const R q = rp_exp(R(-2) * d / var_dt);
-            survive = st[0] * (R(1) - q);
+            const R dl = (st[1] - l) * (x - l);
+            const R du = (st[1] - u) * (x - u);
+            const R pl = rp_exp(R(-2) * dl / var_dt);
+            const R pu = rp_exp(R(-2) * du / var_dt);
+            survive = st[0] * (R(1) - pl) * (R(1) - pu);
         }
         st[0] = hit ? R(0) : survive;
         st[1] = x;
@@ -28,9 +31,6 @@ struct Barrier {
         const R payoff = vanilla(flags, p[0] * rp_exp(x), p[1]);
         const R alive = st[0];
         const R knocked = R(1) - alive;
-        if (flags & RP_KNOCK_IN) {
-            return payoff * knocked + p[3] * alive;
-        }
-        return payoff * alive + p[3] * knocked;
+        return payoff * alive + p[4] * knocked;
     }
 };

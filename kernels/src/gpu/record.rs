@@ -1,6 +1,7 @@
 //! Trades as the GPU engines read them: grouped by model and payoff kind
 //! (one kernel per pair) into plain `#[repr(C)]` records, laid out the same
-//! in Rust, WGSL (`shaders/kernel.wgsl`, `struct Trade`) and CUDA C.
+//! in Rust, WGSL and CUDA C: their `struct Trade` is emitted from the
+//! constants here by [`super::prelude`].
 //!
 //! Everything a kernel needs is precomputed here in f64 and rounded once to
 //! f32, exactly as the CPU engine's f32 kernel receives it, so the engines
@@ -8,19 +9,29 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::greeks::{Plan, MAX_FAMILIES, MAX_FOLDS, OUTPUTS};
+use crate::greeks::{Revaluations, MAX_FAMILIES, MAX_FOLDS, OUTPUTS};
 use crate::instrument::Trade;
-use crate::model::ModelSpec;
-use crate::payoff::PayoffSpec;
+use crate::model::ModelKind;
+use crate::payoff::PayoffKind;
 use crate::rng::key_of;
 use crate::PricingRequest;
 
 /// Flag bit (in `head[3]`, beside the payoff's flags) for antithetic pairs.
 pub const ANTITHETIC: u32 = 1 << 16;
+/// Words of `head` and of `ids`.
+pub const HEAD: usize = 4;
+/// A model family's constants (`ModelStep::gpu_consts`).
+pub const MODEL_CONSTS: usize = 12;
+/// A fold's constants: family, x0, dx, discount.
+pub const FOLD_CONSTS: usize = 4;
+/// The payoff's constants (`PayoffStep::gpu_consts`).
+pub const PAYOFF_CONSTS: usize = 8;
+/// An output's fold coefficients: [`MAX_FOLDS`], padded to whole vec4s.
+pub const COEF_STRIDE: usize = MAX_FOLDS.next_multiple_of(4);
 
 /// Declares a trade record in one precision; the CUDA C template
-/// `Trade<R>` (kernels/cuda/kernel.cu) has the same layout for `float` and
-/// `double`, and WGSL's `struct Trade` for f32.
+/// `Trade<R>` has the same layout for `float` and `double`, and WGSL's
+/// `struct Trade` for f32 (both emitted by [`super::prelude`]).
 macro_rules! gpu_trade {
     ($(#[$doc:meta])* $name:ident, $t:ty) => {
         $(#[$doc])*
@@ -28,22 +39,22 @@ macro_rules! gpu_trade {
         #[derive(Clone, Copy, Debug, Pod, Zeroable)]
         pub struct $name {
             /// `[steps, n_families, n_folds, flags]`.
-            pub head: [u32; 4],
+            pub head: [u32; HEAD],
             /// `[stream lo, stream hi, paths lo, paths hi]`.
-            pub ids: [u32; 4],
+            pub ids: [u32; HEAD],
             /// Per model family (base, vol up, vol down): the model's constants.
-            pub families: [[$t; 12]; MAX_FAMILIES],
+            pub families: [[$t; MODEL_CONSTS]; MAX_FAMILIES],
             /// Per fold: `[family, x0, dx, discount]`.
-            pub folds: [[$t; 4]; MAX_FOLDS],
+            pub folds: [[$t; FOLD_CONSTS]; MAX_FOLDS],
             /// The payoff's constants.
-            pub payoff: [$t; 8],
+            pub payoff: [$t; PAYOFF_CONSTS],
             /// Per output (PV, delta, gamma, vega, rho): the fold coefficients.
-            pub coef: [[$t; 8]; OUTPUTS],
+            pub coef: [[$t; COEF_STRIDE]; OUTPUTS],
         }
 
         impl $name {
             pub fn new(trade: &Trade, req: &PricingRequest) -> $name {
-                let plan = Plan::new(trade, &req.greeks, &req.bumps);
+                let plan = Revaluations::new(trade, &req.greeks, &req.bumps);
                 let dt = trade.maturity / trade.steps as f64;
                 let mut g = $name::zeroed();
                 let payoff = trade.payoff.prepare::<$t>(trade.model.spot(), trade.steps);
@@ -96,43 +107,10 @@ gpu_trade!(
     f64
 );
 
-/// Which model kernel.
-pub fn model_kind(m: &ModelSpec) -> usize {
-    match m {
-        ModelSpec::Gbm(_) => 0,
-        ModelSpec::Heston(_) => 1,
-        ModelSpec::SvFx(_) => 2,
-    }
-}
-
-/// Which payoff kernel.
-pub fn payoff_kind(p: &PayoffSpec) -> usize {
-    match p {
-        PayoffSpec::European(_) => 0,
-        PayoffSpec::Digital(_) => 1,
-        PayoffSpec::Asian(_) => 2,
-        PayoffSpec::Barrier(_) => 3,
-        PayoffSpec::Lookback(_) => 4,
-        PayoffSpec::FxWarrant(_) => 5,
-    }
-}
-
-/// Model names by kind, as the shader files are named.
-pub const MODEL_NAMES: [&str; 3] = ["gbm", "heston", "sv_fx"];
-/// Payoff names by kind, as the shader files are named.
-pub const PAYOFF_NAMES: [&str; 6] = [
-    "european",
-    "digital",
-    "asian",
-    "barrier",
-    "lookback",
-    "fx_warrant",
-];
-
 /// Trades of one model x payoff kind, with their places in the batch.
 pub struct KindGroup {
-    pub model: usize,
-    pub payoff: usize,
+    pub model: ModelKind,
+    pub payoff: PayoffKind,
     pub indices: Vec<usize>,
 }
 
@@ -140,7 +118,7 @@ pub struct KindGroup {
 pub fn group<'a>(trades: impl IntoIterator<Item = &'a Trade>) -> Vec<KindGroup> {
     let mut groups: Vec<KindGroup> = Vec::new();
     for (i, t) in trades.into_iter().enumerate() {
-        let (m, p) = (model_kind(&t.model), payoff_kind(&t.payoff));
+        let (m, p) = (t.model.kind(), t.payoff.kind());
         let g = match groups
             .iter_mut()
             .position(|g| g.model == m && g.payoff == p)
@@ -168,6 +146,23 @@ pub fn gpu_key(req: &PricingRequest) -> [u32; 2] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_is_found_by_its_name_and_has_its_own_number() {
+        for (i, &k) in ModelKind::ALL.iter().enumerate() {
+            assert_eq!(ModelKind::parse(k.name()), Some(k));
+            assert_eq!(k.gpu_id() as usize, i);
+        }
+        for (i, &k) in PayoffKind::ALL.iter().enumerate() {
+            assert_eq!(PayoffKind::parse(k.name()), Some(k));
+            assert_eq!(k.gpu_id() as usize, i);
+        }
+        assert_eq!(
+            PayoffKind::parse("double_barrier"),
+            Some(PayoffKind::DoubleBarrier)
+        );
+        assert_eq!(ModelKind::parse("Gbm"), None);
+    }
 
     #[test]
     fn records_have_the_kernels_layout() {

@@ -1,4 +1,4 @@
-// Asian on the average of S_1..S_N (kernels/src/payoff/asian.rs; shaders/asian.wgsl).
+// Asian on the average of S_1..S_N (kernels/src/payoff/asian.rs; kernels/src/payoff/asian.wgsl).
 // Slots: (spot, strike, inv_steps); flags PUT, GEOMETRIC. State: (sum, -).
 
 struct Asian {

@@ -1,5 +1,5 @@
 // Lookback on the running min and max of S_0..S_N (kernels/src/payoff/lookback.rs;
-// shaders/lookback.wgsl). Slots: (spot, strike); flags PUT, FIXED_STRIKE. State: (min x, max x).
+// kernels/src/payoff/lookback.wgsl). Slots: (spot, strike); flags PUT, FIXED_STRIKE. State: (min x, max x).
 
 struct Lookback {
     static constexpr bool OBSERVES = true;

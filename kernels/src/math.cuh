@@ -1,4 +1,4 @@
-// riskpool's special functions (kernels/src/real.rs; shaders/math.wgsl):
+// riskpool's special functions (kernels/src/real.rs; kernels/src/math.wgsl):
 // in float the same Cephes polynomials as the CPU and WGSL engines; in
 // double the CUDA math library, as the CPU engine uses libm.
 //

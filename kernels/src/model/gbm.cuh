@@ -1,4 +1,4 @@
-// Geometric Brownian motion (kernels/src/model/gbm.rs; shaders/gbm.wgsl).
+// Geometric Brownian motion (kernels/src/model/gbm.rs; kernels/src/model/gbm.wgsl).
 // Slots: (drift_dt, vol_sqrt_dt, var_dt).
 
 struct Gbm {

@@ -1,7 +1,7 @@
 //! Reference prices the tests compare Monte Carlo against, and helpers.
 #![allow(dead_code)]
 
-use riskpool_kernels::greeks::Plan;
+use riskpool_kernels::greeks::Revaluations;
 use riskpool_kernels::model::{Gbm, Heston, ModelSpec, SvFx};
 use riskpool_kernels::payoff::*;
 use riskpool_kernels::{
@@ -283,7 +283,7 @@ pub fn assert_conform(
     other: &TradeResult,
     tol: Tolerance,
 ) {
-    let plan = Plan::new(trade, &req.greeks, &req.bumps);
+    let plan = Revaluations::new(trade, &req.greeks, &req.bumps);
     let mut pairs = vec![("pv", 0, cpu.pv, other.pv)];
     for g in Greek::ALL {
         if let (Some(a), Some(b)) = (cpu.greek(g), other.greek(g)) {
@@ -377,6 +377,22 @@ pub fn all_payoffs() -> Vec<PayoffSpec> {
             warrants: 100.0,
             notional_per_warrant: 10.0,
         }),
+        PayoffSpec::DoubleBarrier(DoubleBarrier {
+            option: OptionType::Call,
+            strike: 100.0,
+            lower: 80.0,
+            upper: 125.0,
+            monitoring: Continuous,
+            rebate: 1.5,
+        }),
+        PayoffSpec::DoubleBarrier(DoubleBarrier {
+            option: OptionType::Put,
+            strike: 105.0,
+            lower: 85.0,
+            upper: 120.0,
+            monitoring: Discrete,
+            rebate: 0.0,
+        }),
     ]
 }
 
@@ -404,7 +420,7 @@ pub fn all_models() -> Vec<ModelSpec> {
     ]
 }
 
-/// One trade of every model x payoff (36), with path counts that leave a
+/// One trade of every model x payoff (42), with path counts that leave a
 /// partial last block (`base + 64 k + 3`).
 pub fn every_model_and_payoff(base: u64) -> Vec<Trade> {
     let mut v = Vec::new();

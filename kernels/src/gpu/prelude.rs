@@ -1,0 +1,230 @@
+//! The constants and the trade record the WGSL and CUDA C kernels share
+//! with the Rust, emitted from the Rust definitions ([`super::record`],
+//! [`crate::payoff::gpu`], [`crate::greeks`]) into a prelude that each
+//! assembled source starts with. No source file writes them again (the
+//! tests check it), so a slot added to the record or a flag bit moved is
+//! one edit, in Rust.
+//!
+//! | emitted | WGSL | CUDA C |
+//! |---|---|---|
+//! | payoff flag bits and `ANTITHETIC` | `const PUT: u32` ... | `#define RP_PUT 1u` ... |
+//! | record sizes: `MAX_FAMILIES`, `MAX_FOLDS`, `MODEL_CONSTS`, `FOLD_CONSTS`, `PAYOFF_CONSTS`, `COEF_STRIDE` | `const` (u32) | `#define RP_...` |
+//! | `OUTPUTS`, `PARTIAL` (slots of a block's partial sums) | `const` | `#define RP_...` |
+//! | paths per block | `WG` | `RP_BLOCK`, `RP_PATHS_PER_THREAD` |
+//! | the record | `struct Trade` (vec4 arrays, 16-byte aligned) | `template <typename R> struct Trade` |
+
+use std::fmt::Write;
+
+use super::record::{ANTITHETIC, COEF_STRIDE, FOLD_CONSTS, HEAD, MODEL_CONSTS, PAYOFF_CONSTS};
+use super::PARTIAL;
+use crate::greeks::{MAX_FAMILIES, MAX_FOLDS, OUTPUTS};
+use crate::payoff::gpu;
+
+/// The flag bits of a record's `head[3]`: the payoffs' and antithetic.
+pub const FLAGS: [(&str, u32); 7] = [
+    ("PUT", gpu::PUT),
+    ("GEOMETRIC", gpu::GEOMETRIC),
+    ("DOWN", gpu::DOWN),
+    ("KNOCK_IN", gpu::KNOCK_IN),
+    ("CONTINUOUS", gpu::CONTINUOUS),
+    ("FIXED_STRIKE", gpu::FIXED_STRIKE),
+    ("ANTITHETIC", ANTITHETIC),
+];
+
+/// The sizes both languages' kernels are written against.
+pub const SIZES: [(&str, usize); 8] = [
+    ("MAX_FAMILIES", MAX_FAMILIES),
+    ("MAX_FOLDS", MAX_FOLDS),
+    ("MODEL_CONSTS", MODEL_CONSTS),
+    ("FOLD_CONSTS", FOLD_CONSTS),
+    ("PAYOFF_CONSTS", PAYOFF_CONSTS),
+    ("COEF_STRIDE", COEF_STRIDE),
+    ("OUTPUTS", OUTPUTS),
+    ("PARTIAL", PARTIAL),
+];
+
+const HEADER: &str = "emitted by riskpool-kernels (src/gpu/prelude.rs) from the Rust definitions";
+
+/// The CUDA C prelude, for blocks of `threads` threads each pricing
+/// `paths_per_thread` paths.
+pub fn cuda(threads: u32, paths_per_thread: u32) -> String {
+    let mut s = format!("// {HEADER}\n");
+    for (name, bit) in FLAGS {
+        writeln!(s, "#define RP_{name} {bit}u").expect("a String");
+    }
+    for (name, n) in SIZES {
+        writeln!(s, "#define RP_{name} {n}").expect("a String");
+    }
+    writeln!(s, "#define RP_BLOCK {threads}").expect("a String");
+    writeln!(s, "#define RP_PATHS_PER_THREAD {paths_per_thread}").expect("a String");
+    writeln!(
+        s,
+        "\n// GpuTrade (float) and GpuTrade64 (double).\n\
+         template <typename R> struct Trade {{\n\
+         \x20   unsigned head[{HEAD}];  // steps, n_families, n_folds, flags\n\
+         \x20   unsigned ids[{HEAD}];   // stream lo, stream hi, paths lo, paths hi\n\
+         \x20   R families[RP_MAX_FAMILIES][RP_MODEL_CONSTS];  // per family (base, vol up, vol down)\n\
+         \x20   R folds[RP_MAX_FOLDS][RP_FOLD_CONSTS];         // family, x0, dx, discount\n\
+         \x20   R payoff[RP_PAYOFF_CONSTS];\n\
+         \x20   R coef[RP_OUTPUTS][RP_COEF_STRIDE];           // outputs (pv, delta, gamma, vega, rho) x folds\n\
+         }};"
+    )
+    .expect("a String");
+    s
+}
+
+/// The WGSL prelude, for workgroups of `wg` threads (one path each).
+pub fn wgsl(wg: u64) -> String {
+    let mut s = format!("// {HEADER}\n");
+    for (name, bit) in FLAGS {
+        writeln!(s, "const {name}: u32 = {bit}u;").expect("a String");
+    }
+    for (name, n) in SIZES {
+        writeln!(s, "const {name}: u32 = {n}u;").expect("a String");
+    }
+    writeln!(s, "const WG: u32 = {wg}u;").expect("a String");
+    // WGSL's storage layout: arrays of vec4 (16 bytes), so each per-family
+    // and per-output row is a whole number of vec4s.
+    s.push_str("const FAMILY_VEC4S: u32 = MODEL_CONSTS / 4u;\n");
+    s.push_str("const COEF_VEC4S: u32 = COEF_STRIDE / 4u;\n");
+    writeln!(
+        s,
+        "\n// GpuTrade: {} bytes.\n\
+         struct Trade {{\n\
+         \x20   head: vec4<u32>,  // steps, n_families, n_folds, flags\n\
+         \x20   ids: vec4<u32>,   // stream lo, stream hi, paths lo, paths hi\n\
+         \x20   families: array<vec4<f32>, MAX_FAMILIES * FAMILY_VEC4S>,  // per family (base, vol up, vol down)\n\
+         \x20   folds: array<vec4<f32>, MAX_FOLDS * FOLD_CONSTS / 4u>,  // family, x0, dx, discount\n\
+         \x20   payoff: array<vec4<f32>, PAYOFF_CONSTS / 4u>,\n\
+         \x20   coef: array<vec4<f32>, OUTPUTS * COEF_VEC4S>,  // outputs (pv, delta, gamma, vega, rho) x folds\n\
+         }}",
+        std::mem::size_of::<super::record::GpuTrade>(),
+    )
+    .expect("a String");
+    s
+}
+
+// Whole vec4s, as WGSL's struct needs.
+const _: () = assert!(
+    MODEL_CONSTS % 4 == 0 && FOLD_CONSTS == 4 && PAYOFF_CONSTS % 4 == 0 && COEF_STRIDE % 4 == 0
+);
+const _: () = assert!(HEAD == 4);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::record::{GpuTrade, GpuTrade64};
+
+    use crate::engine::{cuda::source, wgpu as w};
+    use crate::model::ModelKind;
+    use crate::payoff::PayoffKind;
+
+    /// Every WGSL file a pricing kernel is assembled from.
+    fn wgsl_files() -> Vec<&'static str> {
+        let mut v = vec![w::RNG, w::MATH, w::KERNEL, w::KAT];
+        v.extend(ModelKind::ALL.iter().map(|m| m.wgsl()));
+        v.extend(PayoffKind::ALL.iter().map(|p| p.wgsl()));
+        v
+    }
+
+    /// Every CUDA C file the translation unit is assembled from.
+    fn cuda_files() -> Vec<&'static str> {
+        let mut v = source::COMMON.to_vec();
+        v.push(source::KERNEL);
+        v.extend(ModelKind::ALL.iter().map(|m| m.cuda().0));
+        v.extend(PayoffKind::ALL.iter().map(|p| p.cuda().0));
+        v
+    }
+
+    /// The names a prelude defines, from its own text.
+    fn defined(prelude: &str, marker: &str) -> Vec<String> {
+        prelude
+            .lines()
+            .filter_map(|l| l.strip_prefix(marker))
+            .map(|r| {
+                r.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// Whether `src` (the prelude and the files) names `name` beyond its
+    /// one definition.
+    fn uses(src: &str, name: &str) -> bool {
+        let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        src.match_indices(name)
+            .filter(|(i, _)| {
+                !ident(src[..*i].chars().last()) && !ident(src[i + name.len()..].chars().next())
+            })
+            .count()
+            > 1
+    }
+
+    #[test]
+    fn the_sources_use_the_prelude_and_never_write_it_again() {
+        let files = wgsl_files();
+        let all = files.join("\n") + &wgsl(64);
+        let names = defined(&wgsl(64), "const ");
+        assert!(names.len() >= FLAGS.len() + SIZES.len());
+        for name in &names {
+            for f in &files {
+                assert!(
+                    !f.contains(&format!("const {name}:")),
+                    "WGSL defines {name} again"
+                );
+            }
+            assert!(uses(&all, name), "no WGSL uses the prelude's {name}");
+        }
+        assert!(files.iter().all(|f| !f.contains("struct Trade {")));
+        assert!(uses(&all, "Trade"));
+        assert!(uses(&all, "FAMILY_VEC4S") && uses(&all, "COEF_VEC4S"));
+        // The assembled kernels start with the emitted prelude.
+        for &m in ModelKind::ALL {
+            for &p in PayoffKind::ALL {
+                assert!(w::pricing_shader(m, p).starts_with(&wgsl(w::PATHS_PER_BLOCK)));
+            }
+        }
+
+        let files = cuda_files();
+        let all = files.join("\n") + &cuda(128, 4);
+        let names = defined(&cuda(128, 4), "#define ");
+        assert!(names.len() >= FLAGS.len() + SIZES.len());
+        for name in &names {
+            for f in &files {
+                assert!(
+                    !f.contains(&format!("#define {name} ")),
+                    "CUDA C defines {name} again"
+                );
+            }
+            assert!(uses(&all, name), "no CUDA C uses the prelude's {name}");
+        }
+        assert!(files.iter().all(|f| !f.contains("struct Trade {")));
+        let full = source::full_source(false);
+        assert!(full.starts_with(&cuda(
+            crate::engine::cuda::THREADS,
+            (crate::engine::cuda::PATHS_PER_BLOCK / crate::engine::cuda::THREADS as u64) as u32
+        )));
+    }
+
+    #[test]
+    fn the_emitted_record_has_the_rust_layout() {
+        let w = wgsl(64);
+        assert!(w.contains(&format!("const OUTPUTS: u32 = {OUTPUTS}u;")));
+        assert!(w.contains(&format!(
+            "// GpuTrade: {} bytes.",
+            std::mem::size_of::<GpuTrade>()
+        )));
+        // CUDA C: the record's arrays in R, sized by the emitted numbers.
+        let c = cuda(128, 4);
+        let r = MAX_FAMILIES * MODEL_CONSTS
+            + MAX_FOLDS * FOLD_CONSTS
+            + PAYOFF_CONSTS
+            + OUTPUTS * COEF_STRIDE;
+        assert_eq!(32 + 4 * r, std::mem::size_of::<GpuTrade>());
+        assert_eq!(32 + 8 * r, std::mem::size_of::<GpuTrade64>());
+        assert!(c.contains("#define RP_ANTITHETIC 65536u"));
+        assert!(c.contains("#define RP_BLOCK 128"));
+    }
+}
