@@ -14,12 +14,12 @@ use crate::cli::{
     Algorithm, AzfinsimAlgorithm, AzfinsimArgs, CacheType, PrecisionChoice, PriceArgs,
 };
 use crate::input::{ReadOptions, TradeReader};
-use crate::{price, resume, Usage};
+use crate::{price, resume, UsageError};
 
 /// `<output-path>/<name>.results.csv`, `<name>` the input's name without extension.
 pub fn results_path(args: &AzfinsimArgs) -> Result<PathBuf> {
     let stem = args.cache_path.file_stem().ok_or_else(|| {
-        Usage(format!(
+        UsageError(format!(
             "--cache-path {}: not a file name",
             args.cache_path.display()
         ))
@@ -39,7 +39,7 @@ pub fn results_path(args: &AzfinsimArgs) -> Result<PathBuf> {
 
 pub fn run(args: &AzfinsimArgs) -> Result<()> {
     if args.cache_type == CacheType::Redis {
-        bail!(Usage(
+        bail!(UsageError(
             "--cache-type redis is not supported: azfinsim's Redis mode stores pickled pandas rows that only Python can read; \
              use filesystem mode (--cache-type filesystem --cache-path FILE)"
                 .into()
@@ -48,7 +48,7 @@ pub fn run(args: &AzfinsimArgs) -> Result<()> {
     let output = results_path(args)?;
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
-            Usage(format!(
+            UsageError(format!(
                 "--output-path {}: cannot create the folder: {e}",
                 dir.display()
             ))
@@ -93,13 +93,13 @@ pub fn run(args: &AzfinsimArgs) -> Result<()> {
 /// sleep, busy-compute, maybe fail, write `tradenum,random` rows.
 fn synthetic(args: &AzfinsimArgs, output: &std::path::Path) -> Result<()> {
     if !(0.0..=1.0).contains(&args.failure) {
-        bail!(Usage(format!(
+        bail!(UsageError(format!(
             "--failure must be a probability in [0, 1], got {}",
             args.failure
         )));
     }
     if !(args.delay_start >= 0.0 && args.task_duration >= 0.0) {
-        bail!(Usage(
+        bail!(UsageError(
             "--delay-start and --task-duration must not be negative".into()
         ));
     }

@@ -7,11 +7,11 @@ use anyhow::{bail, Result};
 use riskpool_kernels::workloads::workload;
 
 use crate::cli::BenchArgs;
-use crate::{engines, Usage};
+use crate::{engines, UsageError};
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     if !(args.scale > 0.0) {
-        bail!(Usage("--scale must be greater than 0".into()));
+        bail!(UsageError("--scale must be greater than 0".into()));
     }
     let engine = engines::select(&args.engine)?;
     let device = engine.device();
@@ -28,7 +28,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     for name in &args.workloads {
         let Some(w) = workload(name.trim(), args.scale) else {
-            bail!(Usage(format!(
+            bail!(UsageError(format!(
                 "unknown workload `{name}`: expected W1, W2, W3 or W4"
             )));
         };

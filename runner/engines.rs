@@ -30,7 +30,7 @@ fn cpu(args: &EngineArgs) -> Result<Box<dyn Engine>> {
         SimdChoice::Avx512 => Simd::Avx512,
     };
     if args.threads == Some(0) {
-        bail!(crate::Usage("--threads must be at least 1".into()));
+        bail!(crate::UsageError("--threads must be at least 1".into()));
     }
     Ok(Box::new(CpuEngine::with_simd(
         clamp_threads(args.threads),
@@ -97,23 +97,22 @@ fn cuda(args: &EngineArgs) -> Result<CudaEngine, EngineError> {
         })
         .unwrap_or(count)
         .max(1);
-    let mut held = CLAIMS.lock().map_err(|_| EngineError::Failed {
-        engine: "cuda",
-        reason: "claims poisoned".into(),
-    })?;
+    let mut held = CLAIMS
+        .lock()
+        .map_err(|_| EngineError::failed("cuda", "claims poisoned"))?;
     if held.is_empty() {
         *held = claims::claim(&gpus, want);
     }
     let ordinals: Vec<usize> = held.iter().map(|c| c.ordinal).collect();
     drop(held);
     if ordinals.is_empty() {
-        return Err(EngineError::Unavailable {
-            engine: "cuda",
-            reason: format!(
+        return Err(EngineError::unavailable(
+            "cuda",
+            format!(
                 "all {count} GPUs of this node are claimed by other tasks (locks in {})",
                 claims::lock_dir().display()
             ),
-        });
+        ));
     }
     CudaEngine::with_devices(Some(&ordinals), args.fast_math)
 }
@@ -192,10 +191,10 @@ impl Engine for Injected {
     ) -> Result<Vec<TradeResult>, EngineError> {
         let left = self.batches_left.load(Ordering::SeqCst);
         if left == 0 {
-            return Err(EngineError::Failed {
-                engine: self.inner.name(),
-                reason: "injected failure (RISKPOOL_INJECT_ENGINE_FAILURE)".into(),
-            });
+            return Err(EngineError::failed(
+                self.inner.name(),
+                "injected failure (RISKPOOL_INJECT_ENGINE_FAILURE)",
+            ));
         }
         self.batches_left.store(left - 1, Ordering::SeqCst);
         self.inner.price(trades, req)

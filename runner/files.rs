@@ -22,13 +22,13 @@ use crate::cli::{ConcatArgs, SplitArgs};
 use crate::input::{require_regular_file, InputError};
 use crate::output::{partial_path, Col, Kind, Layout};
 use crate::resume::OutputLock;
-use crate::Usage;
+use crate::UsageError;
 
 /// Writes `<stem>.0.csv`, `<stem>.1.csv`, ... of `trades_per_file` trades each,
 /// every one with the header, as azfinsim's split does.
 pub fn split(args: &SplitArgs) -> Result<Vec<std::path::PathBuf>> {
     if args.trades_per_file == 0 {
-        bail!(Usage("--trades-per-file must be at least 1".into()));
+        bail!(UsageError("--trades-per-file must be at least 1".into()));
     }
     let input = &args.input;
     crate::input::require_regular_file(
@@ -82,7 +82,7 @@ pub fn split(args: &SplitArgs) -> Result<Vec<std::path::PathBuf>> {
     };
     if !dir.as_os_str().is_empty() {
         std::fs::create_dir_all(&dir).map_err(|e| {
-            Usage(format!(
+            UsageError(format!(
                 "--output-dir {}: cannot create the folder: {e}",
                 dir.display()
             ))
@@ -98,7 +98,7 @@ pub fn split(args: &SplitArgs) -> Result<Vec<std::path::PathBuf>> {
     let last = (checked.count - 1) / args.trades_per_file;
     let longest = format!("{stem}.{last}.csv.tmp").len();
     if longest > crate::price::NAME_MAX {
-        bail!(Usage(format!(
+        bail!(UsageError(format!(
             "--input {}: the parts' names ({stem}.{last}.csv.tmp) would be {longest} bytes, over the file system's limit of {}; rename the input",
             input.display(),
             crate::price::NAME_MAX
@@ -120,7 +120,7 @@ pub fn split(args: &SplitArgs) -> Result<Vec<std::path::PathBuf>> {
             for p in &parts {
                 let _ = std::fs::remove_file(&p.1);
             }
-            bail!(Usage(format!(
+            bail!(UsageError(format!(
                 "--output-dir {}: {} is there and is not a regular file; nothing was written",
                 dir.display(),
                 path.display()
@@ -401,7 +401,7 @@ fn check_expected(files: &[PathBuf], expect: u64) -> Result<()> {
         if files.len() as u64 == expect {
             return Ok(());
         }
-        bail!(Usage(format!(
+        bail!(UsageError(format!(
             "--expect {expect}: got {} files (missing: {}; extra: {})",
             files.len(),
             expect.saturating_sub(files.len() as u64),
@@ -436,7 +436,7 @@ fn check_expected(files: &[PathBuf], expect: u64) -> Result<()> {
     let n_extra = extra.len();
     let extra_more = n_extra.saturating_sub(20);
     extra.truncate(20);
-    bail!(Usage(format!(
+    bail!(UsageError(format!(
         "--expect {expect}: got {} files; missing: {}; extra: {}",
         files.len(),
         if missing.is_empty() {
@@ -498,7 +498,7 @@ fn remove_stale(args: &ConcatArgs) {
 
 fn concat_checked(args: &ConcatArgs) -> Result<()> {
     if Kind::of(&args.output) != Some(Kind::Csv) {
-        bail!(Usage(format!(
+        bail!(UsageError(format!(
             "--output {}: concat joins CSV result files; the extension must be .csv",
             args.output.display()
         )));
@@ -517,7 +517,7 @@ fn concat_checked(args: &ConcatArgs) -> Result<()> {
             message: format!("cannot open: {e}"),
         })?;
         if let Some((_, _, first)) = seen.iter().find(|(d, i, _)| *d == m.dev() && *i == m.ino()) {
-            bail!(Usage(format!(
+            bail!(UsageError(format!(
                 "{} is given twice (also as {}): each part is joined once",
                 path.display(),
                 first.display()
@@ -527,7 +527,7 @@ fn concat_checked(args: &ConcatArgs) -> Result<()> {
         crate::price::check_output(path, &args.output, "--output")?;
     }
     if args.files.is_empty() {
-        bail!(Usage("concat needs at least one file".into()));
+        bail!(UsageError("concat needs at least one file".into()));
     }
     crate::price::check_output(&args.files[0], &args.output, "--output")?;
     let _lock = OutputLock::acquire(&args.output)?;

@@ -8,14 +8,14 @@ use riskpool_kernels::azfinsim::{AzfinsimTrade, HEADER};
 
 use crate::cli::GenerateArgs;
 use crate::output::partial_path;
-use crate::Usage;
+use crate::UsageError;
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
     if args.trades == 0 {
-        bail!(Usage("--trades must be at least 1".into()));
+        bail!(UsageError("--trades must be at least 1".into()));
     }
     let end = args.start_trade.checked_add(args.trades).ok_or_else(|| {
-        Usage(format!(
+        UsageError(format!(
             "--start-trade {} with --trades {}: trade numbers past {} do not fit in 64 bits",
             args.start_trade,
             args.trades,

@@ -26,17 +26,18 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// A usage error: reported with exit code 2, like bad input.
+/// Bad usage or input, refused before anything is written: exit 2
+/// (`riskpool-image`'s `UsageError` has the same name and meaning).
 #[derive(Debug)]
-pub struct Usage(pub String);
+pub struct UsageError(pub String);
 
-impl std::fmt::Display for Usage {
+impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl std::error::Error for Usage {}
+impl std::error::Error for UsageError {}
 
 fn run(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -84,7 +85,7 @@ fn main() -> ExitCode {
         Err(e) => {
             log::event("error", &format!("{e:#}"), serde_json::Value::Null);
             let bad_input = e.downcast_ref::<input::InputError>().is_some()
-                || e.downcast_ref::<Usage>().is_some();
+                || e.downcast_ref::<UsageError>().is_some();
             ExitCode::from(if bad_input { 2 } else { 1 })
         }
     }

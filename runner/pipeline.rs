@@ -54,7 +54,7 @@ pub struct Passed {
 }
 
 /// Everything pass 2 needs besides the engine and the writer.
-pub struct Plan<'a> {
+pub struct PricingPass<'a> {
     pub reader: TradeReader,
     pub batch_trades: usize,
     pub request: &'a PricingRequest,
@@ -69,8 +69,8 @@ pub struct Plan<'a> {
 
 /// Prices every batch the reader yields. On any failure, the batches
 /// priced before it are durable in the partial file when this returns.
-pub fn run(plan: Plan, engine: Box<dyn Engine>, writer: ResultWriter) -> Result<Passed> {
-    let Plan {
+pub fn run(pass: PricingPass, engine: Box<dyn Engine>, writer: ResultWriter) -> Result<Passed> {
+    let PricingPass {
         reader,
         batch_trades,
         request,
@@ -79,7 +79,7 @@ pub fn run(plan: Plan, engine: Box<dyn Engine>, writer: ResultWriter) -> Result<
         already,
         partial,
         start,
-    } = plan;
+    } = pass;
     thread::scope(|s| {
         // One batch waits in each channel: the reader is at most two
         // batches ahead, the engine holds its batches in flight (one or
@@ -248,10 +248,10 @@ impl EngineStage<'_> {
             let t0 = Instant::now();
             let r = match pending.take() {
                 Some(p) => p.wait(),
-                None => Err(EngineError::Failed {
-                    engine: self.engine.name(),
-                    reason: "a batch was lost before it was priced".into(),
-                }),
+                None => Err(EngineError::failed(
+                    self.engine.name(),
+                    "a batch was lost before it was priced",
+                )),
             };
             self.busy += t0.elapsed().as_secs_f64();
             match r {

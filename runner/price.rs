@@ -21,9 +21,9 @@ use crate::cli::{Algorithm, PrecisionChoice, PriceArgs};
 use crate::input::{error_at, require_regular_file, Format, ReadOptions, TradeReader};
 use crate::log::{self, Progress};
 use crate::output::{partial_path, Kind, Layout, ResultWriter};
-use crate::pipeline::{self, Plan};
+use crate::pipeline::{self, PricingPass};
 use crate::resume::{self, OutputLock, Signature};
-use crate::{engines, Usage};
+use crate::{engines, UsageError};
 
 /// What a finished run did, for the summary line.
 pub struct Summary {
@@ -40,7 +40,7 @@ fn parse_shard(s: &str) -> Result<(u64, u64)> {
         .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
     match parsed {
         Some((i, n)) if n > 0 && i < n => Ok((i, n)),
-        _ => bail!(Usage(format!(
+        _ => bail!(UsageError(format!(
             "--shard must be I/N with 0 <= I < N, got `{s}`"
         ))),
     }
@@ -50,7 +50,7 @@ fn parse_greeks(names: &[String]) -> Result<GreekSet> {
     let mut out = Vec::new();
     for n in names.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         let g = Greek::parse(n).ok_or_else(|| {
-            Usage(format!(
+            UsageError(format!(
                 "unknown Greek `{n}`: expected delta, gamma, vega or rho"
             ))
         })?;
@@ -67,7 +67,7 @@ fn parse_greeks(names: &[String]) -> Result<GreekSet> {
 /// it is spelled (`./`, symlinks, hard links).
 pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
     if output.is_dir() {
-        bail!(Usage(format!(
+        bail!(UsageError(format!(
             "{flag} {}: is a folder; give a file name",
             output.display()
         )));
@@ -77,14 +77,14 @@ pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
         _ => Path::new("."),
     };
     if !dir.is_dir() {
-        bail!(Usage(format!(
+        bail!(UsageError(format!(
             "{flag} {}: the folder {} does not exist",
             output.display(),
             dir.display()
         )));
     }
     let Some(name) = output.file_name() else {
-        bail!(Usage(format!(
+        bail!(UsageError(format!(
             "{flag} {}: not a file name",
             output.display()
         )));
@@ -102,7 +102,7 @@ pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
         .max()
         .unwrap_or(name.len());
     if longest > NAME_MAX {
-        bail!(Usage(format!(
+        bail!(UsageError(format!(
             "{flag} {}: the name is too long: the run's side files (`.partial.json.tmp`) would have names of {longest} bytes, over the file system's limit of {NAME_MAX}; give a name of at most {} bytes",
             output.display(),
             name.len() - (longest - NAME_MAX)
@@ -112,7 +112,7 @@ pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
         for side in resume::side_files(output) {
             if let Ok(b) = std::fs::metadata(&side) {
                 if a.dev() == b.dev() && a.ino() == b.ino() {
-                    bail!(Usage(format!(
+                    bail!(UsageError(format!(
                         "{flag} {}: {} is the input file {}; writing it would destroy the input",
                         output.display(),
                         side.display(),
@@ -126,7 +126,7 @@ pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
     // beside it would not be the lock beside its target, so two runs on
     // one file could not see each other.
     if std::fs::symlink_metadata(output).is_ok_and(|m| m.file_type().is_symlink()) {
-        bail!(Usage(format!(
+        bail!(UsageError(format!(
             "{flag} {}: is a symbolic link; give the file it points to (or another name)",
             output.display()
         )));
@@ -142,10 +142,12 @@ fn check_paths_flag(paths: Option<u64>, antithetic: bool) -> Result<()> {
     let Some(n) = paths else { return Ok(()) };
     let max = riskpool_kernels::instrument::MAX_PATHS;
     if n == 0 || n > max {
-        bail!(Usage(format!("--paths {n}: must be between 1 and {max}")));
+        bail!(UsageError(format!(
+            "--paths {n}: must be between 1 and {max}"
+        )));
     }
     if antithetic && n % 2 != 0 {
-        bail!(Usage(format!(
+        bail!(UsageError(format!(
             "--paths {n}: --antithetic pairs paths, so the count must be even"
         )));
     }
@@ -154,7 +156,7 @@ fn check_paths_flag(paths: Option<u64>, antithetic: bool) -> Result<()> {
 
 pub fn run(args: &PriceArgs) -> Result<Summary> {
     let kind = Kind::of(&args.output).ok_or_else(|| {
-        Usage(format!(
+        UsageError(format!(
             "--output {}: the extension must be .csv, or .jsonl (or .ndjson) for JSON Lines",
             args.output.display()
         ))
@@ -167,7 +169,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     };
     check_paths_flag(args.paths, args.antithetic)?;
     if args.batch_trades == 0 {
-        bail!(Usage("--batch-trades must be at least 1".into()));
+        bail!(UsageError("--batch-trades must be at least 1".into()));
     }
     let mut req = PricingRequest {
         seed: args.seed,
@@ -191,7 +193,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     let layout = match (format, args.algorithm) {
         (Format::AzfinsimCsv, algorithm) => {
             if !req.greeks.is_empty() {
-                bail!(Usage(
+                bail!(UsageError(
                     "azfinsim trades take --algorithm deltavega, not --greeks".into()
                 ));
             }
@@ -207,7 +209,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
                 },
             }
         }
-        (_, Some(_)) => bail!(Usage(format!(
+        (_, Some(_)) => bail!(UsageError(format!(
             "--algorithm applies to azfinsim trade files; {} is {}",
             args.input.display(),
             format.name()
@@ -217,7 +219,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         },
     };
     if window.is_some() && format != Format::AzfinsimCsv {
-        bail!(Usage("--start-trade and --trade-window select azfinsim trade numbers; this is not an azfinsim file".into()));
+        bail!(UsageError("--start-trade and --trade-window select azfinsim trade numbers; this is not an azfinsim file".into()));
     }
     check_output(&args.input, &args.output, "--output")?;
     // Held until this function returns: a second run on this output
@@ -343,7 +345,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     );
     let progress = Progress::new(count, skip as u64);
     let passed = pipeline::run(
-        Plan {
+        PricingPass {
             reader,
             batch_trades: args.batch_trades,
             request: &req,

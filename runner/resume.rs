@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use crate::files::LineLimit;
 use crate::output::{encode_csv, encode_json, partial_path, Cell, Col, CsvEncoder, Kind, Layout};
-use crate::Usage;
+use crate::UsageError;
 
 /// What makes two runs produce the same rows: the input file (its path,
 /// size and a hash of its content) and every option that changes a
@@ -501,7 +501,7 @@ impl OutputLock {
                 .write(true)
                 .open(&path)
                 .map_err(|e| {
-                    Usage(format!(
+                    UsageError(format!(
                         "--output {}: cannot write in its folder: {e}",
                         output.display()
                     ))

@@ -10,7 +10,7 @@ use riskpool_imagebuild::batch::{
 };
 use serde_json::Value;
 
-use crate::{check, write, Refused};
+use crate::{check, write, UsageError};
 
 #[derive(Subcommand)]
 pub enum BatchCommand {
@@ -138,7 +138,7 @@ fn refuse_all(problems: Vec<batch::rules::Refusal>) -> Result<()> {
         return Ok(());
     }
     let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-    bail!(Refused(format!(
+    bail!(UsageError(format!(
         "the Batch service would refuse this:\n  {}",
         lines.join("\n  ")
     )))
@@ -155,7 +155,7 @@ fn account_id_refusal(id: Option<&str>) -> Option<batch::rules::Refusal> {
 
 pub fn batch_pool(a: PoolArgs) -> Result<()> {
     if let Some(n) = a.low_priority {
-        bail!(Refused(format!(
+        bail!(UsageError(format!(
             "--low-priority {n}: Batch-managed accounts' low-priority VMs were retired on 2025-09-30; \
              use --spot {n}, which needs a Batch account in UserSubscription pool allocation mode"
         )));
@@ -164,7 +164,7 @@ pub fn batch_pool(a: PoolArgs) -> Result<()> {
         (Some(image), None) => NodeImage::Container {
             node: match &a.node_image {
                 Some(s) => MarketplaceImage::parse(s).ok_or_else(|| {
-                    Refused(format!(
+                    UsageError(format!(
                         "--node-image `{s}`: expected PUBLISHER:OFFER:SKU:VERSION"
                     ))
                 })?,
@@ -176,7 +176,7 @@ pub fn batch_pool(a: PoolArgs) -> Result<()> {
         (None, Some(id)) => NodeImage::Custom {
             gallery_image_id: id,
         },
-        _ => bail!(Refused(
+        _ => bail!(UsageError(
             "give --image (a container pool) or --gallery-image (a custom-image pool)".into()
         )),
     };
@@ -228,7 +228,7 @@ pub fn batch_pool(a: PoolArgs) -> Result<()> {
         .as_ref()
         .map(|_| batch::pool::arm_template(&o));
     if template.is_some() && a.plane == Plane::Data {
-        bail!(Refused(
+        bail!(UsageError(
             "--arm-template: the template is the management plane's; drop --plane data".into()
         ));
     }
@@ -284,9 +284,9 @@ pub fn batch_job(a: JobArgs) -> Result<()> {
     let pool_body = match &a.pool_body {
         Some(p) => {
             let text = std::fs::read_to_string(p)
-                .map_err(|e| Refused(format!("--pool-body {}: {e}", p.display())))?;
+                .map_err(|e| UsageError(format!("--pool-body {}: {e}", p.display())))?;
             let v: Value = serde_json::from_str(&text)
-                .map_err(|e| Refused(format!("--pool-body {}: {e}", p.display())))?;
+                .map_err(|e| UsageError(format!("--pool-body {}: {e}", p.display())))?;
             if v.get("properties").is_none() {
                 problems.push(batch::rules::Refusal {
                     field: "--pool-body".into(),
@@ -312,7 +312,7 @@ pub fn batch_job(a: JobArgs) -> Result<()> {
     check(a.schema.as_deref(), &bodies)?;
     let dir = &a.output_dir;
     if dir.join("job.json").exists() {
-        bail!(Refused(format!(
+        bail!(UsageError(format!(
             "--output-dir {}: it already holds a job.json; give an empty or new folder",
             dir.display()
         )));

@@ -55,7 +55,7 @@ impl RegistryArgs {
             (Some(c), _) => {
                 let (user, password) = c
                     .split_once(':')
-                    .ok_or_else(|| Refused("--creds must be USER:PASS".into()))?;
+                    .ok_or_else(|| UsageError("--creds must be USER:PASS".into()))?;
                 Auth::Creds {
                     user: user.into(),
                     password: password.into(),
@@ -175,22 +175,23 @@ enum Command {
     },
 }
 
-/// A usage or validation failure: exit 2.
+/// Bad usage or input, refused before anything is written: exit 2 (the
+/// runner's `UsageError` has the same name and meaning).
 #[derive(Debug)]
-struct Refused(String);
+struct UsageError(String);
 
-impl std::fmt::Display for Refused {
+impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl std::error::Error for Refused {}
+impl std::error::Error for UsageError {}
 
 fn check(schema: Option<&Path>, bodies: &[(&str, &str, &Value)]) -> Result<()> {
     let Some(path) = schema else { return Ok(()) };
     let defs = Definitions::load(path)
-        .map_err(|e| Refused(format!("cannot read the API definitions: {e}")))?;
+        .map_err(|e| UsageError(format!("cannot read the API definitions: {e}")))?;
     let mut problems = Vec::new();
     for (root, name, body) in bodies {
         problems.extend(
@@ -202,7 +203,7 @@ fn check(schema: Option<&Path>, bodies: &[(&str, &str, &Value)]) -> Result<()> {
     if problems.is_empty() {
         Ok(())
     } else {
-        bail!(Refused(format!(
+        bail!(UsageError(format!(
             "the Batch API would refuse this:\n  {}",
             problems.join("\n  ")
         )))
@@ -304,7 +305,7 @@ fn run(cli: Cli) -> Result<()> {
                 cache_dir: cache_dir.unwrap_or_else(default_cache_dir),
             })
             .map_err(|e| match e {
-                VmError::Usage(m) => anyhow::Error::new(Refused(m)),
+                VmError::Usage(m) => anyhow::Error::new(UsageError(m)),
                 e => anyhow::Error::new(e),
             })?;
             for b in &built.boots {
@@ -331,7 +332,7 @@ fn run(cli: Cli) -> Result<()> {
             let text = std::fs::read_to_string(&body)
                 .with_context(|| format!("cannot read {}", body.display()))?;
             let v: Value = serde_json::from_str(&text)
-                .map_err(|e| Refused(format!("{}: {e}", body.display())))?;
+                .map_err(|e| UsageError(format!("{}: {e}", body.display())))?;
             check(Some(&schema), &[(&definition, "body", &v)])?;
             eprintln!("riskpool-image: {} is a valid {definition}", body.display());
             Ok(())
@@ -346,7 +347,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("riskpool-image: error: {e:#}");
-            ExitCode::from(if e.downcast_ref::<Refused>().is_some() {
+            ExitCode::from(if e.downcast_ref::<UsageError>().is_some() {
                 2
             } else {
                 1

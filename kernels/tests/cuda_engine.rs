@@ -280,6 +280,7 @@ fn a_machine_without_a_driver_gets_a_reason() {
         Err(EngineError::Unavailable {
             engine: "cuda",
             reason,
+            ..
         }) => {
             assert!(reason.contains("no CUDA driver"), "{reason}");
             eprintln!("CUDA engine unavailable, as expected: {reason}");

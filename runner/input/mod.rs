@@ -68,16 +68,16 @@ impl Format {
 pub fn trade_window(
     start: Option<u64>,
     window: Option<u64>,
-) -> Result<Option<(u64, u64)>, crate::Usage> {
+) -> Result<Option<(u64, u64)>, crate::UsageError> {
     match (start, window) {
         (None, None) => Ok(None),
-        (_, Some(0)) => Err(crate::Usage(
+        (_, Some(0)) => Err(crate::UsageError(
             "--trade-window 0: the window must hold at least one trade".into(),
         )),
         (s, Some(w)) => {
             let s = s.unwrap_or(0);
             if s.checked_add(w - 1).is_none() {
-                return Err(crate::Usage(format!(
+                return Err(crate::UsageError(format!(
                     "--trade-window {w}: with --start-trade {s} the window runs past the last trade number ({})",
                     u64::MAX
                 )));
@@ -129,14 +129,14 @@ pub const READ_TWICE: &str = "riskpool reads its input twice (a check of every t
 
 /// Refuses an input that is not a regular file (standard input as `-`, a
 /// FIFO, a device, a folder), saying `why` one is needed.
-pub fn require_regular_file(path: &Path, flag: &str, why: &str) -> Result<(), crate::Usage> {
+pub fn require_regular_file(path: &Path, flag: &str, why: &str) -> Result<(), crate::UsageError> {
     if path == Path::new("-") {
-        return Err(crate::Usage(format!(
+        return Err(crate::UsageError(format!(
             "{flag} -: standard input is not supported: {why}"
         )));
     }
     match std::fs::metadata(path) {
-        Ok(m) if !m.is_file() => Err(crate::Usage(format!(
+        Ok(m) if !m.is_file() => Err(crate::UsageError(format!(
             "{flag} {}: not a regular file (a folder, FIFO or device): {why}",
             path.display()
         ))),

@@ -115,6 +115,10 @@ pub(crate) fn pv_kernels_allowed() -> bool {
 /// the engines' known-answer tests compare them.
 pub type PhiloxAnswer = ([u32; 4], [f32; 4]);
 
+/// The error beneath an engine's failure (a driver's, a device's), kept
+/// so callers can walk the chain rather than read only its text.
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why an engine could not price.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -123,6 +127,8 @@ pub enum EngineError {
     Unavailable {
         engine: &'static str,
         reason: String,
+        #[source]
+        source: Option<Source>,
     },
     /// A trade the engine cannot price as asked.
     #[error("trade `{id}`: {message}")]
@@ -132,7 +138,42 @@ pub enum EngineError {
     Failed {
         engine: &'static str,
         reason: String,
+        #[source]
+        source: Option<Source>,
     },
+}
+
+impl EngineError {
+    /// `engine` cannot run here, for `reason`.
+    pub fn unavailable(engine: &'static str, reason: impl Into<String>) -> EngineError {
+        EngineError::Unavailable {
+            engine,
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// `engine` failed while running, for `reason`.
+    pub fn failed(engine: &'static str, reason: impl Into<String>) -> EngineError {
+        EngineError::Failed {
+            engine,
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// `engine` failed at `what`, because of `source` (kept as the source).
+    pub fn failed_by(
+        engine: &'static str,
+        what: &str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> EngineError {
+        EngineError::Failed {
+            engine,
+            reason: format!("{what}: {source}"),
+            source: Some(Box::new(source)),
+        }
+    }
 }
 
 /// A pricing backend.

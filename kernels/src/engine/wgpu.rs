@@ -82,17 +82,11 @@ pub struct AdapterSummary {
 }
 
 fn unavailable(reason: impl Into<String>) -> EngineError {
-    EngineError::Unavailable {
-        engine: "wgpu",
-        reason: reason.into(),
-    }
+    EngineError::unavailable("wgpu", reason)
 }
 
 fn failed(reason: impl Into<String>) -> EngineError {
-    EngineError::Failed {
-        engine: "wgpu",
-        reason: reason.into(),
-    }
+    EngineError::failed("wgpu", reason)
 }
 
 fn instance() -> wgpu::Instance {

@@ -190,6 +190,7 @@ impl BatchPlan {
                         group.model.name(),
                         group.payoff.name()
                     ),
+                    source: None,
                 })?);
                 pv_only &= r.pv_only();
                 records.push(r);

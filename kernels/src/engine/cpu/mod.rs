@@ -44,10 +44,10 @@ impl CpuEngine {
     /// An engine at a chosen SIMD level (for tests and benchmarks).
     pub fn with_simd(threads: Option<usize>, simd: Simd) -> Result<CpuEngine, EngineError> {
         if !simd.supported() {
-            return Err(EngineError::Unavailable {
-                engine: "cpu",
-                reason: format!("this CPU does not support {}", simd.name()),
-            });
+            return Err(EngineError::unavailable(
+                "cpu",
+                format!("this CPU does not support {}", simd.name()),
+            ));
         }
         let mut b = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("riskpool-cpu-{i}"));
         if let Some(n) = threads {
@@ -56,6 +56,7 @@ impl CpuEngine {
         let pool = b.build().map_err(|e| EngineError::Unavailable {
             engine: "cpu",
             reason: format!("cannot start the thread pool: {e}"),
+            source: Some(Box::new(e)),
         })?;
         Ok(CpuEngine { pool, simd })
     }

@@ -26,7 +26,7 @@ use cudarc::driver::{
     DeviceRepr, HostSlice, LaunchConfig, PinnedHostSlice, PushKernelArg, ValidAsZeroBits,
 };
 
-use super::{failed, PARTIAL, THREADS};
+use super::{driver, failed, PARTIAL, THREADS};
 use super::{source, MAX_BLOCKS_PER_LAUNCH};
 use crate::engine::EngineError;
 use crate::gpu::plan::{from_sums, BatchPlan};
@@ -58,14 +58,14 @@ impl<T: DeviceRepr + ValidAsZeroBits> Mirror<T> {
         // exists (zero is a valid T); the device buffer is written (by a
         // copy or by the kernels) before any part of it is read back.
         let mut host = unsafe { ctx.alloc_pinned_with_flags::<T>(len, flags) }
-            .map_err(|e| failed("allocating pinned host memory", e))?;
+            .map_err(|e| driver("allocating pinned host memory", e))?;
         let p = host
             .as_mut_ptr()
-            .map_err(|e| failed("pinned host memory", e))?;
+            .map_err(|e| driver("pinned host memory", e))?;
         // SAFETY: `p` points to `len` elements of T just allocated.
         unsafe { std::ptr::write_bytes(p, 0, len) };
         let dev =
-            unsafe { stream.alloc::<T>(len) }.map_err(|e| failed("allocating device memory", e))?;
+            unsafe { stream.alloc::<T>(len) }.map_err(|e| driver("allocating device memory", e))?;
         *mirror = Some(Mirror { host, dev });
         Ok(())
     }
@@ -83,7 +83,7 @@ impl<T: DeviceRepr + ValidAsZeroBits> Mirror<T> {
         stream
             .context()
             .bind_to_thread()
-            .map_err(|e| failed("binding the context", e))?;
+            .map_err(|e| driver("binding the context", e))?;
         // The guards record, when dropped after the copy is queued, that
         // both buffers are in use by this stream until it passes here.
         // SAFETY: the host slice lives as long as its guard; the copy is
@@ -92,7 +92,7 @@ impl<T: DeviceRepr + ValidAsZeroBits> Mirror<T> {
         let (dst, _dst_guard) = self.dev.device_ptr_mut(stream);
         // SAFETY: `dst` holds at least `len` elements (same length as host).
         unsafe { result::memcpy_htod_async(dst, &src[..len], stream.cu_stream()) }
-            .map_err(|e| failed("uploading", e))
+            .map_err(|e| driver("uploading", e))
     }
 
     /// Queues the copy of the first `len` elements down to the host.
@@ -106,14 +106,14 @@ impl<T: DeviceRepr + ValidAsZeroBits> Mirror<T> {
         stream
             .context()
             .bind_to_thread()
-            .map_err(|e| failed("binding the context", e))?;
+            .map_err(|e| driver("binding the context", e))?;
         let (src, _src_guard) = self.dev.device_ptr(stream);
         // SAFETY: as in `upload`; the host slice is not read until the
         // batch's final event has completed.
         let (dst, _dst_guard) = unsafe { self.host.stream_synced_mut_slice(stream) };
         // SAFETY: `src` holds at least `len` elements.
         unsafe { result::memcpy_dtoh_async(&mut dst[..len], src, stream.cu_stream()) }
-            .map_err(|e| failed("reading results", e))
+            .map_err(|e| driver("reading results", e))
     }
 }
 
@@ -138,7 +138,7 @@ fn take_slot(pool: &SlotPool, ctx: &Arc<CudaContext>) -> Result<Slot, EngineErro
         None => Ok(Slot {
             stream: ctx
                 .new_stream()
-                .map_err(|e| failed("creating a stream", e))?,
+                .map_err(|e| driver("creating a stream", e))?,
             table: None,
             starts: None,
             partials: None,
@@ -207,12 +207,12 @@ pub(super) fn submit(dev: &Device, plan: BatchPlan) -> Result<GpuBatch, EngineEr
     let host = table
         .host
         .as_mut_slice()
-        .map_err(|e| failed("pinned trade table", e))?;
+        .map_err(|e| driver("pinned trade table", e))?;
     host[..plan.records.len()].copy_from_slice(&plan.records);
     let host = starts
         .host
         .as_mut_slice()
-        .map_err(|e| failed("pinned block table", e))?;
+        .map_err(|e| driver("pinned block table", e))?;
     host[..plan.starts.len()].copy_from_slice(&plan.starts);
     table.upload(&stream, plan.records.len())?;
     starts.upload(&stream, plan.starts.len())?;
@@ -226,7 +226,7 @@ pub(super) fn submit(dev: &Device, plan: BatchPlan) -> Result<GpuBatch, EngineEr
     if let Some(previous) = tail.as_ref() {
         stream
             .wait(previous)
-            .map_err(|e| failed("ordering after the last batch", e))?;
+            .map_err(|e| driver("ordering after the last batch", e))?;
     }
     let record = plan.record_size;
     let mut timing = Vec::with_capacity(plan.kinds.len());
@@ -234,7 +234,7 @@ pub(super) fn submit(dev: &Device, plan: BatchPlan) -> Result<GpuBatch, EngineEr
         let kernel = source::kernel_of(k, plan.precision);
         let f = module
             .load_function(&kernel)
-            .map_err(|e| failed(&kernel, e))?;
+            .map_err(|e| driver(&kernel, e))?;
         let n_trades = k.trades.len();
         let table_view = table
             .dev
@@ -245,7 +245,7 @@ pub(super) fn submit(dev: &Device, plan: BatchPlan) -> Result<GpuBatch, EngineEr
         let timed = Some(CUevent_flags::CU_EVENT_DEFAULT);
         let begin = stream
             .record_event(timed)
-            .map_err(|e| failed("recording an event", e))?;
+            .map_err(|e| driver("recording an event", e))?;
         let n_trades32 = n_trades as u32;
         for (first, n) in k.launches(MAX_BLOCKS_PER_LAUNCH) {
             let at = (k.first_block + first as u64) as usize * PARTIAL;
@@ -270,23 +270,23 @@ pub(super) fn submit(dev: &Device, plan: BatchPlan) -> Result<GpuBatch, EngineEr
                     shared_mem_bytes: 0,
                 })
             }
-            .map_err(|e| failed(&format!("launching {kernel}"), e))?;
+            .map_err(|e| driver(&format!("launching {kernel}"), e))?;
         }
         let end = stream
             .record_event(timed)
-            .map_err(|e| failed("recording an event", e))?;
+            .map_err(|e| driver("recording an event", e))?;
         timing.push((begin, end));
     }
     *tail = Some(
         stream
             .record_event(Some(CUevent_flags::CU_EVENT_DISABLE_TIMING))
-            .map_err(|e| failed("recording an event", e))?,
+            .map_err(|e| driver("recording an event", e))?,
     );
     drop(tail);
     partials.download(&stream, plan.partials_len())?;
     let done = stream
         .record_event(Some(CUevent_flags::CU_EVENT_BLOCKING_SYNC))
-        .map_err(|e| failed("recording an event", e))?;
+        .map_err(|e| driver("recording an event", e))?;
     Ok(GpuBatch {
         slot: Some(slot),
         pool: pool.clone(),
@@ -303,7 +303,7 @@ impl GpuBatch {
     pub(super) fn wait(mut self) -> Result<Vec<(usize, Moments, f64)>, EngineError> {
         self.done
             .synchronize()
-            .map_err(|e| failed("running the batch", e))?;
+            .map_err(|e| driver("running the batch", e))?;
         let slot = self
             .slot
             .take()
@@ -314,7 +314,7 @@ impl GpuBatch {
                 Some(p) if used > 0 => p
                     .host
                     .as_slice()
-                    .map_err(|e| failed("reading results", e))?,
+                    .map_err(|e| driver("reading results", e))?,
                 _ => &[],
             };
             let wall = self.started.elapsed().as_secs_f64();

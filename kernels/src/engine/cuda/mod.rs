@@ -42,17 +42,17 @@ pub(crate) const THREADS: u32 = 128;
 const MAX_BLOCKS_PER_LAUNCH: u64 = 1 << 20;
 
 fn unavailable(reason: impl Into<String>) -> EngineError {
-    EngineError::Unavailable {
-        engine: "cuda",
-        reason: reason.into(),
-    }
+    EngineError::unavailable("cuda", reason)
 }
 
+/// A failure described by text alone.
 fn failed(what: &str, e: impl std::fmt::Display) -> EngineError {
-    EngineError::Failed {
-        engine: "cuda",
-        reason: format!("{what}: {e}"),
-    }
+    EngineError::failed("cuda", format!("{what}: {e}"))
+}
+
+/// A failure of a driver call, kept as the source.
+fn driver(what: &str, e: cudarc::driver::DriverError) -> EngineError {
+    EngineError::failed_by("cuda", what, e)
 }
 
 /// Whether the CUDA driver library can be loaded at all.
@@ -205,7 +205,7 @@ impl CudaEngine {
                 .unwrap_or_else(|_| format!("CUDA device {ordinal}"));
             let cc = ctx
                 .compute_capability()
-                .map_err(|e| failed("compute capability", e))?;
+                .map_err(|e| driver("compute capability", e))?;
             let memory = ctx.total_mem().unwrap_or(0);
             let target = Target::for_device(cc, nv.version, &supported, driver_version)
                 .map_err(|e| unavailable(format!("{name}: {e}")))?;
@@ -229,7 +229,7 @@ impl CudaEngine {
             })?;
             let stream = ctx
                 .new_stream()
-                .map_err(|e| failed("creating a stream", e))?;
+                .map_err(|e| driver("creating a stream", e))?;
             gpus.push(Gpu {
                 ordinal,
                 name,
@@ -271,16 +271,16 @@ impl CudaEngine {
         let input = gpu
             .stream
             .clone_htod(&words)
-            .map_err(|e| failed("upload", e))?;
+            .map_err(|e| driver("upload", e))?;
         let mut out = gpu
             .stream
             .alloc_zeros::<u32>(words.len())
-            .map_err(|e| failed("alloc", e))?;
+            .map_err(|e| driver("alloc", e))?;
         let f = gpu
             .dev
             .module
             .load_function("rp_kat")
-            .map_err(|e| failed("rp_kat", e))?;
+            .map_err(|e| driver("rp_kat", e))?;
         let n = inputs.len() as u32;
         let mut b = gpu.stream.launch_builder(&f);
         b.arg(&input).arg(&mut out).arg(&n);
@@ -292,11 +292,11 @@ impl CudaEngine {
                 shared_mem_bytes: 0,
             })
         }
-        .map_err(|e| failed("rp_kat launch", e))?;
+        .map_err(|e| driver("rp_kat launch", e))?;
         let host = gpu
             .stream
             .clone_dtoh(&out)
-            .map_err(|e| failed("download", e))?;
+            .map_err(|e| driver("download", e))?;
         Ok(host
             .chunks(8)
             .map(|c| {

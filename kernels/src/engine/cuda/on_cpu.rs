@@ -53,10 +53,7 @@ pub struct CudaOnCpu {
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> EngineError {
-    EngineError::Failed {
-        engine: "cuda-on-cpu",
-        reason: format!("{what}: {e}"),
-    }
+    EngineError::failed("cuda-on-cpu", format!("{what}: {e}"))
 }
 
 impl CudaOnCpu {
