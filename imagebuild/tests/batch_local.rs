@@ -324,6 +324,19 @@ fn run_job(b: &Batch, job: &str, tasks: &[Value], book: &Path, trades: u64) {
                 .args(["-KILL", "--", &format!("-{}", child.id())])
                 .status();
             let status = child.wait().unwrap();
+            // The shell is reaped; its riskpool may still be dying (and
+            // holding its output's lock) on a loaded machine. A node that
+            // went away has no such process: wait until the group is gone.
+            let t0 = std::time::Instant::now();
+            while Command::new("kill")
+                .args(["-0", "--", &format!("-{}", child.id())])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+            {
+                assert!(t0.elapsed().as_secs() < 10, "the killed task's processes live on");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             b.upload(t, &wd, status.success());
         }
         assert_eq!(b.run(job, t), 0, "{job}/{id}: {}", b.stderr(job, id));

@@ -19,6 +19,7 @@ const VOL: f64 = 0.25;
 /// Ikeda-Kunitomo (1992) double knock-out call or put with flat barriers
 /// (both curvatures zero), as in Haug, "The Complete Guide to Option
 /// Pricing Formulas", 4.17.3; valid for `lower < strike < upper`.
+#[allow(clippy::too_many_arguments)]
 fn ikeda_kunitomo(
     call: bool,
     s: f64,

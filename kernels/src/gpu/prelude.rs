@@ -106,7 +106,10 @@ pub fn wgsl(wg: u64) -> String {
 
 // Whole vec4s, as WGSL's struct needs.
 const _: () = assert!(
-    MODEL_CONSTS % 4 == 0 && FOLD_CONSTS == 4 && PAYOFF_CONSTS % 4 == 0 && COEF_STRIDE % 4 == 0
+    MODEL_CONSTS.is_multiple_of(4)
+        && FOLD_CONSTS == 4
+        && PAYOFF_CONSTS.is_multiple_of(4)
+        && COEF_STRIDE.is_multiple_of(4)
 );
 const _: () = assert!(HEAD == 4);
 
