@@ -45,10 +45,7 @@ fn clamp_threads(threads: Option<usize>) -> Option<usize> {
     let most = 4 * cores;
     match threads {
         Some(n) if n > most => {
-            crate::log::warn(
-                &format!("--threads {n} is more than 4 per core; using {most} ({cores} cores)"),
-                serde_json::json!(null),
-            );
+            tracing::warn!("--threads {n} is more than 4 per core; using {most} ({cores} cores)");
             Some(most)
         }
         other => other,
@@ -134,13 +131,8 @@ pub fn select(args: &EngineArgs) -> Result<Box<dyn Engine>> {
         }
     };
     if args.fast_math && engine.name() != "cuda" {
-        crate::log::warn(
-            &format!(
-                "--fast-math applies to the CUDA engine only; the {} engine uses riskpool's own functions",
-                engine.name()
-            ),
-            serde_json::json!({"engine": engine.name()}),
-        );
+        tracing::warn!(engine = engine.name(), "--fast-math applies to the CUDA engine only; the {} engine uses riskpool's own functions",
+                engine.name());
     }
     Ok(
         match std::env::var("RISKPOOL_INJECT_ENGINE_FAILURE")

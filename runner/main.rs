@@ -43,17 +43,14 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
         cli::Command::Price(args) => {
             let s = price::run(&args)?;
-            log::info(
-                &format!(
-                    "priced {} trades, {:.3e} path-steps in {:.3} s ({:.3e} path-steps/s) on {} ({})",
-                    s.trades,
-                    s.path_steps,
-                    s.seconds,
-                    s.path_steps / s.seconds.max(1e-9),
-                    s.engine,
-                    s.device
-                ),
-                serde_json::Value::Null,
+            tracing::info!(
+                "priced {} trades, {:.3e} path-steps in {:.3} s ({:.3e} path-steps/s) on {} ({})",
+                s.trades,
+                s.path_steps,
+                s.seconds,
+                s.path_steps / s.seconds.max(1e-9),
+                s.engine,
+                s.device
             );
             Ok(())
         }
@@ -79,11 +76,11 @@ fn main() -> ExitCode {
         std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
     let cli = cli::Cli::parse();
-    log::set_format(cli.log_format);
+    log::init(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            log::event("error", &format!("{e:#}"), serde_json::Value::Null);
+            tracing::error!("{e:#}");
             let bad_input = e.downcast_ref::<input::InputError>().is_some()
                 || e.downcast_ref::<UsageError>().is_some();
             ExitCode::from(if bad_input { 2 } else { 1 })

@@ -17,12 +17,11 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use riskpool_kernels::{Engine, EngineError, Pending, PricingRequest, Trade, TradeResult};
-use serde_json::json;
 
 use crate::cli::EngineArgs;
 use crate::engines;
 use crate::input::TradeReader;
-use crate::log::{self, Progress};
+use crate::log::Progress;
 use crate::output::{NotFinite, ResultWriter};
 
 /// A priced batch on its way to the writer, with the engine that priced it.
@@ -293,10 +292,7 @@ impl EngineStage<'_> {
             let Some(next) = engines::fallback(self.args, self.engine.name()) else {
                 return Err(e.into());
             };
-            log::warn(
-                &format!("{e}; the remaining trades go to the {} engine", next.name()),
-                json!(null),
-            );
+            tracing::warn!("{e}; the remaining trades go to the {} engine", next.name());
             *self.engine = next;
             self.device = self.engine.device();
             // Start every batch in flight again, until one fails to start.

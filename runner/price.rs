@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::check;
 use crate::cli::{Algorithm, PrecisionChoice, PriceArgs};
 use crate::input::{error_at, require_regular_file, Format, ReadOptions, TradeReader};
-use crate::log::{self, Progress};
+use crate::log::Progress;
 use crate::output::{partial_path, Kind, Layout, ResultWriter};
 use crate::pipeline::{self, PricingPass};
 use crate::resume::{self, OutputLock, Signature};
@@ -182,9 +182,8 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         },
     };
     if args.engine.fast_math && req.precision == Precision::F64 {
-        log::warn(
-            "--fast-math applies to f32 path state; the f64 kernels are the same either way",
-            json!(null),
+        tracing::warn!(
+            "--fast-math applies to f32 path state; the f64 kernels are the same either way"
         );
     }
 
@@ -252,12 +251,9 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         }),
     )?;
     if resume::already_done(&args.output, &signature) {
-        log::info(
-            &format!(
-                "{} is already complete for these arguments; nothing to do",
-                args.output.display()
-            ),
-            json!(null),
+        tracing::info!(
+            "{} is already complete for these arguments; nothing to do",
+            args.output.display()
         );
         resume::remove_leftovers(&args.output);
         return Ok(Summary {
@@ -269,7 +265,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         });
     }
     if let Some(why) = resume::why_afresh(&args.output, &signature) {
-        log::info(&why, json!({"output": args.output.display().to_string()}));
+        tracing::info!(output = %args.output.display(), "{why}");
     }
     let kept = resume::scan(
         &args.output,
@@ -294,14 +290,11 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             skip += 1;
         }
         if skip < k.rows.len() {
-            log::warn(
-                &format!(
-                    "{}: {} of its {} rows are not this input's next trades; they are priced again",
-                    partial_path(&args.output).display(),
-                    k.rows.len() - skip,
-                    k.rows.len()
-                ),
-                json!(null),
+            tracing::warn!(
+                "{}: {} of its {} rows are not this input's next trades; they are priced again",
+                partial_path(&args.output).display(),
+                k.rows.len() - skip,
+                k.rows.len()
             );
             reader = TradeReader::open(&args.input, opts)?;
             for item in reader.by_ref().take(skip) {
@@ -311,9 +304,9 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     }
     let writer = match &kept {
         Some(k) => {
-            log::info(
-                &format!("resuming: {skip} of {count} trades already priced"),
-                json!({"output": args.output.display().to_string()}),
+            tracing::info!(
+                output = %args.output.display(),
+                "resuming: {skip} of {count} trades already priced"
             );
             ResultWriter::create(
                 &args.output,
@@ -338,10 +331,13 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             w
         }
     };
-    log::info(
-        "pricing",
-        json!({"input": args.input.display().to_string(), "trades": count, "to_price": count - skip as u64,
-               "engine": engine.name(), "device": device}),
+    tracing::info!(
+        input = %args.input.display(),
+        trades = count,
+        to_price = count - skip as u64,
+        engine = engine.name(),
+        device = %device,
+        "pricing"
     );
     let progress = Progress::new(count, skip as u64);
     let passed = pipeline::run(

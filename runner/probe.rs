@@ -112,7 +112,7 @@ pub fn report(node_size: Option<&str>) -> Value {
 pub fn run(args: &ProbeArgs) -> Result<()> {
     let r = report(args.node_size.as_deref());
     for w in r["warnings"].as_array().into_iter().flatten() {
-        crate::log::warn(w.as_str().unwrap_or_default(), Value::Null);
+        tracing::warn!("{}", w.as_str().unwrap_or_default());
     }
     if args.json {
         println!("{r}");

@@ -525,14 +525,9 @@ impl OutputLock {
                 Err(std::fs::TryLockError::Error(e)) => {
                     // Some network file systems have no locks: go on
                     // without one rather than refuse to run there.
-                    crate::log::warn(
-                        &format!(
-                            "cannot lock {} ({e}); a second run on {} at the same time would not be stopped",
+                    tracing::warn!("cannot lock {} ({e}); a second run on {} at the same time would not be stopped",
                             path.display(),
-                            output.display()
-                        ),
-                        json!(null),
-                    );
+                            output.display());
                     drop(file);
                     let _ = std::fs::remove_file(&path);
                     return Ok(OutputLock { path, file: None });

@@ -334,7 +334,10 @@ fn run_job(b: &Batch, job: &str, tasks: &[Value], book: &Path, trades: u64) {
                 .status()
                 .is_ok_and(|s| s.success())
             {
-                assert!(t0.elapsed().as_secs() < 10, "the killed task's processes live on");
+                assert!(
+                    t0.elapsed().as_secs() < 10,
+                    "the killed task's processes live on"
+                );
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
             b.upload(t, &wd, status.success());
