@@ -130,6 +130,19 @@ impl Case {
     }
 }
 
+/// Longstaff and Schwartz's first put: S=36, K=40, r=6%, vol 20%, T=1, 50
+/// exercise dates.
+const LS_PUT: Case = Case {
+    spot: 36.0,
+    strike: 40.0,
+    rate: 0.06,
+    dividend: 0.0,
+    vol: 0.2,
+    maturity: 1.0,
+    steps: 50,
+    put: true,
+};
+
 /// Longstaff and Schwartz's first put (S=36, K=40, r=6%, vol 20%, T=1,
 /// 50 exercise dates) and three more: a call with dividends (where early
 /// exercise pays), an in-the-money put with dividends, and a Bermudan put
@@ -138,16 +151,7 @@ impl Case {
 /// price) below the lattice, and never more than 4 SE above it.
 #[test]
 fn bermudan_prices_match_the_lattice() {
-    let ls = Case {
-        spot: 36.0,
-        strike: 40.0,
-        rate: 0.06,
-        dividend: 0.0,
-        vol: 0.2,
-        maturity: 1.0,
-        steps: 50,
-        put: true,
-    };
+    let ls = LS_PUT;
     let cases = [
         (ls, Exercise::American),
         (
@@ -213,16 +217,7 @@ fn bermudan_prices_match_the_lattice() {
 /// reported beside it.
 #[test]
 fn more_regression_paths_do_not_raise_the_price_beyond_its_error() {
-    let case = Case {
-        spot: 36.0,
-        strike: 40.0,
-        rate: 0.06,
-        dividend: 0.0,
-        vol: 0.2,
-        maturity: 1.0,
-        steps: 50,
-        put: true,
-    };
+    let case = LS_PUT;
     let dates = Exercise::American.dates(case.steps).unwrap();
     let lattice = case.lattice(&dates, 40);
     let pricing = case.simulate(2, 40_000);
