@@ -5,7 +5,9 @@
 use crate::instrument::Trade;
 use crate::model::{ModelSpec, SvFx};
 use crate::payoff::{FxWarrant, PayoffSpec};
-use crate::rng::{philox4x32_10, uniform53};
+use rand::distr::{Distribution, Uniform};
+
+use crate::rng::PhiloxRng;
 
 /// The header of an azfinsim trade file, column for column.
 pub const HEADER: [&str; 14] = [
@@ -111,36 +113,36 @@ impl AzfinsimTrade {
     /// distributions. Each trade depends only on `(seed, tradenum)`, so any
     /// range can be generated independently (`--start-trade`).
     pub fn generate(seed: u64, tradenum: u64) -> AzfinsimTrade {
-        // A key of its own, so generated terms never share draws with pricing.
-        let k = seed ^ 0x6765_6e65_7261_7465;
-        let key = [k as u32, (k >> 32) as u32];
-        let ctr = |i: u32| [i, 0x7472_6164, tradenum as u32, (tradenum >> 32) as u32];
-        let a = philox4x32_10(ctr(0), key);
-        let b = philox4x32_10(ctr(1), key);
-        let c = philox4x32_10(ctr(2), key);
-        let u = [
-            uniform53(a[0], a[1]),
-            uniform53(a[2], a[3]),
-            uniform53(b[0], b[1]),
-            uniform53(b[2], b[3]),
-            uniform53(c[0], c[1]),
-            uniform53(c[2], c[3]),
-        ];
+        // The trade's own Philox stream under a key of its own, so generated
+        // terms never share draws with pricing, and any shard or window
+        // generates the same trade: counter (draw, "trad", tradenum).
+        let mut rng = PhiloxRng::for_path(seed ^ 0x6765_6e65_7261_7465, tradenum, 0x7472_6164);
+        // azfinsim's distributions: uniform on each range.
+        let mut uniform = |lo: f64, hi: f64| -> f64 {
+            // The ranges are constants, low below high: never an error.
+            Uniform::new(lo, hi).map_or(lo, |d| d.sample(&mut rng))
+        };
+        let fx1 = uniform(0.8285, 0.9485);
+        let drift = uniform(-0.1, 0.1);
+        let sigma1 = 0.0808844481978 + uniform(-0.015, 0.015);
+        let warrants = uniform(30_000.0, 60_000.0).floor().min(59_999.0);
+        let notional = uniform(950.0, 1050.0);
+        let strike = uniform(0.70, 0.82);
         AzfinsimTrade {
             tradenum,
-            fx1: 0.8285 + (0.9485 - 0.8285) * u[0],
+            fx1,
             start_date: "2017-12-29".into(),
             end_date: "2018-08-28".into(),
-            drift: -0.1 + 0.2 * u[1],
+            drift,
             maturity: 0.2,
             t_steps: 172,
             trials: 10_000,
             ro: 3.8413221829e-05,
             v: 0.00154807378604,
-            sigma1: 0.0808844481978 + (-0.015 + 0.03 * u[2]),
-            warrants_no: (30_000.0 + (30_000.0 * u[3]).floor()).min(59_999.0),
-            notional_per_warr: 950.0 + 100.0 * u[4],
-            strike: 0.70 + 0.12 * u[5],
+            sigma1,
+            warrants_no: warrants,
+            notional_per_warr: notional,
+            strike,
         }
     }
 }
