@@ -3,7 +3,7 @@
 
 use crate::exercise::Exercise;
 use crate::model::ModelSpec;
-use crate::multi::{check_assets, Extension, MultiModel, MultiPayoff};
+use crate::multi::{check_assets, Extension, MultiModel, MultiPayoff, MAX_DATE_STATES};
 use crate::payoff::{Direction, PayoffSpec, StrikeType};
 
 /// The most paths one trade may ask for: the path index is a 32-bit
@@ -101,6 +101,10 @@ impl Trade {
                 "paths",
                 format!("must be between 1 and {MAX_PATHS}, got {}", self.paths),
             ));
+        }
+        if let Some(ext) = self.extension.as_deref().filter(|e| e.multi.is_some()) {
+            // The one-asset fields of a multi-asset trade are names only.
+            return self.validate_extension(ext);
         }
         match &self.model {
             ModelSpec::Gbm(m) => {
@@ -208,9 +212,24 @@ impl Trade {
 
     /// Checks the terms of several assets and early exercise.
     fn validate_extension(&self, ext: &Extension) -> Result<(), TradeError> {
-        ext.exercise
-            .dates(self.steps)
-            .map_err(|e| err(exercise_field(&ext.exercise), e.to_string()))?;
+        let dates = match &ext.exercise {
+            // Counted before the list of every step is made.
+            Exercise::American => self.steps as usize,
+            e => e
+                .dates(self.steps)
+                .map_err(|x| err(exercise_field(e), x.to_string()))?
+                .len(),
+        };
+        let assets = ext.multi.as_ref().map_or(1, |m| m.model.assets());
+        if dates > 1 && dates * (assets + 1) > MAX_DATE_STATES {
+            return Err(err(
+                exercise_field(&ext.exercise),
+                format!(
+                    "{dates} exercise dates on {assets} asset(s): at most {} dates for {assets} (the regression keeps every date's state of 1,024 paths or more in 64 MiB)",
+                    MAX_DATE_STATES / (assets + 1)
+                ),
+            ));
+        }
         let Some(m) = &ext.multi else {
             if !matches!(self.payoff, PayoffSpec::European(_)) {
                 return Err(err(

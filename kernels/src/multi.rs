@@ -209,6 +209,11 @@ pub fn regression_paths(paths: u64, dates: usize, assets: usize) -> usize {
     wanted.min(fit).max(1024)
 }
 
+/// Most exercise dates x (assets + 1) an early-exercise trade may have,
+/// so that its fewest (1024) regression paths fit
+/// [`REGRESSION_STATE_BUDGET`].
+pub const MAX_DATE_STATES: usize = REGRESSION_STATE_BUDGET / 1024;
+
 pub(crate) fn check_assets(n: usize) -> Result<(), String> {
     if n == 0 {
         Err("needs at least one asset".into())

@@ -55,8 +55,6 @@ pub(crate) struct Prepared {
     nsteps: u32,
     dt: f64,
     rate: f64,
-    /// `date_of[s]`: the exercise-date index of step `s` (1-based), if any.
-    date_of: Vec<Option<usize>>,
     dates: Vec<u32>,
     policy: Option<Policy>,
     key: [u32; 2],
@@ -176,10 +174,6 @@ impl Prepared {
             }
         };
         let dates = ext.exercise.dates(trade.steps).ok()?;
-        let mut date_of = vec![None; trade.steps as usize + 1];
-        for (k, &d) in dates.iter().enumerate() {
-            date_of[d as usize] = Some(k);
-        }
         let g = &req.greeks;
         let mut p = Prepared {
             n,
@@ -191,7 +185,6 @@ impl Prepared {
             nsteps: trade.steps,
             dt,
             rate: m.model.rate(),
-            date_of,
             dates,
             policy: None,
             key: key_of(req.seed),
@@ -275,6 +268,8 @@ impl Prepared {
         let mut e = [0.0f64; MAX_ASSETS];
         let mut z = [0.0f64; MAX_ASSETS];
         let mut w = [0.0f64; MAX_ASSETS];
+        // The next exercise date (an index into `dates`).
+        let mut next = 0usize;
         for i in 0..self.nsteps as u64 {
             let base = nps * i;
             for (j, ej) in e.iter_mut().enumerate().take(n) {
@@ -314,7 +309,9 @@ impl Prepared {
                 }
             }
             let step = i as u32 + 1;
-            if let Some(k) = self.date_of[step as usize] {
+            if self.dates.get(next) == Some(&step) {
+                let k = next;
+                next += 1;
                 if !at(step, k, &x[..n], &xu[..n], &xd[..n]) {
                     return;
                 }
