@@ -95,7 +95,9 @@ fn lattice(
         .map(|j| intrinsic(spot * u.powi(j as i32) * d.powi((n - j) as i32)))
         .collect();
     for i in (0..n).rev() {
-        let may = (i as u32) % per_step == 0 && i > 0 && dates.contains(&((i as u32) / per_step));
+        let may = (i as u32).is_multiple_of(per_step)
+            && i > 0
+            && dates.contains(&((i as u32) / per_step));
         for j in 0..=i {
             let cont = disc * (q * v[j + 1] + (1.0 - q) * v[j]);
             v[j] = if may {
@@ -296,6 +298,7 @@ fn black_scholes_call(s: f64, k: f64, r: f64, q: f64, v: f64, t: f64) -> f64 {
     s * (-q * t).exp() * cdf(d1) - k * (-r * t).exp() * cdf(d1 - v * t.sqrt())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn two_assets(
     s1: f64,
     s2: f64,

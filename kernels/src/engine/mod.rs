@@ -287,6 +287,7 @@ fn leak(engine: &str) -> &'static str {
     match engine {
         "wgpu" => "wgpu",
         "cuda" => "cuda",
+        "cuda-on-cpu" => "cuda-on-cpu",
         "cpu" => "cpu",
         _ => "gpu",
     }

@@ -280,13 +280,13 @@ impl Prepared {
                     *wj = normal(base + (n + j) as u64);
                 }
             }
-            for j in 0..n {
+            for (j, zj) in z.iter_mut().enumerate().take(n) {
                 let row = &self.factor[j * n..j * n + j + 1];
                 let mut acc = 0.0;
                 for (l, ek) in row.iter().zip(&e) {
                     acc += l * ek;
                 }
-                z[j] = acc;
+                *zj = acc;
             }
             match &self.steps {
                 Steps::Gbm(s) => {
