@@ -557,6 +557,29 @@ fn trade(path: &Path, line: u64, v: &Value) -> Result<Trade, InputError> {
     };
     let mo = object(o.get("model")?, "model.", path, line, "model")?;
     let po = object(o.get("payoff")?, "payoff.", path, line, "payoff")?;
+    // A type that is neither kind is named with every choice.
+    for (obj, one, multi) in [
+        (
+            &mo,
+            ModelKind::named()
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect::<Vec<_>>(),
+            &MULTI_MODELS[..],
+        ),
+        (
+            &po,
+            PayoffKind::named().into_iter().map(|(n, _)| n).collect(),
+            &MULTI_PAYOFFS[..],
+        ),
+    ] {
+        if let Some(t) = type_of(obj) {
+            if !one.contains(&t) && !multi.contains(&t) {
+                let all: Vec<&str> = one.iter().chain(multi).copied().collect();
+                return Err(obj.err("type", format!("`{t}` is not one of: {}", all.join(", "))));
+            }
+        }
+    }
     let multi_model_name = type_of(&mo).filter(|t| MULTI_MODELS.contains(t));
     let multi_payoff_name = type_of(&po).filter(|t| MULTI_PAYOFFS.contains(t));
     let (m, p, multi) = match (multi_model_name, multi_payoff_name) {
