@@ -1,4 +1,4 @@
-//! Criterion benches of the standard workloads W1-W4 on the CPU engine,
+//! Criterion benches of the standard workloads W1-W6 on the CPU engine,
 //! at a reduced size so a run takes minutes on a 2-core machine. Path-steps
 //! per second at full size come from `riskpool bench` (BENCHMARKS.md).
 

@@ -1,4 +1,4 @@
-//! `riskpool bench`: the standard workloads W1-W4 on the chosen engine,
+//! `riskpool bench`: the standard workloads W1-W6 on the chosen engine,
 //! reported in path-steps per second (best of `--repeat` runs).
 
 use std::time::Instant;
@@ -29,7 +29,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for name in &args.workloads {
         let Some(w) = workload(name.trim(), args.scale) else {
             bail!(UsageError(format!(
-                "unknown workload `{name}`: expected W1, W2, W3 or W4"
+                "unknown workload `{name}`: expected W1, W2, W3, W4, W5 or W6"
             )));
         };
         let mut best = f64::INFINITY;

@@ -173,10 +173,11 @@ pub struct DemoArgs {
 pub struct BenchArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
-    /// Workloads to run, comma-separated.
+    /// Workloads to run, comma-separated (W5 and W6, early exercise and
+    /// several assets, on request).
     #[arg(long, value_delimiter = ',', default_value = "W1,W2,W3,W4")]
     pub workloads: Vec<String>,
-    /// Size relative to the standard workloads (trades for W1/W2, paths for W3/W4).
+    /// Size relative to the standard workloads (trades for W1/W2, paths for W3-W6).
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
     /// Timed repetitions per workload (the best is reported).

@@ -236,6 +236,44 @@ pub fn encode_json(schema: &[(String, Col)], cells: &[Cell]) -> Vec<u8> {
     line
 }
 
+/// A multi-asset trade's row: `delta`, `gamma` and `vega` (and their
+/// `_stderr`) are arrays, one entry per asset (shared/DESIGN.md).
+pub fn encode_json_per_asset(
+    schema: &[(String, Col)],
+    cells: &[Cell],
+    r: &riskpool_kernels::TradeResult,
+) -> Vec<u8> {
+    let mut o: serde_json::Map<String, serde_json::Value> = schema
+        .iter()
+        .zip(cells)
+        .map(|((name, _), c)| (name.clone(), c.json()))
+        .collect();
+    for g in [Greek::Delta, Greek::Gamma, Greek::Vega] {
+        if !o.contains_key(g.name()) {
+            continue;
+        }
+        let per: Vec<_> = r.per_asset.iter().map(|a| a.greek(g)).collect();
+        let num = |x: f64| {
+            if x.is_finite() {
+                json!(x)
+            } else {
+                serde_json::Value::Null
+            }
+        };
+        let values = per
+            .iter()
+            .map(|e| e.map_or(serde_json::Value::Null, |e| num(e.value)));
+        let errors = per
+            .iter()
+            .map(|e| e.map_or(serde_json::Value::Null, |e| num(e.stderr)));
+        o.insert(g.name().to_string(), values.collect());
+        o.insert(format!("{}_stderr", g.name()), errors.collect());
+    }
+    let mut line = serde_json::Value::Object(o).to_string().into_bytes();
+    line.push(b'\n');
+    line
+}
+
 /// Where and how results are written.
 pub struct ResultWriter {
     path: PathBuf,
@@ -437,6 +475,9 @@ impl ResultWriter {
                 let line = self.csv.encode(cells.iter().map(Cell::csv))?;
                 self.out.write_all(line)
             }
+            Kind::JsonLines if !r.per_asset.is_empty() => self
+                .out
+                .write_all(&encode_json_per_asset(&self.schema, &cells, r)),
             Kind::JsonLines => self.out.write_all(&encode_json(&self.schema, &cells)),
         };
         written.with_context(|| format!("cannot write to {}", self.partial.display()))?;

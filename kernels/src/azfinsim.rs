@@ -85,6 +85,7 @@ impl AzfinsimTrade {
             maturity: self.maturity,
             steps: self.t_steps,
             paths: self.trials,
+            extension: None,
         }
     }
 

@@ -1,7 +1,9 @@
 //! A trade (QuantLib's "instrument"): a model, a payoff, a time grid and a
 //! path count, with the identity its random stream is drawn from.
 
+use crate::exercise::Exercise;
 use crate::model::ModelSpec;
+use crate::multi::{check_assets, Extension, MultiModel, MultiPayoff, MAX_DATE_STATES};
 use crate::payoff::{Direction, PayoffSpec, StrikeType};
 
 /// The most paths one trade may ask for: the path index is a 32-bit
@@ -23,6 +25,9 @@ pub struct Trade {
     pub maturity: f64,
     pub steps: u32,
     pub paths: u64,
+    /// Several assets and early exercise ([`crate::multi`]); `None` for a
+    /// one-asset European-style trade.
+    pub extension: Option<Box<Extension>>,
 }
 
 /// A trade whose terms cannot be priced: which field, and why.
@@ -65,6 +70,14 @@ fn non_negative(field: &str, v: f64) -> Result<f64, TradeError> {
     }
 }
 
+/// The field an exercise error names.
+fn exercise_field(e: &Exercise) -> &'static str {
+    match e {
+        Exercise::Bermudan { .. } => "exercise.steps",
+        _ => "exercise.style",
+    }
+}
+
 fn correlation(field: &str, v: f64) -> Result<f64, TradeError> {
     if (-1.0..=1.0).contains(&finite(field, v)?) {
         Ok(v)
@@ -88,6 +101,10 @@ impl Trade {
                 "paths",
                 format!("must be between 1 and {MAX_PATHS}, got {}", self.paths),
             ));
+        }
+        if let Some(ext) = self.extension.as_deref().filter(|e| e.multi.is_some()) {
+            // The one-asset fields of a multi-asset trade are names only.
+            return self.validate_extension(ext);
         }
         match &self.model {
             ModelSpec::Gbm(m) => {
@@ -185,6 +202,109 @@ impl Trade {
                 positive("payoff.strike", p.strike)?;
                 non_negative("payoff.warrants", p.warrants)?;
                 non_negative("payoff.notional_per_warrant", p.notional_per_warrant)?;
+            }
+        }
+        if let Some(ext) = &self.extension {
+            self.validate_extension(ext)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the terms of several assets and early exercise.
+    fn validate_extension(&self, ext: &Extension) -> Result<(), TradeError> {
+        let dates = match &ext.exercise {
+            // Counted before the list of every step is made.
+            Exercise::American => self.steps as usize,
+            e => e
+                .dates(self.steps)
+                .map_err(|x| err(exercise_field(e), x.to_string()))?
+                .len(),
+        };
+        let assets = ext.multi.as_ref().map_or(1, |m| m.model.assets());
+        if dates > 1 && dates * (assets + 1) > MAX_DATE_STATES {
+            return Err(err(
+                exercise_field(&ext.exercise),
+                format!(
+                    "{dates} exercise dates on {assets} asset(s): at most {} dates for {assets} (the regression keeps every date's state of 1,024 paths or more in 64 MiB)",
+                    MAX_DATE_STATES / (assets + 1)
+                ),
+            ));
+        }
+        let Some(m) = &ext.multi else {
+            if !matches!(self.payoff, PayoffSpec::European(_)) {
+                return Err(err(
+                    "exercise",
+                    format!(
+                        "early exercise needs a payoff with an intrinsic value at every date (european, basket, rainbow), not `{}`",
+                        self.payoff.name()
+                    ),
+                ));
+            }
+            if !matches!(self.model, ModelSpec::Gbm(_) | ModelSpec::Heston(_)) {
+                return Err(err(
+                    "exercise",
+                    format!(
+                        "early exercise is priced under gbm, heston, gbm_multi or heston_multi, not `{}`",
+                        self.model.name()
+                    ),
+                ));
+            }
+            return Ok(());
+        };
+        let n = m.model.assets();
+        check_assets(n).map_err(|e| err("model.assets", e))?;
+        if m.model.correlation().assets() != n {
+            return Err(err(
+                "model.correlation",
+                format!(
+                    "{} x {} for {n} assets",
+                    m.model.correlation().assets(),
+                    m.model.correlation().assets()
+                ),
+            ));
+        }
+        finite("model.rate", m.model.rate())?;
+        let f = |i: usize, name: &str| format!("model.assets[{i}].{name}");
+        match &m.model {
+            MultiModel::GbmMulti { assets, .. } => {
+                for (i, a) in assets.iter().enumerate() {
+                    positive(&f(i, "spot"), a.spot)?;
+                    positive(&f(i, "vol"), a.vol)?;
+                    finite(&f(i, "dividend"), a.dividend)?;
+                }
+            }
+            MultiModel::HestonMulti { assets, .. } => {
+                for (i, a) in assets.iter().enumerate() {
+                    positive(&f(i, "spot"), a.spot)?;
+                    finite(&f(i, "dividend"), a.dividend)?;
+                    positive(&f(i, "v0"), a.v0)?;
+                    non_negative(&f(i, "kappa"), a.kappa)?;
+                    non_negative(&f(i, "theta"), a.theta)?;
+                    non_negative(&f(i, "xi"), a.xi)?;
+                    correlation(&f(i, "rho"), a.rho)?;
+                }
+            }
+        }
+        match &m.payoff {
+            MultiPayoff::Basket {
+                strike, weights, ..
+            } => {
+                non_negative("payoff.strike", *strike)?;
+                if weights.len() != n {
+                    return Err(err(
+                        "payoff.weights",
+                        format!(
+                            "{} weights for {n} assets: one weight per asset",
+                            weights.len()
+                        ),
+                    ));
+                }
+                for (i, w) in weights.iter().enumerate() {
+                    finite(&format!("payoff.weights[{i}]"), *w)?;
+                }
+            }
+            MultiPayoff::Rainbow { strike, .. } => {
+                non_negative("payoff.strike", *strike)?;
             }
         }
         Ok(())

@@ -48,6 +48,7 @@ pub mod gpu;
 pub mod greeks;
 pub mod instrument;
 pub mod model;
+pub mod multi;
 pub mod payoff;
 pub mod real;
 pub mod rng;

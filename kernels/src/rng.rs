@@ -31,6 +31,29 @@
 //! With antithetic pairs on, paths `2j` and `2j+1` both use path index `j`;
 //! the odd path negates every normal.
 //!
+//! # Several assets
+//!
+//! A model on `n` assets draws its normals per step in blocks, after the
+//! same rule (draw `d` is word `d % 4` of block `d / 4`):
+//!
+//! - `gbm_multi`: `n` normals a step; step `i` (0-based) takes `e_j =`
+//!   normal `n*i + j` for asset `j`, and asset `j` is driven by
+//!   `z_j = sum_{k<=j} L[j][k] e_k`, `L` the lower Cholesky factor of the
+//!   correlation (semi-definite: a zero pivot gives a zero column), computed
+//!   once per trade in f64.
+//! - `heston_multi`: `2n` normals a step; the spot drivers `e_j =` normal
+//!   `2n*i + j`, correlated as above to `z_j`, then the variance drivers'
+//!   own normals `w_j =` normal `2n*i + n + j`; asset `j`'s variance moves on
+//!   `rho_j z_j + sqrt(1 - rho_j^2) w_j`. With one asset this is the
+//!   `heston` layout (spot normal `2i`, variance normal `2i + 1`), so
+//!   `heston_multi` on one asset gives `heston`'s path, and its price.
+//!
+//! **Regression paths** (early exercise, `crate::multi`) are paths
+//! `0..R` of their own stream id, the trade's stream id XOR
+//! `0x5DEE_CE66_D1CE_4E5B` ([`crate::multi::regression_stream`]), with the
+//! same layout: they never share a counter with the pricing paths (every
+//! path index is already a pricing path of the trade's own stream).
+//!
 //! # Uniforms and normals
 //!
 //! Words `(w0, w1)` give normals `(n0, n1)` and `(w2, w3)` give `(n2, n3)` by

@@ -9,7 +9,12 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use riskpool_kernels::correlation::Correlation;
+use riskpool_kernels::exercise::Exercise;
 use riskpool_kernels::model::{Gbm, Heston, ModelKind, ModelSpec, SvFx};
+use riskpool_kernels::multi::{
+    Extension, GbmAsset, HestonAsset, MultiAsset, MultiModel, MultiPayoff, RainbowKind,
+};
 use riskpool_kernels::payoff::{
     Asian, Average, Barrier, Digital, Direction, DoubleBarrier, European, FxWarrant, Knock,
     Lookback, Monitoring, OptionType, PayoffKind, PayoffSpec, StrikeType,
@@ -302,17 +307,330 @@ fn payoff(o: &Obj) -> Result<PayoffSpec, InputError> {
     })
 }
 
+/// The model types with several assets (not in [`ModelKind`]: no GPU
+/// kernel carries them yet).
+const MULTI_MODELS: [&str; 2] = ["gbm_multi", "heston_multi"];
+const MULTI_PAYOFFS: [&str; 2] = ["basket", "rainbow"];
+
+fn type_of<'a>(o: &Obj<'a>) -> Option<&'a str> {
+    o.map.get("type").and_then(Value::as_str)
+}
+
+/// A number at `field` of an object nested in an array.
+fn item_num(
+    o: &Obj,
+    field: &str,
+    m: &Map<String, Value>,
+    key: &str,
+    default: Option<f64>,
+) -> Result<f64, InputError> {
+    let name = format!("{field}.{key}");
+    match m.get(key) {
+        Some(v) => v.as_f64().ok_or_else(|| {
+            error_at(
+                o.path,
+                o.line,
+                Some(&name),
+                format!("expected a number, got {}", kind(v)),
+            )
+        }),
+        None => default.ok_or_else(|| error_at(o.path, o.line, Some(&name), "missing")),
+    }
+}
+
+/// A list of numbers at `key`.
+fn numbers(o: &Obj, key: &str, v: &Value) -> Result<Vec<f64>, InputError> {
+    let Value::Array(items) = v else {
+        return Err(o.err(
+            key,
+            format!("expected an array of numbers, got {}", kind(v)),
+        ));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            x.as_f64().ok_or_else(|| {
+                o.err(
+                    &format!("{key}[{i}]"),
+                    format!("expected a number, got {}", kind(x)),
+                )
+            })
+        })
+        .collect()
+}
+
+fn multi_model(o: &Obj, name: &str) -> Result<MultiModel, InputError> {
+    o.only(&["type", "rate", "assets", "correlation"])?;
+    let rate = o.num("rate")?;
+    let Value::Array(items) = o.get("assets")? else {
+        return Err(o.err("assets", "expected an array of asset objects"));
+    };
+    let n = items.len();
+    let rows = match o.get("correlation")? {
+        Value::Array(rows) => rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| numbers(o, &format!("correlation[{i}]"), r))
+            .collect::<Result<Vec<_>, _>>()?,
+        other => {
+            return Err(o.err(
+                "correlation",
+                format!("expected an array of rows, got {}", kind(other)),
+            ))
+        }
+    };
+    let correlation =
+        Correlation::new(&rows, n).map_err(|e| o.err("correlation", e.to_string()))?;
+    let mut objs = Vec::with_capacity(n);
+    for (i, a) in items.iter().enumerate() {
+        let field = format!("{}assets[{i}]", o.prefix);
+        let Value::Object(m) = a else {
+            return Err(error_at(
+                o.path,
+                o.line,
+                Some(&field),
+                format!("expected an object, got {}", kind(a)),
+            ));
+        };
+        objs.push((field, m));
+    }
+    let unknown = |field: &str, m: &Map<String, Value>, known: &[&str]| {
+        for k in m.keys() {
+            if !known.contains(&k.as_str()) {
+                return Err(error_at(
+                    o.path,
+                    o.line,
+                    Some(&format!("{field}.{k}")),
+                    format!("unknown field; expected one of: {}", known.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    };
+    Ok(if name == "gbm_multi" {
+        let mut assets = Vec::with_capacity(n);
+        for (f, m) in &objs {
+            unknown(f, m, &["spot", "vol", "dividend"])?;
+            assets.push(GbmAsset {
+                spot: item_num(o, f, m, "spot", None)?,
+                vol: item_num(o, f, m, "vol", None)?,
+                dividend: item_num(o, f, m, "dividend", Some(0.0))?,
+            });
+        }
+        MultiModel::GbmMulti {
+            rate,
+            assets,
+            correlation,
+        }
+    } else {
+        let mut assets = Vec::with_capacity(n);
+        for (f, m) in &objs {
+            unknown(
+                f,
+                m,
+                &["spot", "dividend", "v0", "kappa", "theta", "xi", "rho"],
+            )?;
+            assets.push(HestonAsset {
+                spot: item_num(o, f, m, "spot", None)?,
+                dividend: item_num(o, f, m, "dividend", Some(0.0))?,
+                v0: item_num(o, f, m, "v0", None)?,
+                kappa: item_num(o, f, m, "kappa", None)?,
+                theta: item_num(o, f, m, "theta", None)?,
+                xi: item_num(o, f, m, "xi", None)?,
+                rho: item_num(o, f, m, "rho", None)?,
+            });
+        }
+        MultiModel::HestonMulti {
+            rate,
+            assets,
+            correlation,
+        }
+    })
+}
+
+fn multi_payoff(o: &Obj, name: &str) -> Result<MultiPayoff, InputError> {
+    Ok(if name == "basket" {
+        o.only(&["type", "option", "strike", "weights"])?;
+        MultiPayoff::Basket {
+            option: o.choice("option", &OPTION)?,
+            strike: o.num("strike")?,
+            weights: numbers(o, "weights", o.get("weights")?)?,
+        }
+    } else {
+        o.only(&["type", "option", "strike", "kind"])?;
+        MultiPayoff::Rainbow {
+            option: o.choice("option", &OPTION)?,
+            strike: o.num("strike")?,
+            kind: o.choice(
+                "kind",
+                &[("max", RainbowKind::Max), ("min", RainbowKind::Min)],
+            )?,
+        }
+    })
+}
+
+fn exercise(o: &Obj) -> Result<Exercise, InputError> {
+    #[derive(Clone, Copy)]
+    enum Style {
+        European,
+        American,
+        Bermudan,
+    }
+    let style = o.choice(
+        "style",
+        &[
+            ("european", Style::European),
+            ("american", Style::American),
+            ("bermudan", Style::Bermudan),
+        ],
+    )?;
+    Ok(match style {
+        Style::European => {
+            o.only(&["style"])?;
+            Exercise::European
+        }
+        Style::American => {
+            o.only(&["style"])?;
+            Exercise::American
+        }
+        Style::Bermudan => {
+            o.only(&["style", "steps"])?;
+            let Value::Array(items) = o.get("steps")? else {
+                return Err(o.err("steps", "expected an array of step numbers"));
+            };
+            let steps = items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    v.as_u64()
+                        .and_then(|s| u32::try_from(s).ok())
+                        .ok_or_else(|| {
+                            o.err(
+                                &format!("steps[{i}]"),
+                                format!("expected a step number (1-based), got {}", show(v)),
+                            )
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Exercise::Bermudan { steps }
+        }
+    })
+}
+
+/// The first asset of a multi-asset model as a one-asset model (the
+/// trade's `model` field, names only: see `riskpool_kernels::multi`).
+fn first_asset(m: &MultiModel) -> ModelSpec {
+    match m {
+        MultiModel::GbmMulti { rate, assets, .. } => ModelSpec::Gbm(Gbm {
+            spot: assets.first().map_or(1.0, |a| a.spot),
+            rate: *rate,
+            dividend: assets.first().map_or(0.0, |a| a.dividend),
+            vol: assets.first().map_or(0.0, |a| a.vol),
+        }),
+        MultiModel::HestonMulti { rate, assets, .. } => {
+            let a = assets.first();
+            ModelSpec::Heston(Heston {
+                spot: a.map_or(1.0, |a| a.spot),
+                rate: *rate,
+                dividend: a.map_or(0.0, |a| a.dividend),
+                v0: a.map_or(0.0, |a| a.v0),
+                kappa: a.map_or(0.0, |a| a.kappa),
+                theta: a.map_or(0.0, |a| a.theta),
+                xi: a.map_or(0.0, |a| a.xi),
+                rho: a.map_or(0.0, |a| a.rho),
+            })
+        }
+    }
+}
+
 /// One trade from its JSON value.
 fn trade(path: &Path, line: u64, v: &Value) -> Result<Trade, InputError> {
     let o = object(v, "", path, line, "trade")?;
-    o.only(&["id", "model", "payoff", "maturity", "steps", "paths"])?;
+    o.only(&[
+        "id", "model", "payoff", "maturity", "steps", "paths", "exercise",
+    ])?;
     let id = match o.get("id")? {
         Value::String(s) if !s.is_empty() => s.clone(),
         Value::String(_) => return Err(o.err("id", "must not be empty")),
         other => return Err(o.err("id", format!("expected a string, got {}", kind(other)))),
     };
-    let m = model(&object(o.get("model")?, "model.", path, line, "model")?)?;
-    let p = payoff(&object(o.get("payoff")?, "payoff.", path, line, "payoff")?)?;
+    let mo = object(o.get("model")?, "model.", path, line, "model")?;
+    let po = object(o.get("payoff")?, "payoff.", path, line, "payoff")?;
+    // A type that is neither kind is named with every choice.
+    for (obj, one, multi) in [
+        (
+            &mo,
+            ModelKind::named()
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect::<Vec<_>>(),
+            &MULTI_MODELS[..],
+        ),
+        (
+            &po,
+            PayoffKind::named().into_iter().map(|(n, _)| n).collect(),
+            &MULTI_PAYOFFS[..],
+        ),
+    ] {
+        if let Some(t) = type_of(obj) {
+            if !one.contains(&t) && !multi.contains(&t) {
+                let all: Vec<&str> = one.iter().chain(multi).copied().collect();
+                return Err(obj.err("type", format!("`{t}` is not one of: {}", all.join(", "))));
+            }
+        }
+    }
+    let multi_model_name = type_of(&mo).filter(|t| MULTI_MODELS.contains(t));
+    let multi_payoff_name = type_of(&po).filter(|t| MULTI_PAYOFFS.contains(t));
+    let (m, p, multi) = match (multi_model_name, multi_payoff_name) {
+        (Some(mn), Some(pn)) => {
+            let mm = multi_model(&mo, mn)?;
+            let mp = multi_payoff(&po, pn)?;
+            let one = first_asset(&mm);
+            let (option, strike) = match &mp {
+                MultiPayoff::Basket { option, strike, .. }
+                | MultiPayoff::Rainbow { option, strike, .. } => (*option, *strike),
+            };
+            (
+                one,
+                PayoffSpec::European(European { option, strike }),
+                Some(MultiAsset {
+                    model: mm,
+                    payoff: mp,
+                }),
+            )
+        }
+        (Some(mn), None) => {
+            return Err(po.err(
+                "type",
+                format!(
+                    "a `{mn}` model takes a payoff on several assets (basket, rainbow), not `{}`",
+                    type_of(&po).unwrap_or("?")
+                ),
+            ))
+        }
+        (None, Some(pn)) => {
+            return Err(po.err(
+                "type",
+                format!(
+                    "a `{pn}` payoff needs a model on several assets (gbm_multi, heston_multi), not `{}`",
+                    type_of(&mo).unwrap_or("?")
+                ),
+            ))
+        }
+        (None, None) => (model(&mo)?, payoff(&po)?, None),
+    };
+    let exercise = match o.map.get("exercise") {
+        Some(v) => Some(exercise(&object(v, "exercise.", path, line, "exercise")?)?),
+        None => None,
+    };
+    let extension = match (multi, exercise) {
+        (None, None) | (None, Some(Exercise::European)) => None,
+        (multi, exercise) => Some(Box::new(Extension {
+            multi,
+            exercise: exercise.unwrap_or_default(),
+        })),
+    };
     let steps = o.count("steps")?;
     let steps = u32::try_from(steps).map_err(|_| o.err("steps", format!("too large: {steps}")))?;
     Ok(Trade {
@@ -323,6 +641,7 @@ fn trade(path: &Path, line: u64, v: &Value) -> Result<Trade, InputError> {
         maturity: o.num("maturity")?,
         steps,
         paths: o.count("paths")?,
+        extension,
     })
 }
 

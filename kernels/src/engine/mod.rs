@@ -59,10 +59,34 @@ pub struct TradeResult {
     pub pv: Estimate,
     /// Indexed by `Greek as usize`; `None` where not asked for.
     pub greeks: [Option<Estimate>; 4],
+    /// Per asset of a multi-asset trade (empty otherwise): delta, gamma
+    /// and vega where asked for; `greeks` then holds their sums over the
+    /// assets (and rho).
+    pub per_asset: Vec<AssetGreeks>,
     /// Paths priced (antithetic pairs count as two).
     pub paths: u64,
     /// Compute seconds spent on this trade, summed over threads.
     pub seconds: f64,
+}
+
+/// One asset's Greeks of a multi-asset trade.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AssetGreeks {
+    pub delta: Option<Estimate>,
+    pub gamma: Option<Estimate>,
+    pub vega: Option<Estimate>,
+}
+
+impl AssetGreeks {
+    /// The estimate of `g` (rho is not per asset: `None`).
+    pub fn greek(&self, g: Greek) -> Option<Estimate> {
+        match g {
+            Greek::Delta => self.delta,
+            Greek::Gamma => self.gamma,
+            Greek::Vega => self.vega,
+            Greek::Rho => None,
+        }
+    }
 }
 
 impl TradeResult {
@@ -84,6 +108,7 @@ impl TradeResult {
         TradeResult {
             pv: m.estimate(0),
             greeks,
+            per_asset: Vec::new(),
             paths,
             seconds,
         }
@@ -98,6 +123,7 @@ impl TradeResult {
         TradeResult {
             pv: nan,
             greeks: [None; 4],
+            per_asset: Vec::new(),
             paths: 0,
             seconds: 0.0,
         }
@@ -237,6 +263,15 @@ pub fn check_batch(
             message: e.to_string(),
         })?;
         check_request(t, req)?;
+        if engine != "cpu" && t.extension.is_some() {
+            return Err(EngineError::unavailable(
+                leak(engine),
+                format!(
+                    "trade `{}`: several assets and early exercise are priced on the CPU engine only (the {engine} kernels do not carry them yet)",
+                    t.id
+                ),
+            ));
+        }
         if t.paths > max_paths {
             return Err(EngineError::BadTrade {
                 id: t.id.clone(),
@@ -245,6 +280,17 @@ pub fn check_batch(
         }
     }
     Ok(())
+}
+
+/// The engine's name as the error types keep it.
+fn leak(engine: &str) -> &'static str {
+    match engine {
+        "wgpu" => "wgpu",
+        "cuda" => "cuda",
+        "cuda-on-cpu" => "cuda-on-cpu",
+        "cpu" => "cpu",
+        _ => "gpu",
+    }
 }
 
 /// Checks a request against a trade before any engine runs it.

@@ -95,6 +95,7 @@ pub fn trade(
         maturity,
         steps,
         paths,
+        extension: None,
     }
 }
 
@@ -560,6 +561,7 @@ pub fn many_small_calls(n: u64, steps: u32, paths: impl Fn(u64) -> u64) -> Vec<T
             maturity: 1.0,
             steps,
             paths: paths(i),
+            extension: None,
         })
         .collect()
 }

@@ -7,6 +7,7 @@
 //! count, any SIMD level and any order of trades.
 
 mod dispatch;
+mod early;
 pub mod lanes;
 
 pub use dispatch::Simd;
@@ -70,6 +71,18 @@ impl CpuEngine {
     }
 }
 
+impl CpuEngine {
+    fn price_plain(&self, trades: &[Trade], req: &PricingRequest) -> Vec<TradeResult> {
+        if trades.is_empty() {
+            return Vec::new();
+        }
+        match req.precision {
+            Precision::F32 => self.price_in::<f32>(trades, req),
+            Precision::F64 => self.price_in::<f64>(trades, req),
+        }
+    }
+}
+
 impl Engine for CpuEngine {
     fn name(&self) -> &'static str {
         "cpu"
@@ -90,10 +103,34 @@ impl Engine for CpuEngine {
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
         check_batch("cpu", trades, req, u64::MAX)?;
-        Ok(match req.precision {
-            Precision::F32 => self.price_in::<f32>(trades, req),
-            Precision::F64 => self.price_in::<f64>(trades, req),
-        })
+        if !trades.iter().any(early::takes) {
+            return Ok(self.price_plain(trades, req));
+        }
+        // Trades with several assets or early exercise go one by one to
+        // their own pricer; the rest are priced together as ever.
+        let plain: Vec<Trade> = trades
+            .iter()
+            .filter(|t| !early::takes(t))
+            .cloned()
+            .collect();
+        let mut plain = self.price_plain(&plain, req).into_iter();
+        let mut out = Vec::with_capacity(trades.len());
+        for t in trades {
+            if early::takes(t) {
+                let r = self.pool.install(|| {
+                    early::Prepared::new(t, req)
+                        .map(|p| p.price(t, req))
+                        .ok_or_else(|| EngineError::BadTrade {
+                            id: t.id.clone(),
+                            message: "several assets and early exercise need a gbm or heston model and a european, basket or rainbow payoff".into(),
+                        })
+                })?;
+                out.push(r);
+            } else if let Some(r) = plain.next() {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -1,0 +1,607 @@
+//! The CPU pricer of trades with an [`Extension`]: several correlated
+//! assets (`gbm_multi`, `heston_multi`; `basket`, `rainbow`) and early
+//! exercise (`american`, `bermudan`) by Longstaff-Schwartz.
+//!
+//! Path state is f64 whatever `--precision` says; normals are the f64
+//! normals of the stream contract (`crate::rng`, "Several assets").
+//!
+//! 1. **Policy.** For an early-exercise trade, `R` regression paths
+//!    ([`crate::multi::regression_paths`]) of the trade's regression stream
+//!    ([`crate::multi::regression_stream`]) are simulated at the exercise
+//!    dates and the policy is fitted once on the host, in f64
+//!    ([`crate::exercise::fit`]).
+//! 2. **Pricing.** The pricing paths (chunks of [`super::CHUNK`] paths,
+//!    merged in path order, so results do not depend on the thread count)
+//!    apply the fixed policy. Every revaluation a Greek needs is carried
+//!    along the same path (common random numbers), with the *base* policy:
+//!    spot bumps of asset `j` shift its log-path by `ln(1 +- h)`; vega bumps
+//!    re-evolve asset `j` with its vol (gbm) or `sqrt(v0)` (heston) scaled by
+//!    `1 +- h`; rho shifts every log-path by `+-dr t` and discounts at
+//!    `r +- dr`. Each revaluation exercises where the base policy says so
+//!    *in its own state*, so the estimator stays smooth.
+
+use rayon::prelude::*;
+
+use super::CHUNK;
+use crate::correlation::{Correlation, MAX_ASSETS};
+use crate::engine::{AssetGreeks, PricingRequest, TradeResult};
+use crate::exercise::{fit, Policy, RegressionPaths};
+use crate::greeks::Greek;
+use crate::instrument::Trade;
+use crate::model::{Gbm, GbmStep, Heston, HestonStep, ModelSpec, PathModel};
+use crate::multi::{
+    regression_paths, regression_stream, GbmAsset, HestonAsset, MultiAsset, MultiModel, MultiPayoff,
+};
+use crate::payoff::PayoffSpec;
+use crate::real::Real;
+use crate::rng::{counter, key_of, philox4x32_10};
+use crate::stats::Estimate;
+
+/// Each asset's step constants: base, vol up, vol down.
+enum Steps {
+    Gbm(Vec<[GbmStep<f64>; 3]>),
+    Heston(Vec<[HestonStep<f64>; 3]>),
+}
+
+/// A trade ready to simulate.
+pub(crate) struct Prepared {
+    n: usize,
+    multi: bool,
+    payoff: MultiPayoff,
+    spots: Vec<f64>,
+    /// Row-major lower factor.
+    factor: Vec<f64>,
+    steps: Steps,
+    nsteps: u32,
+    dt: f64,
+    rate: f64,
+    dates: Vec<u32>,
+    policy: Option<Policy>,
+    key: [u32; 2],
+    stream: u64,
+    antithetic: bool,
+    /// Which revaluations: spot bumps, vega bumps, rho bumps.
+    spot: bool,
+    vega: bool,
+    rho: bool,
+    h_spot: f64,
+    dr: f64,
+    scale: f64,
+    /// `h_vol x` each asset's vol parameter (vega's denominator / 2).
+    dvol: Vec<f64>,
+    /// Seconds spent fitting the policy (counted in the trade's seconds).
+    fit_seconds: f64,
+}
+
+/// The multi-asset view of a trade (a one-asset trade as one asset).
+pub(crate) fn multi_of(trade: &Trade) -> Option<MultiAsset> {
+    let ext = trade.extension.as_deref()?;
+    if let Some(m) = &ext.multi {
+        return Some(m.clone());
+    }
+    let one = Correlation::identity(1).ok()?;
+    let model = match &trade.model {
+        ModelSpec::Gbm(m) => MultiModel::GbmMulti {
+            rate: m.rate,
+            assets: vec![GbmAsset {
+                spot: m.spot,
+                vol: m.vol,
+                dividend: m.dividend,
+            }],
+            correlation: one,
+        },
+        ModelSpec::Heston(m) => MultiModel::HestonMulti {
+            rate: m.rate,
+            assets: vec![HestonAsset {
+                spot: m.spot,
+                dividend: m.dividend,
+                v0: m.v0,
+                kappa: m.kappa,
+                theta: m.theta,
+                xi: m.xi,
+                rho: m.rho,
+            }],
+            correlation: one,
+        },
+        ModelSpec::SvFx(_) => return None,
+    };
+    let payoff = match &trade.payoff {
+        PayoffSpec::European(p) => MultiPayoff::Basket {
+            option: p.option,
+            strike: p.strike,
+            weights: vec![1.0],
+        },
+        _ => return None,
+    };
+    Some(MultiAsset { model, payoff })
+}
+
+impl Prepared {
+    /// `None` where the trade is not one this pricer takes (validation
+    /// refuses those first).
+    pub(crate) fn new(trade: &Trade, req: &PricingRequest) -> Option<Prepared> {
+        let ext = trade.extension.as_deref()?;
+        let m = multi_of(trade)?;
+        let n = m.model.assets();
+        let dt = trade.maturity / trade.steps as f64;
+        let h_vol = req.bumps.vol_rel;
+        let (steps, spots, dvol) = match &m.model {
+            MultiModel::GbmMulti { rate, assets, .. } => {
+                let st = |a: &GbmAsset, f: f64| {
+                    Gbm {
+                        spot: a.spot,
+                        rate: *rate,
+                        dividend: a.dividend,
+                        vol: a.vol * f,
+                    }
+                    .prepare::<f64>(dt)
+                };
+                (
+                    Steps::Gbm(
+                        assets
+                            .iter()
+                            .map(|a| [st(a, 1.0), st(a, 1.0 + h_vol), st(a, 1.0 - h_vol)])
+                            .collect(),
+                    ),
+                    assets.iter().map(|a| a.spot).collect::<Vec<_>>(),
+                    assets.iter().map(|a| h_vol * a.vol).collect::<Vec<_>>(),
+                )
+            }
+            MultiModel::HestonMulti { rate, assets, .. } => {
+                let st = |a: &HestonAsset, f: f64| {
+                    Heston {
+                        spot: a.spot,
+                        rate: *rate,
+                        dividend: a.dividend,
+                        v0: a.v0 * f * f,
+                        kappa: a.kappa,
+                        theta: a.theta,
+                        xi: a.xi,
+                        rho: a.rho,
+                    }
+                    .prepare::<f64>(dt)
+                };
+                (
+                    Steps::Heston(
+                        assets
+                            .iter()
+                            .map(|a| [st(a, 1.0), st(a, 1.0 + h_vol), st(a, 1.0 - h_vol)])
+                            .collect(),
+                    ),
+                    assets.iter().map(|a| a.spot).collect(),
+                    assets.iter().map(|a| h_vol * a.v0.sqrt()).collect(),
+                )
+            }
+        };
+        let dates = ext.exercise.dates(trade.steps).ok()?;
+        let g = &req.greeks;
+        let mut p = Prepared {
+            n,
+            multi: ext.multi.is_some(),
+            payoff: m.payoff.clone(),
+            spots,
+            factor: m.model.correlation().factor().to_vec(),
+            steps,
+            nsteps: trade.steps,
+            dt,
+            rate: m.model.rate(),
+            dates,
+            policy: None,
+            key: key_of(req.seed),
+            stream: trade.stream,
+            antithetic: req.antithetic,
+            spot: g.contains(Greek::Delta) || g.contains(Greek::Gamma),
+            vega: g.contains(Greek::Vega),
+            rho: g.contains(Greek::Rho),
+            h_spot: req.bumps.spot_rel,
+
+            dr: req.bumps.rate_abs,
+            scale: req.bumps.scale,
+            dvol,
+            fit_seconds: 0.0,
+        };
+        if p.dates.len() > 1 {
+            let start = std::time::Instant::now();
+            p.policy = Some(p.fit_policy(trade.paths));
+            p.fit_seconds = start.elapsed().as_secs_f64();
+        }
+        Some(p)
+    }
+
+    /// Revaluations carried per path.
+    fn states(&self) -> usize {
+        1 + if self.spot { 2 * self.n } else { 0 }
+            + if self.vega { 2 * self.n } else { 0 }
+            + if self.rho { 2 } else { 0 }
+    }
+
+    /// Outputs per path: pv, the summed delta, gamma, vega, rho, then
+    /// delta, gamma and vega per asset.
+    fn outputs(&self) -> usize {
+        5 + 3 * self.n
+    }
+
+    /// Simulates one path, calling `at(step, x, v, xu, xd)` after every
+    /// step that is an exercise date; stops when `at` returns false.
+    /// `x`/`v` are the base log-spots (relative to the spot) and variances,
+    /// `xu`/`xd` each asset's log-spot re-evolved with its vol bumped up
+    /// and down (only when vega is asked for).
+    fn simulate(
+        &self,
+        stream: u64,
+        draw: u32,
+        sign: f64,
+        mut at: impl FnMut(u32, usize, &[f64], &[f64], &[f64]) -> bool,
+    ) {
+        let n = self.n;
+        let nps = match self.steps {
+            Steps::Gbm(_) => n,
+            Steps::Heston(_) => 2 * n,
+        } as u64;
+        let mut x = [0.0f64; MAX_ASSETS];
+        let mut v = [0.0f64; MAX_ASSETS];
+        let mut xu = [0.0f64; MAX_ASSETS];
+        let mut vu = [0.0f64; MAX_ASSETS];
+        let mut xd = [0.0f64; MAX_ASSETS];
+        let mut vd = [0.0f64; MAX_ASSETS];
+        match &self.steps {
+            Steps::Gbm(_) => {}
+            Steps::Heston(s) => {
+                for j in 0..n {
+                    v[j] = PathModel::<f64>::aux0(&s[j][0]);
+                    vu[j] = PathModel::<f64>::aux0(&s[j][1]);
+                    vd[j] = PathModel::<f64>::aux0(&s[j][2]);
+                }
+            }
+        }
+        let mut block = u64::MAX;
+        let mut cache = [0.0f64; 4];
+        let mut normal = |d: u64| -> f64 {
+            let b = d / 4;
+            if b != block {
+                block = b;
+                let w = philox4x32_10(counter(stream, draw, b as u32), self.key);
+                cache = <f64 as Real>::normals_from_words(w);
+            }
+            sign * cache[(d % 4) as usize]
+        };
+        let mut e = [0.0f64; MAX_ASSETS];
+        let mut z = [0.0f64; MAX_ASSETS];
+        let mut w = [0.0f64; MAX_ASSETS];
+        // The next exercise date (an index into `dates`).
+        let mut next = 0usize;
+        for i in 0..self.nsteps as u64 {
+            let base = nps * i;
+            for (j, ej) in e.iter_mut().enumerate().take(n) {
+                *ej = normal(base + j as u64);
+            }
+            if let Steps::Heston(_) = self.steps {
+                for (j, wj) in w.iter_mut().enumerate().take(n) {
+                    *wj = normal(base + (n + j) as u64);
+                }
+            }
+            for (j, zj) in z.iter_mut().enumerate().take(n) {
+                let row = &self.factor[j * n..j * n + j + 1];
+                let mut acc = 0.0;
+                for (l, ek) in row.iter().zip(&e) {
+                    acc += l * ek;
+                }
+                *zj = acc;
+            }
+            match &self.steps {
+                Steps::Gbm(s) => {
+                    for j in 0..n {
+                        s[j][0].step(&mut x[j], &mut v[j], [z[j], 0.0]);
+                        if self.vega {
+                            s[j][1].step(&mut xu[j], &mut vu[j], [z[j], 0.0]);
+                            s[j][2].step(&mut xd[j], &mut vd[j], [z[j], 0.0]);
+                        }
+                    }
+                }
+                Steps::Heston(s) => {
+                    for j in 0..n {
+                        s[j][0].step(&mut x[j], &mut v[j], [z[j], w[j]]);
+                        if self.vega {
+                            s[j][1].step(&mut xu[j], &mut vu[j], [z[j], w[j]]);
+                            s[j][2].step(&mut xd[j], &mut vd[j], [z[j], w[j]]);
+                        }
+                    }
+                }
+            }
+            let step = i as u32 + 1;
+            if self.dates.get(next) == Some(&step) {
+                let k = next;
+                next += 1;
+                if !at(step, k, &x[..n], &xu[..n], &xd[..n]) {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn fit_policy(&self, paths: u64) -> Policy {
+        let (n, nd) = (self.n, self.dates.len());
+        let r = regression_paths(paths, nd, n);
+        let stream = regression_stream(self.stream);
+        let chunks: Vec<(Vec<f64>, Vec<f64>)> = (0..r.div_ceil(CHUNK as usize))
+            .into_par_iter()
+            .map(|c| {
+                let first = c * CHUNK as usize;
+                let last = (first + CHUNK as usize).min(r);
+                let mut xs = Vec::with_capacity((last - first) * nd * n);
+                let mut iv = Vec::with_capacity((last - first) * nd);
+                let mut s = [0.0f64; MAX_ASSETS];
+                for p in first..last {
+                    self.simulate(stream, p as u32, 1.0, |_, _, x, _, _| {
+                        for j in 0..n {
+                            let e = x[j].exp();
+                            xs.push(e);
+                            s[j] = self.spots[j] * e;
+                        }
+                        iv.push(self.payoff.intrinsic(&s[..n]));
+                        true
+                    });
+                }
+                (xs, iv)
+            })
+            .collect();
+        let mut x = Vec::with_capacity(r * nd * n);
+        let mut intrinsic = Vec::with_capacity(r * nd);
+        for (xs, iv) in chunks {
+            x.extend(xs);
+            intrinsic.extend(iv);
+        }
+        let paths = RegressionPaths {
+            paths: r,
+            dates: nd,
+            assets: n,
+            x,
+            intrinsic,
+        };
+        let (rate, dt) = (self.rate, self.dt);
+        fit(&paths, self.payoff.basis(n), &self.dates, |from, to| {
+            (-rate * (to - from) as f64 * dt).exp()
+        })
+    }
+
+    /// One pricing path's outputs, into `out`.
+    fn path(&self, draw: u32, sign: f64, value: &mut [f64], out: &mut [f64]) {
+        let n = self.n;
+        let ns = self.states();
+        let last = self.dates.len() - 1;
+        let mut done = [false; 4 * MAX_ASSETS + 3];
+        let mut left = ns;
+        value[..ns].fill(0.0);
+        let vega0 = 1 + if self.spot { 2 * n } else { 0 };
+        let rho0 = vega0 + if self.vega { 2 * n } else { 0 };
+        let mut e = [0.0f64; MAX_ASSETS];
+        let mut xs = [0.0f64; MAX_ASSETS];
+        let mut s = [0.0f64; MAX_ASSETS];
+        self.simulate(self.stream, draw, sign, |step, k, x, xu, xd| {
+            let t = step as f64 * self.dt;
+            let disc = (-self.rate * t).exp();
+            for j in 0..n {
+                e[j] = x[j].exp();
+            }
+            // Evaluates state `st` at relative asset values `xs`.
+            let mut decide = |st: usize, xs: &[f64], disc: f64, done: &mut [bool]| {
+                if done[st] {
+                    return;
+                }
+                for j in 0..n {
+                    s[j] = self.spots[j] * xs[j];
+                }
+                let v = self.payoff.intrinsic(&s[..n]);
+                let exercise = k == last
+                    || self
+                        .policy
+                        .as_ref()
+                        .is_some_and(|p| v > 0.0 && p.exercises(k, xs, v));
+                if exercise {
+                    value[st] = v * disc;
+                    done[st] = true;
+                    left -= 1;
+                }
+            };
+            decide(0, &e[..n], disc, &mut done);
+            if self.spot {
+                for j in 0..n {
+                    xs[..n].copy_from_slice(&e[..n]);
+                    xs[j] = e[j] * (1.0 + self.h_spot);
+                    decide(1 + 2 * j, &xs[..n], disc, &mut done);
+                    xs[j] = e[j] * (1.0 - self.h_spot);
+                    decide(2 + 2 * j, &xs[..n], disc, &mut done);
+                }
+            }
+            if self.vega {
+                for j in 0..n {
+                    xs[..n].copy_from_slice(&e[..n]);
+                    xs[j] = xu[j].exp();
+                    decide(vega0 + 2 * j, &xs[..n], disc, &mut done);
+                    xs[j] = xd[j].exp();
+                    decide(vega0 + 2 * j + 1, &xs[..n], disc, &mut done);
+                }
+            }
+            if self.rho {
+                for (sgn, st) in [(1.0, rho0), (-1.0, rho0 + 1)] {
+                    let f = (sgn * self.dr * t).exp();
+                    for j in 0..n {
+                        xs[j] = e[j] * f;
+                    }
+                    let d = (-(self.rate + sgn * self.dr) * t).exp();
+                    decide(st, &xs[..n], d, &mut done);
+                }
+            }
+            left > 0
+        });
+        let sc = self.scale;
+        out.fill(0.0);
+        out[0] = value[0];
+        for j in 0..n {
+            if self.spot {
+                let hs = self.h_spot * self.spots[j];
+                let (u, d) = (value[1 + 2 * j], value[2 + 2 * j]);
+                out[5 + j] = sc * (u - d) / (2.0 * hs);
+                out[5 + n + j] = sc * (u - 2.0 * value[0] + d) / (hs * hs);
+            }
+            if self.vega && self.dvol[j] > 0.0 {
+                let (u, d) = (value[vega0 + 2 * j], value[vega0 + 2 * j + 1]);
+                out[5 + 2 * n + j] = sc * (u - d) / (2.0 * self.dvol[j]);
+            }
+            out[1] += out[5 + j];
+            out[2] += out[5 + n + j];
+            out[3] += out[5 + 2 * n + j];
+        }
+        if self.rho {
+            out[4] = sc * (value[rho0] - value[rho0 + 1]) / (2.0 * self.dr);
+        }
+    }
+
+    /// Sums over pricing paths `first .. first + count`.
+    fn run(&self, first: u64, count: u64) -> Acc {
+        let m = self.outputs();
+        let mut acc = Acc::new(m);
+        let mut value = vec![0.0; self.states()];
+        let mut a = vec![0.0; m];
+        let mut b = vec![0.0; m];
+        if self.antithetic {
+            for pair in (first / 2)..(first + count) / 2 {
+                self.path(pair as u32, 1.0, &mut value, &mut a);
+                self.path(pair as u32, -1.0, &mut value, &mut b);
+                for (x, y) in a.iter_mut().zip(&b) {
+                    *x = 0.5 * (*x + y);
+                }
+                acc.add(&a);
+            }
+        } else {
+            for p in first..first + count {
+                self.path(p as u32, 1.0, &mut value, &mut a);
+                acc.add(&a);
+            }
+        }
+        acc
+    }
+
+    /// Prices the trade (the caller is inside the engine's thread pool).
+    pub(crate) fn price(&self, trade: &Trade, req: &PricingRequest) -> TradeResult {
+        let start = std::time::Instant::now();
+        let chunks: Vec<Acc> = (0..trade.paths.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| self.run(c * CHUNK, CHUNK.min(trade.paths - c * CHUNK)))
+            .collect();
+        let mut total = Acc::new(self.outputs());
+        for c in &chunks {
+            total.merge(c);
+        }
+        let n = self.n;
+        let g = &req.greeks;
+        let mut greeks = [None; 4];
+        let ask = |q: Greek| g.contains(q);
+        let per = |q: usize| total.estimate(q);
+        if self.multi {
+            for (q, greek) in Greek::ALL.iter().enumerate() {
+                if ask(*greek) {
+                    greeks[q] = Some(per(1 + q));
+                }
+            }
+        } else {
+            for (q, greek) in Greek::ALL.iter().enumerate() {
+                if ask(*greek) {
+                    greeks[q] = Some(if *greek == Greek::Rho {
+                        per(4)
+                    } else {
+                        per(5 + q * n)
+                    });
+                }
+            }
+        }
+        let per_asset = if self.multi && (self.spot || self.vega) {
+            (0..n)
+                .map(|j| AssetGreeks {
+                    delta: ask(Greek::Delta).then(|| per(5 + j)),
+                    gamma: ask(Greek::Gamma).then(|| per(5 + n + j)),
+                    vega: ask(Greek::Vega).then(|| per(5 + 2 * n + j)),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        TradeResult {
+            pv: per(0),
+            greeks,
+            per_asset,
+            paths: trade.paths,
+            seconds: self.fit_seconds + start.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// Sums of a variable number of outputs over consecutive paths, turned
+/// into mean and squared deviations when merged (as [`crate::stats`]).
+struct Acc {
+    n: u64,
+    mean: Vec<f64>,
+    m2: Vec<f64>,
+    sum: Vec<f64>,
+    sum_sq: Vec<f64>,
+}
+
+impl Acc {
+    fn new(m: usize) -> Acc {
+        Acc {
+            n: 0,
+            mean: vec![0.0; m],
+            m2: vec![0.0; m],
+            sum: vec![0.0; m],
+            sum_sq: vec![0.0; m],
+        }
+    }
+
+    fn add(&mut self, x: &[f64]) {
+        self.n += 1;
+        for ((s, q), x) in self.sum.iter_mut().zip(self.sum_sq.iter_mut()).zip(x) {
+            *s += x;
+            *q += x * x;
+        }
+    }
+
+    /// Appends chunk `o` (its raw sums), in path order.
+    fn merge(&mut self, o: &Acc) {
+        if o.n == 0 {
+            return;
+        }
+        let nb = o.n as f64;
+        let na = self.n as f64;
+        let total = na + nb;
+        for q in 0..self.mean.len() {
+            let mean_b = o.sum[q] / nb;
+            let m2_b = (o.sum_sq[q] - o.sum[q] * mean_b).max(0.0);
+            if self.n == 0 {
+                self.mean[q] = mean_b;
+                self.m2[q] = m2_b;
+            } else {
+                let d = mean_b - self.mean[q];
+                self.mean[q] += d * nb / total;
+                self.m2[q] += m2_b + d * d * na * nb / total;
+            }
+        }
+        self.n += o.n;
+    }
+
+    fn estimate(&self, q: usize) -> Estimate {
+        let n = self.n as f64;
+        Estimate {
+            value: self.mean[q],
+            stderr: if self.n > 1 {
+                (self.m2[q] / (n - 1.0) / n).sqrt()
+            } else {
+                f64::NAN
+            },
+        }
+    }
+}
+
+/// Whether a trade goes to this pricer.
+pub(crate) fn takes(trade: &Trade) -> bool {
+    trade.extension.is_some()
+}
