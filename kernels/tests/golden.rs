@@ -22,7 +22,7 @@ use std::fmt::Write;
 use common::*;
 use riskpool_kernels::engine::cuda::on_cpu::CudaOnCpu;
 use riskpool_kernels::engine::wgpu::WgpuEngine;
-use riskpool_kernels::{CpuEngine, Engine, Greek, GreekSet, Precision, PricingRequest};
+use riskpool_kernels::{CpuEngine, Engine, Greek, Precision};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/prices.txt");
 
@@ -33,46 +33,31 @@ fn required(var: &str) -> bool {
 /// One section per engine x precision x Greeks x antithetic: a line a trade,
 /// its id first.
 fn results(engine: &dyn Engine, precisions: &[Precision], out: &mut BTreeMap<String, String>) {
-    let trades = every_model_and_payoff(100);
-    for &precision in precisions {
-        for greeks in [vec![], Greek::ALL.to_vec()] {
-            for antithetic in [false, true] {
-                let req = PricingRequest {
-                    precision,
-                    greeks: GreekSet(greeks.clone()),
-                    antithetic,
-                    ..Default::default()
-                };
-                let trades = if antithetic {
-                    with_even_paths(&trades)
-                } else {
-                    trades.clone()
-                };
-                let got = engine.price(&trades, &req).unwrap();
-                let mut text = String::new();
-                for (t, r) in trades.iter().zip(&got) {
-                    write!(
-                        text,
-                        "{} {} pv {:?} {:?}",
-                        t.id, r.paths, r.pv.value, r.pv.stderr
-                    )
-                    .unwrap();
-                    for g in Greek::ALL {
-                        if let Some(e) = r.greek(g) {
-                            write!(text, " {} {:?} {:?}", g.name(), e.value, e.stderr).unwrap();
-                        }
-                    }
-                    text.push('\n');
+    for (req, trades) in request_matrix(&every_model_and_payoff(100), precisions) {
+        let got = engine.price(&trades, &req).unwrap();
+        let mut text = String::new();
+        for (t, r) in trades.iter().zip(&got) {
+            write!(
+                text,
+                "{} {} pv {:?} {:?}",
+                t.id, r.paths, r.pv.value, r.pv.stderr
+            )
+            .unwrap();
+            for g in Greek::ALL {
+                if let Some(e) = r.greek(g) {
+                    write!(text, " {} {:?} {:?}", g.name(), e.value, e.stderr).unwrap();
                 }
-                let key = format!(
-                    "{} {} greeks={} antithetic={antithetic}",
-                    engine.name(),
-                    precision.name(),
-                    greeks.len()
-                );
-                out.insert(key, text);
             }
+            text.push('\n');
         }
+        let key = format!(
+            "{} {} greeks={} antithetic={}",
+            engine.name(),
+            req.precision.name(),
+            req.greeks.0.len(),
+            req.antithetic
+        );
+        out.insert(key, text);
     }
 }
 

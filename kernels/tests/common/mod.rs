@@ -450,6 +450,32 @@ pub fn assert_engine_conforms(
     tolerance: impl Fn(Precision) -> Tolerance,
 ) {
     let cpu = CpuEngine::new(None).unwrap();
+    for (req, trades) in request_matrix(trades, precisions) {
+        let a = cpu.price(&trades, &req).unwrap();
+        let b = engine.price(&trades, &req).unwrap();
+        for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
+            assert_eq!(x.paths, y.paths, "{}", t.id);
+            let what = format!(
+                "{} on {}: {:?} greeks={} anti={}",
+                t.id,
+                engine.name(),
+                req.precision,
+                req.greeks.0.len(),
+                req.antithetic
+            );
+            assert_conform(&what, t, &req, x, y, tolerance(req.precision));
+        }
+    }
+}
+
+/// Every request the conformance and golden tests price `trades` under:
+/// each of `precisions`, with no Greeks and all of them, without and with
+/// antithetic pairs (the trades then with even path counts).
+pub fn request_matrix(
+    trades: &[Trade],
+    precisions: &[Precision],
+) -> Vec<(PricingRequest, Vec<Trade>)> {
+    let mut out = Vec::new();
     for &precision in precisions {
         for greeks in [vec![], Greek::ALL.to_vec()] {
             for antithetic in [false, true] {
@@ -464,21 +490,11 @@ pub fn assert_engine_conforms(
                 } else {
                     trades.to_vec()
                 };
-                let a = cpu.price(&trades, &req).unwrap();
-                let b = engine.price(&trades, &req).unwrap();
-                for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
-                    assert_eq!(x.paths, y.paths, "{}", t.id);
-                    let what = format!(
-                        "{} on {}: {precision:?} greeks={} anti={antithetic}",
-                        t.id,
-                        engine.name(),
-                        greeks.len()
-                    );
-                    assert_conform(&what, t, &req, x, y, tolerance(precision));
-                }
+                out.push((req, trades));
             }
         }
     }
+    out
 }
 
 /// The same trades with even path counts, as antithetic pairs need.
