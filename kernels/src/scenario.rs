@@ -14,6 +14,30 @@
 //! P&L and ES minus the mean of the k worst.
 
 use crate::model::{Gbm, Heston, ModelSpec, SvFx};
+use crate::stats::Estimate;
+
+/// What one trade's market does in each scenario of a run, resolved from
+/// the underlyings' names by the caller: `moves[s][a]` is asset `a`'s move
+/// in scenario `s` (one asset for a one-asset trade). An unmoved scenario
+/// is all [`MarketMove::default`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TradeScenarios {
+    pub moves: Vec<Vec<MarketMove>>,
+}
+
+/// One trade revalued under every scenario of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScenarioResult {
+    /// The base price and its standard error.
+    pub base: Estimate,
+    /// Per scenario: the price there less the base price on the same
+    /// random numbers, and its standard error.
+    pub pnl: Vec<Estimate>,
+    /// Paths priced per revaluation.
+    pub paths: u64,
+    /// Compute seconds spent on this trade.
+    pub seconds: f64,
+}
 
 /// One underlying's market move in a scenario.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

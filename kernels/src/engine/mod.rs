@@ -11,6 +11,7 @@ pub mod wgpu;
 use crate::greeks::{Bumps, Greek, GreekSet};
 use crate::instrument::Trade;
 use crate::rng::DEFAULT_SEED;
+use crate::scenario::{MarketMove, ScenarioResult, TradeScenarios};
 use crate::stats::{Estimate, Moments};
 
 /// Precision of the path state (accumulation is always f64).
@@ -232,6 +233,89 @@ pub trait Engine: Send + Sync {
     fn batches_in_flight(&self) -> usize {
         1
     }
+
+    /// Revalues each trade under each of its scenarios (`scenarios[i]` is
+    /// `trades[i]`'s): the base price and every scenario's P&L on the same
+    /// random numbers. This default reprices each moved trade on its own
+    /// stream, one run per scenario, so the P&L is a common-random-number
+    /// difference but its standard error is the bound
+    /// `sqrt(se_scenario^2 + se_base^2)`; engines override it with one pass
+    /// per trade.
+    fn revalue(
+        &self,
+        trades: &[Trade],
+        scenarios: &[TradeScenarios],
+        req: &PricingRequest,
+    ) -> Result<Vec<ScenarioResult>, EngineError> {
+        naive_revalue(self, trades, scenarios, req)
+    }
+}
+
+/// [`Engine::revalue`] by one full run per scenario (see there).
+pub fn naive_revalue<E: Engine + ?Sized>(
+    engine: &E,
+    trades: &[Trade],
+    scenarios: &[TradeScenarios],
+    req: &PricingRequest,
+) -> Result<Vec<ScenarioResult>, EngineError> {
+    if trades.len() != scenarios.len() {
+        return Err(EngineError::failed(
+            leak(engine.name()),
+            format!(
+                "{} trades but {} scenario lists",
+                trades.len(),
+                scenarios.len()
+            ),
+        ));
+    }
+    let plain = PricingRequest {
+        greeks: GreekSet::default(),
+        ..req.clone()
+    };
+    let base = engine.price(trades, &plain)?;
+    let mut out = Vec::with_capacity(trades.len());
+    for ((t, sc), b) in trades.iter().zip(scenarios).zip(base) {
+        let mut pnl = Vec::with_capacity(sc.moves.len());
+        let mut seconds = b.seconds;
+        for moves in &sc.moves {
+            if moves.iter().all(MarketMove::is_none) {
+                pnl.push(Estimate {
+                    value: 0.0,
+                    stderr: 0.0,
+                });
+                continue;
+            }
+            if t.extension.is_some() || moves.len() != 1 {
+                return Err(EngineError::BadTrade {
+                    id: t.id.clone(),
+                    message:
+                        "scenario moves of several assets or early exercise are not revalued yet"
+                            .into(),
+                });
+            }
+            let model = moves[0]
+                .apply(&t.model)
+                .map_err(|e| EngineError::BadTrade {
+                    id: t.id.clone(),
+                    message: format!("in a scenario, {e}"),
+                })?;
+            let moved = Trade { model, ..t.clone() };
+            let r = engine.price(std::slice::from_ref(&moved), &plain)?;
+            let r = &r[0];
+            seconds += r.seconds;
+            pnl.push(Estimate {
+                value: r.pv.value - b.pv.value,
+                stderr: r.pv.stderr.hypot(b.pv.stderr),
+            });
+        }
+        out.push(ScenarioResult {
+            base: b.pv,
+            pnl,
+            paths: t.paths,
+            seconds,
+        });
+    }
+    Ok(out)
 }
 
 /// A batch an engine has started.
