@@ -86,7 +86,7 @@ pub fn distribution(out: &mut String, pnl: &[f64], losses: &[Loss]) {
     let mut row_end: Vec<f64> = Vec::new();
     let mut placed = Vec::new();
     for m in &markers {
-        let w = text_width(&m.label, 11.0) + 6.0;
+        let w = text_width(&m.label, 12.0) + 6.0;
         let cx = x.at(-m.value).clamp(w / 2.0, W - w / 2.0);
         let row = match row_end.iter().position(|end| *end <= cx - w / 2.0) {
             Some(r) => r,
@@ -98,7 +98,7 @@ pub fn distribution(out: &mut String, pnl: &[f64], losses: &[Loss]) {
         row_end[row] = cx + w / 2.0;
         placed.push((row, cx));
     }
-    let top = 10.0 + 14.0 * row_end.len() as f64;
+    let top = 10.0 + 15.0 * row_end.len() as f64;
     let bottom = top + 170.0;
     let h = bottom + 40.0;
     let max_count = counts.iter().copied().max().unwrap_or(1).max(1);
@@ -178,23 +178,35 @@ pub fn distribution(out: &mut String, pnl: &[f64], losses: &[Loss]) {
         num(right),
         b = num(bottom),
     );
-    for (m, (row, cx)) in markers.iter().zip(&placed) {
-        let ty = 10.0 + 14.0 * *row as f64 + 9.0;
-        let lx = x.at(-m.value);
+    // Lines first, then their labels on top on a white ground, so no line
+    // crosses another's label.
+    for (m, (row, _)) in markers.iter().zip(&placed) {
+        let lx = num(x.at(-m.value));
         let _ = write!(
             out,
-            r#"<g class="marker {cls}" data-measure="{cls}" data-level="{}" data-value="{}"><title>{}: {}</title><line x1="{lx}" x2="{lx}" y1="{}" y2="{}"/><text x="{}" y="{}" text-anchor="middle">{}</text></g>"#,
+            r#"<g class="marker {cls}" data-measure="{cls}" data-level="{}" data-value="{}"><title>{}: {}</title><line x1="{lx}" x2="{lx}" y1="{}" y2="{}"/></g>"#,
             exact(m.level),
             exact(m.value),
             escape(&m.label),
             money(m.value),
-            num(ty + 3.0),
+            num(10.0 + 15.0 * *row as f64 + 13.0),
             num(bottom),
+            cls = m.class,
+        );
+    }
+    for (m, (row, cx)) in markers.iter().zip(&placed) {
+        let w = text_width(&m.label, 12.0) + 4.0;
+        let ty = 10.0 + 15.0 * *row as f64 + 10.0;
+        let _ = write!(
+            out,
+            r#"<rect class="label-bg" x="{}" y="{}" width="{}" height="14"/><text class="marker-label {}" x="{}" y="{}" text-anchor="middle">{}</text>"#,
+            num(cx - w / 2.0),
+            num(ty - 11.0),
+            num(w),
+            m.class,
             num(*cx),
             num(ty),
             escape(&m.label),
-            cls = m.class,
-            lx = num(lx),
         );
     }
     out.push_str("</svg>");
@@ -264,19 +276,19 @@ pub fn worst_by_underlying(out: &mut String, pnl: &[ScenarioPnl], underlyings: &
         .fold(0.0, f64::max);
     let (xt, xstep) = ticks(lo, hi, 4);
     let reach = xt.iter().fold(0f64, |a, v| a.max(v.abs()));
-    let (left, right) = (118.0, W - 14.0);
+    let (left, right) = (124.0, W - 14.0);
     let x = Scale::new((xt[0], xt[xt.len() - 1]), (left, right));
     let (row_h, top) = (38.0, 6.0);
     let bottom = top + row_h * worst.len() as f64;
     // Legend entries wrap across the width.
     let mut legend = Vec::new();
-    let (mut lx, mut ly) = (left, bottom + 34.0);
+    let (mut lx, mut ly) = (left, bottom + 46.0);
     for (name, colour, _) in &series {
         let label = truncate(name, 14);
-        let w = 16.0 + text_width(&label, 11.0) + 10.0;
+        let w = 16.0 + text_width(&label, 12.0) + 10.0;
         if lx + w > W && lx > left {
             lx = left;
-            ly += 16.0;
+            ly += 17.0;
         }
         legend.push((lx, ly, *colour, label, name));
         lx += w;
@@ -311,7 +323,7 @@ pub fn worst_by_underlying(out: &mut String, pnl: &[ScenarioPnl], underlyings: &
             escape(&s.name),
             money(s.pnl),
             num(ry + 15.0),
-            escape(&truncate(&s.name, 17)),
+            escape(&truncate(&s.name, 15)),
             num(ry + 29.0),
             money(s.pnl),
         );
@@ -377,7 +389,7 @@ pub fn contributors(out: &mut String, contributions: &[EsContribution]) {
     let hi = top.iter().map(|c| c.es).fold(0.0, f64::max);
     let (xt, xstep) = ticks(lo, hi, 4);
     let reach = xt.iter().fold(0f64, |a, v| a.max(v.abs()));
-    let (left, right) = (118.0, W - 78.0);
+    let (left, right) = (124.0, W - 90.0);
     let x = Scale::new((xt[0], xt[xt.len() - 1]), (left, right));
     let (row_h, top_y) = (24.0, 6.0);
     let bottom = top_y + row_h * top.len() as f64;
@@ -412,7 +424,7 @@ pub fn contributors(out: &mut String, contributions: &[EsContribution]) {
             escape(&c.id),
             money(c.es),
             num(ry + 16.0),
-            escape(&truncate(&c.id, 17)),
+            escape(&truncate(&c.id, 15)),
             if c.es < 0.0 { " hedge" } else { "" },
             num(x.at(a)),
             num(ry + 4.0),

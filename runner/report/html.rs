@@ -26,7 +26,7 @@ pub fn exact(x: f64) -> String {
     format!("{x:?}")
 }
 
-/// A money figure for people: thousands grouped, two decimals; four
+/// A money figure for people: thousands grouped, two decimals; three
 /// significant digits below 1; scientific from 1e15 or under 1e-4;
 /// "n/a" when not a finite number.
 pub fn money(x: f64) -> String {
@@ -42,7 +42,7 @@ pub fn money(x: f64) -> String {
         return format!("{sign}{a:.3e}");
     }
     if a < 1.0 {
-        let decimals = (3 - a.log10().floor() as i32).clamp(2, 8) as usize;
+        let decimals = (2 - a.log10().floor() as i32).clamp(2, 8) as usize;
         return format!("{sign}{a:.decimals$}");
     }
     let fixed = format!("{a:.2}");
@@ -96,6 +96,9 @@ pub fn tick(v: f64, step: f64, reach: f64) -> String {
     if !v.is_finite() || !step.is_finite() {
         return String::new();
     }
+    if v == 0.0 {
+        return "0".into();
+    }
     if reach >= 1e15 {
         return format!("{v:.1e}");
     }
@@ -143,7 +146,8 @@ mod tests {
         assert_eq!(money(1234567.891), "1,234,567.89");
         assert_eq!(money(-12.3456), "-12.35");
         assert_eq!(money(0.0), "0.00");
-        assert_eq!(money(0.0123456), "0.01235");
+        assert_eq!(money(0.0123456), "0.0123");
+        assert_eq!(money(0.5), "0.500");
         assert_eq!(money(999.999), "1,000.00");
         assert_eq!(money(-3e20), "-3.000e20");
         assert_eq!(money(f64::NAN), "n/a");
@@ -152,7 +156,9 @@ mod tests {
         assert_eq!(percent(0.975), "97.5%");
         assert_eq!(level_id("var", 0.99), "var-99");
         assert_eq!(level_id("es", 0.975), "es-97_5");
-        assert_eq!(tick(-0.0, 0.5, 2.0), "0.0");
+        assert_eq!(tick(-0.0, 0.5, 2.0), "0");
+        assert_eq!(tick(0.0, 5_000.0, 15_000.0), "0");
+        assert_eq!(tick(-1e-17, 0.2, 1.0), "0.0");
         assert_eq!(tick(25_000.0, 5_000.0, 30_000.0), "25k");
         assert_eq!(tick(2.5e6, 5e5, 3e6), "2.5M");
         assert_eq!(tick(0.25, 0.05, 1.0), "0.25");

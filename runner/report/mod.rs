@@ -291,7 +291,7 @@ fn book_table(o: &mut String, book: &[BookRow]) {
     let shown = rows.len().min(BOOK_ROWS);
     let _ = write!(
         o,
-        r#"<section id="book"><h2>Base book</h2><p class="sub">{}</p><div class="table-wrap"><table id="book-table" data-rows="{}" data-omitted="{}"><thead><tr><th>Trade</th><th>Underlying</th><th>Model</th><th>Payoff</th><th class="num">PV</th><th class="num">&plusmn; error</th></tr></thead><tbody>"#,
+        r#"<section id="book"><h2>Base book</h2><p class="sub">{}</p><div class="table-wrap"><table id="book-table" data-rows="{}" data-omitted="{}"><thead><tr><th>Trade</th><th>Underlying</th><th class="num">PV</th><th class="num">&plusmn; error</th><th>Model, payoff</th></tr></thead><tbody>"#,
         if shown < rows.len() {
             format!(
                 "The {} largest trades by |PV| of {}; {} more are omitted.",
@@ -308,7 +308,7 @@ fn book_table(o: &mut String, book: &[BookRow]) {
     for b in &rows[..shown] {
         let _ = write!(
             o,
-            r#"<tr data-id="{}"><td class="id">{}</td><td>{}</td><td>{}</td><td>{}</td><td class="num" data-value="{}">{}</td><td class="num">{}</td></tr>"#,
+            r#"<tr data-id="{}"><td class="id">{}</td><td>{}</td><td class="num" data-value="{}">{}</td><td class="num">{}</td><td class="kind">{}<br><span class="sub">{}</span></td></tr>"#,
             escape(&b.id),
             escape(&b.id),
             if b.underlyings.is_empty() {
@@ -316,11 +316,11 @@ fn book_table(o: &mut String, book: &[BookRow]) {
             } else {
                 escape(&b.underlyings.join(", "))
             },
-            escape(&b.model),
-            escape(&b.payoff),
             exact(b.pv),
             money(b.pv),
             money(b.stderr),
+            escape(&b.model),
+            escape(&b.payoff),
         );
     }
     o.push_str("</tbody></table></div></section>\n");
