@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use riskpool_kernels::scenario::Loss;
 
-use super::html::{escape, exact, money, percent, tick};
+use super::html::{compact, escape, exact, money, percent, tick};
 use super::svg::{num, open, text_width, ticks, truncate, widen, Scale};
 use super::{EsContribution, ScenarioPnl};
 
@@ -325,7 +325,7 @@ pub fn worst_by_underlying(out: &mut String, pnl: &[ScenarioPnl], underlyings: &
             num(ry + 15.0),
             escape(&truncate(&s.name, 15)),
             num(ry + 29.0),
-            money(s.pnl),
+            compact(s.pnl),
         );
         let (mut pos, mut neg) = (0.0, 0.0);
         for ((name, colour, _), v) in series.iter().zip(vals) {
@@ -431,7 +431,7 @@ pub fn contributors(out: &mut String, contributions: &[EsContribution]) {
             num((x.at(b) - x.at(a)).max(0.5)),
             num(W - 4.0),
             num(ry + 16.0),
-            money(c.es),
+            compact(c.es),
         );
     }
     let _ = write!(

@@ -50,6 +50,26 @@ pub fn money(x: f64) -> String {
     format!("{sign}{}.{frac}", group(int))
 }
 
+/// A figure for a chart label, where room is short: as [`money`] below a
+/// million, else three significant digits with M, B or T (scientific from
+/// 1e15).
+pub fn compact(x: f64) -> String {
+    let a = x.abs();
+    if !x.is_finite() || a < 1e6 {
+        return money(x);
+    }
+    if a >= 1e15 {
+        return format!("{x:.2e}");
+    }
+    let (div, suffix) = match a {
+        a if a >= 1e12 => (1e12, "T"),
+        a if a >= 1e9 => (1e9, "B"),
+        _ => (1e6, "M"),
+    };
+    let decimals = (2 - (a / div).log10().floor() as i32).clamp(0, 2) as usize;
+    format!("{:.decimals$}{suffix}", x / div)
+}
+
 /// A count with thousands grouped.
 pub fn count(n: usize) -> String {
     group(&n.to_string())
@@ -151,6 +171,11 @@ mod tests {
         assert_eq!(money(999.999), "1,000.00");
         assert_eq!(money(-3e20), "-3.000e20");
         assert_eq!(money(f64::NAN), "n/a");
+        assert_eq!(compact(-13_180_320.0), "-13.2M");
+        assert_eq!(compact(5e13), "50.0T");
+        assert_eq!(compact(2.5e9), "2.50B");
+        assert_eq!(compact(-999.5), "-999.50");
+        assert_eq!(compact(7e18), "7.00e18");
         assert_eq!(count(1234), "1,234");
         assert_eq!(count(12), "12");
         assert_eq!(percent(0.975), "97.5%");

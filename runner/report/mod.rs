@@ -289,6 +289,10 @@ fn book_table(o: &mut String, book: &[BookRow]) {
     let size = |b: &BookRow| if b.pv.is_finite() { b.pv.abs() } else { -1.0 };
     rows.sort_by(|a, b| size(b).total_cmp(&size(a)));
     let shown = rows.len().min(BOOK_ROWS);
+    if rows.is_empty() {
+        o.push_str(r#"<section id="book"><h2>Base book</h2><p class="note">No trade rows in this report.</p></section>"#);
+        return;
+    }
     let _ = write!(
         o,
         r#"<section id="book"><h2>Base book</h2><p class="sub">{}</p><div class="table-wrap"><table id="book-table" data-rows="{}" data-omitted="{}"><thead><tr><th>Trade</th><th>Underlying</th><th class="num">PV</th><th class="num">&plusmn; error</th><th>Model, payoff</th></tr></thead><tbody>"#,
