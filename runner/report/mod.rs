@@ -14,8 +14,8 @@
 //! rules keep each chart whole on a page.
 //!
 //! **Hand-written SVG, no chart or template crate**: three chart kinds
-//! need about 300 lines; `plotters`' SVG backend writes fixed-size
-//! pictures (not fluid), lays text out with its own font metrics and gives
+//! need about 450 lines; `plotters`' SVG backend writes pictures of a
+//! fixed width and height, needs a font backend to lay text out, and gives
 //! no hook for the `id`/`data-*` attributes the tests and readers use, and
 //! a template crate (maud, askama) would bring a macro dependency for one
 //! page whose only hard part, escaping, is one tested function
@@ -24,6 +24,10 @@
 //! **Machine-findable figures**: `#base-pv`, `#var-99`, `#es-99`,
 //! `#es-97_5` (a level's dot becomes `_`) and the like carry the exact
 //! value in `data-value`; chart marks carry theirs in `data-*` attributes.
+//!
+//! **Self-contained module**: `tests/report.rs` compiles this folder by
+//! path to open a page in chromium (the root package has no library), so
+//! it uses nothing of the binary but its own files and the kernels crate.
 
 // Nothing in the binary calls `render` until `riskpool risk --report`
 // lands (issue 17); drop this then.
