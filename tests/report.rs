@@ -454,6 +454,16 @@ fn the_report_renders_in_a_real_browser_without_network() {
             .any(|t| attr(t, "data-underlying") == Some("other")),
         "8 underlyings: 6 named, then other"
     );
+    // The worst scenarios' table: the ten worst, worst first.
+    let at = dom
+        .find(r#"id="worst-table""#)
+        .expect("the worst scenarios' table");
+    let table = &dom[at..at + dom[at..].find("</table>").expect("table end")];
+    let listed: Vec<f64> = tags(table, r#"<td class="num" data-value="#)
+        .iter()
+        .map(|t| value(t, "data-value"))
+        .collect();
+    assert_eq!(listed, sorted[..10].to_vec());
     // (c) the ten largest ES contributions, largest first.
     let mut es: Vec<f64> = r.es_contributions.iter().map(|c| c.es).collect();
     es.sort_by(|a, b| b.total_cmp(a));

@@ -151,7 +151,6 @@ pub fn render(r: &RiskReport) -> String {
     header(&mut o, r, title);
     summary(&mut o, r);
     figures(&mut o, r);
-    worst_table(&mut o, r);
     book_table(&mut o, &r.book);
     let _ = write!(
         o,
@@ -238,7 +237,7 @@ fn summary(o: &mut String, r: &RiskReport) {
 }
 
 fn figures(o: &mut String, r: &RiskReport) {
-    o.push_str(r#"<section id="charts"><h2>Charts</h2><div class="charts">"#);
+    o.push_str(r#"<section id="charts"><h2>Where the losses are</h2><div class="charts">"#);
     o.push_str("<figure><figcaption>P&amp;L distribution over the scenarios</figcaption>");
     let pnl: Vec<f64> = r.pnl.iter().map(|s| s.pnl).collect();
     charts::distribution(o, &pnl, &r.losses);
@@ -261,7 +260,10 @@ fn figures(o: &mut String, r: &RiskReport) {
         escape(&level)
     );
     charts::contributors(o, &r.es_contributions);
-    o.push_str("</figure></div></section>\n");
+    o.push_str("</figure>");
+    // The worst scenarios' table sits in the grid, beside the last chart.
+    worst_table(o, r);
+    o.push_str("</div></section>\n");
 }
 
 fn worst_table(o: &mut String, r: &RiskReport) {
@@ -270,7 +272,8 @@ fn worst_table(o: &mut String, r: &RiskReport) {
     worst.truncate(WORST_ROWS);
     let _ = write!(
         o,
-        r#"<section id="worst"><h2>Worst scenarios</h2><div class="table-wrap"><table id="worst-table"><thead><tr><th>#</th><th>Scenario</th><th class="num">P&amp;L</th><th class="num">&plusmn; error</th></tr></thead><tbody>"#
+        r#"<figure id="worst"><figcaption>The {} worst scenarios</figcaption><div class="table-wrap"><table id="worst-table"><thead><tr><th>#</th><th>Scenario</th><th class="num">P&amp;L</th><th class="num">&plusmn; error</th></tr></thead><tbody>"#,
+        worst.len()
     );
     for (i, s) in worst.iter().enumerate() {
         let _ = write!(
@@ -284,7 +287,7 @@ fn worst_table(o: &mut String, r: &RiskReport) {
             money(s.stderr),
         );
     }
-    o.push_str("</tbody></table></div></section>\n");
+    o.push_str("</tbody></table></div></figure>");
 }
 
 fn book_table(o: &mut String, book: &[BookRow]) {
