@@ -20,6 +20,7 @@ mod output;
 mod pipeline;
 mod price;
 mod probe;
+mod report;
 mod resume;
 
 use std::process::ExitCode;
