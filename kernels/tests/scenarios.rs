@@ -1,0 +1,350 @@
+//! Scenario revaluation: every trade's base price and scenario P&L from one
+//! pass over its paths per chunk of scenarios (`riskpool_kernels::revalue`).
+//!
+//! - European options under GBM on three underlyings: each scenario's P&L
+//!   (spot only, vol only, rate only, all three) within 4 standard errors
+//!   of the Black-Scholes P&L, and that standard error at least 10x below
+//!   the one of two independently seeded prices' difference;
+//! - an unmoved scenario is exactly 0;
+//! - bit-identical results for any thread count, trade order and batch;
+//! - the wgpu engine (lavapipe) and the CUDA C on the CPU give the CPU
+//!   engine's P&L for every model x payoff, to the engines' contract;
+//! - multi-asset trades fall back to one run per scenario, each asset moved.
+
+mod common;
+
+use common::*;
+use riskpool_kernels::correlation::Correlation;
+use riskpool_kernels::engine::cuda::on_cpu::CudaOnCpu;
+use riskpool_kernels::engine::wgpu::WgpuEngine;
+use riskpool_kernels::multi::{Extension, GbmAsset, MultiAsset, MultiModel, MultiPayoff};
+use riskpool_kernels::payoff::*;
+use riskpool_kernels::scenario::{MarketMove, ScenarioResult, TradeScenarios};
+use riskpool_kernels::stats::Estimate;
+use riskpool_kernels::{CpuEngine, Engine, Precision, PricingRequest, Trade};
+
+fn mv(spot: f64, vol: f64, rate: f64) -> MarketMove {
+    MarketMove { spot, vol, rate }
+}
+
+/// Scenarios of the tests, by what they move.
+fn scenario_set() -> Vec<(&'static str, MarketMove)> {
+    vec![
+        ("spot only", mv(-0.02, 0.0, 0.0)),
+        ("spot only", mv(0.015, 0.0, 0.0)),
+        ("vol only", mv(0.0, 0.02, 0.0)),
+        ("vol only", mv(0.0, -0.015, 0.0)),
+        ("rate only", mv(0.0, 0.0, 0.005)),
+        ("rate only", mv(0.0, 0.0, -0.003)),
+        ("all three", mv(-0.01, 0.01, 0.002)),
+        ("all three", mv(0.01, -0.01, -0.002)),
+        ("unmoved", MarketMove::default()),
+    ]
+}
+
+/// The book: calls and puts on three GBM underlyings.
+fn gbm_book(paths: u64) -> Vec<Trade> {
+    let underlyings = [
+        (100.0, 0.03, 0.01, 0.2),
+        (50.0, 0.01, 0.0, 0.35),
+        (250.0, 0.05, 0.02, 0.15),
+    ];
+    let mut book = Vec::new();
+    for (u, &(s, r, q, v)) in underlyings.iter().enumerate() {
+        for (k, option) in [(0.95, OptionType::Call), (1.05, OptionType::Put)] {
+            book.push(trade(
+                &format!("u{u}-{option:?}"),
+                gbm(s, r, q, v),
+                PayoffSpec::European(European {
+                    option,
+                    strike: k * s,
+                }),
+                1.0,
+                4,
+                paths,
+            ));
+        }
+    }
+    book
+}
+
+fn black_scholes(t: &Trade) -> f64 {
+    let (PayoffSpec::European(e), riskpool_kernels::model::ModelSpec::Gbm(m)) =
+        (&t.payoff, &t.model)
+    else {
+        unreachable!("the book is European under GBM")
+    };
+    let call = matches!(e.option, OptionType::Call);
+    bs(
+        call, m.spot, e.strike, m.rate, m.dividend, m.vol, t.maturity,
+    )
+}
+
+fn scenarios_of(set: &[(&str, MarketMove)], n_trades: usize) -> Vec<TradeScenarios> {
+    let moves: Vec<Vec<MarketMove>> = set.iter().map(|(_, m)| vec![*m]).collect();
+    vec![TradeScenarios { moves }; n_trades]
+}
+
+#[test]
+fn every_scenario_matches_black_scholes_and_beats_independent_prices_tenfold() {
+    let cpu = CpuEngine::new(None).unwrap();
+    let set = scenario_set();
+    let book = gbm_book(20_000);
+    let req = PricingRequest::default();
+    let out = cpu
+        .revalue(&book, &scenarios_of(&set, book.len()), &req)
+        .unwrap();
+    for (t, r) in book.iter().zip(&out) {
+        assert_within(
+            &format!("{} base", t.id),
+            r.base,
+            black_scholes(t),
+            4.0,
+            0.0,
+        );
+        for ((what, m), pnl) in set.iter().zip(&r.pnl) {
+            let moved = Trade {
+                model: m.apply(&t.model).unwrap(),
+                ..t.clone()
+            };
+            let exact = black_scholes(&moved) - black_scholes(t);
+            if m.is_none() {
+                assert_eq!((pnl.value, pnl.stderr), (0.0, 0.0), "{} {what}", t.id);
+                continue;
+            }
+            assert_within(&format!("{} {what} {m:?}", t.id), *pnl, exact, 4.0, 0.0);
+            // The same two prices drawn independently (another seed for the
+            // moved one): their difference's standard error.
+            let plain = |t: &Trade, seed| {
+                cpu.price(
+                    std::slice::from_ref(t),
+                    &PricingRequest {
+                        seed,
+                        ..req.clone()
+                    },
+                )
+                .unwrap()[0]
+                    .pv
+            };
+            let (a, b) = (plain(t, req.seed), plain(&moved, req.seed ^ 0x9e37_79b9));
+            let independent = a.stderr.hypot(b.stderr);
+            assert!(
+                pnl.stderr * 10.0 <= independent,
+                "{} {what}: P&L stderr {} vs independent {independent}",
+                t.id,
+                pnl.stderr
+            );
+        }
+    }
+}
+
+fn without_seconds(v: Vec<ScenarioResult>) -> Vec<ScenarioResult> {
+    v.into_iter()
+        .map(|r| ScenarioResult { seconds: 0.0, ..r })
+        .collect()
+}
+
+#[test]
+fn results_do_not_depend_on_threads_order_or_batch() {
+    // Every model x payoff, scenarios needing several passes and families.
+    let trades: Vec<Trade> = every_model_and_payoff(700).into_iter().step_by(3).collect();
+    let set = scenario_set();
+    let sc = scenarios_of(&set, trades.len());
+    let req = PricingRequest::default();
+    let one = CpuEngine::new(Some(1)).unwrap();
+    let two = CpuEngine::new(Some(2)).unwrap();
+    let a = without_seconds(one.revalue(&trades, &sc, &req).unwrap());
+    let b = without_seconds(two.revalue(&trades, &sc, &req).unwrap());
+    assert_eq!(a, b);
+    // Reversed, and in two batches.
+    let rev: Vec<Trade> = trades.iter().rev().cloned().collect();
+    let mut c = without_seconds(two.revalue(&rev, &sc, &req).unwrap());
+    c.reverse();
+    assert_eq!(a, c);
+    let half = trades.len() / 2;
+    let mut d = without_seconds(two.revalue(&trades[..half], &sc[..half], &req).unwrap());
+    d.extend(without_seconds(
+        two.revalue(&trades[half..], &sc[half..], &req).unwrap(),
+    ));
+    assert_eq!(a, d);
+    // A trade's base is its plain price, bit for bit.
+    let plain = two.price(&trades, &req).unwrap();
+    for (r, p) in a.iter().zip(&plain) {
+        assert_eq!(r.base, p.pv);
+    }
+}
+
+/// |cpu - other| within the contract for the base and every P&L.
+fn assert_pnl_conform(what: &str, a: &[ScenarioResult], b: &[ScenarioResult], tol: Tolerance) {
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let rounding = tol.ulp * x.base.value.abs().max(1.0) * 2.0;
+        let pairs = std::iter::once(("base", x.base, y.base))
+            .chain(x.pnl.iter().zip(&y.pnl).map(|(p, q)| ("pnl", *p, *q)));
+        for (s, (name, p, q)) in pairs.enumerate() {
+            let allowed: f64 = (tol.rel * p.value.abs())
+                .max(tol.se * p.stderr)
+                .max(rounding);
+            assert!(
+                (p.value - q.value).abs() <= allowed,
+                "{what} trade {i} {name} {s}: cpu {p:?}, other {q:?} (tolerance {allowed})"
+            );
+            assert!(
+                (p.stderr - q.stderr).abs() <= 0.01 * p.stderr + rounding,
+                "{what} trade {i} {name} {s} stderr: {p:?} vs {q:?}"
+            );
+        }
+    }
+}
+
+fn required(var: &str) -> bool {
+    std::env::var(var).as_deref() == Ok("1")
+}
+
+#[test]
+fn the_gpu_engines_give_the_cpu_engine_s_pnl() {
+    let trades = every_model_and_payoff(3_000);
+    let set = scenario_set();
+    let sc = scenarios_of(&set, trades.len());
+    let cpu = CpuEngine::new(None).unwrap();
+    let f32 = PricingRequest::default();
+    let f64 = PricingRequest {
+        precision: Precision::F64,
+        ..Default::default()
+    };
+    let base32 = cpu.revalue(&trades, &sc, &f32).unwrap();
+    let mut ran = 0;
+    match WgpuEngine::new(true) {
+        Ok(gpu) => {
+            let got = gpu.revalue(&trades, &sc, &f32).unwrap();
+            assert_pnl_conform("wgpu f32", &base32, &got, Tolerance::F32);
+            ran += 1;
+        }
+        Err(e) if required("RISKPOOL_REQUIRE_WGPU") => panic!("RISKPOOL_REQUIRE_WGPU=1 but: {e}"),
+        Err(e) => eprintln!("skipping wgpu: {e}"),
+    }
+    match CudaOnCpu::build(std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))) {
+        Ok(k) => {
+            let got = k.revalue(&trades, &sc, &f32).unwrap();
+            assert_pnl_conform("cuda-on-cpu f32", &base32, &got, Tolerance::F32);
+            let base64 = cpu.revalue(&trades, &sc, &f64).unwrap();
+            let got = k.revalue(&trades, &sc, &f64).unwrap();
+            assert_pnl_conform("cuda-on-cpu f64", &base64, &got, Tolerance::F64);
+            ran += 1;
+        }
+        Err(e) if required("RISKPOOL_REQUIRE_CXX") => panic!("RISKPOOL_REQUIRE_CXX=1 but: {e}"),
+        Err(e) => eprintln!("skipping cuda-on-cpu: {e}"),
+    }
+    eprintln!("{ran} engines compared with the cpu engine");
+}
+
+#[test]
+fn a_multi_asset_trade_moves_each_asset_and_falls_back_to_one_run_per_scenario() {
+    let basket = Trade {
+        extension: Some(Box::new(Extension {
+            multi: Some(MultiAsset {
+                model: MultiModel::GbmMulti {
+                    rate: 0.02,
+                    assets: vec![
+                        GbmAsset {
+                            spot: 100.0,
+                            vol: 0.2,
+                            dividend: 0.0,
+                        },
+                        GbmAsset {
+                            spot: 80.0,
+                            vol: 0.3,
+                            dividend: 0.01,
+                        },
+                    ],
+                    correlation: Correlation::new(&[vec![1.0, 0.5], vec![0.5, 1.0]], 2).unwrap(),
+                },
+                payoff: MultiPayoff::Basket {
+                    option: OptionType::Call,
+                    strike: 90.0,
+                    weights: vec![0.5, 0.5],
+                },
+            }),
+            ..Default::default()
+        })),
+        ..trade(
+            "basket",
+            gbm(100.0, 0.02, 0.0, 0.2),
+            PayoffSpec::European(European {
+                option: OptionType::Call,
+                strike: 90.0,
+            }),
+            1.0,
+            8,
+            4_000,
+        )
+    };
+    let moves = vec![
+        vec![mv(0.05, 0.0, 0.0), MarketMove::default()],
+        vec![MarketMove::default(), mv(-0.05, 0.02, 0.0)],
+        vec![mv(0.0, 0.0, 0.01), mv(0.0, 0.0, 0.01)],
+        vec![MarketMove::default(); 2],
+    ];
+    let cpu = CpuEngine::new(None).unwrap();
+    let req = PricingRequest::default();
+    let out = cpu
+        .revalue(
+            std::slice::from_ref(&basket),
+            &[TradeScenarios {
+                moves: moves.clone(),
+            }],
+            &req,
+        )
+        .unwrap();
+    let base = cpu.price(std::slice::from_ref(&basket), &req).unwrap()[0].pv;
+    assert_eq!(out[0].base, base);
+    let pv = |assets: [(f64, f64); 2], rate: f64| {
+        let mut t = basket.clone();
+        if let Some(MultiModel::GbmMulti {
+            rate: r, assets: a, ..
+        }) = t
+            .extension
+            .as_mut()
+            .and_then(|e| e.multi.as_mut())
+            .map(|m| &mut m.model)
+        {
+            *r = rate;
+            for (x, (s, v)) in a.iter_mut().zip(assets) {
+                x.spot = s;
+                x.vol = v;
+            }
+        }
+        cpu.price(&[t], &req).unwrap()[0].pv.value
+    };
+    let expect = [
+        pv([(105.0, 0.2), (80.0, 0.3)], 0.02),
+        pv([(100.0, 0.2), (76.0, 0.32)], 0.02),
+        pv([(100.0, 0.2), (80.0, 0.3)], 0.03),
+    ];
+    for (k, e) in expect.iter().enumerate() {
+        let got = out[0].pnl[k];
+        assert!(
+            (got.value - (e - base.value)).abs() < 1e-9 * e.abs().max(1.0),
+            "scenario {k}: {got:?} vs {}",
+            e - base.value
+        );
+        assert!(got.stderr > 0.0);
+    }
+    assert_eq!(
+        out[0].pnl[3],
+        Estimate {
+            value: 0.0,
+            stderr: 0.0
+        }
+    );
+    // Assets whose rates move apart are refused with the reason.
+    let e = cpu
+        .revalue(
+            std::slice::from_ref(&basket),
+            &[TradeScenarios {
+                moves: vec![vec![mv(0.0, 0.0, 0.01), mv(0.0, 0.0, 0.02)]],
+            }],
+            &req,
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("one rate"), "{e}");
+}
