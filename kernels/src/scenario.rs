@@ -9,6 +9,16 @@
 //! scenario is its price there less its base price on the same random
 //! numbers.
 //!
+//! **Revaluation.** The engines revalue a one-asset trade in one pass over
+//! its paths per chunk of up to 5 scenarios, on the Greeks' machinery
+//! ([`crate::revalue`]: limits, grouping, why results do not depend on the
+//! batch); the P&L's standard error is that of the per-path differences.
+//! Trades with several assets or early exercise are repriced once per
+//! scenario on the same streams ([`crate::engine::naive_revalue`], each
+//! asset moved by [`moved_trade`]; an early-exercise policy refitted in
+//! each scenario), and their standard error is the bound
+//! `sqrt(se_scenario^2 + se_base^2)`.
+//!
 //! **VaR and ES** ([`value_at_risk`]): with the N scenarios' P&L sorted
 //! from the worst, `k = ceil(N (1 - level))`; VaR is minus the k-th worst
 //! P&L and ES minus the mean of the k worst.

@@ -176,7 +176,12 @@ fn results_do_not_depend_on_threads_order_or_batch() {
 
 /// |cpu - other| within the contract for the base and every P&L.
 fn assert_pnl_conform(what: &str, a: &[ScenarioResult], b: &[ScenarioResult], tol: Tolerance) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    // The largest difference in P&L standard errors and relative to the
+    // P&L, for the record.
+    let (mut worst_se, mut worst_rel) = (0.0f64, 0.0f64);
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert_eq!(x.pnl.len(), y.pnl.len(), "{what}");
         let rounding = tol.ulp * x.base.value.abs().max(1.0) * 2.0;
         let pairs = std::iter::once(("base", x.base, y.base))
             .chain(x.pnl.iter().zip(&y.pnl).map(|(p, q)| ("pnl", *p, *q)));
@@ -184,6 +189,10 @@ fn assert_pnl_conform(what: &str, a: &[ScenarioResult], b: &[ScenarioResult], to
             let allowed: f64 = (tol.rel * p.value.abs())
                 .max(tol.se * p.stderr)
                 .max(rounding);
+            if p.stderr > 0.0 {
+                worst_se = worst_se.max((p.value - q.value).abs() / p.stderr);
+                worst_rel = worst_rel.max((p.value - q.value).abs() / p.value.abs().max(1e-300));
+            }
             assert!(
                 (p.value - q.value).abs() <= allowed,
                 "{what} trade {i} {name} {s}: cpu {p:?}, other {q:?} (tolerance {allowed})"
@@ -194,6 +203,7 @@ fn assert_pnl_conform(what: &str, a: &[ScenarioResult], b: &[ScenarioResult], to
             );
         }
     }
+    eprintln!("{what}: largest difference {worst_se:.2e} SE, {worst_rel:.2e} relative");
 }
 
 fn required(var: &str) -> bool {

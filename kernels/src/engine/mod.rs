@@ -240,8 +240,9 @@ pub trait Engine: Send + Sync {
     /// random numbers. This default reprices each moved trade on its own
     /// stream, one run per scenario, so the P&L is a common-random-number
     /// difference but its standard error is the bound
-    /// `sqrt(se_scenario^2 + se_base^2)`; engines override it with one pass
-    /// per trade.
+    /// `sqrt(se_scenario^2 + se_base^2)`. The CPU, wgpu and CUDA engines
+    /// override it with [`revalue_split`]: one pass per chunk of a trade's
+    /// scenarios ([`crate::revalue`]).
     fn revalue(
         &self,
         trades: &[Trade],
