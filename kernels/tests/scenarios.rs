@@ -212,21 +212,31 @@ fn required(var: &str) -> bool {
 
 #[test]
 fn the_gpu_engines_give_the_cpu_engine_s_pnl() {
+    // Every model x payoff (partial last blocks), plainly and in
+    // antithetic pairs.
     let trades = every_model_and_payoff(3_000);
     let set = scenario_set();
     let sc = scenarios_of(&set, trades.len());
     let cpu = CpuEngine::new(None).unwrap();
     let f32 = PricingRequest::default();
+    let anti = PricingRequest {
+        antithetic: true,
+        ..Default::default()
+    };
+    let even = with_even_paths(&trades);
     let f64 = PricingRequest {
         precision: Precision::F64,
         ..Default::default()
     };
     let base32 = cpu.revalue(&trades, &sc, &f32).unwrap();
+    let base_anti = cpu.revalue(&even, &sc, &anti).unwrap();
     let mut ran = 0;
     match WgpuEngine::new(true) {
         Ok(gpu) => {
             let got = gpu.revalue(&trades, &sc, &f32).unwrap();
             assert_pnl_conform("wgpu f32", &base32, &got, Tolerance::F32);
+            let got = gpu.revalue(&even, &sc, &anti).unwrap();
+            assert_pnl_conform("wgpu f32 antithetic", &base_anti, &got, Tolerance::F32);
             ran += 1;
         }
         Err(e) if required("RISKPOOL_REQUIRE_WGPU") => panic!("RISKPOOL_REQUIRE_WGPU=1 but: {e}"),
@@ -236,6 +246,13 @@ fn the_gpu_engines_give_the_cpu_engine_s_pnl() {
         Ok(k) => {
             let got = k.revalue(&trades, &sc, &f32).unwrap();
             assert_pnl_conform("cuda-on-cpu f32", &base32, &got, Tolerance::F32);
+            let got = k.revalue(&even, &sc, &anti).unwrap();
+            assert_pnl_conform(
+                "cuda-on-cpu f32 antithetic",
+                &base_anti,
+                &got,
+                Tolerance::F32,
+            );
             let base64 = cpu.revalue(&trades, &sc, &f64).unwrap();
             let got = k.revalue(&trades, &sc, &f64).unwrap();
             assert_pnl_conform("cuda-on-cpu f64", &base64, &got, Tolerance::F64);
