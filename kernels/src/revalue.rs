@@ -10,13 +10,18 @@
 //! `fold_scenario - fold_base`, so the standard error comes from the
 //! per-path differences, far below that of two independent prices.
 //!
-//! **Passes.** The kernels carry at most [`OUTPUTS`] outputs,
-//! [`MAX_FOLDS`] folds and [`MAX_FAMILIES`] model families per path, so a
-//! trade's scenarios go in passes: one pass per chunk of at most 5
-//! scenarios (4 in the first, whose output 0 is the base price), each pass
-//! reading at most 2 vol-moved families besides the base one. Identical
-//! moves are priced once, and scenarios are grouped by their vol move so
-//! that spot- and rate-only scenarios share the base family. Every pass
+//! **Passes.** The kernels carry at most [`OUTPUTS`] outputs and
+//! [`MAX_FOLDS`] folds per path, and the GPU records [`MAX_FAMILIES`]
+//! model families, so a trade's scenarios go in passes ([`PassLimits`]):
+//! one pass per chunk of at most 5 scenarios (4 in the first, whose output
+//! 0 is the base price). On the GPU engines a pass reads at most 2
+//! vol-moved families besides the base one (so scenarios that each move
+//! the vol differently go 2 a pass); the CPU kernel carries a family per
+//! output, so its passes always take 5. Identical moves are priced once,
+//! and scenarios are grouped by their vol move so that spot- and
+//! rate-only scenarios share the base family. A scenario's per-path value
+//! does not depend on the pass it lands in, so the engines agree whatever
+//! their grouping. Every pass
 //! draws the trade's own stream (counter-based Philox), so all passes are
 //! on the same random numbers, and the plan depends only on the trade's
 //! own scenarios: results are the same whatever batch or order the trades
@@ -34,8 +39,29 @@ use crate::model::ModelSpec;
 use crate::scenario::{MarketMove, ScenarioResult, TradeScenarios};
 use crate::stats::Estimate;
 
-/// Scenario outputs in a pass (all of them but the first pass's base).
-pub const SCENARIOS_PER_PASS: usize = OUTPUTS;
+/// What one pass may carry on an engine's kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PassLimits {
+    /// Model families, the base one included.
+    pub families: usize,
+    /// Folds, the base one included.
+    pub folds: usize,
+}
+
+impl PassLimits {
+    /// The GPU kernels' records: 3 families, 7 folds.
+    pub const GPU: PassLimits = PassLimits {
+        families: MAX_FAMILIES,
+        folds: MAX_FOLDS,
+    };
+    /// The CPU kernel carries a family for each output
+    /// (`engine::cpu::lanes::FAMILIES`): a pass takes 5 scenarios whatever
+    /// their vol moves.
+    pub const CPU: PassLimits = PassLimits {
+        families: crate::engine::cpu::lanes::FAMILIES,
+        folds: MAX_FOLDS,
+    };
+}
 
 /// What one output of a pass estimates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,7 +115,11 @@ fn one_asset_move(trade: &Trade, moves: &[MarketMove]) -> Result<Option<MarketMo
 impl TradePasses {
     /// The passes that revalue `trade` (one asset, no extension) under
     /// `scenarios`: every move checked against the model.
-    pub fn new(trade: &Trade, scenarios: &TradeScenarios) -> Result<TradePasses, EngineError> {
+    pub fn new(
+        trade: &Trade,
+        scenarios: &TradeScenarios,
+        limits: PassLimits,
+    ) -> Result<TradePasses, EngineError> {
         let mut moves: Vec<MarketMove> = Vec::new();
         let mut scenario_move = Vec::with_capacity(scenarios.moves.len());
         for (s, m) in scenarios.moves.iter().enumerate() {
@@ -108,7 +138,7 @@ impl TradePasses {
             };
             scenario_move.push(Some(k));
         }
-        let passes = passes(trade, &moves)?;
+        let passes = passes(trade, &moves, limits)?;
         Ok(TradePasses {
             passes,
             scenario_move,
@@ -119,7 +149,11 @@ impl TradePasses {
 
 /// The distinct `moves` of `trade` packed into passes, grouped by vol move
 /// (the unmoved vol first, so it shares the base family).
-fn passes(trade: &Trade, moves: &[MarketMove]) -> Result<Vec<Pass>, EngineError> {
+fn passes(
+    trade: &Trade,
+    moves: &[MarketMove],
+    limits: PassLimits,
+) -> Result<Vec<Pass>, EngineError> {
     let model = &trade.model;
     let t = trade.maturity;
     let dt = t / trade.steps as f64;
@@ -171,8 +205,8 @@ fn passes(trade: &Trade, moves: &[MarketMove]) -> Result<Vec<Pass>, EngineError>
         let m = moves[k];
         let fits = |p: &Pass, fv: &[f64]| {
             p.slots.iter().any(Option::is_none)
-                && p.plan.folds.len() < MAX_FOLDS
-                && (fv.contains(&m.vol) || fv.len() < MAX_FAMILIES)
+                && p.plan.folds.len() < limits.folds.min(MAX_FOLDS)
+                && (fv.contains(&m.vol) || fv.len() < limits.families)
         };
         if !fits(out.last().expect("one pass at least"), &family_vols) {
             out.push(new_pass(false));
@@ -242,6 +276,7 @@ fn output(r: &TradeResult, q: usize) -> Option<Estimate> {
 /// asks for every output). `scenarios[i]` is `trades[i]`'s.
 pub fn fused_revalue(
     engine: &'static str,
+    limits: PassLimits,
     trades: &[Trade],
     scenarios: &[TradeScenarios],
     req: &PricingRequest,
@@ -254,7 +289,7 @@ pub fn fused_revalue(
     let planned: Vec<TradePasses> = trades
         .iter()
         .zip(scenarios)
-        .map(|(t, s)| TradePasses::new(t, s))
+        .map(|(t, s)| TradePasses::new(t, s, limits))
         .collect::<Result<_, _>>()?;
     let mut batch = Vec::new();
     let mut plans = Vec::new();
@@ -356,7 +391,14 @@ mod tests {
         moves.extend((1..=2).map(|i| mv(-0.01 * i as f64, -0.05, 0.0)));
         moves.push(vec![MarketMove::default()]);
         moves.push(mv(0.01, 0.0, 0.0));
-        let p = TradePasses::new(&gbm_trade(), &TradeScenarios { moves }).unwrap();
+        let p = TradePasses::new(
+            &gbm_trade(),
+            &TradeScenarios {
+                moves: moves.clone(),
+            },
+            PassLimits::GPU,
+        )
+        .unwrap();
         assert_eq!(p.moves.len(), 11);
         assert_eq!(p.scenario_move[11], None);
         assert_eq!(p.scenario_move[12], p.scenario_move[0]);
@@ -383,14 +425,37 @@ mod tests {
         }
         assert!(seen.iter().all(|&n| n == 1), "{seen:?}");
         assert_eq!(p.passes[0].slots[0], Some(Slot::Base));
+        // The same on the CPU's limits: the same three passes (outputs
+        // bind), up to 5 families each.
+        let c = TradePasses::new(&gbm_trade(), &TradeScenarios { moves }, PassLimits::CPU).unwrap();
+        assert_eq!(c.passes.len(), 3);
+    }
+
+    #[test]
+    fn scenarios_each_moving_the_vol_fill_a_cpu_pass_but_not_a_gpu_one() {
+        let moves: Vec<Vec<MarketMove>> =
+            (1..=14).map(|i| mv(0.0, 0.001 * i as f64, 0.0)).collect();
+        let sc = TradeScenarios { moves };
+        let gpu = TradePasses::new(&gbm_trade(), &sc, PassLimits::GPU).unwrap();
+        let cpu = TradePasses::new(&gbm_trade(), &sc, PassLimits::CPU).unwrap();
+        // GPU: 2 scenarios a pass; CPU: 4, then 5 a pass.
+        assert_eq!((gpu.passes.len(), cpu.passes.len()), (7, 3));
+        assert!(cpu
+            .passes
+            .iter()
+            .all(|p| p.plan.families.len() <= PassLimits::CPU.families));
+        assert_eq!(cpu.passes[1].plan.families.len(), 6);
     }
 
     #[test]
     fn a_bad_move_names_the_scenario() {
         let moves = vec![mv(0.1, 0.0, 0.0), mv(-1.5, 0.0, 0.0)];
-        let e = TradePasses::new(&gbm_trade(), &TradeScenarios { moves }).unwrap_err();
+        let e =
+            TradePasses::new(&gbm_trade(), &TradeScenarios { moves }, PassLimits::CPU).unwrap_err();
         assert!(e.to_string().contains("scenario 2"), "{e}");
         let moves = vec![vec![MarketMove::default(), mv(0.1, 0.0, 0.0)[0]]];
-        assert!(TradePasses::new(&gbm_trade(), &TradeScenarios { moves }).is_err());
+        assert!(
+            TradePasses::new(&gbm_trade(), &TradeScenarios { moves }, PassLimits::CPU).is_err()
+        );
     }
 }

@@ -318,6 +318,7 @@ pub fn naive_revalue<E: Engine + ?Sized>(
 /// scenario). Results come back in the order of `trades`.
 pub fn revalue_split<E: Engine + ?Sized>(
     engine: &E,
+    limits: crate::revalue::PassLimits,
     trades: &[Trade],
     scenarios: &[TradeScenarios],
     req: &PricingRequest,
@@ -347,7 +348,7 @@ pub fn revalue_split<E: Engine + ?Sized>(
     let fused_out = if ft.is_empty() {
         Vec::new()
     } else {
-        crate::revalue::fused_revalue(leak(engine.name()), &ft, &fs, req, run)?
+        crate::revalue::fused_revalue(leak(engine.name()), limits, &ft, &fs, req, run)?
     };
     let (nt, ns) = pick(&naive);
     let naive_out = if nt.is_empty() {

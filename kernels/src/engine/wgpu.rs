@@ -34,6 +34,7 @@ use crate::greeks::Revaluations;
 use crate::instrument::Trade;
 use crate::model::ModelKind;
 use crate::payoff::PayoffKind;
+use crate::revalue::PassLimits;
 use crate::scenario::{ScenarioResult, TradeScenarios};
 
 /// Paths per workgroup (`WG` in the prelude).
@@ -583,7 +584,7 @@ impl Engine for WgpuEngine {
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        revalue_split(self, trades, scenarios, req, |t, p, r| {
+        revalue_split(self, PassLimits::GPU, trades, scenarios, req, |t, p, r| {
             self.price_with(t, Some(p), r)
         })
     }

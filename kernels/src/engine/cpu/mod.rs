@@ -19,15 +19,16 @@ use rayon::prelude::*;
 use super::{
     check_batch, revalue_split, Engine, EngineError, Precision, PricingRequest, TradeResult,
 };
-use crate::greeks::{Revaluations, MAX_FAMILIES, MAX_FOLDS};
+use crate::greeks::{Revaluations, MAX_FOLDS};
 use crate::instrument::Trade;
 use crate::model::{ModelStep, PathModel};
 use crate::payoff::{PathPayoff, PayoffStep};
 use crate::real::Real;
+use crate::revalue::PassLimits;
 use crate::rng::key_of;
 use crate::scenario::{ScenarioResult, TradeScenarios};
 use crate::stats::{Moments, Sums};
-use lanes::{FoldStep, Job};
+use lanes::{FoldStep, Job, FAMILIES};
 
 /// Paths per work item: a multiple of every SIMD width and of 2.
 pub const CHUNK: u64 = 4096;
@@ -152,7 +153,7 @@ impl Engine for CpuEngine {
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        revalue_split(self, trades, scenarios, req, |t, p, r| {
+        revalue_split(self, PassLimits::CPU, trades, scenarios, req, |t, p, r| {
             check_batch("cpu", t, r, u64::MAX)?;
             Ok(self.price_plain(t, Some(p), r))
         })
@@ -170,7 +171,7 @@ fn job<T: Real, M: Copy>(
     trade: &Trade,
     plan: &Revaluations,
     req: &PricingRequest,
-    families: [M; MAX_FAMILIES],
+    families: [M; FAMILIES],
 ) -> Job<T, M, PayoffStep<T>> {
     let mut folds = [FoldStep {
         family: 0,
@@ -209,7 +210,7 @@ impl<T: Real> Prepared<T> {
         let pick = |i: usize| steps.get(i).copied().unwrap_or(steps[0]);
         macro_rules! families {
             ($variant:ident) => {{
-                let mut out = [None; MAX_FAMILIES];
+                let mut out = [None; FAMILIES];
                 for (i, o) in out.iter_mut().enumerate() {
                     if let ModelStep::$variant(m) = pick(i) {
                         *o = Some(m);

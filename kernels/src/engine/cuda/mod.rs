@@ -37,6 +37,7 @@ use crate::gpu::plan::BatchPlan;
 use crate::gpu::PARTIAL;
 use crate::greeks::Revaluations;
 use crate::instrument::Trade;
+use crate::revalue::PassLimits;
 use crate::scenario::{ScenarioResult, TradeScenarios};
 
 /// Paths per CUDA block (`RP_BLOCK x RP_PATHS_PER_THREAD` in the prelude).
@@ -372,7 +373,7 @@ impl Engine for CudaEngine {
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        revalue_split(self, trades, scenarios, req, |t, p, r| {
+        revalue_split(self, PassLimits::GPU, trades, scenarios, req, |t, p, r| {
             self.submit_with(t, Some(p), r)?.wait()
         })
     }

@@ -25,6 +25,7 @@ use crate::engine::{
 use crate::gpu::plan::{from_sums, BatchPlan};
 use crate::greeks::Revaluations;
 use crate::instrument::Trade;
+use crate::revalue::PassLimits;
 use crate::scenario::{ScenarioResult, TradeScenarios};
 
 const SHIM: &str = include_str!("on_cpu.hpp");
@@ -168,7 +169,7 @@ impl Engine for CudaOnCpu {
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        revalue_split(self, trades, scenarios, req, |t, p, r| {
+        revalue_split(self, PassLimits::GPU, trades, scenarios, req, |t, p, r| {
             self.price_with(t, Some(p), r)
         })
     }
