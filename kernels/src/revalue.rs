@@ -29,8 +29,9 @@
 //! batch ([`fused_revalue`]), as a portfolio is priced.
 //!
 //! Trades with an `extension` (several assets, early exercise) are not
-//! revalued here: see [`crate::engine::Engine::revalue`] for their
-//! fallback.
+//! revalued here: the CPU engine's early-exercise pricer revalues them
+//! (see [`crate::scenario`]), other engines by
+//! [`crate::engine::naive_revalue`].
 
 use crate::engine::{EngineError, PricingRequest, TradeResult};
 use crate::greeks::{Fold, Greek, GreekSet, Revaluations, MAX_FAMILIES, MAX_FOLDS, OUTPUTS};

@@ -9,7 +9,8 @@
 //! - bit-identical results for any thread count, trade order and batch;
 //! - the wgpu engine (lavapipe) and the CUDA C on the CPU give the CPU
 //!   engine's P&L for every model x payoff, to the engines' contract;
-//! - multi-asset trades fall back to one run per scenario, each asset moved.
+//! - trades with an extension go through the early-exercise pricer in one
+//!   pass: a basket's assets each moved, an American put on its base policy.
 
 mod common;
 
@@ -147,7 +148,9 @@ fn without_seconds(v: Vec<ScenarioResult>) -> Vec<ScenarioResult> {
 #[test]
 fn results_do_not_depend_on_threads_order_or_batch() {
     // Every model x payoff, scenarios needing several passes and families.
-    let trades: Vec<Trade> = every_model_and_payoff(700).into_iter().step_by(3).collect();
+    // And an American put, through the early-exercise pricer.
+    let mut trades: Vec<Trade> = every_model_and_payoff(700).into_iter().step_by(3).collect();
+    trades.insert(3, american_put());
     let set = scenario_set();
     let sc = scenarios_of(&set, trades.len());
     let req = PricingRequest::default();
@@ -264,8 +267,63 @@ fn the_gpu_engines_give_the_cpu_engine_s_pnl() {
     eprintln!("{ran} engines compared with the cpu engine");
 }
 
+/// An American put (S=36, K=40) with 25 exercise dates.
+fn american_put() -> Trade {
+    Trade {
+        extension: Some(Box::new(Extension {
+            multi: None,
+            exercise: riskpool_kernels::exercise::Exercise::American,
+        })),
+        ..trade(
+            "american",
+            gbm(36.0, 0.06, 0.0, 0.2),
+            PayoffSpec::European(European {
+                option: OptionType::Put,
+                strike: 40.0,
+            }),
+            1.0,
+            25,
+            8_000,
+        )
+    }
+}
+
 #[test]
-fn a_multi_asset_trade_moves_each_asset_and_falls_back_to_one_run_per_scenario() {
+fn an_american_put_s_scenarios_hold_the_base_policy_on_the_same_paths() {
+    let put = american_put();
+    let set = scenario_set();
+    let sc = scenarios_of(&set, 1);
+    let req = PricingRequest::default();
+    let cpu = CpuEngine::new(None).unwrap();
+    let fused = cpu.revalue(std::slice::from_ref(&put), &sc, &req).unwrap();
+    let naive =
+        riskpool_kernels::engine::naive_revalue(&cpu, std::slice::from_ref(&put), &sc, &req)
+            .unwrap();
+    // The same base price; each P&L within 4 standard errors of both of
+    // the naive one (which refits the policy in each scenario), and its own
+    // standard error below half that bound (exercise decisions that flip
+    // between the base and a moved path keep it from being smaller).
+    assert_eq!(fused[0].base, naive[0].base);
+    for ((what, m), (f, n)) in set.iter().zip(fused[0].pnl.iter().zip(&naive[0].pnl)) {
+        if m.is_none() {
+            assert_eq!((f.value, f.stderr), (0.0, 0.0));
+            continue;
+        }
+        let both = f.stderr.hypot(n.stderr);
+        assert!(
+            (f.value - n.value).abs() <= 4.0 * both,
+            "american {what} {m:?}: {f:?} vs naive {n:?}"
+        );
+        eprintln!(
+            "american {what}: P&L stderr {:.2e}, naive bound {:.2e}",
+            f.stderr, n.stderr
+        );
+        assert!(f.stderr * 2.0 < n.stderr, "{what}: {f:?} vs {n:?}");
+    }
+}
+
+#[test]
+fn a_multi_asset_trade_moves_each_asset_on_the_same_paths() {
     let basket = Trade {
         extension: Some(Box::new(Extension {
             multi: Some(MultiAsset {
@@ -349,12 +407,14 @@ fn a_multi_asset_trade_moves_each_asset_and_falls_back_to_one_run_per_scenario()
     ];
     for (k, e) in expect.iter().enumerate() {
         let got = out[0].pnl[k];
+        // A European basket has no policy: the moved paths are the
+        // repriced ones, but for rounding.
         assert!(
             (got.value - (e - base.value)).abs() < 1e-9 * e.abs().max(1.0),
             "scenario {k}: {got:?} vs {}",
             e - base.value
         );
-        assert!(got.stderr > 0.0);
+        assert!(got.stderr > 0.0 && got.stderr < base.stderr, "{got:?}");
     }
     assert_eq!(
         out[0].pnl[3],

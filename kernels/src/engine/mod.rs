@@ -240,9 +240,10 @@ pub trait Engine: Send + Sync {
     /// random numbers. This default reprices each moved trade on its own
     /// stream, one run per scenario, so the P&L is a common-random-number
     /// difference but its standard error is the bound
-    /// `sqrt(se_scenario^2 + se_base^2)`. The CPU, wgpu and CUDA engines
-    /// override it with [`revalue_split`]: one pass per chunk of a trade's
-    /// scenarios ([`crate::revalue`]).
+    /// `sqrt(se_scenario^2 + se_base^2)`, and an early-exercise policy is
+    /// refitted in each scenario. The CPU, wgpu and CUDA engines override
+    /// it with [`revalue_split`]: one pass per chunk of a trade's scenarios
+    /// ([`crate::revalue`]).
     fn revalue(
         &self,
         trades: &[Trade],
@@ -309,13 +310,17 @@ pub fn naive_revalue<E: Engine + ?Sized>(
     Ok(out)
 }
 
+/// What revalues the trades with an extension (several assets, early
+/// exercise) for [`revalue_split`].
+pub type Extended<'a> =
+    Box<dyn FnOnce(&[Trade], &[TradeScenarios]) -> Result<Vec<ScenarioResult>, EngineError> + 'a>;
+
 /// [`Engine::revalue`] of an engine that can price trades with given
 /// revaluations (`run`, see [`crate::revalue::fused_revalue`]): one-asset
-/// trades without extension by their scenario passes, all in one batch;
-/// trades with an extension (several assets, early exercise) by
-/// [`naive_revalue`], one run per scenario (their P&L standard error is
-/// then the bound, and an early-exercise policy is refitted in each
-/// scenario). Results come back in the order of `trades`.
+/// trades without extension by their scenario passes within `limits`, all
+/// in one batch; trades with an extension by `extended` (the CPU engine's
+/// early-exercise pricer in one pass; elsewhere [`naive_revalue`], one run
+/// per scenario). Results come back in the order of `trades`.
 pub fn revalue_split<E: Engine + ?Sized>(
     engine: &E,
     limits: crate::revalue::PassLimits,
@@ -327,6 +332,7 @@ pub fn revalue_split<E: Engine + ?Sized>(
         &[Revaluations],
         &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError>,
+    extended: Extended<'_>,
 ) -> Result<Vec<ScenarioResult>, EngineError> {
     if trades.len() != scenarios.len() {
         return naive_revalue(engine, trades, scenarios, req);
@@ -354,7 +360,7 @@ pub fn revalue_split<E: Engine + ?Sized>(
     let naive_out = if nt.is_empty() {
         Vec::new()
     } else {
-        naive_revalue(engine, &nt, &ns, req)?
+        extended(&nt, &ns)?
     };
     let mut out: Vec<Option<ScenarioResult>> = vec![None; trades.len()];
     for (i, r) in fused.into_iter().zip(fused_out) {

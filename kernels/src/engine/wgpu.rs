@@ -25,8 +25,8 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 use super::{
-    check_batch, revalue_split, Engine, EngineError, PhiloxAnswer, Precision, PricingRequest,
-    TradeResult,
+    check_batch, naive_revalue, revalue_split, Engine, EngineError, PhiloxAnswer, Precision,
+    PricingRequest, TradeResult,
 };
 use crate::gpu::plan::{from_mean_m2, launches, BatchPlan, KindPlan};
 use crate::gpu::{prelude, PARTIAL};
@@ -584,8 +584,14 @@ impl Engine for WgpuEngine {
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        revalue_split(self, PassLimits::GPU, trades, scenarios, req, |t, p, r| {
-            self.price_with(t, Some(p), r)
-        })
+        revalue_split(
+            self,
+            PassLimits::GPU,
+            trades,
+            scenarios,
+            req,
+            |t, p, r| self.price_with(t, Some(p), r),
+            Box::new(|t, s| naive_revalue(self, t, s, req)),
+        )
     }
 }

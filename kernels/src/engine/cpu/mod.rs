@@ -145,18 +145,41 @@ impl Engine for CpuEngine {
     }
 
     /// One pass per chunk of each one-asset trade's scenarios, the whole
-    /// batch's passes priced together; trades with an extension are
-    /// repriced per scenario ([`super::naive_revalue`]).
+    /// batch's passes priced together; a trade with an extension in one
+    /// pass of its own through the early-exercise pricer (every scenario
+    /// on the base policy).
     fn revalue(
         &self,
         trades: &[Trade],
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        revalue_split(self, PassLimits::CPU, trades, scenarios, req, |t, p, r| {
-            check_batch("cpu", t, r, u64::MAX)?;
-            Ok(self.price_plain(t, Some(p), r))
-        })
+        let extended = |t: &[Trade], s: &[TradeScenarios]| {
+            check_batch("cpu", t, req, u64::MAX)?;
+            t.iter()
+                .zip(s)
+                .map(|(t, s)| {
+                    self.pool
+                        .install(|| early::Prepared::revalue(t, s, req))
+                        .map_err(|message| EngineError::BadTrade {
+                            id: t.id.clone(),
+                            message,
+                        })
+                })
+                .collect()
+        };
+        revalue_split(
+            self,
+            PassLimits::CPU,
+            trades,
+            scenarios,
+            req,
+            |t, p, r| {
+                check_batch("cpu", t, r, u64::MAX)?;
+                Ok(self.price_plain(t, Some(p), r))
+            },
+            Box::new(extended),
+        )
     }
 }
 

@@ -30,8 +30,8 @@ use cudarc::driver::{CudaContext, CudaStream, LaunchConfig, PushKernelArg};
 pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc, Target};
 
 use super::{
-    check_batch, revalue_split, Engine, EngineError, Pending, PhiloxAnswer, PricingRequest,
-    TradeResult,
+    check_batch, naive_revalue, revalue_split, Engine, EngineError, Pending, PhiloxAnswer,
+    PricingRequest, TradeResult,
 };
 use crate::gpu::plan::BatchPlan;
 use crate::gpu::PARTIAL;
@@ -373,9 +373,15 @@ impl Engine for CudaEngine {
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        revalue_split(self, PassLimits::GPU, trades, scenarios, req, |t, p, r| {
-            self.submit_with(t, Some(p), r)?.wait()
-        })
+        revalue_split(
+            self,
+            PassLimits::GPU,
+            trades,
+            scenarios,
+            req,
+            |t, p, r| self.submit_with(t, Some(p), r)?.wait(),
+            Box::new(|t, s| naive_revalue(self, t, s, req)),
+        )
     }
 }
 

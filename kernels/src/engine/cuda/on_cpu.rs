@@ -20,7 +20,8 @@ use rayon::prelude::*;
 
 use super::{source, PARTIAL, PATHS_PER_BLOCK, THREADS};
 use crate::engine::{
-    check_batch, revalue_split, Engine, EngineError, PhiloxAnswer, PricingRequest, TradeResult,
+    check_batch, naive_revalue, revalue_split, Engine, EngineError, PhiloxAnswer, PricingRequest,
+    TradeResult,
 };
 use crate::gpu::plan::{from_sums, BatchPlan};
 use crate::greeks::Revaluations;
@@ -169,9 +170,15 @@ impl Engine for CudaOnCpu {
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        revalue_split(self, PassLimits::GPU, trades, scenarios, req, |t, p, r| {
-            self.price_with(t, Some(p), r)
-        })
+        revalue_split(
+            self,
+            PassLimits::GPU,
+            trades,
+            scenarios,
+            req,
+            |t, p, r| self.price_with(t, Some(p), r),
+            Box::new(|t, s| naive_revalue(self, t, s, req)),
+        )
     }
 }
 
