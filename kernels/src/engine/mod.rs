@@ -350,17 +350,19 @@ pub fn revalue_split<E: Engine + ?Sized>(
             .map(|&i| (trades[i].clone(), scenarios[i].clone()))
             .unzip()
     };
-    let (ft, fs) = pick(&fused);
-    let fused_out = if ft.is_empty() {
-        Vec::new()
-    } else {
-        crate::revalue::fused_revalue(leak(engine.name()), limits, &ft, &fs, req, run)?
-    };
+    // The trades with an extension first: an engine that cannot take them
+    // says so before the others are priced.
     let (nt, ns) = pick(&naive);
     let naive_out = if nt.is_empty() {
         Vec::new()
     } else {
         extended(&nt, &ns)?
+    };
+    let (ft, fs) = pick(&fused);
+    let fused_out = if ft.is_empty() {
+        Vec::new()
+    } else {
+        crate::revalue::fused_revalue(leak(engine.name()), limits, &ft, &fs, req, run)?
     };
     let mut out: Vec<Option<ScenarioResult>> = vec![None; trades.len()];
     for (i, r) in fused.into_iter().zip(fused_out) {
