@@ -51,6 +51,7 @@ pub mod model;
 pub mod multi;
 pub mod payoff;
 pub mod real;
+pub mod revalue;
 pub mod rng;
 pub mod scenario;
 pub mod stats;

@@ -9,6 +9,20 @@
 //! scenario is its price there less its base price on the same random
 //! numbers.
 //!
+//! **Revaluation.** The engines revalue a one-asset trade in one pass over
+//! its paths per chunk of up to 5 scenarios, on the Greeks' machinery
+//! ([`crate::revalue`]: limits, grouping, why results do not depend on the
+//! batch); the P&L's standard error is that of the per-path differences.
+//! Trades with several assets or early exercise go through the CPU
+//! engine's early-exercise pricer in one pass: each distinct scenario's
+//! market (each asset moved by [`moved_trade`]) re-evolved on the base
+//! path's normals, exercising by the base policy (fitted once on the base
+//! market), the P&L's standard error again from the per-path differences.
+//! The GPU engines do not price such trades; their `revalue` hands them to
+//! [`crate::engine::naive_revalue`] (one run per scenario, whose standard
+//! error is the bound `sqrt(se_scenario^2 + se_base^2)`), which refuses
+//! them as `price` does.
+//!
 //! **VaR and ES** ([`value_at_risk`]): with the N scenarios' P&L sorted
 //! from the worst, `k = ceil(N (1 - level))`; VaR is minus the k-th worst
 //! P&L and ES minus the mean of the k worst.
@@ -91,6 +105,103 @@ impl MarketMove {
             }),
         })
     }
+}
+
+/// `trade` in a scenario: `moves[a]` applied to asset `a` (one move for a
+/// one-asset trade, one per asset of a multi-asset model). A multi-asset
+/// model has one rate: the assets' rate moves must agree, an asset whose
+/// rate does not move excepted (its underlying may be unmoved).
+pub fn moved_trade(
+    trade: &crate::instrument::Trade,
+    moves: &[MarketMove],
+) -> Result<crate::instrument::Trade, String> {
+    use crate::multi::MultiModel;
+    let multi = trade.extension.as_deref().and_then(|e| e.multi.as_ref());
+    let Some(multi) = multi else {
+        let [m] = moves else {
+            return Err(format!(
+                "a one-asset trade got moves for {} assets",
+                moves.len()
+            ));
+        };
+        let model = m.apply(&trade.model).map_err(|e| e.to_string())?;
+        return Ok(crate::instrument::Trade {
+            model,
+            ..trade.clone()
+        });
+    };
+    let n = multi.model.assets();
+    if moves.len() != n {
+        return Err(format!(
+            "a trade on {n} assets got moves for {}",
+            moves.len()
+        ));
+    }
+    let mut rates = moves.iter().map(|m| m.rate).filter(|r| *r != 0.0);
+    let dr = rates.next().unwrap_or(0.0);
+    if let Some(other) = rates.find(|r| *r != dr) {
+        return Err(format!(
+            "its assets' rate moves differ ({dr} and {other}); a {} model has one rate",
+            multi.model.name()
+        ));
+    }
+    let asset = |a: usize, e: MoveError| format!("asset {}: {e}", a + 1);
+    let model = match &multi.model {
+        MultiModel::GbmMulti {
+            rate,
+            assets,
+            correlation,
+        } => MultiModel::GbmMulti {
+            rate: finite("rate", rate + dr).map_err(|e| e.to_string())?,
+            assets: assets
+                .iter()
+                .zip(moves)
+                .enumerate()
+                .map(|(a, (x, m))| {
+                    Ok(crate::multi::GbmAsset {
+                        spot: positive("spot", x.spot * (1.0 + m.spot)).map_err(|e| asset(a, e))?,
+                        vol: non_negative("vol", x.vol + m.vol).map_err(|e| asset(a, e))?,
+                        ..x.clone()
+                    })
+                })
+                .collect::<Result<_, String>>()?,
+            correlation: correlation.clone(),
+        },
+        MultiModel::HestonMulti {
+            rate,
+            assets,
+            correlation,
+        } => MultiModel::HestonMulti {
+            rate: finite("rate", rate + dr).map_err(|e| e.to_string())?,
+            assets: assets
+                .iter()
+                .zip(moves)
+                .enumerate()
+                .map(|(a, (x, m))| {
+                    let vol = |f: &'static str, v: f64| {
+                        non_negative(f, v.sqrt() + m.vol)
+                            .map(|v| v * v)
+                            .map_err(|e| asset(a, e))
+                    };
+                    Ok(crate::multi::HestonAsset {
+                        spot: positive("spot", x.spot * (1.0 + m.spot)).map_err(|e| asset(a, e))?,
+                        v0: vol("v0", x.v0)?,
+                        theta: vol("theta", x.theta)?,
+                        ..x.clone()
+                    })
+                })
+                .collect::<Result<_, String>>()?,
+            correlation: correlation.clone(),
+        },
+    };
+    let mut ext = trade.extension.clone().expect("a multi-asset trade");
+    if let Some(m) = ext.multi.as_mut() {
+        m.model = model;
+    }
+    Ok(crate::instrument::Trade {
+        extension: Some(ext),
+        ..trade.clone()
+    })
 }
 
 fn finite(field: &'static str, value: f64) -> Result<f64, MoveError> {

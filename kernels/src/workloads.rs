@@ -1,14 +1,22 @@
-//! The standard benchmark workloads W1-W4 (issue 2) and W5-W6 (issue 16), shared by
-//! `riskpool bench` and the criterion benches so both measure the same work.
+//! The standard benchmark workloads W1-W4 (issue 2), W5-W6 (issue 16) and
+//! the scenario-revaluation workload W7 (issue 17, [`risk_workload`]),
+//! shared by `riskpool bench` and the criterion benches so both measure the
+//! same work.
 
 use crate::azfinsim::AzfinsimTrade;
 use crate::correlation::Correlation;
 use crate::exercise::Exercise;
 use crate::greeks::{Bumps, Greek, GreekSet};
 use crate::instrument::Trade;
+use crate::model::SvFx;
 use crate::model::{Gbm, Heston, ModelSpec};
 use crate::multi::{Extension, HestonAsset, MultiAsset, MultiModel, MultiPayoff, RainbowKind};
-use crate::payoff::{Asian, Average, European, OptionType, PayoffSpec};
+use crate::payoff::{
+    Asian, Average, Barrier, Digital, Direction, European, Knock, Lookback, Monitoring, OptionType,
+    PayoffSpec, StrikeType,
+};
+use crate::rng::PhiloxRng;
+use crate::scenario::{MarketMove, TradeScenarios};
 use crate::PricingRequest;
 
 /// A named batch of trades and what to compute for them.
@@ -204,3 +212,205 @@ pub fn workload(name: &str, scale: f64) -> Option<Workload> {
 
 /// All workload names, in order.
 pub const NAMES: [&str; 6] = ["W1", "W2", "W3", "W4", "W5", "W6"];
+
+/// A scenario-revaluation workload: trades on named underlyings and the
+/// scenarios' moves of each underlying.
+pub struct RiskWorkload {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub trades: Vec<Trade>,
+    /// The underlyings' names.
+    pub underlyings: Vec<String>,
+    /// Per trade: its underlying (an index into `underlyings`).
+    pub underlying_of: Vec<usize>,
+    /// `moves[s][u]`: underlying `u`'s move in scenario `s`.
+    pub moves: Vec<Vec<MarketMove>>,
+    pub request: PricingRequest,
+}
+
+impl RiskWorkload {
+    /// Each trade's scenarios, as [`crate::Engine::revalue`] takes them.
+    pub fn trade_scenarios(&self) -> Vec<TradeScenarios> {
+        self.underlying_of
+            .iter()
+            .map(|&u| TradeScenarios {
+                moves: self.moves.iter().map(|m| vec![m[u]]).collect(),
+            })
+            .collect()
+    }
+
+    /// Trade x scenario revaluations of the workload.
+    pub fn revaluations(&self) -> u64 {
+        (self.trades.len() * self.moves.len()) as u64
+    }
+}
+
+/// Names of the scenario workloads.
+pub const RISK_NAMES: [&str; 1] = ["W7"];
+
+/// The scenario workloads by name (`W7`), scaled by `scale` (1.0 is the
+/// standard size): the trade count.
+///
+/// **W7**: 1,000 generated trades on 20 underlyings, models gbm, heston
+/// and sv_fx in turn, payoffs european, digital, arithmetic asian,
+/// down-and-out barrier and fixed-strike lookback in turn, maturities of
+/// 0.5, 1 and 2 years at 12 steps a year, 10,000 paths each; 250
+/// scenarios of correlated spot (2% a day-like move, one market factor),
+/// vol (1 point) and parallel rate (5 bp) moves, drawn from their own
+/// Philox stream.
+pub fn risk_workload(name: &str, scale: f64) -> Option<RiskWorkload> {
+    if name != "W7" {
+        return None;
+    }
+    const UNDERLYINGS: usize = 20;
+    const SCENARIOS: usize = 250;
+    let trades_n = ((1000.0 * scale).round() as usize).max(1);
+    let mut rng = PhiloxRng::for_path(WORKLOAD_SEED, 7, 0x7337);
+    let mut uniform = |lo: f64, hi: f64| -> f64 {
+        // The ranges are constants, low below high: never an error.
+        rand::distr::Uniform::new(lo, hi)
+            .map_or(lo, |d| rand::distr::Distribution::sample(&d, &mut rng))
+    };
+    // Each underlying's market: spot, vol, rate.
+    let markets: Vec<(f64, f64, f64)> = (0..UNDERLYINGS)
+        .map(|_| {
+            (
+                uniform(20.0, 200.0),
+                uniform(0.12, 0.45),
+                uniform(0.0, 0.05),
+            )
+        })
+        .collect();
+    let mut trades = Vec::with_capacity(trades_n);
+    let mut underlying_of = Vec::with_capacity(trades_n);
+    for i in 0..trades_n {
+        let u = i % UNDERLYINGS;
+        let (spot, vol, rate) = markets[u];
+        let model = match i % 3 {
+            0 => ModelSpec::Gbm(Gbm {
+                spot,
+                rate,
+                dividend: 0.01,
+                vol,
+            }),
+            1 => ModelSpec::Heston(Heston {
+                spot,
+                rate,
+                dividend: 0.0,
+                v0: vol * vol,
+                kappa: 1.5,
+                theta: vol * vol,
+                xi: 0.5,
+                rho: -0.6,
+            }),
+            _ => ModelSpec::SvFx(SvFx {
+                spot,
+                drift: rate,
+                sigma: vol,
+                volvol: 0.3,
+                rho: 0.2,
+            }),
+        };
+        let strike = spot * uniform(0.8, 1.2);
+        let option = if i % 2 == 0 {
+            OptionType::Call
+        } else {
+            OptionType::Put
+        };
+        let payoff = match i % 5 {
+            0 => PayoffSpec::European(European { option, strike }),
+            1 => PayoffSpec::Digital(Digital {
+                option,
+                strike,
+                cash: 10.0,
+            }),
+            2 => PayoffSpec::Asian(Asian {
+                option,
+                strike,
+                average: Average::Arithmetic,
+            }),
+            3 => PayoffSpec::Barrier(Barrier {
+                option,
+                strike,
+                barrier: spot * 0.75,
+                direction: Direction::Down,
+                knock: Knock::Out,
+                monitoring: Monitoring::Discrete,
+                rebate: 0.0,
+            }),
+            _ => PayoffSpec::Lookback(Lookback {
+                option,
+                strike_type: StrikeType::Fixed,
+                strike,
+            }),
+        };
+        let maturity = [0.5, 1.0, 2.0][i % 7 % 3];
+        trades.push(Trade {
+            id: format!("w7-{i}"),
+            stream: 7_000_000 + i as u64,
+            model,
+            payoff,
+            maturity,
+            steps: (12.0 * maturity) as u32,
+            paths: 10_000,
+            extension: None,
+        });
+        underlying_of.push(u);
+    }
+    let mut normal = || {
+        let (a, b) = (uniform(1e-12, 1.0), uniform(0.0, 1.0));
+        (-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos()
+    };
+    let moves = (0..SCENARIOS)
+        .map(|_| {
+            let market = normal();
+            let rate = 0.0005 * normal();
+            (0..UNDERLYINGS)
+                .map(|_| MarketMove {
+                    spot: 0.02 * (0.6 * market + 0.8 * normal()),
+                    vol: 0.01 * normal(),
+                    rate,
+                })
+                .collect()
+        })
+        .collect();
+    Some(RiskWorkload {
+        name: "W7",
+        description: "scenario revaluation: 1,000 trades (gbm/heston/sv_fx x european/digital/asian/barrier/lookback) on 20 underlyings, 250 scenarios, 10,000 paths",
+        trades,
+        underlyings: (0..UNDERLYINGS).map(|u| format!("U{u:02}")).collect(),
+        underlying_of,
+        moves,
+        request: PricingRequest::default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn w7_has_its_shape_and_every_move_applies() {
+        let w = risk_workload("W7", 1.0).expect("W7");
+        assert_eq!(
+            (w.trades.len(), w.underlyings.len(), w.moves.len()),
+            (1000, 20, 250)
+        );
+        assert_eq!(w.revaluations(), 250_000);
+        let sc = w.trade_scenarios();
+        for (t, s) in w.trades.iter().zip(&sc) {
+            t.validate().expect("a valid trade");
+            assert_eq!(t.paths, 10_000);
+            for m in &s.moves {
+                m[0].apply(&t.model).expect("a move the model takes");
+            }
+        }
+        // Trades of every model on every underlying, and the same workload
+        // whatever the scale's trades.
+        assert_eq!(
+            risk_workload("W7", 0.01).expect("W7").trades[..10],
+            w.trades[..10]
+        );
+        assert!(risk_workload("W8", 1.0).is_none());
+    }
+}

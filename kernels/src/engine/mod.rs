@@ -8,10 +8,11 @@ pub mod cpu;
 pub mod cuda;
 pub mod wgpu;
 
+use crate::greeks::Revaluations;
 use crate::greeks::{Bumps, Greek, GreekSet};
 use crate::instrument::Trade;
 use crate::rng::DEFAULT_SEED;
-use crate::scenario::{MarketMove, ScenarioResult, TradeScenarios};
+use crate::scenario::{moved_trade, MarketMove, ScenarioResult, TradeScenarios};
 use crate::stats::{Estimate, Moments};
 
 /// Precision of the path state (accumulation is always f64).
@@ -239,8 +240,10 @@ pub trait Engine: Send + Sync {
     /// random numbers. This default reprices each moved trade on its own
     /// stream, one run per scenario, so the P&L is a common-random-number
     /// difference but its standard error is the bound
-    /// `sqrt(se_scenario^2 + se_base^2)`; engines override it with one pass
-    /// per trade.
+    /// `sqrt(se_scenario^2 + se_base^2)`, and an early-exercise policy is
+    /// refitted in each scenario. The CPU, wgpu and CUDA engines override
+    /// it with [`revalue_split`]: one pass per chunk of a trade's scenarios
+    /// ([`crate::revalue`]).
     fn revalue(
         &self,
         trades: &[Trade],
@@ -285,21 +288,10 @@ pub fn naive_revalue<E: Engine + ?Sized>(
                 });
                 continue;
             }
-            if t.extension.is_some() || moves.len() != 1 {
-                return Err(EngineError::BadTrade {
-                    id: t.id.clone(),
-                    message:
-                        "scenario moves of several assets or early exercise are not revalued yet"
-                            .into(),
-                });
-            }
-            let model = moves[0]
-                .apply(&t.model)
-                .map_err(|e| EngineError::BadTrade {
-                    id: t.id.clone(),
-                    message: format!("in a scenario, {e}"),
-                })?;
-            let moved = Trade { model, ..t.clone() };
+            let moved = moved_trade(t, moves).map_err(|e| EngineError::BadTrade {
+                id: t.id.clone(),
+                message: format!("in a scenario, {e}"),
+            })?;
             let r = engine.price(std::slice::from_ref(&moved), &plain)?;
             let r = &r[0];
             seconds += r.seconds;
@@ -316,6 +308,72 @@ pub fn naive_revalue<E: Engine + ?Sized>(
         });
     }
     Ok(out)
+}
+
+/// What revalues the trades with an extension (several assets, early
+/// exercise) for [`revalue_split`].
+pub type Extended<'a> =
+    Box<dyn FnOnce(&[Trade], &[TradeScenarios]) -> Result<Vec<ScenarioResult>, EngineError> + 'a>;
+
+/// [`Engine::revalue`] of an engine that can price trades with given
+/// revaluations (`run`, see [`crate::revalue::fused_revalue`]): one-asset
+/// trades without extension by their scenario passes within `limits`, all
+/// in one batch; trades with an extension by `extended` (the CPU engine's
+/// early-exercise pricer in one pass; elsewhere [`naive_revalue`], one run
+/// per scenario). Results come back in the order of `trades`.
+pub fn revalue_split<E: Engine + ?Sized>(
+    engine: &E,
+    limits: crate::revalue::PassLimits,
+    trades: &[Trade],
+    scenarios: &[TradeScenarios],
+    req: &PricingRequest,
+    run: impl FnOnce(
+        &[Trade],
+        &[Revaluations],
+        &PricingRequest,
+    ) -> Result<Vec<TradeResult>, EngineError>,
+    extended: Extended<'_>,
+) -> Result<Vec<ScenarioResult>, EngineError> {
+    if trades.len() != scenarios.len() {
+        return naive_revalue(engine, trades, scenarios, req);
+    }
+    let (mut fused, mut naive) = (Vec::new(), Vec::new());
+    for (i, t) in trades.iter().enumerate() {
+        if t.extension.is_some() {
+            naive.push(i);
+        } else {
+            fused.push(i);
+        }
+    }
+    let pick = |idx: &[usize]| -> (Vec<Trade>, Vec<TradeScenarios>) {
+        idx.iter()
+            .map(|&i| (trades[i].clone(), scenarios[i].clone()))
+            .unzip()
+    };
+    // The trades with an extension first: an engine that cannot take them
+    // says so before the others are priced.
+    let (nt, ns) = pick(&naive);
+    let naive_out = if nt.is_empty() {
+        Vec::new()
+    } else {
+        extended(&nt, &ns)?
+    };
+    let (ft, fs) = pick(&fused);
+    let fused_out = if ft.is_empty() {
+        Vec::new()
+    } else {
+        crate::revalue::fused_revalue(leak(engine.name()), limits, &ft, &fs, req, run)?
+    };
+    let mut out: Vec<Option<ScenarioResult>> = vec![None; trades.len()];
+    for (i, r) in fused.into_iter().zip(fused_out) {
+        out[i] = Some(r);
+    }
+    for (i, r) in naive.into_iter().zip(naive_out) {
+        out[i] = Some(r);
+    }
+    out.into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| EngineError::failed(leak(engine.name()), "a trade was not revalued"))
 }
 
 /// A batch an engine has started.

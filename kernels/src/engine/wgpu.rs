@@ -25,13 +25,17 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 use super::{
-    check_batch, Engine, EngineError, PhiloxAnswer, Precision, PricingRequest, TradeResult,
+    check_batch, naive_revalue, revalue_split, Engine, EngineError, PhiloxAnswer, Precision,
+    PricingRequest, TradeResult,
 };
 use crate::gpu::plan::{from_mean_m2, launches, BatchPlan, KindPlan};
 use crate::gpu::{prelude, PARTIAL};
+use crate::greeks::Revaluations;
 use crate::instrument::Trade;
 use crate::model::ModelKind;
 use crate::payoff::PayoffKind;
+use crate::revalue::PassLimits;
+use crate::scenario::{ScenarioResult, TradeScenarios};
 
 /// Paths per workgroup (`WG` in the prelude).
 pub const PATHS_PER_BLOCK: u64 = 64;
@@ -513,6 +517,43 @@ impl WgpuEngine {
     }
 }
 
+impl WgpuEngine {
+    /// Prices `trades`, each with its own revaluations (`plans`) or the
+    /// request's Greeks (`None`).
+    fn price_with(
+        &self,
+        trades: &[Trade],
+        plans: Option<&[Revaluations]>,
+        req: &PricingRequest,
+    ) -> Result<Vec<TradeResult>, EngineError> {
+        if req.precision == Precision::F64 {
+            return Err(unavailable(
+                "WGSL has no f64: use --precision f32, or the cpu or cuda engine",
+            ));
+        }
+        check_batch("wgpu", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
+        let all: Vec<usize> = (0..trades.len()).collect();
+        let plan = BatchPlan::with_plans("wgpu", trades, plans, &all, req, PATHS_PER_BLOCK)?;
+        let mut partials = vec![0.0f32; plan.partials_len()];
+        let mut seconds = Vec::with_capacity(plan.kinds.len());
+        for k in &plan.kinds {
+            let t0 = Instant::now();
+            let at = k.first_block as usize * PARTIAL;
+            self.price_kind(
+                &plan,
+                k,
+                &mut partials[at..at + k.blocks() as usize * PARTIAL],
+            )?;
+            seconds.push(t0.elapsed().as_secs_f64());
+        }
+        let mut results = vec![TradeResult::unpriced(); trades.len()];
+        for (i, m, s) in plan.merge(&partials, from_mean_m2, |k| seconds[k]) {
+            results[i] = TradeResult::from_moments(&m, req, trades[i].paths, s);
+        }
+        Ok(results)
+    }
+}
+
 impl Engine for WgpuEngine {
     fn name(&self) -> &'static str {
         "wgpu"
@@ -532,30 +573,25 @@ impl Engine for WgpuEngine {
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
-        if req.precision == Precision::F64 {
-            return Err(unavailable(
-                "WGSL has no f64: use --precision f32, or the cpu or cuda engine",
-            ));
-        }
-        check_batch("wgpu", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
-        let all: Vec<usize> = (0..trades.len()).collect();
-        let plan = BatchPlan::new("wgpu", trades, &all, req, PATHS_PER_BLOCK)?;
-        let mut partials = vec![0.0f32; plan.partials_len()];
-        let mut seconds = Vec::with_capacity(plan.kinds.len());
-        for k in &plan.kinds {
-            let t0 = Instant::now();
-            let at = k.first_block as usize * PARTIAL;
-            self.price_kind(
-                &plan,
-                k,
-                &mut partials[at..at + k.blocks() as usize * PARTIAL],
-            )?;
-            seconds.push(t0.elapsed().as_secs_f64());
-        }
-        let mut results = vec![TradeResult::unpriced(); trades.len()];
-        for (i, m, s) in plan.merge(&partials, from_mean_m2, |k| seconds[k]) {
-            results[i] = TradeResult::from_moments(&m, req, trades[i].paths, s);
-        }
-        Ok(results)
+        self.price_with(trades, None, req)
+    }
+
+    /// One pass per chunk of each one-asset trade's scenarios, all the
+    /// passes dispatched as one batch ([`super::revalue_split`]).
+    fn revalue(
+        &self,
+        trades: &[Trade],
+        scenarios: &[TradeScenarios],
+        req: &PricingRequest,
+    ) -> Result<Vec<ScenarioResult>, EngineError> {
+        revalue_split(
+            self,
+            PassLimits::GPU,
+            trades,
+            scenarios,
+            req,
+            |t, p, r| self.price_with(t, Some(p), r),
+            Box::new(|t, s| naive_revalue(self, t, s, req)),
+        )
     }
 }

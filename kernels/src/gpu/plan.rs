@@ -18,7 +18,7 @@ use std::ops::Range;
 use super::record::{self, GpuTrade, GpuTrade64};
 use super::PARTIAL;
 use crate::engine::{pv_kernels_allowed, EngineError, Precision, PricingRequest};
-use crate::greeks::OUTPUTS;
+use crate::greeks::{Revaluations, OUTPUTS};
 use crate::instrument::Trade;
 use crate::model::ModelKind;
 use crate::payoff::PayoffKind;
@@ -26,7 +26,7 @@ use crate::stats::{Moments, Sums};
 
 /// A record type the kernels read, in either precision.
 trait Record: bytemuck::Pod {
-    fn make(t: &Trade, req: &PricingRequest) -> Self;
+    fn make(t: &Trade, plan: Option<&Revaluations>, req: &PricingRequest) -> Self;
     fn paths(&self) -> u64;
     /// One model family and one fold: a price with no Greeks.
     fn pv_only(&self) -> bool;
@@ -36,8 +36,11 @@ trait Record: bytemuck::Pod {
 macro_rules! record {
     ($t:ty) => {
         impl Record for $t {
-            fn make(t: &Trade, req: &PricingRequest) -> Self {
-                <$t>::new(t, req)
+            fn make(t: &Trade, plan: Option<&Revaluations>, req: &PricingRequest) -> Self {
+                match plan {
+                    Some(p) => <$t>::with_plan(t, p, req),
+                    None => <$t>::new(t, req),
+                }
             }
             fn paths(&self) -> u64 {
                 <$t>::paths(self)
@@ -151,12 +154,25 @@ impl BatchPlan {
         req: &PricingRequest,
         paths_per_block: u64,
     ) -> Result<BatchPlan, EngineError> {
+        BatchPlan::with_plans(engine, trades, None, share, req, paths_per_block)
+    }
+
+    /// [`BatchPlan::new`] with each trade's revaluations given
+    /// (`plans[i]` is `trades[i]`'s) in place of the request's Greeks.
+    pub fn with_plans(
+        engine: &'static str,
+        trades: &[Trade],
+        plans: Option<&[Revaluations]>,
+        share: &[usize],
+        req: &PricingRequest,
+        paths_per_block: u64,
+    ) -> Result<BatchPlan, EngineError> {
         match req.precision {
             Precision::F32 => {
-                BatchPlan::of::<GpuTrade>(engine, trades, share, req, paths_per_block)
+                BatchPlan::of::<GpuTrade>(engine, trades, plans, share, req, paths_per_block)
             }
             Precision::F64 => {
-                BatchPlan::of::<GpuTrade64>(engine, trades, share, req, paths_per_block)
+                BatchPlan::of::<GpuTrade64>(engine, trades, plans, share, req, paths_per_block)
             }
         }
     }
@@ -164,6 +180,7 @@ impl BatchPlan {
     fn of<R: Record>(
         engine: &'static str,
         trades: &[Trade],
+        plans: Option<&[Revaluations]>,
         share: &[usize],
         req: &PricingRequest,
         paths_per_block: u64,
@@ -181,7 +198,7 @@ impl BatchPlan {
             let mut pv_only = pv_allowed;
             starts.push(0u32);
             for &i in &group.indices {
-                let r = R::make(&trades[share[i]], req);
+                let r = R::make(&trades[share[i]], plans.map(|p| &p[share[i]]), req);
                 total += r.paths().div_ceil(paths_per_block);
                 starts.push(u32::try_from(total).map_err(|_| EngineError::Failed {
                     engine,

@@ -54,7 +54,12 @@ macro_rules! gpu_trade {
 
         impl $name {
             pub fn new(trade: &Trade, req: &PricingRequest) -> $name {
-                let plan = Revaluations::new(trade, &req.greeks, &req.bumps);
+                $name::with_plan(trade, &Revaluations::new(trade, &req.greeks, &req.bumps), req)
+            }
+
+            /// The record of `trade` revalued as `plan` says (scenario
+            /// passes: [`crate::revalue`]).
+            pub fn with_plan(trade: &Trade, plan: &Revaluations, req: &PricingRequest) -> $name {
                 let dt = trade.maturity / trade.steps as f64;
                 let mut g = $name::zeroed();
                 let payoff = trade.payoff.prepare::<$t>(trade.model.spot(), trade.steps);

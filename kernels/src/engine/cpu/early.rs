@@ -19,6 +19,9 @@
 //!    `1 +- h`; rho shifts every log-path by `+-dr t` and discounts at
 //!    `r +- dr`. Each revaluation exercises where the base policy says so
 //!    *in its own state*, so the estimator stays smooth.
+//! 3. **Scenarios** ([`Prepared::revalue`]): the same, with each distinct
+//!    scenario's whole market (every asset's spot, vol and the rate moved)
+//!    re-evolved on the base path's normals in place of the bumps.
 
 use rayon::prelude::*;
 
@@ -26,7 +29,7 @@ use super::CHUNK;
 use crate::correlation::{Correlation, MAX_ASSETS};
 use crate::engine::{AssetGreeks, PricingRequest, TradeResult};
 use crate::exercise::{fit, Policy, RegressionPaths};
-use crate::greeks::Greek;
+use crate::greeks::{Greek, GreekSet};
 use crate::instrument::Trade;
 use crate::model::{Gbm, GbmStep, Heston, HestonStep, ModelSpec, PathModel};
 use crate::multi::{
@@ -35,6 +38,7 @@ use crate::multi::{
 use crate::payoff::PayoffSpec;
 use crate::real::Real;
 use crate::rng::{counter, key_of, philox4x32_10};
+use crate::scenario::{moved_trade, MarketMove, ScenarioResult, TradeScenarios};
 use crate::stats::Estimate;
 
 /// Each asset's step constants: base, vol up, vol down.
@@ -71,6 +75,23 @@ pub(crate) struct Prepared {
     dvol: Vec<f64>,
     /// Seconds spent fitting the policy (counted in the trade's seconds).
     fit_seconds: f64,
+    /// Scenario mode ([`Prepared::revalue`]): each distinct scenario's
+    /// market, re-evolved on the same normals; empty when pricing.
+    moved: Vec<Moved>,
+}
+
+/// One scenario's market for every asset: the step constants of its moved
+/// vol and rate, each asset's log-spot shift `ln(1 + spot move)`, and the
+/// moved rate it is discounted at.
+struct Moved {
+    steps: MovedSteps,
+    x0: Vec<f64>,
+    rate: f64,
+}
+
+enum MovedSteps {
+    Gbm(Vec<GbmStep<f64>>),
+    Heston(Vec<HestonStep<f64>>),
 }
 
 /// The multi-asset view of a trade (a one-asset trade as one asset).
@@ -199,6 +220,7 @@ impl Prepared {
             scale: req.bumps.scale,
             dvol,
             fit_seconds: 0.0,
+            moved: Vec::new(),
         };
         if p.dates.len() > 1 {
             let start = std::time::Instant::now();
@@ -210,6 +232,9 @@ impl Prepared {
 
     /// Revaluations carried per path.
     fn states(&self) -> usize {
+        if !self.moved.is_empty() {
+            return 1 + self.moved.len();
+        }
         1 + if self.spot { 2 * self.n } else { 0 }
             + if self.vega { 2 * self.n } else { 0 }
             + if self.rho { 2 } else { 0 }
@@ -218,6 +243,9 @@ impl Prepared {
     /// Outputs per path: pv, the summed delta, gamma, vega, rho, then
     /// delta, gamma and vega per asset.
     fn outputs(&self) -> usize {
+        if !self.moved.is_empty() {
+            return 1 + self.moved.len();
+        }
         5 + 3 * self.n
     }
 
@@ -231,7 +259,7 @@ impl Prepared {
         stream: u64,
         draw: u32,
         sign: f64,
-        mut at: impl FnMut(u32, usize, &[f64], &[f64], &[f64]) -> bool,
+        mut at: impl FnMut(u32, usize, &[f64], &[f64], &[f64], &[f64]) -> bool,
     ) {
         let n = self.n;
         let nps = match self.steps {
@@ -254,6 +282,17 @@ impl Prepared {
                 }
             }
         }
+        // Scenario mode: every scenario's assets, log-spots (shifted by
+        // their spot moves) and variances, scenario after scenario.
+        let mut mx: Vec<f64> = self.moved.iter().flat_map(|m| m.x0.clone()).collect();
+        let mut mv: Vec<f64> = self
+            .moved
+            .iter()
+            .flat_map(|m| match &m.steps {
+                MovedSteps::Gbm(s) => vec![0.0; s.len()],
+                MovedSteps::Heston(s) => s.iter().map(PathModel::<f64>::aux0).collect(),
+            })
+            .collect();
         let mut block = u64::MAX;
         let mut cache = [0.0f64; 4];
         let mut normal = |d: u64| -> f64 {
@@ -308,11 +347,29 @@ impl Prepared {
                     }
                 }
             }
+            for (m, (x, v)) in self
+                .moved
+                .iter()
+                .zip(mx.chunks_mut(n).zip(mv.chunks_mut(n)))
+            {
+                match &m.steps {
+                    MovedSteps::Gbm(s) => {
+                        for j in 0..n {
+                            s[j].step(&mut x[j], &mut v[j], [z[j], 0.0]);
+                        }
+                    }
+                    MovedSteps::Heston(s) => {
+                        for j in 0..n {
+                            s[j].step(&mut x[j], &mut v[j], [z[j], w[j]]);
+                        }
+                    }
+                }
+            }
             let step = i as u32 + 1;
             if self.dates.get(next) == Some(&step) {
                 let k = next;
                 next += 1;
-                if !at(step, k, &x[..n], &xu[..n], &xd[..n]) {
+                if !at(step, k, &x[..n], &xu[..n], &xd[..n], &mx) {
                     return;
                 }
             }
@@ -332,7 +389,7 @@ impl Prepared {
                 let mut iv = Vec::with_capacity((last - first) * nd);
                 let mut s = [0.0f64; MAX_ASSETS];
                 for p in first..last {
-                    self.simulate(stream, p as u32, 1.0, |_, _, x, _, _| {
+                    self.simulate(stream, p as u32, 1.0, |_, _, x, _, _, _| {
                         for j in 0..n {
                             let e = x[j].exp();
                             xs.push(e);
@@ -377,7 +434,7 @@ impl Prepared {
         let mut e = [0.0f64; MAX_ASSETS];
         let mut xs = [0.0f64; MAX_ASSETS];
         let mut s = [0.0f64; MAX_ASSETS];
-        self.simulate(self.stream, draw, sign, |step, k, x, xu, xd| {
+        self.simulate(self.stream, draw, sign, |step, k, x, xu, xd, _| {
             let t = step as f64 * self.dt;
             let disc = (-self.rate * t).exp();
             for j in 0..n {
@@ -457,6 +514,54 @@ impl Prepared {
         }
     }
 
+    /// Scenario mode: one pricing path's base value and each scenario's
+    /// value less it, into `out`. Every scenario exercises where the base
+    /// policy says so in its own state (its asset values relative to the
+    /// base spots), as a Greek's revaluation does.
+    fn scenario_path(&self, draw: u32, sign: f64, value: &mut [f64], out: &mut [f64]) {
+        let n = self.n;
+        let ns = self.states();
+        let last = self.dates.len() - 1;
+        let mut done = vec![false; ns];
+        let mut left = ns;
+        value[..ns].fill(0.0);
+        let mut xs = [0.0f64; MAX_ASSETS];
+        let mut s = [0.0f64; MAX_ASSETS];
+        self.simulate(self.stream, draw, sign, |step, k, x, _, _, mx| {
+            let t = step as f64 * self.dt;
+            for st in 0..ns {
+                if done[st] {
+                    continue;
+                }
+                let (x, rate) = if st == 0 {
+                    (x, self.rate)
+                } else {
+                    (&mx[(st - 1) * n..st * n], self.moved[st - 1].rate)
+                };
+                for j in 0..n {
+                    xs[j] = x[j].exp();
+                    s[j] = self.spots[j] * xs[j];
+                }
+                let v = self.payoff.intrinsic(&s[..n]);
+                let exercise = k == last
+                    || self
+                        .policy
+                        .as_ref()
+                        .is_some_and(|p| v > 0.0 && p.exercises(k, &xs[..n], v));
+                if exercise {
+                    value[st] = v * (-rate * t).exp();
+                    done[st] = true;
+                    left -= 1;
+                }
+            }
+            left > 0
+        });
+        out[0] = value[0];
+        for st in 1..ns {
+            out[st] = value[st] - value[0];
+        }
+    }
+
     /// Sums over pricing paths `first .. first + count`.
     fn run(&self, first: u64, count: u64) -> Acc {
         let m = self.outputs();
@@ -464,10 +569,17 @@ impl Prepared {
         let mut value = vec![0.0; self.states()];
         let mut a = vec![0.0; m];
         let mut b = vec![0.0; m];
+        let path = |draw: u32, sign: f64, value: &mut [f64], out: &mut [f64]| {
+            if self.moved.is_empty() {
+                self.path(draw, sign, value, out)
+            } else {
+                self.scenario_path(draw, sign, value, out)
+            }
+        };
         if self.antithetic {
             for pair in (first / 2)..(first + count) / 2 {
-                self.path(pair as u32, 1.0, &mut value, &mut a);
-                self.path(pair as u32, -1.0, &mut value, &mut b);
+                path(pair as u32, 1.0, &mut value, &mut a);
+                path(pair as u32, -1.0, &mut value, &mut b);
                 for (x, y) in a.iter_mut().zip(&b) {
                     *x = 0.5 * (*x + y);
                 }
@@ -475,7 +587,7 @@ impl Prepared {
             }
         } else {
             for p in first..first + count {
-                self.path(p as u32, 1.0, &mut value, &mut a);
+                path(p as u32, 1.0, &mut value, &mut a);
                 acc.add(&a);
             }
         }
@@ -535,6 +647,121 @@ impl Prepared {
         }
     }
 }
+
+impl Prepared {
+    /// Revalues `trade` under its scenarios in one pass over its paths:
+    /// every distinct moved market re-evolved on the base path's normals,
+    /// each exercising by the base policy (fitted once, on the base
+    /// market), so a P&L's standard error is that of the per-path
+    /// differences. The caller is inside the engine's thread pool.
+    pub(crate) fn revalue(
+        trade: &Trade,
+        scenarios: &TradeScenarios,
+        req: &PricingRequest,
+    ) -> Result<ScenarioResult, String> {
+        let start = std::time::Instant::now();
+        let plain = PricingRequest {
+            greeks: GreekSet::default(),
+            ..req.clone()
+        };
+        let mut p = Prepared::new(trade, &plain).ok_or(
+            "several assets and early exercise need a gbm or heston model and a european, basket or rainbow payoff",
+        )?;
+        let base_spots = p.spots.clone();
+        let mut distinct: Vec<&[MarketMove]> = Vec::new();
+        let mut of: Vec<Option<usize>> = Vec::with_capacity(scenarios.moves.len());
+        for (k, moves) in scenarios.moves.iter().enumerate() {
+            if moves.iter().all(MarketMove::is_none) {
+                of.push(None);
+                continue;
+            }
+            if let Some(i) = distinct.iter().position(|d| *d == moves.as_slice()) {
+                of.push(Some(i));
+                continue;
+            }
+            let moved =
+                moved_trade(trade, moves).map_err(|e| format!("in scenario {}: {e}", k + 1))?;
+            let m = multi_of(&moved).ok_or("a moved trade lost its assets")?;
+            let x0 = (0..p.n)
+                .map(|j| (m.model.spot(j) / base_spots[j]).ln())
+                .collect();
+            let steps = match &m.model {
+                MultiModel::GbmMulti { rate, assets, .. } => MovedSteps::Gbm(
+                    assets
+                        .iter()
+                        .map(|a| {
+                            Gbm {
+                                spot: a.spot,
+                                rate: *rate,
+                                dividend: a.dividend,
+                                vol: a.vol,
+                            }
+                            .prepare::<f64>(p.dt)
+                        })
+                        .collect(),
+                ),
+                MultiModel::HestonMulti { rate, assets, .. } => MovedSteps::Heston(
+                    assets
+                        .iter()
+                        .map(|a| {
+                            Heston {
+                                spot: a.spot,
+                                rate: *rate,
+                                dividend: a.dividend,
+                                v0: a.v0,
+                                kappa: a.kappa,
+                                theta: a.theta,
+                                xi: a.xi,
+                                rho: a.rho,
+                            }
+                            .prepare::<f64>(p.dt)
+                        })
+                        .collect(),
+                ),
+            };
+            p.moved.push(Moved {
+                steps,
+                x0,
+                rate: m.model.rate(),
+            });
+            distinct.push(moves);
+            of.push(Some(distinct.len() - 1));
+        }
+        if p.moved.is_empty() {
+            // Nothing moves: the base price alone.
+            let r = p.price(trade, &plain);
+            return Ok(ScenarioResult {
+                base: r.pv,
+                pnl: vec![ZERO; of.len()],
+                paths: trade.paths,
+                seconds: r.seconds,
+            });
+        }
+        let chunks: Vec<Acc> = (0..trade.paths.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| p.run(c * CHUNK, CHUNK.min(trade.paths - c * CHUNK)))
+            .collect();
+        let mut total = Acc::new(p.outputs());
+        for c in &chunks {
+            total.merge(c);
+        }
+        Ok(ScenarioResult {
+            base: total.estimate(0),
+            pnl: of
+                .iter()
+                .map(|k| k.map_or(ZERO, |k| total.estimate(1 + k)))
+                .collect(),
+            paths: trade.paths,
+            seconds: p.fit_seconds + start.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// An unmoved scenario's P&L.
+const ZERO: Estimate = Estimate {
+    value: 0.0,
+    stderr: 0.0,
+};
 
 /// Sums of a variable number of outputs over consecutive paths, turned
 /// into mean and squared deviations when merged (as [`crate::stats`]).

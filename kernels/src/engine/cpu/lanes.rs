@@ -16,7 +16,7 @@
 //! added to the f64 sums. The GPU kernels have the same shape, one lane per
 //! thread.
 
-use crate::greeks::{MAX_FAMILIES, MAX_FOLDS, OUTPUTS};
+use crate::greeks::{MAX_FOLDS, OUTPUTS};
 use crate::model::PathModel;
 use crate::payoff::PathPayoff;
 use crate::real::Real;
@@ -26,6 +26,12 @@ use crate::stats::Sums;
 /// Steps whose normals are drawn at once (a multiple of 4, so a segment
 /// starts on a Philox block for any normals-per-step).
 pub const SEGMENT: usize = 64;
+
+/// Model families a CPU job carries: beyond the GPU records'
+/// [`crate::greeks::MAX_FAMILIES`] (base, vol up, vol down), enough for a
+/// scenario pass whose every output has a vol move of its own, and the
+/// base (`crate::revalue::PassLimits::CPU`).
+pub const FAMILIES: usize = OUTPUTS + 1;
 
 /// A revaluation in path precision (see [`crate::greeks::Fold`]).
 #[derive(Clone, Copy, Debug)]
@@ -39,7 +45,7 @@ pub struct FoldStep<T> {
 /// Everything the kernel needs to price paths of one trade.
 #[derive(Clone, Copy, Debug)]
 pub struct Job<T, M, P> {
-    pub families: [M; MAX_FAMILIES],
+    pub families: [M; FAMILIES],
     pub n_families: usize,
     pub folds: [FoldStep<T>; MAX_FOLDS],
     pub n_folds: usize,
@@ -81,8 +87,8 @@ pub fn run_paths<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize>(
             }
         }
 
-        let mut x = [[T::ZERO; L]; MAX_FAMILIES];
-        let mut aux = [[T::ZERO; L]; MAX_FAMILIES];
+        let mut x = [[T::ZERO; L]; FAMILIES];
+        let mut aux = [[T::ZERO; L]; FAMILIES];
         for f in 0..job.n_families {
             let a0 = job.families[f].aux0();
             aux[f] = [a0; L];

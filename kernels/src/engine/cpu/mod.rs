@@ -16,15 +16,19 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::{check_batch, Engine, EngineError, Precision, PricingRequest, TradeResult};
-use crate::greeks::{Revaluations, MAX_FAMILIES, MAX_FOLDS};
+use super::{
+    check_batch, revalue_split, Engine, EngineError, Precision, PricingRequest, TradeResult,
+};
+use crate::greeks::{Revaluations, MAX_FOLDS};
 use crate::instrument::Trade;
 use crate::model::{ModelStep, PathModel};
 use crate::payoff::{PathPayoff, PayoffStep};
 use crate::real::Real;
+use crate::revalue::PassLimits;
 use crate::rng::key_of;
+use crate::scenario::{ScenarioResult, TradeScenarios};
 use crate::stats::{Moments, Sums};
-use lanes::{FoldStep, Job};
+use lanes::{FoldStep, Job, FAMILIES};
 
 /// Paths per work item: a multiple of every SIMD width and of 2.
 pub const CHUNK: u64 = 4096;
@@ -72,13 +76,20 @@ impl CpuEngine {
 }
 
 impl CpuEngine {
-    fn price_plain(&self, trades: &[Trade], req: &PricingRequest) -> Vec<TradeResult> {
+    /// Prices one-asset trades, each with its own revaluations (`plans`)
+    /// or the request's Greeks (`None`).
+    fn price_plain(
+        &self,
+        trades: &[Trade],
+        plans: Option<&[Revaluations]>,
+        req: &PricingRequest,
+    ) -> Vec<TradeResult> {
         if trades.is_empty() {
             return Vec::new();
         }
         match req.precision {
-            Precision::F32 => self.price_in::<f32>(trades, req),
-            Precision::F64 => self.price_in::<f64>(trades, req),
+            Precision::F32 => self.price_in::<f32>(trades, plans, req),
+            Precision::F64 => self.price_in::<f64>(trades, plans, req),
         }
     }
 }
@@ -104,7 +115,7 @@ impl Engine for CpuEngine {
     ) -> Result<Vec<TradeResult>, EngineError> {
         check_batch("cpu", trades, req, u64::MAX)?;
         if !trades.iter().any(early::takes) {
-            return Ok(self.price_plain(trades, req));
+            return Ok(self.price_plain(trades, None, req));
         }
         // Trades with several assets or early exercise go one by one to
         // their own pricer; the rest are priced together as ever.
@@ -113,7 +124,7 @@ impl Engine for CpuEngine {
             .filter(|t| !early::takes(t))
             .cloned()
             .collect();
-        let mut plain = self.price_plain(&plain, req).into_iter();
+        let mut plain = self.price_plain(&plain, None, req).into_iter();
         let mut out = Vec::with_capacity(trades.len());
         for t in trades {
             if early::takes(t) {
@@ -132,6 +143,44 @@ impl Engine for CpuEngine {
         }
         Ok(out)
     }
+
+    /// One pass per chunk of each one-asset trade's scenarios, the whole
+    /// batch's passes priced together; a trade with an extension in one
+    /// pass of its own through the early-exercise pricer (every scenario
+    /// on the base policy).
+    fn revalue(
+        &self,
+        trades: &[Trade],
+        scenarios: &[TradeScenarios],
+        req: &PricingRequest,
+    ) -> Result<Vec<ScenarioResult>, EngineError> {
+        let extended = |t: &[Trade], s: &[TradeScenarios]| {
+            check_batch("cpu", t, req, u64::MAX)?;
+            t.iter()
+                .zip(s)
+                .map(|(t, s)| {
+                    self.pool
+                        .install(|| early::Prepared::revalue(t, s, req))
+                        .map_err(|message| EngineError::BadTrade {
+                            id: t.id.clone(),
+                            message,
+                        })
+                })
+                .collect()
+        };
+        revalue_split(
+            self,
+            PassLimits::CPU,
+            trades,
+            scenarios,
+            req,
+            |t, p, r| {
+                check_batch("cpu", t, r, u64::MAX)?;
+                Ok(self.price_plain(t, Some(p), r))
+            },
+            Box::new(extended),
+        )
+    }
 }
 
 /// A trade's kernel inputs in precision `T`, one variant per model.
@@ -145,7 +194,7 @@ fn job<T: Real, M: Copy>(
     trade: &Trade,
     plan: &Revaluations,
     req: &PricingRequest,
-    families: [M; MAX_FAMILIES],
+    families: [M; FAMILIES],
 ) -> Job<T, M, PayoffStep<T>> {
     let mut folds = [FoldStep {
         family: 0,
@@ -177,15 +226,14 @@ fn job<T: Real, M: Copy>(
 }
 
 impl<T: Real> Prepared<T> {
-    fn new(trade: &Trade, req: &PricingRequest) -> Prepared<T> {
-        let plan = Revaluations::new(trade, &req.greeks, &req.bumps);
+    fn new(trade: &Trade, plan: &Revaluations, req: &PricingRequest) -> Prepared<T> {
         let dt = trade.maturity / trade.steps as f64;
         let steps: Vec<ModelStep<T>> = plan.families.iter().map(|m| m.prepare::<T>(dt)).collect();
         // Unused family slots repeat the base one; the kernel never reads them.
         let pick = |i: usize| steps.get(i).copied().unwrap_or(steps[0]);
         macro_rules! families {
             ($variant:ident) => {{
-                let mut out = [None; MAX_FAMILIES];
+                let mut out = [None; FAMILIES];
                 for (i, o) in out.iter_mut().enumerate() {
                     if let ModelStep::$variant(m) = pick(i) {
                         *o = Some(m);
@@ -195,9 +243,9 @@ impl<T: Real> Prepared<T> {
             }};
         }
         match steps[0] {
-            ModelStep::Gbm(_) => Prepared::Gbm(job(trade, &plan, req, families!(Gbm))),
-            ModelStep::Heston(_) => Prepared::Heston(job(trade, &plan, req, families!(Heston))),
-            ModelStep::SvFx(_) => Prepared::SvFx(job(trade, &plan, req, families!(SvFx))),
+            ModelStep::Gbm(_) => Prepared::Gbm(job(trade, plan, req, families!(Gbm))),
+            ModelStep::Heston(_) => Prepared::Heston(job(trade, plan, req, families!(Heston))),
+            ModelStep::SvFx(_) => Prepared::SvFx(job(trade, plan, req, families!(SvFx))),
         }
     }
 
@@ -256,11 +304,22 @@ fn run_payoff<T: Real, M: PathModel<T>>(
 }
 
 impl CpuEngine {
-    fn price_in<T: Real>(&self, trades: &[Trade], req: &PricingRequest) -> Vec<TradeResult> {
+    fn price_in<T: Real>(
+        &self,
+        trades: &[Trade],
+        plans: Option<&[Revaluations]>,
+        req: &PricingRequest,
+    ) -> Vec<TradeResult> {
         let simd = self.simd;
         self.pool.install(|| {
-            let prepared: Vec<Prepared<T>> =
-                trades.par_iter().map(|t| Prepared::new(t, req)).collect();
+            let prepared: Vec<Prepared<T>> = trades
+                .par_iter()
+                .enumerate()
+                .map(|(i, t)| match plans {
+                    Some(p) => Prepared::new(t, &p[i], req),
+                    None => Prepared::new(t, &Revaluations::new(t, &req.greeks, &req.bumps), req),
+                })
+                .collect();
             let items: Vec<(usize, u64, u64)> = trades
                 .iter()
                 .enumerate()

@@ -29,10 +29,16 @@ use cudarc::driver::{CudaContext, CudaStream, LaunchConfig, PushKernelArg};
 
 pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc, Target};
 
-use super::{check_batch, Engine, EngineError, Pending, PhiloxAnswer, PricingRequest, TradeResult};
+use super::{
+    check_batch, naive_revalue, revalue_split, Engine, EngineError, Pending, PhiloxAnswer,
+    PricingRequest, TradeResult,
+};
 use crate::gpu::plan::BatchPlan;
 use crate::gpu::PARTIAL;
+use crate::greeks::Revaluations;
 use crate::instrument::Trade;
+use crate::revalue::PassLimits;
+use crate::scenario::{ScenarioResult, TradeScenarios};
 
 /// Paths per CUDA block (`RP_BLOCK x RP_PATHS_PER_THREAD` in the prelude).
 pub const PATHS_PER_BLOCK: u64 = 512;
@@ -352,6 +358,42 @@ impl Engine for CudaEngine {
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Box<dyn Pending>, EngineError> {
+        self.submit_with(trades, None, req)
+    }
+
+    fn batches_in_flight(&self) -> usize {
+        2
+    }
+
+    /// One pass per chunk of each one-asset trade's scenarios, all the
+    /// passes launched as one batch ([`super::revalue_split`]).
+    fn revalue(
+        &self,
+        trades: &[Trade],
+        scenarios: &[TradeScenarios],
+        req: &PricingRequest,
+    ) -> Result<Vec<ScenarioResult>, EngineError> {
+        revalue_split(
+            self,
+            PassLimits::GPU,
+            trades,
+            scenarios,
+            req,
+            |t, p, r| self.submit_with(t, Some(p), r)?.wait(),
+            Box::new(|t, s| naive_revalue(self, t, s, req)),
+        )
+    }
+}
+
+impl CudaEngine {
+    /// Starts pricing `trades`, each with its own revaluations (`plans`)
+    /// or the request's Greeks (`None`).
+    fn submit_with(
+        &self,
+        trades: &[Trade],
+        plans: Option<&[Revaluations]>,
+        req: &PricingRequest,
+    ) -> Result<Box<dyn Pending>, EngineError> {
         check_batch("cuda", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
         // Split the batch across GPUs in contiguous shares of equal path-steps.
         let total: f64 = trades.iter().map(Trade::path_steps).sum();
@@ -367,7 +409,9 @@ impl Engine for CudaEngine {
         for (gpu, share) in self.gpus.iter().zip(&shares) {
             let rest = pieces(trades, share)
                 .into_iter()
-                .map(|piece| BatchPlan::new("cuda", trades, piece, req, PATHS_PER_BLOCK))
+                .map(|piece| {
+                    BatchPlan::with_plans("cuda", trades, plans, piece, req, PATHS_PER_BLOCK)
+                })
                 .collect::<Result<VecDeque<_>, _>>()?;
             let mut part = GpuShare {
                 in_flight: VecDeque::new(),
@@ -382,10 +426,6 @@ impl Engine for CudaEngine {
             req: req.clone(),
             paths: trades.iter().map(|t| t.paths).collect(),
         }))
-    }
-
-    fn batches_in_flight(&self) -> usize {
-        2
     }
 }
 

@@ -19,9 +19,15 @@ use libloading::{Library, Symbol};
 use rayon::prelude::*;
 
 use super::{source, PARTIAL, PATHS_PER_BLOCK, THREADS};
-use crate::engine::{check_batch, Engine, EngineError, PhiloxAnswer, PricingRequest, TradeResult};
+use crate::engine::{
+    check_batch, naive_revalue, revalue_split, Engine, EngineError, PhiloxAnswer, PricingRequest,
+    TradeResult,
+};
 use crate::gpu::plan::{from_sums, BatchPlan};
+use crate::greeks::Revaluations;
 use crate::instrument::Trade;
+use crate::revalue::PassLimits;
+use crate::scenario::{ScenarioResult, TradeScenarios};
 
 const SHIM: &str = include_str!("on_cpu.hpp");
 
@@ -154,6 +160,37 @@ impl Engine for CudaOnCpu {
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
+        self.price_with(trades, None, req)
+    }
+
+    /// As the CUDA engine: one batch of every trade's scenario passes.
+    fn revalue(
+        &self,
+        trades: &[Trade],
+        scenarios: &[TradeScenarios],
+        req: &PricingRequest,
+    ) -> Result<Vec<ScenarioResult>, EngineError> {
+        revalue_split(
+            self,
+            PassLimits::GPU,
+            trades,
+            scenarios,
+            req,
+            |t, p, r| self.price_with(t, Some(p), r),
+            Box::new(|t, s| naive_revalue(self, t, s, req)),
+        )
+    }
+}
+
+impl CudaOnCpu {
+    /// Prices `trades`, each with its own revaluations (`plans`) or the
+    /// request's Greeks (`None`).
+    fn price_with(
+        &self,
+        trades: &[Trade],
+        plans: Option<&[Revaluations]>,
+        req: &PricingRequest,
+    ) -> Result<Vec<TradeResult>, EngineError> {
         check_batch(
             "cuda-on-cpu",
             trades,
@@ -162,7 +199,7 @@ impl Engine for CudaOnCpu {
         )?;
         let started = std::time::Instant::now();
         let all: Vec<usize> = (0..trades.len()).collect();
-        let plan = BatchPlan::new("cuda-on-cpu", trades, &all, req, PATHS_PER_BLOCK)?;
+        let plan = BatchPlan::with_plans("cuda-on-cpu", trades, plans, &all, req, PATHS_PER_BLOCK)?;
         let mut partials = vec![0.0f64; plan.partials_len()];
         // The kernels read records as structs of floats and doubles: give
         // them an 8-byte-aligned copy (a Vec<u8> promises no alignment).
