@@ -299,7 +299,6 @@ fn scenario_pnl_matches_black_scholes_and_the_summary_follows_the_convention() {
             "book.jsonl",
             "by-trade.csv",
             "pnl.csv",
-            "pnl.csv.lock",
             "pnl.csv.summary.json",
             "scenarios.csv"
         ]
