@@ -28,12 +28,16 @@ pub struct Checked {
     pub count: u64,
     /// The xxh3 of the whole file (see `TradeReader::content_hash`).
     pub hash: String,
+    /// The most assets of any trade to price (0 when all have one): the
+    /// per-asset columns a CSV output needs.
+    pub assets: usize,
 }
 
 /// One checked trade, all the sequential part needs of it.
 struct Row {
     line: u64,
     stream: u64,
+    assets: usize,
 }
 
 /// Checks the whole input against `req`.
@@ -58,6 +62,7 @@ fn check_in_blocks(
     };
     let mut first_line: HashMap<u64, u64> = HashMap::new();
     let mut count = 0u64;
+    let mut assets = 0;
     while let Some(block) = reader.next_parsed(block) {
         let rows: Vec<Result<Row>> = block
             .into_par_iter()
@@ -70,9 +75,11 @@ fn check_in_blocks(
                     };
                     return Err(error_at(path, t.line, Some(field("trials", "paths")), msg).into());
                 }
+                let assets = t.trade.extension.as_ref().and_then(|e| e.multi.as_ref());
                 Ok(Row {
                     line: t.line,
                     stream: t.trade.stream,
+                    assets: assets.map_or(0, |m| m.model.assets()),
                 })
             })
             .collect();
@@ -83,11 +90,13 @@ fn check_in_blocks(
                 return Err(error_at(path, row.line, Some(field("tradenum", "id")), what).into());
             }
             count += 1;
+            assets = assets.max(row.assets);
         }
     }
     Ok(Checked {
         count,
         hash: reader.content_hash(),
+        assets,
     })
 }
 

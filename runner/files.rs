@@ -334,7 +334,15 @@ fn schema_of(header: &[String]) -> Vec<Col> {
     }
     let mut layouts = vec![Layout::AzfinsimPv, Layout::AzfinsimDeltaVega];
     let greeks: Vec<Greek> = header.iter().filter_map(|h| Greek::parse(h)).collect();
-    layouts.push(Layout::Standard { greeks });
+    // Per-asset columns (`delta_1`, ...): as many as the header has.
+    let assets = (1..=riskpool_kernels::correlation::MAX_ASSETS)
+        .take_while(|i| {
+            greeks
+                .iter()
+                .any(|g| header.iter().any(|h| *h == format!("{}_{i}", g.name())))
+        })
+        .count();
+    layouts.push(Layout::Standard { greeks, assets });
     for l in layouts {
         if let Some(s) = known(l) {
             return s;
@@ -358,8 +366,8 @@ fn bad_field(col: Col, text: &str) -> Option<String> {
         Col::Id if text.is_empty() => Some("empty id".into()),
         Col::Id | Col::Text => None,
         Col::Value | Col::Seconds => number(text),
-        Col::Stderr if text.is_empty() => None,
-        Col::Stderr => number(text),
+        Col::Stderr | Col::Optional if text.is_empty() => None,
+        Col::Stderr | Col::Optional => number(text),
         Col::Count => text
             .parse::<u64>()
             .is_err()

@@ -31,6 +31,9 @@ pub enum Col {
     /// A standard error: a finite number, or empty where it is undefined
     /// (fewer than two paths).
     Stderr,
+    /// A number, or empty where the trade has none: a per-asset Greek
+    /// (`delta_3`) of a trade with fewer assets, or of a one-asset trade.
+    Optional,
     /// A count (paths, steps).
     Count,
     /// Free text (engine, device).
@@ -42,8 +45,11 @@ pub enum Col {
 /// Which columns the rows carry.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Layout {
-    /// riskpool's columns: `id,pv,stderr,<greeks>,<greek>_stderr,paths,steps,engine,device,seconds`.
-    Standard { greeks: Vec<Greek> },
+    /// riskpool's columns: `id,pv,stderr,<greeks>,<greek>_stderr,`, then
+    /// for CSV with multi-asset trades the per-asset Greeks
+    /// `<greek>_1..<greek>_n` and their `_stderr` (delta, gamma and vega
+    /// among `greeks`, `n = assets`), then `paths,steps,engine,device,seconds`.
+    Standard { greeks: Vec<Greek>, assets: usize },
     /// azfinsim pvonly: `tradenum,pv,pv_time,pv_stderr`.
     AzfinsimPv,
     /// azfinsim deltavega: `tradenum,delta,vega,delta_stderr,vega_stderr`.
@@ -72,7 +78,7 @@ impl Layout {
                 ("delta_stderr", Col::Stderr),
                 ("vega_stderr", Col::Stderr),
             ]),
-            Layout::Standard { greeks } => {
+            Layout::Standard { greeks, assets } => {
                 let mut c = s(&[("id", Col::Id), ("pv", Col::Value), ("stderr", Col::Stderr)]);
                 c.extend(greeks.iter().map(|g| (g.name().to_string(), Col::Value)));
                 c.extend(
@@ -80,6 +86,15 @@ impl Layout {
                         .iter()
                         .map(|g| (format!("{}_stderr", g.name()), Col::Stderr)),
                 );
+                let per_asset: Vec<Greek> = per_asset_greeks(greeks).collect();
+                for suffix in ["", "_stderr"] {
+                    for g in &per_asset {
+                        c.extend(
+                            (1..=*assets)
+                                .map(|i| (format!("{}_{i}{suffix}", g.name()), Col::Optional)),
+                        );
+                    }
+                }
                 c.extend(s(&[
                     ("paths", Col::Count),
                     ("steps", Col::Count),
@@ -89,6 +104,15 @@ impl Layout {
                 ]));
                 c
             }
+        }
+    }
+
+    /// The same layout with `assets` per-asset columns for each of
+    /// delta, gamma and vega asked for (riskpool's CSV layout only).
+    pub fn with_assets(self, assets: usize) -> Layout {
+        match self {
+            Layout::Standard { greeks, .. } => Layout::Standard { greeks, assets },
+            other => other,
         }
     }
 
@@ -303,6 +327,12 @@ pub fn partial_path(path: &Path) -> PathBuf {
 
 /// Why a result may not be written: a value that is not a finite number.
 /// `None` when every value is fine.
+/// The Greeks among `greeks` that multi-asset trades carry per asset
+/// (delta, gamma, vega; rho is one number), in the order asked.
+pub fn per_asset_greeks(greeks: &[Greek]) -> impl Iterator<Item = Greek> + '_ {
+    greeks.iter().copied().filter(|g| *g != Greek::Rho)
+}
+
 pub fn not_finite(r: &TradeResult, greeks: &[Greek]) -> Option<String> {
     let mut bad = Vec::new();
     let mut look = |name: &str, e: riskpool_kernels::Estimate| {
@@ -321,6 +351,13 @@ pub fn not_finite(r: &TradeResult, greeks: &[Greek]) -> Option<String> {
         match r.greek(*g) {
             Some(e) => look(g.name(), e),
             None => missing.push(format!("{} missing", g.name())),
+        }
+    }
+    for (i, a) in r.per_asset.iter().enumerate() {
+        for g in per_asset_greeks(greeks) {
+            if let Some(e) = a.greek(g) {
+                look(&format!("{}_{}", g.name(), i + 1), e);
+            }
         }
     }
     bad.extend(missing);
@@ -364,7 +401,7 @@ impl ResultWriter {
             greeks: Vec::new(),
         };
         w.greeks = match &w.layout {
-            Layout::Standard { greeks } => greeks.clone(),
+            Layout::Standard { greeks, .. } => greeks.clone(),
             Layout::AzfinsimPv => vec![],
             Layout::AzfinsimDeltaVega => vec![Greek::Delta, Greek::Vega],
         };
@@ -441,10 +478,23 @@ impl ResultWriter {
                     est(v.stderr),
                 ]
             }
-            Layout::Standard { greeks } => {
+            Layout::Standard { greeks, assets } => {
                 let mut c = vec![id, Cell::Num(r.pv.value), est(r.pv.stderr)];
                 c.extend(greeks.iter().map(|g| Cell::Num(greek(*g).value)));
                 c.extend(greeks.iter().map(|g| est(greek(*g).stderr)));
+                let per_asset: Vec<Greek> = per_asset_greeks(greeks).collect();
+                let entry = |g: Greek, i: usize| r.per_asset.get(i).and_then(|a| a.greek(g));
+                for g in &per_asset {
+                    c.extend(
+                        (0..*assets)
+                            .map(|i| entry(*g, i).map_or(Cell::Missing, |e| Cell::Num(e.value))),
+                    );
+                }
+                for g in &per_asset {
+                    c.extend(
+                        (0..*assets).map(|i| entry(*g, i).map_or(Cell::Missing, |e| est(e.stderr))),
+                    );
+                }
                 c.push(Cell::Count(r.paths));
                 c.push(Cell::Count(trade.steps as u64));
                 c.push(Cell::Text(self.engine.clone()));

@@ -205,6 +205,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
                 (Kind::Csv, _) => Layout::AzfinsimPv,
                 (Kind::JsonLines, _) => Layout::Standard {
                     greeks: req.greeks.0.clone(),
+                    assets: 0,
                 },
             }
         }
@@ -215,6 +216,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         ))),
         (_, None) => Layout::Standard {
             greeks: req.greeks.0.clone(),
+            assets: 0,
         },
     };
     if window.is_some() && format != Format::AzfinsimCsv {
@@ -231,6 +233,12 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     let check_seconds = began.elapsed().as_secs_f64();
     resume::stall("checked");
     let count = checked.count;
+    // CSV has a column per asset for the Greeks multi-asset trades carry
+    // per asset (JSON Lines has arrays).
+    let layout = match kind {
+        Kind::Csv => layout.with_assets(checked.assets),
+        Kind::JsonLines => layout,
+    };
     if count == 0 && opts.shard.is_none() && window.is_none() {
         return Err(error_at(&args.input, 1, None, "no trades in the file").into());
     }

@@ -196,8 +196,8 @@ fn csv_cell(col: Col, field: &[u8]) -> Option<Cell> {
     match col {
         Col::Id | Col::Text => Some(Cell::Text(text.to_string())),
         Col::Value | Col::Seconds => num(),
-        Col::Stderr if text.is_empty() => Some(Cell::Missing),
-        Col::Stderr => num(),
+        Col::Stderr | Col::Optional if text.is_empty() => Some(Cell::Missing),
+        Col::Stderr | Col::Optional => num(),
         Col::Count => {
             let n: u64 = text.parse().ok()?;
             (n.to_string() == text).then_some(Cell::Count(n))
@@ -208,8 +208,10 @@ fn csv_cell(col: Col, field: &[u8]) -> Option<Cell> {
 fn json_cell(col: Col, v: &Value) -> Option<Cell> {
     match (col, v) {
         (Col::Id | Col::Text, Value::String(s)) => Some(Cell::Text(s.clone())),
-        (Col::Stderr, Value::Null) => Some(Cell::Missing),
-        (Col::Value | Col::Stderr | Col::Seconds, Value::Number(n)) if n.is_f64() => {
+        (Col::Stderr | Col::Optional, Value::Null) => Some(Cell::Missing),
+        (Col::Value | Col::Stderr | Col::Optional | Col::Seconds, Value::Number(n))
+            if n.is_f64() =>
+        {
             n.as_f64().filter(|x| x.is_finite()).map(Cell::Num)
         }
         (Col::Count, Value::Number(n)) => n.as_u64().map(Cell::Count),

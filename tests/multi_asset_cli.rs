@@ -58,20 +58,111 @@ fn multi_asset_and_early_exercise_trades_price_with_per_asset_greeks() {
     assert!(rows[2]["delta"].as_f64().unwrap() < 0.0, "{}", rows[2]);
     let pv = rows[2]["pv"].as_f64().unwrap();
     assert!(pv > 4.0 && pv < 4.6, "American put {pv}");
-    // CSV: the per-asset sums in the Greek columns.
+    // CSV: the per-asset sums in the Greek columns, then a column per
+    // asset (`delta_1 ... delta_n`, n the most assets of any trade), empty
+    // where a trade has no such asset; rho stays one number.
+    let three = BASKET
+        .replace("bk-1", "bk-3")
+        .replace(
+            r#"{"spot": 90, "vol": 0.3, "dividend": 0.01}]"#,
+            r#"{"spot": 90, "vol": 0.3, "dividend": 0.01}, {"spot": 80, "vol": 0.25}]"#,
+        )
+        .replace(
+            "[[1, 0.5], [0.5, 1]]",
+            "[[1, 0.5, 0.2], [0.5, 1, 0.1], [0.2, 0.1, 1]]",
+        )
+        .replace("[0.6, 0.4]", "[0.5, 0.3, 0.2]");
+    let input = file(
+        d.path(),
+        "book3.jsonl",
+        &format!("{BASKET}\n{three}\n{AMERICAN}\n"),
+    );
     let csv = d.path().join("r.csv");
+    let price_csv = || {
+        riskpool(&[
+            "price",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            csv.to_str().unwrap(),
+            "--engine",
+            "cpu",
+            "--greeks",
+            "delta,rho,vega",
+        ])
+    };
+    let o = price_csv();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        header,
+        [
+            "id",
+            "pv",
+            "stderr",
+            "delta",
+            "rho",
+            "vega",
+            "delta_stderr",
+            "rho_stderr",
+            "vega_stderr",
+            "delta_1",
+            "delta_2",
+            "delta_3",
+            "vega_1",
+            "vega_2",
+            "vega_3",
+            "delta_1_stderr",
+            "delta_2_stderr",
+            "delta_3_stderr",
+            "vega_1_stderr",
+            "vega_2_stderr",
+            "vega_3_stderr",
+            "paths",
+            "steps",
+            "engine",
+            "device",
+            "seconds"
+        ]
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let num = |row: &[&str], name: &str| row[col(name)].parse::<f64>().unwrap();
+    // The two-asset basket: two deltas summing to the delta column, no third.
+    let two = &rows[0];
+    let sum = num(two, "delta_1") + num(two, "delta_2");
+    assert!(
+        (sum - num(two, "delta")).abs() < 1e-9 * sum.abs().max(1.0),
+        "{two:?}"
+    );
+    assert!(
+        num(two, "delta_1") > 0.0 && num(two, "vega_2") > 0.0,
+        "{two:?}"
+    );
+    for c in ["delta_3", "vega_3", "delta_3_stderr", "vega_3_stderr"] {
+        assert_eq!(two[col(c)], "", "{c} of a two-asset trade");
+    }
+    let sum3: f64 = (1..=3).map(|i| num(&rows[1], &format!("delta_{i}"))).sum();
+    assert!((sum3 - num(&rows[1], "delta")).abs() < 1e-9 * sum3.abs().max(1.0));
+    // The one-asset American put has no per-asset cells.
+    assert!(header[col("delta_1")..col("paths")]
+        .iter()
+        .all(|c| rows[2][col(c)].is_empty()));
+    // A rerun keeps the complete file; concat reads the layout back.
+    let o = price_csv();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), text);
+    let all = d.path().join("all.csv");
     let o = riskpool(&[
-        "price",
-        "--input",
-        input.to_str().unwrap(),
+        "concat",
         "--output",
+        all.to_str().unwrap(),
         csv.to_str().unwrap(),
-        "--engine",
-        "cpu",
-        "--greeks",
-        "delta",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&all).unwrap(), text);
 }
 
 #[test]
