@@ -627,3 +627,31 @@ fn a_rerun_after_sigkill_revalues_only_what_is_missing() {
     ok(&o);
     assert!(String::from_utf8_lossy(&o.stderr).contains("already complete"));
 }
+
+#[test]
+fn a_non_finite_pnl_stops_the_run_naming_trade_and_scenario() {
+    // 1e38 is finite in f32 but five times it is not: the base prices,
+    // the scenario overflows the f32 path state.
+    let d = tempfile::tempdir().unwrap();
+    let book = file(
+        d.path(),
+        "book.jsonl",
+        r#"{"id": "ok", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2, "underlying": "A"}, "payoff": {"type": "european", "option": "call", "strike": 100}, "maturity": 1, "steps": 1, "paths": 1000}
+{"id": "big", "model": {"type": "gbm", "spot": 1e38, "rate": 0.03, "vol": 0.2, "underlying": "A"}, "payoff": {"type": "european", "option": "call", "strike": 1e38}, "maturity": 1, "steps": 1, "paths": 1000}
+"#,
+    );
+    let scen = file(
+        d.path(),
+        "s.csv",
+        "scenario,underlying,spot,vol,rate\nup,A,5,,\n",
+    );
+    let out = d.path().join("pnl.csv");
+    let o = riskpool(&risk_args(&book, &scen, &out));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("trade `big` (line 2): its P&L in scenario `up` is not a finite number"),
+        "{err}"
+    );
+    assert!(!out.exists() && !summary_path(&out).exists());
+}
