@@ -320,6 +320,7 @@ fn hand_part(dir: &Path, k: u64, n: u64, seed: u64, trades: &[(u64, &str, Vec<f6
         let row = serde_json::json!({
             "line": line, "id": id, "underlyings": ["X"], "moved": true, "base": 1.0,
             "base_stderr": 0.5, "pnl": pnl, "pnl_stderr": vec![0.25; pnl.len()],
+            "engine": "cpu", "device": "test",
         });
         text += &(row.to_string() + "\n");
     }
@@ -654,4 +655,61 @@ fn a_non_finite_pnl_stops_the_run_naming_trade_and_scenario() {
         "{err}"
     );
     assert!(!out.exists() && !summary_path(&out).exists());
+}
+
+#[test]
+fn an_engine_failure_falls_back_under_auto_and_keeps_what_was_finished_otherwise() {
+    let d = tempfile::tempdir().unwrap();
+    let book = file(d.path(), "book.jsonl", MIXED);
+    let scen = file(d.path(), "s.csv", MIXED_SCENARIOS);
+    let reference = d.path().join("reference.csv");
+    let mut a = risk_args(&book, &scen, &reference);
+    a.extend(["--batch-trades", "3"]);
+    ok(&riskpool(&a));
+
+    // A named engine: the run stops, exit 1, the batches before kept.
+    let out = d.path().join("pnl.csv");
+    let mut a = risk_args(&book, &scen, &out);
+    a.extend(["--batch-trades", "3"]);
+    let o = bin()
+        .args(&a)
+        .env("RISKPOOL_INJECT_ENGINE_FAILURE", "10")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("injected failure") && err.contains("kept in"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    // The rerun finishes it, equal to the uninterrupted run.
+    ok(&riskpool(&a));
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&reference).unwrap()
+    );
+
+    // auto: the batch goes again on the next engine (here a fresh CPU one).
+    let out = d.path().join("auto.csv");
+    let mut a = risk_args(&book, &scen, &out);
+    let at = a.iter().position(|x| *x == "cpu").unwrap();
+    a[at] = "auto";
+    let o = bin()
+        .args(&a)
+        .env("RISKPOOL_INJECT_ENGINE_FAILURE", "1")
+        .output()
+        .unwrap();
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    if summary(&out)["engine"] == "cpu" {
+        assert!(
+            err.contains("the remaining trades go to the cpu engine"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(&reference).unwrap()
+        );
+    }
 }

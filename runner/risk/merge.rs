@@ -222,11 +222,12 @@ pub fn write_outputs(
         .filter(|r| r.underlyings.iter().all(Option::is_none))
         .count() as u64;
     let unmoved = rows.iter().filter(|r| !r.moved).count() as u64;
-    let engines = joined(parts.iter().map(|p| p.header.engine.as_str()));
-    let devices = joined(parts.iter().map(|p| p.header.device.as_str()));
+    let engines = joined(rows.iter().map(|r| r.engine.as_str()));
+    let devices = joined(rows.iter().map(|r| r.device.as_str()));
 
     if let Some(path) = &figures.report {
-        let data = report_data(parts, &rows, &pnl, base, &losses, (unnamed, unmoved));
+        let mut data = report_data(parts, &rows, &pnl, base, &losses, (unnamed, unmoved));
+        (data.engine, data.device) = (engines.clone(), devices.clone());
         write_atomically(path, &crate::report::render(&data))?;
     }
 
@@ -338,8 +339,8 @@ fn report_data(
         es_contributions,
         unnamed_trades: unnamed,
         unmoved_trades: unmoved,
-        engine: joined(parts.iter().map(|p| p.header.engine.as_str())),
-        device: joined(parts.iter().map(|p| p.header.device.as_str())),
+        engine: h.engine.clone(),
+        device: h.device.clone(),
         seed: h
             .run
             .get("seed")

@@ -22,10 +22,10 @@ use anyhow::{bail, Context, Result};
 use riskpool_kernels::model::{Gbm, Heston, ModelSpec};
 use riskpool_kernels::multi::MultiModel;
 use riskpool_kernels::scenario::{MarketMove, TradeScenarios};
-use riskpool_kernels::{Bumps, Engine, GreekSet, Precision, PricingRequest, Trade};
+use riskpool_kernels::{Bumps, Engine, EngineError, GreekSet, Precision, PricingRequest, Trade};
 use serde_json::json;
 
-use crate::cli::{PrecisionChoice, RiskArgs};
+use crate::cli::{EngineArgs, PrecisionChoice, RiskArgs};
 use crate::input::scenarios::{self, Scenarios};
 use crate::input::{error_at, require_regular_file, Format, ReadOptions, ReadTrade, TradeReader};
 use crate::resume::{self, OutputLock, Signature};
@@ -269,11 +269,13 @@ pub fn run(args: &RiskArgs) -> Result<()> {
         (checked.count, 0)
     } else {
         revalue_all(
-            &args.input,
-            &opts,
-            &scen,
-            &moves.expected,
-            engine,
+            Inputs {
+                book: &args.input,
+                opts: &opts,
+                scen: &scen,
+                expected: &moves.expected,
+            },
+            (engine, &args.engine),
             &req,
             &header,
             &part_path,
@@ -308,20 +310,62 @@ pub fn run(args: &RiskArgs) -> Result<()> {
     Ok(())
 }
 
+/// What the revaluation reads.
+struct Inputs<'a> {
+    book: &'a Path,
+    opts: &'a ReadOptions,
+    scen: &'a Scenarios,
+    /// (line, id) of the part's trades, in order.
+    expected: &'a [(u64, String)],
+}
+
+/// At most this many engines a batch is tried on (`--engine auto` falls
+/// back cuda, wgpu, cpu, then a fresh cpu).
+const TRIES: usize = 4;
+
+/// Revalues one batch, falling back to the next engine (as `price` does)
+/// when `--engine auto` chose one that fails.
+fn revalue_batch(
+    engine: &mut Box<dyn Engine>,
+    args: &EngineArgs,
+    trades: &[Trade],
+    scs: &[TradeScenarios],
+    req: &PricingRequest,
+) -> Result<Vec<riskpool_kernels::scenario::ScenarioResult>, EngineError> {
+    let mut tries = 1;
+    loop {
+        match engine.revalue(trades, scs, req) {
+            Err(e @ (EngineError::Failed { .. } | EngineError::Unavailable { .. }))
+                if tries < TRIES =>
+            {
+                let Some(next) = engines::fallback(args, engine.name()) else {
+                    return Err(e);
+                };
+                tracing::warn!("{e}; the remaining trades go to the {} engine", next.name());
+                *engine = next;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Revalues every trade of the part not already durable; returns how many
 /// were kept from an earlier run and how many were revalued now.
-#[allow(clippy::too_many_arguments)]
 fn revalue_all(
-    book: &Path,
-    opts: &ReadOptions,
-    scen: &Scenarios,
-    expected: &[(u64, String)],
-    engine: Box<dyn Engine>,
+    inputs: Inputs,
+    (mut engine, engine_args): (Box<dyn Engine>, &EngineArgs),
     req: &PricingRequest,
     header: &PartHeader,
     part_path: &Path,
     batch_trades: usize,
 ) -> Result<(u64, u64)> {
+    let Inputs {
+        book,
+        opts,
+        scen,
+        expected,
+    } = inputs;
     let mut w = PartWriter::open(part_path, header, expected)?;
     let kept = w.rows;
     if kept > 0 {
@@ -346,7 +390,23 @@ fn revalue_all(
             .map(|t| moves_of(book, scen, t))
             .collect::<Result<_>>()?;
         let trades: Vec<Trade> = batch.iter().map(|t| t.trade.clone()).collect();
-        let results = engine.revalue(&trades, &scs, req)?;
+        let results = match revalue_batch(&mut engine, engine_args, &trades, &scs, req) {
+            Ok(r) if r.len() == trades.len() => r,
+            Ok(r) => bail!(
+                "the {} engine returned {} results for {} trades",
+                engine.name(),
+                r.len(),
+                trades.len()
+            ),
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "{} trades revalued before the failure are kept in {}",
+                    w.rows,
+                    part::partial_of(part_path).display()
+                )))
+            }
+        };
+        let device = engine.device();
         let half = batch.len() / 2;
         for (i, ((t, sc), r)) in batch.iter().zip(&scs).zip(&results).enumerate() {
             if i == half && i > 0 {
@@ -364,6 +424,15 @@ fn revalue_all(
                 bail!(
                     "trade `{}` (line {}): its base price is not a finite number; the {} rows before it are kept",
                     t.trade.id, t.line, w.rows
+                );
+            }
+            if r.pnl.len() != scen.names.len() {
+                bail!(
+                    "the {} engine returned {} P&L values for {} scenarios (trade `{}`)",
+                    engine.name(),
+                    r.pnl.len(),
+                    scen.names.len(),
+                    t.trade.id
                 );
             }
             if let Some(s) = (0..r.pnl.len())
@@ -384,6 +453,8 @@ fn revalue_all(
                 base_stderr: r.base.stderr,
                 pnl: r.pnl.iter().map(|e| e.value).collect(),
                 pnl_stderr: r.pnl.iter().map(|e| e.stderr).collect(),
+                engine: engine.name().to_string(),
+                device: device.clone(),
             })?;
         }
         w.sync()?;

@@ -30,7 +30,8 @@ pub struct PartHeader {
     /// seed, paths, precision): `risk-merge` refuses parts that differ.
     pub run: Value,
     /// This shard's full signature (the run, the input paths, the engine
-    /// and its device): a rerun keeps rows only under the same one.
+    /// chosen at the start and its device): a rerun keeps rows only under
+    /// the same one.
     pub signature: Value,
     /// `[K, N]`: shard K of N (`[0, 1]` unsharded).
     pub shard: [u64; 2],
@@ -57,6 +58,10 @@ pub struct PartRow {
     pub base_stderr: f64,
     pub pnl: Vec<f64>,
     pub pnl_stderr: Vec<f64>,
+    /// The engine and device that revalued it (`--engine auto` may fall
+    /// back mid-run).
+    pub engine: String,
+    pub device: String,
 }
 
 pub const VERSION: u32 = 1;
@@ -268,6 +273,8 @@ mod tests {
             base_stderr: 1.0 / 3.0,
             pnl: vec![-0.7],
             pnl_stderr: vec![0.01],
+            engine: "cpu".into(),
+            device: "d".into(),
         }
     }
 
