@@ -608,6 +608,18 @@ fn risk_jobs_form_the_shard_and_merge_graph() {
         ),
         "{cmd}"
     );
+    let script = std::fs::read_to_string(dir.join("run.sh")).unwrap();
+    assert!(script.contains("KIND=risk") && script.contains("SCENARIOS_BLOB=scen/2026.csv"));
+    let sh = Command::new("sh")
+        .arg("-n")
+        .arg(dir.join("run.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        sh.status.success(),
+        "run.sh: {}",
+        String::from_utf8_lossy(&sh.stderr)
+    );
     let written = written_blobs(&tasks[4..]);
     for want in [
         "r/pnl.csv",
