@@ -191,6 +191,12 @@ pub fn write_outputs(
         .levels
         .iter()
         .filter_map(|&l| value_at_risk(&values, l))
+        // No loss is 0, not -0.
+        .map(|l| Loss {
+            var: l.var + 0.0,
+            es: l.es + 0.0,
+            ..l
+        })
         .collect();
 
     let mut csv = crate::output::csv_writer(Vec::new());
