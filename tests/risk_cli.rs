@@ -623,6 +623,35 @@ fn a_rerun_after_sigkill_revalues_only_what_is_missing() {
         std::fs::read(&reference).unwrap()
     );
     assert!(!partial.exists());
+    // Killed with every trade durable and no output written: the rerun
+    // revalues nothing and writes the same files.
+    let out = d.path().join("again.csv");
+    let mut a = risk_args(&book, &scen, &out);
+    a.extend(["--batch-trades", "2"]);
+    let mut child = bin()
+        .args(&a)
+        .env("RISKPOOL_TEST_STALL", "risk-part-done")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("stalled at risk-part-done"))));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!out.exists() && d.path().join("again.csv.part").exists());
+    ok(&riskpool(&a));
+    let s = summary(&out);
+    assert_eq!(
+        (s["resumed_from"].as_u64(), s["revalued_now"].as_u64()),
+        (Some(7), Some(0))
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&reference).unwrap()
+    );
+    assert!(!d.path().join("again.csv.part").exists());
+
     // A finished output is not revalued again.
     let o = riskpool(&a);
     ok(&o);

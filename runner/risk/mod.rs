@@ -294,6 +294,8 @@ pub fn run(args: &RiskArgs) -> Result<()> {
             );
         }
         None => {
+            // Test hook: every trade durable in the part, no output yet.
+            resume::stall("risk-part-done");
             let parts = merge::gather(std::slice::from_ref(&part_path))?;
             let s = merge::write_outputs(&args.output, &args.figures, &parts, summary_sig, extra)?;
             let _ = std::fs::remove_file(&part_path);
