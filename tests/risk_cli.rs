@@ -188,6 +188,7 @@ fn scenario_pnl_matches_black_scholes_and_the_summary_follows_the_convention() {
     let scen = scenario_file(d.path());
     let out = d.path().join("pnl.csv");
     let by_trade = d.path().join("by-trade.csv");
+    let report = d.path().join("risk.html");
     let o = riskpool(&[
         "risk",
         "--input",
@@ -198,6 +199,8 @@ fn scenario_pnl_matches_black_scholes_and_the_summary_follows_the_convention() {
         p(&out),
         "--by-trade",
         p(&by_trade),
+        "--report",
+        p(&report),
         "--levels",
         "0.9,0.5",
         "--precision",
@@ -287,6 +290,15 @@ fn scenario_pnl_matches_black_scholes_and_the_summary_follows_the_convention() {
         let es = -sorted[..k].iter().sum::<f64>() / k as f64;
         assert!((l["es"].as_f64().unwrap() - es).abs() <= 1e-12 * es.abs().max(1.0));
     }
+    // The report carries the same figures (the page itself is tested in
+    // tests/report.rs, in a browser).
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"));
+    assert!(
+        html.contains(&format!(r#"id="base-pv" data-value="{}""#, s["base_pv"])),
+        "base PV not in the report"
+    );
+    assert!(html.contains("<svg") && !html.contains("src=\"http"));
     // No side files are left.
     let mut left: Vec<String> = std::fs::read_dir(d.path())
         .unwrap()
@@ -300,6 +312,7 @@ fn scenario_pnl_matches_black_scholes_and_the_summary_follows_the_convention() {
             "by-trade.csv",
             "pnl.csv",
             "pnl.csv.summary.json",
+            "risk.html",
             "scenarios.csv"
         ]
     );
@@ -318,7 +331,8 @@ fn hand_part(dir: &Path, k: u64, n: u64, seed: u64, trades: &[(u64, &str, Vec<f6
     let mut text = header.to_string() + "\n";
     for (line, id, pnl) in trades {
         let row = serde_json::json!({
-            "line": line, "id": id, "underlyings": ["X"], "moved": true, "base": 1.0,
+            "line": line, "id": id, "underlyings": ["X"], "model": "gbm", "payoff": "european",
+            "paths": 100, "moved": true, "base": 1.0,
             "base_stderr": 0.5, "pnl": pnl, "pnl_stderr": vec![0.25; pnl.len()],
             "engine": "cpu", "device": "test",
         });

@@ -19,8 +19,8 @@ use serde_json::{json, Value};
 
 use super::fsum::fsum;
 use super::part::{self, Part, PartRow};
-use super::report_data::{RiskReportData, ScenarioRow, TradeRow};
 use crate::cli::{RiskMergeArgs, RiskOutputArgs};
+use crate::report::{BookRow, EsContribution, RiskReport, RunInfo, ScenarioPnl};
 use crate::resume::{self, write_atomically};
 use crate::UsageError;
 
@@ -232,8 +232,15 @@ pub fn write_outputs(
     let devices = joined(rows.iter().map(|r| r.device.as_str()));
 
     if let Some(path) = &figures.report {
-        let mut data = report_data(parts, &rows, &pnl, base, &losses, (unnamed, unmoved));
-        (data.engine, data.device) = (engines.clone(), devices.clone());
+        let data = report_data(
+            parts,
+            &rows,
+            &pnl,
+            base,
+            &losses,
+            (unnamed, unmoved),
+            (&engines, &devices),
+        );
         write_atomically(path, &crate::report::render(&data))?;
     }
 
@@ -282,6 +289,7 @@ fn key_of(r: &PartRow) -> String {
     }
 }
 
+/// What the report shows, from the merged rows.
 fn report_data(
     parts: &[Part],
     rows: &[&PartRow],
@@ -289,69 +297,125 @@ fn report_data(
     base: Estimate,
     losses: &[Loss],
     (unnamed, unmoved): (u64, u64),
-) -> RiskReportData {
+    (engine, device): (&str, &str),
+) -> RiskReport {
     let h = &parts[0].header;
+    // Underlyings in first-seen order of the book; each trade attributed
+    // to its key (names joined with `+`, `(none)`).
     let keys: Vec<String> = rows.iter().map(|r| key_of(r)).collect();
+    let mut underlyings: Vec<String> = Vec::new();
+    for k in &keys {
+        if !underlyings.contains(k) {
+            underlyings.push(k.clone());
+        }
+    }
+    let index: HashMap<&str, usize> = underlyings
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.as_str(), i))
+        .collect();
     let scenarios = h
         .scenarios
         .iter()
         .enumerate()
         .map(|(s, name)| {
-            let mut groups: HashMap<&str, Vec<f64>> = HashMap::new();
+            let mut groups: Vec<Vec<f64>> = vec![Vec::new(); underlyings.len()];
             for (r, k) in rows.iter().zip(&keys) {
-                groups.entry(k).or_default().push(r.pnl[s]);
+                groups[index[k.as_str()]].push(r.pnl[s]);
             }
-            let mut by: Vec<(String, f64)> = groups
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), fsum(v)))
-                .collect();
-            by.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-            ScenarioRow {
+            ScenarioPnl {
                 name: name.clone(),
-                pnl: pnl[s],
-                by_underlying: by,
+                pnl: pnl[s].value,
+                stderr: pnl[s].stderr,
+                by_underlying: groups.into_iter().map(fsum).collect(),
             }
         })
         .collect();
-    // The tail of each level: its scenarios, worst first (ties by order).
+    // The first level's tail: its scenarios, worst first (ties by order).
     let mut order: Vec<usize> = (0..pnl.len()).collect();
     order.sort_by(|&a, &b| pnl[a].value.total_cmp(&pnl[b].value).then(a.cmp(&b)));
     let es_contributions = losses
-        .iter()
+        .first()
         .map(|l| {
             let tail = &order[..l.tail.min(order.len())];
             rows.iter()
-                .map(|r| -fsum(tail.iter().map(|&s| r.pnl[s])) / tail.len() as f64)
+                .map(|r| EsContribution {
+                    id: r.id.clone(),
+                    es: -fsum(tail.iter().map(|&s| r.pnl[s])) / tail.len() as f64 + 0.0,
+                })
                 .collect()
         })
-        .collect();
-    RiskReportData {
-        book: h.book.clone(),
-        scenario_file: h.scenario_file.clone(),
-        base_pv: base,
-        trades: rows
+        .unwrap_or_default();
+    let levels: Vec<String> = losses.iter().map(|l| l.level.to_string()).collect();
+    RiskReport {
+        title: format!("Portfolio risk: {}", h.book),
+        run: RunInfo {
+            inputs: vec![h.book.clone(), h.scenario_file.clone()],
+            engine: engine.into(),
+            device: device.into(),
+            seed: h
+                .run
+                .get("seed")
+                .and_then(Value::as_u64)
+                .unwrap_or_default(),
+            paths: rows.iter().map(|r| r.paths).max().unwrap_or_default(),
+            date: utc_now(),
+            details: vec![
+                ("Levels".into(), levels.join(", ")),
+                ("Shards".into(), h.shard[1].to_string()),
+                (
+                    "Precision".into(),
+                    h.run
+                        .get("precision")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_lowercase(),
+                ),
+                ("Trades no scenario moves".into(), unmoved.to_string()),
+            ],
+        },
+        base_pv: base.value,
+        base_stderr: base.stderr,
+        trades: rows.len(),
+        scenarios: pnl.len(),
+        unmoved_trades: unnamed as usize,
+        losses: losses.to_vec(),
+        pnl: scenarios,
+        underlyings,
+        es_contributions,
+        book: rows
             .iter()
-            .map(|r| TradeRow {
+            .map(|r| BookRow {
                 id: r.id.clone(),
-                underlyings: r.underlyings.clone(),
-                pv: Estimate {
-                    value: r.base,
-                    stderr: r.base_stderr,
-                },
+                underlyings: r.underlyings.iter().flatten().cloned().collect(),
+                model: r.model.clone(),
+                payoff: r.payoff.clone(),
+                pv: r.base,
+                stderr: r.base_stderr,
             })
             .collect(),
-        scenarios,
-        losses: losses.to_vec(),
-        es_contributions,
-        unnamed_trades: unnamed,
-        unmoved_trades: unmoved,
-        engine: h.engine.clone(),
-        device: h.device.clone(),
-        seed: h
-            .run
-            .get("seed")
-            .and_then(Value::as_u64)
-            .unwrap_or_default(),
-        shards: h.shard[1],
     }
+}
+
+/// Now in UTC as `YYYY-MM-DD HH:MM UTC` (civil date from days since the
+/// epoch, Howard Hinnant's algorithm: no date crate for one line).
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60
+    )
 }

@@ -12,7 +12,6 @@
 pub mod fsum;
 pub mod merge;
 pub mod part;
-pub mod report_data;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -61,6 +60,22 @@ fn asset_model(t: &Trade, a: usize) -> Option<ModelSpec> {
                 rho: x.rho,
             })
         }),
+    }
+}
+
+/// The trade's model type as the book names it (`gbm_multi` for several assets).
+fn model_name(t: &Trade) -> &'static str {
+    match t.extension.as_ref().and_then(|e| e.multi.as_ref()) {
+        Some(m) => m.model.name(),
+        None => t.model.name(),
+    }
+}
+
+/// The trade's payoff type as the book names it.
+fn payoff_name(t: &Trade) -> &'static str {
+    match t.extension.as_ref().and_then(|e| e.multi.as_ref()) {
+        Some(m) => m.payoff.name(),
+        None => t.payoff.name(),
     }
 }
 
@@ -450,6 +465,9 @@ fn revalue_all(
                 line: t.line,
                 id: t.trade.id.clone(),
                 underlyings: t.underlyings.clone(),
+                model: model_name(&t.trade).into(),
+                payoff: payoff_name(&t.trade).into(),
+                paths: t.trade.paths,
                 moved: !sc.moves.iter().flatten().all(MarketMove::is_none),
                 base: r.base.value,
                 base_stderr: r.base.stderr,

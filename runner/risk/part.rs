@@ -52,6 +52,10 @@ pub struct PartRow {
     pub line: u64,
     pub id: String,
     pub underlyings: Vec<Option<String>>,
+    /// Its model and payoff type names and paths, for the report.
+    pub model: String,
+    pub payoff: String,
+    pub paths: u64,
     /// Whether any scenario moves it.
     pub moved: bool,
     pub base: f64,
@@ -268,6 +272,9 @@ mod tests {
             line,
             id: id.into(),
             underlyings: vec![Some("A".into())],
+            model: "gbm".into(),
+            payoff: "european".into(),
+            paths: 100,
             moved: true,
             base: 0.1 + line as f64,
             base_stderr: 1.0 / 3.0,
