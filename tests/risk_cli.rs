@@ -710,13 +710,14 @@ fn an_engine_failure_falls_back_under_auto_and_keeps_what_was_finished_otherwise
     a.extend(["--batch-trades", "3"]);
     ok(&riskpool(&a));
 
-    // A named engine: the run stops, exit 1, the batches before kept.
+    // A named engine: the second batch fails, the run stops, exit 1, the
+    // first batch kept.
     let out = d.path().join("pnl.csv");
     let mut a = risk_args(&book, &scen, &out);
     a.extend(["--batch-trades", "3"]);
     let o = bin()
         .args(&a)
-        .env("RISKPOOL_INJECT_ENGINE_FAILURE", "10")
+        .env("RISKPOOL_INJECT_ENGINE_FAILURE", "1")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -733,11 +734,13 @@ fn an_engine_failure_falls_back_under_auto_and_keeps_what_was_finished_otherwise
         std::fs::read(&reference).unwrap()
     );
 
-    // auto: the batch goes again on the next engine (here a fresh CPU one).
+    // auto: the second batch goes again on the next engine (here a fresh
+    // CPU one).
     let out = d.path().join("auto.csv");
     let mut a = risk_args(&book, &scen, &out);
     let at = a.iter().position(|x| *x == "cpu").unwrap();
     a[at] = "auto";
+    a.extend(["--batch-trades", "3"]);
     let o = bin()
         .args(&a)
         .env("RISKPOOL_INJECT_ENGINE_FAILURE", "1")
