@@ -400,9 +400,13 @@ fn report_data(
 /// Now in UTC as `YYYY-MM-DD HH:MM UTC` (civil date from days since the
 /// epoch, Howard Hinnant's algorithm: no date crate for one line).
 fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
+    utc(std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
+        .map_or(0, |d| d.as_secs()) as i64)
+}
+
+/// `secs` after the Unix epoch as `YYYY-MM-DD HH:MM UTC`.
+fn utc(secs: i64) -> String {
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -418,4 +422,18 @@ fn utc_now() -> String {
         rest / 3600,
         rest % 3600 / 60
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        // A leap day, and the last minute of a leap year.
+        assert_eq!(utc(951_782_400 + 3_660), "2000-02-29 01:01 UTC");
+        assert_eq!(utc(1_483_228_799), "2016-12-31 23:59 UTC");
+        assert_eq!(utc(4_102_444_800), "2100-01-01 00:00 UTC");
+    }
 }
