@@ -393,6 +393,10 @@ fn revalue_all(
         );
     }
     let mut reader = TradeReader::open(book, opts.clone())?.skip(kept as usize);
+    let progress = crate::log::Progress::new(expected.len() as u64, kept);
+    let start = Instant::now();
+    // Path-steps of the base and every scenario, for the rate shown.
+    let mut path_steps = 0.0;
     loop {
         let batch: Vec<ReadTrade> = reader
             .by_ref()
@@ -478,7 +482,11 @@ fn revalue_all(
             })?;
         }
         w.sync()?;
-        tracing::info!(done = w.rows, total = expected.len(), "revalued a batch");
+        path_steps += trades
+            .iter()
+            .map(|t| t.path_steps() * (1 + scen.names.len()) as f64)
+            .sum::<f64>();
+        progress.batch(w.rows, path_steps / start.elapsed().as_secs_f64().max(1e-9));
     }
     if w.rows != expected.len() as u64 {
         bail!(
@@ -487,6 +495,7 @@ fn revalue_all(
             expected.len()
         );
     }
+    progress.finish();
     let now = w.rows - kept;
     w.finish()?;
     Ok((kept, now))
