@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use anyhow::{bail, Result};
 use riskpool_kernels::engine::cuda::CudaEngine;
 use riskpool_kernels::engine::wgpu::WgpuEngine;
+use riskpool_kernels::scenario::{ScenarioResult, TradeScenarios};
 use riskpool_kernels::{CpuEngine, Engine, EngineError, PricingRequest, Simd, Trade, TradeResult};
 
 use crate::claims::{self, Claim};
@@ -181,6 +182,25 @@ impl Engine for Injected {
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
+        self.take_batch()?;
+        self.inner.price(trades, req)
+    }
+    /// The inner engine's own revaluation (its one-pass P&L, not the
+    /// trait's default through `price`), a batch like `price`'s.
+    fn revalue(
+        &self,
+        trades: &[Trade],
+        scenarios: &[TradeScenarios],
+        req: &PricingRequest,
+    ) -> Result<Vec<ScenarioResult>, EngineError> {
+        self.take_batch()?;
+        self.inner.revalue(trades, scenarios, req)
+    }
+}
+
+impl Injected {
+    /// Counts a batch down; the failure once none are left.
+    fn take_batch(&self) -> Result<(), EngineError> {
         let left = self.batches_left.load(Ordering::SeqCst);
         if left == 0 {
             return Err(EngineError::failed(
@@ -189,6 +209,6 @@ impl Engine for Injected {
             ));
         }
         self.batches_left.store(left - 1, Ordering::SeqCst);
-        self.inner.price(trades, req)
+        Ok(())
     }
 }

@@ -22,6 +22,7 @@ mod price;
 mod probe;
 mod report;
 mod resume;
+mod risk;
 
 use std::process::ExitCode;
 
@@ -55,6 +56,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        cli::Command::Risk(args) => risk::run(&args),
+        cli::Command::RiskMerge(args) => risk::merge::run(&args),
         cli::Command::Generate(args) => generate::run(&args),
         cli::Command::Demo(args) => demo::run(&args),
         cli::Command::Bench(args) => bench::run(&args),

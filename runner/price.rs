@@ -34,7 +34,7 @@ pub struct Summary {
     pub device: String,
 }
 
-fn parse_shard(s: &str) -> Result<(u64, u64)> {
+pub fn parse_shard(s: &str) -> Result<(u64, u64)> {
     let parsed = s
         .split_once('/')
         .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
@@ -138,7 +138,7 @@ pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
 pub const NAME_MAX: usize = 255;
 
 /// The most paths `--paths` may ask for (the trades' own limit).
-fn check_paths_flag(paths: Option<u64>, antithetic: bool) -> Result<()> {
+pub fn check_paths_flag(paths: Option<u64>, antithetic: bool) -> Result<()> {
     let Some(n) = paths else { return Ok(()) };
     let max = riskpool_kernels::instrument::MAX_PATHS;
     if n == 0 || n > max {

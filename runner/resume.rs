@@ -455,7 +455,9 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
 /// written), `meta-tmp` (the signature written to its temporary file, not
 /// renamed), `batch` (half a batch written, not synced), `summary` (every
 /// row durable, no summary), `summary-tmp` (the summary in its temporary
-/// file), `rename` (summary written, partial not yet renamed).
+/// file), `rename` (summary written, partial not yet renamed); `risk`:
+/// `risk-batch` (half a batch's rows written, not synced) and
+/// `risk-part-done` (every row durable, no output written).
 pub fn stall(point: &str) {
     static WANT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     let want = WANT.get_or_init(|| std::env::var("RISKPOOL_TEST_STALL").ok());

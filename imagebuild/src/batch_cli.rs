@@ -89,6 +89,13 @@ pub struct PoolArgs {
 
 #[derive(clap::Args)]
 pub struct JobArgs {
+    /// The graph: `price` (generate/split -> price_0..N-1 -> concat) or
+    /// `risk` (risk_0..N-1 -> merge: the book's shards under every scenario).
+    #[arg(long, default_value = "price", value_parser = ["price", "risk"])]
+    kind: String,
+    /// Risk jobs: the scenario file's blob name in the container.
+    #[arg(long)]
+    scenarios: Option<String>,
     /// Job id: 1 to 64 letters, digits, hyphens and underscores; every blob the job writes is under it.
     #[arg(long)]
     id: String,
@@ -265,6 +272,12 @@ pub fn batch_pool(a: PoolArgs) -> Result<()> {
 
 pub fn batch_job(a: JobArgs) -> Result<()> {
     let o = JobOptions {
+        kind: if a.kind == "risk" {
+            batch::job::JobKind::Risk
+        } else {
+            batch::job::JobKind::Price
+        },
+        scenarios: a.scenarios,
         id: a.id,
         pool_id: a.pool_id,
         image: a.image,

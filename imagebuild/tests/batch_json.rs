@@ -543,6 +543,111 @@ fn generated_jobs_pass_and_form_the_task_graph() {
         .contains("--expect 3 "));
 }
 
+#[test]
+fn risk_jobs_form_the_shard_and_merge_graph() {
+    let d = tempfile::tempdir().unwrap();
+    let s = schema();
+    let dir = d.path().join("r");
+    let o = image(&job_args(
+        dir.to_str().unwrap(),
+        "r",
+        &[
+            "--kind",
+            "risk",
+            "--trades",
+            "1000",
+            "--tasks",
+            "4",
+            "--book",
+            "books/book.jsonl",
+            "--scenarios",
+            "scen/2026.csv",
+            "--seed",
+            "7",
+            "--schema",
+            s.to_str().unwrap(),
+        ],
+    ));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tasks = job_tasks(&dir);
+    assert_eq!(tasks.len(), 4 + 1);
+    let url = "https://acct.blob.core.windows.net/work";
+    for (k, t) in tasks[..4].iter().enumerate() {
+        assert_eq!(t["id"], k.to_string());
+        assert!(t.get("dependsOn").is_none());
+        let cmd = t["commandLine"].as_str().unwrap();
+        assert!(
+            cmd.contains(&format!(
+                "riskpool risk --input book.jsonl --scenarios scenarios.csv --seed 7 --shard {k}/4 --output risk.{k}.part.jsonl"
+            )),
+            "{cmd}"
+        );
+        let files = t["resourceFiles"].as_array().unwrap();
+        assert_eq!(files[0]["httpUrl"], format!("{url}/books/book.jsonl"));
+        assert_eq!(files[0]["filePath"], "book.jsonl");
+        assert_eq!(files[1]["httpUrl"], format!("{url}/scen/2026.csv"));
+        assert_eq!(files[1]["filePath"], "scenarios.csv");
+        assert_eq!(files[1]["identityReference"]["resourceId"], IDENTITY);
+        assert_eq!(
+            t["outputFiles"][0]["destination"]["container"]["path"],
+            format!("r/risk-parts/risk.{k}.part.jsonl")
+        );
+        no_gpus_flag(t);
+    }
+    let merge = &tasks[4];
+    assert_eq!(merge["id"], "merge");
+    assert_eq!(
+        merge["dependsOn"]["taskIdRanges"][0],
+        json!({"start": 0, "end": 3})
+    );
+    assert_eq!(merge["resourceFiles"][0]["blobPrefix"], "r/risk-parts/");
+    let cmd = merge["commandLine"].as_str().unwrap();
+    assert!(
+        cmd.contains(
+            "riskpool risk-merge --output pnl.csv --by-trade by-trade.csv --report risk.html -- ./"
+        ),
+        "{cmd}"
+    );
+    let script = std::fs::read_to_string(dir.join("run.sh")).unwrap();
+    assert!(script.contains("KIND=risk") && script.contains("SCENARIOS_BLOB=scen/2026.csv"));
+    let sh = Command::new("sh")
+        .arg("-n")
+        .arg(dir.join("run.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        sh.status.success(),
+        "run.sh: {}",
+        String::from_utf8_lossy(&sh.stderr)
+    );
+    let written = written_blobs(&tasks[4..]);
+    for want in [
+        "r/pnl.csv",
+        "r/pnl.csv.summary.json",
+        "r/by-trade.csv",
+        "r/risk.html",
+    ] {
+        assert!(written.iter().any(|w| w == want), "{want}: {written:?}");
+    }
+
+    // A risk job needs its book and its scenarios.
+    for (drop, flag) in [("--scenarios", "--scenarios"), ("--book", "--book")] {
+        let dir = d.path().join(format!("bad{flag}"));
+        let mut extra = vec!["--kind", "risk", "--trades", "10", "--tasks", "2"];
+        if drop != "--book" {
+            extra.extend(["--book", "b.jsonl"]);
+        }
+        if drop != "--scenarios" {
+            extra.extend(["--scenarios", "s.csv"]);
+        }
+        let o = image(&job_args(dir.to_str().unwrap(), "x", &extra));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(flag), "{flag}: {err}");
+        assert!(!dir.join("job.json").exists());
+    }
+}
+
 /// Every blob name a job's tasks write.
 fn written_blobs(tasks: &[Value]) -> Vec<String> {
     let mut v = Vec::new();

@@ -9,6 +9,9 @@
 //! second pricing an existing book; each job's results hold exactly its
 //! book's rows, with the prices one run over the whole book gives.
 //!
+//! A risk job (--kind risk) runs the same way: its shard tasks shuffled,
+//! one killed and rerun, then the merge, whose P&L equals one unsharded run.
+//!
 //! The runner is target/release/riskpool (scripts/test builds it first).
 
 #[allow(dead_code)]
@@ -495,4 +498,141 @@ fn two_jobs_run_as_batch_runs_them_and_keep_to_themselves() {
     } else {
         eprintln!("NOTE: concat --expect refusals not checked: this riskpool has no --expect yet");
     }
+}
+
+/// A book of `n` European options on three named underlyings (one trade in
+/// five names none), as portfolio JSON Lines.
+fn risk_book(n: usize) -> String {
+    let names = ["SPX", "EURUSD", "GOLD"];
+    (0..n)
+        .map(|i| {
+            let u = if i % 5 == 4 {
+                String::new()
+            } else {
+                format!(r#", "underlying": "{}""#, names[i % 3])
+            };
+            format!(
+                r#"{{"id": "t{i}", "model": {{"type": "gbm", "spot": 100, "rate": 0.02, "vol": {}{u}}}, "payoff": {{"type": "european", "option": "{}", "strike": {}}}, "maturity": 1, "steps": 1, "paths": 4000}}"#,
+                0.15 + 0.01 * (i % 7) as f64,
+                if i % 2 == 0 { "call" } else { "put" },
+                90 + i % 20
+            ) + "\n"
+        })
+        .collect()
+}
+
+#[test]
+fn a_risk_job_runs_as_batch_runs_it_and_equals_one_run() {
+    let d = tempfile::tempdir().unwrap();
+    let b = Batch::new(d.path());
+    let book = b.blobs.join("books/book.jsonl");
+    let scen = b.blobs.join("scen/s.csv");
+    std::fs::create_dir_all(book.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(scen.parent().unwrap()).unwrap();
+    std::fs::write(&book, risk_book(40)).unwrap();
+    let mut s = String::from("scenario,underlying,spot,vol,rate\n");
+    for k in 0..12 {
+        let x = (k as f64 - 5.5) / 50.0;
+        s += &format!(
+            "d{k},SPX,{x},{},\nd{k},EURUSD,{},,{}\n",
+            -x / 2.0,
+            -x,
+            x / 10.0
+        );
+    }
+    std::fs::write(&scen, s).unwrap();
+    let tasks = make_job(
+        &d.path().join("r"),
+        "risk1",
+        &[
+            "--kind",
+            "risk",
+            "--trades",
+            "40",
+            "--tasks",
+            "3",
+            "--seed",
+            "5",
+            "--book",
+            "books/book.jsonl",
+            "--scenarios",
+            "scen/s.csv",
+        ],
+    );
+    assert_eq!(tasks.len(), 3 + 1);
+    // Shards in shuffled order, the first killed mid-run and rerun.
+    let mut order: Vec<&Value> = tasks[..3].iter().collect();
+    let seed = shuffle(&mut order);
+    eprintln!("risk1: shard tasks in the order of seed {seed} (RISKPOOL_SHUFFLE_SEED)");
+    for (i, t) in order.iter().enumerate() {
+        let id = t["id"].as_str().unwrap();
+        if i == 0 {
+            let (mut child, wd) = b.start("risk1", t);
+            std::thread::sleep(std::time::Duration::from_millis(40));
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let status = child.wait().unwrap();
+            let t0 = std::time::Instant::now();
+            while Command::new("kill")
+                .args(["-0", "--", &format!("-{}", child.id())])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+            {
+                assert!(t0.elapsed().as_secs() < 10, "the killed task lives on");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            b.upload(t, &wd, status.success());
+        }
+        assert_eq!(
+            b.run("risk1", t),
+            0,
+            "risk1/{id}: {}",
+            b.stderr("risk1", id)
+        );
+    }
+    let merge = &tasks[3];
+    assert_eq!(merge["id"], "merge");
+    assert_eq!(
+        b.run("risk1", merge),
+        0,
+        "merge: {}",
+        b.stderr("risk1", "merge")
+    );
+    for f in [
+        "pnl.csv",
+        "pnl.csv.summary.json",
+        "by-trade.csv",
+        "risk.html",
+    ] {
+        assert!(b.blobs.join("risk1").join(f).is_file(), "{f} not uploaded");
+    }
+    // One unsharded run of the same book and scenarios: the same bytes.
+    let whole = b.node.join("whole.csv");
+    let o = Command::new(common::runner())
+        .args(["risk", "--seed", "5", "--input"])
+        .arg(&book)
+        .arg("--scenarios")
+        .arg(&scen)
+        .arg("--output")
+        .arg(&whole)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(&whole).unwrap(),
+        std::fs::read(b.blobs.join("risk1/pnl.csv")).unwrap(),
+        "the merged P&L differs from one run over the book"
+    );
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(b.blobs.join("risk1/pnl.csv.summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["trades"], 40);
+    assert_eq!(summary["scenarios"], 12);
+    assert_eq!(summary["shards"], 3);
+    assert_eq!(summary["unnamed_trades"], 8);
+    // GOLD is in no scenario: its trades and the unnamed ones do not move.
+    assert_eq!(summary["unmoved_trades"], 8 + 11);
 }

@@ -10,6 +10,9 @@ mod azfinsim_csv;
 #[cfg(test)]
 mod fuzz;
 mod portfolio;
+pub mod scenarios;
+
+pub use portfolio::Underlyings;
 
 use std::fmt;
 use std::fs::File;
@@ -207,6 +210,8 @@ pub struct ReadOptions {
 pub struct ReadTrade {
     pub line: u64,
     pub trade: Trade,
+    /// Its assets' underlying names (azfinsim trades name none).
+    pub underlyings: Underlyings,
 }
 
 /// Streams the trades of one file.
@@ -227,7 +232,7 @@ enum Inner {
         line: u64,
     },
     Array {
-        items: std::vec::IntoIter<(u64, Result<Trade, InputError>)>,
+        items: std::vec::IntoIter<(u64, Result<(Trade, Underlyings), InputError>)>,
     },
 }
 
@@ -273,7 +278,11 @@ impl TradeReader {
         format!("{:016x}", self.hash.digest())
     }
 
-    fn finish(&self, line: u64, mut trade: Trade) -> Result<Option<ReadTrade>, InputError> {
+    fn finish(
+        &self,
+        line: u64,
+        (mut trade, underlyings): (Trade, Underlyings),
+    ) -> Result<Option<ReadTrade>, InputError> {
         if let Some(p) = self.opts.paths {
             trade.paths = p;
         }
@@ -294,7 +303,11 @@ impl TradeReader {
                 return Ok(None);
             }
         }
-        Ok(Some(ReadTrade { line, trade }))
+        Ok(Some(ReadTrade {
+            line,
+            trade,
+            underlyings,
+        }))
     }
 }
 
@@ -317,7 +330,7 @@ impl TradeReader {
     fn parse_item(
         &self,
         n: u64,
-        parsed: Result<Trade, InputError>,
+        parsed: Result<(Trade, Underlyings), InputError>,
     ) -> Option<Result<ReadTrade, InputError>> {
         parsed.and_then(|t| self.finish(n, t)).transpose()
     }
@@ -339,8 +352,12 @@ impl TradeReader {
             Format::AzfinsimCsv if n == 1 => {
                 return azfinsim_csv::check_header(&self.path, text).err().map(Err);
             }
-            Format::AzfinsimCsv => azfinsim_csv::parse_row(&self.path, n, text),
-            _ => portfolio::parse_line(&self.path, n, text),
+            // azfinsim's rows name no underlying (no currency pair
+            // either): they do not move in scenarios.
+            Format::AzfinsimCsv => {
+                azfinsim_csv::parse_row(&self.path, n, text).map(|t| (t, vec![None]))
+            }
+            _ => portfolio::parse_line_named(&self.path, n, text),
         };
         self.parse_item(n, parsed)
     }

@@ -159,7 +159,7 @@ fn object<'a>(
 fn model(o: &Obj) -> Result<ModelSpec, InputError> {
     Ok(match o.choice("type", &ModelKind::named())? {
         ModelKind::Gbm => {
-            o.only(&["type", "spot", "rate", "dividend", "vol"])?;
+            o.only(&["type", "spot", "rate", "dividend", "vol", "underlying"])?;
             ModelSpec::Gbm(Gbm {
                 spot: o.num("spot")?,
                 rate: o.num("rate")?,
@@ -169,7 +169,16 @@ fn model(o: &Obj) -> Result<ModelSpec, InputError> {
         }
         ModelKind::Heston => {
             o.only(&[
-                "type", "spot", "rate", "dividend", "v0", "kappa", "theta", "xi", "rho",
+                "type",
+                "spot",
+                "rate",
+                "dividend",
+                "v0",
+                "kappa",
+                "theta",
+                "xi",
+                "rho",
+                "underlying",
             ])?;
             ModelSpec::Heston(Heston {
                 spot: o.num("spot")?,
@@ -183,7 +192,15 @@ fn model(o: &Obj) -> Result<ModelSpec, InputError> {
             })
         }
         ModelKind::SvFx => {
-            o.only(&["type", "spot", "drift", "sigma", "volvol", "rho"])?;
+            o.only(&[
+                "type",
+                "spot",
+                "drift",
+                "sigma",
+                "volvol",
+                "rho",
+                "underlying",
+            ])?;
             ModelSpec::SvFx(SvFx {
                 spot: o.num("spot")?,
                 drift: o.num("drift")?,
@@ -411,7 +428,7 @@ fn multi_model(o: &Obj, name: &str) -> Result<MultiModel, InputError> {
     Ok(if name == "gbm_multi" {
         let mut assets = Vec::with_capacity(n);
         for (f, m) in &objs {
-            unknown(f, m, &["spot", "vol", "dividend"])?;
+            unknown(f, m, &["spot", "vol", "dividend", "underlying"])?;
             assets.push(GbmAsset {
                 spot: item_num(o, f, m, "spot", None)?,
                 vol: item_num(o, f, m, "vol", None)?,
@@ -429,7 +446,16 @@ fn multi_model(o: &Obj, name: &str) -> Result<MultiModel, InputError> {
             unknown(
                 f,
                 m,
-                &["spot", "dividend", "v0", "kappa", "theta", "xi", "rho"],
+                &[
+                    "spot",
+                    "dividend",
+                    "v0",
+                    "kappa",
+                    "theta",
+                    "xi",
+                    "rho",
+                    "underlying",
+                ],
             )?;
             assets.push(HestonAsset {
                 spot: item_num(o, f, m, "spot", None)?,
@@ -544,8 +570,67 @@ fn first_asset(m: &MultiModel) -> ModelSpec {
     }
 }
 
+/// The underlying names of a trade, one per asset (`None` where the
+/// asset names none: it does not move in scenarios). A single-asset
+/// model's is `model.underlying`; a multi-asset model's,
+/// `model.assets[i].underlying`.
+pub type Underlyings = Vec<Option<String>>;
+
+/// `underlying` of `m` (at dotted `field`): absent, or a non-empty string.
+fn underlying_of(
+    path: &Path,
+    line: u64,
+    field: &str,
+    m: &Map<String, Value>,
+) -> Result<Option<String>, InputError> {
+    match m.get("underlying") {
+        None => Ok(None),
+        Some(Value::String(s)) if !s.trim().is_empty() && s.trim() == s => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(error_at(
+            path,
+            line,
+            Some(field),
+            "must be a name without leading or trailing spaces, not empty",
+        )),
+        Some(other) => Err(error_at(
+            path,
+            line,
+            Some(field),
+            format!("expected a string, got {}", kind(other)),
+        )),
+    }
+}
+
+/// The names of a parsed trade's assets (see [`Underlyings`]).
+fn underlyings(mo: &Obj, multi: bool) -> Result<Underlyings, InputError> {
+    if !multi {
+        return Ok(vec![underlying_of(
+            mo.path,
+            mo.line,
+            "model.underlying",
+            mo.map,
+        )?]);
+    }
+    let Some(Value::Array(items)) = mo.map.get("assets") else {
+        return Ok(Vec::new());
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, a)| match a {
+            Value::Object(m) => underlying_of(
+                mo.path,
+                mo.line,
+                &format!("model.assets[{i}].underlying"),
+                m,
+            ),
+            _ => Ok(None),
+        })
+        .collect()
+}
+
 /// One trade from its JSON value.
-fn trade(path: &Path, line: u64, v: &Value) -> Result<Trade, InputError> {
+fn trade(path: &Path, line: u64, v: &Value) -> Result<(Trade, Underlyings), InputError> {
     let o = object(v, "", path, line, "trade")?;
     o.only(&[
         "id", "model", "payoff", "maturity", "steps", "paths", "exercise",
@@ -631,9 +716,10 @@ fn trade(path: &Path, line: u64, v: &Value) -> Result<Trade, InputError> {
             exercise: exercise.unwrap_or_default(),
         })),
     };
+    let names = underlyings(&mo, extension.as_ref().is_some_and(|e| e.multi.is_some()))?;
     let steps = o.count("steps")?;
     let steps = u32::try_from(steps).map_err(|_| o.err("steps", format!("too large: {steps}")))?;
-    Ok(Trade {
+    let trade = Trade {
         stream: stream_id_of(&id),
         id,
         model: m,
@@ -642,7 +728,8 @@ fn trade(path: &Path, line: u64, v: &Value) -> Result<Trade, InputError> {
         steps,
         paths: o.count("paths")?,
         extension,
-    })
+    };
+    Ok((trade, names))
 }
 
 /// One line of a JSON Lines file.
@@ -716,7 +803,17 @@ fn strict_json(text: &str) -> Result<Value, serde_json::Error> {
     serde_json::from_str::<Strict>(text).map(|s| s.0)
 }
 
+#[cfg(test)]
 pub fn parse_line(path: &Path, line: u64, text: &str) -> Result<Trade, InputError> {
+    parse_line_named(path, line, text).map(|(t, _)| t)
+}
+
+/// [`parse_line`] with the trade's underlying names.
+pub fn parse_line_named(
+    path: &Path,
+    line: u64,
+    text: &str,
+) -> Result<(Trade, Underlyings), InputError> {
     let v: Value = strict_json(text).map_err(|e| {
         let field = field_before(text, e.column());
         error_at(path, line, field.as_deref(), format!("invalid JSON: {e}"))
@@ -739,7 +836,7 @@ fn field_before(text: &str, column: usize) -> Option<String> {
 pub fn parse_array(
     path: &Path,
     text: &str,
-) -> Result<Vec<(u64, Result<Trade, InputError>)>, InputError> {
+) -> Result<Vec<(u64, Result<(Trade, Underlyings), InputError>)>, InputError> {
     let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(text).map_err(|e| {
         error_at(
             path,

@@ -29,10 +29,6 @@
 //! path to open a page in chromium (the root package has no library), so
 //! it uses nothing of the binary but its own files and the kernels crate.
 
-// Nothing in the binary calls `render` until `riskpool risk --report`
-// lands (issue 17); drop this then.
-#![allow(dead_code)]
-
 mod charts;
 mod html;
 mod svg;

@@ -21,6 +21,21 @@
 //! ends with `/`, so job `a` never reads job `ab`'s), and `riskpool concat
 //! --expect N` refuses unless exactly N distinct part files came.
 //!
+//! `--kind risk` makes the risk graph instead: risk_0..N-1 -> merge. Each
+//! shard task revalues its trades (stream id K mod N) of the book under
+//! every scenario of the scenario file, both resource files, and uploads
+//! its part; the merge task takes the job's parts and writes the figures:
+//!
+//! | blob | written by | read by |
+//! |---|---|---|
+//! | the book, `--book NAME` (portfolio JSON Lines or JSON) | the user | risk K |
+//! | the scenarios, `--scenarios NAME` (CSV) | the user | risk K |
+//! | `JOB/risk-parts/risk.K.part.jsonl` | risk K | merge (prefix `JOB/risk-parts/`) |
+//! | `JOB/pnl.csv`, `pnl.csv.summary.json`, `by-trade.csv`, `risk.html` | merge | the user |
+//!
+//! `riskpool risk-merge` refuses unless every shard 0..N-1 came exactly
+//! once, all of one run (book, scenarios, seed).
+//!
 //! The job is created with `onAllTasksComplete: noaction` (a job with no
 //! tasks yet counts as complete), the tasks are added, and then
 //! [`TERMINATE_PATCH`] sets `terminatejob`.
@@ -39,8 +54,20 @@ pub struct Storage {
     pub identity: String,
 }
 
+/// Which graph a job runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    /// generate/split -> price_0..N-1 -> concat.
+    Price,
+    /// risk_0..N-1 (shards of the book under every scenario) -> merge.
+    Risk,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobOptions {
+    pub kind: JobKind,
+    /// Risk jobs: the scenario file's blob name in the container.
+    pub scenarios: Option<String>,
     pub id: String,
     pub pool_id: String,
     /// The container image the tasks run in (None on custom-image pools).
@@ -64,9 +91,12 @@ impl JobOptions {
         self.trades.div_ceil(self.price_tasks.max(1)).max(1)
     }
 
-    /// Part files split makes, so price tasks.
+    /// Part files split makes, so price tasks (risk jobs: the shards).
     pub fn parts(&self) -> u64 {
-        self.trades.div_ceil(self.trades_per_file())
+        match self.kind {
+            JobKind::Price => self.trades.div_ceil(self.trades_per_file()),
+            JobKind::Risk => self.price_tasks.max(1),
+        }
     }
 
     fn url(&self) -> &str {
@@ -153,6 +183,9 @@ fn task(o: &JobOptions, id: &str, command: String, depends: Option<Value>) -> Va
 /// book), split, the price tasks with numeric ids `0..N-1` (so concat
 /// depends on their range), concat.
 pub fn tasks(o: &JobOptions) -> Vec<Value> {
+    if o.kind == JobKind::Risk {
+        return risk_tasks(o);
+    }
     let (job, per_file, parts) = (&o.id, o.trades_per_file(), o.parts());
     let mut tasks = Vec::new();
     let input = match &o.book {
@@ -237,6 +270,61 @@ pub fn tasks(o: &JobOptions) -> Vec<Value> {
         &[("results.csv", format!("{job}/results.csv"))],
     );
     tasks.push(concat);
+    tasks
+}
+
+/// The risk graph: shard tasks with numeric ids `0..N-1`, each revaluing
+/// its trades under every scenario, then `merge` (depending on all of them).
+fn risk_tasks(o: &JobOptions) -> Vec<Value> {
+    let (job, n) = (&o.id, o.parts());
+    let book = o.book.clone().unwrap_or_default();
+    let scenarios = o.scenarios.clone().unwrap_or_default();
+    let mut tasks = Vec::new();
+    for k in 0..n {
+        let id = k.to_string();
+        let part = format!("risk.{k}.part.jsonl");
+        let mut t = task(
+            o,
+            &id,
+            format!(
+                "riskpool risk --input book.jsonl --scenarios scenarios.csv --seed {} --shard {k}/{n} --output {part}",
+                o.seed
+            ),
+            None,
+        );
+        t["resourceFiles"] = json!([
+            blob_file(o, &book, "book.jsonl"),
+            blob_file(o, &scenarios, "scenarios.csv")
+        ]);
+        t["outputFiles"] = outputs(o, &id, &[(&part, format!("{job}/risk-parts/{part}"))]);
+        tasks.push(t);
+    }
+    let mut merge = task(
+        o,
+        "merge",
+        // `./` and `--`: a job id may begin with `-`; the glob is outside
+        // the quotes. risk-merge refuses missing or doubled shards.
+        format!(
+            "riskpool risk-merge --output pnl.csv --by-trade by-trade.csv --report risk.html -- ./{qjob}/risk-parts/risk.*.part.jsonl",
+            qjob = super::script::sh_quote(job)
+        ),
+        Some(json!({"taskIdRanges": [{"start": 0, "end": n as i64 - 1}]})),
+    );
+    merge["resourceFiles"] = json!([{"storageContainerUrl": o.url(), "blobPrefix": format!("{job}/risk-parts/"), "identityReference": o.identity()}]);
+    merge["outputFiles"] = outputs(
+        o,
+        "merge",
+        &[
+            ("pnl.csv", format!("{job}/pnl.csv")),
+            (
+                "pnl.csv.summary.json",
+                format!("{job}/pnl.csv.summary.json"),
+            ),
+            ("by-trade.csv", format!("{job}/by-trade.csv")),
+            ("risk.html", format!("{job}/risk.html")),
+        ],
+    );
+    tasks.push(merge);
     tasks
 }
 

@@ -534,19 +534,46 @@ pub fn check_job(o: &JobOptions) -> Vec<Refusal> {
         refuse(&mut out, "--identity (identityReference.resourceId)", format!(
             "`{}` is not a user-assigned identity's resource id: /subscriptions/GUID/resourceGroups/RG/providers/Microsoft.ManagedIdentity/userAssignedIdentities/NAME", o.storage.identity));
     }
-    if let Some(book) = &o.book {
-        let ok = (1..=1024).contains(&book.len())
-            && !book.starts_with('/')
-            && !book.ends_with('/')
-            && !book
+    let blob_ok = |name: &str| {
+        (1..=1024).contains(&name.len())
+            && !name.starts_with('/')
+            && !name.ends_with('/')
+            && !name
                 .split('/')
                 .any(|s| s.is_empty() || s == "." || s == "..")
-            && book
+            && name
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b));
-        if !ok {
-            refuse(&mut out, "--book", format!(
-                "`{book}` is not a blob name riskpool-image accepts: letters, digits, `.`, `_`, `-` and `/` between non-empty parts"));
+                .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+    };
+    for (flag, name) in [("--book", &o.book), ("--scenarios", &o.scenarios)] {
+        if let Some(name) = name {
+            if !blob_ok(name) {
+                refuse(&mut out, flag, format!(
+                    "`{name}` is not a blob name riskpool-image accepts: letters, digits, `.`, `_`, `-` and `/` between non-empty parts"));
+            }
+        }
+    }
+    match o.kind {
+        super::job::JobKind::Risk => {
+            if o.book.is_none() {
+                refuse(&mut out, "--book", "a risk job revalues an existing book (portfolio JSON Lines with `underlying` names): give its blob name".to_string());
+            }
+            if o.scenarios.is_none() {
+                refuse(
+                    &mut out,
+                    "--scenarios",
+                    "a risk job needs the scenario file's blob name".to_string(),
+                );
+            }
+        }
+        super::job::JobKind::Price => {
+            if o.scenarios.is_some() {
+                refuse(
+                    &mut out,
+                    "--scenarios",
+                    "scenarios are for --kind risk".to_string(),
+                );
+            }
         }
     }
     if let Some(image) = &o.image {

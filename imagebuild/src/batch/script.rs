@@ -67,6 +67,11 @@ pub fn run_sh(o: &JobOptions, pool: Option<&PoolCreation>, collections: usize) -
         .map(|(host, c)| (host.split('.').next().unwrap_or(host), c))
         .unwrap_or(("", ""));
     let book = o.book.clone().unwrap_or_default();
+    let scenarios = o.scenarios.clone().unwrap_or_default();
+    let kind = match o.kind {
+        super::job::JobKind::Price => "price",
+        super::job::JobKind::Risk => "risk",
+    };
     let (pool_account, pool_body) = pool
         .map(|p| (p.account_id.as_str(), p.body_file.as_str()))
         .unwrap_or(("", ""));
@@ -81,6 +86,8 @@ pub fn run_sh(o: &JobOptions, pool: Option<&PoolCreation>, collections: usize) -
 #   ./run.sh download [OUT.csv]  fetch {job}/results.csv, check one row per trade, keep it as OUT.csv
 #                                (default: results.csv beside this script)
 #   ./run.sh all [BOOK.csv]      submit, wait, download
+# Risk jobs (--kind risk): submit [BOOK.jsonl [SCENARIOS.csv]] uploads both; download [DIR] fetches
+# {job}/pnl.csv, pnl.csv.summary.json, by-trade.csv and risk.html into DIR (default: beside this script).
 # Credentials: az login and az batch account login (or AZURE_BATCH_ACCOUNT, AZURE_BATCH_ENDPOINT,
 # AZURE_BATCH_ACCESS_KEY); storage by --auth-mode login, or AZURE_STORAGE_CONNECTION_STRING.
 set -eu
@@ -94,6 +101,8 @@ STORAGE_URL={qurl}
 STORAGE_ACCOUNT={qaccount}
 CONTAINER={qcontainer}
 BOOK_BLOB={qbook}
+KIND={kind}
+SCENARIOS_BLOB={qscenarios}
 TRADES={trades}
 PARTS={parts}
 COLLECTIONS={collections}
@@ -123,12 +132,25 @@ submit() {{
     if [ -n "$book" ]; then
       book=$(abs "$book")
       [ -f "$book" ] || die "$book: no such file" 2
-      n=$(rows "$book")
-      [ "$n" -eq "$TRADES" ] || die "$book holds $n trades; this job was made for $TRADES (--trades)" 2
+      if [ "$KIND" = price ]; then
+        n=$(rows "$book")
+        [ "$n" -eq "$TRADES" ] || die "$book holds $n trades; this job was made for $TRADES (--trades)" 2
+      fi
       say "uploading $book to $CONTAINER/$BOOK_BLOB"
       storage blob upload --container-name="$CONTAINER" --name="$BOOK_BLOB" --file="$book" --overwrite --no-progress >/dev/null
     else
       say "no book file given: the job reads $CONTAINER/$BOOK_BLOB as it is"
+    fi
+  fi
+  if [ -n "$SCENARIOS_BLOB" ]; then
+    scen=${{2:-}}
+    if [ -n "$scen" ]; then
+      scen=$(abs "$scen")
+      [ -f "$scen" ] || die "$scen: no such file" 2
+      say "uploading $scen to $CONTAINER/$SCENARIOS_BLOB"
+      storage blob upload --container-name="$CONTAINER" --name="$SCENARIOS_BLOB" --file="$scen" --overwrite --no-progress >/dev/null
+    else
+      say "no scenario file given: the job reads $CONTAINER/$SCENARIOS_BLOB as it is"
     fi
   fi
   if [ -n "$POOL_ACCOUNT_ID" ]; then
@@ -172,7 +194,24 @@ wait_job() {{
   done
 }}
 
+download_risk() {{
+  dir=.
+  [ -z "${{1:-}}" ] || dir=$(abs "$1")
+  [ -d "$dir" ] || die "$dir: no such folder" 2
+  for f in pnl.csv pnl.csv.summary.json by-trade.csv risk.html; do
+    storage blob download --container-name="$CONTAINER" --name="$JOB/$f" --file="$dir/$f.part" --no-progress >/dev/null
+  done
+  for f in pnl.csv pnl.csv.summary.json by-trade.csv risk.html; do
+    mv "$dir/$f.part" "$dir/$f"
+  done
+  say "$dir/pnl.csv: $(( $(grep -c . "$dir/pnl.csv") - 1 )) scenarios; VaR and ES in $dir/pnl.csv.summary.json"
+}}
+
 download() {{
+  if [ "$KIND" = risk ]; then
+    download_risk "${{1:-}}"
+    return
+  fi
   out=results.csv
   [ -z "${{1:-}}" ] || out=$(abs "$1")
   [ -d "$(dirname "$out")" ] || die "$(dirname "$out"): no such folder" 2
@@ -187,11 +226,11 @@ download() {{
 }}
 
 case "${{1:-}}" in
-  submit) submit "${{2:-}}" ;;
+  submit) submit "${{2:-}}" "${{3:-}}" ;;
   status) status ;;
   wait) wait_job ;;
   download) download "${{2:-}}" ;;
-  all) submit "${{2:-}}"; wait_job; download ;;
+  all) submit "${{2:-}}" "${{3:-}}"; wait_job; download ;;
   *) die "usage: run.sh submit [BOOK.csv] | status | wait | download [OUT.csv] | all [BOOK.csv]" 2 ;;
 esac
 "#,
@@ -202,6 +241,7 @@ esac
         qaccount = sh_quote(account),
         qcontainer = sh_quote(container),
         qbook = sh_quote(&book),
+        qscenarios = sh_quote(&scenarios),
         qpool_account = sh_quote(pool_account),
         qpool_body = sh_quote(pool_body),
         trades = o.trades,

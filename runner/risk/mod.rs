@@ -1,0 +1,502 @@
+//! `riskpool risk`: every trade of a book revalued under every scenario of
+//! a scenario file, the P&L summed per scenario, VaR and ES.
+//!
+//! Like `price`, the inputs are checked whole before anything is written
+//! (the trades, the scenario file, and every move against every trade it
+//! moves: exit 2 naming file, line and field), the output is locked for
+//! the run, and results are durable batch by batch in a part file
+//! ([`part`]), so a rerun after a pre-emption revalues only what is
+//! missing. With `--shard K/N` the part file is the output, for
+//! `risk-merge`; without, the run merges its one part ([`merge`]).
+
+pub mod fsum;
+pub mod merge;
+pub mod part;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use riskpool_kernels::model::{Gbm, Heston, ModelSpec};
+use riskpool_kernels::multi::MultiModel;
+use riskpool_kernels::scenario::{MarketMove, TradeScenarios};
+use riskpool_kernels::{Bumps, Engine, EngineError, GreekSet, Precision, PricingRequest, Trade};
+use serde_json::json;
+
+use crate::cli::{EngineArgs, PrecisionChoice, RiskArgs};
+use crate::input::scenarios::{self, Scenarios};
+use crate::input::{error_at, require_regular_file, Format, ReadOptions, ReadTrade, TradeReader};
+use crate::resume::{self, OutputLock, Signature};
+use crate::{engines, UsageError};
+use part::{PartHeader, PartRow, PartWriter};
+
+/// Asset `a` of `t` as a one-asset model, for checking a move on it.
+fn asset_model(t: &Trade, a: usize) -> Option<ModelSpec> {
+    match t
+        .extension
+        .as_ref()
+        .and_then(|e| e.multi.as_ref())
+        .map(|m| &m.model)
+    {
+        None => (a == 0).then(|| t.model.clone()),
+        Some(MultiModel::GbmMulti { rate, assets, .. }) => assets.get(a).map(|x| {
+            ModelSpec::Gbm(Gbm {
+                spot: x.spot,
+                rate: *rate,
+                dividend: x.dividend,
+                vol: x.vol,
+            })
+        }),
+        Some(MultiModel::HestonMulti { rate, assets, .. }) => assets.get(a).map(|x| {
+            ModelSpec::Heston(Heston {
+                spot: x.spot,
+                rate: *rate,
+                dividend: x.dividend,
+                v0: x.v0,
+                kappa: x.kappa,
+                theta: x.theta,
+                xi: x.xi,
+                rho: x.rho,
+            })
+        }),
+    }
+}
+
+/// The trade's model type as the book names it (`gbm_multi` for several assets).
+fn model_name(t: &Trade) -> &'static str {
+    match t.extension.as_ref().and_then(|e| e.multi.as_ref()) {
+        Some(m) => m.model.name(),
+        None => t.model.name(),
+    }
+}
+
+/// The trade's payoff type as the book names it.
+fn payoff_name(t: &Trade) -> &'static str {
+    match t.extension.as_ref().and_then(|e| e.multi.as_ref()) {
+        Some(m) => m.payoff.name(),
+        None => t.payoff.name(),
+    }
+}
+
+/// The scenario column a model field's move comes from.
+fn column_of(field: &str) -> &'static str {
+    match field {
+        "spot" => "spot",
+        "rate" | "drift" => "rate",
+        _ => "vol",
+    }
+}
+
+/// `t`'s moves in every scenario, checked: a move the trade's model cannot
+/// take is an error at the scenario file's row, naming the trade.
+fn moves_of(book: &Path, scen: &Scenarios, t: &ReadTrade) -> Result<TradeScenarios> {
+    let mut moves = vec![vec![MarketMove::default(); t.underlyings.len()]; scen.names.len()];
+    for (a, name) in t.underlyings.iter().enumerate() {
+        let Some(name) = name else { continue };
+        let Some(model) = asset_model(&t.trade, a) else {
+            continue;
+        };
+        for (s, row) in moves.iter_mut().enumerate() {
+            let (mv, line) = scen.get(name, s);
+            if mv.is_none() {
+                continue;
+            }
+            if let Err(e) = mv.apply(&model) {
+                return Err(error_at(
+                    &scen.path,
+                    line,
+                    Some(column_of(e.field)),
+                    format!(
+                        "scenario `{}` {e} for trade `{}` ({}, line {}), underlying `{name}`",
+                        scen.names[s],
+                        t.trade.id,
+                        book.display(),
+                        t.line
+                    ),
+                )
+                .into());
+            }
+            row[a] = mv;
+        }
+    }
+    Ok(TradeScenarios { moves })
+}
+
+/// What the check of every trade against the scenarios found.
+struct MoveCheck {
+    /// (line, id) of this shard's trades, in book order.
+    expected: Vec<(u64, String)>,
+}
+
+/// Checks every move on every trade of the whole book (every shard refuses
+/// the same bad input), and warns of scenario underlyings no trade has.
+fn check_moves(book: &Path, opts: &ReadOptions, scen: &Scenarios) -> Result<MoveCheck> {
+    let all = ReadOptions {
+        shard: None,
+        ..opts.clone()
+    };
+    let mut names: HashSet<String> = HashSet::new();
+    let mut expected = Vec::new();
+    let (mut unnamed, mut unmoved) = (0u64, 0u64);
+    for item in TradeReader::open(book, all)? {
+        let t = item?;
+        names.extend(t.underlyings.iter().flatten().cloned());
+        let m = moves_of(book, scen, &t)?;
+        unnamed += u64::from(t.underlyings.iter().all(Option::is_none));
+        unmoved += u64::from(m.moves.iter().flatten().all(MarketMove::is_none));
+        if opts.shard.map_or(true, |(k, n)| t.trade.stream % n == k) {
+            expected.push((t.line, t.trade.id));
+        }
+    }
+    let mut unknown: Vec<&String> = scen.moves.keys().filter(|u| !names.contains(*u)).collect();
+    unknown.sort();
+    for u in unknown {
+        tracing::warn!(
+            "{}: underlying `{u}` is in no trade of {}; its rows move nothing",
+            scen.path.display(),
+            book.display()
+        );
+    }
+    if unnamed > 0 {
+        tracing::info!("{unnamed} trades name no underlying: they do not move in any scenario");
+    }
+    if unmoved > 0 {
+        tracing::info!("{unmoved} trades are moved by no scenario: their P&L is 0");
+    }
+    Ok(MoveCheck { expected })
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into())
+}
+
+pub fn run(args: &RiskArgs) -> Result<()> {
+    let shard = args
+        .shard
+        .as_deref()
+        .map(crate::price::parse_shard)
+        .transpose()?;
+    crate::price::check_paths_flag(args.paths, false)?;
+    if args.batch_trades == 0 {
+        bail!(UsageError("--batch-trades must be at least 1".into()));
+    }
+    if shard.is_some() && (args.figures.by_trade.is_some() || args.figures.report.is_some()) {
+        bail!(UsageError(
+            "--by-trade and --report are written by `riskpool risk-merge` from every shard's part, not by one shard".into()
+        ));
+    }
+    require_regular_file(&args.input, "--input", crate::input::READ_TWICE)?;
+    require_regular_file(
+        &args.scenarios,
+        "--scenarios",
+        "it is hashed for the rerun after a pre-emption",
+    )?;
+    let format = crate::input::detect(&args.input)?;
+    let inputs = [args.input.as_path(), args.scenarios.as_path()];
+    if shard.is_some() {
+        for i in inputs {
+            crate::price::check_output(i, &args.output, "--output")?;
+        }
+    } else {
+        merge::check_outputs(&args.output, &args.figures, &inputs)?;
+    }
+    let _lock = OutputLock::acquire(&args.output)?;
+
+    let scen = scenarios::read(&args.scenarios)?;
+    let opts = ReadOptions {
+        paths: args.paths,
+        shard,
+        window: None,
+    };
+    let req = PricingRequest {
+        seed: args.seed,
+        greeks: GreekSet::default(),
+        bumps: Bumps::STANDARD,
+        antithetic: false,
+        precision: match args.precision {
+            PrecisionChoice::F32 => Precision::F32,
+            PrecisionChoice::F64 => Precision::F64,
+        },
+    };
+    let checked = crate::check::check_all(&args.input, &opts, &req)?;
+    if checked.count == 0 && shard.is_none() {
+        return Err(error_at(&args.input, 1, None, "no trades in the file").into());
+    }
+    if format == Format::AzfinsimCsv {
+        tracing::warn!(
+            "{}: azfinsim trades name no underlying; no scenario moves them",
+            args.input.display()
+        );
+    }
+    let moves = check_moves(&args.input, &opts, &scen)?;
+    resume::stall("checked");
+
+    let engine: Box<dyn Engine> = engines::select(&args.engine)?;
+    let device = engine.device();
+    let run = json!({
+        "book_hash": checked.hash, "scenarios_hash": scen.hash, "seed": args.seed,
+        "paths": args.paths, "precision": format!("{:?}", args.precision),
+    });
+    let scen_path =
+        std::fs::canonicalize(&args.scenarios).unwrap_or_else(|_| args.scenarios.clone());
+    let signature = Signature::new(
+        &args.input,
+        &checked.hash,
+        json!({"run": run, "scenarios": scen_path.display().to_string(), "shard": args.shard,
+            "engine": engine.name(), "device": device, "fast_math": args.engine.fast_math}),
+    )?;
+    let header = PartHeader {
+        riskpool_risk_part: part::VERSION,
+        run,
+        signature: signature.0.clone(),
+        shard: match shard {
+            Some((k, n)) => [k, n],
+            None => [0, 1],
+        },
+        scenarios: scen.names.clone(),
+        trades: checked.count,
+        engine: engine.name().into(),
+        device: device.clone(),
+        book: file_name(&args.input),
+        scenario_file: file_name(&args.scenarios),
+    };
+    let summary_sig = json!({"part": signature.0, "levels": args.figures.levels,
+        "by_trade": args.figures.by_trade, "report": args.figures.report});
+    let part_path: PathBuf = match shard {
+        Some(_) => args.output.clone(),
+        None => {
+            if resume::already_done(&args.output, &Signature(summary_sig.clone())) {
+                tracing::info!(
+                    "{} is already complete for these arguments; nothing to do",
+                    args.output.display()
+                );
+                return Ok(());
+            }
+            let mut p = args.output.clone().into_os_string();
+            p.push(".part");
+            PathBuf::from(p)
+        }
+    };
+    let began = Instant::now();
+    let (done_before, revalued) = if part::is_done(&part_path, &header) {
+        (checked.count, 0)
+    } else {
+        revalue_all(
+            Inputs {
+                book: &args.input,
+                opts: &opts,
+                scen: &scen,
+                expected: &moves.expected,
+            },
+            (engine, &args.engine),
+            &req,
+            &header,
+            &part_path,
+            args.batch_trades,
+        )?
+    };
+    let seconds = began.elapsed().as_secs_f64();
+    let extra = json!({"resumed_from": done_before, "revalued_now": revalued, "seconds": seconds});
+    match shard {
+        Some((k, n)) => {
+            tracing::info!(
+                "shard {k}/{n}: {} trades x {} scenarios in {}",
+                checked.count,
+                scen.names.len(),
+                args.output.display()
+            );
+        }
+        None => {
+            // Test hook: every trade durable in the part, no output yet.
+            resume::stall("risk-part-done");
+            let parts = merge::gather(std::slice::from_ref(&part_path))?;
+            let s = merge::write_outputs(&args.output, &args.figures, &parts, summary_sig, extra)?;
+            let _ = std::fs::remove_file(&part_path);
+            resume::sync_dir(&part_path);
+            tracing::info!(
+                "revalued {} trades under {} scenarios: base PV {}, {}",
+                checked.count,
+                scen.names.len(),
+                s["base_pv"],
+                s["levels"]
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What the revaluation reads.
+struct Inputs<'a> {
+    book: &'a Path,
+    opts: &'a ReadOptions,
+    scen: &'a Scenarios,
+    /// (line, id) of the part's trades, in order.
+    expected: &'a [(u64, String)],
+}
+
+/// At most this many engines a batch is tried on (`--engine auto` falls
+/// back cuda, wgpu, cpu, then a fresh cpu).
+const TRIES: usize = 4;
+
+/// Revalues one batch, falling back to the next engine (as `price` does)
+/// when `--engine auto` chose one that fails.
+fn revalue_batch(
+    engine: &mut Box<dyn Engine>,
+    args: &EngineArgs,
+    trades: &[Trade],
+    scs: &[TradeScenarios],
+    req: &PricingRequest,
+) -> Result<Vec<riskpool_kernels::scenario::ScenarioResult>, EngineError> {
+    let mut tries = 1;
+    loop {
+        match engine.revalue(trades, scs, req) {
+            Err(e @ (EngineError::Failed { .. } | EngineError::Unavailable { .. }))
+                if tries < TRIES =>
+            {
+                let Some(next) = engines::fallback(args, engine.name()) else {
+                    return Err(e);
+                };
+                tracing::warn!("{e}; the remaining trades go to the {} engine", next.name());
+                *engine = next;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Revalues every trade of the part not already durable; returns how many
+/// were kept from an earlier run and how many were revalued now.
+fn revalue_all(
+    inputs: Inputs,
+    (mut engine, engine_args): (Box<dyn Engine>, &EngineArgs),
+    req: &PricingRequest,
+    header: &PartHeader,
+    part_path: &Path,
+    batch_trades: usize,
+) -> Result<(u64, u64)> {
+    let Inputs {
+        book,
+        opts,
+        scen,
+        expected,
+    } = inputs;
+    let mut w = PartWriter::open(part_path, header, expected)?;
+    let kept = w.rows;
+    if kept > 0 {
+        tracing::info!(
+            "resuming {}: {kept} of {} trades already revalued",
+            part_path.display(),
+            expected.len()
+        );
+    }
+    let mut reader = TradeReader::open(book, opts.clone())?.skip(kept as usize);
+    let progress = crate::log::Progress::new(expected.len() as u64, kept);
+    let start = Instant::now();
+    // Path-steps of the base and every scenario, for the rate shown.
+    let mut path_steps = 0.0;
+    loop {
+        let batch: Vec<ReadTrade> = reader
+            .by_ref()
+            .take(batch_trades)
+            .collect::<Result<_, _>>()
+            .context("the input changed while it was being revalued")?;
+        if batch.is_empty() {
+            break;
+        }
+        let scs: Vec<TradeScenarios> = batch
+            .iter()
+            .map(|t| moves_of(book, scen, t))
+            .collect::<Result<_>>()?;
+        let trades: Vec<Trade> = batch.iter().map(|t| t.trade.clone()).collect();
+        let results = match revalue_batch(&mut engine, engine_args, &trades, &scs, req) {
+            Ok(r) if r.len() == trades.len() => r,
+            Ok(r) => bail!(
+                "the {} engine returned {} results for {} trades",
+                engine.name(),
+                r.len(),
+                trades.len()
+            ),
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "{} trades revalued before the failure are kept in {}",
+                    w.rows,
+                    part::partial_of(part_path).display()
+                )))
+            }
+        };
+        let device = engine.device();
+        let half = batch.len() / 2;
+        for (i, ((t, sc), r)) in batch.iter().zip(&scs).zip(&results).enumerate() {
+            if i == half && i > 0 {
+                resume::stall("risk-batch");
+            }
+            let want = expected.get(w.rows as usize);
+            if want.map_or(true, |(l, id)| *l != t.line || *id != t.trade.id) {
+                bail!(
+                    "the input changed while it was being revalued (line {})",
+                    t.line
+                );
+            }
+            if !(r.base.value.is_finite() && r.base.stderr.is_finite()) {
+                w.sync()?;
+                bail!(
+                    "trade `{}` (line {}): its base price is not a finite number; the {} rows before it are kept",
+                    t.trade.id, t.line, w.rows
+                );
+            }
+            if r.pnl.len() != scen.names.len() {
+                bail!(
+                    "the {} engine returned {} P&L values for {} scenarios (trade `{}`)",
+                    engine.name(),
+                    r.pnl.len(),
+                    scen.names.len(),
+                    t.trade.id
+                );
+            }
+            if let Some(s) = (0..r.pnl.len())
+                .find(|&s| !(r.pnl[s].value.is_finite() && r.pnl[s].stderr.is_finite()))
+            {
+                w.sync()?;
+                bail!(
+                    "trade `{}` (line {}): its P&L in scenario `{}` is not a finite number; the {} rows before it are kept",
+                    t.trade.id, t.line, scen.names[s], w.rows
+                );
+            }
+            w.write(&PartRow {
+                line: t.line,
+                id: t.trade.id.clone(),
+                underlyings: t.underlyings.clone(),
+                model: model_name(&t.trade).into(),
+                payoff: payoff_name(&t.trade).into(),
+                paths: t.trade.paths,
+                moved: !sc.moves.iter().flatten().all(MarketMove::is_none),
+                base: r.base.value,
+                base_stderr: r.base.stderr,
+                pnl: r.pnl.iter().map(|e| e.value).collect(),
+                pnl_stderr: r.pnl.iter().map(|e| e.stderr).collect(),
+                engine: engine.name().to_string(),
+                device: device.clone(),
+            })?;
+        }
+        w.sync()?;
+        path_steps += trades
+            .iter()
+            .map(|t| t.path_steps() * (1 + scen.names.len()) as f64)
+            .sum::<f64>();
+        progress.batch(w.rows, path_steps / start.elapsed().as_secs_f64().max(1e-9));
+    }
+    if w.rows != expected.len() as u64 {
+        bail!(
+            "the input changed while it was being revalued: {} trades revalued, the check found {}",
+            w.rows,
+            expected.len()
+        );
+    }
+    progress.finish();
+    let now = w.rows - kept;
+    w.finish()?;
+    Ok((kept, now))
+}

@@ -1,0 +1,326 @@
+//! A risk run's part file: what one shard (or the whole book) computed,
+//! one JSON line per trade, durable batch by batch.
+//!
+//! The first line is the [`PartHeader`] (the run's signature, the shard,
+//! the scenario names and how many trades the part holds); each further
+//! line a [`PartRow`]: one trade's base PV and its P&L in every scenario.
+//! Numbers are written in the shortest form that reads back to the same
+//! bits. While a run is under way the file is `<part>.partial`, its header
+//! synced first and its rows after every batch; a rerun with the same
+//! header keeps every whole row that is, byte for byte, what this run
+//! would write for the book's trade at that place, cuts the rest, and
+//! revalues only what is missing. A complete part is renamed into place.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::UsageError;
+
+/// The first line of a part file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartHeader {
+    /// Marks the file and its version.
+    pub riskpool_risk_part: u32,
+    /// What every shard of one run shares (book and scenario file hashes,
+    /// seed, paths, precision): `risk-merge` refuses parts that differ.
+    pub run: Value,
+    /// This shard's full signature (the run, the input paths, the engine
+    /// chosen at the start and its device): a rerun keeps rows only under
+    /// the same one.
+    pub signature: Value,
+    /// `[K, N]`: shard K of N (`[0, 1]` unsharded).
+    pub shard: [u64; 2],
+    pub scenarios: Vec<String>,
+    /// Trades in this part.
+    pub trades: u64,
+    pub engine: String,
+    pub device: String,
+    /// The book's and the scenario file's names, for the report.
+    pub book: String,
+    pub scenario_file: String,
+}
+
+/// One trade revalued under every scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartRow {
+    /// The trade's line in the book (merged rows go in book order).
+    pub line: u64,
+    pub id: String,
+    pub underlyings: Vec<Option<String>>,
+    /// Its model and payoff type names and paths, for the report.
+    pub model: String,
+    pub payoff: String,
+    pub paths: u64,
+    /// Whether any scenario moves it.
+    pub moved: bool,
+    pub base: f64,
+    pub base_stderr: f64,
+    pub pnl: Vec<f64>,
+    pub pnl_stderr: Vec<f64>,
+    /// The engine and device that revalued it (`--engine auto` may fall
+    /// back mid-run).
+    pub engine: String,
+    pub device: String,
+}
+
+pub const VERSION: u32 = 1;
+
+pub fn partial_of(part: &Path) -> PathBuf {
+    let mut p = part.as_os_str().to_owned();
+    p.push(".partial");
+    PathBuf::from(p)
+}
+
+fn line_of<T: Serialize>(v: &T) -> Result<String> {
+    let mut s = serde_json::to_string(v).context("cannot encode a part row")?;
+    s.push('\n');
+    Ok(s)
+}
+
+/// A complete part file, read and checked.
+pub struct Part {
+    pub path: PathBuf,
+    pub header: PartHeader,
+    pub rows: Vec<PartRow>,
+}
+
+/// Reads the part at `path`; every problem names the file and line.
+pub fn read(path: &Path) -> Result<Part> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("{}: cannot read: {e}", path.display())))?;
+    let bad = |line: usize, what: String| UsageError(format!("{}:{line}: {what}", path.display()));
+    let mut lines = text.lines();
+    let header: PartHeader = lines
+        .next()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| bad(1, "not a riskpool risk part file (no part header)".into()))?;
+    if header.riskpool_risk_part != VERSION {
+        bail!(bad(
+            1,
+            format!(
+                "part format {} is not the version this riskpool reads ({VERSION})",
+                header.riskpool_risk_part
+            )
+        ));
+    }
+    let n = header.scenarios.len();
+    let mut rows = Vec::with_capacity(header.trades as usize);
+    for (i, l) in lines.enumerate() {
+        let row: PartRow =
+            serde_json::from_str(l).map_err(|e| bad(i + 2, format!("not a part row: {e}")))?;
+        if row.pnl.len() != n || row.pnl_stderr.len() != n {
+            bail!(bad(
+                i + 2,
+                format!(
+                    "trade `{}` has {} P&L values for {n} scenarios",
+                    row.id,
+                    row.pnl.len()
+                )
+            ));
+        }
+        rows.push(row);
+    }
+    if rows.len() as u64 != header.trades {
+        bail!(UsageError(format!(
+            "{}: incomplete part: {} of its {} trades",
+            path.display(),
+            rows.len(),
+            header.trades
+        )));
+    }
+    Ok(Part {
+        path: path.to_path_buf(),
+        header,
+        rows,
+    })
+}
+
+/// Whether `part` is already complete under `header`.
+pub fn is_done(part: &Path, header: &PartHeader) -> bool {
+    read(part).is_ok_and(|p| p.header == *header)
+}
+
+/// Appends rows to `<part>.partial`, durable after each [`sync`](Self::sync).
+pub struct PartWriter {
+    file: File,
+    partial: PathBuf,
+    part: PathBuf,
+    pub rows: u64,
+}
+
+impl PartWriter {
+    /// Opens `<part>.partial` for this run: keeps the rows an interrupted
+    /// run with the same header left, as far as they are the trades
+    /// `expected` names (line, id) in order, and starts afresh otherwise.
+    pub fn open(
+        part: &Path,
+        header: &PartHeader,
+        expected: &[(u64, String)],
+    ) -> Result<PartWriter> {
+        let partial = partial_of(part);
+        let head = line_of(header)?;
+        let mut keep = 0u64;
+        let mut rows = 0u64;
+        if let Ok(bytes) = std::fs::read(&partial) {
+            if bytes.starts_with(head.as_bytes()) {
+                keep = head.len() as u64;
+                let mut at = head.len();
+                while let Some(end) = bytes[at..].iter().position(|&b| b == b'\n') {
+                    let raw = &bytes[at..at + end + 1];
+                    let ok = std::str::from_utf8(raw)
+                        .ok()
+                        .and_then(|t| serde_json::from_str::<PartRow>(t).ok())
+                        .filter(|r| {
+                            expected
+                                .get(rows as usize)
+                                .is_some_and(|(l, id)| *l == r.line && *id == r.id)
+                                && r.pnl.len() == header.scenarios.len()
+                        })
+                        .and_then(|r| line_of(&r).ok())
+                        .is_some_and(|again| again.as_bytes() == raw);
+                    if !ok {
+                        break;
+                    }
+                    at += end + 1;
+                    keep = at as u64;
+                    rows += 1;
+                }
+            }
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&partial)
+            .with_context(|| format!("cannot open {}", partial.display()))?;
+        file.set_len(keep)
+            .with_context(|| format!("cannot truncate {}", partial.display()))?;
+        file.seek(SeekFrom::End(0))
+            .with_context(|| format!("cannot open {}", partial.display()))?;
+        let mut w = PartWriter {
+            file,
+            partial,
+            part: part.to_path_buf(),
+            rows,
+        };
+        if keep == 0 {
+            w.file
+                .write_all(head.as_bytes())
+                .with_context(|| format!("cannot write {}", w.partial.display()))?;
+        }
+        w.sync()?;
+        crate::resume::sync_dir(part);
+        Ok(w)
+    }
+
+    pub fn write(&mut self, row: &PartRow) -> Result<()> {
+        self.file
+            .write_all(line_of(row)?.as_bytes())
+            .with_context(|| format!("cannot write {}", self.partial.display()))?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Makes every row written so far durable.
+    pub fn sync(&mut self) -> Result<()> {
+        self.file
+            .sync_data()
+            .with_context(|| format!("cannot sync {}", self.partial.display()))
+    }
+
+    /// Syncs and renames the finished part into place.
+    pub fn finish(mut self) -> Result<()> {
+        self.sync()?;
+        std::fs::rename(&self.partial, &self.part).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.partial.display(),
+                self.part.display()
+            )
+        })?;
+        crate::resume::sync_dir(&self.part);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> PartHeader {
+        PartHeader {
+            riskpool_risk_part: VERSION,
+            run: serde_json::json!({"seed": 1}),
+            signature: serde_json::json!({"x": 1}),
+            shard: [0, 1],
+            scenarios: vec!["s".into()],
+            trades: 3,
+            engine: "cpu".into(),
+            device: "d".into(),
+            book: "b".into(),
+            scenario_file: "s.csv".into(),
+        }
+    }
+
+    fn row(line: u64, id: &str) -> PartRow {
+        PartRow {
+            line,
+            id: id.into(),
+            underlyings: vec![Some("A".into())],
+            model: "gbm".into(),
+            payoff: "european".into(),
+            paths: 100,
+            moved: true,
+            base: 0.1 + line as f64,
+            base_stderr: 1.0 / 3.0,
+            pnl: vec![-0.7],
+            pnl_stderr: vec![0.01],
+            engine: "cpu".into(),
+            device: "d".into(),
+        }
+    }
+
+    #[test]
+    fn a_rerun_keeps_whole_matching_rows_and_cuts_a_torn_one() {
+        let d = tempfile::tempdir().unwrap();
+        let part = d.path().join("p.jsonl");
+        let expected = [(1, "a".to_string()), (2, "b".into()), (3, "c".into())];
+        let mut w = PartWriter::open(&part, &header(), &expected).unwrap();
+        w.write(&row(1, "a")).unwrap();
+        w.write(&row(2, "b")).unwrap();
+        w.sync().unwrap();
+        drop(w);
+        // A torn third row: half a line, no newline.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(partial_of(&part))
+            .unwrap();
+        f.write_all(&line_of(&row(3, "c")).unwrap().as_bytes()[..20])
+            .unwrap();
+        drop(f);
+        let w = PartWriter::open(&part, &header(), &expected).unwrap();
+        assert_eq!(w.rows, 2);
+        drop(w);
+        // Another book order keeps nothing past the first mismatch.
+        let other = [(1, "a".to_string()), (2, "x".into()), (3, "c".into())];
+        let mut w = PartWriter::open(&part, &header(), &other).unwrap();
+        assert_eq!(w.rows, 1);
+        w.write(&row(2, "x")).unwrap();
+        w.write(&row(3, "c")).unwrap();
+        w.finish().unwrap();
+        let p = read(&part).unwrap();
+        assert_eq!(p.rows, vec![row(1, "a"), row(2, "x"), row(3, "c")]);
+        // Numbers read back to the same bits.
+        assert_eq!(p.rows[0].base_stderr.to_bits(), (1.0f64 / 3.0).to_bits());
+        // Another run's header starts afresh.
+        let mut h = header();
+        h.run = serde_json::json!({"seed": 2});
+        std::fs::write(partial_of(&part), std::fs::read(&part).unwrap()).unwrap();
+        assert_eq!(PartWriter::open(&part, &h, &expected).unwrap().rows, 0);
+    }
+}

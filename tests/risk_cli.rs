@@ -1,0 +1,761 @@
+//! `riskpool risk` and `riskpool risk-merge` through the binary: scenario
+//! P&L against Black-Scholes, the summary and VaR/ES convention, a sharded
+//! run merged equal to the unsharded one bit for bit, bad scenario input
+//! named by file, line and field, and a resume after SIGKILL that revalues
+//! only what is missing.
+
+#[path = "../kernels/tests/common/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_riskpool"))
+}
+
+fn riskpool(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run riskpool")
+}
+
+fn file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let f = dir.join(name);
+    std::fs::write(&f, text).unwrap();
+    f
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "exit {:?}: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `scenario,pnl,pnl_stderr` rows as (name, pnl, stderr).
+fn pnl_rows(path: &Path) -> Vec<(String, f64, f64)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("scenario,pnl,pnl_stderr"));
+    lines
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (
+                c[0].to_string(),
+                c[1].parse().unwrap(),
+                c[2].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn summary(output: &Path) -> Value {
+    let mut s = output.as_os_str().to_owned();
+    s.push(".summary.json");
+    serde_json::from_str(&std::fs::read_to_string(PathBuf::from(s)).unwrap()).unwrap()
+}
+
+/// A European option under GBM, for the book and for Black-Scholes.
+struct Euro {
+    id: &'static str,
+    underlying: Option<&'static str>,
+    call: bool,
+    spot: f64,
+    strike: f64,
+    rate: f64,
+    dividend: f64,
+    vol: f64,
+    maturity: f64,
+}
+
+impl Euro {
+    fn json(&self, paths: u64) -> String {
+        let u = self
+            .underlying
+            .map(|u| format!(r#", "underlying": "{u}""#))
+            .unwrap_or_default();
+        format!(
+            r#"{{"id": "{}", "model": {{"type": "gbm", "spot": {}, "rate": {}, "dividend": {}, "vol": {}{u}}}, "payoff": {{"type": "european", "option": "{}", "strike": {}}}, "maturity": {}, "steps": 1, "paths": {paths}}}"#,
+            self.id,
+            self.spot,
+            self.rate,
+            self.dividend,
+            self.vol,
+            if self.call { "call" } else { "put" },
+            self.strike,
+            self.maturity
+        )
+    }
+
+    /// Black-Scholes after a move (relative spot, absolute vol and rate).
+    fn bs(&self, spot: f64, vol: f64, rate: f64) -> f64 {
+        common::bs(
+            self.call,
+            self.spot * (1.0 + spot),
+            self.strike,
+            self.rate + rate,
+            self.dividend,
+            self.vol + vol,
+            self.maturity,
+        )
+    }
+}
+
+const BOOK: [Euro; 4] = [
+    Euro {
+        id: "spx-c",
+        underlying: Some("SPX"),
+        call: true,
+        spot: 100.0,
+        strike: 105.0,
+        rate: 0.03,
+        dividend: 0.01,
+        vol: 0.2,
+        maturity: 1.0,
+    },
+    Euro {
+        id: "spx-p",
+        underlying: Some("SPX"),
+        call: false,
+        spot: 100.0,
+        strike: 95.0,
+        rate: 0.03,
+        dividend: 0.01,
+        vol: 0.25,
+        maturity: 0.5,
+    },
+    Euro {
+        id: "eur-c",
+        underlying: Some("EURUSD"),
+        call: true,
+        spot: 1.1,
+        strike: 1.1,
+        rate: 0.02,
+        dividend: 0.0,
+        vol: 0.1,
+        maturity: 0.75,
+    },
+    Euro {
+        id: "plain",
+        underlying: None,
+        call: false,
+        spot: 50.0,
+        strike: 50.0,
+        rate: 0.02,
+        dividend: 0.0,
+        vol: 0.3,
+        maturity: 1.0,
+    },
+];
+
+/// Moves as (scenario, underlying, spot, vol, rate): spot only, vol only,
+/// rate only, all three, and one that names no underlying of SPX's (its
+/// trades stay where they are).
+const MOVES: [(&str, &str, f64, f64, f64); 6] = [
+    ("spot-only", "SPX", -0.1, 0.0, 0.0),
+    ("vol-only", "SPX", 0.0, 0.05, 0.0),
+    ("rate-only", "EURUSD", 0.0, 0.0, 0.01),
+    ("all", "SPX", 0.05, -0.03, 0.005),
+    ("all", "EURUSD", -0.02, 0.02, -0.01),
+    ("eur-only", "EURUSD", 0.03, 0.0, 0.0),
+];
+
+fn scenario_file(dir: &Path) -> PathBuf {
+    let mut text = String::from("scenario,underlying,spot,vol,rate\n");
+    for (s, u, spot, vol, rate) in MOVES {
+        text += &format!("{s},{u},{spot},{vol},{rate}\n");
+    }
+    file(dir, "scenarios.csv", &text)
+}
+
+fn book_file(dir: &Path, paths: u64) -> PathBuf {
+    let text: Vec<String> = BOOK.iter().map(|t| t.json(paths)).collect();
+    file(dir, "book.jsonl", &(text.join("\n") + "\n"))
+}
+
+#[test]
+fn scenario_pnl_matches_black_scholes_and_the_summary_follows_the_convention() {
+    let d = tempfile::tempdir().unwrap();
+    let book = book_file(d.path(), 40_000);
+    let scen = scenario_file(d.path());
+    let out = d.path().join("pnl.csv");
+    let by_trade = d.path().join("by-trade.csv");
+    let report = d.path().join("risk.html");
+    let o = riskpool(&[
+        "risk",
+        "--input",
+        p(&book),
+        "--scenarios",
+        p(&scen),
+        "--output",
+        p(&out),
+        "--by-trade",
+        p(&by_trade),
+        "--report",
+        p(&report),
+        "--levels",
+        "0.9,0.5",
+        "--precision",
+        "f64",
+        "--engine",
+        "cpu",
+        "--threads",
+        "2",
+    ]);
+    ok(&o);
+    let rows = pnl_rows(&out);
+    let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["spot-only", "vol-only", "rate-only", "all", "eur-only"]
+    );
+    for (name, pnl, se) in &rows {
+        let want: f64 = BOOK
+            .iter()
+            .map(|t| {
+                let mv = MOVES
+                    .iter()
+                    .find(|m| m.0 == name && Some(m.1) == t.underlying)
+                    .map_or((0.0, 0.0, 0.0), |m| (m.2, m.3, m.4));
+                t.bs(mv.0, mv.1, mv.2) - t.bs(0.0, 0.0, 0.0)
+            })
+            .sum();
+        assert!(*se > 0.0, "{name}: {se}");
+        assert!(
+            (pnl - want).abs() <= 4.0 * se,
+            "{name}: P&L {pnl} +- {se}, Black-Scholes {want}"
+        );
+    }
+
+    // The by-trade rows: the unnamed trade and the SPX trades in the
+    // EURUSD-only scenario are exactly 0; the portfolio is their sum.
+    let text = std::fs::read_to_string(&by_trade).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("scenario,id,pnl,pnl_stderr"));
+    let bt: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(bt.len(), rows.len() * BOOK.len());
+    for r in &bt {
+        if r[1] == "plain" || (r[0] == "eur-only" && r[1].starts_with("spx")) {
+            assert_eq!((r[2], r[3]), ("0", "0"), "{r:?}");
+        }
+    }
+    for (name, pnl, se) in &rows {
+        let mine: Vec<(f64, f64)> = bt
+            .iter()
+            .filter(|r| r[0] == name)
+            .map(|r| (r[2].parse().unwrap(), r[3].parse().unwrap()))
+            .collect();
+        let sum: f64 = mine.iter().map(|m| m.0).sum();
+        let var: f64 = mine.iter().map(|m| m.1 * m.1).sum();
+        assert!((sum - pnl).abs() <= 1e-12 * pnl.abs().max(1.0), "{name}");
+        assert!((var.sqrt() - se).abs() <= 1e-12 * se, "{name}");
+    }
+
+    // The summary: counts, base PV, and VaR/ES by the stated convention
+    // computed here from the P&L file.
+    let s = summary(&out);
+    assert_eq!(s["trades"], 4);
+    assert_eq!(s["scenarios"], 5);
+    assert_eq!(s["unnamed_trades"], 1);
+    assert_eq!(s["unmoved_trades"], 1);
+    assert_eq!(s["engine"], "cpu");
+    assert!(s["device"].as_str().is_some_and(|d| !d.is_empty()));
+    let base: f64 = BOOK.iter().map(|t| t.bs(0.0, 0.0, 0.0)).sum();
+    let (bpv, bse) = (
+        s["base_pv"].as_f64().unwrap(),
+        s["base_stderr"].as_f64().unwrap(),
+    );
+    assert!(
+        (bpv - base).abs() <= 4.0 * bse,
+        "base {bpv} +- {bse}, {base}"
+    );
+    let mut sorted: Vec<f64> = rows.iter().map(|r| r.1).collect();
+    sorted.sort_by(f64::total_cmp);
+    let levels = s["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 2);
+    for (l, level) in levels.iter().zip([0.9, 0.5]) {
+        // N = 5: 0.9 -> ceil(0.5) = 1, 0.5 -> ceil(2.5) = 3.
+        let k = if level == 0.9 { 1 } else { 3 };
+        assert_eq!(l["level"].as_f64(), Some(level));
+        assert_eq!(l["tail"].as_u64(), Some(k as u64));
+        assert_eq!(l["var"].as_f64(), Some(-sorted[k - 1]));
+        let es = -sorted[..k].iter().sum::<f64>() / k as f64;
+        assert!((l["es"].as_f64().unwrap() - es).abs() <= 1e-12 * es.abs().max(1.0));
+    }
+    // The report carries the same figures (the page itself is tested in
+    // tests/report.rs, in a browser).
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"));
+    assert!(
+        html.contains(&format!(r#"id="base-pv" data-value="{}""#, s["base_pv"])),
+        "base PV not in the report"
+    );
+    assert!(html.contains("<svg") && !html.contains("src=\"http"));
+    // No side files are left.
+    let mut left: Vec<String> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "book.jsonl",
+            "by-trade.csv",
+            "pnl.csv",
+            "pnl.csv.summary.json",
+            "risk.html",
+            "scenarios.csv"
+        ]
+    );
+}
+
+/// A part file as `riskpool risk --shard` writes it, made by hand: the
+/// test chooses every trade's P&L.
+fn hand_part(dir: &Path, k: u64, n: u64, seed: u64, trades: &[(u64, &str, Vec<f64>)]) -> PathBuf {
+    let scenarios: Vec<String> = (0..trades[0].2.len()).map(|s| format!("s{s}")).collect();
+    let header = serde_json::json!({
+        "riskpool_risk_part": 1,
+        "run": {"book_hash": "b", "scenarios_hash": "s", "seed": seed, "paths": null, "precision": "F64"},
+        "signature": {}, "shard": [k, n], "scenarios": scenarios, "trades": trades.len(),
+        "engine": "cpu", "device": "test", "book": "book.jsonl", "scenario_file": "s.csv",
+    });
+    let mut text = header.to_string() + "\n";
+    for (line, id, pnl) in trades {
+        let row = serde_json::json!({
+            "line": line, "id": id, "underlyings": ["X"], "model": "gbm", "payoff": "european",
+            "paths": 100, "moved": true, "base": 1.0,
+            "base_stderr": 0.5, "pnl": pnl, "pnl_stderr": vec![0.25; pnl.len()],
+            "engine": "cpu", "device": "test",
+        });
+        text += &(row.to_string() + "\n");
+    }
+    file(dir, &format!("part{k}-{seed}.jsonl"), &text)
+}
+
+#[test]
+fn merge_computes_var_and_es_by_the_convention_and_refuses_bad_parts() {
+    let d = tempfile::tempdir().unwrap();
+    // 40 scenarios; trade a's P&L is -s, trade b's is 3 in every even
+    // scenario and -1 in odd ones: portfolio P&L -s + (3 or -1).
+    let n = 40;
+    let a: Vec<f64> = (0..n).map(|s| -(s as f64)).collect();
+    let b: Vec<f64> = (0..n)
+        .map(|s| if s % 2 == 0 { 3.0 } else { -1.0 })
+        .collect();
+    let p0 = hand_part(d.path(), 0, 2, 7, &[(1, "a", a.clone())]);
+    let p1 = hand_part(d.path(), 1, 2, 7, &[(2, "b", b.clone())]);
+    let out = d.path().join("pnl.csv");
+    ok(&riskpool(&[
+        "risk-merge",
+        "--output",
+        p(&out),
+        "--levels",
+        "0.95,0.9,0.975",
+        p(&p1),
+        p(&p0),
+    ]));
+    let mut pnl: Vec<f64> = (0..n).map(|s| a[s] + b[s]).collect();
+    let rows = pnl_rows(&out);
+    for (s, r) in rows.iter().enumerate() {
+        assert_eq!((r.1, r.2), (pnl[s], (2.0f64 * 0.0625).sqrt()));
+    }
+    pnl.sort_by(f64::total_cmp);
+    let s = summary(&out);
+    assert_eq!(
+        (s["base_pv"].as_f64(), s["base_stderr"].as_f64()),
+        (Some(2.0), Some(0.5f64.sqrt()))
+    );
+    for (l, (level, k)) in
+        s["levels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip([(0.95, 2), (0.9, 4), (0.975, 1)])
+    {
+        assert_eq!(l["level"].as_f64(), Some(level));
+        assert_eq!(l["tail"].as_u64(), Some(k as u64), "{l}");
+        assert_eq!(l["var"].as_f64(), Some(-pnl[k - 1]), "{l}");
+        assert_eq!(
+            l["es"].as_f64(),
+            Some(-pnl[..k].iter().sum::<f64>() / k as f64),
+            "{l}"
+        );
+    }
+
+    // Missing, duplicate, or another run's shards: exit 2, named.
+    let other = hand_part(d.path(), 1, 2, 8, &[(2, "b", b)]);
+    let bad = d.path().join("bad.csv");
+    for (parts, want) in [
+        (vec![&p0], "missing shards of 2: 1"),
+        (vec![&p0, &p1, &p1], "given twice"),
+        (vec![&p0, &other], "different runs (they differ in: seed)"),
+    ] {
+        let mut args = vec!["risk-merge", "--output", p(&bad)];
+        args.extend(parts.iter().map(|x| p(x)));
+        let o = riskpool(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "{want}: {err}");
+        assert!(!bad.exists());
+    }
+}
+
+/// A mixed book: several models and payoffs, named and unnamed, and a
+/// two-asset basket whose underlyings no scenario moves.
+const MIXED: &str = r#"{"id": "h1", "model": {"type": "heston", "spot": 100, "rate": 0.02, "v0": 0.04, "kappa": 1.5, "theta": 0.05, "xi": 0.4, "rho": -0.6, "underlying": "SPX"}, "payoff": {"type": "asian", "option": "call", "strike": 100, "average": "arithmetic"}, "maturity": 1, "steps": 8, "paths": 2000}
+{"id": "g1", "model": {"type": "gbm", "spot": 100, "rate": 0.02, "vol": 0.2, "underlying": "SPX"}, "payoff": {"type": "barrier", "option": "call", "strike": 100, "barrier": 130, "direction": "up", "knock": "out"}, "maturity": 1, "steps": 8, "paths": 2000}
+{"id": "fx1", "model": {"type": "sv_fx", "spot": 1.1, "drift": 0.01, "sigma": 0.1, "volvol": 0.3, "rho": 0.1, "underlying": "EURUSD"}, "payoff": {"type": "european", "option": "call", "strike": 1.1}, "maturity": 0.5, "steps": 4, "paths": 2000}
+{"id": "g2", "model": {"type": "gbm", "spot": 50, "rate": 0.02, "vol": 0.3, "underlying": "EURUSD"}, "payoff": {"type": "digital", "option": "put", "strike": 48, "cash": 10}, "maturity": 0.5, "steps": 2, "paths": 2000}
+{"id": "g3", "model": {"type": "gbm", "spot": 80, "rate": 0.02, "vol": 0.25}, "payoff": {"type": "european", "option": "call", "strike": 80}, "maturity": 1, "steps": 1, "paths": 2000}
+{"id": "bk", "model": {"type": "gbm_multi", "rate": 0.03, "assets": [{"spot": 100, "vol": 0.2, "underlying": "AAA"}, {"spot": 90, "vol": 0.3}], "correlation": [[1, 0.5], [0.5, 1]]}, "payoff": {"type": "basket", "option": "call", "strike": 95, "weights": [0.6, 0.4]}, "maturity": 1, "steps": 2, "paths": 2000}
+{"id": "g4", "model": {"type": "gbm", "spot": 120, "rate": 0.01, "vol": 0.15, "underlying": "SPX"}, "payoff": {"type": "european", "option": "put", "strike": 110}, "maturity": 2, "steps": 1, "paths": 2000}
+"#;
+
+const MIXED_SCENARIOS: &str = "scenario,underlying,spot,vol,rate
+d1,SPX,-0.03,0.02,
+d1,EURUSD,0.01,,0.001
+d2,SPX,0.02,-0.01,-0.002
+d3,EURUSD,-0.05,0.05,
+d4,SPX,-0.08,0.06,0.01
+d4,EURUSD,-0.02,0.01,
+";
+
+fn risk_args<'a>(book: &'a Path, scen: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
+        "risk",
+        "--input",
+        p(book),
+        "--scenarios",
+        p(scen),
+        "--output",
+        p(out),
+        "--engine",
+        "cpu",
+        "--threads",
+        "2",
+        "--seed",
+        "99",
+    ]
+}
+
+#[test]
+fn sharded_then_merged_equals_unsharded_bit_for_bit() {
+    let d = tempfile::tempdir().unwrap();
+    let book = file(d.path(), "book.jsonl", MIXED);
+    let scen = file(d.path(), "s.csv", MIXED_SCENARIOS);
+    let whole = d.path().join("whole.csv");
+    let whole_bt = d.path().join("whole-bt.csv");
+    let mut a = risk_args(&book, &scen, &whole);
+    a.extend(["--by-trade", p(&whole_bt), "--batch-trades", "5"]);
+    ok(&riskpool(&a));
+    let parts: Vec<PathBuf> = (0..3)
+        .map(|k| d.path().join(format!("part{k}.jsonl")))
+        .collect();
+    for (k, part) in parts.iter().enumerate() {
+        let shard = format!("{k}/3");
+        let mut a = risk_args(&book, &scen, part);
+        a.extend(["--shard", &shard, "--batch-trades", "1"]);
+        ok(&riskpool(&a));
+    }
+    let merged = d.path().join("merged.csv");
+    let merged_bt = d.path().join("merged-bt.csv");
+    ok(&riskpool(&[
+        "risk-merge",
+        "--output",
+        p(&merged),
+        "--by-trade",
+        p(&merged_bt),
+        p(&parts[2]),
+        p(&parts[0]),
+        p(&parts[1]),
+    ]));
+    let read = |f: &Path| std::fs::read(f).unwrap();
+    assert_eq!(read(&whole), read(&merged));
+    assert_eq!(read(&whole_bt), read(&merged_bt));
+    let (sw, sm) = (summary(&whole), summary(&merged));
+    for key in [
+        "base_pv",
+        "base_stderr",
+        "levels",
+        "trades",
+        "scenarios",
+        "unnamed_trades",
+        "unmoved_trades",
+    ] {
+        assert_eq!(sw[key], sm[key], "{key}");
+    }
+    // g3 names nothing, bk's named asset is in no scenario.
+    assert_eq!(sw["unnamed_trades"], 1);
+    assert_eq!(sw["unmoved_trades"], 2);
+    assert_eq!(sm["shards"], 3);
+    // Real P&L: a scenario moving SPX down 8% loses on the calls.
+    let rows = pnl_rows(&whole);
+    assert!(
+        rows.iter().all(|r| r.1.is_finite() && r.2 > 0.0),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn bad_scenario_input_is_named_by_file_line_and_field_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let book = file(d.path(), "book.jsonl", MIXED);
+    let out = d.path().join("pnl.csv");
+    let h = "scenario,underlying,spot,vol,rate\n";
+    let cases = [
+        ("", "s.csv: the file is empty".to_string()),
+        (h, "s.csv:1: no scenarios".into()),
+        (
+            "scenario,underlying,spot,vol\nd1,SPX,1,2\n",
+            "s.csv:1: wrong header".into(),
+        ),
+        (
+            &*format!("{h}d1,SPX,x,,\n"),
+            "s.csv:2: field `spot`: not a number".into(),
+        ),
+        (
+            &*format!("{h}d1,SPX,,NaN,\n"),
+            "s.csv:2: field `vol`: not a finite number".into(),
+        ),
+        (
+            &*format!("{h}d1,SPX,0.1,,\nd2,SPX,,,\nd1,SPX,,,0.1\n"),
+            "s.csv:4: field `underlying`: scenario `d1` moves `SPX` twice (first on line 2)".into(),
+        ),
+        // gbm vol 0.2 and 0.15 (g4) cannot fall by 0.18.
+        (
+            &*format!("{h}d1,EURUSD,,,\nd1,SPX,,-0.18,\n"),
+            "s.csv:3: field `vol`".into(),
+        ),
+        (
+            &*format!("{h}d1,SPX,-1.5,,\n"),
+            "s.csv:2: field `spot`".into(),
+        ),
+    ];
+    for (text, want) in &cases {
+        let scen = file(d.path(), "s.csv", text);
+        let o = riskpool(&risk_args(&book, &scen, &out));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{text:?}: {err}");
+        assert!(err.contains(want.as_str()), "{text:?}: want {want}: {err}");
+        assert!(!out.exists() && !summary_path(&out).exists(), "{text:?}");
+    }
+    // The vol error names the trade it would break.
+    let scen = file(d.path(), "s.csv", &format!("{h}d1,SPX,,-0.18,\n"));
+    let err =
+        String::from_utf8_lossy(&riskpool(&risk_args(&book, &scen, &out)).stderr).into_owned();
+    assert!(
+        err.contains("trade `g4`") || err.contains("trade `g1`") || err.contains("trade `h1`"),
+        "{err}"
+    );
+
+    // A bad underlying name in the book is named too.
+    let bad_book = file(
+        d.path(),
+        "bad.jsonl",
+        &MIXED.replace(r#""underlying": "EURUSD"}"#, r#""underlying": 5}"#),
+    );
+    let scen = file(d.path(), "s.csv", MIXED_SCENARIOS);
+    let o = riskpool(&risk_args(&bad_book, &scen, &out));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad.jsonl:3: field `model.underlying`: expected a string"),
+        "{err}"
+    );
+
+    // An underlying no trade has is a warning; the run goes on.
+    let scen = file(
+        d.path(),
+        "s.csv",
+        &format!("{MIXED_SCENARIOS}d5,JPY,0.1,,\n"),
+    );
+    let o = riskpool(&risk_args(&book, &scen, &out));
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning") && err.contains("`JPY` is in no trade"),
+        "{err}"
+    );
+    assert_eq!(pnl_rows(&out).last().map(|r| (r.1, r.2)), Some((0.0, 0.0)));
+}
+
+fn summary_path(out: &Path) -> PathBuf {
+    let mut s = out.as_os_str().to_owned();
+    s.push(".summary.json");
+    PathBuf::from(s)
+}
+
+#[test]
+fn a_rerun_after_sigkill_revalues_only_what_is_missing() {
+    let d = tempfile::tempdir().unwrap();
+    let book = file(d.path(), "book.jsonl", MIXED);
+    let scen = file(d.path(), "s.csv", MIXED_SCENARIOS);
+    let reference = d.path().join("reference.csv");
+    let mut a = risk_args(&book, &scen, &reference);
+    a.extend(["--batch-trades", "2"]);
+    ok(&riskpool(&a));
+
+    // Killed in the first batch after one row is written, not synced.
+    let out = d.path().join("pnl.csv");
+    let mut a = risk_args(&book, &scen, &out);
+    a.extend(["--batch-trades", "2"]);
+    let mut child = bin()
+        .args(&a)
+        .env("RISKPOOL_TEST_STALL", "risk-batch")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let partial = d.path().join("pnl.csv.part.partial");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains("stalled at risk-batch"))),
+        "the run never reached its first batch"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!out.exists());
+    let kept = std::fs::read_to_string(&partial).unwrap().lines().count() - 1;
+    assert!((1..7).contains(&kept), "{kept} rows kept");
+
+    let o = riskpool(&a);
+    ok(&o);
+    let s = summary(&out);
+    assert_eq!(s["resumed_from"].as_u64(), Some(kept as u64), "{s}");
+    assert_eq!(s["revalued_now"].as_u64(), Some(7 - kept as u64), "{s}");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&reference).unwrap()
+    );
+    assert!(!partial.exists());
+    // Killed with every trade durable and no output written: the rerun
+    // revalues nothing and writes the same files.
+    let out = d.path().join("again.csv");
+    let mut a = risk_args(&book, &scen, &out);
+    a.extend(["--batch-trades", "2"]);
+    let mut child = bin()
+        .args(&a)
+        .env("RISKPOOL_TEST_STALL", "risk-part-done")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("stalled at risk-part-done"))));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!out.exists() && d.path().join("again.csv.part").exists());
+    ok(&riskpool(&a));
+    let s = summary(&out);
+    assert_eq!(
+        (s["resumed_from"].as_u64(), s["revalued_now"].as_u64()),
+        (Some(7), Some(0))
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&reference).unwrap()
+    );
+    assert!(!d.path().join("again.csv.part").exists());
+
+    // A finished output is not revalued again.
+    let o = riskpool(&a);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already complete"));
+}
+
+#[test]
+fn a_non_finite_pnl_stops_the_run_naming_trade_and_scenario() {
+    // 1e38 is finite in f32 but five times it is not: the base prices,
+    // the scenario overflows the f32 path state.
+    let d = tempfile::tempdir().unwrap();
+    let book = file(
+        d.path(),
+        "book.jsonl",
+        r#"{"id": "ok", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2, "underlying": "A"}, "payoff": {"type": "european", "option": "call", "strike": 100}, "maturity": 1, "steps": 1, "paths": 1000}
+{"id": "big", "model": {"type": "gbm", "spot": 1e38, "rate": 0.03, "vol": 0.2, "underlying": "A"}, "payoff": {"type": "european", "option": "call", "strike": 1e38}, "maturity": 1, "steps": 1, "paths": 1000}
+"#,
+    );
+    let scen = file(
+        d.path(),
+        "s.csv",
+        "scenario,underlying,spot,vol,rate\nup,A,5,,\n",
+    );
+    let out = d.path().join("pnl.csv");
+    let o = riskpool(&risk_args(&book, &scen, &out));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("trade `big` (line 2): its P&L in scenario `up` is not a finite number"),
+        "{err}"
+    );
+    assert!(!out.exists() && !summary_path(&out).exists());
+}
+
+#[test]
+fn an_engine_failure_falls_back_under_auto_and_keeps_what_was_finished_otherwise() {
+    let d = tempfile::tempdir().unwrap();
+    let book = file(d.path(), "book.jsonl", MIXED);
+    let scen = file(d.path(), "s.csv", MIXED_SCENARIOS);
+    let reference = d.path().join("reference.csv");
+    let mut a = risk_args(&book, &scen, &reference);
+    a.extend(["--batch-trades", "3"]);
+    ok(&riskpool(&a));
+
+    // A named engine: the second batch fails, the run stops, exit 1, the
+    // first batch kept.
+    let out = d.path().join("pnl.csv");
+    let mut a = risk_args(&book, &scen, &out);
+    a.extend(["--batch-trades", "3"]);
+    let o = bin()
+        .args(&a)
+        .env("RISKPOOL_INJECT_ENGINE_FAILURE", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("injected failure") && err.contains("kept in"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    // The rerun finishes it, equal to the uninterrupted run.
+    ok(&riskpool(&a));
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&reference).unwrap()
+    );
+
+    // auto: the second batch goes again on the next engine (here a fresh
+    // CPU one).
+    let out = d.path().join("auto.csv");
+    let mut a = risk_args(&book, &scen, &out);
+    let at = a.iter().position(|x| *x == "cpu").unwrap();
+    a[at] = "auto";
+    a.extend(["--batch-trades", "3"]);
+    let o = bin()
+        .args(&a)
+        .env("RISKPOOL_INJECT_ENGINE_FAILURE", "1")
+        .output()
+        .unwrap();
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    if summary(&out)["engine"] == "cpu" {
+        assert!(
+            err.contains("the remaining trades go to the cpu engine"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(&reference).unwrap()
+        );
+    }
+}
