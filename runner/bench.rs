@@ -1,10 +1,15 @@
 //! `riskpool bench`: the standard workloads W1-W6 on the chosen engine,
-//! reported in path-steps per second (best of `--repeat` runs).
+//! reported in path-steps per second (best of `--repeat` runs), and W7,
+//! scenario revaluation, in trade x scenario revaluations per second: the
+//! engine's one pass per trade (`Engine::revalue`) and the naive way (one
+//! full pricing run per scenario, `naive_revalue`), alternated.
 
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use riskpool_kernels::workloads::workload;
+use riskpool_kernels::engine::naive_revalue;
+use riskpool_kernels::workloads::{risk_workload, workload};
+use riskpool_kernels::Engine;
 
 use crate::cli::BenchArgs;
 use crate::{engines, UsageError};
@@ -27,9 +32,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         );
     }
     for name in &args.workloads {
+        if let Some(w) = risk_workload(name.trim(), args.scale) {
+            scenarios(&*engine, &w, args, &device, threads)?;
+            continue;
+        }
         let Some(w) = workload(name.trim(), args.scale) else {
             bail!(UsageError(format!(
-                "unknown workload `{name}`: expected W1, W2, W3, W4, W5 or W6"
+                "unknown workload `{name}`: expected W1, W2, W3, W4, W5, W6 or W7"
             )));
         };
         let mut best = f64::INFINITY;
@@ -50,6 +59,52 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         } else {
             println!(
                 "{:<4} {:>10.3} {:>14.3e} {:>18.3e}  {}",
+                w.name,
+                best,
+                rate,
+                rate / threads as f64,
+                w.description
+            );
+        }
+    }
+    Ok(())
+}
+
+/// W7: the fused revaluation and the naive one, alternated `--repeat`
+/// times; the best of each is reported.
+fn scenarios(
+    engine: &dyn Engine,
+    w: &riskpool_kernels::workloads::RiskWorkload,
+    args: &BenchArgs,
+    device: &str,
+    threads: usize,
+) -> Result<()> {
+    let scenarios = w.trade_scenarios();
+    let revaluations = w.revaluations() as f64;
+    let (mut fused, mut naive) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..args.repeat.max(1) {
+        let t0 = Instant::now();
+        std::hint::black_box(engine.revalue(&w.trades, &scenarios, &w.request)?);
+        fused = fused.min(t0.elapsed().as_secs_f64());
+        let t0 = Instant::now();
+        std::hint::black_box(naive_revalue(engine, &w.trades, &scenarios, &w.request)?);
+        naive = naive.min(t0.elapsed().as_secs_f64());
+    }
+    for (how, best) in [
+        ("one pass per trade", fused),
+        ("one run per scenario", naive),
+    ] {
+        let rate = revaluations / best;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"workload": w.name, "method": how, "engine": engine.name(), "device": device,
+                    "threads": threads, "scale": args.scale, "seconds": best, "revaluations": revaluations,
+                    "revaluations_per_s": rate, "revaluations_per_s_per_thread": rate / threads as f64})
+            );
+        } else {
+            println!(
+                "{:<4} {:>10.3} {:>14.3e} {:>18.3e}  {} ({how}; trade x scenario revaluations/s)",
                 w.name,
                 best,
                 rate,

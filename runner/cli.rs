@@ -238,7 +238,7 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Workloads to run, comma-separated (W5 and W6, early exercise and
-    /// several assets, on request).
+    /// several assets, and W7, scenario revaluation, on request).
     #[arg(long, value_delimiter = ',', default_value = "W1,W2,W3,W4")]
     pub workloads: Vec<String>,
     /// Size relative to the standard workloads (trades for W1/W2, paths for W3-W6).
