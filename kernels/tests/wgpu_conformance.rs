@@ -79,3 +79,14 @@ fn f64_is_refused_with_a_reason() {
         .unwrap_err();
     assert!(e.to_string().contains("f64"), "{e}");
 }
+
+/// Several correlated assets and early exercise: the WGSL (f32 path state,
+/// coefficients rounded to f32) prices every model x payoff x exercise x
+/// Greek as the CPU engine's f64 pricer, to the f32 contract (1e-4
+/// relative or 0.1 SE), with the same policy (fitted once on the host).
+#[test]
+fn several_assets_and_early_exercise_match_the_cpu_engine() {
+    let Some(gpu) = engine() else { return };
+    let trades = every_multi_and_exercise(700);
+    assert_early_conforms(&gpu, &trades, Tolerance::F32);
+}

@@ -347,11 +347,14 @@ pub fn check_batch(
             message: e.to_string(),
         })?;
         check_request(t, req)?;
-        if engine != "cpu" && t.extension.is_some() {
+        // The CUDA engine's launches (cudarc) do not carry the early
+        // kernels yet; their CUDA C runs on the CPU (cuda-on-cpu) and the
+        // WGSL on wgpu.
+        if engine == "cuda" && t.extension.is_some() {
             return Err(EngineError::unavailable(
                 leak(engine),
                 format!(
-                    "trade `{}`: several assets and early exercise are priced on the CPU engine only (the {engine} kernels do not carry them yet)",
+                    "trade `{}`: several assets and early exercise are priced on the cpu and wgpu engines only (the cuda engine's launches do not carry them yet)",
                     t.id
                 ),
             ));

@@ -4,6 +4,7 @@
 //! tables, launches, the merge of the partial sums: [`plan`]), and the form
 //! of the partial sums their blocks write ([`PARTIAL`]).
 
+pub mod early;
 pub mod plan;
 pub mod prelude;
 pub mod record;
