@@ -597,10 +597,12 @@ fn heston_multi_with_one_asset_is_heston() {
     );
 }
 
-/// The GPU engines refuse several assets and early exercise with a
-/// reason (`Unavailable`, so `auto` falls back to the CPU).
+/// The CUDA engine's own launches refuse several assets and early
+/// exercise with a reason (`Unavailable`, so `auto` falls back to the CPU);
+/// wgpu and the CUDA C on the CPU price them (kernels/tests/wgpu_conformance.rs,
+/// kernels/tests/cuda_engine.rs).
 #[test]
-fn gpu_engines_refuse_early_exercise_with_a_reason() {
+fn the_cuda_engine_refuses_early_exercise_with_a_reason() {
     let t = with_exercise(
         trade(
             "am",
@@ -615,15 +617,15 @@ fn gpu_engines_refuse_early_exercise_with_a_reason() {
         ),
         Exercise::American,
     );
-    for engine in ["wgpu", "cuda"] {
-        match check_batch(engine, std::slice::from_ref(&t), &req(&[]), u64::MAX) {
-            Err(e @ EngineError::Unavailable { .. }) => {
-                assert!(e.to_string().contains("CPU engine only"), "{e}")
-            }
-            other => panic!("{engine}: {other:?}"),
+    match check_batch("cuda", std::slice::from_ref(&t), &req(&[]), u64::MAX) {
+        Err(e @ EngineError::Unavailable { .. }) => {
+            assert!(e.to_string().contains("cpu and wgpu engines only"), "{e}")
         }
+        other => panic!("cuda: {other:?}"),
     }
-    assert!(check_batch("cpu", std::slice::from_ref(&t), &req(&[]), u64::MAX).is_ok());
+    for engine in ["cpu", "wgpu", "cuda-on-cpu"] {
+        assert!(check_batch(engine, std::slice::from_ref(&t), &req(&[]), u64::MAX).is_ok());
+    }
 }
 
 /// W5's shape at a small size: `heston_multi` on five assets, a rainbow

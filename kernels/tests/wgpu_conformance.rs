@@ -90,3 +90,35 @@ fn several_assets_and_early_exercise_match_the_cpu_engine() {
     let trades = every_multi_and_exercise(700);
     assert_early_conforms(&gpu, &trades, Tolerance::F32);
 }
+
+/// A trade too big for one dispatch is split by path ranges: with 4 KiB
+/// bindings (17 workgroups of partials) each 2,000-path trade below takes
+/// two dispatches, and prices to the bit as in one, its blocks merged in
+/// path order.
+#[test]
+fn several_asset_trades_split_over_dispatches_price_as_in_one() {
+    let Some(whole) = engine() else { return };
+    let Some(mut split) = engine() else { return };
+    split.cap_binding_size(4096);
+    // One trade a model, so each plan's records fit the 4 KiB binding.
+    let trades: Vec<_> = every_multi_and_exercise(2_000)
+        .into_iter()
+        .filter(|t| t.id == "gbm-min-put-am" || t.id == "heston-basket-put-am")
+        .collect();
+    assert_eq!(trades.len(), 2);
+    let req = PricingRequest {
+        greeks: riskpool_kernels::GreekSet(riskpool_kernels::Greek::ALL.to_vec()),
+        ..Default::default()
+    };
+    let a = whole.price(&trades, &req).unwrap();
+    let b = split.price(&trades, &req).unwrap();
+    for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
+        assert_eq!(
+            (x.pv, x.greeks, &x.per_asset),
+            (y.pv, y.greeks, &y.per_asset),
+            "{}",
+            t.id
+        );
+        assert!(x.per_asset.len() >= 2, "{}", t.id);
+    }
+}
