@@ -11,14 +11,16 @@ __device__ __forceinline__ R rp_continuation(const R* beta, const R* x, R intrin
         v[i] = x[i];
     }
     if (sorted) {
-        for (unsigned i = 1; i < n; i++) {
-            const R a = v[i];
-            unsigned j = i;
-            while (j > 0 && v[j - 1] < a) {
-                v[j] = v[j - 1];
-                j--;
+        // Largest first, by exchanges of neighbours (the WGSL's order; a
+        // sort's result is unique).
+        for (unsigned i = 0; i < n; i++) {
+            for (unsigned j = 0; j + 1 < n; j++) {
+                if (v[j] < v[j + 1]) {
+                    const R a = v[j];
+                    v[j] = v[j + 1];
+                    v[j + 1] = a;
+                }
             }
-            v[j] = a;
         }
     }
     R c = beta[0];

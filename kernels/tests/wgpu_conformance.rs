@@ -122,3 +122,47 @@ fn several_asset_trades_split_over_dispatches_price_as_in_one() {
         assert!(x.per_asset.len() >= 2, "{}", t.id);
     }
 }
+
+/// W5's shape (`heston_multi` on five assets, an American rainbow min put,
+/// 252 exercise dates, delta, gamma and vega per asset and rho) at 512
+/// paths: the WGSL carries the largest per-path state the benchmark asks
+/// for and conforms to the CPU engine to the f32 contract. With
+/// antithetic pairs (504 steps an invocation) lavapipe's cap of 65,535
+/// loop iterations an invocation cuts the walk short: the engine refuses
+/// the trade with that reason, never returns its sums.
+#[test]
+fn w5_shaped_trade_matches_the_cpu_engine_or_is_refused_where_cut_short() {
+    let Some(gpu) = engine() else { return };
+    let w5 = riskpool_kernels::workloads::workload("W5", 0.01).expect("W5 is a standard workload");
+    let mut t = w5.trades[0].clone();
+    t.paths = 512;
+    let cpu = CpuEngine::new(None).unwrap();
+    for antithetic in [false, true] {
+        let req = PricingRequest {
+            antithetic,
+            precision: Precision::F32,
+            ..w5.request.clone()
+        };
+        let a = cpu.price(std::slice::from_ref(&t), &req).unwrap();
+        match gpu.price(std::slice::from_ref(&t), &req) {
+            Ok(b) => {
+                for (name, x, y) in [("pv", a[0].pv, b[0].pv)].into_iter().chain(
+                    a[0].per_asset
+                        .iter()
+                        .zip(&b[0].per_asset)
+                        .map(|(p, q)| ("delta", p.delta.unwrap(), q.delta.unwrap())),
+                ) {
+                    assert!(
+                        (x.value - y.value).abs() <= (1e-4 * x.value.abs()).max(0.1 * x.stderr),
+                        "W5 {name} anti={antithetic}: cpu {x:?}, wgpu {y:?}"
+                    );
+                }
+            }
+            Err(e) => {
+                assert!(gpu.is_software() && antithetic, "{e}");
+                assert!(e.to_string().contains("cut its paths short"), "{e}");
+                eprintln!("W5 with antithetic pairs on {}: {e}", gpu.device());
+            }
+        }
+    }
+}

@@ -470,7 +470,8 @@ impl WgpuEngine {
                 n_blocks: n as u32,
                 n_trades: plan.trades.len() as u32,
                 grid_x: grid_x as u32,
-                pad: [0; 2],
+                // The canary loop's bound (early.wgsl).
+                pad: [2, 0],
             };
             self.queue
                 .write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
@@ -482,8 +483,25 @@ impl WgpuEngine {
                 pass.dispatch_workgroups(grid_x as u32, grid_y as u32, 1);
             }
             let bytes = self.read_back(encoder, &partials, n * slot)?;
+            let got: &[f32] = bytemuck::cast_slice(&bytes);
+            // Blocks whose walks the device cut short: their trades.
+            if let Some(b) = got
+                .chunks(EARLY_PARTIAL)
+                .position(|p| p[EARLY_PARTIAL - 1] != 0.0)
+            {
+                let block = first as usize + b;
+                let k = plan.starts.partition_point(|&s| s as usize <= block) - 1;
+                let t = &trades[plan.trades[k]];
+                return Err(unavailable(format!(
+                    "trade `{}`: {} cut its paths short ({} steps{}): it caps an invocation's loop iterations (lavapipe at 65,535), and a path with several assets or early exercise walks every step in one; use the cpu engine, or fewer steps",
+                    t.id,
+                    self.info.name,
+                    t.steps,
+                    if req.antithetic { ", twice for an antithetic pair" } else { "" }
+                )));
+            }
             let at = first as usize * EARLY_PARTIAL;
-            out[at..at + n as usize * EARLY_PARTIAL].copy_from_slice(bytemuck::cast_slice(&bytes));
+            out[at..at + n as usize * EARLY_PARTIAL].copy_from_slice(got);
         }
         let secs = started.elapsed().as_secs_f64();
         Ok(plan.results(trades, req, &out, early::from_mean_m2, secs))

@@ -6,16 +6,22 @@
 // stride MAX_ASSETS in the record) times e, summed in order. Each asset
 // then steps as its one-asset model (model_step of gbm.wgsl, heston.wgsl).
 
-fn correlate(t: u32, e: array<f32, MAX_ASSETS>, n: u32) -> array<f32, MAX_ASSETS> {
-    var z: array<f32, MAX_ASSETS>;
-    for (var j = 0u; j < n; j++) {
-        var acc = 0.0;
-        for (var l = 0u; l <= j; l++) {
-            acc = acc + early_val(t, V_FACTOR + j * MAX_ASSETS + l) * e[l];
+// Loops over the assets run to MAX_ASSETS with the bound inside (here and
+// in the other several-asset WGSL), so that they unroll: lavapipe caps the
+// loop iterations of an invocation at 65,535 in all, which a path of
+// hundreds of exercise dates would pass.
+fn correlate(t: u32, e: ptr<private, array<f32, MAX_ASSETS>>, z: ptr<private, array<f32, MAX_ASSETS>>, n: u32) {
+    for (var j = 0u; j < MAX_ASSETS; j++) {
+        if (j < n) {
+            var acc = 0.0;
+            for (var l = 0u; l < MAX_ASSETS; l++) {
+                if (l <= j) {
+                    acc = acc + early_val(t, V_FACTOR + j * MAX_ASSETS + l) * (*e)[l];
+                }
+            }
+            (*z)[j] = acc;
         }
-        z[j] = acc;
     }
-    return z;
 }
 
 // The step constants of asset j's family f (0 base, 1 vol up, 2 vol down).

@@ -108,40 +108,32 @@ __device__ __forceinline__ void rp_early_path(const EarlyTrade<double>& tr, cons
             for (unsigned j = 0; j < n; j++) {
                 ex[j] = rp_exp(x[j]);
             }
-            rp_early_decide(c, flags, n, 0, ex, disc, fitted, last, beta, value, done, left);
-            if (spot) {
-                for (unsigned j = 0; j < n; j++) {
-                    for (unsigned l = 0; l < n; l++) {
-                        xs[l] = ex[l];
-                    }
-                    xs[j] = ex[j] * (1.0 + h_spot);
-                    rp_early_decide(c, flags, n, 1u + 2u * j, xs, disc, fitted, last, beta, value, done, left);
-                    xs[j] = ex[j] * (1.0 - h_spot);
-                    rp_early_decide(c, flags, n, 2u + 2u * j, xs, disc, fitted, last, beta, value, done, left);
+            // Every revaluation in one loop (the WGSL's shape): the base
+            // state, spot up and down per asset, vol up and down per asset,
+            // rate up and down.
+            for (unsigned st = 0; st < ns; st++) {
+                if (done[st]) {
+                    continue;
                 }
-            }
-            if (vega) {
-                for (unsigned j = 0; j < n; j++) {
-                    for (unsigned l = 0; l < n; l++) {
-                        xs[l] = ex[l];
-                    }
-                    xs[j] = rp_exp(xu[j]);
-                    rp_early_decide(c, flags, n, vega0 + 2u * j, xs, disc, fitted, last, beta, value, done, left);
-                    xs[j] = rp_exp(xd[j]);
-                    rp_early_decide(c, flags, n, vega0 + 2u * j + 1u, xs, disc, fitted, last, beta, value, done,
-                                    left);
+                for (unsigned l = 0; l < n; l++) {
+                    xs[l] = ex[l];
                 }
-            }
-            if (rho) {
-                for (unsigned r = 0; r < 2u; r++) {
-                    const double sgn = r == 0u ? 1.0 : -1.0;
+                double d = disc;
+                if (st >= rho0) {
+                    const double sgn = st == rho0 ? 1.0 : -1.0;
                     const double f = rp_exp(sgn * dr * t);
                     for (unsigned j = 0; j < n; j++) {
                         xs[j] = ex[j] * f;
                     }
-                    const double d = rp_exp(-(rate + sgn * dr) * t);
-                    rp_early_decide(c, flags, n, rho0 + r, xs, d, fitted, last, beta, value, done, left);
+                    d = rp_exp(-(rate + sgn * dr) * t);
+                } else if (st >= vega0) {
+                    const unsigned j = (st - vega0) / 2u;
+                    xs[j] = rp_exp((st - vega0) % 2u == 0u ? xu[j] : xd[j]);
+                } else if (st >= 1u) {
+                    const unsigned j = (st - 1u) / 2u;
+                    xs[j] = ex[j] * ((st - 1u) % 2u == 0u ? 1.0 + h_spot : 1.0 - h_spot);
                 }
+                rp_early_decide(c, flags, n, st, xs, d, fitted, last, beta, value, done, left);
             }
         }
     }

@@ -18,7 +18,9 @@ struct Params {
     n_blocks: u32,
     n_trades: u32,
     grid_x: u32,
-    pad0: u32,
+    // 2: the bound of the canary loop below (a run-time bound, so that it
+    // never unrolls).
+    canary: u32,
     pad1: u32,
 }
 
@@ -38,6 +40,8 @@ struct ModelConsts {
 
 var<workgroup> sh: array<array<f32, EARLY_OUTPUTS>, WG>;
 var<workgroup> sh_mean: array<f32, EARLY_OUTPUTS>;
+// Invocations of the workgroup whose walk was cut short.
+var<workgroup> cut: atomic<u32>;
 
 fn early_val(t: u32, i: u32) -> f32 {
     return early_trades[t].vals[i / 4u][i % 4u];
@@ -47,37 +51,70 @@ fn early_head(t: u32, i: u32) -> u32 {
     return early_trades[t].head[i / 4u][i % 4u];
 }
 
-// The revaluations of one path: their values, which are done, how many are left.
-struct States {
-    value: array<f32, EARLY_STATES>,
-    done: array<bool, EARLY_STATES>,
-    left: u32,
-}
+// Each invocation's path state, private, and passed by pointer: lavapipe's
+// LLVM gives every array passed or returned by value stack of its own,
+// which a long path (hundreds of exercise dates) overflows.
+var<private> x: array<f32, MAX_ASSETS>;
+var<private> v: array<f32, MAX_ASSETS>;
+var<private> xu: array<f32, MAX_ASSETS>;
+var<private> vu: array<f32, MAX_ASSETS>;
+var<private> xd: array<f32, MAX_ASSETS>;
+var<private> vd: array<f32, MAX_ASSETS>;
+// The step's independent normals (spot, variance) and correlated spot normals.
+var<private> e: array<f32, MAX_ASSETS>;
+var<private> w: array<f32, MAX_ASSETS>;
+var<private> z: array<f32, MAX_ASSETS>;
+// At a date: exp(x), a revaluation's relative asset values, asset values,
+// and the basis's (sorted) copy.
+var<private> ex: array<f32, MAX_ASSETS>;
+var<private> xs: array<f32, MAX_ASSETS>;
+var<private> sv: array<f32, MAX_ASSETS>;
+var<private> basis_x: array<f32, MAX_ASSETS>;
+// The revaluations: their values, which are done, how many are left.
+var<private> value: array<f32, EARLY_STATES>;
+var<private> done: array<bool, EARLY_STATES>;
+var<private> left: u32;
+// A path's outputs.
+var<private> res: array<f32, EARLY_OUTPUTS>;
 
 // State `st` at relative asset values xs: exercised (or paid at maturity) where due.
-fn decide(t: u32, flags: u32, n: u32, st: u32, xs: array<f32, MAX_ASSETS>, disc: f32, fitted: bool, last: bool,
-          beta: u32, s: ptr<function, States>) {
-    if ((*s).done[st]) {
+fn decide(t: u32, flags: u32, n: u32, st: u32, disc: f32, fitted: bool, last: bool, beta: u32) {
+    if (done[st]) {
         return;
     }
-    var a: array<f32, MAX_ASSETS>;
-    for (var j = 0u; j < n; j++) {
-        a[j] = early_val(t, V_SPOTS + j) * xs[j];
+    for (var j = 0u; j < MAX_ASSETS; j++) {
+        if (j < n) {
+            sv[j] = early_val(t, V_SPOTS + j) * xs[j];
+        }
     }
-    let iv = multi_intrinsic(t, flags, a, n);
+    let iv = multi_intrinsic(t, flags, &sv, n);
     var exercise = last;
     if (!last && fitted && iv > 0.0) {
-        exercise = iv >= continuation(beta, xs, iv, n, (flags & E_SORTED) != 0u);
+        for (var j = 0u; j < MAX_ASSETS; j++) {
+            if (j < n) {
+                basis_x[j] = xs[j];
+            }
+        }
+        exercise = iv >= continuation(beta, &basis_x, iv, n, (flags & E_SORTED) != 0u);
     }
     if (exercise) {
-        (*s).value[st] = iv * disc;
-        (*s).done[st] = true;
-        (*s).left = (*s).left - 1u;
+        value[st] = iv * disc;
+        done[st] = true;
+        left = left - 1u;
     }
 }
 
-// One path (`draw` of the trade's stream, normals times `sign`): its outputs.
-fn early_path(t: u32, draw: u32, sign: f32) -> array<f32, EARLY_OUTPUTS> {
+// xs = ex.
+fn xs_from_ex(n: u32) {
+    for (var j = 0u; j < MAX_ASSETS; j++) {
+        if (j < n) {
+            xs[j] = ex[j];
+        }
+    }
+}
+
+// One path (`draw` of the trade's stream, normals times `sign`): its outputs, into res.
+fn early_path(t: u32, draw: u32, sign: f32) {
     let steps = early_head(t, 0u);
     let n = early_head(t, 1u);
     let flags = early_head(t, 2u);
@@ -99,26 +136,30 @@ fn early_path(t: u32, draw: u32, sign: f32) -> array<f32, EARLY_OUTPUTS> {
     let rho0 = vega0 + select(0u, 2u * n, vega);
     let ns = rho0 + select(0u, 2u, rho);
 
-    var x: array<f32, MAX_ASSETS>;
-    var v: array<f32, MAX_ASSETS>;
-    var xu: array<f32, MAX_ASSETS>;
-    var vu: array<f32, MAX_ASSETS>;
-    var xd: array<f32, MAX_ASSETS>;
-    var vd: array<f32, MAX_ASSETS>;
-    for (var j = 0u; j < n; j++) {
-        v[j] = model_aux0(asset_model(t, j, 0u));
-        vu[j] = model_aux0(asset_model(t, j, 1u));
-        vd[j] = model_aux0(asset_model(t, j, 2u));
+    for (var j = 0u; j < MAX_ASSETS; j++) {
+        if (j < n) {
+            x[j] = 0.0;
+            xu[j] = 0.0;
+            xd[j] = 0.0;
+            v[j] = model_aux0(asset_model(t, j, 0u));
+            vu[j] = model_aux0(asset_model(t, j, 1u));
+            vd[j] = model_aux0(asset_model(t, j, 2u));
+            w[j] = 0.0;
+        }
     }
-    var s: States;
-    s.left = ns;
+    for (var st = 0u; st < ns; st++) {
+        value[st] = 0.0;
+        done[st] = false;
+    }
+    left = ns;
     var cached = 0xffffffffu;
     var cache = vec4<f32>(0.0);
     var next = 0u;
-    for (var i = 0u; i < steps && s.left > 0u; i++) {
-        var e: array<f32, MAX_ASSETS>;
-        var w: array<f32, MAX_ASSETS>;
-        for (var j = 0u; j < nps; j++) {
+    for (var i = 0u; i < steps && left > 0u; i++) {
+        for (var j = 0u; j < 2u * MAX_ASSETS; j++) {
+            if (j >= nps) {
+                break;
+            }
             let d = nps * i + j;
             if (d / 4u != cached) {
                 cached = d / 4u;
@@ -131,19 +172,21 @@ fn early_path(t: u32, draw: u32, sign: f32) -> array<f32, EARLY_OUTPUTS> {
                 w[j - n] = normal;
             }
         }
-        let z = correlate(t, e, n);
-        for (var j = 0u; j < n; j++) {
-            let zw = vec2<f32>(z[j], w[j]);
-            let r = model_step(asset_model(t, j, 0u), x[j], v[j], zw);
-            x[j] = r.x;
-            v[j] = r.y;
-            if (vega) {
-                let ru = model_step(asset_model(t, j, 1u), xu[j], vu[j], zw);
-                xu[j] = ru.x;
-                vu[j] = ru.y;
-                let rd = model_step(asset_model(t, j, 2u), xd[j], vd[j], zw);
-                xd[j] = rd.x;
-                vd[j] = rd.y;
+        correlate(t, &e, &z, n);
+        for (var j = 0u; j < MAX_ASSETS; j++) {
+            if (j < n) {
+                let zw = vec2<f32>(z[j], w[j]);
+                let r = model_step(asset_model(t, j, 0u), x[j], v[j], zw);
+                x[j] = r.x;
+                v[j] = r.y;
+                if (vega) {
+                    let ru = model_step(asset_model(t, j, 1u), xu[j], vu[j], zw);
+                    xu[j] = ru.x;
+                    vu[j] = ru.y;
+                    let rd = model_step(asset_model(t, j, 2u), xd[j], vd[j], zw);
+                    xd[j] = rd.x;
+                    vd[j] = rd.y;
+                }
             }
         }
         let at_step = i + 1u;
@@ -155,72 +198,74 @@ fn early_path(t: u32, draw: u32, sign: f32) -> array<f32, EARLY_OUTPUTS> {
             let beta = first_coef + k * terms;
             let tt = f32(at_step) * dt;
             let disc = rp_exp(-rate * tt);
-            var ex: array<f32, MAX_ASSETS>;
-            for (var j = 0u; j < n; j++) {
-                ex[j] = rp_exp(x[j]);
-            }
-            decide(t, flags, n, 0u, ex, disc, fitted, last, beta, &s);
-            if (spot) {
-                for (var j = 0u; j < n; j++) {
-                    var xs = ex;
-                    xs[j] = ex[j] * (1.0 + h_spot);
-                    decide(t, flags, n, 1u + 2u * j, xs, disc, fitted, last, beta, &s);
-                    xs[j] = ex[j] * (1.0 - h_spot);
-                    decide(t, flags, n, 2u + 2u * j, xs, disc, fitted, last, beta, &s);
+            for (var j = 0u; j < MAX_ASSETS; j++) {
+                if (j < n) {
+                    ex[j] = rp_exp(x[j]);
                 }
             }
-            if (vega) {
-                for (var j = 0u; j < n; j++) {
-                    var xs = ex;
-                    xs[j] = rp_exp(xu[j]);
-                    decide(t, flags, n, vega0 + 2u * j, xs, disc, fitted, last, beta, &s);
-                    xs[j] = rp_exp(xd[j]);
-                    decide(t, flags, n, vega0 + 2u * j + 1u, xs, disc, fitted, last, beta, &s);
+            // Every revaluation in one loop, so the decision is inlined once:
+            // the base state, spot up and down per asset, vol up and down
+            // per asset, rate up and down.
+            for (var st = 0u; st < ns; st++) {
+                if (done[st]) {
+                    continue;
                 }
-            }
-            if (rho) {
-                for (var r = 0u; r < 2u; r++) {
-                    let sgn = select(-1.0, 1.0, r == 0u);
+                xs_from_ex(n);
+                var d = disc;
+                if (st >= rho0) {
+                    let sgn = select(-1.0, 1.0, st == rho0);
                     let f = rp_exp(sgn * dr * tt);
-                    var xs: array<f32, MAX_ASSETS>;
-                    for (var j = 0u; j < n; j++) {
-                        xs[j] = ex[j] * f;
+                    for (var j = 0u; j < MAX_ASSETS; j++) {
+                        if (j < n) {
+                            xs[j] = ex[j] * f;
+                        }
                     }
-                    let d = rp_exp(-(rate + sgn * dr) * tt);
-                    decide(t, flags, n, rho0 + r, xs, d, fitted, last, beta, &s);
+                    d = rp_exp(-(rate + sgn * dr) * tt);
+                } else if (st >= vega0) {
+                    let j = (st - vega0) / 2u;
+                    xs[j] = rp_exp(select(xd[j], xu[j], (st - vega0) % 2u == 0u));
+                } else if (st >= 1u) {
+                    let j = (st - 1u) / 2u;
+                    xs[j] = ex[j] * select(1.0 - h_spot, 1.0 + h_spot, (st - 1u) % 2u == 0u);
                 }
+                decide(t, flags, n, st, d, fitted, last, beta);
             }
         }
     }
-    var res = array<f32, EARLY_OUTPUTS>();
-    res[0] = s.value[0];
-    for (var j = 0u; j < n; j++) {
-        if (spot) {
-            let hs = h_spot * early_val(t, V_SPOTS + j);
-            let u = s.value[1u + 2u * j];
-            let d = s.value[2u + 2u * j];
-            res[5u + j] = scale * (u - d) / (2.0 * hs);
-            res[5u + n + j] = scale * (u - 2.0 * s.value[0] + d) / (hs * hs);
+    for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+        res[q] = 0.0;
+    }
+    res[0] = value[0];
+    for (var j = 0u; j < MAX_ASSETS; j++) {
+        if (j < n) {
+            if (spot) {
+                let hs = h_spot * early_val(t, V_SPOTS + j);
+                let u = value[1u + 2u * j];
+                let d = value[2u + 2u * j];
+                res[5u + j] = scale * (u - d) / (2.0 * hs);
+                res[5u + n + j] = scale * (u - 2.0 * value[0] + d) / (hs * hs);
+            }
+            let dvol = early_val(t, V_DVOL + j);
+            if (vega && dvol > 0.0) {
+                let u = value[vega0 + 2u * j];
+                let d = value[vega0 + 2u * j + 1u];
+                res[5u + 2u * n + j] = scale * (u - d) / (2.0 * dvol);
+            }
+            res[1] = res[1] + res[5u + j];
+            res[2] = res[2] + res[5u + n + j];
+            res[3] = res[3] + res[5u + 2u * n + j];
         }
-        let dvol = early_val(t, V_DVOL + j);
-        if (vega && dvol > 0.0) {
-            let u = s.value[vega0 + 2u * j];
-            let d = s.value[vega0 + 2u * j + 1u];
-            res[5u + 2u * n + j] = scale * (u - d) / (2.0 * dvol);
-        }
-        res[1] = res[1] + res[5u + j];
-        res[2] = res[2] + res[5u + n + j];
-        res[3] = res[3] + res[5u + 2u * n + j];
     }
     if (rho) {
-        res[4] = scale * (s.value[rho0] - s.value[rho0 + 1u]) / (2.0 * dr);
+        res[4] = scale * (value[rho0] - value[rho0 + 1u]) / (2.0 * dr);
     }
-    return res;
 }
 
-// Sums sh[0..64][q] into sh[0][q] by a pairwise tree.
+// Sums sh[0..64][q] into sh[0][q] by a pairwise tree (constant bounds: the
+// loops unroll).
 fn tree_sum(lid: u32) {
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    for (var k = 1u; k <= 6u; k++) {
+        let stride = WG >> k;
         if (lid < stride) {
             for (var q = 0u; q < EARLY_OUTPUTS; q++) {
                 sh[lid][q] = sh[lid][q] + sh[lid + stride][q];
@@ -255,15 +300,36 @@ fn price_early(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     let idx = block * WG + lid;
     let n = min(WG, samples - min(samples, block * WG));
 
+    // An antithetic pair: the path, then its negated twin, averaged.
     var o = array<f32, EARLY_OUTPUTS>();
+    var complete = true;
     if (idx < samples) {
-        o = early_path(t, idx, 1.0);
-        if (anti) {
-            let b = early_path(t, idx, -1.0);
+        let passes = select(1u, 2u, anti);
+        for (var p = 0u; p < passes; p++) {
+            early_path(t, idx, select(1.0, -1.0, p == 1u));
+            // Every revaluation is paid by the last date.
+            complete = complete && left == 0u;
             for (var q = 0u; q < EARLY_OUTPUTS; q++) {
-                o[q] = 0.5 * (o[q] + b[q]);
+                o[q] = o[q] + res[q];
             }
         }
+        if (anti) {
+            for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+                o[q] = 0.5 * o[q];
+            }
+        }
+    }
+
+    // A device may cap an invocation's loop iterations (lavapipe ends every
+    // loop after 65,535 in all): a walk cut short, or a canary loop that
+    // no longer runs its two rounds, is reported to the host, which
+    // refuses the trade rather than return its sums.
+    var canary = 0u;
+    for (var k = 0u; k < params.canary; k++) {
+        canary = canary + 1u;
+    }
+    if (!complete || canary != params.canary) {
+        atomicAdd(&cut, 1u);
     }
 
     // Workgroup reduction: mean, then M2.
@@ -292,6 +358,6 @@ fn price_early(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
             partials[base + 1u + q] = sh_mean[q];
             partials[base + 1u + EARLY_OUTPUTS + q] = sh[0][q];
         }
-        partials[base + EARLY_PARTIAL - 1u] = 0.0;
+        partials[base + EARLY_PARTIAL - 1u] = f32(atomicLoad(&cut));
     }
 }
