@@ -32,6 +32,17 @@
 //! on the host in path order ([`EarlyPlan::results`]), so results do not
 //! depend on how the work was split.
 //!
+//! **A device's cap on loop iterations.** lavapipe (Mesa's software
+//! Vulkan, CI's wgpu adapter) ends every loop of an invocation once the
+//! invocation has run 65,535 loop iterations in all. The WGSL's loops
+//! over the assets unroll (constant bounds), so a step costs a few dozen
+//! iterations and W5's shape (252 dates, every Greek) fits; an antithetic
+//! pair walks twice. An invocation whose walk was cut short (a
+//! revaluation left unpaid after the last date, or a canary loop with a
+//! run-time bound that no longer runs its rounds) is reported in its
+//! block's last slot, and the engine refuses the trade as unavailable
+//! with the reason rather than return its sums.
+//!
 //! **Precision.** The CUDA C kernel runs in f64 whatever `--precision`
 //! says, as the CPU pricer does: it conforms to it to 1e-9. WGSL has no
 //! f64: the WGSL kernel runs f32 path state (normals, steps, basis,
@@ -73,8 +84,9 @@ pub const EARLY_OUTPUTS: usize = 5 + 3 * MAX_ASSETS;
 /// Revaluations per path at most: base, spot up/down and vol up/down per
 /// asset, rate up/down.
 pub const EARLY_STATES: usize = 1 + 4 * MAX_ASSETS + 2;
-/// A block's partial: `[n, a_0.., b_0.., 0]` over [`EARLY_OUTPUTS`] (CUDA:
-/// sums and sums of squares in f64; WGSL: mean and M2 in f32).
+/// A block's partial: `[n, a_0.., b_0.., cut]` over [`EARLY_OUTPUTS`]
+/// (CUDA: sums and sums of squares in f64, `cut` 0; WGSL: mean and M2 in
+/// f32, `cut` the invocations whose walk the device cut short).
 pub const EARLY_PARTIAL: usize = 2 + 2 * EARLY_OUTPUTS;
 
 /// Flag bits of `head[2]` (the model is the kernel's: one a model).
