@@ -5,10 +5,7 @@
 //! A trade with an [`Extension`] is priced by the CPU engine's
 //! early-exercise and multi-asset pricer (`engine::cpu::early`), always in
 //! f64 path state, and by the GPU kernels twinned with it
-//! ([`crate::gpu::early`]: WGSL on wgpu, CUDA C on the CPU). The CUDA
-//! engine's launches refuse such trades with
-//! [`crate::EngineError::Unavailable`] for now, so `--engine auto` falls
-//! back to the CPU there.
+//! ([`crate::gpu::early`]: WGSL on wgpu in f32, CUDA C in f64).
 //!
 //! For a multi-asset trade the trade's own `model` and `payoff` fields hold
 //! the first asset (as a `gbm` or `heston` model) and a `european` payoff

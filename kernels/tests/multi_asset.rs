@@ -17,7 +17,7 @@ use riskpool_kernels::multi::{
 };
 use riskpool_kernels::payoff::{European, OptionType, PayoffSpec};
 use riskpool_kernels::rng::normals_f64;
-use riskpool_kernels::{Engine, EngineError, Greek, GreekSet, Precision, PricingRequest, Trade};
+use riskpool_kernels::{Engine, Greek, GreekSet, Precision, PricingRequest, Trade};
 
 fn req(greeks: &[Greek]) -> PricingRequest {
     PricingRequest {
@@ -597,12 +597,10 @@ fn heston_multi_with_one_asset_is_heston() {
     );
 }
 
-/// The CUDA engine's own launches refuse several assets and early
-/// exercise with a reason (`Unavailable`, so `auto` falls back to the CPU);
-/// wgpu and the CUDA C on the CPU price them (kernels/tests/wgpu_conformance.rs,
-/// kernels/tests/cuda_engine.rs).
+/// Every engine takes several assets and early exercise (the GPU kernels'
+/// conformance: kernels/tests/wgpu_conformance.rs, kernels/tests/cuda_engine.rs).
 #[test]
-fn the_cuda_engine_refuses_early_exercise_with_a_reason() {
+fn every_engine_takes_early_exercise() {
     let t = with_exercise(
         trade(
             "am",
@@ -617,13 +615,7 @@ fn the_cuda_engine_refuses_early_exercise_with_a_reason() {
         ),
         Exercise::American,
     );
-    match check_batch("cuda", std::slice::from_ref(&t), &req(&[]), u64::MAX) {
-        Err(e @ EngineError::Unavailable { .. }) => {
-            assert!(e.to_string().contains("cpu and wgpu engines only"), "{e}")
-        }
-        other => panic!("cuda: {other:?}"),
-    }
-    for engine in ["cpu", "wgpu", "cuda-on-cpu"] {
+    for engine in ["cpu", "wgpu", "cuda", "cuda-on-cpu"] {
         assert!(check_batch(engine, std::slice::from_ref(&t), &req(&[]), u64::MAX).is_ok());
     }
 }

@@ -347,18 +347,6 @@ pub fn check_batch(
             message: e.to_string(),
         })?;
         check_request(t, req)?;
-        // The CUDA engine's launches (cudarc) do not carry the early
-        // kernels yet; their CUDA C runs on the CPU (cuda-on-cpu) and the
-        // WGSL on wgpu.
-        if engine == "cuda" && t.extension.is_some() {
-            return Err(EngineError::unavailable(
-                leak(engine),
-                format!(
-                    "trade `{}`: several assets and early exercise are priced on the cpu and wgpu engines only (the cuda engine's launches do not carry them yet)",
-                    t.id
-                ),
-            ));
-        }
         if t.paths > max_paths {
             return Err(EngineError::BadTrade {
                 id: t.id.clone(),

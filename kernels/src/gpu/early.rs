@@ -44,7 +44,9 @@
 //! with the reason rather than return its sums.
 //!
 //! **Precision.** The CUDA C kernel runs in f64 whatever `--precision`
-//! says, as the CPU pricer does: it conforms to it to 1e-9. WGSL has no
+//! says, as the CPU pricer does: built for the CPU without contraction it
+//! conforms to it to 1e-9 (1e-14 seen); a GPU contracts multiply-adds,
+//! which may move a path's exercise by a date at the boundary. WGSL has no
 //! f64: the WGSL kernel runs f32 path state (normals, steps, basis,
 //! comparisons) with the coefficients rounded to f32, so it conforms to
 //! the f32 contract (1e-4 relative or 0.1 SE); near the exercise boundary
