@@ -225,13 +225,11 @@ fn the_wgpu_engine_prices_several_assets_and_early_exercise_from_the_command_lin
             deltas(a, "delta_stderr"),
         );
         assert_eq!(x.len(), y.len());
-        for j in 0..x.len() {
+        for (j, ((x, y), se)) in x.iter().zip(&y).zip(&se).enumerate() {
             assert!(
-                close(x[j], y[j], se[j]),
-                "{}: delta[{j}] cpu {} wgpu {}",
-                a["id"],
-                x[j],
-                y[j]
+                close(*x, *y, *se),
+                "{}: delta[{j}] cpu {x} wgpu {y}",
+                a["id"]
             );
         }
     }
