@@ -58,7 +58,7 @@ pub(crate) const EARLY: [&str; 4] = [
 /// The kernel of the trades with several assets or early exercise on a
 /// `heston_multi` model (else `gbm_multi`): the prelude, the stream, the
 /// special functions, the one-asset model each asset steps as, then
-/// [`EARLY`].
+/// `EARLY` (the several-asset WGSL files).
 pub fn early_shader(heston: bool) -> String {
     let model = if heston {
         ModelKind::Heston
