@@ -6,9 +6,8 @@
 //! **Where the regression runs: on the host.** Each trade is prepared by
 //! the CPU pricer's own `Prepared::new` (`engine/cpu/early.rs`): its
 //! correlation factor (Cholesky, f64, once per trade) and, for early
-//! exercise, its
-//! Longstaff-Schwartz policy, fitted once on the host in f64 on the
-//! trade's regression paths (their own stream). So the coefficients are
+//! exercise, its Longstaff-Schwartz policy, fitted once on the host in
+//! f64 on the trade's regression paths (their own stream). So the coefficients are
 //! bit-identical whichever engine prices, and the regression's states
 //! (`R x dates x (assets + 1)` f64, at most
 //! [`crate::multi::REGRESSION_STATE_BUDGET`], 64 MiB) never reach the
