@@ -254,3 +254,74 @@ fn bad_multi_asset_and_exercise_fields_are_named() {
         );
     }
 }
+
+/// `--engine wgpu` prices several assets and early exercise as the CPU
+/// engine, per-asset deltas included, to the GPU engines' f32 contract
+/// (lavapipe here; skipped where no Vulkan driver exists unless
+/// RISKPOOL_REQUIRE_WGPU is set).
+#[test]
+fn the_wgpu_engine_prices_several_assets_and_early_exercise_from_the_command_line() {
+    if riskpool_kernels::engine::wgpu::WgpuEngine::new(true).is_err()
+        && std::env::var("RISKPOOL_REQUIRE_WGPU").is_err()
+    {
+        eprintln!("skipping: no Vulkan adapter");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let input = file(
+        d.path(),
+        "book.jsonl",
+        &format!("{BASKET}\n{RAINBOW}\n{AMERICAN}\n"),
+    );
+    let rows = |engine: &str| -> Vec<serde_json::Value> {
+        let out = d.path().join(format!("{engine}.jsonl"));
+        let o = riskpool(&[
+            "price",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--engine",
+            engine,
+            "--greeks",
+            "delta",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (cpu, gpu) = (rows("cpu"), rows("wgpu"));
+    assert_eq!(cpu.len(), 3);
+    let close = |x: f64, y: f64, se: f64| (x - y).abs() <= (1e-4 * x.abs()).max(0.1 * se);
+    for (a, b) in cpu.iter().zip(&gpu) {
+        assert_eq!(b["engine"], "wgpu");
+        let (x, y, se) = (
+            a["pv"].as_f64().unwrap(),
+            b["pv"].as_f64().unwrap(),
+            a["stderr"].as_f64().unwrap(),
+        );
+        assert!(close(x, y, se), "{}: pv cpu {x} wgpu {y}", a["id"]);
+        let deltas = |r: &serde_json::Value, k: &str| -> Vec<f64> {
+            match &r[k] {
+                serde_json::Value::Array(v) => v.iter().map(|d| d.as_f64().unwrap()).collect(),
+                v => vec![v.as_f64().unwrap()],
+            }
+        };
+        let (x, y, se) = (
+            deltas(a, "delta"),
+            deltas(b, "delta"),
+            deltas(a, "delta_stderr"),
+        );
+        assert_eq!(x.len(), y.len());
+        for (j, ((x, y), se)) in x.iter().zip(&y).zip(&se).enumerate() {
+            assert!(
+                close(*x, *y, *se),
+                "{}: delta[{j}] cpu {x} wgpu {y}",
+                a["id"]
+            );
+        }
+    }
+}

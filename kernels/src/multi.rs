@@ -4,9 +4,8 @@
 //!
 //! A trade with an [`Extension`] is priced by the CPU engine's
 //! early-exercise and multi-asset pricer (`engine::cpu::early`), always in
-//! f64 path state. The GPU engines refuse such trades with
-//! [`crate::EngineError::Unavailable`] until their kernels carry them, so
-//! `--engine auto` falls back to the CPU.
+//! f64 path state, and by the GPU kernels twinned with it
+//! ([`crate::gpu::early`]: WGSL on wgpu in f32, CUDA C in f64).
 //!
 //! For a multi-asset trade the trade's own `model` and `payoff` fields hold
 //! the first asset (as a `gbm` or `heston` model) and a `european` payoff

@@ -17,7 +17,7 @@ use riskpool_kernels::multi::{
 };
 use riskpool_kernels::payoff::{European, OptionType, PayoffSpec};
 use riskpool_kernels::rng::normals_f64;
-use riskpool_kernels::{Engine, EngineError, Greek, GreekSet, Precision, PricingRequest, Trade};
+use riskpool_kernels::{Engine, Greek, GreekSet, Precision, PricingRequest, Trade};
 
 fn req(greeks: &[Greek]) -> PricingRequest {
     PricingRequest {
@@ -597,10 +597,10 @@ fn heston_multi_with_one_asset_is_heston() {
     );
 }
 
-/// The GPU engines refuse several assets and early exercise with a
-/// reason (`Unavailable`, so `auto` falls back to the CPU).
+/// Every engine takes several assets and early exercise (the GPU kernels'
+/// conformance: kernels/tests/wgpu_conformance.rs, kernels/tests/cuda_engine.rs).
 #[test]
-fn gpu_engines_refuse_early_exercise_with_a_reason() {
+fn every_engine_takes_early_exercise() {
     let t = with_exercise(
         trade(
             "am",
@@ -615,15 +615,9 @@ fn gpu_engines_refuse_early_exercise_with_a_reason() {
         ),
         Exercise::American,
     );
-    for engine in ["wgpu", "cuda"] {
-        match check_batch(engine, std::slice::from_ref(&t), &req(&[]), u64::MAX) {
-            Err(e @ EngineError::Unavailable { .. }) => {
-                assert!(e.to_string().contains("CPU engine only"), "{e}")
-            }
-            other => panic!("{engine}: {other:?}"),
-        }
+    for engine in ["cpu", "wgpu", "cuda", "cuda-on-cpu"] {
+        assert!(check_batch(engine, std::slice::from_ref(&t), &req(&[]), u64::MAX).is_ok());
     }
-    assert!(check_batch("cpu", std::slice::from_ref(&t), &req(&[]), u64::MAX).is_ok());
 }
 
 /// W5's shape at a small size: `heston_multi` on five assets, a rainbow

@@ -405,15 +405,6 @@ pub fn check_batch(
             message: e.to_string(),
         })?;
         check_request(t, req)?;
-        if engine != "cpu" && t.extension.is_some() {
-            return Err(EngineError::unavailable(
-                leak(engine),
-                format!(
-                    "trade `{}`: several assets and early exercise are priced on the CPU engine only (the {engine} kernels do not carry them yet)",
-                    t.id
-                ),
-            ));
-        }
         if t.paths > max_paths {
             return Err(EngineError::BadTrade {
                 id: t.id.clone(),

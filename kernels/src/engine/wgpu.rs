@@ -28,6 +28,7 @@ use super::{
     check_batch, naive_revalue, revalue_split, Engine, EngineError, PhiloxAnswer, Precision,
     PricingRequest, TradeResult,
 };
+use crate::gpu::early::{self, EarlyPlan, EARLY_PARTIAL};
 use crate::gpu::plan::{from_mean_m2, launches, BatchPlan, KindPlan};
 use crate::gpu::{prelude, PARTIAL};
 use crate::greeks::Revaluations;
@@ -48,6 +49,35 @@ pub(crate) const MATH: &str = include_str!("../math.wgsl");
 /// The pricing kernel and the known-answer kernel.
 pub(crate) const KERNEL: &str = include_str!("wgpu/kernel.wgsl");
 pub(crate) const KAT: &str = include_str!("wgpu/kat.wgsl");
+/// Several assets and early exercise: the correlated step, the payoffs on
+/// several assets, the continuation value and their kernel
+/// ([`crate::gpu::early`]).
+pub(crate) const EARLY: [&str; 4] = [
+    include_str!("../model/multi.wgsl"),
+    include_str!("../payoff/multi.wgsl"),
+    include_str!("../exercise.wgsl"),
+    include_str!("wgpu/early.wgsl"),
+];
+
+/// The kernel of the trades with several assets or early exercise on a
+/// `heston_multi` model (else `gbm_multi`): the prelude, the stream, the
+/// special functions, the one-asset model each asset steps as, then
+/// `EARLY` (the several-asset WGSL files).
+pub fn early_shader(heston: bool) -> String {
+    let model = if heston {
+        ModelKind::Heston
+    } else {
+        ModelKind::Gbm
+    };
+    let mut parts = vec![
+        prelude::wgsl(PATHS_PER_BLOCK),
+        RNG.to_string(),
+        MATH.to_string(),
+        model.wgsl().to_string(),
+    ];
+    parts.extend(EARLY.iter().map(|s| s.to_string()));
+    parts.join("\n")
+}
 
 /// The pricing kernel for one model x payoff pair: the prelude emitted from
 /// Rust, then the stream, the special functions, the model, the payoff and
@@ -149,6 +179,11 @@ pub struct WgpuEngine {
     pipeline_layout: wgpu::PipelineLayout,
     /// By (model, payoff, PV-only).
     pipelines: Mutex<HashMap<(ModelKind, PayoffKind, bool), Arc<wgpu::ComputePipeline>>>,
+    /// The early-exercise kernels' bindings (the pricing kernel's, then
+    /// dates and coefficients) and pipelines, by `heston`.
+    early_layout: wgpu::BindGroupLayout,
+    early_pipeline_layout: wgpu::PipelineLayout,
+    early_pipelines: Mutex<HashMap<bool, Arc<wgpu::ComputePipeline>>>,
     errors: Arc<Mutex<Vec<String>>>,
     /// Storage binding size used for chunking (the adapter's, unless capped).
     max_binding: u64,
@@ -222,6 +257,23 @@ impl WgpuEngine {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
+        let early_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("riskpool-early"),
+            entries: &[
+                entry(0, wgpu::BufferBindingType::Storage { read_only: true }),
+                entry(1, wgpu::BufferBindingType::Storage { read_only: true }),
+                entry(2, wgpu::BufferBindingType::Storage { read_only: false }),
+                entry(3, wgpu::BufferBindingType::Uniform),
+                entry(4, wgpu::BufferBindingType::Storage { read_only: true }),
+                entry(5, wgpu::BufferBindingType::Storage { read_only: true }),
+            ],
+        });
+        let early_pipeline_layout =
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("riskpool-early"),
+                bind_group_layouts: &[Some(&early_layout)],
+                immediate_size: 0,
+            });
         Ok(WgpuEngine {
             device,
             queue,
@@ -230,6 +282,9 @@ impl WgpuEngine {
             layout,
             pipeline_layout,
             pipelines: Mutex::new(HashMap::new()),
+            early_layout,
+            early_pipeline_layout,
+            early_pipelines: Mutex::new(HashMap::new()),
             errors,
             max_binding: limits
                 .max_storage_buffer_binding_size
@@ -304,6 +359,156 @@ impl WgpuEngine {
         self.check_errors()?;
         cache.insert((model, payoff, pv_only), p.clone());
         Ok(p)
+    }
+
+    /// The early-exercise pipeline of a model (`heston_multi`, else `gbm_multi`).
+    fn early_pipeline(&self, heston: bool) -> Result<Arc<wgpu::ComputePipeline>, EngineError> {
+        let mut cache = self
+            .early_pipelines
+            .lock()
+            .map_err(|_| failed("pipeline cache poisoned"))?;
+        if let Some(p) = cache.get(&heston) {
+            return Ok(p.clone());
+        }
+        let label = if heston {
+            "riskpool-early-heston_multi"
+        } else {
+            "riskpool-early-gbm_multi"
+        };
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(early_shader(heston).into()),
+            });
+        let p = Arc::new(
+            self.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(label),
+                    layout: Some(&self.early_pipeline_layout),
+                    module: &module,
+                    entry_point: Some("price_early"),
+                    compilation_options: Default::default(),
+                    cache: None,
+                }),
+        );
+        self.check_errors()?;
+        cache.insert(heston, p.clone());
+        Ok(p)
+    }
+
+    /// The trades of one early-exercise plan: every record in one binding,
+    /// the blocks in dispatches under the adapter's limits, merged in path
+    /// order.
+    fn price_early(
+        &self,
+        plan: &EarlyPlan,
+        trades: &[Trade],
+        req: &PricingRequest,
+    ) -> Result<Vec<(usize, TradeResult)>, EngineError> {
+        let started = Instant::now();
+        let pipeline = self.early_pipeline(plan.heston)?;
+        let biggest = (plan.records.len() as u64)
+            .max(plan.coefs.len() as u64)
+            .max(plan.dates.len() as u64 * 4);
+        if biggest > self.max_binding {
+            return Err(failed(format!(
+                "{} several-asset trades need a {biggest}-byte binding, over the adapter's {}: price them in smaller batches",
+                plan.trades.len(),
+                self.max_binding
+            )));
+        }
+        let init = |label: &str, contents: &[u8]| {
+            self.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents,
+                    usage: wgpu::BufferUsages::STORAGE,
+                })
+        };
+        let table = init("riskpool-early-trades", &plan.records);
+        let starts = init("riskpool-early-starts", bytemuck::cast_slice(&plan.starts));
+        let dates = init("riskpool-early-dates", bytemuck::cast_slice(&plan.dates));
+        let coefs = init("riskpool-early-coefs", &plan.coefs);
+        let max_dim = self.limits.max_compute_workgroups_per_dimension.max(1) as u64;
+        let slot = EARLY_PARTIAL as u64 * 4;
+        let total = plan.blocks();
+        let per_dispatch = MAX_BLOCKS_PER_DISPATCH
+            .min(self.max_binding / slot)
+            .min(max_dim * max_dim)
+            .min(total)
+            .max(1);
+        let partials = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("riskpool-early-partials"),
+            size: per_dispatch * slot,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let uniform = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("riskpool-early-params"),
+            size: std::mem::size_of::<Params>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let buffers = [&table, &starts, &partials, &uniform, &dates, &coefs];
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("riskpool-early"),
+            layout: &self.early_layout,
+            entries: &entries,
+        });
+        let mut out = vec![0.0f32; plan.partials_len()];
+        for (first, n) in launches(total, per_dispatch) {
+            let grid_x = n.min(max_dim);
+            let grid_y = n.div_ceil(grid_x);
+            let params = Params {
+                key: plan.key,
+                first_block: first as u32,
+                n_blocks: n as u32,
+                n_trades: plan.trades.len() as u32,
+                grid_x: grid_x as u32,
+                // The canary loop's bound (early.wgsl).
+                pad: [2, 0],
+            };
+            self.queue
+                .write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipeline);
+                pass.set_bind_group(0, &bind, &[]);
+                pass.dispatch_workgroups(grid_x as u32, grid_y as u32, 1);
+            }
+            let bytes = self.read_back(encoder, &partials, n * slot)?;
+            let got: &[f32] = bytemuck::cast_slice(&bytes);
+            // Blocks whose walks the device cut short: their trades.
+            if let Some(b) = got
+                .chunks(EARLY_PARTIAL)
+                .position(|p| p[EARLY_PARTIAL - 1] != 0.0)
+            {
+                let block = first as usize + b;
+                let k = plan.starts.partition_point(|&s| s as usize <= block) - 1;
+                let t = &trades[plan.trades[k]];
+                return Err(unavailable(format!(
+                    "trade `{}`: {} cut its paths short ({} steps{}): it caps an invocation's loop iterations (lavapipe at 65,535), and a path with several assets or early exercise walks every step in one; use the cpu engine, or fewer steps",
+                    t.id,
+                    self.info.name,
+                    t.steps,
+                    if req.antithetic { ", twice for an antithetic pair" } else { "" }
+                )));
+            }
+            let at = first as usize * EARLY_PARTIAL;
+            out[at..at + n as usize * EARLY_PARTIAL].copy_from_slice(got);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        Ok(plan.results(trades, req, &out, early::from_mean_m2, secs))
     }
 
     /// Reads `size` bytes of `src` back to the host.
@@ -532,8 +737,9 @@ impl WgpuEngine {
             ));
         }
         check_batch("wgpu", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
-        let all: Vec<usize> = (0..trades.len()).collect();
-        let plan = BatchPlan::with_plans("wgpu", trades, plans, &all, req, PATHS_PER_BLOCK)?;
+        let (early, plain): (Vec<usize>, Vec<usize>) =
+            (0..trades.len()).partition(|&i| trades[i].extension.is_some());
+        let plan = BatchPlan::with_plans("wgpu", trades, plans, &plain, req, PATHS_PER_BLOCK)?;
         let mut partials = vec![0.0f32; plan.partials_len()];
         let mut seconds = Vec::with_capacity(plan.kinds.len());
         for k in &plan.kinds {
@@ -549,6 +755,11 @@ impl WgpuEngine {
         let mut results = vec![TradeResult::unpriced(); trades.len()];
         for (i, m, s) in plan.merge(&partials, from_mean_m2, |k| seconds[k]) {
             results[i] = TradeResult::from_moments(&m, req, trades[i].paths, s);
+        }
+        for plan in EarlyPlan::new("wgpu", trades, &early, req, PATHS_PER_BLOCK, false)? {
+            for (i, r) in self.price_early(&plan, trades, req)? {
+                results[i] = r;
+            }
         }
         Ok(results)
     }

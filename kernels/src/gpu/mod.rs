@@ -1,9 +1,12 @@
 //! What the GPU engines (wgpu and CUDA) share on the host: the trade
 //! records they read ([`record`]), the constants and record layout emitted
 //! into their sources ([`prelude`]), the plan of a batch (records, block
-//! tables, launches, the merge of the partial sums: [`plan`]), and the form
-//! of the partial sums their blocks write ([`PARTIAL`]).
+//! tables, launches, the merge of the partial sums: [`plan`]), the form
+//! of the partial sums their blocks write ([`PARTIAL`]), and the same for
+//! trades with several assets or early exercise ([`early`]: their own
+//! records, exercise dates and policy coefficients, and kernels).
 
+pub mod early;
 pub mod plan;
 pub mod prelude;
 pub mod record;

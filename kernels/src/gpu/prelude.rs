@@ -12,11 +12,13 @@
 //! | `OUTPUTS`, `PARTIAL` (slots of a block's partial sums) | `const` | `#define RP_...` |
 //! | paths per block | `WG` | `RP_BLOCK`, `RP_PATHS_PER_THREAD` |
 //! | the record | `struct Trade` (vec4 arrays, 16-byte aligned) | `template <typename R> struct Trade` |
+//! | several assets and early exercise ([`super::early`]): `MAX_ASSETS`, the record's sizes and offsets, its flag bits | `const` | `#define RP_...` |
+//! | their record | `struct EarlyTrade` (f32) | `template <typename R> struct EarlyTrade` |
 
 use std::fmt::Write;
 
 use super::record::{ANTITHETIC, COEF_STRIDE, FOLD_CONSTS, HEAD, MODEL_CONSTS, PAYOFF_CONSTS};
-use super::PARTIAL;
+use super::{early, PARTIAL};
 use crate::greeks::{MAX_FAMILIES, MAX_FOLDS, OUTPUTS};
 use crate::payoff::gpu;
 
@@ -43,6 +45,35 @@ pub const SIZES: [(&str, usize); 8] = [
     ("PARTIAL", PARTIAL),
 ];
 
+/// The early-exercise and multi-asset kernels' flag bits ([`super::early`]).
+pub const EARLY_FLAGS: [(&str, u32); 9] = [
+    ("E_PUT", early::E_PUT),
+    ("E_MAX", early::E_MAX),
+    ("E_MIN", early::E_MIN),
+    ("E_SORTED", early::E_SORTED),
+    ("E_ANTITHETIC", early::E_ANTITHETIC),
+    ("E_SPOT", early::E_SPOT),
+    ("E_VEGA", early::E_VEGA),
+    ("E_RHO", early::E_RHO),
+    ("FITTED", early::FITTED),
+];
+
+/// The early-exercise and multi-asset kernels' sizes and record offsets.
+pub const EARLY_SIZES: [(&str, usize); 12] = [
+    ("MAX_ASSETS", crate::correlation::MAX_ASSETS),
+    ("EARLY_HEAD", early::EARLY_HEAD),
+    ("EARLY_VALS", early::EARLY_VALS),
+    ("EARLY_MODEL_CONSTS", early::EARLY_MODEL_CONSTS),
+    ("EARLY_OUTPUTS", early::EARLY_OUTPUTS),
+    ("EARLY_STATES", early::EARLY_STATES),
+    ("EARLY_PARTIAL", early::EARLY_PARTIAL),
+    ("V_SPOTS", early::V_SPOTS),
+    ("V_WEIGHTS", early::V_WEIGHTS),
+    ("V_DVOL", early::V_DVOL),
+    ("V_FACTOR", early::V_FACTOR),
+    ("V_MODEL", early::V_MODEL),
+];
+
 const HEADER: &str = "emitted by riskpool-kernels (src/gpu/prelude.rs) from the Rust definitions";
 
 /// The CUDA C prelude, for blocks of `threads` threads each pricing
@@ -52,7 +83,10 @@ pub fn cuda(threads: u32, paths_per_thread: u32) -> String {
     for (name, bit) in FLAGS {
         writeln!(s, "#define RP_{name} {bit}u").expect("a String");
     }
-    for (name, n) in SIZES {
+    for (name, bit) in EARLY_FLAGS {
+        writeln!(s, "#define RP_{name} {bit}u").expect("a String");
+    }
+    for (name, n) in SIZES.iter().chain(&EARLY_SIZES) {
         writeln!(s, "#define RP_{name} {n}").expect("a String");
     }
     writeln!(s, "#define RP_BLOCK {threads}").expect("a String");
@@ -67,6 +101,11 @@ pub fn cuda(threads: u32, paths_per_thread: u32) -> String {
          \x20   R folds[RP_MAX_FOLDS][RP_FOLD_CONSTS];         // family, x0, dx, discount\n\
          \x20   R payoff[RP_PAYOFF_CONSTS];\n\
          \x20   R coef[RP_OUTPUTS][RP_COEF_STRIDE];           // outputs (pv, delta, gamma, vega, rho) x folds\n\
+         }};\n\n\
+         // GpuEarly (float) and GpuEarly64 (double): several assets and early exercise.\n\
+         template <typename R> struct EarlyTrade {{\n\
+         \x20   unsigned head[RP_EARLY_HEAD];  // steps, assets, flags, dates, stream lo, stream hi, samples, first date, first coef, terms\n\
+         \x20   R vals[RP_EARLY_VALS];         // scalars, spots, weights, vega bumps, factor, step constants\n\
          }};"
     )
     .expect("a String");
@@ -79,7 +118,10 @@ pub fn wgsl(wg: u64) -> String {
     for (name, bit) in FLAGS {
         writeln!(s, "const {name}: u32 = {bit}u;").expect("a String");
     }
-    for (name, n) in SIZES {
+    for (name, bit) in EARLY_FLAGS {
+        writeln!(s, "const {name}: u32 = {bit}u;").expect("a String");
+    }
+    for (name, n) in SIZES.iter().chain(&EARLY_SIZES) {
         writeln!(s, "const {name}: u32 = {n}u;").expect("a String");
     }
     writeln!(s, "const WG: u32 = {wg}u;").expect("a String");
@@ -99,6 +141,16 @@ pub fn wgsl(wg: u64) -> String {
          \x20   coef: array<vec4<f32>, OUTPUTS * COEF_VEC4S>,  // outputs (pv, delta, gamma, vega, rho) x folds\n\
          }}",
         std::mem::size_of::<super::record::GpuTrade>(),
+    )
+    .expect("a String");
+    writeln!(
+        s,
+        "\n// GpuEarly: {} bytes (several assets and early exercise).\n\
+         struct EarlyTrade {{\n\
+         \x20   head: array<vec4<u32>, EARLY_HEAD / 4u>,  // steps, assets, flags, dates, stream lo, stream hi, samples, first date, first coef, terms\n\
+         \x20   vals: array<vec4<f32>, EARLY_VALS / 4u>,  // scalars, spots, weights, vega bumps, factor, step constants\n\
+         }}",
+        std::mem::size_of::<early::GpuEarly>(),
     )
     .expect("a String");
     s
@@ -125,6 +177,7 @@ mod tests {
     /// Every WGSL file a pricing kernel is assembled from.
     fn wgsl_files() -> Vec<&'static str> {
         let mut v = vec![w::RNG, w::MATH, w::KERNEL, w::KAT];
+        v.extend(w::EARLY);
         v.extend(ModelKind::ALL.iter().map(|m| m.wgsl()));
         v.extend(PayoffKind::ALL.iter().map(|p| p.wgsl()));
         v
@@ -134,6 +187,7 @@ mod tests {
     fn cuda_files() -> Vec<&'static str> {
         let mut v = source::COMMON.to_vec();
         v.push(source::KERNEL);
+        v.extend(source::EARLY);
         v.extend(ModelKind::ALL.iter().map(|m| m.cuda().0));
         v.extend(PayoffKind::ALL.iter().map(|p| p.cuda().0));
         v
@@ -181,7 +235,11 @@ mod tests {
             assert!(uses(&all, name), "no WGSL uses the prelude's {name}");
         }
         assert!(files.iter().all(|f| !f.contains("struct Trade {")));
-        assert!(uses(&all, "Trade"));
+        assert!(files.iter().all(|f| !f.contains("struct EarlyTrade {")));
+        assert!(uses(&all, "Trade") && uses(&all, "EarlyTrade"));
+        for heston in [false, true] {
+            assert!(w::early_shader(heston).starts_with(&wgsl(w::PATHS_PER_BLOCK)));
+        }
         assert!(uses(&all, "FAMILY_VEC4S") && uses(&all, "COEF_VEC4S"));
         // The assembled kernels start with the emitted prelude.
         for &m in ModelKind::ALL {

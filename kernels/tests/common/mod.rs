@@ -581,3 +581,264 @@ pub fn many_small_calls(n: u64, steps: u32, paths: impl Fn(u64) -> u64) -> Vec<T
         })
         .collect()
 }
+
+/// A trade on several assets (the one-asset fields hold names only) or,
+/// with `multi` `None`, `base` with `exercise`.
+pub fn extended(
+    id: &str,
+    base: Trade,
+    multi: Option<riskpool_kernels::multi::MultiAsset>,
+    exercise: riskpool_kernels::exercise::Exercise,
+) -> Trade {
+    Trade {
+        id: id.into(),
+        stream: riskpool_kernels::rng::stream_id_of(id),
+        extension: Some(Box::new(riskpool_kernels::multi::Extension {
+            multi,
+            exercise,
+        })),
+        ..base
+    }
+}
+
+/// Every model on several assets x payoff x exercise style the GPU
+/// kernels branch on, and one-asset early exercise on both models: small
+/// (12 steps, `paths` paths), for the conformance tests.
+pub fn every_multi_and_exercise(paths: u64) -> Vec<Trade> {
+    use riskpool_kernels::correlation::Correlation;
+    use riskpool_kernels::exercise::Exercise;
+    use riskpool_kernels::multi::*;
+    let corr = |n: usize, rho: f64| {
+        let rows: Vec<Vec<f64>> = (0..n)
+            .map(|i| (0..n).map(|j| if i == j { 1.0 } else { rho }).collect())
+            .collect();
+        Correlation::new(&rows, n).unwrap()
+    };
+    let gbm_multi = |n: usize| MultiModel::GbmMulti {
+        rate: 0.05,
+        assets: (0..n)
+            .map(|i| GbmAsset {
+                spot: 100.0 + 5.0 * i as f64,
+                vol: 0.2 + 0.05 * i as f64,
+                dividend: 0.01 * i as f64,
+            })
+            .collect(),
+        correlation: corr(n, 0.4),
+    };
+    let heston_multi = |n: usize| MultiModel::HestonMulti {
+        rate: 0.03,
+        assets: (0..n)
+            .map(|i| HestonAsset {
+                spot: 100.0 - 4.0 * i as f64,
+                dividend: 0.01,
+                v0: 0.04 + 0.01 * i as f64,
+                kappa: 1.5,
+                theta: 0.05,
+                xi: 0.4,
+                rho: -0.6,
+            })
+            .collect(),
+        correlation: corr(n, -0.2),
+    };
+    let basket = |option, n: usize| MultiPayoff::Basket {
+        option,
+        strike: 100.0,
+        weights: (0..n).map(|i| 1.0 / n as f64 + 0.02 * i as f64).collect(),
+    };
+    let rainbow = |option, kind| MultiPayoff::Rainbow {
+        option,
+        strike: 100.0,
+        kind,
+    };
+    let bermudan = Exercise::Bermudan {
+        steps: vec![3, 6, 9, 12],
+    };
+    let base = |id: &str, model| {
+        trade(
+            id,
+            model,
+            PayoffSpec::European(European {
+                option: OptionType::Put,
+                strike: 100.0,
+            }),
+            1.0,
+            12,
+            paths,
+        )
+    };
+    let one = gbm(100.0, 0.05, 0.0, 0.2);
+    let multi = |model, payoff| Some(MultiAsset { model, payoff });
+    use OptionType::{Call, Put};
+    vec![
+        extended(
+            "gbm-basket-call-eu",
+            base("a", one.clone()),
+            multi(gbm_multi(3), basket(Call, 3)),
+            Exercise::European,
+        ),
+        extended(
+            "gbm-basket-put-berm",
+            base("a", one.clone()),
+            multi(gbm_multi(2), basket(Put, 2)),
+            bermudan.clone(),
+        ),
+        extended(
+            "gbm-max-call-am",
+            base("a", one.clone()),
+            multi(gbm_multi(2), rainbow(Call, RainbowKind::Max)),
+            Exercise::American,
+        ),
+        extended(
+            "gbm-min-put-am",
+            base("a", one.clone()),
+            multi(gbm_multi(3), rainbow(Put, RainbowKind::Min)),
+            Exercise::American,
+        ),
+        extended(
+            "heston-basket-put-am",
+            base("a", one.clone()),
+            multi(heston_multi(2), basket(Put, 2)),
+            Exercise::American,
+        ),
+        extended(
+            "heston-max-call-eu",
+            base("a", one.clone()),
+            multi(heston_multi(2), rainbow(Call, RainbowKind::Max)),
+            Exercise::European,
+        ),
+        extended(
+            "heston-min-put-berm",
+            base("a", one.clone()),
+            multi(heston_multi(3), rainbow(Put, RainbowKind::Min)),
+            bermudan.clone(),
+        ),
+        extended(
+            "gbm-put-am",
+            base("a", gbm(36.0, 0.06, 0.0, 0.2)),
+            None,
+            Exercise::American,
+        ),
+        extended(
+            "heston-put-berm",
+            base(
+                "a",
+                ModelSpec::Heston(Heston {
+                    spot: 100.0,
+                    rate: 0.04,
+                    dividend: 0.02,
+                    v0: 0.04,
+                    kappa: 2.0,
+                    theta: 0.04,
+                    xi: 0.5,
+                    rho: -0.7,
+                }),
+            ),
+            None,
+            bermudan,
+        ),
+    ]
+}
+
+/// `engine` against the CPU engine on trades with several assets or early
+/// exercise, with no Greeks and all of them, without and with antithetic
+/// pairs: the PV, every Greek and every asset's delta, gamma and vega
+/// within `max(tol.rel |cpu|, tol.se SE, tol.ulp)`. Prints and returns the
+/// largest relative difference seen.
+pub fn assert_early_conforms(engine: &dyn Engine, trades: &[Trade], tol: Tolerance) -> f64 {
+    let cpu = CpuEngine::new(None).unwrap();
+    let (mut worst, mut worst_se): (f64, f64) = (0.0, 0.0);
+    for (req, trades) in request_matrix(trades, &[Precision::F32]) {
+        let a = cpu.price(&trades, &req).unwrap();
+        let b = engine.price(&trades, &req).unwrap();
+        for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
+            assert_eq!(x.paths, y.paths, "{}", t.id);
+            assert_eq!(x.per_asset.len(), y.per_asset.len(), "{}", t.id);
+            let mut pairs = vec![("pv".to_string(), x.pv, y.pv)];
+            for g in Greek::ALL {
+                if let (Some(p), Some(q)) = (x.greek(g), y.greek(g)) {
+                    pairs.push((g.name().to_string(), p, q));
+                }
+                assert_eq!(
+                    x.greek(g).is_some(),
+                    y.greek(g).is_some(),
+                    "{} {}",
+                    t.id,
+                    g.name()
+                );
+            }
+            for (j, (p, q)) in x.per_asset.iter().zip(&y.per_asset).enumerate() {
+                for (name, p, q) in [
+                    ("delta", p.delta, q.delta),
+                    ("gamma", p.gamma, q.gamma),
+                    ("vega", p.vega, q.vega),
+                ] {
+                    assert_eq!(p.is_some(), q.is_some(), "{} {name}[{j}]", t.id);
+                    if let (Some(p), Some(q)) = (p, q) {
+                        pairs.push((format!("{name}[{j}]"), p, q));
+                    }
+                }
+            }
+            let floors = rounding_floors(t, &req);
+            for (name, p, q) in pairs {
+                let diff = (p.value - q.value).abs();
+                // A Greek is a difference of revaluations divided by its
+                // bump: their rounding (either engine's) divided so too.
+                let floor = floors
+                    .iter()
+                    .find(|(g, _)| name.starts_with(g))
+                    .map_or(1.0, |f| f.1);
+                let rounding = tol.ulp * x.pv.value.abs().max(1.0) * floor;
+                let allowed = (tol.rel * p.value.abs())
+                    .max(tol.se * p.stderr)
+                    .max(rounding);
+                assert!(
+                    diff <= allowed,
+                    "{} {name} on {} (greeks={} anti={}): cpu {} +- {}, other {} +- {} (tolerance {allowed})",
+                    t.id, engine.name(), req.greeks.0.len(), req.antithetic, p.value, p.stderr, q.value, q.stderr
+                );
+                // Relative where the value stands above its rounding.
+                if p.value.abs() > rounding {
+                    worst = worst.max(diff / p.value.abs());
+                    if p.stderr > 0.0 {
+                        worst_se = worst_se.max(diff / p.stderr);
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{}: largest difference from the cpu engine {worst:.2e} relative (where above rounding), {worst_se:.3} SE",
+        engine.name()
+    );
+    worst
+}
+
+/// Per Greek, the sum of its revaluations' coefficients (bumps from
+/// `req`, summed over the assets): how much their rounding is amplified.
+fn rounding_floors(t: &Trade, req: &PricingRequest) -> Vec<(&'static str, f64)> {
+    use riskpool_kernels::multi::MultiModel;
+    let (spots, vols): (Vec<f64>, Vec<f64>) =
+        match t.extension.as_ref().and_then(|e| e.multi.as_ref()) {
+            Some(m) => match &m.model {
+                MultiModel::GbmMulti { assets, .. } => {
+                    assets.iter().map(|a| (a.spot, a.vol)).unzip()
+                }
+                MultiModel::HestonMulti { assets, .. } => {
+                    assets.iter().map(|a| (a.spot, a.v0.sqrt())).unzip()
+                }
+            },
+            None => match &t.model {
+                ModelSpec::Gbm(m) => (vec![m.spot], vec![m.vol]),
+                ModelSpec::Heston(m) => (vec![m.spot], vec![m.v0.sqrt()]),
+                ModelSpec::SvFx(m) => (vec![m.spot], vec![1.0]),
+            },
+        };
+    let b = &req.bumps;
+    let hs: Vec<f64> = spots.iter().map(|s| b.spot_rel * s).collect();
+    vec![
+        ("delta", hs.iter().map(|h| 1.0 / h).sum()),
+        ("gamma", hs.iter().map(|h| 4.0 / (h * h)).sum()),
+        ("vega", vols.iter().map(|v| 1.0 / (b.vol_rel * v)).sum()),
+        ("rho", 1.0 / b.rate_abs),
+    ]
+}

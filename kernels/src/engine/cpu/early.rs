@@ -42,39 +42,39 @@ use crate::scenario::{moved_trade, MarketMove, ScenarioResult, TradeScenarios};
 use crate::stats::Estimate;
 
 /// Each asset's step constants: base, vol up, vol down.
-enum Steps {
+pub(crate) enum Steps {
     Gbm(Vec<[GbmStep<f64>; 3]>),
     Heston(Vec<[HestonStep<f64>; 3]>),
 }
 
 /// A trade ready to simulate.
 pub(crate) struct Prepared {
-    n: usize,
-    multi: bool,
-    payoff: MultiPayoff,
-    spots: Vec<f64>,
+    pub(crate) n: usize,
+    pub(crate) multi: bool,
+    pub(crate) payoff: MultiPayoff,
+    pub(crate) spots: Vec<f64>,
     /// Row-major lower factor.
-    factor: Vec<f64>,
-    steps: Steps,
-    nsteps: u32,
-    dt: f64,
-    rate: f64,
-    dates: Vec<u32>,
-    policy: Option<Policy>,
-    key: [u32; 2],
-    stream: u64,
-    antithetic: bool,
+    pub(crate) factor: Vec<f64>,
+    pub(crate) steps: Steps,
+    pub(crate) nsteps: u32,
+    pub(crate) dt: f64,
+    pub(crate) rate: f64,
+    pub(crate) dates: Vec<u32>,
+    pub(crate) policy: Option<Policy>,
+    pub(crate) key: [u32; 2],
+    pub(crate) stream: u64,
+    pub(crate) antithetic: bool,
     /// Which revaluations: spot bumps, vega bumps, rho bumps.
-    spot: bool,
-    vega: bool,
-    rho: bool,
-    h_spot: f64,
-    dr: f64,
-    scale: f64,
+    pub(crate) spot: bool,
+    pub(crate) vega: bool,
+    pub(crate) rho: bool,
+    pub(crate) h_spot: f64,
+    pub(crate) dr: f64,
+    pub(crate) scale: f64,
     /// `h_vol x` each asset's vol parameter (vega's denominator / 2).
-    dvol: Vec<f64>,
+    pub(crate) dvol: Vec<f64>,
     /// Seconds spent fitting the policy (counted in the trade's seconds).
-    fit_seconds: f64,
+    pub(crate) fit_seconds: f64,
     /// Scenario mode ([`Prepared::revalue`]): each distinct scenario's
     /// market, re-evolved on the same normals; empty when pricing.
     moved: Vec<Moved>,
@@ -242,7 +242,7 @@ impl Prepared {
 
     /// Outputs per path: pv, the summed delta, gamma, vega, rho, then
     /// delta, gamma and vega per asset.
-    fn outputs(&self) -> usize {
+    pub(crate) fn outputs(&self) -> usize {
         if !self.moved.is_empty() {
             return 1 + self.moved.len();
         }
@@ -605,6 +605,18 @@ impl Prepared {
         for c in &chunks {
             total.merge(c);
         }
+        self.result(trade, req, &total, start.elapsed().as_secs_f64())
+    }
+
+    /// The trade's result from its paths' merged outputs (`total`), priced
+    /// in `seconds` (the policy's fit is added).
+    pub(crate) fn result(
+        &self,
+        trade: &Trade,
+        req: &PricingRequest,
+        total: &Acc,
+        seconds: f64,
+    ) -> TradeResult {
         let n = self.n;
         let g = &req.greeks;
         let mut greeks = [None; 4];
@@ -643,7 +655,7 @@ impl Prepared {
             greeks,
             per_asset,
             paths: trade.paths,
-            seconds: self.fit_seconds + start.elapsed().as_secs_f64(),
+            seconds: self.fit_seconds + seconds,
         }
     }
 }
@@ -765,7 +777,7 @@ const ZERO: Estimate = Estimate {
 
 /// Sums of a variable number of outputs over consecutive paths, turned
 /// into mean and squared deviations when merged (as [`crate::stats`]).
-struct Acc {
+pub(crate) struct Acc {
     n: u64,
     mean: Vec<f64>,
     m2: Vec<f64>,
@@ -774,7 +786,7 @@ struct Acc {
 }
 
 impl Acc {
-    fn new(m: usize) -> Acc {
+    pub(crate) fn new(m: usize) -> Acc {
         Acc {
             n: 0,
             mean: vec![0.0; m],
@@ -793,16 +805,33 @@ impl Acc {
     }
 
     /// Appends chunk `o` (its raw sums), in path order.
-    fn merge(&mut self, o: &Acc) {
+    pub(crate) fn merge(&mut self, o: &Acc) {
         if o.n == 0 {
             return;
         }
         let nb = o.n as f64;
+        let mean: Vec<f64> = o.sum.iter().map(|s| s / nb).collect();
+        let m2: Vec<f64> = o
+            .sum
+            .iter()
+            .zip(&o.sum_sq)
+            .zip(&mean)
+            .map(|((s, q), m)| (q - s * m).max(0.0))
+            .collect();
+        self.merge_moments(o.n, &mean, &m2);
+    }
+
+    /// Appends `n` paths' means and M2 (sums of squared deviations), in
+    /// path order: a GPU block's outputs (`crate::gpu::early`).
+    pub(crate) fn merge_moments(&mut self, n: u64, mean: &[f64], m2: &[f64]) {
+        if n == 0 {
+            return;
+        }
+        let nb = n as f64;
         let na = self.n as f64;
         let total = na + nb;
         for q in 0..self.mean.len() {
-            let mean_b = o.sum[q] / nb;
-            let m2_b = (o.sum_sq[q] - o.sum[q] * mean_b).max(0.0);
+            let (mean_b, m2_b) = (mean[q], m2[q]);
             if self.n == 0 {
                 self.mean[q] = mean_b;
                 self.m2[q] = m2_b;
@@ -812,7 +841,7 @@ impl Acc {
                 self.m2[q] += m2_b + d * d * na * nb / total;
             }
         }
-        self.n += o.n;
+        self.n += n;
     }
 
     fn estimate(&self, q: usize) -> Estimate {

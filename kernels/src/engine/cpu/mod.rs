@@ -7,7 +7,7 @@
 //! count, any SIMD level and any order of trades.
 
 mod dispatch;
-mod early;
+pub(crate) mod early;
 pub mod lanes;
 
 pub use dispatch::Simd;

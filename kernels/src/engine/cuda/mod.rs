@@ -12,6 +12,10 @@
 //! paths each), and a prefix table maps a block to its trade. Every GPU of
 //! the node takes a share of the batch (by path-steps), in its own context.
 //!
+//! Trades with several assets or early exercise ([`crate::gpu::early`])
+//! go first, synchronously, on the first GPU: their kernel (`early.cu`, f64)
+//! per multi-asset model, their blocks merged in path order.
+//!
 //! [`Engine::submit`] starts a batch and returns (`batch.rs`): uploads from
 //! pinned memory, launches and the download of the blocks' sums are queued
 //! on a stream of the batch's own, so the runner keeps two batches in
@@ -33,7 +37,8 @@ use super::{
     check_batch, naive_revalue, revalue_split, Engine, EngineError, Pending, PhiloxAnswer,
     PricingRequest, TradeResult,
 };
-use crate::gpu::plan::BatchPlan;
+use crate::gpu::early::{self, EarlyPlan, EARLY_PARTIAL};
+use crate::gpu::plan::{launches, BatchPlan};
 use crate::gpu::PARTIAL;
 use crate::greeks::Revaluations;
 use crate::instrument::Trade;
@@ -265,6 +270,69 @@ impl CudaEngine {
     }
 
     /// Philox words and float normals computed on GPU 0, for known-answer tests.
+    /// The trades of one several-asset or early-exercise plan on the first
+    /// GPU, synchronously (`early.cu`, f64): uploaded, launched in pieces
+    /// of at most [`MAX_BLOCKS_PER_LAUNCH`] blocks, read back and merged
+    /// in path order.
+    fn price_early(
+        &self,
+        plan: &EarlyPlan,
+        trades: &[Trade],
+        req: &PricingRequest,
+    ) -> Result<Vec<(usize, TradeResult)>, EngineError> {
+        let started = std::time::Instant::now();
+        let gpu = &self.gpus[0];
+        let s = &gpu.stream;
+        let up = |e| driver("uploading several-asset trades", e);
+        let table = s.clone_htod(&plan.records).map_err(up)?;
+        let starts = s.clone_htod(&plan.starts).map_err(up)?;
+        let dates = s.clone_htod(&plan.dates).map_err(up)?;
+        let coefs = s.clone_htod(&plan.coefs).map_err(up)?;
+        let mut partials = s
+            .alloc_zeros::<f64>(plan.partials_len().max(1))
+            .map_err(|e| driver("allocating partial sums", e))?;
+        let name = source::early_kernel_name(plan.heston);
+        let f = gpu
+            .dev
+            .module
+            .load_function(name)
+            .map_err(|e| driver(name, e))?;
+        let n_trades = plan.trades.len() as u32;
+        for (first, n) in launches(plan.blocks(), MAX_BLOCKS_PER_LAUNCH) {
+            let at = first as usize * EARLY_PARTIAL;
+            let mut out = partials.slice_mut(at..at + n as usize * EARLY_PARTIAL);
+            let (first, n) = (first as u32, n as u32);
+            let mut b = s.launch_builder(&f);
+            b.arg(&table)
+                .arg(&starts)
+                .arg(&dates)
+                .arg(&coefs)
+                .arg(&mut out)
+                .arg(&plan.key[0])
+                .arg(&plan.key[1])
+                .arg(&first)
+                .arg(&n)
+                .arg(&n_trades);
+            // SAFETY: the arguments match RP_EARLY_KERNEL's signature
+            // (early.cu): f64 records, the block table (n_trades + 1
+            // entries), dates, f64 coefficients, and `out` EARLY_PARTIAL
+            // doubles for each of the launch's `n` blocks.
+            unsafe {
+                b.launch(LaunchConfig {
+                    grid_dim: (n, 1, 1),
+                    block_dim: (THREADS, 1, 1),
+                    shared_mem_bytes: 0,
+                })
+            }
+            .map_err(|e| driver(&format!("launching {name}"), e))?;
+        }
+        let host = s
+            .clone_dtoh(&partials)
+            .map_err(|e| driver("downloading partial sums", e))?;
+        let secs = started.elapsed().as_secs_f64();
+        Ok(plan.results(trades, req, &host, early::from_sums, secs))
+    }
+
     pub fn philox_on_device(
         &self,
         inputs: &[([u32; 4], [u32; 2])],
@@ -395,15 +463,23 @@ impl CudaEngine {
         req: &PricingRequest,
     ) -> Result<Box<dyn Pending>, EngineError> {
         check_batch("cuda", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
+        // Several assets and early exercise: on the first GPU, before the
+        // rest of the batch starts.
+        let (early, plain): (Vec<usize>, Vec<usize>) =
+            (0..trades.len()).partition(|&i| trades[i].extension.is_some());
+        let mut early_results = Vec::with_capacity(early.len());
+        for plan in EarlyPlan::new("cuda", trades, &early, req, PATHS_PER_BLOCK, true)? {
+            early_results.extend(self.price_early(&plan, trades, req)?);
+        }
         // Split the batch across GPUs in contiguous shares of equal path-steps.
-        let total: f64 = trades.iter().map(Trade::path_steps).sum();
+        let total: f64 = plain.iter().map(|&i| trades[i].path_steps()).sum();
         let n = self.gpus.len();
         let mut shares: Vec<Vec<usize>> = vec![Vec::new(); n];
         let mut acc = 0.0;
-        for (i, t) in trades.iter().enumerate() {
+        for &i in &plain {
             let g = ((acc / total.max(1.0)) * n as f64) as usize;
             shares[g.min(n - 1)].push(i);
-            acc += t.path_steps();
+            acc += trades[i].path_steps();
         }
         let mut parts = Vec::with_capacity(n);
         for (gpu, share) in self.gpus.iter().zip(&shares) {
@@ -425,6 +501,7 @@ impl CudaEngine {
             parts,
             req: req.clone(),
             paths: trades.iter().map(|t| t.paths).collect(),
+            early: early_results,
         }))
     }
 }
@@ -488,6 +565,8 @@ struct CudaBatch {
     parts: Vec<GpuShare>,
     req: PricingRequest,
     paths: Vec<u64>,
+    /// The trades with several assets or early exercise, priced already.
+    early: Vec<(usize, TradeResult)>,
 }
 
 impl Pending for CudaBatch {
@@ -505,6 +584,9 @@ impl Pending for CudaBatch {
                 }
                 part.top_up()?;
             }
+        }
+        for (i, r) in std::mem::take(&mut self.early) {
+            results[i] = r;
         }
         Ok(results)
     }

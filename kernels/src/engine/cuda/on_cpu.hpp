@@ -228,6 +228,32 @@ extern "C" void rp_cpu_launch_price(const rp_price_args* a, unsigned grid, unsig
         (void*)a);
 }
 
+// The kernels of several assets and early exercise (early.cu): their
+// dates and coefficients besides.
+typedef void (*rp_early_kernel)(const void*, const unsigned*, const unsigned*, const void*, double*, unsigned,
+                                unsigned, unsigned, unsigned, unsigned);
+
+struct rp_early_args {
+    rp_early_kernel kernel;
+    const void* trades;
+    const unsigned* block_start;
+    const unsigned* dates;
+    const void* coefs;
+    double* partials;
+    unsigned key_lo, key_hi, first_block, n_blocks, n_trades;
+};
+
+extern "C" void rp_cpu_launch_early(const rp_early_args* a, unsigned grid, unsigned threads) {
+    rp_cpu::run(
+        grid, threads,
+        [](void* p) {
+            const rp_early_args* a = (const rp_early_args*)p;
+            a->kernel(a->trades, a->block_start, a->dates, a->coefs, a->partials, a->key_lo, a->key_hi,
+                      a->first_block, a->n_blocks, a->n_trades);
+        },
+        (void*)a);
+}
+
 extern "C" void rp_kat(const uint4* in, uint4* out, unsigned n);
 
 struct rp_kat_args {

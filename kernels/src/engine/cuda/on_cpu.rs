@@ -23,6 +23,7 @@ use crate::engine::{
     check_batch, naive_revalue, revalue_split, Engine, EngineError, PhiloxAnswer, PricingRequest,
     TradeResult,
 };
+use crate::gpu::early::{self, EarlyPlan, EARLY_PARTIAL};
 use crate::gpu::plan::{from_sums, BatchPlan};
 use crate::greeks::Revaluations;
 use crate::instrument::Trade;
@@ -49,6 +50,24 @@ struct PriceArgs {
 }
 
 type LaunchPrice = unsafe extern "C" fn(*const PriceArgs, u32, u32);
+
+/// `rp_early_args` in `on_cpu.hpp`.
+#[repr(C)]
+struct EarlyArgs {
+    kernel: *const c_void,
+    trades: *const u8,
+    block_start: *const u32,
+    dates: *const u32,
+    coefs: *const f64,
+    partials: *mut f64,
+    key_lo: u32,
+    key_hi: u32,
+    first_block: u32,
+    n_blocks: u32,
+    n_trades: u32,
+}
+
+type LaunchEarly = unsafe extern "C" fn(*const EarlyArgs, u32, u32);
 type LaunchKat = unsafe extern "C" fn(*const [u32; 4], *mut [u32; 4], u32, u32, u32);
 
 /// The CUDA C kernels, built for this CPU.
@@ -198,8 +217,10 @@ impl CudaOnCpu {
             u32::MAX as u64 - PATHS_PER_BLOCK,
         )?;
         let started = std::time::Instant::now();
-        let all: Vec<usize> = (0..trades.len()).collect();
-        let plan = BatchPlan::with_plans("cuda-on-cpu", trades, plans, &all, req, PATHS_PER_BLOCK)?;
+        let (early, plain): (Vec<usize>, Vec<usize>) =
+            (0..trades.len()).partition(|&i| trades[i].extension.is_some());
+        let plan =
+            BatchPlan::with_plans("cuda-on-cpu", trades, plans, &plain, req, PATHS_PER_BLOCK)?;
         let mut partials = vec![0.0f64; plan.partials_len()];
         // The kernels read records as structs of floats and doubles: give
         // them an 8-byte-aligned copy (a Vec<u8> promises no alignment).
@@ -250,6 +271,65 @@ impl CudaOnCpu {
         for (i, m, s) in plan.merge(&partials, from_sums, |_| secs) {
             results[i] = TradeResult::from_moments(&m, req, trades[i].paths, s);
         }
+        for plan in EarlyPlan::new("cuda-on-cpu", trades, &early, req, PATHS_PER_BLOCK, true)? {
+            for (i, r) in self.price_early(&plan, trades, req)? {
+                results[i] = r;
+            }
+        }
         Ok(results)
+    }
+}
+
+impl CudaOnCpu {
+    /// The trades of one early-exercise plan, through `early.cu`.
+    fn price_early(
+        &self,
+        plan: &EarlyPlan,
+        trades: &[Trade],
+        req: &PricingRequest,
+    ) -> Result<Vec<(usize, TradeResult)>, EngineError> {
+        let started = std::time::Instant::now();
+        // 8-byte-aligned copies, as the kernel reads doubles.
+        let mut records = vec![0u64; plan.records.len().div_ceil(8)];
+        bytemuck::cast_slice_mut::<u64, u8>(&mut records)[..plan.records.len()]
+            .copy_from_slice(&plan.records);
+        let n_coefs = plan.coefs.len() / 8;
+        let mut coefs = vec![0f64; n_coefs];
+        bytemuck::cast_slice_mut::<f64, u8>(&mut coefs).copy_from_slice(&plan.coefs[..n_coefs * 8]);
+        let mut partials = vec![0.0f64; plan.partials_len()];
+        let name = source::early_kernel_name(plan.heston);
+        // SAFETY: rp_cpu_launch_early's signature, and the early kernels'
+        // signature that `EarlyArgs` calls.
+        let launch: Symbol<LaunchEarly> = unsafe { self.lib.get(b"rp_cpu_launch_early") }
+            .map_err(|e| failed("rp_cpu_launch_early", e))?;
+        let kernel: Symbol<*const c_void> =
+            unsafe { self.lib.get(name.as_bytes()) }.map_err(|e| failed(name, e))?;
+        let kernel = *kernel as usize;
+        let (records_at, starts_at) = (records.as_ptr() as usize, plan.starts.as_ptr() as usize);
+        let (dates_at, coefs_at) = (plan.dates.as_ptr() as usize, coefs.as_ptr() as usize);
+        let n_trades = plan.trades.len() as u32;
+        partials
+            .par_chunks_mut(BLOCKS_PER_CALL * EARLY_PARTIAL)
+            .enumerate()
+            .for_each(|(c, out)| {
+                let args = EarlyArgs {
+                    kernel: kernel as *const c_void,
+                    trades: records_at as *const u8,
+                    block_start: starts_at as *const u32,
+                    dates: dates_at as *const u32,
+                    coefs: coefs_at as *const f64,
+                    partials: out.as_mut_ptr(),
+                    key_lo: plan.key[0],
+                    key_hi: plan.key[1],
+                    first_block: (c * BLOCKS_PER_CALL) as u32,
+                    n_blocks: (out.len() / EARLY_PARTIAL) as u32,
+                    n_trades,
+                };
+                // SAFETY: the plan's tables stay alive and unchanged; `out`
+                // holds the blocks' partials.
+                unsafe { launch(&args, args.n_blocks, THREADS) };
+            });
+        let secs = started.elapsed().as_secs_f64();
+        Ok(plan.results(trades, req, &partials, early::from_sums, secs))
     }
 }

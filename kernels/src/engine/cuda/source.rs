@@ -21,6 +21,26 @@ pub(crate) const COMMON: [&str; 3] = [
 ];
 /// The fused kernel, after the models and payoffs.
 pub(crate) const KERNEL: &str = include_str!("kernel.cu");
+/// Several assets and early exercise, after the fused kernel: the
+/// correlated step, the payoffs on several assets, the continuation value
+/// and their kernel ([`crate::gpu::early`]).
+pub(crate) const EARLY: [&str; 4] = [
+    include_str!("../../model/multi.cuh"),
+    include_str!("../../payoff/multi.cuh"),
+    include_str!("../../exercise.cuh"),
+    include_str!("early.cu"),
+];
+
+/// The kernel of the trades with several assets or early exercise on a
+/// `heston_multi` model (else `gbm_multi`; a one-asset trade as its one
+/// asset): f64 whatever the precision.
+pub fn early_kernel_name(heston: bool) -> &'static str {
+    if heston {
+        "price_early_heston_multi"
+    } else {
+        "price_early_gbm_multi"
+    }
+}
 
 /// Appended to a kernel's name: its variant for trades with one model
 /// family and one fold (no Greeks), `PV_ONLY` in `kernel.cu`.
@@ -67,6 +87,7 @@ pub fn full_source(fast_math: bool) -> String {
         .chain(models)
         .chain(payoffs)
         .chain([KERNEL])
+        .chain(EARLY)
         .collect();
     src.push_str(&files.join("\n"));
     for &m in ModelKind::ALL {
@@ -86,7 +107,11 @@ pub fn full_source(fast_math: bool) -> String {
 
 /// Every kernel name in [`full_source`].
 pub fn all_kernel_names() -> Vec<String> {
-    let mut v = vec!["rp_kat".to_string()];
+    let mut v = vec![
+        "rp_kat".to_string(),
+        early_kernel_name(false).to_string(),
+        early_kernel_name(true).to_string(),
+    ];
     for &m in ModelKind::ALL {
         for &p in PayoffKind::ALL {
             for precision in [Precision::F32, Precision::F64] {

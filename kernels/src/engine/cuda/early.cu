@@ -1,0 +1,256 @@
+// Several correlated assets and early exercise (the twin of
+// kernels/src/engine/cpu/early.rs's Prepared::path and run;
+// kernels/src/engine/wgpu/early.wgsl), in double whatever --precision says,
+// as the CPU pricer. Each thread prices RP_PATHS_PER_THREAD samples (a path,
+// or an antithetic pair) of its block, carrying every revaluation a Greek
+// needs along the same path; at each exercise date each revaluation
+// exercises where the policy (fitted once on the host:
+// kernels/src/gpu/early.rs) says so in its own state. No path is stored;
+// the block writes (n, sums, sums of squares) of RP_EARLY_OUTPUTS outputs,
+// merged on the host in path order.
+
+#define RP_EARLY_SUMS (1 + 2 * RP_EARLY_OUTPUTS)
+static_assert(RP_EARLY_SUMS < RP_EARLY_PARTIAL, "a block's sums fit its partial");
+
+// State `st` at relative asset values xs: its value and whether it is done.
+__device__ __forceinline__ void rp_early_decide(const double* c, unsigned flags, unsigned n, unsigned st,
+                                                const double* xs, double disc, bool fitted, bool last,
+                                                const double* beta, double* value, bool* done, unsigned& left) {
+    if (done[st]) {
+        return;
+    }
+    double s[RP_MAX_ASSETS];
+    for (unsigned j = 0; j < n; j++) {
+        s[j] = c[RP_V_SPOTS + j] * xs[j];
+    }
+    const double iv = rp_multi_intrinsic(c, flags, s, n);
+    const bool exercise =
+        last || (fitted && iv > 0.0 && iv >= rp_continuation(beta, xs, iv, n, (flags & RP_E_SORTED) != 0u));
+    if (exercise) {
+        value[st] = iv * disc;
+        done[st] = true;
+        left--;
+    }
+}
+
+// One path (`draw` of the trade's stream, normals times `sign`): its outputs.
+template <class M>
+__device__ __forceinline__ void rp_early_path(const EarlyTrade<double>& tr, const unsigned* __restrict__ dates,
+                              const double* __restrict__ coefs, uint2 key, unsigned draw, double sign,
+                              double* out) {
+    const double* c = tr.vals;
+    const unsigned steps = tr.head[0], n = tr.head[1], flags = tr.head[2], nd = tr.head[3];
+    const uint2 stream = make_uint2(tr.head[4], tr.head[5]);
+    const unsigned* dt_of = dates + tr.head[7];
+    const double* beta0 = coefs + tr.head[8];
+    const unsigned terms = tr.head[9];
+    const bool spot = (flags & RP_E_SPOT) != 0u, vega = (flags & RP_E_VEGA) != 0u, rho = (flags & RP_E_RHO) != 0u;
+    const double dt = c[0], rate = c[1], h_spot = c[2], dr = c[3], scale = c[4];
+    const unsigned nps = M::NORMALS * n;
+    const unsigned vega0 = 1u + (spot ? 2u * n : 0u);
+    const unsigned rho0 = vega0 + (vega ? 2u * n : 0u);
+    const unsigned ns = rho0 + (rho ? 2u : 0u);
+
+    double x[RP_MAX_ASSETS], v[RP_MAX_ASSETS], xu[RP_MAX_ASSETS], vu[RP_MAX_ASSETS], xd[RP_MAX_ASSETS],
+        vd[RP_MAX_ASSETS];
+    for (unsigned j = 0; j < n; j++) {
+        x[j] = xu[j] = xd[j] = 0.0;
+        v[j] = M::aux0(rp_asset_model(c, j, 0));
+        vu[j] = M::aux0(rp_asset_model(c, j, 1));
+        vd[j] = M::aux0(rp_asset_model(c, j, 2));
+    }
+    double value[RP_EARLY_STATES];
+    bool done[RP_EARLY_STATES];
+    for (unsigned st = 0; st < ns; st++) {
+        value[st] = 0.0;
+        done[st] = false;
+    }
+    unsigned left = ns;
+    unsigned cached = 0xffffffffu;
+    Normals4<double> cache;
+    unsigned next = 0;
+    for (unsigned i = 0; i < steps && left > 0u; i++) {
+        double e[RP_MAX_ASSETS], w[RP_MAX_ASSETS], z[RP_MAX_ASSETS];
+        for (unsigned j = 0; j < nps; j++) {
+            const unsigned d = nps * i + j;
+            if (d / 4u != cached) {
+                cached = d / 4u;
+                cache = normals_from_words<double>(philox4x32_10(counter(stream, draw, cached), key));
+            }
+            const double normal = sign * cache.v[d % 4u];
+            if (j < n) {
+                e[j] = normal;
+            } else {
+                w[j - n] = normal;
+            }
+        }
+        if (M::NORMALS == 1) {
+            for (unsigned j = 0; j < n; j++) {
+                w[j] = 0.0;
+            }
+        }
+        rp_correlate(c + RP_V_FACTOR, e, z, n);
+        for (unsigned j = 0; j < n; j++) {
+            M::step(rp_asset_model(c, j, 0), x[j], v[j], z[j], w[j]);
+            if (vega) {
+                M::step(rp_asset_model(c, j, 1), xu[j], vu[j], z[j], w[j]);
+                M::step(rp_asset_model(c, j, 2), xd[j], vd[j], z[j], w[j]);
+            }
+        }
+        const unsigned step = i + 1u;
+        if (next < nd && (dt_of[next] & ~RP_FITTED) == step) {
+            const unsigned k = next++;
+            const bool fitted = (dt_of[k] & RP_FITTED) != 0u, last = k + 1u == nd;
+            const double* beta = beta0 + k * terms;
+            const double t = (double)step * dt;
+            const double disc = rp_exp(-rate * t);
+            double ex[RP_MAX_ASSETS], xs[RP_MAX_ASSETS];
+            for (unsigned j = 0; j < n; j++) {
+                ex[j] = rp_exp(x[j]);
+            }
+            // Every revaluation in one loop (the WGSL's shape): the base
+            // state, spot up and down per asset, vol up and down per asset,
+            // rate up and down.
+            for (unsigned st = 0; st < ns; st++) {
+                if (done[st]) {
+                    continue;
+                }
+                for (unsigned l = 0; l < n; l++) {
+                    xs[l] = ex[l];
+                }
+                double d = disc;
+                if (st >= rho0) {
+                    const double sgn = st == rho0 ? 1.0 : -1.0;
+                    const double f = rp_exp(sgn * dr * t);
+                    for (unsigned j = 0; j < n; j++) {
+                        xs[j] = ex[j] * f;
+                    }
+                    d = rp_exp(-(rate + sgn * dr) * t);
+                } else if (st >= vega0) {
+                    const unsigned j = (st - vega0) / 2u;
+                    xs[j] = rp_exp((st - vega0) % 2u == 0u ? xu[j] : xd[j]);
+                } else if (st >= 1u) {
+                    const unsigned j = (st - 1u) / 2u;
+                    xs[j] = ex[j] * ((st - 1u) % 2u == 0u ? 1.0 + h_spot : 1.0 - h_spot);
+                }
+                rp_early_decide(c, flags, n, st, xs, d, fitted, last, beta, value, done, left);
+            }
+        }
+    }
+    for (unsigned q = 0; q < RP_EARLY_OUTPUTS; q++) {
+        out[q] = 0.0;
+    }
+    out[0] = value[0];
+    for (unsigned j = 0; j < n; j++) {
+        if (spot) {
+            const double hs = h_spot * c[RP_V_SPOTS + j];
+            const double u = value[1 + 2 * j], d = value[2 + 2 * j];
+            out[5 + j] = scale * (u - d) / (2.0 * hs);
+            out[5 + n + j] = scale * (u - 2.0 * value[0] + d) / (hs * hs);
+        }
+        const double dvol = c[RP_V_DVOL + j];
+        if (vega && dvol > 0.0) {
+            const double u = value[vega0 + 2 * j], d = value[vega0 + 2 * j + 1];
+            out[5 + 2 * n + j] = scale * (u - d) / (2.0 * dvol);
+        }
+        out[1] += out[5 + j];
+        out[2] += out[5 + n + j];
+        out[3] += out[5 + 2 * n + j];
+    }
+    if (rho) {
+        out[4] = scale * (value[rho0] - value[rho0 + 1]) / (2.0 * dr);
+    }
+}
+
+template <class M>
+__device__ __forceinline__ void rp_price_early(const EarlyTrade<double>* __restrict__ trades,
+                                               const unsigned* __restrict__ block_start,
+                                               const unsigned* __restrict__ dates, const double* __restrict__ coefs,
+                                               double* __restrict__ partials, uint2 key, unsigned first_block,
+                                               unsigned n_blocks, unsigned n_trades) {
+    const unsigned b = blockIdx.x;
+    if (b >= n_blocks) {
+        return;
+    }
+    // The trade this block of samples belongs to.
+    const unsigned g = first_block + b;
+    unsigned lo = 0, hi = n_trades;
+    while (hi - lo > 1u) {
+        const unsigned mid = (lo + hi) / 2u;
+        if (block_start[mid] <= g) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    const EarlyTrade<double>& tr = trades[lo];
+    const bool anti = (tr.head[2] & RP_E_ANTITHETIC) != 0u;
+    const unsigned samples = tr.head[6];
+    const unsigned block = g - block_start[lo];
+
+    double acc[RP_EARLY_SUMS];
+    for (int i = 0; i < RP_EARLY_SUMS; i++) {
+        acc[i] = 0.0;
+    }
+    for (int rep = 0; rep < RP_PATHS_PER_THREAD; rep++) {
+        const unsigned s = block * RP_PATHS_PER_BLOCK + rep * RP_BLOCK + threadIdx.x;
+        if (s >= samples) {
+            continue;
+        }
+        double a[RP_EARLY_OUTPUTS];
+        rp_early_path<M>(tr, dates, coefs, key, s, 1.0, a);
+        if (anti) {
+            double o[RP_EARLY_OUTPUTS];
+            rp_early_path<M>(tr, dates, coefs, key, s, -1.0, o);
+            for (int q = 0; q < RP_EARLY_OUTPUTS; q++) {
+                a[q] = 0.5 * (a[q] + o[q]);
+            }
+        }
+        acc[0] += 1.0;
+        for (int q = 0; q < RP_EARLY_OUTPUTS; q++) {
+            acc[1 + q] += a[q];
+            acc[1 + RP_EARLY_OUTPUTS + q] += a[q] * a[q];
+        }
+    }
+
+    // Block reduction: warp shuffles, then one thread over the warps' sums.
+    for (int i = 0; i < RP_EARLY_SUMS; i++) {
+        for (int off = 16; off > 0; off /= 2) {
+            acc[i] += __shfl_down_sync(0xffffffffu, acc[i], off);
+        }
+    }
+    __shared__ double warp_acc[RP_BLOCK / 32][RP_EARLY_SUMS];
+    const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+    if (lane == 0u) {
+        for (int i = 0; i < RP_EARLY_SUMS; i++) {
+            warp_acc[warp][i] = acc[i];
+        }
+    }
+    __syncthreads();
+    if (threadIdx.x == 0u) {
+        double* out = partials + (size_t)b * RP_EARLY_PARTIAL;
+        for (int i = 0; i < RP_EARLY_SUMS; i++) {
+            double t = 0.0;
+            for (int w = 0; w < RP_BLOCK / 32; w++) {
+                t += warp_acc[w][i];
+            }
+            out[i] = t;
+        }
+        for (int i = RP_EARLY_SUMS; i < RP_EARLY_PARTIAL; i++) {
+            out[i] = 0.0;
+        }
+    }
+}
+
+#define RP_EARLY_KERNEL(M, NAME)                                                                                  \
+    extern "C" __global__ void __launch_bounds__(RP_BLOCK)                                                        \
+        NAME(const EarlyTrade<double>* __restrict__ trades, const unsigned* __restrict__ block_start,            \
+             const unsigned* __restrict__ dates, const double* __restrict__ coefs, double* __restrict__ partials, \
+             unsigned key_lo, unsigned key_hi, unsigned first_block, unsigned n_blocks, unsigned n_trades) {      \
+        rp_price_early<M>(trades, block_start, dates, coefs, partials, make_uint2(key_lo, key_hi), first_block,  \
+                          n_blocks, n_trades);                                                                    \
+    }
+
+// One kernel a multi-asset model: gbm_multi steps each asset as Gbm, heston_multi as Heston.
+RP_EARLY_KERNEL(Gbm, price_early_gbm_multi)
+RP_EARLY_KERNEL(Heston, price_early_heston_multi)

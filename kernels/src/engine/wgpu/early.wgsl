@@ -1,0 +1,363 @@
+// Several correlated assets and early exercise (the twin of
+// kernels/src/engine/cpu/early.rs's Prepared::path and run;
+// kernels/src/engine/cuda/early.cu), in f32 (WGSL has none wider): one
+// thread per sample (a path, or an antithetic pair), 64 samples per
+// workgroup, carrying every revaluation a Greek needs along the same path;
+// at each exercise date each revaluation exercises where the policy
+// (fitted once on the host: kernels/src/gpu/early.rs) says so in its own
+// state. No path is stored; the workgroup writes (n, mean, M2) of
+// EARLY_OUTPUTS outputs, merged on the host in path order.
+//
+// Assembled at load time (kernels/src/engine/wgpu.rs): the prelude, rng.wgsl,
+// math.wgsl, one one-asset model file (gbm.wgsl or heston.wgsl), model/multi.wgsl,
+// payoff/multi.wgsl, exercise.wgsl and this file.
+
+struct Params {
+    key: vec2<u32>,
+    first_block: u32,
+    n_blocks: u32,
+    n_trades: u32,
+    grid_x: u32,
+    // 2: the bound of the canary loop below (a run-time bound, so that it
+    // never unrolls).
+    canary: u32,
+    pad1: u32,
+}
+
+// A model's step constants, as kernel.wgsl reads them.
+struct ModelConsts {
+    a: vec4<f32>,
+    b: vec4<f32>,
+    c: vec4<f32>,
+}
+
+@group(0) @binding(0) var<storage, read> early_trades: array<EarlyTrade>;
+@group(0) @binding(1) var<storage, read> block_start: array<u32>;
+@group(0) @binding(2) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read> dates: array<u32>;
+@group(0) @binding(5) var<storage, read> coefs: array<f32>;
+
+var<workgroup> sh: array<array<f32, EARLY_OUTPUTS>, WG>;
+var<workgroup> sh_mean: array<f32, EARLY_OUTPUTS>;
+// Invocations of the workgroup whose walk was cut short.
+var<workgroup> cut: atomic<u32>;
+
+fn early_val(t: u32, i: u32) -> f32 {
+    return early_trades[t].vals[i / 4u][i % 4u];
+}
+
+fn early_head(t: u32, i: u32) -> u32 {
+    return early_trades[t].head[i / 4u][i % 4u];
+}
+
+// Each invocation's path state, private, and passed by pointer: lavapipe's
+// LLVM gives every array passed or returned by value stack of its own,
+// which a long path (hundreds of exercise dates) overflows.
+var<private> x: array<f32, MAX_ASSETS>;
+var<private> v: array<f32, MAX_ASSETS>;
+var<private> xu: array<f32, MAX_ASSETS>;
+var<private> vu: array<f32, MAX_ASSETS>;
+var<private> xd: array<f32, MAX_ASSETS>;
+var<private> vd: array<f32, MAX_ASSETS>;
+// The step's independent normals (spot, variance) and correlated spot normals.
+var<private> e: array<f32, MAX_ASSETS>;
+var<private> w: array<f32, MAX_ASSETS>;
+var<private> z: array<f32, MAX_ASSETS>;
+// At a date: exp(x), a revaluation's relative asset values, asset values,
+// and the basis's (sorted) copy.
+var<private> ex: array<f32, MAX_ASSETS>;
+var<private> xs: array<f32, MAX_ASSETS>;
+var<private> sv: array<f32, MAX_ASSETS>;
+var<private> basis_x: array<f32, MAX_ASSETS>;
+// The revaluations: their values, which are done, how many are left.
+var<private> value: array<f32, EARLY_STATES>;
+var<private> done: array<bool, EARLY_STATES>;
+var<private> left: u32;
+// A path's outputs.
+var<private> res: array<f32, EARLY_OUTPUTS>;
+
+// State `st` at relative asset values xs: exercised (or paid at maturity) where due.
+fn decide(t: u32, flags: u32, n: u32, st: u32, disc: f32, fitted: bool, last: bool, beta: u32) {
+    if (done[st]) {
+        return;
+    }
+    for (var j = 0u; j < MAX_ASSETS; j++) {
+        if (j < n) {
+            sv[j] = early_val(t, V_SPOTS + j) * xs[j];
+        }
+    }
+    let iv = multi_intrinsic(t, flags, &sv, n);
+    var exercise = last;
+    if (!last && fitted && iv > 0.0) {
+        for (var j = 0u; j < MAX_ASSETS; j++) {
+            if (j < n) {
+                basis_x[j] = xs[j];
+            }
+        }
+        exercise = iv >= continuation(beta, &basis_x, iv, n, (flags & E_SORTED) != 0u);
+    }
+    if (exercise) {
+        value[st] = iv * disc;
+        done[st] = true;
+        left = left - 1u;
+    }
+}
+
+// xs = ex.
+fn xs_from_ex(n: u32) {
+    for (var j = 0u; j < MAX_ASSETS; j++) {
+        if (j < n) {
+            xs[j] = ex[j];
+        }
+    }
+}
+
+// One path (`draw` of the trade's stream, normals times `sign`): its outputs, into res.
+fn early_path(t: u32, draw: u32, sign: f32) {
+    let steps = early_head(t, 0u);
+    let n = early_head(t, 1u);
+    let flags = early_head(t, 2u);
+    let nd = early_head(t, 3u);
+    let stream = vec2<u32>(early_head(t, 4u), early_head(t, 5u));
+    let first_date = early_head(t, 7u);
+    let first_coef = early_head(t, 8u);
+    let terms = early_head(t, 9u);
+    let spot = (flags & E_SPOT) != 0u;
+    let vega = (flags & E_VEGA) != 0u;
+    let rho = (flags & E_RHO) != 0u;
+    let dt = early_val(t, 0u);
+    let rate = early_val(t, 1u);
+    let h_spot = early_val(t, 2u);
+    let dr = early_val(t, 3u);
+    let scale = early_val(t, 4u);
+    let nps = MODEL_NORMALS * n;
+    let vega0 = 1u + select(0u, 2u * n, spot);
+    let rho0 = vega0 + select(0u, 2u * n, vega);
+    let ns = rho0 + select(0u, 2u, rho);
+
+    for (var j = 0u; j < MAX_ASSETS; j++) {
+        if (j < n) {
+            x[j] = 0.0;
+            xu[j] = 0.0;
+            xd[j] = 0.0;
+            v[j] = model_aux0(asset_model(t, j, 0u));
+            vu[j] = model_aux0(asset_model(t, j, 1u));
+            vd[j] = model_aux0(asset_model(t, j, 2u));
+            w[j] = 0.0;
+        }
+    }
+    for (var st = 0u; st < ns; st++) {
+        value[st] = 0.0;
+        done[st] = false;
+    }
+    left = ns;
+    var cached = 0xffffffffu;
+    var cache = vec4<f32>(0.0);
+    var next = 0u;
+    for (var i = 0u; i < steps && left > 0u; i++) {
+        for (var j = 0u; j < 2u * MAX_ASSETS; j++) {
+            if (j >= nps) {
+                break;
+            }
+            let d = nps * i + j;
+            if (d / 4u != cached) {
+                cached = d / 4u;
+                cache = normals_from_words(philox4x32_10(counter(stream, draw, cached), params.key), 1.0);
+            }
+            let normal = sign * cache[d % 4u];
+            if (j < n) {
+                e[j] = normal;
+            } else {
+                w[j - n] = normal;
+            }
+        }
+        correlate(t, &e, &z, n);
+        for (var j = 0u; j < MAX_ASSETS; j++) {
+            if (j < n) {
+                let zw = vec2<f32>(z[j], w[j]);
+                let r = model_step(asset_model(t, j, 0u), x[j], v[j], zw);
+                x[j] = r.x;
+                v[j] = r.y;
+                if (vega) {
+                    let ru = model_step(asset_model(t, j, 1u), xu[j], vu[j], zw);
+                    xu[j] = ru.x;
+                    vu[j] = ru.y;
+                    let rd = model_step(asset_model(t, j, 2u), xd[j], vd[j], zw);
+                    xd[j] = rd.x;
+                    vd[j] = rd.y;
+                }
+            }
+        }
+        let at_step = i + 1u;
+        if (next < nd && (dates[first_date + next] & ~FITTED) == at_step) {
+            let k = next;
+            next = next + 1u;
+            let fitted = (dates[first_date + k] & FITTED) != 0u;
+            let last = k + 1u == nd;
+            let beta = first_coef + k * terms;
+            let tt = f32(at_step) * dt;
+            let disc = rp_exp(-rate * tt);
+            for (var j = 0u; j < MAX_ASSETS; j++) {
+                if (j < n) {
+                    ex[j] = rp_exp(x[j]);
+                }
+            }
+            // Every revaluation in one loop, so the decision is inlined once:
+            // the base state, spot up and down per asset, vol up and down
+            // per asset, rate up and down.
+            for (var st = 0u; st < ns; st++) {
+                if (done[st]) {
+                    continue;
+                }
+                xs_from_ex(n);
+                var d = disc;
+                if (st >= rho0) {
+                    let sgn = select(-1.0, 1.0, st == rho0);
+                    let f = rp_exp(sgn * dr * tt);
+                    for (var j = 0u; j < MAX_ASSETS; j++) {
+                        if (j < n) {
+                            xs[j] = ex[j] * f;
+                        }
+                    }
+                    d = rp_exp(-(rate + sgn * dr) * tt);
+                } else if (st >= vega0) {
+                    let j = (st - vega0) / 2u;
+                    xs[j] = rp_exp(select(xd[j], xu[j], (st - vega0) % 2u == 0u));
+                } else if (st >= 1u) {
+                    let j = (st - 1u) / 2u;
+                    xs[j] = ex[j] * select(1.0 - h_spot, 1.0 + h_spot, (st - 1u) % 2u == 0u);
+                }
+                decide(t, flags, n, st, d, fitted, last, beta);
+            }
+        }
+    }
+    for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+        res[q] = 0.0;
+    }
+    res[0] = value[0];
+    for (var j = 0u; j < MAX_ASSETS; j++) {
+        if (j < n) {
+            if (spot) {
+                let hs = h_spot * early_val(t, V_SPOTS + j);
+                let u = value[1u + 2u * j];
+                let d = value[2u + 2u * j];
+                res[5u + j] = scale * (u - d) / (2.0 * hs);
+                res[5u + n + j] = scale * (u - 2.0 * value[0] + d) / (hs * hs);
+            }
+            let dvol = early_val(t, V_DVOL + j);
+            if (vega && dvol > 0.0) {
+                let u = value[vega0 + 2u * j];
+                let d = value[vega0 + 2u * j + 1u];
+                res[5u + 2u * n + j] = scale * (u - d) / (2.0 * dvol);
+            }
+            res[1] = res[1] + res[5u + j];
+            res[2] = res[2] + res[5u + n + j];
+            res[3] = res[3] + res[5u + 2u * n + j];
+        }
+    }
+    if (rho) {
+        res[4] = scale * (value[rho0] - value[rho0 + 1u]) / (2.0 * dr);
+    }
+}
+
+// Sums sh[0..64][q] into sh[0][q] by a pairwise tree (constant bounds: the
+// loops unroll).
+fn tree_sum(lid: u32) {
+    for (var k = 1u; k <= 6u; k++) {
+        let stride = WG >> k;
+        if (lid < stride) {
+            for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+                sh[lid][q] = sh[lid][q] + sh[lid + stride][q];
+            }
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(WG)
+fn price_early(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let wg_index = wg.x + wg.y * params.grid_x;
+    if (wg_index >= params.n_blocks) {
+        return;
+    }
+    // The trade this block of samples belongs to.
+    let g = params.first_block + wg_index;
+    var lo = 0u;
+    var hi = params.n_trades;
+    while (hi - lo > 1u) {
+        let mid = (lo + hi) / 2u;
+        if (block_start[mid] <= g) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let t = lo;
+    let anti = (early_head(t, 2u) & E_ANTITHETIC) != 0u;
+    let samples = early_head(t, 6u);
+    let block = g - block_start[t];
+    let idx = block * WG + lid;
+    let n = min(WG, samples - min(samples, block * WG));
+
+    // An antithetic pair: the path, then its negated twin, averaged.
+    var o = array<f32, EARLY_OUTPUTS>();
+    var complete = true;
+    if (idx < samples) {
+        let passes = select(1u, 2u, anti);
+        for (var p = 0u; p < passes; p++) {
+            early_path(t, idx, select(1.0, -1.0, p == 1u));
+            // Every revaluation is paid by the last date.
+            complete = complete && left == 0u;
+            for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+                o[q] = o[q] + res[q];
+            }
+        }
+        if (anti) {
+            for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+                o[q] = 0.5 * o[q];
+            }
+        }
+    }
+
+    // A device may cap an invocation's loop iterations (lavapipe ends every
+    // loop after 65,535 in all): a walk cut short, or a canary loop that
+    // no longer runs its two rounds, is reported to the host, which
+    // refuses the trade rather than return its sums.
+    var canary = 0u;
+    for (var k = 0u; k < params.canary; k++) {
+        canary = canary + 1u;
+    }
+    if (!complete || canary != params.canary) {
+        atomicAdd(&cut, 1u);
+    }
+
+    // Workgroup reduction: mean, then M2.
+    for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+        sh[lid][q] = o[q];
+    }
+    workgroupBarrier();
+    tree_sum(lid);
+    if (lid == 0u) {
+        for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+            sh_mean[q] = sh[0][q] / f32(max(n, 1u));
+        }
+    }
+    workgroupBarrier();
+    let mine = lid < n;
+    for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+        let dev = o[q] - sh_mean[q];
+        sh[lid][q] = select(0.0, dev * dev, mine);
+    }
+    workgroupBarrier();
+    tree_sum(lid);
+    if (lid == 0u) {
+        let base = wg_index * EARLY_PARTIAL;
+        partials[base] = f32(n);
+        for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+            partials[base + 1u + q] = sh_mean[q];
+            partials[base + 1u + EARLY_OUTPUTS + q] = sh[0][q];
+        }
+        partials[base + EARLY_PARTIAL - 1u] = f32(atomicLoad(&cut));
+    }
+}

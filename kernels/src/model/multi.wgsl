@@ -1,0 +1,31 @@
+// Several correlated assets, gbm_multi and heston_multi (the twin of
+// Prepared::simulate in kernels/src/engine/cpu/early.rs;
+// kernels/src/model/multi.cuh). At step i the path draws n normals e_j
+// (normals n i + j; heston_multi: 2n i + j, its variance normals
+// 2n i + n + j); asset j's spot normal is row j of the lower factor (row
+// stride MAX_ASSETS in the record) times e, summed in order. Each asset
+// then steps as its one-asset model (model_step of gbm.wgsl, heston.wgsl).
+
+// Loops over the assets run to MAX_ASSETS with the bound inside (here and
+// in the other several-asset WGSL), so that they unroll: lavapipe caps the
+// loop iterations of an invocation at 65,535 in all, which a path of
+// hundreds of exercise dates would pass.
+fn correlate(t: u32, e: ptr<private, array<f32, MAX_ASSETS>>, z: ptr<private, array<f32, MAX_ASSETS>>, n: u32) {
+    for (var j = 0u; j < MAX_ASSETS; j++) {
+        if (j < n) {
+            var acc = 0.0;
+            for (var l = 0u; l < MAX_ASSETS; l++) {
+                if (l <= j) {
+                    acc = acc + early_val(t, V_FACTOR + j * MAX_ASSETS + l) * (*e)[l];
+                }
+            }
+            (*z)[j] = acc;
+        }
+    }
+}
+
+// The step constants of asset j's family f (0 base, 1 vol up, 2 vol down).
+fn asset_model(t: u32, j: u32, f: u32) -> ModelConsts {
+    let at = (V_MODEL + (j * 3u + f) * EARLY_MODEL_CONSTS) / 4u;
+    return ModelConsts(early_trades[t].vals[at], early_trades[t].vals[at + 1u], early_trades[t].vals[at + 2u]);
+}

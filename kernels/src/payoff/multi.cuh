@@ -1,0 +1,27 @@
+// basket and rainbow (the twin of MultiPayoff::intrinsic in
+// kernels/src/multi.rs; kernels/src/payoff/multi.wgsl): the intrinsic value
+// at asset values s, on the weighted sum (basket) or the largest or
+// smallest asset (rainbow max, min).
+
+template <typename R>
+__device__ __forceinline__ R rp_multi_intrinsic(const R* vals, unsigned flags, const R* s, unsigned n) {
+    R u;
+    if (flags & RP_E_MAX) {
+        u = s[0];
+        for (unsigned j = 1; j < n; j++) {
+            u = rp_max(u, s[j]);
+        }
+    } else if (flags & RP_E_MIN) {
+        u = s[0];
+        for (unsigned j = 1; j < n; j++) {
+            u = rp_min(u, s[j]);
+        }
+    } else {
+        u = R(0);
+        for (unsigned j = 0; j < n; j++) {
+            u += vals[RP_V_WEIGHTS + j] * s[j];
+        }
+    }
+    const R k = vals[5];
+    return (flags & RP_E_PUT) ? rp_max(k - u, R(0)) : rp_max(u - k, R(0));
+}

@@ -1,0 +1,33 @@
+// basket and rainbow (the twin of MultiPayoff::intrinsic in
+// kernels/src/multi.rs; kernels/src/payoff/multi.cuh): the intrinsic value
+// at asset values s, on the weighted sum (basket) or the largest or
+// smallest asset (rainbow max, min).
+
+fn multi_intrinsic(t: u32, flags: u32, s: ptr<private, array<f32, MAX_ASSETS>>, n: u32) -> f32 {
+    var u = (*s)[0];
+    if ((flags & E_MAX) != 0u) {
+        for (var j = 1u; j < MAX_ASSETS; j++) {
+            if (j < n) {
+                u = max(u, (*s)[j]);
+            }
+        }
+    } else if ((flags & E_MIN) != 0u) {
+        for (var j = 1u; j < MAX_ASSETS; j++) {
+            if (j < n) {
+                u = min(u, (*s)[j]);
+            }
+        }
+    } else {
+        u = 0.0;
+        for (var j = 0u; j < MAX_ASSETS; j++) {
+            if (j < n) {
+                u = u + early_val(t, V_WEIGHTS + j) * (*s)[j];
+            }
+        }
+    }
+    let k = early_val(t, 5u);
+    if ((flags & E_PUT) != 0u) {
+        return max(k - u, 0.0);
+    }
+    return max(u - k, 0.0);
+}
