@@ -89,7 +89,9 @@ fn sigkill_at_random_moments_loses_and_doubles_nothing() {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            std::thread::sleep(Duration::from_millis(15 + next() % 150));
+            // Each kill waits a little longer, so a machine too loaded to
+            // get past the input check in 165 ms still finishes.
+            std::thread::sleep(Duration::from_millis(15 + next() % 150 + 10 * kills));
             match child.try_wait().unwrap() {
                 Some(status) => {
                     assert!(status.success());
