@@ -260,9 +260,11 @@ pub fn value_at_risk(pnl: &[f64], level: f64) -> Option<Loss> {
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len();
     // N (1 - level) in floating point is 100 * 0.01 = 1.0000000000000009
-    // for the 99% of 100 scenarios: the tail is the count it means.
+    // for the 99% of 100 scenarios: the tail is the count it means. The
+    // product's rounding is a few ulps, so only that much is forgiven; a
+    // level that truly leaves a sliver more (0.989999999999999) counts it.
     let exact = n as f64 * (1.0 - level);
-    let tail = ((exact - 1e-9 * exact.max(1.0)).ceil() as usize).clamp(1, n);
+    let tail = ((exact - 8.0 * f64::EPSILON * exact).ceil() as usize).clamp(1, n);
     let worst = &sorted[..tail];
     Some(Loss {
         level,
@@ -292,6 +294,23 @@ mod tests {
         // One scenario: it is the tail.
         assert_eq!(value_at_risk(&[5.0], 0.99).unwrap().var, -5.0);
         assert!(value_at_risk(&[], 0.99).is_none());
+        assert!(value_at_risk(&[1.0], 1.0).is_none());
+    }
+
+    #[test]
+    fn the_tail_forgives_rounding_only() {
+        // 0.99 of 100 and 0.975 of 40: N (1 - level) rounds to
+        // 1.0000000000000009; the tail is the 1 it means.
+        let pnl: Vec<f64> = (0..100).map(|i| -(i as f64)).collect();
+        assert_eq!(100.0 * (1.0 - 0.99), 1.0000000000000009);
+        assert_eq!(value_at_risk(&pnl, 0.99).unwrap().tail, 1);
+        assert_eq!(value_at_risk(&pnl[..40], 0.975).unwrap().tail, 1);
+        // A level a hair below 0.99 leaves more than one scenario's worth:
+        // ceil(100 x 0.010000000000001) = 2.
+        let l = 0.989999999999999;
+        assert!(100.0 * (1.0 - l) - 1.0 > 1e-14);
+        assert_eq!(value_at_risk(&pnl, l).unwrap().tail, 2);
+        assert_eq!(value_at_risk(&pnl[..40], 0.97499999999999).unwrap().tail, 2);
         assert!(value_at_risk(&[1.0], 1.0).is_none());
         assert!(value_at_risk(&[1.0], f64::NAN).is_none());
     }
