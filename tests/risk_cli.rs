@@ -588,6 +588,75 @@ fn bad_scenario_input_is_named_by_file_line_and_field_and_writes_nothing() {
     assert_eq!(pnl_rows(&out).last().map(|r| (r.1, r.2)), Some((0.0, 0.0)));
 }
 
+/// Multi-asset trades for the moved-trade check: a gbm_multi and a
+/// heston_multi on SPX and NDX, and an sv_fx on EURUSD.
+const MULTI: &str = r#"{"id": "gm", "model": {"type": "gbm_multi", "rate": 0.03, "assets": [{"spot": 100, "vol": 0.2, "underlying": "SPX"}, {"spot": 90, "vol": 0.3, "underlying": "NDX"}], "correlation": [[1, 0.5], [0.5, 1]]}, "payoff": {"type": "basket", "option": "call", "strike": 95, "weights": [0.5, 0.5]}, "maturity": 1, "steps": 2, "paths": 200}
+{"id": "hm", "model": {"type": "heston_multi", "rate": 0.03, "assets": [{"spot": 100, "v0": 0.04, "kappa": 1, "theta": 0.04, "xi": 0.3, "rho": -0.5, "underlying": "NDX"}, {"spot": 90, "v0": 0.09, "kappa": 1, "theta": 0.09, "xi": 0.3, "rho": -0.5, "underlying": "SPX"}], "correlation": [[1, 0.5], [0.5, 1]]}, "payoff": {"type": "basket", "option": "call", "strike": 95, "weights": [0.5, 0.5]}, "maturity": 1, "steps": 2, "paths": 200}
+{"id": "fx", "model": {"type": "sv_fx", "spot": 1.1, "drift": 0.01, "sigma": 0.1, "volvol": 0.3, "rho": 0.1, "underlying": "EURUSD"}, "payoff": {"type": "european", "option": "call", "strike": 1.1}, "maturity": 0.5, "steps": 2, "paths": 200}
+"#;
+
+#[test]
+fn a_move_that_makes_a_trade_the_book_would_refuse_is_refused_up_front() {
+    let d = tempfile::tempdir().unwrap();
+    let book = file(d.path(), "book.jsonl", MULTI);
+    let out = d.path().join("pnl.csv");
+    let h = "scenario,underlying,spot,vol,rate\n";
+    let cases = [
+        // gm's NDX vol 0.3 moved to exactly 0: the book refuses vol 0.
+        (
+            format!("{h}ok,SPX,0.1,,\nz,NDX,,-0.3,\n"),
+            "s.csv:3: field `vol`: scenario `z` makes a trade the book would refuse (field `model.assets[1].vol`: must be greater than 0",
+            "trade `gm`",
+        ),
+        // hm's NDX sqrt(v0) 0.2 moved to 0 (gm's NDX vol 0.3 survives).
+        (
+            format!("{h}z,NDX,,-0.2,\n"),
+            "s.csv:2: field `vol`: scenario `z` makes a trade the book would refuse (field `model.assets[0].v0`",
+            "trade `hm`",
+        ),
+        // One model, one rate: the second row's rate is the bad one.
+        (
+            format!("{h}s,SPX,,,0.01\ns,NDX,,,0.02\n"),
+            "s.csv:3: field `rate`: scenario `s` moves the rate by 0.01 (line 2) and by 0.02",
+            "trade `gm`",
+        ),
+        // A finite but absurd rate shift.
+        (
+            format!("{h}crash,SPX,0,0,1e300\n"),
+            "s.csv:2: field `rate`: scenario `crash` moves `rate`",
+            "within [-1, 1]",
+        ),
+        (
+            format!("{h}ok,SPX,0.1,,\nfx,EURUSD,,,1e10\n"),
+            "s.csv:3: field `rate`: scenario `fx` moves `drift`",
+            "trade `fx`",
+        ),
+    ];
+    for (text, want, also) in &cases {
+        let scen = file(d.path(), "s.csv", text);
+        let o = riskpool(&risk_args(&book, &scen, &out));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{text:?}: {err}");
+        assert!(
+            err.contains(want) && err.contains(also),
+            "{text:?}: want {want}: {err}"
+        );
+        let partial = d.path().join("pnl.csv.part.partial");
+        assert!(
+            !out.exists() && !summary_path(&out).exists() && !partial.exists(),
+            "{text:?}"
+        );
+    }
+    // Agreeing rate moves, a rate moved to the bound, and vols kept above
+    // 0 pass.
+    let scen = file(
+        d.path(),
+        "s.csv",
+        &format!("{h}s,SPX,,-0.1,0.01\ns,NDX,,-0.1,0.01\nt,EURUSD,,,0.99\n"),
+    );
+    ok(&riskpool(&risk_args(&book, &scen, &out)));
+}
+
 fn summary_path(out: &Path) -> PathBuf {
     let mut s = out.as_os_str().to_owned();
     s.push(".summary.json");

@@ -66,7 +66,7 @@ pub struct MarketMove {
 
 /// A move the model cannot take: which parameter, and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("moves `{field}` to {value}: {why}")]
+#[error("moves `{field}` to {value:?}: {why}")]
 pub struct MoveError {
     pub field: &'static str,
     pub value: f64,
@@ -82,7 +82,7 @@ impl MarketMove {
     pub fn apply(&self, model: &ModelSpec) -> Result<ModelSpec, MoveError> {
         let spot = |s: f64| positive("spot", s * (1.0 + self.spot));
         let vol = |field: &'static str, v: f64| non_negative(field, v + self.vol);
-        let rate = |field: &'static str, r: f64| finite(field, r + self.rate);
+        let rate = |field: &'static str, r: f64| moved_rate(field, r, self.rate);
         Ok(match model {
             ModelSpec::Gbm(m) => ModelSpec::Gbm(Gbm {
                 spot: spot(m.spot)?,
@@ -152,7 +152,7 @@ pub fn moved_trade(
             assets,
             correlation,
         } => MultiModel::GbmMulti {
-            rate: finite("rate", rate + dr).map_err(|e| e.to_string())?,
+            rate: moved_rate("rate", *rate, dr).map_err(|e| e.to_string())?,
             assets: assets
                 .iter()
                 .zip(moves)
@@ -172,7 +172,7 @@ pub fn moved_trade(
             assets,
             correlation,
         } => MultiModel::HestonMulti {
-            rate: finite("rate", rate + dr).map_err(|e| e.to_string())?,
+            rate: moved_rate("rate", *rate, dr).map_err(|e| e.to_string())?,
             assets: assets
                 .iter()
                 .zip(moves)
@@ -202,6 +202,25 @@ pub fn moved_trade(
         extension: Some(ext),
         ..trade.clone()
     })
+}
+
+/// The most a moved rate (or sv_fx drift) may be, either way: 100% a
+/// year. A finite but absurd shift (1e300) would only overflow the
+/// discounting mid-run; it is refused when the scenarios are checked.
+pub const MAX_MOVED_RATE: f64 = 1.0;
+
+/// `base + shift`, which must stay within [`MAX_MOVED_RATE`] of 0 when it
+/// moves (an unmoved rate is the book's, already accepted).
+fn moved_rate(field: &'static str, base: f64, shift: f64) -> Result<f64, MoveError> {
+    let value = finite(field, base + shift)?;
+    if shift != 0.0 && value.abs() > MAX_MOVED_RATE {
+        return Err(MoveError {
+            field,
+            value,
+            why: "a moved rate must stay within [-1, 1]",
+        });
+    }
+    Ok(value)
 }
 
 fn finite(field: &'static str, value: f64) -> Result<f64, MoveError> {
@@ -382,5 +401,15 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.field, "vol");
         assert!(e.to_string().contains("negative"), "{e}");
+        // A finite but absurd rate shift is refused; up to the bound is not.
+        for (m, field) in [(&g, "rate"), (&s, "drift")] {
+            let shift = |rate: f64| MarketMove {
+                rate,
+                ..Default::default()
+            };
+            assert_eq!(shift(1e300).apply(m).unwrap_err().field, field);
+            assert_eq!(shift(-1.5).apply(m).unwrap_err().field, field);
+            assert!(shift(0.98).apply(m).is_ok());
+        }
     }
 }

@@ -20,7 +20,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use riskpool_kernels::model::{Gbm, Heston, ModelSpec};
 use riskpool_kernels::multi::MultiModel;
-use riskpool_kernels::scenario::{MarketMove, TradeScenarios};
+use riskpool_kernels::scenario::{moved_trade, MarketMove, TradeScenarios};
 use riskpool_kernels::{Bumps, Engine, EngineError, GreekSet, Precision, PricingRequest, Trade};
 use serde_json::json;
 
@@ -89,35 +89,95 @@ fn column_of(field: &str) -> &'static str {
 }
 
 /// `t`'s moves in every scenario, checked: a move the trade's model cannot
-/// take is an error at the scenario file's row, naming the trade.
+/// take is an error at the scenario file's row, naming the trade. Each
+/// moved scenario's trade is built as the engines build it
+/// ([`moved_trade`]) and must pass the trade's own validation, as a book
+/// holding it would.
 fn moves_of(book: &Path, scen: &Scenarios, t: &ReadTrade) -> Result<TradeScenarios> {
-    let mut moves = vec![vec![MarketMove::default(); t.underlyings.len()]; scen.names.len()];
+    let n_assets = t.underlyings.len();
+    let mut moves = vec![vec![MarketMove::default(); n_assets]; scen.names.len()];
+    let mut lines = vec![vec![0u64; n_assets]; scen.names.len()];
+    let bad = |s: usize, line: u64, field: Option<&str>, what: String| -> anyhow::Error {
+        error_at(
+            &scen.path,
+            line,
+            field,
+            format!(
+                "scenario `{}` {what} for trade `{}` ({}, line {})",
+                scen.names[s],
+                t.trade.id,
+                book.display(),
+                t.line
+            ),
+        )
+        .into()
+    };
     for (a, name) in t.underlyings.iter().enumerate() {
         let Some(name) = name else { continue };
         let Some(model) = asset_model(&t.trade, a) else {
             continue;
         };
-        for (s, row) in moves.iter_mut().enumerate() {
+        for s in 0..scen.names.len() {
             let (mv, line) = scen.get(name, s);
             if mv.is_none() {
                 continue;
             }
             if let Err(e) = mv.apply(&model) {
-                return Err(error_at(
-                    &scen.path,
+                return Err(bad(
+                    s,
                     line,
                     Some(column_of(e.field)),
-                    format!(
-                        "scenario `{}` {e} for trade `{}` ({}, line {}), underlying `{name}`",
-                        scen.names[s],
-                        t.trade.id,
-                        book.display(),
-                        t.line
-                    ),
-                )
-                .into());
+                    format!("{e}, underlying `{name}`"),
+                ));
             }
-            row[a] = mv;
+            moves[s][a] = mv;
+            lines[s][a] = line;
+        }
+    }
+    let multi = t.trade.extension.as_ref().and_then(|e| e.multi.as_ref());
+    for s in 0..scen.names.len() {
+        if moves[s].iter().all(MarketMove::is_none) {
+            continue;
+        }
+        // A multi-asset model has one rate: its assets' rate moves agree.
+        let mut rated = (0..n_assets).filter(|&a| moves[s][a].rate != 0.0);
+        if let (Some(m), Some(first)) = (multi, rated.next()) {
+            let r = moves[s][first].rate;
+            if let Some(a) = rated.find(|&a| moves[s][a].rate != r) {
+                return Err(bad(
+                    s,
+                    lines[s][a],
+                    Some("rate"),
+                    format!(
+                        "moves the rate by {r} (line {}) and by {} (underlying `{}`): a {} model has one rate",
+                        lines[s][first],
+                        moves[s][a].rate,
+                        t.underlyings[a].as_deref().unwrap_or(""),
+                        m.model.name()
+                    ),
+                ));
+            }
+        }
+        let first_line = lines[s].iter().copied().find(|&l| l > 0).unwrap_or(0);
+        let moved = moved_trade(&t.trade, &moves[s]).map_err(|e| bad(s, first_line, None, e))?;
+        if let Err(e) = moved.validate() {
+            // The row of the asset the field names (`model.assets[1].vol`).
+            let asset = e
+                .field
+                .strip_prefix("model.assets[")
+                .and_then(|r| r.split(']').next())
+                .and_then(|i| i.parse::<usize>().ok());
+            let line = asset
+                .and_then(|a| lines[s].get(a).copied())
+                .filter(|&l| l > 0)
+                .unwrap_or(first_line);
+            let column = e.field.rsplit('.').next().map(column_of);
+            return Err(bad(
+                s,
+                line,
+                column,
+                format!("makes a trade the book would refuse ({e})"),
+            ));
         }
     }
     Ok(TradeScenarios { moves })
