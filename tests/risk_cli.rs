@@ -657,6 +657,54 @@ fn a_move_that_makes_a_trade_the_book_would_refuse_is_refused_up_front() {
     ok(&riskpool(&risk_args(&book, &scen, &out)));
 }
 
+#[test]
+fn a_one_path_trade_is_revalued_with_its_standard_error_left_empty() {
+    // As in `price`: one path has a price but no standard error.
+    let d = tempfile::tempdir().unwrap();
+    let one = Euro {
+        id: "one",
+        ..BOOK[0]
+    };
+    let book = file(
+        d.path(),
+        "book.jsonl",
+        &format!("{}\n{}\n", one.json(1), BOOK[1].json(200)),
+    );
+    let scen = file(
+        d.path(),
+        "s.csv",
+        "scenario,underlying,spot,vol,rate\nup,SPX,0.1,,\ndown,SPX,-0.1,,\n",
+    );
+    let out = d.path().join("pnl.csv");
+    let bt = d.path().join("bt.csv");
+    let mut a = risk_args(&book, &scen, &out);
+    a.extend(["--by-trade", p(&bt)]);
+    ok(&riskpool(&a));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    for r in &rows {
+        assert!(
+            r[1].parse::<f64>().unwrap().is_finite() && r[2].is_empty(),
+            "{text}"
+        );
+    }
+    let text = std::fs::read_to_string(&bt).unwrap();
+    for l in text.lines().skip(1) {
+        let c: Vec<&str> = l.split(',').collect();
+        assert!(c[2].parse::<f64>().unwrap().is_finite(), "{text}");
+        // The one-path trade's error is empty, the other's a number.
+        assert_eq!(c[3].is_empty(), c[1] == "one", "{text}");
+    }
+    let s = summary(&out);
+    assert!(s["base_pv"].as_f64().unwrap().is_finite(), "{s}");
+    assert!(s["base_stderr"].is_null(), "{s}");
+}
+
 fn summary_path(out: &Path) -> PathBuf {
     let mut s = out.as_os_str().to_owned();
     s.push(".summary.json");

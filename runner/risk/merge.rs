@@ -168,18 +168,20 @@ pub fn write_outputs(
         }
     }
     let n = names.len();
+    // A standard error undefined for any trade (NaN here) is undefined
+    // for the sum: written empty in CSV, null in JSON.
     let pnl: Vec<Estimate> = (0..n)
         .map(|s| Estimate {
             value: fsum(rows.iter().map(|r| r.pnl[s])),
-            stderr: fsum(rows.iter().map(|r| r.pnl_stderr[s] * r.pnl_stderr[s])).sqrt(),
+            stderr: root_sum_sq(rows.iter().map(|r| r.pnl_stderr[s])),
         })
         .collect();
     let base = Estimate {
         value: fsum(rows.iter().map(|r| r.base)),
-        stderr: fsum(rows.iter().map(|r| r.base_stderr * r.base_stderr)).sqrt(),
+        stderr: root_sum_sq(rows.iter().map(|r| r.base_stderr)),
     };
     for (s, e) in pnl.iter().enumerate() {
-        if !e.value.is_finite() || !e.stderr.is_finite() {
+        if !e.value.is_finite() || e.stderr.is_infinite() {
             bail!(
                 "the portfolio P&L of scenario `{}` is beyond f64's range",
                 names[s]
@@ -202,7 +204,7 @@ pub fn write_outputs(
     let mut csv = crate::output::csv_writer(Vec::new());
     csv.write_record(["scenario", "pnl", "pnl_stderr"])?;
     for (name, e) in names.iter().zip(&pnl) {
-        csv.write_record([name.as_str(), &e.value.to_string(), &e.stderr.to_string()])?;
+        csv.write_record([name.as_str(), &e.value.to_string(), &cell(Some(e.stderr))])?;
     }
     let text = String::from_utf8(csv.into_inner()?)?;
     write_atomically(output, &text)?;
@@ -216,7 +218,7 @@ pub fn write_outputs(
                     name.as_str(),
                     &r.id,
                     &r.pnl[s].to_string(),
-                    &r.pnl_stderr[s].to_string(),
+                    &cell(r.pnl_stderr[s]),
                 ])?;
             }
         }
@@ -265,6 +267,19 @@ pub fn write_outputs(
     }
     write_atomically(&resume::summary_path(output), &summary.to_string())?;
     Ok(summary)
+}
+
+/// The square root of the sum of squares; NaN (undefined) when any is.
+fn root_sum_sq(xs: impl Iterator<Item = Option<f64>>) -> f64 {
+    let squares: Option<Vec<f64>> = xs.map(|x| x.map(|x| x * x)).collect();
+    squares.map_or(f64::NAN, |v| fsum(v).sqrt())
+}
+
+/// A standard error's CSV cell: empty where it is undefined.
+fn cell(stderr: Option<f64>) -> String {
+    stderr
+        .filter(|x| !x.is_nan())
+        .map_or_else(String::new, |x| x.to_string())
 }
 
 /// The distinct values, in first-seen order, joined with `, `.
@@ -391,7 +406,7 @@ fn report_data(
                 model: r.model.clone(),
                 payoff: r.payoff.clone(),
                 pv: r.base,
-                stderr: r.base_stderr,
+                stderr: r.base_stderr.unwrap_or(f64::NAN),
             })
             .collect(),
     }

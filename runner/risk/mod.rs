@@ -500,7 +500,14 @@ fn revalue_all(
                     t.line
                 );
             }
-            if !(r.base.value.is_finite() && r.base.stderr.is_finite()) {
+            // A standard error is undefined (NaN) for 1 or 2 paths, as in
+            // `price`; the value itself must be a number.
+            let paths = t.trade.paths;
+            let sound = |e: &riskpool_kernels::Estimate| {
+                e.value.is_finite() && (e.stderr.is_finite() || (e.stderr.is_nan() && paths <= 2))
+            };
+            let stderr = |e: &riskpool_kernels::Estimate| Some(e.stderr).filter(|x| !x.is_nan());
+            if !sound(&r.base) {
                 w.sync()?;
                 bail!(
                     "trade `{}` (line {}): its base price is not a finite number; the {} rows before it are kept",
@@ -516,9 +523,7 @@ fn revalue_all(
                     t.trade.id
                 );
             }
-            if let Some(s) = (0..r.pnl.len())
-                .find(|&s| !(r.pnl[s].value.is_finite() && r.pnl[s].stderr.is_finite()))
-            {
+            if let Some(s) = (0..r.pnl.len()).find(|&s| !sound(&r.pnl[s])) {
                 w.sync()?;
                 bail!(
                     "trade `{}` (line {}): its P&L in scenario `{}` is not a finite number; the {} rows before it are kept",
@@ -534,9 +539,9 @@ fn revalue_all(
                 paths: t.trade.paths,
                 moved: !sc.moves.iter().flatten().all(MarketMove::is_none),
                 base: r.base.value,
-                base_stderr: r.base.stderr,
+                base_stderr: stderr(&r.base),
                 pnl: r.pnl.iter().map(|e| e.value).collect(),
-                pnl_stderr: r.pnl.iter().map(|e| e.stderr).collect(),
+                pnl_stderr: r.pnl.iter().map(stderr).collect(),
                 engine: engine.name().to_string(),
                 device: device.clone(),
             })?;

@@ -59,9 +59,11 @@ pub struct PartRow {
     /// Whether any scenario moves it.
     pub moved: bool,
     pub base: f64,
-    pub base_stderr: f64,
+    /// A standard error; `null` where it is undefined (a trade of 1 or 2
+    /// paths, as `price` leaves it empty).
+    pub base_stderr: Option<f64>,
     pub pnl: Vec<f64>,
-    pub pnl_stderr: Vec<f64>,
+    pub pnl_stderr: Vec<Option<f64>>,
     /// The engine and device that revalued it (`--engine auto` may fall
     /// back mid-run).
     pub engine: String,
@@ -277,9 +279,9 @@ mod tests {
             paths: 100,
             moved: true,
             base: 0.1 + line as f64,
-            base_stderr: 1.0 / 3.0,
+            base_stderr: Some(1.0 / 3.0),
             pnl: vec![-0.7],
-            pnl_stderr: vec![0.01],
+            pnl_stderr: vec![Some(0.01)],
             engine: "cpu".into(),
             device: "d".into(),
         }
@@ -316,7 +318,10 @@ mod tests {
         let p = read(&part).unwrap();
         assert_eq!(p.rows, vec![row(1, "a"), row(2, "x"), row(3, "c")]);
         // Numbers read back to the same bits.
-        assert_eq!(p.rows[0].base_stderr.to_bits(), (1.0f64 / 3.0).to_bits());
+        assert_eq!(
+            p.rows[0].base_stderr.map(f64::to_bits),
+            Some((1.0f64 / 3.0).to_bits())
+        );
         // Another run's header starts afresh.
         let mut h = header();
         h.run = serde_json::json!({"seed": 2});
