@@ -321,24 +321,42 @@ fn scenario_pnl_matches_black_scholes_and_the_summary_follows_the_convention() {
 /// A part file as `riskpool risk --shard` writes it, made by hand: the
 /// test chooses every trade's P&L.
 fn hand_part(dir: &Path, k: u64, n: u64, seed: u64, trades: &[(u64, &str, Vec<f64>)]) -> PathBuf {
-    let scenarios: Vec<String> = (0..trades[0].2.len()).map(|s| format!("s{s}")).collect();
+    let rows = trades
+        .iter()
+        .map(|(line, id, pnl)| {
+            serde_json::json!({
+                "line": line, "id": id, "underlyings": ["X"], "model": "gbm", "payoff": "european",
+                "paths": 100, "moved": true, "base": 1.0,
+                "base_stderr": 0.5, "pnl": pnl, "pnl_stderr": vec![0.25; pnl.len()],
+                "engine": "cpu", "device": "test",
+            })
+        })
+        .collect();
+    part_of_rows(dir, &format!("part{k}-{seed}.jsonl"), [k, n], seed, rows)
+}
+
+/// A part file of the given rows: its header, the rows, and the end line
+/// with the content's xxh3, as riskpool writes them.
+fn part_of_rows(dir: &Path, name: &str, shard: [u64; 2], seed: u64, rows: Vec<Value>) -> PathBuf {
+    let scenarios: Vec<String> = (0..rows[0]["pnl"].as_array().unwrap().len())
+        .map(|s| format!("s{s}"))
+        .collect();
     let header = serde_json::json!({
-        "riskpool_risk_part": 1,
+        "riskpool_risk_part": 2,
         "run": {"book_hash": "b", "scenarios_hash": "s", "seed": seed, "paths": null, "precision": "F64"},
-        "signature": {}, "shard": [k, n], "scenarios": scenarios, "trades": trades.len(),
+        "signature": {}, "shard": shard, "scenarios": scenarios, "trades": rows.len(),
         "engine": "cpu", "device": "test", "book": "book.jsonl", "scenario_file": "s.csv",
     });
     let mut text = header.to_string() + "\n";
-    for (line, id, pnl) in trades {
-        let row = serde_json::json!({
-            "line": line, "id": id, "underlyings": ["X"], "model": "gbm", "payoff": "european",
-            "paths": 100, "moved": true, "base": 1.0,
-            "base_stderr": 0.5, "pnl": pnl, "pnl_stderr": vec![0.25; pnl.len()],
-            "engine": "cpu", "device": "test",
-        });
+    for row in &rows {
         text += &(row.to_string() + "\n");
     }
-    file(dir, &format!("part{k}-{seed}.jsonl"), &text)
+    let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
+    text += &format!(
+        "{{\"end_of_part\":{},\"content_xxh3\":\"{hash:016x}\"}}\n",
+        rows.len()
+    );
+    file(dir, name, &text)
 }
 
 #[test]
@@ -407,6 +425,90 @@ fn merge_computes_var_and_es_by_the_convention_and_refuses_bad_parts() {
         assert!(err.contains(want), "{want}: {err}");
         assert!(!bad.exists());
     }
+}
+
+#[test]
+fn merge_refuses_edited_or_unsound_parts_and_sums_beyond_range() {
+    let d = tempfile::tempdir().unwrap();
+    let row = |line: u64, id: &str, base: f64, stderr: f64| {
+        serde_json::json!({
+            "line": line, "id": id, "underlyings": ["X"], "model": "gbm", "payoff": "european",
+            "paths": 100, "moved": true, "base": base, "base_stderr": stderr,
+            "pnl": [1.0, -2.0], "pnl_stderr": [0.1, null], "engine": "cpu", "device": "test",
+        })
+    };
+    let part = |name: &str, k: u64, rows: Vec<Value>| part_of_rows(d.path(), name, [k, 2], 7, rows);
+    let good0 = part(
+        "g0.jsonl",
+        0,
+        vec![row(1, "a", 1.0, 0.5), row(3, "c", 2.0, 0.5)],
+    );
+    let good1 = part("g1.jsonl", 1, vec![row(2, "b", 1.0, 0.5)]);
+    let out = d.path().join("pnl.csv");
+    let merge = |parts: &[&PathBuf]| {
+        let mut args = vec!["risk-merge", "--output", p(&out)];
+        args.extend(parts.iter().map(|x| p(x)));
+        riskpool(&args)
+    };
+    ok(&merge(&[&good0, &good1]));
+    assert_eq!(summary(&out)["base_pv"].as_f64(), Some(4.0));
+    // One undefined error (null) leaves the scenario's error empty.
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().nth(2), Some("s1,-6,"), "{text}");
+    std::fs::remove_file(&out).unwrap();
+    std::fs::remove_file(summary_path(&out)).unwrap();
+
+    // A row edited after it was written: the content hash no longer holds.
+    let edited = d.path().join("edited.jsonl");
+    let text = std::fs::read_to_string(&good1).unwrap();
+    std::fs::write(&edited, text.replacen("[1.0,-2.0]", "[1.0,-3.0]", 1)).unwrap();
+    assert_ne!(
+        std::fs::read(&edited).unwrap(),
+        std::fs::read(&good1).unwrap()
+    );
+    let cases = [
+        (
+            edited,
+            "edited.jsonl: the part was edited or damaged".to_string(),
+        ),
+        (
+            part("neg.jsonl", 1, vec![row(2, "b", 1.0, -0.5)]),
+            "neg.jsonl:2: trade `b`: field `base_stderr`: -0.5 is not a standard error".into(),
+        ),
+        (
+            part("dup.jsonl", 1, vec![row(2, "a", 1.0, 0.5)]),
+            "trade `a` is in".into(),
+        ),
+    ];
+    for (bad, want) in &cases {
+        let o = merge(&[&good0, bad]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{want}: {err}");
+        assert!(err.contains(want.as_str()), "{want}: {err}");
+        assert!(!out.exists() && !summary_path(&out).exists(), "{want}");
+    }
+    // Out of book order within a part.
+    let unordered = part(
+        "order.jsonl",
+        0,
+        vec![row(3, "c", 1.0, 0.5), row(1, "a", 1.0, 0.5)],
+    );
+    let o = merge(&[&unordered, &good1]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("order.jsonl:3: trade `a` (book line 1) is not in book order"),
+        "{err}"
+    );
+
+    // Each base is finite; their sum is not: an error, nothing written.
+    let big0 = part("big0.jsonl", 0, vec![row(1, "a", 1.7e308, 0.5)]);
+    let big1 = part("big1.jsonl", 1, vec![row(2, "b", 1.7e308, 0.5)]);
+    let o = merge(&[&big0, &big1]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("base value is beyond f64's range"), "{err}");
+    assert!(!out.exists() && !summary_path(&out).exists());
 }
 
 /// A mixed book: several models and payoffs, named and unnamed, and a

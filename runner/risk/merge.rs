@@ -106,6 +106,20 @@ pub fn gather(paths: &[PathBuf]) -> Result<Vec<Part>> {
             )));
         }
     }
+    // A book's trade ids are unique, so each is in exactly one part.
+    let mut ids: HashMap<&str, &Path> = HashMap::new();
+    for p in &parts {
+        for r in &p.rows {
+            if let Some(other) = ids.insert(&r.id, &p.path) {
+                bail!(UsageError(format!(
+                    "trade `{}` is in {} and in {}: a trade id is in one part once",
+                    r.id,
+                    other.display(),
+                    p.path.display()
+                )));
+            }
+        }
+    }
     let missing: Vec<String> = (0..n)
         .filter(|k| !seen.contains_key(k))
         .map(|k| k.to_string())
@@ -188,6 +202,9 @@ pub fn write_outputs(
             );
         }
     }
+    if !base.value.is_finite() || base.stderr.is_infinite() {
+        bail!("the book's base value is beyond f64's range: nothing is written");
+    }
     let values: Vec<f64> = pnl.iter().map(|e| e.value).collect();
     let losses: Vec<Loss> = figures
         .levels
@@ -200,6 +217,29 @@ pub fn write_outputs(
             ..l
         })
         .collect();
+    if let Some(l) = losses
+        .iter()
+        .find(|l| !(l.var.is_finite() && l.es.is_finite()))
+    {
+        bail!(
+            "the ES at level {} (its {} worst scenarios, the worst `{}`) is beyond f64's range: nothing is written",
+            l.level,
+            l.tail,
+            worst_name(names, &pnl)
+        );
+    }
+    let report = match &figures.report {
+        Some(_) => Some(report_data(
+            parts,
+            &rows,
+            &pnl,
+            base,
+            &losses,
+            (unnamed_of(&rows), unmoved_of(&rows)),
+            (&engines_of(&rows), &devices_of(&rows)),
+        )?),
+        None => None,
+    };
 
     let mut csv = crate::output::csv_writer(Vec::new());
     csv.write_record(["scenario", "pnl", "pnl_stderr"])?;
@@ -225,25 +265,11 @@ pub fn write_outputs(
         write_atomically(path, &String::from_utf8(csv.into_inner()?)?)?;
     }
 
-    let unnamed = rows
-        .iter()
-        .filter(|r| r.underlyings.iter().all(Option::is_none))
-        .count() as u64;
-    let unmoved = rows.iter().filter(|r| !r.moved).count() as u64;
-    let engines = joined(rows.iter().map(|r| r.engine.as_str()));
-    let devices = joined(rows.iter().map(|r| r.device.as_str()));
+    let (unnamed, unmoved) = (unnamed_of(&rows), unmoved_of(&rows));
+    let (engines, devices) = (engines_of(&rows), devices_of(&rows));
 
-    if let Some(path) = &figures.report {
-        let data = report_data(
-            parts,
-            &rows,
-            &pnl,
-            base,
-            &losses,
-            (unnamed, unmoved),
-            (&engines, &devices),
-        );
-        write_atomically(path, &crate::report::render(&data))?;
+    if let (Some(path), Some(data)) = (&figures.report, &report) {
+        write_atomically(path, &crate::report::render(data))?;
     }
 
     let mut summary = json!({
@@ -282,6 +308,31 @@ fn cell(stderr: Option<f64>) -> String {
         .map_or_else(String::new, |x| x.to_string())
 }
 
+fn unnamed_of(rows: &[&PartRow]) -> u64 {
+    rows.iter()
+        .filter(|r| r.underlyings.iter().all(Option::is_none))
+        .count() as u64
+}
+
+fn unmoved_of(rows: &[&PartRow]) -> u64 {
+    rows.iter().filter(|r| !r.moved).count() as u64
+}
+
+fn engines_of(rows: &[&PartRow]) -> String {
+    joined(rows.iter().map(|r| r.engine.as_str()))
+}
+
+fn devices_of(rows: &[&PartRow]) -> String {
+    joined(rows.iter().map(|r| r.device.as_str()))
+}
+
+/// The name of the scenario with the worst P&L.
+fn worst_name<'a>(names: &'a [String], pnl: &[Estimate]) -> &'a str {
+    (0..pnl.len())
+        .min_by(|&a, &b| pnl[a].value.total_cmp(&pnl[b].value))
+        .map_or("", |s| names[s].as_str())
+}
+
 /// The distinct values, in first-seen order, joined with `, `.
 fn joined<'a>(items: impl Iterator<Item = &'a str>) -> String {
     let mut out: Vec<&str> = Vec::new();
@@ -313,7 +364,7 @@ fn report_data(
     losses: &[Loss],
     (unnamed, unmoved): (u64, u64),
     (engine, device): (&str, &str),
-) -> RiskReport {
+) -> Result<RiskReport> {
     let h = &parts[0].header;
     // Underlyings in first-seen order of the book; each trade attributed
     // to its key (names joined with `+`, `(none)`).
@@ -338,18 +389,25 @@ fn report_data(
             for (r, k) in rows.iter().zip(&keys) {
                 groups[index[k.as_str()]].push(r.pnl[s]);
             }
-            ScenarioPnl {
+            let by_underlying: Vec<f64> = groups.into_iter().map(fsum).collect();
+            if let Some(u) = by_underlying.iter().position(|x| !x.is_finite()) {
+                bail!(
+                    "the P&L of scenario `{name}` on `{}` is beyond f64's range: nothing is written",
+                    underlyings[u]
+                );
+            }
+            Ok(ScenarioPnl {
                 name: name.clone(),
                 pnl: pnl[s].value,
                 stderr: pnl[s].stderr,
-                by_underlying: groups.into_iter().map(fsum).collect(),
-            }
+                by_underlying,
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     // The first level's tail: its scenarios, worst first (ties by order).
     let mut order: Vec<usize> = (0..pnl.len()).collect();
     order.sort_by(|&a, &b| pnl[a].value.total_cmp(&pnl[b].value).then(a.cmp(&b)));
-    let es_contributions = losses
+    let es_contributions: Vec<EsContribution> = losses
         .first()
         .map(|l| {
             let tail = &order[..l.tail.min(order.len())];
@@ -361,8 +419,14 @@ fn report_data(
                 .collect()
         })
         .unwrap_or_default();
+    if let Some(c) = es_contributions.iter().find(|c| !c.es.is_finite()) {
+        bail!(
+            "trade `{}`'s ES contribution is beyond f64's range: nothing is written",
+            c.id
+        );
+    }
     let levels: Vec<String> = losses.iter().map(|l| l.level.to_string()).collect();
-    RiskReport {
+    Ok(RiskReport {
         title: format!("Portfolio risk: {}", h.book),
         run: RunInfo {
             inputs: vec![h.book.clone(), h.scenario_file.clone()],
@@ -409,7 +473,7 @@ fn report_data(
                 stderr: r.base_stderr.unwrap_or(f64::NAN),
             })
             .collect(),
-    }
+    })
 }
 
 /// Now in UTC as `YYYY-MM-DD HH:MM UTC` (civil date from days since the

@@ -70,7 +70,9 @@ pub struct PartRow {
     pub device: String,
 }
 
-pub const VERSION: u32 = 1;
+/// 2: a standard error may be null, and the part ends with its content
+/// hash.
+pub const VERSION: u32 = 2;
 
 pub fn partial_of(part: &Path) -> PathBuf {
     let mut p = part.as_os_str().to_owned();
@@ -91,13 +93,29 @@ pub struct Part {
     pub rows: Vec<PartRow>,
 }
 
-/// Reads the part at `path`; every problem names the file and line.
+/// The last line of a complete part: its row count and the xxh3 of every
+/// byte before this line, so that a part edited or damaged after it was
+/// written is refused rather than merged.
+#[derive(Debug, Serialize, Deserialize)]
+struct PartEnd {
+    end_of_part: u64,
+    content_xxh3: String,
+}
+
+fn content_hash(bytes: &[u8]) -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
+}
+
+/// Reads the part at `path`; every problem names the file and line. The
+/// content must match the hash on its last line, and every row must be
+/// sound: in book order, its values finite, its standard errors finite
+/// and not negative (or null where undefined).
 pub fn read(path: &Path) -> Result<Part> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| UsageError(format!("{}: cannot read: {e}", path.display())))?;
     let bad = |line: usize, what: String| UsageError(format!("{}:{line}: {what}", path.display()));
-    let mut lines = text.lines();
-    let header: PartHeader = lines
+    let header: PartHeader = text
+        .lines()
         .next()
         .and_then(|l| serde_json::from_str(l).ok())
         .ok_or_else(|| bad(1, "not a riskpool risk part file (no part header)".into()))?;
@@ -110,14 +128,32 @@ pub fn read(path: &Path) -> Result<Part> {
             )
         ));
     }
+    // The body is every line but the last, which is the end line.
+    let split = text
+        .strip_suffix('\n')
+        .and_then(|t| t.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let (body, last) = text.split_at(split);
+    let end: PartEnd = serde_json::from_str(last.trim_end()).map_err(|_| {
+        UsageError(format!(
+            "{}: incomplete part: no end line (a complete part ends with its row count and content hash)",
+            path.display()
+        ))
+    })?;
+    if end.content_xxh3 != content_hash(body.as_bytes()) {
+        bail!(UsageError(format!(
+            "{}: the part was edited or damaged after it was written: its content does not match the hash on its last line",
+            path.display()
+        )));
+    }
     let n = header.scenarios.len();
-    let mut rows = Vec::with_capacity(header.trades as usize);
-    for (i, l) in lines.enumerate() {
+    let mut rows: Vec<PartRow> = Vec::with_capacity(header.trades as usize);
+    for (i, l) in body.lines().enumerate().skip(1) {
         let row: PartRow =
-            serde_json::from_str(l).map_err(|e| bad(i + 2, format!("not a part row: {e}")))?;
+            serde_json::from_str(l).map_err(|e| bad(i + 1, format!("not a part row: {e}")))?;
         if row.pnl.len() != n || row.pnl_stderr.len() != n {
             bail!(bad(
-                i + 2,
+                i + 1,
                 format!(
                     "trade `{}` has {} P&L values for {n} scenarios",
                     row.id,
@@ -125,9 +161,21 @@ pub fn read(path: &Path) -> Result<Part> {
                 )
             ));
         }
+        if let Some(prev) = rows.last().filter(|p| p.line >= row.line) {
+            bail!(bad(
+                i + 1,
+                format!(
+                    "trade `{}` (book line {}) is not in book order: it follows line {}",
+                    row.id, row.line, prev.line
+                )
+            ));
+        }
+        if let Some(what) = unsound(&row) {
+            bail!(bad(i + 1, format!("trade `{}`: {what}", row.id)));
+        }
         rows.push(row);
     }
-    if rows.len() as u64 != header.trades {
+    if rows.len() as u64 != header.trades || end.end_of_part != header.trades {
         bail!(UsageError(format!(
             "{}: incomplete part: {} of its {} trades",
             path.display(),
@@ -140,6 +188,36 @@ pub fn read(path: &Path) -> Result<Part> {
         header,
         rows,
     })
+}
+
+/// What is wrong with a row's numbers, if anything: every value finite,
+/// every standard error finite and not negative, or null (undefined).
+fn unsound(row: &PartRow) -> Option<String> {
+    let values = std::iter::once(("base".to_string(), row.base)).chain(
+        row.pnl
+            .iter()
+            .enumerate()
+            .map(|(s, v)| (format!("pnl[{s}]"), *v)),
+    );
+    let errors = std::iter::once(("base_stderr".to_string(), row.base_stderr)).chain(
+        row.pnl_stderr
+            .iter()
+            .enumerate()
+            .map(|(s, v)| (format!("pnl_stderr[{s}]"), *v)),
+    );
+    for (field, v) in values {
+        if !v.is_finite() {
+            return Some(format!("field `{field}`: {v} is not a finite number"));
+        }
+    }
+    for (field, v) in errors {
+        if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+            return Some(format!(
+                "field `{field}`: {v} is not a standard error (finite, not negative)"
+            ));
+        }
+    }
+    None
 }
 
 /// Whether `part` is already complete under `header`.
@@ -235,8 +313,19 @@ impl PartWriter {
             .with_context(|| format!("cannot sync {}", self.partial.display()))
     }
 
-    /// Syncs and renames the finished part into place.
+    /// Ends the part with its row count and content hash, syncs it and
+    /// renames it into place.
     pub fn finish(mut self) -> Result<()> {
+        self.sync()?;
+        let body = std::fs::read(&self.partial)
+            .with_context(|| format!("cannot read back {}", self.partial.display()))?;
+        let end = PartEnd {
+            end_of_part: self.rows,
+            content_xxh3: content_hash(&body),
+        };
+        self.file
+            .write_all(line_of(&end)?.as_bytes())
+            .with_context(|| format!("cannot write {}", self.partial.display()))?;
         self.sync()?;
         std::fs::rename(&self.partial, &self.part).with_context(|| {
             format!(
