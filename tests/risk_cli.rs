@@ -759,3 +759,130 @@ fn an_engine_failure_falls_back_under_auto_and_keeps_what_was_finished_otherwise
         );
     }
 }
+
+/// `riskpool` run in `dir`, so relative spellings of one file differ.
+fn riskpool_in(dir: &Path, args: &[&str]) -> Output {
+    bin()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run riskpool")
+}
+
+fn refused(o: &Output, words: &[&str]) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for w in words {
+        assert!(err.contains(w), "`{w}` not in: {err}");
+    }
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut n: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .collect();
+    n.sort();
+    n
+}
+
+#[test]
+fn outputs_that_alias_each_other_side_files_or_devices_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    book_file(dir, 200);
+    scenario_file(dir);
+    let fifo = dir.join("ff");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let part0 = hand_part(dir, 0, 1, 1, &[(1, "a", vec![1.0, -2.0])]);
+    let before = names(dir);
+    let abs = dir.join("o.csv");
+    let base = [
+        "risk",
+        "--input",
+        "book.jsonl",
+        "--scenarios",
+        "scenarios.csv",
+        "--output",
+        "o.csv",
+        "--engine",
+        "cpu",
+        "--threads",
+        "1",
+    ];
+    let cases: [(&[&str], &[&str]); 8] = [
+        (
+            &["--by-trade", "./o.csv"],
+            &["--output", "--by-trade", "same file"],
+        ),
+        (
+            &["--report", p(&abs)],
+            &["--output", "--report", "same file"],
+        ),
+        (
+            &["--by-trade", "bt.csv", "--report", "./bt.csv"],
+            &["--by-trade", "--report"],
+        ),
+        (&["--by-trade", "o.csv.part"], &["--by-trade", "o.csv.part"]),
+        (
+            &["--by-trade", "o.csv.summary.json"],
+            &["--by-trade", "o.csv.summary.json"],
+        ),
+        (
+            &["--report", "o.csv.part.partial"],
+            &["--report", "o.csv.part.partial"],
+        ),
+        (
+            &["--by-trade", "r.html.tmp", "--report", "r.html"],
+            &["--by-trade", "r.html.tmp"],
+        ),
+        (&["--report", "ff"], &["--report", "not a regular file"]),
+    ];
+    for (extra, words) in cases {
+        let mut a = base.to_vec();
+        a.extend(extra);
+        refused(&riskpool_in(dir, &a), words);
+    }
+    let mut a = base.to_vec();
+    a.extend(["--by-trade", "/dev/null"]);
+    refused(&riskpool_in(dir, &a), &["not a regular file"]);
+    let mut a = base.to_vec();
+    a[6] = "ff";
+    refused(&riskpool_in(dir, &a), &["not a regular file"]);
+
+    let part = part0.file_name().unwrap().to_str().unwrap();
+    refused(
+        &riskpool_in(
+            dir,
+            &[
+                "risk-merge",
+                "--output",
+                "m.csv",
+                "--by-trade",
+                "./m.csv",
+                part,
+            ],
+        ),
+        &["--output", "--by-trade"],
+    );
+    refused(
+        &riskpool_in(
+            dir,
+            &["risk-merge", "--output", "m.csv", "--report", "ff", part],
+        ),
+        &["not a regular file"],
+    );
+    refused(
+        &riskpool_in(dir, &["risk-merge", "--output", &format!("./{part}"), part]),
+        &["--output", "input"],
+    );
+    // Nothing was written, and the FIFO is still one.
+    assert_eq!(names(dir), before);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+}

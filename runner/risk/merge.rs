@@ -39,30 +39,6 @@ pub fn check_levels(levels: &[f64]) -> Result<()> {
     Ok(())
 }
 
-/// The outputs to write, checked before anything is read.
-pub fn check_outputs(output: &Path, figures: &RiskOutputArgs, inputs: &[&Path]) -> Result<()> {
-    check_levels(&figures.levels)?;
-    let mut all = vec![("--output", output)];
-    all.extend(figures.by_trade.as_deref().map(|p| ("--by-trade", p)));
-    all.extend(figures.report.as_deref().map(|p| ("--report", p)));
-    for (flag, p) in &all {
-        for input in inputs {
-            crate::price::check_output(input, p, flag)?;
-        }
-    }
-    for (i, (fa, a)) in all.iter().enumerate() {
-        for (fb, b) in &all[i + 1..] {
-            if a == b {
-                bail!(UsageError(format!(
-                    "{fa} and {fb} are the same file {}",
-                    a.display()
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The parts of one run, checked to fit together: the same run, every
 /// shard 0..N-1 exactly once.
 pub fn gather(paths: &[PathBuf]) -> Result<Vec<Part>> {
@@ -135,7 +111,13 @@ fn diff_keys(a: &Value, b: &Value) -> Vec<String> {
 /// `riskpool risk-merge`.
 pub fn run(args: &RiskMergeArgs) -> Result<()> {
     let inputs: Vec<&Path> = args.parts.iter().map(PathBuf::as_path).collect();
-    check_outputs(&args.output, &args.figures, &inputs)?;
+    check_levels(&args.figures.levels)?;
+    let written = super::guard::Written {
+        output: &args.output,
+        figures: &args.figures,
+        shard: None,
+    };
+    written.check(&inputs.iter().map(|p| ("part", *p)).collect::<Vec<_>>())?;
     let _lock = resume::OutputLock::acquire(&args.output)?;
     let parts = gather(&args.parts)?;
     let sig = json!({"merge_of": parts[0].header.run, "levels": args.figures.levels,

@@ -10,6 +10,7 @@
 //! `risk-merge`; without, the run merges its one part ([`merge`]).
 
 pub mod fsum;
+pub mod guard;
 pub mod merge;
 pub mod part;
 
@@ -194,14 +195,18 @@ pub fn run(args: &RiskArgs) -> Result<()> {
         "it is hashed for the rerun after a pre-emption",
     )?;
     let format = crate::input::detect(&args.input)?;
-    let inputs = [args.input.as_path(), args.scenarios.as_path()];
-    if shard.is_some() {
-        for i in inputs {
-            crate::price::check_output(i, &args.output, "--output")?;
-        }
-    } else {
-        merge::check_outputs(&args.output, &args.figures, &inputs)?;
+    if shard.is_none() {
+        merge::check_levels(&args.figures.levels)?;
     }
+    let written = guard::Written {
+        output: &args.output,
+        figures: &args.figures,
+        shard: Some(shard.is_some()),
+    };
+    written.check(&[
+        ("--input", args.input.as_path()),
+        ("--scenarios", args.scenarios.as_path()),
+    ])?;
     let _lock = OutputLock::acquire(&args.output)?;
 
     let scen = scenarios::read(&args.scenarios)?;
