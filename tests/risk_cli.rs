@@ -886,3 +886,43 @@ fn outputs_that_alias_each_other_side_files_or_devices_are_refused() {
     use std::os::unix::fs::FileTypeExt;
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
 }
+
+#[test]
+fn a_second_run_on_any_file_the_first_writes_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let book = book_file(d.path(), 200);
+    let scen = scenario_file(d.path());
+    let (a_out, b_out) = (d.path().join("a.csv"), d.path().join("b.csv"));
+    let bt = d.path().join("bt.csv");
+    let mut a = risk_args(&book, &scen, &a_out);
+    a.extend(["--by-trade", p(&bt)]);
+    let mut first = bin()
+        .args(&a)
+        .env("RISKPOOL_TEST_STALL", "checked")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = first.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("stalled at checked"))));
+
+    // Another output, the same by-trade file.
+    let mut b = risk_args(&book, &scen, &b_out);
+    b.extend(["--by-trade", p(&bt)]);
+    let o = riskpool(&b);
+    // A shard whose part is the first run's part.
+    let a_part = d.path().join("a.csv.part");
+    let mut c = risk_args(&book, &scen, &a_part);
+    c.extend(["--shard", "0/2"]);
+    let o2 = riskpool(&c);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    for o in [o, o2] {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains("another riskpool run"),
+            "{err}"
+        );
+    }
+    assert!(!b_out.exists() && !a_part.exists());
+}

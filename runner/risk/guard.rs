@@ -15,7 +15,7 @@ use anyhow::{bail, Result};
 
 use super::part;
 use crate::cli::RiskOutputArgs;
-use crate::resume;
+use crate::resume::{self, OutputLock};
 use crate::UsageError;
 
 /// Where a file is: its inode where it exists, its canonical folder and
@@ -147,6 +147,20 @@ impl Written<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Locks every file the run writes: each output, and the part of an
+    /// unsharded run (which a shard run on `<output>.part` also locks).
+    /// A second run on any of them is refused without touching them.
+    pub fn lock(&self) -> Result<Vec<OutputLock>> {
+        let mut locks = Vec::new();
+        for (_, p) in self.outputs() {
+            locks.push(OutputLock::acquire(p)?);
+        }
+        if self.shard == Some(false) {
+            locks.push(OutputLock::acquire(&part_of(self.output))?);
+        }
+        Ok(locks)
     }
 }
 

@@ -118,7 +118,7 @@ pub fn run(args: &RiskMergeArgs) -> Result<()> {
         shard: None,
     };
     written.check(&inputs.iter().map(|p| ("part", *p)).collect::<Vec<_>>())?;
-    let _lock = resume::OutputLock::acquire(&args.output)?;
+    let _locks = written.lock()?;
     let parts = gather(&args.parts)?;
     let sig = json!({"merge_of": parts[0].header.run, "levels": args.figures.levels,
         "by_trade": args.figures.by_trade, "report": args.figures.report});

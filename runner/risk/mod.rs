@@ -28,7 +28,7 @@ use serde_json::json;
 use crate::cli::{EngineArgs, PrecisionChoice, RiskArgs};
 use crate::input::scenarios::{self, Scenarios};
 use crate::input::{error_at, require_regular_file, Format, ReadOptions, ReadTrade, TradeReader};
-use crate::resume::{self, OutputLock, Signature};
+use crate::resume::{self, Signature};
 use crate::{engines, UsageError};
 use part::{PartHeader, PartRow, PartWriter};
 
@@ -207,7 +207,7 @@ pub fn run(args: &RiskArgs) -> Result<()> {
         ("--input", args.input.as_path()),
         ("--scenarios", args.scenarios.as_path()),
     ])?;
-    let _lock = OutputLock::acquire(&args.output)?;
+    let _locks = written.lock()?;
 
     let scen = scenarios::read(&args.scenarios)?;
     let opts = ReadOptions {
