@@ -299,7 +299,7 @@ fn scenario_pnl_matches_black_scholes_and_the_summary_follows_the_convention() {
         "base PV not in the report"
     );
     assert!(html.contains("<svg") && !html.contains("src=\"http"));
-    // No side files are left.
+    // No side files are left but the part, kept for a re-merge.
     let mut left: Vec<String> = std::fs::read_dir(d.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -311,6 +311,7 @@ fn scenario_pnl_matches_black_scholes_and_the_summary_follows_the_convention() {
             "book.jsonl",
             "by-trade.csv",
             "pnl.csv",
+            "pnl.csv.part",
             "pnl.csv.summary.json",
             "risk.html",
             "scenarios.csv"
@@ -664,7 +665,8 @@ fn a_rerun_after_sigkill_revalues_only_what_is_missing() {
         std::fs::read(&out).unwrap(),
         std::fs::read(&reference).unwrap()
     );
-    assert!(!d.path().join("again.csv.part").exists());
+    // The part stays beside the outputs, for a re-merge without revaluing.
+    assert!(d.path().join("again.csv.part").exists());
 
     // A finished output is not revalued again.
     let o = riskpool(&a);
@@ -888,6 +890,25 @@ fn outputs_that_alias_each_other_side_files_or_devices_are_refused() {
 }
 
 #[test]
+fn an_unsharded_run_leaves_a_shard_part_named_like_its_own_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let book = book_file(d.path(), 200);
+    let scen = scenario_file(d.path());
+    let out = d.path().join("o.csv");
+    let shard = d.path().join("o.csv.part");
+    let mut a = risk_args(&book, &scen, &shard);
+    a.extend(["--shard", "0/2"]);
+    ok(&riskpool(&a));
+    let bytes = std::fs::read(&shard).unwrap();
+    refused(
+        &riskpool(&risk_args(&book, &scen, &out)),
+        &["o.csv.part", "shard 0/2"],
+    );
+    assert_eq!(std::fs::read(&shard).unwrap(), bytes);
+    assert!(!out.exists());
+}
+
+#[test]
 fn a_second_run_on_any_file_the_first_writes_is_refused() {
     let d = tempfile::tempdir().unwrap();
     let book = book_file(d.path(), 200);
@@ -925,4 +946,45 @@ fn a_second_run_on_any_file_the_first_writes_is_refused() {
         );
     }
     assert!(!b_out.exists() && !a_part.exists());
+}
+
+#[test]
+fn deleted_figures_and_new_levels_are_rewritten_from_the_kept_part() {
+    let d = tempfile::tempdir().unwrap();
+    let book = book_file(d.path(), 200);
+    let scen = scenario_file(d.path());
+    let out = d.path().join("o.csv");
+    let (bt, report) = (d.path().join("bt.csv"), d.path().join("r.html"));
+    let mut a = risk_args(&book, &scen, &out);
+    a.extend(["--by-trade", p(&bt), "--report", p(&report)]);
+    ok(&riskpool(&a));
+    let by_trade = std::fs::read(&bt).unwrap();
+    for f in [&bt, &report] {
+        std::fs::remove_file(f).unwrap();
+        let o = riskpool(&a);
+        ok(&o);
+        assert!(!String::from_utf8_lossy(&o.stderr).contains("already complete"));
+        assert_eq!(summary(&out)["revalued_now"].as_u64(), Some(0));
+        assert!(report.is_file());
+        assert_eq!(std::fs::read(&bt).unwrap(), by_trade);
+    }
+    let mut b = a.clone();
+    b.extend(["--levels", "0.5"]);
+    ok(&riskpool(&b));
+    let s = summary(&out);
+    assert_eq!(s["revalued_now"].as_u64(), Some(0), "{s}");
+    assert_eq!(s["levels"][0]["level"].as_f64(), Some(0.5), "{s}");
+    // Another thread count is another device: revalued, and the log says why.
+    let mut c = a.clone();
+    let i = c.len() - 7;
+    c[i] = "1";
+    assert_eq!(a[a.len() - 8], "--threads");
+    let o = riskpool(&c);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("starting afresh") && err.contains("threads"),
+        "{err}"
+    );
+    assert_eq!(summary(&out)["revalued_now"].as_u64(), Some(4));
 }

@@ -12,6 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
+use serde_json::Value;
 
 use super::part;
 use crate::cli::RiskOutputArgs;
@@ -167,4 +168,31 @@ impl Written<'_> {
 /// The index of `flag`'s first file.
 fn first_of(files: &[(&'static str, PathBuf)], flag: &str) -> usize {
     files.iter().position(|(f, _)| *f == flag).unwrap_or(0)
+}
+
+/// Whether a run with signature `sig` is complete on every output it was
+/// asked for: the summary has the signature and the output's hash, and
+/// the by-trade file and report exist with the hashes it recorded.
+pub fn complete(output: &Path, figures: &RiskOutputArgs, sig: &Value) -> bool {
+    if !resume::already_done(output, &resume::Signature(sig.clone())) {
+        return false;
+    }
+    let Some(summary) = std::fs::read_to_string(resume::summary_path(output))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+    else {
+        return false;
+    };
+    [
+        (&figures.by_trade, "by_trade_hash"),
+        (&figures.report, "report_hash"),
+    ]
+    .into_iter()
+    .all(|(path, key)| match path {
+        None => true,
+        Some(p) => {
+            p.is_file()
+                && resume::hash_file(p).is_ok_and(|h| summary[key].as_str() == Some(h.as_str()))
+        }
+    })
 }

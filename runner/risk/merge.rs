@@ -230,6 +230,8 @@ pub fn write_outputs(
         "signature": signature,
         "rows": n,
         "output_hash": resume::hash_file(output)?,
+        "by_trade_hash": figures.by_trade.as_deref().map(resume::hash_file).transpose()?,
+        "report_hash": figures.report.as_deref().map(resume::hash_file).transpose()?,
         "base_pv": base.value,
         "base_stderr": base.stderr,
         "trades": rows.len(),
