@@ -988,3 +988,44 @@ fn deleted_figures_and_new_levels_are_rewritten_from_the_kept_part() {
     );
     assert_eq!(summary(&out)["revalued_now"].as_u64(), Some(4));
 }
+
+#[test]
+fn a_rerun_removes_the_old_summary_before_it_replaces_any_output() {
+    let d = tempfile::tempdir().unwrap();
+    let book = book_file(d.path(), 200);
+    let scen = scenario_file(d.path());
+    let out = d.path().join("o.csv");
+    let bt = d.path().join("bt.csv");
+    let mut a = risk_args(&book, &scen, &out);
+    a.extend(["--by-trade", p(&bt)]);
+    ok(&riskpool(&a));
+    // Other scenarios, killed with the new outputs written and the new
+    // summary not yet in place.
+    file(
+        d.path(),
+        "scenarios.csv",
+        "scenario,underlying,spot,vol,rate\nz,A,0.1,,\n",
+    );
+    let mut child = bin()
+        .args(&a)
+        .env("RISKPOOL_TEST_STALL", "summary-tmp")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("stalled at summary-tmp"))));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!summary_path(&out).exists());
+    let o = riskpool(&a);
+    ok(&o);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("already complete"));
+    assert_eq!(pnl_rows(&out)[0].0, "z");
+    assert!(std::fs::read_to_string(&bt)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .starts_with("z,"));
+}

@@ -137,6 +137,15 @@ pub fn write_outputs(
     signature: Value,
     extra: Value,
 ) -> Result<Value> {
+    // The summary marks the outputs complete: gone before any of them is
+    // replaced, written last, so a kill never leaves it beside another
+    // run's files.
+    let summary_path = resume::summary_path(output);
+    if std::fs::symlink_metadata(&summary_path).is_ok() {
+        std::fs::remove_file(&summary_path)
+            .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", summary_path.display()))?;
+        resume::sync_dir(&summary_path);
+    }
     let h = &parts[0].header;
     let names = &h.scenarios;
     let mut rows: Vec<&PartRow> = parts.iter().flat_map(|p| &p.rows).collect();
@@ -247,7 +256,7 @@ pub fn write_outputs(
     if let (Some(s), Some(e)) = (summary.as_object_mut(), extra.as_object()) {
         s.extend(e.clone());
     }
-    write_atomically(&resume::summary_path(output), &summary.to_string())?;
+    write_atomically(&summary_path, &summary.to_string())?;
     Ok(summary)
 }
 
