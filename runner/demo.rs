@@ -1,5 +1,8 @@
 //! `riskpool demo`: writes a sample portfolio (one trade of each model and
-//! payoff) and an azfinsim trade file, prices both, and prints a table.
+//! payoff, a basket and an American put among them) and an azfinsim trade
+//! file, prices both and prints a table, then revalues the portfolio under
+//! 250 built-in market scenarios (`riskpool risk`): P&L per scenario, VaR
+//! and ES, and the HTML report.
 
 use std::path::PathBuf;
 
@@ -9,15 +12,40 @@ use crate::cli::{DemoArgs, EngineArgs, PrecisionChoice, PriceArgs};
 use crate::price;
 
 /// The sample portfolio, one JSON trade per line.
-pub const SAMPLE_PORTFOLIO: &str = r#"{"id": "eu-call", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "dividend": 0.01, "vol": 0.25}, "payoff": {"type": "european", "option": "call", "strike": 110}, "maturity": 0.75, "steps": 1, "paths": 1000000}
-{"id": "digital-put", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2}, "payoff": {"type": "digital", "option": "put", "strike": 95, "cash": 10}, "maturity": 0.5, "steps": 1, "paths": 1000000}
-{"id": "asian-arith", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2}, "payoff": {"type": "asian", "option": "call", "strike": 100, "average": "arithmetic"}, "maturity": 1, "steps": 252, "paths": 100000}
-{"id": "asian-geo", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2}, "payoff": {"type": "asian", "option": "call", "strike": 100, "average": "geometric"}, "maturity": 1, "steps": 252, "paths": 100000}
-{"id": "down-out-call", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.25}, "payoff": {"type": "barrier", "option": "call", "strike": 100, "barrier": 85, "direction": "down", "knock": "out", "monitoring": "continuous"}, "maturity": 1, "steps": 252, "paths": 100000}
-{"id": "lookback-float", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2}, "payoff": {"type": "lookback", "option": "call", "strike_type": "floating"}, "maturity": 1, "steps": 252, "paths": 100000}
-{"id": "heston-call", "model": {"type": "heston", "spot": 100, "rate": 0.03, "v0": 0.04, "kappa": 1.5, "theta": 0.04, "xi": 0.5, "rho": -0.7}, "payoff": {"type": "european", "option": "call", "strike": 100}, "maturity": 1, "steps": 252, "paths": 100000}
-{"id": "fx-warrant", "model": {"type": "sv_fx", "spot": 0.85, "drift": 0.02, "sigma": 0.08, "volvol": 0.0015, "rho": 0.00004}, "payoff": {"type": "fx_warrant", "strike": 0.78, "warrants": 45000, "notional_per_warrant": 1000}, "maturity": 0.2, "steps": 172, "paths": 100000}
+pub const SAMPLE_PORTFOLIO: &str = r#"{"id": "eu-call", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "dividend": 0.01, "vol": 0.25, "underlying": "SPX"}, "payoff": {"type": "european", "option": "call", "strike": 110}, "maturity": 0.75, "steps": 1, "paths": 1000000}
+{"id": "digital-put", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2, "underlying": "SPX"}, "payoff": {"type": "digital", "option": "put", "strike": 95, "cash": 10}, "maturity": 0.5, "steps": 1, "paths": 1000000}
+{"id": "asian-arith", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2, "underlying": "NDX"}, "payoff": {"type": "asian", "option": "call", "strike": 100, "average": "arithmetic"}, "maturity": 1, "steps": 252, "paths": 100000}
+{"id": "asian-geo", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2, "underlying": "NDX"}, "payoff": {"type": "asian", "option": "call", "strike": 100, "average": "geometric"}, "maturity": 1, "steps": 252, "paths": 100000}
+{"id": "down-out-call", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.25, "underlying": "SX5E"}, "payoff": {"type": "barrier", "option": "call", "strike": 100, "barrier": 85, "direction": "down", "knock": "out", "monitoring": "continuous"}, "maturity": 1, "steps": 252, "paths": 100000}
+{"id": "lookback-float", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2, "underlying": "SX5E"}, "payoff": {"type": "lookback", "option": "call", "strike_type": "floating"}, "maturity": 1, "steps": 252, "paths": 100000}
+{"id": "heston-call", "model": {"type": "heston", "spot": 100, "rate": 0.03, "v0": 0.04, "kappa": 1.5, "theta": 0.04, "xi": 0.5, "rho": -0.7, "underlying": "SPX"}, "payoff": {"type": "european", "option": "call", "strike": 100}, "maturity": 1, "steps": 252, "paths": 100000}
+{"id": "fx-warrant", "model": {"type": "sv_fx", "spot": 0.85, "drift": 0.02, "sigma": 0.08, "volvol": 0.0015, "rho": 0.00004, "underlying": "EURUSD"}, "payoff": {"type": "fx_warrant", "strike": 0.78, "warrants": 1, "notional_per_warrant": 100}, "maturity": 0.2, "steps": 172, "paths": 100000}
+{"id": "basket-call", "model": {"type": "gbm_multi", "rate": 0.03, "assets": [{"spot": 100, "vol": 0.2, "underlying": "SPX"}, {"spot": 100, "vol": 0.25, "dividend": 0.01, "underlying": "SX5E"}], "correlation": [[1, 0.6], [0.6, 1]]}, "payoff": {"type": "basket", "option": "call", "strike": 100, "weights": [0.5, 0.5]}, "maturity": 1, "steps": 12, "paths": 100000}
+{"id": "american-put", "model": {"type": "gbm", "spot": 36, "rate": 0.06, "vol": 0.2, "underlying": "NDX"}, "payoff": {"type": "european", "option": "put", "strike": 40}, "maturity": 1, "steps": 50, "paths": 100000, "exercise": {"style": "american"}}
 "#;
+
+/// The demo's scenarios: 250 days of correlated moves of its four equity
+/// underlyings and EURUSD (one market factor, 1.5% a day, vols up when
+/// spots fall, a few bp of rate), drawn from Philox normals so every run
+/// writes the same file.
+fn sample_scenarios() -> String {
+    let names = ["SPX", "NDX", "SX5E", "EURUSD"];
+    let mut csv = String::from("scenario,underlying,spot,vol,rate\n");
+    for day in 0..250u32 {
+        let z = riskpool_kernels::rng::normals_f64(7, 0xdead_beef, day, 0);
+        let w = riskpool_kernels::rng::normals_f64(7, 0xdead_beef, day, 1);
+        let market = z[0];
+        for (i, name) in names.iter().enumerate() {
+            let own = if i < 3 { z[i + 1] } else { w[0] };
+            let beta = if i < 3 { 0.8 } else { 0.3 };
+            let spot = 0.015 * (beta * market + (1.0 - beta * beta).sqrt() * own);
+            let vol = -0.4 * spot;
+            let rate = 0.0003 * w[1];
+            csv += &format!("day-{:03},{name},{spot:.6},{vol:.6},{rate:.6}\n", day + 1);
+        }
+    }
+    csv
+}
 
 pub fn run(args: &DemoArgs) -> Result<()> {
     let dir = match &args.dir {
@@ -94,6 +122,50 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         s.path_steps / s.seconds,
         1e3 * s.seconds / s.trades as f64
     );
+
+    // The portfolio's risk: every trade under every scenario, one pass each.
+    let scenarios = dir.join("scenarios.csv");
+    std::fs::write(&scenarios, sample_scenarios())
+        .with_context(|| format!("cannot write {}", scenarios.display()))?;
+    let pnl = dir.join("portfolio.pnl.csv");
+    let report = dir.join("portfolio.risk.html");
+    crate::risk::run(&crate::cli::RiskArgs {
+        input: portfolio.clone(),
+        scenarios,
+        output: pnl.clone(),
+        figures: crate::cli::RiskOutputArgs {
+            levels: vec![0.99, 0.975],
+            by_trade: Some(dir.join("portfolio.pnl-by-trade.csv")),
+            report: Some(report.clone()),
+        },
+        engine: args.engine.clone(),
+        seed: riskpool_kernels::rng::DEFAULT_SEED,
+        paths: Some(20_000),
+        shard: None,
+        precision: PrecisionChoice::F32,
+        batch_trades: 64,
+    })?;
+    let summary_path = crate::resume::summary_path(&pnl);
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&summary_path)
+            .with_context(|| format!("cannot read {}", summary_path.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", summary_path.display()))?;
+    println!(
+        "\nrisk: {} trades x {} scenarios (20,000 paths each), base PV {:.2}",
+        summary["trades"],
+        summary["scenarios"],
+        summary["base_pv"].as_f64().unwrap_or(f64::NAN)
+    );
+    for l in summary["levels"].as_array().into_iter().flatten() {
+        println!(
+            "  {:>5.1}%: VaR {:>10.2}  ES {:>10.2}",
+            100.0 * l["level"].as_f64().unwrap_or(f64::NAN),
+            l["var"].as_f64().unwrap_or(f64::NAN),
+            l["es"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    println!("  report: {}", report.display());
     println!("files: {}", dir.display());
     Ok(())
 }

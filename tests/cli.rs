@@ -514,10 +514,18 @@ fn demo_and_bench_run() {
         "eu-call",
         "heston-call",
         "fx-warrant",
+        "basket-call",
+        "american-put",
         "azfinsim: 200 trades",
+        "risk: 10 trades x 250 scenarios",
+        "99.0%: VaR",
     ] {
         assert!(text.contains(id), "{text}");
     }
+    let html = std::fs::read_to_string(d.path().join("portfolio.risk.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("id=\"var-99\""));
+    let pnl = std::fs::read_to_string(d.path().join("portfolio.pnl.csv")).unwrap();
+    assert_eq!(pnl.lines().count(), 251, "a header and 250 scenarios");
     let o = riskpool(&["bench", "--scale", "0.01", "--repeat", "1", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)

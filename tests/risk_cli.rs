@@ -299,7 +299,7 @@ fn scenario_pnl_matches_black_scholes_and_the_summary_follows_the_convention() {
         "base PV not in the report"
     );
     assert!(html.contains("<svg") && !html.contains("src=\"http"));
-    // No side files are left.
+    // No side files are left but the part, kept for a re-merge.
     let mut left: Vec<String> = std::fs::read_dir(d.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -311,6 +311,7 @@ fn scenario_pnl_matches_black_scholes_and_the_summary_follows_the_convention() {
             "book.jsonl",
             "by-trade.csv",
             "pnl.csv",
+            "pnl.csv.part",
             "pnl.csv.summary.json",
             "risk.html",
             "scenarios.csv"
@@ -883,7 +884,8 @@ fn a_rerun_after_sigkill_revalues_only_what_is_missing() {
         std::fs::read(&out).unwrap(),
         std::fs::read(&reference).unwrap()
     );
-    assert!(!d.path().join("again.csv.part").exists());
+    // The part stays beside the outputs, for a re-merge without revaluing.
+    assert!(d.path().join("again.csv.part").exists());
 
     // A finished output is not revalued again.
     let o = riskpool(&a);
@@ -977,4 +979,272 @@ fn an_engine_failure_falls_back_under_auto_and_keeps_what_was_finished_otherwise
             std::fs::read(&reference).unwrap()
         );
     }
+}
+
+/// `riskpool` run in `dir`, so relative spellings of one file differ.
+fn riskpool_in(dir: &Path, args: &[&str]) -> Output {
+    bin()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run riskpool")
+}
+
+fn refused(o: &Output, words: &[&str]) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for w in words {
+        assert!(err.contains(w), "`{w}` not in: {err}");
+    }
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut n: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .collect();
+    n.sort();
+    n
+}
+
+#[test]
+fn outputs_that_alias_each_other_side_files_or_devices_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    book_file(dir, 200);
+    scenario_file(dir);
+    let fifo = dir.join("ff");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let part0 = hand_part(dir, 0, 1, 1, &[(1, "a", vec![1.0, -2.0])]);
+    let before = names(dir);
+    let abs = dir.join("o.csv");
+    let base = [
+        "risk",
+        "--input",
+        "book.jsonl",
+        "--scenarios",
+        "scenarios.csv",
+        "--output",
+        "o.csv",
+        "--engine",
+        "cpu",
+        "--threads",
+        "1",
+    ];
+    let cases: [(&[&str], &[&str]); 8] = [
+        (
+            &["--by-trade", "./o.csv"],
+            &["--output", "--by-trade", "same file"],
+        ),
+        (
+            &["--report", p(&abs)],
+            &["--output", "--report", "same file"],
+        ),
+        (
+            &["--by-trade", "bt.csv", "--report", "./bt.csv"],
+            &["--by-trade", "--report"],
+        ),
+        (&["--by-trade", "o.csv.part"], &["--by-trade", "o.csv.part"]),
+        (
+            &["--by-trade", "o.csv.summary.json"],
+            &["--by-trade", "o.csv.summary.json"],
+        ),
+        (
+            &["--report", "o.csv.part.partial"],
+            &["--report", "o.csv.part.partial"],
+        ),
+        (
+            &["--by-trade", "r.html.tmp", "--report", "r.html"],
+            &["--by-trade", "r.html.tmp"],
+        ),
+        (&["--report", "ff"], &["--report", "not a regular file"]),
+    ];
+    for (extra, words) in cases {
+        let mut a = base.to_vec();
+        a.extend(extra);
+        refused(&riskpool_in(dir, &a), words);
+    }
+    let mut a = base.to_vec();
+    a.extend(["--by-trade", "/dev/null"]);
+    refused(&riskpool_in(dir, &a), &["not a regular file"]);
+    let mut a = base.to_vec();
+    a[6] = "ff";
+    refused(&riskpool_in(dir, &a), &["not a regular file"]);
+
+    let part = part0.file_name().unwrap().to_str().unwrap();
+    refused(
+        &riskpool_in(
+            dir,
+            &[
+                "risk-merge",
+                "--output",
+                "m.csv",
+                "--by-trade",
+                "./m.csv",
+                part,
+            ],
+        ),
+        &["--output", "--by-trade"],
+    );
+    refused(
+        &riskpool_in(
+            dir,
+            &["risk-merge", "--output", "m.csv", "--report", "ff", part],
+        ),
+        &["not a regular file"],
+    );
+    refused(
+        &riskpool_in(dir, &["risk-merge", "--output", &format!("./{part}"), part]),
+        &["--output", "input"],
+    );
+    // Nothing was written, and the FIFO is still one.
+    assert_eq!(names(dir), before);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+}
+
+#[test]
+fn an_unsharded_run_leaves_a_shard_part_named_like_its_own_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let book = book_file(d.path(), 200);
+    let scen = scenario_file(d.path());
+    let out = d.path().join("o.csv");
+    let shard = d.path().join("o.csv.part");
+    let mut a = risk_args(&book, &scen, &shard);
+    a.extend(["--shard", "0/2"]);
+    ok(&riskpool(&a));
+    let bytes = std::fs::read(&shard).unwrap();
+    refused(
+        &riskpool(&risk_args(&book, &scen, &out)),
+        &["o.csv.part", "shard 0/2"],
+    );
+    assert_eq!(std::fs::read(&shard).unwrap(), bytes);
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_second_run_on_any_file_the_first_writes_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let book = book_file(d.path(), 200);
+    let scen = scenario_file(d.path());
+    let (a_out, b_out) = (d.path().join("a.csv"), d.path().join("b.csv"));
+    let bt = d.path().join("bt.csv");
+    let mut a = risk_args(&book, &scen, &a_out);
+    a.extend(["--by-trade", p(&bt)]);
+    let mut first = bin()
+        .args(&a)
+        .env("RISKPOOL_TEST_STALL", "checked")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = first.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("stalled at checked"))));
+
+    // Another output, the same by-trade file.
+    let mut b = risk_args(&book, &scen, &b_out);
+    b.extend(["--by-trade", p(&bt)]);
+    let o = riskpool(&b);
+    // A shard whose part is the first run's part.
+    let a_part = d.path().join("a.csv.part");
+    let mut c = risk_args(&book, &scen, &a_part);
+    c.extend(["--shard", "0/2"]);
+    let o2 = riskpool(&c);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    for o in [o, o2] {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains("another riskpool run"),
+            "{err}"
+        );
+    }
+    assert!(!b_out.exists() && !a_part.exists());
+}
+
+#[test]
+fn deleted_figures_and_new_levels_are_rewritten_from_the_kept_part() {
+    let d = tempfile::tempdir().unwrap();
+    let book = book_file(d.path(), 200);
+    let scen = scenario_file(d.path());
+    let out = d.path().join("o.csv");
+    let (bt, report) = (d.path().join("bt.csv"), d.path().join("r.html"));
+    let mut a = risk_args(&book, &scen, &out);
+    a.extend(["--by-trade", p(&bt), "--report", p(&report)]);
+    ok(&riskpool(&a));
+    let by_trade = std::fs::read(&bt).unwrap();
+    for f in [&bt, &report] {
+        std::fs::remove_file(f).unwrap();
+        let o = riskpool(&a);
+        ok(&o);
+        assert!(!String::from_utf8_lossy(&o.stderr).contains("already complete"));
+        assert_eq!(summary(&out)["revalued_now"].as_u64(), Some(0));
+        assert!(report.is_file());
+        assert_eq!(std::fs::read(&bt).unwrap(), by_trade);
+    }
+    let mut b = a.clone();
+    b.extend(["--levels", "0.5"]);
+    ok(&riskpool(&b));
+    let s = summary(&out);
+    assert_eq!(s["revalued_now"].as_u64(), Some(0), "{s}");
+    assert_eq!(s["levels"][0]["level"].as_f64(), Some(0.5), "{s}");
+    // Another thread count is another device: revalued, and the log says why.
+    let mut c = a.clone();
+    let i = c.len() - 7;
+    c[i] = "1";
+    assert_eq!(a[a.len() - 8], "--threads");
+    let o = riskpool(&c);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("starting afresh") && err.contains("threads"),
+        "{err}"
+    );
+    assert_eq!(summary(&out)["revalued_now"].as_u64(), Some(4));
+}
+
+#[test]
+fn a_rerun_removes_the_old_summary_before_it_replaces_any_output() {
+    let d = tempfile::tempdir().unwrap();
+    let book = book_file(d.path(), 200);
+    let scen = scenario_file(d.path());
+    let out = d.path().join("o.csv");
+    let bt = d.path().join("bt.csv");
+    let mut a = risk_args(&book, &scen, &out);
+    a.extend(["--by-trade", p(&bt)]);
+    ok(&riskpool(&a));
+    // Other scenarios, killed with the new outputs written and the new
+    // summary not yet in place.
+    file(
+        d.path(),
+        "scenarios.csv",
+        "scenario,underlying,spot,vol,rate\nz,A,0.1,,\n",
+    );
+    let mut child = bin()
+        .args(&a)
+        .env("RISKPOOL_TEST_STALL", "summary-tmp")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("stalled at summary-tmp"))));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!summary_path(&out).exists());
+    let o = riskpool(&a);
+    ok(&o);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("already complete"));
+    assert_eq!(pnl_rows(&out)[0].0, "z");
+    assert!(std::fs::read_to_string(&bt)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .starts_with("z,"));
 }

@@ -39,30 +39,6 @@ pub fn check_levels(levels: &[f64]) -> Result<()> {
     Ok(())
 }
 
-/// The outputs to write, checked before anything is read.
-pub fn check_outputs(output: &Path, figures: &RiskOutputArgs, inputs: &[&Path]) -> Result<()> {
-    check_levels(&figures.levels)?;
-    let mut all = vec![("--output", output)];
-    all.extend(figures.by_trade.as_deref().map(|p| ("--by-trade", p)));
-    all.extend(figures.report.as_deref().map(|p| ("--report", p)));
-    for (flag, p) in &all {
-        for input in inputs {
-            crate::price::check_output(input, p, flag)?;
-        }
-    }
-    for (i, (fa, a)) in all.iter().enumerate() {
-        for (fb, b) in &all[i + 1..] {
-            if a == b {
-                bail!(UsageError(format!(
-                    "{fa} and {fb} are the same file {}",
-                    a.display()
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The parts of one run, checked to fit together: the same run, every
 /// shard 0..N-1 exactly once.
 pub fn gather(paths: &[PathBuf]) -> Result<Vec<Part>> {
@@ -149,8 +125,14 @@ fn diff_keys(a: &Value, b: &Value) -> Vec<String> {
 /// `riskpool risk-merge`.
 pub fn run(args: &RiskMergeArgs) -> Result<()> {
     let inputs: Vec<&Path> = args.parts.iter().map(PathBuf::as_path).collect();
-    check_outputs(&args.output, &args.figures, &inputs)?;
-    let _lock = resume::OutputLock::acquire(&args.output)?;
+    check_levels(&args.figures.levels)?;
+    let written = super::guard::Written {
+        output: &args.output,
+        figures: &args.figures,
+        shard: None,
+    };
+    written.check(&inputs.iter().map(|p| ("part", *p)).collect::<Vec<_>>())?;
+    let _locks = written.lock()?;
     let parts = gather(&args.parts)?;
     let sig = json!({"merge_of": parts[0].header.run, "levels": args.figures.levels,
         "by_trade": args.figures.by_trade, "report": args.figures.report});
@@ -169,6 +151,15 @@ pub fn write_outputs(
     signature: Value,
     extra: Value,
 ) -> Result<Value> {
+    // The summary marks the outputs complete: gone before any of them is
+    // replaced, written last, so a kill never leaves it beside another
+    // run's files.
+    let summary_path = resume::summary_path(output);
+    if std::fs::symlink_metadata(&summary_path).is_ok() {
+        std::fs::remove_file(&summary_path)
+            .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", summary_path.display()))?;
+        resume::sync_dir(&summary_path);
+    }
     let h = &parts[0].header;
     let names = &h.scenarios;
     let mut rows: Vec<&PartRow> = parts.iter().flat_map(|p| &p.rows).collect();
@@ -276,6 +267,8 @@ pub fn write_outputs(
         "signature": signature,
         "rows": n,
         "output_hash": resume::hash_file(output)?,
+        "by_trade_hash": figures.by_trade.as_deref().map(resume::hash_file).transpose()?,
+        "report_hash": figures.report.as_deref().map(resume::hash_file).transpose()?,
         "base_pv": base.value,
         "base_stderr": base.stderr,
         "trades": rows.len(),
@@ -291,7 +284,7 @@ pub fn write_outputs(
     if let (Some(s), Some(e)) = (summary.as_object_mut(), extra.as_object()) {
         s.extend(e.clone());
     }
-    write_atomically(&resume::summary_path(output), &summary.to_string())?;
+    write_atomically(&summary_path, &summary.to_string())?;
     Ok(summary)
 }
 

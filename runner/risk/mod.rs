@@ -10,6 +10,7 @@
 //! `risk-merge`; without, the run merges its one part ([`merge`]).
 
 pub mod fsum;
+pub mod guard;
 pub mod merge;
 pub mod part;
 
@@ -27,7 +28,7 @@ use serde_json::json;
 use crate::cli::{EngineArgs, PrecisionChoice, RiskArgs};
 use crate::input::scenarios::{self, Scenarios};
 use crate::input::{error_at, require_regular_file, Format, ReadOptions, ReadTrade, TradeReader};
-use crate::resume::{self, OutputLock, Signature};
+use crate::resume::{self, Signature};
 use crate::{engines, UsageError};
 use part::{PartHeader, PartRow, PartWriter};
 
@@ -227,6 +228,46 @@ fn check_moves(book: &Path, opts: &ReadOptions, scen: &Scenarios) -> Result<Move
     Ok(MoveCheck { expected })
 }
 
+/// The header of the part (or partial part) at `path`, if it has one.
+fn header_of(path: &Path) -> Option<PartHeader> {
+    let f = std::fs::File::open(path).ok()?;
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(f), &mut line).ok()?;
+    serde_json::from_str(&line).ok()
+}
+
+/// Refuses to touch `<output>.part` (or its partial) when it is one shard
+/// of a sharded run: an unsharded run would replace and then lose it.
+fn refuse_foreign(part: &Path, header: &PartHeader) -> Result<()> {
+    for f in [part.to_path_buf(), part::partial_of(part)] {
+        if let Some(h) = header_of(&f).filter(|h| h.shard != header.shard) {
+            bail!(UsageError(format!(
+                "--output: {} is shard {}/{} of a sharded run, which this unsharded run would replace; move it or give another --output",
+                f.display(),
+                h.shard[0],
+                h.shard[1]
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Why the part (or partial part) at `path`, left by an earlier run, is
+/// not resumed under `header` (for the log; as `price` says it).
+fn why_afresh(path: &Path, header: &PartHeader) -> Option<String> {
+    let old = header_of(path).filter(|h| h != header)?;
+    Some(
+        if old.engine != header.engine || old.device != header.device {
+            format!(
+                "its rows were written by engine {} on {}, this run is engine {} on {}",
+                old.engine, old.device, header.engine, header.device
+            )
+        } else {
+            "it was written for another input or other options".to_string()
+        },
+    )
+}
+
 fn file_name(p: &Path) -> String {
     p.file_name()
         .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into())
@@ -254,15 +295,19 @@ pub fn run(args: &RiskArgs) -> Result<()> {
         "it is hashed for the rerun after a pre-emption",
     )?;
     let format = crate::input::detect(&args.input)?;
-    let inputs = [args.input.as_path(), args.scenarios.as_path()];
-    if shard.is_some() {
-        for i in inputs {
-            crate::price::check_output(i, &args.output, "--output")?;
-        }
-    } else {
-        merge::check_outputs(&args.output, &args.figures, &inputs)?;
+    if shard.is_none() {
+        merge::check_levels(&args.figures.levels)?;
     }
-    let _lock = OutputLock::acquire(&args.output)?;
+    let written = guard::Written {
+        output: &args.output,
+        figures: &args.figures,
+        shard: Some(shard.is_some()),
+    };
+    written.check(&[
+        ("--input", args.input.as_path()),
+        ("--scenarios", args.scenarios.as_path()),
+    ])?;
+    let _locks = written.lock()?;
 
     let scen = scenarios::read(&args.scenarios)?;
     let opts = ReadOptions {
@@ -327,22 +372,33 @@ pub fn run(args: &RiskArgs) -> Result<()> {
     let part_path: PathBuf = match shard {
         Some(_) => args.output.clone(),
         None => {
-            if resume::already_done(&args.output, &Signature(summary_sig.clone())) {
+            if guard::complete(&args.output, &args.figures, &summary_sig) {
                 tracing::info!(
                     "{} is already complete for these arguments; nothing to do",
                     args.output.display()
                 );
                 return Ok(());
             }
-            let mut p = args.output.clone().into_os_string();
-            p.push(".part");
-            PathBuf::from(p)
+            let part = guard::part_of(&args.output);
+            refuse_foreign(&part, &header)?;
+            part
         }
     };
     let began = Instant::now();
     let (done_before, revalued) = if part::is_done(&part_path, &header) {
+        if shard.is_none() {
+            tracing::info!(
+                "{} is complete for this run: its outputs are written from it, nothing is revalued",
+                part_path.display()
+            );
+        }
         (checked.count, 0)
     } else {
+        for f in [part::partial_of(&part_path), part_path.clone()] {
+            if let Some(why) = why_afresh(&f, &header) {
+                tracing::info!("starting afresh: {} is not resumed: {why}", f.display());
+            }
+        }
         revalue_all(
             Inputs {
                 book: &args.input,
@@ -372,9 +428,10 @@ pub fn run(args: &RiskArgs) -> Result<()> {
             // Test hook: every trade durable in the part, no output yet.
             resume::stall("risk-part-done");
             let parts = merge::gather(std::slice::from_ref(&part_path))?;
+            // The part stays beside the outputs: a rerun that asks for
+            // other levels or figures, or finds one deleted, merges again
+            // without revaluing.
             let s = merge::write_outputs(&args.output, &args.figures, &parts, summary_sig, extra)?;
-            let _ = std::fs::remove_file(&part_path);
-            resume::sync_dir(&part_path);
             tracing::info!(
                 "revalued {} trades under {} scenarios: base PV {}, {}",
                 checked.count,
