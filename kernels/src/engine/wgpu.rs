@@ -46,6 +46,9 @@ const MAX_BLOCKS_PER_DISPATCH: u64 = 65_535 * 4;
 /// The WGSL shared by every kernel: the random stream and the special functions.
 pub(crate) const RNG: &str = include_str!("../rng.wgsl");
 pub(crate) const MATH: &str = include_str!("../math.wgsl");
+/// What the pricing kernel and the early-exercise kernel share (which trade
+/// a workgroup's block belongs to), the twin of `cuda/common.cuh`.
+pub(crate) const COMMON: &str = include_str!("wgpu/common.wgsl");
 /// The pricing kernel and the known-answer kernel.
 pub(crate) const KERNEL: &str = include_str!("wgpu/kernel.wgsl");
 pub(crate) const KAT: &str = include_str!("wgpu/kat.wgsl");
@@ -61,7 +64,7 @@ pub(crate) const EARLY: [&str; 4] = [
 
 /// The kernel of the trades with several assets or early exercise on a
 /// `heston_multi` model (else `gbm_multi`): the prelude, the stream, the
-/// special functions, the one-asset model each asset steps as, then
+/// special functions, `COMMON`, the one-asset model each asset steps as, then
 /// `EARLY` (the several-asset WGSL files).
 pub fn early_shader(heston: bool) -> String {
     let model = if heston {
@@ -73,6 +76,7 @@ pub fn early_shader(heston: bool) -> String {
         prelude::wgsl(PATHS_PER_BLOCK),
         RNG.to_string(),
         MATH.to_string(),
+        COMMON.to_string(),
         model.wgsl().to_string(),
     ];
     parts.extend(EARLY.iter().map(|s| s.to_string()));
@@ -80,13 +84,14 @@ pub fn early_shader(heston: bool) -> String {
 }
 
 /// The pricing kernel for one model x payoff pair: the prelude emitted from
-/// Rust, then the stream, the special functions, the model, the payoff and
-/// the kernel.
+/// Rust, then the stream, the special functions, `COMMON`, the model, the
+/// payoff and the kernel.
 pub fn pricing_shader(model: ModelKind, payoff: PayoffKind) -> String {
     [
         &prelude::wgsl(PATHS_PER_BLOCK),
         RNG,
         MATH,
+        COMMON,
         model.wgsl(),
         payoff.wgsl(),
         KERNEL,
