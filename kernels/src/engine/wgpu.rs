@@ -25,8 +25,8 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 use super::{
-    check_batch, naive_revalue, revalue_split, Engine, EngineError, PhiloxAnswer, Precision,
-    PricingRequest, TradeResult,
+    check_batch, gpu_revalue, Engine, EngineError, PhiloxAnswer, Precision, PricingRequest,
+    TradeResult,
 };
 use crate::gpu::early::{self, EarlyPlan, EARLY_PARTIAL};
 use crate::gpu::plan::{from_mean_m2, launches, BatchPlan, KindPlan};
@@ -35,7 +35,6 @@ use crate::greeks::Revaluations;
 use crate::instrument::Trade;
 use crate::model::ModelKind;
 use crate::payoff::PayoffKind;
-use crate::revalue::PassLimits;
 use crate::scenario::{ScenarioResult, TradeScenarios};
 
 /// Paths per workgroup (`WG` in the prelude).
@@ -793,21 +792,15 @@ impl Engine for WgpuEngine {
     }
 
     /// One pass per chunk of each one-asset trade's scenarios, all the
-    /// passes dispatched as one batch ([`super::revalue_split`]).
+    /// passes dispatched as one batch ([`super::gpu_revalue`]).
     fn revalue(
         &self,
         trades: &[Trade],
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        revalue_split(
-            self,
-            PassLimits::GPU,
-            trades,
-            scenarios,
-            req,
-            |t, p, r| self.price_with(t, Some(p), r),
-            Box::new(|t, s| naive_revalue(self, t, s, req)),
-        )
+        gpu_revalue(self, trades, scenarios, req, |t, p, r| {
+            self.price_with(t, Some(p), r)
+        })
     }
 }

@@ -20,14 +20,12 @@ use rayon::prelude::*;
 
 use super::{source, PARTIAL, PATHS_PER_BLOCK, THREADS};
 use crate::engine::{
-    check_batch, naive_revalue, revalue_split, Engine, EngineError, PhiloxAnswer, PricingRequest,
-    TradeResult,
+    check_batch, gpu_revalue, Engine, EngineError, PhiloxAnswer, PricingRequest, TradeResult,
 };
 use crate::gpu::early::{self, EarlyPlan, EARLY_PARTIAL};
 use crate::gpu::plan::{from_sums, BatchPlan};
 use crate::greeks::Revaluations;
 use crate::instrument::Trade;
-use crate::revalue::PassLimits;
 use crate::scenario::{ScenarioResult, TradeScenarios};
 
 const SHIM: &str = include_str!("on_cpu.hpp");
@@ -189,15 +187,9 @@ impl Engine for CudaOnCpu {
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        revalue_split(
-            self,
-            PassLimits::GPU,
-            trades,
-            scenarios,
-            req,
-            |t, p, r| self.price_with(t, Some(p), r),
-            Box::new(|t, s| naive_revalue(self, t, s, req)),
-        )
+        gpu_revalue(self, trades, scenarios, req, |t, p, r| {
+            self.price_with(t, Some(p), r)
+        })
     }
 }
 
