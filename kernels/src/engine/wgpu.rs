@@ -471,7 +471,6 @@ impl WgpuEngine {
         let mut out = vec![0.0f32; plan.partials_len()];
         for (first, n) in launches(total, per_dispatch) {
             let grid_x = n.min(max_dim);
-            let grid_y = n.div_ceil(grid_x);
             let params = Params {
                 key: plan.key,
                 first_block: first as u32,
@@ -481,16 +480,7 @@ impl WgpuEngine {
                 // The canary loop's bound (early.wgsl).
                 pad: [2, 0],
             };
-            self.queue
-                .write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&pipeline);
-                pass.set_bind_group(0, &bind, &[]);
-                pass.dispatch_workgroups(grid_x as u32, grid_y as u32, 1);
-            }
-            let bytes = self.read_back(encoder, &partials, n * slot)?;
+            let bytes = self.dispatch(&pipeline, &bind, &uniform, &partials, &params, n * slot)?;
             let got: &[f32] = bytemuck::cast_slice(&bytes);
             // Blocks whose walks the device cut short: their trades.
             if let Some(b) = got
@@ -513,6 +503,31 @@ impl WgpuEngine {
         }
         let secs = started.elapsed().as_secs_f64();
         Ok(plan.results(trades, req, &out, early::from_mean_m2, secs))
+    }
+
+    /// One dispatch of `params.n_blocks` workgroups (a grid of
+    /// `params.grid_x` by as many rows as they need): writes `params` to
+    /// `uniform`, runs `pipeline` on `bind` and reads the first `size`
+    /// bytes of `partials` back.
+    fn dispatch(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        bind: &wgpu::BindGroup,
+        uniform: &wgpu::Buffer,
+        partials: &wgpu::Buffer,
+        params: &Params,
+        size: u64,
+    ) -> Result<Vec<u8>, EngineError> {
+        self.queue
+            .write_buffer(uniform, 0, bytemuck::bytes_of(params));
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, bind, &[]);
+            pass.dispatch_workgroups(params.grid_x, params.n_blocks.div_ceil(params.grid_x), 1);
+        }
+        self.read_back(encoder, partials, size)
     }
 
     /// Reads `size` bytes of `src` back to the host.
@@ -699,7 +714,6 @@ impl WgpuEngine {
 
             for (first, n) in launches(total, per_dispatch) {
                 let grid_x = n.min(max_dim);
-                let grid_y = n.div_ceil(grid_x);
                 let params = Params {
                     key: plan.key,
                     first_block: first as u32,
@@ -708,16 +722,14 @@ impl WgpuEngine {
                     grid_x: grid_x as u32,
                     pad: [0; 2],
                 };
-                self.queue
-                    .write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
-                let mut encoder = self.device.create_command_encoder(&Default::default());
-                {
-                    let mut pass = encoder.begin_compute_pass(&Default::default());
-                    pass.set_pipeline(&pipeline);
-                    pass.set_bind_group(0, &bind, &[]);
-                    pass.dispatch_workgroups(grid_x as u32, grid_y as u32, 1);
-                }
-                let bytes = self.read_back(encoder, &partials, n * PARTIAL as u64 * 4)?;
+                let bytes = self.dispatch(
+                    &pipeline,
+                    &bind,
+                    &uniform,
+                    &partials,
+                    &params,
+                    n * PARTIAL as u64 * 4,
+                )?;
                 let at = (chunk.first_block + first) as usize * PARTIAL;
                 out[at..at + n as usize * PARTIAL].copy_from_slice(bytemuck::cast_slice(&bytes));
             }
