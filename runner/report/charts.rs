@@ -37,6 +37,30 @@ fn empty(out: &mut String, id: &str, why: &str) {
     );
 }
 
+/// A horizontal chart's vertical grid: a line from `top` to `bottom` at
+/// each of the ticks `xt` (`xstep` apart, `reach` the largest magnitude),
+/// its label under the plot.
+fn x_grid(
+    out: &mut String,
+    x: &Scale,
+    xt: &[f64],
+    xstep: f64,
+    reach: f64,
+    (top, bottom): (f64, f64),
+) {
+    for v in xt {
+        let _ = write!(
+            out,
+            r#"<line class="grid" x1="{gx}" x2="{gx}" y1="{}" y2="{}"/><text class="tick" x="{gx}" y="{}" text-anchor="middle">{}</text>"#,
+            num(top),
+            num(bottom),
+            num(bottom + 14.0),
+            escape(&tick(*v, xstep, reach)),
+            gx = num(x.at(*v)),
+        );
+    }
+}
+
 /// The histogram of scenario P&L with a line at minus VaR (solid) and
 /// minus ES (dashed) for every level.
 pub fn distribution(out: &mut String, pnl: &[f64], losses: &[Loss]) {
@@ -302,17 +326,7 @@ pub fn worst_by_underlying(out: &mut String, pnl: &[ScenarioPnl], underlyings: &
         h,
         "P&L by underlying in the worst scenarios",
     );
-    for v in &xt {
-        let _ = write!(
-            out,
-            r#"<line class="grid" x1="{gx}" x2="{gx}" y1="{}" y2="{}"/><text class="tick" x="{gx}" y="{}" text-anchor="middle">{}</text>"#,
-            num(top),
-            num(bottom),
-            num(bottom + 14.0),
-            escape(&tick(*v, xstep, reach)),
-            gx = num(x.at(*v)),
-        );
-    }
+    x_grid(out, &x, &xt, xstep, reach, (top, bottom));
     for (i, (s, vals)) in worst.iter().zip(&values).enumerate() {
         let ry = top + row_h * i as f64;
         let _ = write!(
@@ -402,17 +416,7 @@ pub fn contributors(out: &mut String, contributions: &[EsContribution]) {
         h,
         "Trades contributing most to expected shortfall",
     );
-    for v in &xt {
-        let _ = write!(
-            out,
-            r#"<line class="grid" x1="{gx}" x2="{gx}" y1="{}" y2="{}"/><text class="tick" x="{gx}" y="{}" text-anchor="middle">{}</text>"#,
-            num(top_y),
-            num(bottom),
-            num(bottom + 14.0),
-            escape(&tick(*v, xstep, reach)),
-            gx = num(x.at(*v)),
-        );
-    }
+    x_grid(out, &x, &xt, xstep, reach, (top_y, bottom));
     for (i, c) in top.iter().enumerate() {
         let ry = top_y + row_h * i as f64;
         let (a, b) = (c.es.min(0.0), c.es.max(0.0));

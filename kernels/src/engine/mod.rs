@@ -310,6 +310,32 @@ pub fn naive_revalue<E: Engine + ?Sized>(
     Ok(out)
 }
 
+/// [`Engine::revalue`] of a GPU engine (wgpu, CUDA, CUDA C on the CPU):
+/// [`revalue_split`] within [`crate::revalue::PassLimits::GPU`], the trades
+/// with an extension by [`naive_revalue`] (one run per scenario), so each
+/// engine names only how it prices trades with given revaluations (`run`).
+pub fn gpu_revalue<E: Engine + ?Sized>(
+    engine: &E,
+    trades: &[Trade],
+    scenarios: &[TradeScenarios],
+    req: &PricingRequest,
+    run: impl FnOnce(
+        &[Trade],
+        &[Revaluations],
+        &PricingRequest,
+    ) -> Result<Vec<TradeResult>, EngineError>,
+) -> Result<Vec<ScenarioResult>, EngineError> {
+    revalue_split(
+        engine,
+        crate::revalue::PassLimits::GPU,
+        trades,
+        scenarios,
+        req,
+        run,
+        Box::new(|t, s| naive_revalue(engine, t, s, req)),
+    )
+}
+
 /// What revalues the trades with an extension (several assets, early
 /// exercise) for [`revalue_split`].
 pub type Extended<'a> =

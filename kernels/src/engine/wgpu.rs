@@ -25,8 +25,8 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 use super::{
-    check_batch, naive_revalue, revalue_split, Engine, EngineError, PhiloxAnswer, Precision,
-    PricingRequest, TradeResult,
+    check_batch, gpu_revalue, Engine, EngineError, PhiloxAnswer, Precision, PricingRequest,
+    TradeResult,
 };
 use crate::gpu::early::{self, EarlyPlan, EARLY_PARTIAL};
 use crate::gpu::plan::{from_mean_m2, launches, BatchPlan, KindPlan};
@@ -35,7 +35,6 @@ use crate::greeks::Revaluations;
 use crate::instrument::Trade;
 use crate::model::ModelKind;
 use crate::payoff::PayoffKind;
-use crate::revalue::PassLimits;
 use crate::scenario::{ScenarioResult, TradeScenarios};
 
 /// Paths per workgroup (`WG` in the prelude).
@@ -46,6 +45,9 @@ const MAX_BLOCKS_PER_DISPATCH: u64 = 65_535 * 4;
 /// The WGSL shared by every kernel: the random stream and the special functions.
 pub(crate) const RNG: &str = include_str!("../rng.wgsl");
 pub(crate) const MATH: &str = include_str!("../math.wgsl");
+/// What the pricing kernel and the early-exercise kernel share (which trade
+/// a workgroup's block belongs to), the twin of `cuda/common.cuh`.
+pub(crate) const COMMON: &str = include_str!("wgpu/common.wgsl");
 /// The pricing kernel and the known-answer kernel.
 pub(crate) const KERNEL: &str = include_str!("wgpu/kernel.wgsl");
 pub(crate) const KAT: &str = include_str!("wgpu/kat.wgsl");
@@ -61,7 +63,7 @@ pub(crate) const EARLY: [&str; 4] = [
 
 /// The kernel of the trades with several assets or early exercise on a
 /// `heston_multi` model (else `gbm_multi`): the prelude, the stream, the
-/// special functions, the one-asset model each asset steps as, then
+/// special functions, `COMMON`, the one-asset model each asset steps as, then
 /// `EARLY` (the several-asset WGSL files).
 pub fn early_shader(heston: bool) -> String {
     let model = if heston {
@@ -73,6 +75,7 @@ pub fn early_shader(heston: bool) -> String {
         prelude::wgsl(PATHS_PER_BLOCK),
         RNG.to_string(),
         MATH.to_string(),
+        COMMON.to_string(),
         model.wgsl().to_string(),
     ];
     parts.extend(EARLY.iter().map(|s| s.to_string()));
@@ -80,13 +83,14 @@ pub fn early_shader(heston: bool) -> String {
 }
 
 /// The pricing kernel for one model x payoff pair: the prelude emitted from
-/// Rust, then the stream, the special functions, the model, the payoff and
-/// the kernel.
+/// Rust, then the stream, the special functions, `COMMON`, the model, the
+/// payoff and the kernel.
 pub fn pricing_shader(model: ModelKind, payoff: PayoffKind) -> String {
     [
         &prelude::wgsl(PATHS_PER_BLOCK),
         RNG,
         MATH,
+        COMMON,
         model.wgsl(),
         payoff.wgsl(),
         KERNEL,
@@ -467,7 +471,6 @@ impl WgpuEngine {
         let mut out = vec![0.0f32; plan.partials_len()];
         for (first, n) in launches(total, per_dispatch) {
             let grid_x = n.min(max_dim);
-            let grid_y = n.div_ceil(grid_x);
             let params = Params {
                 key: plan.key,
                 first_block: first as u32,
@@ -477,16 +480,7 @@ impl WgpuEngine {
                 // The canary loop's bound (early.wgsl).
                 pad: [2, 0],
             };
-            self.queue
-                .write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&pipeline);
-                pass.set_bind_group(0, &bind, &[]);
-                pass.dispatch_workgroups(grid_x as u32, grid_y as u32, 1);
-            }
-            let bytes = self.read_back(encoder, &partials, n * slot)?;
+            let bytes = self.dispatch(&pipeline, &bind, &uniform, &partials, &params, n * slot)?;
             let got: &[f32] = bytemuck::cast_slice(&bytes);
             // Blocks whose walks the device cut short: their trades.
             if let Some(b) = got
@@ -509,6 +503,31 @@ impl WgpuEngine {
         }
         let secs = started.elapsed().as_secs_f64();
         Ok(plan.results(trades, req, &out, early::from_mean_m2, secs))
+    }
+
+    /// One dispatch of `params.n_blocks` workgroups (a grid of
+    /// `params.grid_x` by as many rows as they need): writes `params` to
+    /// `uniform`, runs `pipeline` on `bind` and reads the first `size`
+    /// bytes of `partials` back.
+    fn dispatch(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        bind: &wgpu::BindGroup,
+        uniform: &wgpu::Buffer,
+        partials: &wgpu::Buffer,
+        params: &Params,
+        size: u64,
+    ) -> Result<Vec<u8>, EngineError> {
+        self.queue
+            .write_buffer(uniform, 0, bytemuck::bytes_of(params));
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, bind, &[]);
+            pass.dispatch_workgroups(params.grid_x, params.n_blocks.div_ceil(params.grid_x), 1);
+        }
+        self.read_back(encoder, partials, size)
     }
 
     /// Reads `size` bytes of `src` back to the host.
@@ -695,7 +714,6 @@ impl WgpuEngine {
 
             for (first, n) in launches(total, per_dispatch) {
                 let grid_x = n.min(max_dim);
-                let grid_y = n.div_ceil(grid_x);
                 let params = Params {
                     key: plan.key,
                     first_block: first as u32,
@@ -704,16 +722,14 @@ impl WgpuEngine {
                     grid_x: grid_x as u32,
                     pad: [0; 2],
                 };
-                self.queue
-                    .write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
-                let mut encoder = self.device.create_command_encoder(&Default::default());
-                {
-                    let mut pass = encoder.begin_compute_pass(&Default::default());
-                    pass.set_pipeline(&pipeline);
-                    pass.set_bind_group(0, &bind, &[]);
-                    pass.dispatch_workgroups(grid_x as u32, grid_y as u32, 1);
-                }
-                let bytes = self.read_back(encoder, &partials, n * PARTIAL as u64 * 4)?;
+                let bytes = self.dispatch(
+                    &pipeline,
+                    &bind,
+                    &uniform,
+                    &partials,
+                    &params,
+                    n * PARTIAL as u64 * 4,
+                )?;
                 let at = (chunk.first_block + first) as usize * PARTIAL;
                 out[at..at + n as usize * PARTIAL].copy_from_slice(bytemuck::cast_slice(&bytes));
             }
@@ -788,21 +804,15 @@ impl Engine for WgpuEngine {
     }
 
     /// One pass per chunk of each one-asset trade's scenarios, all the
-    /// passes dispatched as one batch ([`super::revalue_split`]).
+    /// passes dispatched as one batch ([`super::gpu_revalue`]).
     fn revalue(
         &self,
         trades: &[Trade],
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        revalue_split(
-            self,
-            PassLimits::GPU,
-            trades,
-            scenarios,
-            req,
-            |t, p, r| self.price_with(t, Some(p), r),
-            Box::new(|t, s| naive_revalue(self, t, s, req)),
-        )
+        gpu_revalue(self, trades, scenarios, req, |t, p, r| {
+            self.price_with(t, Some(p), r)
+        })
     }
 }

@@ -176,7 +176,7 @@ mod tests {
 
     /// Every WGSL file a pricing kernel is assembled from.
     fn wgsl_files() -> Vec<&'static str> {
-        let mut v = vec![w::RNG, w::MATH, w::KERNEL, w::KAT];
+        let mut v = vec![w::RNG, w::MATH, w::COMMON, w::KERNEL, w::KAT];
         v.extend(w::EARLY);
         v.extend(ModelKind::ALL.iter().map(|m| m.wgsl()));
         v.extend(PayoffKind::ALL.iter().map(|p| p.wgsl()));

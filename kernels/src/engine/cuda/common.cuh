@@ -1,6 +1,25 @@
 // What every CUDA source shares beyond the prelude emitted from Rust
 // (kernels/src/gpu/prelude.rs: the flag bits, the sizes, struct Trade):
-// the vanilla payoff and the terminal payoffs' defaults.
+// which trade a block belongs to, the vanilla payoff and the terminal
+// payoffs' defaults.
+
+// The trade whose blocks hold global block g: the last t < n_trades with
+// block_start[t] <= g (block_start[t] is trade t's first block), by
+// bisection. Shared by kernel.cu and early.cu; the twin of trade_of_block
+// in kernels/src/engine/wgpu/common.wgsl.
+__device__ __forceinline__ unsigned rp_trade_of_block(const unsigned* __restrict__ block_start, unsigned n_trades,
+                                                      unsigned g) {
+    unsigned lo = 0, hi = n_trades;
+    while (hi - lo > 1u) {
+        const unsigned mid = (lo + hi) / 2u;
+        if (block_start[mid] <= g) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
 
 template <typename R> __device__ __forceinline__ R vanilla(unsigned flags, R s, R k) {
     return (flags & RP_PUT) ? (k - s > R(0) ? k - s : R(0)) : (s - k > R(0) ? s - k : R(0));

@@ -174,15 +174,7 @@ __device__ __forceinline__ void rp_price_early(const EarlyTrade<double>* __restr
     }
     // The trade this block of samples belongs to.
     const unsigned g = first_block + b;
-    unsigned lo = 0, hi = n_trades;
-    while (hi - lo > 1u) {
-        const unsigned mid = (lo + hi) / 2u;
-        if (block_start[mid] <= g) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
+    const unsigned lo = rp_trade_of_block(block_start, n_trades, g);
     const EarlyTrade<double>& tr = trades[lo];
     const bool anti = (tr.head[2] & RP_E_ANTITHETIC) != 0u;
     const unsigned samples = tr.head[6];

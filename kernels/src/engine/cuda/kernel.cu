@@ -36,15 +36,7 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
     }
     // The trade this block of paths belongs to.
     const unsigned g = first_block + b;
-    unsigned lo = 0, hi = n_trades;
-    while (hi - lo > 1u) {
-        const unsigned mid = (lo + hi) / 2u;
-        if (block_start[mid] <= g) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
+    const unsigned lo = rp_trade_of_block(block_start, n_trades, g);
     const Trade<R>& tr = trades[lo];
     const unsigned steps = tr.head[0];
     const unsigned n_families = PV_ONLY ? 1u : tr.head[1];

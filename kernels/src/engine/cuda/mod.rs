@@ -34,15 +34,14 @@ use cudarc::driver::{CudaContext, CudaStream, LaunchConfig, PushKernelArg};
 pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc, Target};
 
 use super::{
-    check_batch, naive_revalue, revalue_split, Engine, EngineError, Pending, PhiloxAnswer,
-    PricingRequest, TradeResult,
+    check_batch, gpu_revalue, Engine, EngineError, Pending, PhiloxAnswer, PricingRequest,
+    TradeResult,
 };
 use crate::gpu::early::{self, EarlyPlan, EARLY_PARTIAL};
 use crate::gpu::plan::{launches, BatchPlan};
 use crate::gpu::PARTIAL;
 use crate::greeks::Revaluations;
 use crate::instrument::Trade;
-use crate::revalue::PassLimits;
 use crate::scenario::{ScenarioResult, TradeScenarios};
 
 /// Paths per CUDA block (`RP_BLOCK x RP_PATHS_PER_THREAD` in the prelude).
@@ -434,22 +433,16 @@ impl Engine for CudaEngine {
     }
 
     /// One pass per chunk of each one-asset trade's scenarios, all the
-    /// passes launched as one batch ([`super::revalue_split`]).
+    /// passes launched as one batch ([`super::gpu_revalue`]).
     fn revalue(
         &self,
         trades: &[Trade],
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        revalue_split(
-            self,
-            PassLimits::GPU,
-            trades,
-            scenarios,
-            req,
-            |t, p, r| self.submit_with(t, Some(p), r)?.wait(),
-            Box::new(|t, s| naive_revalue(self, t, s, req)),
-        )
+        gpu_revalue(self, trades, scenarios, req, |t, p, r| {
+            self.submit_with(t, Some(p), r)?.wait()
+        })
     }
 }
 

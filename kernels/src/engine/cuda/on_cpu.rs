@@ -20,14 +20,12 @@ use rayon::prelude::*;
 
 use super::{source, PARTIAL, PATHS_PER_BLOCK, THREADS};
 use crate::engine::{
-    check_batch, naive_revalue, revalue_split, Engine, EngineError, PhiloxAnswer, PricingRequest,
-    TradeResult,
+    check_batch, gpu_revalue, Engine, EngineError, PhiloxAnswer, PricingRequest, TradeResult,
 };
 use crate::gpu::early::{self, EarlyPlan, EARLY_PARTIAL};
 use crate::gpu::plan::{from_sums, BatchPlan};
 use crate::greeks::Revaluations;
 use crate::instrument::Trade;
-use crate::revalue::PassLimits;
 use crate::scenario::{ScenarioResult, TradeScenarios};
 
 const SHIM: &str = include_str!("on_cpu.hpp");
@@ -75,6 +73,15 @@ pub struct CudaOnCpu {
     lib: Library,
     /// The compiler that built them.
     pub compiler: String,
+}
+
+/// An 8-byte-aligned copy of `bytes` (zero-padded to whole words): the
+/// kernels read records as structs of floats and doubles, and a `Vec<u8>`
+/// promises no alignment.
+fn aligned(bytes: &[u8]) -> Vec<u64> {
+    let mut words = vec![0u64; bytes.len().div_ceil(8)];
+    bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+    words
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> EngineError {
@@ -189,15 +196,9 @@ impl Engine for CudaOnCpu {
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        revalue_split(
-            self,
-            PassLimits::GPU,
-            trades,
-            scenarios,
-            req,
-            |t, p, r| self.price_with(t, Some(p), r),
-            Box::new(|t, s| naive_revalue(self, t, s, req)),
-        )
+        gpu_revalue(self, trades, scenarios, req, |t, p, r| {
+            self.price_with(t, Some(p), r)
+        })
     }
 }
 
@@ -222,11 +223,7 @@ impl CudaOnCpu {
         let plan =
             BatchPlan::with_plans("cuda-on-cpu", trades, plans, &plain, req, PATHS_PER_BLOCK)?;
         let mut partials = vec![0.0f64; plan.partials_len()];
-        // The kernels read records as structs of floats and doubles: give
-        // them an 8-byte-aligned copy (a Vec<u8> promises no alignment).
-        let mut records = vec![0u64; plan.records.len().div_ceil(8)];
-        bytemuck::cast_slice_mut::<u64, u8>(&mut records)[..plan.records.len()]
-            .copy_from_slice(&plan.records);
+        let records = aligned(&plan.records);
         let records: &[u8] = bytemuck::cast_slice(&records);
         // SAFETY: rp_cpu_launch_price's signature.
         let launch: Symbol<LaunchPrice> = unsafe { self.lib.get(b"rp_cpu_launch_price") }
@@ -290,9 +287,7 @@ impl CudaOnCpu {
     ) -> Result<Vec<(usize, TradeResult)>, EngineError> {
         let started = std::time::Instant::now();
         // 8-byte-aligned copies, as the kernel reads doubles.
-        let mut records = vec![0u64; plan.records.len().div_ceil(8)];
-        bytemuck::cast_slice_mut::<u64, u8>(&mut records)[..plan.records.len()]
-            .copy_from_slice(&plan.records);
+        let records = aligned(&plan.records);
         let n_coefs = plan.coefs.len() / 8;
         let mut coefs = vec![0f64; n_coefs];
         bytemuck::cast_slice_mut::<f64, u8>(&mut coefs).copy_from_slice(&plan.coefs[..n_coefs * 8]);

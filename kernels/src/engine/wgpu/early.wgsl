@@ -9,7 +9,7 @@
 // EARLY_OUTPUTS outputs, merged on the host in path order.
 //
 // Assembled at load time (kernels/src/engine/wgpu.rs): the prelude, rng.wgsl,
-// math.wgsl, one one-asset model file (gbm.wgsl or heston.wgsl), model/multi.wgsl,
+// math.wgsl, common.wgsl, one one-asset model file (gbm.wgsl or heston.wgsl), model/multi.wgsl,
 // payoff/multi.wgsl, exercise.wgsl and this file.
 
 struct Params {
@@ -283,17 +283,7 @@ fn price_early(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     }
     // The trade this block of samples belongs to.
     let g = params.first_block + wg_index;
-    var lo = 0u;
-    var hi = params.n_trades;
-    while (hi - lo > 1u) {
-        let mid = (lo + hi) / 2u;
-        if (block_start[mid] <= g) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    let t = lo;
+    let t = trade_of_block(g, params.n_trades);
     let anti = (early_head(t, 2u) & E_ANTITHETIC) != 0u;
     let samples = early_head(t, 6u);
     let block = g - block_start[t];

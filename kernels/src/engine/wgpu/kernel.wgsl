@@ -6,8 +6,8 @@
 //
 // Assembled at load time (kernels/src/engine/wgpu.rs): the prelude emitted
 // from Rust (kernels/src/gpu/prelude.rs: the flag bits, the sizes, WG,
-// struct Trade), rng.wgsl, math.wgsl, one model file, one payoff file and
-// this file.
+// struct Trade), rng.wgsl, math.wgsl, common.wgsl, one model file, one payoff
+// file and this file.
 
 struct Params {
     key: vec2<u32>,
@@ -76,17 +76,7 @@ fn price(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
     }
     // The trade this block of paths belongs to.
     let g = params.first_block + wg_index;
-    var lo = 0u;
-    var hi = params.n_trades;
-    while (hi - lo > 1u) {
-        let mid = (lo + hi) / 2u;
-        if (block_start[mid] <= g) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    let t = lo;
+    let t = trade_of_block(g, params.n_trades);
     let head = trades[t].head;
     let ids = trades[t].ids;
     let steps = head.x;
