@@ -165,9 +165,9 @@ pub fn uniform53(hi: u32, lo: u32) -> f64 {
 /// carries. The engines do not go through it: their draws stay inlined.
 ///
 /// `next_u64` is two words, the first the low half; `fill_bytes` writes
-/// words little-endian. [`SeedableRng::seed_from_u64`] takes the run seed
+/// words little-endian. `SeedableRng::seed_from_u64` takes the run seed
 /// as `--seed` does (stream 0, path 0), and the 8-byte seed of
-/// [`SeedableRng::from_seed`] is that seed little-endian.
+/// `SeedableRng::from_seed` is that seed little-endian.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PhiloxRng {
     key: [u32; 2],

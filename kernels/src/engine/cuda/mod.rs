@@ -268,7 +268,6 @@ impl CudaEngine {
         &self.gpus
     }
 
-    /// Philox words and float normals computed on GPU 0, for known-answer tests.
     /// The trades of one several-asset or early-exercise plan on the first
     /// GPU, synchronously (`early.cu`, f64): uploaded, launched in pieces
     /// of at most [`MAX_BLOCKS_PER_LAUNCH`] blocks, read back and merged
@@ -332,6 +331,7 @@ impl CudaEngine {
         Ok(plan.results(trades, req, &host, early::from_sums, secs))
     }
 
+    /// Philox words and float normals computed on GPU 0, for known-answer tests.
     pub fn philox_on_device(
         &self,
         inputs: &[([u32; 4], [u32; 2])],
