@@ -808,6 +808,19 @@ fn a_one_path_trade_is_revalued_with_its_standard_error_left_empty() {
     assert!(s["base_stderr"].is_null(), "{s}");
 }
 
+/// The mixed book and its scenarios written in `dir`, and an
+/// uninterrupted run of them in batches of `batch` trades: the paths of
+/// the book, the scenarios and that reference output.
+fn mixed_reference(dir: &Path, batch: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let book = file(dir, "book.jsonl", MIXED);
+    let scen = file(dir, "s.csv", MIXED_SCENARIOS);
+    let reference = dir.join("reference.csv");
+    let mut a = risk_args(&book, &scen, &reference);
+    a.extend(["--batch-trades", batch]);
+    ok(&riskpool(&a));
+    (book, scen, reference)
+}
+
 fn summary_path(out: &Path) -> PathBuf {
     let mut s = out.as_os_str().to_owned();
     s.push(".summary.json");
@@ -817,12 +830,7 @@ fn summary_path(out: &Path) -> PathBuf {
 #[test]
 fn a_rerun_after_sigkill_revalues_only_what_is_missing() {
     let d = tempfile::tempdir().unwrap();
-    let book = file(d.path(), "book.jsonl", MIXED);
-    let scen = file(d.path(), "s.csv", MIXED_SCENARIOS);
-    let reference = d.path().join("reference.csv");
-    let mut a = risk_args(&book, &scen, &reference);
-    a.extend(["--batch-trades", "2"]);
-    ok(&riskpool(&a));
+    let (book, scen, reference) = mixed_reference(d.path(), "2");
 
     // Killed in the first batch after one row is written, not synced.
     let out = d.path().join("pnl.csv");
@@ -924,12 +932,7 @@ fn a_non_finite_pnl_stops_the_run_naming_trade_and_scenario() {
 #[test]
 fn an_engine_failure_falls_back_under_auto_and_keeps_what_was_finished_otherwise() {
     let d = tempfile::tempdir().unwrap();
-    let book = file(d.path(), "book.jsonl", MIXED);
-    let scen = file(d.path(), "s.csv", MIXED_SCENARIOS);
-    let reference = d.path().join("reference.csv");
-    let mut a = risk_args(&book, &scen, &reference);
-    a.extend(["--batch-trades", "3"]);
-    ok(&riskpool(&a));
+    let (book, scen, reference) = mixed_reference(d.path(), "3");
 
     // A named engine: the second batch fails, the run stops, exit 1, the
     // first batch kept.
