@@ -371,18 +371,29 @@ pub fn why_afresh(output: &Path, sig: &Signature) -> Option<String> {
         return None;
     };
     let (o, n) = (&old["options"], &sig.0["options"]);
-    let why = if o["engine"] != n["engine"] || o["device"] != n["device"] {
-        format!(
-            "its rows were written by engine {} on {}, this run is engine {} on {}",
-            o["engine"], o["device"], n["engine"], n["device"]
-        )
-    } else {
-        "it was written for another input or other options".to_string()
-    };
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let why = afresh_reason(
+        (&text(&o["engine"]), &text(&o["device"])),
+        (&text(&n["engine"]), &text(&n["device"])),
+    );
     Some(format!(
         "starting afresh: {} is not resumed: {why}",
         partial.display()
     ))
+}
+
+/// Why rows an earlier run wrote as `(engine, device)` `old` are not kept
+/// by a run that differs from it and is `new` (`price` and `risk` say it
+/// alike).
+pub fn afresh_reason(old: (&str, &str), new: (&str, &str)) -> String {
+    if old != new {
+        format!(
+            "its rows were written by engine {} on {}, this run is engine {} on {}",
+            old.0, old.1, new.0, new.1
+        )
+    } else {
+        "it was written for another input or other options".to_string()
+    }
 }
 
 /// Removes what an interrupted run left beside a complete output (its

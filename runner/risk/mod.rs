@@ -256,16 +256,10 @@ fn refuse_foreign(part: &Path, header: &PartHeader) -> Result<()> {
 /// not resumed under `header` (for the log; as `price` says it).
 fn why_afresh(path: &Path, header: &PartHeader) -> Option<String> {
     let old = header_of(path).filter(|h| h != header)?;
-    Some(
-        if old.engine != header.engine || old.device != header.device {
-            format!(
-                "its rows were written by engine {} on {}, this run is engine {} on {}",
-                old.engine, old.device, header.engine, header.device
-            )
-        } else {
-            "it was written for another input or other options".to_string()
-        },
-    )
+    Some(crate::resume::afresh_reason(
+        (&old.engine, &old.device),
+        (&header.engine, &header.device),
+    ))
 }
 
 fn file_name(p: &Path) -> String {
