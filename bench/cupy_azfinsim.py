@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The azfinsim model (shared/azfinsim.md) in CuPy, batched over trades and
+"""The azfinsim model (docs/azfinsim.md) in CuPy, batched over trades and
 written to be fast: float32, all trades x paths in one array, the per-step
 update fused into one elementwise kernel (cupy.fuse), normals from cuRAND.
 It is the GPU baseline riskpool's CUDA engine is measured against

@@ -1,4 +1,4 @@
-//! azfinsim's command line (shared/azfinsim.md), so a Batch task graph
+//! azfinsim's command line (docs/azfinsim.md), so a Batch task graph
 //! built for azfinsim switches engines by changing only the command:
 //! `riskpool azfinsim --cache-path trades.K.csv --algorithm pvonly` writes
 //! `<output-path>/trades.K.results.csv` as azfinsim does, priced by
@@ -13,8 +13,9 @@ use riskpool_kernels::rng::{philox4x32_10, uniform53};
 use crate::cli::{
     Algorithm, AzfinsimAlgorithm, AzfinsimArgs, CacheType, PrecisionChoice, PriceArgs,
 };
+use crate::error::UsageError;
 use crate::input::{ReadOptions, TradeReader};
-use crate::{price, resume, UsageError};
+use crate::price;
 
 /// `<output-path>/<name>.results.csv`, `<name>` the input's name without extension.
 pub fn results_path(args: &AzfinsimArgs) -> Result<PathBuf> {
@@ -143,5 +144,5 @@ fn synthetic(args: &AzfinsimArgs, output: &std::path::Path) -> Result<()> {
     for n in &trades {
         text.push_str(&format!("{n},{}\n", draw(*n, 0)));
     }
-    resume::write_atomically(output, &text)
+    crate::durable::write_atomically(output, &text)
 }

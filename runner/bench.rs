@@ -12,7 +12,8 @@ use riskpool_kernels::workloads::{risk_workload, workload};
 use riskpool_kernels::Engine;
 
 use crate::cli::BenchArgs;
-use crate::{engines, UsageError};
+use crate::engines;
+use crate::error::UsageError;
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     if !(args.scale > 0.0) {

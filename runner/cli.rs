@@ -1,4 +1,4 @@
-//! The command line (shared/DESIGN.md, "The runner CLI").
+//! The command line (docs/cli.md).
 
 use std::path::PathBuf;
 
@@ -30,7 +30,7 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Make a sample portfolio, price it on the best engine, print a table.
     Demo(DemoArgs),
-    /// Run the standard workloads W1-W4 and report path-steps per second.
+    /// Run the standard workloads (W1-W4; W5-W7 on request) and report path-steps per second.
     Bench(BenchArgs),
     /// Split an azfinsim trade file into files of N trades (trades.0.csv, ...).
     Split(SplitArgs),
@@ -110,7 +110,7 @@ pub struct PriceArgs {
     /// Trade file: portfolio JSON Lines or JSON array, or azfinsim CSV.
     #[arg(long)]
     pub input: PathBuf,
-    /// Result file: `.csv` or `.jsonl`.
+    /// Result file: `.csv`, `.jsonl` or `.ndjson`.
     #[arg(long)]
     pub output: PathBuf,
     #[command(flatten)]

@@ -1,8 +1,8 @@
-//! `riskpool demo`: writes a sample portfolio (one trade of each model and
-//! payoff, a basket and an American put among them) and an azfinsim trade
-//! file, prices both and prints a table, then revalues the portfolio under
-//! 250 built-in market scenarios (`riskpool risk`): P&L per scenario, VaR
-//! and ES, and the HTML report.
+//! `riskpool demo`: writes a sample portfolio (ten trades: most single-asset
+//! models and payoffs, a basket and an American put among them) and an
+//! azfinsim trade file, prices both and prints a table, then revalues the
+//! portfolio under 250 built-in market scenarios (`riskpool risk`): P&L per
+//! scenario, VaR and ES, and the HTML report.
 
 use std::path::PathBuf;
 
@@ -145,7 +145,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         precision: PrecisionChoice::F32,
         batch_trades: 64,
     })?;
-    let summary_path = crate::resume::summary_path(&pnl);
+    let summary_path = crate::durable::summary_path(&pnl);
     let summary: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(&summary_path)
             .with_context(|| format!("cannot read {}", summary_path.display()))?,

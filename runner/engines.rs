@@ -7,21 +7,20 @@
 //!
 //! If the engine `auto` chose fails mid-run (device lost, out of memory),
 //! the remaining trades go to the next engine in that order, with a
-//! warning; an engine the user named is never swapped. The test-only
-//! variable `RISKPOOL_INJECT_ENGINE_FAILURE=N` makes the first engine fail
+//! warning; an engine the user named is never swapped. The test hook
+//! `RISKPOOL_INJECT_ENGINE_FAILURE=N` (`hooks`) makes the first engine fail
 //! on its N-th batch (0-based), so the fallback path is tested.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use anyhow::{bail, Result};
 use riskpool_kernels::engine::cuda::CudaEngine;
 use riskpool_kernels::engine::wgpu::WgpuEngine;
-use riskpool_kernels::scenario::{ScenarioResult, TradeScenarios};
-use riskpool_kernels::{CpuEngine, Engine, EngineError, PricingRequest, Simd, Trade, TradeResult};
+use riskpool_kernels::{env, CpuEngine, Engine, EngineError, Simd};
 
 use crate::claims::{self, Claim};
 use crate::cli::{EngineArgs, EngineChoice, SimdChoice};
+use crate::hooks;
 
 fn cpu(args: &EngineArgs) -> Result<Box<dyn Engine>> {
     let simd = match args.simd {
@@ -31,7 +30,9 @@ fn cpu(args: &EngineArgs) -> Result<Box<dyn Engine>> {
         SimdChoice::Avx512 => Simd::Avx512,
     };
     if args.threads == Some(0) {
-        bail!(crate::UsageError("--threads must be at least 1".into()));
+        bail!(crate::error::UsageError(
+            "--threads must be at least 1".into()
+        ));
     }
     Ok(Box::new(CpuEngine::with_simd(
         clamp_threads(args.threads),
@@ -67,20 +68,10 @@ pub fn claimed_gpus() -> Vec<usize> {
 /// Claims GPUs for this task and opens the CUDA engine on them.
 fn cuda(args: &EngineArgs) -> Result<CudaEngine, EngineError> {
     // (ordinal, UUID) of each visible GPU, from the driver alone (no
-    // context on GPUs other tasks may hold). RISKPOOL_FAKE_GPUS (tests)
-    // stands in GPUs: a count N (UUIDs `fake-0`..), or the UUIDs in
-    // ordinal order, as a CUDA_VISIBLE_DEVICES mask would show them.
-    let gpus: Vec<(usize, String)> = match std::env::var("RISKPOOL_FAKE_GPUS") {
-        Ok(v) => match v.parse::<usize>() {
-            Ok(n) => (0..n).map(|i| (i, format!("fake-{i}"))).collect(),
-            Err(_) => v
-                .split(',')
-                .filter(|u| !u.is_empty())
-                .enumerate()
-                .map(|(i, u)| (i, u.to_string()))
-                .collect(),
-        },
-        Err(_) => riskpool_kernels::engine::cuda::devices()?
+    // context on GPUs other tasks may hold); the claims tests stand GPUs in.
+    let gpus: Vec<(usize, String)> = match hooks::fake_gpus() {
+        Some(fake) => fake,
+        None => riskpool_kernels::engine::cuda::devices()?
             .into_iter()
             .map(|d| (d.ordinal, d.uuid))
             .collect(),
@@ -88,11 +79,8 @@ fn cuda(args: &EngineArgs) -> Result<CudaEngine, EngineError> {
     let count = gpus.len();
     let want = args
         .gpus_per_task
-        .or_else(|| {
-            std::env::var("RISKPOOL_GPUS_PER_TASK")
-                .ok()
-                .and_then(|v| v.parse().ok())
-        })
+        // Checked when the run started (env::check).
+        .or_else(|| env::gpus_per_task().ok().flatten())
         .unwrap_or(count)
         .max(1);
     let mut held = CLAIMS
@@ -135,18 +123,7 @@ pub fn select(args: &EngineArgs) -> Result<Box<dyn Engine>> {
         tracing::warn!(engine = engine.name(), "--fast-math applies to the CUDA engine only; the {} engine uses riskpool's own functions",
                 engine.name());
     }
-    Ok(
-        match std::env::var("RISKPOOL_INJECT_ENGINE_FAILURE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
-            Some(n) => Box::new(Injected {
-                inner: engine,
-                batches_left: AtomicUsize::new(n),
-            }),
-            None => engine,
-        },
-    )
+    Ok(hooks::inject_failure(engine))
 }
 
 /// The engine to go on with after `failed` failed, when the user let `auto`
@@ -162,53 +139,4 @@ pub fn fallback(args: &EngineArgs, failed: &str) -> Option<Box<dyn Engine>> {
         }
     }
     cpu(args).ok()
-}
-
-/// Wraps an engine so that its N-th batch fails (tests only).
-struct Injected {
-    inner: Box<dyn Engine>,
-    batches_left: AtomicUsize,
-}
-
-impl Engine for Injected {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn device(&self) -> String {
-        self.inner.device()
-    }
-    fn price(
-        &self,
-        trades: &[Trade],
-        req: &PricingRequest,
-    ) -> Result<Vec<TradeResult>, EngineError> {
-        self.take_batch()?;
-        self.inner.price(trades, req)
-    }
-    /// The inner engine's own revaluation (its one-pass P&L, not the
-    /// trait's default through `price`), a batch like `price`'s.
-    fn revalue(
-        &self,
-        trades: &[Trade],
-        scenarios: &[TradeScenarios],
-        req: &PricingRequest,
-    ) -> Result<Vec<ScenarioResult>, EngineError> {
-        self.take_batch()?;
-        self.inner.revalue(trades, scenarios, req)
-    }
-}
-
-impl Injected {
-    /// Counts a batch down; the failure once none are left.
-    fn take_batch(&self) -> Result<(), EngineError> {
-        let left = self.batches_left.load(Ordering::SeqCst);
-        if left == 0 {
-            return Err(EngineError::failed(
-                self.inner.name(),
-                "injected failure (RISKPOOL_INJECT_ENGINE_FAILURE)",
-            ));
-        }
-        self.batches_left.store(left - 1, Ordering::SeqCst);
-        Ok(())
-    }
 }

@@ -19,10 +19,10 @@ use riskpool_kernels::azfinsim::HEADER;
 use riskpool_kernels::Greek;
 
 use crate::cli::{ConcatArgs, SplitArgs};
+use crate::durable::{partial_path, OutputLock};
+use crate::error::UsageError;
 use crate::input::{require_regular_file, InputError};
-use crate::output::{partial_path, Col, Kind, Layout};
-use crate::resume::OutputLock;
-use crate::UsageError;
+use crate::output::{Col, Kind, Layout};
 
 /// Writes `<stem>.0.csv`, `<stem>.1.csv`, ... of `trades_per_file` trades each,
 /// every one with the header, as azfinsim's split does.
@@ -147,7 +147,7 @@ pub fn split(args: &SplitArgs) -> Result<Vec<std::path::PathBuf>> {
         written.push((path.clone(), !existed));
     }
     if let Some((p, _)) = written.first() {
-        crate::resume::sync_dir(p);
+        crate::durable::sync_dir(p);
     }
     Ok(written.into_iter().map(|(p, _)| p).collect())
 }
@@ -467,7 +467,7 @@ fn check_expected(files: &[PathBuf], expect: u64) -> Result<()> {
 pub fn concat(args: &ConcatArgs) -> Result<()> {
     let result = concat_checked(args);
     if let Err(e) = &result {
-        if e.downcast_ref::<crate::resume::Busy>().is_none() {
+        if e.downcast_ref::<crate::error::Busy>().is_none() {
             remove_stale(args);
         }
     }
@@ -478,7 +478,7 @@ pub fn concat(args: &ConcatArgs) -> Result<()> {
 /// when no run holds the lock and neither is one of the inputs.
 fn remove_stale(args: &ConcatArgs) {
     let partial = partial_path(&args.output);
-    let lock = crate::resume::lock_path(&args.output);
+    let lock = crate::durable::lock_path(&args.output);
     let is_file = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file());
     if !is_file(&partial) && !is_file(&lock) {
         return;
@@ -680,6 +680,6 @@ fn join(args: &ConcatArgs, partial: &Path) -> Result<()> {
         .with_context(|| format!("cannot sync {}", partial.display()))?;
     std::fs::rename(partial, &args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
-    crate::resume::sync_dir(&args.output);
+    crate::durable::sync_dir(&args.output);
     Ok(())
 }

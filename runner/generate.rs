@@ -7,8 +7,8 @@ use anyhow::{bail, Context, Result};
 use riskpool_kernels::azfinsim::{AzfinsimTrade, HEADER};
 
 use crate::cli::GenerateArgs;
-use crate::output::partial_path;
-use crate::UsageError;
+use crate::durable::partial_path;
+use crate::error::UsageError;
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
     if args.trades == 0 {

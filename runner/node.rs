@@ -8,6 +8,8 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use riskpool_kernels::env;
+
 /// Azure's instance metadata endpoint (link-local, only inside Azure).
 pub const DEFAULT_IMDS: &str = "http://169.254.169.254";
 const VM_SIZE_PATH: &str = "/metadata/instance/compute/vmSize?api-version=2021-02-01&format=text";
@@ -27,11 +29,11 @@ pub fn detect(flag: Option<&str>) -> NodeSize {
             source: "--node-size".into(),
         };
     }
-    if let Ok(s) = std::env::var("RISKPOOL_NODE_SIZE") {
+    if let Some(s) = env::NODE_SIZE.get() {
         if !s.trim().is_empty() {
             return NodeSize {
                 name: Some(s.trim().to_string()),
-                source: "RISKPOOL_NODE_SIZE".into(),
+                source: env::NODE_SIZE.name.into(),
             };
         }
     }
@@ -42,8 +44,9 @@ pub fn detect(flag: Option<&str>) -> NodeSize {
                 .into(),
         };
     }
-    let endpoint =
-        std::env::var("RISKPOOL_IMDS_ENDPOINT").unwrap_or_else(|_| DEFAULT_IMDS.to_string());
+    let endpoint = env::IMDS_ENDPOINT
+        .get()
+        .unwrap_or_else(|| DEFAULT_IMDS.to_string());
     match http_get(&endpoint, VM_SIZE_PATH) {
         Ok(body) if !body.trim().is_empty() => NodeSize {
             name: Some(body.trim().to_string()),

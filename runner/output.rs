@@ -21,6 +21,9 @@ use anyhow::{bail, Context, Result};
 use riskpool_kernels::{Greek, Trade, TradeResult};
 use serde_json::json;
 
+use crate::durable::partial_path;
+use crate::error::NotFinite;
+
 /// What a column holds, for writing it and for checking a kept row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Col {
@@ -261,7 +264,7 @@ pub fn encode_json(schema: &[(String, Col)], cells: &[Cell]) -> Vec<u8> {
 }
 
 /// A multi-asset trade's row: `delta`, `gamma` and `vega` (and their
-/// `_stderr`) are arrays, one entry per asset (shared/DESIGN.md).
+/// `_stderr`) are arrays, one entry per asset (docs/formats.md).
 pub fn encode_json_per_asset(
     schema: &[(String, Col)],
     cells: &[Cell],
@@ -313,16 +316,6 @@ pub struct ResultWriter {
     csv: CsvEncoder,
     /// The Greeks every row must carry.
     greeks: Vec<Greek>,
-}
-
-/// The file rows are written to while a run is under way.
-pub fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".partial");
-    path.with_file_name(name)
 }
 
 /// Why a result may not be written: a value that is not a finite number.
@@ -406,14 +399,14 @@ impl ResultWriter {
             Layout::AzfinsimDeltaVega => vec![Greek::Delta, Greek::Vega],
         };
         if needs_header && kind == Kind::Csv {
-            crate::resume::stall("header");
+            crate::hooks::stall("header");
             let header = encode_csv(w.layout.columns())?;
             w.out
                 .write_all(&header)
                 .with_context(|| format!("cannot write {}", w.partial.display()))?;
         }
         w.checkpoint()?;
-        crate::resume::sync_dir(&w.partial);
+        crate::durable::sync_dir(&w.partial);
         Ok(w)
     }
 
@@ -541,12 +534,12 @@ impl ResultWriter {
     /// summary alone never counts as complete, see `resume::already_done`).
     pub fn finish(mut self, summary_path: &Path, summary: serde_json::Value) -> Result<()> {
         self.checkpoint()?;
-        crate::resume::stall("summary");
+        crate::hooks::stall("summary");
         let mut summary = summary;
         summary["rows"] = json!(self.rows);
-        summary["output_hash"] = json!(crate::resume::hash_file(&self.partial)?);
-        crate::resume::write_atomically(summary_path, &summary.to_string())?;
-        crate::resume::stall("rename");
+        summary["output_hash"] = json!(crate::durable::hash_file(&self.partial)?);
+        crate::durable::write_atomically(summary_path, &summary.to_string())?;
+        crate::hooks::stall("rename");
         let ResultWriter {
             path, partial, out, ..
         } = self;
@@ -557,24 +550,11 @@ impl ResultWriter {
                 format!("cannot rename {} to {}", partial.display(), path.display())
             });
         }
-        crate::resume::sync_dir(&path);
-        let _ = std::fs::remove_file(crate::resume::meta_path(&path));
+        crate::durable::sync_dir(&path);
+        let _ = std::fs::remove_file(crate::durable::meta_path(&path));
         Ok(())
     }
 }
-
-/// A trade whose price is not a finite number: a failure of that trade
-/// (exit 1), named with its id and the field most likely to blame.
-#[derive(Debug)]
-pub struct NotFinite(pub String);
-
-impl std::fmt::Display for NotFinite {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for NotFinite {}
 
 /// The trade's numeric terms as `(field, value)`, read from its `Debug`
 /// form so every model and payoff is covered without a list to keep.

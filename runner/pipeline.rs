@@ -16,13 +16,14 @@ use std::thread;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
-use riskpool_kernels::{Engine, EngineError, Pending, PricingRequest, Trade, TradeResult};
+use riskpool_kernels::{env, Engine, EngineError, Pending, PricingRequest, Trade, TradeResult};
 
 use crate::cli::EngineArgs;
 use crate::engines;
+use crate::error::NotFinite;
 use crate::input::TradeReader;
 use crate::log::Progress;
-use crate::output::{NotFinite, ResultWriter};
+use crate::output::ResultWriter;
 
 /// A priced batch on its way to the writer, with the engine that priced it.
 struct Priced {
@@ -333,9 +334,8 @@ fn price_batches(
         req,
         device,
         in_flight: VecDeque::new(),
-        depth_override: std::env::var("RISKPOOL_BATCHES_IN_FLIGHT")
-            .ok()
-            .and_then(|v| v.parse().ok()),
+        // Checked when the run started (env::check).
+        depth_override: env::batches_in_flight().ok().flatten(),
         busy: 0.0,
     };
     let run = || {
@@ -371,7 +371,7 @@ fn write_batches(
         for (i, (t, r)) in b.trades.iter().zip(&b.results).enumerate() {
             if i == half && i > 0 {
                 writer.flush();
-                crate::resume::stall("batch");
+                crate::hooks::stall("batch");
             }
             if let Err(e) = writer.write(t, r) {
                 if e.is::<NotFinite>() {

@@ -18,12 +18,14 @@ use serde_json::json;
 
 use crate::check;
 use crate::cli::{Algorithm, PrecisionChoice, PriceArgs};
+use crate::durable::{self, partial_path, OutputLock};
+use crate::engines;
+use crate::error::UsageError;
 use crate::input::{error_at, require_regular_file, Format, ReadOptions, TradeReader};
 use crate::log::Progress;
-use crate::output::{partial_path, Kind, Layout, ResultWriter};
+use crate::output::{Kind, Layout, ResultWriter};
 use crate::pipeline::{self, PricingPass};
-use crate::resume::{self, OutputLock, Signature};
-use crate::{engines, UsageError};
+use crate::resume::{self, Signature};
 
 /// What a finished run did, for the summary line.
 pub struct Summary {
@@ -91,10 +93,10 @@ pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
     };
     // Every file the run writes beside the output must have a name the
     // file system takes, or the run would fail half way.
-    let longest = resume::side_files(output)
+    let longest = durable::side_files(output)
         .iter()
         .chain(std::iter::once(&{
-            let mut t = crate::output::partial_path(output).into_os_string();
+            let mut t = partial_path(output).into_os_string();
             t.push(".tmp");
             std::path::PathBuf::from(t)
         }))
@@ -109,7 +111,7 @@ pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
         )));
     }
     if let Ok(a) = std::fs::metadata(input) {
-        for side in resume::side_files(output) {
+        for side in durable::side_files(output) {
             if let Ok(b) = std::fs::metadata(&side) {
                 if a.dev() == b.dev() && a.ino() == b.ino() {
                     bail!(UsageError(format!(
@@ -231,7 +233,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     let began = Instant::now();
     let checked = check::check_all(&args.input, &opts, &req)?;
     let check_seconds = began.elapsed().as_secs_f64();
-    resume::stall("checked");
+    crate::hooks::stall("checked");
     let count = checked.count;
     // CSV has a column per asset for the Greeks multi-asset trades carry
     // per asset (JSON Lines has arrays).
@@ -329,7 +331,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             // The old signature goes first, so no kill leaves a signature
             // beside another run's rows; the new one once the header is
             // durable.
-            let meta = resume::meta_path(&args.output);
+            let meta = durable::meta_path(&args.output);
             if meta.exists() {
                 std::fs::remove_file(&meta)
                     .with_context(|| format!("cannot remove {}", meta.display()))?;
@@ -388,7 +390,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     });
     passed
         .writer
-        .finish(&resume::summary_path(&args.output), summary)?;
+        .finish(&durable::summary_path(&args.output), summary)?;
     Ok(Summary {
         trades: count,
         path_steps,

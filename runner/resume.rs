@@ -1,6 +1,6 @@
 //! Pre-emption safety: what a rerun of `price` with the same arguments may
-//! keep from an earlier, interrupted run (README, "Pre-emption", has the
-//! whole protocol and what a rerun does in each state the files can be in).
+//! keep from an earlier, interrupted run (docs/durability.md, "Pre-emption",
+//! has the whole protocol and what a rerun does in each state the files can be in).
 //!
 //! While a run is under way its rows are appended to `<output>.partial`
 //! (the CSV header written and fsynced first, then rows fsynced after
@@ -17,16 +17,18 @@
 //! nothing. Anything that does not match starts afresh.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::durable::{
+    hash_file, meta_path, partial_path, summary_path, sync_dir, tmp_path, write_atomically,
+};
 use crate::files::LineLimit;
-use crate::output::{encode_csv, encode_json, partial_path, Cell, Col, CsvEncoder, Kind, Layout};
-use crate::UsageError;
+use crate::output::{encode_csv, encode_json, Cell, Col, CsvEncoder, Kind, Layout};
 
 /// What makes two runs produce the same rows: the input file (its path,
 /// size and a hash of its content) and every option that changes a
@@ -50,56 +52,8 @@ impl Signature {
     }
 }
 
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(suffix);
-    PathBuf::from(p)
-}
-
-pub fn meta_path(output: &Path) -> PathBuf {
-    with_suffix(&partial_path(output), ".json")
-}
-
-pub fn summary_path(output: &Path) -> PathBuf {
-    with_suffix(output, ".summary.json")
-}
-
-pub fn lock_path(output: &Path) -> PathBuf {
-    with_suffix(output, ".lock")
-}
-
-/// Every file a run writes beside its output.
-pub fn side_files(output: &Path) -> Vec<PathBuf> {
-    vec![
-        output.to_path_buf(),
-        partial_path(output),
-        meta_path(output),
-        summary_path(output),
-        lock_path(output),
-        with_suffix(&summary_path(output), ".tmp"),
-        with_suffix(&meta_path(output), ".tmp"),
-    ]
-}
-
 fn read_json(path: &Path) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
-}
-
-/// The 64-bit xxh3 of a file's bytes, as 16 hex digits.
-pub fn hash_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(format!("{:016x}", h.digest()))
 }
 
 /// What `already_done` reads of a summary.
@@ -403,8 +357,8 @@ pub fn remove_leftovers(output: &Path) {
     for f in [
         partial_path(output),
         meta_path(output),
-        with_suffix(&meta_path(output), ".tmp"),
-        with_suffix(&summary_path(output), ".tmp"),
+        tmp_path(&meta_path(output)),
+        tmp_path(&summary_path(output)),
     ] {
         if std::fs::symlink_metadata(&f).is_ok_and(|m| m.is_file()) {
             let _ = std::fs::remove_file(&f);
@@ -416,168 +370,6 @@ pub fn remove_leftovers(output: &Path) {
 /// Records the signature of the run now writing `<output>.partial`.
 pub fn write_meta(output: &Path, sig: &Signature) -> Result<()> {
     write_atomically(&meta_path(output), &sig.0.to_string())
-}
-
-/// Makes a rename or a new file in `path`'s folder durable (best effort:
-/// some file systems cannot sync a folder).
-pub fn sync_dir(path: &Path) {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
-/// Writes `text` to `path` through `<path>.tmp`, fsync and rename; the
-/// temporary file is removed if any step fails.
-pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let tmp = with_suffix(path, ".tmp");
-    let result = (|| {
-        let mut f =
-            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(text.as_bytes())
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("cannot sync {}", tmp.display()))?;
-        let name = path.to_string_lossy();
-        if name.ends_with(".summary.json") {
-            stall("summary-tmp");
-        } else if name.ends_with(".partial.json") {
-            stall("meta-tmp");
-        }
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    } else {
-        sync_dir(path);
-    }
-    result
-}
-
-/// Test hook: with `RISKPOOL_TEST_STALL=<point>` the run says so on stderr
-/// and waits at that point (forever, or while the file named by
-/// `RISKPOOL_TEST_STALL_WHILE` exists), for the tests to kill it in exactly
-/// that window. Points: `checked` (after the check pass, before anything
-/// is written), `header` (partial file created, header not yet
-/// written), `meta-tmp` (the signature written to its temporary file, not
-/// renamed), `batch` (half a batch written, not synced), `summary` (every
-/// row durable, no summary), `summary-tmp` (the summary in its temporary
-/// file), `rename` (summary written, partial not yet renamed); `risk`:
-/// `risk-batch` (half a batch's rows written, not synced) and
-/// `risk-part-done` (every row durable, no output written).
-pub fn stall(point: &str) {
-    static WANT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let want = WANT.get_or_init(|| std::env::var("RISKPOOL_TEST_STALL").ok());
-    if want.as_deref() == Some(point) {
-        eprintln!("riskpool: stalled at {point}");
-        let until = std::env::var_os("RISKPOOL_TEST_STALL_WHILE").map(PathBuf::from);
-        loop {
-            match &until {
-                Some(f) if !f.exists() => return,
-                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
-            }
-        }
-    }
-}
-
-/// Another run holds the output.
-#[derive(Debug)]
-pub struct Busy(pub String);
-
-impl std::fmt::Display for Busy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Busy {}
-
-/// An exclusive lock on `<output>.lock`, held while a run writes `output`
-/// and its side files; the lock file is removed when the run ends (the
-/// kernel drops the lock itself if the process dies). Where the file
-/// system has no locks, the run goes on with a warning.
-pub struct OutputLock {
-    path: PathBuf,
-    file: Option<File>,
-}
-
-impl OutputLock {
-    pub fn acquire(output: &Path) -> Result<OutputLock> {
-        let path = lock_path(output);
-        loop {
-            let mut file = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .read(true)
-                .write(true)
-                .open(&path)
-                .map_err(|e| {
-                    UsageError(format!(
-                        "--output {}: cannot write in its folder: {e}",
-                        output.display()
-                    ))
-                })?;
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    let mut pid = String::new();
-                    let _ = file.read_to_string(&mut pid);
-                    let pid = pid.trim();
-                    let who = if pid.is_empty() {
-                        "another riskpool run".to_string()
-                    } else {
-                        format!("another riskpool run (pid {pid})")
-                    };
-                    bail!(Busy(format!(
-                        "{who} is writing {}; this run stops without touching it (wait for that run, or give this one another --output)",
-                        output.display()
-                    )));
-                }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    // Some network file systems have no locks: go on
-                    // without one rather than refuse to run there.
-                    tracing::warn!("cannot lock {} ({e}); a second run on {} at the same time would not be stopped",
-                            path.display(),
-                            output.display());
-                    drop(file);
-                    let _ = std::fs::remove_file(&path);
-                    return Ok(OutputLock { path, file: None });
-                }
-            }
-            // The run before may have removed the file between our open
-            // and our lock: hold the lock only on the file at the path.
-            use std::os::unix::fs::MetadataExt;
-            let same = match (std::fs::metadata(&path), file.metadata()) {
-                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-                _ => false,
-            };
-            if !same {
-                continue;
-            }
-            let _ = file.set_len(0);
-            let _ = writeln!(file, "{}", std::process::id());
-            return Ok(OutputLock {
-                path,
-                file: Some(file),
-            });
-        }
-    }
-}
-
-impl Drop for OutputLock {
-    fn drop(&mut self) {
-        // Removed while still locked, so no other run can hold a lock on
-        // a file that is no longer at the path (and left alone when this
-        // run could not lock it).
-        if let Some(f) = self.file.take() {
-            let _ = std::fs::remove_file(&self.path);
-            drop(f);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use crate::util::p;
+
 fn run(args: &[&str]) -> String {
     let o = Command::new(env!("CARGO_BIN_EXE_riskpool"))
         .args(args)
@@ -15,10 +17,6 @@ fn run(args: &[&str]) -> String {
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "{args:?}: {err}");
     err
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 fn table(path: &Path) -> BTreeMap<u64, String> {

@@ -1,33 +1,12 @@
 //! End-to-end tests of the `riskpool` binary: formats in and out, exit
 //! codes, bad input named by file, line and field, and reproducibility.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn riskpool(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_riskpool"))
-        .args(args)
-        .output()
-        .expect("run riskpool")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use crate::util::{file, p, riskpool, stderr};
 
 const GOOD: &str = r#"{"id": "eu-1", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "dividend": 0.01, "vol": 0.25}, "payoff": {"type": "european", "option": "call", "strike": 110}, "maturity": 0.75, "steps": 1, "paths": 100000}"#;
 const GOOD2: &str = r#"{"id": "bar-1", "model": {"type": "heston", "spot": 100, "rate": 0.03, "v0": 0.04, "kappa": 1.5, "theta": 0.04, "xi": 0.5, "rho": -0.7}, "payoff": {"type": "barrier", "option": "put", "strike": 100, "barrier": 80, "direction": "down", "knock": "in"}, "maturity": 1, "steps": 50, "paths": 20000}"#;
-
-/// Writes `text` to `dir/name`.
-fn file(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let f = dir.join(name);
-    std::fs::write(&f, text).unwrap();
-    f
-}
 
 /// Drops the timing columns so runs can be compared byte for byte.
 fn without_columns(text: &str, drop: &[&str]) -> String {

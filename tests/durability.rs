@@ -9,17 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_riskpool"))
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::util::{bin, p, riskpool, stderr};
 
 /// Ids a hostile user might choose: commas, quotes, newlines, carriage
 /// returns, multi-byte characters, spaces at the ends.
@@ -141,6 +131,9 @@ fn fast_tempdir() -> tempfile::TempDir {
 
 #[test]
 fn a_partial_cut_at_any_byte_resumes_to_the_uninterrupted_file() {
+    if !crate::util::hooks() {
+        return;
+    }
     let d = fast_tempdir();
     let input = book(d.path(), "book.jsonl", 24);
     for ext in ["csv", "jsonl"] {
@@ -200,6 +193,9 @@ fn a_partial_cut_at_any_byte_resumes_to_the_uninterrupted_file() {
 
 #[test]
 fn kills_in_every_window_then_the_rerun_writes_the_reference_file() {
+    if !crate::util::hooks() {
+        return;
+    }
     let d = fast_tempdir();
     let input = book(d.path(), "book.jsonl", 40);
     let reference = d.path().join("reference.csv");
@@ -244,6 +240,9 @@ fn kills_in_every_window_then_the_rerun_writes_the_reference_file() {
 
 #[test]
 fn a_second_writer_fails_fast_and_the_first_completes() {
+    if !crate::util::hooks() {
+        return;
+    }
     let d = tempfile::tempdir().unwrap();
     let input = book(d.path(), "book.jsonl", 40);
     let reference = d.path().join("reference.csv");
@@ -349,11 +348,6 @@ fn a_full_disk_fails_and_the_rerun_after_more_space_completes() {
     assert_eq!(rows(&out), rows(&reference));
     assert!(leftovers(&mnt).is_empty(), "{:?}", leftovers(&mnt));
     assert!(!mnt.join("out.csv.partial").exists());
-}
-
-/// Runs riskpool with `args`.
-fn riskpool(args: &[&str]) -> Output {
-    bin().args(args).output().unwrap()
 }
 
 #[track_caller]
@@ -565,6 +559,9 @@ fn a_price_that_is_not_finite_fails_naming_the_trade_and_the_field() {
 
 #[test]
 fn reruns_trust_only_what_checks_out() {
+    if !crate::util::hooks() {
+        return;
+    }
     let d = fast_tempdir();
     let input = book(d.path(), "book.jsonl", 20);
     let reference = d.path().join("reference.csv");
@@ -811,6 +808,9 @@ fn concat_and_split_check_rows_as_price_does() {
 
 #[test]
 fn an_input_changed_between_the_check_and_the_pricing_is_not_priced_as_checked() {
+    if !crate::util::hooks() {
+        return;
+    }
     let d = fast_tempdir();
     let input = book(d.path(), "book.jsonl", 20);
     let reference = d.path().join("reference.csv");
@@ -858,6 +858,9 @@ fn azfinsim_trades(dir: &Path, name: &str, n: usize) -> PathBuf {
 
 #[test]
 fn a_rerun_on_another_engine_or_device_keeps_none_of_the_old_rows() {
+    if !crate::util::hooks() {
+        return;
+    }
     let d = fast_tempdir();
     let input = book(d.path(), "book.jsonl", 20);
     for out in [d.path().join("o.csv"), d.path().join("o.jsonl")] {
@@ -1005,6 +1008,9 @@ fn split_refuses_a_header_only_file_and_never_deletes_files_it_did_not_make() {
 
 #[test]
 fn an_output_that_is_a_symlink_is_refused() {
+    if !crate::util::hooks() {
+        return;
+    }
     let d = fast_tempdir();
     let input = book(d.path(), "book.jsonl", 3);
     let out = d.path().join("o.csv");

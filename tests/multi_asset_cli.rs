@@ -2,21 +2,7 @@
 //! portfolio fields read, per-asset Greeks written, and every new field's
 //! bad input named by file, line and field.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn riskpool(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_riskpool"))
-        .args(args)
-        .output()
-        .expect("run riskpool")
-}
-
-fn file(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let f = dir.join(name);
-    std::fs::write(&f, text).unwrap();
-    f
-}
+use crate::util::{file, riskpool};
 
 const BASKET: &str = r#"{"id": "bk-1", "model": {"type": "gbm_multi", "rate": 0.03, "assets": [{"spot": 100, "vol": 0.2}, {"spot": 90, "vol": 0.3, "dividend": 0.01}], "correlation": [[1, 0.5], [0.5, 1]]}, "payoff": {"type": "basket", "option": "call", "strike": 95, "weights": [0.6, 0.4]}, "maturity": 1, "steps": 4, "paths": 8192}"#;
 const RAINBOW: &str = r#"{"id": "rb-1", "model": {"type": "heston_multi", "rate": 0.02, "assets": [{"spot": 100, "v0": 0.04, "kappa": 1.5, "theta": 0.04, "xi": 0.5, "rho": -0.7}, {"spot": 105, "dividend": 0.01, "v0": 0.05, "kappa": 2, "theta": 0.05, "xi": 0.4, "rho": -0.5}]	, "correlation": [[1, 0.3], [0.3, 1]]}, "payoff": {"type": "rainbow", "option": "put", "strike": 100, "kind": "min"}, "maturity": 0.5, "steps": 10, "paths": 4096, "exercise": {"style": "bermudan", "steps": [5, 10]}}"#;

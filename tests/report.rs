@@ -6,14 +6,9 @@
 //! must see no connection (a control page with a remote image proves it
 //! would).
 //!
-//! The renderer lives in the binary crate (`runner/report`); it depends
-//! on nothing else there, so this test compiles the same source by path.
-//! Without chromium the test skips, saying why, unless
+//! The renderer is the runner library's `report` module. Without chromium the test skips, saying why, unless
 //! `RISKPOOL_REQUIRE_CHROMIUM=1` (set by `scripts/test`, which installs
 //! it). `RISKPOOL_REPORT_KEEP=DIR` keeps the page and screenshots there.
-
-#[path = "../runner/report/mod.rs"]
-mod report;
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -22,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use report::{BookRow, EsContribution, RiskReport, RunInfo, ScenarioPnl};
+use riskpool::report::{self, BookRow, EsContribution, RiskReport, RunInfo, ScenarioPnl};
 use riskpool_kernels::scenario::value_at_risk;
 
 const UNDERLYINGS: [&str; 8] = [

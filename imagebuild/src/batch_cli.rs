@@ -71,8 +71,9 @@ pub struct PoolArgs {
     /// How often the formula is evaluated: PT5M to PT168H.
     #[arg(long, default_value = "PT5M")]
     autoscale_interval: String,
-    /// API definitions to check the body against before writing it (the
-    /// BatchManagement file for --plane management, BatchService for data).
+    /// Another API definitions file to check the body against before
+    /// writing it, instead of the embedded ones (BatchManagement 2024-07-01
+    /// for --plane management, BatchService 2024-07-01.20.0 for data).
     #[arg(long)]
     schema: Option<PathBuf>,
     /// Where to write the body (default: standard output).
@@ -126,6 +127,8 @@ pub struct JobArgs {
     identity: String,
     #[arg(long, default_value_t = 3)]
     max_retries: i32,
+    /// Another API definitions file (BatchService) to check the job and
+    /// task bodies against, instead of the embedded one.
     #[arg(long)]
     schema: Option<PathBuf>,
     /// A management-plane pool body for run.sh to create the pool with if it is missing.

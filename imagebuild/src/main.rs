@@ -17,7 +17,7 @@ mod batch_cli;
 use batch_cli::{batch_job, batch_pool, BatchCommand};
 use riskpool_imagebuild::container::{self, Auth, BuildOptions, RegistryOptions, Variant};
 use riskpool_imagebuild::mirror::Mirror;
-use riskpool_imagebuild::schema::Definitions;
+use riskpool_imagebuild::schema::{self, Definitions};
 use riskpool_imagebuild::vm::{self, VmError, VmOptions};
 use serde_json::Value;
 
@@ -165,9 +165,11 @@ enum Command {
     Batch(BatchCommand),
     /// Check a JSON body against a definition of the Batch REST API.
     Check {
-        /// The API definitions (shared/azure-batch/BatchService-*.definitions.json).
+        /// Another API definitions file (a Swagger document) instead of the
+        /// embedded ones (imagebuild/batch-api/: the data plane's and the
+        /// management plane's, picked by --definition).
         #[arg(long)]
-        schema: PathBuf,
+        schema: Option<PathBuf>,
         /// The root definition, e.g. PoolAddParameter.
         #[arg(long)]
         definition: String,
@@ -188,12 +190,27 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// Checks each `(root definition, name, body)` against `--schema`, or
+/// where none is given against the embedded definitions that hold the root
+/// (the data plane's for `PoolAddParameter`, the management plane's for
+/// `Pool`): every body is checked, always.
 fn check(schema: Option<&Path>, bodies: &[(&str, &str, &Value)]) -> Result<()> {
-    let Some(path) = schema else { return Ok(()) };
-    let defs = Definitions::load(path)
-        .map_err(|e| UsageError(format!("cannot read the API definitions: {e}")))?;
+    let given =
+        match schema {
+            Some(path) => Some(Definitions::load(path).map_err(|e| {
+                UsageError(format!("--schema: cannot read the API definitions: {e}"))
+            })?),
+            None => None,
+        };
+    let data = Definitions::builtin(schema::DATA_PLANE);
+    let management = Definitions::builtin(schema::MANAGEMENT_PLANE);
     let mut problems = Vec::new();
     for (root, name, body) in bodies {
+        let defs = match &given {
+            Some(d) => d,
+            None if management.has(root) && !data.has(root) => &management,
+            None => &data,
+        };
         problems.extend(
             defs.check(root, body, name)
                 .into_iter()
@@ -333,7 +350,7 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("cannot read {}", body.display()))?;
             let v: Value = serde_json::from_str(&text)
                 .map_err(|e| UsageError(format!("{}: {e}", body.display())))?;
-            check(Some(&schema), &[(&definition, "body", &v)])?;
+            check(schema.as_deref(), &[(&definition, "body", &v)])?;
             eprintln!("riskpool-image: {} is a valid {definition}", body.display());
             Ok(())
         }

@@ -1,6 +1,6 @@
 //! Checks a JSON request body against the Batch REST API's Swagger 2.0
-//! definitions (shared/azure-batch/: the data plane's and the management
-//! plane's): `$ref`, `allOf`, `type`, `required`, `enum`, `format` (int32,
+//! definitions (`imagebuild/batch-api/`, embedded in the binary: the data
+//! plane's and the management plane's): `$ref`, `allOf`, `type`, `required`, `enum`, `format` (int32,
 //! date-time, duration), `minimum`/`maximum`, `items`, no `readOnly`
 //! property (the service sets those), and no property a schema does not
 //! list (`additionalProperties` where a schema is a map). Every problem is
@@ -28,16 +28,47 @@ pub struct Definitions {
     defs: Map<String, Value>,
 }
 
+/// The data plane's definitions (Pool_Add, Job_Add, Task_Add,
+/// Task_AddCollection), API version 2024-07-01.20.0: `batch-api/README.md`
+/// says where they come from.
+pub const DATA_PLANE: (&str, &str) = (
+    "BatchService-2024-07-01.20.0.definitions.json",
+    include_str!("../batch-api/BatchService-2024-07-01.20.0.definitions.json"),
+);
+
+/// The management plane's definitions (Pool_Create), API version 2024-07-01.
+pub const MANAGEMENT_PLANE: (&str, &str) = (
+    "BatchManagement-2024-07-01.pool-definitions.json",
+    include_str!("../batch-api/BatchManagement-2024-07-01.pool-definitions.json"),
+);
+
 impl Definitions {
     /// Reads the definitions file (a Swagger document with `definitions`).
     pub fn load(path: &std::path::Path) -> Result<Definitions, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let doc: Value =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Definitions::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The definitions embedded in the binary: `DATA_PLANE` or
+    /// `MANAGEMENT_PLANE`.
+    pub fn builtin((name, text): (&str, &str)) -> Definitions {
+        // The embedded files are tested to parse (`builtin_definitions_parse`).
+        Definitions::parse(text)
+            .unwrap_or_else(|e| unreachable!("the embedded {name} does not parse: {e}"))
+    }
+
+    /// Parses a Swagger document's text.
+    pub fn parse(text: &str) -> Result<Definitions, String> {
+        let doc: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
         match doc.get("definitions") {
             Some(Value::Object(defs)) => Ok(Definitions { defs: defs.clone() }),
-            _ => Err(format!("{}: no `definitions` object", path.display())),
+            _ => Err("no `definitions` object".into()),
         }
+    }
+
+    /// Whether the definitions have a root named `root`.
+    pub fn has(&self, root: &str) -> bool {
+        self.defs.contains_key(root)
     }
 
     /// Every mismatch between `value` and definition `root` (empty: valid).
@@ -277,6 +308,20 @@ fn is_iso_duration(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn builtin_definitions_parse() {
+        let data = super::Definitions::builtin(super::DATA_PLANE);
+        let management = super::Definitions::builtin(super::MANAGEMENT_PLANE);
+        for root in [
+            "PoolAddParameter",
+            "JobAddParameter",
+            "TaskAddCollectionParameter",
+        ] {
+            assert!(data.has(root), "{root}");
+        }
+        assert!(management.has("Pool"));
+    }
+
     use super::{duration_seconds, is_iso_duration};
 
     #[test]

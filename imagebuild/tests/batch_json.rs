@@ -1,5 +1,5 @@
 //! Batch pool and job JSON: what riskpool-image writes passes the REST API
-//! definitions in shared/azure-batch/ (the management plane's `Pool` and the
+//! definitions in `imagebuild/batch-api/` (the management plane's `Pool` and the
 //! data plane's bodies), each documented service rule refuses its bad value
 //! with exit 2 naming the field, and bodies broken in each way the checker
 //! knows are refused with their path.
@@ -10,22 +10,19 @@ use std::process::Command;
 use riskpool_imagebuild::schema::Definitions;
 use serde_json::{json, Value};
 
-/// A file of `shared/azure-batch/`, beside the checkout.
-fn shared(name: &str) -> PathBuf {
-    let name = format!("shared/azure-batch/{name}");
+/// A file of `imagebuild/batch-api/`, the API definitions the crate carries.
+fn batch_api(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|d| d.join(&name))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("{name} not found beside the checkout: CI clones the repository with shared/ beside it"))
+        .join("batch-api")
+        .join(name)
 }
 
 fn schema() -> PathBuf {
-    shared("BatchService-2024-07-01.20.0.definitions.json")
+    batch_api("BatchService-2024-07-01.20.0.definitions.json")
 }
 
 fn management() -> PathBuf {
-    shared("BatchManagement-2024-07-01.pool-definitions.json")
+    batch_api("BatchManagement-2024-07-01.pool-definitions.json")
 }
 
 fn image(args: &[&str]) -> std::process::Output {
@@ -222,7 +219,7 @@ fn generated_pools_pass_the_management_definitions() {
         "PoolCreate_UserAssignedIdentities.json",
         "PoolCreate_SharedImageGallery.json",
     ] {
-        let e = read(&shared(&format!("examples/{ex}")));
+        let e = read(&batch_api(&format!("examples/{ex}")));
         let errs = defs.check("Pool", &e["parameters"]["parameters"], "pool");
         assert!(errs.is_empty(), "{ex}: {errs:?}");
     }
@@ -881,6 +878,64 @@ fn broken_bodies_are_refused_with_their_path() {
         err.contains("body.extra") && err.contains("body.taskSlotsPerNode: expected integer"),
         "{err}"
     );
+
+    // Without --schema the embedded definitions check the same body, the
+    // data plane's or the management plane's as the definition asks.
+    let o = image(&[
+        "check",
+        "--definition",
+        "PoolAddParameter",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("body.extra") && err.contains("body.taskSlotsPerNode: expected integer"),
+        "{err}"
+    );
+    let g = d.path().join("good.json");
+    std::fs::write(&g, good.to_string()).unwrap();
+    let o = image(&[
+        "check",
+        "--definition",
+        "PoolAddParameter",
+        g.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ex = batch_api("examples/PoolCreate_SharedImageGallery.json");
+    let pool = d.path().join("management.json");
+    std::fs::write(&pool, read(&ex)["parameters"]["parameters"].to_string()).unwrap();
+    let o = image(&["check", "--definition", "Pool", pool.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// `batch pool` with no --schema checks its body against the embedded
+/// management definitions and lets a valid one through unchanged.
+#[test]
+fn bodies_are_checked_without_schema() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("pool.json");
+    let o = image(&[
+        "batch",
+        "pool",
+        "--id",
+        "cpu",
+        "--vm-size",
+        "Standard_D16s_v5",
+        "--image",
+        "myacr.azurecr.io/riskpool:cpu",
+        "--registry",
+        ACR,
+        "--identity",
+        IDENTITY,
+        "--dedicated",
+        "1",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let defs = Definitions::load(&management()).unwrap();
+    assert_eq!(defs.check("Pool", &read(&out), "pool"), vec![]);
 }
 
 /// An executable shell script at `path`.

@@ -15,7 +15,7 @@
 //! The runner is target/release/riskpool (scripts/test builds it first).
 
 #[allow(dead_code)]
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

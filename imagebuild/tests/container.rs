@@ -9,9 +9,9 @@
 //! scripts/test installs the tools and sets RISKPOOL_REQUIRE_IMAGE_TOOLS=1,
 //! so CI cannot skip this; elsewhere it skips, saying which tool is missing.
 
-mod common;
+use crate::common;
 
-use common::{cache, runner};
+use crate::common::{cache, runner};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};

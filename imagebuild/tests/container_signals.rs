@@ -10,7 +10,7 @@
 //! RISKPOOL_REQUIRE_IMAGE_TOOLS=1, so CI cannot skip).
 
 #[allow(dead_code)]
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! azfinsim's trades (shared/azfinsim.md): the CSV record, its mapping to a
+//! azfinsim's trades (docs/azfinsim.md): the CSV record, its mapping to a
 //! riskpool [`Trade`] (`sv_fx` model, `fx_warrant` payoff), and a seeded
 //! generator with azfinsim's distributions.
 

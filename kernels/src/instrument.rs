@@ -4,7 +4,8 @@
 use crate::exercise::Exercise;
 use crate::model::ModelSpec;
 use crate::multi::{check_assets, Extension, MultiModel, MultiPayoff, MAX_DATE_STATES};
-use crate::payoff::{Direction, PayoffSpec, StrikeType};
+use crate::payoff::PayoffSpec;
+use crate::validate::{err, finite, non_negative, positive};
 
 /// The most paths one trade may ask for: the path index is a 32-bit
 /// counter word (twice that with antithetic pairs).
@@ -39,50 +40,11 @@ pub struct TradeError {
     pub message: String,
 }
 
-fn err(field: &str, message: impl Into<String>) -> TradeError {
-    TradeError {
-        field: field.to_string(),
-        message: message.into(),
-    }
-}
-
-fn finite(field: &str, v: f64) -> Result<f64, TradeError> {
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(err(field, format!("must be a finite number, got {v}")))
-    }
-}
-
-fn positive(field: &str, v: f64) -> Result<f64, TradeError> {
-    if finite(field, v)? > 0.0 {
-        Ok(v)
-    } else {
-        Err(err(field, format!("must be greater than 0, got {v}")))
-    }
-}
-
-fn non_negative(field: &str, v: f64) -> Result<f64, TradeError> {
-    if finite(field, v)? >= 0.0 {
-        Ok(v)
-    } else {
-        Err(err(field, format!("must not be negative, got {v}")))
-    }
-}
-
 /// The field an exercise error names.
 fn exercise_field(e: &Exercise) -> &'static str {
     match e {
         Exercise::Bermudan { .. } => "exercise.steps",
         _ => "exercise.style",
-    }
-}
-
-fn correlation(field: &str, v: f64) -> Result<f64, TradeError> {
-    if (-1.0..=1.0).contains(&finite(field, v)?) {
-        Ok(v)
-    } else {
-        Err(err(field, format!("must lie in [-1, 1], got {v}")))
     }
 }
 
@@ -106,104 +68,8 @@ impl Trade {
             // The one-asset fields of a multi-asset trade are names only.
             return self.validate_extension(ext);
         }
-        match &self.model {
-            ModelSpec::Gbm(m) => {
-                positive("model.spot", m.spot)?;
-                finite("model.rate", m.rate)?;
-                finite("model.dividend", m.dividend)?;
-                non_negative("model.vol", m.vol)?;
-            }
-            ModelSpec::Heston(m) => {
-                positive("model.spot", m.spot)?;
-                finite("model.rate", m.rate)?;
-                finite("model.dividend", m.dividend)?;
-                non_negative("model.v0", m.v0)?;
-                non_negative("model.kappa", m.kappa)?;
-                non_negative("model.theta", m.theta)?;
-                non_negative("model.xi", m.xi)?;
-                correlation("model.rho", m.rho)?;
-            }
-            ModelSpec::SvFx(m) => {
-                positive("model.spot", m.spot)?;
-                finite("model.drift", m.drift)?;
-                non_negative("model.sigma", m.sigma)?;
-                non_negative("model.volvol", m.volvol)?;
-                correlation("model.rho", m.rho)?;
-            }
-        }
-        let spot = self.model.spot();
-        match &self.payoff {
-            PayoffSpec::European(p) => {
-                non_negative("payoff.strike", p.strike)?;
-            }
-            PayoffSpec::Digital(p) => {
-                positive("payoff.strike", p.strike)?;
-                finite("payoff.cash", p.cash)?;
-            }
-            PayoffSpec::Asian(p) => {
-                non_negative("payoff.strike", p.strike)?;
-            }
-            PayoffSpec::Barrier(p) => {
-                non_negative("payoff.strike", p.strike)?;
-                positive("payoff.barrier", p.barrier)?;
-                non_negative("payoff.rebate", p.rebate)?;
-                match p.direction {
-                    Direction::Down if p.barrier >= spot => {
-                        return Err(err(
-                            "payoff.barrier",
-                            format!(
-                                "a down barrier must lie below the spot {spot}, got {}",
-                                p.barrier
-                            ),
-                        ))
-                    }
-                    Direction::Up if p.barrier <= spot => {
-                        return Err(err(
-                            "payoff.barrier",
-                            format!(
-                                "an up barrier must lie above the spot {spot}, got {}",
-                                p.barrier
-                            ),
-                        ))
-                    }
-                    _ => {}
-                }
-            }
-            PayoffSpec::Lookback(p) => {
-                if p.strike_type == StrikeType::Fixed {
-                    non_negative("payoff.strike", p.strike)?;
-                }
-            }
-            PayoffSpec::DoubleBarrier(p) => {
-                non_negative("payoff.strike", p.strike)?;
-                positive("payoff.lower", p.lower)?;
-                positive("payoff.upper", p.upper)?;
-                non_negative("payoff.rebate", p.rebate)?;
-                if p.lower >= spot {
-                    return Err(err(
-                        "payoff.lower",
-                        format!(
-                            "the lower barrier must lie below the spot {spot}, got {}",
-                            p.lower
-                        ),
-                    ));
-                }
-                if p.upper <= spot {
-                    return Err(err(
-                        "payoff.upper",
-                        format!(
-                            "the upper barrier must lie above the spot {spot}, got {}",
-                            p.upper
-                        ),
-                    ));
-                }
-            }
-            PayoffSpec::FxWarrant(p) => {
-                positive("payoff.strike", p.strike)?;
-                non_negative("payoff.warrants", p.warrants)?;
-                non_negative("payoff.notional_per_warrant", p.notional_per_warrant)?;
-            }
-        }
+        self.model.validate()?;
+        self.payoff.validate(self.model.spot())?;
         if let Some(ext) = &self.extension {
             self.validate_extension(ext)?;
         }
@@ -264,24 +130,15 @@ impl Trade {
             ));
         }
         finite("model.rate", m.model.rate())?;
-        let f = |i: usize, name: &str| format!("model.assets[{i}].{name}");
         match &m.model {
             MultiModel::GbmMulti { assets, .. } => {
                 for (i, a) in assets.iter().enumerate() {
-                    positive(&f(i, "spot"), a.spot)?;
-                    positive(&f(i, "vol"), a.vol)?;
-                    finite(&f(i, "dividend"), a.dividend)?;
+                    a.validate(i)?;
                 }
             }
             MultiModel::HestonMulti { assets, .. } => {
                 for (i, a) in assets.iter().enumerate() {
-                    positive(&f(i, "spot"), a.spot)?;
-                    finite(&f(i, "dividend"), a.dividend)?;
-                    positive(&f(i, "v0"), a.v0)?;
-                    non_negative(&f(i, "kappa"), a.kappa)?;
-                    non_negative(&f(i, "theta"), a.theta)?;
-                    non_negative(&f(i, "xi"), a.xi)?;
-                    correlation(&f(i, "rho"), a.rho)?;
+                    a.validate(i)?;
                 }
             }
         }

@@ -40,9 +40,11 @@ macro_rules! kinds {
     };
 }
 
+pub mod analytic;
 pub mod azfinsim;
 pub mod correlation;
 pub mod engine;
+pub mod env;
 pub mod exercise;
 pub mod gpu;
 pub mod greeks;
@@ -55,6 +57,7 @@ pub mod revalue;
 pub mod rng;
 pub mod scenario;
 pub mod stats;
+pub mod validate;
 pub mod workloads;
 
 pub use engine::cpu::{CpuEngine, Simd};

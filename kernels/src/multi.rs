@@ -1,5 +1,5 @@
 //! Several correlated assets and early exercise: the terms a trade carries
-//! beyond its single-asset model and payoff (shared/DESIGN.md, "Several
+//! beyond its single-asset model and payoff (docs/formats.md, "Several
 //! assets and early exercise").
 //!
 //! A trade with an [`Extension`] is priced by the CPU engine's
@@ -14,19 +14,34 @@
 use crate::correlation::{Correlation, MAX_ASSETS};
 use crate::exercise::{Basis, Exercise};
 use crate::payoff::OptionType;
+use crate::validate::{correlation, finite, non_negative, positive, TradeError};
 
 /// One asset of a `gbm_multi` model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GbmAsset {
     pub spot: f64,
     pub vol: f64,
+    #[serde(default)]
     pub dividend: f64,
 }
 
+impl GbmAsset {
+    /// Checks asset `i`'s terms, naming the field (`model.assets[i].vol`).
+    pub fn validate(&self, i: usize) -> Result<(), TradeError> {
+        positive(&format!("model.assets[{i}].spot"), self.spot)?;
+        positive(&format!("model.assets[{i}].vol"), self.vol)?;
+        finite(&format!("model.assets[{i}].dividend"), self.dividend)?;
+        Ok(())
+    }
+}
+
 /// One asset of a `heston_multi` model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HestonAsset {
     pub spot: f64,
+    #[serde(default)]
     pub dividend: f64,
     pub v0: f64,
     pub kappa: f64,
@@ -34,6 +49,21 @@ pub struct HestonAsset {
     pub xi: f64,
     /// Correlation of this asset's variance driver with its own spot driver.
     pub rho: f64,
+}
+
+impl HestonAsset {
+    /// Checks asset `i`'s terms, naming the field (`model.assets[i].v0`).
+    pub fn validate(&self, i: usize) -> Result<(), TradeError> {
+        let f = |name: &str| format!("model.assets[{i}].{name}");
+        positive(&f("spot"), self.spot)?;
+        finite(&f("dividend"), self.dividend)?;
+        positive(&f("v0"), self.v0)?;
+        non_negative(&f("kappa"), self.kappa)?;
+        non_negative(&f("theta"), self.theta)?;
+        non_negative(&f("xi"), self.xi)?;
+        correlation(&f("rho"), self.rho)?;
+        Ok(())
+    }
 }
 
 /// A model on several assets whose spot drivers are correlated by
@@ -97,7 +127,8 @@ impl MultiModel {
 }
 
 /// Largest or smallest of the assets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RainbowKind {
     Max,
     Min,

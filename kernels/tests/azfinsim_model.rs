@@ -1,12 +1,10 @@
 //! azfinsim trades priced by riskpool against an independent
-//! reimplementation of the model as shared/azfinsim.md describes it
+//! reimplementation of the model as docs/azfinsim.md describes it
 //! (multiplicative f64 updates, its own random numbers), and the variance
 //! of riskpool's common-random-number deltavega against azfinsim's
 //! independent revaluations.
 
-mod common;
-
-use common::price;
+use crate::common::price;
 use riskpool_kernels::azfinsim::AzfinsimTrade;
 use riskpool_kernels::payoff::SETTLEMENT_FACTOR;
 use riskpool_kernels::{Bumps, Greek, GreekSet, PricingRequest};

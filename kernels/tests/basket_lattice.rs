@@ -3,9 +3,7 @@
 //! Gibbs, 1989: four branches a step, the correlation carried by the
 //! branch probabilities), exercised on the trade's own grid.
 
-mod common;
-
-use common::{gbm, price_one, trade};
+use crate::common::{gbm, price_one, trade};
 use riskpool_kernels::correlation::Correlation;
 use riskpool_kernels::exercise::Exercise;
 use riskpool_kernels::multi::{Extension, GbmAsset, MultiAsset, MultiModel, MultiPayoff};

@@ -7,9 +7,7 @@
 //! the host's C++ compiler and run on the CPU (`engine::cuda::on_cpu`),
 //! whose known answers and prices must be the CPU engine's.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use riskpool_kernels::engine::cuda::on_cpu::CudaOnCpu;
 use riskpool_kernels::engine::cuda::{self, source, CudaEngine, Nvrtc, Target};
 use riskpool_kernels::{CpuEngine, Engine, EngineError, Precision, PricingRequest};
@@ -201,7 +199,7 @@ fn nvrtc_compiles_from_its_path_alone() {
             .args([
                 "--ignored",
                 "--exact",
-                "compile_with_the_nvrtc_named_in_riskpool_nvrtc",
+                "cuda_engine::compile_with_the_nvrtc_named_in_riskpool_nvrtc",
                 "--nocapture",
             ])
             .env("RISKPOOL_NVRTC", &nv.path)
@@ -236,7 +234,6 @@ fn compile_with_the_nvrtc_named_in_riskpool_nvrtc() {
 #[test]
 fn kernels_are_cached_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    std::env::set_var("RISKPOOL_CACHE_DIR", dir.path());
     for nv in nvrtcs() {
         let src = format!(
             "extern \"C\" __global__ void k(float* x) {{ x[0] = {}.0f; }}",
@@ -245,8 +242,12 @@ fn kernels_are_cached_on_disk() {
         // The target the engine would choose for an H100 under a CUDA 13.0
         // driver: this NVRTC's machine code where it knows sm_90.
         let target = Target::for_device((9, 0), nv.version, &nv.supported_archs(), 13000).unwrap();
-        let (a, first) = nv.compile_cached(&src, target, 13000).unwrap();
-        let (b, second) = nv.compile_cached(&src, target, 13000).unwrap();
+        let (a, first) = nv
+            .compile_cached_in(Some(dir.path()), &src, target, 13000)
+            .unwrap();
+        let (b, second) = nv
+            .compile_cached_in(Some(dir.path()), &src, target, 13000)
+            .unwrap();
         assert!(matches!(first, cuda::CacheOutcome::Stored(_)), "{first:?}");
         assert!(matches!(second, cuda::CacheOutcome::Hit(_)), "{second:?}");
         assert_eq!(a, b);
@@ -254,14 +255,18 @@ fn kernels_are_cached_on_disk() {
             assert!(a.starts_with(b"\x7fELF"));
         }
         // Another driver is another entry: it may load differently.
-        let (_, other) = nv.compile_cached(&src, target, 12080).unwrap();
+        let (_, other) = nv
+            .compile_cached_in(Some(dir.path()), &src, target, 12080)
+            .unwrap();
         assert!(matches!(other, cuda::CacheOutcome::Stored(_)), "{other:?}");
         // A torn cache file is compiled again, not loaded, wherever it
         // was cut.
         if let cuda::CacheOutcome::Stored(f) = &first {
             for cut in [a.len() - 1, a.len() * 2 / 3, a.len() / 2, 70, 3, 0] {
                 std::fs::write(f, &a[..cut]).unwrap();
-                let (c, again) = nv.compile_cached(&src, target, 13000).unwrap();
+                let (c, again) = nv
+                    .compile_cached_in(Some(dir.path()), &src, target, 13000)
+                    .unwrap();
                 assert!(
                     matches!(again, cuda::CacheOutcome::Stored(_)),
                     "cut at {cut}: {again:?}"

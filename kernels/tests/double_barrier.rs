@@ -5,9 +5,7 @@
 //! The other engines are held to the CPU engine by the conformance tests
 //! (wgpu_conformance, cuda_engine), whose portfolio has two double barriers.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use riskpool_kernels::payoff::*;
 use riskpool_kernels::{Greek, GreekSet, Precision, PricingRequest, Trade};
 

@@ -14,12 +14,10 @@
 //! Vulkan driver may contract multiply-adds differently, so where the
 //! adapter is not lavapipe the wgpu lines are skipped, with the reason.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use common::*;
+use crate::common::*;
 use riskpool_kernels::engine::cuda::on_cpu::CudaOnCpu;
 use riskpool_kernels::engine::wgpu::WgpuEngine;
 use riskpool_kernels::{CpuEngine, Engine, Greek, Precision};

@@ -5,9 +5,7 @@
 //! baskets and their per-asset deltas, and the one-asset `heston` model for
 //! `heston_multi` on one asset.
 
-mod common;
-
-use common::{gbm, price_one, trade};
+use crate::common::{gbm, price_one, trade};
 use riskpool_kernels::correlation::Correlation;
 use riskpool_kernels::engine::check_batch;
 use riskpool_kernels::exercise::Exercise;

@@ -4,9 +4,7 @@
 //! Every comparison is within 4 standard errors (plus a stated allowance
 //! where the scheme has a bias).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use riskpool_kernels::model::{Heston, ModelSpec};
 use riskpool_kernels::payoff::*;
 use riskpool_kernels::{Greek, GreekSet, Precision, PricingRequest};

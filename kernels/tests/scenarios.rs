@@ -12,9 +12,7 @@
 //! - trades with an extension go through the early-exercise pricer in one
 //!   pass: a basket's assets each moved, an American put on its base policy.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use riskpool_kernels::correlation::Correlation;
 use riskpool_kernels::engine::cuda::on_cpu::CudaOnCpu;
 use riskpool_kernels::engine::wgpu::WgpuEngine;

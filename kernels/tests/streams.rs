@@ -2,9 +2,7 @@
 //! identity and the seed only, bit for bit, whatever else is priced with
 //! it, in whatever order, on however many threads, at any SIMD level.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use riskpool_kernels::model::{Heston, ModelSpec, SvFx};
 use riskpool_kernels::payoff::*;
 use riskpool_kernels::{

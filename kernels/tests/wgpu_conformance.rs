@@ -4,9 +4,7 @@
 //! lavapipe in CI; skips with the reason where no Vulkan driver exists,
 //! unless RISKPOOL_REQUIRE_WGPU=1 (set by scripts/test) makes that a failure.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use riskpool_kernels::engine::wgpu::WgpuEngine;
 use riskpool_kernels::payoff::*;
 use riskpool_kernels::{CpuEngine, Engine, Precision, PricingRequest};

@@ -1,4 +1,4 @@
-//! azfinsim's trade CSV (shared/azfinsim.md): a fixed header and fourteen
+//! azfinsim's trade CSV (docs/azfinsim.md): a fixed header and fourteen
 //! plain fields per row.
 
 use std::path::Path;

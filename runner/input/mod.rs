@@ -14,37 +14,13 @@ pub mod scenarios;
 
 pub use portfolio::Underlyings;
 
-use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use riskpool_kernels::Trade;
 
-/// Bad input: what is wrong, and exactly where.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InputError {
-    pub file: PathBuf,
-    /// 1-based; `None` for errors about the whole file.
-    pub line: Option<u64>,
-    pub field: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for InputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(l) = self.line {
-            write!(f, ":{l}")?;
-        }
-        if let Some(field) = &self.field {
-            write!(f, ": field `{field}`")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for InputError {}
+pub use crate::error::InputError;
 
 /// What kind of trade file it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,16 +47,16 @@ impl Format {
 pub fn trade_window(
     start: Option<u64>,
     window: Option<u64>,
-) -> Result<Option<(u64, u64)>, crate::UsageError> {
+) -> Result<Option<(u64, u64)>, crate::error::UsageError> {
     match (start, window) {
         (None, None) => Ok(None),
-        (_, Some(0)) => Err(crate::UsageError(
+        (_, Some(0)) => Err(crate::error::UsageError(
             "--trade-window 0: the window must hold at least one trade".into(),
         )),
         (s, Some(w)) => {
             let s = s.unwrap_or(0);
             if s.checked_add(w - 1).is_none() {
-                return Err(crate::UsageError(format!(
+                return Err(crate::error::UsageError(format!(
                     "--trade-window {w}: with --start-trade {s} the window runs past the last trade number ({})",
                     u64::MAX
                 )));
@@ -132,14 +108,18 @@ pub const READ_TWICE: &str = "riskpool reads its input twice (a check of every t
 
 /// Refuses an input that is not a regular file (standard input as `-`, a
 /// FIFO, a device, a folder), saying `why` one is needed.
-pub fn require_regular_file(path: &Path, flag: &str, why: &str) -> Result<(), crate::UsageError> {
+pub fn require_regular_file(
+    path: &Path,
+    flag: &str,
+    why: &str,
+) -> Result<(), crate::error::UsageError> {
     if path == Path::new("-") {
-        return Err(crate::UsageError(format!(
+        return Err(crate::error::UsageError(format!(
             "{flag} -: standard input is not supported: {why}"
         )));
     }
     match std::fs::metadata(path) {
-        Ok(m) if !m.is_file() => Err(crate::UsageError(format!(
+        Ok(m) if !m.is_file() => Err(crate::error::UsageError(format!(
             "{flag} {}: not a regular file (a folder, FIFO or device): {why}",
             path.display()
         ))),

@@ -1,111 +1,231 @@
-//! riskpool's portfolio trades in JSON (shared/DESIGN.md, "Portfolio file").
+//! riskpool's portfolio trades in JSON (docs/formats.md, "Portfolio").
 //!
-//! Parsed from `serde_json::Value` by hand rather than derived, so that
-//! every error names the dotted field (`model.vol`) and says what was
-//! expected, unknown fields are rejected, and nothing but the documented
-//! defaults (`dividend`, `monitoring`, `rebate`) is filled in.
+//! Each model, payoff and asset reads its own terms through `serde`
+//! derive, beside its definition in `riskpool-kernels` (unknown fields
+//! refused, only the documented defaults filled in), and checks them there
+//! (`validate`). This module does what is common to them: it takes `type`
+//! (dispatched through the kind registries, `ModelKind` and `PayoffKind`)
+//! and `underlying` out of each object, reads the rest with
+//! `serde_path_to_error` so that every error names the dotted field
+//! (`model.vol`, `model.assets[1].spot`), and words serde's errors the way
+//! the rest of riskpool's input errors read ("expected a number, got a
+//! string"). `type` is read by hand rather than by `#[serde(tag = "type")]`
+//! because an internally tagged enum buffers its content, and the path of
+//! an error inside it would be lost.
 
 use std::path::Path;
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use riskpool_kernels::correlation::Correlation;
 use riskpool_kernels::exercise::Exercise;
-use riskpool_kernels::model::{Gbm, Heston, ModelKind, ModelSpec, SvFx};
+use riskpool_kernels::model::{Gbm, Heston, ModelKind, ModelSpec};
 use riskpool_kernels::multi::{
     Extension, GbmAsset, HestonAsset, MultiAsset, MultiModel, MultiPayoff, RainbowKind,
 };
-use riskpool_kernels::payoff::{
-    Asian, Average, Barrier, Digital, Direction, DoubleBarrier, European, FxWarrant, Knock,
-    Lookback, Monitoring, OptionType, PayoffKind, PayoffSpec, StrikeType,
-};
+use riskpool_kernels::payoff::{European, OptionType, PayoffKind, PayoffSpec};
 use riskpool_kernels::rng::stream_id_of;
 use riskpool_kernels::Trade;
 
 use super::{error_at, InputError};
 
-/// A JSON object being read, with the path and line its errors name.
-struct Obj<'a> {
-    map: &'a Map<String, Value>,
-    prefix: &'static str,
+/// Where the object being read is: the file, the line and the dotted
+/// field of the object itself (`""` for the trade, `model`, `payoff`).
+#[derive(Clone, Copy)]
+struct At<'a> {
     path: &'a Path,
     line: u64,
+    field: &'a str,
+    /// Whether the object may name its `underlying` (a one-asset model,
+    /// an asset of a multi-asset model).
+    named: bool,
 }
 
-impl<'a> Obj<'a> {
-    fn field_name(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+impl At<'_> {
+    /// The dotted name of `key` inside this object.
+    fn name(&self, key: &str) -> String {
+        if self.field.is_empty() {
+            key.to_string()
+        } else if key.starts_with('[') {
+            format!("{}{key}", self.field)
+        } else {
+            format!("{}.{key}", self.field)
+        }
     }
 
     fn err(&self, key: &str, message: impl Into<String>) -> InputError {
-        error_at(self.path, self.line, Some(&self.field_name(key)), message)
+        error_at(self.path, self.line, Some(&self.name(key)), message)
     }
 
-    fn get(&self, key: &str) -> Result<&'a Value, InputError> {
-        self.map.get(key).ok_or_else(|| self.err(key, "missing"))
+    fn whole(&self, message: impl Into<String>) -> InputError {
+        let field = (!self.field.is_empty()).then_some(self.field);
+        error_at(self.path, self.line, field, message)
     }
 
-    fn num(&self, key: &str) -> Result<f64, InputError> {
-        let v = self.get(key)?;
-        v.as_f64()
-            .ok_or_else(|| self.err(key, format!("expected a number, got {}", kind(v))))
+    /// Reads `value` as a `T`, or the error at its field, worded as
+    /// riskpool words input errors.
+    fn read<T: for<'de> Deserialize<'de>>(&self, value: Value) -> Result<T, InputError> {
+        self.read_with(value, |d| T::deserialize(d))
     }
 
-    fn num_or(&self, key: &str, default: f64) -> Result<f64, InputError> {
-        if self.map.contains_key(key) {
-            self.num(key)
-        } else {
-            Ok(default)
-        }
-    }
-
-    fn count(&self, key: &str) -> Result<u64, InputError> {
-        let v = self.get(key)?;
-        match v.as_u64() {
-            Some(n) if n > 0 => Ok(n),
-            _ => Err(self.err(key, format!("expected a positive integer, got {}", show(v)))),
-        }
-    }
-
-    fn choice<T: Copy>(&self, key: &str, choices: &[(&str, T)]) -> Result<T, InputError> {
-        let v = self.get(key)?;
-        let s = v
-            .as_str()
-            .ok_or_else(|| self.err(key, format!("expected a string, got {}", kind(v))))?;
-        choices
-            .iter()
-            .find(|(n, _)| *n == s)
-            .map(|(_, t)| *t)
-            .ok_or_else(|| {
-                let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
-                self.err(key, format!("`{s}` is not one of: {}", names.join(", ")))
-            })
-    }
-
-    fn choice_or<T: Copy>(
+    /// Reads `value` through `read`, a derived reader chosen at run time
+    /// (`ModelSpec::from_terms` for a kind), with the same errors as
+    /// [`At::read`].
+    fn read_with<T>(
         &self,
-        key: &str,
-        choices: &[(&str, T)],
-        default: T,
+        value: Value,
+        read: impl for<'a, 'b> FnOnce(
+            serde_path_to_error::Deserializer<'a, 'b, Value>,
+        ) -> Result<T, serde_json::Error>,
     ) -> Result<T, InputError> {
-        if self.map.contains_key(key) {
-            self.choice(key, choices)
-        } else {
-            Ok(default)
-        }
+        let mut track = serde_path_to_error::Track::new();
+        let d = serde_path_to_error::Deserializer::new(value, &mut track);
+        read(d).map_err(|e| {
+            let path = track.path();
+            let mut key = String::new();
+            for seg in path.iter() {
+                match seg {
+                    serde_path_to_error::Segment::Seq { index } => {
+                        key.push_str(&format!("[{index}]"))
+                    }
+                    serde_path_to_error::Segment::Map { key: k } => {
+                        if !key.is_empty() {
+                            key.push('.');
+                        }
+                        key.push_str(k)
+                    }
+                    _ => {}
+                }
+            }
+            let (key, mut message) = worded(&key, &e.to_string());
+            // `underlying` was taken out before the model's own reader ran.
+            if self.named && message.starts_with("unknown field; expected one of:") {
+                message.push_str(", underlying");
+            }
+            if key.is_empty() {
+                self.whole(message)
+            } else {
+                self.err(&key, message)
+            }
+        })
     }
+}
 
-    /// Rejects any field not in `known`.
-    fn only(&self, known: &[&str]) -> Result<(), InputError> {
-        for k in self.map.keys() {
-            if !known.contains(&k.as_str()) {
-                return Err(self.err(
-                    k,
-                    format!("unknown field; expected one of: {}", known.join(", ")),
-                ));
+/// serde's error `message` at `key` (dotted, inside the object read) as
+/// riskpool's input errors say it: the field it is about and what was
+/// wrong. A missing or unknown field names that field itself.
+fn worded(key: &str, message: &str) -> (String, String) {
+    let join = |k: &str, name: &str| {
+        if k.is_empty() {
+            name.to_string()
+        } else {
+            format!("{k}.{name}")
+        }
+    };
+    if let Some(name) = between(message, "missing field `", "`") {
+        return (join(key, name), "missing".into());
+    }
+    if let Some(name) = between(message, "unknown field `", "`") {
+        // The path may already end at the unknown key.
+        let parent = key
+            .strip_suffix(name)
+            .map(|p| p.trim_end_matches('.'))
+            .unwrap_or(key);
+        let choices = message
+            .split_once("expected ")
+            .map(|(_, e)| names_in(e))
+            .unwrap_or_default();
+        let text = if choices.is_empty() {
+            "unknown field; this object takes no fields".to_string()
+        } else {
+            format!("unknown field; expected one of: {}", choices.join(", "))
+        };
+        return (join(parent, name), text);
+    }
+    if let Some(name) = between(message, "unknown variant `", "`") {
+        let choices = message
+            .split_once("expected ")
+            .map(|(_, e)| names_in(e))
+            .unwrap_or_default();
+        return (
+            key.to_string(),
+            format!("`{name}` is not one of: {}", choices.join(", ")),
+        );
+    }
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            if let Some((got, want)) = rest.rsplit_once(", expected ") {
+                return (key.to_string(), expected(key, want, got));
             }
         }
-        Ok(())
+    }
+    (key.to_string(), message.to_string())
+}
+
+/// "expected a number, got a string", from serde's `want` (`f64`, `u64`,
+/// `a string`, `a map`...) and `got` (`string "x"`, `integer `5``, ...).
+fn expected(key: &str, want: &str, got: &str) -> String {
+    let literal = between(got, "`", "`");
+    let kind = if got.starts_with("string") {
+        "a string"
+    } else if got.starts_with("integer") || got.starts_with("floating point") {
+        "a number"
+    } else if got.starts_with("boolean") {
+        "a boolean"
+    } else if got.starts_with("map") {
+        "an object"
+    } else if got.starts_with("sequence") {
+        "an array"
+    } else if got.starts_with("unit") || got.starts_with("null") {
+        "null"
+    } else {
+        got
+    };
+    let whole = want.starts_with('u') || want.starts_with('i');
+    if whole && key.contains("steps[") {
+        return format!(
+            "expected a step number (1-based), got {}",
+            literal.unwrap_or(kind)
+        );
+    }
+    let want = match want {
+        "f64" | "f32" => "a number",
+        w if whole && w.len() <= 4 => "a positive integer",
+        // An enum's variants are names.
+        "a string" | "a borrowed string" | "string or map" => "a string",
+        w if w.starts_with("struct") || w == "a map" => "an object",
+        w if w.starts_with("a sequence") => "an array",
+        w => w,
+    };
+    let got = if want == "a positive integer" {
+        literal.unwrap_or(kind)
+    } else {
+        kind
+    };
+    format!("expected {want}, got {got}")
+}
+
+/// The text of `s` between the first `open` and the next `close`.
+fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let (_, rest) = s.split_once(open)?;
+    rest.split_once(close).map(|(inner, _)| inner)
+}
+
+/// The names serde lists as `` `a`, `b` or `c` ``.
+fn names_in(s: &str) -> Vec<String> {
+    s.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// An object's fields, or the error naming `at` and what it holds.
+fn object(value: Value, at: At) -> Result<Map<String, Value>, InputError> {
+    match value {
+        Value::Object(m) => Ok(m),
+        other => Err(at.whole(format!("expected an object, got {}", kind(&other)))),
     }
 }
 
@@ -120,428 +240,177 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn show(v: &Value) -> String {
-    match v {
-        Value::Number(n) => n.to_string(),
-        other => kind(other).to_string(),
+/// `type`, taken out of an object: a string naming one of `choices`.
+fn take_type(m: &mut Map<String, Value>, at: At, choices: &[&str]) -> Result<String, InputError> {
+    match m.remove("type") {
+        None => Err(at.err("type", "missing")),
+        Some(Value::String(s)) if choices.contains(&s.as_str()) => Ok(s),
+        Some(Value::String(s)) => Err(at.err(
+            "type",
+            format!("`{s}` is not one of: {}", choices.join(", ")),
+        )),
+        Some(other) => Err(at.err("type", format!("expected a string, got {}", kind(&other)))),
     }
 }
 
-const OPTION: [(&str, OptionType); 2] = [("call", OptionType::Call), ("put", OptionType::Put)];
-const MONITORING: [(&str, Monitoring); 2] = [
-    ("discrete", Monitoring::Discrete),
-    ("continuous", Monitoring::Continuous),
-];
-
-fn object<'a>(
-    v: &'a Value,
-    prefix: &'static str,
-    path: &'a Path,
-    line: u64,
-    name: &str,
-) -> Result<Obj<'a>, InputError> {
-    match v {
-        Value::Object(map) => Ok(Obj {
-            map,
-            prefix,
-            path,
-            line,
-        }),
-        other => Err(error_at(
-            path,
-            line,
-            Some(name),
-            format!("expected an object, got {}", kind(other)),
+/// `underlying`, taken out of an object: absent, or a non-empty name.
+fn take_underlying(m: &mut Map<String, Value>, at: At) -> Result<Option<String>, InputError> {
+    match m.remove("underlying") {
+        None => Ok(None),
+        Some(Value::String(s)) if !s.trim().is_empty() && s.trim() == s => Ok(Some(s)),
+        Some(Value::String(_)) => Err(at.err(
+            "underlying",
+            "must be a name without leading or trailing spaces, not empty",
+        )),
+        Some(other) => Err(at.err(
+            "underlying",
+            format!("expected a string, got {}", kind(&other)),
         )),
     }
 }
 
-fn model(o: &Obj) -> Result<ModelSpec, InputError> {
-    Ok(match o.choice("type", &ModelKind::named())? {
-        ModelKind::Gbm => {
-            o.only(&["type", "spot", "rate", "dividend", "vol", "underlying"])?;
-            ModelSpec::Gbm(Gbm {
-                spot: o.num("spot")?,
-                rate: o.num("rate")?,
-                dividend: o.num_or("dividend", 0.0)?,
-                vol: o.num("vol")?,
-            })
-        }
-        ModelKind::Heston => {
-            o.only(&[
-                "type",
-                "spot",
-                "rate",
-                "dividend",
-                "v0",
-                "kappa",
-                "theta",
-                "xi",
-                "rho",
-                "underlying",
-            ])?;
-            ModelSpec::Heston(Heston {
-                spot: o.num("spot")?,
-                rate: o.num("rate")?,
-                dividend: o.num_or("dividend", 0.0)?,
-                v0: o.num("v0")?,
-                kappa: o.num("kappa")?,
-                theta: o.num("theta")?,
-                xi: o.num("xi")?,
-                rho: o.num("rho")?,
-            })
-        }
-        ModelKind::SvFx => {
-            o.only(&[
-                "type",
-                "spot",
-                "drift",
-                "sigma",
-                "volvol",
-                "rho",
-                "underlying",
-            ])?;
-            ModelSpec::SvFx(SvFx {
-                spot: o.num("spot")?,
-                drift: o.num("drift")?,
-                sigma: o.num("sigma")?,
-                volvol: o.num("volvol")?,
-                rho: o.num("rho")?,
-            })
-        }
-    })
-}
-
-fn payoff(o: &Obj) -> Result<PayoffSpec, InputError> {
-    Ok(match o.choice("type", &PayoffKind::named())? {
-        PayoffKind::European => {
-            o.only(&["type", "option", "strike"])?;
-            PayoffSpec::European(European {
-                option: o.choice("option", &OPTION)?,
-                strike: o.num("strike")?,
-            })
-        }
-        PayoffKind::Digital => {
-            o.only(&["type", "option", "strike", "cash"])?;
-            PayoffSpec::Digital(Digital {
-                option: o.choice("option", &OPTION)?,
-                strike: o.num("strike")?,
-                cash: o.num("cash")?,
-            })
-        }
-        PayoffKind::Asian => {
-            o.only(&["type", "option", "strike", "average"])?;
-            PayoffSpec::Asian(Asian {
-                option: o.choice("option", &OPTION)?,
-                strike: o.num("strike")?,
-                average: o.choice(
-                    "average",
-                    &[
-                        ("arithmetic", Average::Arithmetic),
-                        ("geometric", Average::Geometric),
-                    ],
-                )?,
-            })
-        }
-        PayoffKind::Barrier => {
-            o.only(&[
-                "type",
-                "option",
-                "strike",
-                "barrier",
-                "direction",
-                "knock",
-                "monitoring",
-                "rebate",
-            ])?;
-            PayoffSpec::Barrier(Barrier {
-                option: o.choice("option", &OPTION)?,
-                strike: o.num("strike")?,
-                barrier: o.num("barrier")?,
-                direction: o.choice(
-                    "direction",
-                    &[("up", Direction::Up), ("down", Direction::Down)],
-                )?,
-                knock: o.choice("knock", &[("in", Knock::In), ("out", Knock::Out)])?,
-                monitoring: o.choice_or("monitoring", &MONITORING, Monitoring::Discrete)?,
-                rebate: o.num_or("rebate", 0.0)?,
-            })
-        }
-        PayoffKind::Lookback => {
-            let strike_type = o.choice(
-                "strike_type",
-                &[
-                    ("floating", StrikeType::Floating),
-                    ("fixed", StrikeType::Fixed),
-                ],
-            )?;
-            let strike = match strike_type {
-                StrikeType::Fixed => {
-                    o.only(&["type", "option", "strike_type", "strike"])?;
-                    o.num("strike")?
-                }
-                StrikeType::Floating => {
-                    if o.map.contains_key("strike") {
-                        return Err(o.err("strike", "a floating-strike lookback takes no strike"));
-                    }
-                    o.only(&["type", "option", "strike_type"])?;
-                    0.0
-                }
-            };
-            PayoffSpec::Lookback(Lookback {
-                option: o.choice("option", &OPTION)?,
-                strike_type,
-                strike,
-            })
-        }
-        PayoffKind::DoubleBarrier => {
-            o.only(&[
-                "type",
-                "option",
-                "strike",
-                "lower",
-                "upper",
-                "monitoring",
-                "rebate",
-            ])?;
-            PayoffSpec::DoubleBarrier(DoubleBarrier {
-                option: o.choice("option", &OPTION)?,
-                strike: o.num("strike")?,
-                lower: o.num("lower")?,
-                upper: o.num("upper")?,
-                monitoring: o.choice_or("monitoring", &MONITORING, Monitoring::Discrete)?,
-                rebate: o.num_or("rebate", 0.0)?,
-            })
-        }
-        PayoffKind::FxWarrant => {
-            o.only(&["type", "strike", "warrants", "notional_per_warrant"])?;
-            PayoffSpec::FxWarrant(FxWarrant {
-                strike: o.num("strike")?,
-                warrants: o.num("warrants")?,
-                notional_per_warrant: o.num("notional_per_warrant")?,
-            })
-        }
-    })
-}
-
-/// The model types with several assets (not in [`ModelKind`]: no GPU
-/// kernel carries them yet).
+/// The model types with several assets (not in [`ModelKind`]: their
+/// records on the GPU are another family).
 const MULTI_MODELS: [&str; 2] = ["gbm_multi", "heston_multi"];
 const MULTI_PAYOFFS: [&str; 2] = ["basket", "rainbow"];
 
-fn type_of<'a>(o: &Obj<'a>) -> Option<&'a str> {
-    o.map.get("type").and_then(Value::as_str)
+/// The terms of a trade, as its JSON object holds them; `model`, `payoff`
+/// and `exercise` are read by their own readers once their kind is known.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TradeTerms {
+    id: String,
+    model: Value,
+    payoff: Value,
+    maturity: f64,
+    steps: u64,
+    paths: u64,
+    #[serde(default)]
+    exercise: Option<Value>,
 }
 
-/// A number at `field` of an object nested in an array.
-fn item_num(
-    o: &Obj,
-    field: &str,
-    m: &Map<String, Value>,
-    key: &str,
-    default: Option<f64>,
-) -> Result<f64, InputError> {
-    let name = format!("{field}.{key}");
-    match m.get(key) {
-        Some(v) => v.as_f64().ok_or_else(|| {
-            error_at(
-                o.path,
-                o.line,
-                Some(&name),
-                format!("expected a number, got {}", kind(v)),
-            )
-        }),
-        None => default.ok_or_else(|| error_at(o.path, o.line, Some(&name), "missing")),
-    }
+/// A `gbm_multi` or `heston_multi` model's terms beside `type` (the assets
+/// read one by one, after their `underlying` is taken out).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MultiTerms {
+    rate: f64,
+    assets: Vec<Value>,
+    correlation: Vec<Vec<f64>>,
 }
 
-/// A list of numbers at `key`.
-fn numbers(o: &Obj, key: &str, v: &Value) -> Result<Vec<f64>, InputError> {
-    let Value::Array(items) = v else {
-        return Err(o.err(
-            key,
-            format!("expected an array of numbers, got {}", kind(v)),
-        ));
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, x)| {
-            x.as_f64().ok_or_else(|| {
-                o.err(
-                    &format!("{key}[{i}]"),
-                    format!("expected a number, got {}", kind(x)),
-                )
-            })
-        })
-        .collect()
+/// A `basket`'s terms beside `type`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BasketTerms {
+    option: OptionType,
+    strike: f64,
+    weights: Vec<f64>,
 }
 
-fn multi_model(o: &Obj, name: &str) -> Result<MultiModel, InputError> {
-    o.only(&["type", "rate", "assets", "correlation"])?;
-    let rate = o.num("rate")?;
-    let Value::Array(items) = o.get("assets")? else {
-        return Err(o.err("assets", "expected an array of asset objects"));
-    };
-    let n = items.len();
-    let rows = match o.get("correlation")? {
-        Value::Array(rows) => rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| numbers(o, &format!("correlation[{i}]"), r))
-            .collect::<Result<Vec<_>, _>>()?,
-        other => {
-            return Err(o.err(
-                "correlation",
-                format!("expected an array of rows, got {}", kind(other)),
-            ))
-        }
-    };
-    let correlation =
-        Correlation::new(&rows, n).map_err(|e| o.err("correlation", e.to_string()))?;
-    let mut objs = Vec::with_capacity(n);
-    for (i, a) in items.iter().enumerate() {
-        let field = format!("{}assets[{i}]", o.prefix);
-        let Value::Object(m) = a else {
-            return Err(error_at(
-                o.path,
-                o.line,
-                Some(&field),
-                format!("expected an object, got {}", kind(a)),
-            ));
+/// A `rainbow`'s terms beside `type`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RainbowTerms {
+    option: OptionType,
+    strike: f64,
+    kind: RainbowKind,
+}
+
+/// A `bermudan` exercise's terms beside `style`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BermudanTerms {
+    steps: Vec<u32>,
+}
+
+/// An exercise with no terms beside `style`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoTerms {}
+
+/// A model on several assets; its underlying names, one per asset.
+fn multi_model(
+    name: &str,
+    m: Map<String, Value>,
+    at: At,
+) -> Result<(MultiModel, Underlyings), InputError> {
+    let terms: MultiTerms = at.read(Value::Object(m))?;
+    let n = terms.assets.len();
+    let correlation = Correlation::new(&terms.correlation, n)
+        .map_err(|e| at.err("correlation", e.to_string()))?;
+    let mut names = Vec::with_capacity(n);
+    let mut gbm = Vec::new();
+    let mut heston = Vec::new();
+    for (i, a) in terms.assets.into_iter().enumerate() {
+        let field = at.name(&format!("assets[{i}]"));
+        let asset = At {
+            field: &field,
+            named: true,
+            ..at
         };
-        objs.push((field, m));
+        let mut a = object(a, asset)?;
+        names.push(take_underlying(&mut a, asset)?);
+        if name == "gbm_multi" {
+            gbm.push(asset.read::<GbmAsset>(Value::Object(a))?);
+        } else {
+            heston.push(asset.read::<HestonAsset>(Value::Object(a))?);
+        }
     }
-    let unknown = |field: &str, m: &Map<String, Value>, known: &[&str]| {
-        for k in m.keys() {
-            if !known.contains(&k.as_str()) {
-                return Err(error_at(
-                    o.path,
-                    o.line,
-                    Some(&format!("{field}.{k}")),
-                    format!("unknown field; expected one of: {}", known.join(", ")),
-                ));
-            }
-        }
-        Ok(())
-    };
-    Ok(if name == "gbm_multi" {
-        let mut assets = Vec::with_capacity(n);
-        for (f, m) in &objs {
-            unknown(f, m, &["spot", "vol", "dividend", "underlying"])?;
-            assets.push(GbmAsset {
-                spot: item_num(o, f, m, "spot", None)?,
-                vol: item_num(o, f, m, "vol", None)?,
-                dividend: item_num(o, f, m, "dividend", Some(0.0))?,
-            });
-        }
+    let model = if name == "gbm_multi" {
         MultiModel::GbmMulti {
-            rate,
-            assets,
+            rate: terms.rate,
+            assets: gbm,
             correlation,
         }
     } else {
-        let mut assets = Vec::with_capacity(n);
-        for (f, m) in &objs {
-            unknown(
-                f,
-                m,
-                &[
-                    "spot",
-                    "dividend",
-                    "v0",
-                    "kappa",
-                    "theta",
-                    "xi",
-                    "rho",
-                    "underlying",
-                ],
-            )?;
-            assets.push(HestonAsset {
-                spot: item_num(o, f, m, "spot", None)?,
-                dividend: item_num(o, f, m, "dividend", Some(0.0))?,
-                v0: item_num(o, f, m, "v0", None)?,
-                kappa: item_num(o, f, m, "kappa", None)?,
-                theta: item_num(o, f, m, "theta", None)?,
-                xi: item_num(o, f, m, "xi", None)?,
-                rho: item_num(o, f, m, "rho", None)?,
-            });
-        }
         MultiModel::HestonMulti {
-            rate,
-            assets,
+            rate: terms.rate,
+            assets: heston,
             correlation,
         }
-    })
+    };
+    Ok((model, names))
 }
 
-fn multi_payoff(o: &Obj, name: &str) -> Result<MultiPayoff, InputError> {
+fn multi_payoff(name: &str, m: Map<String, Value>, at: At) -> Result<MultiPayoff, InputError> {
     Ok(if name == "basket" {
-        o.only(&["type", "option", "strike", "weights"])?;
+        let t: BasketTerms = at.read(Value::Object(m))?;
         MultiPayoff::Basket {
-            option: o.choice("option", &OPTION)?,
-            strike: o.num("strike")?,
-            weights: numbers(o, "weights", o.get("weights")?)?,
+            option: t.option,
+            strike: t.strike,
+            weights: t.weights,
         }
     } else {
-        o.only(&["type", "option", "strike", "kind"])?;
+        let t: RainbowTerms = at.read(Value::Object(m))?;
         MultiPayoff::Rainbow {
-            option: o.choice("option", &OPTION)?,
-            strike: o.num("strike")?,
-            kind: o.choice(
-                "kind",
-                &[("max", RainbowKind::Max), ("min", RainbowKind::Min)],
-            )?,
+            option: t.option,
+            strike: t.strike,
+            kind: t.kind,
         }
     })
 }
 
-fn exercise(o: &Obj) -> Result<Exercise, InputError> {
-    #[derive(Clone, Copy)]
-    enum Style {
-        European,
-        American,
-        Bermudan,
+fn exercise(value: Value, at: At) -> Result<Exercise, InputError> {
+    let mut m = object(value, at)?;
+    let style = match m.remove("style") {
+        None => return Err(at.err("style", "missing")),
+        Some(v) => v,
+    };
+    let choices = ["european", "american", "bermudan"];
+    let rest = Value::Object(m);
+    match style.as_str() {
+        Some("european") => at.read::<NoTerms>(rest).map(|_| Exercise::European),
+        Some("american") => at.read::<NoTerms>(rest).map(|_| Exercise::American),
+        Some("bermudan") => at
+            .read::<BermudanTerms>(rest)
+            .map(|t| Exercise::Bermudan { steps: t.steps }),
+        Some(s) => Err(at.err(
+            "style",
+            format!("`{s}` is not one of: {}", choices.join(", ")),
+        )),
+        None => Err(at.err("style", format!("expected a string, got {}", kind(&style)))),
     }
-    let style = o.choice(
-        "style",
-        &[
-            ("european", Style::European),
-            ("american", Style::American),
-            ("bermudan", Style::Bermudan),
-        ],
-    )?;
-    Ok(match style {
-        Style::European => {
-            o.only(&["style"])?;
-            Exercise::European
-        }
-        Style::American => {
-            o.only(&["style"])?;
-            Exercise::American
-        }
-        Style::Bermudan => {
-            o.only(&["style", "steps"])?;
-            let Value::Array(items) = o.get("steps")? else {
-                return Err(o.err("steps", "expected an array of step numbers"));
-            };
-            let steps = items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    v.as_u64()
-                        .and_then(|s| u32::try_from(s).ok())
-                        .ok_or_else(|| {
-                            o.err(
-                                &format!("steps[{i}]"),
-                                format!("expected a step number (1-based), got {}", show(v)),
-                            )
-                        })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Exercise::Bermudan { steps }
-        }
-    })
 }
 
 /// The first asset of a multi-asset model as a one-asset model (the
@@ -576,101 +445,65 @@ fn first_asset(m: &MultiModel) -> ModelSpec {
 /// `model.assets[i].underlying`.
 pub type Underlyings = Vec<Option<String>>;
 
-/// `underlying` of `m` (at dotted `field`): absent, or a non-empty string.
-fn underlying_of(
-    path: &Path,
-    line: u64,
-    field: &str,
-    m: &Map<String, Value>,
-) -> Result<Option<String>, InputError> {
-    match m.get("underlying") {
-        None => Ok(None),
-        Some(Value::String(s)) if !s.trim().is_empty() && s.trim() == s => Ok(Some(s.clone())),
-        Some(Value::String(_)) => Err(error_at(
-            path,
-            line,
-            Some(field),
-            "must be a name without leading or trailing spaces, not empty",
-        )),
-        Some(other) => Err(error_at(
-            path,
-            line,
-            Some(field),
-            format!("expected a string, got {}", kind(other)),
-        )),
+/// A positive count (`steps`, `paths`).
+fn positive(at: At, key: &str, n: u64) -> Result<u64, InputError> {
+    if n == 0 {
+        Err(at.err(key, "expected a positive integer, got 0"))
+    } else {
+        Ok(n)
     }
-}
-
-/// The names of a parsed trade's assets (see [`Underlyings`]).
-fn underlyings(mo: &Obj, multi: bool) -> Result<Underlyings, InputError> {
-    if !multi {
-        return Ok(vec![underlying_of(
-            mo.path,
-            mo.line,
-            "model.underlying",
-            mo.map,
-        )?]);
-    }
-    let Some(Value::Array(items)) = mo.map.get("assets") else {
-        return Ok(Vec::new());
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, a)| match a {
-            Value::Object(m) => underlying_of(
-                mo.path,
-                mo.line,
-                &format!("model.assets[{i}].underlying"),
-                m,
-            ),
-            _ => Ok(None),
-        })
-        .collect()
 }
 
 /// One trade from its JSON value.
-fn trade(path: &Path, line: u64, v: &Value) -> Result<(Trade, Underlyings), InputError> {
-    let o = object(v, "", path, line, "trade")?;
-    o.only(&[
-        "id", "model", "payoff", "maturity", "steps", "paths", "exercise",
-    ])?;
-    let id = match o.get("id")? {
-        Value::String(s) if !s.is_empty() => s.clone(),
-        Value::String(_) => return Err(o.err("id", "must not be empty")),
-        other => return Err(o.err("id", format!("expected a string, got {}", kind(other)))),
+fn trade(path: &Path, line: u64, v: Value) -> Result<(Trade, Underlyings), InputError> {
+    let top = At {
+        path,
+        line,
+        field: "",
+        named: false,
     };
-    let mo = object(o.get("model")?, "model.", path, line, "model")?;
-    let po = object(o.get("payoff")?, "payoff.", path, line, "payoff")?;
-    // A type that is neither kind is named with every choice.
-    for (obj, one, multi) in [
-        (
-            &mo,
-            ModelKind::named()
-                .into_iter()
-                .map(|(n, _)| n)
-                .collect::<Vec<_>>(),
-            &MULTI_MODELS[..],
-        ),
-        (
-            &po,
-            PayoffKind::named().into_iter().map(|(n, _)| n).collect(),
-            &MULTI_PAYOFFS[..],
-        ),
-    ] {
-        if let Some(t) = type_of(obj) {
-            if !one.contains(&t) && !multi.contains(&t) {
-                let all: Vec<&str> = one.iter().chain(multi).copied().collect();
-                return Err(obj.err("type", format!("`{t}` is not one of: {}", all.join(", "))));
-            }
-        }
+    if !v.is_object() {
+        return Err(error_at(
+            path,
+            line,
+            Some("trade"),
+            format!("expected an object, got {}", kind(&v)),
+        ));
     }
-    let multi_model_name = type_of(&mo).filter(|t| MULTI_MODELS.contains(t));
-    let multi_payoff_name = type_of(&po).filter(|t| MULTI_PAYOFFS.contains(t));
-    let (m, p, multi) = match (multi_model_name, multi_payoff_name) {
-        (Some(mn), Some(pn)) => {
-            let mm = multi_model(&mo, mn)?;
-            let mp = multi_payoff(&po, pn)?;
+    let t: TradeTerms = top.read(v)?;
+    if t.id.is_empty() {
+        return Err(top.err("id", "must not be empty"));
+    }
+    let (mat, pat) = (
+        At {
+            field: "model",
+            ..top
+        },
+        At {
+            field: "payoff",
+            ..top
+        },
+    );
+    let mut mo = object(t.model, mat)?;
+    let mut po = object(t.payoff, pat)?;
+    let model_names: Vec<&str> = ModelKind::named()
+        .into_iter()
+        .map(|(n, _)| n)
+        .chain(MULTI_MODELS)
+        .collect();
+    let payoff_names: Vec<&str> = PayoffKind::named()
+        .into_iter()
+        .map(|(n, _)| n)
+        .chain(MULTI_PAYOFFS)
+        .collect();
+    let model_type = take_type(&mut mo, mat, &model_names)?;
+    let payoff_type = take_type(&mut po, pat, &payoff_names)?;
+    let multi_model_name = MULTI_MODELS.contains(&model_type.as_str());
+    let multi_payoff_name = MULTI_PAYOFFS.contains(&payoff_type.as_str());
+    let (m, p, multi, names) = match (multi_model_name, multi_payoff_name) {
+        (true, true) => {
+            let (mm, names) = multi_model(&model_type, mo, mat)?;
+            let mp = multi_payoff(&payoff_type, po, pat)?;
             let one = first_asset(&mm);
             let (option, strike) = match &mp {
                 MultiPayoff::Basket { option, strike, .. }
@@ -683,30 +516,49 @@ fn trade(path: &Path, line: u64, v: &Value) -> Result<(Trade, Underlyings), Inpu
                     model: mm,
                     payoff: mp,
                 }),
+                names,
             )
         }
-        (Some(mn), None) => {
-            return Err(po.err(
+        (true, false) => {
+            return Err(pat.err(
                 "type",
-                format!(
-                    "a `{mn}` model takes a payoff on several assets (basket, rainbow), not `{}`",
-                    type_of(&po).unwrap_or("?")
-                ),
+                format!("a `{model_type}` model takes a payoff on several assets (basket, rainbow), not `{payoff_type}`"),
             ))
         }
-        (None, Some(pn)) => {
-            return Err(po.err(
+        (false, true) => {
+            return Err(pat.err(
                 "type",
-                format!(
-                    "a `{pn}` payoff needs a model on several assets (gbm_multi, heston_multi), not `{}`",
-                    type_of(&mo).unwrap_or("?")
-                ),
+                format!("a `{payoff_type}` payoff needs a model on several assets (gbm_multi, heston_multi), not `{model_type}`"),
             ))
         }
-        (None, None) => (model(&mo)?, payoff(&po)?, None),
+        (false, false) => {
+            let names = vec![take_underlying(&mut mo, mat)?];
+            let mk = ModelKind::named()
+                .into_iter()
+                .find(|(n, _)| *n == model_type)
+                .map(|(_, k)| k);
+            let pk = PayoffKind::named()
+                .into_iter()
+                .find(|(n, _)| *n == payoff_type)
+                .map(|(_, k)| k);
+            let (Some(mk), Some(pk)) = (mk, pk) else {
+                return Err(mat.err("type", "unknown"));
+            };
+            lookback_strike(&po, pat, &payoff_type)?;
+            let mat = At { named: true, ..mat };
+            let m = mat.read_with(Value::Object(mo), |d| ModelSpec::from_terms(mk, d))?;
+            let p = pat.read_with(Value::Object(po), |d| PayoffSpec::from_terms(pk, d))?;
+            (m, p, None, names)
+        }
     };
-    let exercise = match o.map.get("exercise") {
-        Some(v) => Some(exercise(&object(v, "exercise.", path, line, "exercise")?)?),
+    let exercise = match t.exercise {
+        Some(v) => Some(exercise(
+            v,
+            At {
+                field: "exercise",
+                ..top
+            },
+        )?),
         None => None,
     };
     let extension = match (multi, exercise) {
@@ -716,20 +568,39 @@ fn trade(path: &Path, line: u64, v: &Value) -> Result<(Trade, Underlyings), Inpu
             exercise: exercise.unwrap_or_default(),
         })),
     };
-    let names = underlyings(&mo, extension.as_ref().is_some_and(|e| e.multi.is_some()))?;
-    let steps = o.count("steps")?;
-    let steps = u32::try_from(steps).map_err(|_| o.err("steps", format!("too large: {steps}")))?;
+    let steps = positive(top, "steps", t.steps)?;
+    let steps =
+        u32::try_from(steps).map_err(|_| top.err("steps", format!("too large: {steps}")))?;
     let trade = Trade {
-        stream: stream_id_of(&id),
-        id,
+        stream: stream_id_of(&t.id),
+        id: t.id,
         model: m,
         payoff: p,
-        maturity: o.num("maturity")?,
+        maturity: t.maturity,
         steps,
-        paths: o.count("paths")?,
+        paths: positive(top, "paths", t.paths)?,
         extension,
     };
     Ok((trade, names))
+}
+
+/// A lookback's `strike` goes with `strike_type`: required with a fixed
+/// strike, refused with a floating one (the derived reader cannot tell a
+/// strike given from one defaulted).
+fn lookback_strike(po: &Map<String, Value>, at: At, payoff_type: &str) -> Result<(), InputError> {
+    if payoff_type != "lookback" {
+        return Ok(());
+    }
+    match (
+        po.get("strike_type").and_then(Value::as_str),
+        po.contains_key("strike"),
+    ) {
+        (Some("floating"), true) => {
+            Err(at.err("strike", "a floating-strike lookback takes no strike"))
+        }
+        (Some("fixed"), false) => Err(at.err("strike", "missing")),
+        _ => Ok(()),
+    }
 }
 
 /// One line of a JSON Lines file.
@@ -818,7 +689,7 @@ pub fn parse_line_named(
         let field = field_before(text, e.column());
         error_at(path, line, field.as_deref(), format!("invalid JSON: {e}"))
     })?;
-    trade(path, line, &v)
+    trade(path, line, v)
 }
 
 /// The last `"key":` before 1-based `column` of `text`: the field a syntax
@@ -856,7 +727,7 @@ pub fn parse_array(
             let line = 1 + text[..offset].bytes().filter(|&b| b == b'\n').count() as u64;
             let parsed = strict_json(raw.get())
                 .map_err(|e| error_at(path, line, None, format!("invalid JSON: {e}")))
-                .and_then(|v| trade(path, line, &v));
+                .and_then(|v| trade(path, line, v));
             (line, parsed)
         })
         .collect())

@@ -1,6 +1,6 @@
-//! Scenario files (shared/DESIGN.md, "Market scenarios and portfolio
-//! risk"): CSV with the header `scenario,underlying,spot,vol,rate`, one row
-//! per scenario and underlying it moves.
+//! Scenario files (docs/formats.md, "Scenario files"): CSV with the header
+//! `scenario,underlying,spot,vol,rate`, one row per scenario and underlying
+//! it moves.
 //!
 //! `spot` is a relative shift, `vol` and `rate` absolute shifts; an empty
 //! cell is no move of that part (0). Scenarios are numbered in the order

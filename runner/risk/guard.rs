@@ -8,52 +8,15 @@
 //! files (`.tmp`, `.lock`, `.part`, `.partial`, `.summary.json`), is
 //! refused (exit 2), as is an output that exists and is not a regular file.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use serde_json::Value;
 
-use super::part;
 use crate::cli::RiskOutputArgs;
-use crate::resume::{self, OutputLock};
-use crate::UsageError;
-
-/// Where a file is: its inode where it exists, its canonical folder and
-/// name where it does not.
-#[derive(PartialEq, Eq)]
-enum Identity {
-    Node(u64, u64),
-    Name(PathBuf),
-}
-
-fn identity(path: &Path) -> Option<Identity> {
-    if let Ok(m) = std::fs::metadata(path) {
-        return Some(Identity::Node(m.dev(), m.ino()));
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    Some(Identity::Name(
-        std::fs::canonicalize(dir).ok()?.join(path.file_name()?),
-    ))
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    a == b || matches!((identity(a), identity(b)), (Some(x), Some(y)) if x == y)
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(suffix);
-    PathBuf::from(p)
-}
-
-/// The part an unsharded run keeps beside its output.
-pub fn part_of(output: &Path) -> PathBuf {
-    with_suffix(output, ".part")
-}
+use crate::durable::{self, lock_path, part_path, same_file, summary_path, tmp_path, OutputLock};
+use crate::error::UsageError;
+use crate::resume;
 
 /// What one run writes: the outputs by flag, and whether it is one shard
 /// (its output is its part) or a whole run (its part is `<output>.part`).
@@ -80,18 +43,18 @@ impl Written<'_> {
         let mut files = Vec::new();
         for (flag, p) in self.outputs() {
             files.push((flag, p.to_path_buf()));
-            files.push((flag, with_suffix(p, ".tmp")));
-            files.push((flag, resume::lock_path(p)));
+            files.push((flag, tmp_path(p)));
+            files.push((flag, lock_path(p)));
         }
-        let summary = resume::summary_path(self.output);
-        files.push(("--output", with_suffix(&summary, ".tmp")));
+        let summary = summary_path(self.output);
+        files.push(("--output", tmp_path(&summary)));
         files.push(("--output", summary));
         match self.shard {
-            Some(true) => files.push(("--output", part::partial_of(self.output))),
+            Some(true) => files.push(("--output", crate::durable::partial_path(self.output))),
             Some(false) => {
-                let part = part_of(self.output);
-                files.push(("--output", part::partial_of(&part)));
-                files.push(("--output", resume::lock_path(&part)));
+                let part = part_path(self.output);
+                files.push(("--output", crate::durable::partial_path(&part)));
+                files.push(("--output", lock_path(&part)));
                 files.push(("--output", part));
             }
             None => {}
@@ -159,7 +122,7 @@ impl Written<'_> {
             locks.push(OutputLock::acquire(p)?);
         }
         if self.shard == Some(false) {
-            locks.push(OutputLock::acquire(&part_of(self.output))?);
+            locks.push(OutputLock::acquire(&part_path(self.output))?);
         }
         Ok(locks)
     }
@@ -177,7 +140,7 @@ pub fn complete(output: &Path, figures: &RiskOutputArgs, sig: &Value) -> bool {
     if !resume::already_done(output, &resume::Signature(sig.clone())) {
         return false;
     }
-    let Some(summary) = std::fs::read_to_string(resume::summary_path(output))
+    let Some(summary) = std::fs::read_to_string(summary_path(output))
         .ok()
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
     else {
@@ -192,7 +155,7 @@ pub fn complete(output: &Path, figures: &RiskOutputArgs, sig: &Value) -> bool {
         None => true,
         Some(p) => {
             p.is_file()
-                && resume::hash_file(p).is_ok_and(|h| summary[key].as_str() == Some(h.as_str()))
+                && durable::hash_file(p).is_ok_and(|h| summary[key].as_str() == Some(h.as_str()))
         }
     })
 }

@@ -20,9 +20,9 @@ use serde_json::{json, Value};
 use super::fsum::fsum;
 use super::part::{self, Part, PartRow};
 use crate::cli::{RiskMergeArgs, RiskOutputArgs};
+use crate::durable::{self, write_atomically};
+use crate::error::UsageError;
 use crate::report::{BookRow, EsContribution, RiskReport, RunInfo, ScenarioPnl};
-use crate::resume::{self, write_atomically};
-use crate::UsageError;
 
 /// Checks `--levels`: each in (0, 1), at least one.
 pub fn check_levels(levels: &[f64]) -> Result<()> {
@@ -154,11 +154,11 @@ pub fn write_outputs(
     // The summary marks the outputs complete: gone before any of them is
     // replaced, written last, so a kill never leaves it beside another
     // run's files.
-    let summary_path = resume::summary_path(output);
+    let summary_path = durable::summary_path(output);
     if std::fs::symlink_metadata(&summary_path).is_ok() {
         std::fs::remove_file(&summary_path)
             .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", summary_path.display()))?;
-        resume::sync_dir(&summary_path);
+        durable::sync_dir(&summary_path);
     }
     let h = &parts[0].header;
     let names = &h.scenarios;
@@ -266,9 +266,9 @@ pub fn write_outputs(
     let mut summary = json!({
         "signature": signature,
         "rows": n,
-        "output_hash": resume::hash_file(output)?,
-        "by_trade_hash": figures.by_trade.as_deref().map(resume::hash_file).transpose()?,
-        "report_hash": figures.report.as_deref().map(resume::hash_file).transpose()?,
+        "output_hash": durable::hash_file(output)?,
+        "by_trade_hash": figures.by_trade.as_deref().map(durable::hash_file).transpose()?,
+        "report_hash": figures.report.as_deref().map(durable::hash_file).transpose()?,
         "base_pv": base.value,
         "base_stderr": base.stderr,
         "trades": rows.len(),

@@ -26,10 +26,11 @@ use riskpool_kernels::{Bumps, Engine, EngineError, GreekSet, Precision, PricingR
 use serde_json::json;
 
 use crate::cli::{EngineArgs, PrecisionChoice, RiskArgs};
+use crate::engines;
+use crate::error::UsageError;
 use crate::input::scenarios::{self, Scenarios};
 use crate::input::{error_at, require_regular_file, Format, ReadOptions, ReadTrade, TradeReader};
-use crate::resume::{self, Signature};
-use crate::{engines, UsageError};
+use crate::resume::Signature;
 use part::{PartHeader, PartRow, PartWriter};
 
 /// Asset `a` of `t` as a one-asset model, for checking a move on it.
@@ -239,7 +240,7 @@ fn header_of(path: &Path) -> Option<PartHeader> {
 /// Refuses to touch `<output>.part` (or its partial) when it is one shard
 /// of a sharded run: an unsharded run would replace and then lose it.
 fn refuse_foreign(part: &Path, header: &PartHeader) -> Result<()> {
-    for f in [part.to_path_buf(), part::partial_of(part)] {
+    for f in [part.to_path_buf(), crate::durable::partial_path(part)] {
         if let Some(h) = header_of(&f).filter(|h| h.shard != header.shard) {
             bail!(UsageError(format!(
                 "--output: {} is shard {}/{} of a sharded run, which this unsharded run would replace; move it or give another --output",
@@ -330,7 +331,7 @@ pub fn run(args: &RiskArgs) -> Result<()> {
         );
     }
     let moves = check_moves(&args.input, &opts, &scen)?;
-    resume::stall("checked");
+    crate::hooks::stall("checked");
 
     let engine: Box<dyn Engine> = engines::select(&args.engine)?;
     let device = engine.device();
@@ -373,7 +374,7 @@ pub fn run(args: &RiskArgs) -> Result<()> {
                 );
                 return Ok(());
             }
-            let part = guard::part_of(&args.output);
+            let part = crate::durable::part_path(&args.output);
             refuse_foreign(&part, &header)?;
             part
         }
@@ -388,7 +389,7 @@ pub fn run(args: &RiskArgs) -> Result<()> {
         }
         (checked.count, 0)
     } else {
-        for f in [part::partial_of(&part_path), part_path.clone()] {
+        for f in [crate::durable::partial_path(&part_path), part_path.clone()] {
             if let Some(why) = why_afresh(&f, &header) {
                 tracing::info!("starting afresh: {} is not resumed: {why}", f.display());
             }
@@ -420,7 +421,7 @@ pub fn run(args: &RiskArgs) -> Result<()> {
         }
         None => {
             // Test hook: every trade durable in the part, no output yet.
-            resume::stall("risk-part-done");
+            crate::hooks::stall("risk-part-done");
             let parts = merge::gather(std::slice::from_ref(&part_path))?;
             // The part stays beside the outputs: a rerun that asks for
             // other levels or figures, or finds one deleted, merges again
@@ -534,7 +535,7 @@ fn revalue_all(
                 return Err(anyhow::Error::new(e).context(format!(
                     "{} trades revalued before the failure are kept in {}",
                     w.rows,
-                    part::partial_of(part_path).display()
+                    crate::durable::partial_path(part_path).display()
                 )))
             }
         };
@@ -542,7 +543,7 @@ fn revalue_all(
         let half = batch.len() / 2;
         for (i, ((t, sc), r)) in batch.iter().zip(&scs).zip(&results).enumerate() {
             if i == half && i > 0 {
-                resume::stall("risk-batch");
+                crate::hooks::stall("risk-batch");
             }
             let want = expected.get(w.rows as usize);
             if want.map_or(true, |(l, id)| *l != t.line || *id != t.trade.id) {

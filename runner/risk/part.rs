@@ -19,7 +19,8 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::UsageError;
+use crate::durable::{content_hash, partial_path};
+use crate::error::UsageError;
 
 /// The first line of a part file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,12 +75,6 @@ pub struct PartRow {
 /// hash.
 pub const VERSION: u32 = 2;
 
-pub fn partial_of(part: &Path) -> PathBuf {
-    let mut p = part.as_os_str().to_owned();
-    p.push(".partial");
-    PathBuf::from(p)
-}
-
 fn line_of<T: Serialize>(v: &T) -> Result<String> {
     let mut s = serde_json::to_string(v).context("cannot encode a part row")?;
     s.push('\n');
@@ -100,10 +95,6 @@ pub struct Part {
 struct PartEnd {
     end_of_part: u64,
     content_xxh3: String,
-}
-
-fn content_hash(bytes: &[u8]) -> String {
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
 }
 
 /// Reads the part at `path`; every problem names the file and line. The
@@ -242,7 +233,7 @@ impl PartWriter {
         header: &PartHeader,
         expected: &[(u64, String)],
     ) -> Result<PartWriter> {
-        let partial = partial_of(part);
+        let partial = partial_path(part);
         let head = line_of(header)?;
         let mut keep = 0u64;
         let mut rows = 0u64;
@@ -294,7 +285,7 @@ impl PartWriter {
                 .with_context(|| format!("cannot write {}", w.partial.display()))?;
         }
         w.sync()?;
-        crate::resume::sync_dir(part);
+        crate::durable::sync_dir(part);
         Ok(w)
     }
 
@@ -334,7 +325,7 @@ impl PartWriter {
                 self.part.display()
             )
         })?;
-        crate::resume::sync_dir(&self.part);
+        crate::durable::sync_dir(&self.part);
         Ok(())
     }
 }
@@ -389,7 +380,7 @@ mod tests {
         // A torn third row: half a line, no newline.
         let mut f = OpenOptions::new()
             .append(true)
-            .open(partial_of(&part))
+            .open(partial_path(&part))
             .unwrap();
         f.write_all(&line_of(&row(3, "c")).unwrap().as_bytes()[..20])
             .unwrap();
@@ -414,7 +405,7 @@ mod tests {
         // Another run's header starts afresh.
         let mut h = header();
         h.run = serde_json::json!({"seed": 2});
-        std::fs::write(partial_of(&part), std::fs::read(&part).unwrap()).unwrap();
+        std::fs::write(partial_path(&part), std::fs::read(&part).unwrap()).unwrap();
         assert_eq!(PartWriter::open(&part, &h, &expected).unwrap().rows, 0);
     }
 }

@@ -27,18 +27,19 @@ pub fn missing(tools: &[&str], files: &[(&str, &str)]) -> Option<String> {
     Some(why)
 }
 
-/// The release runner the images carry.
+/// The runner the images carry: the `riskpool` cargo built beside
+/// `riskpool-image`, wherever the target folder is (`CARGO_TARGET_DIR`).
 pub fn runner() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/riskpool");
+    let p = Path::new(env!("CARGO_BIN_EXE_riskpool-image")).with_file_name("riskpool");
     assert!(
         p.is_file(),
-        "{} missing: cargo build --release first (scripts/test does)",
+        "{} missing: cargo build --release --workspace first (scripts/test does)",
         p.display()
     );
     p
 }
 
-/// Base root file systems, kept between runs.
+/// Base root file systems, kept between runs (in cargo's target folder).
 pub fn cache() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/image-cache")
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("image-cache")
 }

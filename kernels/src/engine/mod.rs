@@ -136,7 +136,7 @@ impl TradeResult {
 /// families and folds fixed at one when compiled); `RISKPOOL_GENERIC_KERNELS=1`
 /// says no, to measure what they are worth. The results are the same.
 pub(crate) fn pv_kernels_allowed() -> bool {
-    std::env::var_os("RISKPOOL_GENERIC_KERNELS").is_none_or(|v| v != "1")
+    !crate::env::generic_kernels()
 }
 
 /// A Philox4x32-10 output and the four float normals made from it, as

@@ -5,14 +5,28 @@
 
 use super::PathModel;
 use crate::real::Real;
+use crate::validate::{finite, non_negative, positive, TradeError};
 
 /// Black-Scholes dynamics: spot, rate, continuous dividend yield, vol.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Gbm {
     pub spot: f64,
     pub rate: f64,
+    #[serde(default)]
     pub dividend: f64,
     pub vol: f64,
+}
+
+impl Gbm {
+    /// Checks its terms, naming the field (`model.vol`).
+    pub fn validate(&self) -> Result<(), TradeError> {
+        positive("model.spot", self.spot)?;
+        finite("model.rate", self.rate)?;
+        finite("model.dividend", self.dividend)?;
+        non_negative("model.vol", self.vol)?;
+        Ok(())
+    }
 }
 
 /// Per-step constants of [`Gbm`].

@@ -15,20 +15,38 @@
 
 use super::PathModel;
 use crate::real::Real;
+use crate::validate::{correlation, finite, non_negative, positive, TradeError};
 
 /// Heston parameters: spot, rate, dividend yield, initial variance `v0`,
 /// mean reversion `kappa`, long-run variance `theta`, vol of variance `xi`,
 /// spot-variance correlation `rho`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Heston {
     pub spot: f64,
     pub rate: f64,
+    #[serde(default)]
     pub dividend: f64,
     pub v0: f64,
     pub kappa: f64,
     pub theta: f64,
     pub xi: f64,
     pub rho: f64,
+}
+
+impl Heston {
+    /// Checks its terms, naming the field (`model.v0`).
+    pub fn validate(&self) -> Result<(), TradeError> {
+        positive("model.spot", self.spot)?;
+        finite("model.rate", self.rate)?;
+        finite("model.dividend", self.dividend)?;
+        non_negative("model.v0", self.v0)?;
+        non_negative("model.kappa", self.kappa)?;
+        non_negative("model.theta", self.theta)?;
+        non_negative("model.xi", self.xi)?;
+        correlation("model.rho", self.rho)?;
+        Ok(())
+    }
 }
 
 /// Per-step constants of [`Heston`].

@@ -82,6 +82,29 @@ pub enum ModelStep<T> {
 }
 
 impl ModelSpec {
+    /// Reads a model of `kind` from its terms (the fields beside `type`),
+    /// each kind through its own derived reader.
+    pub fn from_terms<'de, D: serde::Deserializer<'de>>(
+        kind: ModelKind,
+        terms: D,
+    ) -> Result<ModelSpec, D::Error> {
+        use serde::Deserialize;
+        Ok(match kind {
+            ModelKind::Gbm => ModelSpec::Gbm(Gbm::deserialize(terms)?),
+            ModelKind::Heston => ModelSpec::Heston(Heston::deserialize(terms)?),
+            ModelKind::SvFx => ModelSpec::SvFx(SvFx::deserialize(terms)?),
+        })
+    }
+
+    /// Checks the model's terms (each kind's own `validate`).
+    pub fn validate(&self) -> Result<(), crate::validate::TradeError> {
+        match self {
+            ModelSpec::Gbm(m) => m.validate(),
+            ModelSpec::Heston(m) => m.validate(),
+            ModelSpec::SvFx(m) => m.validate(),
+        }
+    }
+
     /// The model's kind.
     pub fn kind(&self) -> ModelKind {
         match self {

@@ -1,4 +1,4 @@
-//! azfinsim's stochastic-volatility FX model, exactly as shared/azfinsim.md
+//! azfinsim's stochastic-volatility FX model, exactly as docs/azfinsim.md
 //! describes it.
 //!
 //! Per step, with independent normals Z1, Z2:
@@ -12,16 +12,30 @@
 
 use super::PathModel;
 use crate::real::Real;
+use crate::validate::{correlation, finite, non_negative, positive, TradeError};
 
 /// azfinsim's model parameters: `fx1` (spot), `drift`, `sigma1` (initial
 /// vol), `v` (vol of vol), `ro` (correlation).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SvFx {
     pub spot: f64,
     pub drift: f64,
     pub sigma: f64,
     pub volvol: f64,
     pub rho: f64,
+}
+
+impl SvFx {
+    /// Checks its terms, naming the field (`model.sigma`).
+    pub fn validate(&self) -> Result<(), TradeError> {
+        positive("model.spot", self.spot)?;
+        finite("model.drift", self.drift)?;
+        non_negative("model.sigma", self.sigma)?;
+        non_negative("model.volvol", self.volvol)?;
+        correlation("model.rho", self.rho)?;
+        Ok(())
+    }
 }
 
 /// Per-step constants of [`SvFx`].

@@ -4,18 +4,29 @@
 use super::gpu::{flag, put_flag, GEOMETRIC};
 use super::{vanilla, OptionType, PathPayoff};
 use crate::real::Real;
+use crate::validate::{non_negative, TradeError};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Average {
     Arithmetic,
     Geometric,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Asian {
     pub option: OptionType,
     pub strike: f64,
     pub average: Average,
+}
+
+impl Asian {
+    /// Checks its terms, naming the field (`payoff.strike`).
+    pub fn validate(&self) -> Result<(), TradeError> {
+        non_negative("payoff.strike", self.strike)?;
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

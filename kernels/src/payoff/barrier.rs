@@ -14,34 +14,70 @@
 use super::gpu::{flag, put_flag, CONTINUOUS, DOWN, KNOCK_IN};
 use super::{vanilla, OptionType, PathPayoff};
 use crate::real::Real;
+use crate::validate::{err, non_negative, positive, TradeError};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direction {
     Up,
     Down,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Knock {
     In,
     Out,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
 pub enum Monitoring {
+    #[default]
     Discrete,
     Continuous,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Barrier {
     pub option: OptionType,
     pub strike: f64,
     pub barrier: f64,
     pub direction: Direction,
     pub knock: Knock,
+    #[serde(default)]
     pub monitoring: Monitoring,
+    #[serde(default)]
     pub rebate: f64,
+}
+
+impl Barrier {
+    /// Checks its terms against the model's `spot`, naming the field
+    /// (`payoff.barrier`): a down barrier lies below the spot, an up one
+    /// above.
+    pub fn validate(&self, spot: f64) -> Result<(), TradeError> {
+        non_negative("payoff.strike", self.strike)?;
+        positive("payoff.barrier", self.barrier)?;
+        non_negative("payoff.rebate", self.rebate)?;
+        match self.direction {
+            Direction::Down if self.barrier >= spot => Err(err(
+                "payoff.barrier",
+                format!(
+                    "a down barrier must lie below the spot {spot}, got {}",
+                    self.barrier
+                ),
+            )),
+            Direction::Up if self.barrier <= spot => Err(err(
+                "payoff.barrier",
+                format!(
+                    "an up barrier must lie above the spot {spot}, got {}",
+                    self.barrier
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

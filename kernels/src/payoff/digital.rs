@@ -4,12 +4,23 @@
 use super::gpu::put_flag;
 use super::{OptionType, PathPayoff};
 use crate::real::Real;
+use crate::validate::{finite, positive, TradeError};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Digital {
     pub option: OptionType,
     pub strike: f64,
     pub cash: f64,
+}
+
+impl Digital {
+    /// Checks its terms, naming the field (`payoff.cash`).
+    pub fn validate(&self) -> Result<(), TradeError> {
+        positive("payoff.strike", self.strike)?;
+        finite("payoff.cash", self.cash)?;
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -19,8 +19,10 @@
 use super::gpu::{flag, put_flag, CONTINUOUS};
 use super::{vanilla, Monitoring, OptionType, PathPayoff};
 use crate::real::Real;
+use crate::validate::{err, non_negative, positive, TradeError};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DoubleBarrier {
     pub option: OptionType,
     pub strike: f64,
@@ -28,9 +30,41 @@ pub struct DoubleBarrier {
     pub lower: f64,
     /// Knocked out at or above this spot.
     pub upper: f64,
+    #[serde(default)]
     pub monitoring: Monitoring,
     /// Paid at maturity if knocked out.
+    #[serde(default)]
     pub rebate: f64,
+}
+
+impl DoubleBarrier {
+    /// Checks its terms against the model's `spot`, naming the field: the
+    /// corridor holds the spot.
+    pub fn validate(&self, spot: f64) -> Result<(), TradeError> {
+        non_negative("payoff.strike", self.strike)?;
+        positive("payoff.lower", self.lower)?;
+        positive("payoff.upper", self.upper)?;
+        non_negative("payoff.rebate", self.rebate)?;
+        if self.lower >= spot {
+            return Err(err(
+                "payoff.lower",
+                format!(
+                    "the lower barrier must lie below the spot {spot}, got {}",
+                    self.lower
+                ),
+            ));
+        }
+        if self.upper <= spot {
+            return Err(err(
+                "payoff.upper",
+                format!(
+                    "the upper barrier must lie above the spot {spot}, got {}",
+                    self.upper
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -3,11 +3,21 @@
 use super::gpu::put_flag;
 use super::{vanilla, OptionType, PathPayoff};
 use crate::real::Real;
+use crate::validate::{non_negative, TradeError};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct European {
     pub option: OptionType,
     pub strike: f64,
+}
+
+impl European {
+    /// Checks its terms, naming the field (`payoff.strike`).
+    pub fn validate(&self) -> Result<(), TradeError> {
+        non_negative("payoff.strike", self.strike)?;
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -1,4 +1,4 @@
-//! azfinsim's knock-out FX warrant (shared/azfinsim.md).
+//! azfinsim's knock-out FX warrant (docs/azfinsim.md).
 //!
 //! Pays `warrants * notional_per_warrant * max(0, S_T / K - 1) / S_T`, times
 //! the settlement factor, unless `S_t < K` at any of `S_0..S_N`: the strike
@@ -6,15 +6,27 @@
 
 use super::PathPayoff;
 use crate::real::Real;
+use crate::validate::{non_negative, positive, TradeError};
 
 /// azfinsim's settlement factor, applied to every warrant payoff.
 pub const SETTLEMENT_FACTOR: f64 = 1.000_799_081;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FxWarrant {
     pub strike: f64,
     pub warrants: f64,
     pub notional_per_warrant: f64,
+}
+
+impl FxWarrant {
+    /// Checks its terms, naming the field (`payoff.warrants`).
+    pub fn validate(&self) -> Result<(), TradeError> {
+        positive("payoff.strike", self.strike)?;
+        non_negative("payoff.warrants", self.warrants)?;
+        non_negative("payoff.notional_per_warrant", self.notional_per_warrant)?;
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

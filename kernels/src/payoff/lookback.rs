@@ -6,19 +6,33 @@
 use super::gpu::{flag, put_flag, FIXED_STRIKE};
 use super::{vanilla, OptionType, PathPayoff};
 use crate::real::Real;
+use crate::validate::{non_negative, TradeError};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum StrikeType {
     Floating,
     Fixed,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Lookback {
     pub option: OptionType,
     pub strike_type: StrikeType,
     /// Only for fixed strike.
+    #[serde(default)]
     pub strike: f64,
+}
+
+impl Lookback {
+    /// Checks its terms, naming the field (`payoff.strike`).
+    pub fn validate(&self) -> Result<(), TradeError> {
+        if self.strike_type == StrikeType::Fixed {
+            non_negative("payoff.strike", self.strike)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

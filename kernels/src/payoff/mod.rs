@@ -1,7 +1,7 @@
 //! Payoffs, folded path by path as the path is generated (paths are never
 //! stored).
 //!
-//! Path conventions (shared/DESIGN.md): `steps` equal steps; `S_1..S_N` are
+//! Path conventions (docs/formats.md): `steps` equal steps; `S_1..S_N` are
 //! the values at the end of each step and `S_0` is the spot. A payoff sees
 //! `x_i = ln(S_i / S_0)` where `S_0` is the trade's spot, so a scenario with
 //! a bumped spot is the same path shifted by `ln(1 + h)`.
@@ -49,7 +49,8 @@ pub mod gpu {
 use crate::real::Real;
 
 /// Call or put.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OptionType {
     Call,
     Put,
@@ -155,6 +156,40 @@ pub enum PayoffStep<T> {
 }
 
 impl PayoffSpec {
+    /// Reads a payoff of `kind` from its terms (the fields beside `type`),
+    /// each kind through its own derived reader.
+    pub fn from_terms<'de, D: serde::Deserializer<'de>>(
+        kind: PayoffKind,
+        terms: D,
+    ) -> Result<PayoffSpec, D::Error> {
+        use serde::Deserialize;
+        Ok(match kind {
+            PayoffKind::European => PayoffSpec::European(European::deserialize(terms)?),
+            PayoffKind::Digital => PayoffSpec::Digital(Digital::deserialize(terms)?),
+            PayoffKind::Asian => PayoffSpec::Asian(Asian::deserialize(terms)?),
+            PayoffKind::Barrier => PayoffSpec::Barrier(Barrier::deserialize(terms)?),
+            PayoffKind::Lookback => PayoffSpec::Lookback(Lookback::deserialize(terms)?),
+            PayoffKind::FxWarrant => PayoffSpec::FxWarrant(FxWarrant::deserialize(terms)?),
+            PayoffKind::DoubleBarrier => {
+                PayoffSpec::DoubleBarrier(DoubleBarrier::deserialize(terms)?)
+            }
+        })
+    }
+
+    /// Checks the payoff's terms (each kind's own `validate`), against the
+    /// model's `spot` where the payoff has barriers.
+    pub fn validate(&self, spot: f64) -> Result<(), crate::validate::TradeError> {
+        match self {
+            PayoffSpec::European(p) => p.validate(),
+            PayoffSpec::Digital(p) => p.validate(),
+            PayoffSpec::Asian(p) => p.validate(),
+            PayoffSpec::Barrier(p) => p.validate(spot),
+            PayoffSpec::Lookback(p) => p.validate(),
+            PayoffSpec::FxWarrant(p) => p.validate(),
+            PayoffSpec::DoubleBarrier(p) => p.validate(spot),
+        }
+    }
+
     /// The payoff's kind.
     pub fn kind(&self) -> PayoffKind {
         match self {

@@ -132,7 +132,7 @@ impl Nvrtc {
     /// Opens the first NVRTC found, or says where it looked.
     pub fn open() -> Result<Nvrtc, String> {
         let mut tried: Vec<String> = Vec::new();
-        if let Ok(p) = std::env::var("RISKPOOL_NVRTC") {
+        if let Some(p) = crate::env::NVRTC.get() {
             tried.push(p);
         }
         if let Ok(home) = std::env::var("CUDA_HOME").or_else(|_| std::env::var("CUDA_PATH")) {
@@ -380,11 +380,22 @@ impl Nvrtc {
         target: Target,
         driver: i32,
     ) -> Result<(Vec<u8>, CacheOutcome), String> {
+        self.compile_cached_in(cache_dir().as_deref(), src, target, driver)
+    }
+
+    /// `compile_cached` with the cache in `dir` (None: no cache).
+    pub fn compile_cached_in(
+        &self,
+        dir: Option<&Path>,
+        src: &str,
+        target: Target,
+        driver: i32,
+    ) -> Result<(Vec<u8>, CacheOutcome), String> {
         let ext = match target {
             Target::Sass(_) => "cubin",
             Target::Ptx(_) => "ptx",
         };
-        let file = cache_dir().map(|d| {
+        let file = dir.map(|d| {
             d.join(format!(
                 "riskpool-{:016x}-{target}-nvrtc{}.{}-driver{driver}.{ext}",
                 crate::rng::stream_id_of(src),
@@ -489,7 +500,8 @@ pub fn cache_dir() -> Option<PathBuf> {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
-    env("RISKPOOL_CACHE_DIR")
+    crate::env::CACHE_DIR
+        .path()
         .or_else(|| env("AZ_BATCH_NODE_SHARED_DIR").map(|d| d.join("riskpool-cache")))
         .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("riskpool")))
         .or_else(|| env("HOME").map(|d| d.join(".cache").join("riskpool")))

@@ -1,0 +1,18 @@
+//! The kernels' end-to-end tests, one test binary: reference prices,
+//! streams, the engines' conformance (wgpu on lavapipe, the CUDA C on the
+//! CPU and, where there is one, on a GPU), scenarios and the golden file.
+//! `common` holds the shared portfolio, references and contracts.
+
+mod common;
+
+mod azfinsim_model;
+mod basket_lattice;
+mod cuda_engine;
+mod double_barrier;
+mod golden;
+mod multi_asset;
+mod reference_prices;
+mod scenarios;
+mod streams;
+mod twin_sources;
+mod wgpu_conformance;

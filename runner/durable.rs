@@ -1,0 +1,248 @@
+//! Durable output, one place for every job that writes files: the names
+//! of the side files a run keeps beside an output, the exclusive lock on
+//! an output, writing a file atomically (temporary file, fsync, rename,
+//! folder sync), content hashes, and whether two paths are one file.
+//!
+//! Side files of an output `o.csv` (`price`; `risk` adds its part):
+//!
+//! | file | what |
+//! |---|---|
+//! | `o.csv.partial` | rows while the run is under way |
+//! | `o.csv.partial.json` | the signature of the run writing the partial file |
+//! | `o.csv.summary.json` | written last: rows and content hash of the output |
+//! | `o.csv.lock` | the lock, held while a run writes any of these |
+//! | `o.csv.part`, `o.csv.part.partial` | `risk`: the per-trade part file |
+//! | `X.tmp` | `X` being written atomically |
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::error::{Busy, UsageError};
+
+/// `path` with `suffix` appended to its file name.
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// The file rows are written to while a run is under way.
+pub fn partial_path(output: &Path) -> PathBuf {
+    with_suffix(output, ".partial")
+}
+
+/// The signature of the run writing `<output>.partial`.
+pub fn meta_path(output: &Path) -> PathBuf {
+    with_suffix(&partial_path(output), ".json")
+}
+
+/// The summary, written when the output is complete.
+pub fn summary_path(output: &Path) -> PathBuf {
+    with_suffix(output, ".summary.json")
+}
+
+/// The lock file of an output.
+pub fn lock_path(output: &Path) -> PathBuf {
+    with_suffix(output, ".lock")
+}
+
+/// The temporary file `path` is written through.
+pub fn tmp_path(path: &Path) -> PathBuf {
+    with_suffix(path, ".tmp")
+}
+
+/// The part an unsharded risk run keeps beside its output.
+pub fn part_path(output: &Path) -> PathBuf {
+    with_suffix(output, ".part")
+}
+
+/// Every file a `price` run writes beside its output, the output first.
+pub fn side_files(output: &Path) -> Vec<PathBuf> {
+    vec![
+        output.to_path_buf(),
+        partial_path(output),
+        meta_path(output),
+        summary_path(output),
+        lock_path(output),
+        tmp_path(&summary_path(output)),
+        tmp_path(&meta_path(output)),
+    ]
+}
+
+/// The 64-bit xxh3 of some bytes, as 16 hex digits.
+pub fn content_hash(bytes: &[u8]) -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
+}
+
+/// The 64-bit xxh3 of a file's bytes, as 16 hex digits (equal to
+/// [`content_hash`] of its content).
+pub fn hash_file(path: &Path) -> Result<String> {
+    let mut f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:016x}", h.digest()))
+}
+
+/// Where a file is: its inode where it exists, its canonical folder and
+/// name where it does not.
+#[derive(PartialEq, Eq)]
+enum Identity {
+    Node(u64, u64),
+    Name(PathBuf),
+}
+
+fn identity(path: &Path) -> Option<Identity> {
+    if let Ok(m) = std::fs::metadata(path) {
+        return Some(Identity::Node(m.dev(), m.ino()));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    Some(Identity::Name(
+        std::fs::canonicalize(dir).ok()?.join(path.file_name()?),
+    ))
+}
+
+/// Whether two spellings name one file (`o.csv`, `./o.csv`, an absolute
+/// path, a hard link): by device and inode where the file exists, by
+/// canonical folder and name where it does not.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((identity(a), identity(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Makes a rename or a new file in `path`'s folder durable (best effort:
+/// some file systems cannot sync a folder).
+pub fn sync_dir(path: &Path) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes `text` to `path` through `<path>.tmp`, fsync and rename; the
+/// temporary file is removed if any step fails.
+pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let tmp = tmp_path(path);
+    let result = (|| {
+        let mut f =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(text.as_bytes())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("cannot sync {}", tmp.display()))?;
+        let name = path.to_string_lossy();
+        if name.ends_with(".summary.json") {
+            crate::hooks::stall("summary-tmp");
+        } else if name.ends_with(".partial.json") {
+            crate::hooks::stall("meta-tmp");
+        }
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    } else {
+        sync_dir(path);
+    }
+    result
+}
+
+/// An exclusive lock on `<output>.lock`, held while a run writes `output`
+/// and its side files; the lock file is removed when the run ends (the
+/// kernel drops the lock itself if the process dies). Where the file
+/// system has no locks, the run goes on with a warning.
+pub struct OutputLock {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl OutputLock {
+    pub fn acquire(output: &Path) -> Result<OutputLock> {
+        let path = lock_path(output);
+        loop {
+            let mut file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|e| {
+                    UsageError(format!(
+                        "--output {}: cannot write in its folder: {e}",
+                        output.display()
+                    ))
+                })?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let mut pid = String::new();
+                    let _ = file.read_to_string(&mut pid);
+                    let pid = pid.trim();
+                    let who = if pid.is_empty() {
+                        "another riskpool run".to_string()
+                    } else {
+                        format!("another riskpool run (pid {pid})")
+                    };
+                    bail!(Busy(format!(
+                        "{who} is writing {}; this run stops without touching it (wait for that run, or give this one another --output)",
+                        output.display()
+                    )));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    // Some network file systems have no locks: go on
+                    // without one rather than refuse to run there.
+                    tracing::warn!("cannot lock {} ({e}); a second run on {} at the same time would not be stopped",
+                            path.display(),
+                            output.display());
+                    drop(file);
+                    let _ = std::fs::remove_file(&path);
+                    return Ok(OutputLock { path, file: None });
+                }
+            }
+            // The run before may have removed the file between our open
+            // and our lock: hold the lock only on the file at the path.
+            let same = match (std::fs::metadata(&path), file.metadata()) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            };
+            if !same {
+                continue;
+            }
+            let _ = file.set_len(0);
+            let _ = writeln!(file, "{}", std::process::id());
+            return Ok(OutputLock {
+                path,
+                file: Some(file),
+            });
+        }
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        // Removed while still locked, so no other run can hold a lock on
+        // a file that is no longer at the path (and left alone when this
+        // run could not lock it).
+        if let Some(f) = self.file.take() {
+            let _ = std::fs::remove_file(&self.path);
+            drop(f);
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The runner's errors and the exit code each one means, decided once:
+//! 2 for bad usage or bad input (nothing written but the error), 1 for a
+//! failure while running (what was finished is kept).
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Bad usage or input, refused before anything is written: exit 2
+/// (`riskpool-image`'s `UsageError` has the same name and meaning).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Bad input: what is wrong, and exactly where (exit 2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputError {
+    pub file: PathBuf,
+    /// 1-based; `None` for errors about the whole file.
+    pub line: Option<u64>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": field `{field}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// A trade whose price is not a finite number: a failure of that trade
+/// (exit 1), named with its id and the field most likely to blame.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotFinite(pub String);
+
+/// Another run holds the output (exit 1: a rerun later may succeed).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Busy(pub String);
+
+/// The process's exit code for an error that ended a command.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    let bad_input = e.downcast_ref::<InputError>().is_some()
+        || e.downcast_ref::<UsageError>().is_some()
+        || e.downcast_ref::<riskpool_kernels::env::EnvError>()
+            .is_some();
+    if bad_input {
+        2
+    } else {
+        1
+    }
+}
