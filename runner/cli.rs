@@ -87,7 +87,7 @@ pub struct EngineArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub engine: EngineChoice,
     /// CPU threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::flags::threads)]
     pub threads: Option<usize>,
     /// CPU SIMD level (default: the best this CPU has; all give the same bits).
     #[arg(long, value_enum, default_value = "auto")]
@@ -119,17 +119,17 @@ pub struct PriceArgs {
     #[arg(long, default_value_t = riskpool_kernels::rng::DEFAULT_SEED)]
     pub seed: u64,
     /// Override every trade's path count (azfinsim's `trials`).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::flags::paths)]
     pub paths: Option<u64>,
     /// Greeks to compute, comma-separated: delta,gamma,vega,rho.
-    #[arg(long, value_delimiter = ',')]
-    pub greeks: Vec<String>,
+    #[arg(long, value_delimiter = ',', value_parser = crate::flags::greek)]
+    pub greeks: Vec<riskpool_kernels::Greek>,
     /// azfinsim algorithm for azfinsim trades (default pvonly).
     #[arg(long, value_enum)]
     pub algorithm: Option<Algorithm>,
     /// Price only shard I of N (trades whose stream id is I mod N).
-    #[arg(long, value_name = "I/N")]
-    pub shard: Option<String>,
+    #[arg(long, value_name = "I/N", value_parser = crate::flags::shard)]
+    pub shard: Option<crate::flags::Shard>,
     /// Path-state precision (accumulation is always f64).
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: PrecisionChoice,
@@ -144,7 +144,7 @@ pub struct PriceArgs {
     pub trade_window: Option<u64>,
     /// Trades per engine batch: results are made durable after each, so a
     /// pre-empted run loses at most one batch.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 4096, value_parser = crate::flags::batch_trades)]
     pub batch_trades: usize,
 }
 
@@ -182,17 +182,17 @@ pub struct RiskArgs {
     #[arg(long, default_value_t = riskpool_kernels::rng::DEFAULT_SEED)]
     pub seed: u64,
     /// Override every trade's path count.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::flags::paths)]
     pub paths: Option<u64>,
     /// Revalue only shard I of N (trades whose stream id is I mod N) and
     /// write its part file to --output.
-    #[arg(long, value_name = "I/N")]
-    pub shard: Option<String>,
+    #[arg(long, value_name = "I/N", value_parser = crate::flags::shard)]
+    pub shard: Option<crate::flags::Shard>,
     /// Path-state precision (accumulation is always f64).
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: PrecisionChoice,
     /// Trades per engine batch: their rows are made durable after each.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = crate::flags::batch_trades)]
     pub batch_trades: usize,
 }
 

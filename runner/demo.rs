@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use riskpool_kernels::Greek;
 
 use crate::cli::{DemoArgs, EngineArgs, PrecisionChoice, PriceArgs};
 use crate::price;
@@ -57,7 +58,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     std::fs::write(&portfolio, SAMPLE_PORTFOLIO)
         .with_context(|| format!("cannot write {}", portfolio.display()))?;
     let results = dir.join("portfolio.results.csv");
-    let price_args = |input: PathBuf, output: PathBuf, greeks: Vec<String>| PriceArgs {
+    let price_args = |input: PathBuf, output: PathBuf, greeks: Vec<Greek>| PriceArgs {
         input,
         output,
         engine: EngineArgs {
@@ -77,7 +78,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let s = price::run(&price_args(
         portfolio.clone(),
         results.clone(),
-        vec!["delta".into(), "vega".into()],
+        vec![Greek::Delta, Greek::Vega],
     ))?;
     println!(
         "riskpool demo: {} trades on {} ({})",

@@ -246,3 +246,79 @@ impl Drop for OutputLock {
         }
     }
 }
+
+/// Refuses an output the run cannot or must not write: a folder, a path
+/// in a folder that does not exist, or any file of the run (the output,
+/// its partial, summary or lock file) that is the input itself, however
+/// it is spelled (`./`, symlinks, hard links).
+pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
+    if output.is_dir() {
+        bail!(UsageError(format!(
+            "{flag} {}: is a folder; give a file name",
+            output.display()
+        )));
+    }
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        bail!(UsageError(format!(
+            "{flag} {}: the folder {} does not exist",
+            output.display(),
+            dir.display()
+        )));
+    }
+    let Some(name) = output.file_name() else {
+        bail!(UsageError(format!(
+            "{flag} {}: not a file name",
+            output.display()
+        )));
+    };
+    // Every file the run writes beside the output must have a name the
+    // file system takes, or the run would fail half way.
+    let longest = side_files(output)
+        .iter()
+        .chain(std::iter::once(&{
+            let mut t = partial_path(output).into_os_string();
+            t.push(".tmp");
+            std::path::PathBuf::from(t)
+        }))
+        .filter_map(|p| p.file_name().map(|n| n.len()))
+        .max()
+        .unwrap_or(name.len());
+    if longest > NAME_MAX {
+        bail!(UsageError(format!(
+            "{flag} {}: the name is too long: the run's side files (`.partial.json.tmp`) would have names of {longest} bytes, over the file system's limit of {NAME_MAX}; give a name of at most {} bytes",
+            output.display(),
+            name.len() - (longest - NAME_MAX)
+        )));
+    }
+    if let Ok(a) = std::fs::metadata(input) {
+        for side in side_files(output) {
+            if let Ok(b) = std::fs::metadata(&side) {
+                if a.dev() == b.dev() && a.ino() == b.ino() {
+                    bail!(UsageError(format!(
+                        "{flag} {}: {} is the input file {}; writing it would destroy the input",
+                        output.display(),
+                        side.display(),
+                        input.display()
+                    )));
+                }
+            }
+        }
+    }
+    // A symlink is refused rather than followed or replaced: the lock
+    // beside it would not be the lock beside its target, so two runs on
+    // one file could not see each other.
+    if std::fs::symlink_metadata(output).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(UsageError(format!(
+            "{flag} {}: is a symbolic link; give the file it points to (or another name)",
+            output.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The longest file name Linux file systems take (`NAME_MAX`), in bytes.
+pub const NAME_MAX: usize = 255;

@@ -13,7 +13,7 @@
 
 use std::sync::Mutex;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use riskpool_kernels::engine::cuda::CudaEngine;
 use riskpool_kernels::engine::wgpu::WgpuEngine;
 use riskpool_kernels::{env, CpuEngine, Engine, EngineError, Simd};
@@ -29,11 +29,6 @@ fn cpu(args: &EngineArgs) -> Result<Box<dyn Engine>> {
         SimdChoice::Avx2 => Simd::Avx2,
         SimdChoice::Avx512 => Simd::Avx512,
     };
-    if args.threads == Some(0) {
-        bail!(crate::error::UsageError(
-            "--threads must be at least 1".into()
-        ));
-    }
     Ok(Box::new(CpuEngine::with_simd(
         clamp_threads(args.threads),
         simd,

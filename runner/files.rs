@@ -97,11 +97,11 @@ pub fn split(args: &SplitArgs) -> Result<Vec<std::path::PathBuf>> {
     // the split would fail half way.
     let last = (checked.count - 1) / args.trades_per_file;
     let longest = format!("{stem}.{last}.csv.tmp").len();
-    if longest > crate::price::NAME_MAX {
+    if longest > crate::durable::NAME_MAX {
         bail!(UsageError(format!(
             "--input {}: the parts' names ({stem}.{last}.csv.tmp) would be {longest} bytes, over the file system's limit of {}; rename the input",
             input.display(),
-            crate::price::NAME_MAX
+            crate::durable::NAME_MAX
         )));
     }
     // Every part is written to its `.tmp` first; only when all are whole
@@ -532,12 +532,12 @@ fn concat_checked(args: &ConcatArgs) -> Result<()> {
             )));
         }
         seen.push((m.dev(), m.ino(), path));
-        crate::price::check_output(path, &args.output, "--output")?;
+        crate::durable::check_output(path, &args.output, "--output")?;
     }
     if args.files.is_empty() {
         bail!(UsageError("concat needs at least one file".into()));
     }
-    crate::price::check_output(&args.files[0], &args.output, "--output")?;
+    crate::durable::check_output(&args.files[0], &args.output, "--output")?;
     let _lock = OutputLock::acquire(&args.output)?;
     let partial = partial_path(&args.output);
     let result = join(args, &partial);

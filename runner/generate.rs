@@ -22,7 +22,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
             u64::MAX
         ))
     })?;
-    crate::price::check_output(std::path::Path::new(""), &args.output, "--output")?;
+    crate::durable::check_output(std::path::Path::new(""), &args.output, "--output")?;
     let partial = partial_path(&args.output);
     let result = write(args, &partial, end);
     if result.is_err() {

@@ -3,7 +3,8 @@
 //! for the end-to-end tests and for other front ends to call in process.
 //!
 //! Modules by job:
-//! - the command line: `cli` (flags, parsed and checked by clap);
+//! - the command line: `cli` (flags, parsed and checked by clap through
+//!   the value parsers of `flags`);
 //! - the commands, one module each: `price`, `risk` (with `risk-merge`),
 //!   `generate`, `demo`, `bench`, `azfinsim`, `probe`, `files` (`split`,
 //!   `concat`);
@@ -25,6 +26,7 @@ pub mod durable;
 pub mod engines;
 pub mod error;
 pub mod files;
+pub mod flags;
 pub mod generate;
 pub mod hooks;
 pub mod input;

@@ -8,8 +8,6 @@
 //! prices only what is missing (`resume`). The output is locked for the
 //! whole run, so a second run on the same output stops at once.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -18,7 +16,7 @@ use serde_json::json;
 
 use crate::check;
 use crate::cli::{Algorithm, PrecisionChoice, PriceArgs};
-use crate::durable::{self, partial_path, OutputLock};
+use crate::durable::{self, check_output, partial_path, OutputLock};
 use crate::engines;
 use crate::error::UsageError;
 use crate::input::{error_at, require_regular_file, Format, ReadOptions, TradeReader};
@@ -36,124 +34,26 @@ pub struct Summary {
     pub device: String,
 }
 
-pub fn parse_shard(s: &str) -> Result<(u64, u64)> {
-    let parsed = s
-        .split_once('/')
-        .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
-    match parsed {
-        Some((i, n)) if n > 0 && i < n => Ok((i, n)),
-        _ => bail!(UsageError(format!(
-            "--shard must be I/N with 0 <= I < N, got `{s}`"
-        ))),
-    }
-}
-
-fn parse_greeks(names: &[String]) -> Result<GreekSet> {
-    let mut out = Vec::new();
-    for n in names.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        let g = Greek::parse(n).ok_or_else(|| {
-            UsageError(format!(
-                "unknown Greek `{n}`: expected delta, gamma, vega or rho"
-            ))
-        })?;
-        if !out.contains(&g) {
-            out.push(g);
-        }
-    }
-    Ok(GreekSet(out))
-}
-
-/// Refuses an output the run cannot or must not write: a folder, a path
-/// in a folder that does not exist, or any file of the run (the output,
-/// its partial, summary or lock file) that is the input itself, however
-/// it is spelled (`./`, symlinks, hard links).
-pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
-    if output.is_dir() {
-        bail!(UsageError(format!(
-            "{flag} {}: is a folder; give a file name",
-            output.display()
-        )));
-    }
-    let dir = match output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        bail!(UsageError(format!(
-            "{flag} {}: the folder {} does not exist",
-            output.display(),
-            dir.display()
-        )));
-    }
-    let Some(name) = output.file_name() else {
-        bail!(UsageError(format!(
-            "{flag} {}: not a file name",
-            output.display()
-        )));
-    };
-    // Every file the run writes beside the output must have a name the
-    // file system takes, or the run would fail half way.
-    let longest = durable::side_files(output)
-        .iter()
-        .chain(std::iter::once(&{
-            let mut t = partial_path(output).into_os_string();
-            t.push(".tmp");
-            std::path::PathBuf::from(t)
-        }))
-        .filter_map(|p| p.file_name().map(|n| n.len()))
-        .max()
-        .unwrap_or(name.len());
-    if longest > NAME_MAX {
-        bail!(UsageError(format!(
-            "{flag} {}: the name is too long: the run's side files (`.partial.json.tmp`) would have names of {longest} bytes, over the file system's limit of {NAME_MAX}; give a name of at most {} bytes",
-            output.display(),
-            name.len() - (longest - NAME_MAX)
-        )));
-    }
-    if let Ok(a) = std::fs::metadata(input) {
-        for side in durable::side_files(output) {
-            if let Ok(b) = std::fs::metadata(&side) {
-                if a.dev() == b.dev() && a.ino() == b.ino() {
-                    bail!(UsageError(format!(
-                        "{flag} {}: {} is the input file {}; writing it would destroy the input",
-                        output.display(),
-                        side.display(),
-                        input.display()
-                    )));
-                }
-            }
-        }
-    }
-    // A symlink is refused rather than followed or replaced: the lock
-    // beside it would not be the lock beside its target, so two runs on
-    // one file could not see each other.
-    if std::fs::symlink_metadata(output).is_ok_and(|m| m.file_type().is_symlink()) {
-        bail!(UsageError(format!(
-            "{flag} {}: is a symbolic link; give the file it points to (or another name)",
-            output.display()
-        )));
-    }
-    Ok(())
-}
-
-/// The longest file name Linux file systems take (`NAME_MAX`), in bytes.
-pub const NAME_MAX: usize = 255;
-
-/// The most paths `--paths` may ask for (the trades' own limit).
-pub fn check_paths_flag(paths: Option<u64>, antithetic: bool) -> Result<()> {
-    let Some(n) = paths else { return Ok(()) };
-    let max = riskpool_kernels::instrument::MAX_PATHS;
-    if n == 0 || n > max {
-        bail!(UsageError(format!(
-            "--paths {n}: must be between 1 and {max}"
-        )));
-    }
-    if antithetic && n % 2 != 0 {
-        bail!(UsageError(format!(
+/// `--paths` with `--antithetic`: pairs need an even count (the range is
+/// checked as the flag is parsed, `flags::paths`).
+fn check_paths_flag(paths: Option<u64>, antithetic: bool) -> Result<()> {
+    match paths {
+        Some(n) if antithetic && n % 2 != 0 => bail!(UsageError(format!(
             "--paths {n}: --antithetic pairs paths, so the count must be even"
-        )));
+        ))),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// The Greeks asked for, each once, in the order first asked.
+fn distinct(greeks: &[Greek]) -> Vec<Greek> {
+    let mut out = Vec::new();
+    for g in greeks {
+        if !out.contains(g) {
+            out.push(*g);
+        }
+    }
+    out
 }
 
 pub fn run(args: &PriceArgs) -> Result<Summary> {
@@ -166,16 +66,13 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     let window = crate::input::trade_window(args.start_trade, args.trade_window)?;
     let opts = ReadOptions {
         paths: args.paths,
-        shard: args.shard.as_deref().map(parse_shard).transpose()?,
+        shard: args.shard.map(|s| (s.index, s.count)),
         window,
     };
     check_paths_flag(args.paths, args.antithetic)?;
-    if args.batch_trades == 0 {
-        bail!(UsageError("--batch-trades must be at least 1".into()));
-    }
     let mut req = PricingRequest {
         seed: args.seed,
-        greeks: parse_greeks(&args.greeks)?,
+        greeks: GreekSet(distinct(&args.greeks)),
         bumps: Bumps::STANDARD,
         antithetic: args.antithetic,
         precision: match args.precision {
@@ -255,7 +152,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         &checked.hash,
         json!({
             "engine": engine.name(), "device": device,
-            "seed": args.seed, "paths": args.paths, "greeks": args.greeks, "algorithm": format!("{:?}", args.algorithm),
+            "seed": args.seed, "paths": args.paths, "greeks": args.greeks.iter().map(|g| g.name()).collect::<Vec<_>>(), "algorithm": format!("{:?}", args.algorithm),
             "shard": args.shard, "window": window, "precision": format!("{:?}", args.precision), "antithetic": args.antithetic,
             "fast_math": args.engine.fast_math, "columns": layout.columns(), "kind": format!("{kind:?}"),
         }),

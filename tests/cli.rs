@@ -558,3 +558,33 @@ fn json_log_lines_for_log_collectors() {
     assert_eq!(e["level"], "error");
     assert!(e["msg"].as_str().unwrap().contains("bad.jsonl:1"));
 }
+
+/// Flag values are checked as they are parsed: exit 2 naming the flag,
+/// before any file is read or written (a shard count beyond any run is
+/// refused where it is read, so `risk-merge` never has to list it).
+#[test]
+fn flag_values_are_refused_as_they_are_parsed() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("o.csv");
+    for (args, flag) in [
+        (vec!["risk", "--shard", "5/18446744073709551615"], "--shard"),
+        (vec!["price", "--shard", "3/3"], "--shard"),
+        (vec!["price", "--paths", "0"], "--paths 0"),
+        (vec!["price", "--threads", "0"], "--threads"),
+        (vec!["price", "--batch-trades", "0"], "--batch-trades"),
+        (
+            vec!["price", "--greeks", "delta,theta"],
+            "unknown Greek `theta`",
+        ),
+    ] {
+        let mut all = args.clone();
+        all.extend(["--input", "missing.jsonl", "--output", p(&out)]);
+        if args[0] == "risk" {
+            all.extend(["--scenarios", "missing.csv"]);
+        }
+        let o = riskpool(&all);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(flag), "{args:?}: {}", stderr(&o));
+        assert!(!out.exists(), "{args:?} wrote its output");
+    }
+}

@@ -96,7 +96,7 @@ impl Exercise {
     }
 
     /// Whether the holder may exercise before maturity.
-    pub fn is_early(&self, steps: u32) -> bool {
+    pub fn is_extended(&self, steps: u32) -> bool {
         self.dates(steps).is_ok_and(|d| d.len() > 1)
     }
 }
@@ -372,8 +372,8 @@ mod tests {
             b(&[5, 9]),
             Err(ExerciseError::LastNotMaturity { last: 9, .. })
         ));
-        assert!(!Exercise::European.is_early(5));
-        assert!(Exercise::American.is_early(2));
+        assert!(!Exercise::European.is_extended(5));
+        assert!(Exercise::American.is_extended(2));
     }
 
     #[test]

@@ -10,6 +10,24 @@
 /// one list, with what follows from its `name()`: `parse`, `named` and
 /// `gpu_id`. What a kind is (name, sources, kernel) is said by `match`es on
 /// it, which the compiler checks are complete.
+/// An enum of a trade's terms read from its name in a portfolio file, and
+/// only from a string (serde's own enum reader would also take
+/// `{"put": null}`): `#[serde(try_from = "String")]` on the enum, and
+/// this for the names, in lower case.
+macro_rules! named_terms {
+    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                match s.as_str() {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(format!("`{s}` is not one of: {}", [$($text),+].join(", "))),
+                }
+            }
+        }
+    };
+}
+
 macro_rules! kinds {
     ($(#[$meta:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
         $(#[$meta])*

@@ -3,9 +3,9 @@
 //! assets and early exercise").
 //!
 //! A trade with an [`Extension`] is priced by the CPU engine's
-//! early-exercise and multi-asset pricer (`engine::cpu::early`), always in
+//! early-exercise and multi-asset pricer (`engine::cpu::extension`), always in
 //! f64 path state, and by the GPU kernels twinned with it
-//! ([`crate::gpu::early`]: WGSL on wgpu in f32, CUDA C in f64).
+//! ([`crate::gpu::extension`]: WGSL on wgpu in f32, CUDA C in f64).
 //!
 //! For a multi-asset trade the trade's own `model` and `payoff` fields hold
 //! the first asset (as a `gbm` or `heston` model) and a `european` payoff
@@ -128,11 +128,13 @@ impl MultiModel {
 
 /// Largest or smallest of the assets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum RainbowKind {
     Max,
     Min,
 }
+
+named_terms!(RainbowKind { Max => "max", Min => "min" });
 
 /// A payoff on several assets.
 #[derive(Clone, Debug, PartialEq)]

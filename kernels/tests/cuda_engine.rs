@@ -117,7 +117,7 @@ fn check_ptx(nv: &Nvrtc, archs: &[i32], variants: &[bool]) {
             for entry in entries {
                 let name = entry.split('(').next().unwrap_or("");
                 assert!(
-                    name.starts_with("price_early_") || !entry.contains(".local .align"),
+                    name.starts_with("price_extension_") || !entry.contains(".local .align"),
                     "{name} uses local memory for compute_{arch} ({version}, {variant})"
                 );
             }
@@ -428,7 +428,7 @@ fn the_cuda_c_on_the_cpu_prices_as_the_cpu_engine() {
 fn the_cuda_c_on_the_cpu_prices_several_assets_and_early_exercise_as_the_cpu_engine() {
     let Some(k) = cuda_c_on_the_cpu() else { return };
     let trades = every_multi_and_exercise(700);
-    let worst = assert_early_conforms(&k, &trades, Tolerance::F64);
+    let worst = assert_extension_conforms(&k, &trades, Tolerance::F64);
     assert!(worst <= 1e-9);
 }
 
@@ -441,5 +441,5 @@ fn the_cuda_c_on_the_cpu_prices_several_assets_and_early_exercise_as_the_cpu_eng
 fn several_assets_and_early_exercise_on_the_gpu_match_the_cpu_engine() {
     let Some(gpu) = cuda() else { return };
     let trades = every_multi_and_exercise(2_000);
-    assert_early_conforms(&gpu, &trades, Tolerance::F32);
+    assert_extension_conforms(&gpu, &trades, Tolerance::F32);
 }

@@ -86,7 +86,7 @@ fn f64_is_refused_with_a_reason() {
 fn several_assets_and_early_exercise_match_the_cpu_engine() {
     let Some(gpu) = engine() else { return };
     let trades = every_multi_and_exercise(700);
-    assert_early_conforms(&gpu, &trades, Tolerance::F32);
+    assert_extension_conforms(&gpu, &trades, Tolerance::F32);
 }
 
 /// A trade too big for one dispatch is split by path ranges: with 4 KiB

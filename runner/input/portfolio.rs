@@ -37,9 +37,9 @@ struct At<'a> {
     path: &'a Path,
     line: u64,
     field: &'a str,
-    /// Whether the object may name its `underlying` (a one-asset model,
-    /// an asset of a multi-asset model).
-    named: bool,
+    /// The keys taken out of the object before its reader ran (`type`,
+    /// `underlying`, `style`): named among its fields when one is unknown.
+    taken: &'a [&'a str],
 }
 
 impl At<'_> {
@@ -99,9 +99,14 @@ impl At<'_> {
                 }
             }
             let (key, mut message) = worded(&key, &e.to_string());
-            // `underlying` was taken out before the model's own reader ran.
-            if self.named && message.starts_with("unknown field; expected one of:") {
-                message.push_str(", underlying");
+            if let Some(list) = message.strip_prefix("unknown field; expected one of: ") {
+                let all: Vec<&str> = self
+                    .taken
+                    .iter()
+                    .copied()
+                    .chain(list.split(", ").filter(|n| !n.is_empty()))
+                    .collect();
+                message = format!("unknown field; expected one of: {}", all.join(", "));
             }
             if key.is_empty() {
                 self.whole(message)
@@ -114,7 +119,9 @@ impl At<'_> {
 
 /// serde's error `message` at `key` (dotted, inside the object read) as
 /// riskpool's input errors say it: the field it is about and what was
-/// wrong. A missing or unknown field names that field itself.
+/// wrong. A missing or unknown field names that field itself. Only the
+/// start of serde's message and the names serde lists are read from it:
+/// the rest may quote the user's own text.
 fn worded(key: &str, message: &str) -> (String, String) {
     let join = |k: &str, name: &str| {
         if k.is_empty() {
@@ -123,34 +130,27 @@ fn worded(key: &str, message: &str) -> (String, String) {
             format!("{k}.{name}")
         }
     };
-    if let Some(name) = between(message, "missing field `", "`") {
+    if let Some(name) = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.strip_suffix('`'))
+    {
         return (join(key, name), "missing".into());
     }
-    if let Some(name) = between(message, "unknown field `", "`") {
-        // The path may already end at the unknown key.
-        let parent = key
-            .strip_suffix(name)
-            .map(|p| p.trim_end_matches('.'))
-            .unwrap_or(key);
-        let choices = message
-            .split_once("expected ")
-            .map(|(_, e)| names_in(e))
-            .unwrap_or_default();
-        let text = if choices.is_empty() {
-            "unknown field; this object takes no fields".to_string()
-        } else {
-            format!("unknown field; expected one of: {}", choices.join(", "))
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        // The path ends at the unknown key; what serde lists after the
+        // last `, expected` are the struct's own field names.
+        let choices = match rest.rsplit_once("`, expected ") {
+            Some((_, e)) => names_in(e),
+            None => Vec::new(),
         };
-        return (join(parent, name), text);
-    }
-    if let Some(name) = between(message, "unknown variant `", "`") {
-        let choices = message
-            .split_once("expected ")
-            .map(|(_, e)| names_in(e))
-            .unwrap_or_default();
+        let key = if key.is_empty() {
+            rest.rsplit_once('`').map_or(rest, |(n, _)| n).to_string()
+        } else {
+            key.to_string()
+        };
         return (
-            key.to_string(),
-            format!("`{name}` is not one of: {}", choices.join(", ")),
+            key,
+            format!("unknown field; expected one of: {}", choices.join(", ")),
         );
     }
     for prefix in ["invalid type: ", "invalid value: "] {
@@ -166,10 +166,14 @@ fn worded(key: &str, message: &str) -> (String, String) {
 /// "expected a number, got a string", from serde's `want` (`f64`, `u64`,
 /// `a string`, `a map`...) and `got` (`string "x"`, `integer `5``, ...).
 fn expected(key: &str, want: &str, got: &str) -> String {
-    let literal = between(got, "`", "`");
+    // The number itself where it is one; a string's text is never quoted.
+    let number = ["integer `", "floating point `"]
+        .iter()
+        .find_map(|p| got.strip_prefix(p))
+        .and_then(|n| n.strip_suffix('`'));
     let kind = if got.starts_with("string") {
         "a string"
-    } else if got.starts_with("integer") || got.starts_with("floating point") {
+    } else if number.is_some() {
         "a number"
     } else if got.starts_with("boolean") {
         "a boolean"
@@ -182,34 +186,27 @@ fn expected(key: &str, want: &str, got: &str) -> String {
     } else {
         got
     };
-    let whole = want.starts_with('u') || want.starts_with('i');
+    let whole = matches!(want, "u8" | "u16" | "u32" | "u64" | "usize" | "i32" | "i64");
     if whole && key.contains("steps[") {
         return format!(
             "expected a step number (1-based), got {}",
-            literal.unwrap_or(kind)
+            number.unwrap_or(kind)
+        );
+    }
+    if whole {
+        return format!(
+            "expected a positive integer, got {}",
+            number.unwrap_or(kind)
         );
     }
     let want = match want {
         "f64" | "f32" => "a number",
-        w if whole && w.len() <= 4 => "a positive integer",
-        // An enum's variants are names.
-        "a string" | "a borrowed string" | "string or map" => "a string",
+        "a string" | "a borrowed string" => "a string",
         w if w.starts_with("struct") || w == "a map" => "an object",
         w if w.starts_with("a sequence") => "an array",
         w => w,
     };
-    let got = if want == "a positive integer" {
-        literal.unwrap_or(kind)
-    } else {
-        kind
-    };
-    format!("expected {want}, got {got}")
-}
-
-/// The text of `s` between the first `open` and the next `close`.
-fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
-    let (_, rest) = s.split_once(open)?;
-    rest.split_once(close).map(|(inner, _)| inner)
+    format!("expected {want}, got {kind}")
 }
 
 /// The names serde lists as `` `a`, `b` or `c` ``.
@@ -346,7 +343,7 @@ fn multi_model(
         let field = at.name(&format!("assets[{i}]"));
         let asset = At {
             field: &field,
-            named: true,
+            taken: &["underlying"],
             ..at
         };
         let mut a = object(a, asset)?;
@@ -460,7 +457,7 @@ fn trade(path: &Path, line: u64, v: Value) -> Result<(Trade, Underlyings), Input
         path,
         line,
         field: "",
-        named: false,
+        taken: &[],
     };
     if !v.is_object() {
         return Err(error_at(
@@ -470,6 +467,11 @@ fn trade(path: &Path, line: u64, v: Value) -> Result<(Trade, Underlyings), Input
             format!("expected an object, got {}", kind(&v)),
         ));
     }
+    // `Option` reads `null` as absent: an `exercise` of null is refused
+    // here, as any other field of null is.
+    if v.get("exercise").is_some_and(Value::is_null) {
+        return Err(top.err("exercise", "expected an object, got null"));
+    }
     let t: TradeTerms = top.read(v)?;
     if t.id.is_empty() {
         return Err(top.err("id", "must not be empty"));
@@ -477,10 +479,12 @@ fn trade(path: &Path, line: u64, v: Value) -> Result<(Trade, Underlyings), Input
     let (mat, pat) = (
         At {
             field: "model",
+            taken: &["type"],
             ..top
         },
         At {
             field: "payoff",
+            taken: &["type"],
             ..top
         },
     );
@@ -545,7 +549,10 @@ fn trade(path: &Path, line: u64, v: Value) -> Result<(Trade, Underlyings), Input
                 return Err(mat.err("type", "unknown"));
             };
             lookback_strike(&po, pat, &payoff_type)?;
-            let mat = At { named: true, ..mat };
+            let mat = At {
+                taken: &["type", "underlying"],
+                ..mat
+            };
             let m = mat.read_with(Value::Object(mo), |d| ModelSpec::from_terms(mk, d))?;
             let p = pat.read_with(Value::Object(po), |d| PayoffSpec::from_terms(pk, d))?;
             (m, p, None, names)
@@ -556,6 +563,7 @@ fn trade(path: &Path, line: u64, v: Value) -> Result<(Trade, Underlyings), Input
             v,
             At {
                 field: "exercise",
+                taken: &["style"],
                 ..top
             },
         )?),

@@ -69,7 +69,7 @@ impl Written<'_> {
     pub fn check(&self, inputs: &[(&str, &Path)]) -> Result<()> {
         for (flag, out) in self.outputs() {
             for (_, input) in inputs {
-                crate::price::check_output(input, out, flag)?;
+                crate::durable::check_output(input, out, flag)?;
             }
             if std::fs::metadata(out).is_ok_and(|m| !m.is_file()) {
                 bail!(UsageError(format!(

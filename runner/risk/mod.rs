@@ -269,15 +269,7 @@ fn file_name(p: &Path) -> String {
 }
 
 pub fn run(args: &RiskArgs) -> Result<()> {
-    let shard = args
-        .shard
-        .as_deref()
-        .map(crate::price::parse_shard)
-        .transpose()?;
-    crate::price::check_paths_flag(args.paths, false)?;
-    if args.batch_trades == 0 {
-        bail!(UsageError("--batch-trades must be at least 1".into()));
-    }
+    let shard = args.shard.map(|s| (s.index, s.count));
     if shard.is_some() && (args.figures.by_trade.is_some() || args.figures.report.is_some()) {
         bail!(UsageError(
             "--by-trade and --report are written by `riskpool risk-merge` from every shard's part, not by one shard".into()

@@ -2,11 +2,14 @@
 //! records they read ([`record`]), the constants and record layout emitted
 //! into their sources ([`prelude`]), the plan of a batch (records, block
 //! tables, launches, the merge of the partial sums: [`plan`]), the form
-//! of the partial sums their blocks write ([`PARTIAL`]), and the same for
-//! trades with several assets or early exercise ([`early`]: their own
-//! records, exercise dates and policy coefficients, and kernels).
+//! of the partial sums their blocks write ([`PARTIAL`]), the same for
+//! trades with several assets or early exercise ([`extension`]: their own
+//! records, exercise dates and policy coefficients, and kernels), and the
+//! [`Engine`](crate::engine::Engine) every GPU engine gets from its
+//! [`backend::GpuBackend`].
 
-pub mod early;
+pub mod backend;
+pub mod extension;
 pub mod plan;
 pub mod prelude;
 pub mod record;

@@ -13,12 +13,12 @@
 //! | paths per block | `WG` | `RP_BLOCK`, `RP_PATHS_PER_THREAD` |
 //! | the record | `struct Trade` (vec4 arrays, 16-byte aligned) | `template <typename R> struct Trade` |
 //! | several assets and early exercise ([`super::early`]): `MAX_ASSETS`, the record's sizes and offsets, its flag bits | `const` | `#define RP_...` |
-//! | their record | `struct EarlyTrade` (f32) | `template <typename R> struct EarlyTrade` |
+//! | their record | `struct ExtensionTrade` (f32) | `template <typename R> struct ExtensionTrade` |
 
 use std::fmt::Write;
 
 use super::record::{ANTITHETIC, COEF_STRIDE, FOLD_CONSTS, HEAD, MODEL_CONSTS, PAYOFF_CONSTS};
-use super::{early, PARTIAL};
+use super::{extension, PARTIAL};
 use crate::greeks::{MAX_FAMILIES, MAX_FOLDS, OUTPUTS};
 use crate::payoff::gpu;
 
@@ -46,32 +46,32 @@ pub const SIZES: [(&str, usize); 8] = [
 ];
 
 /// The early-exercise and multi-asset kernels' flag bits ([`super::early`]).
-pub const EARLY_FLAGS: [(&str, u32); 9] = [
-    ("E_PUT", early::E_PUT),
-    ("E_MAX", early::E_MAX),
-    ("E_MIN", early::E_MIN),
-    ("E_SORTED", early::E_SORTED),
-    ("E_ANTITHETIC", early::E_ANTITHETIC),
-    ("E_SPOT", early::E_SPOT),
-    ("E_VEGA", early::E_VEGA),
-    ("E_RHO", early::E_RHO),
-    ("FITTED", early::FITTED),
+pub const EXTENSION_FLAGS: [(&str, u32); 9] = [
+    ("E_PUT", extension::E_PUT),
+    ("E_MAX", extension::E_MAX),
+    ("E_MIN", extension::E_MIN),
+    ("E_SORTED", extension::E_SORTED),
+    ("E_ANTITHETIC", extension::E_ANTITHETIC),
+    ("E_SPOT", extension::E_SPOT),
+    ("E_VEGA", extension::E_VEGA),
+    ("E_RHO", extension::E_RHO),
+    ("FITTED", extension::FITTED),
 ];
 
 /// The early-exercise and multi-asset kernels' sizes and record offsets.
-pub const EARLY_SIZES: [(&str, usize); 12] = [
+pub const EXTENSION_SIZES: [(&str, usize); 12] = [
     ("MAX_ASSETS", crate::correlation::MAX_ASSETS),
-    ("EARLY_HEAD", early::EARLY_HEAD),
-    ("EARLY_VALS", early::EARLY_VALS),
-    ("EARLY_MODEL_CONSTS", early::EARLY_MODEL_CONSTS),
-    ("EARLY_OUTPUTS", early::EARLY_OUTPUTS),
-    ("EARLY_STATES", early::EARLY_STATES),
-    ("EARLY_PARTIAL", early::EARLY_PARTIAL),
-    ("V_SPOTS", early::V_SPOTS),
-    ("V_WEIGHTS", early::V_WEIGHTS),
-    ("V_DVOL", early::V_DVOL),
-    ("V_FACTOR", early::V_FACTOR),
-    ("V_MODEL", early::V_MODEL),
+    ("EXTENSION_HEAD", extension::EXTENSION_HEAD),
+    ("EXTENSION_VALS", extension::EXTENSION_VALS),
+    ("EXTENSION_MODEL_CONSTS", extension::EXTENSION_MODEL_CONSTS),
+    ("EXTENSION_OUTPUTS", extension::EXTENSION_OUTPUTS),
+    ("EXTENSION_STATES", extension::EXTENSION_STATES),
+    ("EXTENSION_PARTIAL", extension::EXTENSION_PARTIAL),
+    ("V_SPOTS", extension::V_SPOTS),
+    ("V_WEIGHTS", extension::V_WEIGHTS),
+    ("V_DVOL", extension::V_DVOL),
+    ("V_FACTOR", extension::V_FACTOR),
+    ("V_MODEL", extension::V_MODEL),
 ];
 
 const HEADER: &str = "emitted by riskpool-kernels (src/gpu/prelude.rs) from the Rust definitions";
@@ -83,10 +83,10 @@ pub fn cuda(threads: u32, paths_per_thread: u32) -> String {
     for (name, bit) in FLAGS {
         writeln!(s, "#define RP_{name} {bit}u").expect("a String");
     }
-    for (name, bit) in EARLY_FLAGS {
+    for (name, bit) in EXTENSION_FLAGS {
         writeln!(s, "#define RP_{name} {bit}u").expect("a String");
     }
-    for (name, n) in SIZES.iter().chain(&EARLY_SIZES) {
+    for (name, n) in SIZES.iter().chain(&EXTENSION_SIZES) {
         writeln!(s, "#define RP_{name} {n}").expect("a String");
     }
     writeln!(s, "#define RP_BLOCK {threads}").expect("a String");
@@ -102,10 +102,10 @@ pub fn cuda(threads: u32, paths_per_thread: u32) -> String {
          \x20   R payoff[RP_PAYOFF_CONSTS];\n\
          \x20   R coef[RP_OUTPUTS][RP_COEF_STRIDE];           // outputs (pv, delta, gamma, vega, rho) x folds\n\
          }};\n\n\
-         // GpuEarly (float) and GpuEarly64 (double): several assets and early exercise.\n\
-         template <typename R> struct EarlyTrade {{\n\
-         \x20   unsigned head[RP_EARLY_HEAD];  // steps, assets, flags, dates, stream lo, stream hi, samples, first date, first coef, terms\n\
-         \x20   R vals[RP_EARLY_VALS];         // scalars, spots, weights, vega bumps, factor, step constants\n\
+         // GpuExtension (float) and GpuEarly64 (double): several assets and early exercise.\n\
+         template <typename R> struct ExtensionTrade {{\n\
+         \x20   unsigned head[RP_EXTENSION_HEAD];  // steps, assets, flags, dates, stream lo, stream hi, samples, first date, first coef, terms\n\
+         \x20   R vals[RP_EXTENSION_VALS];         // scalars, spots, weights, vega bumps, factor, step constants\n\
          }};"
     )
     .expect("a String");
@@ -118,10 +118,10 @@ pub fn wgsl(wg: u64) -> String {
     for (name, bit) in FLAGS {
         writeln!(s, "const {name}: u32 = {bit}u;").expect("a String");
     }
-    for (name, bit) in EARLY_FLAGS {
+    for (name, bit) in EXTENSION_FLAGS {
         writeln!(s, "const {name}: u32 = {bit}u;").expect("a String");
     }
-    for (name, n) in SIZES.iter().chain(&EARLY_SIZES) {
+    for (name, n) in SIZES.iter().chain(&EXTENSION_SIZES) {
         writeln!(s, "const {name}: u32 = {n}u;").expect("a String");
     }
     writeln!(s, "const WG: u32 = {wg}u;").expect("a String");
@@ -145,12 +145,12 @@ pub fn wgsl(wg: u64) -> String {
     .expect("a String");
     writeln!(
         s,
-        "\n// GpuEarly: {} bytes (several assets and early exercise).\n\
-         struct EarlyTrade {{\n\
-         \x20   head: array<vec4<u32>, EARLY_HEAD / 4u>,  // steps, assets, flags, dates, stream lo, stream hi, samples, first date, first coef, terms\n\
-         \x20   vals: array<vec4<f32>, EARLY_VALS / 4u>,  // scalars, spots, weights, vega bumps, factor, step constants\n\
+        "\n// GpuExtension: {} bytes (several assets and early exercise).\n\
+         struct ExtensionTrade {{\n\
+         \x20   head: array<vec4<u32>, EXTENSION_HEAD / 4u>,  // steps, assets, flags, dates, stream lo, stream hi, samples, first date, first coef, terms\n\
+         \x20   vals: array<vec4<f32>, EXTENSION_VALS / 4u>,  // scalars, spots, weights, vega bumps, factor, step constants\n\
          }}",
-        std::mem::size_of::<early::GpuEarly>(),
+        std::mem::size_of::<extension::GpuExtension>(),
     )
     .expect("a String");
     s
@@ -177,7 +177,7 @@ mod tests {
     /// Every WGSL file a pricing kernel is assembled from.
     fn wgsl_files() -> Vec<&'static str> {
         let mut v = vec![w::RNG, w::MATH, w::COMMON, w::KERNEL, w::KAT];
-        v.extend(w::EARLY);
+        v.extend(w::EXTENSION);
         v.extend(ModelKind::ALL.iter().map(|m| m.wgsl()));
         v.extend(PayoffKind::ALL.iter().map(|p| p.wgsl()));
         v
@@ -187,7 +187,7 @@ mod tests {
     fn cuda_files() -> Vec<&'static str> {
         let mut v = source::COMMON.to_vec();
         v.push(source::KERNEL);
-        v.extend(source::EARLY);
+        v.extend(source::EXTENSION);
         v.extend(ModelKind::ALL.iter().map(|m| m.cuda().0));
         v.extend(PayoffKind::ALL.iter().map(|p| p.cuda().0));
         v
@@ -235,10 +235,10 @@ mod tests {
             assert!(uses(&all, name), "no WGSL uses the prelude's {name}");
         }
         assert!(files.iter().all(|f| !f.contains("struct Trade {")));
-        assert!(files.iter().all(|f| !f.contains("struct EarlyTrade {")));
-        assert!(uses(&all, "Trade") && uses(&all, "EarlyTrade"));
+        assert!(files.iter().all(|f| !f.contains("struct ExtensionTrade {")));
+        assert!(uses(&all, "Trade") && uses(&all, "ExtensionTrade"));
         for heston in [false, true] {
-            assert!(w::early_shader(heston).starts_with(&wgsl(w::PATHS_PER_BLOCK)));
+            assert!(w::extension_shader(heston).starts_with(&wgsl(w::PATHS_PER_BLOCK)));
         }
         assert!(uses(&all, "FAMILY_VEC4S") && uses(&all, "COEF_VEC4S"));
         // The assembled kernels start with the emitted prelude.

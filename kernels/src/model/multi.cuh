@@ -1,5 +1,5 @@
 // Several correlated assets, gbm_multi and heston_multi (the twin of
-// Prepared::simulate in kernels/src/engine/cpu/early.rs;
+// Prepared::simulate in kernels/src/engine/cpu/extension.rs;
 // kernels/src/model/multi.wgsl). At step i the path draws n normals e_j
 // (normals n i + j; heston_multi: 2n i + j, its variance normals
 // 2n i + n + j); asset j's spot normal is row j of the lower factor (row
@@ -18,5 +18,5 @@ template <typename R> __device__ __forceinline__ void rp_correlate(const R* fact
 
 // The step constants of asset j's family f (0 base, 1 vol up, 2 vol down).
 template <typename R> __device__ __forceinline__ const R* rp_asset_model(const R* vals, unsigned j, unsigned f) {
-    return vals + RP_V_MODEL + (j * 3u + f) * RP_EARLY_MODEL_CONSTS;
+    return vals + RP_V_MODEL + (j * 3u + f) * RP_EXTENSION_MODEL_CONSTS;
 }

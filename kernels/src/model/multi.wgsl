@@ -1,5 +1,5 @@
 // Several correlated assets, gbm_multi and heston_multi (the twin of
-// Prepared::simulate in kernels/src/engine/cpu/early.rs;
+// Prepared::simulate in kernels/src/engine/cpu/extension.rs;
 // kernels/src/model/multi.cuh). At step i the path draws n normals e_j
 // (normals n i + j; heston_multi: 2n i + j, its variance normals
 // 2n i + n + j); asset j's spot normal is row j of the lower factor (row
@@ -16,7 +16,7 @@ fn correlate(t: u32, e: ptr<private, array<f32, MAX_ASSETS>>, z: ptr<private, ar
             var acc = 0.0;
             for (var l = 0u; l < MAX_ASSETS; l++) {
                 if (l <= j) {
-                    acc = acc + early_val(t, V_FACTOR + j * MAX_ASSETS + l) * (*e)[l];
+                    acc = acc + extension_val(t, V_FACTOR + j * MAX_ASSETS + l) * (*e)[l];
                 }
             }
             (*z)[j] = acc;
@@ -26,6 +26,6 @@ fn correlate(t: u32, e: ptr<private, array<f32, MAX_ASSETS>>, z: ptr<private, ar
 
 // The step constants of asset j's family f (0 base, 1 vol up, 2 vol down).
 fn asset_model(t: u32, j: u32, f: u32) -> ModelConsts {
-    let at = (V_MODEL + (j * 3u + f) * EARLY_MODEL_CONSTS) / 4u;
-    return ModelConsts(early_trades[t].vals[at], early_trades[t].vals[at + 1u], early_trades[t].vals[at + 2u]);
+    let at = (V_MODEL + (j * 3u + f) * EXTENSION_MODEL_CONSTS) / 4u;
+    return ModelConsts(extension_trades[t].vals[at], extension_trades[t].vals[at + 1u], extension_trades[t].vals[at + 2u]);
 }

@@ -7,11 +7,13 @@ use crate::real::Real;
 use crate::validate::{non_negative, TradeError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum Average {
     Arithmetic,
     Geometric,
 }
+
+named_terms!(Average { Arithmetic => "arithmetic", Geometric => "geometric" });
 
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -17,26 +17,32 @@ use crate::real::Real;
 use crate::validate::{err, non_negative, positive, TradeError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum Direction {
     Up,
     Down,
 }
 
+named_terms!(Direction { Up => "up", Down => "down" });
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum Knock {
     In,
     Out,
 }
 
+named_terms!(Knock { In => "in", Out => "out" });
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum Monitoring {
     #[default]
     Discrete,
     Continuous,
 }
+
+named_terms!(Monitoring { Discrete => "discrete", Continuous => "continuous" });
 
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

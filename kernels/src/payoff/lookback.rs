@@ -9,11 +9,13 @@ use crate::real::Real;
 use crate::validate::{non_negative, TradeError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum StrikeType {
     Floating,
     Fixed,
 }
+
+named_terms!(StrikeType { Floating => "floating", Fixed => "fixed" });
 
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -50,11 +50,13 @@ use crate::real::Real;
 
 /// Call or put.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum OptionType {
     Call,
     Put,
 }
+
+named_terms!(OptionType { Call => "call", Put => "put" });
 
 /// A payoff folded along a path, in precision `T`. The fold state is two
 /// numbers per path (a running sum, a min and a max, a survival weight...).

@@ -21,11 +21,11 @@ fn multi_intrinsic(t: u32, flags: u32, s: ptr<private, array<f32, MAX_ASSETS>>, 
         u = 0.0;
         for (var j = 0u; j < MAX_ASSETS; j++) {
             if (j < n) {
-                u = u + early_val(t, V_WEIGHTS + j) * (*s)[j];
+                u = u + extension_val(t, V_WEIGHTS + j) * (*s)[j];
             }
         }
     }
-    let k = early_val(t, 5u);
+    let k = extension_val(t, 5u);
     if ((flags & E_PUT) != 0u) {
         return max(k - u, 0.0);
     }

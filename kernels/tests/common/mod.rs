@@ -697,7 +697,7 @@ pub fn every_multi_and_exercise(paths: u64) -> Vec<Trade> {
 /// pairs: the PV, every Greek and every asset's delta, gamma and vega
 /// within `max(tol.rel |cpu|, tol.se SE, tol.ulp)`. Prints and returns the
 /// largest relative difference seen.
-pub fn assert_early_conforms(engine: &dyn Engine, trades: &[Trade], tol: Tolerance) -> f64 {
+pub fn assert_extension_conforms(engine: &dyn Engine, trades: &[Trade], tol: Tolerance) -> f64 {
     let cpu = CpuEngine::new(None).unwrap();
     let (mut worst, mut worst_se): (f64, f64) = (0.0, 0.0);
     for (req, trades) in request_matrix(trades, &[Precision::F32]) {

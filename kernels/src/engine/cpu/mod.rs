@@ -7,7 +7,7 @@
 //! count, any SIMD level and any order of trades.
 
 mod dispatch;
-pub(crate) mod early;
+pub(crate) mod extension;
 pub mod lanes;
 
 pub use dispatch::Simd;
@@ -114,22 +114,22 @@ impl Engine for CpuEngine {
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
         check_batch("cpu", trades, req, u64::MAX)?;
-        if !trades.iter().any(early::takes) {
+        if !trades.iter().any(extension::takes) {
             return Ok(self.price_plain(trades, None, req));
         }
         // Trades with several assets or early exercise go one by one to
         // their own pricer; the rest are priced together as ever.
         let plain: Vec<Trade> = trades
             .iter()
-            .filter(|t| !early::takes(t))
+            .filter(|t| !extension::takes(t))
             .cloned()
             .collect();
         let mut plain = self.price_plain(&plain, None, req).into_iter();
         let mut out = Vec::with_capacity(trades.len());
         for t in trades {
-            if early::takes(t) {
+            if extension::takes(t) {
                 let r = self.pool.install(|| {
-                    early::Prepared::new(t, req)
+                    extension::Prepared::new(t, req)
                         .map(|p| p.price(t, req))
                         .ok_or_else(|| EngineError::BadTrade {
                             id: t.id.clone(),
@@ -160,7 +160,7 @@ impl Engine for CpuEngine {
                 .zip(s)
                 .map(|(t, s)| {
                     self.pool
-                        .install(|| early::Prepared::revalue(t, s, req))
+                        .install(|| extension::Prepared::revalue(t, s, req))
                         .map_err(|message| EngineError::BadTrade {
                             id: t.id.clone(),
                             message,

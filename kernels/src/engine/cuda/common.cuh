@@ -5,7 +5,7 @@
 
 // The trade whose blocks hold global block g: the last t < n_trades with
 // block_start[t] <= g (block_start[t] is trade t's first block), by
-// bisection. Shared by kernel.cu and early.cu; the twin of trade_of_block
+// bisection. Shared by kernel.cu and extension.cu; the twin of trade_of_block
 // in kernels/src/engine/wgpu/common.wgsl.
 __device__ __forceinline__ unsigned rp_trade_of_block(const unsigned* __restrict__ block_start, unsigned n_trades,
                                                       unsigned g) {

@@ -12,8 +12,8 @@
 //! paths each), and a prefix table maps a block to its trade. Every GPU of
 //! the node takes a share of the batch (by path-steps), in its own context.
 //!
-//! Trades with several assets or early exercise ([`crate::gpu::early`])
-//! go first, synchronously, on the first GPU: their kernel (`early.cu`, f64)
+//! Trades with several assets or early exercise ([`crate::gpu::extension`])
+//! go first, synchronously, on the first GPU: their kernel (`extension.cu`, f64)
 //! per multi-asset model, their blocks merged in path order.
 //!
 //! [`Engine::submit`] starts a batch and returns (`batch.rs`): uploads from
@@ -33,16 +33,13 @@ use cudarc::driver::{CudaContext, CudaStream, LaunchConfig, PushKernelArg};
 
 pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc, Target};
 
-use super::{
-    check_batch, gpu_revalue, Engine, EngineError, Pending, PhiloxAnswer, PricingRequest,
-    TradeResult,
-};
-use crate::gpu::early::{self, EarlyPlan, EARLY_PARTIAL};
+use super::{check_batch, EngineError, Pending, PhiloxAnswer, PricingRequest, TradeResult};
+use crate::gpu::backend::GpuBackend;
+use crate::gpu::extension::{self, ExtensionPlan, EXTENSION_PARTIAL};
 use crate::gpu::plan::{launches, BatchPlan};
 use crate::gpu::PARTIAL;
 use crate::greeks::Revaluations;
 use crate::instrument::Trade;
-use crate::scenario::{ScenarioResult, TradeScenarios};
 
 /// Paths per CUDA block (`RP_BLOCK x RP_PATHS_PER_THREAD` in the prelude).
 pub const PATHS_PER_BLOCK: u64 = 512;
@@ -269,12 +266,12 @@ impl CudaEngine {
     }
 
     /// The trades of one several-asset or early-exercise plan on the first
-    /// GPU, synchronously (`early.cu`, f64): uploaded, launched in pieces
+    /// GPU, synchronously (`extension.cu`, f64): uploaded, launched in pieces
     /// of at most [`MAX_BLOCKS_PER_LAUNCH`] blocks, read back and merged
     /// in path order.
-    fn price_early(
+    fn price_extension(
         &self,
-        plan: &EarlyPlan,
+        plan: &ExtensionPlan,
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Vec<(usize, TradeResult)>, EngineError> {
@@ -289,7 +286,7 @@ impl CudaEngine {
         let mut partials = s
             .alloc_zeros::<f64>(plan.partials_len().max(1))
             .map_err(|e| driver("allocating partial sums", e))?;
-        let name = source::early_kernel_name(plan.heston);
+        let name = source::extension_kernel_name(plan.heston);
         let f = gpu
             .dev
             .module
@@ -297,8 +294,8 @@ impl CudaEngine {
             .map_err(|e| driver(name, e))?;
         let n_trades = plan.trades.len() as u32;
         for (first, n) in launches(plan.blocks(), MAX_BLOCKS_PER_LAUNCH) {
-            let at = first as usize * EARLY_PARTIAL;
-            let mut out = partials.slice_mut(at..at + n as usize * EARLY_PARTIAL);
+            let at = first as usize * EXTENSION_PARTIAL;
+            let mut out = partials.slice_mut(at..at + n as usize * EXTENSION_PARTIAL);
             let (first, n) = (first as u32, n as u32);
             let mut b = s.launch_builder(&f);
             b.arg(&table)
@@ -311,9 +308,9 @@ impl CudaEngine {
                 .arg(&first)
                 .arg(&n)
                 .arg(&n_trades);
-            // SAFETY: the arguments match RP_EARLY_KERNEL's signature
-            // (early.cu): f64 records, the block table (n_trades + 1
-            // entries), dates, f64 coefficients, and `out` EARLY_PARTIAL
+            // SAFETY: the arguments match RP_EXTENSION_KERNEL's signature
+            // (extension.cu): f64 records, the block table (n_trades + 1
+            // entries), dates, f64 coefficients, and `out` EXTENSION_PARTIAL
             // doubles for each of the launch's `n` blocks.
             unsafe {
                 b.launch(LaunchConfig {
@@ -328,7 +325,7 @@ impl CudaEngine {
             .clone_dtoh(&partials)
             .map_err(|e| driver("downloading partial sums", e))?;
         let secs = started.elapsed().as_secs_f64();
-        Ok(plan.results(trades, req, &host, early::from_sums, secs))
+        Ok(plan.results(trades, req, &host, extension::from_sums, secs))
     }
 
     /// Philox words and float normals computed on GPU 0, for known-answer tests.
@@ -387,12 +384,12 @@ impl CudaEngine {
     }
 }
 
-impl Engine for CudaEngine {
-    fn name(&self) -> &'static str {
-        "cuda"
-    }
+impl GpuBackend for CudaEngine {
+    const NAME: &'static str = "cuda";
+    /// The next batch's upload overlaps this one's compute.
+    const IN_FLIGHT: usize = 2;
 
-    fn device(&self) -> String {
+    fn hardware(&self) -> String {
         let names: Vec<String> = self
             .gpus
             .iter()
@@ -412,37 +409,13 @@ impl Engine for CudaEngine {
         )
     }
 
-    fn price(
+    fn start(
         &self,
         trades: &[Trade],
-        req: &PricingRequest,
-    ) -> Result<Vec<TradeResult>, EngineError> {
-        self.submit(trades, req)?.wait()
-    }
-
-    fn submit(
-        &self,
-        trades: &[Trade],
+        plans: Option<&[Revaluations]>,
         req: &PricingRequest,
     ) -> Result<Box<dyn Pending>, EngineError> {
-        self.submit_with(trades, None, req)
-    }
-
-    fn batches_in_flight(&self) -> usize {
-        2
-    }
-
-    /// One pass per chunk of each one-asset trade's scenarios, all the
-    /// passes launched as one batch ([`super::gpu_revalue`]).
-    fn revalue(
-        &self,
-        trades: &[Trade],
-        scenarios: &[TradeScenarios],
-        req: &PricingRequest,
-    ) -> Result<Vec<ScenarioResult>, EngineError> {
-        gpu_revalue(self, trades, scenarios, req, |t, p, r| {
-            self.submit_with(t, Some(p), r)?.wait()
-        })
+        self.submit_with(trades, plans, req)
     }
 }
 
@@ -458,11 +431,11 @@ impl CudaEngine {
         check_batch("cuda", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
         // Several assets and early exercise: on the first GPU, before the
         // rest of the batch starts.
-        let (early, plain): (Vec<usize>, Vec<usize>) =
+        let (extended, plain): (Vec<usize>, Vec<usize>) =
             (0..trades.len()).partition(|&i| trades[i].extension.is_some());
-        let mut early_results = Vec::with_capacity(early.len());
-        for plan in EarlyPlan::new("cuda", trades, &early, req, PATHS_PER_BLOCK, true)? {
-            early_results.extend(self.price_early(&plan, trades, req)?);
+        let mut extension_results = Vec::with_capacity(extended.len());
+        for plan in ExtensionPlan::new("cuda", trades, &extended, req, PATHS_PER_BLOCK, true)? {
+            extension_results.extend(self.price_extension(&plan, trades, req)?);
         }
         // Split the batch across GPUs in contiguous shares of equal path-steps.
         let total: f64 = plain.iter().map(|&i| trades[i].path_steps()).sum();
@@ -494,7 +467,7 @@ impl CudaEngine {
             parts,
             req: req.clone(),
             paths: trades.iter().map(|t| t.paths).collect(),
-            early: early_results,
+            extended: extension_results,
         }))
     }
 }
@@ -559,7 +532,7 @@ struct CudaBatch {
     req: PricingRequest,
     paths: Vec<u64>,
     /// The trades with several assets or early exercise, priced already.
-    early: Vec<(usize, TradeResult)>,
+    extended: Vec<(usize, TradeResult)>,
 }
 
 impl Pending for CudaBatch {
@@ -578,7 +551,7 @@ impl Pending for CudaBatch {
                 part.top_up()?;
             }
         }
-        for (i, r) in std::mem::take(&mut self.early) {
+        for (i, r) in std::mem::take(&mut self.extended) {
             results[i] = r;
         }
         Ok(results)

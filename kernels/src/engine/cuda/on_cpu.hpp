@@ -228,13 +228,13 @@ extern "C" void rp_cpu_launch_price(const rp_price_args* a, unsigned grid, unsig
         (void*)a);
 }
 
-// The kernels of several assets and early exercise (early.cu): their
+// The kernels of several assets and early exercise (extension.cu): their
 // dates and coefficients besides.
-typedef void (*rp_early_kernel)(const void*, const unsigned*, const unsigned*, const void*, double*, unsigned,
+typedef void (*rp_extension_kernel)(const void*, const unsigned*, const unsigned*, const void*, double*, unsigned,
                                 unsigned, unsigned, unsigned, unsigned);
 
-struct rp_early_args {
-    rp_early_kernel kernel;
+struct rp_extension_args {
+    rp_extension_kernel kernel;
     const void* trades;
     const unsigned* block_start;
     const unsigned* dates;
@@ -243,11 +243,11 @@ struct rp_early_args {
     unsigned key_lo, key_hi, first_block, n_blocks, n_trades;
 };
 
-extern "C" void rp_cpu_launch_early(const rp_early_args* a, unsigned grid, unsigned threads) {
+extern "C" void rp_cpu_launch_extension(const rp_extension_args* a, unsigned grid, unsigned threads) {
     rp_cpu::run(
         grid, threads,
         [](void* p) {
-            const rp_early_args* a = (const rp_early_args*)p;
+            const rp_extension_args* a = (const rp_extension_args*)p;
             a->kernel(a->trades, a->block_start, a->dates, a->coefs, a->partials, a->key_lo, a->key_hi,
                       a->first_block, a->n_blocks, a->n_trades);
         },

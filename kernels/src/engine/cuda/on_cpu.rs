@@ -19,14 +19,13 @@ use libloading::{Library, Symbol};
 use rayon::prelude::*;
 
 use super::{source, PARTIAL, PATHS_PER_BLOCK, THREADS};
-use crate::engine::{
-    check_batch, gpu_revalue, Engine, EngineError, PhiloxAnswer, PricingRequest, TradeResult,
-};
-use crate::gpu::early::{self, EarlyPlan, EARLY_PARTIAL};
+use crate::engine::Pending;
+use crate::engine::{check_batch, EngineError, PhiloxAnswer, PricingRequest, TradeResult};
+use crate::gpu::backend::{done, GpuBackend};
+use crate::gpu::extension::{self, ExtensionPlan, EXTENSION_PARTIAL};
 use crate::gpu::plan::{from_sums, BatchPlan};
 use crate::greeks::Revaluations;
 use crate::instrument::Trade;
-use crate::scenario::{ScenarioResult, TradeScenarios};
 
 const SHIM: &str = include_str!("on_cpu.hpp");
 
@@ -49,9 +48,9 @@ struct PriceArgs {
 
 type LaunchPrice = unsafe extern "C" fn(*const PriceArgs, u32, u32);
 
-/// `rp_early_args` in `on_cpu.hpp`.
+/// `rp_extension_args` in `on_cpu.hpp`.
 #[repr(C)]
-struct EarlyArgs {
+struct ExtensionArgs {
     kernel: *const c_void,
     trades: *const u8,
     block_start: *const u32,
@@ -65,7 +64,7 @@ struct EarlyArgs {
     n_trades: u32,
 }
 
-type LaunchEarly = unsafe extern "C" fn(*const EarlyArgs, u32, u32);
+type LaunchExtension = unsafe extern "C" fn(*const ExtensionArgs, u32, u32);
 type LaunchKat = unsafe extern "C" fn(*const [u32; 4], *mut [u32; 4], u32, u32, u32);
 
 /// The CUDA C kernels, built for this CPU.
@@ -172,33 +171,20 @@ fn build_library(compiler: &str, src: &str, dir: &Path, lib: &Path) -> Result<()
     std::fs::rename(&partial, lib).map_err(|e| format!("cannot store {}: {e}", lib.display()))
 }
 
-impl Engine for CudaOnCpu {
-    fn name(&self) -> &'static str {
-        "cuda-on-cpu"
-    }
+impl GpuBackend for CudaOnCpu {
+    const NAME: &'static str = "cuda-on-cpu";
 
-    fn device(&self) -> String {
+    fn hardware(&self) -> String {
         format!("CUDA C on the CPU ({})", self.compiler)
     }
 
-    fn price(
+    fn start(
         &self,
         trades: &[Trade],
+        plans: Option<&[Revaluations]>,
         req: &PricingRequest,
-    ) -> Result<Vec<TradeResult>, EngineError> {
-        self.price_with(trades, None, req)
-    }
-
-    /// As the CUDA engine: one batch of every trade's scenario passes.
-    fn revalue(
-        &self,
-        trades: &[Trade],
-        scenarios: &[TradeScenarios],
-        req: &PricingRequest,
-    ) -> Result<Vec<ScenarioResult>, EngineError> {
-        gpu_revalue(self, trades, scenarios, req, |t, p, r| {
-            self.price_with(t, Some(p), r)
-        })
+    ) -> Result<Box<dyn Pending>, EngineError> {
+        Ok(done(self.price_with(trades, plans, req)?))
     }
 }
 
@@ -218,7 +204,7 @@ impl CudaOnCpu {
             u32::MAX as u64 - PATHS_PER_BLOCK,
         )?;
         let started = std::time::Instant::now();
-        let (early, plain): (Vec<usize>, Vec<usize>) =
+        let (extended, plain): (Vec<usize>, Vec<usize>) =
             (0..trades.len()).partition(|&i| trades[i].extension.is_some());
         let plan =
             BatchPlan::with_plans("cuda-on-cpu", trades, plans, &plain, req, PATHS_PER_BLOCK)?;
@@ -268,8 +254,10 @@ impl CudaOnCpu {
         for (i, m, s) in plan.merge(&partials, from_sums, |_| secs) {
             results[i] = TradeResult::from_moments(&m, req, trades[i].paths, s);
         }
-        for plan in EarlyPlan::new("cuda-on-cpu", trades, &early, req, PATHS_PER_BLOCK, true)? {
-            for (i, r) in self.price_early(&plan, trades, req)? {
+        for plan in
+            ExtensionPlan::new("cuda-on-cpu", trades, &extended, req, PATHS_PER_BLOCK, true)?
+        {
+            for (i, r) in self.price_extension(&plan, trades, req)? {
                 results[i] = r;
             }
         }
@@ -278,10 +266,10 @@ impl CudaOnCpu {
 }
 
 impl CudaOnCpu {
-    /// The trades of one early-exercise plan, through `early.cu`.
-    fn price_early(
+    /// The trades of one early-exercise plan, through `extension.cu`.
+    fn price_extension(
         &self,
-        plan: &EarlyPlan,
+        plan: &ExtensionPlan,
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Vec<(usize, TradeResult)>, EngineError> {
@@ -292,11 +280,11 @@ impl CudaOnCpu {
         let mut coefs = vec![0f64; n_coefs];
         bytemuck::cast_slice_mut::<f64, u8>(&mut coefs).copy_from_slice(&plan.coefs[..n_coefs * 8]);
         let mut partials = vec![0.0f64; plan.partials_len()];
-        let name = source::early_kernel_name(plan.heston);
-        // SAFETY: rp_cpu_launch_early's signature, and the early kernels'
-        // signature that `EarlyArgs` calls.
-        let launch: Symbol<LaunchEarly> = unsafe { self.lib.get(b"rp_cpu_launch_early") }
-            .map_err(|e| failed("rp_cpu_launch_early", e))?;
+        let name = source::extension_kernel_name(plan.heston);
+        // SAFETY: rp_cpu_launch_extension's signature, and the extension kernels'
+        // signature that `ExtensionArgs` calls.
+        let launch: Symbol<LaunchExtension> = unsafe { self.lib.get(b"rp_cpu_launch_extension") }
+            .map_err(|e| failed("rp_cpu_launch_extension", e))?;
         let kernel: Symbol<*const c_void> =
             unsafe { self.lib.get(name.as_bytes()) }.map_err(|e| failed(name, e))?;
         let kernel = *kernel as usize;
@@ -304,10 +292,10 @@ impl CudaOnCpu {
         let (dates_at, coefs_at) = (plan.dates.as_ptr() as usize, coefs.as_ptr() as usize);
         let n_trades = plan.trades.len() as u32;
         partials
-            .par_chunks_mut(BLOCKS_PER_CALL * EARLY_PARTIAL)
+            .par_chunks_mut(BLOCKS_PER_CALL * EXTENSION_PARTIAL)
             .enumerate()
             .for_each(|(c, out)| {
-                let args = EarlyArgs {
+                let args = ExtensionArgs {
                     kernel: kernel as *const c_void,
                     trades: records_at as *const u8,
                     block_start: starts_at as *const u32,
@@ -317,7 +305,7 @@ impl CudaOnCpu {
                     key_lo: plan.key[0],
                     key_hi: plan.key[1],
                     first_block: (c * BLOCKS_PER_CALL) as u32,
-                    n_blocks: (out.len() / EARLY_PARTIAL) as u32,
+                    n_blocks: (out.len() / EXTENSION_PARTIAL) as u32,
                     n_trades,
                 };
                 // SAFETY: the plan's tables stay alive and unchanged; `out`
@@ -325,6 +313,6 @@ impl CudaOnCpu {
                 unsafe { launch(&args, args.n_blocks, THREADS) };
             });
         let secs = started.elapsed().as_secs_f64();
-        Ok(plan.results(trades, req, &partials, early::from_sums, secs))
+        Ok(plan.results(trades, req, &partials, extension::from_sums, secs))
     }
 }

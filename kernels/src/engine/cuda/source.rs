@@ -23,22 +23,22 @@ pub(crate) const COMMON: [&str; 3] = [
 pub(crate) const KERNEL: &str = include_str!("kernel.cu");
 /// Several assets and early exercise, after the fused kernel: the
 /// correlated step, the payoffs on several assets, the continuation value
-/// and their kernel ([`crate::gpu::early`]).
-pub(crate) const EARLY: [&str; 4] = [
+/// and their kernel ([`crate::gpu::extension`]).
+pub(crate) const EXTENSION: [&str; 4] = [
     include_str!("../../model/multi.cuh"),
     include_str!("../../payoff/multi.cuh"),
     include_str!("../../exercise.cuh"),
-    include_str!("early.cu"),
+    include_str!("extension.cu"),
 ];
 
 /// The kernel of the trades with several assets or early exercise on a
 /// `heston_multi` model (else `gbm_multi`; a one-asset trade as its one
 /// asset): f64 whatever the precision.
-pub fn early_kernel_name(heston: bool) -> &'static str {
+pub fn extension_kernel_name(heston: bool) -> &'static str {
     if heston {
-        "price_early_heston_multi"
+        "price_extension_heston_multi"
     } else {
-        "price_early_gbm_multi"
+        "price_extension_gbm_multi"
     }
 }
 
@@ -87,7 +87,7 @@ pub fn full_source(fast_math: bool) -> String {
         .chain(models)
         .chain(payoffs)
         .chain([KERNEL])
-        .chain(EARLY)
+        .chain(EXTENSION)
         .collect();
     src.push_str(&files.join("\n"));
     for &m in ModelKind::ALL {
@@ -109,8 +109,8 @@ pub fn full_source(fast_math: bool) -> String {
 pub fn all_kernel_names() -> Vec<String> {
     let mut v = vec![
         "rp_kat".to_string(),
-        early_kernel_name(false).to_string(),
-        early_kernel_name(true).to_string(),
+        extension_kernel_name(false).to_string(),
+        extension_kernel_name(true).to_string(),
     ];
     for &m in ModelKind::ALL {
         for &p in PayoffKind::ALL {

@@ -1,5 +1,5 @@
 // What the pricing kernel (kernel.wgsl) and the early-exercise kernel
-// (early.wgsl) share: which trade a workgroup's block belongs to. The twin
+// (extension.wgsl) share: which trade a workgroup's block belongs to. The twin
 // of rp_trade_of_block in kernels/src/engine/cuda/common.cuh. Each kernel
 // declares block_start (binding 1): block_start[t] is trade t's first block.
 

@@ -13,153 +13,44 @@
 //! 65,535 workgroups. Each workgroup writes its outputs' (n, mean, M2); the
 //! plan merges them in f64, in path order, so results do not depend on
 //! scheduling.
+//!
+//! Its parts: `source` (the WGSL each kernel is assembled from), `device`
+//! (the adapter, submissions and read-backs), `extension` (the trades with
+//! several assets or early exercise); the pricing of one-asset trades is
+//! here.
+
+mod device;
+mod extension;
+mod source;
+
+pub use device::{adapters, AdapterSummary};
+use device::{block_on, failed, instance, preference, unavailable};
+pub use source::{extension_shader, pricing_shader};
+#[allow(unused_imports)] // COMMON, KERNEL, EXTENSION: read by the prelude's tests.
+pub(crate) use source::{COMMON, EXTENSION, KAT, KERNEL, MATH, RNG};
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
-use super::{
-    check_batch, gpu_revalue, Engine, EngineError, PhiloxAnswer, Precision, PricingRequest,
-    TradeResult,
-};
-use crate::gpu::early::{self, EarlyPlan, EARLY_PARTIAL};
+use super::{check_batch, EngineError, PhiloxAnswer, Precision, PricingRequest, TradeResult};
+use crate::engine::Pending;
+use crate::gpu::backend::{done, GpuBackend};
+use crate::gpu::extension::ExtensionPlan;
 use crate::gpu::plan::{from_mean_m2, launches, BatchPlan, KindPlan};
-use crate::gpu::{prelude, PARTIAL};
+use crate::gpu::PARTIAL;
 use crate::greeks::Revaluations;
 use crate::instrument::Trade;
 use crate::model::ModelKind;
 use crate::payoff::PayoffKind;
-use crate::scenario::{ScenarioResult, TradeScenarios};
 
 /// Paths per workgroup (`WG` in the prelude).
 pub const PATHS_PER_BLOCK: u64 = 64;
 /// Most workgroups in one dispatch: keeps each submission short.
 const MAX_BLOCKS_PER_DISPATCH: u64 = 65_535 * 4;
-
-/// The WGSL shared by every kernel: the random stream and the special functions.
-pub(crate) const RNG: &str = include_str!("../rng.wgsl");
-pub(crate) const MATH: &str = include_str!("../math.wgsl");
-/// What the pricing kernel and the early-exercise kernel share (which trade
-/// a workgroup's block belongs to), the twin of `cuda/common.cuh`.
-pub(crate) const COMMON: &str = include_str!("wgpu/common.wgsl");
-/// The pricing kernel and the known-answer kernel.
-pub(crate) const KERNEL: &str = include_str!("wgpu/kernel.wgsl");
-pub(crate) const KAT: &str = include_str!("wgpu/kat.wgsl");
-/// Several assets and early exercise: the correlated step, the payoffs on
-/// several assets, the continuation value and their kernel
-/// ([`crate::gpu::early`]).
-pub(crate) const EARLY: [&str; 4] = [
-    include_str!("../model/multi.wgsl"),
-    include_str!("../payoff/multi.wgsl"),
-    include_str!("../exercise.wgsl"),
-    include_str!("wgpu/early.wgsl"),
-];
-
-/// The kernel of the trades with several assets or early exercise on a
-/// `heston_multi` model (else `gbm_multi`): the prelude, the stream, the
-/// special functions, `COMMON`, the one-asset model each asset steps as, then
-/// `EARLY` (the several-asset WGSL files).
-pub fn early_shader(heston: bool) -> String {
-    let model = if heston {
-        ModelKind::Heston
-    } else {
-        ModelKind::Gbm
-    };
-    let mut parts = vec![
-        prelude::wgsl(PATHS_PER_BLOCK),
-        RNG.to_string(),
-        MATH.to_string(),
-        COMMON.to_string(),
-        model.wgsl().to_string(),
-    ];
-    parts.extend(EARLY.iter().map(|s| s.to_string()));
-    parts.join("\n")
-}
-
-/// The pricing kernel for one model x payoff pair: the prelude emitted from
-/// Rust, then the stream, the special functions, `COMMON`, the model, the
-/// payoff and the kernel.
-pub fn pricing_shader(model: ModelKind, payoff: PayoffKind) -> String {
-    [
-        &prelude::wgsl(PATHS_PER_BLOCK),
-        RNG,
-        MATH,
-        COMMON,
-        model.wgsl(),
-        payoff.wgsl(),
-        KERNEL,
-    ]
-    .join("\n")
-}
-
-/// Runs a future that wgpu's native backends resolve without a reactor.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::yield_now();
-    }
-}
-
-/// A Vulkan adapter as found, for `riskpool probe` and error messages.
-#[derive(Clone, Debug)]
-pub struct AdapterSummary {
-    pub name: String,
-    pub device_type: String,
-    pub driver: String,
-    pub is_cpu: bool,
-}
-
-fn unavailable(reason: impl Into<String>) -> EngineError {
-    EngineError::unavailable("wgpu", reason)
-}
-
-fn failed(reason: impl Into<String>) -> EngineError {
-    EngineError::failed("wgpu", reason)
-}
-
-fn instance() -> wgpu::Instance {
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    desc.backends = wgpu::Backends::VULKAN;
-    wgpu::Instance::new(desc)
-}
-
-fn preference(t: wgpu::DeviceType) -> u8 {
-    match t {
-        wgpu::DeviceType::DiscreteGpu => 0,
-        wgpu::DeviceType::IntegratedGpu => 1,
-        wgpu::DeviceType::VirtualGpu => 2,
-        wgpu::DeviceType::Other => 3,
-        wgpu::DeviceType::Cpu => 4,
-    }
-}
-
-/// Every Vulkan adapter on this machine, best first.
-pub fn adapters() -> Vec<AdapterSummary> {
-    let mut found = block_on(instance().enumerate_adapters(wgpu::Backends::VULKAN));
-    found.sort_by_key(|a| preference(a.get_info().device_type));
-    found
-        .iter()
-        .map(|a| {
-            let i = a.get_info();
-            AdapterSummary {
-                name: i.name,
-                device_type: format!("{:?}", i.device_type),
-                driver: format!("{} {}", i.driver, i.driver_info).trim().to_string(),
-                is_cpu: i.device_type == wgpu::DeviceType::Cpu,
-            }
-        })
-        .collect()
-}
 
 /// Kernel parameters of one dispatch (`struct Params` in `kernel.wgsl`).
 #[repr(C)]
@@ -185,9 +76,9 @@ pub struct WgpuEngine {
     pipelines: Mutex<HashMap<(ModelKind, PayoffKind, bool), Arc<wgpu::ComputePipeline>>>,
     /// The early-exercise kernels' bindings (the pricing kernel's, then
     /// dates and coefficients) and pipelines, by `heston`.
-    early_layout: wgpu::BindGroupLayout,
-    early_pipeline_layout: wgpu::PipelineLayout,
-    early_pipelines: Mutex<HashMap<bool, Arc<wgpu::ComputePipeline>>>,
+    extension_layout: wgpu::BindGroupLayout,
+    extension_pipeline_layout: wgpu::PipelineLayout,
+    extension_pipelines: Mutex<HashMap<bool, Arc<wgpu::ComputePipeline>>>,
     errors: Arc<Mutex<Vec<String>>>,
     /// Storage binding size used for chunking (the adapter's, unless capped).
     max_binding: u64,
@@ -261,8 +152,8 @@ impl WgpuEngine {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let early_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("riskpool-early"),
+        let extension_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("riskpool-extension"),
             entries: &[
                 entry(0, wgpu::BufferBindingType::Storage { read_only: true }),
                 entry(1, wgpu::BufferBindingType::Storage { read_only: true }),
@@ -272,10 +163,10 @@ impl WgpuEngine {
                 entry(5, wgpu::BufferBindingType::Storage { read_only: true }),
             ],
         });
-        let early_pipeline_layout =
+        let extension_pipeline_layout =
             device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("riskpool-early"),
-                bind_group_layouts: &[Some(&early_layout)],
+                label: Some("riskpool-extension"),
+                bind_group_layouts: &[Some(&extension_layout)],
                 immediate_size: 0,
             });
         Ok(WgpuEngine {
@@ -286,9 +177,9 @@ impl WgpuEngine {
             layout,
             pipeline_layout,
             pipelines: Mutex::new(HashMap::new()),
-            early_layout,
-            early_pipeline_layout,
-            early_pipelines: Mutex::new(HashMap::new()),
+            extension_layout,
+            extension_pipeline_layout,
+            extension_pipelines: Mutex::new(HashMap::new()),
             errors,
             max_binding: limits
                 .max_storage_buffer_binding_size
@@ -307,21 +198,9 @@ impl WgpuEngine {
         self.info.device_type == wgpu::DeviceType::Cpu
     }
 
-    fn check_errors(&self) -> Result<(), EngineError> {
-        let mut v = self
-            .errors
-            .lock()
-            .map_err(|_| failed("error log poisoned"))?;
-        if v.is_empty() {
-            Ok(())
-        } else {
-            Err(failed(v.drain(..).collect::<Vec<_>>().join("; ")))
-        }
-    }
-
     /// The pipeline of a model x payoff kind; `pv_only` sets the shader's
     /// `PV_ONLY` override (one family, one fold), the twin of CUDA's `_pv`.
-    fn pipeline(
+    pub(super) fn pipeline(
         &self,
         model: ModelKind,
         payoff: PayoffKind,
@@ -363,209 +242,6 @@ impl WgpuEngine {
         self.check_errors()?;
         cache.insert((model, payoff, pv_only), p.clone());
         Ok(p)
-    }
-
-    /// The early-exercise pipeline of a model (`heston_multi`, else `gbm_multi`).
-    fn early_pipeline(&self, heston: bool) -> Result<Arc<wgpu::ComputePipeline>, EngineError> {
-        let mut cache = self
-            .early_pipelines
-            .lock()
-            .map_err(|_| failed("pipeline cache poisoned"))?;
-        if let Some(p) = cache.get(&heston) {
-            return Ok(p.clone());
-        }
-        let label = if heston {
-            "riskpool-early-heston_multi"
-        } else {
-            "riskpool-early-gbm_multi"
-        };
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(label),
-                source: wgpu::ShaderSource::Wgsl(early_shader(heston).into()),
-            });
-        let p = Arc::new(
-            self.device
-                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(label),
-                    layout: Some(&self.early_pipeline_layout),
-                    module: &module,
-                    entry_point: Some("price_early"),
-                    compilation_options: Default::default(),
-                    cache: None,
-                }),
-        );
-        self.check_errors()?;
-        cache.insert(heston, p.clone());
-        Ok(p)
-    }
-
-    /// The trades of one early-exercise plan: every record in one binding,
-    /// the blocks in dispatches under the adapter's limits, merged in path
-    /// order.
-    fn price_early(
-        &self,
-        plan: &EarlyPlan,
-        trades: &[Trade],
-        req: &PricingRequest,
-    ) -> Result<Vec<(usize, TradeResult)>, EngineError> {
-        let started = Instant::now();
-        let pipeline = self.early_pipeline(plan.heston)?;
-        let biggest = (plan.records.len() as u64)
-            .max(plan.coefs.len() as u64)
-            .max(plan.dates.len() as u64 * 4);
-        if biggest > self.max_binding {
-            return Err(failed(format!(
-                "{} several-asset trades need a {biggest}-byte binding, over the adapter's {}: price them in smaller batches",
-                plan.trades.len(),
-                self.max_binding
-            )));
-        }
-        let init = |label: &str, contents: &[u8]| {
-            self.device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(label),
-                    contents,
-                    usage: wgpu::BufferUsages::STORAGE,
-                })
-        };
-        let table = init("riskpool-early-trades", &plan.records);
-        let starts = init("riskpool-early-starts", bytemuck::cast_slice(&plan.starts));
-        let dates = init("riskpool-early-dates", bytemuck::cast_slice(&plan.dates));
-        let coefs = init("riskpool-early-coefs", &plan.coefs);
-        let max_dim = self.limits.max_compute_workgroups_per_dimension.max(1) as u64;
-        let slot = EARLY_PARTIAL as u64 * 4;
-        let total = plan.blocks();
-        let per_dispatch = MAX_BLOCKS_PER_DISPATCH
-            .min(self.max_binding / slot)
-            .min(max_dim * max_dim)
-            .min(total)
-            .max(1);
-        let partials = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("riskpool-early-partials"),
-            size: per_dispatch * slot,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let uniform = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("riskpool-early-params"),
-            size: std::mem::size_of::<Params>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let buffers = [&table, &starts, &partials, &uniform, &dates, &coefs];
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("riskpool-early"),
-            layout: &self.early_layout,
-            entries: &entries,
-        });
-        let mut out = vec![0.0f32; plan.partials_len()];
-        for (first, n) in launches(total, per_dispatch) {
-            let grid_x = n.min(max_dim);
-            let params = Params {
-                key: plan.key,
-                first_block: first as u32,
-                n_blocks: n as u32,
-                n_trades: plan.trades.len() as u32,
-                grid_x: grid_x as u32,
-                // The canary loop's bound (early.wgsl).
-                pad: [2, 0],
-            };
-            let bytes = self.dispatch(&pipeline, &bind, &uniform, &partials, &params, n * slot)?;
-            let got: &[f32] = bytemuck::cast_slice(&bytes);
-            // Blocks whose walks the device cut short: their trades.
-            if let Some(b) = got
-                .chunks(EARLY_PARTIAL)
-                .position(|p| p[EARLY_PARTIAL - 1] != 0.0)
-            {
-                let block = first as usize + b;
-                let k = plan.starts.partition_point(|&s| s as usize <= block) - 1;
-                let t = &trades[plan.trades[k]];
-                return Err(unavailable(format!(
-                    "trade `{}`: {} cut its paths short ({} steps{}): it caps an invocation's loop iterations (lavapipe at 65,535), and a path with several assets or early exercise walks every step in one; use the cpu engine, or fewer steps",
-                    t.id,
-                    self.info.name,
-                    t.steps,
-                    if req.antithetic { ", twice for an antithetic pair" } else { "" }
-                )));
-            }
-            let at = first as usize * EARLY_PARTIAL;
-            out[at..at + n as usize * EARLY_PARTIAL].copy_from_slice(got);
-        }
-        let secs = started.elapsed().as_secs_f64();
-        Ok(plan.results(trades, req, &out, early::from_mean_m2, secs))
-    }
-
-    /// One dispatch of `params.n_blocks` workgroups (a grid of
-    /// `params.grid_x` by as many rows as they need): writes `params` to
-    /// `uniform`, runs `pipeline` on `bind` and reads the first `size`
-    /// bytes of `partials` back.
-    fn dispatch(
-        &self,
-        pipeline: &wgpu::ComputePipeline,
-        bind: &wgpu::BindGroup,
-        uniform: &wgpu::Buffer,
-        partials: &wgpu::Buffer,
-        params: &Params,
-        size: u64,
-    ) -> Result<Vec<u8>, EngineError> {
-        self.queue
-            .write_buffer(uniform, 0, bytemuck::bytes_of(params));
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, bind, &[]);
-            pass.dispatch_workgroups(params.grid_x, params.n_blocks.div_ceil(params.grid_x), 1);
-        }
-        self.read_back(encoder, partials, size)
-    }
-
-    /// Reads `size` bytes of `src` back to the host.
-    fn read_back(
-        &self,
-        encoder: wgpu::CommandEncoder,
-        src: &wgpu::Buffer,
-        size: u64,
-    ) -> Result<Vec<u8>, EngineError> {
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("riskpool-readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder = encoder;
-        encoder.copy_buffer_to_buffer(src, 0, &staging, 0, size);
-        self.queue.submit([encoder.finish()]);
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging
-            .slice(..size)
-            .map_async(wgpu::MapMode::Read, move |r| {
-                let _ = tx.send(r);
-            });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| failed(format!("waiting for the GPU: {e}")))?;
-        self.check_errors()?;
-        rx.recv()
-            .map_err(|_| failed("the readback never completed"))?
-            .map_err(|e| failed(format!("cannot map results: {e}")))?;
-        let bytes = staging
-            .slice(..size)
-            .get_mapped_range()
-            .map_err(|e| failed(format!("cannot read results: {e}")))?
-            .to_vec();
-        staging.unmap();
-        Ok(bytes)
     }
 
     /// Philox words and normals computed on the device, for known-answer tests.
@@ -753,7 +429,7 @@ impl WgpuEngine {
             ));
         }
         check_batch("wgpu", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
-        let (early, plain): (Vec<usize>, Vec<usize>) =
+        let (extended, plain): (Vec<usize>, Vec<usize>) =
             (0..trades.len()).partition(|&i| trades[i].extension.is_some());
         let plan = BatchPlan::with_plans("wgpu", trades, plans, &plain, req, PATHS_PER_BLOCK)?;
         let mut partials = vec![0.0f32; plan.partials_len()];
@@ -772,8 +448,8 @@ impl WgpuEngine {
         for (i, m, s) in plan.merge(&partials, from_mean_m2, |k| seconds[k]) {
             results[i] = TradeResult::from_moments(&m, req, trades[i].paths, s);
         }
-        for plan in EarlyPlan::new("wgpu", trades, &early, req, PATHS_PER_BLOCK, false)? {
-            for (i, r) in self.price_early(&plan, trades, req)? {
+        for plan in ExtensionPlan::new("wgpu", trades, &extended, req, PATHS_PER_BLOCK, false)? {
+            for (i, r) in self.price_extension(&plan, trades, req)? {
                 results[i] = r;
             }
         }
@@ -781,12 +457,10 @@ impl WgpuEngine {
     }
 }
 
-impl Engine for WgpuEngine {
-    fn name(&self) -> &'static str {
-        "wgpu"
-    }
+impl GpuBackend for WgpuEngine {
+    const NAME: &'static str = "wgpu";
 
-    fn device(&self) -> String {
+    fn hardware(&self) -> String {
         let kind = if self.is_software() {
             "software"
         } else {
@@ -795,24 +469,12 @@ impl Engine for WgpuEngine {
         format!("{} ({}, Vulkan, {kind})", self.info.name, self.info.driver)
     }
 
-    fn price(
+    fn start(
         &self,
         trades: &[Trade],
+        plans: Option<&[Revaluations]>,
         req: &PricingRequest,
-    ) -> Result<Vec<TradeResult>, EngineError> {
-        self.price_with(trades, None, req)
-    }
-
-    /// One pass per chunk of each one-asset trade's scenarios, all the
-    /// passes dispatched as one batch ([`super::gpu_revalue`]).
-    fn revalue(
-        &self,
-        trades: &[Trade],
-        scenarios: &[TradeScenarios],
-        req: &PricingRequest,
-    ) -> Result<Vec<ScenarioResult>, EngineError> {
-        gpu_revalue(self, trades, scenarios, req, |t, p, r| {
-            self.price_with(t, Some(p), r)
-        })
+    ) -> Result<Box<dyn Pending>, EngineError> {
+        Ok(done(self.price_with(trades, plans, req)?))
     }
 }

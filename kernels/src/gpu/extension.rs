@@ -1,10 +1,10 @@
 //! Several correlated assets and early exercise on the GPU engines: the
-//! host side of the kernels `engine/cuda/early.cu` and
-//! `engine/wgpu/early.wgsl`, twins of the CPU pricer
-//! `engine/cpu/early.rs` (same streams, same bumps, same policy).
+//! host side of the kernels `engine/cuda/extension.cu` and
+//! `engine/wgpu/extension.wgsl`, twins of the CPU pricer
+//! `engine/cpu/extension.rs` (same streams, same bumps, same policy).
 //!
 //! **Where the regression runs: on the host.** Each trade is prepared by
-//! the CPU pricer's own `Prepared::new` (`engine/cpu/early.rs`): its
+//! the CPU pricer's own `Prepared::new` (`engine/cpu/extension.rs`): its
 //! correlation factor (Cholesky, f64, once per trade) and, for early
 //! exercise, its Longstaff-Schwartz policy, fitted once on the host in
 //! f64 on the trade's regression paths (their own stream). So the coefficients are
@@ -16,20 +16,20 @@
 //! basis and compares the continuation value with the intrinsic value for
 //! the base state and every bumped state; no path is stored.
 //!
-//! **Memory per trade on the device**: one record ([`GpuEarly`], 1,584
+//! **Memory per trade on the device**: one record ([`GpuExtension`], 1,584
 //! bytes in f32 for WGSL; [`GpuEarly64`], 3,120 bytes in f64 for CUDA C:
 //! the step constants of every asset in its three vol families, the
 //! factor, spots, weights and bumps), one `u32` per exercise date (its
 //! step, with [`FITTED`] where the date has coefficients), and
 //! `(dates - 1) x (2 assets + 2)` coefficients (f32 or f64): an American
 //! trade of 252 steps on 5 assets takes 251 x 12 coefficients, 24 KiB in
-//! f64. Each block of paths writes [`EARLY_PARTIAL`] slots.
+//! f64. Each block of paths writes [`EXTENSION_PARTIAL`] slots.
 //!
 //! **A trade too big for one pass** is split by path ranges: its samples
 //! (paths, or antithetic pairs) go in blocks of a fixed size, any number of
 //! blocks per launch (the engines split a plan's blocks into launches or
 //! dispatches under their limits), and the blocks' partial sums are merged
-//! on the host in path order ([`EarlyPlan::results`]), so results do not
+//! on the host in path order ([`ExtensionPlan::results`]), so results do not
 //! depend on how the work was split.
 //!
 //! **A device's cap on loop iterations.** lavapipe (Mesa's software
@@ -56,7 +56,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::correlation::MAX_ASSETS;
-use crate::engine::cpu::early::{Acc, Prepared, Steps};
+use crate::engine::cpu::extension::{Acc, Prepared, Steps};
 use crate::engine::{EngineError, PricingRequest, TradeResult};
 use crate::instrument::Trade;
 use crate::multi::{MultiPayoff, RainbowKind};
@@ -65,9 +65,9 @@ use crate::rng::key_of;
 
 /// `u32`s of a record's head: `[steps, assets, flags, dates, stream lo,
 /// stream hi, samples, first date, first coefficient, terms, 0, 0]`.
-pub const EARLY_HEAD: usize = 12;
+pub const EXTENSION_HEAD: usize = 12;
 /// Model constants per asset and vol family (as [`super::record::MODEL_CONSTS`]).
-pub const EARLY_MODEL_CONSTS: usize = super::record::MODEL_CONSTS;
+pub const EXTENSION_MODEL_CONSTS: usize = super::record::MODEL_CONSTS;
 /// Where each part of a record's values sits: the scalars `[dt, rate,
 /// h_spot, dr, scale, strike, 0, 0]`, then per asset its spot, basket
 /// weight and vega bump, the lower factor (row-major, `MAX_ASSETS` wide),
@@ -79,17 +79,17 @@ pub const V_DVOL: usize = V_WEIGHTS + MAX_ASSETS;
 pub const V_FACTOR: usize = V_DVOL + MAX_ASSETS;
 pub const V_MODEL: usize = V_FACTOR + MAX_ASSETS * MAX_ASSETS;
 /// Values of a record.
-pub const EARLY_VALS: usize = V_MODEL + 3 * MAX_ASSETS * EARLY_MODEL_CONSTS;
+pub const EXTENSION_VALS: usize = V_MODEL + 3 * MAX_ASSETS * EXTENSION_MODEL_CONSTS;
 /// Outputs per sample: pv, the summed delta, gamma, vega, rho, then
 /// delta, gamma and vega per asset (`5 + 3n` used, as the CPU pricer's).
-pub const EARLY_OUTPUTS: usize = 5 + 3 * MAX_ASSETS;
+pub const EXTENSION_OUTPUTS: usize = 5 + 3 * MAX_ASSETS;
 /// Revaluations per path at most: base, spot up/down and vol up/down per
 /// asset, rate up/down.
-pub const EARLY_STATES: usize = 1 + 4 * MAX_ASSETS + 2;
-/// A block's partial: `[n, a_0.., b_0.., cut]` over [`EARLY_OUTPUTS`]
+pub const EXTENSION_STATES: usize = 1 + 4 * MAX_ASSETS + 2;
+/// A block's partial: `[n, a_0.., b_0.., cut]` over [`EXTENSION_OUTPUTS`]
 /// (CUDA: sums and sums of squares in f64, `cut` 0; WGSL: mean and M2 in
 /// f32, `cut` the invocations whose walk the device cut short).
-pub const EARLY_PARTIAL: usize = 2 + 2 * EARLY_OUTPUTS;
+pub const EXTENSION_PARTIAL: usize = 2 + 2 * EXTENSION_OUTPUTS;
 
 /// Flag bits of `head[2]` (the model is the kernel's: one a model).
 pub const E_PUT: u32 = 2;
@@ -103,14 +103,14 @@ pub const E_RHO: u32 = 256;
 /// Set on an exercise date's step where the policy has coefficients there.
 pub const FITTED: u32 = 1 << 31;
 
-macro_rules! gpu_early {
+macro_rules! gpu_extension {
     ($(#[$doc:meta])* $name:ident, $t:ty) => {
         $(#[$doc])*
         #[repr(C)]
         #[derive(Clone, Copy, Debug, Pod, Zeroable)]
         pub struct $name {
-            pub head: [u32; EARLY_HEAD],
-            pub vals: [$t; EARLY_VALS],
+            pub head: [u32; EXTENSION_HEAD],
+            pub vals: [$t; EXTENSION_VALS],
         }
 
         impl $name {
@@ -142,8 +142,8 @@ macro_rules! gpu_early {
                         Steps::Gbm(s) => s[j][fam].gpu_consts(),
                         Steps::Heston(s) => s[j][fam].gpu_consts(),
                     };
-                    let at = V_MODEL + (j * 3 + fam) * EARLY_MODEL_CONSTS;
-                    for (slot, c) in r.vals[at..at + EARLY_MODEL_CONSTS].iter_mut().zip(consts) {
+                    let at = V_MODEL + (j * 3 + fam) * EXTENSION_MODEL_CONSTS;
+                    for (slot, c) in r.vals[at..at + EXTENSION_MODEL_CONSTS].iter_mut().zip(consts) {
                         *slot = c as $t;
                     }
                 }
@@ -183,12 +183,12 @@ macro_rules! gpu_early {
     };
 }
 
-gpu_early!(
+gpu_extension!(
     /// One trade for the WGSL kernel (f32): 1,584 bytes, 16-byte aligned fields.
-    GpuEarly,
+    GpuExtension,
     f32
 );
-gpu_early!(
+gpu_extension!(
     /// One trade for the CUDA C kernel (f64): 3,120 bytes.
     GpuEarly64,
     f64
@@ -202,19 +202,19 @@ fn put(o: OptionType) -> u32 {
 }
 
 /// Whether a model step's constants fill no more than a record's slot.
-const _: () = assert!(EARLY_MODEL_CONSTS == 12 && (EARLY_HEAD * 4).is_multiple_of(16));
-const _: () = assert!(EARLY_VALS.is_multiple_of(4) && EARLY_PARTIAL.is_multiple_of(2));
+const _: () = assert!(EXTENSION_MODEL_CONSTS == 12 && (EXTENSION_HEAD * 4).is_multiple_of(16));
+const _: () = assert!(EXTENSION_VALS.is_multiple_of(4) && EXTENSION_PARTIAL.is_multiple_of(2));
 
 /// The trades of a batch with several assets or early exercise on one
 /// model (`gbm_multi`: one normal an asset a step; `heston_multi`: two),
 /// as one kernel prices them.
-pub struct EarlyPlan {
+pub struct ExtensionPlan {
     /// `heston_multi` (else `gbm_multi`).
     pub heston: bool,
     /// Batch indices of its trades, in the order of its records.
     pub trades: Vec<usize>,
     prepared: Vec<Prepared>,
-    /// The records ([`GpuEarly`] or [`GpuEarly64`]).
+    /// The records ([`GpuExtension`] or [`GpuEarly64`]).
     pub records: Vec<u8>,
     pub record_size: usize,
     /// Every trade's exercise steps (with [`FITTED`]), trade after trade;
@@ -228,7 +228,7 @@ pub struct EarlyPlan {
     pub key: [u32; 2],
 }
 
-impl EarlyPlan {
+impl ExtensionPlan {
     /// The plans of the trades `share` of `trades` (every one with an
     /// extension), one a model, in blocks of `samples_per_block` samples;
     /// records in f64 with `f64`.
@@ -239,8 +239,8 @@ impl EarlyPlan {
         req: &PricingRequest,
         samples_per_block: u64,
         f64: bool,
-    ) -> Result<Vec<EarlyPlan>, EngineError> {
-        let mut plans: Vec<EarlyPlan> = Vec::new();
+    ) -> Result<Vec<ExtensionPlan>, EngineError> {
+        let mut plans: Vec<ExtensionPlan> = Vec::new();
         for &i in share {
             let t = &trades[i];
             let p = Prepared::new(t, req).ok_or_else(|| EngineError::BadTrade {
@@ -260,7 +260,7 @@ impl EarlyPlan {
             let plan = match plans.iter_mut().position(|q| q.heston == heston) {
                 Some(k) => &mut plans[k],
                 None => {
-                    plans.push(EarlyPlan {
+                    plans.push(ExtensionPlan {
                         heston,
                         trades: Vec::new(),
                         prepared: Vec::new(),
@@ -268,7 +268,7 @@ impl EarlyPlan {
                         record_size: if f64 {
                             std::mem::size_of::<GpuEarly64>()
                         } else {
-                            std::mem::size_of::<GpuEarly>()
+                            std::mem::size_of::<GpuExtension>()
                         },
                         dates: Vec::new(),
                         coefs: Vec::new(),
@@ -326,7 +326,7 @@ impl EarlyPlan {
             let r = GpuEarly64::new(&p, t, req, first_date, first_coef);
             self.records.extend_from_slice(bytemuck::bytes_of(&r));
         } else {
-            let r = GpuEarly::new(&p, t, req, first_date, first_coef);
+            let r = GpuExtension::new(&p, t, req, first_date, first_coef);
             self.records.extend_from_slice(bytemuck::bytes_of(&r));
         }
         let samples = if req.antithetic { t.paths / 2 } else { t.paths };
@@ -353,7 +353,7 @@ impl EarlyPlan {
 
     /// Slots of partials the plan's blocks write.
     pub fn partials_len(&self) -> usize {
-        self.blocks() as usize * EARLY_PARTIAL
+        self.blocks() as usize * EXTENSION_PARTIAL
     }
 
     /// Each trade's result, `(batch index, result)`, from its blocks'
@@ -372,7 +372,8 @@ impl EarlyPlan {
         for (k, (&i, p)) in self.trades.iter().zip(&self.prepared).enumerate() {
             let mut acc = Acc::new(p.outputs());
             for b in self.starts[k] as usize..self.starts[k + 1] as usize {
-                let (n, mean, m2) = decode(&partials[b * EARLY_PARTIAL..(b + 1) * EARLY_PARTIAL]);
+                let (n, mean, m2) =
+                    decode(&partials[b * EXTENSION_PARTIAL..(b + 1) * EXTENSION_PARTIAL]);
                 acc.merge_moments(n, &mean, &m2);
             }
             let share = seconds * trades[i].path_steps() / work.max(1.0);
@@ -385,8 +386,8 @@ impl EarlyPlan {
 /// A CUDA block's partial: `n`, then each output's sum and sum of squares.
 pub fn from_sums(p: &[f64]) -> (u64, Vec<f64>, Vec<f64>) {
     let n = p[0];
-    let sum = &p[1..1 + EARLY_OUTPUTS];
-    let sq = &p[1 + EARLY_OUTPUTS..1 + 2 * EARLY_OUTPUTS];
+    let sum = &p[1..1 + EXTENSION_OUTPUTS];
+    let sq = &p[1 + EXTENSION_OUTPUTS..1 + 2 * EXTENSION_OUTPUTS];
     let mean: Vec<f64> = sum.iter().map(|s| s / n.max(1.0)).collect();
     let m2 = sum
         .iter()
@@ -399,8 +400,11 @@ pub fn from_sums(p: &[f64]) -> (u64, Vec<f64>, Vec<f64>) {
 
 /// A WGSL workgroup's partial: `n`, then each output's mean and M2.
 pub fn from_mean_m2(p: &[f32]) -> (u64, Vec<f64>, Vec<f64>) {
-    let mean = p[1..1 + EARLY_OUTPUTS].iter().map(|&v| v as f64).collect();
-    let m2 = p[1 + EARLY_OUTPUTS..1 + 2 * EARLY_OUTPUTS]
+    let mean = p[1..1 + EXTENSION_OUTPUTS]
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
+    let m2 = p[1 + EXTENSION_OUTPUTS..1 + 2 * EXTENSION_OUTPUTS]
         .iter()
         .map(|&v| v as f64)
         .collect();
@@ -413,9 +417,9 @@ mod tests {
 
     #[test]
     fn records_have_the_kernels_layout() {
-        assert_eq!(std::mem::size_of::<GpuEarly>(), 1584);
+        assert_eq!(std::mem::size_of::<GpuExtension>(), 1584);
         assert_eq!(std::mem::size_of::<GpuEarly64>(), 3120);
         assert_eq!(std::mem::offset_of!(GpuEarly64, vals), 48);
-        assert_eq!(EARLY_PARTIAL, 60);
+        assert_eq!(EXTENSION_PARTIAL, 60);
     }
 }

@@ -1,19 +1,19 @@
 // Several correlated assets and early exercise (the twin of
-// kernels/src/engine/cpu/early.rs's Prepared::path and run;
-// kernels/src/engine/wgpu/early.wgsl), in double whatever --precision says,
+// kernels/src/engine/cpu/extension.rs's Prepared::path and run;
+// kernels/src/engine/wgpu/extension.wgsl), in double whatever --precision says,
 // as the CPU pricer. Each thread prices RP_PATHS_PER_THREAD samples (a path,
 // or an antithetic pair) of its block, carrying every revaluation a Greek
 // needs along the same path; at each exercise date each revaluation
 // exercises where the policy (fitted once on the host:
-// kernels/src/gpu/early.rs) says so in its own state. No path is stored;
-// the block writes (n, sums, sums of squares) of RP_EARLY_OUTPUTS outputs,
+// kernels/src/gpu/extension.rs) says so in its own state. No path is stored;
+// the block writes (n, sums, sums of squares) of RP_EXTENSION_OUTPUTS outputs,
 // merged on the host in path order.
 
-#define RP_EARLY_SUMS (1 + 2 * RP_EARLY_OUTPUTS)
-static_assert(RP_EARLY_SUMS < RP_EARLY_PARTIAL, "a block's sums fit its partial");
+#define RP_EXTENSION_SUMS (1 + 2 * RP_EXTENSION_OUTPUTS)
+static_assert(RP_EXTENSION_SUMS < RP_EXTENSION_PARTIAL, "a block's sums fit its partial");
 
 // State `st` at relative asset values xs: its value and whether it is done.
-__device__ __forceinline__ void rp_early_decide(const double* c, unsigned flags, unsigned n, unsigned st,
+__device__ __forceinline__ void rp_extension_decide(const double* c, unsigned flags, unsigned n, unsigned st,
                                                 const double* xs, double disc, bool fitted, bool last,
                                                 const double* beta, double* value, bool* done, unsigned& left) {
     if (done[st]) {
@@ -35,7 +35,7 @@ __device__ __forceinline__ void rp_early_decide(const double* c, unsigned flags,
 
 // One path (`draw` of the trade's stream, normals times `sign`): its outputs.
 template <class M>
-__device__ __forceinline__ void rp_early_path(const EarlyTrade<double>& tr, const unsigned* __restrict__ dates,
+__device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& tr, const unsigned* __restrict__ dates,
                               const double* __restrict__ coefs, uint2 key, unsigned draw, double sign,
                               double* out) {
     const double* c = tr.vals;
@@ -59,8 +59,8 @@ __device__ __forceinline__ void rp_early_path(const EarlyTrade<double>& tr, cons
         vu[j] = M::aux0(rp_asset_model(c, j, 1));
         vd[j] = M::aux0(rp_asset_model(c, j, 2));
     }
-    double value[RP_EARLY_STATES];
-    bool done[RP_EARLY_STATES];
+    double value[RP_EXTENSION_STATES];
+    bool done[RP_EXTENSION_STATES];
     for (unsigned st = 0; st < ns; st++) {
         value[st] = 0.0;
         done[st] = false;
@@ -133,11 +133,11 @@ __device__ __forceinline__ void rp_early_path(const EarlyTrade<double>& tr, cons
                     const unsigned j = (st - 1u) / 2u;
                     xs[j] = ex[j] * ((st - 1u) % 2u == 0u ? 1.0 + h_spot : 1.0 - h_spot);
                 }
-                rp_early_decide(c, flags, n, st, xs, d, fitted, last, beta, value, done, left);
+                rp_extension_decide(c, flags, n, st, xs, d, fitted, last, beta, value, done, left);
             }
         }
     }
-    for (unsigned q = 0; q < RP_EARLY_OUTPUTS; q++) {
+    for (unsigned q = 0; q < RP_EXTENSION_OUTPUTS; q++) {
         out[q] = 0.0;
     }
     out[0] = value[0];
@@ -163,7 +163,7 @@ __device__ __forceinline__ void rp_early_path(const EarlyTrade<double>& tr, cons
 }
 
 template <class M>
-__device__ __forceinline__ void rp_price_early(const EarlyTrade<double>* __restrict__ trades,
+__device__ __forceinline__ void rp_price_extension(const ExtensionTrade<double>* __restrict__ trades,
                                                const unsigned* __restrict__ block_start,
                                                const unsigned* __restrict__ dates, const double* __restrict__ coefs,
                                                double* __restrict__ partials, uint2 key, unsigned first_block,
@@ -175,13 +175,13 @@ __device__ __forceinline__ void rp_price_early(const EarlyTrade<double>* __restr
     // The trade this block of samples belongs to.
     const unsigned g = first_block + b;
     const unsigned lo = rp_trade_of_block(block_start, n_trades, g);
-    const EarlyTrade<double>& tr = trades[lo];
+    const ExtensionTrade<double>& tr = trades[lo];
     const bool anti = (tr.head[2] & RP_E_ANTITHETIC) != 0u;
     const unsigned samples = tr.head[6];
     const unsigned block = g - block_start[lo];
 
-    double acc[RP_EARLY_SUMS];
-    for (int i = 0; i < RP_EARLY_SUMS; i++) {
+    double acc[RP_EXTENSION_SUMS];
+    for (int i = 0; i < RP_EXTENSION_SUMS; i++) {
         acc[i] = 0.0;
     }
     for (int rep = 0; rep < RP_PATHS_PER_THREAD; rep++) {
@@ -189,60 +189,60 @@ __device__ __forceinline__ void rp_price_early(const EarlyTrade<double>* __restr
         if (s >= samples) {
             continue;
         }
-        double a[RP_EARLY_OUTPUTS];
-        rp_early_path<M>(tr, dates, coefs, key, s, 1.0, a);
+        double a[RP_EXTENSION_OUTPUTS];
+        rp_extension_path<M>(tr, dates, coefs, key, s, 1.0, a);
         if (anti) {
-            double o[RP_EARLY_OUTPUTS];
-            rp_early_path<M>(tr, dates, coefs, key, s, -1.0, o);
-            for (int q = 0; q < RP_EARLY_OUTPUTS; q++) {
+            double o[RP_EXTENSION_OUTPUTS];
+            rp_extension_path<M>(tr, dates, coefs, key, s, -1.0, o);
+            for (int q = 0; q < RP_EXTENSION_OUTPUTS; q++) {
                 a[q] = 0.5 * (a[q] + o[q]);
             }
         }
         acc[0] += 1.0;
-        for (int q = 0; q < RP_EARLY_OUTPUTS; q++) {
+        for (int q = 0; q < RP_EXTENSION_OUTPUTS; q++) {
             acc[1 + q] += a[q];
-            acc[1 + RP_EARLY_OUTPUTS + q] += a[q] * a[q];
+            acc[1 + RP_EXTENSION_OUTPUTS + q] += a[q] * a[q];
         }
     }
 
     // Block reduction: warp shuffles, then one thread over the warps' sums.
-    for (int i = 0; i < RP_EARLY_SUMS; i++) {
+    for (int i = 0; i < RP_EXTENSION_SUMS; i++) {
         for (int off = 16; off > 0; off /= 2) {
             acc[i] += __shfl_down_sync(0xffffffffu, acc[i], off);
         }
     }
-    __shared__ double warp_acc[RP_BLOCK / 32][RP_EARLY_SUMS];
+    __shared__ double warp_acc[RP_BLOCK / 32][RP_EXTENSION_SUMS];
     const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
     if (lane == 0u) {
-        for (int i = 0; i < RP_EARLY_SUMS; i++) {
+        for (int i = 0; i < RP_EXTENSION_SUMS; i++) {
             warp_acc[warp][i] = acc[i];
         }
     }
     __syncthreads();
     if (threadIdx.x == 0u) {
-        double* out = partials + (size_t)b * RP_EARLY_PARTIAL;
-        for (int i = 0; i < RP_EARLY_SUMS; i++) {
+        double* out = partials + (size_t)b * RP_EXTENSION_PARTIAL;
+        for (int i = 0; i < RP_EXTENSION_SUMS; i++) {
             double t = 0.0;
             for (int w = 0; w < RP_BLOCK / 32; w++) {
                 t += warp_acc[w][i];
             }
             out[i] = t;
         }
-        for (int i = RP_EARLY_SUMS; i < RP_EARLY_PARTIAL; i++) {
+        for (int i = RP_EXTENSION_SUMS; i < RP_EXTENSION_PARTIAL; i++) {
             out[i] = 0.0;
         }
     }
 }
 
-#define RP_EARLY_KERNEL(M, NAME)                                                                                  \
+#define RP_EXTENSION_KERNEL(M, NAME)                                                                                  \
     extern "C" __global__ void __launch_bounds__(RP_BLOCK)                                                        \
-        NAME(const EarlyTrade<double>* __restrict__ trades, const unsigned* __restrict__ block_start,            \
+        NAME(const ExtensionTrade<double>* __restrict__ trades, const unsigned* __restrict__ block_start,            \
              const unsigned* __restrict__ dates, const double* __restrict__ coefs, double* __restrict__ partials, \
              unsigned key_lo, unsigned key_hi, unsigned first_block, unsigned n_blocks, unsigned n_trades) {      \
-        rp_price_early<M>(trades, block_start, dates, coefs, partials, make_uint2(key_lo, key_hi), first_block,  \
+        rp_price_extension<M>(trades, block_start, dates, coefs, partials, make_uint2(key_lo, key_hi), first_block,  \
                           n_blocks, n_trades);                                                                    \
     }
 
 // One kernel a multi-asset model: gbm_multi steps each asset as Gbm, heston_multi as Heston.
-RP_EARLY_KERNEL(Gbm, price_early_gbm_multi)
-RP_EARLY_KERNEL(Heston, price_early_heston_multi)
+RP_EXTENSION_KERNEL(Gbm, price_extension_gbm_multi)
+RP_EXTENSION_KERNEL(Heston, price_extension_heston_multi)

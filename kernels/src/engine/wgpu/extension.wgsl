@@ -1,12 +1,12 @@
 // Several correlated assets and early exercise (the twin of
-// kernels/src/engine/cpu/early.rs's Prepared::path and run;
-// kernels/src/engine/cuda/early.cu), in f32 (WGSL has none wider): one
+// kernels/src/engine/cpu/extension.rs's Prepared::path and run;
+// kernels/src/engine/cuda/extension.cu), in f32 (WGSL has none wider): one
 // thread per sample (a path, or an antithetic pair), 64 samples per
 // workgroup, carrying every revaluation a Greek needs along the same path;
 // at each exercise date each revaluation exercises where the policy
-// (fitted once on the host: kernels/src/gpu/early.rs) says so in its own
+// (fitted once on the host: kernels/src/gpu/extension.rs) says so in its own
 // state. No path is stored; the workgroup writes (n, mean, M2) of
-// EARLY_OUTPUTS outputs, merged on the host in path order.
+// EXTENSION_OUTPUTS outputs, merged on the host in path order.
 //
 // Assembled at load time (kernels/src/engine/wgpu.rs): the prelude, rng.wgsl,
 // math.wgsl, common.wgsl, one one-asset model file (gbm.wgsl or heston.wgsl), model/multi.wgsl,
@@ -31,24 +31,24 @@ struct ModelConsts {
     c: vec4<f32>,
 }
 
-@group(0) @binding(0) var<storage, read> early_trades: array<EarlyTrade>;
+@group(0) @binding(0) var<storage, read> extension_trades: array<ExtensionTrade>;
 @group(0) @binding(1) var<storage, read> block_start: array<u32>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 @group(0) @binding(4) var<storage, read> dates: array<u32>;
 @group(0) @binding(5) var<storage, read> coefs: array<f32>;
 
-var<workgroup> sh: array<array<f32, EARLY_OUTPUTS>, WG>;
-var<workgroup> sh_mean: array<f32, EARLY_OUTPUTS>;
+var<workgroup> sh: array<array<f32, EXTENSION_OUTPUTS>, WG>;
+var<workgroup> sh_mean: array<f32, EXTENSION_OUTPUTS>;
 // Invocations of the workgroup whose walk was cut short.
 var<workgroup> cut: atomic<u32>;
 
-fn early_val(t: u32, i: u32) -> f32 {
-    return early_trades[t].vals[i / 4u][i % 4u];
+fn extension_val(t: u32, i: u32) -> f32 {
+    return extension_trades[t].vals[i / 4u][i % 4u];
 }
 
-fn early_head(t: u32, i: u32) -> u32 {
-    return early_trades[t].head[i / 4u][i % 4u];
+fn extension_head(t: u32, i: u32) -> u32 {
+    return extension_trades[t].head[i / 4u][i % 4u];
 }
 
 // Each invocation's path state, private, and passed by pointer: lavapipe's
@@ -71,11 +71,11 @@ var<private> xs: array<f32, MAX_ASSETS>;
 var<private> sv: array<f32, MAX_ASSETS>;
 var<private> basis_x: array<f32, MAX_ASSETS>;
 // The revaluations: their values, which are done, how many are left.
-var<private> value: array<f32, EARLY_STATES>;
-var<private> done: array<bool, EARLY_STATES>;
+var<private> value: array<f32, EXTENSION_STATES>;
+var<private> done: array<bool, EXTENSION_STATES>;
 var<private> left: u32;
 // A path's outputs.
-var<private> res: array<f32, EARLY_OUTPUTS>;
+var<private> res: array<f32, EXTENSION_OUTPUTS>;
 
 // State `st` at relative asset values xs: exercised (or paid at maturity) where due.
 fn decide(t: u32, flags: u32, n: u32, st: u32, disc: f32, fitted: bool, last: bool, beta: u32) {
@@ -84,7 +84,7 @@ fn decide(t: u32, flags: u32, n: u32, st: u32, disc: f32, fitted: bool, last: bo
     }
     for (var j = 0u; j < MAX_ASSETS; j++) {
         if (j < n) {
-            sv[j] = early_val(t, V_SPOTS + j) * xs[j];
+            sv[j] = extension_val(t, V_SPOTS + j) * xs[j];
         }
     }
     let iv = multi_intrinsic(t, flags, &sv, n);
@@ -114,23 +114,23 @@ fn xs_from_ex(n: u32) {
 }
 
 // One path (`draw` of the trade's stream, normals times `sign`): its outputs, into res.
-fn early_path(t: u32, draw: u32, sign: f32) {
-    let steps = early_head(t, 0u);
-    let n = early_head(t, 1u);
-    let flags = early_head(t, 2u);
-    let nd = early_head(t, 3u);
-    let stream = vec2<u32>(early_head(t, 4u), early_head(t, 5u));
-    let first_date = early_head(t, 7u);
-    let first_coef = early_head(t, 8u);
-    let terms = early_head(t, 9u);
+fn extension_path(t: u32, draw: u32, sign: f32) {
+    let steps = extension_head(t, 0u);
+    let n = extension_head(t, 1u);
+    let flags = extension_head(t, 2u);
+    let nd = extension_head(t, 3u);
+    let stream = vec2<u32>(extension_head(t, 4u), extension_head(t, 5u));
+    let first_date = extension_head(t, 7u);
+    let first_coef = extension_head(t, 8u);
+    let terms = extension_head(t, 9u);
     let spot = (flags & E_SPOT) != 0u;
     let vega = (flags & E_VEGA) != 0u;
     let rho = (flags & E_RHO) != 0u;
-    let dt = early_val(t, 0u);
-    let rate = early_val(t, 1u);
-    let h_spot = early_val(t, 2u);
-    let dr = early_val(t, 3u);
-    let scale = early_val(t, 4u);
+    let dt = extension_val(t, 0u);
+    let rate = extension_val(t, 1u);
+    let h_spot = extension_val(t, 2u);
+    let dr = extension_val(t, 3u);
+    let scale = extension_val(t, 4u);
     let nps = MODEL_NORMALS * n;
     let vega0 = 1u + select(0u, 2u * n, spot);
     let rho0 = vega0 + select(0u, 2u * n, vega);
@@ -232,20 +232,20 @@ fn early_path(t: u32, draw: u32, sign: f32) {
             }
         }
     }
-    for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+    for (var q = 0u; q < EXTENSION_OUTPUTS; q++) {
         res[q] = 0.0;
     }
     res[0] = value[0];
     for (var j = 0u; j < MAX_ASSETS; j++) {
         if (j < n) {
             if (spot) {
-                let hs = h_spot * early_val(t, V_SPOTS + j);
+                let hs = h_spot * extension_val(t, V_SPOTS + j);
                 let u = value[1u + 2u * j];
                 let d = value[2u + 2u * j];
                 res[5u + j] = scale * (u - d) / (2.0 * hs);
                 res[5u + n + j] = scale * (u - 2.0 * value[0] + d) / (hs * hs);
             }
-            let dvol = early_val(t, V_DVOL + j);
+            let dvol = extension_val(t, V_DVOL + j);
             if (vega && dvol > 0.0) {
                 let u = value[vega0 + 2u * j];
                 let d = value[vega0 + 2u * j + 1u];
@@ -267,7 +267,7 @@ fn tree_sum(lid: u32) {
     for (var k = 1u; k <= 6u; k++) {
         let stride = WG >> k;
         if (lid < stride) {
-            for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+            for (var q = 0u; q < EXTENSION_OUTPUTS; q++) {
                 sh[lid][q] = sh[lid][q] + sh[lid + stride][q];
             }
         }
@@ -276,7 +276,7 @@ fn tree_sum(lid: u32) {
 }
 
 @compute @workgroup_size(WG)
-fn price_early(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn price_extension(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wg_index = wg.x + wg.y * params.grid_x;
     if (wg_index >= params.n_blocks) {
         return;
@@ -284,27 +284,27 @@ fn price_early(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     // The trade this block of samples belongs to.
     let g = params.first_block + wg_index;
     let t = trade_of_block(g, params.n_trades);
-    let anti = (early_head(t, 2u) & E_ANTITHETIC) != 0u;
-    let samples = early_head(t, 6u);
+    let anti = (extension_head(t, 2u) & E_ANTITHETIC) != 0u;
+    let samples = extension_head(t, 6u);
     let block = g - block_start[t];
     let idx = block * WG + lid;
     let n = min(WG, samples - min(samples, block * WG));
 
     // An antithetic pair: the path, then its negated twin, averaged.
-    var o = array<f32, EARLY_OUTPUTS>();
+    var o = array<f32, EXTENSION_OUTPUTS>();
     var complete = true;
     if (idx < samples) {
         let passes = select(1u, 2u, anti);
         for (var p = 0u; p < passes; p++) {
-            early_path(t, idx, select(1.0, -1.0, p == 1u));
+            extension_path(t, idx, select(1.0, -1.0, p == 1u));
             // Every revaluation is paid by the last date.
             complete = complete && left == 0u;
-            for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+            for (var q = 0u; q < EXTENSION_OUTPUTS; q++) {
                 o[q] = o[q] + res[q];
             }
         }
         if (anti) {
-            for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+            for (var q = 0u; q < EXTENSION_OUTPUTS; q++) {
                 o[q] = 0.5 * o[q];
             }
         }
@@ -323,31 +323,31 @@ fn price_early(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     }
 
     // Workgroup reduction: mean, then M2.
-    for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+    for (var q = 0u; q < EXTENSION_OUTPUTS; q++) {
         sh[lid][q] = o[q];
     }
     workgroupBarrier();
     tree_sum(lid);
     if (lid == 0u) {
-        for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+        for (var q = 0u; q < EXTENSION_OUTPUTS; q++) {
             sh_mean[q] = sh[0][q] / f32(max(n, 1u));
         }
     }
     workgroupBarrier();
     let mine = lid < n;
-    for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+    for (var q = 0u; q < EXTENSION_OUTPUTS; q++) {
         let dev = o[q] - sh_mean[q];
         sh[lid][q] = select(0.0, dev * dev, mine);
     }
     workgroupBarrier();
     tree_sum(lid);
     if (lid == 0u) {
-        let base = wg_index * EARLY_PARTIAL;
+        let base = wg_index * EXTENSION_PARTIAL;
         partials[base] = f32(n);
-        for (var q = 0u; q < EARLY_OUTPUTS; q++) {
+        for (var q = 0u; q < EXTENSION_OUTPUTS; q++) {
             partials[base + 1u + q] = sh_mean[q];
-            partials[base + 1u + EARLY_OUTPUTS + q] = sh[0][q];
+            partials[base + 1u + EXTENSION_OUTPUTS + q] = sh[0][q];
         }
-        partials[base + EARLY_PARTIAL - 1u] = f32(atomicLoad(&cut));
+        partials[base + EXTENSION_PARTIAL - 1u] = f32(atomicLoad(&cut));
     }
 }

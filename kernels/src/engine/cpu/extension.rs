@@ -822,7 +822,7 @@ impl Acc {
     }
 
     /// Appends `n` paths' means and M2 (sums of squared deviations), in
-    /// path order: a GPU block's outputs (`crate::gpu::early`).
+    /// path order: a GPU block's outputs (`crate::gpu::extension`).
     pub(crate) fn merge_moments(&mut self, n: u64, mean: &[f64], m2: &[f64]) {
         if n == 0 {
             return;

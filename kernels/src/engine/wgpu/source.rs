@@ -1,0 +1,63 @@
+//! The WGSL sources the wgpu engine assembles its kernels from, each a twin
+//! of a Rust module and a CUDA C file (`cuda/source.rs`).
+
+use super::*;
+use crate::gpu::prelude;
+use crate::model::ModelKind;
+use crate::payoff::PayoffKind;
+
+/// The WGSL shared by every kernel: the random stream and the special functions.
+pub(crate) const RNG: &str = include_str!("../../rng.wgsl");
+pub(crate) const MATH: &str = include_str!("../../math.wgsl");
+/// What the pricing kernel and the early-exercise kernel share (which trade
+/// a workgroup's block belongs to), the twin of `cuda/common.cuh`.
+pub(crate) const COMMON: &str = include_str!("common.wgsl");
+/// The pricing kernel and the known-answer kernel.
+pub(crate) const KERNEL: &str = include_str!("kernel.wgsl");
+pub(crate) const KAT: &str = include_str!("kat.wgsl");
+/// Several assets and early exercise: the correlated step, the payoffs on
+/// several assets, the continuation value and their kernel
+/// ([`crate::gpu::extension`]).
+pub(crate) const EXTENSION: [&str; 4] = [
+    include_str!("../../model/multi.wgsl"),
+    include_str!("../../payoff/multi.wgsl"),
+    include_str!("../../exercise.wgsl"),
+    include_str!("extension.wgsl"),
+];
+
+/// The kernel of the trades with several assets or early exercise on a
+/// `heston_multi` model (else `gbm_multi`): the prelude, the stream, the
+/// special functions, `COMMON`, the one-asset model each asset steps as, then
+/// `EXTENSION` (the several-asset WGSL files).
+pub fn extension_shader(heston: bool) -> String {
+    let model = if heston {
+        ModelKind::Heston
+    } else {
+        ModelKind::Gbm
+    };
+    let mut parts = vec![
+        prelude::wgsl(PATHS_PER_BLOCK),
+        RNG.to_string(),
+        MATH.to_string(),
+        COMMON.to_string(),
+        model.wgsl().to_string(),
+    ];
+    parts.extend(EXTENSION.iter().map(|s| s.to_string()));
+    parts.join("\n")
+}
+
+/// The pricing kernel for one model x payoff pair: the prelude emitted from
+/// Rust, then the stream, the special functions, `COMMON`, the model, the
+/// payoff and the kernel.
+pub fn pricing_shader(model: ModelKind, payoff: PayoffKind) -> String {
+    [
+        &prelude::wgsl(PATHS_PER_BLOCK),
+        RNG,
+        MATH,
+        COMMON,
+        model.wgsl(),
+        payoff.wgsl(),
+        KERNEL,
+    ]
+    .join("\n")
+}

@@ -1,0 +1,80 @@
+//! What a GPU engine provides, and the [`Engine`] each one gets from it.
+//!
+//! The wgpu engine, the CUDA engine and the CUDA C on the CPU differ in
+//! how they run a planned batch; what they do around it (price with the
+//! request's Greeks, revalue through scenario passes within the GPU
+//! records' limits, the trades with an extension one run per scenario) is
+//! the same, and lives here once.
+
+use crate::engine::{gpu_revalue, Done, Engine, EngineError, Pending, PricingRequest, TradeResult};
+use crate::greeks::Revaluations;
+use crate::instrument::Trade;
+use crate::scenario::{ScenarioResult, TradeScenarios};
+
+/// A GPU engine's own part.
+pub trait GpuBackend: Send + Sync {
+    /// The engine's name in results and errors (`cuda`, `wgpu`).
+    const NAME: &'static str;
+    /// Batches worth keeping in flight (see [`Engine::batches_in_flight`]).
+    const IN_FLIGHT: usize = 1;
+
+    /// The hardware it runs on, for result files and logs.
+    fn hardware(&self) -> String;
+
+    /// Starts pricing `trades`, each with its own revaluations (`plans`:
+    /// scenario passes) or the request's Greeks (`None`).
+    fn start(
+        &self,
+        trades: &[Trade],
+        plans: Option<&[Revaluations]>,
+        req: &PricingRequest,
+    ) -> Result<Box<dyn Pending>, EngineError>;
+}
+
+/// A batch a backend priced before returning, as a [`Pending`] one.
+pub fn done(results: Vec<TradeResult>) -> Box<dyn Pending> {
+    Box::new(Done(results))
+}
+
+impl<B: GpuBackend> Engine for B {
+    fn name(&self) -> &'static str {
+        B::NAME
+    }
+
+    fn device(&self) -> String {
+        self.hardware()
+    }
+
+    fn price(
+        &self,
+        trades: &[Trade],
+        req: &PricingRequest,
+    ) -> Result<Vec<TradeResult>, EngineError> {
+        self.start(trades, None, req)?.wait()
+    }
+
+    fn submit(
+        &self,
+        trades: &[Trade],
+        req: &PricingRequest,
+    ) -> Result<Box<dyn Pending>, EngineError> {
+        self.start(trades, None, req)
+    }
+
+    fn batches_in_flight(&self) -> usize {
+        B::IN_FLIGHT
+    }
+
+    /// Scenario passes within the GPU records' limits (the trades with an
+    /// extension one run per scenario): [`gpu_revalue`].
+    fn revalue(
+        &self,
+        trades: &[Trade],
+        scenarios: &[TradeScenarios],
+        req: &PricingRequest,
+    ) -> Result<Vec<ScenarioResult>, EngineError> {
+        gpu_revalue(self, trades, scenarios, req, |t, p, r| {
+            self.start(t, Some(p), r)?.wait()
+        })
+    }
+}

@@ -1,0 +1,117 @@
+//! Flag values checked as clap parses them (ripgrep's low-level to
+//! high-level arguments, in one step): a value a run cannot use is refused
+//! before anything runs, with exit 2, and the message names the flag and
+//! the value (`--paths 0: must be between 1 and 4294967296`; clap puts
+//! its own `invalid value` line before it). Checks that need two flags
+//! together, or the input file, stay with the command.
+
+use riskpool_kernels::Greek;
+
+/// The most shards one run may be cut into: far beyond any Batch job (at
+/// most 10,000 tasks), and small enough that `risk-merge` can list what
+/// is missing.
+pub const MAX_SHARDS: u64 = 1 << 20;
+
+/// `--shard I/N`: shard `index` of `count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// Written as `"I/N"` (a run's signature).
+impl serde::Serialize for Shard {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Parses `--shard I/N`: `0 <= I < N <= MAX_SHARDS`.
+pub fn shard(s: &str) -> Result<Shard, String> {
+    let parsed = s
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+    match parsed {
+        Some((_, n)) if n > MAX_SHARDS => Err(format!("at most {MAX_SHARDS} shards, got {n}")),
+        Some((index, count)) if count > 0 && index < count => Ok(Shard { index, count }),
+        _ => Err(format!("must be I/N with 0 <= I < N, got `{s}`")),
+    }
+}
+
+/// Parses `--paths N`: 1 to the trades' own limit (2^32).
+pub fn paths(s: &str) -> Result<u64, String> {
+    let max = riskpool_kernels::instrument::MAX_PATHS;
+    match s.trim().parse::<u64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("--paths {s}: must be between 1 and {max}")),
+    }
+}
+
+/// Parses one Greek of `--greeks` (comma-separated).
+pub fn greek(s: &str) -> Result<Greek, String> {
+    Greek::parse(s.trim())
+        .ok_or_else(|| format!("unknown Greek `{s}`: expected delta, gamma, vega or rho"))
+}
+
+/// A count of at least 1 for `flag`.
+fn at_least_one(flag: &str, s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{flag} must be at least 1, got `{s}`")),
+    }
+}
+
+/// Parses `--threads N`: at least 1.
+pub fn threads(s: &str) -> Result<usize, String> {
+    at_least_one("--threads", s)
+}
+
+/// Parses `--batch-trades N`: at least 1.
+pub fn batch_trades(s: &str) -> Result<usize, String> {
+    at_least_one("--batch-trades", s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_bounded_and_ordered() {
+        assert_eq!(shard("2/5"), Ok(Shard { index: 2, count: 5 }));
+        assert_eq!(shard(" 0 / 1 "), Ok(Shard { index: 0, count: 1 }));
+        for bad in [
+            "5/5",
+            "1/0",
+            "x/2",
+            "1",
+            "",
+            "-1/2",
+            "5/18446744073709551615",
+        ] {
+            assert!(shard(bad).is_err(), "{bad}");
+        }
+        assert!(shard(&format!("0/{MAX_SHARDS}")).is_ok());
+        assert!(shard(&format!("0/{}", MAX_SHARDS + 1)).is_err());
+    }
+
+    #[test]
+    fn paths_and_counts_are_checked() {
+        assert_eq!(paths("4096"), Ok(4096));
+        for bad in ["0", "-1", "1.5", "4294967297", "x"] {
+            assert!(paths(bad).is_err(), "{bad}");
+        }
+        assert_eq!(threads("3"), Ok(3));
+        assert!(threads("0")
+            .unwrap_err()
+            .contains("--threads must be at least 1"));
+        assert!(batch_trades("-1").unwrap_err().contains("--batch-trades"));
+        assert_eq!(greek(" vega"), Ok(Greek::Vega));
+        assert!(greek("theta").is_err());
+    }
+}
