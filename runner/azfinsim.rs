@@ -99,10 +99,17 @@ fn synthetic(args: &AzfinsimArgs, output: &std::path::Path) -> Result<()> {
             args.failure
         )));
     }
-    if !(args.delay_start >= 0.0 && args.task_duration >= 0.0) {
-        bail!(UsageError(
-            "--delay-start and --task-duration must not be negative".into()
-        ));
+    // At most a day each: a sleep or a busy loop the task cannot finish is
+    // a mistake, and Duration has no infinity.
+    for (flag, v, max) in [
+        ("--delay-start", args.delay_start, 86_400.0),
+        ("--task-duration", args.task_duration, 86_400_000.0),
+    ] {
+        if !(v >= 0.0 && v <= max) {
+            bail!(UsageError(format!(
+                "{flag} {v}: must be a number from 0 to {max} (a day)"
+            )));
+        }
     }
     let window = crate::input::trade_window(args.start_trade, args.trade_window)?;
     let trades: Vec<u64> = TradeReader::open(

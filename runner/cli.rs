@@ -94,7 +94,7 @@ pub struct EngineArgs {
     pub simd: SimdChoice,
     /// GPUs this task takes (default: every GPU no other task holds; also
     /// RISKPOOL_GPUS_PER_TASK). Tasks sharing a node take distinct GPUs.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::flags::gpus_per_task)]
     pub gpus_per_task: Option<usize>,
     /// CUDA engine, f32: the GPU's special-function unit for ln, exp,
     /// sin/cos and Box-Muller's square root instead of riskpool's
@@ -152,7 +152,7 @@ pub struct PriceArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct RiskOutputArgs {
     /// Confidence levels of VaR and ES, comma-separated, each in (0, 1).
-    #[arg(long, value_delimiter = ',', default_value = "0.99,0.975")]
+    #[arg(long, value_delimiter = ',', default_value = "0.99,0.975", value_parser = crate::flags::level)]
     pub levels: Vec<f64>,
     /// The trade x scenario P&L (CSV: scenario,id,pnl,pnl_stderr).
     #[arg(long, value_name = "FILE")]
@@ -239,13 +239,13 @@ pub struct BenchArgs {
     pub engine: EngineArgs,
     /// Workloads to run, comma-separated (W5 and W6, early exercise and
     /// several assets, and W7, scenario revaluation, on request).
-    #[arg(long, value_delimiter = ',', default_value = "W1,W2,W3,W4")]
+    #[arg(long, value_delimiter = ',', default_value = "W1,W2,W3,W4", value_parser = crate::flags::workload)]
     pub workloads: Vec<String>,
     /// Size relative to the standard workloads (trades for W1/W2, paths for W3-W6).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::flags::scale)]
     pub scale: f64,
     /// Timed repetitions per workload (the best is reported).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
     /// Print one JSON object per workload instead of a table.
     #[arg(long)]

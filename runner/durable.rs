@@ -23,6 +23,16 @@ use anyhow::{bail, Context, Result};
 
 use crate::error::{Busy, UsageError};
 
+/// An output's partial file reopened for appending after the rows a rerun
+/// keeps (`resume`), for the writer to go on from.
+pub struct Reopened {
+    pub file: File,
+    /// The CSV header is not (wholly) there yet.
+    pub needs_header: bool,
+    /// Rows kept.
+    pub rows: u64,
+}
+
 /// `path` with `suffix` appended to its file name.
 pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut p = path.as_os_str().to_owned();

@@ -21,7 +21,7 @@ use riskpool_kernels::Greek;
 use crate::cli::{ConcatArgs, SplitArgs};
 use crate::durable::{partial_path, OutputLock};
 use crate::error::UsageError;
-use crate::input::{require_regular_file, InputError};
+use crate::input::{require_regular_file, InputError, LineLimit, LongLine};
 use crate::output::{Col, Kind, Layout};
 
 /// Writes `<stem>.0.csv`, `<stem>.1.csv`, ... of `trades_per_file` trades each,
@@ -246,77 +246,6 @@ fn write_parts(
     }
     result
 }
-
-/// The longest line (or CSV record) read: a results or trade row is a few
-/// hundred bytes, so anything longer is not one, and is refused before it
-/// fills the memory.
-pub const MAX_LINE: usize = 1 << 20;
-
-/// A reader that fails once more than [`MAX_LINE`] bytes pass with no line
-/// end, so a file without line ends is refused in bounded memory.
-pub struct LineLimit<R> {
-    inner: R,
-    since_newline: usize,
-    /// Line ends read so far: the long line is the next one.
-    lines: u64,
-    file: std::path::PathBuf,
-}
-
-impl<R> LineLimit<R> {
-    pub fn new(inner: R, file: &Path) -> Self {
-        LineLimit {
-            inner,
-            since_newline: 0,
-            lines: 0,
-            file: file.to_path_buf(),
-        }
-    }
-}
-
-impl<R: std::io::Read> std::io::Read for LineLimit<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut line_start = 0;
-        for (i, _) in buf[..n].iter().enumerate().filter(|(_, &b)| b == b'\n') {
-            if self.since_newline + (i - line_start) > MAX_LINE {
-                break;
-            }
-            self.lines += 1;
-            self.since_newline = 0;
-            line_start = i + 1;
-        }
-        self.since_newline += n - line_start;
-        if self.since_newline > MAX_LINE {
-            let line = self.lines + 1;
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                LongLine {
-                    line,
-                    message: format!(
-                        "{} line {line}: a line longer than {MAX_LINE} bytes: not a text file of rows",
-                        self.file.display()
-                    ),
-                },
-            ));
-        }
-        Ok(n)
-    }
-}
-
-/// The error [`LineLimit`] reads with: the line (from 1) that is too long.
-#[derive(Debug)]
-pub struct LongLine {
-    pub line: u64,
-    message: String,
-}
-
-impl std::fmt::Display for LongLine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for LongLine {}
 
 /// What the rows of a results file hold, from its header: riskpool's own
 /// layouts (every column checked), azfinsim's synthetic `tradenum,random`,

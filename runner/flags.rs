@@ -72,6 +72,46 @@ pub fn threads(s: &str) -> Result<usize, String> {
     at_least_one("--threads", s)
 }
 
+/// Parses `--gpus-per-task N`: 1 to 64 (as `RISKPOOL_GPUS_PER_TASK`).
+pub fn gpus_per_task(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(format!("--gpus-per-task must be from 1 to 64, got `{s}`")),
+    }
+}
+
+/// Parses one of `bench --workloads`: W1 to W7 (any case).
+pub fn workload(s: &str) -> Result<String, String> {
+    let w = s.trim().to_ascii_uppercase();
+    match w.as_str() {
+        "W1" | "W2" | "W3" | "W4" | "W5" | "W6" | "W7" => Ok(w),
+        _ => Err(format!(
+            "unknown workload `{s}`: expected W1, W2, W3, W4, W5, W6 or W7"
+        )),
+    }
+}
+
+/// Parses `bench --scale F`: above 0 and at most 100 (the standard
+/// workloads a hundred times over).
+pub fn scale(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 100.0 => Ok(f),
+        _ => Err(format!(
+            "--scale must be greater than 0 and at most 100, got `{s}`"
+        )),
+    }
+}
+
+/// Parses one of `--levels`: a confidence level strictly between 0 and 1.
+pub fn level(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(l) if l > 0.0 && l < 1.0 => Ok(l),
+        _ => Err(format!(
+            "--levels {s}: a confidence level must be between 0 and 1 (0.99 for 99%)"
+        )),
+    }
+}
+
 /// Parses `--batch-trades N`: at least 1.
 pub fn batch_trades(s: &str) -> Result<usize, String> {
     at_least_one("--batch-trades", s)

@@ -42,7 +42,19 @@ pub mod risk;
 
 /// Runs one command of the command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
-    riskpool_kernels::env::check()?;
+    // The engines' variables, checked before a command that opens an
+    // engine starts; the file commands never read them, and `probe` shows
+    // a bad one as a warning (it is the tool that finds such problems).
+    if matches!(
+        cli.command,
+        cli::Command::Price(_)
+            | cli::Command::Risk(_)
+            | cli::Command::Bench(_)
+            | cli::Command::Demo(_)
+            | cli::Command::Azfinsim(_)
+    ) {
+        riskpool_kernels::env::check()?;
+    }
     match cli.command {
         cli::Command::Price(args) => {
             let s = price::run(&args)?;

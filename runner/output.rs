@@ -367,7 +367,7 @@ impl ResultWriter {
         layout: Layout,
         engine: &str,
         device: &str,
-        resume: Option<crate::resume::Reopened>,
+        resume: Option<crate::durable::Reopened>,
     ) -> Result<ResultWriter> {
         let partial = partial_path(path);
         let (f, needs_header, rows) = match resume {

@@ -24,6 +24,9 @@ pub fn report(node_size: Option<&str>) -> Value {
     let gpu_adapters: Vec<_> = adapters.iter().filter(|a| !a.is_cpu).collect();
 
     let mut warnings = Vec::new();
+    if let Err(e) = riskpool_kernels::env::check() {
+        warnings.push(format!("{e}: a run that opens an engine stops on it"));
+    }
     let n_cuda = cuda_devices.as_ref().map_or(0, Vec::len);
     if let (Some(name), None) = (&node.name, size) {
         warnings.push(format!(

@@ -26,8 +26,9 @@ use serde_json::{json, Value};
 
 use crate::durable::{
     hash_file, meta_path, partial_path, summary_path, sync_dir, tmp_path, write_atomically,
+    Reopened,
 };
-use crate::files::LineLimit;
+use crate::input::LineLimit;
 use crate::output::{encode_csv, encode_json, Cell, Col, CsvEncoder, Kind, Layout};
 
 /// What makes two runs produce the same rows: the input file (its path,
@@ -95,13 +96,6 @@ pub struct Kept {
     /// Byte offset after the header.
     pub header_end: u64,
     pub rows: Vec<KeptRow>,
-}
-
-/// The partial file opened for appending after the kept rows.
-pub struct Reopened {
-    pub file: File,
-    pub needs_header: bool,
-    pub rows: u64,
 }
 
 impl Kept {

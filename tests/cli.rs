@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::util::{file, p, riskpool, stderr};
+use crate::util::{bin, file, p, riskpool, riskpool_in, stderr};
 
 const GOOD: &str = r#"{"id": "eu-1", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "dividend": 0.01, "vol": 0.25}, "payoff": {"type": "european", "option": "call", "strike": 110}, "maturity": 0.75, "steps": 1, "paths": 100000}"#;
 const GOOD2: &str = r#"{"id": "bar-1", "model": {"type": "heston", "spot": 100, "rate": 0.03, "v0": 0.04, "kappa": 1.5, "theta": 0.04, "xi": 0.5, "rho": -0.7}, "payoff": {"type": "barrier", "option": "put", "strike": 100, "barrier": 80, "direction": "down", "knock": "in"}, "maturity": 1, "steps": 50, "paths": 20000}"#;
@@ -229,7 +229,7 @@ fn bad_input_is_rejected_with_file_line_and_field() {
             "nan.jsonl",
             GOOD.replace(r#""vol": 0.25"#, r#""vol": NaN"#),
             ":1",
-            vec!["`vol`", "invalid JSON"],
+            vec!["`model.vol`", "invalid JSON"],
         ),
         (
             "inf.csv",
@@ -586,5 +586,160 @@ fn flag_values_are_refused_as_they_are_parsed() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(flag), "{args:?}: {}", stderr(&o));
         assert!(!out.exists(), "{args:?} wrote its output");
+    }
+}
+
+/// Commands whose values are checked up front, and the ones a bad engine
+/// variable does not concern.
+#[test]
+fn bench_azfinsim_and_environment_values_are_refused_up_front() {
+    let d = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (vec!["bench", "--scale", "inf"], "--scale"),
+        (
+            vec!["bench", "--workloads", "W1,W9"],
+            "unknown workload `W9`",
+        ),
+        (vec!["bench", "--repeat", "0"], "--repeat"),
+        (
+            vec![
+                "price",
+                "--gpus-per-task",
+                "0",
+                "--input",
+                "x",
+                "--output",
+                "o.csv",
+            ],
+            "--gpus-per-task",
+        ),
+        (
+            vec![
+                "risk-merge",
+                "--output",
+                "m.csv",
+                "--levels",
+                "0.99,0.99",
+                "p",
+            ],
+            "given twice",
+        ),
+        (
+            vec!["risk-merge", "--output", "m.csv", "--levels", "1e-400", "p"],
+            "--levels 1e-400",
+        ),
+        (
+            vec![
+                "azfinsim",
+                "--cache-path",
+                "t.csv",
+                "--algorithm",
+                "synthetic",
+                "--delay-start",
+                "inf",
+            ],
+            "--delay-start",
+        ),
+    ] {
+        let o = riskpool_in(d.path(), &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("W1 "), "{args:?} ran a workload first");
+    }
+    // A bad engine variable stops a run that opens an engine, naming it;
+    // probe reports it and goes on; generate never reads it.
+    let book = file(d.path(), "b.jsonl", GOOD);
+    let run = |args: &[&str]| {
+        bin()
+            .args(args)
+            .current_dir(d.path())
+            .env("RISKPOOL_BATCHES_IN_FLIGHT", "0")
+            .output()
+            .unwrap()
+    };
+    let o = run(&[
+        "price",
+        "--input",
+        p(&book),
+        "--output",
+        "o.csv",
+        "--engine",
+        "cpu",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("RISKPOOL_BATCHES_IN_FLIGHT"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.path().join("o.csv").exists());
+    let o = run(&["probe", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("RISKPOOL_BATCHES_IN_FLIGHT"));
+    let o = run(&["generate", "--trades", "3", "--output", "g.csv"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Books as editors and json.dumps write them: a byte order mark, blank
+/// lines before the first trade; and a syntax error names the dotted field.
+#[test]
+fn books_with_a_mark_or_blank_lines_read_and_syntax_errors_name_the_field() {
+    let d = tempfile::tempdir().unwrap();
+    let array = file(d.path(), "bom.json", &format!("\u{feff}[{GOOD}]"));
+    let blank = file(
+        d.path(),
+        "blank.jsonl",
+        &format!("{}{GOOD}\n", "\n".repeat(5000)),
+    );
+    let spaced = file(
+        d.path(),
+        "spaced.json",
+        &format!("{}[{GOOD}]", " ".repeat(5000)),
+    );
+    for book in [&array, &blank, &spaced] {
+        let out = d.path().join("o.csv");
+        let _ = std::fs::remove_file(&out);
+        let o = riskpool(&[
+            "price",
+            "--input",
+            p(book),
+            "--output",
+            p(&out),
+            "--paths",
+            "2000",
+        ]);
+        assert!(o.status.success(), "{}: {}", book.display(), stderr(&o));
+    }
+    let nan = GOOD.replace("\"spot\": 100", "\"spot\": NaN");
+    let huge = GOOD.replace("\"vol\": 0.25", "\"vol\": 1e400");
+    for (name, text, line, field) in [
+        ("nan.jsonl", format!("{GOOD2}\n{nan}\n"), 2, "model.spot"),
+        (
+            "nan.json",
+            format!("[\n{GOOD2},\n{nan}\n]"),
+            3,
+            "model.spot",
+        ),
+        (
+            "huge.json",
+            format!("[\n{GOOD2},\n{huge}\n]"),
+            3,
+            "model.vol",
+        ),
+    ] {
+        let book = file(d.path(), name, &text);
+        let o = riskpool(&[
+            "price",
+            "--input",
+            p(&book),
+            "--output",
+            p(&d.path().join("e.csv")),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("{name}:{line}: field `{field}`")),
+            "{name}: {}",
+            stderr(&o)
+        );
     }
 }

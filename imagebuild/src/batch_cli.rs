@@ -299,8 +299,8 @@ pub fn batch_job(a: JobArgs) -> Result<()> {
     problems.extend(account_id_refusal(a.account_id.as_deref()));
     let pool_body = match &a.pool_body {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| UsageError(format!("--pool-body {}: {e}", p.display())))?;
+            let text = riskpool_imagebuild::schema::read_json_file(p)
+                .map_err(|e| UsageError(format!("--pool-body {e}")))?;
             let v: Value = serde_json::from_str(&text)
                 .map_err(|e| UsageError(format!("--pool-body {}: {e}", p.display())))?;
             if v.get("properties").is_none() {
@@ -308,6 +308,10 @@ pub fn batch_job(a: JobArgs) -> Result<()> {
                     field: "--pool-body".into(),
                     message: format!("{} is not a management-plane pool body (no `properties`): write it with riskpool-image batch pool --plane management", p.display()),
                 });
+            } else {
+                // run.sh sends it as it is: held to the management plane's
+                // `Pool` as a body riskpool-image writes is.
+                check(None, &[("Pool", "--pool-body", &v)])?;
             }
             Some(v)
         }

@@ -211,6 +211,15 @@ fn check(schema: Option<&Path>, bodies: &[(&str, &str, &Value)]) -> Result<()> {
             None if management.has(root) && !data.has(root) => &management,
             None => &data,
         };
+        if !defs.has(root) {
+            let known = match &given {
+                Some(d) => d.roots().join(", "),
+                None => "PoolAddParameter, JobAddParameter, TaskAddParameter, TaskAddCollectionParameter (data plane), Pool (management plane)".to_string(),
+            };
+            bail!(UsageError(format!(
+                "--definition {root}: no such definition; the definitions hold: {known}"
+            )));
+        }
         problems.extend(
             defs.check(root, body, name)
                 .into_iter()
@@ -228,10 +237,26 @@ fn check(schema: Option<&Path>, bodies: &[(&str, &str, &Value)]) -> Result<()> {
 }
 
 fn write(path: &Path, body: &Value) -> Result<()> {
+    if path.is_dir() {
+        bail!(UsageError(format!(
+            "{}: is a folder; give a file name",
+            path.display()
+        )));
+    }
     let text = serde_json::to_string_pretty(body)? + "\n";
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    // `<output>.tmp` beside it: its own name, never another file's.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let written = std::fs::write(&tmp, text)
+        .with_context(|| format!("cannot write {}", tmp.display()))
+        .and_then(|()| {
+            std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -346,8 +371,7 @@ fn run(cli: Cli) -> Result<()> {
             definition,
             body,
         } => {
-            let text = std::fs::read_to_string(&body)
-                .with_context(|| format!("cannot read {}", body.display()))?;
+            let text = riskpool_imagebuild::schema::read_json_file(&body).map_err(UsageError)?;
             let v: Value = serde_json::from_str(&text)
                 .map_err(|e| UsageError(format!("{}: {e}", body.display())))?;
             check(schema.as_deref(), &[(&definition, "body", &v)])?;

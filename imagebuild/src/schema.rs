@@ -28,6 +28,31 @@ pub struct Definitions {
     defs: Map<String, Value>,
 }
 
+/// The most a JSON file given to riskpool-image may hold: definitions and
+/// bodies are a few hundred KiB.
+pub const MAX_JSON_FILE: u64 = 64 << 20;
+
+/// The text of a JSON file the user names (a body, definitions, a pool
+/// body): a regular file of at most [`MAX_JSON_FILE`] bytes, so a FIFO
+/// never hangs the tool and a device never fills the memory.
+pub fn read_json_file(path: &std::path::Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{}: not a regular file (a folder, FIFO or device)",
+            path.display()
+        ));
+    }
+    if meta.len() > MAX_JSON_FILE {
+        return Err(format!(
+            "{}: {} bytes, more than a JSON body or definitions file holds ({MAX_JSON_FILE})",
+            path.display(),
+            meta.len()
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// The data plane's definitions (Pool_Add, Job_Add, Task_Add,
 /// Task_AddCollection), API version 2024-07-01.20.0: `batch-api/README.md`
 /// says where they come from.
@@ -45,7 +70,7 @@ pub const MANAGEMENT_PLANE: (&str, &str) = (
 impl Definitions {
     /// Reads the definitions file (a Swagger document with `definitions`).
     pub fn load(path: &std::path::Path) -> Result<Definitions, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = read_json_file(path)?;
         Definitions::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
@@ -64,6 +89,14 @@ impl Definitions {
             Some(Value::Object(defs)) => Ok(Definitions { defs: defs.clone() }),
             _ => Err("no `definitions` object".into()),
         }
+    }
+
+    /// The names of the definitions a request body may be checked against
+    /// (those `paths` takes as a body), else every definition.
+    pub fn roots(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.defs.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
     }
 
     /// Whether the definitions have a root named `root`.
@@ -98,11 +131,16 @@ impl Definitions {
         schema: &'a Value,
         props: &mut Vec<(&'a str, &'a Value)>,
         required: &mut Vec<&'a str>,
+        seen: &mut Vec<&'a Value>,
         depth: usize,
     ) {
-        if depth > 16 {
+        // A parent met again (a schema whose `allOf` names itself, or one
+        // parent twice) adds nothing new: without this a self-referencing
+        // file would take exponential time before the depth cap.
+        if depth > 16 || seen.iter().any(|s| std::ptr::eq(*s, schema)) {
             return;
         }
+        seen.push(schema);
         for parent in schema
             .get("allOf")
             .and_then(Value::as_array)
@@ -110,7 +148,7 @@ impl Definitions {
             .flatten()
         {
             if let Some(p) = self.resolve(parent) {
-                self.members(p, props, required, depth + 1);
+                self.members(p, props, required, seen, depth + 1);
             }
         }
         if let Some(p) = schema.get("properties").and_then(Value::as_object) {
@@ -195,7 +233,7 @@ impl Definitions {
         match value {
             Value::Object(map) => {
                 let (mut props, mut required) = (Vec::new(), Vec::new());
-                self.members(schema, &mut props, &mut required, 0);
+                self.members(schema, &mut props, &mut required, &mut Vec::new(), 0);
                 let extra = schema.get("additionalProperties");
                 for k in required {
                     if !map.contains_key(k) {

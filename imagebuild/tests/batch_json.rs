@@ -137,13 +137,16 @@ fn generated_pools_pass_the_management_definitions() {
         let mut args = vec![
             "batch",
             "pool",
-            "--schema",
-            m.to_str().unwrap(),
             "--output",
             out.to_str().unwrap(),
             "--arm-template",
             arm.to_str().unwrap(),
         ];
+        // Half the cases name the definitions file, half use the embedded
+        // one: both check the same body.
+        if i % 2 == 0 {
+            args.extend(["--schema", m.to_str().unwrap()]);
+        }
         args.extend(c.iter().copied());
         let o = image(&args);
         assert!(
@@ -909,35 +912,6 @@ fn broken_bodies_are_refused_with_their_path() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-/// `batch pool` with no --schema checks its body against the embedded
-/// management definitions and lets a valid one through unchanged.
-#[test]
-fn bodies_are_checked_without_schema() {
-    let d = tempfile::tempdir().unwrap();
-    let out = d.path().join("pool.json");
-    let o = image(&[
-        "batch",
-        "pool",
-        "--id",
-        "cpu",
-        "--vm-size",
-        "Standard_D16s_v5",
-        "--image",
-        "myacr.azurecr.io/riskpool:cpu",
-        "--registry",
-        ACR,
-        "--identity",
-        IDENTITY,
-        "--dedicated",
-        "1",
-        "--output",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let defs = Definitions::load(&management()).unwrap();
-    assert_eq!(defs.check("Pool", &read(&out), "pool"), vec![]);
-}
-
 /// An executable shell script at `path`.
 fn script(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
@@ -1452,4 +1426,144 @@ fn shell_characters_in_ids_and_books_are_refused() {
         );
         assert!(!dir.exists(), "{flag} {bad:?}: a refused job wrote files");
     }
+}
+
+/// Files the user names are read as files: a FIFO, a folder or a missing
+/// body is refused (exit 2) rather than waited on; an unknown definition
+/// is a usage error listing what there is; a self-referencing definitions
+/// file is walked once; an output that is a folder is refused and leaves
+/// no temporary file.
+#[test]
+fn named_files_and_definitions_are_refused_clearly() {
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("fifo.json");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let good = d.path().join("good.json");
+    std::fs::write(&good, "{}").unwrap();
+    for args in [
+        vec![
+            "check",
+            "--definition",
+            "PoolAddParameter",
+            fifo.to_str().unwrap(),
+        ],
+        vec![
+            "check",
+            "--definition",
+            "PoolAddParameter",
+            d.path().to_str().unwrap(),
+        ],
+        vec!["check", "--definition", "PoolAddParameter", "missing.json"],
+        vec![
+            "check",
+            "--schema",
+            fifo.to_str().unwrap(),
+            "--definition",
+            "A",
+            good.to_str().unwrap(),
+        ],
+    ] {
+        let o = image(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let o = image(&[
+        "check",
+        "--definition",
+        "NoSuchThing",
+        good.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--definition NoSuchThing") && err.contains("PoolAddParameter"),
+        "{err}"
+    );
+    let selfref = d.path().join("selfref.json");
+    let a = r##"{"$ref": "#/definitions/A"}"##;
+    std::fs::write(
+        &selfref,
+        format!(r#"{{"definitions": {{"A": {{"allOf": [{a}, {a}, {a}, {a}], "properties": {{"x": {{"type": "string"}}}}}}}}}}"#),
+    )
+    .unwrap();
+    let o = image(&[
+        "check",
+        "--schema",
+        selfref.to_str().unwrap(),
+        "--definition",
+        "A",
+        good.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = d.path().join("pool-dir");
+    std::fs::create_dir(&out).unwrap();
+    let o = image(&[
+        "batch",
+        "pool",
+        "--id",
+        "cpu",
+        "--vm-size",
+        "Standard_D16s_v5",
+        "--image",
+        "myacr.azurecr.io/riskpool:cpu",
+        "--registry",
+        ACR,
+        "--dedicated",
+        "1",
+        "--plane",
+        "data",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is a folder"));
+    assert!(
+        !d.path().join("pool-dir.tmp").exists() && !d.path().join("pool-dir.json.tmp").exists()
+    );
+}
+
+/// A `--pool-body` is held to the management plane's `Pool` before run.sh
+/// would send it.
+#[test]
+fn a_pool_body_the_api_would_refuse_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let body = d.path().join("pool.json");
+    std::fs::write(&body, r#"{"properties": {"bogus": 1, "vmSize": 5}}"#).unwrap();
+    let dir = d.path().join("job");
+    let flag = format!("--pool-body={}", body.display());
+    let mut a = job_args(dir.to_str().unwrap(), "j", &[]);
+    a.extend([
+        flag.as_str(),
+        "--account-id=/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/acct",
+        "--trades",
+        "10",
+        "--tasks",
+        "2",
+    ]);
+    let o = image(&a);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--pool-body.properties.bogus") && err.contains("vmSize"),
+        "{err}"
+    );
+    assert!(!dir.join("run.sh").exists());
 }

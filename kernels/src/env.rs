@@ -13,87 +13,58 @@ pub struct Var {
     pub what: &'static str,
 }
 
-/// The NVRTC library to open (a path to `libnvrtc.so*`).
-pub const NVRTC: Var = Var {
-    name: "RISKPOOL_NVRTC",
-    what: "the NVRTC library the CUDA engine opens, by path (else $CUDA_HOME's, then the usual sonames)",
-};
-/// Where compiled CUDA kernels are cached.
-pub const CACHE_DIR: Var = Var {
-    name: "RISKPOOL_CACHE_DIR",
-    what: "the folder of compiled CUDA kernels (else $AZ_BATCH_NODE_SHARED_DIR/riskpool-cache, else $XDG_CACHE_HOME/riskpool, else ~/.cache/riskpool)",
-};
-/// `1`: the GPU engines run their general kernels only.
-pub const GENERIC_KERNELS: Var = Var {
-    name: "RISKPOOL_GENERIC_KERNELS",
-    what: "1: the GPU engines never pick their PV-only kernels (for measuring them; the results are the same)",
-};
-/// How many CUDA batches the runner keeps in flight.
-pub const BATCHES_IN_FLIGHT: Var = Var {
-    name: "RISKPOOL_BATCHES_IN_FLIGHT",
-    what: "CUDA batches in flight at once (default 2; 1 turns the upload/compute overlap off)",
-};
-/// GPUs a task claims when `--gpus-per-task` is not given.
-pub const GPUS_PER_TASK: Var = Var {
-    name: "RISKPOOL_GPUS_PER_TASK",
-    what: "GPUs one task claims when --gpus-per-task is not given (default: every free GPU of the node)",
-};
-/// The Azure VM size, instead of asking the instance metadata service.
-pub const NODE_SIZE: Var = Var {
-    name: "RISKPOOL_NODE_SIZE",
-    what: "the node's Azure VM size (e.g. Standard_NC24ads_A100_v4) when --node-size is not given",
-};
-/// The instance metadata service's address (tests serve it on 127.0.0.1).
-pub const IMDS_ENDPOINT: Var = Var {
-    name: "RISKPOOL_IMDS_ENDPOINT",
-    what:
-        "the instance metadata service, http://HOST[:PORT], asked only inside Batch (AZ_BATCH_NODE_ID set)",
-};
+/// Declares each variable as a constant [`Var`] and lists them in `ALL`.
+macro_rules! vars {
+    ($($(#[$doc:meta])* $id:ident = $name:literal: $what:literal;)+) => {
+        $($(#[$doc])* pub const $id: Var = Var { name: $name, what: $what };)+
+        /// Every variable of this list.
+        pub const ALL: &[&Var] = &[$(&$id),+];
+    };
+}
 
-/// The variables a user or an operator may set.
-pub const ALL: [&Var; 7] = [
-    &NVRTC,
-    &CACHE_DIR,
-    &GENERIC_KERNELS,
-    &BATCHES_IN_FLIGHT,
-    &GPUS_PER_TASK,
-    &NODE_SIZE,
-    &IMDS_ENDPOINT,
-];
+vars! {
+    /// The NVRTC library to open (a path to `libnvrtc.so*`).
+    NVRTC = "RISKPOOL_NVRTC":
+        "the NVRTC library the CUDA engine opens, by path (else $CUDA_HOME's, then the usual sonames)";
+    /// Where compiled CUDA kernels are cached.
+    CACHE_DIR = "RISKPOOL_CACHE_DIR":
+        "the folder of compiled CUDA kernels (else $AZ_BATCH_NODE_SHARED_DIR/riskpool-cache, else $XDG_CACHE_HOME/riskpool, else ~/.cache/riskpool)";
+    /// `1`: the GPU engines run their general kernels only.
+    GENERIC_KERNELS = "RISKPOOL_GENERIC_KERNELS":
+        "1: the GPU engines never pick their PV-only kernels (for measuring them; the results are the same)";
+    /// How many CUDA batches the runner keeps in flight.
+    BATCHES_IN_FLIGHT = "RISKPOOL_BATCHES_IN_FLIGHT":
+        "CUDA batches in flight at once (default 2; 1 turns the upload/compute overlap off)";
+    /// GPUs a task claims when `--gpus-per-task` is not given.
+    GPUS_PER_TASK = "RISKPOOL_GPUS_PER_TASK":
+        "GPUs one task claims when --gpus-per-task is not given (default: every free GPU of the node)";
+    /// The Azure VM size, instead of asking the instance metadata service.
+    NODE_SIZE = "RISKPOOL_NODE_SIZE":
+        "the node's Azure VM size (e.g. Standard_NC24ads_A100_v4) when --node-size is not given";
+    /// The instance metadata service's address (tests serve it on 127.0.0.1).
+    IMDS_ENDPOINT = "RISKPOOL_IMDS_ENDPOINT":
+        "the instance metadata service, http://HOST[:PORT], asked only inside Batch (AZ_BATCH_NODE_ID set)";
+}
 
 /// Test hooks: read only by a runner built with the cargo feature
 /// `test-hooks` (`scripts/test` builds it so; `cargo install` does not).
 pub mod hooks {
     use super::Var;
 
-    /// Stand-in GPUs for the claims tests: a count, or UUIDs.
-    pub const FAKE_GPUS: Var = Var {
-        name: "RISKPOOL_FAKE_GPUS",
-        what: "stand-in GPUs for the GPU-claim tests: a count N, or UUIDs in ordinal order",
-    };
-    /// The engine fails after this many batches.
-    pub const INJECT_ENGINE_FAILURE: Var = Var {
-        name: "RISKPOOL_INJECT_ENGINE_FAILURE",
-        what: "the engine fails after this many batches (the failure tests)",
-    };
-    /// The run stalls at this point, for a test to kill it there.
-    pub const TEST_STALL: Var = Var {
-        name: "RISKPOOL_TEST_STALL",
-        what: "the run stalls at this named point, for a test to kill it exactly there",
-    };
-    /// The stall lasts while this file exists.
-    pub const TEST_STALL_WHILE: Var = Var {
-        name: "RISKPOOL_TEST_STALL_WHILE",
-        what: "the stall lasts while this file exists (else for ever)",
-    };
-
-    /// Every test hook.
-    pub const ALL: [&Var; 4] = [
-        &FAKE_GPUS,
-        &INJECT_ENGINE_FAILURE,
-        &TEST_STALL,
-        &TEST_STALL_WHILE,
-    ];
+    vars! {
+        /// Stand-in GPUs for the claims tests: a count, or UUIDs.
+        FAKE_GPUS = "RISKPOOL_FAKE_GPUS":
+            "stand-in GPUs for the GPU-claim tests: a count N, or UUIDs in ordinal order";
+        /// The engine fails after this many batches.
+        INJECT_ENGINE_FAILURE = "RISKPOOL_INJECT_ENGINE_FAILURE":
+            "the engine fails after this many batches (the failure tests)";
+        /// The run stalls at this point, for a test to kill it there.
+        TEST_STALL = "RISKPOOL_TEST_STALL":
+            "the run stalls at this named point, for a test to kill it exactly there";
+        /// The stall lasts while this file exists.
+        TEST_STALL_WHILE = "RISKPOOL_TEST_STALL_WHILE":
+            "the stall lasts while this file exists (else for ever)";
+    }
 }
 
 /// A variable whose value riskpool cannot use.
@@ -136,7 +107,7 @@ impl Var {
     /// Whether the value is `1`; anything but unset, empty, `0` or `1` is
     /// an error.
     pub fn flag(&self) -> Result<bool, EnvError> {
-        match self.get().as_deref() {
+        match self.get().as_deref().map(str::trim) {
             None | Some("0") => Ok(false),
             Some("1") => Ok(true),
             Some(v) => Err(EnvError {

@@ -9,6 +9,7 @@
 mod azfinsim_csv;
 #[cfg(test)]
 mod fuzz;
+pub mod lines;
 mod portfolio;
 pub mod scenarios;
 
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use riskpool_kernels::Trade;
 
 pub use crate::error::InputError;
+pub use lines::{LineLimit, LongLine, MAX_LINE};
 
 /// What kind of trade file it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,13 +132,37 @@ pub fn require_regular_file(
 /// Looks at the start of `path` to tell its format.
 pub fn detect(path: &Path) -> Result<Format, InputError> {
     let mut f = File::open(path).map_err(|e| file_error(path, format!("cannot open: {e}")))?;
+    // The first 4 KiB after any leading blank space (a book may start with
+    // blank lines), the blank space read past in bounded memory.
     let mut head = vec![0u8; 4096];
     let mut n = 0;
-    while n < head.len() {
+    let mut skipped = false;
+    loop {
         match f.read(&mut head[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) => return Err(file_error(path, format!("cannot read: {e}"))),
+        }
+        if !skipped {
+            let start = if head.starts_with("\u{feff}".as_bytes()) {
+                3
+            } else {
+                0
+            };
+            match head[start..n].iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(i) => {
+                    head.copy_within(start + i..n, 0);
+                    n -= start + i;
+                    skipped = true;
+                }
+                None => {
+                    n = 0;
+                    continue;
+                }
+            }
+        }
+        if n == head.len() {
+            break;
         }
     }
     let text = String::from_utf8_lossy(&head[..n]);
@@ -208,7 +234,7 @@ pub struct TradeReader {
 
 enum Inner {
     Lines {
-        text: BufReader<crate::files::LineLimit<File>>,
+        text: BufReader<LineLimit<File>>,
         line: u64,
     },
     Array {
@@ -226,14 +252,15 @@ impl TradeReader {
                     .map_err(|e| file_error(path, format!("cannot read: {e}")))?;
                 hash.update(text.as_bytes());
                 Inner::Array {
-                    items: portfolio::parse_array(path, &text)?.into_iter(),
+                    items: portfolio::parse_array(path, text.trim_start_matches('\u{feff}'))?
+                        .into_iter(),
                 }
             }
             Format::JsonLines | Format::AzfinsimCsv => {
                 let f =
                     File::open(path).map_err(|e| file_error(path, format!("cannot open: {e}")))?;
                 Inner::Lines {
-                    text: BufReader::with_capacity(1 << 20, crate::files::LineLimit::new(f, path)),
+                    text: BufReader::with_capacity(1 << 20, LineLimit::new(f, path)),
                     line: 0,
                 }
             }
@@ -295,7 +322,7 @@ impl TradeReader {
 /// at the end of the file.
 fn read_line(
     path: &Path,
-    text: &mut BufReader<crate::files::LineLimit<File>>,
+    text: &mut BufReader<LineLimit<File>>,
     line: u64,
     buf: &mut String,
 ) -> Result<bool, InputError> {

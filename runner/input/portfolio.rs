@@ -694,21 +694,80 @@ pub fn parse_line_named(
     text: &str,
 ) -> Result<(Trade, Underlyings), InputError> {
     let v: Value = strict_json(text).map_err(|e| {
-        let field = field_before(text, e.column());
+        let field = field_at(text, e.line(), e.column(), 0);
         error_at(path, line, field.as_deref(), format!("invalid JSON: {e}"))
     })?;
     trade(path, line, v)
 }
 
-/// The last `"key":` before 1-based `column` of `text`: the field a syntax
-/// error (such as a bare `NaN`) sits in.
-fn field_before(text: &str, column: usize) -> Option<String> {
-    let head = text.get(..column.saturating_sub(1).min(text.len()))?;
-    let colon = head.rfind(':')?;
-    let key_end = head[..colon].trim_end();
-    let key = key_end.strip_suffix('"')?;
-    let start = key.rfind('"')?;
-    Some(key[start + 1..].to_string())
+/// The dotted field (`model.spot`, `model.assets[1].vol`) at 1-based
+/// `line` and `column` of JSON `text` that a syntax error (a bare `NaN`, a
+/// number out of range) stopped at: the keys and indices open there, read
+/// from the text before it. `outer` leaves out that many enclosing levels
+/// (1 for the array of a JSON array file).
+fn field_at(text: &str, line: usize, column: usize, outer: usize) -> Option<String> {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let end = (start + column.saturating_sub(1)).min(text.len());
+    let head = text.get(..end)?;
+    // (is an object, its current key, an array's index)
+    let mut stack: Vec<(bool, String, usize)> = Vec::new();
+    let mut last = String::new();
+    let mut chars = head.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                last.clear();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        c => last.push(c),
+                    }
+                }
+            }
+            ':' => {
+                if let Some(top) = stack.last_mut().filter(|t| t.0) {
+                    top.1 = std::mem::take(&mut last);
+                }
+            }
+            '{' => stack.push((true, String::new(), 0)),
+            '[' => stack.push((false, String::new(), 0)),
+            '}' | ']' => {
+                stack.pop();
+            }
+            ',' => {
+                if let Some(top) = stack.last_mut() {
+                    if top.0 {
+                        top.1.clear();
+                    } else {
+                        top.2 += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut path = String::new();
+    for (is_object, key, index) in stack.iter().skip(outer) {
+        if *is_object {
+            if key.is_empty() {
+                break;
+            }
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(key);
+        } else {
+            path.push_str(&format!("[{index}]"));
+        }
+    }
+    (!path.is_empty()).then_some(path)
 }
 
 /// A whole JSON array file, each trade with the line its object starts on.
@@ -717,10 +776,11 @@ pub fn parse_array(
     text: &str,
 ) -> Result<Vec<(u64, Result<(Trade, Underlyings), InputError>)>, InputError> {
     let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(text).map_err(|e| {
+        let field = field_at(text, e.line(), e.column(), 1);
         error_at(
             path,
             e.line() as u64,
-            None,
+            field.as_deref(),
             format!("invalid JSON array: {e}"),
         )
     })?;
@@ -734,7 +794,12 @@ pub fn parse_array(
             let offset = raw.get().as_ptr() as usize - base;
             let line = 1 + text[..offset].bytes().filter(|&b| b == b'\n').count() as u64;
             let parsed = strict_json(raw.get())
-                .map_err(|e| error_at(path, line, None, format!("invalid JSON: {e}")))
+                .map_err(|e| {
+                    // The error's line within the item, as a line of the file.
+                    let at = line + e.line().saturating_sub(1) as u64;
+                    let field = field_at(raw.get(), e.line(), e.column(), 0);
+                    error_at(path, at, field.as_deref(), format!("invalid JSON: {e}"))
+                })
                 .and_then(|v| trade(path, line, v));
             (line, parsed)
         })

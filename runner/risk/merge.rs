@@ -29,7 +29,12 @@ pub fn check_levels(levels: &[f64]) -> Result<()> {
     if levels.is_empty() {
         bail!(UsageError("--levels: give at least one level".into()));
     }
-    for &l in levels {
+    for (i, &l) in levels.iter().enumerate() {
+        if levels[..i].contains(&l) {
+            bail!(UsageError(format!(
+                "--levels {l}: given twice; give each level once"
+            )));
+        }
         if !(l > 0.0 && l < 1.0) {
             bail!(UsageError(format!(
                 "--levels {l}: a confidence level must be between 0 and 1 (0.99 for 99%)"
@@ -47,6 +52,13 @@ pub fn gather(paths: &[PathBuf]) -> Result<Vec<Part>> {
         bail!(UsageError("no part files given".into()));
     };
     let n = first.header.shard[1];
+    if n > crate::flags::MAX_SHARDS {
+        bail!(UsageError(format!(
+            "{}: a part of {n} shards; a run has at most {} (riskpool risk --shard)",
+            first.path.display(),
+            crate::flags::MAX_SHARDS
+        )));
+    }
     let mut seen: BTreeMap<u64, &Path> = BTreeMap::new();
     for p in &parts {
         let h = &p.header;
@@ -96,14 +108,18 @@ pub fn gather(paths: &[PathBuf]) -> Result<Vec<Part>> {
             }
         }
     }
-    let missing: Vec<String> = (0..n)
-        .filter(|k| !seen.contains_key(k))
-        .map(|k| k.to_string())
-        .collect();
-    if !missing.is_empty() {
+    // A count and the first few, however many are missing.
+    let missing = n - seen.len() as u64;
+    if missing > 0 {
+        let first: Vec<String> = (0..n)
+            .filter(|k| !seen.contains_key(k))
+            .take(10)
+            .map(|k| k.to_string())
+            .collect();
         bail!(UsageError(format!(
-            "missing shards of {n}: {} (got {} part files)",
-            missing.join(", "),
+            "missing shards of {n}: {}{} ({missing} missing; got {} part files)",
+            first.join(", "),
+            if missing > 10 { ", ..." } else { "" },
             parts.len()
         )));
     }

@@ -102,6 +102,13 @@ struct PartEnd {
 /// sound: in book order, its values finite, its standard errors finite
 /// and not negative (or null where undefined).
 pub fn read(path: &Path) -> Result<Part> {
+    // A FIFO would hang the merge and a device fill the memory: parts are
+    // files `risk` wrote.
+    crate::input::require_regular_file(
+        path,
+        "part",
+        "a part is a file `riskpool risk --shard` wrote",
+    )?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| UsageError(format!("{}: cannot read: {e}", path.display())))?;
     let bad = |line: usize, what: String| UsageError(format!("{}:{line}: {what}", path.display()));

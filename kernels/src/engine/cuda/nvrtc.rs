@@ -162,6 +162,18 @@ impl Nvrtc {
     /// Opens the NVRTC at `name` (a path, or a name the loader searches
     /// for), and its builtins library from the same folder.
     pub fn open_path(name: &str) -> Result<Nvrtc, String> {
+        // A path (not a soname the loader searches for) must be a file: a
+        // FIFO there would block the loader for ever.
+        if name.contains('/') {
+            match std::fs::metadata(name) {
+                Ok(m) if !m.is_file() => {
+                    return Err(format!(
+                        "{name}: not a regular file (a folder, FIFO or device)"
+                    ))
+                }
+                _ => {}
+            }
+        }
         // SAFETY: loading NVRTC runs its initialisers, which have no
         // preconditions; the symbols are checked before every use.
         let lib = unsafe { Library::new(name) }.map_err(|e| format!("{name}: {e}"))?;
