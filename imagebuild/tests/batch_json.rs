@@ -884,17 +884,14 @@ fn broken_bodies_are_refused_with_their_path() {
 
     // Without --schema the embedded definitions check the same body, the
     // data plane's or the management plane's as the definition asks.
-    let o = image(&[
-        "check",
-        "--definition",
-        "PoolAddParameter",
-        f.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("body.extra") && err.contains("body.taskSlotsPerNode: expected integer"),
-        "{err}"
+    refused(
+        &[
+            "check",
+            "--definition",
+            "PoolAddParameter",
+            f.to_str().unwrap(),
+        ],
+        &["body.extra", "body.taskSlotsPerNode: expected integer"],
     );
     let g = d.path().join("good.json");
     std::fs::write(&g, good.to_string()).unwrap();
@@ -910,6 +907,16 @@ fn broken_bodies_are_refused_with_their_path() {
     std::fs::write(&pool, read(&ex)["parameters"]["parameters"].to_string()).unwrap();
     let o = image(&["check", "--definition", "Pool", pool.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Runs riskpool-image, which must exit 2 saying each of `words`.
+fn refused(args: &[&str], words: &[&str]) {
+    let o = image(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+    for w in words {
+        assert!(err.contains(w), "{args:?}: no `{w}` in {err}");
+    }
 }
 
 /// An executable shell script at `path`.
@@ -1475,17 +1482,14 @@ fn named_files_and_definitions_are_refused_clearly() {
             String::from_utf8_lossy(&o.stderr)
         );
     }
-    let o = image(&[
-        "check",
-        "--definition",
-        "NoSuchThing",
-        good.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("--definition NoSuchThing") && err.contains("PoolAddParameter"),
-        "{err}"
+    refused(
+        &[
+            "check",
+            "--definition",
+            "NoSuchThing",
+            good.to_str().unwrap(),
+        ],
+        &["--definition NoSuchThing", "PoolAddParameter"],
     );
     let selfref = d.path().join("selfref.json");
     let a = r##"{"$ref": "#/definitions/A"}"##;
