@@ -45,7 +45,7 @@ pub enum Command {
 #[derive(clap::Args, Debug)]
 pub struct ProbeArgs {
     /// The Azure VM size (default: RISKPOOL_NODE_SIZE, then instance metadata inside Batch).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::flags::node_size)]
     pub node_size: Option<String>,
     /// One JSON object instead of text.
     #[arg(long)]

@@ -112,6 +112,17 @@ pub fn level(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Parses `--node-size SIZE`: an Azure VM size name, trimmed, not empty.
+pub fn node_size(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    if t.is_empty() || t.contains(char::is_whitespace) {
+        return Err(format!(
+            "--node-size `{s}`: give an Azure VM size such as Standard_NC24ads_A100_v4"
+        ));
+    }
+    Ok(t.to_string())
+}
+
 /// Parses `--batch-trades N`: at least 1.
 pub fn batch_trades(s: &str) -> Result<usize, String> {
     at_least_one("--batch-trades", s)

@@ -582,6 +582,9 @@ fn flag_values_are_refused_as_they_are_parsed() {
         if args[0] == "risk" {
             all.extend(["--scenarios", "missing.csv"]);
         }
+        if args[0] == "probe" {
+            all.truncate(args.len());
+        }
         let o = riskpool(&all);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(flag), "{args:?}: {}", stderr(&o));
@@ -741,5 +744,30 @@ fn books_with_a_mark_or_blank_lines_read_and_syntax_errors_name_the_field() {
             "{name}: {}",
             stderr(&o)
         );
+    }
+    // A line past 1 MiB, and a byte that is not UTF-8 in an array file:
+    // each refused naming its own line, once.
+    let long = file(
+        d.path(),
+        "long.jsonl",
+        &format!("{GOOD}\n{}\n", "x".repeat(2 << 20)),
+    );
+    let mut bad = format!("[\n{GOOD},\n").into_bytes();
+    bad.extend_from_slice(b"{\"id\": \"\xff\"}\n]");
+    let utf = d.path().join("utf.json");
+    std::fs::write(&utf, bad).unwrap();
+    for (book, line, says) in [(&long, 2, "a line longer than"), (&utf, 3, "not UTF-8")] {
+        let o = riskpool(&[
+            "price",
+            "--input",
+            p(book),
+            "--output",
+            p(&d.path().join("u.csv")),
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        let name = book.file_name().unwrap().to_string_lossy();
+        assert!(err.contains(&format!("{name}:{line}: {says}")), "{err}");
+        assert_eq!(err.matches(name.as_ref()).count(), 1, "{err}");
     }
 }

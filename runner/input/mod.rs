@@ -248,8 +248,19 @@ impl TradeReader {
         let mut hash = xxhash_rust::xxh3::Xxh3::new();
         let inner = match format {
             Format::JsonArray => {
-                let text = std::fs::read_to_string(path)
+                let bytes = std::fs::read(path)
                     .map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+                let text = String::from_utf8(bytes).map_err(|e| {
+                    // The line of the first byte that is not UTF-8.
+                    let at = e.utf8_error().valid_up_to();
+                    let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
+                    error_at(
+                        path,
+                        line as u64,
+                        None,
+                        "not UTF-8 text: a JSON file is UTF-8",
+                    )
+                })?;
                 hash.update(text.as_bytes());
                 Inner::Array {
                     items: portfolio::parse_array(path, text.trim_start_matches('\u{feff}'))?
@@ -326,9 +337,18 @@ fn read_line(
     line: u64,
     buf: &mut String,
 ) -> Result<bool, InputError> {
-    text.read_line(buf)
-        .map(|n| n > 0)
-        .map_err(|e| error_at(path, line + 1, None, format!("cannot read: {e}")))
+    text.read_line(buf).map(|n| n > 0).map_err(|e| {
+        // A line past the limit is named by its own number, once.
+        match e.get_ref().and_then(|i| i.downcast_ref::<LongLine>()) {
+            Some(long) => error_at(
+                path,
+                long.line,
+                None,
+                format!("a line longer than {MAX_LINE} bytes: not a trade (a trade is a few hundred bytes; is this a text file of trades?)"),
+            ),
+            None => error_at(path, line + 1, None, format!("cannot read: {e}")),
+        }
+    })
 }
 
 impl TradeReader {
