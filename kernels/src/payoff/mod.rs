@@ -157,6 +157,29 @@ pub enum PayoffStep<T> {
     DoubleBarrier(DoubleBarrierStep<T>),
 }
 
+/// Work done with a payoff's own type (the CPU engine's kernel, made once
+/// per model x payoff pair): [`PayoffStep::visit`] hands the visitor the
+/// payoff inside, so the one `match` over the kinds lives here.
+pub trait PayoffVisitor<T: Real> {
+    type Output;
+    fn visit<P: PathPayoff<T>>(self, payoff: P) -> Self::Output;
+}
+
+impl<T: Real> PayoffStep<T> {
+    /// Calls `v` with the payoff inside, as its own type.
+    pub fn visit<V: PayoffVisitor<T>>(self, v: V) -> V::Output {
+        match self {
+            PayoffStep::European(p) => v.visit(p),
+            PayoffStep::Digital(p) => v.visit(p),
+            PayoffStep::Asian(p) => v.visit(p),
+            PayoffStep::Barrier(p) => v.visit(p),
+            PayoffStep::Lookback(p) => v.visit(p),
+            PayoffStep::FxWarrant(p) => v.visit(p),
+            PayoffStep::DoubleBarrier(p) => v.visit(p),
+        }
+    }
+}
+
 impl PayoffSpec {
     /// Reads a payoff of `kind` from its terms (the fields beside `type`),
     /// each kind through its own derived reader.

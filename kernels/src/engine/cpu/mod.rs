@@ -22,7 +22,7 @@ use super::{
 use crate::greeks::{Revaluations, MAX_FOLDS};
 use crate::instrument::Trade;
 use crate::model::{ModelStep, PathModel};
-use crate::payoff::{PathPayoff, PayoffStep};
+use crate::payoff::{PathPayoff, PayoffStep, PayoffVisitor};
 use crate::real::Real;
 use crate::revalue::PassLimits;
 use crate::rng::key_of;
@@ -269,14 +269,28 @@ fn run_payoff<T: Real, M: PathModel<T>>(
     count: u64,
     acc: &mut Sums,
 ) {
-    fn with<T: Real, M: PathModel<T>, P: PathPayoff<T>>(
-        simd: Simd,
-        j: &Job<T, M, PayoffStep<T>>,
-        payoff: P,
-        first: u64,
-        count: u64,
-        acc: &mut Sums,
-    ) {
+    j.payoff.visit(RunWith {
+        simd,
+        j,
+        first,
+        count,
+        acc,
+    })
+}
+
+/// The job run with the payoff as its own type ([`PayoffStep::visit`]).
+struct RunWith<'a, T, M> {
+    simd: Simd,
+    j: &'a Job<T, M, PayoffStep<T>>,
+    first: u64,
+    count: u64,
+    acc: &'a mut Sums,
+}
+
+impl<T: Real, M: PathModel<T>> PayoffVisitor<T> for RunWith<'_, T, M> {
+    type Output = ();
+    fn visit<P: PathPayoff<T>>(self, payoff: P) {
+        let j = self.j;
         let job = Job {
             families: j.families,
             n_families: j.n_families,
@@ -290,16 +304,7 @@ fn run_payoff<T: Real, M: PathModel<T>>(
             coef: j.coef,
             active: j.active,
         };
-        dispatch::run(simd, &job, first, count, acc)
-    }
-    match j.payoff {
-        PayoffStep::European(p) => with(simd, j, p, first, count, acc),
-        PayoffStep::Digital(p) => with(simd, j, p, first, count, acc),
-        PayoffStep::Asian(p) => with(simd, j, p, first, count, acc),
-        PayoffStep::Barrier(p) => with(simd, j, p, first, count, acc),
-        PayoffStep::Lookback(p) => with(simd, j, p, first, count, acc),
-        PayoffStep::FxWarrant(p) => with(simd, j, p, first, count, acc),
-        PayoffStep::DoubleBarrier(p) => with(simd, j, p, first, count, acc),
+        dispatch::run(self.simd, &job, self.first, self.count, self.acc)
     }
 }
 
