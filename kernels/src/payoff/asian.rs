@@ -25,7 +25,7 @@ pub struct Asian {
 
 impl Asian {
     /// Checks its terms, naming the field (`payoff.strike`).
-    pub fn validate(&self) -> Result<(), TradeError> {
+    pub fn validate(&self, _spot: f64) -> Result<(), TradeError> {
         non_negative("payoff.strike", self.strike)?;
         Ok(())
     }

@@ -100,7 +100,7 @@ pub struct BarrierStep<T> {
 }
 
 impl Barrier {
-    pub fn prepare<T: Real>(&self, spot: f64) -> BarrierStep<T> {
+    pub fn prepare<T: Real>(&self, spot: f64, _steps: u32) -> BarrierStep<T> {
         BarrierStep {
             option: self.option,
             direction: self.direction,

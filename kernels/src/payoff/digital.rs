@@ -16,7 +16,7 @@ pub struct Digital {
 
 impl Digital {
     /// Checks its terms, naming the field (`payoff.cash`).
-    pub fn validate(&self) -> Result<(), TradeError> {
+    pub fn validate(&self, _spot: f64) -> Result<(), TradeError> {
         positive("payoff.strike", self.strike)?;
         finite("payoff.cash", self.cash)?;
         Ok(())
@@ -32,7 +32,7 @@ pub struct DigitalStep<T> {
 }
 
 impl Digital {
-    pub fn prepare<T: Real>(&self, spot: f64) -> DigitalStep<T> {
+    pub fn prepare<T: Real>(&self, spot: f64, _steps: u32) -> DigitalStep<T> {
         DigitalStep {
             option: self.option,
             log_strike: T::from_f64((self.strike / spot).ln()),

@@ -81,7 +81,7 @@ pub struct DoubleBarrierStep<T> {
 }
 
 impl DoubleBarrier {
-    pub fn prepare<T: Real>(&self, spot: f64) -> DoubleBarrierStep<T> {
+    pub fn prepare<T: Real>(&self, spot: f64, _steps: u32) -> DoubleBarrierStep<T> {
         DoubleBarrierStep {
             option: self.option,
             monitoring: self.monitoring,

@@ -14,7 +14,7 @@ pub struct European {
 
 impl European {
     /// Checks its terms, naming the field (`payoff.strike`).
-    pub fn validate(&self) -> Result<(), TradeError> {
+    pub fn validate(&self, _spot: f64) -> Result<(), TradeError> {
         non_negative("payoff.strike", self.strike)?;
         Ok(())
     }
@@ -28,7 +28,7 @@ pub struct EuropeanStep<T> {
 }
 
 impl European {
-    pub fn prepare<T: Real>(&self, spot: f64) -> EuropeanStep<T> {
+    pub fn prepare<T: Real>(&self, spot: f64, _steps: u32) -> EuropeanStep<T> {
         EuropeanStep {
             option: self.option,
             spot: T::from_f64(spot),

@@ -21,7 +21,7 @@ pub struct FxWarrant {
 
 impl FxWarrant {
     /// Checks its terms, naming the field (`payoff.warrants`).
-    pub fn validate(&self) -> Result<(), TradeError> {
+    pub fn validate(&self, _spot: f64) -> Result<(), TradeError> {
         positive("payoff.strike", self.strike)?;
         non_negative("payoff.warrants", self.warrants)?;
         non_negative("payoff.notional_per_warrant", self.notional_per_warrant)?;
@@ -40,7 +40,7 @@ pub struct FxWarrantStep<T> {
 }
 
 impl FxWarrant {
-    pub fn prepare<T: Real>(&self, spot: f64) -> FxWarrantStep<T> {
+    pub fn prepare<T: Real>(&self, spot: f64, _steps: u32) -> FxWarrantStep<T> {
         FxWarrantStep {
             spot: T::from_f64(spot),
             inv_strike: T::from_f64(1.0 / self.strike),

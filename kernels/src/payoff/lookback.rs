@@ -29,7 +29,7 @@ pub struct Lookback {
 
 impl Lookback {
     /// Checks its terms, naming the field (`payoff.strike`).
-    pub fn validate(&self) -> Result<(), TradeError> {
+    pub fn validate(&self, _spot: f64) -> Result<(), TradeError> {
         if self.strike_type == StrikeType::Fixed {
             non_negative("payoff.strike", self.strike)?;
         }
@@ -46,7 +46,7 @@ pub struct LookbackStep<T> {
 }
 
 impl Lookback {
-    pub fn prepare<T: Real>(&self, spot: f64) -> LookbackStep<T> {
+    pub fn prepare<T: Real>(&self, spot: f64, _steps: u32) -> LookbackStep<T> {
         LookbackStep {
             option: self.option,
             strike_type: self.strike_type,
