@@ -146,8 +146,8 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
         "nvrtc      {}",
         r["nvrtc"]
             .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| r["nvrtc"]["error"].to_string())
+            .or_else(|| r["nvrtc"]["error"].as_str())
+            .map_or_else(|| "none".to_string(), str::to_string)
     );
     for a in r["wgpu_adapters"].as_array().into_iter().flatten() {
         println!(
