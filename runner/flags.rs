@@ -5,6 +5,8 @@
 //! its own `invalid value` line before it). Checks that need two flags
 //! together, or the input file, stay with the command.
 
+use std::ops::Bound;
+
 use riskpool_kernels::Greek;
 
 /// The most shards one run may be cut into: far beyond any Batch job (at
@@ -44,13 +46,25 @@ pub fn shard(s: &str) -> Result<Shard, String> {
     }
 }
 
+/// `s` as a `T` inside `range`, or `why` (each parser's own message).
+fn within<T: std::str::FromStr + PartialOrd>(
+    s: &str,
+    range: impl std::ops::RangeBounds<T>,
+    why: impl FnOnce() -> String,
+) -> Result<T, String> {
+    s.trim()
+        .parse::<T>()
+        .ok()
+        .filter(|v| range.contains(v))
+        .ok_or_else(why)
+}
+
 /// Parses `--paths N`: 1 to the trades' own limit (2^32).
 pub fn paths(s: &str) -> Result<u64, String> {
     let max = riskpool_kernels::instrument::MAX_PATHS;
-    match s.trim().parse::<u64>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(format!("--paths {s}: must be between 1 and {max}")),
-    }
+    within(s, 1..=max, || {
+        format!("--paths {s}: must be between 1 and {max}")
+    })
 }
 
 /// Parses one Greek of `--greeks` (comma-separated).
@@ -59,25 +73,18 @@ pub fn greek(s: &str) -> Result<Greek, String> {
         .ok_or_else(|| format!("unknown Greek `{s}`: expected delta, gamma, vega or rho"))
 }
 
-/// A count of at least 1 for `flag`.
-fn at_least_one(flag: &str, s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("{flag} must be at least 1, got `{s}`")),
-    }
-}
-
 /// Parses `--threads N`: at least 1.
 pub fn threads(s: &str) -> Result<usize, String> {
-    at_least_one("--threads", s)
+    within(s, 1.., || {
+        format!("--threads must be at least 1, got `{s}`")
+    })
 }
 
 /// Parses `--gpus-per-task N`: 1 to 64 (as `RISKPOOL_GPUS_PER_TASK`).
 pub fn gpus_per_task(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(n) if (1..=64).contains(&n) => Ok(n),
-        _ => Err(format!("--gpus-per-task must be from 1 to 64, got `{s}`")),
-    }
+    within(s, 1..=64, || {
+        format!("--gpus-per-task must be from 1 to 64, got `{s}`")
+    })
 }
 
 /// Parses one of `bench --workloads`: W1 to W7 (any case).
@@ -94,22 +101,16 @@ pub fn workload(s: &str) -> Result<String, String> {
 /// Parses `bench --scale F`: above 0 and at most 100 (the standard
 /// workloads a hundred times over).
 pub fn scale(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(f) if f > 0.0 && f <= 100.0 => Ok(f),
-        _ => Err(format!(
-            "--scale must be greater than 0 and at most 100, got `{s}`"
-        )),
-    }
+    within(s, (Bound::Excluded(0.0), Bound::Included(100.0)), || {
+        format!("--scale must be greater than 0 and at most 100, got `{s}`")
+    })
 }
 
 /// Parses one of `--levels`: a confidence level strictly between 0 and 1.
 pub fn level(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(l) if l > 0.0 && l < 1.0 => Ok(l),
-        _ => Err(format!(
-            "--levels {s}: a confidence level must be between 0 and 1 (0.99 for 99%)"
-        )),
-    }
+    within(s, (Bound::Excluded(0.0), Bound::Excluded(1.0)), || {
+        format!("--levels {s}: a confidence level must be between 0 and 1 (0.99 for 99%)")
+    })
 }
 
 /// Parses `--node-size SIZE`: an Azure VM size name, trimmed, not empty.
@@ -125,7 +126,9 @@ pub fn node_size(s: &str) -> Result<String, String> {
 
 /// Parses `--batch-trades N`: at least 1.
 pub fn batch_trades(s: &str) -> Result<usize, String> {
-    at_least_one("--batch-trades", s)
+    within(s, 1.., || {
+        format!("--batch-trades must be at least 1, got `{s}`")
+    })
 }
 
 #[cfg(test)]

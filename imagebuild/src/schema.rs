@@ -91,8 +91,8 @@ impl Definitions {
         }
     }
 
-    /// The names of the definitions a request body may be checked against
-    /// (those `paths` takes as a body), else every definition.
+    /// The names of every definition, sorted (for an error that lists
+    /// what a body may be checked against).
     pub fn roots(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.defs.keys().map(String::as_str).collect();
         names.sort_unstable();

@@ -537,15 +537,11 @@ fn trade(path: &Path, line: u64, v: Value) -> Result<(Trade, Underlyings), Input
         }
         (false, false) => {
             let names = vec![take_underlying(&mut mo, mat)?];
-            let mk = ModelKind::named()
-                .into_iter()
-                .find(|(n, _)| *n == model_type)
-                .map(|(_, k)| k);
-            let pk = PayoffKind::named()
-                .into_iter()
-                .find(|(n, _)| *n == payoff_type)
-                .map(|(_, k)| k);
-            let (Some(mk), Some(pk)) = (mk, pk) else {
+            // take_type checked both names against the kinds' own.
+            let (Some(mk), Some(pk)) = (
+                ModelKind::parse(&model_type),
+                PayoffKind::parse(&payoff_type),
+            ) else {
                 return Err(mat.err("type", "unknown"));
             };
             lookback_strike(&po, pat, &payoff_type)?;
