@@ -6,7 +6,7 @@
 //! sequential (stream ids seen twice) then runs over small records in file
 //! order, so the problem reported is the first in the file, as a
 //! one-thread reading would find it. The same reading hashes the file's
-//! bytes for the run's signature (`resume`), at no extra pass.
+//! bytes for the run's signature (`journal`), at no extra pass.
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -7,31 +7,23 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `o.csv.partial` | rows while the run is under way |
-//! | `o.csv.partial.json` | the signature of the run writing the partial file |
-//! | `o.csv.summary.json` | written last: rows and content hash of the output |
+//! | `o.csv.partial` | the run's journal: its signature, then its rows (`journal`) |
+//! | `o.csv.tmp` | the output, rendered from the complete journal |
+//! | `o.csv.summary.json` | written last: the signature, rows and content hash of the output |
 //! | `o.csv.lock` | the lock, held while a run writes any of these |
 //! | `o.csv.part`, `o.csv.part.partial` | `risk`: the per-trade part file |
 //! | `X.tmp` | `X` being written atomically |
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
 use crate::error::{Busy, UsageError};
-
-/// An output's partial file reopened for appending after the rows a rerun
-/// keeps (`resume`), for the writer to go on from.
-pub struct Reopened {
-    pub file: File,
-    /// The CSV header is not (wholly) there yet.
-    pub needs_header: bool,
-    /// Rows kept.
-    pub rows: u64,
-}
 
 /// `path` with `suffix` appended to its file name.
 pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -40,14 +32,9 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// The file rows are written to while a run is under way.
+/// The journal of a run while it is under way (`journal`).
 pub fn partial_path(output: &Path) -> PathBuf {
     with_suffix(output, ".partial")
-}
-
-/// The signature of the run writing `<output>.partial`.
-pub fn meta_path(output: &Path) -> PathBuf {
-    with_suffix(&partial_path(output), ".json")
 }
 
 /// The summary, written when the output is complete.
@@ -75,11 +62,10 @@ pub fn side_files(output: &Path) -> Vec<PathBuf> {
     vec![
         output.to_path_buf(),
         partial_path(output),
-        meta_path(output),
+        tmp_path(output),
         summary_path(output),
         lock_path(output),
         tmp_path(&summary_path(output)),
-        tmp_path(&meta_path(output)),
     ]
 }
 
@@ -134,6 +120,112 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     a == b || matches!((identity(a), identity(b)), (Some(x), Some(y)) if x == y)
 }
 
+/// Opens an existing file (or, with `write`, creates it) without following
+/// a symbolic link and without waiting on a FIFO: a side file is only ever
+/// the regular file riskpool wrote.
+pub fn open_no_follow(path: &Path, write: bool) -> Result<File> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(write)
+        .create(write)
+        .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    regular(f, path)
+}
+
+/// Creates (or empties) `path` for writing, as [`open_no_follow`] opens it.
+pub fn create_no_follow(path: &Path) -> Result<File> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    regular(f, path)
+}
+
+fn regular(f: File, path: &Path) -> Result<File> {
+    let m = f
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if !m.is_file() {
+        bail!(UsageError(format!(
+            "{}: not a regular file; riskpool writes this file itself: remove it",
+            path.display()
+        )));
+    }
+    Ok(f)
+}
+
+/// Refuses a side file that is there but is not a regular file (a
+/// symbolic link, a FIFO, a folder): riskpool neither writes through it
+/// nor replaces it.
+pub fn refuse_special(path: &Path, what: &str) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.is_file() => {
+            let kind = if m.file_type().is_symlink() {
+                "a symbolic link"
+            } else if m.is_dir() {
+                "a folder"
+            } else {
+                "not a regular file"
+            };
+            bail!(UsageError(format!(
+                "{}: is {kind}, where riskpool keeps {what}; remove it (riskpool writes this file itself)",
+                path.display()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What makes two runs produce the same rows: the input file (its path,
+/// size and a hash of its content) and every option that changes a
+/// result, the engine's name and device string included: they are written
+/// in every row and decide its numbers, so a rerun on another engine or
+/// node (other hardware, `--threads`, `--simd`) starts afresh.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Signature(pub Value);
+
+impl Signature {
+    pub fn new(input: &Path, content_hash: &str, options: Value) -> Result<Signature> {
+        let meta =
+            std::fs::metadata(input).with_context(|| format!("cannot read {}", input.display()))?;
+        let path = std::fs::canonicalize(input).unwrap_or_else(|_| input.to_path_buf());
+        Ok(Signature(json!({
+            "input": path.display().to_string(),
+            "size": meta.len(),
+            "hash": content_hash,
+            "options": options,
+        })))
+    }
+}
+
+/// What [`already_done`] reads of a summary.
+#[derive(Deserialize)]
+struct Finished {
+    signature: Value,
+    output_hash: String,
+}
+
+/// Whether `output` is a finished run with this signature: its summary
+/// has the signature, and the output is a file whose content hash is the
+/// one the summary recorded (a summary alone is not "complete").
+pub fn already_done(output: &Path, sig: &Signature) -> bool {
+    let Some(s) = std::fs::read_to_string(summary_path(output))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Finished>(&t).ok())
+    else {
+        return false;
+    };
+    s.signature == sig.0
+        && std::fs::symlink_metadata(output).is_ok_and(|m| m.is_file())
+        && hash_file(output).is_ok_and(|h| h == s.output_hash)
+}
+
 /// Makes a rename or a new file in `path`'s folder durable (best effort:
 /// some file systems cannot sync a folder).
 pub fn sync_dir(path: &Path) {
@@ -151,17 +243,13 @@ pub fn sync_dir(path: &Path) {
 pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let tmp = tmp_path(path);
     let result = (|| {
-        let mut f =
-            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut f = create_no_follow(&tmp)?;
         f.write_all(text.as_bytes())
             .with_context(|| format!("cannot write {}", tmp.display()))?;
         f.sync_all()
             .with_context(|| format!("cannot sync {}", tmp.display()))?;
-        let name = path.to_string_lossy();
-        if name.ends_with(".summary.json") {
+        if path.to_string_lossy().ends_with(".summary.json") {
             crate::hooks::stall("summary-tmp");
-        } else if name.ends_with(".partial.json") {
-            crate::hooks::stall("meta-tmp");
         }
         std::fs::rename(&tmp, path)
             .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
@@ -299,10 +387,15 @@ pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
         .unwrap_or(name.len());
     if longest > NAME_MAX {
         bail!(UsageError(format!(
-            "{flag} {}: the name is too long: the run's side files (`.partial.json.tmp`) would have names of {longest} bytes, over the file system's limit of {NAME_MAX}; give a name of at most {} bytes",
+            "{flag} {}: the name is too long: the run's side files (`.summary.json.tmp`) would have names of {longest} bytes, over the file system's limit of {NAME_MAX}; give a name of at most {} bytes",
             output.display(),
             name.len() - (longest - NAME_MAX)
         )));
+    }
+    // A link, FIFO or folder where a side file goes is refused: nothing is
+    // written through a link, and no run waits on a FIFO.
+    for side in side_files(output).iter().skip(1) {
+        refuse_special(side, "a side file of this output")?;
     }
     if let Ok(a) = std::fs::metadata(input) {
         for side in side_files(output) {

@@ -57,11 +57,11 @@ pub fn inject_failure(engine: Box<dyn Engine>) -> Box<dyn Engine> {
 /// at that point (for ever, or while the file named by
 /// `RISKPOOL_TEST_STALL_WHILE` exists), for the tests to kill it in exactly
 /// that window. Points: `checked` (after the check pass, before anything
-/// is written), `header` (partial file created, header not yet
-/// written), `meta-tmp` (the signature written to its temporary file, not
-/// renamed), `batch` (half a batch written, not synced), `summary` (every
-/// row durable, no summary), `summary-tmp` (the summary in its temporary
-/// file), `rename` (summary written, partial not yet renamed); `risk`:
+/// is written), `header` (the journal emptied, its header not yet
+/// written), `batch` (half a batch written, not synced), `summary` (the
+/// journal complete, the output not rendered), `summary-tmp` (the output
+/// rendered to its temporary file, the summary in its own), `rename`
+/// (summary written, output not yet renamed into place); `risk`:
 /// `risk-batch` (half a batch's rows written, not synced) and
 /// `risk-part-done` (every row durable, no output written).
 #[cfg(feature = "test-hooks")]

@@ -10,7 +10,8 @@
 //!   `concat`);
 //! - what they share: `input` (trade and scenario readers), `check` (pass
 //!   1), `pipeline` (pass 2), `output` (result rows), `durable` (side-file
-//!   names, locks, atomic writes, hashes), `resume` (what a rerun keeps), `engines` (engine choice and fallback),
+//!   names, locks, atomic writes, hashes, the summary's check), `journal` (the one resume protocol of
+//!   `price` and `risk`), `engines` (engine choice and fallback),
 //!   `report` (the HTML risk report), `log`, `node`, `catalog`, `claims`;
 //! - `error` (error types and exit codes) and `hooks` (test hooks, only
 //!   with the `test-hooks` feature).
@@ -30,6 +31,7 @@ pub mod flags;
 pub mod generate;
 pub mod hooks;
 pub mod input;
+pub mod journal;
 pub mod log;
 pub mod node;
 pub mod output;
@@ -37,7 +39,6 @@ pub mod pipeline;
 pub mod price;
 pub mod probe;
 pub mod report;
-pub mod resume;
 pub mod risk;
 
 /// Runs one command of the command line.

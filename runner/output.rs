@@ -1,28 +1,28 @@
 //! Writing results: CSV or JSON Lines by the output file's extension, and
 //! azfinsim's own result columns for azfinsim trades written to CSV.
 //!
-//! Rows go to `<output>.partial`, made durable batch by batch, and the file
-//! is renamed into place only when every trade is priced, so a reader never
-//! sees half a result file; after a failure or a kill the partial file keeps
-//! what was finished, and a rerun goes on from there (`resume`).
+//! Rows go to the run's journal (`journal`, `<output>.partial`), made
+//! durable batch by batch, and the output is rendered from it only when
+//! every trade is priced, so a reader never sees half a result file; after
+//! a failure or a kill the journal keeps what was finished, and a rerun
+//! goes on from there.
 //!
 //! One definition of a row serves both directions: [`Layout::schema`] says
 //! what each column holds, [`encode_csv`] and [`encode_json`] write a row,
-//! and `resume` reads a kept row back by parsing it and writing it again
-//! with the same functions, keeping it only when the bytes agree. CSV goes
+//! and `price::rows` reads a kept row back by parsing it and writing it
+//! again with the same functions, keeping it only when the bytes agree. CSV goes
 //! through the `csv` crate (quotes, commas, newlines and carriage returns in
 //! ids), JSON Lines through `serde_json`.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use riskpool_kernels::{Greek, Trade, TradeResult};
 use serde_json::json;
 
-use crate::durable::partial_path;
 use crate::error::NotFinite;
+use crate::journal::{Done, JournalWriter};
 
 /// What a column holds, for writing it and for checking a kept row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -303,16 +303,12 @@ pub fn encode_json_per_asset(
 
 /// Where and how results are written.
 pub struct ResultWriter {
-    path: PathBuf,
-    partial: PathBuf,
-    out: BufWriter<File>,
+    out: JournalWriter,
     kind: Kind,
     layout: Layout,
     schema: Vec<(String, Col)>,
     engine: String,
     device: String,
-    /// Rows in the file (kept ones included).
-    rows: u64,
     csv: CsvEncoder,
     /// The Greeks every row must carry.
     greeks: Vec<Greek>,
@@ -358,56 +354,29 @@ pub fn not_finite(r: &TradeResult, greeks: &[Greek]) -> Option<String> {
 }
 
 impl ResultWriter {
-    /// Starts `<output>.partial` afresh, or, given `resume`, appends to
-    /// what an interrupted run left there. The CSV header is written and
-    /// made durable here (when the file has none), before any row.
-    pub fn create(
-        path: &Path,
+    /// Writes rows to `journal` (open after its header and the rows kept).
+    pub fn new(
+        journal: JournalWriter,
         kind: Kind,
         layout: Layout,
         engine: &str,
         device: &str,
-        resume: Option<crate::durable::Reopened>,
-    ) -> Result<ResultWriter> {
-        let partial = partial_path(path);
-        let (f, needs_header, rows) = match resume {
-            Some(r) => (r.file, r.needs_header, r.rows),
-            None => (
-                File::create(&partial)
-                    .with_context(|| format!("cannot create {}", partial.display()))?,
-                true,
-                0,
-            ),
-        };
-        let schema = layout.schema();
-        let mut w = ResultWriter {
-            path: path.to_path_buf(),
-            partial,
-            out: BufWriter::with_capacity(1 << 20, f),
-            kind,
-            layout,
-            schema,
-            engine: engine.to_string(),
-            device: device.to_string(),
-            rows,
-            csv: CsvEncoder::default(),
-            greeks: Vec::new(),
-        };
-        w.greeks = match &w.layout {
+    ) -> ResultWriter {
+        let greeks = match &layout {
             Layout::Standard { greeks, .. } => greeks.clone(),
             Layout::AzfinsimPv => vec![],
             Layout::AzfinsimDeltaVega => vec![Greek::Delta, Greek::Vega],
         };
-        if needs_header && kind == Kind::Csv {
-            crate::hooks::stall("header");
-            let header = encode_csv(w.layout.columns())?;
-            w.out
-                .write_all(&header)
-                .with_context(|| format!("cannot write {}", w.partial.display()))?;
+        ResultWriter {
+            out: journal,
+            kind,
+            schema: layout.schema(),
+            layout,
+            engine: engine.to_string(),
+            device: device.to_string(),
+            csv: CsvEncoder::default(),
+            greeks,
         }
-        w.checkpoint()?;
-        crate::durable::sync_dir(&w.partial);
-        Ok(w)
     }
 
     /// The engine named in later rows (after a fallback).
@@ -416,26 +385,20 @@ impl ResultWriter {
         self.device = device.to_string();
     }
 
-    /// Rows in the file so far.
+    /// Rows in the journal so far (kept ones included).
     pub fn rows(&self) -> u64 {
-        self.rows
+        self.out.rows()
     }
 
     /// Makes every row written so far durable: a kill after this loses none.
     pub fn checkpoint(&mut self) -> Result<()> {
-        self.out
-            .flush()
-            .with_context(|| format!("cannot write {}", self.partial.display()))?;
-        self.out
-            .get_ref()
-            .sync_data()
-            .with_context(|| format!("cannot sync {}", self.partial.display()))
+        self.out.sync()
     }
 
     /// Writes what is buffered without making it durable (for the tests'
     /// stall points).
     pub fn flush(&mut self) {
-        let _ = self.out.flush();
+        self.out.flush();
     }
 
     /// The row's cells, in the layout's column order.
@@ -513,46 +476,22 @@ impl ResultWriter {
             )));
         }
         let cells = self.cells(trade, r);
-        let written = match self.kind {
+        match self.kind {
             Kind::Csv => {
                 let line = self.csv.encode(cells.iter().map(Cell::csv))?;
-                self.out.write_all(line)
+                self.out.append(line)
             }
-            Kind::JsonLines if !r.per_asset.is_empty() => self
-                .out
-                .write_all(&encode_json_per_asset(&self.schema, &cells, r)),
-            Kind::JsonLines => self.out.write_all(&encode_json(&self.schema, &cells)),
-        };
-        written.with_context(|| format!("cannot write to {}", self.partial.display()))?;
-        self.rows += 1;
-        Ok(())
+            Kind::JsonLines if !r.per_asset.is_empty() => {
+                self.out
+                    .append(&encode_json_per_asset(&self.schema, &cells, r))
+            }
+            Kind::JsonLines => self.out.append(&encode_json(&self.schema, &cells)),
+        }
     }
 
-    /// Makes the rows durable, writes the summary (with the row count and
-    /// the content hash of the file), then renames the partial file into
-    /// place (in that order, so a kill in between still resumes: the
-    /// summary alone never counts as complete, see `resume::already_done`).
-    pub fn finish(mut self, summary_path: &Path, summary: serde_json::Value) -> Result<()> {
-        self.checkpoint()?;
-        crate::hooks::stall("summary");
-        let mut summary = summary;
-        summary["rows"] = json!(self.rows);
-        summary["output_hash"] = json!(crate::durable::hash_file(&self.partial)?);
-        crate::durable::write_atomically(summary_path, &summary.to_string())?;
-        crate::hooks::stall("rename");
-        let ResultWriter {
-            path, partial, out, ..
-        } = self;
-        drop(out);
-        if let Err(e) = std::fs::rename(&partial, &path) {
-            let _ = std::fs::remove_file(summary_path);
-            return Err(e).with_context(|| {
-                format!("cannot rename {} to {}", partial.display(), path.display())
-            });
-        }
-        crate::durable::sync_dir(&path);
-        let _ = std::fs::remove_file(crate::durable::meta_path(&path));
-        Ok(())
+    /// Ends the journal: every row durable, its end line written.
+    pub fn finish(self) -> Result<Done> {
+        self.out.finish()
     }
 }
 

@@ -142,14 +142,13 @@ fn a_partial_cut_at_any_byte_resumes_to_the_uninterrupted_file() {
         assert!(o.status.success(), "{}", stderr(&o));
         let want = rows(&reference);
 
-        // A finished partial file and its signature, just before the summary.
+        // A complete journal (its signature line, the rows, the end line),
+        // just before the output is rendered from it.
         let out = d.path().join(format!("out.{ext}"));
         let partial = d.path().join(format!("out.{ext}.partial"));
-        let meta = d.path().join(format!("out.{ext}.partial.json"));
         let mut child = stalled(price(&input, &out, &[]), "summary");
         kill(&mut child, "KILL");
         let full = std::fs::read(&partial).unwrap();
-        let sig = std::fs::read(&meta).unwrap();
         assert!(full.len() > 200);
 
         // Every byte of the header and the first and last rows, and 200
@@ -160,12 +159,12 @@ fn a_partial_cut_at_any_byte_resumes_to_the_uninterrupted_file() {
             .filter(|(_, &b)| b == b'\n')
             .map(|(i, _)| i + 1)
             .collect();
-        // The header and the first row (its id has a comma and multi-byte
-        // characters, no newline), and the last row (a quote and
-        // multi-byte characters).
-        let first_rows_end = if ext == "csv" { ends[1] } else { ends[0] };
+        // The signature line, the CSV header and the first row (its id has
+        // a comma and multi-byte characters, no newline), and the last row
+        // (a quote and multi-byte characters) and the end line.
+        let first_rows_end = if ext == "csv" { ends[2] } else { ends[1] };
         let mut cuts: Vec<usize> = (0..=first_rows_end).collect();
-        cuts.extend(ends[ends.len() - 2]..=full.len());
+        cuts.extend(ends[ends.len() - 3]..=full.len());
         let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..200 {
             state ^= state << 13;
@@ -175,7 +174,6 @@ fn a_partial_cut_at_any_byte_resumes_to_the_uninterrupted_file() {
         }
         for cut in cuts {
             std::fs::write(&partial, &full[..cut]).unwrap();
-            std::fs::write(&meta, &sig).unwrap();
             let _ = std::fs::remove_file(&out);
             let o = price(&input, &out, &[]).output().unwrap();
             assert!(o.status.success(), "cut at {cut}: {}", stderr(&o));
@@ -185,7 +183,7 @@ fn a_partial_cut_at_any_byte_resumes_to_the_uninterrupted_file() {
                 "{ext}: cut at byte {cut} of {}",
                 full.len()
             );
-            assert!(!partial.exists() && !meta.exists(), "cut at {cut}");
+            assert!(!partial.exists(), "cut at {cut}");
         }
         assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
     }
@@ -201,14 +199,7 @@ fn kills_in_every_window_then_the_rerun_writes_the_reference_file() {
     let reference = d.path().join("reference.csv");
     assert!(price(&input, &reference, &[]).status().unwrap().success());
     let want = rows(&reference);
-    let points = [
-        "header",
-        "meta-tmp",
-        "batch",
-        "summary",
-        "summary-tmp",
-        "rename",
-    ];
+    let points = ["header", "batch", "summary", "summary-tmp", "rename"];
     for signal in ["KILL", "TERM", "INT"] {
         for point in points {
             let out = d.path().join(format!("out-{signal}-{point}.csv"));
@@ -222,7 +213,7 @@ fn kills_in_every_window_then_the_rerun_writes_the_reference_file() {
             let o = price(&input, &out, &[]).output().unwrap();
             assert!(o.status.success(), "{signal} at {point}: {}", stderr(&o));
             assert_eq!(rows(&out), want, "{signal} at {point}");
-            for side in [".partial", ".partial.json", ".lock"] {
+            for side in [".partial", ".tmp", ".lock"] {
                 assert!(
                     !d.path()
                         .join(format!("out-{signal}-{point}.csv{side}"))
@@ -608,43 +599,43 @@ fn reruns_trust_only_what_checks_out() {
     // Kept rows are parsed and checked: a bad number, an extra column or a
     // renamed header is not carried into the final file.
     let partial = d.path().join("out3.csv.partial");
-    let meta = d.path().join("out3.csv.partial.json");
     let out3 = d.path().join("out3.csv");
     let mut child = stalled(price(&input, &out3, &[]), "summary");
     kill(&mut child, "KILL");
     let full = std::fs::read_to_string(&partial).unwrap();
-    let sig = std::fs::read(&meta).unwrap();
-    let lines: Vec<&str> = full.split_inclusive('\n').collect();
-    // Line 3 is the row of trade 1 ("say ""hi""1",pv,...).
-    assert!(lines[2].starts_with("\"say \"\"hi\"\"1\","), "{}", lines[2]);
-    let pv = lines[2].split(',').nth(1).unwrap().to_string();
+    let mut lines: Vec<&str> = full.split_inclusive('\n').collect();
+    // Without its end line, as a kill before it leaves it: its rows are
+    // read back one by one. Line 1 is the journal's signature, line 2 the
+    // CSV header, line 4 the row of trade 1 ("say ""hi""1",pv,...).
+    assert!(lines.pop().unwrap().starts_with("{\"end_of_part\":20,"));
+    assert!(lines[3].starts_with("\"say \"\"hi\"\"1\","), "{}", lines[3]);
+    let pv = lines[3].split(',').nth(1).unwrap().to_string();
     for (what, edit, kept) in [
         (
             "a pv that is not a number",
-            lines[2].replacen(&pv, "abc", 1),
+            lines[3].replacen(&pv, "abc", 1),
             1,
         ),
-        ("a pv that is NaN", lines[2].replacen(&pv, "NaN", 1), 1),
+        ("a pv that is NaN", lines[3].replacen(&pv, "NaN", 1), 1),
         (
             "a pv not as written",
-            lines[2].replacen(&pv, &format!("{pv}0"), 1),
+            lines[3].replacen(&pv, &format!("{pv}0"), 1),
             1,
         ),
-        ("an extra column", lines[2].replacen('\n', ",x\n", 1), 1),
-        ("a renamed header", lines[2].to_string(), 0),
+        ("an extra column", lines[3].replacen('\n', ",x\n", 1), 1),
+        ("a renamed header", lines[3].to_string(), 0),
         (
             "3 MiB of zero bytes after a row",
-            format!("{}{}", lines[2], "\0".repeat(3 << 20)),
+            format!("{}{}", lines[3], "\0".repeat(3 << 20)),
             2,
         ),
     ] {
         let mut text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-        text[2] = edit;
+        text[3] = edit;
         if kept == 0 {
-            text[0] = text[0].replacen("pv", "value", 1);
+            text[1] = text[1].replacen("pv", "value", 1);
         }
         std::fs::write(&partial, text.concat()).unwrap();
-        std::fs::write(&meta, &sig).unwrap();
         let _ = std::fs::remove_file(&out3);
         let o = price(&input, &out3, &[]).output().unwrap();
         assert!(o.status.success(), "{what}: {}", stderr(&o));
@@ -904,9 +895,8 @@ fn a_complete_rerun_removes_what_an_interrupted_run_left() {
     let bytes = std::fs::read(&out).unwrap();
     // The state between the rename and the unlink, and stray temporaries.
     for (name, text) in [
-        ("o.csv.partial.json", "{}"),
+        ("o.csv.tmp", "id\n"),
         ("o.csv.partial", "id\n"),
-        ("o.csv.partial.json.tmp", "{"),
         ("o.csv.summary.json.tmp", "{"),
     ] {
         std::fs::write(d.path().join(name), text).unwrap();
@@ -924,7 +914,7 @@ fn a_complete_rerun_removes_what_an_interrupted_run_left() {
 fn output_names_whose_side_files_would_be_too_long_are_refused_up_front() {
     let d = fast_tempdir();
     let input = book(d.path(), "book.jsonl", 3);
-    // `.partial.json.tmp` is 17 bytes: a 238-byte name is the longest.
+    // `.summary.json.tmp` is 17 bytes: a 238-byte name is the longest.
     let fits = d.path().join(format!("{}.csv", "a".repeat(234)));
     let o = price(&input, &fits, &[]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -1246,4 +1236,98 @@ fn minor_refusals_name_the_flag_or_the_line_and_leave_nothing() {
     assert!(!d.path().join("all.csv.partial").exists());
     assert!(!d.path().join("all.csv.lock").exists());
     assert!(!all.exists());
+}
+
+/// A side file of the run (`o.csv.partial`, the journal, or a temporary
+/// file, the lock, the summary) that is there as a symbolic link to a
+/// victim file, or as a FIFO: the run is refused at once (exit 2, naming
+/// the file), nothing is written through the link, and no run hangs.
+#[test]
+fn side_files_that_are_links_or_fifos_are_refused_and_nothing_follows_them() {
+    let d = fast_tempdir();
+    let input = book(d.path(), "book.jsonl", 5);
+    let victim = d.path().join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    for side in [
+        ".partial",
+        ".tmp",
+        ".summary.json",
+        ".summary.json.tmp",
+        ".lock",
+    ] {
+        let out = d.path().join("o.csv");
+        let link = d.path().join(format!("o.csv{side}"));
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let o = price(&input, &out, &[]).output().unwrap();
+        refused(&o, 2, &[&format!("o.csv{side}"), "symbolic link"]);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert!(!out.exists(), "{side}");
+        std::fs::remove_file(&link).unwrap();
+        // A FIFO there: refused at once, never opened.
+        let fifo = Command::new("mkfifo").arg(&link).status().unwrap();
+        assert!(fifo.success());
+        let mut child = price(&input, &out, &[])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "{side}: the run waits on a FIFO"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        refused(
+            &child.wait_with_output().unwrap(),
+            2,
+            &[&format!("o.csv{side}"), "not a regular file"],
+        );
+        std::fs::remove_file(&link).unwrap();
+    }
+    // And with the side files gone, the run writes its output.
+    let out = d.path().join("o.csv");
+    let o = price(&input, &out, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        names(d.path()),
+        ["book.jsonl", "o.csv", "o.csv.summary.json", "victim.txt"]
+    );
+}
+
+/// A complete journal whose rows were edited after its end line was
+/// written (a well-formed number changed, which no row check can see):
+/// the end line's hash no longer checks, so no row of it is trusted and
+/// every trade is priced again.
+#[test]
+fn a_complete_journal_edited_after_its_end_line_is_not_trusted() {
+    if !crate::util::hooks() {
+        return;
+    }
+    let d = fast_tempdir();
+    let input = book(d.path(), "book.jsonl", 12);
+    let reference = d.path().join("reference.csv");
+    assert!(price(&input, &reference, &[]).status().unwrap().success());
+    let out = d.path().join("out.csv");
+    let mut child = stalled(price(&input, &out, &[]), "summary");
+    kill(&mut child, "KILL");
+    let partial = d.path().join("out.csv.partial");
+    let text = std::fs::read_to_string(&partial).unwrap();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    assert!(lines.last().unwrap().starts_with("{\"end_of_part\":12,"));
+    // The fifth row's pv, changed to another well-formed number.
+    let row = lines[6];
+    let pv = row.split(',').nth(1).unwrap();
+    let edited = text.replacen(row, &row.replacen(pv, "1234.5", 1), 1);
+    std::fs::write(&partial, edited).unwrap();
+    let o = price(&input, &out, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("resuming: 0 of 12"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("does not match the hash"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(rows(&out), rows(&reference));
+    assert!(!partial.exists());
 }

@@ -1226,3 +1226,32 @@ fn a_rerun_removes_the_old_summary_before_it_replaces_any_output() {
         .unwrap()
         .starts_with("z,"));
 }
+
+/// A risk run's side files (the part's journal, the output's temporary
+/// file, the part) as symbolic links to a victim: refused at once (exit
+/// 2), the victim untouched.
+#[test]
+fn risk_side_files_that_are_links_are_refused_and_nothing_follows_them() {
+    let d = tempfile::tempdir().unwrap();
+    let book = file(d.path(), "book.jsonl", MIXED);
+    let scen = file(d.path(), "s.csv", MIXED_SCENARIOS);
+    let victim = file(d.path(), "victim.txt", "precious\n");
+    let out = d.path().join("o.csv");
+    for side in [
+        "o.csv.part.partial",
+        "o.csv.tmp",
+        "o.csv.part",
+        "o.csv.part.lock",
+    ] {
+        let link = d.path().join(side);
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        refused(
+            &riskpool(&risk_args(&book, &scen, &out)),
+            &[side, "symbolic link"],
+        );
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert!(!out.exists(), "{side}");
+        std::fs::remove_file(&link).unwrap();
+    }
+    ok(&riskpool(&risk_args(&book, &scen, &out)));
+}

@@ -230,6 +230,8 @@ pub struct TradeReader {
     done: bool,
     /// A hash of every byte read so far (the input's signature).
     hash: xxhash_rust::xxh3::Xxh3,
+    /// The item [`peek`](TradeReader::peek) read, which `next` returns first.
+    ahead: Option<Result<ReadTrade, InputError>>,
 }
 
 enum Inner {
@@ -283,7 +285,16 @@ impl TradeReader {
             opts,
             done: false,
             hash,
+            ahead: None,
         })
+    }
+
+    /// The next item, left to be read.
+    pub fn peek(&mut self) -> Option<&Result<ReadTrade, InputError>> {
+        if self.ahead.is_none() {
+            self.ahead = self.read_next();
+        }
+        self.ahead.as_ref()
     }
 
     pub fn format(&self) -> Format {
@@ -395,6 +406,9 @@ impl TradeReader {
     /// them all), and the first error ends them.
     pub fn next_parsed(&mut self, n: usize) -> Option<Vec<Result<ReadTrade, InputError>>> {
         use rayon::prelude::*;
+        if let Some(a) = self.ahead.take() {
+            return Some(vec![a]);
+        }
         if self.done {
             return None;
         }
@@ -458,6 +472,12 @@ impl Iterator for TradeReader {
     type Item = Result<ReadTrade, InputError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        self.ahead.take().or_else(|| self.read_next())
+    }
+}
+
+impl TradeReader {
+    fn read_next(&mut self) -> Option<Result<ReadTrade, InputError>> {
         let mut buf = String::new();
         while !self.done {
             let item = match &mut self.inner {

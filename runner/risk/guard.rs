@@ -6,7 +6,8 @@
 //! where they exist, by canonical folder and name where they do not. A
 //! user path that is another flag's file, or one of the run's own side
 //! files (`.tmp`, `.lock`, `.part`, `.partial`, `.summary.json`), is
-//! refused (exit 2), as is an output that exists and is not a regular file.
+//! refused (exit 2), as is an output that exists and is not a regular file,
+//! and a side file that is there as a link, a FIFO or a folder.
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +17,6 @@ use serde_json::Value;
 use crate::cli::RiskOutputArgs;
 use crate::durable::{self, lock_path, part_path, same_file, summary_path, tmp_path, OutputLock};
 use crate::error::UsageError;
-use crate::resume;
 
 /// What one run writes: the outputs by flag, and whether it is one shard
 /// (its output is its part) or a whole run (its part is `<output>.part`).
@@ -79,6 +79,13 @@ impl Written<'_> {
             }
         }
         let files = self.files();
+        // A link, FIFO or folder where a file of the run goes is refused:
+        // nothing is written through a link, and no run waits on a FIFO.
+        for (i, (owner, f)) in files.iter().enumerate() {
+            if i != first_of(&files, owner) {
+                durable::refuse_special(f, &format!("a file of {owner}'s run"))?;
+            }
+        }
         let users = inputs
             .iter()
             .map(|&(f, p)| (f, p, false))
@@ -137,7 +144,7 @@ fn first_of(files: &[(&'static str, PathBuf)], flag: &str) -> usize {
 /// asked for: the summary has the signature and the output's hash, and
 /// the by-trade file and report exist with the hashes it recorded.
 pub fn complete(output: &Path, figures: &RiskOutputArgs, sig: &Value) -> bool {
-    if !resume::already_done(output, &resume::Signature(sig.clone())) {
+    if !durable::already_done(output, &durable::Signature(sig.clone())) {
         return false;
     }
     let Some(summary) = std::fs::read_to_string(summary_path(output))

@@ -26,12 +26,13 @@ use riskpool_kernels::{Bumps, Engine, EngineError, GreekSet, Precision, PricingR
 use serde_json::json;
 
 use crate::cli::{EngineArgs, PrecisionChoice, RiskArgs};
+use crate::durable::Signature;
 use crate::engines;
 use crate::error::UsageError;
 use crate::input::scenarios::{self, Scenarios};
 use crate::input::{error_at, require_regular_file, Format, ReadOptions, ReadTrade, TradeReader};
-use crate::resume::Signature;
-use part::{PartHeader, PartRow, PartWriter};
+use crate::journal::{Journal, Opened};
+use part::{PartHeader, PartRow, PartRows};
 
 /// Asset `a` of `t` as a one-asset model, for checking a move on it.
 fn asset_model(t: &Trade, a: usize) -> Option<ModelSpec> {
@@ -231,10 +232,7 @@ fn check_moves(book: &Path, opts: &ReadOptions, scen: &Scenarios) -> Result<Move
 
 /// The header of the part (or partial part) at `path`, if it has one.
 fn header_of(path: &Path) -> Option<PartHeader> {
-    let f = std::fs::File::open(path).ok()?;
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(f), &mut line).ok()?;
-    serde_json::from_str(&line).ok()
+    Journal::<PartHeader>::header_at(path)
 }
 
 /// Refuses to touch `<output>.part` (or its partial) when it is one shard
@@ -257,7 +255,7 @@ fn refuse_foreign(part: &Path, header: &PartHeader) -> Result<()> {
 /// not resumed under `header` (for the log; as `price` says it).
 fn why_afresh(path: &Path, header: &PartHeader) -> Option<String> {
     let old = header_of(path).filter(|h| h != header)?;
-    Some(crate::resume::afresh_reason(
+    Some(crate::journal::afresh_reason(
         (&old.engine, &old.device),
         (&header.engine, &header.device),
     ))
@@ -381,10 +379,11 @@ pub fn run(args: &RiskArgs) -> Result<()> {
         }
         (checked.count, 0)
     } else {
-        for f in [crate::durable::partial_path(&part_path), part_path.clone()] {
-            if let Some(why) = why_afresh(&f, &header) {
-                tracing::info!("starting afresh: {} is not resumed: {why}", f.display());
-            }
+        if let Some(why) = why_afresh(&part_path, &header) {
+            tracing::info!(
+                "starting afresh: {} is not resumed: {why}",
+                part_path.display()
+            );
         }
         revalue_all(
             Inputs {
@@ -487,8 +486,31 @@ fn revalue_all(
         scen,
         expected,
     } = inputs;
-    let mut w = PartWriter::open(part_path, header, expected)?;
-    let kept = w.rows;
+    let journal = Journal::new(part_path, header.clone(), b"")?;
+    if let Some(why) = journal.why_afresh() {
+        tracing::info!("{why}");
+    }
+    let mut rows = PartRows {
+        expected,
+        scenarios: scen.names.len(),
+        engine: (&header.engine, &header.device),
+        kept: 0,
+    };
+    let mut w = match journal.open(&mut rows)? {
+        Opened::Complete(done) if done.rows != expected.len() as u64 => bail!(
+            "{}: a complete part of {} rows for {} trades; remove it and rerun",
+            done.path.display(),
+            done.rows,
+            expected.len()
+        ),
+        Opened::Complete(done) => {
+            // Killed between the end line and the rename.
+            done.rename_to(part_path)?;
+            return Ok((done.rows, 0));
+        }
+        Opened::Writing(w) => *w,
+    };
+    let kept = w.rows();
     if kept > 0 {
         tracing::info!(
             "resuming {}: {kept} of {} trades already revalued",
@@ -526,8 +548,8 @@ fn revalue_all(
             Err(e) => {
                 return Err(anyhow::Error::new(e).context(format!(
                     "{} trades revalued before the failure are kept in {}",
-                    w.rows,
-                    crate::durable::partial_path(part_path).display()
+                    w.rows(),
+                    w.path().display()
                 )))
             }
         };
@@ -535,9 +557,10 @@ fn revalue_all(
         let half = batch.len() / 2;
         for (i, ((t, sc), r)) in batch.iter().zip(&scs).zip(&results).enumerate() {
             if i == half && i > 0 {
+                w.flush();
                 crate::hooks::stall("risk-batch");
             }
-            let want = expected.get(w.rows as usize);
+            let want = expected.get(w.rows() as usize);
             if want.map_or(true, |(l, id)| *l != t.line || *id != t.trade.id) {
                 bail!(
                     "the input changed while it was being revalued (line {})",
@@ -555,7 +578,7 @@ fn revalue_all(
                 w.sync()?;
                 bail!(
                     "trade `{}` (line {}): its base price is not a finite number; the {} rows before it are kept",
-                    t.trade.id, t.line, w.rows
+                    t.trade.id, t.line, w.rows()
                 );
             }
             if r.pnl.len() != scen.names.len() {
@@ -571,10 +594,10 @@ fn revalue_all(
                 w.sync()?;
                 bail!(
                     "trade `{}` (line {}): its P&L in scenario `{}` is not a finite number; the {} rows before it are kept",
-                    t.trade.id, t.line, scen.names[s], w.rows
+                    t.trade.id, t.line, scen.names[s], w.rows()
                 );
             }
-            w.write(&PartRow {
+            w.append(&part::line_of(&PartRow {
                 line: t.line,
                 id: t.trade.id.clone(),
                 underlyings: t.underlyings.clone(),
@@ -588,24 +611,27 @@ fn revalue_all(
                 pnl_stderr: r.pnl.iter().map(stderr).collect(),
                 engine: engine.name().to_string(),
                 device: device.clone(),
-            })?;
+            })?)?;
         }
         w.sync()?;
         path_steps += trades
             .iter()
             .map(|t| t.path_steps() * (1 + scen.names.len()) as f64)
             .sum::<f64>();
-        progress.batch(w.rows, path_steps / start.elapsed().as_secs_f64().max(1e-9));
+        progress.batch(
+            w.rows(),
+            path_steps / start.elapsed().as_secs_f64().max(1e-9),
+        );
     }
-    if w.rows != expected.len() as u64 {
+    if w.rows() != expected.len() as u64 {
         bail!(
             "the input changed while it was being revalued: {} trades revalued, the check found {}",
-            w.rows,
+            w.rows(),
             expected.len()
         );
     }
     progress.finish();
-    let now = w.rows - kept;
-    w.finish()?;
+    let now = w.rows() - kept;
+    w.finish()?.rename_to(part_path)?;
     Ok((kept, now))
 }

@@ -5,22 +5,23 @@
 //! the scenario names and how many trades the part holds); each further
 //! line a [`PartRow`]: one trade's base PV and its P&L in every scenario.
 //! Numbers are written in the shortest form that reads back to the same
-//! bits. While a run is under way the file is `<part>.partial`, its header
+//! bits. A part is a journal (`journal`, the resume protocol `price`
+//! shares): while a run is under way it is `<part>.partial`, its header
 //! synced first and its rows after every batch; a rerun with the same
 //! header keeps every whole row that is, byte for byte, what this run
-//! would write for the book's trade at that place, cuts the rest, and
-//! revalues only what is missing. A complete part is renamed into place.
+//! would write for the book's trade at that place ([`PartRows`]), cuts the
+//! rest, and revalues only what is missing. A complete part (its end line
+//! written) is renamed into place.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::durable::{content_hash, partial_path};
+use crate::durable::content_hash;
 use crate::error::UsageError;
+use crate::journal::{EndLine, Header, Record, Rows};
 
 /// The first line of a part file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,6 +45,12 @@ pub struct PartHeader {
     /// The book's and the scenario file's names, for the report.
     pub book: String,
     pub scenario_file: String,
+}
+
+impl Header for PartHeader {
+    fn engine(&self) -> (&str, &str) {
+        (&self.engine, &self.device)
+    }
 }
 
 /// One trade revalued under every scenario.
@@ -75,9 +82,10 @@ pub struct PartRow {
 /// hash.
 pub const VERSION: u32 = 2;
 
-fn line_of<T: Serialize>(v: &T) -> Result<String> {
-    let mut s = serde_json::to_string(v).context("cannot encode a part row")?;
-    s.push('\n');
+/// A row as written, with its line end.
+pub fn line_of(row: &PartRow) -> Result<Vec<u8>> {
+    let mut s = serde_json::to_vec(row).context("cannot encode a part row")?;
+    s.push(b'\n');
     Ok(s)
 }
 
@@ -86,15 +94,6 @@ pub struct Part {
     pub path: PathBuf,
     pub header: PartHeader,
     pub rows: Vec<PartRow>,
-}
-
-/// The last line of a complete part: its row count and the xxh3 of every
-/// byte before this line, so that a part edited or damaged after it was
-/// written is refused rather than merged.
-#[derive(Debug, Serialize, Deserialize)]
-struct PartEnd {
-    end_of_part: u64,
-    content_xxh3: String,
 }
 
 /// Reads the part at `path`; every problem names the file and line. The
@@ -132,7 +131,9 @@ pub fn read(path: &Path) -> Result<Part> {
         .and_then(|t| t.rfind('\n'))
         .map_or(0, |i| i + 1);
     let (body, last) = text.split_at(split);
-    let end: PartEnd = serde_json::from_str(last.trim_end()).map_err(|_| {
+    // The end line: the row count and the xxh3 of every byte before it, so
+    // a part edited or damaged after it was written is refused, not merged.
+    let end: EndLine = serde_json::from_str(last.trim_end()).map_err(|_| {
         UsageError(format!(
             "{}: incomplete part: no end line (a complete part ends with its row count and content hash)",
             path.display()
@@ -223,123 +224,48 @@ pub fn is_done(part: &Path, header: &PartHeader) -> bool {
     read(part).is_ok_and(|p| p.header == *header)
 }
 
-/// Appends rows to `<part>.partial`, durable after each [`sync`](Self::sync).
-pub struct PartWriter {
-    file: File,
-    partial: PathBuf,
-    part: PathBuf,
-    pub rows: u64,
+/// Which rows of an interrupted run's part a rerun keeps: the book's
+/// trades of the part in order (line and id), with a P&L per scenario,
+/// revalued by this run's engine and device, written exactly as this run
+/// writes them.
+pub struct PartRows<'a> {
+    pub expected: &'a [(u64, String)],
+    pub scenarios: usize,
+    pub engine: (&'a str, &'a str),
+    pub kept: usize,
 }
 
-impl PartWriter {
-    /// Opens `<part>.partial` for this run: keeps the rows an interrupted
-    /// run with the same header left, as far as they are the trades
-    /// `expected` names (line, id) in order, and starts afresh otherwise.
-    pub fn open(
-        part: &Path,
-        header: &PartHeader,
-        expected: &[(u64, String)],
-    ) -> Result<PartWriter> {
-        let partial = partial_path(part);
-        let head = line_of(header)?;
-        let mut keep = 0u64;
-        let mut rows = 0u64;
-        if let Ok(bytes) = std::fs::read(&partial) {
-            if bytes.starts_with(head.as_bytes()) {
-                keep = head.len() as u64;
-                let mut at = head.len();
-                while let Some(end) = bytes[at..].iter().position(|&b| b == b'\n') {
-                    let raw = &bytes[at..at + end + 1];
-                    let ok = std::str::from_utf8(raw)
-                        .ok()
-                        .and_then(|t| serde_json::from_str::<PartRow>(t).ok())
-                        .filter(|r| {
-                            expected
-                                .get(rows as usize)
-                                .is_some_and(|(l, id)| *l == r.line && *id == r.id)
-                                && r.pnl.len() == header.scenarios.len()
-                        })
-                        .and_then(|r| line_of(&r).ok())
-                        .is_some_and(|again| again.as_bytes() == raw);
-                    if !ok {
-                        break;
-                    }
-                    at += end + 1;
-                    keep = at as u64;
-                    rows += 1;
-                }
-            }
-        }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&partial)
-            .with_context(|| format!("cannot open {}", partial.display()))?;
-        file.set_len(keep)
-            .with_context(|| format!("cannot truncate {}", partial.display()))?;
-        file.seek(SeekFrom::End(0))
-            .with_context(|| format!("cannot open {}", partial.display()))?;
-        let mut w = PartWriter {
-            file,
-            partial,
-            part: part.to_path_buf(),
-            rows,
+impl Rows for PartRows<'_> {
+    fn csv(&self) -> bool {
+        false
+    }
+
+    fn keep(&mut self, record: Record<'_>) -> bool {
+        let Record::Line(raw) = record else {
+            return false;
         };
-        if keep == 0 {
-            w.file
-                .write_all(head.as_bytes())
-                .with_context(|| format!("cannot write {}", w.partial.display()))?;
-        }
-        w.sync()?;
-        crate::durable::sync_dir(part);
-        Ok(w)
-    }
-
-    pub fn write(&mut self, row: &PartRow) -> Result<()> {
-        self.file
-            .write_all(line_of(row)?.as_bytes())
-            .with_context(|| format!("cannot write {}", self.partial.display()))?;
-        self.rows += 1;
-        Ok(())
-    }
-
-    /// Makes every row written so far durable.
-    pub fn sync(&mut self) -> Result<()> {
-        self.file
-            .sync_data()
-            .with_context(|| format!("cannot sync {}", self.partial.display()))
-    }
-
-    /// Ends the part with its row count and content hash, syncs it and
-    /// renames it into place.
-    pub fn finish(mut self) -> Result<()> {
-        self.sync()?;
-        let body = std::fs::read(&self.partial)
-            .with_context(|| format!("cannot read back {}", self.partial.display()))?;
-        let end = PartEnd {
-            end_of_part: self.rows,
-            content_xxh3: content_hash(&body),
-        };
-        self.file
-            .write_all(line_of(&end)?.as_bytes())
-            .with_context(|| format!("cannot write {}", self.partial.display()))?;
-        self.sync()?;
-        std::fs::rename(&self.partial, &self.part).with_context(|| {
-            format!(
-                "cannot rename {} to {}",
-                self.partial.display(),
-                self.part.display()
-            )
-        })?;
-        crate::durable::sync_dir(&self.part);
-        Ok(())
+        let ok = serde_json::from_slice::<PartRow>(raw)
+            .ok()
+            .filter(|r| {
+                self.expected
+                    .get(self.kept)
+                    .is_some_and(|(l, id)| *l == r.line && *id == r.id)
+                    && r.pnl.len() == self.scenarios
+                    && r.pnl_stderr.len() == self.scenarios
+                    && (r.engine.as_str(), r.device.as_str()) == self.engine
+                    && unsound(r).is_none()
+            })
+            .and_then(|r| line_of(&r).ok())
+            .is_some_and(|again| again == raw);
+        self.kept += ok as usize;
+        ok
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::{Journal, JournalWriter, Opened};
 
     fn header() -> PartHeader {
         PartHeader {
@@ -374,34 +300,51 @@ mod tests {
         }
     }
 
+    fn open(part: &Path, h: &PartHeader, expected: &[(u64, String)]) -> JournalWriter {
+        let mut rows = PartRows {
+            expected,
+            scenarios: 1,
+            engine: ("cpu", "d"),
+            kept: 0,
+        };
+        match Journal::new(part, h.clone(), b"")
+            .unwrap()
+            .open(&mut rows)
+            .unwrap()
+        {
+            Opened::Writing(w) => *w,
+            Opened::Complete(_) => panic!("complete"),
+        }
+    }
+
     #[test]
     fn a_rerun_keeps_whole_matching_rows_and_cuts_a_torn_one() {
         let d = tempfile::tempdir().unwrap();
         let part = d.path().join("p.jsonl");
+        let partial = crate::durable::partial_path(&part);
         let expected = [(1, "a".to_string()), (2, "b".into()), (3, "c".into())];
-        let mut w = PartWriter::open(&part, &header(), &expected).unwrap();
-        w.write(&row(1, "a")).unwrap();
-        w.write(&row(2, "b")).unwrap();
+        let mut w = open(&part, &header(), &expected);
+        w.append(&line_of(&row(1, "a")).unwrap()).unwrap();
+        w.append(&line_of(&row(2, "b")).unwrap()).unwrap();
         w.sync().unwrap();
         drop(w);
         // A torn third row: half a line, no newline.
-        let mut f = OpenOptions::new()
+        let mut f = std::fs::OpenOptions::new()
             .append(true)
-            .open(partial_path(&part))
+            .open(&partial)
             .unwrap();
-        f.write_all(&line_of(&row(3, "c")).unwrap().as_bytes()[..20])
-            .unwrap();
+        std::io::Write::write_all(&mut f, &line_of(&row(3, "c")).unwrap()[..20]).unwrap();
         drop(f);
-        let w = PartWriter::open(&part, &header(), &expected).unwrap();
-        assert_eq!(w.rows, 2);
+        let w = open(&part, &header(), &expected);
+        assert_eq!(w.rows(), 2);
         drop(w);
         // Another book order keeps nothing past the first mismatch.
         let other = [(1, "a".to_string()), (2, "x".into()), (3, "c".into())];
-        let mut w = PartWriter::open(&part, &header(), &other).unwrap();
-        assert_eq!(w.rows, 1);
-        w.write(&row(2, "x")).unwrap();
-        w.write(&row(3, "c")).unwrap();
-        w.finish().unwrap();
+        let mut w = open(&part, &header(), &other);
+        assert_eq!(w.rows(), 1);
+        w.append(&line_of(&row(2, "x")).unwrap()).unwrap();
+        w.append(&line_of(&row(3, "c")).unwrap()).unwrap();
+        w.finish().unwrap().rename_to(&part).unwrap();
         let p = read(&part).unwrap();
         assert_eq!(p.rows, vec![row(1, "a"), row(2, "x"), row(3, "c")]);
         // Numbers read back to the same bits.
@@ -412,7 +355,7 @@ mod tests {
         // Another run's header starts afresh.
         let mut h = header();
         h.run = serde_json::json!({"seed": 2});
-        std::fs::write(partial_path(&part), std::fs::read(&part).unwrap()).unwrap();
-        assert_eq!(PartWriter::open(&part, &h, &expected).unwrap().rows, 0);
+        std::fs::write(&partial, std::fs::read(&part).unwrap()).unwrap();
+        assert_eq!(open(&part, &h, &expected).rows(), 0);
     }
 }

@@ -4,9 +4,13 @@
 //! is rejected before any output exists, exit 2) and hashes the file for
 //! the run's signature, and a second streams batches through the engine,
 //! so a million-trade file prices in bounded memory. Each batch's rows are
-//! made durable before the next starts, and a rerun after a pre-emption
-//! prices only what is missing (`resume`). The output is locked for the
-//! whole run, so a second run on the same output stops at once.
+//! made durable in the run's journal (`journal`, with `rows` saying which
+//! rows a rerun keeps) before the next starts, a rerun after a pre-emption
+//! prices only what is missing, and the output is rendered from the
+//! complete journal. The output is locked for the whole run, so a second
+//! run on the same output stops at once.
+
+pub mod rows;
 
 use std::time::Instant;
 
@@ -16,14 +20,15 @@ use serde_json::json;
 
 use crate::check;
 use crate::cli::{Algorithm, PrecisionChoice, PriceArgs};
-use crate::durable::{self, check_output, partial_path, OutputLock};
+use crate::durable::{self, check_output, OutputLock, Signature};
 use crate::engines;
 use crate::error::UsageError;
 use crate::input::{error_at, require_regular_file, Format, ReadOptions, TradeReader};
+use crate::journal::{Done, Journal, Opened};
 use crate::log::Progress;
-use crate::output::{Kind, Layout, ResultWriter};
+use crate::output::{encode_csv, Kind, Layout, ResultWriter};
 use crate::pipeline::{self, PricingPass};
-use crate::resume::{self, Signature};
+use rows::{PriceHeader, PriceRows};
 
 /// What a finished run did, for the summary line.
 pub struct Summary {
@@ -157,12 +162,12 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             "fast_math": args.engine.fast_math, "columns": layout.columns(), "kind": format!("{kind:?}"),
         }),
     )?;
-    if resume::already_done(&args.output, &signature) {
+    if durable::already_done(&args.output, &signature) {
         tracing::info!(
             "{} is already complete for these arguments; nothing to do",
             args.output.display()
         );
-        resume::remove_leftovers(&args.output);
+        rows::remove_leftovers(&args.output);
         return Ok(Summary {
             trades: 0,
             path_steps: 0.0,
@@ -171,82 +176,70 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             device: "none".into(),
         });
     }
-    if let Some(why) = resume::why_afresh(&args.output, &signature) {
+    let preamble = match kind {
+        Kind::Csv => encode_csv(layout.columns())?,
+        Kind::JsonLines => Vec::new(),
+    };
+    let journal = Journal::new(
+        &args.output,
+        PriceHeader::new(&signature, engine.name(), &device),
+        &preamble,
+    )?;
+    if let Some(why) = journal.why_afresh() {
         tracing::info!(output = %args.output.display(), "{why}");
     }
-    let kept = resume::scan(
-        &args.output,
-        kind,
-        &layout,
-        &signature,
-        (engine.name(), &device),
-    )?;
 
     // Pass 2: price what is not done yet, in batches, each made durable.
     let start = Instant::now();
-    let mut reader = TradeReader::open(&args.input, opts.clone())?;
-    // The kept rows that are this input's first trades, in order.
-    let mut skip = 0usize;
-    if let Some(k) = kept.as_ref().filter(|k| k.header_ok) {
-        for row in &k.rows {
-            let Some(item) = reader.next() else { break };
-            let t = item.context("the input changed while it was being priced")?;
-            if t.trade.id != row.id || row.steps.is_some_and(|s| s != t.trade.steps as u64) {
-                break;
-            }
-            skip += 1;
-        }
-        if skip < k.rows.len() {
-            tracing::warn!(
-                "{}: {} of its {} rows are not this input's next trades; they are priced again",
-                partial_path(&args.output).display(),
-                k.rows.len() - skip,
-                k.rows.len()
-            );
-            reader = TradeReader::open(&args.input, opts)?;
-            for item in reader.by_ref().take(skip) {
-                item.context("the input changed while it was being priced")?;
-            }
-        }
-    }
-    let writer = match &kept {
-        Some(k) => {
+    // The rows an earlier run made durable are matched with the input's
+    // first trades; the reader goes on after them.
+    let mut reader = TradeReader::open(&args.input, opts)?;
+    let opened = journal.open(&mut PriceRows::new(
+        kind,
+        &layout,
+        (engine.name(), &device),
+        &mut reader,
+    ))?;
+    let w = match opened {
+        Opened::Complete(done) if done.rows != count => bail!(
+            "{}: a complete journal of {} rows for {count} trades; remove it and rerun",
+            done.path.display(),
+            done.rows
+        ),
+        Opened::Complete(done) => {
             tracing::info!(
                 output = %args.output.display(),
-                "resuming: {skip} of {count} trades already priced"
+                "every trade was priced by an earlier run; the output is written from its journal"
             );
-            ResultWriter::create(
-                &args.output,
-                kind,
-                layout,
-                engine.name(),
-                &device,
-                Some(k.reopen(&args.output, skip)?),
-            )?
+            render(&args.output, &done, check_seconds, &signature, &*engine)?;
+            return Ok(Summary {
+                trades: count,
+                path_steps: 0.0,
+                seconds: start.elapsed().as_secs_f64(),
+                engine: engine.name().into(),
+                device,
+            });
         }
-        None => {
-            // The old signature goes first, so no kill leaves a signature
-            // beside another run's rows; the new one once the header is
-            // durable.
-            let meta = durable::meta_path(&args.output);
-            if meta.exists() {
-                std::fs::remove_file(&meta)
-                    .with_context(|| format!("cannot remove {}", meta.display()))?;
-            }
-            let w = ResultWriter::create(&args.output, kind, layout, engine.name(), &device, None)?;
-            resume::write_meta(&args.output, &signature)?;
-            w
-        }
+        Opened::Writing(w) => *w,
     };
+    let skip = w.rows();
+    if w.resumed() {
+        tracing::info!(
+            output = %args.output.display(),
+            "resuming: {skip} of {count} trades already priced"
+        );
+    }
+    let journal_path = w.path().to_path_buf();
+    let writer = ResultWriter::new(w, kind, layout, engine.name(), &device);
     tracing::info!(
         input = %args.input.display(),
         trades = count,
-        to_price = count - skip as u64,
+        to_price = count - skip,
         engine = engine.name(),
         device = %device,
         "pricing"
     );
-    let progress = Progress::new(count, skip as u64);
+    let progress = Progress::new(count, skip);
     let passed = pipeline::run(
         PricingPass {
             reader,
@@ -254,8 +247,8 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             request: &req,
             engine_args: &args.engine,
             progress: &progress,
-            already: skip as u64,
-            partial: &partial_path(&args.output),
+            already: skip,
+            partial: &journal_path,
             start,
         },
         engine,
@@ -263,7 +256,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     )?;
     progress.finish();
     let seconds = start.elapsed().as_secs_f64();
-    let (engine, path_steps, priced) = (passed.engine, passed.path_steps, passed.trades);
+    let (engine, path_steps) = (passed.engine, passed.path_steps);
     if passed.input_hash.as_deref() != Some(checked.hash.as_str()) {
         bail!(
             "the input changed while it was being priced ({} is not what the check read); rerun to price it afresh",
@@ -273,21 +266,18 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     if passed.writer.rows() != count {
         bail!(
             "the input changed while it was being priced: {} has {} rows, the check found {count} trades",
-            partial_path(&args.output).display(),
+            journal_path.display(),
             passed.writer.rows()
         );
     }
+    let done = passed.writer.finish()?;
     let device = engine.device();
-    let summary = json!({
-        "signature": signature.0, "output": args.output.display().to_string(), "trades": count, "priced_now": priced,
-        "resumed_from": skip, "path_steps": path_steps, "seconds": seconds,
-        "path_steps_per_s": path_steps / seconds.max(1e-9), "engine": engine.name(), "device": device,
-        "check_seconds": check_seconds, "engine_seconds": passed.engine_seconds,
-        "gpus": engines::claimed_gpus(),
-    });
-    passed
-        .writer
-        .finish(&durable::summary_path(&args.output), summary)?;
+    let s = Rendered {
+        seconds,
+        path_steps,
+        engine_seconds: passed.engine_seconds,
+    };
+    render_with(&args.output, &done, check_seconds, &signature, &*engine, s)?;
     Ok(Summary {
         trades: count,
         path_steps,
@@ -295,4 +285,75 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         engine: engine.name().into(),
         device,
     })
+}
+
+/// The timings of the pass that completed the journal, for the summary.
+struct Rendered {
+    seconds: f64,
+    path_steps: f64,
+    engine_seconds: f64,
+}
+
+/// Writes the output from a complete journal an earlier run left.
+fn render(
+    output: &std::path::Path,
+    done: &Done,
+    check_seconds: f64,
+    signature: &Signature,
+    engine: &dyn Engine,
+) -> Result<()> {
+    let nothing = Rendered {
+        seconds: 0.0,
+        path_steps: 0.0,
+        engine_seconds: 0.0,
+    };
+    render_with(output, done, check_seconds, signature, engine, nothing)
+}
+
+/// Renders the output from the complete journal: its rows to
+/// `<output>.tmp` (synced), the summary (signature, rows, the output's
+/// content hash), then the rename into place and the journal removed. A
+/// kill anywhere in between leaves the complete journal or the complete
+/// output (the summary alone is never "complete": `durable::already_done`
+/// checks the output's hash), and the rerun finishes from there.
+fn render_with(
+    output: &std::path::Path,
+    done: &Done,
+    check_seconds: f64,
+    signature: &Signature,
+    engine: &dyn Engine,
+    pass: Rendered,
+) -> Result<()> {
+    crate::hooks::stall("summary");
+    let tmp = durable::tmp_path(output);
+    let summary_path = durable::summary_path(output);
+    let mut summary_written = false;
+    let written = (|| {
+        done.render_body(&tmp)?;
+        let summary = json!({
+            "signature": signature.0, "output": output.display().to_string(), "trades": done.rows,
+            "priced_now": done.rows - done.kept, "resumed_from": done.kept, "path_steps": pass.path_steps,
+            "seconds": pass.seconds, "path_steps_per_s": pass.path_steps / pass.seconds.max(1e-9),
+            "engine": engine.name(), "device": engine.device(),
+            "check_seconds": check_seconds, "engine_seconds": pass.engine_seconds,
+            "gpus": engines::claimed_gpus(), "rows": done.rows, "output_hash": done.body_hash,
+        });
+        durable::write_atomically(&summary_path, &summary.to_string())?;
+        summary_written = true;
+        crate::hooks::stall("rename");
+        std::fs::rename(&tmp, output)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), output.display()))
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        if summary_written {
+            let _ = std::fs::remove_file(&summary_path);
+        }
+        return Err(e);
+    }
+    durable::sync_dir(output);
+    std::fs::remove_file(&done.path)
+        .with_context(|| format!("cannot remove {}", done.path.display()))?;
+    durable::sync_dir(output);
+    Ok(())
 }
