@@ -98,6 +98,18 @@ fn cuda(args: &EngineArgs) -> Result<CudaEngine, EngineError> {
     CudaEngine::with_devices(Some(&ordinals), args.fast_math)
 }
 
+/// Refuses (exit 2, before any file is made) an engine named with a
+/// precision it does not have: WGSL has no f64. Under `auto` the run
+/// passes over such an engine instead.
+pub fn check_precision(args: &EngineArgs, precision: riskpool_kernels::Precision) -> Result<()> {
+    if args.engine == EngineChoice::Wgpu && precision == riskpool_kernels::Precision::F64 {
+        anyhow::bail!(crate::error::UsageError(
+            "--engine wgpu --precision f64: WGSL has no f64; use --precision f32, or the cpu or cuda engine".into()
+        ));
+    }
+    Ok(())
+}
+
 /// The engine `--engine` asks for.
 pub fn select(args: &EngineArgs) -> Result<Box<dyn Engine>> {
     let engine: Box<dyn Engine> = match args.engine {
@@ -121,10 +133,40 @@ pub fn select(args: &EngineArgs) -> Result<Box<dyn Engine>> {
     Ok(hooks::inject_failure(engine))
 }
 
+/// Fallbacks one run may take (cuda, wgpu, cpu, a fresh cpu).
+pub const MAX_FALLBACKS: usize = 3;
+
+/// After the engine failed with `e`: under `--engine auto`, a failure of
+/// the engine (not of the input) moves `engine` to the next one, with a
+/// warning, and the caller gives it the work again; otherwise, or after
+/// [`MAX_FALLBACKS`] (`fallbacks` counts them for the run), `e` stands.
+/// `price` and `risk` fall back by this one rule.
+pub fn fall_back(
+    args: &EngineArgs,
+    engine: &mut Box<dyn Engine>,
+    e: EngineError,
+    fallbacks: &mut usize,
+) -> Result<(), EngineError> {
+    let engine_failed = matches!(
+        e,
+        EngineError::Failed { .. } | EngineError::Unavailable { .. }
+    );
+    if !engine_failed || *fallbacks >= MAX_FALLBACKS {
+        return Err(e);
+    }
+    let Some(next) = fallback(args, engine.name()) else {
+        return Err(e);
+    };
+    tracing::warn!("{e}; the remaining trades go to the {} engine", next.name());
+    *engine = next;
+    *fallbacks += 1;
+    Ok(())
+}
+
 /// The engine to go on with after `failed` failed, when the user let `auto`
 /// choose: the next of cuda, wgpu (real GPU), cpu; a fresh CPU engine after
 /// the CPU one.
-pub fn fallback(args: &EngineArgs, failed: &str) -> Option<Box<dyn Engine>> {
+fn fallback(args: &EngineArgs, failed: &str) -> Option<Box<dyn Engine>> {
     if args.engine != EngineChoice::Auto {
         return None;
     }

@@ -42,6 +42,21 @@ impl std::error::Error for InputError {}
 #[error("{0}")]
 pub struct NotFinite(pub String);
 
+impl NotFinite {
+    /// What makes an estimate unfit to be written as a result, if
+    /// anything: a value that is not a finite number, or a standard error
+    /// that is not one, except where it is undefined (NaN) because the
+    /// trade has one path or one antithetic pair. `price` and `risk` hold
+    /// every result to this one rule.
+    pub fn check(e: &riskpool_kernels::Estimate, paths: u64) -> Option<String> {
+        if !e.value.is_finite() {
+            return Some(format!("= {}", e.value));
+        }
+        let undefined = e.stderr.is_nan() && paths <= 2;
+        (!(e.stderr.is_finite() || undefined)).then(|| format!("stderr = {}", e.stderr))
+    }
+}
+
 /// Another run holds the output (exit 1: a rerun later may succeed).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

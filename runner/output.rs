@@ -325,13 +325,8 @@ pub fn per_asset_greeks(greeks: &[Greek]) -> impl Iterator<Item = Greek> + '_ {
 pub fn not_finite(r: &TradeResult, greeks: &[Greek]) -> Option<String> {
     let mut bad = Vec::new();
     let mut look = |name: &str, e: riskpool_kernels::Estimate| {
-        if !e.value.is_finite() {
-            bad.push(format!("{name} = {}", e.value));
-        }
-        // With one path (or one antithetic pair) the error is undefined.
-        let undefined = e.stderr.is_nan() && r.paths <= 2;
-        if !(e.stderr.is_finite() || undefined) {
-            bad.push(format!("{name} stderr = {}", e.stderr));
+        if let Some(why) = NotFinite::check(&e, r.paths) {
+            bad.push(format!("{name} {why}"));
         }
     };
     look("pv", r.pv);

@@ -184,6 +184,8 @@ struct EngineStage<'a> {
     depth_override: Option<usize>,
     /// Seconds spent submitting to and waiting on the engine.
     busy: f64,
+    /// Fallbacks taken (`engines::fall_back`).
+    fallbacks: usize,
 }
 
 impl EngineStage<'_> {
@@ -284,17 +286,7 @@ impl EngineStage<'_> {
     /// and starts every batch in flight on it again, oldest first.
     fn fall_back(&mut self, mut e: EngineError) -> Result<()> {
         loop {
-            if !matches!(
-                e,
-                EngineError::Failed { .. } | EngineError::Unavailable { .. }
-            ) {
-                return Err(e.into());
-            }
-            let Some(next) = engines::fallback(self.args, self.engine.name()) else {
-                return Err(e.into());
-            };
-            tracing::warn!("{e}; the remaining trades go to the {} engine", next.name());
-            *self.engine = next;
+            engines::fall_back(self.args, self.engine, e, &mut self.fallbacks)?;
             self.device = self.engine.device();
             // Start every batch in flight again, until one fails to start.
             let mut failed = None;
@@ -337,6 +329,7 @@ fn price_batches(
         // Checked when the run started (env::check).
         depth_override: env::batches_in_flight().ok().flatten(),
         busy: 0.0,
+        fallbacks: 0,
     };
     let run = || {
         for batch in batches {

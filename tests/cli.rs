@@ -771,3 +771,57 @@ fn books_with_a_mark_or_blank_lines_read_and_syntax_errors_name_the_field() {
         assert_eq!(err.matches(name.as_ref()).count(), 1, "{err}");
     }
 }
+
+/// An engine named with a precision it has not (WGSL has no f64) is bad
+/// usage: exit 2 before any file of the run is made, for `price` and
+/// `risk` alike.
+#[test]
+fn an_engine_without_the_precision_asked_is_refused_before_any_file() {
+    let d = tempfile::tempdir().unwrap();
+    let book = file(d.path(), "book.jsonl", &format!("{GOOD}\n"));
+    let scen = file(
+        d.path(),
+        "s.csv",
+        "scenario,underlying,spot\ndown,SPX,-0.1\n",
+    );
+    let o = riskpool_in(
+        d.path(),
+        &[
+            "price",
+            "--input",
+            "book.jsonl",
+            "--output",
+            "o.csv",
+            "--engine",
+            "wgpu",
+            "--precision",
+            "f64",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("WGSL has no f64"), "{}", stderr(&o));
+    let o = riskpool_in(
+        d.path(),
+        &[
+            "risk",
+            "--input",
+            p(&book),
+            "--scenarios",
+            p(&scen),
+            "--output",
+            "r.csv",
+            "--engine",
+            "wgpu",
+            "--precision",
+            "f64",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("WGSL has no f64"), "{}", stderr(&o));
+    let mut names: Vec<String> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["book.jsonl", "s.csv"]);
+}

@@ -10,24 +10,25 @@
 //! complete journal. The output is locked for the whole run, so a second
 //! run on the same output stops at once.
 
+pub mod job;
 pub mod rows;
 
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use riskpool_kernels::{Bumps, Engine, Greek, GreekSet, Precision, PricingRequest};
+use riskpool_kernels::Engine;
 use serde_json::json;
 
 use crate::check;
-use crate::cli::{Algorithm, PrecisionChoice, PriceArgs};
-use crate::durable::{self, check_output, OutputLock, Signature};
+use crate::cli::PriceArgs;
+use crate::durable::{self, OutputLock, Signature};
 use crate::engines;
-use crate::error::UsageError;
-use crate::input::{error_at, require_regular_file, Format, ReadOptions, TradeReader};
+use crate::input::{error_at, TradeReader};
 use crate::journal::{Done, Journal, Opened};
 use crate::log::Progress;
-use crate::output::{encode_csv, Kind, Layout, ResultWriter};
+use crate::output::{encode_csv, Kind, ResultWriter};
 use crate::pipeline::{self, PricingPass};
+use job::PriceJob;
 use rows::{PriceHeader, PriceRows};
 
 /// What a finished run did, for the summary line.
@@ -39,94 +40,16 @@ pub struct Summary {
     pub device: String,
 }
 
-/// `--paths` with `--antithetic`: pairs need an even count (the range is
-/// checked as the flag is parsed, `flags::paths`).
-fn check_paths_flag(paths: Option<u64>, antithetic: bool) -> Result<()> {
-    match paths {
-        Some(n) if antithetic && n % 2 != 0 => bail!(UsageError(format!(
-            "--paths {n}: --antithetic pairs paths, so the count must be even"
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// The Greeks asked for, each once, in the order first asked.
-fn distinct(greeks: &[Greek]) -> Vec<Greek> {
-    let mut out = Vec::new();
-    for g in greeks {
-        if !out.contains(g) {
-            out.push(*g);
-        }
-    }
-    out
-}
-
 pub fn run(args: &PriceArgs) -> Result<Summary> {
-    let kind = Kind::of(&args.output).ok_or_else(|| {
-        UsageError(format!(
-            "--output {}: the extension must be .csv, or .jsonl (or .ndjson) for JSON Lines",
-            args.output.display()
-        ))
-    })?;
-    let window = crate::input::trade_window(args.start_trade, args.trade_window)?;
-    let opts = ReadOptions {
-        paths: args.paths,
-        shard: args.shard.map(|s| (s.index, s.count)),
+    let PriceJob {
+        args,
+        kind,
+        layout,
+        req,
+        opts,
         window,
-    };
-    check_paths_flag(args.paths, args.antithetic)?;
-    let mut req = PricingRequest {
-        seed: args.seed,
-        greeks: GreekSet(distinct(&args.greeks)),
-        bumps: Bumps::STANDARD,
-        antithetic: args.antithetic,
-        precision: match args.precision {
-            PrecisionChoice::F32 => Precision::F32,
-            PrecisionChoice::F64 => Precision::F64,
-        },
-    };
-    if args.engine.fast_math && req.precision == Precision::F64 {
-        tracing::warn!(
-            "--fast-math applies to f32 path state; the f64 kernels are the same either way"
-        );
-    }
-
-    require_regular_file(&args.input, "--input", crate::input::READ_TWICE)?;
-    let format = crate::input::detect(&args.input)?;
-    let layout = match (format, args.algorithm) {
-        (Format::AzfinsimCsv, algorithm) => {
-            if !req.greeks.is_empty() {
-                bail!(UsageError(
-                    "azfinsim trades take --algorithm deltavega, not --greeks".into()
-                ));
-            }
-            if algorithm == Some(Algorithm::Deltavega) {
-                req.greeks = GreekSet(vec![Greek::Delta, Greek::Vega]);
-                req.bumps = Bumps::AZFINSIM;
-            }
-            match (kind, algorithm) {
-                (Kind::Csv, Some(Algorithm::Deltavega)) => Layout::AzfinsimDeltaVega,
-                (Kind::Csv, _) => Layout::AzfinsimPv,
-                (Kind::JsonLines, _) => Layout::Standard {
-                    greeks: req.greeks.0.clone(),
-                    assets: 0,
-                },
-            }
-        }
-        (_, Some(_)) => bail!(UsageError(format!(
-            "--algorithm applies to azfinsim trade files; {} is {}",
-            args.input.display(),
-            format.name()
-        ))),
-        (_, None) => Layout::Standard {
-            greeks: req.greeks.0.clone(),
-            assets: 0,
-        },
-    };
-    if window.is_some() && format != Format::AzfinsimCsv {
-        bail!(UsageError("--start-trade and --trade-window select azfinsim trade numbers; this is not an azfinsim file".into()));
-    }
-    check_output(&args.input, &args.output, "--output")?;
+        ..
+    } = PriceJob::check(args)?;
     // Held until this function returns: a second run on this output
     // stops here, before it reads or writes anything of it.
     let _lock = OutputLock::acquire(&args.output)?;

@@ -28,7 +28,7 @@ use serde_json::json;
 use crate::cli::{EngineArgs, PrecisionChoice, RiskArgs};
 use crate::durable::Signature;
 use crate::engines;
-use crate::error::UsageError;
+use crate::error::{NotFinite, UsageError};
 use crate::input::scenarios::{self, Scenarios};
 use crate::input::{error_at, require_regular_file, Format, ReadOptions, ReadTrade, TradeReader};
 use crate::journal::{Journal, Opened};
@@ -268,6 +268,11 @@ fn file_name(p: &Path) -> String {
 
 pub fn run(args: &RiskArgs) -> Result<()> {
     let shard = args.shard.map(|s| (s.index, s.count));
+    let precision = match args.precision {
+        PrecisionChoice::F32 => Precision::F32,
+        PrecisionChoice::F64 => Precision::F64,
+    };
+    engines::check_precision(&args.engine, precision)?;
     if shard.is_some() && (args.figures.by_trade.is_some() || args.figures.report.is_some()) {
         bail!(UsageError(
             "--by-trade and --report are written by `riskpool risk-merge` from every shard's part, not by one shard".into()
@@ -305,10 +310,7 @@ pub fn run(args: &RiskArgs) -> Result<()> {
         greeks: GreekSet::default(),
         bumps: Bumps::STANDARD,
         antithetic: false,
-        precision: match args.precision {
-            PrecisionChoice::F32 => Precision::F32,
-            PrecisionChoice::F64 => Precision::F64,
-        },
+        precision,
     };
     let checked = crate::check::check_all(&args.input, &opts, &req)?;
     if checked.count == 0 && shard.is_none() {
@@ -439,33 +441,20 @@ struct Inputs<'a> {
     expected: &'a [(u64, String)],
 }
 
-/// At most this many engines a batch is tried on (`--engine auto` falls
-/// back cuda, wgpu, cpu, then a fresh cpu).
-const TRIES: usize = 4;
-
-/// Revalues one batch, falling back to the next engine (as `price` does)
-/// when `--engine auto` chose one that fails.
+/// Revalues one batch, falling back to the next engine (as `price` does,
+/// `engines::fall_back`) when `--engine auto` chose one that fails.
 fn revalue_batch(
     engine: &mut Box<dyn Engine>,
     args: &EngineArgs,
+    fallbacks: &mut usize,
     trades: &[Trade],
     scs: &[TradeScenarios],
     req: &PricingRequest,
 ) -> Result<Vec<riskpool_kernels::scenario::ScenarioResult>, EngineError> {
-    let mut tries = 1;
     loop {
         match engine.revalue(trades, scs, req) {
-            Err(e @ (EngineError::Failed { .. } | EngineError::Unavailable { .. }))
-                if tries < TRIES =>
-            {
-                let Some(next) = engines::fallback(args, engine.name()) else {
-                    return Err(e);
-                };
-                tracing::warn!("{e}; the remaining trades go to the {} engine", next.name());
-                *engine = next;
-                tries += 1;
-            }
-            other => return other,
+            Err(e) => engines::fall_back(args, engine, e, fallbacks)?,
+            done => return done,
         }
     }
 }
@@ -523,6 +512,7 @@ fn revalue_all(
     let start = Instant::now();
     // Path-steps of the base and every scenario, for the rate shown.
     let mut path_steps = 0.0;
+    let mut fallbacks = 0;
     loop {
         let batch: Vec<ReadTrade> = reader
             .by_ref()
@@ -537,22 +527,23 @@ fn revalue_all(
             .map(|t| moves_of(book, scen, t))
             .collect::<Result<_>>()?;
         let trades: Vec<Trade> = batch.iter().map(|t| t.trade.clone()).collect();
-        let results = match revalue_batch(&mut engine, engine_args, &trades, &scs, req) {
-            Ok(r) if r.len() == trades.len() => r,
-            Ok(r) => bail!(
-                "the {} engine returned {} results for {} trades",
-                engine.name(),
-                r.len(),
-                trades.len()
-            ),
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!(
-                    "{} trades revalued before the failure are kept in {}",
-                    w.rows(),
-                    w.path().display()
-                )))
-            }
-        };
+        let results =
+            match revalue_batch(&mut engine, engine_args, &mut fallbacks, &trades, &scs, req) {
+                Ok(r) if r.len() == trades.len() => r,
+                Ok(r) => bail!(
+                    "the {} engine returned {} results for {} trades",
+                    engine.name(),
+                    r.len(),
+                    trades.len()
+                ),
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "{} trades revalued before the failure are kept in {}",
+                        w.rows(),
+                        w.path().display()
+                    )))
+                }
+            };
         let device = engine.device();
         let half = batch.len() / 2;
         for (i, ((t, sc), r)) in batch.iter().zip(&scs).zip(&results).enumerate() {
@@ -567,12 +558,10 @@ fn revalue_all(
                     t.line
                 );
             }
-            // A standard error is undefined (NaN) for 1 or 2 paths, as in
-            // `price`; the value itself must be a number.
+            // Held to `price`'s rule: a finite value, and a finite standard
+            // error or an undefined one (1 or 2 paths).
             let paths = t.trade.paths;
-            let sound = |e: &riskpool_kernels::Estimate| {
-                e.value.is_finite() && (e.stderr.is_finite() || (e.stderr.is_nan() && paths <= 2))
-            };
+            let sound = |e: &riskpool_kernels::Estimate| NotFinite::check(e, paths).is_none();
             let stderr = |e: &riskpool_kernels::Estimate| Some(e.stderr).filter(|x| !x.is_nan());
             if !sound(&r.base) {
                 w.sync()?;

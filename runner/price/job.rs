@@ -1,0 +1,133 @@
+//! A `price` command line checked into the job it asks for before
+//! anything runs (ripgrep's split of low-level flags from high-level
+//! arguments): the flags' combinations, the input's format, the output's
+//! kind and columns, and the pricing request. Each flag's own range is
+//! checked as clap parses it (`flags`).
+
+use anyhow::{bail, Result};
+use riskpool_kernels::{Bumps, Greek, GreekSet, Precision, PricingRequest};
+
+use crate::cli::{Algorithm, PrecisionChoice, PriceArgs};
+use crate::durable::check_output;
+use crate::error::UsageError;
+use crate::input::{require_regular_file, Format, ReadOptions};
+use crate::output::{Kind, Layout};
+
+/// What a `price` command line asks for, checked.
+pub struct PriceJob<'a> {
+    pub args: &'a PriceArgs,
+    /// The output's format, by its extension.
+    pub kind: Kind,
+    pub format: Format,
+    /// The output's columns (CSV gains per-asset columns once the check
+    /// pass has counted the assets).
+    pub layout: Layout,
+    pub req: PricingRequest,
+    pub opts: ReadOptions,
+    /// `--start-trade` and `--trade-window`.
+    pub window: Option<(u64, u64)>,
+}
+
+/// `--paths` with `--antithetic`: pairs need an even count (the range is
+/// checked as the flag is parsed, `flags::paths`).
+fn check_paths_flag(paths: Option<u64>, antithetic: bool) -> Result<()> {
+    match paths {
+        Some(n) if antithetic && n % 2 != 0 => bail!(UsageError(format!(
+            "--paths {n}: --antithetic pairs paths, so the count must be even"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The Greeks asked for, each once, in the order first asked.
+fn distinct(greeks: &[Greek]) -> Vec<Greek> {
+    let mut out = Vec::new();
+    for g in greeks {
+        if !out.contains(g) {
+            out.push(*g);
+        }
+    }
+    out
+}
+
+impl<'a> PriceJob<'a> {
+    /// Checks `args` into a job; refuses bad usage (exit 2) before any
+    /// file is read beyond the input's first bytes or written.
+    pub fn check(args: &'a PriceArgs) -> Result<PriceJob<'a>> {
+        let kind = Kind::of(&args.output).ok_or_else(|| {
+            UsageError(format!(
+                "--output {}: the extension must be .csv, or .jsonl (or .ndjson) for JSON Lines",
+                args.output.display()
+            ))
+        })?;
+        let window = crate::input::trade_window(args.start_trade, args.trade_window)?;
+        let opts = ReadOptions {
+            paths: args.paths,
+            shard: args.shard.map(|s| (s.index, s.count)),
+            window,
+        };
+        check_paths_flag(args.paths, args.antithetic)?;
+        let mut req = PricingRequest {
+            seed: args.seed,
+            greeks: GreekSet(distinct(&args.greeks)),
+            bumps: Bumps::STANDARD,
+            antithetic: args.antithetic,
+            precision: match args.precision {
+                PrecisionChoice::F32 => Precision::F32,
+                PrecisionChoice::F64 => Precision::F64,
+            },
+        };
+        if args.engine.fast_math && req.precision == Precision::F64 {
+            tracing::warn!(
+                "--fast-math applies to f32 path state; the f64 kernels are the same either way"
+            );
+        }
+
+        require_regular_file(&args.input, "--input", crate::input::READ_TWICE)?;
+        let format = crate::input::detect(&args.input)?;
+        let layout = match (format, args.algorithm) {
+            (Format::AzfinsimCsv, algorithm) => {
+                if !req.greeks.is_empty() {
+                    bail!(UsageError(
+                        "azfinsim trades take --algorithm deltavega, not --greeks".into()
+                    ));
+                }
+                if algorithm == Some(Algorithm::Deltavega) {
+                    req.greeks = GreekSet(vec![Greek::Delta, Greek::Vega]);
+                    req.bumps = Bumps::AZFINSIM;
+                }
+                match (kind, algorithm) {
+                    (Kind::Csv, Some(Algorithm::Deltavega)) => Layout::AzfinsimDeltaVega,
+                    (Kind::Csv, _) => Layout::AzfinsimPv,
+                    (Kind::JsonLines, _) => Layout::Standard {
+                        greeks: req.greeks.0.clone(),
+                        assets: 0,
+                    },
+                }
+            }
+            (_, Some(_)) => bail!(UsageError(format!(
+                "--algorithm applies to azfinsim trade files; {} is {}",
+                args.input.display(),
+                format.name()
+            ))),
+            (_, None) => Layout::Standard {
+                greeks: req.greeks.0.clone(),
+                assets: 0,
+            },
+        };
+        if window.is_some() && format != Format::AzfinsimCsv {
+            bail!(UsageError("--start-trade and --trade-window select azfinsim trade numbers; this is not an azfinsim file".into()));
+        }
+        crate::engines::check_precision(&args.engine, req.precision)?;
+        check_output(&args.input, &args.output, "--output")?;
+        Ok(PriceJob {
+            args,
+            kind,
+            format,
+            layout,
+            req,
+            opts,
+            window,
+        })
+    }
+}
