@@ -77,14 +77,14 @@ pub fn run(args: &AzfinsimArgs) -> Result<()> {
                 trade_window: args.trade_window,
                 batch_trades: 4096,
             })?;
-            eprintln!(
+            crate::log::say(format!(
                 "riskpool azfinsim: {} trades -> {} in {:.3} s on {} ({})",
                 s.trades,
                 output.display(),
                 s.seconds,
                 s.engine,
                 s.device
-            );
+            ));
             Ok(())
         }
     }

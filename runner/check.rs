@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use riskpool_kernels::engine::check_request;
 use riskpool_kernels::{EngineError, PricingRequest};
 
-use crate::input::{error_at, Format, ReadOptions, TradeReader};
+use crate::input::{error_at, Format, ReadOptions, ReadTrade, TradeReader};
 
 /// Trades parsed together (about 12 MiB of azfinsim CSV).
 const BLOCK: usize = 1 << 16;
@@ -31,6 +31,36 @@ pub struct Checked {
     /// The most assets of any trade to price (0 when all have one): the
     /// per-asset columns a CSV output needs.
     pub assets: usize,
+    /// Each trade's text hash, in order (`ReadTrade::text_hash`).
+    pub texts: Vec<u64>,
+}
+
+impl Checked {
+    /// Opens the input for pass 2. A JSON array is read whole here, so it
+    /// must already be the file pass 1 read.
+    pub fn open_again(&self, path: &Path, opts: &ReadOptions) -> Result<TradeReader> {
+        let reader = TradeReader::open(path, opts.clone())?;
+        if reader.format() == Format::JsonArray && reader.content_hash() != self.hash {
+            anyhow::bail!(changed(path));
+        }
+        Ok(reader)
+    }
+
+    /// Whether `t`, the `index`-th trade pass 2 read, has the text pass 1
+    /// checked and hashed: a row is written only for such a trade, so no
+    /// row of a journal comes from other bytes than its signature's.
+    pub fn same_text(&self, index: u64, t: &ReadTrade) -> bool {
+        self.texts.get(index as usize) == Some(&t.text_hash)
+    }
+}
+
+/// The error of an input that changed between the passes (exit 1: the
+/// rerun, with the input's new hash, starts afresh).
+pub fn changed(path: &Path) -> String {
+    format!(
+        "the input changed while it was being read ({} is not what the check read); rerun to compute it afresh",
+        path.display()
+    )
 }
 
 /// One checked trade, all the sequential part needs of it.
@@ -38,6 +68,7 @@ struct Row {
     line: u64,
     stream: u64,
     assets: usize,
+    text_hash: u64,
 }
 
 /// Checks the whole input against `req`.
@@ -63,6 +94,7 @@ fn check_in_blocks(
     let mut first_line: HashMap<u64, u64> = HashMap::new();
     let mut count = 0u64;
     let mut assets = 0;
+    let mut texts = Vec::new();
     while let Some(block) = reader.next_parsed(block) {
         let rows: Vec<Result<Row>> = block
             .into_par_iter()
@@ -80,6 +112,7 @@ fn check_in_blocks(
                     line: t.line,
                     stream: t.trade.stream,
                     assets: assets.map_or(0, |m| m.model.assets()),
+                    text_hash: t.text_hash,
                 })
             })
             .collect();
@@ -91,12 +124,14 @@ fn check_in_blocks(
             }
             count += 1;
             assets = assets.max(row.assets);
+            texts.push(row.text_hash);
         }
     }
     Ok(Checked {
         count,
         hash: reader.content_hash(),
         assets,
+        texts,
     })
 }
 

@@ -48,6 +48,31 @@ fn sample_scenarios() -> String {
     csv
 }
 
+/// Writes a sample input the demo needs, unless the folder already has a
+/// file of that name: a user's edited book or scenarios are theirs, and the
+/// demo then runs on them (the file is created only where none is, so not
+/// through a link either).
+fn sample(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(mut f) => f
+            .write_all(text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            tracing::info!(
+                "{} is there already: the demo uses it as it is",
+                path.display()
+            );
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot write {}", path.display())),
+    }
+}
+
 pub fn run(args: &DemoArgs) -> Result<()> {
     let dir = match &args.dir {
         Some(d) => d.clone(),
@@ -55,8 +80,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let portfolio = dir.join("portfolio.jsonl");
-    std::fs::write(&portfolio, SAMPLE_PORTFOLIO)
-        .with_context(|| format!("cannot write {}", portfolio.display()))?;
+    sample(&portfolio, SAMPLE_PORTFOLIO)?;
     let results = dir.join("portfolio.results.csv");
     let price_args = |input: PathBuf, output: PathBuf, greeks: Vec<Greek>| PriceArgs {
         input,
@@ -108,12 +132,19 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     }
 
     let trades = dir.join("trades.csv");
-    crate::generate::run(&crate::cli::GenerateArgs {
-        trades: 200,
-        output: trades.clone(),
-        seed: 1,
-        start_trade: 0,
-    })?;
+    if std::fs::symlink_metadata(&trades).is_ok() {
+        tracing::info!(
+            "{} is there already: the demo uses it as it is",
+            trades.display()
+        );
+    } else {
+        crate::generate::run(&crate::cli::GenerateArgs {
+            trades: 200,
+            output: trades.clone(),
+            seed: 1,
+            start_trade: 0,
+        })?;
+    }
     let az = dir.join("trades.results.csv");
     let s = price::run(&price_args(trades.clone(), az.clone(), vec![]))?;
     println!(
@@ -126,8 +157,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 
     // The portfolio's risk: every trade under every scenario, one pass each.
     let scenarios = dir.join("scenarios.csv");
-    std::fs::write(&scenarios, sample_scenarios())
-        .with_context(|| format!("cannot write {}", scenarios.display()))?;
+    sample(&scenarios, &sample_scenarios())?;
     let pnl = dir.join("portfolio.pnl.csv");
     let report = dir.join("portfolio.risk.html");
     crate::risk::run(&crate::cli::RiskArgs {

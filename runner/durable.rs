@@ -135,18 +135,25 @@ pub fn open_no_follow(path: &Path, write: bool) -> Result<File> {
     regular(f, path)
 }
 
-/// Creates (or empties) `path` for writing, as [`open_no_follow`] opens it.
+/// Creates (or empties) `path` for writing, as [`open_no_follow`] opens it
+/// (emptied only once it is known to be the run's own file).
 pub fn create_no_follow(path: &Path) -> Result<File> {
     let f = OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(true)
+        .truncate(false)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    regular(f, path)
+    let f = regular(f, path)?;
+    f.set_len(0)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(f)
 }
 
+/// `f`, if it is a regular file of one name: a FIFO or device is not a
+/// file riskpool wrote, and a second hard link is another file's content,
+/// which writing would destroy.
 fn regular(f: File, path: &Path) -> Result<File> {
     let m = f
         .metadata()
@@ -154,6 +161,12 @@ fn regular(f: File, path: &Path) -> Result<File> {
     if !m.is_file() {
         bail!(UsageError(format!(
             "{}: not a regular file; riskpool writes this file itself: remove it",
+            path.display()
+        )));
+    }
+    if m.nlink() > 1 {
+        bail!(UsageError(format!(
+            "{}: has another name (a hard link); riskpool writes this file itself and would overwrite the other: remove it",
             path.display()
         )));
     }
@@ -165,6 +178,10 @@ fn regular(f: File, path: &Path) -> Result<File> {
 /// nor replaces it.
 pub fn refuse_special(path: &Path, what: &str) -> Result<()> {
     match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() && m.nlink() > 1 => bail!(UsageError(format!(
+            "{}: has another name (a hard link), where riskpool keeps {what}; remove it (riskpool writes this file itself)",
+            path.display()
+        ))),
         Ok(m) if !m.is_file() => {
             let kind = if m.file_type().is_symlink() {
                 "a symbolic link"
@@ -275,11 +292,12 @@ impl OutputLock {
     pub fn acquire(output: &Path) -> Result<OutputLock> {
         let path = lock_path(output);
         loop {
-            let mut file = OpenOptions::new()
+            let file = OpenOptions::new()
                 .create(true)
                 .truncate(false)
                 .read(true)
                 .write(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
                 .open(&path)
                 .map_err(|e| {
                     UsageError(format!(
@@ -287,6 +305,7 @@ impl OutputLock {
                         output.display()
                     ))
                 })?;
+            let mut file = regular(file, &path)?;
             match file.try_lock() {
                 Ok(()) => {}
                 Err(std::fs::TryLockError::WouldBlock) => {
@@ -355,6 +374,15 @@ pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
             "{flag} {}: is a folder; give a file name",
             output.display()
         )));
+    }
+    if let Ok(m) = std::fs::symlink_metadata(output) {
+        let ft = m.file_type();
+        if !(ft.is_file() || ft.is_symlink() || ft.is_dir()) {
+            bail!(UsageError(format!(
+                "{flag} {}: not a regular file (a FIFO or device); riskpool replaces its output, give a file name",
+                output.display()
+            )));
+        }
     }
     let dir = match output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,

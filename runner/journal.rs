@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::durable::{open_no_follow, partial_path, refuse_special, sync_dir};
-use crate::input::LineLimit;
+use crate::input::{LineLimit, MAX_LINE};
 
 /// A journal's first line: the signature of the run that writes it.
 pub trait Header: Serialize + DeserializeOwned + PartialEq {
@@ -63,6 +63,11 @@ pub trait Rows {
     /// Whether `record` is, byte for byte, the row this run writes next;
     /// a row kept is taken (the next call is about the row after it).
     fn keep(&mut self, record: Record<'_>) -> bool;
+    /// The longest row this run can write: anything longer is not one,
+    /// and is cut without being read into memory.
+    fn max_record(&self) -> usize {
+        MAX_LINE
+    }
 }
 
 /// The last line of a complete journal.
@@ -138,23 +143,29 @@ impl<H: Header> Journal<H> {
     }
 
     /// The header of the journal an earlier run left at `path`, if it has
-    /// one this riskpool reads.
-    pub fn header_at(path: &Path) -> Option<H> {
+    /// one this riskpool reads in at most `limit` bytes.
+    pub fn header_at(path: &Path, limit: usize) -> Option<H> {
         if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
             return None;
         }
         let f = open_no_follow(path, false).ok()?;
         let mut line = Vec::new();
-        BufReader::new(LineLimit::new(f, path))
+        BufReader::new(LineLimit::with_limit(f, path, limit))
             .read_until(b'\n', &mut line)
             .ok()?;
         serde_json::from_slice(&line).ok()
     }
 
+    /// How long another run's header may be: as this run's, give or take
+    /// its scenarios' names.
+    pub fn header_limit(&self) -> usize {
+        MAX_LINE + 4 * self.header_len as usize
+    }
+
     /// Why the journal an earlier run left is not resumed, when there is
     /// one of another run (for the log).
     pub fn why_afresh(&self) -> Option<String> {
-        let old = Self::header_at(&self.path).filter(|h| *h != self.header);
+        let old = Self::header_at(&self.path, self.header_limit()).filter(|h| *h != self.header);
         let why = match &old {
             Some(old) => afresh_reason(old.engine(), self.header.engine()),
             None if std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.len() > 0)
@@ -179,14 +190,14 @@ impl<H: Header> Journal<H> {
         f.read_exact_at(&mut buf, 0).is_ok() && buf == self.head[..self.header_len as usize]
     }
 
-    /// Opens the journal for this run: complete, or open for appending
-    /// after every row of an earlier run's that `rows` keeps (the rest cut
-    /// off); afresh, header and preamble synced, when there is none of
-    /// this run.
-    pub fn open(&self, rows: &mut impl Rows) -> Result<Opened> {
+    /// Opens the journal for this run, whose rows are `wanted`: complete,
+    /// or open for appending after every row of an earlier run's that
+    /// `rows` keeps (the rest cut off); afresh, header and preamble synced,
+    /// when there is none of this run.
+    pub fn open(&self, rows: &mut impl Rows, wanted: u64) -> Result<Opened> {
         refuse_special(&self.path, "the journal of this output")?;
         let file = open_no_follow(&self.path, true)?;
-        let found = scan(&file, &self.path, &self.head, self.header_len, rows)?;
+        let found = scan(&file, &self.path, &self.head, self.header_len, rows, wanted)?;
         if found.complete {
             return Ok(Opened::Complete(Done {
                 path: self.path.clone(),
@@ -291,10 +302,17 @@ struct Tee<R> {
     seen: Vec<u8>,
     /// `seen[..taken]` belongs to records already taken.
     taken: usize,
+    /// The longest record: bytes past it with no record end (blank lines
+    /// the CSV reader skips, an open quote) end the kept rows, in bounded
+    /// memory.
+    max: usize,
 }
 
 impl<R: Read> Read for Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.seen.len() - self.taken > self.max {
+            return Err(std::io::Error::other("a record longer than any row"));
+        }
         let n = self.inner.read(buf)?;
         self.seen.extend_from_slice(&buf[..n]);
         Ok(n)
@@ -321,6 +339,7 @@ fn scan(
     head: &[u8],
     header_len: u64,
     rows: &mut impl Rows,
+    wanted: u64,
 ) -> Result<Found> {
     let len = file
         .metadata()
@@ -359,12 +378,12 @@ fn scan(
     found.end = head.len() as u64;
     found.all.update(preamble);
     found.body.update(preamble);
-    match complete(file, path, len, &found)? {
+    match complete(file, path, len, &found, rows.csv(), wanted)? {
         End::Checks(done) => return Ok(done),
         // Edited or damaged after it was written: no row of it is trusted.
-        End::Damaged => {
+        End::Damaged(why) => {
             tracing::warn!(
-                "{}: its content does not match the hash on its end line (edited or damaged after it was written); nothing of it is kept",
+                "{}: {why} (edited or damaged after it was written); nothing of it is kept",
                 path.display()
             );
             return Ok(found);
@@ -379,12 +398,14 @@ fn scan(
     };
     // Lines of bounded length: a journal of garbage is cut, not read into
     // memory; a read error ends the kept rows like a torn line.
-    let body = LineLimit::new(
+    let max = rows.max_record();
+    let body = LineLimit::with_limit(
         At {
             file,
             pos: found.end,
         },
         path,
+        max,
     );
     if rows.csv() {
         let mut rdr = csv::ReaderBuilder::new()
@@ -396,6 +417,7 @@ fn scan(
                 inner: body,
                 seen: Vec::new(),
                 taken: 0,
+                max,
             });
         let mut rec = csv::ByteRecord::new();
         let mut start = 0u64;
@@ -443,14 +465,22 @@ enum End {
     None,
     /// An end line whose hash is that of every byte before it.
     Checks(Found),
-    /// An end line whose hash is not: the journal was edited or damaged.
-    Damaged,
+    /// An end line whose hash or row count is not the journal's, or whose
+    /// count is not the run's: the journal was edited or damaged.
+    Damaged(String),
 }
 
 /// Checks a journal's end line. One that checks makes the journal
 /// complete: its rows were checked as they were written, and the hash says
 /// they are still those bytes, so they are not read one by one again.
-fn complete(file: &File, path: &Path, len: u64, head: &Found) -> Result<End> {
+fn complete(
+    file: &File,
+    path: &Path,
+    len: u64,
+    head: &Found,
+    csv: bool,
+    wanted: u64,
+) -> Result<End> {
     const LONGEST: u64 = 128;
     let from = len.saturating_sub(LONGEST).max(head.end);
     let mut tail = vec![0u8; (len - from) as usize];
@@ -482,18 +512,33 @@ fn complete(file: &File, path: &Path, len: u64, head: &Found) -> Result<End> {
     };
     let mut at = head.end;
     let mut buf = vec![0u8; 1 << 20];
+    // The rows are counted as they are hashed: line ends, outside quotes
+    // for CSV (whose ids may hold quoted line ends; a JSON line has none).
+    let (mut records, mut quoted) = (0u64, false);
     while at < rows_end {
         let n = ((rows_end - at) as usize).min(buf.len());
         file.read_exact_at(&mut buf[..n], at)
             .with_context(|| format!("cannot read {}", path.display()))?;
         found.all.update(&buf[..n]);
         found.body.update(&buf[..n]);
+        for &b in &buf[..n] {
+            if csv && b == b'"' {
+                quoted = !quoted;
+            } else if b == b'\n' && !quoted {
+                records += 1;
+            }
+        }
         at += n as u64;
     }
-    Ok(if hex(&found.all) == end.content_xxh3 {
-        End::Checks(found)
+    Ok(if hex(&found.all) != end.content_xxh3 {
+        End::Damaged("its content does not match the hash on its end line".into())
+    } else if records != end.end_of_part || records != wanted {
+        End::Damaged(format!(
+            "its end line says {} rows; it holds {records}, and this run has {wanted}",
+            end.end_of_part
+        ))
     } else {
-        End::Damaged
+        End::Checks(found)
     })
 }
 
@@ -663,7 +708,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let target = d.path().join("out.csv");
         let j = Journal::new(&target, Head { run: 1 }, b"pre\n").unwrap();
-        let mut w = writing(j.open(&mut Numbered(0)).unwrap());
+        let mut w = writing(j.open(&mut Numbered(0), 3).unwrap());
         w.append(b"r0\n").unwrap();
         w.append(b"r1\n").unwrap();
         w.sync().unwrap();
@@ -675,14 +720,14 @@ mod tests {
             .unwrap();
         f.write_all(b"r2").unwrap();
         drop(f);
-        let mut w = writing(j.open(&mut Numbered(0)).unwrap());
+        let mut w = writing(j.open(&mut Numbered(0), 3).unwrap());
         assert_eq!((w.rows(), w.kept()), (2, 2));
         w.append(b"r2\n").unwrap();
         let done = w.finish().unwrap();
         assert_eq!(done.rows, 3);
         let text = std::fs::read_to_string(j.path()).unwrap();
         assert!(text.starts_with("{\"run\":1}\npre\nr0\nr1\nr2\n{\"end_of_part\":3,"));
-        let Opened::Complete(again) = j.open(&mut Numbered(0)).unwrap() else {
+        let Opened::Complete(again) = j.open(&mut Numbered(0), 3).unwrap() else {
             panic!("not complete");
         };
         assert_eq!(again.body_hash, done.body_hash);
@@ -696,7 +741,7 @@ mod tests {
         // Another run's header starts afresh.
         let other = Journal::new(&target, Head { run: 2 }, b"pre\n").unwrap();
         assert!(other.why_afresh().is_some());
-        let w = writing(other.open(&mut Numbered(0)).unwrap());
+        let w = writing(other.open(&mut Numbered(0), 3).unwrap());
         assert_eq!(w.rows(), 0);
         drop(w);
         assert_eq!(

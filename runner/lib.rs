@@ -59,6 +59,9 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
         cli::Command::Price(args) => {
             let s = price::run(&args)?;
+            if s.engine == price::NOTHING {
+                return Ok(());
+            }
             tracing::info!(
                 "priced {} trades, {:.3e} path-steps in {:.3} s ({:.3e} path-steps/s) on {} ({})",
                 s.trades,
@@ -77,7 +80,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Bench(args) => bench::run(&args),
         cli::Command::Split(args) => {
             let files = files::split(&args)?;
-            eprintln!("riskpool: wrote {} files", files.len());
+            log::say(format!("riskpool: wrote {} files", files.len()));
             Ok(())
         }
         cli::Command::Concat(args) => files::concat(&args),

@@ -115,7 +115,7 @@ impl<S: Subscriber> Layer<S> for StderrLines {
                 o.insert("level".into(), Value::from(level));
                 o.insert("msg".into(), Value::from(f.msg));
                 o.extend(f.rest);
-                eprintln!("{}", Value::Object(o));
+                say(Value::Object(o));
             }
             LogFormat::Text => {
                 let mut line = if level == "info" {
@@ -129,10 +129,18 @@ impl<S: Subscriber> Layer<S> for StderrLines {
                         other => line.push_str(&format!(" {k}={other}")),
                     }
                 }
-                eprintln!("{line}");
+                say(line);
             }
         }
     }
+}
+
+/// Writes one line to stderr. A stderr that cannot be written (a full disk
+/// under Batch's `stderr.txt`, a closed pipe) loses the line, not the run:
+/// results go to files, and a failure still sets the exit code.
+pub fn say(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// Progress through a run: a bar on a terminal, else a line per batch.

@@ -18,6 +18,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context, Result};
 use riskpool_kernels::{env, Engine, EngineError, Pending, PricingRequest, Trade, TradeResult};
 
+use crate::check::Checked;
 use crate::cli::EngineArgs;
 use crate::engines;
 use crate::error::NotFinite;
@@ -65,6 +66,8 @@ pub struct PricingPass<'a> {
     /// The partial output file, named in errors.
     pub partial: &'a Path,
     pub start: Instant,
+    /// What pass 1 checked: each trade's text must be the same.
+    pub checked: &'a Checked,
 }
 
 /// Prices every batch the reader yields. On any failure, the batches
@@ -79,6 +82,7 @@ pub fn run(pass: PricingPass, engine: Box<dyn Engine>, writer: ResultWriter) -> 
         already,
         partial,
         start,
+        checked,
     } = pass;
     thread::scope(|s| {
         // One batch waits in each channel: the reader is at most two
@@ -88,7 +92,9 @@ pub fn run(pass: PricingPass, engine: Box<dyn Engine>, writer: ResultWriter) -> 
         let (priced_tx, priced_rx) = sync_channel(1);
         let read = thread::Builder::new()
             .name("riskpool-read".into())
-            .spawn_scoped(s, move || read_batches(reader, batch_trades, batch_tx))
+            .spawn_scoped(s, move || {
+                read_batches(reader, batch_trades, (checked, already), batch_tx)
+            })
             .context("cannot start the reader thread")?;
         let write = thread::Builder::new()
             .name("riskpool-write".into())
@@ -142,13 +148,21 @@ pub fn run(pass: PricingPass, engine: Box<dyn Engine>, writer: ResultWriter) -> 
 fn read_batches(
     mut reader: TradeReader,
     batch_trades: usize,
+    (checked, mut index): (&Checked, u64),
     out: SyncSender<Result<Vec<Trade>>>,
 ) -> Option<String> {
     loop {
         let mut batch = Vec::with_capacity(batch_trades.min(1 << 16));
         for item in reader.by_ref().take(batch_trades) {
             match item {
-                Ok(t) => batch.push(t.trade),
+                Ok(t) if !checked.same_text(index, &t) => {
+                    let _ = out.send(Err(anyhow!(crate::check::changed(reader.path()))));
+                    return None;
+                }
+                Ok(t) => {
+                    index += 1;
+                    batch.push(t.trade)
+                }
                 Err(e) => {
                     let _ = out.send(Err(anyhow::Error::new(e)
                         .context("the input changed while it was being priced")));

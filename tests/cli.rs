@@ -505,6 +505,30 @@ fn demo_and_bench_run() {
     assert!(html.contains("<svg") && html.contains("id=\"var-99\""));
     let pnl = std::fs::read_to_string(d.path().join("portfolio.pnl.csv")).unwrap();
     assert_eq!(pnl.lines().count(), 251, "a header and 250 scenarios");
+    // The user's edited book and scenarios are theirs: a second demo in
+    // the folder runs on them and rewrites neither.
+    let book = d.path().join("portfolio.jsonl");
+    let scen = d.path().join("scenarios.csv");
+    let mine_book: String = std::fs::read_to_string(&book)
+        .unwrap()
+        .lines()
+        .take(3)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mine_scen: String = std::fs::read_to_string(&scen)
+        .unwrap()
+        .lines()
+        .take(9)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&book, &mine_book).unwrap();
+    std::fs::write(&scen, &mine_scen).unwrap();
+    let o = riskpool(&["demo", "--dir", p(d.path())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("risk: 3 trades x 2 scenarios"), "{text}");
+    assert_eq!(std::fs::read_to_string(&book).unwrap(), mine_book);
+    assert_eq!(std::fs::read_to_string(&scen).unwrap(), mine_scen);
     let o = riskpool(&["bench", "--scale", "0.01", "--repeat", "1", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
@@ -782,7 +806,7 @@ fn an_engine_without_the_precision_asked_is_refused_before_any_file() {
     let scen = file(
         d.path(),
         "s.csv",
-        "scenario,underlying,spot\ndown,SPX,-0.1\n",
+        "scenario,underlying,spot,vol,rate\ndown,SPX,-0.1,,\n",
     );
     let o = riskpool_in(
         d.path(),
@@ -824,4 +848,58 @@ fn an_engine_without_the_precision_asked_is_refused_before_any_file() {
         .collect();
     names.sort();
     assert_eq!(names, ["book.jsonl", "s.csv"]);
+}
+
+/// A stderr that cannot be written (a full disk under Batch's stderr.txt)
+/// loses log lines, never the run: `price` and `risk` finish (exit 0),
+/// and a failing run keeps its own exit code rather than panicking (101).
+#[test]
+fn an_unwritable_stderr_loses_log_lines_not_the_run() {
+    let d = tempfile::tempdir().unwrap();
+    file(d.path(), "book.jsonl", &format!("{GOOD}\n{GOOD2}\n"));
+    file(
+        d.path(),
+        "s.csv",
+        "scenario,underlying,spot,vol,rate\ndown,SPX,-0.1,,\n",
+    );
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let run = |args: &[&str]| {
+        bin()
+            .args(args)
+            .current_dir(d.path())
+            .stderr(full())
+            .status()
+            .unwrap()
+    };
+    let price = [
+        "price",
+        "--input",
+        "book.jsonl",
+        "--output",
+        "o.csv",
+        "--paths",
+        "2000",
+    ];
+    assert_eq!(run(&price).code(), Some(0));
+    assert!(d.path().join("o.csv").is_file());
+    let risk = [
+        "risk",
+        "--input",
+        "book.jsonl",
+        "--scenarios",
+        "s.csv",
+        "--output",
+        "r.csv",
+        "--paths",
+        "2000",
+    ];
+    assert_eq!(run(&risk).code(), Some(0));
+    assert!(d.path().join("r.csv").is_file());
+    let missing = ["price", "--input", "none.jsonl", "--output", "x.csv"];
+    assert_eq!(run(&missing).code(), Some(2));
 }

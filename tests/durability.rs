@@ -819,7 +819,15 @@ fn an_input_changed_between_the_check_and_the_pricing_is_not_priced_as_checked()
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
     assert!(!out.exists());
-    // The rerun prices the new input afresh.
+    // No row came from the edited text: a rerun on the input as it was
+    // writes the uninterrupted run's file.
+    let edited = std::fs::read_to_string(&input).unwrap();
+    std::fs::write(&input, &text).unwrap();
+    let o = price(&input, &out, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(rows(&out), rows(&reference));
+    // The rerun on the edited input prices it afresh.
+    std::fs::write(&input, edited).unwrap();
     let o = price(&input, &out, &[]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("resuming"), "{}", stderr(&o));
@@ -1285,6 +1293,32 @@ fn side_files_that_are_links_or_fifos_are_refused_and_nothing_follows_them() {
         );
         std::fs::remove_file(&link).unwrap();
     }
+    // A side file that is another name (a hard link) of a victim file:
+    // refused, the victim untouched.
+    for side in [
+        ".partial",
+        ".tmp",
+        ".summary.json",
+        ".summary.json.tmp",
+        ".lock",
+    ] {
+        let out = d.path().join("o.csv");
+        let link = d.path().join(format!("o.csv{side}"));
+        std::fs::hard_link(&victim, &link).unwrap();
+        let o = price(&input, &out, &[]).output().unwrap();
+        refused(&o, 2, &[&format!("o.csv{side}"), "hard link"]);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        std::fs::remove_file(&link).unwrap();
+    }
+    // The output itself a FIFO: refused, not replaced.
+    let out = d.path().join("o.csv");
+    assert!(Command::new("mkfifo").arg(&out).status().unwrap().success());
+    refused(
+        &price(&input, &out, &[]).output().unwrap(),
+        2,
+        &["o.csv", "FIFO"],
+    );
+    std::fs::remove_file(&out).unwrap();
     // And with the side files gone, the run writes its output.
     let out = d.path().join("o.csv");
     let o = price(&input, &out, &[]).output().unwrap();
@@ -1330,4 +1364,65 @@ fn a_complete_journal_edited_after_its_end_line_is_not_trusted() {
     );
     assert_eq!(rows(&out), rows(&reference));
     assert!(!partial.exists());
+}
+
+/// A journal whose end line was forged (its hash recomputed, so it checks)
+/// over fewer rows than it claims, or rows of garbage after its last row:
+/// the rows are counted as they are hashed, a count that is not the
+/// journal's or the run's keeps nothing, and the rerun writes the
+/// uninterrupted run's file.
+#[test]
+fn a_forged_end_line_or_trailing_garbage_is_not_trusted() {
+    if !crate::util::hooks() {
+        return;
+    }
+    let d = fast_tempdir();
+    let input = book(d.path(), "book.jsonl", 24);
+    let reference = d.path().join("reference.csv");
+    assert!(price(&input, &reference, &[]).status().unwrap().success());
+    let out = d.path().join("out.csv");
+    let mut child = stalled(price(&input, &out, &[]), "summary");
+    kill(&mut child, "KILL");
+    let partial = d.path().join("out.csv.partial");
+    let full = std::fs::read(&partial).unwrap();
+    // Up to the row of trade 9 (two header lines, then rows; the ids with
+    // a line end in them span two lines, so cut by the CSV reader's count).
+    let ends: Vec<usize> = {
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(&full[..]);
+        let mut rec = csv::ByteRecord::new();
+        let mut v = vec![];
+        while r.read_byte_record(&mut rec).unwrap() {
+            v.push(r.position().byte() as usize);
+        }
+        v
+    };
+    let body = &full[..ends[11]];
+    for claimed in [24u64, 10] {
+        let end = format!(
+            "{{\"end_of_part\":{claimed},\"content_xxh3\":\"{}\"}}\n",
+            riskpool::durable::content_hash(body)
+        );
+        std::fs::write(&partial, [body, end.as_bytes()].concat()).unwrap();
+        let _ = std::fs::remove_file(&out);
+        let o = price(&input, &out, &[]).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("nothing of it is kept"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(stderr(&o).contains("resuming: 0 of 24"), "{}", stderr(&o));
+        assert_eq!(rows(&out), rows(&reference), "claimed {claimed}");
+    }
+    // 8 MiB of line ends after the rows kept: cut, in bounded memory.
+    std::fs::write(&partial, [body, &vec![b'\n'; 8 << 20][..]].concat()).unwrap();
+    let _ = std::fs::remove_file(&out);
+    let o = price(&input, &out, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("resuming: 10 of 24"), "{}", stderr(&o));
+    assert_eq!(rows(&out), rows(&reference));
+    assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
 }

@@ -1255,3 +1255,120 @@ fn risk_side_files_that_are_links_are_refused_and_nothing_follows_them() {
     }
     ok(&riskpool(&risk_args(&book, &scen, &out)));
 }
+
+/// A book edited between the check pass and the revaluation (same size,
+/// other numbers): the run stops with exit 1 and writes nothing, so no
+/// part or summary ever pairs one book's hash with another's P&L; a rerun
+/// on the book as it was then gives the uninterrupted run's file.
+#[test]
+fn a_book_changed_between_the_check_and_the_revaluation_is_refused() {
+    if !crate::util::hooks() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let (book, scen, reference) = mixed_reference(d.path(), "2");
+    let original = std::fs::read_to_string(&book).unwrap();
+    let out = d.path().join("pnl.csv");
+    let hold = file(d.path(), "hold", "");
+    let mut child = bin()
+        .args(risk_args(&book, &scen, &out))
+        .env("RISKPOOL_TEST_STALL", "checked")
+        .env("RISKPOOL_TEST_STALL_WHILE", &hold)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("stalled at checked"))));
+    let first = original
+        .find("\"spot\": 100")
+        .expect("a spot of 100 in the book");
+    let mut edited = original.clone();
+    edited.replace_range(first..first + 11, "\"spot\": 101");
+    std::fs::write(&book, &edited).unwrap();
+    std::fs::remove_file(&hold).unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("the input changed")),
+        "{rest:?}"
+    );
+    assert!(!out.exists() && !summary_path(&out).exists());
+    std::fs::write(&book, &original).unwrap();
+    ok(&riskpool(&risk_args(&book, &scen, &out)));
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&reference).unwrap()
+    );
+}
+
+/// A part row grows with the scenarios (two numbers each): with 30,000
+/// scenarios a row is over 1 MiB, and a rerun after a kill still keeps the
+/// rows that were durable.
+#[test]
+fn rows_of_many_scenarios_are_resumed_too() {
+    if !crate::util::hooks() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let trade = |id: &str, strike: u32| {
+        format!(
+            r#"{{"id": "{id}", "model": {{"type": "gbm", "spot": 100, "rate": 0.02, "vol": 0.2, "underlying": "SPX"}}, "payoff": {{"type": "european", "option": "call", "strike": {strike}}}, "maturity": 1, "steps": 1, "paths": 16}}"#
+        )
+    };
+    let book_text: String = (0..4)
+        .map(|i| trade(&format!("t{i}"), 90 + 5 * i) + "\n")
+        .collect();
+    let book = file(d.path(), "book.jsonl", &book_text);
+    let mut scen_text = String::from("scenario,underlying,spot,vol,rate\n");
+    for i in 0..30_000 {
+        // Long names: the part's header, which lists them, is over 1 MiB.
+        scen_text += &format!(
+            "a-scenario-with-a-rather-long-name-{i:06},SPX,{:.6},,\n",
+            (i as f64 - 15_000.0) * 1e-5
+        );
+    }
+    let scen = file(d.path(), "s.csv", &scen_text);
+    let reference = d.path().join("reference.csv");
+    let mut a = risk_args(&book, &scen, &reference);
+    a.extend(["--batch-trades", "2"]);
+    ok(&riskpool(&a));
+    let out = d.path().join("pnl.csv");
+    let mut a = risk_args(&book, &scen, &out);
+    a.extend(["--batch-trades", "2"]);
+    let mut child = bin()
+        .args(&a)
+        .env("RISKPOOL_TEST_STALL", "risk-batch")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("stalled at risk-batch"))));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial = std::fs::read_to_string(d.path().join("pnl.csv.part.partial")).unwrap();
+    let kept = partial.lines().count() - 1;
+    assert!(kept >= 1 && partial.lines().nth(1).unwrap().len() > 1 << 20);
+    let o = riskpool(&a);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("resuming")) && err.contains(&format!("{kept} of 4")),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&reference).unwrap()
+    );
+    // A shard's part, its header over 1 MiB, where an unsharded run would
+    // keep its own: refused, not replaced.
+    let shard = d.path().join("sh.csv.part");
+    let mut a = risk_args(&book, &scen, &shard);
+    a.extend(["--shard", "0/2"]);
+    ok(&riskpool(&a));
+    let before = std::fs::read(&shard).unwrap();
+    assert!(before.iter().position(|&b| b == b'\n').unwrap() > 1 << 20);
+    let whole = d.path().join("sh.csv");
+    refused(&riskpool(&risk_args(&book, &scen, &whole)), &["shard 0/2"]);
+    assert_eq!(std::fs::read(&shard).unwrap(), before);
+}

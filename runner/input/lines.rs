@@ -17,15 +17,24 @@ pub struct LineLimit<R> {
     /// Line ends read so far: the long line is the next one.
     lines: u64,
     file: std::path::PathBuf,
+    /// The longest line taken ([`MAX_LINE`] unless told).
+    limit: usize,
 }
 
 impl<R> LineLimit<R> {
     pub fn new(inner: R, file: &Path) -> Self {
+        Self::with_limit(inner, file, MAX_LINE)
+    }
+
+    /// Lines of at most `limit` bytes (a risk part's row grows with its
+    /// scenarios).
+    pub fn with_limit(inner: R, file: &Path, limit: usize) -> Self {
         LineLimit {
             inner,
             since_newline: 0,
             lines: 0,
             file: file.to_path_buf(),
+            limit,
         }
     }
 }
@@ -35,7 +44,7 @@ impl<R: std::io::Read> std::io::Read for LineLimit<R> {
         let n = self.inner.read(buf)?;
         let mut line_start = 0;
         for (i, _) in buf[..n].iter().enumerate().filter(|(_, &b)| b == b'\n') {
-            if self.since_newline + (i - line_start) > MAX_LINE {
+            if self.since_newline + (i - line_start) > self.limit {
                 break;
             }
             self.lines += 1;
@@ -43,15 +52,16 @@ impl<R: std::io::Read> std::io::Read for LineLimit<R> {
             line_start = i + 1;
         }
         self.since_newline += n - line_start;
-        if self.since_newline > MAX_LINE {
+        if self.since_newline > self.limit {
             let line = self.lines + 1;
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 LongLine {
                     line,
                     message: format!(
-                        "{} line {line}: a line longer than {MAX_LINE} bytes: not a text file of rows",
-                        self.file.display()
+                        "{} line {line}: a line longer than {} bytes: not a text file of rows",
+                        self.file.display(),
+                        self.limit
                     ),
                 },
             ));

@@ -218,6 +218,10 @@ pub struct ReadTrade {
     pub trade: Trade,
     /// Its assets' underlying names (azfinsim trades name none).
     pub underlyings: Underlyings,
+    /// The xxh3 of its line's text (0 for an item of a JSON array, whose
+    /// file is read whole and hashed as it is opened): pass 2 prices a
+    /// trade only when its text is what pass 1 checked (`check`).
+    pub text_hash: u64,
 }
 
 /// Streams the trades of one file.
@@ -301,6 +305,11 @@ impl TradeReader {
         self.format
     }
 
+    /// The file it reads.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The xxh3 of the bytes read so far, as 16 hex digits: the whole
     /// file's once the reader has reached its end.
     pub fn content_hash(&self) -> String {
@@ -336,6 +345,7 @@ impl TradeReader {
             line,
             trade,
             underlyings,
+            text_hash: 0,
         }))
     }
 }
@@ -397,7 +407,13 @@ impl TradeReader {
             }
             _ => portfolio::parse_line_named(&self.path, n, text),
         };
-        self.parse_item(n, parsed)
+        let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
+        self.parse_item(n, parsed).map(|r| {
+            r.map(|mut t| {
+                t.text_hash = hash;
+                t
+            })
+        })
     }
 
     /// Up to `n` lines (or array items) read in order and parsed on

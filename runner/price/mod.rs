@@ -23,13 +23,16 @@ use crate::check;
 use crate::cli::PriceArgs;
 use crate::durable::{self, OutputLock, Signature};
 use crate::engines;
-use crate::input::{error_at, TradeReader};
+use crate::input::error_at;
 use crate::journal::{Done, Journal, Opened};
 use crate::log::Progress;
 use crate::output::{encode_csv, Kind, ResultWriter};
 use crate::pipeline::{self, PricingPass};
 use job::PriceJob;
 use rows::{PriceHeader, PriceRows};
+
+/// The engine of a [`Summary`] when the output was already complete.
+pub const NOTHING: &str = "none";
 
 /// What a finished run did, for the summary line.
 pub struct Summary {
@@ -95,8 +98,8 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             trades: 0,
             path_steps: 0.0,
             seconds: 0.0,
-            engine: "none".into(),
-            device: "none".into(),
+            engine: NOTHING.into(),
+            device: NOTHING.into(),
         });
     }
     let preamble = match kind {
@@ -116,19 +119,18 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     let start = Instant::now();
     // The rows an earlier run made durable are matched with the input's
     // first trades; the reader goes on after them.
-    let mut reader = TradeReader::open(&args.input, opts)?;
-    let opened = journal.open(&mut PriceRows::new(
-        kind,
-        &layout,
-        (engine.name(), &device),
-        &mut reader,
-    ))?;
-    let w = match opened {
-        Opened::Complete(done) if done.rows != count => bail!(
-            "{}: a complete journal of {} rows for {count} trades; remove it and rerun",
-            done.path.display(),
-            done.rows
+    let mut reader = checked.open_again(&args.input, &opts)?;
+    let opened = journal.open(
+        &mut PriceRows::new(
+            kind,
+            &layout,
+            (engine.name(), &device),
+            &mut reader,
+            &checked,
         ),
+        count,
+    )?;
+    let w = match opened {
         Opened::Complete(done) => {
             tracing::info!(
                 output = %args.output.display(),
@@ -173,6 +175,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             already: skip,
             partial: &journal_path,
             start,
+            checked: &checked,
         },
         engine,
         writer,

@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::check::Checked;
 use crate::durable::{partial_path, summary_path, sync_dir, tmp_path, Signature};
 use crate::input::{ReadTrade, TradeReader};
 use crate::journal::{Header, Record, Rows};
@@ -50,6 +51,8 @@ pub struct PriceRows<'a> {
     schema: Vec<(String, Col)>,
     engine: (&'a str, &'a str),
     reader: &'a mut TradeReader,
+    checked: &'a Checked,
+    kept: u64,
     csv: CsvEncoder,
 }
 
@@ -59,12 +62,15 @@ impl<'a> PriceRows<'a> {
         layout: &Layout,
         engine: (&'a str, &'a str),
         reader: &'a mut TradeReader,
+        checked: &'a Checked,
     ) -> PriceRows<'a> {
         PriceRows {
             kind,
             schema: layout.schema(),
             engine,
             reader,
+            checked,
+            kept: 0,
             csv: CsvEncoder::default(),
         }
     }
@@ -89,11 +95,16 @@ impl<'a> PriceRows<'a> {
             }
         }
         let Some(id) = id else { return false };
-        let is_next =
-            |t: &ReadTrade| t.trade.id == id && steps.is_none_or(|s| s == t.trade.steps as u64);
+        let (checked, index) = (self.checked, self.kept);
+        let is_next = |t: &ReadTrade| {
+            t.trade.id == id
+                && steps.map_or(true, |s| s == t.trade.steps as u64)
+                && checked.same_text(index, t)
+        };
         match self.reader.peek() {
             Some(Ok(t)) if is_next(t) => {
                 self.reader.next();
+                self.kept += 1;
                 true
             }
             _ => false,

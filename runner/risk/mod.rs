@@ -230,16 +230,18 @@ fn check_moves(book: &Path, opts: &ReadOptions, scen: &Scenarios) -> Result<Move
     Ok(MoveCheck { expected })
 }
 
-/// The header of the part (or partial part) at `path`, if it has one.
-fn header_of(path: &Path) -> Option<PartHeader> {
-    Journal::<PartHeader>::header_at(path)
+/// The header of the part (or partial part) at `path`, if it has one
+/// (about as long as `ours`, which has the same scenarios).
+fn header_of(path: &Path, ours: &PartHeader) -> Option<PartHeader> {
+    let ours = serde_json::to_vec(ours).map_or(0, |v| v.len());
+    Journal::<PartHeader>::header_at(path, crate::input::MAX_LINE + 4 * ours)
 }
 
 /// Refuses to touch `<output>.part` (or its partial) when it is one shard
 /// of a sharded run: an unsharded run would replace and then lose it.
 fn refuse_foreign(part: &Path, header: &PartHeader) -> Result<()> {
     for f in [part.to_path_buf(), crate::durable::partial_path(part)] {
-        if let Some(h) = header_of(&f).filter(|h| h.shard != header.shard) {
+        if let Some(h) = header_of(&f, header).filter(|h| h.shard != header.shard) {
             bail!(UsageError(format!(
                 "--output: {} is shard {}/{} of a sharded run, which this unsharded run would replace; move it or give another --output",
                 f.display(),
@@ -254,7 +256,7 @@ fn refuse_foreign(part: &Path, header: &PartHeader) -> Result<()> {
 /// Why the part (or partial part) at `path`, left by an earlier run, is
 /// not resumed under `header` (for the log; as `price` says it).
 fn why_afresh(path: &Path, header: &PartHeader) -> Option<String> {
-    let old = header_of(path).filter(|h| h != header)?;
+    let old = header_of(path, header).filter(|h| h != header)?;
     Some(crate::journal::afresh_reason(
         (&old.engine, &old.device),
         (&header.engine, &header.device),
@@ -364,6 +366,12 @@ pub fn run(args: &RiskArgs) -> Result<()> {
                     "{} is already complete for these arguments; nothing to do",
                     args.output.display()
                 );
+                // What an interrupted run left beside it (its part is kept).
+                let partial =
+                    crate::durable::partial_path(&crate::durable::part_path(&args.output));
+                if std::fs::symlink_metadata(&partial).is_ok_and(|m| m.is_file()) {
+                    let _ = std::fs::remove_file(&partial);
+                }
                 return Ok(());
             }
             let part = crate::durable::part_path(&args.output);
@@ -393,6 +401,7 @@ pub fn run(args: &RiskArgs) -> Result<()> {
                 opts: &opts,
                 scen: &scen,
                 expected: &moves.expected,
+                checked: &checked,
             },
             (engine, &args.engine),
             &req,
@@ -439,6 +448,8 @@ struct Inputs<'a> {
     scen: &'a Scenarios,
     /// (line, id) of the part's trades, in order.
     expected: &'a [(u64, String)],
+    /// What pass 1 checked: each trade's text must be the same.
+    checked: &'a crate::check::Checked,
 }
 
 /// Revalues one batch, falling back to the next engine (as `price` does,
@@ -474,6 +485,7 @@ fn revalue_all(
         opts,
         scen,
         expected,
+        checked,
     } = inputs;
     let journal = Journal::new(part_path, header.clone(), b"")?;
     if let Some(why) = journal.why_afresh() {
@@ -485,13 +497,7 @@ fn revalue_all(
         engine: (&header.engine, &header.device),
         kept: 0,
     };
-    let mut w = match journal.open(&mut rows)? {
-        Opened::Complete(done) if done.rows != expected.len() as u64 => bail!(
-            "{}: a complete part of {} rows for {} trades; remove it and rerun",
-            done.path.display(),
-            done.rows,
-            expected.len()
-        ),
+    let mut w = match journal.open(&mut rows, expected.len() as u64)? {
         Opened::Complete(done) => {
             // Killed between the end line and the rename.
             done.rename_to(part_path)?;
@@ -507,7 +513,13 @@ fn revalue_all(
             expected.len()
         );
     }
-    let mut reader = TradeReader::open(book, opts.clone())?.skip(kept as usize);
+    let mut reader = checked.open_again(book, opts)?;
+    for (i, item) in reader.by_ref().take(kept as usize).enumerate() {
+        let t = item.context("the input changed while it was being revalued")?;
+        if !checked.same_text(i as u64, &t) {
+            bail!(crate::check::changed(book));
+        }
+    }
     let progress = crate::log::Progress::new(expected.len() as u64, kept);
     let start = Instant::now();
     // Path-steps of the base and every scenario, for the rate shown.
@@ -552,11 +564,10 @@ fn revalue_all(
                 crate::hooks::stall("risk-batch");
             }
             let want = expected.get(w.rows() as usize);
-            if want.map_or(true, |(l, id)| *l != t.line || *id != t.trade.id) {
-                bail!(
-                    "the input changed while it was being revalued (line {})",
-                    t.line
-                );
+            if want.map_or(true, |(l, id)| *l != t.line || *id != t.trade.id)
+                || !checked.same_text(w.rows(), t)
+            {
+                bail!(crate::check::changed(book));
             }
             // Held to `price`'s rule: a finite value, and a finite standard
             // error or an undefined one (1 or 2 paths).
@@ -617,6 +628,14 @@ fn revalue_all(
             "the input changed while it was being revalued: {} trades revalued, the check found {}",
             w.rows(),
             expected.len()
+        );
+    }
+    // The book is hashed again as it is read: if it is not what the check
+    // read, the part would hold another book's P&L under this one's hash.
+    if Some(reader.content_hash().as_str()) != header.run["book_hash"].as_str() {
+        bail!(
+            "the input changed while it was being revalued ({} is not what the check read); rerun to revalue it afresh",
+            book.display()
         );
     }
     progress.finish();

@@ -240,6 +240,12 @@ impl Rows for PartRows<'_> {
         false
     }
 
+    /// A row holds two numbers a scenario (at most 24 bytes each as
+    /// written, with their commas).
+    fn max_record(&self) -> usize {
+        crate::input::MAX_LINE + 64 * self.scenarios
+    }
+
     fn keep(&mut self, record: Record<'_>) -> bool {
         let Record::Line(raw) = record else {
             return false;
@@ -309,7 +315,7 @@ mod tests {
         };
         match Journal::new(part, h.clone(), b"")
             .unwrap()
-            .open(&mut rows)
+            .open(&mut rows, 3)
             .unwrap()
         {
             Opened::Writing(w) => *w,
