@@ -1372,3 +1372,102 @@ fn rows_of_many_scenarios_are_resumed_too() {
     refused(&riskpool(&risk_args(&book, &scen, &whole)), &["shard 0/2"]);
     assert_eq!(std::fs::read(&shard).unwrap(), before);
 }
+
+/// A stress scenario that moves the spot to or through a barrier knocks
+/// the trade at once (issue 22, item 1): a knock-out is worth its rebate
+/// paid at maturity, discounted at the scenario's rate; a knock-in is the
+/// European option, here against Black-Scholes; a double barrier left
+/// either way is knocked out. The run is not refused, and the CPU and
+/// wgpu engines agree.
+#[test]
+fn scenarios_that_cross_a_barrier_knock_the_trade() {
+    let d = tempfile::tempdir().unwrap();
+    let gbm =
+        r#""model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2, "underlying": "SPX"}"#;
+    let book = file(
+        d.path(),
+        "book.jsonl",
+        &[
+            format!(r#"{{"id": "do", {gbm}, "payoff": {{"type": "barrier", "option": "call", "strike": 100, "barrier": 90, "direction": "down", "knock": "out", "rebate": 2}}, "maturity": 1, "steps": 50, "paths": 20000}}"#),
+            format!(r#"{{"id": "di", {gbm}, "payoff": {{"type": "barrier", "option": "put", "strike": 100, "barrier": 90, "direction": "down", "knock": "in", "monitoring": "continuous"}}, "maturity": 1, "steps": 50, "paths": 20000}}"#),
+            format!(r#"{{"id": "uo", {gbm}, "payoff": {{"type": "barrier", "option": "call", "strike": 100, "barrier": 120, "direction": "up", "knock": "out"}}, "maturity": 1, "steps": 50, "paths": 20000}}"#),
+            format!(r#"{{"id": "dbl", {gbm}, "payoff": {{"type": "double_barrier", "option": "call", "strike": 100, "lower": 90, "upper": 120, "rebate": 1}}, "maturity": 1, "steps": 50, "paths": 20000}}"#),
+        ]
+        .join("\n"),
+    );
+    // Through the down barriers (and touching 90 exactly), through the up
+    // ones with a rate move, and a move that crosses nothing.
+    let scen = file(
+        d.path(),
+        "s.csv",
+        "scenario,underlying,spot,vol,rate\ncrash,SPX,-0.15,,\ntouch,SPX,-0.1,,\nrally,SPX,0.25,,0.01\nsmall,SPX,-0.05,,\n",
+    );
+    let mut by_engine = Vec::new();
+    for engine in ["cpu", "wgpu"] {
+        let out = d.path().join(format!("{engine}.csv"));
+        let by_trade = d.path().join(format!("{engine}-by-trade.csv"));
+        let mut a = risk_args(&book, &scen, &out);
+        let at = a.iter().position(|x| *x == "--engine").unwrap() + 1;
+        a[at] = engine;
+        a.extend(["--by-trade", p(&by_trade)]);
+        ok(&riskpool(&a));
+        let part = std::fs::read_to_string(d.path().join(format!("{engine}.csv.part"))).unwrap();
+        let base: std::collections::HashMap<String, f64> = part
+            .lines()
+            .skip(1)
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["id"].is_string())
+            .map(|v| {
+                (
+                    v["id"].as_str().unwrap().to_string(),
+                    v["base"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        let text = std::fs::read_to_string(&by_trade).unwrap();
+        let mut rows = std::collections::HashMap::new();
+        for l in text.lines().skip(1) {
+            let c: Vec<&str> = l.split(',').collect();
+            let v: f64 = c[2].parse().unwrap();
+            let se: f64 = c[3].parse().unwrap();
+            rows.insert((c[0].to_string(), c[1].to_string()), (v, se));
+        }
+        let value = |s: &str, id: &str| rows[&(s.to_string(), id.to_string())].0 + base[id];
+        // Knocked out: the rebate at maturity, exactly (f32 rounding aside).
+        for s in ["crash", "touch"] {
+            assert!(
+                (value(s, "do") - 2.0 * (-0.03f64).exp()).abs() < 1e-5,
+                "{engine} {s}"
+            );
+            assert!(
+                (value(s, "dbl") - (-0.03f64).exp()).abs() < 1e-5,
+                "{engine} {s}"
+            );
+        }
+        assert!((value("rally", "uo") - 0.0).abs() < 1e-9, "{engine}");
+        assert!(
+            (value("rally", "dbl") - (-0.04f64).exp()).abs() < 1e-5,
+            "{engine}"
+        );
+        // Knocked in: the European put at the moved spot.
+        for (s, spot) in [("crash", 85.0), ("touch", 90.0)] {
+            let (pnl, se) = rows[&(s.to_string(), "di".to_string())];
+            let want = black_scholes(false, spot, 100.0, 0.03, 0.0, 0.2, 1.0);
+            assert!(
+                (pnl + base["di"] - want).abs() < 4.0 * se,
+                "{engine} {s}: {} vs {want} +- {se}",
+                pnl + base["di"]
+            );
+        }
+        // A move that crosses nothing is revalued on the paths as before.
+        assert!(rows[&("small".to_string(), "do".to_string())].0 < 0.0);
+        by_engine.push(rows);
+    }
+    for (k, (v, _)) in &by_engine[0] {
+        let w = by_engine[1][k].0;
+        assert!(
+            (v - w).abs() < 1e-4 * (1.0 + v.abs()),
+            "{k:?}: cpu {v}, wgpu {w}"
+        );
+    }
+}

@@ -107,6 +107,60 @@ impl MarketMove {
     }
 }
 
+/// A barrier payoff once a scenario moves the spot to or through its
+/// barrier (touching counts, as its monitoring does): it is knocked at
+/// once, so stress scenarios may cross barriers like any other move.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Knocked {
+    /// Knocked out: its rebate, paid at maturity, is all that is left.
+    Out { rebate: f64 },
+    /// Knocked in: it is the European option on its strike.
+    In(crate::payoff::PayoffSpec),
+}
+
+/// What `payoff` is at `spot`, if a barrier of it lies at or past `spot`
+/// (`None` for payoffs without barriers and for a spot between them).
+pub fn knocked(payoff: &crate::payoff::PayoffSpec, spot: f64) -> Option<Knocked> {
+    use crate::payoff::{Direction, European, Knock, PayoffSpec};
+    match payoff {
+        PayoffSpec::Barrier(b) => {
+            let through = match b.direction {
+                Direction::Down => spot <= b.barrier,
+                Direction::Up => spot >= b.barrier,
+            };
+            through.then(|| match b.knock {
+                Knock::Out => Knocked::Out { rebate: b.rebate },
+                Knock::In => Knocked::In(PayoffSpec::European(European {
+                    option: b.option,
+                    strike: b.strike,
+                })),
+            })
+        }
+        PayoffSpec::DoubleBarrier(d) => {
+            (spot <= d.lower || spot >= d.upper).then_some(Knocked::Out { rebate: d.rebate })
+        }
+        _ => None,
+    }
+}
+
+/// Checks `trade` as a scenario moved it (`moved_trade`), as the book
+/// would check it: a barrier the move crossed knocks the payoff
+/// ([`knocked`]), so only what is left is checked.
+pub fn validate_moved(trade: &crate::instrument::Trade) -> Result<(), crate::validate::TradeError> {
+    if trade.extension.is_some() {
+        return trade.validate();
+    }
+    match knocked(&trade.payoff, trade.model.spot()) {
+        None => trade.validate(),
+        Some(Knocked::Out { .. }) => trade.model.validate(),
+        Some(Knocked::In(payoff)) => crate::instrument::Trade {
+            payoff,
+            ..trade.clone()
+        }
+        .validate(),
+    }
+}
+
 /// `trade` in a scenario: `moves[a]` applied to asset `a` (one move for a
 /// one-asset trade, one per asset of a multi-asset model). A multi-asset
 /// model has one rate: the assets' rate moves must agree, an asset whose

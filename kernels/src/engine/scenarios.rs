@@ -8,7 +8,7 @@ use super::{Engine, EngineError, PricingRequest, TradeResult};
 use crate::greeks::GreekSet;
 use crate::greeks::Revaluations;
 use crate::instrument::Trade;
-use crate::scenario::{moved_trade, MarketMove, ScenarioResult, TradeScenarios};
+use crate::scenario::{moved_trade, Knocked, MarketMove, ScenarioResult, TradeScenarios};
 use crate::stats::Estimate;
 
 /// [`Engine::revalue`] by one full run per scenario (see there).
@@ -45,10 +45,29 @@ pub fn naive_revalue<E: Engine + ?Sized>(
                 });
                 continue;
             }
-            let moved = moved_trade(t, moves).map_err(|e| EngineError::BadTrade {
+            let mut moved = moved_trade(t, moves).map_err(|e| EngineError::BadTrade {
                 id: t.id.clone(),
                 message: format!("in a scenario, {e}"),
             })?;
+            // A barrier the move crossed knocks the payoff, as in
+            // `settle_knocks`.
+            let knock = moved
+                .extension
+                .is_none()
+                .then(|| crate::scenario::knocked(&moved.payoff, moved.model.spot()))
+                .flatten();
+            match knock {
+                Some(Knocked::Out { rebate }) => {
+                    let value = rebate * (-moved.model.discount_rate() * t.maturity).exp();
+                    pnl.push(Estimate {
+                        value: value - b.pv.value,
+                        stderr: b.pv.stderr,
+                    });
+                    continue;
+                }
+                Some(Knocked::In(payoff)) => moved.payoff = payoff,
+                None => {}
+            }
             let r = engine.price(std::slice::from_ref(&moved), &plain)?;
             let r = &r[0];
             seconds += r.seconds;
@@ -91,6 +110,95 @@ pub fn gpu_revalue<E: Engine + ?Sized>(
         run,
         Box::new(|t, s| naive_revalue(engine, t, s, req)),
     )
+}
+
+/// A scenario that moves a one-asset trade's spot to or through a barrier
+/// of its payoff ([`crate::scenario::knocked`]): which trade and scenario,
+/// what the payoff became, and the model in that scenario.
+struct Knock {
+    trade: usize,
+    scenario: usize,
+    knocked: Knocked,
+    model: crate::model::ModelSpec,
+}
+
+/// Takes the scenarios that knock a barrier out of `scenarios` (left
+/// unmoved there, so the scenario passes never see a spot past a barrier),
+/// to be valued by [`settle_knocks`].
+fn take_knocks(trades: &[Trade], scenarios: &mut [TradeScenarios]) -> Vec<Knock> {
+    let mut knocks = Vec::new();
+    for (i, (t, sc)) in trades.iter().zip(scenarios.iter_mut()).enumerate() {
+        for (s, moves) in sc.moves.iter_mut().enumerate() {
+            let [m] = moves.as_slice() else { continue };
+            let Ok(model) = m.apply(&t.model) else {
+                continue; // the passes name the bad move
+            };
+            if let Some(knocked) = crate::scenario::knocked(&t.payoff, model.spot()) {
+                knocks.push(Knock {
+                    trade: i,
+                    scenario: s,
+                    knocked,
+                    model,
+                });
+                *moves = vec![MarketMove::default()];
+            }
+        }
+    }
+    knocks
+}
+
+/// The P&L of each knocked scenario against the trade's base price:
+/// knocked out, the rebate paid at maturity, discounted at the scenario's
+/// rate (no random part: the error is the base's); knocked in, the
+/// European option in that scenario, priced on its own paths (one run for
+/// them all; the error combines both runs' as for independent ones).
+fn settle_knocks<E: Engine + ?Sized>(
+    engine: &E,
+    trades: &[Trade],
+    knocks: Vec<Knock>,
+    out: &mut [ScenarioResult],
+    req: &PricingRequest,
+) -> Result<(), EngineError> {
+    let mut vanilla = Vec::new();
+    let mut at = Vec::new();
+    for k in knocks {
+        let r = &mut out[k.trade];
+        match k.knocked {
+            Knocked::Out { rebate } => {
+                let t = trades[k.trade].maturity;
+                let value = rebate * (-k.model.discount_rate() * t).exp();
+                r.pnl[k.scenario] = Estimate {
+                    value: value - r.base.value,
+                    stderr: r.base.stderr,
+                };
+            }
+            Knocked::In(payoff) => {
+                vanilla.push(Trade {
+                    model: k.model,
+                    payoff,
+                    ..trades[k.trade].clone()
+                });
+                at.push((k.trade, k.scenario));
+            }
+        }
+    }
+    if vanilla.is_empty() {
+        return Ok(());
+    }
+    let plain = PricingRequest {
+        greeks: GreekSet::default(),
+        ..req.clone()
+    };
+    let priced = engine.price(&vanilla, &plain)?;
+    for ((i, s), v) in at.into_iter().zip(priced) {
+        let r = &mut out[i];
+        r.pnl[s] = Estimate {
+            value: v.pv.value - r.base.value,
+            stderr: v.pv.stderr.hypot(r.base.stderr),
+        };
+        r.seconds += v.seconds;
+    }
+    Ok(())
 }
 
 /// What revalues the trades with an extension (several assets, early
@@ -141,12 +249,14 @@ pub fn revalue_split<E: Engine + ?Sized>(
     } else {
         extended(&nt, &ns)?
     };
-    let (ft, fs) = pick(&fused);
-    let fused_out = if ft.is_empty() {
+    let (ft, mut fs) = pick(&fused);
+    let knocks = take_knocks(&ft, &mut fs);
+    let mut fused_out = if ft.is_empty() {
         Vec::new()
     } else {
         crate::revalue::fused_revalue(leak(engine.name()), limits, &ft, &fs, req, run)?
     };
+    settle_knocks(engine, &ft, knocks, &mut fused_out, req)?;
     let mut out: Vec<Option<ScenarioResult>> = vec![None; trades.len()];
     for (i, r) in fused.into_iter().zip(fused_out) {
         out[i] = Some(r);
