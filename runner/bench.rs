@@ -50,11 +50,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             std::hint::black_box(r);
         }
         let rate = w.path_steps() / best;
+        let (trades, paths) = size(&w.trades);
         if args.json {
             println!(
                 "{}",
                 serde_json::json!({"workload": w.name, "engine": engine.name(), "device": device, "threads": threads,
-                    "scale": args.scale, "seconds": best, "path_steps": w.path_steps(), "path_steps_per_s": rate,
+                    "scale": args.scale, "trades": trades, "paths": paths, "seconds": best, "path_steps": w.path_steps(), "path_steps_per_s": rate,
                     "path_steps_per_s_per_thread": rate / threads as f64})
             );
         } else {
@@ -64,11 +65,29 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 best,
                 rate,
                 rate / threads as f64,
-                w.description
+                described(w.description, args.scale, trades, paths)
             );
         }
     }
     Ok(())
+}
+
+/// Trades in a workload and the most paths of any.
+fn size(trades: &[riskpool_kernels::Trade]) -> (usize, u64) {
+    (
+        trades.len(),
+        trades.iter().map(|t| t.paths).max().unwrap_or(0),
+    )
+}
+
+/// A workload's description, with the size it was run at when `--scale`
+/// made it another than the description's.
+fn described(description: &str, scale: f64, trades: usize, paths: u64) -> String {
+    if scale == 1.0 {
+        description.to_string()
+    } else {
+        format!("{description} [at --scale {scale}: {trades} trades x {paths} paths]")
+    }
 }
 
 /// W7: the fused revaluation and the naive one, alternated `--repeat`
@@ -91,6 +110,8 @@ fn scenarios(
         std::hint::black_box(naive_revalue(engine, &w.trades, &scenarios, &w.request)?);
         naive = naive.min(t0.elapsed().as_secs_f64());
     }
+    let (trades, paths) = size(&w.trades);
+    let description = described(w.description, args.scale, trades, paths);
     for (how, best) in [
         ("one pass per trade", fused),
         ("one run per scenario", naive),
@@ -100,7 +121,7 @@ fn scenarios(
             println!(
                 "{}",
                 serde_json::json!({"workload": w.name, "method": how, "engine": engine.name(), "device": device,
-                    "threads": threads, "scale": args.scale, "seconds": best, "revaluations": revaluations,
+                    "threads": threads, "scale": args.scale, "trades": trades, "paths": paths, "seconds": best, "revaluations": revaluations,
                     "revaluations_per_s": rate, "revaluations_per_s_per_thread": rate / threads as f64})
             );
         } else {
@@ -110,7 +131,7 @@ fn scenarios(
                 best,
                 rate,
                 rate / threads as f64,
-                w.description
+                description
             );
         }
     }

@@ -216,8 +216,9 @@ pub struct GenerateArgs {
     /// The CSV file to write (azfinsim: --cache-path).
     #[arg(long, alias = "cache-path")]
     pub output: PathBuf,
-    /// Generator seed: the same seed gives the same trades.
-    #[arg(long, default_value_t = 1)]
+    /// Generator seed: the same seed gives the same trades (the default is
+    /// every command's: one default seed everywhere).
+    #[arg(long, default_value_t = riskpool_kernels::rng::DEFAULT_SEED)]
     pub seed: u64,
     /// Number of the first trade.
     #[arg(long, default_value_t = 0)]

@@ -539,6 +539,23 @@ fn demo_and_bench_run() {
     assert!(rows
         .iter()
         .all(|r| r["path_steps_per_s"].as_f64().unwrap() > 0.0));
+    // The size run, not the standard size (W1: 1,000 trades, W3: 1e6 paths).
+    assert_eq!(rows[0]["trades"], 10);
+    assert_eq!(rows[2]["paths"], 10_000);
+    let o = riskpool(&[
+        "bench",
+        "--scale",
+        "0.01",
+        "--repeat",
+        "1",
+        "--workloads",
+        "W1",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("at --scale 0.01: 10 trades x 10000 paths"),
+        "{text}"
+    );
 }
 
 /// `--log-format json`: every line on stderr is one JSON object, errors too.

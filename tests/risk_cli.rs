@@ -529,8 +529,10 @@ fn sharded_then_merged_equals_unsharded_bit_for_bit() {
     let scen = file(d.path(), "s.csv", MIXED_SCENARIOS);
     let whole = d.path().join("whole.csv");
     let whole_bt = d.path().join("whole-bt.csv");
+    let report = d.path().join("whole.html");
     let mut a = risk_args(&book, &scen, &whole);
     a.extend(["--by-trade", p(&whole_bt), "--batch-trades", "5"]);
+    a.extend(["--report", p(&report)]);
     ok(&riskpool(&a));
     let parts: Vec<PathBuf> = (0..3)
         .map(|k| d.path().join(format!("part{k}.jsonl")))
@@ -571,6 +573,13 @@ fn sharded_then_merged_equals_unsharded_bit_for_bit() {
     // g3 names nothing, bk's named asset is in no scenario.
     assert_eq!(sw["unnamed_trades"], 1);
     assert_eq!(sw["unmoved_trades"], 2);
+    // The report's card counts the same trades as the summary.
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        html.contains(r#"id="unmoved-trades" data-value="2""#),
+        "{}",
+        &html[html.find("unmoved-trades").unwrap_or(0)..][..120]
+    );
     assert_eq!(sm["shards"], 3);
     // Real P&L: a scenario moving SPX down 8% loses on the calls.
     let rows = pnl_rows(&whole);

@@ -117,8 +117,10 @@ pub struct JobArgs {
     tasks: u64,
     #[arg(long, default_value = "pvonly", value_parser = ["pvonly", "deltavega"])]
     algorithm: String,
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// The generator's seed, and for a risk job the random streams' seed;
+    /// without it the tasks take riskpool's own default, as a local run.
+    #[arg(long)]
+    seed: Option<u64>,
     /// The job's blob container, https://ACCOUNT.blob.core.windows.net/CONTAINER.
     #[arg(long)]
     storage_url: String,

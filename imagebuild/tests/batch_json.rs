@@ -1571,3 +1571,47 @@ fn a_pool_body_the_api_would_refuse_is_refused() {
     );
     assert!(!dir.join("run.sh").exists());
 }
+
+/// Without `--seed` a job passes none, so its tasks take riskpool's own
+/// default, as a local run with default flags does (issue 22, item 22).
+#[test]
+fn a_job_without_a_seed_leaves_the_runners_default() {
+    let d = tempfile::tempdir().unwrap();
+    for (kind, extra) in [
+        ("price", vec!["--trades", "100", "--tasks", "2"]),
+        (
+            "risk",
+            vec![
+                "--trades",
+                "100",
+                "--tasks",
+                "2",
+                "--book",
+                "b.jsonl",
+                "--scenarios",
+                "s.csv",
+            ],
+        ),
+    ] {
+        let dir = d.path().join(kind);
+        let mut args = vec!["--kind", kind];
+        args.extend(extra);
+        let o = image(&job_args(dir.to_str().unwrap(), kind, &args));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let tasks = job_tasks(&dir);
+        let commands: Vec<&str> = tasks
+            .iter()
+            .map(|t| t["commandLine"].as_str().unwrap())
+            .collect();
+        assert!(
+            commands.iter().all(|c| !c.contains("--seed")),
+            "{commands:?}"
+        );
+        assert!(
+            commands
+                .iter()
+                .any(|c| c.contains("riskpool generate") || c.contains("riskpool risk")),
+            "{commands:?}"
+        );
+    }
+}

@@ -58,7 +58,8 @@ pub struct RiskReport {
     /// Trades in the book and scenarios in the scenario file.
     pub trades: usize,
     pub scenarios: usize,
-    /// Trades without an underlying name: they do not move.
+    /// Trades no scenario moves (without an underlying, or whose
+    /// underlyings no scenario moves): their P&L is 0.
     pub unmoved_trades: usize,
     /// VaR and ES per level, in the order the user gave the levels; the
     /// first one's ES tail defines [`EsContribution`].
@@ -226,7 +227,7 @@ fn summary(o: &mut String, r: &RiskReport) {
     card("scenarios", "Scenarios", r.scenarios);
     card(
         "unmoved-trades",
-        "Trades without an underlying (unmoved)",
+        "Trades no scenario moves",
         r.unmoved_trades,
     );
     o.push_str("</div></section>\n");

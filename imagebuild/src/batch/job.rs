@@ -79,7 +79,9 @@ pub struct JobOptions {
     pub price_tasks: u64,
     /// `pvonly` or `deltavega`.
     pub algorithm: String,
-    pub seed: u64,
+    /// `--seed`, passed to the tasks only when given (else riskpool's own
+    /// default applies, as in a local run).
+    pub seed: Option<u64>,
     pub storage: Storage,
     /// Retries for a failed task (pre-emptions are rerun regardless).
     pub max_retries: i32,
@@ -182,6 +184,12 @@ fn task(o: &JobOptions, id: &str, command: String, depends: Option<Value>) -> Va
 /// Every task of the graph, in order: generate (unless the job prices a
 /// book), split, the price tasks with numeric ids `0..N-1` (so concat
 /// depends on their range), concat.
+/// ` --seed N` where the job was given one; nothing, so the runner's own
+/// default applies, where not.
+fn seed_flag(seed: Option<u64>) -> String {
+    seed.map_or_else(String::new, |s| format!(" --seed {s}"))
+}
+
 pub fn tasks(o: &JobOptions) -> Vec<Value> {
     if o.kind == JobKind::Risk {
         return risk_tasks(o);
@@ -194,8 +202,9 @@ pub fn tasks(o: &JobOptions) -> Vec<Value> {
                 o,
                 "generate",
                 format!(
-                    "riskpool generate --trades {} --seed {} --output trades.csv",
-                    o.trades, o.seed
+                    "riskpool generate --trades {}{} --output trades.csv",
+                    o.trades,
+                    seed_flag(o.seed)
                 ),
                 None,
             );
@@ -287,8 +296,8 @@ fn risk_tasks(o: &JobOptions) -> Vec<Value> {
             o,
             &id,
             format!(
-                "riskpool risk --input book.jsonl --scenarios scenarios.csv --seed {} --shard {k}/{n} --output {part}",
-                o.seed
+                "riskpool risk --input book.jsonl --scenarios scenarios.csv{} --shard {k}/{n} --output {part}",
+                seed_flag(o.seed)
             ),
             None,
         );
