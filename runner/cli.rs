@@ -275,7 +275,8 @@ pub struct ConcatArgs {
     /// files is refused, naming the parts missing or extra.
     #[arg(long, value_name = "N")]
     pub expect: Option<u64>,
-    /// Result files, joined in this order.
+    /// Result files, joined in this order; parts numbered alike
+    /// (`NAME.K.results.csv`) by their number K, whatever order a glob gave.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 }

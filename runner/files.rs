@@ -164,7 +164,7 @@ impl Part {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        let f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let f = crate::durable::create_no_follow(&tmp)?;
         let mut part = Part {
             path,
             tmp,
@@ -476,9 +476,26 @@ fn concat_checked(args: &ConcatArgs) -> Result<()> {
     result
 }
 
+/// The files in the order they are joined: parts numbered alike
+/// (`NAME.K.results.csv`) by their number, so a shell glob's text order
+/// (`.10` before `.2`) cannot put the rows out of book order; any other
+/// files in the order given.
+fn join_order(files: &[PathBuf]) -> Vec<&PathBuf> {
+    let mut order: Vec<&PathBuf> = files.iter().collect();
+    let numbered: Option<Vec<(String, u64, &str)>> = files.iter().map(|f| part_number(f)).collect();
+    if let Some(n) = numbered.filter(|n| {
+        n.first()
+            .is_some_and(|(a, _, b)| n.iter().all(|(c, _, d)| c == a && d == b))
+    }) {
+        let mut by: Vec<(u64, &PathBuf)> = n.iter().map(|(_, k, _)| *k).zip(files).collect();
+        by.sort_by_key(|(k, _)| *k);
+        order = by.into_iter().map(|(_, f)| f).collect();
+    }
+    order
+}
+
 fn join(args: &ConcatArgs, partial: &Path) -> Result<()> {
-    let out =
-        File::create(partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    let out = crate::durable::create_no_follow(partial)?;
     let mut w = crate::output::csv_writer(BufWriter::with_capacity(1 << 20, out));
     let mut header: Option<(Vec<String>, PathBuf)> = None;
     let mut schema = Vec::new();
@@ -489,7 +506,7 @@ fn join(args: &ConcatArgs, partial: &Path) -> Result<()> {
         field: field.map(str::to_string),
         message,
     };
-    for path in &args.files {
+    for path in join_order(&args.files) {
         let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(false)

@@ -1,6 +1,5 @@
 //! `riskpool generate`: azfinsim-compatible trades, seeded.
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 
 use anyhow::{bail, Context, Result};
@@ -32,8 +31,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
 }
 
 fn write(args: &GenerateArgs, partial: &std::path::Path, end: u64) -> Result<()> {
-    let f =
-        File::create(partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    let f = crate::durable::create_no_follow(partial)?;
     let mut w = BufWriter::with_capacity(1 << 20, f);
     let write_err = || format!("cannot write {}", partial.display());
     writeln!(w, "{}", HEADER.join(",")).with_context(write_err)?;

@@ -920,3 +920,50 @@ fn an_unwritable_stderr_loses_log_lines_not_the_run() {
     let missing = ["price", "--input", "none.jsonl", "--output", "x.csv"];
     assert_eq!(run(&missing).code(), Some(2));
 }
+
+/// Parts numbered alike (`trades.K.results.csv`) are joined by their
+/// number whatever order they are given in, as a shell glob gives them
+/// (`.10` before `.2`): 13 parts of one trade each come out in book order
+/// (issue 22, item 24).
+#[test]
+fn concat_joins_numbered_parts_by_number() {
+    let d = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let o = riskpool_in(d.path(), args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    };
+    run(&["generate", "--trades", "13", "--output", "trades.csv"]);
+    run(&[
+        "split",
+        "--input",
+        "trades.csv",
+        "--trades-per-file",
+        "1",
+        "--output-dir",
+        "parts",
+    ]);
+    let mut results = Vec::new();
+    for k in 0..13 {
+        let (input, output) = (
+            format!("parts/trades.{k}.csv"),
+            format!("trades.{k}.results.csv"),
+        );
+        run(&[
+            "price", "--input", &input, "--output", &output, "--paths", "100", "--engine", "cpu",
+        ]);
+        results.push(output);
+    }
+    results.sort(); // the glob's order: trades.0, trades.1, trades.10, ...
+    assert_eq!(results[2], "trades.10.results.csv");
+    let mut args = vec!["concat", "--output", "all.csv"];
+    args.extend(results.iter().map(String::as_str));
+    run(&args);
+    let text = std::fs::read_to_string(d.path().join("all.csv")).unwrap();
+    let ids: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    let want: Vec<String> = (0..13).map(|k| k.to_string()).collect();
+    assert_eq!(ids, want);
+}
