@@ -115,8 +115,10 @@ pub struct JobArgs {
     /// Price tasks (the trades are split into this many files): 1 to 10,000.
     #[arg(long)]
     tasks: u64,
-    #[arg(long, default_value = "pvonly", value_parser = ["pvonly", "deltavega"])]
-    algorithm: String,
+    /// A price job's azfinsim algorithm (default pvonly); a risk job takes
+    /// none.
+    #[arg(long, value_parser = ["pvonly", "deltavega"])]
+    algorithm: Option<String>,
     /// The generator's seed, and for a risk job the random streams' seed;
     /// without it the tasks take riskpool's own default, as a local run.
     #[arg(long)]
@@ -276,6 +278,11 @@ pub fn batch_pool(a: PoolArgs) -> Result<()> {
 }
 
 pub fn batch_job(a: JobArgs) -> Result<()> {
+    if a.kind == "risk" && a.algorithm.is_some() {
+        bail!(UsageError(
+            "--algorithm: a risk job revalues its book under scenarios; --algorithm is for --kind price".into()
+        ));
+    }
     let o = JobOptions {
         kind: if a.kind == "risk" {
             batch::job::JobKind::Risk
@@ -289,7 +296,7 @@ pub fn batch_job(a: JobArgs) -> Result<()> {
         trades: a.trades,
         book: a.book,
         price_tasks: a.tasks,
-        algorithm: a.algorithm,
+        algorithm: a.algorithm.unwrap_or_else(|| "pvonly".into()),
         seed: a.seed,
         storage: Storage {
             url: a.storage_url,
@@ -386,10 +393,13 @@ pub fn batch_job(a: JobArgs) -> Result<()> {
     });
     let _ = std::fs::remove_dir_all(&tmp);
     result?;
+    let tasks = match o.kind {
+        batch::job::JobKind::Risk => format!("{} shard tasks and a merge", o.parts()),
+        batch::job::JobKind::Price => format!("{} price tasks", o.parts()),
+    };
     eprintln!(
-        "riskpool-image: job.json, {} task collections ({} price tasks, blobs under {}/) and run.sh in {}",
+        "riskpool-image: job.json, {} task collections ({tasks}, blobs under {}/) and run.sh in {}",
         collections.len(),
-        o.parts(),
         o.id,
         dir.display()
     );

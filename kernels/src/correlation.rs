@@ -22,6 +22,17 @@ pub const TOLERANCE: f64 = 1e-12;
 pub const PSD_TOLERANCE: f64 = 1e-10;
 
 /// Why a correlation matrix was refused; `i` and `j` are 0-based entries.
+/// An eigenvalue as an error shows it: three decimals, or three
+/// significant digits when that would show only zeros (-1.2e-9, not
+/// -0.000).
+fn shown(x: f64) -> String {
+    if x.abs() >= 1e-3 {
+        format!("{x:.3}")
+    } else {
+        format!("{x:.2e}")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CorrelationError {
     #[error("no assets")]
@@ -42,7 +53,7 @@ pub enum CorrelationError {
     Diagonal { i: usize, value: f64 },
     #[error("not symmetric: [{i}][{j}] = {a} but [{j}][{i}] = {b}")]
     NotSymmetric { i: usize, j: usize, a: f64, b: f64 },
-    #[error("not positive semi-definite: it has the negative eigenvalue {eigenvalue:.6}")]
+    #[error("not positive semi-definite: it has the negative eigenvalue {}", shown(*.eigenvalue))]
     NotPositiveSemiDefinite { eigenvalue: f64 },
 }
 
@@ -320,6 +331,7 @@ mod tests {
             e => panic!("{e}"),
         }
         assert!(e.to_string().contains("-0.8"), "{e}");
+        assert_eq!(shown(-1.234e-9), "-1.23e-9");
         assert!(matches!(
             Correlation::new(&rows(2, &[1.0, 0.0, 0.0, 1.0]), 3).unwrap_err(),
             E::Rows { rows: 2, assets: 3 }

@@ -12,7 +12,11 @@ pub fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            '\t' | '\n' | '\r' => out.push(c),
+            // As references: a parser turns a raw CR (or CR LF) into LF,
+            // so an id holding one would read back as another id.
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push(c),
             c if c.is_control() => out.push('\u{FFFD}'),
             c => out.push(c),
         }
@@ -159,6 +163,8 @@ mod tests {
         );
         assert_eq!(escape("日本語 é"), "日本語 é");
         assert_eq!(escape("a\u{0}b\u{7}c\td"), "a\u{FFFD}b\u{FFFD}c\td");
+        // A parser would read a raw CR back as LF: references keep it.
+        assert_eq!(escape("cr\rlf\n"), "cr&#13;lf&#10;");
     }
 
     #[test]

@@ -265,6 +265,15 @@ fn why_afresh(path: &Path, header: &PartHeader) -> Option<String> {
     ))
 }
 
+/// `1 trade`, `2 trades`: a count with its noun.
+fn counted(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn file_name(p: &Path) -> String {
     p.file_name()
         .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into())
@@ -417,9 +426,9 @@ pub fn run(args: &RiskArgs) -> Result<()> {
     match shard {
         Some((k, n)) => {
             tracing::info!(
-                "shard {k}/{n}: {} trades x {} scenarios in {}",
-                checked.count,
-                scen.names.len(),
+                "shard {k}/{n}: {} x {} in {}",
+                counted(checked.count, "trade"),
+                counted(scen.names.len() as u64, "scenario"),
                 args.output.display()
             );
         }
@@ -432,9 +441,9 @@ pub fn run(args: &RiskArgs) -> Result<()> {
             // without revaluing.
             let s = merge::write_outputs(&args.output, &args.figures, &parts, summary_sig, extra)?;
             tracing::info!(
-                "revalued {} trades under {} scenarios: base PV {}, {}",
-                checked.count,
-                scen.names.len(),
+                "revalued {} under {}: base PV {}, {}",
+                counted(checked.count, "trade"),
+                counted(scen.names.len() as u64, "scenario"),
                 s["base_pv"],
                 s["levels"]
             );
