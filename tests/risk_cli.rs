@@ -1480,3 +1480,83 @@ fn scenarios_that_cross_a_barrier_knock_the_trade() {
         );
     }
 }
+
+/// `risk` writes CSV and an HTML page whatever the names: an output named
+/// otherwise (`o.json`, `o.txt`, a report `r.csv`) is refused before
+/// anything is written, as `price` refuses one (issue 22, item 14).
+#[test]
+fn outputs_named_for_another_format_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let book = file(d.path(), "book.jsonl", MIXED);
+    let scen = file(d.path(), "s.csv", MIXED_SCENARIOS);
+    let before = names(d.path());
+    for (flag, name, words) in [
+        ("--output", "o.json", &["--output", "o.json", ".csv"][..]),
+        ("--output", "o.txt", &["--output", "o.txt", ".csv"]),
+        (
+            "--by-trade",
+            "bt.jsonl",
+            &["--by-trade", "bt.jsonl", ".csv"],
+        ),
+        ("--report", "r.csv", &["--report", "r.csv", ".html"]),
+    ] {
+        let out = d
+            .path()
+            .join(if flag == "--output" { name } else { "o.csv" });
+        let mut a = risk_args(&book, &scen, &out);
+        let named = d.path().join(name);
+        if flag != "--output" {
+            a.extend([flag, p(&named)]);
+        }
+        refused(&riskpool(&a), words);
+        assert_eq!(names(d.path()), before, "{flag} {name}");
+    }
+}
+
+/// A book written as a one-line JSON array (what `json.dumps` writes):
+/// its trades share line 1, and are told apart by their item number, so
+/// `risk` revalues it as the same book in JSON Lines, its shards merge to
+/// the unsharded file, and a rerun finds it complete (issue 22, item 7).
+#[test]
+fn a_one_line_json_array_book_is_revalued_sharded_and_merged() {
+    let d = tempfile::tempdir().unwrap();
+    let lines = file(d.path(), "book.jsonl", MIXED);
+    let items: Vec<Value> = MIXED
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let array = file(
+        d.path(),
+        "book.json",
+        &serde_json::to_string(&items).unwrap(),
+    );
+    let scen = file(d.path(), "s.csv", MIXED_SCENARIOS);
+    let from_lines = d.path().join("lines.csv");
+    ok(&riskpool(&risk_args(&lines, &scen, &from_lines)));
+    let from_array = d.path().join("array.csv");
+    ok(&riskpool(&risk_args(&array, &scen, &from_array)));
+    let read = |f: &Path| std::fs::read(f).unwrap();
+    assert_eq!(read(&from_lines), read(&from_array));
+    let again = riskpool(&risk_args(&array, &scen, &from_array));
+    ok(&again);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already complete"));
+    let mut parts = Vec::new();
+    for k in 0..3 {
+        let part = d.path().join(format!("a{k}.jsonl"));
+        let shard = format!("{k}/3");
+        let mut a = risk_args(&array, &scen, &part);
+        a.extend(["--shard", &shard]);
+        ok(&riskpool(&a));
+        parts.push(part);
+    }
+    let merged = d.path().join("merged.csv");
+    ok(&riskpool(&[
+        "risk-merge",
+        "--output",
+        p(&merged),
+        p(&parts[2]),
+        p(&parts[0]),
+        p(&parts[1]),
+    ]));
+    assert_eq!(read(&merged), read(&from_array));
+}

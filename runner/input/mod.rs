@@ -218,6 +218,9 @@ pub struct ReadTrade {
     pub trade: Trade,
     /// Its assets' underlying names (azfinsim trades name none).
     pub underlyings: Underlyings,
+    /// Its number in a JSON array book (whose items may share one line,
+    /// as `json.dumps` writes them), from 1; `None` in a book of lines.
+    pub item: Option<u64>,
     /// The xxh3 of its line's text (0 for an item of a JSON array, whose
     /// file is read whole and hashed as it is opened): pass 2 prices a
     /// trade only when its text is what pass 1 checked (`check`).
@@ -245,6 +248,8 @@ enum Inner {
     },
     Array {
         items: std::vec::IntoIter<(u64, Result<(Trade, Underlyings), InputError>)>,
+        /// Items read so far.
+        taken: u64,
     },
 }
 
@@ -271,6 +276,7 @@ impl TradeReader {
                 Inner::Array {
                     items: portfolio::parse_array(path, text.trim_start_matches('\u{feff}'))?
                         .into_iter(),
+                    taken: 0,
                 }
             }
             Format::JsonLines | Format::AzfinsimCsv => {
@@ -345,9 +351,23 @@ impl TradeReader {
             line,
             trade,
             underlyings,
+            item: None,
             text_hash: 0,
         }))
     }
+}
+
+/// An array item with its number.
+fn numbered(
+    item: Option<Result<ReadTrade, InputError>>,
+    k: u64,
+) -> Option<Result<ReadTrade, InputError>> {
+    item.map(|r| {
+        r.map(|mut t| {
+            t.item = Some(k);
+            t
+        })
+    })
 }
 
 /// Reads one line into `buf` (appending; the newline stays): `Ok(false)`
@@ -429,15 +449,18 @@ impl TradeReader {
             return None;
         }
         let mut out: Vec<_> = match &mut self.inner {
-            Inner::Array { items } => {
-                let taken: Vec<_> = items.by_ref().take(n).collect();
-                if taken.is_empty() {
+            Inner::Array { items, taken } => {
+                let first = *taken;
+                let block: Vec<_> = items.by_ref().take(n).collect();
+                *taken += block.len() as u64;
+                if block.is_empty() {
                     self.done = true;
                     return None;
                 }
-                taken
+                block
                     .into_iter()
-                    .filter_map(|(line, t)| self.parse_item(line, t))
+                    .zip(first + 1..)
+                    .filter_map(|((line, t), k)| numbered(self.parse_item(line, t), k))
                     .collect()
             }
             Inner::Lines { text, line } => {
@@ -497,8 +520,12 @@ impl TradeReader {
         let mut buf = String::new();
         while !self.done {
             let item = match &mut self.inner {
-                Inner::Array { items } => match items.next() {
-                    Some((n, t)) => self.parse_item(n, t),
+                Inner::Array { items, taken } => match items.next() {
+                    Some((n, t)) => {
+                        *taken += 1;
+                        let k = *taken;
+                        numbered(self.parse_item(n, t), k)
+                    }
                     None => {
                         self.done = true;
                         None

@@ -117,6 +117,28 @@ impl Written<'_> {
                 }));
             }
         }
+        // Last, so a name that is another file is named as such first.
+        // The outputs are CSV and HTML, written as such whatever the name:
+        // a name that says otherwise is refused, as `price` refuses one.
+        for (flag, out) in self.outputs() {
+            let (ok, want) = match flag {
+                // A shard's output is its part (JSON Lines), named freely.
+                "--output" if self.shard == Some(true) => (true, ""),
+                "--report" => (has_extension(out, &["html", "htm"]), ".html"),
+                _ => (has_extension(out, &["csv"]), ".csv"),
+            };
+            if !ok {
+                bail!(UsageError(format!(
+                    "{flag} {}: the file is written as {}; give it the extension {want}",
+                    out.display(),
+                    if want == ".html" {
+                        "an HTML page"
+                    } else {
+                        "CSV"
+                    }
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -133,6 +155,13 @@ impl Written<'_> {
         }
         Ok(locks)
     }
+}
+
+/// Whether `path`'s extension is one of `exts` (any case).
+fn has_extension(path: &Path, exts: &[&str]) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)))
 }
 
 /// The index of `flag`'s first file.

@@ -179,9 +179,9 @@ pub fn write_outputs(
     let h = &parts[0].header;
     let names = &h.scenarios;
     let mut rows: Vec<&PartRow> = parts.iter().flat_map(|p| &p.rows).collect();
-    rows.sort_by_key(|r| r.line);
+    rows.sort_by_key(|r| (r.line, r.item));
     for w in rows.windows(2) {
-        if w[0].line == w[1].line {
+        if (w[0].line, w[0].item) == (w[1].line, w[1].item) {
             bail!(UsageError(format!(
                 "trade `{}` (book line {}) is in two parts",
                 w[1].id, w[1].line

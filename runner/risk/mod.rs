@@ -610,6 +610,7 @@ fn revalue_all(
             }
             w.append(&part::line_of(&PartRow {
                 line: t.line,
+                item: t.item,
                 id: t.trade.id.clone(),
                 underlyings: t.underlyings.clone(),
                 model: model_name(&t.trade).into(),

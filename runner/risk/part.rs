@@ -58,6 +58,10 @@ impl Header for PartHeader {
 pub struct PartRow {
     /// The trade's line in the book (merged rows go in book order).
     pub line: u64,
+    /// Its number in a JSON array book, whose items may share a line
+    /// (merged rows go in (line, item) order); absent in a book of lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<u64>,
     pub id: String,
     pub underlyings: Vec<Option<String>>,
     /// Its model and payoff type names and paths, for the report.
@@ -160,7 +164,10 @@ pub fn read(path: &Path) -> Result<Part> {
                 )
             ));
         }
-        if let Some(prev) = rows.last().filter(|p| p.line >= row.line) {
+        if let Some(prev) = rows
+            .last()
+            .filter(|p| (p.line, p.item) >= (row.line, row.item))
+        {
             bail!(bad(
                 i + 1,
                 format!(
@@ -291,6 +298,7 @@ mod tests {
     fn row(line: u64, id: &str) -> PartRow {
         PartRow {
             line,
+            item: None,
             id: id.into(),
             underlyings: vec![Some("A".into())],
             model: "gbm".into(),
