@@ -623,6 +623,12 @@ fn bad_scenario_input_is_named_by_file_line_and_field_and_writes_nothing() {
             &*format!("{h}d1,SPX,-1.5,,\n"),
             "s.csv:2: field `spot`".into(),
         ),
+        // h1 (heston, v0 0.04): the move shifts its volatility sqrt(v0) =
+        // 0.2 to -0.3, and says so (not `v0`).
+        (
+            &*format!("{h}d1,SPX,,-0.5,\n"),
+            "moves `sqrt(v0)` to -0.3".into(),
+        ),
     ];
     for (text, want) in &cases {
         let scen = file(d.path(), "s.csv", text);

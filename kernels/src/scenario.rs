@@ -93,8 +93,9 @@ impl MarketMove {
             ModelSpec::Heston(m) => ModelSpec::Heston(Heston {
                 spot: spot(m.spot)?,
                 rate: rate("rate", m.rate)?,
-                v0: vol("v0", m.v0.sqrt())?.powi(2),
-                theta: vol("theta", m.theta.sqrt())?.powi(2),
+                // A vol move shifts the volatility sqrt(v0), named so.
+                v0: vol("sqrt(v0)", m.v0.sqrt())?.powi(2),
+                theta: vol("sqrt(theta)", m.theta.sqrt())?.powi(2),
                 ..m.clone()
             }),
             ModelSpec::SvFx(m) => ModelSpec::SvFx(SvFx {
@@ -239,8 +240,8 @@ pub fn moved_trade(
                     };
                     Ok(crate::multi::HestonAsset {
                         spot: positive("spot", x.spot * (1.0 + m.spot)).map_err(|e| asset(a, e))?,
-                        v0: vol("v0", x.v0)?,
-                        theta: vol("theta", x.theta)?,
+                        v0: vol("sqrt(v0)", x.v0)?,
+                        theta: vol("sqrt(theta)", x.theta)?,
                         ..x.clone()
                     })
                 })
