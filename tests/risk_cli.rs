@@ -1566,3 +1566,47 @@ fn a_one_line_json_array_book_is_revalued_sharded_and_merged() {
     ]));
     assert_eq!(read(&merged), read(&from_array));
 }
+
+/// A trade whose payoffs' squares overflow f64 (spot = strike = 1e154)
+/// has no finite standard error: `price` and `risk` stop at it, exit 1,
+/// naming it, rather than writing an error of 0 (issue 22, item 5).
+#[test]
+fn a_standard_error_past_f64_stops_the_run_naming_the_trade() {
+    let d = tempfile::tempdir().unwrap();
+    let book = file(
+        d.path(),
+        "book.jsonl",
+        r#"{"id": "big", "model": {"type": "gbm", "spot": 1e154, "rate": 0.03, "vol": 0.2, "underlying": "SPX"}, "payoff": {"type": "european", "option": "call", "strike": 1e154}, "maturity": 1, "steps": 1, "paths": 2000}"#,
+    );
+    let scen = file(d.path(), "s.csv", MIXED_SCENARIOS);
+    let out = d.path().join("pnl.csv");
+    let mut a = risk_args(&book, &scen, &out);
+    a.extend(["--precision", "f64"]);
+    let o = riskpool(&a);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("trade `big`") && err.contains("stderr"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let priced = d.path().join("priced.csv");
+    let o = riskpool(&[
+        "price",
+        "--input",
+        p(&book),
+        "--output",
+        p(&priced),
+        "--precision",
+        "f64",
+        "--engine",
+        "cpu",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("trade `big`") && err.contains("pv stderr"),
+        "{err}"
+    );
+    assert!(!priced.exists());
+}

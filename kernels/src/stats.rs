@@ -41,7 +41,12 @@ impl From<&Sums> for Moments {
             let n = s.n as f64;
             for q in 0..OUTPUTS {
                 m.mean[q] = s.sum[q] / n;
-                m.m2[q] = (s.sum_sq[q] - s.sum[q] * m.mean[q]).max(0.0);
+                // Rounding may leave a hair below 0; a sum of squares that
+                // overflowed (inf - inf) stays NaN, so the error is seen
+                // as not finite rather than read as 0 (`f64::max` would
+                // take the 0).
+                let m2 = s.sum_sq[q] - s.sum[q] * m.mean[q];
+                m.m2[q] = if m2.is_nan() { m2 } else { m2.max(0.0) };
             }
         }
         m
@@ -93,6 +98,16 @@ pub struct Estimate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_overflowed_sum_of_squares_gives_no_finite_error() {
+        let mut s = Sums::default();
+        for _ in 0..10 {
+            s.add(&[1e155; OUTPUTS]);
+        }
+        let e = Moments::from(&s).estimate(0);
+        assert!(e.value.is_finite() && !e.stderr.is_finite(), "{e:?}");
+    }
 
     #[test]
     fn merged_moments_match_direct() {

@@ -585,10 +585,10 @@ fn revalue_all(
             let paths = t.trade.paths;
             let sound = |e: &riskpool_kernels::Estimate| NotFinite::check(e, paths).is_none();
             let stderr = |e: &riskpool_kernels::Estimate| Some(e.stderr).filter(|x| !x.is_nan());
-            if !sound(&r.base) {
+            if let Some(why) = NotFinite::check(&r.base, paths) {
                 w.sync()?;
                 bail!(
-                    "trade `{}` (line {}): its base price is not a finite number; the {} rows before it are kept",
+                    "trade `{}` (line {}): its base price is not a finite number (base {why}); the {} rows before it are kept",
                     t.trade.id, t.line, w.rows()
                 );
             }
