@@ -808,6 +808,27 @@ fn mixed_reference(dir: &Path, batch: &str) -> (PathBuf, PathBuf, PathBuf) {
     (book, scen, reference)
 }
 
+/// Starts `cmd` with the test hook stalling it at `point`, and returns
+/// once it says so, with the rest of its stderr.
+fn stalled_at(
+    cmd: &mut Command,
+    point: &str,
+) -> (std::process::Child, impl Iterator<Item = String>) {
+    let mut child = cmd
+        .env("RISKPOOL_TEST_STALL", point)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok);
+    let said = format!("stalled at {point}");
+    assert!(
+        lines.any(|l| l.contains(&said)),
+        "the run never reached {point}"
+    );
+    (child, lines)
+}
+
 fn summary_path(out: &Path) -> PathBuf {
     let mut s = out.as_os_str().to_owned();
     s.push(".summary.json");
@@ -860,15 +881,7 @@ fn a_rerun_after_sigkill_revalues_only_what_is_missing() {
     let out = d.path().join("again.csv");
     let mut a = risk_args(&book, &scen, &out);
     a.extend(["--batch-trades", "2"]);
-    let mut child = bin()
-        .args(&a)
-        .env("RISKPOOL_TEST_STALL", "risk-part-done")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
-    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("stalled at risk-part-done"))));
+    let (mut child, _lines) = stalled_at(bin().args(&a), "risk-part-done");
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!out.exists() && d.path().join("again.csv.part").exists());
@@ -1126,15 +1139,7 @@ fn a_second_run_on_any_file_the_first_writes_is_refused() {
     let bt = d.path().join("bt.csv");
     let mut a = risk_args(&book, &scen, &a_out);
     a.extend(["--by-trade", p(&bt)]);
-    let mut first = bin()
-        .args(&a)
-        .env("RISKPOOL_TEST_STALL", "checked")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = first.stderr.take().unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
-    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("stalled at checked"))));
+    let (mut first, _lines) = stalled_at(bin().args(&a), "checked");
 
     // Another output, the same by-trade file.
     let mut b = risk_args(&book, &scen, &b_out);
@@ -1218,15 +1223,7 @@ fn a_rerun_removes_the_old_summary_before_it_replaces_any_output() {
         "scenarios.csv",
         "scenario,underlying,spot,vol,rate\nz,A,0.1,,\n",
     );
-    let mut child = bin()
-        .args(&a)
-        .env("RISKPOOL_TEST_STALL", "summary-tmp")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
-    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("stalled at summary-tmp"))));
+    let (mut child, _lines) = stalled_at(bin().args(&a), "summary-tmp");
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!summary_path(&out).exists());
@@ -1285,15 +1282,12 @@ fn a_book_changed_between_the_check_and_the_revaluation_is_refused() {
     let original = std::fs::read_to_string(&book).unwrap();
     let out = d.path().join("pnl.csv");
     let hold = file(d.path(), "hold", "");
-    let mut child = bin()
-        .args(risk_args(&book, &scen, &out))
-        .env("RISKPOOL_TEST_STALL", "checked")
-        .env("RISKPOOL_TEST_STALL_WHILE", &hold)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
-    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("stalled at checked"))));
+    let (mut child, lines) = stalled_at(
+        bin()
+            .args(risk_args(&book, &scen, &out))
+            .env("RISKPOOL_TEST_STALL_WHILE", &hold),
+        "checked",
+    );
     let first = original
         .find("\"spot\": 100")
         .expect("a spot of 100 in the book");
@@ -1301,7 +1295,7 @@ fn a_book_changed_between_the_check_and_the_revaluation_is_refused() {
     edited.replace_range(first..first + 11, "\"spot\": 101");
     std::fs::write(&book, &edited).unwrap();
     std::fs::remove_file(&hold).unwrap();
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let rest: Vec<String> = lines.collect();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1), "{rest:?}");
     assert!(
@@ -1351,14 +1345,7 @@ fn rows_of_many_scenarios_are_resumed_too() {
     let out = d.path().join("pnl.csv");
     let mut a = risk_args(&book, &scen, &out);
     a.extend(["--batch-trades", "2"]);
-    let mut child = bin()
-        .args(&a)
-        .env("RISKPOOL_TEST_STALL", "risk-batch")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
-    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("stalled at risk-batch"))));
+    let (mut child, _lines) = stalled_at(bin().args(&a), "risk-batch");
     child.kill().unwrap();
     child.wait().unwrap();
     let partial = std::fs::read_to_string(d.path().join("pnl.csv.part.partial")).unwrap();

@@ -119,6 +119,14 @@ pub enum Knocked {
     In(crate::payoff::PayoffSpec),
 }
 
+impl Knocked {
+    /// A knock-out's value: its rebate paid at `maturity`, discounted at
+    /// `model`'s (moved) rate.
+    pub fn rebate_value(rebate: f64, model: &ModelSpec, maturity: f64) -> f64 {
+        rebate * (-model.discount_rate() * maturity).exp()
+    }
+}
+
 /// What `payoff` is at `spot`, if a barrier of it lies at or past `spot`
 /// (`None` for payoffs without barriers and for a spot between them).
 pub fn knocked(payoff: &crate::payoff::PayoffSpec, spot: f64) -> Option<Knocked> {

@@ -136,7 +136,15 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
                 output = %args.output.display(),
                 "every trade was priced by an earlier run; the output is written from its journal"
             );
-            render(&args.output, &done, check_seconds, &signature, &*engine)?;
+            let nothing = Rendered::default();
+            render(
+                &args.output,
+                &done,
+                check_seconds,
+                &signature,
+                &*engine,
+                nothing,
+            )?;
             return Ok(Summary {
                 trades: count,
                 path_steps: 0.0,
@@ -184,10 +192,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     let seconds = start.elapsed().as_secs_f64();
     let (engine, path_steps) = (passed.engine, passed.path_steps);
     if passed.input_hash.as_deref() != Some(checked.hash.as_str()) {
-        bail!(
-            "the input changed while it was being priced ({} is not what the check read); rerun to price it afresh",
-            args.input.display()
-        );
+        bail!(check::changed(&args.input));
     }
     if passed.writer.rows() != count {
         bail!(
@@ -203,7 +208,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         path_steps,
         engine_seconds: passed.engine_seconds,
     };
-    render_with(&args.output, &done, check_seconds, &signature, &*engine, s)?;
+    render(&args.output, &done, check_seconds, &signature, &*engine, s)?;
     Ok(Summary {
         trades: count,
         path_steps,
@@ -213,27 +218,13 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     })
 }
 
-/// The timings of the pass that completed the journal, for the summary.
+/// The timings of the pass that completed the journal, for the summary
+/// (none when an earlier run completed it).
+#[derive(Default)]
 struct Rendered {
     seconds: f64,
     path_steps: f64,
     engine_seconds: f64,
-}
-
-/// Writes the output from a complete journal an earlier run left.
-fn render(
-    output: &std::path::Path,
-    done: &Done,
-    check_seconds: f64,
-    signature: &Signature,
-    engine: &dyn Engine,
-) -> Result<()> {
-    let nothing = Rendered {
-        seconds: 0.0,
-        path_steps: 0.0,
-        engine_seconds: 0.0,
-    };
-    render_with(output, done, check_seconds, signature, engine, nothing)
 }
 
 /// Renders the output from the complete journal: its rows to
@@ -242,7 +233,7 @@ fn render(
 /// kill anywhere in between leaves the complete journal or the complete
 /// output (the summary alone is never "complete": `durable::already_done`
 /// checks the output's hash), and the rerun finishes from there.
-fn render_with(
+fn render(
     output: &std::path::Path,
     done: &Done,
     check_seconds: f64,

@@ -645,10 +645,7 @@ fn revalue_all(
     // The book is hashed again as it is read: if it is not what the check
     // read, the part would hold another book's P&L under this one's hash.
     if Some(reader.content_hash().as_str()) != header.run["book_hash"].as_str() {
-        bail!(
-            "the input changed while it was being revalued ({} is not what the check read); rerun to revalue it afresh",
-            book.display()
-        );
+        bail!(crate::check::changed(book));
     }
     progress.finish();
     let now = w.rows() - kept;

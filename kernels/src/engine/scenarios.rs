@@ -58,7 +58,7 @@ pub fn naive_revalue<E: Engine + ?Sized>(
                 .flatten();
             match knock {
                 Some(Knocked::Out { rebate }) => {
-                    let value = rebate * (-moved.model.discount_rate() * t.maturity).exp();
+                    let value = Knocked::rebate_value(rebate, &moved.model, t.maturity);
                     pnl.push(Estimate {
                         value: value - b.pv.value,
                         stderr: b.pv.stderr,
@@ -165,8 +165,7 @@ fn settle_knocks<E: Engine + ?Sized>(
         let r = &mut out[k.trade];
         match k.knocked {
             Knocked::Out { rebate } => {
-                let t = trades[k.trade].maturity;
-                let value = rebate * (-k.model.discount_rate() * t).exp();
+                let value = Knocked::rebate_value(rebate, &k.model, trades[k.trade].maturity);
                 r.pnl[k.scenario] = Estimate {
                     value: value - r.base.value,
                     stderr: r.base.stderr,
