@@ -36,9 +36,8 @@
 //! spots and rates, the run is also a few times faster.
 //!
 //! Trades with an `extension` (several assets, early exercise) are not
-//! revalued here: the CPU engine's early-exercise pricer revalues them
-//! (see [`crate::scenario`]), other engines by
-//! [`crate::engine::naive_revalue`].
+//! revalued here: each moved trade is repriced on its own refitted policy
+//! beside the base (see [`crate::scenario`]).
 
 use crate::engine::{EngineError, PricingRequest, TradeResult};
 use crate::greeks::{Fold, Greek, GreekSet, Revaluations, MAX_FAMILIES, MAX_FOLDS, OUTPUTS};

@@ -13,15 +13,17 @@
 //! its paths per chunk of up to 5 scenarios, on the Greeks' machinery
 //! ([`crate::revalue`]: limits, grouping, why results do not depend on the
 //! batch); the P&L's standard error is that of the per-path differences.
-//! Trades with several assets or early exercise go through the CPU
-//! engine's early-exercise pricer in one pass: each distinct scenario's
-//! market (each asset moved by [`moved_trade`]) re-evolved on the base
-//! path's normals, exercising by the base policy (fitted once on the base
-//! market), the P&L's standard error again from the per-path differences.
-//! The GPU engines do not price such trades; their `revalue` hands them to
-//! [`crate::engine::naive_revalue`] (one run per scenario, whose standard
-//! error is the bound `sqrt(se_scenario^2 + se_base^2)`), which refuses
-//! them as `price` does.
+//! Trades with several assets or early exercise are revalued as each
+//! distinct scenario's moved trade ([`moved_trade`]), its exercise policy
+//! refitted on its market over the base trade's regression normals, its
+//! path evolved beside the base path on the same normals: a scenario's
+//! value per path is what `price` gives the moved trade, the P&L's
+//! standard error again from the per-path differences. The CPU engine's
+//! early-exercise pricer does it in one pass
+//! (`engine::cpu::extension`); the GPU engines price one scenario record
+//! (base and moved side by side) per distinct move
+//! ([`crate::gpu::extension::revalue_extended`]), to the same per-path
+//! values.
 //!
 //! **VaR and ES** ([`value_at_risk`]): with the N scenarios' P&L sorted
 //! from the worst, `k = ceil(N (1 - level))`; VaR is minus the k-th worst

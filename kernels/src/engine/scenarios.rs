@@ -1,7 +1,8 @@
 //! How an engine revalues trades under scenarios: one full run per
-//! scenario ([`naive_revalue`], the trait's default), scenario passes
-//! split from the trades with an extension ([`revalue_split`]), and the
-//! GPU engines' use of it ([`gpu_revalue`]).
+//! scenario ([`naive_revalue`], the trait's default and the reference the
+//! tests hold the others to), scenario passes split from the trades with
+//! an extension ([`revalue_split`]), and the GPU engines' use of it
+//! ([`gpu_revalue`]).
 
 use super::request::leak;
 use super::{Engine, EngineError, PricingRequest, TradeResult};
@@ -87,9 +88,10 @@ pub fn naive_revalue<E: Engine + ?Sized>(
 }
 
 /// [`Engine::revalue`] of a GPU engine (wgpu, CUDA, CUDA C on the CPU):
-/// [`revalue_split`] within [`crate::revalue::PassLimits::GPU`], the trades
-/// with an extension by [`naive_revalue`] (one run per scenario), so each
-/// engine names only how it prices trades with given revaluations (`run`).
+/// [`revalue_split`] within [`crate::revalue::PassLimits::GPU`], so each
+/// engine names only how it prices trades with given revaluations (`run`)
+/// and how it revalues the trades with an extension (`extended`:
+/// [`crate::gpu::extension::revalue_extended`]).
 pub fn gpu_revalue<E: Engine + ?Sized>(
     engine: &E,
     trades: &[Trade],
@@ -100,6 +102,7 @@ pub fn gpu_revalue<E: Engine + ?Sized>(
         &[Revaluations],
         &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError>,
+    extended: Extended<'_>,
 ) -> Result<Vec<ScenarioResult>, EngineError> {
     revalue_split(
         engine,
@@ -108,7 +111,7 @@ pub fn gpu_revalue<E: Engine + ?Sized>(
         scenarios,
         req,
         run,
-        Box::new(|t, s| naive_revalue(engine, t, s, req)),
+        extended,
     )
 }
 
@@ -209,8 +212,8 @@ pub type Extended<'a> =
 /// revaluations (`run`, see [`crate::revalue::fused_revalue`]): one-asset
 /// trades without extension by their scenario passes within `limits`, all
 /// in one batch; trades with an extension by `extended` (the CPU engine's
-/// early-exercise pricer in one pass; elsewhere [`naive_revalue`], one run
-/// per scenario). Results come back in the order of `trades`.
+/// early-exercise pricer in one pass; the GPU engines' scenario records, to
+/// its contract). Results come back in the order of `trades`.
 pub fn revalue_split<E: Engine + ?Sized>(
     engine: &E,
     limits: crate::revalue::PassLimits,

@@ -3,10 +3,12 @@
 //! The wgpu engine, the CUDA engine and the CUDA C on the CPU differ in
 //! how they run a planned batch; what they do around it (price with the
 //! request's Greeks, revalue through scenario passes within the GPU
-//! records' limits, the trades with an extension one run per scenario) is
-//! the same, and lives here once.
+//! records' limits, the trades with an extension by scenario records of
+//! their own) is the same, and lives here once.
 
+use crate::engine::cpu::extension::Acc;
 use crate::engine::{gpu_revalue, Done, Engine, EngineError, Pending, PricingRequest, TradeResult};
+use crate::gpu::extension::{revalue_extended, ExtensionPlan};
 use crate::greeks::Revaluations;
 use crate::instrument::Trade;
 use crate::scenario::{ScenarioResult, TradeScenarios};
@@ -17,6 +19,11 @@ pub trait GpuBackend: Send + Sync {
     const NAME: &'static str;
     /// Batches worth keeping in flight (see [`Engine::batches_in_flight`]).
     const IN_FLIGHT: usize = 1;
+    /// Samples (paths, or antithetic pairs) per block of its extension
+    /// kernel, and whether that kernel's records are f64 (CUDA C) or f32
+    /// (WGSL).
+    const EXTENSION_BLOCK: u64;
+    const EXTENSION_F64: bool;
 
     /// The hardware it runs on, for result files and logs.
     fn hardware(&self) -> String;
@@ -29,6 +36,19 @@ pub trait GpuBackend: Send + Sync {
         plans: Option<&[Revaluations]>,
         req: &PricingRequest,
     ) -> Result<Box<dyn Pending>, EngineError>;
+
+    /// What `start` checks of a batch before anything runs (precision,
+    /// sizes).
+    fn check(&self, trades: &[Trade], req: &PricingRequest) -> Result<(), EngineError>;
+
+    /// Runs one plan of trades with an extension (`trades` are those its
+    /// records index): each record's merged outputs, and the seconds.
+    fn run_extension(
+        &self,
+        plan: &ExtensionPlan,
+        trades: &[Trade],
+        req: &PricingRequest,
+    ) -> Result<(Vec<Acc>, f64), EngineError>;
 }
 
 /// A batch a backend priced before returning, as a [`Pending`] one.
@@ -65,16 +85,33 @@ impl<B: GpuBackend> Engine for B {
         B::IN_FLIGHT
     }
 
-    /// Scenario passes within the GPU records' limits (the trades with an
-    /// extension one run per scenario): [`gpu_revalue`].
+    /// Scenario passes within the GPU records' limits ([`gpu_revalue`]);
+    /// the trades with an extension by scenario records
+    /// ([`revalue_extended`]), to the CPU pricer's contract.
     fn revalue(
         &self,
         trades: &[Trade],
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        gpu_revalue(self, trades, scenarios, req, |t, p, r| {
-            self.start(t, Some(p), r)?.wait()
-        })
+        gpu_revalue(
+            self,
+            trades,
+            scenarios,
+            req,
+            |t, p, r| self.start(t, Some(p), r)?.wait(),
+            Box::new(|t, s| {
+                self.check(t, req)?;
+                revalue_extended(
+                    B::NAME,
+                    t,
+                    s,
+                    req,
+                    B::EXTENSION_BLOCK,
+                    B::EXTENSION_F64,
+                    &mut |plan| self.run_extension(plan, t, req),
+                )
+            }),
+        )
     }
 }

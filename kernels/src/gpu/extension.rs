@@ -25,6 +25,15 @@
 //! trade of 252 steps on 5 assets takes 251 x 12 coefficients, 24 KiB in
 //! f64. Each block of paths writes [`EXTENSION_PARTIAL`] slots.
 //!
+//! **Scenarios** ([`revalue_extended`]): a scenario record ([`E_SCENARIO`])
+//! carries the base trade and one distinct moved trade (its step constants
+//! in the vol-up family's slots, its spots in the vega bumps', its rate,
+//! and its own policy's coefficients after the base's, flagged
+//! [`MOVED_FITTED`]); the kernel walks both on the same normals, each
+//! exercising by its own policy, and writes the base value and the moved
+//! one less it. Per path these are the CPU pricer's values, so the P&L
+//! and its standard error agree with it to the precision contract.
+//!
 //! **A trade too big for one pass** is split by path ranges: its samples
 //! (paths, or antithetic pairs) go in blocks of a fixed size, any number of
 //! blocks per launch (the engines split a plan's blocks into launches or
@@ -56,22 +65,28 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::correlation::MAX_ASSETS;
-use crate::engine::cpu::extension::{Acc, Prepared, Steps};
+use crate::engine::cpu::extension::{scenario_markets, Acc, Prepared, Steps};
 use crate::engine::{EngineError, PricingRequest, TradeResult};
+use crate::exercise::Policy;
+use crate::greeks::GreekSet;
 use crate::instrument::Trade;
 use crate::multi::{MultiPayoff, RainbowKind};
 use crate::payoff::OptionType;
 use crate::rng::key_of;
+use crate::scenario::{ScenarioResult, TradeScenarios};
+use crate::stats::Estimate;
 
 /// `u32`s of a record's head: `[steps, assets, flags, dates, stream lo,
-/// stream hi, samples, first date, first coefficient, terms, 0, 0]`.
+/// stream hi, samples, first date, first coefficient, terms, first moved
+/// coefficient (a scenario record's), 0]`.
 pub const EXTENSION_HEAD: usize = 12;
 /// Model constants per asset and vol family (as [`super::record::MODEL_CONSTS`]).
 pub const EXTENSION_MODEL_CONSTS: usize = super::record::MODEL_CONSTS;
 /// Where each part of a record's values sits: the scalars `[dt, rate,
-/// h_spot, dr, scale, strike, 0, 0]`, then per asset its spot, basket
-/// weight and vega bump, the lower factor (row-major, `MAX_ASSETS` wide),
-/// then each asset's step constants for its base, vol-up and vol-down
+/// h_spot, dr, scale, strike, moved rate, 0]`, then per asset its spot,
+/// basket weight and vega bump (a scenario record's moved spot), the lower
+/// factor (row-major, `MAX_ASSETS` wide), then each asset's step constants
+/// for its base, vol-up (a scenario record's moved family) and vol-down
 /// families.
 pub const V_SPOTS: usize = 8;
 pub const V_WEIGHTS: usize = V_SPOTS + MAX_ASSETS;
@@ -100,8 +115,18 @@ pub const E_ANTITHETIC: u32 = 32;
 pub const E_SPOT: u32 = 64;
 pub const E_VEGA: u32 = 128;
 pub const E_RHO: u32 = 256;
+/// A scenario record: the base trade and one moved trade, side by side
+/// on the same normals (see [`revalue_extended`]).
+pub const E_SCENARIO: u32 = 512;
 /// Set on an exercise date's step where the policy has coefficients there.
 pub const FITTED: u32 = 1 << 31;
+/// Set where a scenario record's moved policy has coefficients there.
+pub const MOVED_FITTED: u32 = 1 << 30;
+/// A scenario record's moved spots, in the vega bumps' slots (a scenario
+/// record carries no Greeks).
+pub const V_MOVED_SPOTS: usize = V_DVOL;
+/// The scalar slot of a scenario record's moved rate.
+pub const S_MOVED_RATE: usize = 6;
 
 macro_rules! gpu_extension {
     ($(#[$doc:meta])* $name:ident, $t:ty) => {
@@ -117,7 +142,15 @@ macro_rules! gpu_extension {
             /// The record of a prepared trade whose dates start at
             /// `first_date` and coefficients at `first_coef` in the batch's
             /// tables.
-            fn new(p: &Prepared, trade: &Trade, req: &PricingRequest, first_date: usize, first_coef: usize) -> $name {
+            /// `moved` (with its first coefficient): a scenario record.
+            fn new(
+                p: &Prepared,
+                moved: Option<(&Prepared, usize)>,
+                trade: &Trade,
+                req: &PricingRequest,
+                first_date: usize,
+                first_coef: usize,
+            ) -> $name {
                 let mut r = $name::zeroed();
                 let n = p.n;
                 let (flags, strike) = match &p.payoff {
@@ -150,7 +183,8 @@ macro_rules! gpu_extension {
                 let flags = flags | if p.antithetic { E_ANTITHETIC } else { 0 }
                     | if p.spot { E_SPOT } else { 0 }
                     | if p.vega { E_VEGA } else { 0 }
-                    | if p.rho { E_RHO } else { 0 };
+                    | if p.rho { E_RHO } else { 0 }
+                    | if moved.is_some() { E_SCENARIO } else { 0 };
                 let scalars = [p.dt, p.rate, p.h_spot, p.dr, p.scale, strike];
                 for (slot, v) in r.vals.iter_mut().zip(scalars) {
                     *slot = v as $t;
@@ -161,6 +195,22 @@ macro_rules! gpu_extension {
                     for l in 0..=j {
                         r.vals[V_FACTOR + j * MAX_ASSETS + l] = p.factor[j * n + l] as $t;
                     }
+                }
+                if let Some((m, _)) = moved {
+                    // The moved trade: its family in the vol-up slots, its
+                    // spots in the vega bumps', its rate.
+                    for j in 0..n {
+                        let consts = match &m.steps {
+                            Steps::Gbm(s) => s[j][0].gpu_consts(),
+                            Steps::Heston(s) => s[j][0].gpu_consts(),
+                        };
+                        let at = V_MODEL + (j * 3 + 1) * EXTENSION_MODEL_CONSTS;
+                        for (slot, c) in r.vals[at..at + EXTENSION_MODEL_CONSTS].iter_mut().zip(consts) {
+                            *slot = c as $t;
+                        }
+                        r.vals[V_MOVED_SPOTS + j] = m.spots[j] as $t;
+                    }
+                    r.vals[S_MOVED_RATE] = m.rate as $t;
                 }
                 let samples = if req.antithetic { trade.paths / 2 } else { trade.paths };
                 r.head = [
@@ -174,7 +224,7 @@ macro_rules! gpu_extension {
                     first_date as u32,
                     first_coef as u32,
                     p.payoff.basis(n).len() as u32,
-                    0,
+                    moved.map_or(0, |(_, c)| c as u32),
                     0,
                 ];
                 r
@@ -211,9 +261,12 @@ const _: () = assert!(EXTENSION_VALS.is_multiple_of(4) && EXTENSION_PARTIAL.is_m
 pub struct ExtensionPlan {
     /// `heston_multi` (else `gbm_multi`).
     pub heston: bool,
-    /// Batch indices of its trades, in the order of its records.
+    /// Batch indices of its trades, in the order of its records (a
+    /// scenario record's is its base trade's).
     pub trades: Vec<usize>,
     prepared: Vec<Prepared>,
+    /// Per record: the fit seconds of its scenario's moved policy.
+    moved_fit: Vec<f64>,
     /// The records ([`GpuExtension`] or [`GpuEarly64`]).
     pub records: Vec<u8>,
     pub record_size: usize,
@@ -243,74 +296,72 @@ impl ExtensionPlan {
         let mut plans: Vec<ExtensionPlan> = Vec::new();
         for &i in share {
             let t = &trades[i];
-            let p = Prepared::new(t, req).ok_or_else(|| EngineError::BadTrade {
-                id: t.id.clone(),
-                message: "several assets and early exercise need a gbm or heston model and a european, basket or rainbow payoff".into(),
-            })?;
-            if p.n > MAX_ASSETS {
-                return Err(EngineError::BadTrade {
-                    id: t.id.clone(),
-                    message: format!(
-                        "{} assets: the {engine} kernels take at most {MAX_ASSETS}",
-                        p.n
-                    ),
-                });
-            }
-            let heston = matches!(p.steps, Steps::Heston(_));
-            let plan = match plans.iter_mut().position(|q| q.heston == heston) {
-                Some(k) => &mut plans[k],
-                None => {
-                    plans.push(ExtensionPlan {
-                        heston,
-                        trades: Vec::new(),
-                        prepared: Vec::new(),
-                        records: Vec::new(),
-                        record_size: if f64 {
-                            std::mem::size_of::<GpuEarly64>()
-                        } else {
-                            std::mem::size_of::<GpuExtension>()
-                        },
-                        dates: Vec::new(),
-                        coefs: Vec::new(),
-                        starts: vec![0],
-                        key: key_of(req.seed),
-                    });
-                    plans.last_mut().expect("just pushed")
-                }
-            };
-            plan.push(engine, i, t, p, req, samples_per_block, f64)?;
+            let p = prepare(engine, t, req)?;
+            let k = ExtensionPlan::of_model(&mut plans, &p, req, f64);
+            plans[k].push(engine, i, t, p, None, req, samples_per_block, f64)?;
         }
+        Ok(ExtensionPlan::finish(plans))
+    }
+
+    /// Which plan of `plans` takes `p`'s model, added where there is none.
+    fn of_model(
+        plans: &mut Vec<ExtensionPlan>,
+        p: &Prepared,
+        req: &PricingRequest,
+        f64: bool,
+    ) -> usize {
+        let heston = matches!(p.steps, Steps::Heston(_));
+        let k = match plans.iter().position(|q| q.heston == heston) {
+            Some(k) => k,
+            None => {
+                plans.push(ExtensionPlan {
+                    heston,
+                    trades: Vec::new(),
+                    prepared: Vec::new(),
+                    moved_fit: Vec::new(),
+                    records: Vec::new(),
+                    record_size: if f64 {
+                        std::mem::size_of::<GpuEarly64>()
+                    } else {
+                        std::mem::size_of::<GpuExtension>()
+                    },
+                    dates: Vec::new(),
+                    coefs: Vec::new(),
+                    starts: vec![0],
+                    key: key_of(req.seed),
+                });
+                plans.len() - 1
+            }
+        };
+        k
+    }
+
+    /// The plans, their tables given a size (a binding needs one).
+    fn finish(mut plans: Vec<ExtensionPlan>) -> Vec<ExtensionPlan> {
         for plan in &mut plans {
-            // A binding needs a size.
             plan.dates.push(0);
             plan.coefs.extend_from_slice(&[0; 8]);
         }
-        Ok(plans)
+        plans
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn push(
+    /// Appends a policy's coefficients (zeros where a date has none; no
+    /// row for maturity): its first coefficient and which dates it fits.
+    fn push_coefs(
         &mut self,
-        engine: &'static str,
-        index: usize,
-        t: &Trade,
-        p: Prepared,
-        req: &PricingRequest,
-        samples_per_block: u64,
+        p: &Prepared,
+        policy: Option<&Policy>,
         f64: bool,
-    ) -> Result<(), EngineError> {
+    ) -> (usize, Vec<bool>) {
         let width = if f64 { 8 } else { 4 };
-        let first_date = self.dates.len();
-        let first_coef = self.coefs.len() / width;
+        let first = self.coefs.len() / width;
         let terms = p.payoff.basis(p.n).len();
-        for (k, &step) in p.dates.iter().enumerate() {
-            let beta = p
-                .policy
-                .as_ref()
+        let mut fitted = Vec::with_capacity(p.dates.len());
+        for k in 0..p.dates.len() {
+            let beta = policy
                 .and_then(|pol| pol.coefficients.get(k))
                 .and_then(|c| c.as_ref());
-            self.dates
-                .push(step | if beta.is_some() { FITTED } else { 0 });
+            fitted.push(beta.is_some());
             if k + 1 < p.dates.len() {
                 for q in 0..terms {
                     let b = beta.map_or(0.0, |b| b[q]);
@@ -322,11 +373,41 @@ impl ExtensionPlan {
                 }
             }
         }
+        (first, fitted)
+    }
+
+    /// Appends trade `t` (batch index `index`) as a record; with `moved`,
+    /// a scenario record of it and that moved trade.
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        engine: &'static str,
+        index: usize,
+        t: &Trade,
+        p: Prepared,
+        moved: Option<Prepared>,
+        req: &PricingRequest,
+        samples_per_block: u64,
+        f64: bool,
+    ) -> Result<(), EngineError> {
+        let first_date = self.dates.len();
+        let (first_coef, fitted) = self.push_coefs(&p, p.policy.as_ref(), f64);
+        let moved_coefs = moved
+            .as_ref()
+            .map(|m| self.push_coefs(&p, m.policy.as_ref(), f64));
+        for (k, &step) in p.dates.iter().enumerate() {
+            let moved_fitted = moved_coefs.as_ref().is_some_and(|(_, f)| f[k]);
+            self.dates.push(
+                step | if fitted[k] { FITTED } else { 0 }
+                    | if moved_fitted { MOVED_FITTED } else { 0 },
+            );
+        }
+        let with = moved.as_ref().zip(moved_coefs.as_ref().map(|(c, _)| *c));
         if f64 {
-            let r = GpuEarly64::new(&p, t, req, first_date, first_coef);
+            let r = GpuEarly64::new(&p, with, t, req, first_date, first_coef);
             self.records.extend_from_slice(bytemuck::bytes_of(&r));
         } else {
-            let r = GpuExtension::new(&p, t, req, first_date, first_coef);
+            let r = GpuExtension::new(&p, with, t, req, first_date, first_coef);
             self.records.extend_from_slice(bytemuck::bytes_of(&r));
         }
         let samples = if req.antithetic { t.paths / 2 } else { t.paths };
@@ -342,6 +423,7 @@ impl ExtensionPlan {
                 })?,
             );
         self.trades.push(index);
+        self.moved_fit.push(moved.map_or(0.0, |m| m.fit_seconds));
         self.prepared.push(p);
         Ok(())
     }
@@ -356,32 +438,157 @@ impl ExtensionPlan {
         self.blocks() as usize * EXTENSION_PARTIAL
     }
 
-    /// Each trade's result, `(batch index, result)`, from its blocks'
-    /// `partials` merged in path order, each block decoded by `decode`
-    /// into `(n, mean, M2)`; `seconds` shared over the trades by path-steps.
-    pub fn results<T>(
+    /// Each record's outputs, its blocks' `partials` merged in path
+    /// order, each block decoded by `decode` into `(n, mean, M2)`.
+    pub fn merged<T>(
         &self,
-        trades: &[Trade],
-        req: &PricingRequest,
         partials: &[T],
         decode: impl Fn(&[T]) -> (u64, Vec<f64>, Vec<f64>),
-        seconds: f64,
-    ) -> Vec<(usize, TradeResult)> {
-        let work: f64 = self.trades.iter().map(|&i| trades[i].path_steps()).sum();
+    ) -> Vec<Acc> {
         let mut out = Vec::with_capacity(self.trades.len());
-        for (k, (&i, p)) in self.trades.iter().zip(&self.prepared).enumerate() {
+        for (k, p) in self.prepared.iter().enumerate() {
             let mut acc = Acc::new(p.outputs());
             for b in self.starts[k] as usize..self.starts[k + 1] as usize {
                 let (n, mean, m2) =
                     decode(&partials[b * EXTENSION_PARTIAL..(b + 1) * EXTENSION_PARTIAL]);
                 acc.merge_moments(n, &mean, &m2);
             }
+            out.push(acc);
+        }
+        out
+    }
+
+    /// Each trade's result, `(batch index, result)`, from its record's
+    /// merged outputs (`merged`); `seconds` shared over the trades by
+    /// path-steps.
+    pub fn results(
+        &self,
+        trades: &[Trade],
+        req: &PricingRequest,
+        merged: &[Acc],
+        seconds: f64,
+    ) -> Vec<(usize, TradeResult)> {
+        let work: f64 = self.trades.iter().map(|&i| trades[i].path_steps()).sum();
+        let mut out = Vec::with_capacity(self.trades.len());
+        for ((&i, p), acc) in self.trades.iter().zip(&self.prepared).zip(merged) {
             let share = seconds * trades[i].path_steps() / work.max(1.0);
-            out.push((i, p.result(&trades[i], req, &acc, share)));
+            out.push((i, p.result(&trades[i], req, acc, share)));
         }
         out
     }
 }
+
+/// What an engine does with a plan: runs its blocks and returns each
+/// record's merged outputs ([`ExtensionPlan::merged`]) and the seconds.
+pub type RunPlan<'a> = dyn FnMut(&ExtensionPlan) -> Result<(Vec<Acc>, f64), EngineError> + 'a;
+
+/// [`crate::Engine::revalue`] of the trades with an extension on a GPU
+/// engine, to the CPU pricer's contract ([`Prepared::revalue`]): every
+/// distinct moved trade of a trade's scenarios is prepared as the CPU's
+/// ([`scenario_markets`]: its own policy, refitted on the host) and priced
+/// beside the base trade in one scenario record ([`E_SCENARIO`]: the base
+/// path and the moved path on the same normals, outputs the base value and
+/// the per-path difference). So each P&L is the CPU's per-path difference,
+/// its standard error from the same differences; the base is walked once
+/// per scenario (a trade no scenario moves: once). `run` prices a plan.
+#[allow(clippy::too_many_arguments)]
+pub fn revalue_extended(
+    engine: &'static str,
+    trades: &[Trade],
+    scenarios: &[TradeScenarios],
+    req: &PricingRequest,
+    samples_per_block: u64,
+    f64: bool,
+    run: &mut RunPlan<'_>,
+) -> Result<Vec<ScenarioResult>, EngineError> {
+    let started = std::time::Instant::now();
+    let plain = PricingRequest {
+        greeks: GreekSet::default(),
+        ..req.clone()
+    };
+    let mut plans: Vec<ExtensionPlan> = Vec::new();
+    let mut layout: Vec<Records> = Vec::new();
+    for (i, (t, sc)) in trades.iter().zip(scenarios).enumerate() {
+        let bad = |message: String| EngineError::BadTrade {
+            id: t.id.clone(),
+            message,
+        };
+        let (of, moved) = scenario_markets(t, sc, &plain).map_err(bad)?;
+        let mut at = Vec::new();
+        let mut push = |moved: Option<Prepared>| -> Result<(), EngineError> {
+            let p = prepare(engine, t, &plain)?;
+            let k = ExtensionPlan::of_model(&mut plans, &p, &plain, f64);
+            at.push((k, plans[k].trades.len()));
+            plans[k].push(engine, i, t, p, moved, &plain, samples_per_block, f64)?;
+            Ok(())
+        };
+        if moved.is_empty() {
+            push(None)?;
+        } else {
+            for m in moved {
+                push(Some(m))?;
+            }
+        }
+        layout.push(Records { of, at });
+    }
+    let plans = ExtensionPlan::finish(plans);
+    let mut merged = Vec::with_capacity(plans.len());
+    for plan in &plans {
+        merged.push(run(plan)?.0);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let work: f64 = trades.iter().map(Trade::path_steps).sum::<f64>().max(1.0);
+    let mut out = Vec::with_capacity(trades.len());
+    for (t, Records { of, at }) in trades.iter().zip(layout) {
+        let acc = |k: usize| &merged[at[k].0][at[k].1];
+        let fit: f64 = at
+            .iter()
+            .map(|&(p, r)| plans[p].prepared[r].fit_seconds + plans[p].moved_fit[r])
+            .sum();
+        out.push(ScenarioResult {
+            base: acc(0).estimate(0),
+            pnl: of
+                .iter()
+                .map(|k| k.map_or(ZERO, |k| acc(k).estimate(1)))
+                .collect(),
+            paths: t.paths,
+            seconds: fit + seconds * t.path_steps() / work,
+        });
+    }
+    Ok(out)
+}
+
+/// A trade's scenario records: which distinct move each scenario is, and
+/// where each distinct move's record is, `(plan, record)` (a trade no
+/// scenario moves: its one pricing record).
+struct Records {
+    of: Vec<Option<usize>>,
+    at: Vec<(usize, usize)>,
+}
+
+/// A trade prepared for the GPU kernels, or why it cannot be.
+fn prepare(engine: &'static str, t: &Trade, req: &PricingRequest) -> Result<Prepared, EngineError> {
+    let p = Prepared::new(t, req).ok_or_else(|| EngineError::BadTrade {
+        id: t.id.clone(),
+        message: crate::engine::cpu::extension::UNPRICEABLE.into(),
+    })?;
+    if p.n > MAX_ASSETS {
+        return Err(EngineError::BadTrade {
+            id: t.id.clone(),
+            message: format!(
+                "{} assets: the {engine} kernels take at most {MAX_ASSETS}",
+                p.n
+            ),
+        });
+    }
+    Ok(p)
+}
+
+/// An unmoved scenario's P&L.
+const ZERO: Estimate = Estimate {
+    value: 0.0,
+    stderr: 0.0,
+};
 
 /// A CUDA block's partial: `n`, then each output's sum and sum of squares.
 pub fn from_sums(p: &[f64]) -> (u64, Vec<f64>, Vec<f64>) {

@@ -46,7 +46,7 @@ pub const SIZES: [(&str, usize); 8] = [
 ];
 
 /// The early-exercise and multi-asset kernels' flag bits ([`super::early`]).
-pub const EXTENSION_FLAGS: [(&str, u32); 9] = [
+pub const EXTENSION_FLAGS: [(&str, u32); 11] = [
     ("E_PUT", extension::E_PUT),
     ("E_MAX", extension::E_MAX),
     ("E_MIN", extension::E_MIN),
@@ -55,11 +55,13 @@ pub const EXTENSION_FLAGS: [(&str, u32); 9] = [
     ("E_SPOT", extension::E_SPOT),
     ("E_VEGA", extension::E_VEGA),
     ("E_RHO", extension::E_RHO),
+    ("E_SCENARIO", extension::E_SCENARIO),
     ("FITTED", extension::FITTED),
+    ("MOVED_FITTED", extension::MOVED_FITTED),
 ];
 
 /// The early-exercise and multi-asset kernels' sizes and record offsets.
-pub const EXTENSION_SIZES: [(&str, usize); 12] = [
+pub const EXTENSION_SIZES: [(&str, usize); 14] = [
     ("MAX_ASSETS", crate::correlation::MAX_ASSETS),
     ("EXTENSION_HEAD", extension::EXTENSION_HEAD),
     ("EXTENSION_VALS", extension::EXTENSION_VALS),
@@ -72,6 +74,8 @@ pub const EXTENSION_SIZES: [(&str, usize); 12] = [
     ("V_DVOL", extension::V_DVOL),
     ("V_FACTOR", extension::V_FACTOR),
     ("V_MODEL", extension::V_MODEL),
+    ("V_MOVED_SPOTS", extension::V_MOVED_SPOTS),
+    ("S_MOVED_RATE", extension::S_MOVED_RATE),
 ];
 
 const HEADER: &str = "emitted by riskpool-kernels (src/gpu/prelude.rs) from the Rust definitions";

@@ -795,3 +795,50 @@ fn rounding_floors(t: &Trade, req: &PricingRequest) -> Vec<(&'static str, f64)> 
         ("rho", 1.0 / b.rate_abs),
     ]
 }
+
+/// CRR binomial value of a one-asset option with exercise at the ends of
+/// the listed steps of a `steps`-step grid, `per_step` tree steps each.
+#[allow(clippy::too_many_arguments)]
+pub fn lattice(
+    spot: f64,
+    strike: f64,
+    rate: f64,
+    dividend: f64,
+    vol: f64,
+    maturity: f64,
+    steps: u32,
+    put: bool,
+    dates: &[u32],
+    per_step: u32,
+) -> f64 {
+    let intrinsic = |s: f64| {
+        if put {
+            (strike - s).max(0.0)
+        } else {
+            (s - strike).max(0.0)
+        }
+    };
+    let n = (steps * per_step) as usize;
+    let dt = maturity / n as f64;
+    let u = (vol * dt.sqrt()).exp();
+    let d = 1.0 / u;
+    let q = (((rate - dividend) * dt).exp() - d) / (u - d);
+    let disc = (-rate * dt).exp();
+    let mut v: Vec<f64> = (0..=n)
+        .map(|j| intrinsic(spot * u.powi(j as i32) * d.powi((n - j) as i32)))
+        .collect();
+    for i in (0..n).rev() {
+        let may = (i as u32).is_multiple_of(per_step)
+            && i > 0
+            && dates.contains(&((i as u32) / per_step));
+        for j in 0..=i {
+            let cont = disc * (q * v[j + 1] + (1.0 - q) * v[j]);
+            v[j] = if may {
+                cont.max(intrinsic(spot * u.powi(j as i32) * d.powi((i - j) as i32)))
+            } else {
+                cont
+            };
+        }
+    }
+    v[0]
+}

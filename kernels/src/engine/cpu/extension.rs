@@ -19,9 +19,14 @@
 //!    `1 +- h`; rho shifts every log-path by `+-dr t` and discounts at
 //!    `r +- dr`. Each revaluation exercises where the base policy says so
 //!    *in its own state*, so the estimator stays smooth.
-//! 3. **Scenarios** ([`Prepared::revalue`]): the same, with each distinct
-//!    scenario's whole market (every asset's spot, vol and the rate moved)
-//!    re-evolved on the base path's normals in place of the bumps.
+//! 3. **Scenarios** ([`Prepared::revalue`]): each distinct scenario's
+//!    moved trade is prepared as a trade of its own ([`scenario_markets`]):
+//!    its policy is refitted on its own market over the same regression
+//!    normals. Its path is then evolved beside the base path on the same
+//!    pricing normals, in place of the bumps, and exercised by its own
+//!    policy. So a scenario's per-path value is, bit for bit, what `price`
+//!    computes for the moved trade on that path, and the P&L's standard
+//!    error is that of the per-path differences.
 
 use rayon::prelude::*;
 
@@ -80,13 +85,29 @@ pub(crate) struct Prepared {
     moved: Vec<Moved>,
 }
 
-/// One scenario's market for every asset: the step constants of its moved
-/// vol and rate, each asset's log-spot shift `ln(1 + spot move)`, and the
-/// moved rate it is discounted at.
+/// One scenario's moved trade, as its path is evolved beside the base
+/// path: every asset's step constants (its moved vol and rate), spots, the
+/// rate it is discounted at and its own exercise policy.
 struct Moved {
     steps: MovedSteps,
-    x0: Vec<f64>,
+    spots: Vec<f64>,
     rate: f64,
+    policy: Option<Policy>,
+}
+
+impl Moved {
+    /// The base family of a prepared moved trade.
+    fn of(p: Prepared) -> Moved {
+        Moved {
+            steps: match p.steps {
+                Steps::Gbm(s) => MovedSteps::Gbm(s.iter().map(|f| f[0]).collect()),
+                Steps::Heston(s) => MovedSteps::Heston(s.iter().map(|f| f[0]).collect()),
+            },
+            spots: p.spots,
+            rate: p.rate,
+            policy: p.policy,
+        }
+    }
 }
 
 enum MovedSteps {
@@ -282,9 +303,9 @@ impl Prepared {
                 }
             }
         }
-        // Scenario mode: every scenario's assets, log-spots (shifted by
-        // their spot moves) and variances, scenario after scenario.
-        let mut mx: Vec<f64> = self.moved.iter().flat_map(|m| m.x0.clone()).collect();
+        // Scenario mode: every scenario's assets, log-spots (relative to
+        // its own spots) and variances, scenario after scenario.
+        let mut mx: Vec<f64> = vec![0.0; self.moved.len() * n];
         let mut mv: Vec<f64> = self
             .moved
             .iter()
@@ -515,9 +536,8 @@ impl Prepared {
     }
 
     /// Scenario mode: one pricing path's base value and each scenario's
-    /// value less it, into `out`. Every scenario exercises where the base
-    /// policy says so in its own state (its asset values relative to the
-    /// base spots), as a Greek's revaluation does.
+    /// value less it, into `out`. Every scenario exercises by its own
+    /// policy in its own state, as `price` of its moved trade does.
     fn scenario_path(&self, draw: u32, sign: f64, value: &mut [f64], out: &mut [f64]) {
         let n = self.n;
         let ns = self.states();
@@ -533,19 +553,19 @@ impl Prepared {
                 if done[st] {
                     continue;
                 }
-                let (x, rate) = if st == 0 {
-                    (x, self.rate)
+                let (x, spots, rate, policy) = if st == 0 {
+                    (x, &self.spots, self.rate, &self.policy)
                 } else {
-                    (&mx[(st - 1) * n..st * n], self.moved[st - 1].rate)
+                    let m = &self.moved[st - 1];
+                    (&mx[(st - 1) * n..st * n], &m.spots, m.rate, &m.policy)
                 };
                 for j in 0..n {
                     xs[j] = x[j].exp();
-                    s[j] = self.spots[j] * xs[j];
+                    s[j] = spots[j] * xs[j];
                 }
                 let v = self.payoff.intrinsic(&s[..n]);
                 let exercise = k == last
-                    || self
-                        .policy
+                    || policy
                         .as_ref()
                         .is_some_and(|p| v > 0.0 && p.exercises(k, &xs[..n], v));
                 if exercise {
@@ -660,12 +680,45 @@ impl Prepared {
     }
 }
 
+/// A trade's distinct scenario markets: per scenario, the index of its
+/// distinct move (`None` where nothing moves), and each distinct moved
+/// trade prepared as a trade of its own (its policy refitted on its market
+/// over the base trade's regression normals). Every engine revalues from
+/// these, so the coefficients are the same whichever prices.
+pub(crate) fn scenario_markets(
+    trade: &Trade,
+    scenarios: &TradeScenarios,
+    plain: &PricingRequest,
+) -> Result<(Vec<Option<usize>>, Vec<Prepared>), String> {
+    let mut distinct: Vec<&[MarketMove]> = Vec::new();
+    let mut prepared = Vec::new();
+    let mut of: Vec<Option<usize>> = Vec::with_capacity(scenarios.moves.len());
+    for (k, moves) in scenarios.moves.iter().enumerate() {
+        if moves.iter().all(MarketMove::is_none) {
+            of.push(None);
+            continue;
+        }
+        if let Some(i) = distinct.iter().position(|d| *d == moves.as_slice()) {
+            of.push(Some(i));
+            continue;
+        }
+        let moved = moved_trade(trade, moves).map_err(|e| format!("in scenario {}: {e}", k + 1))?;
+        prepared.push(Prepared::new(&moved, plain).ok_or("a moved trade lost its assets")?);
+        distinct.push(moves);
+        of.push(Some(distinct.len() - 1));
+    }
+    Ok((of, prepared))
+}
+
+/// What a trade with an extension cannot be priced without.
+pub(crate) const UNPRICEABLE: &str = "several assets and early exercise need a gbm or heston model and a european, basket or rainbow payoff";
+
 impl Prepared {
     /// Revalues `trade` under its scenarios in one pass over its paths:
-    /// every distinct moved market re-evolved on the base path's normals,
-    /// each exercising by the base policy (fitted once, on the base
-    /// market), so a P&L's standard error is that of the per-path
-    /// differences. The caller is inside the engine's thread pool.
+    /// every distinct moved trade ([`scenario_markets`]) evolved beside the
+    /// base on the same normals, each exercising by its own policy, so a
+    /// P&L's standard error is that of the per-path differences. The
+    /// caller is inside the engine's thread pool.
     pub(crate) fn revalue(
         trade: &Trade,
         scenarios: &TradeScenarios,
@@ -676,68 +729,11 @@ impl Prepared {
             greeks: GreekSet::default(),
             ..req.clone()
         };
-        let mut p = Prepared::new(trade, &plain).ok_or(
-            "several assets and early exercise need a gbm or heston model and a european, basket or rainbow payoff",
-        )?;
-        let base_spots = p.spots.clone();
-        let mut distinct: Vec<&[MarketMove]> = Vec::new();
-        let mut of: Vec<Option<usize>> = Vec::with_capacity(scenarios.moves.len());
-        for (k, moves) in scenarios.moves.iter().enumerate() {
-            if moves.iter().all(MarketMove::is_none) {
-                of.push(None);
-                continue;
-            }
-            if let Some(i) = distinct.iter().position(|d| *d == moves.as_slice()) {
-                of.push(Some(i));
-                continue;
-            }
-            let moved =
-                moved_trade(trade, moves).map_err(|e| format!("in scenario {}: {e}", k + 1))?;
-            let m = multi_of(&moved).ok_or("a moved trade lost its assets")?;
-            let x0 = (0..p.n)
-                .map(|j| (m.model.spot(j) / base_spots[j]).ln())
-                .collect();
-            let steps = match &m.model {
-                MultiModel::GbmMulti { rate, assets, .. } => MovedSteps::Gbm(
-                    assets
-                        .iter()
-                        .map(|a| {
-                            Gbm {
-                                spot: a.spot,
-                                rate: *rate,
-                                dividend: a.dividend,
-                                vol: a.vol,
-                            }
-                            .prepare::<f64>(p.dt)
-                        })
-                        .collect(),
-                ),
-                MultiModel::HestonMulti { rate, assets, .. } => MovedSteps::Heston(
-                    assets
-                        .iter()
-                        .map(|a| {
-                            Heston {
-                                spot: a.spot,
-                                rate: *rate,
-                                dividend: a.dividend,
-                                v0: a.v0,
-                                kappa: a.kappa,
-                                theta: a.theta,
-                                xi: a.xi,
-                                rho: a.rho,
-                            }
-                            .prepare::<f64>(p.dt)
-                        })
-                        .collect(),
-                ),
-            };
-            p.moved.push(Moved {
-                steps,
-                x0,
-                rate: m.model.rate(),
-            });
-            distinct.push(moves);
-            of.push(Some(distinct.len() - 1));
+        let mut p = Prepared::new(trade, &plain).ok_or(UNPRICEABLE)?;
+        let (of, moved) = scenario_markets(trade, scenarios, &plain)?;
+        for m in moved {
+            p.fit_seconds += m.fit_seconds;
+            p.moved.push(Moved::of(m));
         }
         if p.moved.is_empty() {
             // Nothing moves: the base price alone.
@@ -777,7 +773,7 @@ const ZERO: Estimate = Estimate {
 
 /// Sums of a variable number of outputs over consecutive paths, turned
 /// into mean and squared deviations when merged (as [`crate::stats`]).
-pub(crate) struct Acc {
+pub struct Acc {
     n: u64,
     mean: Vec<f64>,
     m2: Vec<f64>,
@@ -844,7 +840,7 @@ impl Acc {
         self.n += n;
     }
 
-    fn estimate(&self, q: usize) -> Estimate {
+    pub(crate) fn estimate(&self, q: usize) -> Estimate {
         let n = self.n as f64;
         Estimate {
             value: self.mean[q],

@@ -133,7 +133,7 @@ impl Engine for CpuEngine {
                         .map(|p| p.price(t, req))
                         .ok_or_else(|| EngineError::BadTrade {
                             id: t.id.clone(),
-                            message: "several assets and early exercise need a gbm or heston model and a european, basket or rainbow payoff".into(),
+                            message: extension::UNPRICEABLE.into(),
                         })
                 })?;
                 out.push(r);
@@ -146,8 +146,8 @@ impl Engine for CpuEngine {
 
     /// One pass per chunk of each one-asset trade's scenarios, the whole
     /// batch's passes priced together; a trade with an extension in one
-    /// pass of its own through the early-exercise pricer (every scenario
-    /// on the base policy).
+    /// pass of its own through the early-exercise pricer (every scenario's
+    /// moved trade on its own refitted policy).
     fn revalue(
         &self,
         trades: &[Trade],

@@ -5,23 +5,27 @@
 // or an antithetic pair) of its block, carrying every revaluation a Greek
 // needs along the same path; at each exercise date each revaluation
 // exercises where the policy (fitted once on the host:
-// kernels/src/gpu/extension.rs) says so in its own state. No path is stored;
+// kernels/src/gpu/extension.rs) says so in its own state. A scenario record
+// (RP_E_SCENARIO) carries instead one moved trade beside the base one, on
+// the same normals, with its own spots, family, rate and policy; its
+// outputs are the base value and the moved one less it. No path is stored;
 // the block writes (n, sums, sums of squares) of RP_EXTENSION_OUTPUTS outputs,
 // merged on the host in path order.
 
 #define RP_EXTENSION_SUMS (1 + 2 * RP_EXTENSION_OUTPUTS)
 static_assert(RP_EXTENSION_SUMS < RP_EXTENSION_PARTIAL, "a block's sums fit its partial");
 
-// State `st` at relative asset values xs: its value and whether it is done.
-__device__ __forceinline__ void rp_extension_decide(const double* c, unsigned flags, unsigned n, unsigned st,
-                                                const double* xs, double disc, bool fitted, bool last,
-                                                const double* beta, double* value, bool* done, unsigned& left) {
+// State `st` at asset values xs relative to `spots`: its value and whether it is done.
+__device__ __forceinline__ void rp_extension_decide(const double* c, const double* spots, unsigned flags,
+                                                unsigned n, unsigned st, const double* xs, double disc,
+                                                bool fitted, bool last, const double* beta, double* value,
+                                                bool* done, unsigned& left) {
     if (done[st]) {
         return;
     }
     double s[RP_MAX_ASSETS];
     for (unsigned j = 0; j < n; j++) {
-        s[j] = c[RP_V_SPOTS + j] * xs[j];
+        s[j] = spots[j] * xs[j];
     }
     const double iv = rp_multi_intrinsic(c, flags, s, n);
     const bool exercise =
@@ -45,11 +49,15 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& 
     const double* beta0 = coefs + tr.head[8];
     const unsigned terms = tr.head[9];
     const bool spot = (flags & RP_E_SPOT) != 0u, vega = (flags & RP_E_VEGA) != 0u, rho = (flags & RP_E_RHO) != 0u;
+    // A scenario record: the moved trade in the vol-up family, its own
+    // spots, rate and coefficients.
+    const bool scenario = (flags & RP_E_SCENARIO) != 0u;
+    const double* moved_beta0 = coefs + tr.head[10];
     const double dt = c[0], rate = c[1], h_spot = c[2], dr = c[3], scale = c[4];
     const unsigned nps = M::NORMALS * n;
     const unsigned vega0 = 1u + (spot ? 2u * n : 0u);
     const unsigned rho0 = vega0 + (vega ? 2u * n : 0u);
-    const unsigned ns = rho0 + (rho ? 2u : 0u);
+    const unsigned ns = scenario ? 2u : rho0 + (rho ? 2u : 0u);
 
     double x[RP_MAX_ASSETS], v[RP_MAX_ASSETS], xu[RP_MAX_ASSETS], vu[RP_MAX_ASSETS], xd[RP_MAX_ASSETS],
         vd[RP_MAX_ASSETS];
@@ -92,13 +100,15 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& 
         rp_correlate(c + RP_V_FACTOR, e, z, n);
         for (unsigned j = 0; j < n; j++) {
             M::step(rp_asset_model(c, j, 0), x[j], v[j], z[j], w[j]);
-            if (vega) {
+            if (vega || scenario) {
                 M::step(rp_asset_model(c, j, 1), xu[j], vu[j], z[j], w[j]);
+            }
+            if (vega) {
                 M::step(rp_asset_model(c, j, 2), xd[j], vd[j], z[j], w[j]);
             }
         }
         const unsigned step = i + 1u;
-        if (next < nd && (dt_of[next] & ~RP_FITTED) == step) {
+        if (next < nd && (dt_of[next] & ~(RP_FITTED | RP_MOVED_FITTED)) == step) {
             const unsigned k = next++;
             const bool fitted = (dt_of[k] & RP_FITTED) != 0u, last = k + 1u == nd;
             const double* beta = beta0 + k * terms;
@@ -110,7 +120,7 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& 
             }
             // Every revaluation in one loop (the WGSL's shape): the base
             // state, spot up and down per asset, vol up and down per asset,
-            // rate up and down.
+            // rate up and down; or the base state and the moved trade.
             for (unsigned st = 0; st < ns; st++) {
                 if (done[st]) {
                     continue;
@@ -119,13 +129,15 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& 
                     xs[l] = ex[l];
                 }
                 double d = disc;
+                // A scenario record's moved trade is its state 1 (= rho0).
+                const bool moved = scenario && st == 1u;
                 if (st >= rho0) {
                     const double sgn = st == rho0 ? 1.0 : -1.0;
                     const double f = rp_exp(sgn * dr * t);
                     for (unsigned j = 0; j < n; j++) {
-                        xs[j] = ex[j] * f;
+                        xs[j] = moved ? rp_exp(xu[j]) : ex[j] * f;
                     }
-                    d = rp_exp(-(rate + sgn * dr) * t);
+                    d = rp_exp(-(moved ? c[RP_S_MOVED_RATE] : rate + sgn * dr) * t);
                 } else if (st >= vega0) {
                     const unsigned j = (st - vega0) / 2u;
                     xs[j] = rp_exp((st - vega0) % 2u == 0u ? xu[j] : xd[j]);
@@ -133,7 +145,9 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& 
                     const unsigned j = (st - 1u) / 2u;
                     xs[j] = ex[j] * ((st - 1u) % 2u == 0u ? 1.0 + h_spot : 1.0 - h_spot);
                 }
-                rp_extension_decide(c, flags, n, st, xs, d, fitted, last, beta, value, done, left);
+                rp_extension_decide(c, c + (moved ? RP_V_MOVED_SPOTS : RP_V_SPOTS), flags, n, st, xs, d,
+                                    moved ? (dt_of[k] & RP_MOVED_FITTED) != 0u : fitted, last,
+                                    moved ? moved_beta0 + k * terms : beta, value, done, left);
             }
         }
     }
@@ -159,6 +173,9 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& 
     }
     if (rho) {
         out[4] = scale * (value[rho0] - value[rho0 + 1]) / (2.0 * dr);
+    }
+    if (scenario) {
+        out[1] = value[1] - value[0];
     }
 }
 

@@ -34,6 +34,7 @@ use cudarc::driver::{CudaContext, CudaStream, LaunchConfig, PushKernelArg};
 pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc, Target};
 
 use super::{check_batch, EngineError, Pending, PhiloxAnswer, PricingRequest, TradeResult};
+use crate::engine::cpu::extension::Acc;
 use crate::gpu::backend::GpuBackend;
 use crate::gpu::extension::{self, ExtensionPlan, EXTENSION_PARTIAL};
 use crate::gpu::plan::{launches, BatchPlan};
@@ -269,12 +270,7 @@ impl CudaEngine {
     /// GPU, synchronously (`extension.cu`, f64): uploaded, launched in pieces
     /// of at most [`MAX_BLOCKS_PER_LAUNCH`] blocks, read back and merged
     /// in path order.
-    fn price_extension(
-        &self,
-        plan: &ExtensionPlan,
-        trades: &[Trade],
-        req: &PricingRequest,
-    ) -> Result<Vec<(usize, TradeResult)>, EngineError> {
+    fn extension_sums(&self, plan: &ExtensionPlan) -> Result<(Vec<Acc>, f64), EngineError> {
         let started = std::time::Instant::now();
         let gpu = &self.gpus[0];
         let s = &gpu.stream;
@@ -325,7 +321,7 @@ impl CudaEngine {
             .clone_dtoh(&partials)
             .map_err(|e| driver("downloading partial sums", e))?;
         let secs = started.elapsed().as_secs_f64();
-        Ok(plan.results(trades, req, &host, extension::from_sums, secs))
+        Ok((plan.merged(&host, extension::from_sums), secs))
     }
 
     /// Philox words and float normals computed on GPU 0, for known-answer tests.
@@ -388,6 +384,8 @@ impl GpuBackend for CudaEngine {
     const NAME: &'static str = "cuda";
     /// The next batch's upload overlaps this one's compute.
     const IN_FLIGHT: usize = 2;
+    const EXTENSION_BLOCK: u64 = PATHS_PER_BLOCK;
+    const EXTENSION_F64: bool = true;
 
     fn hardware(&self) -> String {
         let names: Vec<String> = self
@@ -417,6 +415,18 @@ impl GpuBackend for CudaEngine {
     ) -> Result<Box<dyn Pending>, EngineError> {
         self.submit_with(trades, plans, req)
     }
+    fn check(&self, trades: &[Trade], req: &PricingRequest) -> Result<(), EngineError> {
+        check_batch("cuda", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)
+    }
+
+    fn run_extension(
+        &self,
+        plan: &ExtensionPlan,
+        _trades: &[Trade],
+        _req: &PricingRequest,
+    ) -> Result<(Vec<Acc>, f64), EngineError> {
+        self.extension_sums(plan)
+    }
 }
 
 impl CudaEngine {
@@ -428,14 +438,15 @@ impl CudaEngine {
         plans: Option<&[Revaluations]>,
         req: &PricingRequest,
     ) -> Result<Box<dyn Pending>, EngineError> {
-        check_batch("cuda", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
+        self.check(trades, req)?;
         // Several assets and early exercise: on the first GPU, before the
         // rest of the batch starts.
         let (extended, plain): (Vec<usize>, Vec<usize>) =
             (0..trades.len()).partition(|&i| trades[i].extension.is_some());
         let mut extension_results = Vec::with_capacity(extended.len());
         for plan in ExtensionPlan::new("cuda", trades, &extended, req, PATHS_PER_BLOCK, true)? {
-            extension_results.extend(self.price_extension(&plan, trades, req)?);
+            let (merged, secs) = self.extension_sums(&plan)?;
+            extension_results.extend(plan.results(trades, req, &merged, secs));
         }
         // Split the batch across GPUs in contiguous shares of equal path-steps.
         let total: f64 = plain.iter().map(|&i| trades[i].path_steps()).sum();

@@ -19,6 +19,7 @@ use libloading::{Library, Symbol};
 use rayon::prelude::*;
 
 use super::{source, PARTIAL, PATHS_PER_BLOCK, THREADS};
+use crate::engine::cpu::extension::Acc;
 use crate::engine::Pending;
 use crate::engine::{check_batch, EngineError, PhiloxAnswer, PricingRequest, TradeResult};
 use crate::gpu::backend::{done, GpuBackend};
@@ -173,6 +174,8 @@ fn build_library(compiler: &str, src: &str, dir: &Path, lib: &Path) -> Result<()
 
 impl GpuBackend for CudaOnCpu {
     const NAME: &'static str = "cuda-on-cpu";
+    const EXTENSION_BLOCK: u64 = PATHS_PER_BLOCK;
+    const EXTENSION_F64: bool = true;
 
     fn hardware(&self) -> String {
         format!("CUDA C on the CPU ({})", self.compiler)
@@ -186,6 +189,23 @@ impl GpuBackend for CudaOnCpu {
     ) -> Result<Box<dyn Pending>, EngineError> {
         Ok(done(self.price_with(trades, plans, req)?))
     }
+    fn check(&self, trades: &[Trade], req: &PricingRequest) -> Result<(), EngineError> {
+        check_batch(
+            "cuda-on-cpu",
+            trades,
+            req,
+            u32::MAX as u64 - PATHS_PER_BLOCK,
+        )
+    }
+
+    fn run_extension(
+        &self,
+        plan: &ExtensionPlan,
+        _trades: &[Trade],
+        _req: &PricingRequest,
+    ) -> Result<(Vec<Acc>, f64), EngineError> {
+        self.extension_sums(plan)
+    }
 }
 
 impl CudaOnCpu {
@@ -197,12 +217,7 @@ impl CudaOnCpu {
         plans: Option<&[Revaluations]>,
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
-        check_batch(
-            "cuda-on-cpu",
-            trades,
-            req,
-            u32::MAX as u64 - PATHS_PER_BLOCK,
-        )?;
+        self.check(trades, req)?;
         let started = std::time::Instant::now();
         let (extended, plain): (Vec<usize>, Vec<usize>) =
             (0..trades.len()).partition(|&i| trades[i].extension.is_some());
@@ -257,7 +272,8 @@ impl CudaOnCpu {
         for plan in
             ExtensionPlan::new("cuda-on-cpu", trades, &extended, req, PATHS_PER_BLOCK, true)?
         {
-            for (i, r) in self.price_extension(&plan, trades, req)? {
+            let (merged, secs) = self.extension_sums(&plan)?;
+            for (i, r) in plan.results(trades, req, &merged, secs) {
                 results[i] = r;
             }
         }
@@ -267,12 +283,7 @@ impl CudaOnCpu {
 
 impl CudaOnCpu {
     /// The trades of one early-exercise plan, through `extension.cu`.
-    fn price_extension(
-        &self,
-        plan: &ExtensionPlan,
-        trades: &[Trade],
-        req: &PricingRequest,
-    ) -> Result<Vec<(usize, TradeResult)>, EngineError> {
+    fn extension_sums(&self, plan: &ExtensionPlan) -> Result<(Vec<Acc>, f64), EngineError> {
         let started = std::time::Instant::now();
         // 8-byte-aligned copies, as the kernel reads doubles.
         let records = aligned(&plan.records);
@@ -313,6 +324,6 @@ impl CudaOnCpu {
                 unsafe { launch(&args, args.n_blocks, THREADS) };
             });
         let secs = started.elapsed().as_secs_f64();
-        Ok(plan.results(trades, req, &partials, extension::from_sums, secs))
+        Ok((plan.merged(&partials, extension::from_sums), secs))
     }
 }

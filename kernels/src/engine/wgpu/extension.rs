@@ -7,7 +7,8 @@ use std::time::Instant;
 use wgpu::util::DeviceExt;
 
 use super::*;
-use crate::engine::{EngineError, PricingRequest, TradeResult};
+use crate::engine::cpu::extension::Acc;
+use crate::engine::{EngineError, PricingRequest};
 use crate::gpu::extension::{self, ExtensionPlan, EXTENSION_PARTIAL};
 use crate::gpu::plan::launches;
 use crate::instrument::Trade;
@@ -55,12 +56,12 @@ impl WgpuEngine {
     /// The trades of one early-exercise plan: every record in one binding,
     /// the blocks in dispatches under the adapter's limits, merged in path
     /// order.
-    pub(super) fn price_extension(
+    pub(super) fn extension_sums(
         &self,
         plan: &ExtensionPlan,
         trades: &[Trade],
         req: &PricingRequest,
-    ) -> Result<Vec<(usize, TradeResult)>, EngineError> {
+    ) -> Result<(Vec<Acc>, f64), EngineError> {
         let started = Instant::now();
         let pipeline = self.extension_pipeline(plan.heston)?;
         let biggest = (plan.records.len() as u64)
@@ -159,6 +160,6 @@ impl WgpuEngine {
             out[at..at + n as usize * EXTENSION_PARTIAL].copy_from_slice(got);
         }
         let secs = started.elapsed().as_secs_f64();
-        Ok(plan.results(trades, req, &out, extension::from_mean_m2, secs))
+        Ok((plan.merged(&out, extension::from_mean_m2), secs))
     }
 }

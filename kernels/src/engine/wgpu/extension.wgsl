@@ -5,7 +5,10 @@
 // workgroup, carrying every revaluation a Greek needs along the same path;
 // at each exercise date each revaluation exercises where the policy
 // (fitted once on the host: kernels/src/gpu/extension.rs) says so in its own
-// state. No path is stored; the workgroup writes (n, mean, M2) of
+// state. A scenario record (E_SCENARIO) carries instead one moved trade
+// beside the base one, on the same normals, with its own spots, family,
+// rate and policy; its outputs are the base value and the moved one less
+// it. No path is stored; the workgroup writes (n, mean, M2) of
 // EXTENSION_OUTPUTS outputs, merged on the host in path order.
 //
 // Assembled at load time (kernels/src/engine/wgpu.rs): the prelude, rng.wgsl,
@@ -77,14 +80,15 @@ var<private> left: u32;
 // A path's outputs.
 var<private> res: array<f32, EXTENSION_OUTPUTS>;
 
-// State `st` at relative asset values xs: exercised (or paid at maturity) where due.
-fn decide(t: u32, flags: u32, n: u32, st: u32, disc: f32, fitted: bool, last: bool, beta: u32) {
+// State `st` at asset values xs relative to the spots at `spots`:
+// exercised (or paid at maturity) where due.
+fn decide(t: u32, spots: u32, flags: u32, n: u32, st: u32, disc: f32, fitted: bool, last: bool, beta: u32) {
     if (done[st]) {
         return;
     }
     for (var j = 0u; j < MAX_ASSETS; j++) {
         if (j < n) {
-            sv[j] = extension_val(t, V_SPOTS + j) * xs[j];
+            sv[j] = extension_val(t, spots + j) * xs[j];
         }
     }
     let iv = multi_intrinsic(t, flags, &sv, n);
@@ -126,6 +130,11 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
     let spot = (flags & E_SPOT) != 0u;
     let vega = (flags & E_VEGA) != 0u;
     let rho = (flags & E_RHO) != 0u;
+    // A scenario record: the moved trade in the vol-up family, its own
+    // spots, rate and coefficients.
+    let scenario = (flags & E_SCENARIO) != 0u;
+    let moved_coef = extension_head(t, 10u);
+    let moved_rate = extension_val(t, S_MOVED_RATE);
     let dt = extension_val(t, 0u);
     let rate = extension_val(t, 1u);
     let h_spot = extension_val(t, 2u);
@@ -134,7 +143,7 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
     let nps = MODEL_NORMALS * n;
     let vega0 = 1u + select(0u, 2u * n, spot);
     let rho0 = vega0 + select(0u, 2u * n, vega);
-    let ns = rho0 + select(0u, 2u, rho);
+    let ns = select(rho0 + select(0u, 2u, rho), 2u, scenario);
 
     for (var j = 0u; j < MAX_ASSETS; j++) {
         if (j < n) {
@@ -179,10 +188,12 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
                 let r = model_step(asset_model(t, j, 0u), x[j], v[j], zw);
                 x[j] = r.x;
                 v[j] = r.y;
-                if (vega) {
+                if (vega || scenario) {
                     let ru = model_step(asset_model(t, j, 1u), xu[j], vu[j], zw);
                     xu[j] = ru.x;
                     vu[j] = ru.y;
+                }
+                if (vega) {
                     let rd = model_step(asset_model(t, j, 2u), xd[j], vd[j], zw);
                     xd[j] = rd.x;
                     vd[j] = rd.y;
@@ -190,7 +201,7 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
             }
         }
         let at_step = i + 1u;
-        if (next < nd && (dates[first_date + next] & ~FITTED) == at_step) {
+        if (next < nd && (dates[first_date + next] & ~(FITTED | MOVED_FITTED)) == at_step) {
             let k = next;
             next = next + 1u;
             let fitted = (dates[first_date + k] & FITTED) != 0u;
@@ -205,22 +216,29 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
             }
             // Every revaluation in one loop, so the decision is inlined once:
             // the base state, spot up and down per asset, vol up and down
-            // per asset, rate up and down.
+            // per asset, rate up and down; or the base state and the moved
+            // trade.
             for (var st = 0u; st < ns; st++) {
                 if (done[st]) {
                     continue;
                 }
                 xs_from_ex(n);
                 var d = disc;
+                // A scenario record's moved trade is its state 1 (= rho0).
+                let moved = scenario && st == 1u;
                 if (st >= rho0) {
                     let sgn = select(-1.0, 1.0, st == rho0);
                     let f = rp_exp(sgn * dr * tt);
                     for (var j = 0u; j < MAX_ASSETS; j++) {
                         if (j < n) {
-                            xs[j] = ex[j] * f;
+                            if (moved) {
+                                xs[j] = rp_exp(xu[j]);
+                            } else {
+                                xs[j] = ex[j] * f;
+                            }
                         }
                     }
-                    d = rp_exp(-(rate + sgn * dr) * tt);
+                    d = rp_exp(-(select(rate + sgn * dr, moved_rate, moved)) * tt);
                 } else if (st >= vega0) {
                     let j = (st - vega0) / 2u;
                     xs[j] = rp_exp(select(xd[j], xu[j], (st - vega0) % 2u == 0u));
@@ -228,7 +246,9 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
                     let j = (st - 1u) / 2u;
                     xs[j] = ex[j] * select(1.0 - h_spot, 1.0 + h_spot, (st - 1u) % 2u == 0u);
                 }
-                decide(t, flags, n, st, d, fitted, last, beta);
+                let moved_fitted = (dates[first_date + k] & MOVED_FITTED) != 0u;
+                decide(t, select(V_SPOTS, V_MOVED_SPOTS, moved), flags, n, st, d,
+                       select(fitted, moved_fitted, moved), last, select(beta, moved_coef + k * terms, moved));
             }
         }
     }
@@ -258,6 +278,9 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
     }
     if (rho) {
         res[4] = scale * (value[rho0] - value[rho0 + 1u]) / (2.0 * dr);
+    }
+    if (scenario) {
+        res[1] = value[1] - value[0];
     }
 }
 

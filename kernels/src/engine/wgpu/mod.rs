@@ -37,6 +37,7 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 use super::{check_batch, EngineError, PhiloxAnswer, Precision, PricingRequest, TradeResult};
+use crate::engine::cpu::extension::Acc;
 use crate::engine::Pending;
 use crate::gpu::backend::{done, GpuBackend};
 use crate::gpu::extension::ExtensionPlan;
@@ -423,12 +424,7 @@ impl WgpuEngine {
         plans: Option<&[Revaluations]>,
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
-        if req.precision == Precision::F64 {
-            return Err(unavailable(
-                "WGSL has no f64: use --precision f32, or the cpu or cuda engine",
-            ));
-        }
-        check_batch("wgpu", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)?;
+        self.check(trades, req)?;
         let (extended, plain): (Vec<usize>, Vec<usize>) =
             (0..trades.len()).partition(|&i| trades[i].extension.is_some());
         let plan = BatchPlan::with_plans("wgpu", trades, plans, &plain, req, PATHS_PER_BLOCK)?;
@@ -449,7 +445,8 @@ impl WgpuEngine {
             results[i] = TradeResult::from_moments(&m, req, trades[i].paths, s);
         }
         for plan in ExtensionPlan::new("wgpu", trades, &extended, req, PATHS_PER_BLOCK, false)? {
-            for (i, r) in self.price_extension(&plan, trades, req)? {
+            let (merged, secs) = self.extension_sums(&plan, trades, req)?;
+            for (i, r) in plan.results(trades, req, &merged, secs) {
                 results[i] = r;
             }
         }
@@ -459,6 +456,8 @@ impl WgpuEngine {
 
 impl GpuBackend for WgpuEngine {
     const NAME: &'static str = "wgpu";
+    const EXTENSION_BLOCK: u64 = PATHS_PER_BLOCK;
+    const EXTENSION_F64: bool = false;
 
     fn hardware(&self) -> String {
         let kind = if self.is_software() {
@@ -476,5 +475,22 @@ impl GpuBackend for WgpuEngine {
         req: &PricingRequest,
     ) -> Result<Box<dyn Pending>, EngineError> {
         Ok(done(self.price_with(trades, plans, req)?))
+    }
+    fn check(&self, trades: &[Trade], req: &PricingRequest) -> Result<(), EngineError> {
+        if req.precision == Precision::F64 {
+            return Err(unavailable(
+                "WGSL has no f64: use --precision f32, or the cpu or cuda engine",
+            ));
+        }
+        check_batch("wgpu", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)
+    }
+
+    fn run_extension(
+        &self,
+        plan: &ExtensionPlan,
+        trades: &[Trade],
+        req: &PricingRequest,
+    ) -> Result<(Vec<Acc>, f64), EngineError> {
+        self.extension_sums(plan, trades, req)
     }
 }
