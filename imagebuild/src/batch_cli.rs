@@ -129,8 +129,18 @@ pub struct JobArgs {
     /// The pool's user-assigned identity (resource id) that reads and writes the container.
     #[arg(long)]
     identity: String,
-    #[arg(long, default_value_t = 3)]
+    /// Retries of a failed task: 0 to 10 (pre-emptions are rerun
+    /// regardless; Batch's -1, without limit, is refused).
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
     max_retries: i32,
+    /// How long one task may run (each task's maxWallClockTime, ISO 8601):
+    /// PT1M to P7D. Batch ends a task still running then, and it fails.
+    #[arg(long, default_value = DEFAULT_TASK_TIME_LIMIT)]
+    task_time_limit: String,
+    /// How long the job may last from its creation, waiting for nodes
+    /// included (the job's maxWallClockTime): from --task-time-limit to P30D.
+    #[arg(long, default_value = DEFAULT_JOB_TIME_LIMIT)]
+    job_time_limit: String,
     /// Another API definitions file (BatchService) to check the job and
     /// task bodies against, instead of the embedded one.
     #[arg(long)]
@@ -146,6 +156,12 @@ pub struct JobArgs {
     #[arg(long)]
     output_dir: PathBuf,
 }
+
+/// `--task-time-limit`'s default: a task of a job cut into parts runs for
+/// minutes; two hours ends one that hangs.
+const DEFAULT_TASK_TIME_LIMIT: &str = "PT2H";
+/// `--job-time-limit`'s default.
+const DEFAULT_JOB_TIME_LIMIT: &str = "PT24H";
 
 fn refuse_all(problems: Vec<batch::rules::Refusal>) -> Result<()> {
     if problems.is_empty() {
@@ -303,6 +319,8 @@ pub fn batch_job(a: JobArgs) -> Result<()> {
             identity: a.identity,
         },
         max_retries: a.max_retries,
+        task_time_limit: a.task_time_limit,
+        job_time_limit: a.job_time_limit,
     };
     let mut problems = batch::rules::check_job(&o);
     problems.extend(account_id_refusal(a.account_id.as_deref()));
@@ -321,6 +339,12 @@ pub fn batch_job(a: JobArgs) -> Result<()> {
                 // run.sh sends it as it is: held to the management plane's
                 // `Pool` as a body riskpool-image writes is.
                 check(None, &[("Pool", "--pool-body", &v)])?;
+                // And the job must be able to run on it.
+                problems.extend(batch::rules::check_job_against_pool(
+                    &o,
+                    &v,
+                    &p.display().to_string(),
+                ));
             }
             Some(v)
         }

@@ -488,10 +488,38 @@ fn generated_jobs_pass_and_form_the_task_graph() {
         tasks[2]["outputFiles"][0]["destination"]["container"]["path"],
         "j/results/trades.0.results.csv"
     );
+    // The price task's summary too (issue 22 item 21), beside the parts
+    // rather than among the blobs concat reads.
+    assert_eq!(
+        tasks[2]["outputFiles"][1]["filePattern"],
+        "results/trades.0.results.csv.summary.json"
+    );
     assert_eq!(
         tasks[2]["outputFiles"][1]["destination"]["container"]["path"],
+        "j/summaries/trades.0.results.csv.summary.json"
+    );
+    assert_eq!(
+        tasks[2]["outputFiles"][1]["uploadOptions"]["uploadCondition"],
+        "tasksuccess"
+    );
+    assert_eq!(
+        tasks[2]["outputFiles"][2]["destination"]["container"]["path"],
         "j/logs/0"
     );
+    // Time limits on the job and on every task, bounded retries (issue 22
+    // item 17): a hung task does not keep a node billed for ever.
+    assert_eq!(
+        job["constraints"],
+        json!({"maxTaskRetryCount": 3, "maxWallClockTime": "PT24H"})
+    );
+    for t in &tasks {
+        assert_eq!(
+            t["constraints"],
+            json!({"maxTaskRetryCount": 3, "maxWallClockTime": "PT2H"}),
+            "{}",
+            t["id"]
+        );
+    }
     for t in &tasks {
         no_gpus_flag(t);
     }
@@ -980,8 +1008,9 @@ fn ids_and_books_beginning_with_a_hyphen_make_commands_that_work() {
 for a in "$@"; do printf '%s\n' "$a" >> "$AZLOG"; done
 echo %%END >> "$AZLOG"
 case "$*" in
-  *"job show"*) echo completed ;;
-  *"task list"*) printf '0\tcompleted\tsuccess\t0\n' ;;
+  *"job show"*) printf 'completed\tAllTasksComplete\n' ;;
+  *"task-counts show"*) printf '0\t0\t6\t6\t0\n' ;;
+  *"task list"*) ;;
   *"blob download"*)
     for a in "$@"; do case "$a" in --file=*)
       f=${a#--file=}; echo trade,pv > "$f"; i=1
@@ -992,7 +1021,23 @@ exit 0
 "#,
     );
     let pool_body = d.path().join("pool.json");
-    std::fs::write(&pool_body, r#"{"properties": {}}"#).unwrap();
+    let o = image(&[
+        "batch",
+        "pool",
+        "--id",
+        "gpu",
+        "--vm-size",
+        "Standard_NC24ads_A100_v4",
+        "--image",
+        "myacr.azurecr.io/riskpool:cuda",
+        "--registry",
+        ACR,
+        "--identity",
+        IDENTITY,
+        "--output",
+        pool_body.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // A resource group with parentheses (Azure allows them): a shell word only when quoted.
     let account = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg(1)/providers/Microsoft.Batch/batchAccounts/acct";
     for (n, id) in ["-x", "--help", "--", "-", "-_-"].into_iter().enumerate() {
@@ -1071,7 +1116,7 @@ exit 0
         );
         let book_file = d.path().join(format!("book {n}.csv"));
         let rows: String = (1..=10).map(|i| format!("{i},x\n")).collect();
-        std::fs::write(&book_file, format!("trade,x\n{rows}")).unwrap();
+        std::fs::write(&book_file, format!("tradenum,x\n{rows}")).unwrap();
         let _ = std::fs::remove_file(&log);
         let o = Command::new(dir.join("run.sh"))
             .args(["all", book_file.to_str().unwrap()])
@@ -1614,4 +1659,266 @@ fn a_job_without_a_seed_leaves_the_runners_default() {
             "{commands:?}"
         );
     }
+}
+
+/// Time limits on the job and its tasks, and bounded retries (issue 22
+/// item 17): the flags reach the bodies; Batch's -1 (retry without limit)
+/// and limits out of bounds are refused, naming the flag.
+#[test]
+fn time_limits_and_bounded_retries() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("t");
+    let s = schema();
+    let o = image(&job_args(
+        dir.to_str().unwrap(),
+        "t",
+        &[
+            "--trades",
+            "10",
+            "--tasks",
+            "2",
+            "--task-time-limit",
+            "PT30M",
+            "--job-time-limit",
+            "PT6H",
+            "--max-retries",
+            "0",
+            "--schema",
+            s.to_str().unwrap(),
+        ],
+    ));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        read(&dir.join("job.json"))["constraints"],
+        json!({"maxTaskRetryCount": 0, "maxWallClockTime": "PT6H"})
+    );
+    for t in job_tasks(&dir) {
+        assert_eq!(
+            t["constraints"],
+            json!({"maxTaskRetryCount": 0, "maxWallClockTime": "PT30M"})
+        );
+    }
+    // run.sh waits, by default, the job's limit and a quarter of an hour.
+    let script = std::fs::read_to_string(dir.join("run.sh")).unwrap();
+    assert!(
+        script.contains(&format!("WAIT_SECONDS_DEFAULT={}", 6 * 3600 + 900)),
+        "{script}"
+    );
+
+    let bad = d.path().join("bad");
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec!["--max-retries", "-1"],
+            vec![
+                "--max-retries (constraints.maxTaskRetryCount): -1 is outside 0 to 10",
+                "retry without limit",
+            ],
+        ),
+        (
+            vec!["--max-retries=-1"],
+            vec!["--max-retries (constraints.maxTaskRetryCount): -1 is outside 0 to 10"],
+        ),
+        (
+            vec!["--max-retries", "11"],
+            vec!["--max-retries (constraints.maxTaskRetryCount): 11 is outside 0 to 10"],
+        ),
+        (
+            vec!["--task-time-limit", "2h"],
+            vec!["--task-time-limit (constraints.maxWallClockTime of every task): `2h` is not an ISO 8601 duration"],
+        ),
+        (
+            vec!["--task-time-limit", "PT30S"],
+            vec!["--task-time-limit", "`PT30S` is outside PT1M to P7D"],
+        ),
+        (
+            vec!["--task-time-limit", "P8D", "--job-time-limit", "P9D"],
+            vec!["--task-time-limit", "`P8D` is outside PT1M to P7D"],
+        ),
+        (
+            vec!["--job-time-limit", "P31D"],
+            vec![
+                "--job-time-limit (constraints.maxWallClockTime of the job)",
+                "`P31D` is outside PT1M to P30D",
+            ],
+        ),
+        (
+            vec!["--task-time-limit", "PT3H", "--job-time-limit", "PT2H"],
+            vec!["--job-time-limit", "`PT2H` is shorter than --task-time-limit `PT3H`"],
+        ),
+    ];
+    for (extra, words) in &cases {
+        let mut a = vec!["--trades", "10", "--tasks", "2"];
+        a.extend(extra.iter().copied());
+        let args = job_args(bad.to_str().unwrap(), "t", &a);
+        refused(&args, words);
+        assert!(!bad.exists(), "{extra:?}: a refused job wrote files");
+    }
+}
+
+/// A job is held to the pool body it carries (issue 22 item 20): its
+/// identity must be one of the pool's, and `--image` is given exactly when
+/// the pool runs containers, from a registry the pool logs in to.
+#[test]
+fn a_job_is_checked_against_its_pool_body() {
+    let d = tempfile::tempdir().unwrap();
+    let pool = |name: &str, extra: &[&str]| -> PathBuf {
+        let p = d.path().join(name);
+        let mut a = vec![
+            "batch",
+            "pool",
+            "--id",
+            "gpu",
+            "--vm-size",
+            "Standard_NC24ads_A100_v4",
+            "--output",
+            p.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        let o = image(&a);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        p
+    };
+    let image_ref = "myacr.azurecr.io/riskpool:cuda";
+    let containers = pool(
+        "containers.json",
+        &[
+            "--image",
+            image_ref,
+            "--registry",
+            ACR,
+            "--identity",
+            IDENTITY,
+        ],
+    );
+    let anonymous = pool("anonymous.json", &["--image", image_ref, "--registry", ACR]);
+    let custom = pool(
+        "custom.json",
+        &["--gallery-image", GALLERY, "--identity", IDENTITY],
+    );
+    let other = IDENTITY.replace("/riskpool", "/other");
+    let job = |body: &Path, identity: &str, image_flag: Option<&str>| -> Vec<String> {
+        let dir = d.path().join("job");
+        let mut a: Vec<String> = [
+            "batch",
+            "job",
+            "--id",
+            "j",
+            "--pool-id",
+            "gpu",
+            "--trades",
+            "10",
+            "--tasks",
+            "2",
+            "--storage-url",
+            "https://acct.blob.core.windows.net/work",
+            "--account-id",
+            "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/acct",
+            "--output-dir",
+            dir.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.push(format!("--identity={identity}"));
+        a.push(format!("--pool-body={}", body.display()));
+        if let Some(i) = image_flag {
+            a.push(format!("--image={i}"));
+        }
+        a
+    };
+    let run = |a: &[String]| image(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let (cs, an, cu) = (
+        containers.display().to_string(),
+        anonymous.display().to_string(),
+        custom.display().to_string(),
+    );
+    let cases: Vec<(Vec<String>, Vec<String>)> = vec![
+        (
+            job(&containers, &other, Some(image_ref)),
+            vec![
+                "--identity (identityReference.resourceId)".into(),
+                format!("`{other}` is not one of the pool's identities in {cs} (--pool-body)"),
+                format!("its identities are {IDENTITY}"),
+            ],
+        ),
+        (
+            job(&anonymous, IDENTITY, Some(image_ref)),
+            vec![format!(
+                "is not one of the pool's identities in {an} (--pool-body): it has no user-assigned identity"
+            )],
+        ),
+        (
+            job(&containers, IDENTITY, None),
+            vec![
+                "--image (containerSettings.imageName)".into(),
+                format!("the pool in {cs} (--pool-body) runs tasks in containers"),
+            ],
+        ),
+        (
+            job(&custom, IDENTITY, Some(image_ref)),
+            vec![
+                "--image (containerSettings.imageName)".into(),
+                format!("the pool in {cu} (--pool-body) has no containerConfiguration"),
+            ],
+        ),
+        (
+            job(&containers, IDENTITY, Some("otheracr.azurecr.io/riskpool:cuda")),
+            vec![format!(
+                "`otheracr.azurecr.io/riskpool:cuda` is not in a registry the pool in {cs} (--pool-body) logs in to (myacr.azurecr.io)"
+            )],
+        ),
+    ];
+    for (args, words) in &cases {
+        let o = run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        for w in words {
+            assert!(err.contains(w.as_str()), "{args:?}: wanted `{w}` in {err}");
+        }
+        assert!(!d.path().join("job").exists(), "{args:?}: files written");
+    }
+    // What matches is accepted: the identity as the pool names it (resource
+    // ids are compared without case), the image from its registry; a
+    // custom-image pool's job without --image.
+    let o = run(&job(
+        &containers,
+        &IDENTITY.replace("resourceGroups", "resourcegroups"),
+        Some("myacr.azurecr.io/riskpool@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+    ));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_dir_all(d.path().join("job")).unwrap();
+    let o = run(&job(&custom, IDENTITY, None));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A price job splits azfinsim CSV only (`riskpool split` reads no other
+/// format), so a portfolio book is refused before anything is written
+/// (issue 22 item 23); a risk job takes one.
+#[test]
+fn a_price_job_refuses_a_portfolio_book() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("p");
+    for book in ["books/book.jsonl", "books/book.json", "books/book"] {
+        let args = job_args(
+            dir.to_str().unwrap(),
+            "p",
+            &["--trades", "10", "--tasks", "2", "--book", book],
+        );
+        refused(
+            &args,
+            &[
+                "--book",
+                &format!("`{book}` is not named as an azfinsim CSV trade file (NAME.csv)"),
+                "a price job splits and prices azfinsim CSV only",
+                "--kind risk",
+            ],
+        );
+        assert!(!dir.exists());
+    }
+    let o = image(&job_args(
+        dir.to_str().unwrap(),
+        "p",
+        &["--trades", "10", "--tasks", "2", "--book", "books/BOOK.CSV"],
+    ));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -347,6 +347,20 @@ fn run_job(b: &Batch, job: &str, tasks: &[Value], book: &Path, trades: u64) {
         }
         assert_eq!(b.run(job, t), 0, "{job}/{id}: {}", b.stderr(job, id));
     }
+    // Each price task's summary was uploaded with its results (issue 22
+    // item 21), under the job's summaries/, apart from the parts concat reads.
+    for t in &price {
+        let id = t["id"].as_str().unwrap();
+        let f = b
+            .blobs
+            .join(job)
+            .join("summaries")
+            .join(format!("trades.{id}.results.csv.summary.json"));
+        let text = std::fs::read_to_string(&f)
+            .unwrap_or_else(|e| panic!("{job}/{id}: no summary uploaded ({e})"));
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert!(v.is_object(), "{job}/{id}: {text}");
+    }
     let concat = tasks.last().unwrap();
     assert_eq!(concat["id"], "concat");
     assert_eq!(

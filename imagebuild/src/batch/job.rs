@@ -14,6 +14,7 @@
 //! | (or the book, `--book NAME`, as it is) | the user | split |
 //! | `JOB/parts/trades.K.csv` | split | price K |
 //! | `JOB/results/trades.K.results.csv` | price K | concat (prefix `JOB/results/`) |
+//! | `JOB/summaries/trades.K.results.csv.summary.json` | price K | the user |
 //! | `JOB/results.csv` | concat | the user |
 //! | `JOB/logs/TASK/stdout.txt`, `stderr.txt` | every task, success or not | the user |
 //!
@@ -39,6 +40,11 @@
 //! The job is created with `onAllTasksComplete: noaction` (a job with no
 //! tasks yet counts as complete), the tasks are added, and then
 //! [`TERMINATE_PATCH`] sets `terminatejob`.
+//!
+//! Every task has a time limit (`constraints.maxWallClockTime`,
+//! `--task-time-limit`) and so has the job (`--job-time-limit`), and
+//! retries are bounded: a hung or ever-failing task cannot keep a node
+//! billed for ever.
 
 use serde_json::{json, Value};
 
@@ -83,8 +89,16 @@ pub struct JobOptions {
     /// default applies, as in a local run).
     pub seed: Option<u64>,
     pub storage: Storage,
-    /// Retries for a failed task (pre-emptions are rerun regardless).
+    /// Retries for a failed task (pre-emptions are rerun regardless):
+    /// 0 to [`super::rules::MAX_RETRIES`], never -1 (without limit).
     pub max_retries: i32,
+    /// Each task's `constraints.maxWallClockTime` (ISO 8601): a task still
+    /// running then is ended by Batch, and fails.
+    pub task_time_limit: String,
+    /// The job's `constraints.maxWallClockTime` (ISO 8601), counted from its
+    /// creation (waiting for nodes included): Batch then ends the job and
+    /// its running tasks (terminate reason `MaxWallClockTimeExpiry`).
+    pub job_time_limit: String,
 }
 
 impl JobOptions {
@@ -128,7 +142,7 @@ pub fn job(o: &JobOptions) -> Value {
         // Not terminatejob: a job with no tasks yet counts as complete.
         "onAllTasksComplete": "noaction",
         "onTaskFailure": "performexitoptionsjobaction",
-        "constraints": {"maxTaskRetryCount": o.max_retries},
+        "constraints": {"maxTaskRetryCount": o.max_retries, "maxWallClockTime": o.job_time_limit},
         "metadata": [
             {"name": "created-by", "value": "riskpool-image"},
             {"name": "trades", "value": o.trades.to_string()},
@@ -165,7 +179,7 @@ fn task(o: &JobOptions, id: &str, command: String, depends: Option<Value>) -> Va
         "id": id,
         // Batch runs the command without a shell; sh runs the pipeline.
         "commandLine": format!("/bin/sh -c {}", super::script::sh_quote(&command)),
-        "constraints": {"maxTaskRetryCount": o.max_retries},
+        "constraints": {"maxTaskRetryCount": o.max_retries, "maxWallClockTime": o.task_time_limit},
         "userIdentity": {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}},
         // A task that fails for good (retries spent) ends the job: nothing
         // after it can complete the results.
@@ -252,13 +266,21 @@ pub fn tasks(o: &JobOptions) -> Vec<Value> {
             &format!("{job}/parts/trades.{k}.csv"),
             &format!("trades.{k}.csv")
         )]);
+        // The summary goes beside the job's parts, not among them: concat
+        // reads `JOB/results/` whole.
         t["outputFiles"] = outputs(
             o,
             &id,
-            &[(
-                &format!("results/trades.{k}.results.csv"),
-                format!("{job}/results/trades.{k}.results.csv"),
-            )],
+            &[
+                (
+                    &format!("results/trades.{k}.results.csv"),
+                    format!("{job}/results/trades.{k}.results.csv"),
+                ),
+                (
+                    &format!("results/trades.{k}.results.csv.summary.json"),
+                    format!("{job}/summaries/trades.{k}.results.csv.summary.json"),
+                ),
+            ],
         );
         tasks.push(t);
     }

@@ -19,6 +19,10 @@
 //! | node agent SKU: `batch.node.` then letters, digits, `.`, `_`, `-` and single spaces, at most 64 | the ids List Supported Images returns (`batch.node.ubuntu 22.04`); `nodeAgentSkuId` |
 //! | node image parts: letters, digits, `.`, `_`, `-`, starting with a letter or digit | marketplace `imageReference` publisher, offer, sku, version |
 //! | autoscale formula: no control characters but line breaks and tabs | `autoScaleFormula` |
+//! | retries: 0 to 10, never -1 (Batch's "without limit") | riskpool's own bound; `constraints.maxTaskRetryCount` |
+//! | time limits: tasks PT1M to P7D, the job PT1M to P30D and no shorter than a task's | riskpool's own bound (a hung task would keep its node billed); `constraints.maxWallClockTime` |
+//! | a price job's book: `NAME.csv` (azfinsim CSV, the one format `riskpool split` reads) | riskpool split |
+//! | with `--pool-body`: the job's identity is one of the pool's; `--image` exactly when the pool has a `containerConfiguration`, from one of its `containerRegistries` | the pool the job runs on |
 //!
 //! Ids may begin with `-` (the service allows it): every command line and
 //! `run.sh` takes them as names, never options (`./`, `--`, `--flag=VALUE`,
@@ -567,6 +571,14 @@ pub fn check_job(o: &JobOptions) -> Vec<Refusal> {
             }
         }
         super::job::JobKind::Price => {
+            // split reads azfinsim CSV only (its header checked), so a
+            // portfolio book (JSON Lines, JSON) would fail on the node.
+            if let Some(book) = &o.book {
+                if !book.to_ascii_lowercase().ends_with(".csv") {
+                    refuse(&mut out, "--book", format!(
+                        "`{book}` is not named as an azfinsim CSV trade file (NAME.csv): a price job splits and prices azfinsim CSV only (riskpool split reads no other format); a portfolio book (JSON Lines or JSON) is revalued by --kind risk, or priced locally with riskpool price"));
+                }
+            }
             if o.scenarios.is_some() {
                 refuse(
                     &mut out,
@@ -588,14 +600,148 @@ pub fn check_job(o: &JobOptions) -> Vec<Refusal> {
             );
         }
     }
-    if o.max_retries < -1 {
+    if !(0..=MAX_RETRIES).contains(&o.max_retries) {
+        let why = if o.max_retries == -1 {
+            "-1 is Batch's \"retry without limit\", which riskpool refuses: a task that fails every time would be rerun, holding a node, until the job's time limit"
+        } else {
+            "retries are counted"
+        };
         refuse(
             &mut out,
             "--max-retries (constraints.maxTaskRetryCount)",
-            format!("{} is below -1 (-1: retry without limit)", o.max_retries),
+            format!("{} is outside 0 to {MAX_RETRIES}: {why}", o.max_retries),
         );
     }
+    let task_limit = check_time_limit(
+        &mut out,
+        "--task-time-limit (constraints.maxWallClockTime of every task)",
+        &o.task_time_limit,
+        MIN_TIME_LIMIT,
+        MAX_TASK_TIME_LIMIT,
+    );
+    let job_limit = check_time_limit(
+        &mut out,
+        "--job-time-limit (constraints.maxWallClockTime of the job)",
+        &o.job_time_limit,
+        MIN_TIME_LIMIT,
+        MAX_JOB_TIME_LIMIT,
+    );
+    if let (Some(t), Some(j)) = (task_limit, job_limit) {
+        if j < t {
+            refuse(
+                &mut out,
+                "--job-time-limit (constraints.maxWallClockTime of the job)",
+                format!(
+                    "`{}` is shorter than --task-time-limit `{}`: the job, counted from its creation, would end before one task could use its time",
+                    o.job_time_limit, o.task_time_limit
+                ),
+            );
+        }
+    }
     out
+}
+
+/// The job against the management-plane pool body it runs on
+/// (`--pool-body`, named `file`): the job's identity is one of the pool's
+/// (the tasks move blobs with it, and a node has only its pool's), and
+/// `--image` is given exactly when the pool runs containers, from a
+/// registry the pool logs in to.
+pub fn check_job_against_pool(
+    o: &JobOptions,
+    pool: &serde_json::Value,
+    file: &str,
+) -> Vec<Refusal> {
+    let mut out = Vec::new();
+    let identities: Vec<&str> = pool["identity"]["userAssignedIdentities"]
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    // Resource ids are compared as Azure compares them, ignoring case.
+    if !identities
+        .iter()
+        .any(|i| i.eq_ignore_ascii_case(&o.storage.identity))
+    {
+        let has = if identities.is_empty() {
+            "it has no user-assigned identity".to_string()
+        } else {
+            format!("its identities are {}", identities.join(", "))
+        };
+        refuse(&mut out, "--identity (identityReference.resourceId)", format!(
+            "`{}` is not one of the pool's identities in {file} (--pool-body): {has}; the tasks read and write blobs with the identity, and a node has only its pool's",
+            o.storage.identity));
+    }
+    let vm = &pool["properties"]["deploymentConfiguration"]["virtualMachineConfiguration"];
+    let containers = vm.get("containerConfiguration").filter(|c| !c.is_null());
+    match (containers, &o.image) {
+        (Some(_), None) => refuse(&mut out, "--image (containerSettings.imageName)", format!(
+            "the pool in {file} (--pool-body) runs tasks in containers (containerConfiguration): give the image the tasks run in, one the pool's containerImageNames name")),
+        (None, Some(image)) => refuse(&mut out, "--image (containerSettings.imageName)", format!(
+            "the pool in {file} (--pool-body) has no containerConfiguration, so its nodes cannot run `{image}`: drop --image (riskpool is installed on a custom-image pool's nodes), or write the pool with --image")),
+        (Some(c), Some(image)) => {
+            let registries: Vec<&str> = c["containerRegistries"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["registryServer"].as_str())
+                .collect();
+            let of = crate::container::registry_of(image);
+            if !registries.is_empty() && !registries.iter().any(|r| r.eq_ignore_ascii_case(of)) {
+                refuse(&mut out, "--image (containerSettings.imageName)", format!(
+                    "`{image}` is not in a registry the pool in {file} (--pool-body) logs in to ({}): its nodes could not pull it",
+                    registries.join(", ")));
+            }
+        }
+        (None, None) => {}
+    }
+    out
+}
+
+/// Most retries of a failed task (`--max-retries`).
+pub const MAX_RETRIES: i32 = 10;
+/// The least `--task-time-limit` and `--job-time-limit`, seconds.
+pub const MIN_TIME_LIMIT: f64 = 60.0;
+/// Most `--task-time-limit`, seconds.
+pub const MAX_TASK_TIME_LIMIT: f64 = 7.0 * 86_400.0;
+/// Most `--job-time-limit`, seconds.
+pub const MAX_JOB_TIME_LIMIT: f64 = 30.0 * 86_400.0;
+
+/// A time limit `value` (an ISO 8601 duration) within `min..=max` seconds:
+/// its length, or a refusal.
+fn check_time_limit(
+    out: &mut Vec<Refusal>,
+    field: &str,
+    value: &str,
+    min: f64,
+    max: f64,
+) -> Option<f64> {
+    let show = |s: f64| {
+        if s >= 86_400.0 && s % 86_400.0 == 0.0 {
+            format!("P{}D", s / 86_400.0)
+        } else if s % 3600.0 == 0.0 {
+            format!("PT{}H", s / 3600.0)
+        } else {
+            format!("PT{}M", s / 60.0)
+        }
+    };
+    match duration_seconds(value) {
+        Some(s) if (min..=max).contains(&s) => Some(s),
+        Some(_) => {
+            refuse(
+                out,
+                field,
+                format!("`{value}` is outside {} to {}", show(min), show(max)),
+            );
+            None
+        }
+        None => {
+            refuse(
+                out,
+                field,
+                format!("`{value}` is not an ISO 8601 duration such as PT2H or P1D"),
+            );
+            None
+        }
+    }
 }
 
 #[cfg(test)]
