@@ -57,6 +57,10 @@ pub fn part_path(output: &Path) -> PathBuf {
     with_suffix(output, ".part")
 }
 
+/// The endings of side-file names ([`side_files`], a risk part's journal):
+/// no output may take one.
+const RESERVED_SUFFIXES: [&str; 4] = [".partial", ".tmp", ".lock", ".summary.json"];
+
 /// Every file a `price` run writes beside its output, the output first.
 pub fn side_files(output: &Path) -> Vec<PathBuf> {
     vec![
@@ -401,6 +405,15 @@ pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
             output.display()
         )));
     };
+    // A side file's name is another run's side file, or would be: writing
+    // it would break that run (its lock guards its output's name only).
+    let text = name.to_string_lossy();
+    if let Some(suffix) = RESERVED_SUFFIXES.iter().find(|s| text.ends_with(*s)) {
+        bail!(UsageError(format!(
+            "{flag} {}: a name ending in `{suffix}` is kept for the side files a run writes beside its output (this may be another run's); give another name",
+            output.display()
+        )));
+    }
     // Every file the run writes beside the output must have a name the
     // file system takes, or the run would fail half way.
     let longest = side_files(output)

@@ -490,10 +490,16 @@ impl ResultWriter {
     }
 }
 
-/// The trade's numeric terms as `(field, value)`, read from its `Debug`
-/// form so every model and payoff is covered without a list to keep.
+/// The trade's numeric terms as `(field, value)`, in the input's names: a
+/// one-asset trade's read from its `Debug` form, so every model and payoff
+/// is covered without a list to keep; a several-asset trade's from its
+/// assets and payoff (its one-asset fields hold names only).
 fn numeric_fields(trade: &Trade) -> Vec<(String, f64)> {
     let mut out = vec![("maturity".to_string(), trade.maturity)];
+    if let Some(m) = trade.extension.as_ref().and_then(|e| e.multi.as_ref()) {
+        multi_fields(m, &mut out);
+        return out;
+    }
     for (prefix, text) in [
         ("model.", format!("{:?}", trade.model)),
         ("payoff.", format!("{:?}", trade.payoff)),
@@ -512,6 +518,49 @@ fn numeric_fields(trade: &Trade) -> Vec<(String, f64)> {
         }
     }
     out
+}
+
+/// A several-asset trade's numeric terms, as `model.assets[i].vol`.
+fn multi_fields(m: &riskpool_kernels::multi::MultiAsset, out: &mut Vec<(String, f64)>) {
+    use riskpool_kernels::multi::{MultiModel, MultiPayoff};
+    let mut push = |name: String, x: f64| out.push((name, x));
+    push("model.rate".into(), m.model.rate());
+    let asset = |i: usize, f: &str| format!("model.assets[{i}].{f}");
+    match &m.model {
+        MultiModel::GbmMulti { assets, .. } => {
+            for (i, a) in assets.iter().enumerate() {
+                for (f, x) in [("spot", a.spot), ("vol", a.vol), ("dividend", a.dividend)] {
+                    push(asset(i, f), x);
+                }
+            }
+        }
+        MultiModel::HestonMulti { assets, .. } => {
+            for (i, a) in assets.iter().enumerate() {
+                for (f, x) in [
+                    ("spot", a.spot),
+                    ("dividend", a.dividend),
+                    ("v0", a.v0),
+                    ("kappa", a.kappa),
+                    ("theta", a.theta),
+                    ("xi", a.xi),
+                    ("rho", a.rho),
+                ] {
+                    push(asset(i, f), x);
+                }
+            }
+        }
+    }
+    match &m.payoff {
+        MultiPayoff::Basket {
+            strike, weights, ..
+        } => {
+            push("payoff.strike".into(), *strike);
+            for (i, w) in weights.iter().enumerate() {
+                push(format!("payoff.weights[{i}]"), *w);
+            }
+        }
+        MultiPayoff::Rainbow { strike, .. } => push("payoff.strike".into(), *strike),
+    }
 }
 
 /// ": likely field `f` = x" for the term furthest from 1 in magnitude (the

@@ -474,6 +474,120 @@ fn bad_outputs_and_flags_are_refused_naming_the_path_or_the_flag() {
     assert!(partials.is_empty(), "{partials:?}");
 }
 
+/// Issue 22 item 13: an output named as another run's side file (its
+/// journal, lock, temporary or summary) is refused before anything is
+/// written, so a second run cannot break the first; the file there is left
+/// as it was.
+#[test]
+fn an_output_named_as_a_side_file_is_refused() {
+    let d = fast_tempdir();
+    let input = book(d.path(), "b.jsonl", 2);
+    let scen = d.path().join("s.csv");
+    std::fs::write(&scen, "scenario,underlying,spot,vol,rate\nup,A,0.01,,\n").unwrap();
+    for name in [
+        "a.csv.part.partial",
+        "a.csv.partial",
+        "a.csv.lock",
+        "a.csv.tmp",
+        "a.csv.summary.json",
+        "a.csv.summary.json.tmp",
+    ] {
+        let victim = d.path().join(name);
+        std::fs::write(&victim, "another run's\n").unwrap();
+        let o = price(&input, &victim, &[]).output().unwrap();
+        refused(&o, 2, &["--output", name]);
+        for flag in ["--output", "--by-trade", "--report"] {
+            let out = d.path().join("pnl.csv");
+            let mut a = vec![
+                "risk",
+                "--input",
+                p(&input),
+                "--scenarios",
+                p(&scen),
+                "--output",
+                p(&out),
+            ];
+            if flag == "--output" {
+                a[6] = p(&victim);
+            } else {
+                a.extend([flag, p(&victim)]);
+            }
+            let o = riskpool(&a);
+            refused(&o, 2, &[flag, name]);
+            assert!(!out.exists());
+        }
+        // A shard's part file may have any name, but not a side file's;
+        // nor may generate's book.
+        let shard = [
+            "risk",
+            "--input",
+            p(&input),
+            "--scenarios",
+            p(&scen),
+            "--output",
+            p(&victim),
+            "--shard",
+            "0/2",
+        ];
+        refused(
+            &riskpool(&shard),
+            2,
+            &["--output", name, "kept for the side files"],
+        );
+        let generate = ["generate", "--trades", "2", "--output", p(&victim)];
+        refused(
+            &riskpool(&generate),
+            2,
+            &["--output", name, "kept for the side files"],
+        );
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "another run's\n");
+        std::fs::remove_file(&victim).unwrap();
+    }
+}
+
+/// Issue 22 items 6 and 14: a vol so large that the path state is not
+/// finite (1e39 is infinite in f32, 1e308 squared in f64) is an error
+/// naming the vol, never a price from paths paid 0; a basket weight of
+/// 1e308 is blamed on that weight, in the input's names.
+#[test]
+fn a_path_that_is_not_finite_is_an_error_naming_the_field_that_made_it() {
+    let d = fast_tempdir();
+    let out = d.path().join("out.csv");
+    let vol = |v: &str, american: bool| {
+        let ex = if american {
+            r#", "exercise": {"style": "american"}"#
+        } else {
+            ""
+        };
+        format!(
+            r#"{{"id": "huge-vol", "model": {{"type": "gbm", "spot": 100, "rate": 0.03, "vol": {v}}}, "payoff": {{"type": "european", "option": "put", "strike": 100}}, "maturity": 1, "steps": 4, "paths": 64{ex}}}"#
+        )
+    };
+    let basket = r#"{"id": "bk", "model": {"type": "gbm_multi", "rate": 0.03, "assets": [{"spot": 100, "vol": 0.2}, {"spot": 90, "vol": 0.3}], "correlation": [[1, 0.5], [0.5, 1]]}, "payoff": {"type": "basket", "option": "call", "strike": 95, "weights": [1e308, 0.4]}, "maturity": 1, "steps": 4, "paths": 64}"#;
+    for (trade, precision, field) in [
+        (vol("1e39", false), "f32", "`model.vol` = 1e39"),
+        (vol("1e308", false), "f64", "`model.vol` = 1e308"),
+        (vol("1e308", true), "f64", "`model.vol` = 1e308"),
+        (basket.to_string(), "f64", "`payoff.weights[0]` = 1e308"),
+    ] {
+        let input = d.path().join("nf.jsonl");
+        std::fs::write(&input, trade_json("ok", "100") + "\n" + &trade + "\n").unwrap();
+        let o = price(&input, &out, &["--precision", precision])
+            .output()
+            .unwrap();
+        refused(
+            &o,
+            1,
+            &[
+                "did not price to a finite number",
+                field,
+                "1 rows before it are kept",
+            ],
+        );
+        assert!(!out.exists());
+    }
+}
+
 #[test]
 fn a_price_that_is_not_finite_fails_naming_the_trade_and_the_field() {
     let d = fast_tempdir();

@@ -932,6 +932,44 @@ fn a_non_finite_pnl_stops_the_run_naming_trade_and_scenario() {
     assert!(!out.exists() && !summary_path(&out).exists());
 }
 
+/// Issue 22 item 6: a scenario moving a vol by +1e308 makes the moved
+/// paths not finite: an error naming the trade and the scenario, on a
+/// plain and an early-exercise trade, never a P&L from paths paid 0.
+#[test]
+fn a_scenario_whose_paths_are_not_finite_stops_the_run_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    for (ex, precision) in [
+        ("", "f32"),
+        ("", "f64"),
+        (r#", "exercise": {"style": "american"}"#, "f64"),
+    ] {
+        let book = file(
+            d.path(),
+            "book.jsonl",
+            &format!(
+                r#"{{"id": "put", "model": {{"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2, "underlying": "A"}}, "payoff": {{"type": "european", "option": "put", "strike": 100}}, "maturity": 1, "steps": 4, "paths": 500{ex}}}
+"#
+            ),
+        );
+        let scen = file(
+            d.path(),
+            "s.csv",
+            "scenario,underlying,spot,vol,rate\nwild,A,,1e308,\n",
+        );
+        let out = d.path().join("pnl.csv");
+        let mut a = risk_args(&book, &scen, &out);
+        a.extend(["--precision", precision]);
+        let o = riskpool(&a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{precision}{ex}: {err}");
+        assert!(
+            err.contains("trade `put` (line 1): its P&L in scenario `wild` is not a finite number"),
+            "{err}"
+        );
+        assert!(!out.exists() && !summary_path(&out).exists());
+    }
+}
+
 #[test]
 fn an_engine_failure_falls_back_under_auto_and_keeps_what_was_finished_otherwise() {
     if !crate::util::hooks() {

@@ -117,6 +117,24 @@ __device__ __forceinline__ void rp_sincos_turns(double u, double* s_out, double*
     sincospi(2.0 * u, s_out, c_out);
 }
 
+// v where the path state x is finite, else NaN (real.rs nan_unless_finite):
+// tested on the exponent bits, which fast math does not assume away.
+__device__ __forceinline__ bool rp_is_finite(float x) {
+    return (__float_as_uint(x) & 0x7f800000u) != 0x7f800000u;
+}
+
+__device__ __forceinline__ bool rp_is_finite(double x) {
+    return ((unsigned long long)__double_as_longlong(x) & 0x7ff0000000000000ull) != 0x7ff0000000000000ull;
+}
+
+__device__ __forceinline__ float rp_nan_unless_finite(float v, float x) {
+    return rp_is_finite(x) ? v : __uint_as_float(0x7fc00000u);
+}
+
+__device__ __forceinline__ double rp_nan_unless_finite(double v, double x) {
+    return rp_is_finite(x) ? v : __longlong_as_double(0x7ff8000000000000ll);
+}
+
 template <typename R> __device__ __forceinline__ R rp_max(R a, R b) {
     return a > b ? a : b;
 }

@@ -4,6 +4,17 @@
 // The CPU rounds with the 1.5 * 2^23 trick; here round() (ties to even, the
 // same result), because GPU compilers may fold (t + c) - c back to t.
 
+// v where the path state x is finite, else NaN (real.rs nan_unless_finite):
+// tested on the exponent bits, as WGSL may assume no NaN or infinity in
+// arithmetic.
+fn rp_nan_unless_finite(v: f32, x: f32) -> f32 {
+    return select(bitcast<f32>(0x7fc00000u), v, rp_is_finite(x));
+}
+
+fn rp_is_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+
 fn rp_exp(v: f32) -> f32 {
     let x = min(max(v, -87.0), 88.0);
     let n = round(x * 1.442695041);

@@ -62,6 +62,16 @@ pub trait Real:
             o
         }
     }
+    /// `self` where the path state `x` is finite, else NaN: a path that
+    /// overflowed or went NaN is never paid (its trade's sums turn NaN,
+    /// which is refused naming the trade), where a payoff's `max` would
+    /// pay it 0 or a clamped `exp` a finite garbage. The GPU twins
+    /// (`rp_nan_unless_finite`) test the exponent bits, which no fast-math
+    /// assumption removes.
+    #[inline(always)]
+    fn nan_unless_finite(self, x: Self) -> Self {
+        Self::select(x.to_f64().is_finite(), self, Self::from_f64(f64::NAN))
+    }
     /// `if c { a } else { b }`, written so that it vectorizes to a blend.
     #[inline(always)]
     fn select(c: bool, a: Self, b: Self) -> Self {

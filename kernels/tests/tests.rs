@@ -11,6 +11,7 @@ mod cuda_engine;
 mod double_barrier;
 mod golden;
 mod multi_asset;
+mod non_finite;
 mod reference_prices;
 mod scenarios;
 mod streams;

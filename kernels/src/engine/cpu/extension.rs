@@ -455,7 +455,12 @@ impl Prepared {
         let mut e = [0.0f64; MAX_ASSETS];
         let mut xs = [0.0f64; MAX_ASSETS];
         let mut s = [0.0f64; MAX_ASSETS];
+        let mut broken = false;
         self.simulate(self.stream, draw, sign, |step, k, x, xu, xd, _| {
+            if !finite(x) || (self.vega && !(finite(xu) && finite(xd))) {
+                broken = true;
+                return false;
+            }
             let t = step as f64 * self.dt;
             let disc = (-self.rate * t).exp();
             for j in 0..n {
@@ -512,6 +517,9 @@ impl Prepared {
             }
             left > 0
         });
+        if broken {
+            value[..ns].fill(f64::NAN);
+        }
         let sc = self.scale;
         out.fill(0.0);
         out[0] = value[0];
@@ -559,6 +567,14 @@ impl Prepared {
                     let m = &self.moved[st - 1];
                     (&mx[(st - 1) * n..st * n], &m.spots, m.rate, &m.policy)
                 };
+                // A state that overflowed or went NaN is valued NaN: its
+                // own P&L (or, the base's, every P&L) is then refused.
+                if !finite(x) {
+                    value[st] = f64::NAN;
+                    done[st] = true;
+                    left -= 1;
+                    continue;
+                }
                 for j in 0..n {
                     xs[j] = x[j].exp();
                     s[j] = spots[j] * xs[j];
@@ -763,6 +779,14 @@ impl Prepared {
             seconds: p.fit_seconds + start.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// Whether every log-spot of a path's state at a date is finite: a path
+/// that overflowed or went NaN is valued NaN (its trade's sums turn NaN,
+/// refused naming the trade), never exercised or paid a clamped garbage;
+/// as `Real::nan_unless_finite` for the one-asset kernels.
+fn finite(x: &[f64]) -> bool {
+    x.iter().all(|v| v.is_finite())
 }
 
 /// An unmoved scenario's P&L.

@@ -155,11 +155,9 @@ pub fn run_paths<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize>(
             let shift = fold.x0 + fold.dx * steps;
             let xf = &x[fold.family];
             for l in 0..L {
-                let val = job
-                    .payoff
-                    .value([st[fo][0][l], st[fo][1][l]], xf[l] + shift)
-                    * fold.discount;
-                v[fo][l] = val.to_f64();
+                let x = xf[l] + shift;
+                let val = job.payoff.value([st[fo][0][l], st[fo][1][l]], x) * fold.discount;
+                v[fo][l] = val.nan_unless_finite(x).to_f64();
             }
         }
 

@@ -109,6 +109,21 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& 
         }
         const unsigned step = i + 1u;
         if (next < nd && (dt_of[next] & ~(RP_FITTED | RP_MOVED_FITTED)) == step) {
+            // A path that overflowed or went NaN is valued NaN, never
+            // exercised (extension.rs `finite`); a scenario record's moved
+            // state alone, where only it did.
+            bool finite = true, moved_finite = true;
+            for (unsigned j = 0; j < n; j++) {
+                finite = finite && rp_is_finite(x[j]) && (!vega || (rp_is_finite(xu[j]) && rp_is_finite(xd[j])));
+                moved_finite = moved_finite && (!scenario || rp_is_finite(xu[j]));
+            }
+            if (!finite) {
+                for (unsigned st = 0; st < ns; st++) {
+                    value[st] = __longlong_as_double(0x7ff8000000000000ll);
+                }
+                left = 0;
+                break;
+            }
             const unsigned k = next++;
             const bool fitted = (dt_of[k] & RP_FITTED) != 0u, last = k + 1u == nd;
             const double* beta = beta0 + k * terms;
@@ -131,6 +146,12 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& 
                 double d = disc;
                 // A scenario record's moved trade is its state 1 (= rho0).
                 const bool moved = scenario && st == 1u;
+                if (moved && !moved_finite) {
+                    value[st] = __longlong_as_double(0x7ff8000000000000ll);
+                    done[st] = true;
+                    left--;
+                    continue;
+                }
                 if (st >= rho0) {
                     const double sgn = st == rho0 ? 1.0 : -1.0;
                     const double f = rp_exp(sgn * dr * t);

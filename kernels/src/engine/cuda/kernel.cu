@@ -133,10 +133,13 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
             if (k < (int)n_folds) {
                 const int fam = PV_ONLY ? 0 : (int)fo[k][0];
                 const R xf = pick3(fam, x[0], x[1], x[2]) + (fo[k][1] + fo[k][2] * n_steps);
-                const double v = (double)(P::value(pc, flags, st[k], xf) * fo[k][3]);
+                const double v = (double)rp_nan_unless_finite(P::value(pc, flags, st[k], xf) * fo[k][3], xf);
 #pragma unroll
                 for (int q = 0; q < RP_OUTPUTS; q++) {
-                    o[q] += (double)tr.coef[q][k] * v;
+                    // Only the folds an output uses (as the CPU's lanes.rs):
+                    // a fold that is not finite spoils its own outputs alone.
+                    const double c = (double)tr.coef[q][k];
+                    o[q] += c != 0.0 ? c * v : 0.0;
                 }
             }
         }

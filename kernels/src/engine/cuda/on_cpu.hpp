@@ -51,6 +51,16 @@ inline unsigned __float_as_uint(float f) {
     memcpy(&u, &f, sizeof u);
     return u;
 }
+inline long long __double_as_longlong(double d) {
+    long long i;
+    memcpy(&i, &d, sizeof i);
+    return i;
+}
+inline double __longlong_as_double(long long i) {
+    double d;
+    memcpy(&d, &i, sizeof d);
+    return d;
+}
 inline float __uint_as_float(unsigned u) {
     float f;
     memcpy(&f, &u, sizeof f);

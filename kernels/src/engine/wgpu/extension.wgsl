@@ -202,6 +202,24 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
         }
         let at_step = i + 1u;
         if (next < nd && (dates[first_date + next] & ~(FITTED | MOVED_FITTED)) == at_step) {
+            // A path that overflowed or went NaN is valued NaN, never
+            // exercised (extension.rs `finite`); a scenario record's moved
+            // state alone, where only it did.
+            var finite = true;
+            var moved_finite = true;
+            for (var j = 0u; j < MAX_ASSETS; j++) {
+                if (j < n) {
+                    finite = finite && rp_is_finite(x[j]) && (!vega || (rp_is_finite(xu[j]) && rp_is_finite(xd[j])));
+                    moved_finite = moved_finite && (!scenario || rp_is_finite(xu[j]));
+                }
+            }
+            if (!finite) {
+                for (var st = 0u; st < ns; st++) {
+                    value[st] = bitcast<f32>(0x7fc00000u);
+                }
+                left = 0u;
+                break;
+            }
             let k = next;
             next = next + 1u;
             let fitted = (dates[first_date + k] & FITTED) != 0u;
@@ -226,6 +244,12 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
                 var d = disc;
                 // A scenario record's moved trade is its state 1 (= rho0).
                 let moved = scenario && st == 1u;
+                if (moved && !moved_finite) {
+                    value[st] = bitcast<f32>(0x7fc00000u);
+                    done[st] = true;
+                    left = left - 1u;
+                    continue;
+                }
                 if (st >= rho0) {
                     let sgn = select(-1.0, 1.0, st == rho0);
                     let f = rp_exp(sgn * dr * tt);

@@ -145,10 +145,13 @@ fn price(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
         for (var k = 0u; k < n_folds; k++) {
             let fo = trades[t].folds[k];
             let f = select(u32(fo.x), 0u, PV_ONLY);
-            let v = payoff_value(pc, st[k], x[f] + (fo.y + fo.z * n_steps)) * fo.w;
+            let xf = x[f] + (fo.y + fo.z * n_steps);
+            let v = rp_nan_unless_finite(payoff_value(pc, st[k], xf) * fo.w, xf);
             for (var q = 0u; q < OUTPUTS; q++) {
+                // Only the folds an output uses (as the CPU's lanes.rs): a
+                // fold that is not finite spoils its own outputs alone.
                 let c = trades[t].coef[COEF_VEC4S * q + k / 4u][k % 4u];
-                o[q] = o[q] + c * v;
+                o[q] = o[q] + select(0.0, c * v, c != 0.0);
             }
         }
     }
