@@ -707,7 +707,7 @@ pub(crate) fn scenario_markets(
     plain: &PricingRequest,
 ) -> Result<(Vec<Option<usize>>, Vec<Prepared>), String> {
     let mut distinct: Vec<&[MarketMove]> = Vec::new();
-    let mut prepared = Vec::new();
+    let mut moved = Vec::new();
     let mut of: Vec<Option<usize>> = Vec::with_capacity(scenarios.moves.len());
     for (k, moves) in scenarios.moves.iter().enumerate() {
         if moves.iter().all(MarketMove::is_none) {
@@ -718,11 +718,15 @@ pub(crate) fn scenario_markets(
             of.push(Some(i));
             continue;
         }
-        let moved = moved_trade(trade, moves).map_err(|e| format!("in scenario {}: {e}", k + 1))?;
-        prepared.push(Prepared::new(&moved, plain).ok_or("a moved trade lost its assets")?);
+        moved.push(moved_trade(trade, moves).map_err(|e| format!("in scenario {}: {e}", k + 1))?);
         distinct.push(moves);
         of.push(Some(distinct.len() - 1));
     }
+    // The fits side by side: each one's regression is sequential.
+    let prepared = moved
+        .par_iter()
+        .map(|t| Prepared::new(t, plain).ok_or("a moved trade lost its assets"))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((of, prepared))
 }
 
