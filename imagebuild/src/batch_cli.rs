@@ -108,8 +108,9 @@ pub struct JobArgs {
     /// Trades to generate; with --book, the number of trades in the book.
     #[arg(long)]
     trades: u64,
-    /// Price an existing azfinsim trade file: its blob name in the container
-    /// (run.sh submit BOOK.csv uploads it there).
+    /// Price an existing azfinsim trade file: its blob name in the container,
+    /// NAME.csv (run.sh submit BOOK.csv uploads it there). Risk jobs: the
+    /// portfolio book (JSON Lines or JSON).
     #[arg(long)]
     book: Option<String>,
     /// Price tasks (the trades are split into this many files): 1 to 10,000.
@@ -145,7 +146,8 @@ pub struct JobArgs {
     /// task bodies against, instead of the embedded one.
     #[arg(long)]
     schema: Option<PathBuf>,
-    /// A management-plane pool body for run.sh to create the pool with if it is missing.
+    /// A management-plane pool body for run.sh to create the pool with if it
+    /// is missing; the job is checked against it (identity, image).
     #[arg(long, requires = "account_id")]
     pool_body: Option<PathBuf>,
     /// The Batch account's resource id (with --pool-body).
