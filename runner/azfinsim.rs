@@ -61,6 +61,7 @@ pub fn run(args: &AzfinsimArgs) -> Result<()> {
             let s = price::run(&PriceArgs {
                 input: args.cache_path.clone(),
                 output: output.clone(),
+                market: None,
                 engine: args.engine.clone(),
                 seed: args.seed,
                 paths: None,

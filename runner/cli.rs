@@ -113,6 +113,10 @@ pub struct PriceArgs {
     /// Result file: `.csv`, `.jsonl` or `.ndjson`.
     #[arg(long)]
     pub output: PathBuf,
+    /// Market file (JSON: valuation date, curves, underlyings): what dated
+    /// trades are priced through.
+    #[arg(long, value_name = "FILE")]
+    pub market: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArgs,
     /// 64-bit seed of the random streams.
@@ -170,6 +174,10 @@ pub struct RiskArgs {
     /// Scenario file (CSV: scenario,underlying,spot,vol,rate).
     #[arg(long)]
     pub scenarios: PathBuf,
+    /// Market file (JSON: valuation date, curves, underlyings): what dated
+    /// trades are revalued through.
+    #[arg(long, value_name = "FILE")]
+    pub market: Option<PathBuf>,
     /// P&L per scenario (CSV: scenario,pnl,pnl_stderr); with --shard, the
     /// shard's part file for `risk-merge` instead.
     #[arg(long)]

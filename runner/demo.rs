@@ -85,6 +85,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let price_args = |input: PathBuf, output: PathBuf, greeks: Vec<Greek>| PriceArgs {
         input,
         output,
+        market: None,
         engine: EngineArgs {
             ..args.engine.clone()
         },
@@ -163,6 +164,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     crate::risk::run(&crate::cli::RiskArgs {
         input: portfolio.clone(),
         scenarios,
+        market: None,
         output: pnl.clone(),
         figures: crate::cli::RiskOutputArgs {
             levels: vec![0.99, 0.975],

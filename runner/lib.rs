@@ -33,6 +33,7 @@ pub mod hooks;
 pub mod input;
 pub mod journal;
 pub mod log;
+pub mod market;
 pub mod node;
 pub mod output;
 pub mod pipeline;

@@ -14,6 +14,7 @@ mod cli;
 mod docs;
 mod durability;
 mod early_exercise;
+mod market;
 mod multi_asset_cli;
 mod preemption;
 mod probe;

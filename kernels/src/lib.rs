@@ -67,6 +67,7 @@ pub mod exercise;
 pub mod gpu;
 pub mod greeks;
 pub mod instrument;
+pub mod market;
 pub mod model;
 pub mod multi;
 pub mod payoff;

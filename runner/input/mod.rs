@@ -209,6 +209,8 @@ pub struct ReadOptions {
     pub shard: Option<(u64, u64)>,
     /// `--start-trade S --trade-window W`: keep azfinsim trades S..S+W-1.
     pub window: Option<(u64, u64)>,
+    /// `--market FILE`: what dated trades are priced through.
+    pub market: Option<std::sync::Arc<crate::market::LoadedMarket>>,
 }
 
 /// A trade with the line it came from.
@@ -257,6 +259,12 @@ impl TradeReader {
     pub fn open(path: &Path, opts: ReadOptions) -> Result<TradeReader, InputError> {
         let format = detect(path)?;
         let mut hash = xxhash_rust::xxh3::Xxh3::new();
+        // The market is part of what the trades are: a run on another
+        // market is another run (its signature differs).
+        if let Some(m) = &opts.market {
+            hash.update(b"market ");
+            hash.update(&m.hash.to_le_bytes());
+        }
         let inner = match format {
             Format::JsonArray => {
                 let bytes = std::fs::read(path)
@@ -274,8 +282,12 @@ impl TradeReader {
                 })?;
                 hash.update(text.as_bytes());
                 Inner::Array {
-                    items: portfolio::parse_array(path, text.trim_start_matches('\u{feff}'))?
-                        .into_iter(),
+                    items: portfolio::parse_array(
+                        path,
+                        text.trim_start_matches('\u{feff}'),
+                        opts.market.as_ref().map(|m| &m.market),
+                    )?
+                    .into_iter(),
                     taken: 0,
                 }
             }
@@ -425,7 +437,12 @@ impl TradeReader {
             Format::AzfinsimCsv => {
                 azfinsim_csv::parse_row(&self.path, n, text).map(|t| (t, vec![None]))
             }
-            _ => portfolio::parse_line_named(&self.path, n, text),
+            _ => portfolio::parse_line_named(
+                &self.path,
+                n,
+                text,
+                self.opts.market.as_ref().map(|m| &m.market),
+            ),
         };
         let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
         self.parse_item(n, parsed).map(|r| {

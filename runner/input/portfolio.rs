@@ -20,6 +20,8 @@ use serde_json::{Map, Value};
 
 use riskpool_kernels::correlation::Correlation;
 use riskpool_kernels::exercise::Exercise;
+use riskpool_kernels::market::dated::{self, DatedTerms};
+use riskpool_kernels::market::Market;
 use riskpool_kernels::model::{Gbm, Heston, ModelKind, ModelSpec};
 use riskpool_kernels::multi::{
     Extension, GbmAsset, HestonAsset, MultiAsset, MultiModel, MultiPayoff, RainbowKind,
@@ -452,7 +454,12 @@ fn positive(at: At, key: &str, n: u64) -> Result<u64, InputError> {
 }
 
 /// One trade from its JSON value.
-fn trade(path: &Path, line: u64, v: Value) -> Result<(Trade, Underlyings), InputError> {
+fn trade(
+    path: &Path,
+    line: u64,
+    v: Value,
+    market: Option<&Market>,
+) -> Result<(Trade, Underlyings), InputError> {
     let top = At {
         path,
         line,
@@ -466,6 +473,9 @@ fn trade(path: &Path, line: u64, v: Value) -> Result<(Trade, Underlyings), Input
             Some("trade"),
             format!("expected an object, got {}", kind(&v)),
         ));
+    }
+    if v.get("expiry").is_some() {
+        return dated_trade(top, v, market);
     }
     // `Option` reads `null` as absent: an `exercise` of null is refused
     // here, as any other field of null is.
@@ -588,6 +598,88 @@ fn trade(path: &Path, line: u64, v: Value) -> Result<(Trade, Underlyings), Input
     Ok((trade, names))
 }
 
+/// A dated trade's terms beside its payoff ([`riskpool_kernels::market::dated`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatedFile {
+    id: String,
+    underlying: String,
+    #[serde(default)]
+    model: Option<String>,
+    payoff: Value,
+    expiry: String,
+    #[serde(default)]
+    fixings: Option<Vec<String>>,
+    steps_per_year: u64,
+    paths: u64,
+    #[serde(default)]
+    exercise: Option<Value>,
+}
+
+/// A dated trade (one with an `expiry`), priced through the market file.
+fn dated_trade(
+    top: At,
+    v: Value,
+    market: Option<&Market>,
+) -> Result<(Trade, Underlyings), InputError> {
+    if v.get("exercise").is_some_and(Value::is_null) {
+        return Err(top.err("exercise", "expected an object, got null"));
+    }
+    let t: DatedFile = top.read(v)?;
+    if t.id.is_empty() {
+        return Err(top.err("id", "must not be empty"));
+    }
+    let Some(market) = market else {
+        return Err(top.err(
+            "expiry",
+            "a dated trade (one with an `expiry`) is priced through a market file: give --market FILE",
+        ));
+    };
+    let pat = At {
+        field: "payoff",
+        taken: &["type"],
+        ..top
+    };
+    let mut po = object(t.payoff, pat)?;
+    let payoff_names: Vec<&str> = PayoffKind::named().into_iter().map(|(n, _)| n).collect();
+    let payoff_type = take_type(&mut po, pat, &payoff_names)?;
+    let Some(pk) = PayoffKind::parse(&payoff_type) else {
+        return Err(pat.err("type", "unknown"));
+    };
+    lookback_strike(&po, pat, &payoff_type)?;
+    let payoff = pat.read_with(Value::Object(po), |d| PayoffSpec::from_terms(pk, d))?;
+    // A dated exercise names dates, not steps: only its style is read
+    // until dated early exercise is priced.
+    let early_exercise = match &t.exercise {
+        None => false,
+        Some(e) => match e.get("style").and_then(Value::as_str) {
+            Some("european") => false,
+            Some("american" | "bermudan") => true,
+            _ => {
+                return Err(top.err(
+                    "exercise.style",
+                    "expected one of: european, american, bermudan",
+                ))
+            }
+        },
+    };
+    let steps_per_year = u32::try_from(positive(top, "steps_per_year", t.steps_per_year)?)
+        .map_err(|_| top.err("steps_per_year", "too large"))?;
+    let terms = DatedTerms {
+        id: t.id,
+        underlying: t.underlying.clone(),
+        model: t.model,
+        payoff,
+        expiry: t.expiry,
+        fixings: t.fixings,
+        steps_per_year,
+        paths: positive(top, "paths", t.paths)?,
+        early_exercise,
+    };
+    let trade = dated::resolve(market, &terms).map_err(|e| top.err(&e.field, e.message))?;
+    Ok((trade, vec![Some(t.underlying)]))
+}
+
 /// A lookback's `strike` goes with `strike_type`: required with a fixed
 /// strike, refused with a floating one (the derived reader cannot tell a
 /// strike given from one defaulted).
@@ -680,7 +772,7 @@ fn strict_json(text: &str) -> Result<Value, serde_json::Error> {
 
 #[cfg(test)]
 pub fn parse_line(path: &Path, line: u64, text: &str) -> Result<Trade, InputError> {
-    parse_line_named(path, line, text).map(|(t, _)| t)
+    parse_line_named(path, line, text, None).map(|(t, _)| t)
 }
 
 /// [`parse_line`] with the trade's underlying names.
@@ -688,12 +780,13 @@ pub fn parse_line_named(
     path: &Path,
     line: u64,
     text: &str,
+    market: Option<&Market>,
 ) -> Result<(Trade, Underlyings), InputError> {
     let v: Value = strict_json(text).map_err(|e| {
         let field = field_at(text, e.line(), e.column(), 0);
         error_at(path, line, field.as_deref(), format!("invalid JSON: {e}"))
     })?;
-    trade(path, line, v)
+    trade(path, line, v, market)
 }
 
 /// The dotted field (`model.spot`, `model.assets[1].vol`) at 1-based
@@ -770,6 +863,7 @@ fn field_at(text: &str, line: usize, column: usize, outer: usize) -> Option<Stri
 pub fn parse_array(
     path: &Path,
     text: &str,
+    market: Option<&Market>,
 ) -> Result<Vec<(u64, Result<(Trade, Underlyings), InputError>)>, InputError> {
     let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(text).map_err(|e| {
         let field = field_at(text, e.line(), e.column(), 1);
@@ -796,7 +890,7 @@ pub fn parse_array(
                     let field = field_at(raw.get(), e.line(), e.column(), 0);
                     error_at(path, at, field.as_deref(), format!("invalid JSON: {e}"))
                 })
-                .and_then(|v| trade(path, line, v));
+                .and_then(|v| trade(path, line, v, market));
             (line, parsed)
         })
         .collect())

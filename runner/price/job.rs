@@ -65,6 +65,11 @@ impl<'a> PriceJob<'a> {
             paths: args.paths,
             shard: args.shard.map(|s| (s.index, s.count)),
             window,
+            market: args
+                .market
+                .as_deref()
+                .map(crate::market::load)
+                .transpose()?,
         };
         check_paths_flag(args.paths, args.antithetic)?;
         let mut req = PricingRequest {

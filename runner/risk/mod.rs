@@ -317,6 +317,11 @@ pub fn run(args: &RiskArgs) -> Result<()> {
         paths: args.paths,
         shard,
         window: None,
+        market: args
+            .market
+            .as_deref()
+            .map(crate::market::load)
+            .transpose()?,
     };
     let req = PricingRequest {
         seed: args.seed,
