@@ -3,8 +3,10 @@
 //!
 //! **What is priced, and how, in this release.** A dated trade whose
 //! payoff depends on the spot at expiry alone (`european`, `digital`), on
-//! one underlying, under `black` (a flat vol; `local_vol` on a flat vol is
-//! the same model) or `heston` (the underlying's parameters), is priced as
+//! one underlying, under `black` (a flat vol, or on a surface the implied
+//! vol at the trade's strike, [`super::Market::implied_vol`]; `local_vol`
+//! on a flat vol is the same model) or `heston` (the underlying's
+//! parameters), is priced as
 //! the inline model of its underlying with the *effective* rate and
 //! dividend yield of its curves to the expiry: `r = -ln DF(T) / T`,
 //! `q = -ln DFq(T) / T`. That is exact, not an approximation: under both
@@ -19,8 +21,8 @@
 //!
 //! Refused, naming the field, until the engines carry a time grid of their
 //! own (issue 23's next slices): fixings and path-dependent payoffs, early
-//! exercise, several underlyings, an underlying with cash dividends or a
-//! volatility surface (local volatility).
+//! exercise, several underlyings, an underlying with cash dividends, and
+//! local volatility on a surface.
 
 use super::{Market, Vol};
 use crate::instrument::{Trade, TradeError};
@@ -53,6 +55,11 @@ fn err(field: &str, message: impl Into<String>) -> TradeError {
         field: field.into(),
         message: message.into(),
     }
+}
+
+/// The payoffs were checked to be paid on the spot at expiry.
+fn unreachable_payoff() -> Result<f64, TradeError> {
+    Err(err("payoff.type", "not a payoff on the spot at expiry"))
 }
 
 /// A dated trade as the engines price it (see the module's notes).
@@ -137,11 +144,27 @@ pub fn resolve(market: &Market, d: &DatedTerms) -> Result<Trade, TradeError> {
             dividend: q,
             vol: *vol,
         }),
+        (Some("black"), Vol::Surface { .. }) => {
+            // Black on a surface: the implied vol at the trade's strike,
+            // as a term structure; a payoff on the spot at expiry sees
+            // only its total variance to the expiry.
+            let strike = match &d.payoff {
+                PayoffSpec::European(p) => p.strike,
+                PayoffSpec::Digital(p) => p.strike,
+                _ => unreachable_payoff()?,
+            };
+            ModelSpec::Gbm(Gbm {
+                spot: u.spot,
+                rate: r,
+                dividend: q,
+                vol: market.implied_vol(u, strike, t),
+            })
+        }
         (_, Vol::Surface { .. }) => {
             return Err(err(
                 "model",
                 format!(
-                    "{:?} has a volatility surface: local volatility (and black on a surface) is not supported yet; give a flat vol",
+                    "{:?} has a volatility surface: local volatility (the default there) is not supported yet; give \"model\": \"black\" (the implied vol at the strike)",
                     d.underlying
                 ),
             ))

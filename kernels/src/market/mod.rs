@@ -311,6 +311,59 @@ impl Market {
         (u.spot - cash) * (r.log_discount(t) - q).exp()
     }
 
+    /// Total implied variance of a surface's expiry row `i` at
+    /// log-forward-moneyness `y = ln(K / F(T_i))`: linear in `y` between
+    /// the row's strikes, flat beyond them.
+    fn row_variance(&self, u: &Underlying, i: usize, y: f64) -> f64 {
+        let Vol::Surface {
+            expiries,
+            strikes,
+            vols,
+        } = &u.vol
+        else {
+            return 0.0;
+        };
+        let f = self.forward(u, expiries[i]);
+        let tv = |j: usize| vols[i][j] * vols[i][j] * expiries[i];
+        let y_of = |j: usize| (strikes[j] / f).ln();
+        let n = strikes.len();
+        if y <= y_of(0) {
+            return tv(0);
+        }
+        if y >= y_of(n - 1) {
+            return tv(n - 1);
+        }
+        let j = (1..n).find(|&j| y <= y_of(j)).unwrap_or(n - 1);
+        let a = (y - y_of(j - 1)) / (y_of(j) - y_of(j - 1));
+        tv(j - 1) * (1.0 - a) + tv(j) * a
+    }
+
+    /// The implied Black volatility of an underlying at strike `k` and
+    /// time `t`: its flat vol, or on a surface, total variance read at the
+    /// forward moneyness `K / F(t)` on each expiry row ([`row_variance`]),
+    /// linear in time between expiries, at the first (last) expiry's
+    /// volatility before (after) them.
+    ///
+    /// [`row_variance`]: Market::row_variance
+    pub fn implied_vol(&self, u: &Underlying, k: f64, t: f64) -> f64 {
+        let expiries = match &u.vol {
+            Vol::Flat(v) => return *v,
+            Vol::Surface { expiries, .. } => expiries,
+        };
+        let y = (k / self.forward(u, t)).ln();
+        let n = expiries.len();
+        let w = if t <= expiries[0] {
+            self.row_variance(u, 0, y) * t / expiries[0]
+        } else if t >= expiries[n - 1] {
+            self.row_variance(u, n - 1, y) * t / expiries[n - 1]
+        } else {
+            let i = (1..n).find(|&i| t <= expiries[i]).unwrap_or(n - 1);
+            let a = (t - expiries[i - 1]) / (expiries[i] - expiries[i - 1]);
+            self.row_variance(u, i - 1, y) * (1.0 - a) + self.row_variance(u, i, y) * a
+        };
+        (w / t).sqrt()
+    }
+
     /// Total implied variance on a surface is non-decreasing in expiry at
     /// every pillar's forward moneyness `K / F(T)` (read on each other
     /// expiry by linear interpolation of total variance in log-moneyness,
@@ -319,29 +372,12 @@ impl Market {
     fn check_calendar(&self, name: &str) -> Result<(), MarketError> {
         let u = &self.underlyings[name];
         let Vol::Surface {
-            expiries,
-            strikes,
-            vols,
+            expiries, strikes, ..
         } = &u.vol
         else {
             return Ok(());
         };
-        // Total variance of row i at log-moneyness y.
-        let w = |i: usize, y: f64| -> f64 {
-            let f = self.forward(u, expiries[i]);
-            let ys: Vec<f64> = strikes.iter().map(|k| (k / f).ln()).collect();
-            let tv = |j: usize| vols[i][j] * vols[i][j] * expiries[i];
-            let n = ys.len();
-            if y <= ys[0] {
-                return tv(0);
-            }
-            if y >= ys[n - 1] {
-                return tv(n - 1);
-            }
-            let j = ys.partition_point(|&p| p <= y);
-            let a = (y - ys[j - 1]) / (ys[j] - ys[j - 1]);
-            tv(j - 1) * (1.0 - a) + tv(j) * a
-        };
+        let w = |i: usize, y: f64| self.row_variance(u, i, y);
         for i in 1..expiries.len() {
             let f = self.forward(u, expiries[i]);
             for (j, k) in strikes.iter().enumerate() {
