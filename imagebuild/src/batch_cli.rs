@@ -97,6 +97,13 @@ pub struct JobArgs {
     /// Risk jobs: the scenario file's blob name in the container.
     #[arg(long)]
     scenarios: Option<String>,
+    /// Risk jobs: the market file's blob name in the container (JSON:
+    /// valuation date, curves, underlyings), which a book's dated trades are
+    /// revalued through; every shard task gets it (run.sh submit BOOK
+    /// SCENARIOS MARKET uploads it there). A price job takes none: it
+    /// prices azfinsim CSV, which has no dated trades.
+    #[arg(long, value_name = "NAME")]
+    market: Option<String>,
     /// Job id: 1 to 64 letters, digits, hyphens and underscores; every blob the job writes is under it.
     #[arg(long)]
     id: String,
@@ -308,6 +315,7 @@ pub fn batch_job(a: JobArgs) -> Result<()> {
             batch::job::JobKind::Price
         },
         scenarios: a.scenarios,
+        market: a.market,
         id: a.id,
         pool_id: a.pool_id,
         image: a.image,

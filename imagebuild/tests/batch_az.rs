@@ -1031,3 +1031,118 @@ fn a_half_finished_submit_stops_its_job() {
     assert_eq!(o.status.code(), Some(1), "submit: {err}");
     assert!(err.contains("stopping job run5 failed too"), "{err}");
 }
+
+/// A risk job made with `--market`: `run.sh submit BOOK SCENARIOS MARKET`
+/// uploads the three files to their blobs, byte for byte, before the job
+/// is created; a market file that is not there is refused (exit 2) before
+/// anything is sent.
+#[test]
+fn a_risk_job_submits_its_book_scenarios_and_market() {
+    let Some(h) = harness(World::succeeded("risk3")) else {
+        return;
+    };
+    let root = &h.root;
+    h.job(
+        "risk3",
+        &[
+            "--kind",
+            "risk",
+            "--book",
+            "books/dated.jsonl",
+            "--scenarios",
+            "scen/s.csv",
+            "--market",
+            "markets/2026-12-04.json",
+            "--trades",
+            "1",
+            "--tasks",
+            "1",
+        ],
+    );
+    let files = [
+        ("dated.jsonl", "books/dated.jsonl", "{\"id\": \"spx-call\", \"underlying\": \"SPX\", \"payoff\": {\"type\": \"european\", \"option\": \"call\", \"strike\": 6000}, \"expiry\": \"2028-06-04\", \"steps_per_year\": 12, \"paths\": 2000}\n"),
+        ("s.csv", "scen/s.csv", "scenario,underlying,spot,vol,rate\ndown,SPX,-0.05,,\n"),
+        ("market.json", "markets/2026-12-04.json", "{\"valuation_date\": \"2026-12-04\", \"curves\": {\"USD\": {\"dates\": [\"2027-12-04\"], \"zero_rates\": [0.038]}}, \"underlyings\": {\"SPX\": {\"spot\": 6000, \"currency\": \"USD\", \"vol\": {\"flat\": 0.2}}}}\n"),
+    ];
+    for (file, _, body) in files {
+        std::fs::write(root.join(file), body).unwrap();
+    }
+    let o = h.run("risk3", &["submit", "dated.jsonl", "s.csv", "missing.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("missing.json: no such file"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(h.rec.requests().is_empty());
+    // Nor was the book or the scenario file uploaded: every file is
+    // checked first.
+    let argv = std::fs::read_to_string(&h.argv_log).unwrap_or_default();
+    assert!(!argv.contains("blob upload"), "{argv}");
+
+    let o = h.run("risk3", &["submit", "dated.jsonl", "s.csv", "market.json"]);
+    assert!(o.status.success(), "submit: {}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("uploading"), "{}", text(&o.stderr));
+    for (file, blob, body) in files {
+        let got = root.join(format!("{file}.down"));
+        h.env.az(&[
+            "storage",
+            "blob",
+            "download",
+            "--container-name",
+            "work",
+            "--name",
+            blob,
+            "--file",
+            got.to_str().unwrap(),
+            "--no-progress",
+            "--only-show-errors",
+        ]);
+        assert_eq!(std::fs::read_to_string(&got).unwrap(), body, "{blob}");
+    }
+    assert_eq!(
+        h.rec.calls_since(0),
+        vec![
+            "POST /jobs",
+            "POST /jobs/risk3/addtaskcollection",
+            "PATCH /jobs/risk3",
+        ]
+    );
+    // The shard task that arrived reads the market.
+    let sent = h.rec.requests()[1].body["value"].clone();
+    let shard = sent
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "0")
+        .unwrap();
+    let cmd = shard["commandLine"].as_str().unwrap();
+    assert!(cmd.contains("--market market.json"), "{cmd}");
+
+    // A market file for a job made without --market, whose tasks would
+    // not read it, is refused before anything is sent.
+    h.job(
+        "risk4",
+        &[
+            "--kind",
+            "risk",
+            "--book",
+            "books/dated.jsonl",
+            "--scenarios",
+            "scen/s.csv",
+            "--trades",
+            "1",
+            "--tasks",
+            "1",
+        ],
+    );
+    let n = h.rec.requests().len();
+    let o = h.run("risk4", &["submit", "dated.jsonl", "s.csv", "market.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("job risk4 was made without --market"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(h.rec.requests().len(), n);
+}

@@ -1922,3 +1922,167 @@ fn a_price_job_refuses_a_portfolio_book() {
     ));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// A risk job's `--market NAME` (issue 23): every shard task gets the
+/// market file as a resource file and passes `--market market.json`; the
+/// merge task, which revalues nothing, gets neither; run.sh uploads it.
+/// The bodies pass the service's definitions.
+#[test]
+fn risk_jobs_carry_the_market_file_to_every_shard() {
+    let d = tempfile::tempdir().unwrap();
+    let s = schema();
+    let dir = d.path().join("m");
+    let o = image(&job_args(
+        dir.to_str().unwrap(),
+        "m",
+        &[
+            "--kind",
+            "risk",
+            "--trades",
+            "100",
+            "--tasks",
+            "3",
+            "--book",
+            "books/dated.jsonl",
+            "--scenarios",
+            "scen/2026.csv",
+            "--market",
+            "markets/2026-12-04.json",
+            "--seed",
+            "7",
+            "--schema",
+            s.to_str().unwrap(),
+        ],
+    ));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tasks = job_tasks(&dir);
+    assert_eq!(tasks.len(), 3 + 1);
+    let url = "https://acct.blob.core.windows.net/work";
+    for (k, t) in tasks[..3].iter().enumerate() {
+        let cmd = t["commandLine"].as_str().unwrap();
+        assert!(
+            cmd.contains(&format!(
+                "riskpool risk --input book.jsonl --scenarios scenarios.csv --market market.json --seed 7 --shard {k}/3 --output risk.{k}.part.jsonl"
+            )),
+            "{cmd}"
+        );
+        let files = t["resourceFiles"].as_array().unwrap();
+        assert_eq!(files.len(), 3, "{files:?}");
+        assert_eq!(
+            files[2],
+            json!({"httpUrl": format!("{url}/markets/2026-12-04.json"), "filePath": "market.json",
+                   "identityReference": {"resourceId": IDENTITY}})
+        );
+    }
+    let merge = &tasks[3];
+    assert_eq!(merge["id"], "merge");
+    let mut words = Vec::new();
+    strings(merge, &mut words);
+    assert!(
+        !words.iter().any(|w| w.contains("market")),
+        "the merge revalues nothing: {merge}"
+    );
+    // The job and every task collection, as sent, against the definitions.
+    let defs = Definitions::load(&s).unwrap();
+    let job = read(&dir.join("job.json"));
+    assert!(defs.check("JobAddParameter", &job, "job").is_empty());
+    let body = json!({"value": read(&dir.join("tasks-0000.json"))});
+    let problems = defs.check("TaskAddCollectionParameter", &body, "tasks");
+    assert!(problems.is_empty(), "{problems:?}");
+    let script = std::fs::read_to_string(dir.join("run.sh")).unwrap();
+    assert!(
+        script.contains("MARKET_BLOB=markets/2026-12-04.json"),
+        "{script}"
+    );
+    let sh = Command::new("sh")
+        .arg("-n")
+        .arg(dir.join("run.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        sh.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sh.stderr)
+    );
+
+    // Without --market: no market anywhere, as before.
+    let plain = d.path().join("p");
+    let o = image(&job_args(
+        plain.to_str().unwrap(),
+        "p",
+        &[
+            "--kind",
+            "risk",
+            "--trades",
+            "100",
+            "--tasks",
+            "3",
+            "--book",
+            "b.jsonl",
+            "--scenarios",
+            "s.csv",
+        ],
+    ));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for t in job_tasks(&plain) {
+        let mut words = Vec::new();
+        strings(&t, &mut words);
+        assert!(!words.iter().any(|w| w.contains("market")), "{t}");
+    }
+}
+
+/// `--market` on a price job is refused naming the flag: a price job
+/// prices azfinsim CSV, whose trades are never priced through a market
+/// file. A market blob name is held to the book's rules.
+#[test]
+fn a_price_job_refuses_a_market_and_market_names_are_checked() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("j");
+    for extra in [
+        vec!["--trades", "10", "--tasks", "2", "--market", "m.json"],
+        vec![
+            "--trades", "10", "--tasks", "2", "--book", "b.csv", "--market", "m.json",
+        ],
+    ] {
+        refused(
+            &job_args(dir.to_str().unwrap(), "j", &extra),
+            &[
+                "--market",
+                "a price job prices azfinsim CSV trades",
+                "--kind risk",
+                "riskpool price --market",
+            ],
+        );
+        assert!(!dir.exists());
+    }
+    for bad in [
+        "my market.json",
+        "a$(id).json",
+        "../m.json",
+        "m/",
+        "x\n.json",
+    ] {
+        let flag = format!("--market={bad}");
+        refused(
+            &job_args(
+                dir.to_str().unwrap(),
+                "j",
+                &[
+                    "--kind",
+                    "risk",
+                    "--trades",
+                    "10",
+                    "--tasks",
+                    "2",
+                    "--book",
+                    "b.jsonl",
+                    "--scenarios",
+                    "s.csv",
+                    &flag,
+                ],
+            ),
+            &["--market", "is not a blob name"],
+        );
+        assert!(!dir.exists(), "{bad:?}");
+    }
+}

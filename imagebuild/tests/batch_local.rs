@@ -535,6 +535,46 @@ fn risk_book(n: usize) -> String {
         .collect()
 }
 
+/// Runs a risk job's graph as Batch runs it: the shard tasks in shuffled
+/// order, the first killed mid-run and rerun in the same folder, then the
+/// merge. Every task must succeed.
+fn run_risk_job(b: &Batch, job: &str, tasks: &[Value]) {
+    let merge = tasks.last().unwrap();
+    assert_eq!(merge["id"], "merge");
+    let mut order: Vec<&Value> = tasks[..tasks.len() - 1].iter().collect();
+    let seed = shuffle(&mut order);
+    eprintln!("{job}: shard tasks in the order of seed {seed} (RISKPOOL_SHUFFLE_SEED)");
+    for (i, t) in order.iter().enumerate() {
+        let id = t["id"].as_str().unwrap();
+        if i == 0 {
+            let (mut child, wd) = b.start(job, t);
+            std::thread::sleep(std::time::Duration::from_millis(40));
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let status = child.wait().unwrap();
+            let t0 = std::time::Instant::now();
+            while Command::new("kill")
+                .args(["-0", "--", &format!("-{}", child.id())])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+            {
+                assert!(t0.elapsed().as_secs() < 10, "the killed task lives on");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            b.upload(t, &wd, status.success());
+        }
+        assert_eq!(b.run(job, t), 0, "{job}/{id}: {}", b.stderr(job, id));
+    }
+    assert_eq!(
+        b.run(job, merge),
+        0,
+        "{job}/merge: {}",
+        b.stderr(job, "merge")
+    );
+}
+
 #[test]
 fn a_risk_job_runs_as_batch_runs_it_and_equals_one_run() {
     let d = tempfile::tempdir().unwrap();
@@ -574,46 +614,7 @@ fn a_risk_job_runs_as_batch_runs_it_and_equals_one_run() {
         ],
     );
     assert_eq!(tasks.len(), 3 + 1);
-    // Shards in shuffled order, the first killed mid-run and rerun.
-    let mut order: Vec<&Value> = tasks[..3].iter().collect();
-    let seed = shuffle(&mut order);
-    eprintln!("risk1: shard tasks in the order of seed {seed} (RISKPOOL_SHUFFLE_SEED)");
-    for (i, t) in order.iter().enumerate() {
-        let id = t["id"].as_str().unwrap();
-        if i == 0 {
-            let (mut child, wd) = b.start("risk1", t);
-            std::thread::sleep(std::time::Duration::from_millis(40));
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let status = child.wait().unwrap();
-            let t0 = std::time::Instant::now();
-            while Command::new("kill")
-                .args(["-0", "--", &format!("-{}", child.id())])
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-            {
-                assert!(t0.elapsed().as_secs() < 10, "the killed task lives on");
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            b.upload(t, &wd, status.success());
-        }
-        assert_eq!(
-            b.run("risk1", t),
-            0,
-            "risk1/{id}: {}",
-            b.stderr("risk1", id)
-        );
-    }
-    let merge = &tasks[3];
-    assert_eq!(merge["id"], "merge");
-    assert_eq!(
-        b.run("risk1", merge),
-        0,
-        "merge: {}",
-        b.stderr("risk1", "merge")
-    );
+    run_risk_job(&b, "risk1", &tasks);
     for f in [
         "pnl.csv",
         "pnl.csv.summary.json",
@@ -649,4 +650,150 @@ fn a_risk_job_runs_as_batch_runs_it_and_equals_one_run() {
     assert_eq!(summary["unnamed_trades"], 8);
     // GOLD is in no scenario: its trades and the unnamed ones do not move.
     assert_eq!(summary["unmoved_trades"], 8 + 11);
+}
+
+/// A market file (docs/formats.md, "Market file and dated trades"): USD
+/// curves, SPX on a flat vol with a dividend yield, SX5E with Heston
+/// parameters.
+const MARKET: &str = r#"{"valuation_date": "2026-12-04",
+ "curves": {"USD": {"dates": ["2027-03-04", "2027-12-04", "2031-12-04"], "zero_rates": [0.041, 0.038, 0.035]}},
+ "underlyings": {
+   "SPX": {"spot": 6000, "currency": "USD",
+           "dividend_yield": {"dates": ["2027-12-04"], "zero_rates": [0.013]},
+           "vol": {"flat": 0.2}},
+   "SX5E": {"spot": 5000, "currency": "USD", "vol": {"flat": 0.18},
+            "heston": {"v0": 0.04, "kappa": 1.5, "theta": 0.045, "xi": 0.5, "rho": -0.7}}},
+ "correlations": [{"a": "SPX", "b": "SX5E", "rho": 0.7}]}
+"#;
+
+/// A book of `n` dated trades on the market's underlyings (Europeans and
+/// digitals, black and heston), with an inline trade in every six.
+fn dated_book(n: usize) -> String {
+    let expiries = ["2027-06-04", "2027-12-04", "2028-06-04", "2029-12-04"];
+    (0..n)
+        .map(|i| {
+            if i % 6 == 5 {
+                return format!(
+                    r#"{{"id": "inline{i}", "model": {{"type": "gbm", "spot": 100, "rate": 0.02, "vol": 0.2, "underlying": "GOLD"}}, "payoff": {{"type": "european", "option": "call", "strike": 100}}, "maturity": 1, "steps": 1, "paths": 2000}}"#
+                ) + "\n";
+            }
+            let (u, spot, model) = if i % 2 == 0 {
+                ("SPX", 6000, "black")
+            } else {
+                ("SX5E", 5000, "heston")
+            };
+            let option = if i % 4 < 2 { "call" } else { "put" };
+            let strike = spot * (90 + (i % 5) * 5) / 100;
+            let payoff = if i % 3 == 0 {
+                format!(
+                    r#"{{"type": "digital", "option": "{option}", "strike": {strike}, "cash": 100}}"#
+                )
+            } else {
+                format!(r#"{{"type": "european", "option": "{option}", "strike": {strike}}}"#)
+            };
+            format!(
+                r#"{{"id": "d{i}", "underlying": "{u}", "model": "{model}", "payoff": {payoff}, "expiry": "{}", "steps_per_year": 12, "paths": 3000}}"#,
+                expiries[i % 4]
+            ) + "\n"
+        })
+        .collect()
+}
+
+/// A risk job on a book of dated trades, made with `--market`: each shard
+/// task fetches the market file and revalues through it, and the merged
+/// figures equal one local `riskpool risk --market` run byte for byte. The
+/// same job made without `--market` stops at its first shard, exit 2
+/// naming the flag.
+#[test]
+fn a_risk_job_on_dated_trades_takes_its_market_and_equals_one_run() {
+    let d = tempfile::tempdir().unwrap();
+    let b = Batch::new(d.path());
+    let (book, scen, market) = (
+        b.blobs.join("books/dated.jsonl"),
+        b.blobs.join("scen/s.csv"),
+        b.blobs.join("markets/2026-12-04.json"),
+    );
+    for f in [&book, &scen, &market] {
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+    }
+    std::fs::write(&book, dated_book(30)).unwrap();
+    std::fs::write(&market, MARKET).unwrap();
+    let mut s = String::from("scenario,underlying,spot,vol,rate\n");
+    for k in 0..8 {
+        let x = (k as f64 - 3.5) / 40.0;
+        s += &format!(
+            "m{k},SPX,{x},{},{}\nm{k},SX5E,{},,{}\n",
+            -x / 2.0,
+            x / 20.0,
+            -x,
+            x / 20.0
+        );
+    }
+    std::fs::write(&scen, s).unwrap();
+    let args = [
+        "--kind",
+        "risk",
+        "--trades",
+        "30",
+        "--tasks",
+        "3",
+        "--seed",
+        "11",
+        "--book",
+        "books/dated.jsonl",
+        "--scenarios",
+        "scen/s.csv",
+    ];
+    let mut with_market = args.to_vec();
+    with_market.extend(["--market", "markets/2026-12-04.json"]);
+    let tasks = make_job(&d.path().join("m"), "dated1", &with_market);
+    assert_eq!(tasks.len(), 3 + 1);
+    run_risk_job(&b, "dated1", &tasks);
+    // Each shard had the market as a file of its own working directory.
+    for k in 0..3 {
+        let got = b.task_dir("dated1", &k.to_string()).join("wd/market.json");
+        assert_eq!(std::fs::read(got).unwrap(), MARKET.as_bytes());
+    }
+
+    // One unsharded run of the same book, scenarios and market.
+    let (whole, whole_by_trade) = (b.node.join("whole.csv"), b.node.join("whole-by-trade.csv"));
+    let o = Command::new(common::runner())
+        .args(["risk", "--seed", "11", "--input"])
+        .arg(&book)
+        .arg("--scenarios")
+        .arg(&scen)
+        .arg("--market")
+        .arg(&market)
+        .arg("--output")
+        .arg(&whole)
+        .arg("--by-trade")
+        .arg(&whole_by_trade)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (local, merged) in [(&whole, "pnl.csv"), (&whole_by_trade, "by-trade.csv")] {
+        assert_eq!(
+            std::fs::read_to_string(local).unwrap(),
+            std::fs::read_to_string(b.blobs.join("dated1").join(merged)).unwrap(),
+            "{merged}: the job's differs from one local run"
+        );
+    }
+    let pnl = std::fs::read_to_string(&whole).unwrap();
+    assert_eq!(pnl.lines().count(), 1 + 8, "{pnl}");
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(b.blobs.join("dated1/pnl.csv.summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["trades"], 30);
+    assert_eq!(summary["shards"], 3);
+    // GOLD, the inline trades' underlying, is in no scenario.
+    assert_eq!(summary["unmoved_trades"], 5);
+
+    // Without --market the dated trades cannot be priced: the first shard
+    // stops, naming the flag, and uploads no part.
+    let tasks = make_job(&d.path().join("n"), "dated2", &args);
+    assert_eq!(b.run("dated2", &tasks[0]), 2);
+    let err = b.stderr("dated2", "0");
+    assert!(err.contains("give --market FILE"), "{err}");
+    assert!(!b.blobs.join("dated2/risk-parts").exists());
 }

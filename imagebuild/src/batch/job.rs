@@ -24,13 +24,16 @@
 //!
 //! `--kind risk` makes the risk graph instead: risk_0..N-1 -> merge. Each
 //! shard task revalues its trades (stream id K mod N) of the book under
-//! every scenario of the scenario file, both resource files, and uploads
-//! its part; the merge task takes the job's parts and writes the figures:
+//! every scenario of the scenario file, both resource files (and the
+//! market file, `--market`, a third, for books of dated trades), and
+//! uploads its part; the merge task takes the job's parts and writes the
+//! figures:
 //!
 //! | blob | written by | read by |
 //! |---|---|---|
 //! | the book, `--book NAME` (portfolio JSON Lines or JSON) | the user | risk K |
 //! | the scenarios, `--scenarios NAME` (CSV) | the user | risk K |
+//! | the market, `--market NAME` (JSON), when given | the user | risk K (`--market market.json`) |
 //! | `JOB/risk-parts/risk.K.part.jsonl` | risk K | merge (prefix `JOB/risk-parts/`) |
 //! | `JOB/pnl.csv`, `pnl.csv.summary.json`, `by-trade.csv`, `risk.html` | merge | the user |
 //!
@@ -74,6 +77,9 @@ pub struct JobOptions {
     pub kind: JobKind,
     /// Risk jobs: the scenario file's blob name in the container.
     pub scenarios: Option<String>,
+    /// Risk jobs: the market file's blob name in the container (what the
+    /// book's dated trades are revalued through), given to every shard task.
+    pub market: Option<String>,
     pub id: String,
     pub pool_id: String,
     /// The container image the tasks run in (None on custom-image pools).
@@ -314,19 +320,28 @@ fn risk_tasks(o: &JobOptions) -> Vec<Value> {
     for k in 0..n {
         let id = k.to_string();
         let part = format!("risk.{k}.part.jsonl");
+        let market = if o.market.is_some() {
+            " --market market.json"
+        } else {
+            ""
+        };
         let mut t = task(
             o,
             &id,
             format!(
-                "riskpool risk --input book.jsonl --scenarios scenarios.csv{} --shard {k}/{n} --output {part}",
+                "riskpool risk --input book.jsonl --scenarios scenarios.csv{market}{} --shard {k}/{n} --output {part}",
                 seed_flag(o.seed)
             ),
             None,
         );
-        t["resourceFiles"] = json!([
+        let mut files = vec![
             blob_file(o, &book, "book.jsonl"),
-            blob_file(o, &scenarios, "scenarios.csv")
-        ]);
+            blob_file(o, &scenarios, "scenarios.csv"),
+        ];
+        if let Some(m) = &o.market {
+            files.push(blob_file(o, m, "market.json"));
+        }
+        t["resourceFiles"] = json!(files);
         t["outputFiles"] = outputs(o, &id, &[(&part, format!("{job}/risk-parts/{part}"))]);
         tasks.push(t);
     }

@@ -22,6 +22,8 @@
 //! | retries: 0 to 10, never -1 (Batch's "without limit") | riskpool's own bound; `constraints.maxTaskRetryCount` |
 //! | time limits: tasks PT1M to P7D, the job PT1M to P30D and no shorter than a task's | riskpool's own bound (a hung task would keep its node billed); `constraints.maxWallClockTime` |
 //! | a price job's book: `NAME.csv` (azfinsim CSV, the one format `riskpool split` reads) | riskpool split |
+//! | `--market` on risk jobs only (a price job's azfinsim CSV has no dated trades) | riskpool azfinsim |
+//! | `--book`, `--scenarios`, `--market`: blob names of 1 to 1,024 letters, digits, `.`, `_`, `-`, with `/` between non-empty parts other than `.` and `..` | riskpool's own bound: one shell word, one blob |
 //! | with `--pool-body`: the job's identity is one of the pool's; `--image` exactly when the pool has a `containerConfiguration`, from one of its `containerRegistries` | the pool the job runs on |
 //!
 //! Ids may begin with `-` (the service allows it): every command line and
@@ -549,7 +551,11 @@ pub fn check_job(o: &JobOptions) -> Vec<Refusal> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
     };
-    for (flag, name) in [("--book", &o.book), ("--scenarios", &o.scenarios)] {
+    for (flag, name) in [
+        ("--book", &o.book),
+        ("--scenarios", &o.scenarios),
+        ("--market", &o.market),
+    ] {
         if let Some(name) = name {
             if !blob_ok(name) {
                 refuse(&mut out, flag, format!(
@@ -585,6 +591,11 @@ pub fn check_job(o: &JobOptions) -> Vec<Refusal> {
                     "--scenarios",
                     "scenarios are for --kind risk".to_string(),
                 );
+            }
+            // The price tasks run `riskpool azfinsim` on azfinsim CSV parts:
+            // no dated trades, nothing a market file would price.
+            if o.market.is_some() {
+                refuse(&mut out, "--market", "a price job prices azfinsim CSV trades (riskpool split reads no other format), which carry their own market and are never priced through a market file: revalue a book of dated trades with --kind risk --market, or price it locally with riskpool price --market".to_string());
             }
         }
     }

@@ -1,5 +1,6 @@
 //! `run.sh`: the whole run of one job with the Azure CLI, written beside
-//! the job's bodies: `submit` (upload the book, create the pool if it is
+//! the job's bodies: `submit` (upload the book, and a risk job's
+//! scenarios and market, each file given checked first; create the pool if it is
 //! missing, create the job, add the tasks, set `terminatejob`; a job left
 //! half-made is stopped), `status` (task counts in one call, the failed
 //! tasks with their exit codes and `stderr.txt` links), `wait` (status
@@ -88,6 +89,7 @@ pub fn run_sh(o: &JobOptions, pool: Option<&PoolCreation>, collections: usize) -
         .unwrap_or(("", ""));
     let book = o.book.clone().unwrap_or_default();
     let scenarios = o.scenarios.clone().unwrap_or_default();
+    let market = o.market.clone().unwrap_or_default();
     let kind = match o.kind {
         super::job::JobKind::Price => "price",
         super::job::JobKind::Risk => "risk",
@@ -109,7 +111,8 @@ pub fn run_sh(o: &JobOptions, pool: Option<&PoolCreation>, collections: usize) -
 #   ./run.sh download [OUT.csv]  if the job succeeded, fetch {job}/results.csv, check one row per
 #                                trade, keep it as OUT.csv (default: results.csv beside this script)
 #   ./run.sh all [BOOK.csv]      submit, wait, download
-# Risk jobs (--kind risk): submit [BOOK.jsonl [SCENARIOS.csv]] uploads both; download [DIR] fetches
+# Risk jobs (--kind risk): submit [BOOK.jsonl [SCENARIOS.csv [MARKET.json]]] uploads each file given
+# (the market file for a job made with --market); all takes the same; download [DIR] fetches
 # {job}/pnl.csv, pnl.csv.summary.json, by-trade.csv and risk.html into DIR (default: beside this script).
 # Exit: 0 done; 1 the job failed (its failed tasks named) or a call failed; 2 bad usage or file;
 # 3 not finished: wait gave up, or download before the job ended.
@@ -129,6 +132,7 @@ CONTAINER={qcontainer}
 BOOK_BLOB={qbook}
 KIND={kind}
 SCENARIOS_BLOB={qscenarios}
+MARKET_BLOB={qmarket}
 TRADES={trades}
 PARTS={parts}
 COLLECTIONS={collections}
@@ -167,35 +171,44 @@ abandon() {{
 }}
 
 submit() {{
-  if [ -n "$BOOK_BLOB" ]; then
-    book=${{1:-}}
-    if [ -n "$book" ]; then
-      book=$(abs "$book")
-      [ -f "$book" ] || die "$book: no such file" 2
-      if [ "$KIND" = price ]; then
-        # split reads azfinsim CSV only, its header first.
-        awk 'NR == 1 {{ sub(/^\357\273\277/, ""); sub(/^[ \t]+/, ""); ok = $0 ~ /^tradenum[ \t]*,/; exit }} END {{ exit !ok }}' "$book" ||
-          die "$book is not an azfinsim CSV trade file (its first line is not the header tradenum,...): a price job splits and prices azfinsim CSV only" 2
-        n=$(rows "$book")
-        [ "$n" -eq "$TRADES" ] || die "$book holds $n trades; this job was made for $TRADES (--trades)" 2
-      fi
-      say "uploading $book to $CONTAINER/$BOOK_BLOB"
-      storage blob upload --container-name="$CONTAINER" --name="$BOOK_BLOB" --file="$book" --overwrite --no-progress >/dev/null
-    else
-      say "no book file given: the job reads $CONTAINER/$BOOK_BLOB as it is"
+  # Every file given is checked before any is uploaded.
+  book=
+  if [ -n "$BOOK_BLOB" ] && [ -n "${{1:-}}" ]; then
+    book=$(abs "$1")
+    [ -f "$book" ] || die "$book: no such file" 2
+    if [ "$KIND" = price ]; then
+      # split reads azfinsim CSV only, its header first.
+      awk 'NR == 1 {{ sub(/^\357\273\277/, ""); sub(/^[ \t]+/, ""); ok = $0 ~ /^tradenum[ \t]*,/; exit }} END {{ exit !ok }}' "$book" ||
+        die "$book is not an azfinsim CSV trade file (its first line is not the header tradenum,...): a price job splits and prices azfinsim CSV only" 2
+      n=$(rows "$book")
+      [ "$n" -eq "$TRADES" ] || die "$book holds $n trades; this job was made for $TRADES (--trades)" 2
     fi
   fi
-  if [ -n "$SCENARIOS_BLOB" ]; then
-    scen=${{2:-}}
-    if [ -n "$scen" ]; then
-      scen=$(abs "$scen")
-      [ -f "$scen" ] || die "$scen: no such file" 2
-      say "uploading $scen to $CONTAINER/$SCENARIOS_BLOB"
-      storage blob upload --container-name="$CONTAINER" --name="$SCENARIOS_BLOB" --file="$scen" --overwrite --no-progress >/dev/null
-    else
-      say "no scenario file given: the job reads $CONTAINER/$SCENARIOS_BLOB as it is"
-    fi
+  scen=
+  if [ -n "$SCENARIOS_BLOB" ] && [ -n "${{2:-}}" ]; then
+    scen=$(abs "$2")
+    [ -f "$scen" ] || die "$scen: no such file" 2
   fi
+  market=
+  if [ -n "${{3:-}}" ]; then
+    # Its tasks would not read it: refused rather than uploaded for nothing.
+    [ -n "$MARKET_BLOB" ] ||
+      die "$3: job $JOB was made without --market, so its tasks read no market file: make the job again with --market NAME" 2
+    market=$(abs "$3")
+    [ -f "$market" ] || die "$market: no such file" 2
+  fi
+  # $1 the file (empty: none given), $2 its blob, $3 what it is.
+  put() {{
+    if [ -n "$1" ]; then
+      say "uploading $1 to $CONTAINER/$2"
+      storage blob upload --container-name="$CONTAINER" --name="$2" --file="$1" --overwrite --no-progress >/dev/null
+    else
+      say "no $3 file given: the job reads $CONTAINER/$2 as it is"
+    fi
+  }}
+  [ -z "$BOOK_BLOB" ] || put "$book" "$BOOK_BLOB" book
+  [ -z "$SCENARIOS_BLOB" ] || put "$scen" "$SCENARIOS_BLOB" scenario
+  [ -z "$MARKET_BLOB" ] || put "$market" "$MARKET_BLOB" market
   if [ -n "$POOL_ACCOUNT_ID" ]; then
     pool_url="$ARM$POOL_ACCOUNT_ID/pools/$POOL?api-version=$API"
     if az rest --method get --url="$pool_url" --only-show-errors >/dev/null 2>&1; then
@@ -366,12 +379,12 @@ download() {{
 }}
 
 case "${{1:-}}" in
-  submit) submit "${{2:-}}" "${{3:-}}" ;;
+  submit) submit "${{2:-}}" "${{3:-}}" "${{4:-}}" ;;
   status) status ;;
   wait) wait_job ;;
   download) download "${{2:-}}" ;;
-  all) submit "${{2:-}}" "${{3:-}}"; wait_job; download ;;
-  *) die "usage: run.sh submit [BOOK.csv] | status | wait | download [OUT.csv] | all [BOOK.csv]" 2 ;;
+  all) submit "${{2:-}}" "${{3:-}}" "${{4:-}}"; wait_job; download ;;
+  *) die "usage: run.sh submit [BOOK.csv] | status | wait | download [OUT.csv] | all [BOOK.csv]; risk jobs: submit|all [BOOK.jsonl [SCENARIOS.csv [MARKET.json]]], download [DIR]" 2 ;;
 esac
 "#,
         job = o.id,
@@ -382,6 +395,7 @@ esac
         qcontainer = sh_quote(container),
         qbook = sh_quote(&book),
         qscenarios = sh_quote(&scenarios),
+        qmarket = sh_quote(&market),
         qpool_account = sh_quote(pool_account),
         qpool_body = sh_quote(pool_body),
         qjob_limit = sh_quote(&o.job_time_limit),
