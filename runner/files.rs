@@ -127,10 +127,26 @@ pub fn split(args: &SplitArgs) -> Result<Vec<std::path::PathBuf>> {
             )));
         }
     }
+    // Every part's lock, as every writer of a file takes it: a part that
+    // another run is writing (a price task on it) stops the split before
+    // any part is replaced. Each is taken again for its own rename.
+    for (path, _) in &parts {
+        if let Err(e) = OutputLock::acquire(path) {
+            for p in &parts {
+                let _ = std::fs::remove_file(&p.1);
+            }
+            return Err(e);
+        }
+    }
     let mut written = Vec::new();
     for (i, (path, tmp)) in parts.iter().enumerate() {
         let existed = std::fs::symlink_metadata(path).is_ok();
-        if let Err(e) = std::fs::rename(tmp, path) {
+        let lock = OutputLock::acquire(path);
+        let renamed = match lock {
+            Ok(_held) => std::fs::rename(tmp, path).map_err(anyhow::Error::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = renamed {
             for (_, t) in &parts[i..] {
                 let _ = std::fs::remove_file(t);
             }

@@ -22,6 +22,9 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         ))
     })?;
     crate::durable::check_output(std::path::Path::new(""), &args.output, "--output")?;
+    // The output's lock, as every writer of a file takes it: no other run
+    // is writing this output or its side files while this one does.
+    let _lock = crate::durable::OutputLock::acquire(&args.output)?;
     let partial = partial_path(&args.output);
     let result = write(args, &partial, end);
     if result.is_err() {

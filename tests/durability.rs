@@ -260,6 +260,59 @@ fn a_second_writer_fails_fast_and_the_first_completes() {
     assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
 }
 
+/// `generate` and `split` take their outputs' locks as every writer does:
+/// while a price run writes `out.csv` (or a part `split` would replace),
+/// they stop with exit 1 naming the other run, touching nothing, and the
+/// price run completes as if alone.
+#[test]
+fn generate_and_split_do_not_write_over_a_running_job() {
+    if !crate::util::hooks() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let input = book(d.path(), "book.jsonl", 40);
+    let reference = d.path().join("reference.csv");
+    assert!(price(&input, &reference, &[]).status().unwrap().success());
+    let trades = d.path().join("trades.csv");
+    assert!(
+        riskpool(&["generate", "--trades", "4", "--output", p(&trades)])
+            .status
+            .success()
+    );
+    let parts = d.path().join("parts");
+    std::fs::create_dir(&parts).unwrap();
+    for out in [d.path().join("out.csv"), parts.join("trades.0.csv")] {
+        let hold = d.path().join("hold");
+        std::fs::write(&hold, "").unwrap();
+        let mut first = price(&input, &out, &[]);
+        first.env("RISKPOOL_TEST_STALL_WHILE", &hold);
+        let mut first = stalled(first, "batch");
+        let o = if out.ends_with("out.csv") {
+            riskpool(&["generate", "--trades", "3", "--output", p(&out)])
+        } else {
+            riskpool(&[
+                "split",
+                "--input",
+                p(&trades),
+                "--trades-per-file",
+                "2",
+                "--output-dir",
+                p(&parts),
+            ])
+        };
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!("another riskpool run (pid {})", first.id())),
+            "{err}"
+        );
+        assert!(!parts.join("trades.1.csv").exists());
+        std::fs::remove_file(&hold).unwrap();
+        assert!(first.wait().unwrap().success());
+        assert_eq!(rows(&out), rows(&reference));
+    }
+}
+
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Tmpfs(PathBuf);
 
