@@ -63,6 +63,30 @@ pub fn changed(path: &Path) -> String {
     )
 }
 
+/// A term of `trade` that the request's precision cannot hold (in f32,
+/// beyond 3.4e38: it would be infinite, and a payoff of it paid 0 or a
+/// garbage), named as its input names it.
+fn beyond_precision(
+    trade: &riskpool_kernels::Trade,
+    req: &PricingRequest,
+) -> Option<(String, String)> {
+    if req.precision != riskpool_kernels::Precision::F32 {
+        return None;
+    }
+    crate::output::input_fields(trade)
+        .into_iter()
+        .find(|(_, x)| x.is_finite() && x.abs() > f32::MAX as f64)
+        .map(|(name, x)| {
+            (
+                name,
+                format!(
+                    "{x:e} does not fit in f32 (at most {:e}): price it with --precision f64",
+                    f32::MAX
+                ),
+            )
+        })
+}
+
 /// One checked trade, all the sequential part needs of it.
 struct Row {
     line: u64,
@@ -106,6 +130,9 @@ fn check_in_blocks(
                         other => other.to_string(),
                     };
                     return Err(error_at(path, t.line, Some(field("trials", "paths")), msg).into());
+                }
+                if let Some((name, msg)) = beyond_precision(&t.trade, req) {
+                    return Err(error_at(path, t.line, Some(&name), msg).into());
                 }
                 let assets = t.trade.extension.as_ref().and_then(|e| e.multi.as_ref());
                 Ok(Row {

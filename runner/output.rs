@@ -563,25 +563,33 @@ fn multi_fields(m: &riskpool_kernels::multi::MultiAsset, out: &mut Vec<(String, 
     }
 }
 
-/// ": likely field `f` = x" for the term furthest from 1 in magnitude (the
-/// usual cause of an overflow or underflow), in the input's own names.
-fn likely_field(trade: &Trade) -> String {
+/// The trade's numeric terms in the input's own names: an azfinsim
+/// trade's by its file's columns ([`numeric_fields`] otherwise).
+pub(crate) fn input_fields(trade: &Trade) -> Vec<(String, f64)> {
     let azfinsim = matches!(trade.model, riskpool_kernels::model::ModelSpec::SvFx(_))
         && trade.id.parse::<u64>() == Ok(trade.stream);
     numeric_fields(trade)
+        .into_iter()
+        .map(|(f, x)| {
+            if azfinsim {
+                (riskpool_kernels::azfinsim::column_of(&f).to_string(), x)
+            } else {
+                (f, x)
+            }
+        })
+        .collect()
+}
+
+/// ": likely field `f` = x" for the term furthest from 1 in magnitude (the
+/// usual cause of an overflow or underflow), in the input's own names.
+fn likely_field(trade: &Trade) -> String {
+    input_fields(trade)
         .into_iter()
         .filter(|(_, x)| *x != 0.0)
         .map(|(f, x)| (f, x, x.abs().log10().abs()))
         .filter(|(_, _, m)| *m >= 2.0 || m.is_nan())
         .max_by(|a, b| a.2.total_cmp(&b.2))
-        .map(|(f, x, _)| {
-            let f = if azfinsim {
-                riskpool_kernels::azfinsim::column_of(&f).to_string()
-            } else {
-                f
-            };
-            format!("; likely field `{f}` = {x:e}, out of the model's working range")
-        })
+        .map(|(f, x, _)| format!("; likely field `{f}` = {x:e}, out of the model's working range"))
         .unwrap_or_default()
 }
 

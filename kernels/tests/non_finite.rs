@@ -121,3 +121,58 @@ fn a_scenario_whose_paths_are_not_finite_is_nan_on_every_engine() {
         Err(e) => eprintln!("skipping wgpu: {e}"),
     }
 }
+
+/// A Heston variance that overflows (kappa 1e300: the Euler step's mean
+/// reversion) is laundered to 0 by the step's max, so the log-spot stays
+/// finite: the variance is checked too, and the trade is NaN on every
+/// engine, never the confident 97.04 it priced to.
+#[test]
+fn a_variance_that_is_not_finite_is_never_paid() {
+    use riskpool_kernels::model::{Heston, ModelSpec};
+    let heston = |id: &str, kappa: f64| {
+        trade(
+            id,
+            ModelSpec::Heston(Heston {
+                spot: 100.0,
+                rate: 0.03,
+                dividend: 0.0,
+                v0: 0.04,
+                kappa,
+                theta: 0.04,
+                xi: 0.5,
+                rho: -0.7,
+            }),
+            PayoffSpec::European(European {
+                option: OptionType::Put,
+                strike: 100.0,
+            }),
+            1.0,
+            8,
+            256,
+        )
+    };
+    let book = vec![heston("ok", 1.5), heston("wild", 1e300)];
+    let check = |name: &str, engine: &dyn Engine, precision: Precision| {
+        let req = PricingRequest {
+            precision,
+            ..Default::default()
+        };
+        let got = engine.price(&book, &req).unwrap();
+        assert!(got[0].pv.value.is_finite(), "{name} {precision:?}: {:?}", got[0]);
+        assert!(got[1].pv.value.is_nan(), "{name} {precision:?}: {:?}", got[1]);
+    };
+    let cpu = CpuEngine::new(None).unwrap();
+    check("cpu", &cpu, Precision::F32);
+    check("cpu", &cpu, Precision::F64);
+    match CudaOnCpu::build(std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))) {
+        Ok(k) => {
+            check("cuda-on-cpu", &k, Precision::F32);
+            check("cuda-on-cpu", &k, Precision::F64);
+        }
+        Err(e) => eprintln!("skipping cuda-on-cpu: {e}"),
+    }
+    match WgpuEngine::new(true) {
+        Ok(gpu) => check("wgpu", &gpu, Precision::F32),
+        Err(e) => eprintln!("skipping wgpu: {e}"),
+    }
+}

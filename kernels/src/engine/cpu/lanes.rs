@@ -157,7 +157,12 @@ pub fn run_paths<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize>(
             for l in 0..L {
                 let x = xf[l] + shift;
                 let val = job.payoff.value([st[fo][0][l], st[fo][1][l]], x) * fold.discount;
-                v[fo][l] = val.nan_unless_finite(x).to_f64();
+                // The variance too: a variance that overflowed is laundered
+                // to 0 by the step's max, leaving the log-spot finite.
+                v[fo][l] = val
+                    .nan_unless_finite(x)
+                    .nan_unless_finite(aux[fold.family][l])
+                    .to_f64();
             }
         }
 

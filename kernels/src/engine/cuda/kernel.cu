@@ -133,7 +133,10 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
             if (k < (int)n_folds) {
                 const int fam = PV_ONLY ? 0 : (int)fo[k][0];
                 const R xf = pick3(fam, x[0], x[1], x[2]) + (fo[k][1] + fo[k][2] * n_steps);
-                const double v = (double)rp_nan_unless_finite(P::value(pc, flags, st[k], xf) * fo[k][3], xf);
+                // The variance too: one that overflowed is laundered to 0
+                // by the step's max, leaving the log-spot finite.
+                const double v = (double)rp_nan_unless_finite(
+                    rp_nan_unless_finite(P::value(pc, flags, st[k], xf) * fo[k][3], xf), pick3(fam, aux[0], aux[1], aux[2]));
 #pragma unroll
                 for (int q = 0; q < RP_OUTPUTS; q++) {
                     // Only the folds an output uses (as the CPU's lanes.rs):

@@ -146,7 +146,9 @@ fn price(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
             let fo = trades[t].folds[k];
             let f = select(u32(fo.x), 0u, PV_ONLY);
             let xf = x[f] + (fo.y + fo.z * n_steps);
-            let v = rp_nan_unless_finite(payoff_value(pc, st[k], xf) * fo.w, xf);
+            // The variance too: one that overflowed is laundered to 0 by
+            // the step's max, leaving the log-spot finite.
+            let v = rp_nan_unless_finite(rp_nan_unless_finite(payoff_value(pc, st[k], xf) * fo.w, xf), aux[f]);
             for (var q = 0u; q < OUTPUTS; q++) {
                 // Only the folds an output uses (as the CPU's lanes.rs): a
                 // fold that is not finite spoils its own outputs alone.
