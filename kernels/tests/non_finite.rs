@@ -158,8 +158,16 @@ fn a_variance_that_is_not_finite_is_never_paid() {
             ..Default::default()
         };
         let got = engine.price(&book, &req).unwrap();
-        assert!(got[0].pv.value.is_finite(), "{name} {precision:?}: {:?}", got[0]);
-        assert!(got[1].pv.value.is_nan(), "{name} {precision:?}: {:?}", got[1]);
+        assert!(
+            got[0].pv.value.is_finite(),
+            "{name} {precision:?}: {:?}",
+            got[0]
+        );
+        assert!(
+            got[1].pv.value.is_nan(),
+            "{name} {precision:?}: {:?}",
+            got[1]
+        );
     };
     let cpu = CpuEngine::new(None).unwrap();
     check("cpu", &cpu, Precision::F32);
