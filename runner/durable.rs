@@ -407,7 +407,9 @@ pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
     };
     // A side file's name is another run's side file, or would be: writing
     // it would break that run (its lock guards its output's name only).
-    let text = name.to_string_lossy();
+    // In any case: on a file system that folds case (SMB, Azure Files),
+    // `o.csv.LOCK` is `o.csv.lock`.
+    let text = name.to_string_lossy().to_ascii_lowercase();
     if let Some(suffix) = RESERVED_SUFFIXES.iter().find(|s| text.ends_with(*s)) {
         bail!(UsageError(format!(
             "{flag} {}: a name ending in `{suffix}` is kept for the side files a run writes beside its output (this may be another run's); give another name",

@@ -582,7 +582,7 @@ pub(crate) fn input_fields(trade: &Trade) -> Vec<(String, f64)> {
 
 /// ": likely field `f` = x" for the term furthest from 1 in magnitude (the
 /// usual cause of an overflow or underflow), in the input's own names.
-fn likely_field(trade: &Trade) -> String {
+pub(crate) fn likely_field(trade: &Trade) -> String {
     input_fields(trade)
         .into_iter()
         .filter(|(_, x)| *x != 0.0)

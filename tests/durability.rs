@@ -544,6 +544,8 @@ fn an_output_named_as_a_side_file_is_refused() {
         "a.csv.tmp",
         "a.csv.summary.json",
         "a.csv.summary.json.tmp",
+        "a.csv.LOCK",
+        "a.csv.Summary.Json",
     ] {
         let victim = d.path().join(name);
         std::fs::write(&victim, "another run's\n").unwrap();

@@ -963,7 +963,7 @@ fn a_scenario_whose_paths_are_not_finite_stops_the_run_naming_it() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{precision}{ex}: {err}");
         assert!(
-            err.contains("trade `put` (line 1): its P&L in scenario `wild` is not a finite number"),
+            err.contains("trade `put` (line 1): its P&L in scenario `wild` is not a finite number (it moves vol by 1e308); the 0 rows before it are kept in"),
             "{err}"
         );
         assert!(!out.exists() && !summary_path(&out).exists());

@@ -96,6 +96,29 @@ fn column_of(field: &str) -> &'static str {
 /// moved scenario's trade is built as the engines build it
 /// ([`moved_trade`]) and must pass the trade's own validation, as a book
 /// holding it would.
+/// ` (it moves spot by -0.05, vol by 1e308)`: what a scenario moves of a
+/// trade's market, the likely cause of a P&L that is not finite.
+fn moved_by(moves: &[MarketMove]) -> String {
+    let mut parts = Vec::new();
+    for (a, m) in moves.iter().enumerate() {
+        let asset = if moves.len() > 1 {
+            format!("asset {a}'s ")
+        } else {
+            String::new()
+        };
+        for (name, x) in [("spot", m.spot), ("vol", m.vol), ("rate", m.rate)] {
+            if x != 0.0 {
+                parts.push(format!("{asset}{name} by {x:e}"));
+            }
+        }
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" (it moves {})", parts.join(", "))
+    }
+}
+
 fn moves_of(book: &Path, scen: &Scenarios, t: &ReadTrade) -> Result<TradeScenarios> {
     let n_assets = t.underlyings.len();
     let mut moves = vec![vec![MarketMove::default(); n_assets]; scen.names.len()];
@@ -593,8 +616,8 @@ fn revalue_all(
             if let Some(why) = NotFinite::check(&r.base, paths) {
                 w.sync()?;
                 bail!(
-                    "trade `{}` (line {}): its base price is not a finite number (base {why}); the {} rows before it are kept",
-                    t.trade.id, t.line, w.rows()
+                    "trade `{}` (line {}): its base price is not a finite number (base {why}){}; the {} rows before it are kept in {}",
+                    t.trade.id, t.line, crate::output::likely_field(&t.trade), w.rows(), w.path().display()
                 );
             }
             if r.pnl.len() != scen.names.len() {
@@ -609,8 +632,8 @@ fn revalue_all(
             if let Some(s) = (0..r.pnl.len()).find(|&s| !sound(&r.pnl[s])) {
                 w.sync()?;
                 bail!(
-                    "trade `{}` (line {}): its P&L in scenario `{}` is not a finite number; the {} rows before it are kept",
-                    t.trade.id, t.line, scen.names[s], w.rows()
+                    "trade `{}` (line {}): its P&L in scenario `{}` is not a finite number{}; the {} rows before it are kept in {}",
+                    t.trade.id, t.line, scen.names[s], moved_by(&sc.moves[s]), w.rows(), w.path().display()
                 );
             }
             w.append(&part::line_of(&PartRow {
