@@ -187,6 +187,11 @@ impl MultiPayoff {
                 },
             ),
         };
+        // A basket that is not finite (weights of 1e308 and -1e308 make
+        // inf - inf) is NaN, never paid 0 by the max below.
+        if !u.is_finite() {
+            return f64::NAN;
+        }
         match option {
             OptionType::Call => (u - strike).max(0.0),
             OptionType::Put => (strike - u).max(0.0),

@@ -184,3 +184,59 @@ fn a_variance_that_is_not_finite_is_never_paid() {
         Err(e) => eprintln!("skipping wgpu: {e}"),
     }
 }
+
+/// A basket that is not finite (weights of 1e308 and -1e308 make
+/// inf - inf) is NaN, not a put paid 0 by its max, on the f64 engines.
+#[test]
+fn a_basket_that_is_not_finite_is_never_paid() {
+    use riskpool_kernels::correlation::Correlation;
+    use riskpool_kernels::multi::{GbmAsset, MultiAsset, MultiModel, MultiPayoff};
+    let basket = |id: &str, weights: Vec<f64>| {
+        let mut t = put(id, 0.2, true);
+        t.extension = Some(Box::new(Extension {
+            multi: Some(MultiAsset {
+                model: MultiModel::GbmMulti {
+                    rate: 0.03,
+                    assets: vec![
+                        GbmAsset {
+                            spot: 100.0,
+                            vol: 0.2,
+                            dividend: 0.0,
+                        },
+                        GbmAsset {
+                            spot: 90.0,
+                            vol: 0.3,
+                            dividend: 0.0,
+                        },
+                    ],
+                    correlation: Correlation::new(&[vec![1.0, 0.5], vec![0.5, 1.0]], 2).unwrap(),
+                },
+                payoff: MultiPayoff::Basket {
+                    option: OptionType::Put,
+                    strike: 95.0,
+                    weights,
+                },
+            }),
+            exercise: Exercise::European,
+        }));
+        t
+    };
+    let book = vec![
+        basket("ok", vec![0.5, 0.5]),
+        basket("wild", vec![1e308, -1e308]),
+    ];
+    let req = PricingRequest {
+        precision: Precision::F64,
+        ..Default::default()
+    };
+    let check = |name: &str, engine: &dyn Engine| {
+        let got = engine.price(&book, &req).unwrap();
+        assert!(got[0].pv.value.is_finite(), "{name}: {:?}", got[0]);
+        assert!(got[1].pv.value.is_nan(), "{name}: {:?}", got[1]);
+    };
+    check("cpu", &CpuEngine::new(None).unwrap());
+    match CudaOnCpu::build(std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))) {
+        Ok(k) => check("cuda-on-cpu", &k),
+        Err(e) => eprintln!("skipping cuda-on-cpu: {e}"),
+    }
+}

@@ -22,6 +22,10 @@ __device__ __forceinline__ R rp_multi_intrinsic(const R* vals, unsigned flags, c
             u += vals[RP_V_WEIGHTS + j] * s[j];
         }
     }
+    // A basket that is not finite is NaN, never paid 0 by the max below.
+    if (!rp_is_finite(u)) {
+        return rp_nan_unless_finite(u, u);
+    }
     const R k = vals[5];
     return (flags & RP_E_PUT) ? rp_max(k - u, R(0)) : rp_max(u - k, R(0));
 }

@@ -25,6 +25,10 @@ fn multi_intrinsic(t: u32, flags: u32, s: ptr<private, array<f32, MAX_ASSETS>>, 
             }
         }
     }
+    // A basket that is not finite is NaN, never paid 0 by the max below.
+    if (!rp_is_finite(u)) {
+        return rp_nan_unless_finite(u, u);
+    }
     let k = extension_val(t, 5u);
     if ((flags & E_PUT) != 0u) {
         return max(k - u, 0.0);
