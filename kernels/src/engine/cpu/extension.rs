@@ -390,6 +390,17 @@ impl Prepared {
             if self.dates.get(next) == Some(&step) {
                 let k = next;
                 next += 1;
+                // A variance that is not finite makes its log-spot NaN (the
+                // step's full truncation would launder it to 0, leaving
+                // x finite); the GPU twins test it beside x at each date.
+                for j in 0..n {
+                    x[j] = broken_by(x[j], v[j]);
+                    xu[j] = broken_by(xu[j], vu[j]);
+                    xd[j] = broken_by(xd[j], vd[j]);
+                }
+                for (x, v) in mx.iter_mut().zip(&mv) {
+                    *x = broken_by(*x, *v);
+                }
                 if !at(step, k, &x[..n], &xu[..n], &xd[..n], &mx) {
                     return;
                 }
@@ -791,6 +802,17 @@ impl Prepared {
 /// as `Real::nan_unless_finite` for the one-asset kernels.
 fn finite(x: &[f64]) -> bool {
     x.iter().all(|v| v.is_finite())
+}
+
+/// A log-spot whose variance is not finite is NaN: the step's full
+/// truncation would launder the variance to 0 and leave the log-spot
+/// finite (the twins test both at each date).
+fn broken_by(x: f64, v: f64) -> f64 {
+    if v.is_finite() {
+        x
+    } else {
+        f64::NAN
+    }
 }
 
 /// An unmoved scenario's P&L.

@@ -114,8 +114,12 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& 
             // state alone, where only it did.
             bool finite = true, moved_finite = true;
             for (unsigned j = 0; j < n; j++) {
-                finite = finite && rp_is_finite(x[j]) && (!vega || (rp_is_finite(xu[j]) && rp_is_finite(xd[j])));
-                moved_finite = moved_finite && (!scenario || rp_is_finite(xu[j]));
+                // The variances too: the step's full truncation would
+                // launder one that overflowed to 0, leaving x finite.
+                finite = finite && rp_is_finite(x[j]) && rp_is_finite(v[j]) &&
+                         (!vega || (rp_is_finite(xu[j]) && rp_is_finite(xd[j]) && rp_is_finite(vu[j]) &&
+                                    rp_is_finite(vd[j])));
+                moved_finite = moved_finite && (!scenario || (rp_is_finite(xu[j]) && rp_is_finite(vu[j])));
             }
             if (!finite) {
                 for (unsigned st = 0; st < ns; st++) {

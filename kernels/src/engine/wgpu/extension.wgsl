@@ -209,8 +209,12 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
             var moved_finite = true;
             for (var j = 0u; j < MAX_ASSETS; j++) {
                 if (j < n) {
-                    finite = finite && rp_is_finite(x[j]) && (!vega || (rp_is_finite(xu[j]) && rp_is_finite(xd[j])));
-                    moved_finite = moved_finite && (!scenario || rp_is_finite(xu[j]));
+                    // The variances too: the step's full truncation would
+                    // launder one that overflowed to 0, leaving x finite.
+                    finite = finite && rp_is_finite(x[j]) && rp_is_finite(v[j])
+                        && (!vega || (rp_is_finite(xu[j]) && rp_is_finite(xd[j]) && rp_is_finite(vu[j])
+                            && rp_is_finite(vd[j])));
+                    moved_finite = moved_finite && (!scenario || (rp_is_finite(xu[j]) && rp_is_finite(vu[j])));
                 }
             }
             if (!finite) {
