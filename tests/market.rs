@@ -97,6 +97,16 @@ fn dated(id: &str, underlying: &str, payoff: &str, expiry: &str, paths: u64) -> 
     )
 }
 
+/// A book of one dated call on SPX (strike 6000, expiring 2027-12-04).
+fn one_call(dir: &Path, name: &str, id: &str, paths: u64) -> std::path::PathBuf {
+    let call = r#"{"type": "european", "option": "call", "strike": 6000}"#;
+    file(
+        dir,
+        name,
+        &(dated(id, "SPX", call, "2027-12-04", paths) + "\n"),
+    )
+}
+
 /// Reads `id,pv,stderr` rows of a price output.
 fn prices(path: &Path) -> Vec<(String, f64, f64)> {
     std::fs::read_to_string(path)
@@ -192,17 +202,7 @@ fn refused(o: &std::process::Output, words: &[&str]) {
 #[test]
 fn a_bad_market_file_is_refused_naming_the_file_and_the_field() {
     let d = tempfile::tempdir().unwrap();
-    let input = file(
-        d.path(),
-        "book.jsonl",
-        &(dated(
-            "c",
-            "SPX",
-            r#"{"type": "european", "option": "call", "strike": 6000}"#,
-            "2027-12-04",
-            100,
-        ) + "\n"),
-    );
+    let input = one_call(d.path(), "book.jsonl", "c", 100);
     let out = d.path().join("out.csv");
     let cases = [
         (r#""spot": 6000"#, r#""spot": 0"#, "underlyings.SPX.spot"),
@@ -356,17 +356,7 @@ fn a_bad_dated_trade_is_refused_naming_its_line_and_field() {
 #[test]
 fn a_rerun_on_another_market_is_computed_afresh() {
     let d = tempfile::tempdir().unwrap();
-    let input = file(
-        d.path(),
-        "book.jsonl",
-        &(dated(
-            "c",
-            "SPX",
-            r#"{"type": "european", "option": "call", "strike": 6000}"#,
-            "2027-12-04",
-            2000,
-        ) + "\n"),
-    );
+    let input = one_call(d.path(), "book.jsonl", "c", 2000);
     let out = d.path().join("out.csv");
     let run = |market: &str| {
         let m = file(d.path(), "market.json", market);
@@ -580,17 +570,7 @@ fn black_on_a_surface_prices_at_the_implied_vol_of_the_strike() {
         );
     }
     // Local volatility, the default on a surface: not yet.
-    let input = file(
-        d.path(),
-        "lv.jsonl",
-        &(dated(
-            "lv",
-            "SPX",
-            r#"{"type": "european", "option": "call", "strike": 6000}"#,
-            "2027-12-04",
-            100,
-        ) + "\n"),
-    );
+    let input = one_call(d.path(), "lv.jsonl", "lv", 100);
     let o = riskpool(&[
         "price",
         "--input",

@@ -334,10 +334,7 @@ pub fn fused_revalue(
                 }
             }
         }
-        let zero = Estimate {
-            value: 0.0,
-            stderr: 0.0,
-        };
+        let zero = Estimate::ZERO;
         let pnl = p
             .scenario_move
             .iter()

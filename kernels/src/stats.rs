@@ -95,6 +95,14 @@ pub struct Estimate {
     pub stderr: f64,
 }
 
+impl Estimate {
+    /// Exactly 0 (an unmoved scenario's P&L).
+    pub const ZERO: Estimate = Estimate {
+        value: 0.0,
+        stderr: 0.0,
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

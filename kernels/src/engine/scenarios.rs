@@ -40,10 +40,7 @@ pub fn naive_revalue<E: Engine + ?Sized>(
         let mut seconds = b.seconds;
         for moves in &sc.moves {
             if moves.iter().all(MarketMove::is_none) {
-                pnl.push(Estimate {
-                    value: 0.0,
-                    stderr: 0.0,
-                });
+                pnl.push(Estimate::ZERO);
                 continue;
             }
             let mut moved = moved_trade(t, moves).map_err(|e| EngineError::BadTrade {

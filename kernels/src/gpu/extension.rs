@@ -514,9 +514,11 @@ pub fn revalue_extended(
             message,
         };
         let (of, moved) = scenario_markets(t, sc, &plain).map_err(bad)?;
+        // The base, prepared (its policy fitted) once for all its records.
+        let base = prepare(engine, t, &plain)?;
         let mut at = Vec::new();
         let mut push = |moved: Option<Prepared>| -> Result<(), EngineError> {
-            let p = prepare(engine, t, &plain)?;
+            let p = base.clone();
             let k = ExtensionPlan::of_model(&mut plans, &p, &plain, f64);
             at.push((k, plans[k].trades.len()));
             plans[k].push(engine, i, t, p, moved, &plain, samples_per_block, f64)?;
@@ -541,15 +543,14 @@ pub fn revalue_extended(
     let mut out = Vec::with_capacity(trades.len());
     for (t, Records { of, at }) in trades.iter().zip(layout) {
         let acc = |k: usize| &merged[at[k].0][at[k].1];
-        let fit: f64 = at
-            .iter()
-            .map(|&(p, r)| plans[p].prepared[r].fit_seconds + plans[p].moved_fit[r])
-            .sum();
+        // The base was fitted once (its records carry copies of it).
+        let fit: f64 = plans[at[0].0].prepared[at[0].1].fit_seconds
+            + at.iter().map(|&(p, r)| plans[p].moved_fit[r]).sum::<f64>();
         out.push(ScenarioResult {
             base: acc(0).estimate(0),
             pnl: of
                 .iter()
-                .map(|k| k.map_or(ZERO, |k| acc(k).estimate(1)))
+                .map(|k| k.map_or(Estimate::ZERO, |k| acc(k).estimate(1)))
                 .collect(),
             paths: t.paths,
             seconds: fit + seconds * t.path_steps() / work,
@@ -583,12 +584,6 @@ fn prepare(engine: &'static str, t: &Trade, req: &PricingRequest) -> Result<Prep
     }
     Ok(p)
 }
-
-/// An unmoved scenario's P&L.
-const ZERO: Estimate = Estimate {
-    value: 0.0,
-    stderr: 0.0,
-};
 
 /// A CUDA block's partial: `n`, then each output's sum and sum of squares.
 pub fn from_sums(p: &[f64]) -> (u64, Vec<f64>, Vec<f64>) {

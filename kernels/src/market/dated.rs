@@ -57,11 +57,7 @@ fn err(field: &str, message: impl Into<String>) -> TradeError {
     }
 }
 
-/// The payoffs were checked to be paid on the spot at expiry.
-fn unreachable_payoff() -> Result<f64, TradeError> {
-    Err(err("payoff.type", "not a payoff on the spot at expiry"))
-}
-
+// only its total variance to the expiry.
 /// A dated trade as the engines price it (see the module's notes).
 pub fn resolve(market: &Market, d: &DatedTerms) -> Result<Trade, TradeError> {
     let Some(u) = market.underlyings.get(&d.underlying) else {
@@ -80,12 +76,16 @@ pub fn resolve(market: &Market, d: &DatedTerms) -> Result<Trade, TradeError> {
     if d.steps_per_year == 0 {
         return Err(err("steps_per_year", "expected a positive integer, got 0"));
     }
-    if !matches!(d.payoff, PayoffSpec::European(_) | PayoffSpec::Digital(_)) {
-        return Err(err(
-            "payoff.type",
-            "a dated trade's payoff is paid on the spot at expiry (european, digital) in this release; fixings and path-dependent payoffs on dated trades are not supported yet",
-        ));
-    }
+    let strike = match &d.payoff {
+        PayoffSpec::European(p) => p.strike,
+        PayoffSpec::Digital(p) => p.strike,
+        _ => {
+            return Err(err(
+                "payoff.type",
+                "a dated trade's payoff is paid on the spot at expiry (european, digital) in this release; fixings and path-dependent payoffs on dated trades are not supported yet",
+            ))
+        }
+    };
     if let Some(f) = &d.fixings {
         return Err(err(
             "fixings",
@@ -148,11 +148,6 @@ pub fn resolve(market: &Market, d: &DatedTerms) -> Result<Trade, TradeError> {
             // Black on a surface: the implied vol at the trade's strike,
             // as a term structure; a payoff on the spot at expiry sees
             // only its total variance to the expiry.
-            let strike = match &d.payoff {
-                PayoffSpec::European(p) => p.strike,
-                PayoffSpec::Digital(p) => p.strike,
-                _ => unreachable_payoff()?,
-            };
             ModelSpec::Gbm(Gbm {
                 spot: u.spot,
                 rate: r,

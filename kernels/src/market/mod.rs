@@ -301,7 +301,7 @@ impl Market {
     /// curve's rate less the dividend yield's.
     pub fn forward(&self, u: &Underlying, t: f64) -> f64 {
         let r = self.discount_curve(u);
-        let q = u.dividend_yield.as_ref().map_or(0.0, |c| c.log_discount(t));
+        let q = q_at(u, t);
         let cash: f64 = u
             .dividends
             .iter()

@@ -47,12 +47,14 @@ use crate::scenario::{moved_trade, MarketMove, ScenarioResult, TradeScenarios};
 use crate::stats::Estimate;
 
 /// Each asset's step constants: base, vol up, vol down.
+#[derive(Clone)]
 pub(crate) enum Steps {
     Gbm(Vec<[GbmStep<f64>; 3]>),
     Heston(Vec<[HestonStep<f64>; 3]>),
 }
 
 /// A trade ready to simulate.
+#[derive(Clone)]
 pub(crate) struct Prepared {
     pub(crate) n: usize,
     pub(crate) multi: bool,
@@ -88,6 +90,7 @@ pub(crate) struct Prepared {
 /// One scenario's moved trade, as its path is evolved beside the base
 /// path: every asset's step constants (its moved vol and rate), spots, the
 /// rate it is discounted at and its own exercise policy.
+#[derive(Clone)]
 struct Moved {
     steps: MovedSteps,
     spots: Vec<f64>,
@@ -110,6 +113,7 @@ impl Moved {
     }
 }
 
+#[derive(Clone)]
 enum MovedSteps {
     Gbm(Vec<GbmStep<f64>>),
     Heston(Vec<HestonStep<f64>>),
@@ -394,12 +398,12 @@ impl Prepared {
                 // step's full truncation would launder it to 0, leaving
                 // x finite); the GPU twins test it beside x at each date.
                 for j in 0..n {
-                    x[j] = broken_by(x[j], v[j]);
-                    xu[j] = broken_by(xu[j], vu[j]);
-                    xd[j] = broken_by(xd[j], vd[j]);
+                    x[j] = x[j].nan_unless_finite(v[j]);
+                    xu[j] = xu[j].nan_unless_finite(vu[j]);
+                    xd[j] = xd[j].nan_unless_finite(vd[j]);
                 }
                 for (x, v) in mx.iter_mut().zip(&mv) {
-                    *x = broken_by(*x, *v);
+                    *x = x.nan_unless_finite(*v);
                 }
                 if !at(step, k, &x[..n], &xu[..n], &xd[..n], &mx) {
                     return;
@@ -771,7 +775,7 @@ impl Prepared {
             let r = p.price(trade, &plain);
             return Ok(ScenarioResult {
                 base: r.pv,
-                pnl: vec![ZERO; of.len()],
+                pnl: vec![Estimate::ZERO; of.len()],
                 paths: trade.paths,
                 seconds: r.seconds,
             });
@@ -788,7 +792,7 @@ impl Prepared {
             base: total.estimate(0),
             pnl: of
                 .iter()
-                .map(|k| k.map_or(ZERO, |k| total.estimate(1 + k)))
+                .map(|k| k.map_or(Estimate::ZERO, |k| total.estimate(1 + k)))
                 .collect(),
             paths: trade.paths,
             seconds: p.fit_seconds + start.elapsed().as_secs_f64(),
@@ -803,23 +807,6 @@ impl Prepared {
 fn finite(x: &[f64]) -> bool {
     x.iter().all(|v| v.is_finite())
 }
-
-/// A log-spot whose variance is not finite is NaN: the step's full
-/// truncation would launder the variance to 0 and leave the log-spot
-/// finite (the twins test both at each date).
-fn broken_by(x: f64, v: f64) -> f64 {
-    if v.is_finite() {
-        x
-    } else {
-        f64::NAN
-    }
-}
-
-/// An unmoved scenario's P&L.
-const ZERO: Estimate = Estimate {
-    value: 0.0,
-    stderr: 0.0,
-};
 
 /// Sums of a variable number of outputs over consecutive paths, turned
 /// into mean and squared deviations when merged (as [`crate::stats`]).
