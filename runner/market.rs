@@ -15,7 +15,7 @@ use crate::error::UsageError;
 /// A market file, checked, with the hash of its bytes.
 #[derive(Debug)]
 pub struct LoadedMarket {
-    pub market: Market,
+    pub market: Arc<Market>,
     pub hash: u64,
 }
 
@@ -37,7 +37,7 @@ pub fn load(path: &Path) -> Result<Arc<LoadedMarket>> {
     let market = Market::from_json(text.trim_start_matches('\u{feff}'))
         .map_err(|e| usage(format!("--market {}: {e}", path.display())))?;
     Ok(Arc::new(LoadedMarket {
-        market,
+        market: Arc::new(market),
         hash: xxhash_rust::xxh3::xxh3_64(&bytes),
     }))
 }

@@ -20,7 +20,7 @@ const MARKET: &str = r#"{"valuation_date": "2026-12-04",
    "SX5E": {"spot": 5000, "currency": "USD", "vol": {"flat": 0.25}}}}"#;
 
 /// Days from 2026-12-04 to a date of 2027-2031, by the calendar.
-fn days(date: &str) -> f64 {
+pub(crate) fn days(date: &str) -> f64 {
     let ymd: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
     let day_number = |y: i64, m: i64, d: i64| {
         // Days since 0000-03-01 (a proleptic Gregorian count).
@@ -46,7 +46,7 @@ fn log_df(pillars: &[(f64, f64)], t: f64) -> f64 {
     ra * a + (rb * b - ra * a) * (t - a) / (b - a)
 }
 
-fn usd(t: f64) -> f64 {
+pub(crate) fn usd(t: f64) -> f64 {
     let pillars: Vec<(f64, f64)> = [
         ("2027-03-04", 0.041),
         ("2027-12-04", 0.038),
@@ -64,7 +64,7 @@ fn spx_yield(t: f64) -> f64 {
 
 /// The standard normal CDF: `1/2 + (1/sqrt(2 pi)) int_0^x e^(-t^2/2) dt`
 /// by composite Simpson on 4,000 intervals (error far below 1e-10).
-fn norm_cdf(x: f64) -> f64 {
+pub(crate) fn norm_cdf(x: f64) -> f64 {
     let n = 4000;
     let h = x / n as f64;
     let f = |t: f64| (-0.5 * t * t).exp();
@@ -77,7 +77,15 @@ fn norm_cdf(x: f64) -> f64 {
 
 /// Black-Scholes on the forward: a call or put, or a cash-or-nothing
 /// digital paying 1.
-fn black(kind: &str, spot: f64, strike: f64, vol: f64, t: f64, log_df: f64, log_dfq: f64) -> f64 {
+pub(crate) fn black(
+    kind: &str,
+    spot: f64,
+    strike: f64,
+    vol: f64,
+    t: f64,
+    log_df: f64,
+    log_dfq: f64,
+) -> f64 {
     let df = (-log_df).exp();
     let f = spot * (log_df - log_dfq).exp();
     let sd = vol * t.sqrt();
@@ -108,7 +116,7 @@ fn one_call(dir: &Path, name: &str, id: &str, paths: u64) -> std::path::PathBuf 
 }
 
 /// Reads `id,pv,stderr` rows of a price output.
-fn prices(path: &Path) -> Vec<(String, f64, f64)> {
+pub(crate) fn prices(path: &Path) -> Vec<(String, f64, f64)> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -191,7 +199,7 @@ fn dated_europeans_and_digitals_price_to_black_scholes_on_the_curves() {
     }
 }
 
-fn refused(o: &std::process::Output, words: &[&str]) {
+pub(crate) fn refused(o: &std::process::Output, words: &[&str]) {
     let err = stderr(o);
     assert_eq!(o.status.code(), Some(2), "{words:?}: {err}");
     for w in words {
@@ -303,7 +311,7 @@ fn a_bad_dated_trade_is_refused_naming_its_line_and_field() {
                 "2027-12-04",
                 100,
             ),
-            "payoff.type",
+            "fixings",
         ),
         (
             good.replace(
@@ -313,7 +321,14 @@ fn a_bad_dated_trade_is_refused_naming_its_line_and_field() {
             "fixings",
         ),
         (
-            good.replace(
+            dated(
+                "x",
+                "SPX",
+                r#"{"type": "digital", "option": "call", "strike": 6000, "cash": 1}"#,
+                "2027-12-04",
+                100,
+            )
+            .replace(
                 r#""paths": 100"#,
                 r#""paths": 100, "exercise": {"style": "american"}"#,
             ),
@@ -477,8 +492,8 @@ fn risk_moves_the_market_of_dated_trades() {
 /// documented (total variance linear in log-forward-moneyness along an
 /// expiry, linear in time between expiries, the end expiries' vols
 /// beyond), computed here on a market whose forward is the spot (equal
-/// rate and yield), against Black-Scholes within 4 SE; the default model
-/// on a surface (local volatility) is refused for now.
+/// rate and yield), against Black-Scholes within 4 SE. (Local volatility,
+/// the default on a surface, is tested in `dated_path`.)
 #[test]
 fn black_on_a_surface_prices_at_the_implied_vol_of_the_strike() {
     let d = tempfile::tempdir().unwrap();
@@ -569,16 +584,4 @@ fn black_on_a_surface_prices_at_the_implied_vol_of_the_strike() {
             "{id}: {pv} +- {se} against Black-Scholes {want} at vol {v}"
         );
     }
-    // Local volatility, the default on a surface: not yet.
-    let input = one_call(d.path(), "lv.jsonl", "lv", 100);
-    let o = riskpool(&[
-        "price",
-        "--input",
-        p(&input),
-        "--market",
-        p(&market),
-        "--output",
-        p(&out),
-    ]);
-    refused(&o, &["lv.jsonl:1", "model", "local volatility"]);
 }

@@ -86,6 +86,7 @@ impl AzfinsimTrade {
             steps: self.t_steps,
             paths: self.trials,
             extension: None,
+            dated: None,
         }
     }
 

@@ -29,6 +29,9 @@ pub struct Trade {
     /// Several assets and early exercise ([`crate::multi`]); `None` for a
     /// one-asset European-style trade.
     pub extension: Option<Box<Extension>>,
+    /// A dated trade priced on its own time grid ([`crate::market::path`]);
+    /// `None` for an inline trade (and a dated one priced as inline).
+    pub dated: Option<std::sync::Arc<crate::market::path::DatedPath>>,
 }
 
 /// A trade whose terms cannot be priced: which field, and why.

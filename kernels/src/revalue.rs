@@ -378,6 +378,7 @@ mod tests {
             steps: 4,
             paths: 1000,
             extension: None,
+            dated: None,
         }
     }
 

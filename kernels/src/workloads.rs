@@ -85,6 +85,7 @@ pub fn workload(name: &str, scale: f64) -> Option<Workload> {
                 steps: 252,
                 paths: scaled(1_000_000.0),
                 extension: None,
+                dated: None,
             }],
             request: PricingRequest::default(),
         },
@@ -112,6 +113,7 @@ pub fn workload(name: &str, scale: f64) -> Option<Workload> {
                 steps: 252,
                 paths: scaled(1_000_000.0),
                 extension: None,
+                dated: None,
             }],
             request: PricingRequest::default(),
         },
@@ -168,6 +170,7 @@ pub fn workload(name: &str, scale: f64) -> Option<Workload> {
                         multi: Some(MultiAsset { model, payoff }),
                         exercise: Exercise::American,
                     })),
+                    dated: None,
                 }],
                 request: PricingRequest {
                     greeks: GreekSet(Greek::ALL.to_vec()),
@@ -199,6 +202,7 @@ pub fn workload(name: &str, scale: f64) -> Option<Workload> {
                     multi: None,
                     exercise: Exercise::American,
                 })),
+                dated: None,
             }],
             request: PricingRequest {
                 precision: crate::Precision::F64,
@@ -354,6 +358,7 @@ pub fn risk_workload(name: &str, scale: f64) -> Option<RiskWorkload> {
             steps: (12.0 * maturity) as u32,
             paths: 10_000,
             extension: None,
+            dated: None,
         });
         underlying_of.push(u);
     }

@@ -420,6 +420,7 @@ fn american_put() -> Trade {
             multi: None,
             exercise: riskpool_kernels::exercise::Exercise::American,
         })),
+        dated: None,
         ..trade(
             "american",
             gbm(36.0, 0.06, 0.0, 0.2),
@@ -478,6 +479,7 @@ fn an_american_put_s_pnl_under_real_moves_matches_a_lattice() {
             multi: None,
             exercise: riskpool_kernels::exercise::Exercise::American,
         })),
+        dated: None,
         ..trade(
             "american",
             gbm(s, r, 0.0, vol),
@@ -553,6 +555,7 @@ fn a_multi_asset_trade_moves_each_asset_on_the_same_paths() {
             }),
             ..Default::default()
         })),
+        dated: None,
         ..trade(
             "basket",
             gbm(100.0, 0.02, 0.0, 0.2),

@@ -14,13 +14,14 @@
 //! an error inside it would be lost.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use riskpool_kernels::correlation::Correlation;
 use riskpool_kernels::exercise::Exercise;
-use riskpool_kernels::market::dated::{self, DatedTerms};
+use riskpool_kernels::market::dated::{self, DatedExercise, DatedPayoff, DatedTerms};
 use riskpool_kernels::market::Market;
 use riskpool_kernels::model::{Gbm, Heston, ModelKind, ModelSpec};
 use riskpool_kernels::multi::{
@@ -458,7 +459,7 @@ fn trade(
     path: &Path,
     line: u64,
     v: Value,
-    market: Option<&Market>,
+    market: Option<&Arc<Market>>,
 ) -> Result<(Trade, Underlyings), InputError> {
     let top = At {
         path,
@@ -594,6 +595,7 @@ fn trade(
         steps,
         paths: positive(top, "paths", t.paths)?,
         extension,
+        dated: None,
     };
     Ok((trade, names))
 }
@@ -603,7 +605,10 @@ fn trade(
 #[serde(deny_unknown_fields)]
 struct DatedFile {
     id: String,
-    underlying: String,
+    #[serde(default)]
+    underlying: Option<String>,
+    #[serde(default)]
+    underlyings: Option<Vec<String>>,
     #[serde(default)]
     model: Option<String>,
     payoff: Value,
@@ -616,11 +621,42 @@ struct DatedFile {
     exercise: Option<Value>,
 }
 
+/// A dated bermudan's exercise dates.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatedBermudan {
+    dates: Vec<String>,
+}
+
+/// A dated trade's `exercise`: a style, and a bermudan's dates.
+fn dated_exercise(value: Value, at: At) -> Result<Option<DatedExercise>, InputError> {
+    let mut m = object(value, at)?;
+    let style = match m.remove("style") {
+        None => return Err(at.err("style", "missing")),
+        Some(v) => v,
+    };
+    let rest = Value::Object(m);
+    match style.as_str() {
+        Some("european") => at.read::<NoTerms>(rest).map(|_| None),
+        Some("american") => at
+            .read::<NoTerms>(rest)
+            .map(|_| Some(DatedExercise::American)),
+        Some("bermudan") => at
+            .read::<DatedBermudan>(rest)
+            .map(|t| Some(DatedExercise::Bermudan(t.dates))),
+        Some(s) => Err(at.err(
+            "style",
+            format!("`{s}` is not one of: european, american, bermudan"),
+        )),
+        None => Err(at.err("style", format!("expected a string, got {}", kind(&style)))),
+    }
+}
+
 /// A dated trade (one with an `expiry`), priced through the market file.
 fn dated_trade(
     top: At,
     v: Value,
-    market: Option<&Market>,
+    market: Option<&Arc<Market>>,
 ) -> Result<(Trade, Underlyings), InputError> {
     if v.get("exercise").is_some_and(Value::is_null) {
         return Err(top.err("exercise", "expected an object, got null"));
@@ -635,49 +671,71 @@ fn dated_trade(
             "a dated trade (one with an `expiry`) is priced through a market file: give --market FILE",
         ));
     };
+    let underlyings = match (t.underlying, t.underlyings) {
+        (Some(u), None) => vec![u],
+        (None, Some(list)) if !list.is_empty() => list,
+        (None, Some(_)) => return Err(top.err("underlyings", "empty: give at least one")),
+        (None, None) => return Err(top.err("underlying", "missing (or `underlyings`, a list)")),
+        (Some(_), Some(_)) => {
+            return Err(top.err(
+                "underlyings",
+                "give `underlying` (one) or `underlyings` (several), not both",
+            ))
+        }
+    };
     let pat = At {
         field: "payoff",
         taken: &["type"],
         ..top
     };
     let mut po = object(t.payoff, pat)?;
-    let payoff_names: Vec<&str> = PayoffKind::named().into_iter().map(|(n, _)| n).collect();
+    let payoff_names: Vec<&str> = PayoffKind::named()
+        .into_iter()
+        .map(|(n, _)| n)
+        .chain(MULTI_PAYOFFS)
+        .collect();
     let payoff_type = take_type(&mut po, pat, &payoff_names)?;
-    let Some(pk) = PayoffKind::parse(&payoff_type) else {
-        return Err(pat.err("type", "unknown"));
+    let payoff = if MULTI_PAYOFFS.contains(&payoff_type.as_str()) {
+        DatedPayoff::Many(multi_payoff(&payoff_type, po, pat)?)
+    } else {
+        let Some(pk) = PayoffKind::parse(&payoff_type) else {
+            return Err(pat.err("type", "unknown"));
+        };
+        if underlyings.len() > 1 {
+            return Err(pat.err(
+                "type",
+                format!("`{payoff_type}` is on one underlying: several take a basket or rainbow"),
+            ));
+        }
+        lookback_strike(&po, pat, &payoff_type)?;
+        DatedPayoff::One(pat.read_with(Value::Object(po), |d| PayoffSpec::from_terms(pk, d))?)
     };
-    lookback_strike(&po, pat, &payoff_type)?;
-    let payoff = pat.read_with(Value::Object(po), |d| PayoffSpec::from_terms(pk, d))?;
-    // A dated exercise names dates, not steps: only its style is read
-    // until dated early exercise is priced.
-    let early_exercise = match &t.exercise {
-        None => false,
-        Some(e) => match e.get("style").and_then(Value::as_str) {
-            Some("european") => false,
-            Some("american" | "bermudan") => true,
-            _ => {
-                return Err(top.err(
-                    "exercise.style",
-                    "expected one of: european, american, bermudan",
-                ))
-            }
-        },
+    let exercise = match t.exercise {
+        None => None,
+        Some(e) => dated_exercise(
+            e,
+            At {
+                field: "exercise",
+                taken: &["style"],
+                ..top
+            },
+        )?,
     };
     let steps_per_year = u32::try_from(positive(top, "steps_per_year", t.steps_per_year)?)
         .map_err(|_| top.err("steps_per_year", "too large"))?;
     let terms = DatedTerms {
         id: t.id,
-        underlying: t.underlying.clone(),
+        underlyings: underlyings.clone(),
         model: t.model,
         payoff,
         expiry: t.expiry,
         fixings: t.fixings,
         steps_per_year,
         paths: positive(top, "paths", t.paths)?,
-        early_exercise,
+        exercise,
     };
     let trade = dated::resolve(market, &terms).map_err(|e| top.err(&e.field, e.message))?;
-    Ok((trade, vec![Some(t.underlying)]))
+    Ok((trade, underlyings.into_iter().map(Some).collect()))
 }
 
 /// A lookback's `strike` goes with `strike_type`: required with a fixed
@@ -780,7 +838,7 @@ pub fn parse_line_named(
     path: &Path,
     line: u64,
     text: &str,
-    market: Option<&Market>,
+    market: Option<&Arc<Market>>,
 ) -> Result<(Trade, Underlyings), InputError> {
     let v: Value = strict_json(text).map_err(|e| {
         let field = field_at(text, e.line(), e.column(), 0);
@@ -863,7 +921,7 @@ fn field_at(text: &str, line: usize, column: usize, outer: usize) -> Option<Stri
 pub fn parse_array(
     path: &Path,
     text: &str,
-    market: Option<&Market>,
+    market: Option<&Arc<Market>>,
 ) -> Result<Vec<(u64, Result<(Trade, Underlyings), InputError>)>, InputError> {
     let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(text).map_err(|e| {
         let field = field_at(text, e.line(), e.column(), 1);

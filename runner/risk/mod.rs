@@ -138,17 +138,21 @@ fn moves_of(book: &Path, scen: &Scenarios, t: &ReadTrade) -> Result<TradeScenari
         )
         .into()
     };
+    let dated = t.trade.dated.as_ref();
     for (a, name) in t.underlyings.iter().enumerate() {
         let Some(name) = name else { continue };
-        let Some(model) = asset_model(&t.trade, a) else {
+        // A dated trade's moves are its market's, checked when its path is
+        // resolved on the moved market below.
+        let model = asset_model(&t.trade, a).filter(|_| dated.is_none());
+        if model.is_none() && dated.is_none() {
             continue;
-        };
+        }
         for s in 0..scen.names.len() {
             let (mv, line) = scen.get(name, s);
             if mv.is_none() {
                 continue;
             }
-            if let Err(e) = mv.apply(&model) {
+            if let Some(Err(e)) = model.as_ref().map(|m| mv.apply(m)) {
                 return Err(bad(
                     s,
                     line,
@@ -185,6 +189,11 @@ fn moves_of(book: &Path, scen: &Scenarios, t: &ReadTrade) -> Result<TradeScenari
             }
         }
         let first_line = lines[s].iter().copied().find(|&l| l > 0).unwrap_or(0);
+        if let Some(d) = dated {
+            d.moved(&moves[s])
+                .map_err(|e| bad(s, first_line, None, e))?;
+            continue;
+        }
         let moved = moved_trade(&t.trade, &moves[s]).map_err(|e| bad(s, first_line, None, e))?;
         // A barrier the move crossed knocks the payoff: only what is left
         // is checked.

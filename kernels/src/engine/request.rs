@@ -211,6 +211,14 @@ pub fn check_batch(
             message: e.to_string(),
         })?;
         check_request(t, req)?;
+        if t.dated.is_some() && engine != "cpu" {
+            return Err(EngineError::BadTrade {
+                id: t.id.clone(),
+                message: format!(
+                    "a dated trade priced on its own time grid (fixings, dated barriers or exercise, cash dividends, local volatility, several underlyings) runs on the cpu engine in this release, not {engine}: give --engine cpu"
+                ),
+            });
+        }
         if t.paths > max_paths {
             return Err(EngineError::BadTrade {
                 id: t.id.clone(),

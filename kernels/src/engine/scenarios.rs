@@ -229,7 +229,7 @@ pub fn revalue_split<E: Engine + ?Sized>(
     }
     let (mut fused, mut naive) = (Vec::new(), Vec::new());
     for (i, t) in trades.iter().enumerate() {
-        if t.extension.is_some() {
+        if t.extension.is_some() || t.dated.is_some() {
             naive.push(i);
         } else {
             fused.push(i);

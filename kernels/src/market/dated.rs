@@ -19,32 +19,71 @@
 //! vol (Heston: `sqrt(v0)` and `sqrt(theta)`), its `spot` the spot: a
 //! dated trade's scenarios are its market's.
 //!
-//! Refused, naming the field, until the engines carry a time grid of their
-//! own (issue 23's next slices): fixings and path-dependent payoffs, early
-//! exercise, several underlyings, an underlying with cash dividends, and
-//! local volatility on a surface.
+//! Every other dated trade (fixings and path-dependent payoffs, early
+//! exercise, several underlyings, cash dividends on the path, local
+//! volatility on a surface) is priced on its own time grid by the dated
+//! pricer ([`super::path`], `engine::cpu::dated`): on the CPU engine, in
+//! f64 path state; the GPU engines refuse it, naming the trade, until their
+//! twins of it land.
 
+use std::sync::Arc;
+
+use super::path::resolve_path;
 use super::{Market, Vol};
 use crate::instrument::{Trade, TradeError};
 use crate::model::{Gbm, Heston, ModelSpec};
-use crate::payoff::PayoffSpec;
+use crate::multi::MultiPayoff;
+use crate::payoff::{European, PayoffSpec};
 
 /// A dated trade's terms, as read from its line (the payoff read as an
 /// inline trade's).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DatedTerms {
     pub id: String,
-    pub underlying: String,
+    /// One underlying (`underlying`), or several (`underlyings`).
+    pub underlyings: Vec<String>,
     /// `black`, `local_vol` or `heston`; `None`: the underlying's default
     /// (`local_vol` on a surface, `black` on a flat vol).
     pub model: Option<String>,
-    pub payoff: PayoffSpec,
+    pub payoff: DatedPayoff,
     pub expiry: String,
     pub fixings: Option<Vec<String>>,
     pub steps_per_year: u32,
     pub paths: u64,
-    /// Whether the trade gave an early-exercise style.
-    pub early_exercise: bool,
+    /// `None`: exercised at expiry only.
+    pub exercise: Option<DatedExercise>,
+}
+
+/// A dated trade's payoff: on one underlying, or on several.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DatedPayoff {
+    One(PayoffSpec),
+    Many(MultiPayoff),
+}
+
+impl DatedPayoff {
+    /// The strike, where the payoff has one.
+    pub fn strike(&self) -> Option<f64> {
+        match self {
+            DatedPayoff::One(PayoffSpec::European(p)) => Some(p.strike),
+            DatedPayoff::One(PayoffSpec::Digital(p)) => Some(p.strike),
+            DatedPayoff::One(PayoffSpec::Asian(p)) => Some(p.strike),
+            DatedPayoff::One(PayoffSpec::Barrier(p)) => Some(p.strike),
+            DatedPayoff::One(PayoffSpec::DoubleBarrier(p)) => Some(p.strike),
+            DatedPayoff::One(_) => None,
+            DatedPayoff::Many(MultiPayoff::Basket { strike, .. })
+            | DatedPayoff::Many(MultiPayoff::Rainbow { strike, .. }) => Some(*strike),
+        }
+    }
+}
+
+/// Early exercise of a dated trade.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DatedExercise {
+    /// Every grid date.
+    American,
+    /// These dates (and the expiry).
+    Bermudan(Vec<String>),
 }
 
 /// The models a dated trade may name.
@@ -57,58 +96,42 @@ fn err(field: &str, message: impl Into<String>) -> TradeError {
     }
 }
 
-// only its total variance to the expiry.
-/// A dated trade as the engines price it (see the module's notes).
-pub fn resolve(market: &Market, d: &DatedTerms) -> Result<Trade, TradeError> {
-    let Some(u) = market.underlyings.get(&d.underlying) else {
-        return Err(err(
-            "underlying",
-            format!(
-                "{:?} is not in the market file (there: {})",
-                d.underlying,
-                super::names(market.underlyings.keys())
-            ),
-        ));
-    };
+/// A dated trade as the engines price it (see the module's notes): the
+/// inline model of its underlying where that is exact, else its
+/// [`DatedPath`] for the dated pricer.
+pub fn resolve(market: &Arc<Market>, d: &DatedTerms) -> Result<Trade, TradeError> {
+    let n = d.underlyings.len();
+    for (a, name) in d.underlyings.iter().enumerate() {
+        if !market.underlyings.contains_key(name) {
+            return Err(err(
+                if n == 1 {
+                    "underlying".to_string()
+                } else {
+                    format!("underlyings[{a}]")
+                }
+                .as_str(),
+                format!(
+                    "{:?} is not in the market file (there: {})",
+                    name,
+                    super::names(market.underlyings.keys())
+                ),
+            ));
+        }
+        if d.underlyings[..a].contains(name) {
+            return Err(err(
+                &format!("underlyings[{a}]"),
+                format!("{name:?} is named twice"),
+            ));
+        }
+    }
+    if n == 0 {
+        return Err(err("underlyings", "no underlying: give at least one"));
+    }
     let t = market
         .time_of(&d.expiry, "expiry")
         .map_err(|e| err("expiry", e.message))?;
     if d.steps_per_year == 0 {
         return Err(err("steps_per_year", "expected a positive integer, got 0"));
-    }
-    let strike = match &d.payoff {
-        PayoffSpec::European(p) => p.strike,
-        PayoffSpec::Digital(p) => p.strike,
-        _ => {
-            return Err(err(
-                "payoff.type",
-                "a dated trade's payoff is paid on the spot at expiry (european, digital) in this release; fixings and path-dependent payoffs on dated trades are not supported yet",
-            ))
-        }
-    };
-    if let Some(f) = &d.fixings {
-        return Err(err(
-            "fixings",
-            format!(
-                "a payoff on the spot at expiry has no fixings ({} given)",
-                f.len()
-            ),
-        ));
-    }
-    if d.early_exercise {
-        return Err(err(
-            "exercise",
-            "early exercise on dated trades is not supported yet",
-        ));
-    }
-    if !u.dividends.is_empty() {
-        return Err(err(
-            "underlying",
-            format!(
-                "{:?} pays cash dividends: dated trades on them are not supported yet",
-                d.underlying
-            ),
-        ));
     }
     let model = d.model.as_deref();
     if let Some(m) = model.filter(|m| !DATED_MODELS.contains(m)) {
@@ -117,6 +140,58 @@ pub fn resolve(market: &Market, d: &DatedTerms) -> Result<Trade, TradeError> {
             format!("{m:?}: expected one of {}", DATED_MODELS.join(", ")),
         ));
     }
+    let u = &market.underlyings[&d.underlyings[0]];
+    let surface = matches!(u.vol, Vol::Surface { .. });
+    let inline = match &d.payoff {
+        DatedPayoff::One(PayoffSpec::European(_) | PayoffSpec::Digital(_)) => {
+            n == 1
+                && d.fixings.is_none()
+                && d.exercise.is_none()
+                && u.dividends.is_empty()
+                && !(surface && model != Some("black") && model != Some("heston"))
+        }
+        _ => false,
+    };
+    if !inline {
+        let path = resolve_path(market, d, &[])?;
+        let r = market.discount_curve(u).zero_rate(t);
+        let trade = Trade {
+            id: d.id.clone(),
+            stream: crate::rng::stream_id_of(&d.id),
+            // Names for logs: the dated pricer reads the path.
+            model: ModelSpec::Gbm(Gbm {
+                spot: u.spot,
+                rate: r,
+                dividend: 0.0,
+                vol: 0.0,
+            }),
+            payoff: match &d.payoff {
+                DatedPayoff::One(p) => p.clone(),
+                DatedPayoff::Many(
+                    MultiPayoff::Basket { option, strike, .. }
+                    | MultiPayoff::Rainbow { option, strike, .. },
+                ) => PayoffSpec::European(European {
+                    option: *option,
+                    strike: *strike,
+                }),
+            },
+            maturity: t,
+            steps: path.steps() as u32,
+            paths: d.paths,
+            extension: None,
+            dated: Some(Arc::new(path)),
+        };
+        trade.validate()?;
+        return Ok(trade);
+    }
+    let DatedPayoff::One(payoff) = &d.payoff else {
+        return Err(err("payoff", "unreachable"));
+    };
+    let strike = match payoff {
+        PayoffSpec::European(p) => p.strike,
+        PayoffSpec::Digital(p) => p.strike,
+        _ => u.spot,
+    };
     let r = market.discount_curve(u).zero_rate(t);
     let q = u.dividend_yield.as_ref().map_or(0.0, |c| c.zero_rate(t));
     let spec = match (model, &u.vol) {
@@ -124,7 +199,10 @@ pub fn resolve(market: &Market, d: &DatedTerms) -> Result<Trade, TradeError> {
             let Some(h) = u.heston else {
                 return Err(err(
                     "model",
-                    format!("\"heston\": {:?} has no `heston` parameters in the market file", d.underlying),
+                    format!(
+                        "\"heston\": {:?} has no `heston` parameters in the market file",
+                        d.underlyings[0]
+                    ),
                 ));
             };
             ModelSpec::Heston(Heston {
@@ -156,13 +234,7 @@ pub fn resolve(market: &Market, d: &DatedTerms) -> Result<Trade, TradeError> {
             })
         }
         (_, Vol::Surface { .. }) => {
-            return Err(err(
-                "model",
-                format!(
-                    "{:?} has a volatility surface: local volatility (the default there) is not supported yet; give \"model\": \"black\" (the implied vol at the strike)",
-                    d.underlying
-                ),
-            ))
+            return Err(err("model", "local volatility is priced on the path"))
         }
     };
     let steps = (t * d.steps_per_year as f64).ceil().max(1.0);
@@ -180,11 +252,12 @@ pub fn resolve(market: &Market, d: &DatedTerms) -> Result<Trade, TradeError> {
         id: d.id.clone(),
         stream: crate::rng::stream_id_of(&d.id),
         model: spec,
-        payoff: d.payoff.clone(),
+        payoff: payoff.clone(),
         maturity: t,
         steps: steps as u32,
         paths: d.paths,
         extension: None,
+        dated: None,
     };
     trade.validate()?;
     Ok(trade)

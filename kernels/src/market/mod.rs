@@ -12,6 +12,8 @@
 pub mod curve;
 pub mod date;
 pub mod dated;
+pub mod local_vol;
+pub mod path;
 
 use std::collections::BTreeMap;
 
@@ -44,6 +46,8 @@ pub struct Market {
     pub underlyings: BTreeMap<String, Underlying>,
     /// `(a, b, rho)` with `a < b`; pairs not listed are 0.
     pub correlations: Vec<(String, String, f64)>,
+    /// Local-volatility grids built so far (shared by the market's clones).
+    pub grids: std::sync::Arc<local_vol::GridCache>,
 }
 
 /// One underlying's market.
@@ -278,11 +282,27 @@ impl Market {
             curves,
             underlyings,
             correlations,
+            grids: Default::default(),
         };
         for name in market.underlyings.keys() {
             market.check_calendar(name)?;
         }
         Ok(market)
+    }
+
+    /// The correlation of two underlyings' spots (0 where not given).
+    pub fn correlation(&self, a: &str, b: &str) -> f64 {
+        let (a, b) = if a < b { (a, b) } else { (b, a) };
+        self.correlations
+            .iter()
+            .find(|(x, y, _)| x == a && y == b)
+            .map_or(0.0, |c| c.2)
+    }
+
+    /// The date `t` years (Act/365F) after the valuation date, for messages.
+    pub fn date_of(&self, t: f64) -> String {
+        let days = (t * 365.0).round() as i64;
+        (self.valuation_date + chrono::Duration::days(days)).to_string()
     }
 
     /// The year fraction of `text` from the valuation date, after it.

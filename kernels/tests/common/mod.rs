@@ -49,6 +49,7 @@ pub fn trade(
         steps,
         paths,
         extension: None,
+        dated: None,
     }
 }
 
@@ -531,6 +532,7 @@ pub fn many_small_calls(n: u64, steps: u32, paths: impl Fn(u64) -> u64) -> Vec<T
             steps,
             paths: paths(i),
             extension: None,
+            dated: None,
         })
         .collect()
 }
@@ -550,6 +552,7 @@ pub fn extended(
             multi,
             exercise,
         })),
+        dated: None,
         ..base
     }
 }

@@ -829,7 +829,7 @@ impl Acc {
         }
     }
 
-    fn add(&mut self, x: &[f64]) {
+    pub(crate) fn add(&mut self, x: &[f64]) {
         self.n += 1;
         for ((s, q), x) in self.sum.iter_mut().zip(self.sum_sq.iter_mut()).zip(x) {
             *s += x;

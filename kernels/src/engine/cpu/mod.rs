@@ -6,6 +6,7 @@
 //! are merged in path order, so results are bit-identical for any thread
 //! count, any SIMD level and any order of trades.
 
+pub(crate) mod dated;
 mod dispatch;
 pub(crate) mod extension;
 pub mod lanes;
@@ -114,20 +115,19 @@ impl Engine for CpuEngine {
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
         check_batch("cpu", trades, req, u64::MAX)?;
-        if !trades.iter().any(extension::takes) {
+        let own = |t: &Trade| extension::takes(t) || dated::takes(t);
+        if !trades.iter().any(own) {
             return Ok(self.price_plain(trades, None, req));
         }
         // Trades with several assets or early exercise go one by one to
         // their own pricer; the rest are priced together as ever.
-        let plain: Vec<Trade> = trades
-            .iter()
-            .filter(|t| !extension::takes(t))
-            .cloned()
-            .collect();
+        let plain: Vec<Trade> = trades.iter().filter(|t| !own(t)).cloned().collect();
         let mut plain = self.price_plain(&plain, None, req).into_iter();
         let mut out = Vec::with_capacity(trades.len());
         for t in trades {
-            if extension::takes(t) {
+            if dated::takes(t) {
+                out.push(self.pool.install(|| dated::price(t, req))?);
+            } else if extension::takes(t) {
                 let r = self.pool.install(|| {
                     extension::Prepared::new(t, req)
                         .map(|p| p.price(t, req))
@@ -159,6 +159,9 @@ impl Engine for CpuEngine {
             t.iter()
                 .zip(s)
                 .map(|(t, s)| {
+                    if dated::takes(t) {
+                        return self.pool.install(|| dated::revalue(t, s, req));
+                    }
                     self.pool
                         .install(|| extension::Prepared::revalue(t, s, req))
                         .map_err(|message| EngineError::BadTrade {

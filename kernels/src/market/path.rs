@@ -1,0 +1,564 @@
+//! A dated trade's path: its own time grid and, on it, each underlying's
+//! market (drift from the curves, cash dividends, the volatility of its
+//! model), ready for the dated pricer (`engine::cpu::dated`).
+//!
+//! **The time grid.** Every event date (fixings, ex-dates of the
+//! underlyings' cash dividends, exercise dates, the expiry) is a node, and
+//! each interval between consecutive nodes (from the valuation date) is
+//! split into `ceil(dt x steps_per_year)` equal steps.
+//!
+//! **On each step** `t_i -> t_{i+1}`, for each underlying, `x = ln(S / S_0)`:
+//!
+//! - drift: `ln(F(t_{i+1}) / F(t_i))` of the curves (the discount curve's
+//!   forward rate less the dividend yield's, integrated over the step), less
+//!   half the step's variance;
+//! - `black`: the step's variance is the forward variance `w(t_{i+1}) - w(t_i)`
+//!   of the flat vol, or on a surface of the implied vol at the trade's strike
+//!   (at the spot, for several underlyings) as a term structure;
+//! - `local_vol`: the local variance looked up at `t_i` and the path's
+//!   moneyness `x + ln(S_0 / F(t_i))` ([`super::local_vol`]), times the
+//!   step;
+//! - `heston`: full-truncation Euler ([`crate::model::Heston`]) with the
+//!   curves' drift.
+//!
+//! At an ex-date the cash amount is taken off the spot (floored at zero)
+//! before the node's fixing, exercise or expiry is observed. Several
+//! underlyings' spot drivers are correlated by the market's correlations.
+
+use std::sync::Arc;
+
+use super::dated::{DatedExercise, DatedPayoff, DatedTerms};
+use super::local_vol::{LocalVolGrid, RowAt};
+use super::{Market, Underlying, Vol};
+use crate::correlation::Correlation;
+use crate::instrument::TradeError;
+use crate::payoff::{Monitoring, PayoffSpec};
+use crate::scenario::MarketMove;
+
+/// A dated trade resolved on its market (or a moved one).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatedPath {
+    pub terms: DatedTerms,
+    /// The market the trade was resolved on, unmoved: scenarios and Greeks
+    /// move it.
+    pub market: Arc<Market>,
+    /// Node times, `t_0 = 0 < t_1 < ... < t_N` = the expiry.
+    pub times: Vec<f64>,
+    /// Per node: whether the payoff observes it.
+    pub observe: Vec<bool>,
+    /// How many nodes the payoff observes.
+    pub observations: u32,
+    /// Exercise nodes (indices into `times`), the expiry last; empty for a
+    /// trade exercised at expiry only.
+    pub exercise: Vec<u32>,
+    pub assets: Vec<AssetPath>,
+    /// Row-major lower factor of the underlyings' correlation.
+    pub factor: Vec<f64>,
+    /// Discount factor of the payment currency at each node.
+    pub discount: Vec<f64>,
+}
+
+/// One underlying on a trade's grid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AssetPath {
+    pub name: String,
+    pub spot: f64,
+    /// Per step: `ln(F(t_{i+1}) / F(t_i))` of the curves.
+    pub carry: Vec<f64>,
+    /// Per node: the cash dividend taken off the spot there (0: none).
+    pub dividend: Vec<f64>,
+    pub model: AssetModel,
+}
+
+/// How an underlying's variance evolves on the grid.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AssetModel {
+    /// Per step: the step's variance.
+    Black {
+        var: Vec<f64>,
+    },
+    /// Per step: where `t_i` falls in the grid, and `ln(S_0 / F(t_i))`.
+    LocalVol {
+        grid: Arc<LocalVolGrid>,
+        at: Vec<RowAt>,
+        kshift: Vec<f64>,
+    },
+    Heston(super::HestonParams),
+}
+
+impl AssetModel {
+    /// Standard normals this underlying draws per step.
+    pub fn normals(&self) -> usize {
+        match self {
+            AssetModel::Heston(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> TradeError {
+    TradeError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// The most steps a dated trade's grid may have.
+pub const MAX_GRID_STEPS: usize = 1 << 20;
+
+/// Builds the node times and the events on them.
+struct Events {
+    times: Vec<f64>,
+    observe: Vec<bool>,
+    exercise: Vec<u32>,
+}
+
+fn events(
+    market: &Market,
+    d: &DatedTerms,
+    t: f64,
+    fixings: &[f64],
+    exercise: &[f64],
+    dividends: &[f64],
+    every_node: bool,
+    american: bool,
+) -> Result<Events, TradeError> {
+    let mut ev: Vec<f64> = fixings
+        .iter()
+        .chain(exercise)
+        .chain(dividends.iter().filter(|&&x| x <= t))
+        .copied()
+        .chain(std::iter::once(t))
+        .collect();
+    ev.sort_by(f64::total_cmp);
+    ev.dedup();
+    let mut times = vec![0.0];
+    let mut prev = 0.0;
+    for &e in &ev {
+        let n = ((e - prev) * d.steps_per_year as f64).ceil().max(1.0) as usize;
+        if times.len() + n > MAX_GRID_STEPS + 1 {
+            return Err(err(
+                "steps_per_year",
+                format!("the grid to the expiry would have more than {MAX_GRID_STEPS} steps"),
+            ));
+        }
+        for j in 1..n {
+            times.push(prev + (e - prev) * j as f64 / n as f64);
+        }
+        times.push(e);
+        prev = e;
+    }
+    let node = |x: f64| {
+        times
+            .iter()
+            .position(|&y| y == x)
+            .unwrap_or(times.len() - 1) as u32
+    };
+    let mut observe = vec![false; times.len()];
+    if every_node {
+        observe[1..].fill(true);
+    } else {
+        for &f in fixings {
+            observe[node(f) as usize] = true;
+        }
+    }
+    let exercise = if american {
+        (1..times.len() as u32).collect()
+    } else if exercise.is_empty() {
+        Vec::new()
+    } else {
+        let mut e: Vec<u32> = exercise.iter().map(|&x| node(x)).collect();
+        e.push(times.len() as u32 - 1);
+        e.dedup();
+        e
+    };
+    let _ = market;
+    Ok(Events {
+        times,
+        observe,
+        exercise,
+    })
+}
+
+/// Reads a list of dates after the valuation date, in increasing order,
+/// none after the expiry `t`.
+fn dates_of(market: &Market, list: &[String], field: &str, t: f64) -> Result<Vec<f64>, TradeError> {
+    let mut out: Vec<f64> = Vec::with_capacity(list.len());
+    for (i, s) in list.iter().enumerate() {
+        let f = format!("{field}[{i}]");
+        let x = market.time_of(s, &f).map_err(|e| err(&f, e.message))?;
+        if x > t {
+            return Err(err(&f, format!("{s} is after the expiry")));
+        }
+        if out.last().is_some_and(|&p| x <= p) {
+            return Err(err(
+                &f,
+                format!("{s}: dates must be in increasing order, each once"),
+            ));
+        }
+        out.push(x);
+    }
+    Ok(out)
+}
+
+/// Underlying `name` under `mv` (the Greeks' and scenarios' moves), with
+/// its discount curve.
+pub fn moved_underlying(
+    market: &Market,
+    name: &str,
+    mv: &MarketMove,
+) -> Result<(Underlying, super::ZeroCurve), String> {
+    let Some(u) = market.underlyings.get(name) else {
+        return Err(format!("{name:?} is not in the market file"));
+    };
+    let mut u = u.clone();
+    let curve = market.discount_curve(&u).shifted(mv.rate);
+    if mv.is_none() {
+        return Ok((u, curve));
+    }
+    let spot = u.spot * (1.0 + mv.spot);
+    if !(spot.is_finite() && spot > 0.0) {
+        return Err(format!(
+            "moves {name}'s spot to {spot}: it must stay above 0"
+        ));
+    }
+    u.spot = spot;
+    let shift = |v: f64, what: &str| -> Result<f64, String> {
+        let x = v + mv.vol;
+        if x.is_finite() && x >= 0.0 {
+            Ok(x)
+        } else {
+            Err(format!(
+                "moves {name}'s {what} to {x}: a volatility cannot be negative"
+            ))
+        }
+    };
+    u.vol = match &u.vol {
+        Vol::Flat(v) => Vol::Flat(shift(*v, "vol")?),
+        Vol::Surface {
+            expiries,
+            strikes,
+            vols,
+        } => Vol::Surface {
+            expiries: expiries.clone(),
+            strikes: strikes.clone(),
+            vols: vols
+                .iter()
+                .map(|r| r.iter().map(|v| shift(*v, "vol")).collect::<Result<_, _>>())
+                .collect::<Result<_, _>>()?,
+        },
+    };
+    if let Some(h) = &mut u.heston {
+        h.v0 = shift(h.v0.sqrt(), "sqrt(v0)")?.powi(2);
+        h.theta = shift(h.theta.sqrt(), "sqrt(theta)")?.powi(2);
+    }
+    if mv.rate != 0.0 && !(-1.0..=1.0).contains(&(curve.zero_rate(1.0))) {
+        return Err(format!("moves {name}'s rate beyond [-1, 1]"));
+    }
+    Ok((u, curve))
+}
+
+/// Resolves a dated trade on `market` with each underlying moved by
+/// `moves` (empty: none).
+pub fn resolve_path(
+    market: &Arc<Market>,
+    d: &DatedTerms,
+    moves: &[MarketMove],
+) -> Result<DatedPath, TradeError> {
+    let t = market
+        .time_of(&d.expiry, "expiry")
+        .map_err(|e| err("expiry", e.message))?;
+    let n = d.underlyings.len();
+    // The moved underlyings and their one discount curve.
+    let mut unders = Vec::with_capacity(n);
+    let none = MarketMove::default();
+    for (a, name) in d.underlyings.iter().enumerate() {
+        let mv = moves.get(a).unwrap_or(&none);
+        let (u, curve) = moved_underlying(market, name, mv).map_err(|m| err(field_of(n, a), m))?;
+        unders.push((u, curve, mv));
+    }
+    let ccy = &unders[0].0.currency;
+    if let Some((a, (u, _, _))) = unders
+        .iter()
+        .enumerate()
+        .find(|(_, (u, _, _))| u.currency != *ccy)
+    {
+        return Err(err(
+            field_of(n, a),
+            format!(
+                "{} is in {} and {} in {}: a trade's underlyings share one currency (no quanto yet)",
+                d.underlyings[0], ccy, d.underlyings[a], u.currency
+            ),
+        ));
+    }
+    // One currency: one rate move (a move of no rate excepted).
+    let mut rates = unders.iter().map(|(_, _, m)| m.rate).filter(|r| *r != 0.0);
+    let dr = rates.next().unwrap_or(0.0);
+    if rates.any(|r| r != dr) {
+        return Err(err(
+            "underlyings",
+            "its underlyings share one curve: their rate moves must agree",
+        ));
+    }
+    let curve = market.curves[ccy].shifted(dr);
+
+    let fixings = match &d.fixings {
+        Some(f) => dates_of(market, f, "fixings", t)?,
+        None => Vec::new(),
+    };
+    let (exercise_dates, american) = match &d.exercise {
+        None => (Vec::new(), false),
+        Some(DatedExercise::American) => (Vec::new(), true),
+        Some(DatedExercise::Bermudan(list)) => {
+            if list.is_empty() {
+                return Err(err("exercise.dates", "a bermudan needs at least one date"));
+            }
+            (dates_of(market, list, "exercise.dates", t)?, false)
+        }
+    };
+    let (every_node, wants_fixings) = match &d.payoff {
+        DatedPayoff::One(p) => match p {
+            PayoffSpec::European(_) | PayoffSpec::Digital(_) => (false, false),
+            PayoffSpec::Asian(_) => (false, true),
+            PayoffSpec::Barrier(b) if b.monitoring == Monitoring::Continuous => (true, false),
+            PayoffSpec::DoubleBarrier(b) if b.monitoring == Monitoring::Continuous => (true, false),
+            _ => (fixings.is_empty(), false),
+        },
+        DatedPayoff::Many(_) => (false, false),
+    };
+    match (&d.payoff, d.fixings.as_ref()) {
+        (DatedPayoff::One(p), Some(f)) if !wants_fixings && (every_node || matches!(p, PayoffSpec::European(_) | PayoffSpec::Digital(_))) => {
+            return Err(err(
+                "fixings",
+                format!(
+                    "a {} payoff{} observes no fixings ({} given)",
+                    p.name(),
+                    if every_node { " monitored continuously" } else { "" },
+                    f.len()
+                ),
+            ))
+        }
+        (DatedPayoff::Many(_), Some(_)) => {
+            return Err(err("fixings", "a basket or rainbow is paid on the spots at expiry (or exercise): it observes no fixings"))
+        }
+        (DatedPayoff::One(p), None) if wants_fixings => {
+            return Err(err(
+                "fixings",
+                format!("an {} averages the spot at its fixings: give them (dates up to the expiry)", p.name()),
+            ))
+        }
+        _ => {}
+    }
+    if wants_fixings && fixings.is_empty() {
+        return Err(err("fixings", "an asian averages over at least one fixing"));
+    }
+    let divs: Vec<f64> = unders
+        .iter()
+        .flat_map(|(u, _, _)| u.dividends.iter().map(|(te, _)| *te))
+        .collect();
+    let ev = events(
+        market,
+        d,
+        t,
+        &fixings,
+        &exercise_dates,
+        &divs,
+        every_node,
+        american,
+    )?;
+    let times = ev.times;
+    let observations = ev.observe.iter().filter(|&&o| o).count() as u32;
+    if !ev.exercise.is_empty() {
+        if let DatedPayoff::One(p) = &d.payoff {
+            if !matches!(p, PayoffSpec::European(_)) {
+                return Err(err(
+                    "exercise",
+                    format!(
+                        "early exercise needs a payoff with an intrinsic value at every date (european, basket, rainbow), not `{}`",
+                        p.name()
+                    ),
+                ));
+            }
+        }
+        let states = ev.exercise.len() * (n + 1);
+        if states > crate::multi::MAX_DATE_STATES {
+            return Err(err(
+                "exercise",
+                format!(
+                    "{} exercise dates on {n} underlying(s): at most {} (fewer steps_per_year for an american)",
+                    ev.exercise.len(),
+                    crate::multi::MAX_DATE_STATES / (n + 1)
+                ),
+            ));
+        }
+    }
+
+    let strike = d.payoff.strike();
+    let mut assets = Vec::with_capacity(n);
+    for (a, (u, _, mv)) in unders.iter().enumerate() {
+        let name = &d.underlyings[a];
+        let at = |f: &str| {
+            if n == 1 {
+                f.to_string()
+            } else {
+                format!("{f}[{a}]")
+            }
+        };
+        let q = |x: f64| u.dividend_yield.as_ref().map_or(0.0, |c| c.log_discount(x));
+        // ln of the forward's growth without cash dividends: -ln DF + ln DFq
+        // (`log_discount` is -ln DF).
+        let lf = |x: f64| curve.log_discount(x) - q(x);
+        let carry: Vec<f64> = times.windows(2).map(|w| lf(w[1]) - lf(w[0])).collect();
+        let mut dividend = vec![0.0; times.len()];
+        for (te, amount) in &u.dividends {
+            if let Some(i) = times.iter().position(|x| x == te) {
+                dividend[i] += amount;
+            }
+        }
+        let model_name = d.model.as_deref();
+        let moved_market;
+        let mkt: &Market = if mv.is_none() && dr == 0.0 {
+            market
+        } else {
+            // The moved underlying and curve alone: what its forward and
+            // surface read.
+            moved_market = Market {
+                valuation_date: market.valuation_date,
+                curves: [(ccy.clone(), curve.clone())].into(),
+                underlyings: [(name.clone(), u.clone())].into(),
+                correlations: Vec::new(),
+                grids: market.grids.clone(),
+            };
+            &moved_market
+        };
+        let model =
+            match (model_name, &u.vol) {
+                (Some("heston"), _) => match u.heston {
+                    Some(h) => AssetModel::Heston(h),
+                    None => return Err(err(
+                        "model",
+                        format!(
+                            "\"heston\": {name:?} has no `heston` parameters in the market file"
+                        ),
+                    )),
+                },
+                (_, Vol::Flat(v)) => AssetModel::Black {
+                    var: times.windows(2).map(|w| v * v * (w[1] - w[0])).collect(),
+                },
+                (Some("black"), Vol::Surface { .. }) => {
+                    // The implied vol at the strike (at the spot for several
+                    // underlyings) as a term structure.
+                    let k = if n == 1 {
+                        strike.unwrap_or(u.spot)
+                    } else {
+                        u.spot
+                    };
+                    let w = |x: f64| {
+                        if x <= 0.0 {
+                            0.0
+                        } else {
+                            let v = mkt.implied_vol(u, k, x);
+                            v * v * x
+                        }
+                    };
+                    AssetModel::Black {
+                        var: times
+                            .windows(2)
+                            .map(|s| (w(s[1]) - w(s[0])).max(0.0))
+                            .collect(),
+                    }
+                }
+                (_, Vol::Surface { .. }) => {
+                    let key = [mv.spot.to_bits(), mv.vol.to_bits(), dr.to_bits()];
+                    let grid = market
+                        .grids
+                        .get(name, key, || LocalVolGrid::build(mkt, name, u))
+                        .map_err(|e| err(at("underlying"), e.to_string()))?;
+                    let lf_total = |x: f64| (mkt.forward(u, x) / u.spot).ln();
+                    AssetModel::LocalVol {
+                        at: times[..times.len() - 1]
+                            .iter()
+                            .map(|&x| grid.row_at(x))
+                            .collect(),
+                        kshift: times[..times.len() - 1]
+                            .iter()
+                            .map(|&x| -lf_total(x))
+                            .collect(),
+                        grid,
+                    }
+                }
+            };
+        assets.push(AssetPath {
+            name: name.clone(),
+            spot: u.spot,
+            carry,
+            dividend,
+            model,
+        });
+    }
+    let rows: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| {
+                    if i == j {
+                        1.0
+                    } else {
+                        market.correlation(&d.underlyings[i], &d.underlyings[j])
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let corr = Correlation::new(&rows, n).map_err(|e| {
+        let pairs: Vec<String> = (0..n)
+            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+            .map(|(i, j)| format!("{}/{} {}", d.underlyings[i], d.underlyings[j], rows[i][j]))
+            .collect();
+        err(
+            "underlyings",
+            format!(
+                "the market's correlations of these underlyings ({}): {e}",
+                pairs.join(", ")
+            ),
+        )
+    })?;
+    let discount = times.iter().map(|&x| curve.discount(x)).collect();
+    Ok(DatedPath {
+        terms: d.clone(),
+        market: market.clone(),
+        observe: ev.observe,
+        observations,
+        exercise: ev.exercise,
+        assets,
+        factor: corr.factor().to_vec(),
+        discount,
+        times,
+    })
+}
+
+/// The field naming underlying `a` of `n`.
+fn field_of(n: usize, a: usize) -> String {
+    if n == 1 {
+        "underlying".into()
+    } else {
+        format!("underlyings[{a}]")
+    }
+}
+
+impl DatedPath {
+    /// Steps of the grid.
+    pub fn steps(&self) -> usize {
+        self.times.len() - 1
+    }
+
+    /// Standard normals per step: the spot drivers, then Heston's variance
+    /// drivers.
+    pub fn normals_per_step(&self) -> usize {
+        self.assets.iter().map(|a| a.model.normals()).sum()
+    }
+
+    /// The trade under `moves`, one per underlying.
+    pub fn moved(&self, moves: &[MarketMove]) -> Result<DatedPath, String> {
+        resolve_path(&self.market, &self.terms, moves).map_err(|e| e.to_string())
+    }
+}
