@@ -431,63 +431,64 @@ pub fn resolve_path(
             };
             &moved_market
         };
-        let model =
-            match (model_name, &u.vol) {
-                (Some("heston"), _) => match u.heston {
-                    Some(h) => AssetModel::Heston(h),
-                    None => return Err(err(
+        let model = match (model_name, &u.vol) {
+            (Some("heston"), _) => match u.heston {
+                Some(h) => AssetModel::Heston(h),
+                None => {
+                    return Err(err(
                         "model",
                         format!(
                             "\"heston\": {name:?} has no `heston` parameters in the market file"
                         ),
-                    )),
-                },
-                (_, Vol::Flat(v)) => AssetModel::Black {
-                    var: times.windows(2).map(|w| v * v * (w[1] - w[0])).collect(),
-                },
-                (Some("black"), Vol::Surface { .. }) => {
-                    // The implied vol at the strike (at the spot for several
-                    // underlyings) as a term structure.
-                    let k = if n == 1 {
-                        strike.unwrap_or(u.spot)
+                    ))
+                }
+            },
+            (_, Vol::Flat(v)) => AssetModel::Black {
+                var: times.windows(2).map(|w| v * v * (w[1] - w[0])).collect(),
+            },
+            (Some("black"), Vol::Surface { .. }) => {
+                // The implied vol at the strike (at the spot for several
+                // underlyings) as a term structure.
+                let k = if n == 1 {
+                    strike.unwrap_or(u.spot)
+                } else {
+                    u.spot
+                };
+                let w = |x: f64| {
+                    if x <= 0.0 {
+                        0.0
                     } else {
-                        u.spot
-                    };
-                    let w = |x: f64| {
-                        if x <= 0.0 {
-                            0.0
-                        } else {
-                            let v = mkt.implied_vol(u, k, x);
-                            v * v * x
-                        }
-                    };
-                    AssetModel::Black {
-                        var: times
-                            .windows(2)
-                            .map(|s| (w(s[1]) - w(s[0])).max(0.0))
-                            .collect(),
+                        let v = mkt.implied_vol(u, k, x);
+                        v * v * x
                     }
+                };
+                AssetModel::Black {
+                    var: times
+                        .windows(2)
+                        .map(|s| (w(s[1]) - w(s[0])).max(0.0))
+                        .collect(),
                 }
-                (_, Vol::Surface { .. }) => {
-                    let key = [mv.spot.to_bits(), mv.vol.to_bits(), dr.to_bits()];
-                    let grid = market
-                        .grids
-                        .get(name, key, || LocalVolGrid::build(mkt, name, u))
-                        .map_err(|e| err(at("underlying"), e.to_string()))?;
-                    let lf_total = |x: f64| (mkt.forward(u, x) / u.spot).ln();
-                    AssetModel::LocalVol {
-                        at: times[..times.len() - 1]
-                            .iter()
-                            .map(|&x| grid.row_at(x))
-                            .collect(),
-                        kshift: times[..times.len() - 1]
-                            .iter()
-                            .map(|&x| -lf_total(x))
-                            .collect(),
-                        grid,
-                    }
+            }
+            (_, Vol::Surface { .. }) => {
+                let key = [mv.spot.to_bits(), mv.vol.to_bits(), dr.to_bits()];
+                let grid = market
+                    .grids
+                    .get(name, key, || LocalVolGrid::build(mkt, name, u))
+                    .map_err(|e| err(at("underlying"), e.to_string()))?;
+                let lf_total = |x: f64| (mkt.forward(u, x) / u.spot).ln();
+                AssetModel::LocalVol {
+                    at: times[..times.len() - 1]
+                        .iter()
+                        .map(|&x| grid.row_at(x))
+                        .collect(),
+                    kshift: times[..times.len() - 1]
+                        .iter()
+                        .map(|&x| -lf_total(x))
+                        .collect(),
+                    grid,
                 }
-            };
+            }
+        };
         assets.push(AssetPath {
             name: name.clone(),
             spot: u.spot,
