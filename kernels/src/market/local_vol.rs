@@ -25,8 +25,10 @@
 //! ten more years in quarter-year pieces. Columns: [`NODES`] equally spaced
 //! values of `k` over the pillars' moneyness widened by five standard
 //! deviations at the surface's highest vol (at least 0.5 each side).
-//! The engines interpolate the local *variance* linearly in `k` and in
-//! time, flat beyond the columns and after the last row. Every node's
+//! The engines interpolate the local *volatility* linearly in `k` and in
+//! time, flat beyond the columns and after the last row (a step's
+//! variance is then the square of its interpolated volatility, so the
+//! drift's correction matches the diffusion exactly). Every node's
 //! local variance is checked positive and finite when the grid is built:
 //! a surface where it is not is refused, naming the underlying, the expiry
 //! and the strike.
@@ -245,8 +247,9 @@ pub struct LocalVolGrid {
     pub blocks: Vec<Block>,
     pub k0: f64,
     pub dk: f64,
-    /// `var[row * NODES + col]`.
-    pub var: Vec<f64>,
+    pub inv_dk: f64,
+    /// Local volatilities, `vol[row * NODES + col]`.
+    pub vol: Vec<f64>,
 }
 
 /// One interval of a grid's rows.
@@ -293,7 +296,7 @@ impl LocalVolGrid {
         let dk = (k1 - k0) / (NODES - 1) as f64;
 
         let mut blocks = Vec::new();
-        let mut var = Vec::new();
+        let mut vol = Vec::new();
         let mut start = 0.0;
         let mut row = 0;
         for interval in 0..=expiries.len() {
@@ -333,7 +336,7 @@ impl LocalVolGrid {
                             ),
                         ));
                     }
-                    var.push(v);
+                    vol.push(v.sqrt());
                 }
             }
             row += pieces + 1;
@@ -343,7 +346,8 @@ impl LocalVolGrid {
             blocks,
             k0,
             dk,
-            var,
+            inv_dk: 1.0 / dk,
+            vol,
         })
     }
 
@@ -370,17 +374,22 @@ impl LocalVolGrid {
         }
     }
 
-    /// The local variance at rows `at` and moneyness `k`.
+    /// The value of `row` (one of [`NODES`] columns, as a step's table)
+    /// at moneyness `k`: linear between columns, flat beyond them.
     #[inline]
-    pub fn variance(&self, at: RowAt, k: f64) -> f64 {
-        let u = ((k - self.k0) / self.dk).clamp(0.0, (NODES - 1) as f64);
+    pub fn row_value(&self, row: &[f64], k: f64) -> f64 {
+        let u = ((k - self.k0) * self.inv_dk).clamp(0.0, (NODES - 1) as f64);
         let c = (u as usize).min(NODES - 2);
         let f = u - c as f64;
-        let r0 = &self.var[at.row * NODES..];
-        let r1 = &self.var[(at.row + 1) * NODES..];
-        let v0 = r0[c] + f * (r0[c + 1] - r0[c]);
-        let v1 = r1[c] + f * (r1[c + 1] - r1[c]);
-        v0 + at.weight * (v1 - v0)
+        row[c] + f * (row[c + 1] - row[c])
+    }
+
+    /// The local volatility at rows `at` and moneyness `k`.
+    pub fn vol_at(&self, at: RowAt, k: f64) -> f64 {
+        let r0 = &self.vol[at.row * NODES..(at.row + 1) * NODES];
+        let r1 = &self.vol[(at.row + 1) * NODES..(at.row + 2) * NODES];
+        let v0 = self.row_value(r0, k);
+        v0 + at.weight * (self.row_value(r1, k) - v0)
     }
 }
 

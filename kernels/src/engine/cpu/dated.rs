@@ -36,6 +36,7 @@ use crate::exercise::{fit, Policy, RegressionPaths};
 use crate::greeks::Greek;
 use crate::instrument::Trade;
 use crate::market::dated::DatedPayoff;
+use crate::market::local_vol::NODES;
 use crate::market::path::{AssetModel, DatedPath};
 use crate::market::Vol;
 use crate::multi::{regression_paths, regression_stream, MultiPayoff};
@@ -61,6 +62,33 @@ struct Family {
     /// normalised by.
     policy: Option<usize>,
     norm: Vec<f64>,
+    /// Per underlying under local volatility: its grid read at each step's
+    /// time, times the step (`steps x NODES`), so a step looks up one row.
+    tables: Vec<Option<Vec<f64>>>,
+}
+
+/// Per underlying of `path` under local volatility, each step's row of
+/// local volatility times the root of the step: the grid's two rows around
+/// the step's time, interpolated once per trade rather than once per path.
+fn step_tables(path: &DatedPath) -> Vec<Option<Vec<f64>>> {
+    path.assets
+        .iter()
+        .map(|a| {
+            let AssetModel::LocalVol { grid, at, .. } = &a.model else {
+                return None;
+            };
+            let mut t = Vec::with_capacity(at.len() * NODES);
+            for (i, r) in at.iter().enumerate() {
+                let sd = (path.times[i + 1] - path.times[i]).sqrt();
+                let row = |j: usize| &grid.vol[j * NODES..(j + 1) * NODES];
+                let (r0, r1) = (row(r.row), row(r.row + 1));
+                for c in 0..NODES {
+                    t.push((r0[c] + r.weight * (r1[c] - r0[c])) * sd);
+                }
+            }
+            Some(t)
+        })
+        .collect()
 }
 
 /// A dated trade ready to price: its families and how its outputs combine them.
@@ -105,6 +133,7 @@ impl Family {
         };
         let norm = path.assets.iter().map(|a| a.spot).collect();
         Family {
+            tables: step_tables(&path),
             path,
             one,
             many,
@@ -119,7 +148,12 @@ impl Family {
 /// `ln(S / S_0)` (after that node's dividends) and the step's variance;
 /// `node` returns false to stop. Returns false if the path broke (a
 /// log-spot or variance that is NaN or overflowed).
-fn walk(path: &DatedPath, z: &[f64], mut node: impl FnMut(usize, &[f64], &[f64]) -> bool) -> bool {
+fn walk(
+    path: &DatedPath,
+    tables: &[Option<Vec<f64>>],
+    z: &[f64],
+    mut node: impl FnMut(usize, &[f64], &[f64]) -> bool,
+) -> bool {
     let n = path.assets.len();
     let k = path.normals_per_step();
     let mut x = [0.0f64; crate::correlation::MAX_ASSETS];
@@ -146,10 +180,23 @@ fn walk(path: &DatedPath, z: &[f64], mut node: impl FnMut(usize, &[f64], &[f64])
                     var[a] = s[i];
                     x[a] += c - 0.5 * s[i] + s[i].sqrt() * w[a];
                 }
-                AssetModel::LocalVol { grid, at, kshift } => {
-                    let s2 = grid.variance(at[i], x[a] + kshift[i]) * dt;
+                AssetModel::LocalVol { grid, kshift, .. } => {
+                    // The step's vol x sqrt(dt) at the path's column, then
+                    // its variance.
+                    let sd = match &tables[a] {
+                        Some(t) => {
+                            let row = &t[i * NODES..(i + 1) * NODES];
+                            let u = ((x[a] + kshift[i] - grid.k0) * grid.inv_dk)
+                                .clamp(0.0, (NODES - 1) as f64);
+                            let c = (u as usize).min(NODES - 2);
+                            let (lo, hi) = (row[c], row[c + 1]);
+                            lo + (u - c as f64) * (hi - lo)
+                        }
+                        None => f64::NAN,
+                    };
+                    let s2 = sd * sd;
                     var[a] = s2;
-                    x[a] += c - 0.5 * s2 + s2.sqrt() * w[a];
+                    x[a] += c - 0.5 * s2 + sd * w[a];
                 }
                 AssetModel::Heston(p) => {
                     let vp = v[a].max(0.0);
@@ -184,6 +231,7 @@ fn walk(path: &DatedPath, z: &[f64], mut node: impl FnMut(usize, &[f64], &[f64])
 /// the payoff as its own type.
 struct OneValue<'a> {
     path: &'a DatedPath,
+    tables: &'a [Option<Vec<f64>>],
     z: &'a [f64],
 }
 
@@ -194,7 +242,7 @@ impl PayoffVisitor<f64> for OneValue<'_> {
         let last = path.steps();
         let mut st = payoff.start(0.0);
         let mut xt = 0.0;
-        let ok = walk(path, self.z, |i, x, var| {
+        let ok = walk(path, self.tables, self.z, |i, x, var| {
             if path.observe[i] {
                 payoff.observe(&mut st, x[0], var[0]);
             }
@@ -232,7 +280,11 @@ impl Pricer {
         let path = &*f.path;
         if path.exercise.is_empty() {
             if let Some(p) = f.one {
-                return p.visit(OneValue { path, z });
+                return p.visit(OneValue {
+                    path,
+                    tables: &f.tables,
+                    z,
+                });
             }
         }
         let Some(payoff) = &f.many else {
@@ -246,7 +298,7 @@ impl Pricer {
         let mut xs = [0.0f64; crate::correlation::MAX_ASSETS];
         let mut out = f64::NAN;
         let last = path.steps();
-        let ok = walk(path, z, |i, x, _| {
+        let ok = walk(path, &f.tables, z, |i, x, _| {
             let at_date = if dates.is_empty() {
                 i == last
             } else {
@@ -299,7 +351,7 @@ impl Pricer {
                 let mut ir = vec![0.0; nd];
                 let mut k = 0;
                 let mut s = [0.0f64; crate::correlation::MAX_ASSETS];
-                let ok = walk(path, &z, |i, xv, _| {
+                let ok = walk(path, &f.tables, &z, |i, xv, _| {
                     if k < nd && path.exercise[k] as usize == i {
                         for j in 0..n {
                             s[j] = path.assets[j].spot * xv[j].exp();
