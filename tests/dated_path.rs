@@ -561,3 +561,43 @@ fn a_surface_without_a_positive_local_variance_is_refused() {
     );
     assert!(!out.exists());
 }
+
+/// A GPU engine named with `--engine` cannot take a dated trade on its own
+/// grid yet: the run is refused naming the trade and the way out, and
+/// nothing is written.
+#[test]
+fn a_named_gpu_engine_refuses_a_dated_path_trade_naming_it() {
+    if riskpool_kernels::engine::wgpu::WgpuEngine::new(true).is_err()
+        && std::env::var("RISKPOOL_REQUIRE_WGPU").is_err()
+    {
+        eprintln!("skipping: no Vulkan adapter");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let market = file(d.path(), "market.json", MARKET);
+    let input = file(
+        d.path(),
+        "book.jsonl",
+        r#"{"id": "asian-7", "underlying": "X", "payoff": {"type": "asian", "option": "call", "strike": 100, "average": "arithmetic"}, "expiry": "2027-12-04", "fixings": ["2027-06-04", "2027-12-04"], "steps_per_year": 12, "paths": 1000}
+"#,
+    );
+    let out = d.path().join("out.csv");
+    let o = riskpool(&[
+        "price",
+        "--input",
+        p(&input),
+        "--market",
+        p(&market),
+        "--output",
+        p(&out),
+        "--engine",
+        "wgpu",
+    ]);
+    assert!(!o.status.success());
+    let err = crate::util::stderr(&o);
+    assert!(
+        err.contains("asian-7") && err.contains("--engine cpu"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

@@ -211,13 +211,17 @@ pub fn check_batch(
             message: e.to_string(),
         })?;
         check_request(t, req)?;
+        // Unavailable, not a bad trade: under `--engine auto` the run
+        // goes on with the CPU engine (the runner's fallback), and an
+        // engine the user named says why it cannot.
         if t.dated.is_some() && engine != "cpu" {
-            return Err(EngineError::BadTrade {
-                id: t.id.clone(),
-                message: format!(
-                    "a dated trade priced on its own time grid (fixings, dated barriers or exercise, cash dividends, local volatility, several underlyings) runs on the cpu engine in this release, not {engine}: give --engine cpu"
+            return Err(EngineError::unavailable(
+                leak(engine),
+                format!(
+                    "trade `{}`: a dated trade priced on its own time grid (fixings, dated barriers or exercise, cash dividends, local volatility, several underlyings) runs on the cpu engine in this release: give --engine cpu",
+                    t.id
                 ),
-            });
+            ));
         }
         if t.paths > max_paths {
             return Err(EngineError::BadTrade {
