@@ -190,8 +190,15 @@ fn moves_of(book: &Path, scen: &Scenarios, t: &ReadTrade) -> Result<TradeScenari
         }
         let first_line = lines[s].iter().copied().find(|&l| l > 0).unwrap_or(0);
         if let Some(d) = dated {
-            d.moved(&moves[s])
-                .map_err(|e| bad(s, first_line, None, e))?;
+            // The row of the underlying the move failed on, and its column.
+            d.moved(&moves[s]).map_err(|e| {
+                let line = e
+                    .asset
+                    .and_then(|a| lines[s].get(a).copied())
+                    .filter(|&l| l > 0)
+                    .unwrap_or(first_line);
+                bad(s, line, e.column, e.message)
+            })?;
             continue;
         }
         let moved = moved_trade(&t.trade, &moves[s]).map_err(|e| bad(s, first_line, None, e))?;

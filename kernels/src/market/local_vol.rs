@@ -2,12 +2,14 @@
 //! grid the engines look it up on.
 //!
 //! **Interpolation.** Each expiry row's total implied variance
-//! `w = vol^2 T` is a clamped cubic spline in log-forward-moneyness
-//! `k = ln(K / F(T))` through the row's strikes (zero slope at the first
-//! and last strike), flat beyond them: `w`, `dw/dk` and `d2w/dk2` are
-//! continuous inside the strikes, and `w` and `dw/dk` everywhere, which is
-//! what Dupire's formula needs (an interpolation only piecewise linear in
-//! strike has no second derivative, and misprices the pillars). In time,
+//! `w = vol^2 T` is a natural cubic spline in log-forward-moneyness
+//! `k = ln(K / F(T))` through the row's strikes (second derivative 0 at
+//! the first and last strike), continued beyond them by
+//! `w_e + s L tanh((k - k_e) / L)` (the end's value and slope `s`, levelling
+//! off at `L = w_e / (2 |s|)`): `w`, `dw/dk` and `d2w/dk2` are continuous
+//! everywhere, which is what Dupire's formula needs (an interpolation only
+//! piecewise linear in strike has no second derivative, and misprices the
+//! pillars). In time,
 //! `w` is linear between expiries at fixed `k`; before the first expiry it
 //! is the first row's `w(k) t / T_1` (the first expiry's implied vols),
 //! after the last the last row's `w(k sqrt(T_n / t)) t / T_n` (the ATM

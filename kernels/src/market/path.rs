@@ -24,6 +24,13 @@
 //! At an ex-date the cash amount is taken off the spot (floored at zero)
 //! before the node's fixing, exercise or expiry is observed. Several
 //! underlyings' spot drivers are correlated by the market's correlations.
+//!
+//! **Moves** (Greeks' bumps, scenarios: [`DatedPath::moved`]) move what the
+//! trade's model reads: a `vol` move shifts Heston's `sqrt(v0)` and
+//! `sqrt(theta)` under `heston`, else the flat vol or every pillar of the
+//! surface. A move the trade cannot take ([`MoveFailure`]) names the
+//! underlying and the move's column, so a scenario file's error names its
+//! row. A grid has at most [`MAX_GRID_STEPS`] steps.
 
 use std::sync::Arc;
 
@@ -103,8 +110,14 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> TradeError {
     }
 }
 
-/// The most steps a dated trade's grid may have.
-pub const MAX_GRID_STEPS: usize = 1 << 20;
+/// The most steps a dated trade's grid may have. Every revaluation (a
+/// Greek's bump, a scenario's move) holds its own per-step vectors (the
+/// carry, the variance or the local-volatility rows, the discount
+/// factors), so the grid's length bounds a trade's memory: 65,536 steps
+/// (daily for 179 years) keep a trade under a few megabytes per
+/// revaluation, where a million took gigabytes across a risk run's
+/// scenarios.
+pub const MAX_GRID_STEPS: usize = 1 << 16;
 
 /// Builds the node times and the events on them.
 struct Events {
@@ -139,7 +152,10 @@ fn events(
         if times.len() + n > MAX_GRID_STEPS + 1 {
             return Err(err(
                 "steps_per_year",
-                format!("the grid to the expiry would have more than {MAX_GRID_STEPS} steps"),
+                format!(
+                    "{} a year puts more than {MAX_GRID_STEPS} steps on the grid to the expiry: give fewer",
+                    d.steps_per_year
+                ),
             ));
         }
         for j in 1..n {
@@ -201,15 +217,36 @@ fn dates_of(market: &Market, list: &[String], field: &str, t: f64) -> Result<Vec
     Ok(out)
 }
 
+/// Why a market move cannot be applied to a dated trade: the underlying
+/// it failed on (an index into the trade's underlyings), the move's
+/// column (`spot`, `vol`, `rate`) and what is wrong, so that a scenario
+/// file's error names its row and column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MoveFailure {
+    pub asset: Option<usize>,
+    pub column: Option<&'static str>,
+    pub message: String,
+}
+
+impl std::fmt::Display for MoveFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Underlying `name` under `mv` (the Greeks' and scenarios' moves), with
-/// its discount curve.
+/// its discount curve. A `vol` move shifts what the trade's model reads:
+/// Heston's `sqrt(v0)` and `sqrt(theta)` under `heston`, else the flat vol
+/// or every pillar of the surface (a move never fails on parameters the
+/// model does not read). The error names the move's column.
 pub fn moved_underlying(
     market: &Market,
     name: &str,
     mv: &MarketMove,
-) -> Result<(Underlying, super::ZeroCurve), String> {
+    heston: bool,
+) -> Result<(Underlying, super::ZeroCurve), (&'static str, String)> {
     let Some(u) = market.underlyings.get(name) else {
-        return Err(format!("{name:?} is not in the market file"));
+        return Err(("spot", format!("{name:?} is not in the market file")));
     };
     let mut u = u.clone();
     let curve = market.discount_curve(&u).shifted(mv.rate);
@@ -218,44 +255,86 @@ pub fn moved_underlying(
     }
     let spot = u.spot * (1.0 + mv.spot);
     if !(spot.is_finite() && spot > 0.0) {
-        return Err(format!(
-            "moves {name}'s spot to {spot}: it must stay above 0"
+        return Err((
+            "spot",
+            format!("moves {name}'s spot to {spot}: it must stay above 0"),
         ));
     }
     u.spot = spot;
-    let shift = |v: f64, what: &str| -> Result<f64, String> {
+    let shift = |v: f64, what: &str| -> Result<f64, (&'static str, String)> {
         let x = v + mv.vol;
         if x.is_finite() && x >= 0.0 {
             Ok(x)
         } else {
-            Err(format!(
-                "moves {name}'s {what} to {x}: a volatility cannot be negative"
+            Err((
+                "vol",
+                format!("moves {name}'s {what} to {x}: a volatility cannot be negative"),
             ))
         }
     };
-    u.vol = match &u.vol {
-        Vol::Flat(v) => Vol::Flat(shift(*v, "vol")?),
-        Vol::Surface {
-            expiries,
-            strikes,
-            vols,
-        } => Vol::Surface {
-            expiries: expiries.clone(),
-            strikes: strikes.clone(),
-            vols: vols
-                .iter()
-                .map(|r| r.iter().map(|v| shift(*v, "vol")).collect::<Result<_, _>>())
-                .collect::<Result<_, _>>()?,
-        },
-    };
-    if let Some(h) = &mut u.heston {
-        h.v0 = shift(h.v0.sqrt(), "sqrt(v0)")?.powi(2);
-        h.theta = shift(h.theta.sqrt(), "sqrt(theta)")?.powi(2);
+    if mv.vol != 0.0 {
+        if heston {
+            if let Some(h) = &mut u.heston {
+                h.v0 = shift(h.v0.sqrt(), "sqrt(v0)")?.powi(2);
+                h.theta = shift(h.theta.sqrt(), "sqrt(theta)")?.powi(2);
+            }
+        } else {
+            u.vol = match &u.vol {
+                Vol::Flat(v) => Vol::Flat(shift(*v, "vol")?),
+                Vol::Surface {
+                    expiries,
+                    strikes,
+                    vols,
+                } => Vol::Surface {
+                    expiries: expiries.clone(),
+                    strikes: strikes.clone(),
+                    vols: vols
+                        .iter()
+                        .map(|r| r.iter().map(|v| shift(*v, "vol")).collect::<Result<_, _>>())
+                        .collect::<Result<_, _>>()?,
+                },
+            };
+        }
     }
     if mv.rate != 0.0 && !(-1.0..=1.0).contains(&(curve.zero_rate(1.0))) {
-        return Err(format!("moves {name}'s rate beyond [-1, 1]"));
+        return Err(("rate", format!("moves {name}'s rate beyond [-1, 1]")));
     }
     Ok((u, curve))
+}
+
+/// The smallest volatility a `vol` move of underlying `a` of `path`
+/// shifts (the flat vol, the lowest pillar of a surface, or the lower of
+/// Heston's `sqrt(v0)` and `sqrt(theta)`): a move down by more takes a vol
+/// below zero.
+pub fn smallest_moved_vol(path: &DatedPath, a: usize) -> f64 {
+    let Some(u) = path.market.underlyings.get(&path.assets[a].name) else {
+        return 0.0;
+    };
+    if let AssetModel::Heston(h) = &path.assets[a].model {
+        return h.v0.sqrt().min(h.theta.sqrt());
+    }
+    match &u.vol {
+        Vol::Flat(v) => *v,
+        Vol::Surface { vols, .. } => vols.iter().flatten().fold(f64::INFINITY, |m, &v| m.min(v)),
+    }
+}
+
+/// A failure of [`resolve_path`]: its error, and on a moved market the
+/// underlying and the move's column it failed on.
+struct Failure {
+    err: TradeError,
+    asset: Option<usize>,
+    column: Option<&'static str>,
+}
+
+impl From<TradeError> for Failure {
+    fn from(err: TradeError) -> Failure {
+        Failure {
+            err,
+            asset: None,
+            column: None,
+        }
+    }
 }
 
 /// Resolves a dated trade on `market` with each underlying moved by
@@ -265,6 +344,14 @@ pub fn resolve_path(
     d: &DatedTerms,
     moves: &[MarketMove],
 ) -> Result<DatedPath, TradeError> {
+    resolve(market, d, moves).map_err(|f| f.err)
+}
+
+fn resolve(
+    market: &Arc<Market>,
+    d: &DatedTerms,
+    moves: &[MarketMove],
+) -> Result<DatedPath, Failure> {
     let t = market
         .time_of(&d.expiry, "expiry")
         .map_err(|e| err("expiry", e.message))?;
@@ -272,9 +359,15 @@ pub fn resolve_path(
     // The moved underlyings and their one discount curve.
     let mut unders = Vec::with_capacity(n);
     let none = MarketMove::default();
+    let heston = d.model.as_deref() == Some("heston");
     for (a, name) in d.underlyings.iter().enumerate() {
         let mv = moves.get(a).unwrap_or(&none);
-        let (u, curve) = moved_underlying(market, name, mv).map_err(|m| err(field_of(n, a), m))?;
+        let (u, curve) =
+            moved_underlying(market, name, mv, heston).map_err(|(column, m)| Failure {
+                err: err(field_of(n, a), m),
+                asset: Some(a),
+                column: Some(column),
+            })?;
         unders.push((u, curve, mv));
     }
     let ccy = &unders[0].0.currency;
@@ -283,22 +376,33 @@ pub fn resolve_path(
         .enumerate()
         .find(|(_, (u, _, _))| u.currency != *ccy)
     {
-        return Err(err(
+        return Err(Failure::from(err(
             field_of(n, a),
             format!(
                 "{} is in {} and {} in {}: a trade's underlyings share one currency (no quanto yet)",
                 d.underlyings[0], ccy, d.underlyings[a], u.currency
             ),
-        ));
+        )));
     }
     // One currency: one rate move (a move of no rate excepted).
-    let mut rates = unders.iter().map(|(_, _, m)| m.rate).filter(|r| *r != 0.0);
-    let dr = rates.next().unwrap_or(0.0);
-    if rates.any(|r| r != dr) {
-        return Err(err(
-            "underlyings",
-            "its underlyings share one curve: their rate moves must agree",
-        ));
+    let mut rates = unders
+        .iter()
+        .enumerate()
+        .map(|(a, (_, _, m))| (a, m.rate))
+        .filter(|(_, r)| *r != 0.0);
+    let (first, dr) = rates.next().unwrap_or((0, 0.0));
+    if let Some((a, r)) = rates.find(|(_, r)| *r != dr) {
+        return Err(Failure {
+            err: err(
+                "underlyings",
+                format!(
+                    "moves the rate of {} by {r} and of {} by {dr}: a trade's underlyings share one curve, so their rate moves must agree",
+                    d.underlyings[a], d.underlyings[first]
+                ),
+            ),
+            asset: Some(a),
+            column: Some("rate"),
+        });
     }
     let curve = market.curves[ccy].shifted(dr);
 
@@ -311,7 +415,7 @@ pub fn resolve_path(
         Some(DatedExercise::American) => (Vec::new(), true),
         Some(DatedExercise::Bermudan(list)) => {
             if list.is_empty() {
-                return Err(err("exercise.dates", "a bermudan needs at least one date"));
+                return Err(err("exercise.dates", "a bermudan needs at least one date").into());
             }
             (dates_of(market, list, "exercise.dates", t)?, false)
         }
@@ -336,21 +440,21 @@ pub fn resolve_path(
                     if every_node { " monitored continuously" } else { "" },
                     f.len()
                 ),
-            ))
+            ).into())
         }
         (DatedPayoff::Many(_), Some(_)) => {
-            return Err(err("fixings", "a basket or rainbow is paid on the spots at expiry (or exercise): it observes no fixings"))
+            return Err(err("fixings", "a basket or rainbow is paid on the spots at expiry (or exercise): it observes no fixings").into())
         }
         (DatedPayoff::One(p), None) if wants_fixings => {
             return Err(err(
                 "fixings",
                 format!("an {} averages the spot at its fixings: give them (dates up to the expiry)", p.name()),
-            ))
+            ).into())
         }
         _ => {}
     }
     if wants_fixings && fixings.is_empty() {
-        return Err(err("fixings", "an asian averages over at least one fixing"));
+        return Err(err("fixings", "an asian averages over at least one fixing").into());
     }
     let divs: Vec<f64> = unders
         .iter()
@@ -371,13 +475,13 @@ pub fn resolve_path(
     if !ev.exercise.is_empty() {
         if let DatedPayoff::One(p) = &d.payoff {
             if !matches!(p, PayoffSpec::European(_)) {
-                return Err(err(
+                return Err(Failure::from(err(
                     "exercise",
                     format!(
                         "early exercise needs a payoff with an intrinsic value at every date (european, basket, rainbow), not `{}`",
                         p.name()
                     ),
-                ));
+                )));
             }
         }
         let states = ev.exercise.len() * (n + 1);
@@ -389,7 +493,8 @@ pub fn resolve_path(
                     ev.exercise.len(),
                     crate::multi::MAX_DATE_STATES / (n + 1)
                 ),
-            ));
+            )
+            .into());
         }
     }
 
@@ -440,7 +545,8 @@ pub fn resolve_path(
                         format!(
                             "\"heston\": {name:?} has no `heston` parameters in the market file"
                         ),
-                    ))
+                    )
+                    .into())
                 }
             },
             (_, Vol::Flat(v)) => AssetModel::Black {
@@ -474,7 +580,15 @@ pub fn resolve_path(
                 let grid = market
                     .grids
                     .get(name, key, || LocalVolGrid::build(mkt, name, u))
-                    .map_err(|e| err(at("underlying"), e.to_string()))?;
+                    .map_err(|e| Failure {
+                        err: err(at("underlying"), e.to_string()),
+                        asset: Some(a),
+                        // The move that built this grid (a vol move first).
+                        column: [("vol", mv.vol), ("spot", mv.spot), ("rate", dr)]
+                            .iter()
+                            .find(|(_, x)| *x != 0.0)
+                            .map(|(c, _)| *c),
+                    })?;
                 let lf_total = |x: f64| (mkt.forward(u, x) / u.spot).ln();
                 AssetModel::LocalVol {
                     at: times[..times.len() - 1]
@@ -515,13 +629,13 @@ pub fn resolve_path(
             .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
             .map(|(i, j)| format!("{}/{} {}", d.underlyings[i], d.underlyings[j], rows[i][j]))
             .collect();
-        err(
+        Failure::from(err(
             "underlyings",
             format!(
                 "the market's correlations of these underlyings ({}): {e}",
                 pairs.join(", ")
             ),
-        )
+        ))
     })?;
     let discount = times.iter().map(|&x| curve.discount(x)).collect();
     Ok(DatedPath {
@@ -558,8 +672,17 @@ impl DatedPath {
         self.assets.iter().map(|a| a.model.normals()).sum()
     }
 
-    /// The trade under `moves`, one per underlying.
-    pub fn moved(&self, moves: &[MarketMove]) -> Result<DatedPath, String> {
-        resolve_path(&self.market, &self.terms, moves).map_err(|e| e.to_string())
+    /// The trade under `moves`, one per underlying; a failure names the
+    /// underlying and the move's column where it can.
+    pub fn moved(&self, moves: &[MarketMove]) -> Result<DatedPath, MoveFailure> {
+        resolve(&self.market, &self.terms, moves).map_err(|f| MoveFailure {
+            asset: f.asset,
+            column: f.column,
+            message: if f.asset.is_some() {
+                f.err.message
+            } else {
+                f.err.to_string()
+            },
+        })
     }
 }

@@ -13,10 +13,20 @@
 //! on a moved market (a Greek's bump, a scenario's move), evolved on the
 //! same normals as the base. Greeks are central differences of families
 //! (delta and gamma: the spot times `1 +- h`; vega: every vol of the
-//! underlying shifted by `+- h` times its reference vol, the implied vol at
-//! the trade's strike and expiry; rho: the currency's curve shifted by
+//! underlying the trade's model reads shifted by `+- h` times its reference
+//! vol, the implied vol at the trade's strike and expiry or Heston's
+//! `sqrt(v0)`, but never by half the smallest of those vols or more, so
+//! none goes below zero; a forward difference where that smallest vol is
+//! 0, as a Heston `theta` of 0; rho: the currency's curve shifted by
 //! `+- dr`); a scenario's P&L is its family's value less the base's, path
-//! by path.
+//! by path. A family whose spot is at or through a barrier of the payoff
+//! is knocked at once, as an inline trade in a scenario
+//! ([`crate::scenario::knocked`]).
+//!
+//! **Cash dividends and continuous barriers.** The Brownian bridge of a
+//! step ending on an ex-date runs to the spot before the dividend; the
+//! spot after it is then checked against the barrier: the drop is a jump,
+//! which diffusion's bridge would count as a likely crossing.
 //!
 //! **Early exercise.** Longstaff-Schwartz as the early-exercise pricer
 //! (`super::extension`): the policy is fitted on the host over the trade's
@@ -37,13 +47,13 @@ use crate::greeks::Greek;
 use crate::instrument::Trade;
 use crate::market::dated::DatedPayoff;
 use crate::market::local_vol::NODES;
-use crate::market::path::{AssetModel, DatedPath};
+use crate::market::path::{smallest_moved_vol, AssetModel, DatedPath};
 use crate::market::Vol;
 use crate::multi::{regression_paths, regression_stream, MultiPayoff};
-use crate::payoff::{PathPayoff, PayoffSpec, PayoffStep, PayoffVisitor};
+use crate::payoff::{Monitoring, PathPayoff, PayoffSpec, PayoffStep, PayoffVisitor};
 use crate::real::Real;
 use crate::rng::{counter, key_of, philox4x32_10};
-use crate::scenario::{MarketMove, ScenarioResult, TradeScenarios};
+use crate::scenario::{Knocked, MarketMove, ScenarioResult, TradeScenarios};
 use crate::stats::Estimate;
 
 /// Whether a trade goes to this pricer.
@@ -56,6 +66,15 @@ struct Family {
     path: Arc<DatedPath>,
     /// The payoff on one underlying, prepared at this family's spot.
     one: Option<PayoffStep<f64>>,
+    /// A barrier this family's spot is at or through (a scenario's move, a
+    /// Greek's bump) knocked it at once, as for inline trades
+    /// ([`crate::scenario::knocked`]): knocked out, its rebate paid at
+    /// expiry is all it is worth (a knock-in is `one`, its European).
+    rebate: Option<f64>,
+    /// A continuously monitored barrier: at an ex-date its Brownian bridge
+    /// runs to the spot before the dividend, and the spot after it is then
+    /// checked against the barrier (the drop is a jump, not diffusion).
+    bridge: bool,
     /// The intrinsic value of an exercisable or several-underlying payoff.
     many: Option<MultiPayoff>,
     /// Which family's policy exercises it, and the spots its states are
@@ -65,6 +84,23 @@ struct Family {
     /// Per underlying under local volatility: its grid read at each step's
     /// time, times the step (`steps x NODES`), so a step looks up one row.
     tables: Vec<Option<Vec<f64>>>,
+}
+
+/// The most values (f64) a trade's per-step local-volatility tables may
+/// hold across its revaluations (256 MB): past it, a revaluation looks its
+/// rows up on the grid at every step (the same values, computed per path:
+/// slower, in constant memory), so a long grid under many scenarios cannot
+/// exhaust the memory.
+const TABLE_BUDGET: usize = 1 << 25;
+
+/// The values [`step_tables`] would hold for `path`.
+fn table_size(path: &DatedPath) -> usize {
+    let lv = path
+        .assets
+        .iter()
+        .filter(|a| matches!(a.model, AssetModel::LocalVol { .. }))
+        .count();
+    lv * path.steps() * NODES
 }
 
 /// Per underlying of `path` under local volatility, each step's row of
@@ -111,12 +147,21 @@ fn bad(trade: &Trade, message: impl Into<String>) -> EngineError {
 }
 
 impl Family {
-    fn new(path: Arc<DatedPath>) -> Family {
+    fn new(path: Arc<DatedPath>, tables: bool) -> Family {
+        let mut rebate = None;
         let (one, many) = match &path.terms.payoff {
-            DatedPayoff::One(p) if path.exercise.is_empty() => (
-                Some(p.prepare::<f64>(path.assets[0].spot, path.observations.max(1))),
-                None,
-            ),
+            DatedPayoff::One(p) if path.exercise.is_empty() => {
+                let spot = path.assets[0].spot;
+                let p = match crate::scenario::knocked(p, spot) {
+                    None => p.clone(),
+                    Some(Knocked::Out { rebate: r }) => {
+                        rebate = Some(r);
+                        p.clone()
+                    }
+                    Some(Knocked::In(european)) => european,
+                };
+                (Some(p.prepare::<f64>(spot, path.observations.max(1))), None)
+            }
             DatedPayoff::One(PayoffSpec::European(e)) => (
                 None,
                 Some(MultiPayoff::Basket {
@@ -132,10 +177,23 @@ impl Family {
             DatedPayoff::Many(m) => (None, Some(m.clone())),
         };
         let norm = path.assets.iter().map(|a| a.spot).collect();
+        let bridge = matches!(
+            &path.terms.payoff,
+            DatedPayoff::One(PayoffSpec::Barrier(b)) if b.monitoring == Monitoring::Continuous
+        ) || matches!(
+            &path.terms.payoff,
+            DatedPayoff::One(PayoffSpec::DoubleBarrier(b)) if b.monitoring == Monitoring::Continuous
+        );
         Family {
-            tables: step_tables(&path),
+            tables: if tables {
+                step_tables(&path)
+            } else {
+                vec![None; path.assets.len()]
+            },
             path,
             one,
+            rebate,
+            bridge,
             many,
             policy: None,
             norm,
@@ -144,18 +202,20 @@ impl Family {
 }
 
 /// Evolves `path` on the normals `z` (steps x normals per step), calling
-/// `node(i, x, var)` at every node `i >= 1` with each underlying's
-/// `ln(S / S_0)` (after that node's dividends) and the step's variance;
-/// `node` returns false to stop. Returns false if the path broke (a
-/// log-spot or variance that is NaN or overflowed).
+/// `node(i, x, var, pre)` at every node `i >= 1` with each underlying's
+/// `ln(S / S_0)` (after that node's dividends), the step's variance and
+/// the log-spot before the node's dividends; `node` returns false to stop.
+/// Returns false if the path broke (a log-spot or variance that is NaN or
+/// overflowed).
 fn walk(
     path: &DatedPath,
     tables: &[Option<Vec<f64>>],
     z: &[f64],
-    mut node: impl FnMut(usize, &[f64], &[f64]) -> bool,
+    mut node: impl FnMut(usize, &[f64], &[f64], &[f64]) -> bool,
 ) -> bool {
     let n = path.assets.len();
     let k = path.normals_per_step();
+    let mut pre = [0.0f64; crate::correlation::MAX_ASSETS];
     let mut x = [0.0f64; crate::correlation::MAX_ASSETS];
     let mut v = [0.0f64; crate::correlation::MAX_ASSETS];
     let mut var = [0.0f64; crate::correlation::MAX_ASSETS];
@@ -180,20 +240,30 @@ fn walk(
                     var[a] = s[i];
                     x[a] += c - 0.5 * s[i] + s[i].sqrt() * w[a];
                 }
-                AssetModel::LocalVol { grid, kshift, .. } => {
+                AssetModel::LocalVol { grid, kshift, at } => {
                     // The step's vol x sqrt(dt) at the path's column, then
                     // its variance.
-                    let sd = match &tables[a] {
-                        Some(t) => {
-                            let row = &t[i * NODES..(i + 1) * NODES];
-                            let u = ((x[a] + kshift[i] - grid.k0) * grid.inv_dk)
-                                .clamp(0.0, (NODES - 1) as f64);
-                            let c = (u as usize).min(NODES - 2);
-                            let (lo, hi) = (row[c], row[c + 1]);
-                            lo + (u - c as f64) * (hi - lo)
+                    let u =
+                        ((x[a] + kshift[i] - grid.k0) * grid.inv_dk).clamp(0.0, (NODES - 1) as f64);
+                    let col = (u as usize).min(NODES - 2);
+                    let (lo, hi) = match &tables[a] {
+                        Some(t) => (t[i * NODES + col], t[i * NODES + col + 1]),
+                        None => {
+                            // The table's two values, as step_tables
+                            // computes them.
+                            let r = at[i];
+                            let sd = dt.sqrt();
+                            let cell = |j: usize| {
+                                let (r0, r1) = (
+                                    grid.vol[r.row * NODES + j],
+                                    grid.vol[(r.row + 1) * NODES + j],
+                                );
+                                (r0 + r.weight * (r1 - r0)) * sd
+                            };
+                            (cell(col), cell(col + 1))
                         }
-                        None => f64::NAN,
                     };
+                    let sd = lo + (u - col as f64) * (hi - lo);
                     let s2 = sd * sd;
                     var[a] = s2;
                     x[a] += c - 0.5 * s2 + sd * w[a];
@@ -209,6 +279,7 @@ fn walk(
                     h += 1;
                 }
             }
+            pre[a] = x[a];
             let d = asset.dividend[i + 1];
             if d > 0.0 {
                 let e = x[a].exp() - d / asset.spot;
@@ -220,7 +291,7 @@ fn walk(
                 return false;
             }
         }
-        if !node(i + 1, &x[..n], &var[..n]) {
+        if !node(i + 1, &x[..n], &var[..n], &pre[..n]) {
             break;
         }
     }
@@ -233,6 +304,7 @@ struct OneValue<'a> {
     path: &'a DatedPath,
     tables: &'a [Option<Vec<f64>>],
     z: &'a [f64],
+    bridge: bool,
 }
 
 impl PayoffVisitor<f64> for OneValue<'_> {
@@ -242,9 +314,19 @@ impl PayoffVisitor<f64> for OneValue<'_> {
         let last = path.steps();
         let mut st = payoff.start(0.0);
         let mut xt = 0.0;
-        let ok = walk(path, self.tables, self.z, |i, x, var| {
+        let ok = walk(path, self.tables, self.z, |i, x, var, pre| {
             if path.observe[i] {
-                payoff.observe(&mut st, x[0], var[0]);
+                if self.bridge && path.assets[0].dividend[i] > 0.0 {
+                    // The bridge to the spot before the dividend, then the
+                    // spot after it checked alone: a bridge over no time
+                    // (the least positive variance: no crossing between
+                    // two points on the live side; a spot floored at zero
+                    // kept finite so the product stays a number).
+                    payoff.observe(&mut st, pre[0], var[0]);
+                    payoff.observe(&mut st, x[0].max(f64::MIN), f64::MIN_POSITIVE);
+                } else {
+                    payoff.observe(&mut st, x[0], var[0]);
+                }
             }
             if i == last {
                 xt = x[0];
@@ -278,12 +360,16 @@ impl Pricer {
     /// One family's value on normals `z`.
     fn value(&self, f: &Family, z: &[f64]) -> f64 {
         let path = &*f.path;
+        if let Some(rebate) = f.rebate {
+            return rebate * path.discount[path.steps()];
+        }
         if path.exercise.is_empty() {
             if let Some(p) = f.one {
                 return p.visit(OneValue {
                     path,
                     tables: &f.tables,
                     z,
+                    bridge: f.bridge,
                 });
             }
         }
@@ -298,7 +384,7 @@ impl Pricer {
         let mut xs = [0.0f64; crate::correlation::MAX_ASSETS];
         let mut out = f64::NAN;
         let last = path.steps();
-        let ok = walk(path, &f.tables, z, |i, x, _| {
+        let ok = walk(path, &f.tables, z, |i, x, _, _| {
             let at_date = if dates.is_empty() {
                 i == last
             } else {
@@ -351,7 +437,7 @@ impl Pricer {
                 let mut ir = vec![0.0; nd];
                 let mut k = 0;
                 let mut s = [0.0f64; crate::correlation::MAX_ASSETS];
-                let ok = walk(path, &f.tables, &z, |i, xv, _| {
+                let ok = walk(path, &f.tables, &z, |i, xv, _, _| {
                     if k < nd && path.exercise[k] as usize == i {
                         for j in 0..n {
                             s[j] = path.assets[j].spot * xv[j].exp();
@@ -405,8 +491,14 @@ impl Pricer {
             fit_seconds: 0.0,
         };
         let base_norm: Vec<f64> = families[0].0.assets.iter().map(|a| a.spot).collect();
+        let mut table_values = 0usize;
         for (path, own_policy) in families {
-            let mut f = Family::new(path);
+            let size = table_size(&path);
+            let tables = table_values + size <= TABLE_BUDGET;
+            if tables {
+                table_values += size;
+            }
+            let mut f = Family::new(path, tables);
             if !f.path.exercise.is_empty() {
                 if own_policy || p.policies.is_empty() {
                     let policy = p.fit(&f, trade.paths);
@@ -548,11 +640,20 @@ pub(crate) fn price(trade: &Trade, req: &PricingRequest) -> Result<TradeResult, 
             }
         }
         if vega {
-            let dv = b.vol_rel * reference_vol(&base, a);
-            dvols.push(dv);
+            // Central unless a move down would take a vol the move shifts
+            // to or below zero: then by less (half the smallest such vol),
+            // or forward where that vol is 0 (a Heston theta of 0).
+            let floor = smallest_moved_vol(&base, a);
+            let central = floor > 0.0;
+            let mut dv = b.vol_rel * reference_vol(&base, a);
+            if central {
+                dv = dv.min(0.5 * floor);
+            }
+            dvols.push((dv, central));
             vega_at.push(families.len());
             if dv > 0.0 {
-                for s in [dv, -dv] {
+                let moves: &[f64] = if central { &[dv, -dv] } else { &[dv] };
+                for &s in moves {
                     families.push(moved(one(
                         a,
                         MarketMove {
@@ -596,11 +697,17 @@ pub(crate) fn price(trade: &Trade, req: &PricingRequest) -> Result<TradeResult, 
                 coef[q][0] -= 2.0 * sc / (hs * hs);
             }
         }
-        if vega && dvols[a] > 0.0 {
+        if vega && dvols[a].0 > 0.0 {
+            let (dv, central) = dvols[a];
             let u = vega_at[a];
             for q in [3, 5 + 2 * n + a] {
-                coef[q][u] += sc / (2.0 * dvols[a]);
-                coef[q][u + 1] -= sc / (2.0 * dvols[a]);
+                if central {
+                    coef[q][u] += sc / (2.0 * dv);
+                    coef[q][u + 1] -= sc / (2.0 * dv);
+                } else {
+                    coef[q][u] += sc / dv;
+                    coef[q][0] -= sc / dv;
+                }
             }
         }
     }
