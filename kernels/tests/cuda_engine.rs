@@ -408,7 +408,9 @@ fn the_cuda_c_on_the_cpu_prices_as_the_cpu_engine() {
     // the same; the sums' order differs, and f32 records hold the Greeks'
     // coefficients in f32 (WGSL has no f64), so a Greek may differ by their
     // rounding of each revaluation.
-    let trades = every_model_and_payoff(1_500);
+    let mut trades = every_model_and_payoff(1_500);
+    // And Greeks whose spot bump starts through a continuous barrier.
+    trades.extend(near_barrier_trades(1_500));
     let same_paths = |precision| Tolerance {
         rel: 1e-12,
         se: 0.0,

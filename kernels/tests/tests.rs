@@ -6,6 +6,7 @@
 mod common;
 
 mod azfinsim_model;
+mod barrier_bumps;
 mod basket_lattice;
 mod cuda_engine;
 mod double_barrier;

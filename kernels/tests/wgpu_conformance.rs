@@ -37,6 +37,15 @@ fn every_model_payoff_and_greek_matches_the_cpu_engine() {
     assert_engine_conforms(&gpu, &trades, &[Precision::F32], |_| Tolerance::F32);
 }
 
+/// Greeks whose spot bump starts through a continuous barrier (knocked
+/// from the start, on every engine).
+#[test]
+fn bumps_through_a_continuous_barrier_match_the_cpu_engine() {
+    let Some(gpu) = engine() else { return };
+    let trades = near_barrier_trades(4_000);
+    assert_engine_conforms(&gpu, &trades, &[Precision::F32], |_| Tolerance::F32);
+}
+
 #[test]
 fn a_portfolio_larger_than_a_dispatch_and_a_binding_prices_correctly() {
     let Some(mut gpu) = engine() else { return };

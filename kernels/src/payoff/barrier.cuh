@@ -6,8 +6,12 @@
 struct Barrier {
     static constexpr bool OBSERVES = true;
 
+    // A continuous barrier the spot starts at or through (a Greek's bump)
+    // has knocked: the bridge weight means nothing from there.
     template <typename R> __device__ static void start(const R* p, unsigned flags, R x0, R* st) {
-        st[0] = R(1);
+        const R b = p[2];
+        const bool through = (flags & RP_DOWN) ? x0 <= b : x0 >= b;
+        st[0] = (through && (flags & RP_CONTINUOUS)) ? R(0) : R(1);
         st[1] = x0;
     }
 

@@ -118,9 +118,18 @@ impl Barrier {
 impl<T: Real> PathPayoff<T> for BarrierStep<T> {
     const OBSERVES: bool = true;
 
+    /// A continuously monitored barrier that the spot starts at or
+    /// through (a Greek's bumped spot) has knocked: the bridge's crossing
+    /// weight means nothing from there (it would exceed 1).
     #[inline(always)]
     fn start(&self, x0: T) -> [T; 2] {
-        [T::ONE, x0]
+        let b = self.log_barrier;
+        let through = match self.direction {
+            Direction::Up => x0 >= b,
+            Direction::Down => x0 <= b,
+        };
+        let knocked = through & (self.monitoring == Monitoring::Continuous);
+        [T::select(knocked, T::ZERO, T::ONE), x0]
     }
 
     #[inline(always)]

@@ -5,8 +5,13 @@
 
 const PAYOFF_OBSERVES: bool = true;
 
+// A continuous barrier the spot starts at or through (a Greek's bump) has
+// knocked: the bridge weight means nothing from there.
 fn payoff_start(p: PayoffConsts, x0: f32) -> vec2<f32> {
-    return vec2<f32>(1.0, x0);
+    let b = p.a.z;
+    let through = select(x0 >= b, x0 <= b, (p.flags & DOWN) != 0u);
+    let knocked = through && (p.flags & CONTINUOUS) != 0u;
+    return vec2<f32>(select(1.0, 0.0, knocked), x0);
 }
 
 fn payoff_observe(p: PayoffConsts, st: vec2<f32>, x: f32, var_dt: f32) -> vec2<f32> {

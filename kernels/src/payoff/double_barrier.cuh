@@ -6,8 +6,11 @@
 struct DoubleBarrier {
     static constexpr bool OBSERVES = true;
 
+    // A continuous barrier the spot starts at or through (a Greek's bump)
+    // has knocked: the bridge weight means nothing from there.
     template <typename R> __device__ static void start(const R* p, unsigned flags, R x0, R* st) {
-        st[0] = R(1);
+        const bool through = x0 <= p[2] || x0 >= p[3];
+        st[0] = (through && (flags & RP_CONTINUOUS)) ? R(0) : R(1);
         st[1] = x0;
     }
 

@@ -98,9 +98,13 @@ impl DoubleBarrier {
 impl<T: Real> PathPayoff<T> for DoubleBarrierStep<T> {
     const OBSERVES: bool = true;
 
+    /// A continuously monitored barrier that the spot starts at or
+    /// through (a Greek's bumped spot) has knocked, as the single barrier's.
     #[inline(always)]
     fn start(&self, x0: T) -> [T; 2] {
-        [T::ONE, x0]
+        let through = (x0 <= self.log_lower) | (x0 >= self.log_upper);
+        let knocked = through & (self.monitoring == Monitoring::Continuous);
+        [T::select(knocked, T::ZERO, T::ONE), x0]
     }
 
     #[inline(always)]

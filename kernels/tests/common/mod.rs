@@ -845,3 +845,55 @@ pub fn lattice(
     }
     v[0]
 }
+
+/// Continuous barriers half a percent from the spot: a Greek's 1% spot
+/// bump starts at or through them, knocked from the start.
+pub fn near_barrier_trades(paths: u64) -> Vec<Trade> {
+    use Direction::*;
+    use Knock::*;
+    let m = gbm(100.0, 0.03, 0.01, 0.25);
+    let barrier = |option, barrier, direction, knock, rebate| {
+        PayoffSpec::Barrier(Barrier {
+            option,
+            strike: 100.0,
+            barrier,
+            direction,
+            knock,
+            monitoring: Monitoring::Continuous,
+            rebate,
+        })
+    };
+    vec![
+        trade(
+            "near-up-out",
+            m.clone(),
+            barrier(OptionType::Call, 100.5, Up, Out, 2.0),
+            0.5,
+            48,
+            paths,
+        ),
+        trade(
+            "near-down-in",
+            m.clone(),
+            barrier(OptionType::Put, 99.5, Down, In, 1.0),
+            0.5,
+            48,
+            paths,
+        ),
+        trade(
+            "near-double",
+            m,
+            PayoffSpec::DoubleBarrier(DoubleBarrier {
+                option: OptionType::Call,
+                strike: 100.0,
+                lower: 99.5,
+                upper: 130.0,
+                monitoring: Monitoring::Continuous,
+                rebate: 1.5,
+            }),
+            0.5,
+            48,
+            paths,
+        ),
+    ]
+}
