@@ -33,6 +33,9 @@ pub struct Checked {
     pub assets: usize,
     /// Each trade's text hash, in order (`ReadTrade::text_hash`).
     pub texts: Vec<u64>,
+    /// The first trade priced on its own time grid (a dated trade the
+    /// dated pricer takes): its line and id. Only the CPU engine takes it.
+    pub on_own_grid: Option<(u64, String)>,
 }
 
 impl Checked {
@@ -93,6 +96,8 @@ struct Row {
     stream: u64,
     assets: usize,
     text_hash: u64,
+    /// The trade's id, where it is priced on its own time grid.
+    dated: Option<String>,
 }
 
 /// Checks the whole input against `req`.
@@ -119,6 +124,7 @@ fn check_in_blocks(
     let mut count = 0u64;
     let mut assets = 0;
     let mut texts = Vec::new();
+    let mut on_own_grid = None;
     while let Some(block) = reader.next_parsed(block) {
         let rows: Vec<Result<Row>> = block
             .into_par_iter()
@@ -134,12 +140,19 @@ fn check_in_blocks(
                 if let Some((name, msg)) = beyond_precision(&t.trade, req) {
                     return Err(error_at(path, t.line, Some(&name), msg).into());
                 }
-                let assets = t.trade.extension.as_ref().and_then(|e| e.multi.as_ref());
+                let multi = t.trade.extension.as_ref().and_then(|e| e.multi.as_ref());
+                let assets = match (&t.trade.dated, multi) {
+                    // A dated trade on several underlyings has their
+                    // Greeks per underlying, as a multi-asset trade.
+                    (Some(d), _) if d.assets.len() > 1 => d.assets.len(),
+                    (_, m) => m.map_or(0, |m| m.model.assets()),
+                };
                 Ok(Row {
                     line: t.line,
                     stream: t.trade.stream,
-                    assets: assets.map_or(0, |m| m.model.assets()),
+                    assets,
                     text_hash: t.text_hash,
+                    dated: t.trade.dated.is_some().then(|| t.trade.id.clone()),
                 })
             })
             .collect();
@@ -152,6 +165,9 @@ fn check_in_blocks(
             count += 1;
             assets = assets.max(row.assets);
             texts.push(row.text_hash);
+            if let (None, Some(id)) = (&on_own_grid, row.dated) {
+                on_own_grid = Some((row.line, id));
+            }
         }
     }
     Ok(Checked {
@@ -159,6 +175,7 @@ fn check_in_blocks(
         hash: reader.content_hash(),
         assets,
         texts,
+        on_own_grid,
     })
 }
 

@@ -356,6 +356,15 @@ fn several_underlyings_take_the_markets_correlations() {
         (pv - want).abs() <= 4.0 * se,
         "max(X, Y): {pv} +- {se} against Margrabe {want}"
     );
+    // Its Greeks per underlying have their CSV columns, as a multi-asset
+    // trade's.
+    let _ = price(d.path(), &book, &["--greeks", "delta"]);
+    let text = std::fs::read_to_string(d.path().join("out.csv")).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.contains("delta_1") && header.contains("delta_2"),
+        "{header}"
+    );
 }
 
 /// Risk through the market on dated path trades: a geometric Asian's P&L
@@ -563,8 +572,8 @@ fn a_surface_without_a_positive_local_variance_is_refused() {
 }
 
 /// A GPU engine named with `--engine` cannot take a dated trade on its own
-/// grid yet: the run is refused naming the trade and the way out, and
-/// nothing is written.
+/// grid yet: the run is refused (exit 2) naming the trade's line and the
+/// way out, before anything is written.
 #[test]
 fn a_named_gpu_engine_refuses_a_dated_path_trade_naming_it() {
     if riskpool_kernels::engine::wgpu::WgpuEngine::new(true).is_err()
@@ -593,11 +602,12 @@ fn a_named_gpu_engine_refuses_a_dated_path_trade_naming_it() {
         "--engine",
         "wgpu",
     ]);
-    assert!(!o.status.success());
-    let err = crate::util::stderr(&o);
-    assert!(
-        err.contains("asian-7") && err.contains("--engine cpu"),
-        "{err}"
-    );
-    assert!(!out.exists());
+    refused(&o, &["book.jsonl:1", "asian-7", "--engine cpu"]);
+    let left: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("out"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

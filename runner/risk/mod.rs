@@ -382,7 +382,12 @@ pub fn run(args: &RiskArgs) -> Result<()> {
     let moves = check_moves(&args.input, &opts, &scen)?;
     crate::hooks::stall("checked");
 
-    let engine: Box<dyn Engine> = engines::select(&args.engine)?;
+    let engine = engines::for_book(
+        &args.engine,
+        engines::select(&args.engine)?,
+        &args.input,
+        &checked,
+    )?;
     let device = engine.device();
     let run = json!({
         "book_hash": checked.hash, "scenarios_hash": scen.hash, "seed": args.seed,
