@@ -9,6 +9,11 @@
 //! `0, 1, ...`), f64 Box-Muller; antithetic pairs negate them. The spot
 //! drivers are correlated by the lower factor of the market's correlations.
 //!
+//! **Lanes.** Four paths are walked side by side ([`LANES`]), each doing
+//! exactly one path's arithmetic, so results do not depend on it; a local
+//! volatility step's lookup (the log-spot picks the column that moves it)
+//! then waits behind the other lanes' rather than stalling the core.
+//!
 //! **Revaluations.** Every revaluation is a *family*: the trade resolved
 //! on a moved market (a Greek's bump, a scenario's move), evolved on the
 //! same normals as the base. Greeks are central differences of families
@@ -201,52 +206,65 @@ impl Family {
     }
 }
 
-/// Evolves `path` on the normals `z` (steps x normals per step), calling
-/// `node(i, x, var, pre)` at every node `i >= 1` with each underlying's
-/// `ln(S / S_0)` (after that node's dividends), the step's variance and
-/// the log-spot before the node's dividends; `node` returns false to stop.
-/// Returns false if the path broke (a log-spot or variance that is NaN or
-/// overflowed).
-fn walk(
+/// Paths walked side by side: each lane's steps are independent, so one
+/// lane's local-volatility lookup (its log-spot picks the column whose
+/// value moves it) waits behind the others' rather than stalling the core.
+/// Every lane does exactly one path's arithmetic: results do not depend on
+/// the lane count.
+pub(crate) const LANES: usize = 4;
+
+const MA: usize = crate::correlation::MAX_ASSETS;
+
+/// Evolves `path` on `L` paths' normals `z[l]` (steps x normals per step),
+/// calling `node(i, x, var, pre)` at every node `i >= 1` with each
+/// underlying's `ln(S / S_0)` per lane (after that node's dividends), the
+/// step's variance and the log-spot before the node's dividends; `node`
+/// returns false to stop. Returns per lane whether its path held (a
+/// log-spot or variance that is NaN or overflowed breaks it).
+fn walk<const L: usize>(
     path: &DatedPath,
     tables: &[Option<Vec<f64>>],
-    z: &[f64],
-    mut node: impl FnMut(usize, &[f64], &[f64], &[f64]) -> bool,
-) -> bool {
+    z: [&[f64]; L],
+    mut node: impl FnMut(usize, &[[f64; L]], &[[f64; L]], &[[f64; L]]) -> bool,
+) -> [bool; L] {
     let n = path.assets.len();
     let k = path.normals_per_step();
-    let mut pre = [0.0f64; crate::correlation::MAX_ASSETS];
-    let mut x = [0.0f64; crate::correlation::MAX_ASSETS];
-    let mut v = [0.0f64; crate::correlation::MAX_ASSETS];
-    let mut var = [0.0f64; crate::correlation::MAX_ASSETS];
-    let mut w = [0.0f64; crate::correlation::MAX_ASSETS];
+    let mut pre = [[0.0f64; L]; MA];
+    let mut x = [[0.0f64; L]; MA];
+    let mut v = [[0.0f64; L]; MA];
+    let mut var = [[0.0f64; L]; MA];
+    let mut w = [[0.0f64; L]; MA];
+    let mut ok = [true; L];
     for (a, asset) in path.assets.iter().enumerate() {
         if let AssetModel::Heston(h) = &asset.model {
-            v[a] = h.v0;
+            v[a] = [h.v0; L];
         }
     }
     for i in 0..path.steps() {
-        let zs = &z[i * k..(i + 1) * k];
         for a in 0..n {
             let row = &path.factor[a * n..a * n + a + 1];
-            w[a] = row.iter().zip(zs).map(|(l, e)| l * e).sum();
+            for l in 0..L {
+                let zs = &z[l][i * k..(i + 1) * k];
+                w[a][l] = row.iter().zip(zs).map(|(f, e)| f * e).sum();
+            }
         }
         let dt = path.times[i + 1] - path.times[i];
         let mut h = n;
         for (a, asset) in path.assets.iter().enumerate() {
             let c = asset.carry[i];
+            let (x, v, var, w) = (&mut x[a], &mut v[a], &mut var[a], &w[a]);
             match &asset.model {
                 AssetModel::Black { var: s } => {
-                    var[a] = s[i];
-                    x[a] += c - 0.5 * s[i] + s[i].sqrt() * w[a];
+                    let sd = s[i].sqrt();
+                    for l in 0..L {
+                        var[l] = s[i];
+                        x[l] += c - 0.5 * s[i] + sd * w[l];
+                    }
                 }
                 AssetModel::LocalVol { grid, kshift, at } => {
                     // The step's vol x sqrt(dt) at the path's column, then
                     // its variance.
-                    let u =
-                        ((x[a] + kshift[i] - grid.k0) * grid.inv_dk).clamp(0.0, (NODES - 1) as f64);
-                    let col = (u as usize).min(NODES - 2);
-                    let (lo, hi) = match &tables[a] {
+                    let cells = |col: usize| match &tables[a] {
                         Some(t) => (t[i * NODES + col], t[i * NODES + col + 1]),
                         None => {
                             // The table's two values, as step_tables
@@ -263,69 +281,84 @@ fn walk(
                             (cell(col), cell(col + 1))
                         }
                     };
-                    let sd = lo + (u - col as f64) * (hi - lo);
-                    let s2 = sd * sd;
-                    var[a] = s2;
-                    x[a] += c - 0.5 * s2 + sd * w[a];
+                    for l in 0..L {
+                        let u = ((x[l] + kshift[i] - grid.k0) * grid.inv_dk)
+                            .clamp(0.0, (NODES - 1) as f64);
+                        let col = (u as usize).min(NODES - 2);
+                        let (lo, hi) = cells(col);
+                        let sd = lo + (u - col as f64) * (hi - lo);
+                        let s2 = sd * sd;
+                        var[l] = s2;
+                        x[l] += c - 0.5 * s2 + sd * w[l];
+                    }
                 }
                 AssetModel::Heston(p) => {
-                    let vp = v[a].max(0.0);
-                    let sd = (vp * dt).sqrt();
-                    var[a] = vp * dt;
-                    x[a] += c - 0.5 * vp * dt + sd * w[a];
                     let rho_bar = (1.0 - p.rho * p.rho).sqrt();
-                    v[a] += p.kappa * (p.theta - vp) * dt
-                        + p.xi * sd * (p.rho * w[a] + rho_bar * zs[h]);
+                    for l in 0..L {
+                        let vp = v[l].max(0.0);
+                        let sd = (vp * dt).sqrt();
+                        var[l] = vp * dt;
+                        x[l] += c - 0.5 * vp * dt + sd * w[l];
+                        v[l] += p.kappa * (p.theta - vp) * dt
+                            + p.xi * sd * (p.rho * w[l] + rho_bar * z[l][i * k + h]);
+                    }
                     h += 1;
                 }
             }
-            pre[a] = x[a];
+            pre[a] = *x;
             let d = asset.dividend[i + 1];
-            if d > 0.0 {
-                let e = x[a].exp() - d / asset.spot;
-                x[a] = if e > 0.0 { e.ln() } else { f64::NEG_INFINITY };
+            for l in 0..L {
+                if d > 0.0 {
+                    let e = x[l].exp() - d / asset.spot;
+                    x[l] = if e > 0.0 { e.ln() } else { f64::NEG_INFINITY };
+                }
+                // A spot floored at zero is -inf, and stays there; NaN, +inf
+                // or a variance that is not finite break the path.
+                if x[l].is_nan() || x[l] == f64::INFINITY || !v[l].is_finite() || var[l].is_nan() {
+                    ok[l] = false;
+                }
             }
-            // A spot floored at zero is -inf, and stays there; NaN, +inf
-            // or a variance that is not finite break the path.
-            if x[a].is_nan() || x[a] == f64::INFINITY || !v[a].is_finite() || var[a].is_nan() {
-                return false;
-            }
+        }
+        if !ok.iter().any(|o| *o) {
+            return ok;
         }
         if !node(i + 1, &x[..n], &var[..n], &pre[..n]) {
             break;
         }
     }
-    true
+    ok
 }
 
-/// The value of a one-underlying payoff on a path: the visitor that gets
-/// the payoff as its own type.
-struct OneValue<'a> {
+/// The value of a one-underlying payoff on `L` paths: the visitor that
+/// gets the payoff as its own type.
+struct OneValue<'a, const L: usize> {
     path: &'a DatedPath,
     tables: &'a [Option<Vec<f64>>],
-    z: &'a [f64],
+    z: [&'a [f64]; L],
     bridge: bool,
 }
 
-impl PayoffVisitor<f64> for OneValue<'_> {
-    type Output = f64;
-    fn visit<P: PathPayoff<f64>>(self, payoff: P) -> f64 {
+impl<const L: usize> PayoffVisitor<f64> for OneValue<'_, L> {
+    type Output = [f64; L];
+    fn visit<P: PathPayoff<f64>>(self, payoff: P) -> [f64; L] {
         let path = self.path;
         let last = path.steps();
-        let mut st = payoff.start(0.0);
-        let mut xt = 0.0;
+        let mut st = [payoff.start(0.0); L];
+        let mut xt = [0.0; L];
         let ok = walk(path, self.tables, self.z, |i, x, var, pre| {
             if path.observe[i] {
-                if self.bridge && path.assets[0].dividend[i] > 0.0 {
-                    // The bridge to the spot before the dividend, then the
-                    // spot after it checked alone: a bridge over no time
-                    // (the least positive variance: no crossing between
-                    // two points on the live side; a spot floored at zero
-                    // kept finite so the product stays a number).
-                    payoff.observe(&mut st, pre[0], var[0]);
-                    payoff.observe(&mut st, x[0].max(f64::MIN), f64::MIN_POSITIVE);
-                } else {
-                    payoff.observe(&mut st, x[0], var[0]);
+                for l in 0..L {
+                    if self.bridge && path.assets[0].dividend[i] > 0.0 {
+                        // The bridge to the spot before the dividend, then the
+                        // spot after it checked alone: a bridge over no time
+                        // (the least positive variance: no crossing between
+                        // two points on the live side; a spot floored at zero
+                        // kept finite so the product stays a number).
+                        payoff.observe(&mut st[l], pre[0][l], var[0][l]);
+                        payoff.observe(&mut st[l], x[0][l].max(f64::MIN), f64::MIN_POSITIVE);
+                    } else {
+                        payoff.observe(&mut st[l], x[0][l], var[0][l]);
+                    }
                 }
             }
             if i == last {
@@ -333,10 +366,13 @@ impl PayoffVisitor<f64> for OneValue<'_> {
             }
             true
         });
-        if !ok {
-            return f64::NAN;
-        }
-        payoff.value(st, xt) * path.discount[last]
+        std::array::from_fn(|l| {
+            if ok[l] {
+                payoff.value(st[l], xt[l]) * path.discount[last]
+            } else {
+                f64::NAN
+            }
+        })
     }
 }
 
@@ -368,9 +404,9 @@ impl Pricer {
                 return p.visit(OneValue {
                     path,
                     tables: &f.tables,
-                    z,
+                    z: [z],
                     bridge: f.bridge,
-                });
+                })[0];
             }
         }
         let Some(payoff) = &f.many else {
@@ -384,7 +420,7 @@ impl Pricer {
         let mut xs = [0.0f64; crate::correlation::MAX_ASSETS];
         let mut out = f64::NAN;
         let last = path.steps();
-        let ok = walk(path, &f.tables, z, |i, x, _, _| {
+        let ok = walk(path, &f.tables, [z], |i, x, _, _| {
             let at_date = if dates.is_empty() {
                 i == last
             } else {
@@ -394,7 +430,7 @@ impl Pricer {
                 return true;
             }
             for j in 0..n {
-                s[j] = path.assets[j].spot * x[j].exp();
+                s[j] = path.assets[j].spot * x[j][0].exp();
                 xs[j] = s[j] / f.norm[j];
             }
             let v = payoff.intrinsic(&s[..n]);
@@ -408,10 +444,29 @@ impl Pricer {
             }
             true
         });
-        if ok {
+        if ok[0] {
             out
         } else {
             f64::NAN
+        }
+    }
+
+    /// Every family's value on `L` paths' normals at once: European-style
+    /// payoffs on one underlying walk their lanes side by side, the rest
+    /// lane by lane.
+    fn values<const L: usize>(&self, z: [&[f64]; L], out: &mut [[f64; L]]) {
+        for (o, f) in out.iter_mut().zip(&self.families) {
+            let path = &*f.path;
+            *o = match (f.rebate, f.one) {
+                (Some(rebate), _) => [rebate * path.discount[path.steps()]; L],
+                (None, Some(p)) if path.exercise.is_empty() => p.visit(OneValue {
+                    path,
+                    tables: &f.tables,
+                    z,
+                    bridge: f.bridge,
+                }),
+                _ => std::array::from_fn(|l| self.value(f, z[l])),
+            };
         }
     }
 
@@ -437,10 +492,10 @@ impl Pricer {
                 let mut ir = vec![0.0; nd];
                 let mut k = 0;
                 let mut s = [0.0f64; crate::correlation::MAX_ASSETS];
-                let ok = walk(path, &f.tables, &z, |i, xv, _, _| {
+                let ok = walk(path, &f.tables, [&z], |i, xv, _, _| {
                     if k < nd && path.exercise[k] as usize == i {
                         for j in 0..n {
-                            s[j] = path.assets[j].spot * xv[j].exp();
+                            s[j] = path.assets[j].spot * xv[j][0].exp();
                             xr[k * n + j] = s[j] / f.norm[j];
                         }
                         ir[k] = payoff.intrinsic(&s[..n]);
@@ -448,7 +503,7 @@ impl Pricer {
                     }
                     k < nd
                 });
-                if !ok {
+                if !ok[0] {
                     // A broken regression path pays nothing and never
                     // enters a fit (its intrinsic values are 0).
                     xr.fill(1.0);
@@ -515,42 +570,77 @@ impl Pricer {
         p
     }
 
-    /// Sums over paths `first .. first + count`.
+    /// Sums over paths `first .. first + count`, [`LANES`] draws at a time
+    /// (antithetic: two pairs), in path order.
     fn run(&self, first: u64, count: u64) -> Acc {
         let m = self.coef.len();
+        let nf = self.families.len();
         let mut acc = Acc::new(m);
-        let mut z = Vec::new();
-        let mut values = vec![0.0; self.families.len()];
-        let mut a = vec![0.0; m];
-        let mut b = vec![0.0; m];
         let base = &self.families[0].path;
-        let mut one = |draw: u32, sign: f64, out: &mut [f64]| {
-            self.normals(base, self.stream, draw, sign, &mut z);
-            for (v, f) in values.iter_mut().zip(&self.families) {
-                *v = self.value(f, &z);
-            }
+        let mut z: [Vec<f64>; LANES] = Default::default();
+        let mut values = vec![[0.0; LANES]; nf];
+        let mut one = vec![[0.0; 1]; nf];
+        let mut out = vec![0.0; m];
+        // The outputs of lane `l` of `values`.
+        let combine = |values: &[[f64; LANES]], l: usize, out: &mut [f64]| {
             for (o, c) in out.iter_mut().zip(&self.coef) {
                 *o = c
                     .iter()
-                    .zip(&values)
+                    .zip(values)
                     .filter(|(c, _)| **c != 0.0)
-                    .map(|(c, v)| c * v)
+                    .map(|(c, v)| c * v[l])
                     .sum();
             }
         };
-        if self.antithetic {
-            for pair in (first / 2)..(first + count) / 2 {
-                one(pair as u32, 1.0, &mut a);
-                one(pair as u32, -1.0, &mut b);
-                for (x, y) in a.iter_mut().zip(&b) {
-                    *x = 0.5 * (*x + y);
-                }
-                acc.add(&a);
-            }
+        // Draws (path index, sign) in path order.
+        let draws: Vec<(u32, f64)> = if self.antithetic {
+            ((first / 2)..(first + count) / 2)
+                .flat_map(|p| [(p as u32, 1.0), (p as u32, -1.0)])
+                .collect()
         } else {
-            for p in first..first + count {
-                one(p as u32, 1.0, &mut a);
-                acc.add(&a);
+            (first..first + count).map(|p| (p as u32, 1.0)).collect()
+        };
+        // Sums in path order, an antithetic pair averaged first (`half`
+        // holds its first draw's outputs).
+        let mut half = vec![0.0; m];
+        let mut halved = false;
+        let mut add = |out: &[f64], acc: &mut Acc| {
+            if !self.antithetic {
+                acc.add(out);
+            } else if halved {
+                for (h, o) in half.iter_mut().zip(out) {
+                    *h = 0.5 * (*h + o);
+                }
+                acc.add(&half);
+                halved = false;
+            } else {
+                half.copy_from_slice(out);
+                halved = true;
+            }
+        };
+        let mut at = 0;
+        while at < draws.len() {
+            if draws.len() - at >= LANES {
+                for (l, zl) in z.iter_mut().enumerate() {
+                    let (d, sign) = draws[at + l];
+                    self.normals(base, self.stream, d, sign, zl);
+                }
+                self.values(std::array::from_fn(|l| z[l].as_slice()), &mut values);
+                for l in 0..LANES {
+                    combine(&values, l, &mut out);
+                    add(&out, &mut acc);
+                }
+                at += LANES;
+            } else {
+                let (d, sign) = draws[at];
+                self.normals(base, self.stream, d, sign, &mut z[0]);
+                self.values([z[0].as_slice()], &mut one);
+                for (v, o) in values.iter_mut().zip(&one) {
+                    v[0] = o[0];
+                }
+                combine(&values, 0, &mut out);
+                add(&out, &mut acc);
+                at += 1;
             }
         }
         acc
