@@ -500,10 +500,18 @@ fn numeric_fields(trade: &Trade) -> Vec<(String, f64)> {
         multi_fields(m, &mut out);
         return out;
     }
-    for (prefix, text) in [
-        ("model.", format!("{:?}", trade.model)),
-        ("payoff.", format!("{:?}", trade.payoff)),
-    ] {
+    // A dated trade on its own grid: its model is the market's (the
+    // trade's `model` holds names only).
+    let parts = if let Some(d) = &trade.dated {
+        market_fields(d, &mut out);
+        vec![("payoff.", format!("{:?}", trade.payoff))]
+    } else {
+        vec![
+            ("model.", format!("{:?}", trade.model)),
+            ("payoff.", format!("{:?}", trade.payoff)),
+        ]
+    };
+    for (prefix, text) in parts {
         for piece in text.split([',', '{', '(', '[']) {
             let Some((name, value)) = piece.split_once(':') else {
                 continue;
@@ -518,6 +526,42 @@ fn numeric_fields(trade: &Trade) -> Vec<(String, f64)> {
         }
     }
     out
+}
+
+/// A dated trade's market terms, as the market file names them
+/// (`--market underlyings.SPX.vol.vols[1][2]`).
+fn market_fields(d: &riskpool_kernels::market::path::DatedPath, out: &mut Vec<(String, f64)>) {
+    use riskpool_kernels::market::Vol;
+    for a in &d.assets {
+        let Some(u) = d.market.underlyings.get(&a.name) else {
+            continue;
+        };
+        let f = |x: &str| format!("--market underlyings.{}.{x}", a.name);
+        out.push((f("spot"), u.spot));
+        match &u.vol {
+            Vol::Flat(v) => out.push((f("vol.flat"), *v)),
+            Vol::Surface { vols, .. } => {
+                for (i, row) in vols.iter().enumerate() {
+                    for (j, v) in row.iter().enumerate() {
+                        out.push((f(&format!("vol.vols[{i}][{j}]")), *v));
+                    }
+                }
+            }
+        }
+        if let Some(h) = &u.heston {
+            for (name, x) in [
+                ("v0", h.v0),
+                ("kappa", h.kappa),
+                ("theta", h.theta),
+                ("xi", h.xi),
+            ] {
+                out.push((f(&format!("heston.{name}")), x));
+            }
+        }
+        for (i, (_, amount)) in u.dividends.iter().enumerate() {
+            out.push((f(&format!("dividends[{i}].amount")), *amount));
+        }
+    }
 }
 
 /// A several-asset trade's numeric terms, as `model.assets[i].vol`.

@@ -530,8 +530,9 @@ fn bad_dated_path_trades_are_refused_naming_the_line_and_field() {
 }
 
 /// A surface whose local variance turns negative (total variance bending
-/// down hard between strikes) is refused naming the underlying, the expiry
-/// and the strike; nothing is written.
+/// down hard between strikes) is refused with the market file, naming the
+/// underlying, the expiry and the strike, whether a trade names it or not;
+/// nothing is written.
 #[test]
 fn a_surface_without_a_positive_local_variance_is_refused() {
     let d = tempfile::tempdir().unwrap();
@@ -562,7 +563,7 @@ fn a_surface_without_a_positive_local_variance_is_refused() {
     refused(
         &o,
         &[
-            "book.jsonl:1",
+            "market.json",
             "underlyings.W.vol.vols[",
             "local variance",
             "strike",
@@ -610,4 +611,60 @@ fn a_named_gpu_engine_refuses_a_dated_path_trade_naming_it() {
         .filter(|n| n.starts_with("out"))
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// A scenario's rate move that takes any pillar of a dated trade's curve
+/// beyond [-1, 1] is refused at its row (not only the one-year rate); a
+/// market term out of range that makes a price not finite is named as
+/// the market file names it.
+#[test]
+fn moves_and_market_terms_out_of_range_are_named() {
+    let d = tempfile::tempdir().unwrap();
+    let market = file(
+        d.path(),
+        "market.json",
+        r#"{"valuation_date": "2026-12-04", "curves": {"USD": {"dates": ["2027-12-04", "2031-12-04"], "zero_rates": [0.03, 0.95]}},
+ "underlyings": {"H": {"spot": 100, "currency": "USD", "vol": {"flat": 1e200}}, "A": {"spot": 100, "currency": "USD", "vol": {"flat": 0.2}}}}"#,
+    );
+    let asian = |id: &str, u: &str| {
+        format!(
+            r#"{{"id": "{id}", "underlying": "{u}", "payoff": {{"type": "asian", "option": "call", "strike": 100, "average": "arithmetic"}}, "expiry": "2027-12-04", "fixings": ["2027-12-04"], "steps_per_year": 12, "paths": 100}}"#
+        )
+    };
+    let input = file(d.path(), "a.jsonl", &(asian("a", "A") + "\n"));
+    let scen = file(
+        d.path(),
+        "s.csv",
+        "scenario,underlying,spot,vol,rate\nup,A,,,0.1\n",
+    );
+    let out = d.path().join("pnl.csv");
+    let o = riskpool(&[
+        "risk",
+        "--input",
+        p(&input),
+        "--scenarios",
+        p(&scen),
+        "--market",
+        p(&market),
+        "--output",
+        p(&out),
+    ]);
+    refused(&o, &["s.csv:2", "rate", "[-1, 1]"]);
+    assert!(!out.exists());
+    let input = file(d.path(), "h.jsonl", &(asian("h", "H") + "\n"));
+    let o = riskpool(&[
+        "price",
+        "--input",
+        p(&input),
+        "--market",
+        p(&market),
+        "--output",
+        p(&out),
+        "--precision",
+        "f64",
+    ]);
+    assert!(!o.status.success());
+    let err = crate::util::stderr(&o);
+    assert!(err.contains("underlyings.H.vol.flat"), "{err}");
+    assert!(!out.exists());
 }

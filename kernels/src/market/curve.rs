@@ -26,6 +26,11 @@ impl ZeroCurve {
         }
     }
 
+    /// The largest zero rate of a pillar, in magnitude.
+    pub fn max_abs_rate(&self) -> f64 {
+        self.rates.iter().fold(0.0f64, |m, r| m.max(r.abs()))
+    }
+
     /// `-ln DF(t)`: the integral of the forward rate from 0 to `t`.
     pub fn log_discount(&self, t: f64) -> f64 {
         let (ts, rs) = (&self.times, &self.rates);

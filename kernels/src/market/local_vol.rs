@@ -4,9 +4,10 @@
 //! **Interpolation.** Each expiry row's total implied variance
 //! `w = vol^2 T` is a natural cubic spline in log-forward-moneyness
 //! `k = ln(K / F(T))` through the row's strikes (second derivative 0 at
-//! the first and last strike), continued beyond them by
-//! `w_e + s L tanh((k - k_e) / L)` (the end's value and slope `s`, levelling
-//! off at `L = w_e / (2 |s|)`): `w`, `dw/dk` and `d2w/dk2` are continuous
+//! the first and last strike), continued beyond them with the end's value
+//! and slope `s`: in a straight line where `w` rises away from the
+//! strikes, as `w_e + s L tanh((k - k_e) / L)` where it falls (levelling
+//! off at half the end's, `L = w_e / (2 |s|)`): `w`, `dw/dk` and `d2w/dk2` are continuous
 //! everywhere, which is what Dupire's formula needs (an interpolation only
 //! piecewise linear in strike has no second derivative, and misprices the
 //! pillars). In time,
@@ -30,10 +31,12 @@
 //! The engines interpolate the local *volatility* linearly in `k` and in
 //! time, flat beyond the columns and after the last row (a step's
 //! variance is then the square of its interpolated volatility, so the
-//! drift's correction matches the diffusion exactly). Every node's
-//! local variance is checked positive and finite when the grid is built:
-//! a surface where it is not is refused, naming the underlying, the expiry
-//! and the strike.
+//! drift's correction matches the diffusion exactly). Every node inside
+//! the surface (up to its last expiry, between its first and last strike)
+//! is checked positive and finite when the grid is built: a surface where
+//! it is not is refused, naming the underlying, the expiry and the strike.
+//! Beyond the surface the local variance is the extrapolation's, kept
+//! within `[vmin^2 / 100, 100 vmax^2]` of the surface's vols.
 //!
 //! A grid depends on the underlying's spot, vols and curves (the strikes
 //! are absolute): it is built once per underlying and market move, and
@@ -107,18 +110,24 @@ impl RowSpline {
         (self.w[j + 1] - self.w[j]) / h + sign * h / 6.0 * (2.0 * self.m[e] + self.m[other])
     }
 
-    /// Beyond end knot `e`: `w_e + s L tanh((x - k_e) / L)`, the end's
-    /// value and slope `s` (and second derivative 0) continued, bending to
-    /// the level `w_e + s L` with `L = w_e / (2 |s|)`: total variance stays
-    /// between half and one and a half times the end's.
+    /// Beyond end knot `e`, the end's value, slope `s` and second
+    /// derivative (0) continued: where `w` rises away from the strikes, in
+    /// a straight line; where it falls, as `w_e + s L tanh((x - k_e) / L)`
+    /// with `L = w_e / (2 |s|)`, levelling off at half the end's.
     fn wing(&self, e: usize, x: f64) -> (f64, f64, f64) {
         let we = self.w[e];
         let s = self.end_slope(e);
         if s == 0.0 || !s.is_finite() {
             return (we, 0.0, 0.0);
         }
+        let dx = x - self.k[e];
+        if s * dx > 0.0 {
+            // Rising away from the strikes: on in a straight line (no
+            // curvature to turn the local variance negative).
+            return (we + s * dx, s, 0.0);
+        }
         let l = we / (2.0 * s.abs());
-        let th = ((x - self.k[e]) / l).tanh();
+        let th = (dx / l).tanh();
         let sech2 = 1.0 - th * th;
         (we + s * l * th, s * sech2, -2.0 * s / l * sech2 * th)
     }
@@ -288,6 +297,7 @@ impl LocalVolGrid {
         };
         let t_last = expiries[expiries.len() - 1];
         let vmax = vols.iter().flatten().fold(0.0f64, |a, &b| a.max(b));
+        let vmin = vols.iter().flatten().fold(f64::INFINITY, |a, &b| a.min(b));
         let (mut kmin, mut kmax) = (f64::INFINITY, f64::NEG_INFINITY);
         for row in &surface.rows {
             kmin = kmin.min(row.k[0]);
@@ -318,12 +328,26 @@ impl LocalVolGrid {
             for j in 0..=pieces {
                 // The limit at t = 0 is taken just after it.
                 let t = (start + j as f64 * step).max(1e-6 * expiries[0]);
+                let forward = market.forward(u, t);
                 for c in 0..NODES {
                     let k = k0 + c as f64 * dk;
                     let v = surface.local_variance(t, k, interval);
+                    // Beyond the surface (after its last expiry, or past
+                    // its strikes) the local variance is the
+                    // extrapolation's, not the surface's: kept within
+                    // [vmin^2 / 100, 100 vmax^2] rather than refused.
+                    let strike = forward * k.exp();
+                    let inside = interval < expiries.len()
+                        && strike >= strikes[0]
+                        && strike <= strikes[strikes.len() - 1];
+                    if !inside {
+                        let (lo, hi) = (0.01 * vmin * vmin, 100.0 * vmax * vmax);
+                        let v = if v.is_finite() { v.clamp(lo, hi) } else { hi };
+                        vol.push(v.sqrt());
+                        continue;
+                    }
                     if !(v.is_finite() && v > 0.0) {
                         let e = expiries.len().min(interval + 1) - 1;
-                        let strike = market.forward(u, t) * k.exp();
                         let nearest = strikes
                             .iter()
                             .enumerate()
@@ -464,10 +488,19 @@ mod tests {
                 "{a:?} {b:?}"
             );
         }
-        // The wings stay within half and one and a half times the ends.
-        for x in [-5.0, 5.0] {
-            let (w, _, _) = s.eval(x);
-            assert!(w > 0.004 && w <= 0.03 + 1e-12, "{x}: {w}");
+        // The falling wing levels off above half its end; the rising one
+        // goes on in a straight line.
+        let (w, _, d2) = s.eval(-5.0);
+        let (_, slope, _) = s.eval(-0.3 - 1e-12);
+        assert!(
+            (w - (0.02 + slope * (-5.0 + 0.3))).abs() < 1e-12 && d2 == 0.0,
+            "{w}"
+        );
+        // Falling wings (a hump): above half their ends.
+        let hump = RowSpline::new(vec![-0.3, 0.0, 0.3], vec![0.01, 0.02, 0.012]);
+        for (x, end) in [(-5.0, 0.01), (5.0, 0.012)] {
+            let (w, _, _) = hump.eval(x);
+            assert!(w >= 0.5 * end - 1e-12 && w < end, "{x}: {w}");
         }
         // Derivatives against differences.
         let x = 0.1;

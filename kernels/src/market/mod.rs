@@ -287,6 +287,17 @@ impl Market {
         for name in market.underlyings.keys() {
             market.check_calendar(name)?;
         }
+        // Every surface's local volatility, built (and checked positive
+        // and finite) once, here: a surface that admits none is refused
+        // with the market, whether or not a trade names it, and the grids
+        // are ready for every trade on them.
+        for (name, u) in &market.underlyings {
+            if matches!(u.vol, Vol::Surface { .. }) {
+                market.grids.get(name, [0; 3], || {
+                    local_vol::LocalVolGrid::build(&market, name, u)
+                })?;
+            }
+        }
         Ok(market)
     }
 

@@ -296,8 +296,15 @@ pub fn moved_underlying(
             };
         }
     }
-    if mv.rate != 0.0 && !(-1.0..=1.0).contains(&(curve.zero_rate(1.0))) {
-        return Err(("rate", format!("moves {name}'s rate beyond [-1, 1]")));
+    // Every pillar of the moved curve stays a rate (as the market file's).
+    if mv.rate != 0.0 && !(curve.max_abs_rate() <= 1.0) {
+        return Err((
+            "rate",
+            format!(
+                "moves {name}'s curve to a zero rate of {:e}: rates stay within [-1, 1]",
+                curve.max_abs_rate()
+            ),
+        ));
     }
     Ok((u, curve))
 }
@@ -576,7 +583,9 @@ fn resolve(
                 }
             }
             (_, Vol::Surface { .. }) => {
-                let key = [mv.spot.to_bits(), mv.vol.to_bits(), dr.to_bits()];
+                // The unmoved grid's key is [0; 3], as the market built it.
+                let bits = |x: f64| if x == 0.0 { 0 } else { x.to_bits() };
+                let key = [bits(mv.spot), bits(mv.vol), bits(dr)];
                 let grid = market
                     .grids
                     .get(name, key, || LocalVolGrid::build(mkt, name, u))
