@@ -668,3 +668,75 @@ fn moves_and_market_terms_out_of_range_are_named() {
     assert!(err.contains("underlyings.H.vol.flat"), "{err}");
     assert!(!out.exists());
 }
+
+/// The issue's own market file, verbatim: SPX has cash dividends beside
+/// its surface. The market is read; an SPX trade on the surface is refused
+/// naming the underlying; SPX under `heston` takes the dividends on the
+/// path; EURUSD (flat vol) prices.
+#[test]
+fn the_contracts_example_market_reads_and_prices_what_it_can() {
+    let d = tempfile::tempdir().unwrap();
+    let market = file(
+        d.path(),
+        "market.json",
+        r#"{"valuation_date": "2026-12-04",
+ "curves": {"USD": {"dates": ["2027-03-04", "2027-12-04", "2031-12-04"], "zero_rates": [0.041, 0.038, 0.035]}},
+ "underlyings": {
+   "SPX": {"spot": 6000, "currency": "USD",
+           "dividend_yield": {"dates": ["2027-12-04"], "zero_rates": [0.013]},
+           "dividends": [{"ex_date": "2027-03-19", "amount": 18.5}],
+           "vol": {"expiries": ["2027-03-04", "2027-12-04"], "strikes": [4800, 6000, 7200],
+                   "vols": [[0.24, 0.19, 0.16], [0.23, 0.20, 0.175]]},
+           "heston": {"v0": 0.04, "kappa": 1.5, "theta": 0.045, "xi": 0.5, "rho": -0.7}},
+   "EURUSD": {"spot": 1.08, "currency": "USD", "vol": {"flat": 0.08}}},
+ "correlations": [{"a": "SPX", "b": "EURUSD", "rho": -0.2}]}"#,
+    );
+    let asian = |id: &str, u: &str, model: &str, k: f64| {
+        format!(
+            r#"{{"id": "{id}", "underlying": "{u}", "model": "{model}", "payoff": {{"type": "asian", "option": "call", "strike": {k}, "average": "arithmetic"}}, "expiry": "2027-12-04", "fixings": ["2027-03-04", "2027-06-04", "2027-09-06", "2027-12-04"], "steps_per_year": 52, "paths": 2000}}"#
+        )
+    };
+    let good = [
+        asian("spx-heston", "SPX", "heston", 6000.0),
+        asian("fx", "EURUSD", "black", 1.08),
+    ];
+    let input = file(d.path(), "good.jsonl", &(good.join("\n") + "\n"));
+    let out = d.path().join("good.csv");
+    ok(&riskpool(&[
+        "price",
+        "--input",
+        p(&input),
+        "--market",
+        p(&market),
+        "--output",
+        p(&out),
+    ]));
+    let got = prices(&out);
+    assert_eq!(got.len(), 2);
+    for (id, pv, se) in &got {
+        assert!(
+            pv.is_finite() && *pv > 0.0 && se.is_finite(),
+            "{id}: {pv} +- {se}"
+        );
+    }
+    let input = file(
+        d.path(),
+        "lv.jsonl",
+        &(asian("spx-asian-1", "SPX", "local_vol", 6000.0) + "\n"),
+    );
+    let out = d.path().join("lv.csv");
+    let o = riskpool(&[
+        "price",
+        "--input",
+        p(&input),
+        "--market",
+        p(&market),
+        "--output",
+        p(&out),
+    ]);
+    refused(
+        &o,
+        &["lv.jsonl:1", "underlying", "cash dividends", "heston"],
+    );
+    assert!(!out.exists());
+}

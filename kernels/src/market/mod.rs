@@ -218,12 +218,6 @@ impl Market {
                     vols,
                 } => surface_of(valuation_date, expiries, strikes, vols, &at("vol"))?,
             };
-            if !dividends.is_empty() && matches!(vol, Vol::Surface { .. }) {
-                return Err(bad(
-                    at("dividends"),
-                    "cash dividends on an underlying with a volatility surface are not supported yet",
-                ));
-            }
             if let Some(h) = &u.heston {
                 Heston {
                     spot: u.spot,
@@ -291,8 +285,10 @@ impl Market {
         // and finite) once, here: a surface that admits none is refused
         // with the market, whether or not a trade names it, and the grids
         // are ready for every trade on them.
+        // (An underlying with cash dividends has no local volatility yet:
+        // a trade on its surface is refused, `path::resolve_path`.)
         for (name, u) in &market.underlyings {
-            if matches!(u.vol, Vol::Surface { .. }) {
+            if matches!(u.vol, Vol::Surface { .. }) && u.dividends.is_empty() {
                 market.grids.get(name, [0; 3], || {
                     local_vol::LocalVolGrid::build(&market, name, u)
                 })?;
@@ -686,14 +682,17 @@ mod tests {
         }
     }
 
+    /// The issue's own market: cash dividends beside a surface are read
+    /// (a trade on that surface is refused, `path::resolve_path`; a
+    /// `heston` trade takes them).
     #[test]
-    fn cash_dividends_with_a_surface_are_refused_for_now() {
+    fn cash_dividends_beside_a_surface_are_read() {
         let text = EXAMPLE.replacen(
             r#""heston": {"#,
             r#""dividends": [{"ex_date": "2027-03-19", "amount": 18.5}], "heston": {"#,
             1,
         );
-        let e = Market::from_json(&text).unwrap_err();
-        assert_eq!(e.field, "underlyings.SPX.dividends", "{e}");
+        let m = Market::from_json(&text).unwrap();
+        assert_eq!(m.underlyings["SPX"].dividends.len(), 1);
     }
 }

@@ -559,6 +559,16 @@ fn resolve(
             (_, Vol::Flat(v)) => AssetModel::Black {
                 var: times.windows(2).map(|w| v * v * (w[1] - w[0])).collect(),
             },
+            (_, Vol::Surface { .. }) if !u.dividends.is_empty() => {
+                return Err(err(
+                    field_of(n, a),
+                    format!(
+                        "{name:?} pays cash dividends and has a volatility surface: a trade on its surface ({}) is not supported yet; \"model\": \"heston\" takes the dividends",
+                        model_name.unwrap_or("local_vol")
+                    ),
+                )
+                .into())
+            }
             (Some("black"), Vol::Surface { .. }) => {
                 // The implied vol at the strike (at the spot for several
                 // underlyings) as a term structure.
