@@ -288,9 +288,9 @@ fn lattice(s0: f64, k: f64, r: f64, vol: f64, t: f64, div: (f64, f64), dates: &[
     at(&v, s0.ln())
 }
 
-/// A European and a Bermudan put on DIV, which pays a cash dividend of 4
-/// on 2027-06-15 (EUR, a flat 5% curve): against the lattice above on the
-/// same dates.
+/// A European, a Bermudan and an American put on DIV, which pays a cash
+/// dividend of 4 on 2027-06-15 (EUR, a flat 5% curve): against the lattice
+/// above on the same dates (the American's: every date of its grid).
 #[test]
 fn cash_dividends_europeans_and_bermudans_match_a_lattice_on_the_same_dates() {
     let d = tempfile::tempdir().unwrap();
@@ -303,6 +303,7 @@ fn cash_dividends_europeans_and_bermudans_match_a_lattice_on_the_same_dates() {
     ];
     let list = dates.map(|f| format!("\"{f}\"")).join(", ");
     let book = vec![
+        r#"{"id": "a", "underlying": "DIV", "payoff": {"type": "european", "option": "put", "strike": 100}, "expiry": "2028-06-05", "exercise": {"style": "american"}, "steps_per_year": 12, "paths": 200000}"#.to_string(),
         r#"{"id": "e", "underlying": "DIV", "payoff": {"type": "european", "option": "put", "strike": 100}, "expiry": "2028-06-05", "steps_per_year": 24, "paths": 200000}"#.to_string(),
         format!(
             r#"{{"id": "b", "underlying": "DIV", "payoff": {{"type": "european", "option": "put", "strike": 100}}, "expiry": "2028-06-05", "exercise": {{"style": "bermudan", "dates": [{list}]}}, "steps_per_year": 24, "paths": 200000}}"#
@@ -314,6 +315,16 @@ fn cash_dividends_europeans_and_bermudans_match_a_lattice_on_the_same_dates() {
     ex.push(t);
     let want_e = lattice(100.0, 100.0, 0.05, 0.25, t, div, &[]);
     let want_b = lattice(100.0, 100.0, 0.05, 0.25, t, div, &ex);
+    // The American exercises at every date of its grid: the ex-date and
+    // the expiry, each interval cut in ceil(dt x 12) equal steps.
+    let mut grid = Vec::new();
+    let mut prev = 0.0;
+    for e in [div.0, t] {
+        let n = ((e - prev) * 12.0f64).ceil() as usize;
+        grid.extend((1..=n).map(|j| prev + (e - prev) * j as f64 / n as f64));
+        prev = e;
+    }
+    let want_a = lattice(100.0, 100.0, 0.05, 0.25, t, div, &grid);
     // Without the dividend the European is Black-Scholes: the lattice is.
     let bs = black("put", 100.0, 100.0, 0.25, t, 0.05 * t, 0.0);
     let plain = lattice(100.0, 100.0, 0.05, 0.25, t, (10.0, 0.0), &[]);
@@ -322,10 +333,15 @@ fn cash_dividends_europeans_and_bermudans_match_a_lattice_on_the_same_dates() {
         "lattice {plain} against Black-Scholes {bs}"
     );
     assert!(want_b > want_e + 0.1);
+    assert!(want_a > want_b);
     for (id, pv, se) in price(d.path(), &book, &["--antithetic"]) {
-        let want = if id == "e" { want_e } else { want_b };
+        let want = match id.as_str() {
+            "e" => want_e,
+            "b" => want_b,
+            _ => want_a,
+        };
         // Longstaff-Schwartz exercises by a fitted policy: a little low.
-        let policy = if id == "b" { 0.01 * want } else { 0.0 };
+        let policy = if id == "e" { 0.0 } else { 0.01 * want };
         assert!(
             (pv - want).abs() <= 4.0 * se + policy,
             "{id}: {pv} +- {se} against the lattice {want}"
