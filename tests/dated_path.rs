@@ -41,18 +41,23 @@ fn price(dir: &Path, book: &[String], extra: &[&str]) -> Vec<(String, f64, f64)>
     let input = file(dir, "book.jsonl", &(book.join("\n") + "\n"));
     let out = dir.join("out.csv");
     let _ = std::fs::remove_file(&out);
+    ok(&price_on(&market, &input, &out, extra));
+    prices(&out)
+}
+
+/// `riskpool price --input INPUT --market MARKET --output OUT` and `extra`.
+fn price_on(market: &Path, input: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "price",
         "--input",
-        p(&input),
+        p(input),
         "--market",
-        p(&market),
+        p(market),
         "--output",
-        p(&out),
+        p(out),
     ];
     args.extend_from_slice(extra);
-    ok(&riskpool(&args));
-    prices(&out)
+    riskpool(&args)
 }
 
 fn year(date: &str) -> f64 {
@@ -531,15 +536,7 @@ fn bad_dated_path_trades_are_refused_naming_the_line_and_field() {
     let out = d.path().join("out.csv");
     for (bad, field, words) in cases {
         let input = file(d.path(), "book.jsonl", &format!("{good}\n{bad}\n"));
-        let o = riskpool(&[
-            "price",
-            "--input",
-            p(&input),
-            "--market",
-            p(&market),
-            "--output",
-            p(&out),
-        ]);
+        let o = price_on(&market, &input, &out, &[]);
         refused(&o, &["book.jsonl:2", field, words]);
         assert!(!out.exists());
     }
@@ -567,15 +564,7 @@ fn a_surface_without_a_positive_local_variance_is_refused() {
 "#,
     );
     let out = d.path().join("out.csv");
-    let o = riskpool(&[
-        "price",
-        "--input",
-        p(&input),
-        "--market",
-        p(&market),
-        "--output",
-        p(&out),
-    ]);
+    let o = price_on(&market, &input, &out, &[]);
     refused(
         &o,
         &[
@@ -608,17 +597,7 @@ fn a_named_gpu_engine_refuses_a_dated_path_trade_naming_it() {
 "#,
     );
     let out = d.path().join("out.csv");
-    let o = riskpool(&[
-        "price",
-        "--input",
-        p(&input),
-        "--market",
-        p(&market),
-        "--output",
-        p(&out),
-        "--engine",
-        "wgpu",
-    ]);
+    let o = price_on(&market, &input, &out, &["--engine", "wgpu"]);
     refused(&o, &["book.jsonl:1", "asian-7", "--engine cpu"]);
     let left: Vec<_> = std::fs::read_dir(d.path())
         .unwrap()
@@ -668,17 +647,7 @@ fn moves_and_market_terms_out_of_range_are_named() {
     refused(&o, &["s.csv:2", "rate", "[-1, 1]"]);
     assert!(!out.exists());
     let input = file(d.path(), "h.jsonl", &(asian("h", "H") + "\n"));
-    let o = riskpool(&[
-        "price",
-        "--input",
-        p(&input),
-        "--market",
-        p(&market),
-        "--output",
-        p(&out),
-        "--precision",
-        "f64",
-    ]);
+    let o = price_on(&market, &input, &out, &["--precision", "f64"]);
     assert!(!o.status.success());
     let err = crate::util::stderr(&o);
     assert!(err.contains("underlyings.H.vol.flat"), "{err}");
@@ -718,15 +687,7 @@ fn the_contracts_example_market_reads_and_prices_what_it_can() {
     ];
     let input = file(d.path(), "good.jsonl", &(good.join("\n") + "\n"));
     let out = d.path().join("good.csv");
-    ok(&riskpool(&[
-        "price",
-        "--input",
-        p(&input),
-        "--market",
-        p(&market),
-        "--output",
-        p(&out),
-    ]));
+    ok(&price_on(&market, &input, &out, &[]));
     let got = prices(&out);
     assert_eq!(got.len(), 2);
     for (id, pv, se) in &got {
@@ -741,15 +702,7 @@ fn the_contracts_example_market_reads_and_prices_what_it_can() {
         &(asian("spx-asian-1", "SPX", "local_vol", 6000.0) + "\n"),
     );
     let out = d.path().join("lv.csv");
-    let o = riskpool(&[
-        "price",
-        "--input",
-        p(&input),
-        "--market",
-        p(&market),
-        "--output",
-        p(&out),
-    ]);
+    let o = price_on(&market, &input, &out, &[]);
     refused(
         &o,
         &["lv.jsonl:1", "underlying", "cash dividends", "heston"],

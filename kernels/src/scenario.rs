@@ -172,6 +172,36 @@ pub fn validate_moved(trade: &crate::instrument::Trade) -> Result<(), crate::val
     }
 }
 
+/// A trade's scenarios by distinct move: per scenario, the index of its
+/// distinct move (`None` where nothing moves), and each distinct move with
+/// the first scenario (0-based) that makes it. The early-exercise and dated
+/// pricers revalue each distinct moved trade once.
+pub fn distinct_moves(
+    scenarios: &TradeScenarios,
+) -> (Vec<Option<usize>>, Vec<(usize, &[MarketMove])>) {
+    let mut distinct: Vec<(usize, &[MarketMove])> = Vec::new();
+    let of = scenarios
+        .moves
+        .iter()
+        .enumerate()
+        .map(|(k, moves)| {
+            if moves.iter().all(MarketMove::is_none) {
+                return None;
+            }
+            Some(
+                match distinct.iter().position(|(_, d)| *d == moves.as_slice()) {
+                    Some(i) => i,
+                    None => {
+                        distinct.push((k, moves));
+                        distinct.len() - 1
+                    }
+                },
+            )
+        })
+        .collect();
+    (of, distinct)
+}
+
 /// `trade` in a scenario: `moves[a]` applied to asset `a` (one move for a
 /// one-asset trade, one per asset of a multi-asset model). A multi-asset
 /// model has one rate: the assets' rate moves must agree, an asset whose

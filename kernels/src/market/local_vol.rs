@@ -240,13 +240,6 @@ impl VarianceSurface {
             1.0 - k * wk / w + 0.25 * wk * wk * (-0.25 - 1.0 / w + k * k / (w * w)) + 0.5 * wkk;
         wt / denom
     }
-
-    /// The implied total variance at time `t` and moneyness `k` (for tests
-    /// and the Black model on a surface).
-    pub fn total_variance(&self, t: f64, k: f64) -> f64 {
-        let interval = self.expiries.partition_point(|&e| e < t);
-        self.at(t.max(1e-12), k, interval).0
-    }
 }
 
 /// A local-volatility grid: local variances by row (time) and column
@@ -400,22 +393,24 @@ impl LocalVolGrid {
         }
     }
 
-    /// The value of `row` (one of [`NODES`] columns, as a step's table)
-    /// at moneyness `k`: linear between columns, flat beyond them.
+    /// The local volatility of column `col` at the time `at` points to:
+    /// its two rows interpolated.
     #[inline]
-    pub fn row_value(&self, row: &[f64], k: f64) -> f64 {
-        let u = ((k - self.k0) * self.inv_dk).clamp(0.0, (NODES - 1) as f64);
-        let c = (u as usize).min(NODES - 2);
-        let f = u - c as f64;
-        row[c] + f * (row[c + 1] - row[c])
+    pub fn vol_between(&self, at: RowAt, col: usize) -> f64 {
+        let (v0, v1) = (
+            self.vol[at.row * NODES + col],
+            self.vol[(at.row + 1) * NODES + col],
+        );
+        v0 + at.weight * (v1 - v0)
     }
 
-    /// The local volatility at rows `at` and moneyness `k`.
-    pub fn vol_at(&self, at: RowAt, k: f64) -> f64 {
-        let r0 = &self.vol[at.row * NODES..(at.row + 1) * NODES];
-        let r1 = &self.vol[(at.row + 1) * NODES..(at.row + 2) * NODES];
-        let v0 = self.row_value(r0, k);
-        v0 + at.weight * (self.row_value(r1, k) - v0)
+    /// Where moneyness `k` falls between the columns: the left column and
+    /// the weight on the right one (flat beyond the columns).
+    #[inline(always)]
+    pub fn column(&self, k: f64) -> (usize, f64) {
+        let u = ((k - self.k0) * self.inv_dk).clamp(0.0, (NODES - 1) as f64);
+        let c = (u as usize).min(NODES - 2);
+        (c, u - c as f64)
     }
 }
 

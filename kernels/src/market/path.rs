@@ -127,7 +127,6 @@ struct Events {
 }
 
 fn events(
-    market: &Market,
     d: &DatedTerms,
     t: f64,
     fixings: &[f64],
@@ -188,7 +187,6 @@ fn events(
         e.dedup();
         e
     };
-    let _ = market;
     Ok(Events {
         times,
         observe,
@@ -467,16 +465,7 @@ fn resolve(
         .iter()
         .flat_map(|(u, _, _)| u.dividends.iter().map(|(te, _)| *te))
         .collect();
-    let ev = events(
-        market,
-        d,
-        t,
-        &fixings,
-        &exercise_dates,
-        &divs,
-        every_node,
-        american,
-    )?;
+    let ev = events(d, t, &fixings, &exercise_dates, &divs, every_node, american)?;
     let times = ev.times;
     let observations = ev.observe.iter().filter(|&&o| o).count() as u32;
     if !ev.exercise.is_empty() {

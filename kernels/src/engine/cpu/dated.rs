@@ -58,7 +58,7 @@ use crate::multi::{regression_paths, regression_stream, MultiPayoff};
 use crate::payoff::{Monitoring, PathPayoff, PayoffSpec, PayoffStep, PayoffVisitor};
 use crate::real::Real;
 use crate::rng::{counter, key_of, philox4x32_10};
-use crate::scenario::{Knocked, MarketMove, ScenarioResult, TradeScenarios};
+use crate::scenario::{distinct_moves, Knocked, MarketMove, ScenarioResult, TradeScenarios};
 use crate::stats::Estimate;
 
 /// Whether a trade goes to this pricer.
@@ -121,11 +121,7 @@ fn step_tables(path: &DatedPath) -> Vec<Option<Vec<f64>>> {
             let mut t = Vec::with_capacity(at.len() * NODES);
             for (i, r) in at.iter().enumerate() {
                 let sd = (path.times[i + 1] - path.times[i]).sqrt();
-                let row = |j: usize| &grid.vol[j * NODES..(j + 1) * NODES];
-                let (r0, r1) = (row(r.row), row(r.row + 1));
-                for c in 0..NODES {
-                    t.push((r0[c] + r.weight * (r1[c] - r0[c])) * sd);
-                }
+                t.extend((0..NODES).map(|c| grid.vol_between(*r, c) * sd));
             }
             Some(t)
         })
@@ -264,29 +260,20 @@ fn walk<const L: usize>(
                 AssetModel::LocalVol { grid, kshift, at } => {
                     // The step's vol x sqrt(dt) at the path's column, then
                     // its variance.
+                    // The table's two values, or (past its budget) the
+                    // same computed as step_tables does.
+                    let sqrt_dt = dt.sqrt();
                     let cells = |col: usize| match &tables[a] {
                         Some(t) => (t[i * NODES + col], t[i * NODES + col + 1]),
-                        None => {
-                            // The table's two values, as step_tables
-                            // computes them.
-                            let r = at[i];
-                            let sd = dt.sqrt();
-                            let cell = |j: usize| {
-                                let (r0, r1) = (
-                                    grid.vol[r.row * NODES + j],
-                                    grid.vol[(r.row + 1) * NODES + j],
-                                );
-                                (r0 + r.weight * (r1 - r0)) * sd
-                            };
-                            (cell(col), cell(col + 1))
-                        }
+                        None => (
+                            grid.vol_between(at[i], col) * sqrt_dt,
+                            grid.vol_between(at[i], col + 1) * sqrt_dt,
+                        ),
                     };
                     for l in 0..L {
-                        let u = ((x[l] + kshift[i] - grid.k0) * grid.inv_dk)
-                            .clamp(0.0, (NODES - 1) as f64);
-                        let col = (u as usize).min(NODES - 2);
+                        let (col, f) = grid.column(x[l] + kshift[i]);
                         let (lo, hi) = cells(col);
-                        let sd = lo + (u - col as f64) * (hi - lo);
+                        let sd = lo + f * (hi - lo);
                         let s2 = sd * sd;
                         var[l] = s2;
                         x[l] += c - 0.5 * s2 + sd * w[l];
@@ -845,24 +832,13 @@ pub(crate) fn revalue(
     let Some(base) = trade.dated.clone() else {
         return Err(bad(trade, "not a dated trade"));
     };
-    let mut distinct: Vec<&[MarketMove]> = Vec::new();
+    let (of, distinct) = distinct_moves(scenarios);
     let mut families = vec![(base.clone(), true)];
-    let mut of = Vec::with_capacity(scenarios.moves.len());
-    for (k, moves) in scenarios.moves.iter().enumerate() {
-        if moves.iter().all(MarketMove::is_none) {
-            of.push(None);
-            continue;
-        }
-        if let Some(i) = distinct.iter().position(|d| *d == moves.as_slice()) {
-            of.push(Some(i));
-            continue;
-        }
+    for (k, moves) in distinct {
         let p = base
             .moved(moves)
             .map_err(|e| bad(trade, format!("in scenario {}: {e}", k + 1)))?;
         families.push((Arc::new(p), true));
-        distinct.push(moves);
-        of.push(Some(distinct.len() - 1));
     }
     let nf = families.len();
     let mut coef = vec![vec![0.0; nf]; nf];

@@ -43,7 +43,7 @@ use crate::multi::{
 use crate::payoff::PayoffSpec;
 use crate::real::Real;
 use crate::rng::{counter, key_of, philox4x32_10};
-use crate::scenario::{moved_trade, MarketMove, ScenarioResult, TradeScenarios};
+use crate::scenario::{distinct_moves, moved_trade, ScenarioResult, TradeScenarios};
 use crate::stats::Estimate;
 
 /// Each asset's step constants: base, vol up, vol down.
@@ -721,22 +721,13 @@ pub(crate) fn scenario_markets(
     scenarios: &TradeScenarios,
     plain: &PricingRequest,
 ) -> Result<(Vec<Option<usize>>, Vec<Prepared>), String> {
-    let mut distinct: Vec<&[MarketMove]> = Vec::new();
-    let mut moved = Vec::new();
-    let mut of: Vec<Option<usize>> = Vec::with_capacity(scenarios.moves.len());
-    for (k, moves) in scenarios.moves.iter().enumerate() {
-        if moves.iter().all(MarketMove::is_none) {
-            of.push(None);
-            continue;
-        }
-        if let Some(i) = distinct.iter().position(|d| *d == moves.as_slice()) {
-            of.push(Some(i));
-            continue;
-        }
-        moved.push(moved_trade(trade, moves).map_err(|e| format!("in scenario {}: {e}", k + 1))?);
-        distinct.push(moves);
-        of.push(Some(distinct.len() - 1));
-    }
+    let (of, distinct) = distinct_moves(scenarios);
+    let moved = distinct
+        .iter()
+        .map(|(k, moves)| {
+            moved_trade(trade, moves).map_err(|e| format!("in scenario {}: {e}", k + 1))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     // The fits side by side: each one's regression is sequential.
     let prepared = moved
         .par_iter()
