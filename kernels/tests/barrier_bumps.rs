@@ -71,3 +71,65 @@ fn a_greeks_bump_through_a_continuous_barrier_is_knocked() {
         );
     }
 }
+
+/// After a knock, a path whose Heston variance truncates to zero for a
+/// step and that comes back across the barrier has a bridge exponent of
+/// +inf: the crossing weight is 1 (ends on both sides cross surely), not
+/// `exp(inf)`, whose `0 x (1 - inf)` made the price NaN in f64. Single
+/// and double barriers, knock-in and knock-out, with the Feller condition
+/// broken so the variance hits zero often.
+#[test]
+fn a_knocked_path_over_a_step_of_no_variance_keeps_its_price_finite() {
+    use crate::common::trade;
+    use riskpool_kernels::model::Heston;
+    use riskpool_kernels::payoff::{
+        Barrier, Direction, DoubleBarrier, Knock, Monitoring, OptionType,
+    };
+    let heston = ModelSpec::Heston(Heston {
+        spot: 50.0,
+        rate: 0.03,
+        dividend: 0.0,
+        v0: 0.0625,
+        kappa: 1.5,
+        theta: 0.07,
+        xi: 0.9,
+        rho: -0.7,
+    });
+    let single = |knock| {
+        PayoffSpec::Barrier(Barrier {
+            option: OptionType::Put,
+            strike: 50.0,
+            barrier: 46.0,
+            direction: Direction::Down,
+            knock,
+            monitoring: Monitoring::Continuous,
+            rebate: 1.0,
+        })
+    };
+    let double = PayoffSpec::DoubleBarrier(DoubleBarrier {
+        option: OptionType::Call,
+        strike: 50.0,
+        lower: 45.0,
+        upper: 56.0,
+        monitoring: Monitoring::Continuous,
+        rebate: 1.0,
+    });
+    for precision in [Precision::F64, Precision::F32] {
+        let req = PricingRequest {
+            precision,
+            ..Default::default()
+        };
+        for (id, p) in [
+            ("in", single(Knock::In)),
+            ("out", single(Knock::Out)),
+            ("double", double.clone()),
+        ] {
+            let t = trade(id, heston.clone(), p, 1.0, 100, 20_000);
+            let r = price_one(&t, &req);
+            assert!(
+                r.pv.value.is_finite() && r.pv.stderr.is_finite(),
+                "{id} {precision:?}: {r:?}"
+            );
+        }
+    }
+}

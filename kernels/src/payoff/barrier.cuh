@@ -21,7 +21,8 @@ struct Barrier {
         R survive = st[0];
         if (flags & RP_CONTINUOUS) {
             const R d = (st[1] - b) * (x - b);
-            const R q = rp_exp(R(-2) * d / var_dt);
+            // Ends on both sides cross surely (barrier.rs): at most 1.
+            const R q = rp_min(rp_exp(R(-2) * d / var_dt), R(1));
             survive = st[0] * (R(1) - q);
         }
         st[0] = hit ? R(0) : survive;

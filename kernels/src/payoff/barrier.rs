@@ -143,8 +143,12 @@ impl<T: Real> PathPayoff<T> for BarrierStep<T> {
             Monitoring::Discrete => st[0],
             Monitoring::Continuous => {
                 // Both ends on the live side: the product is positive.
+                // Ends on both sides (only after a knock: the previous
+                // end was hit) cross surely: p is 1, also over a step of
+                // no variance (Heston's truncated variance), where the
+                // exponent is infinite.
                 let d = (st[1] - b) * (x - b);
-                let p = (T::from_f64(-2.0) * d / var_dt).exp();
+                let p = (T::from_f64(-2.0) * d / var_dt).exp().min(T::ONE);
                 st[0] * (T::ONE - p)
             }
         };

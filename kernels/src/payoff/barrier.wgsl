@@ -20,7 +20,9 @@ fn payoff_observe(p: PayoffConsts, st: vec2<f32>, x: f32, var_dt: f32) -> vec2<f
     var survive = st.x;
     if ((p.flags & CONTINUOUS) != 0u) {
         let d = (st.y - b) * (x - b);
-        let q = rp_exp(-2.0 * d / var_dt);
+        // Ends on both sides cross surely (barrier.rs): at most 1.
+        let e = rp_exp(-2.0 * d / var_dt);
+        let q = select(1.0, e, e < 1.0);
         survive = st.x * (1.0 - q);
     }
     return vec2<f32>(select(survive, 0.0, hit), x);

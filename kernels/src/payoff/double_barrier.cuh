@@ -22,8 +22,9 @@ struct DoubleBarrier {
         if (flags & RP_CONTINUOUS) {
             const R dl = (st[1] - l) * (x - l);
             const R du = (st[1] - u) * (x - u);
-            const R pl = rp_exp(R(-2) * dl / var_dt);
-            const R pu = rp_exp(R(-2) * du / var_dt);
+            // Ends on both sides cross surely (double_barrier.rs): at most 1.
+            const R pl = rp_min(rp_exp(R(-2) * dl / var_dt), R(1));
+            const R pu = rp_min(rp_exp(R(-2) * du / var_dt), R(1));
             survive = st[0] * (R(1) - pl) * (R(1) - pu);
         }
         st[0] = hit ? R(0) : survive;

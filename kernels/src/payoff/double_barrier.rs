@@ -117,8 +117,10 @@ impl<T: Real> PathPayoff<T> for DoubleBarrierStep<T> {
                 // Both ends inside: each product is positive.
                 let dl = (st[1] - l) * (x - l);
                 let du = (st[1] - u) * (x - u);
-                let pl = (T::from_f64(-2.0) * dl / var_dt).exp();
-                let pu = (T::from_f64(-2.0) * du / var_dt).exp();
+                // Ends on both sides of a barrier (only after a knock)
+                // cross it surely: at most 1 (barrier.rs).
+                let pl = (T::from_f64(-2.0) * dl / var_dt).exp().min(T::ONE);
+                let pu = (T::from_f64(-2.0) * du / var_dt).exp().min(T::ONE);
                 st[0] * (T::ONE - pl) * (T::ONE - pu)
             }
         };

@@ -21,8 +21,11 @@ fn payoff_observe(p: PayoffConsts, st: vec2<f32>, x: f32, var_dt: f32) -> vec2<f
     if ((p.flags & CONTINUOUS) != 0u) {
         let dl = (st.y - l) * (x - l);
         let du = (st.y - u) * (x - u);
-        let pl = rp_exp(-2.0 * dl / var_dt);
-        let pu = rp_exp(-2.0 * du / var_dt);
+        // Ends on both sides cross surely (double_barrier.rs): at most 1.
+        let el = rp_exp(-2.0 * dl / var_dt);
+        let eu = rp_exp(-2.0 * du / var_dt);
+        let pl = select(1.0, el, el < 1.0);
+        let pu = select(1.0, eu, eu < 1.0);
         survive = st.x * (1.0 - pl) * (1.0 - pu);
     }
     return vec2<f32>(select(survive, 0.0, hit), x);
