@@ -33,8 +33,8 @@ pub struct Checked {
     pub assets: usize,
     /// Each trade's text hash, in order (`ReadTrade::text_hash`).
     pub texts: Vec<u64>,
-    /// The first trade priced on its own time grid (a dated trade the
-    /// dated pricer takes): its line and id. Only the CPU engine takes it.
+    /// The first dated trade only the CPU engine prices (early exercise,
+    /// or several underlyings, on its own time grid): its line and id.
     pub on_own_grid: Option<(u64, String)>,
 }
 
@@ -152,7 +152,9 @@ fn check_in_blocks(
                     stream: t.trade.stream,
                     assets,
                     text_hash: t.text_hash,
-                    dated: t.trade.dated.is_some().then(|| t.trade.id.clone()),
+                    dated: (t.trade.dated.is_some()
+                        && !riskpool_kernels::gpu::dated::takes(&t.trade))
+                    .then(|| t.trade.id.clone()),
                 })
             })
             .collect();

@@ -151,7 +151,7 @@ pub fn for_book(
         return Ok(engine);
     }
     let what = format!(
-        "{}:{line}: trade `{id}` is a dated trade priced on its own time grid (fixings, dated barriers or exercise, cash dividends, local volatility, several underlyings), which only the cpu engine prices in this release",
+        "{}:{line}: trade `{id}` is a dated trade with early exercise or on several underlyings, which only the cpu engine prices in this release",
         input.display()
     );
     if args.engine == EngineChoice::Auto {

@@ -577,9 +577,39 @@ fn a_surface_without_a_positive_local_variance_is_refused() {
     assert!(!out.exists());
 }
 
-/// A GPU engine named with `--engine` cannot take a dated trade on its own
-/// grid yet: the run is refused (exit 2) naming the trade's line and the
-/// way out, before anything is written.
+/// The GPU engines price dated trades on one underlying exercised at
+/// expiry: on wgpu (lavapipe, f32) each prices as on the CPU engine within
+/// the f32 contract (1e-4 relative or 0.1 SE: docs/streams.md), local
+/// volatility, cash dividends and dated fixings included.
+#[test]
+fn wgpu_prices_dated_trades_on_one_underlying_as_the_cpu_engine() {
+    if riskpool_kernels::engine::wgpu::WgpuEngine::new(true).is_err()
+        && std::env::var("RISKPOOL_REQUIRE_WGPU").is_err()
+    {
+        eprintln!("skipping: no Vulkan adapter");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let book = vec![
+        r#"{"id": "asian-7", "underlying": "SPX", "model": "local_vol", "payoff": {"type": "asian", "option": "call", "strike": 6000, "average": "arithmetic"}, "expiry": "2027-12-04", "fixings": ["2027-06-04", "2027-12-04"], "steps_per_year": 12, "paths": 4000}"#.to_string(),
+        r#"{"id": "div-put", "underlying": "DIV", "payoff": {"type": "european", "option": "put", "strike": 100}, "expiry": "2027-12-04", "steps_per_year": 12, "paths": 4000}"#.to_string(),
+    ];
+    let cpu = price(d.path(), &book, &["--engine", "cpu"]);
+    let gpu = price(d.path(), &book, &["--engine", "wgpu"]);
+    assert_eq!(cpu.len(), 2);
+    for ((id, a, se), (id2, b, _)) in cpu.iter().zip(&gpu) {
+        assert_eq!(id, id2);
+        assert!(
+            (a - b).abs() <= (1e-4 * a.abs()).max(0.1 * se),
+            "{id}: cpu {a} +- {se}, wgpu {b}"
+        );
+    }
+}
+
+/// A GPU engine named with `--engine` cannot take a dated trade with early
+/// exercise (or on several underlyings) yet: the run is refused (exit 2)
+/// naming that trade's line and the way out, before anything is written,
+/// though the book's other dated trades are the GPU's.
 #[test]
 fn a_named_gpu_engine_refuses_a_dated_path_trade_naming_it() {
     if riskpool_kernels::engine::wgpu::WgpuEngine::new(true).is_err()
@@ -594,11 +624,12 @@ fn a_named_gpu_engine_refuses_a_dated_path_trade_naming_it() {
         d.path(),
         "book.jsonl",
         r#"{"id": "asian-7", "underlying": "X", "payoff": {"type": "asian", "option": "call", "strike": 100, "average": "arithmetic"}, "expiry": "2027-12-04", "fixings": ["2027-06-04", "2027-12-04"], "steps_per_year": 12, "paths": 1000}
+{"id": "berm-8", "underlying": "X", "payoff": {"type": "european", "option": "put", "strike": 100}, "expiry": "2027-12-04", "exercise": {"style": "bermudan", "dates": ["2027-06-04", "2027-12-04"]}, "steps_per_year": 12, "paths": 1000}
 "#,
     );
     let out = d.path().join("out.csv");
     let o = price_on(&market, &input, &out, &["--engine", "wgpu"]);
-    refused(&o, &["book.jsonl:1", "asian-7", "--engine cpu"]);
+    refused(&o, &["book.jsonl:2", "berm-8", "--engine cpu"]);
     let left: Vec<_> = std::fs::read_dir(d.path())
         .unwrap()
         .filter_map(|e| e.ok())

@@ -9,6 +9,7 @@ mod azfinsim_model;
 mod barrier_bumps;
 mod basket_lattice;
 mod cuda_engine;
+mod dated_engines;
 mod double_barrier;
 mod golden;
 mod multi_asset;

@@ -6,9 +6,8 @@
 //! records' limits, the trades with an extension by scenario records of
 //! their own) is the same, and lives here once.
 
-use crate::engine::cpu::extension::Acc;
 use crate::engine::{gpu_revalue, Done, Engine, EngineError, Pending, PricingRequest, TradeResult};
-use crate::gpu::extension::{revalue_extended, ExtensionPlan};
+use crate::gpu::extension::{revalue_extended, Moments, SideBatch};
 use crate::greeks::Revaluations;
 use crate::instrument::Trade;
 use crate::scenario::{ScenarioResult, TradeScenarios};
@@ -41,14 +40,15 @@ pub trait GpuBackend: Send + Sync {
     /// sizes).
     fn check(&self, trades: &[Trade], req: &PricingRequest) -> Result<(), EngineError>;
 
-    /// Runs one plan of trades with an extension (`trades` are those its
-    /// records index): each record's merged outputs, and the seconds.
-    fn run_extension(
+    /// Runs one batch of a side kernel (several assets or early exercise,
+    /// or dated trades; `trades` are those its records index): each
+    /// block's moments, and the seconds.
+    fn run_side(
         &self,
-        plan: &ExtensionPlan,
+        batch: &SideBatch,
         trades: &[Trade],
         req: &PricingRequest,
-    ) -> Result<(Vec<Acc>, f64), EngineError>;
+    ) -> Result<(Vec<Moments>, f64), EngineError>;
 }
 
 /// A batch a backend priced before returning, as a [`Pending`] one.
@@ -102,15 +102,46 @@ impl<B: GpuBackend> Engine for B {
             |t, p, r| self.start(t, Some(p), r)?.wait(),
             Box::new(|t, s| {
                 self.check(t, req)?;
-                revalue_extended(
-                    B::NAME,
-                    t,
-                    s,
-                    req,
-                    B::EXTENSION_BLOCK,
-                    B::EXTENSION_F64,
-                    &mut |plan| self.run_extension(plan, t, req),
-                )
+                // Dated trades by their own records, the rest by the
+                // extension's; each result back in its trade's place.
+                let (dated, ext): (Vec<usize>, Vec<usize>) =
+                    (0..t.len()).partition(|&i| t[i].dated.is_some());
+                let pick = |idx: &[usize]| -> (Vec<Trade>, Vec<TradeScenarios>) {
+                    idx.iter().map(|&i| (t[i].clone(), s[i].clone())).unzip()
+                };
+                let mut out = vec![None; t.len()];
+                for (idx, is_dated) in [(dated, true), (ext, false)] {
+                    if idx.is_empty() {
+                        continue;
+                    }
+                    let (pt, ps) = pick(&idx);
+                    let mut run = |b: &SideBatch| self.run_side(b, &pt, req);
+                    let got = if is_dated {
+                        crate::gpu::dated::revalue(
+                            B::NAME,
+                            &pt,
+                            &ps,
+                            req,
+                            B::EXTENSION_BLOCK,
+                            B::EXTENSION_F64,
+                            &mut run,
+                        )?
+                    } else {
+                        revalue_extended(
+                            B::NAME,
+                            &pt,
+                            &ps,
+                            req,
+                            B::EXTENSION_BLOCK,
+                            B::EXTENSION_F64,
+                            &mut run,
+                        )?
+                    };
+                    for (i, r) in idx.into_iter().zip(got) {
+                        out[i] = Some(r);
+                    }
+                }
+                Ok(out.into_iter().flatten().collect())
             }),
         )
     }

@@ -428,30 +428,28 @@ impl ExtensionPlan {
         Ok(())
     }
 
-    /// Blocks in all.
-    pub fn blocks(&self) -> u64 {
-        *self.starts.last().unwrap_or(&0) as u64
+    /// The batch an engine launches.
+    pub fn batch(&self) -> SideBatch<'_> {
+        SideBatch {
+            kernel: SideKernel::Extension {
+                heston: self.heston,
+            },
+            records: &self.records,
+            starts: &self.starts,
+            dates: &self.dates,
+            coefs: &self.coefs,
+            key: self.key,
+            trades: &self.trades,
+        }
     }
 
-    /// Slots of partials the plan's blocks write.
-    pub fn partials_len(&self) -> usize {
-        self.blocks() as usize * EXTENSION_PARTIAL
-    }
-
-    /// Each record's outputs, its blocks' `partials` merged in path
-    /// order, each block decoded by `decode` into `(n, mean, M2)`.
-    pub fn merged<T>(
-        &self,
-        partials: &[T],
-        decode: impl Fn(&[T]) -> (u64, Vec<f64>, Vec<f64>),
-    ) -> Vec<Acc> {
+    /// Each record's outputs, its blocks' moments merged in path order.
+    pub fn merged(&self, blocks: &[Moments]) -> Vec<Acc> {
         let mut out = Vec::with_capacity(self.trades.len());
         for (k, p) in self.prepared.iter().enumerate() {
             let mut acc = Acc::new(p.outputs());
-            for b in self.starts[k] as usize..self.starts[k + 1] as usize {
-                let (n, mean, m2) =
-                    decode(&partials[b * EXTENSION_PARTIAL..(b + 1) * EXTENSION_PARTIAL]);
-                acc.merge_moments(n, &mean, &m2);
+            for (n, mean, m2) in &blocks[self.starts[k] as usize..self.starts[k + 1] as usize] {
+                acc.merge_moments(*n, mean, m2);
             }
             out.push(acc);
         }
@@ -478,9 +476,63 @@ impl ExtensionPlan {
     }
 }
 
-/// What an engine does with a plan: runs its blocks and returns each
-/// record's merged outputs ([`ExtensionPlan::merged`]) and the seconds.
-pub type RunPlan<'a> = dyn FnMut(&ExtensionPlan) -> Result<(Vec<Acc>, f64), EngineError> + 'a;
+/// One block's `(n, mean, M2)` per output, as an engine decoded it.
+pub type Moments = (u64, Vec<f64>, Vec<f64>);
+
+/// The kernels beside the fused pricing kernel, which take the same
+/// bindings (records, block table, `u32` table, value table, partials in
+/// [`EXTENSION_PARTIAL`] slots a block).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SideKernel {
+    /// Several assets or early exercise, on `heston_multi` or `gbm_multi`.
+    Extension { heston: bool },
+    /// Dated trades of one payoff kind ([`super::dated`]).
+    Dated(crate::payoff::PayoffKind),
+}
+
+/// What an engine launches for a side kernel: its records, the block
+/// table (each record's first block, then the total), the `u32` and value
+/// tables, the key, and the batch index of each record's trade.
+pub struct SideBatch<'a> {
+    pub kernel: SideKernel,
+    pub records: &'a [u8],
+    pub starts: &'a [u32],
+    pub dates: &'a [u32],
+    pub coefs: &'a [u8],
+    pub key: [u32; 2],
+    pub trades: &'a [usize],
+}
+
+impl SideBatch<'_> {
+    /// Blocks in all.
+    pub fn blocks(&self) -> u64 {
+        *self.starts.last().unwrap_or(&0) as u64
+    }
+
+    /// Slots of partials its blocks write.
+    pub fn partials_len(&self) -> usize {
+        self.blocks() as usize * EXTENSION_PARTIAL
+    }
+
+    /// Its records.
+    pub fn n_trades(&self) -> u32 {
+        self.trades.len() as u32
+    }
+
+    /// The trade (batch index) whose record holds global block `block`.
+    pub fn trade_of_block(&self, block: usize) -> usize {
+        let k = self.starts.partition_point(|&s| s as usize <= block) - 1;
+        self.trades[k.min(self.trades.len().saturating_sub(1))]
+    }
+
+    /// Each block's moments from `partials`, decoded by `decode`.
+    pub fn decode<T>(&self, partials: &[T], decode: impl Fn(&[T]) -> Moments) -> Vec<Moments> {
+        partials.chunks(EXTENSION_PARTIAL).map(decode).collect()
+    }
+}
+
+/// What an engine does with a batch: each block's moments, and the seconds.
+pub type RunPlan<'a> = super::dated::RunSide<'a>;
 
 /// [`crate::Engine::revalue`] of the trades with an extension on a GPU
 /// engine, to the CPU pricer's contract ([`Prepared::revalue`]): every
@@ -536,7 +588,7 @@ pub fn revalue_extended(
     let plans = ExtensionPlan::finish(plans);
     let mut merged = Vec::with_capacity(plans.len());
     for plan in &plans {
-        merged.push(run(plan)?.0);
+        merged.push(plan.merged(&run(&plan.batch())?.0));
     }
     let seconds = started.elapsed().as_secs_f64();
     let work: f64 = trades.iter().map(Trade::path_steps).sum::<f64>().max(1.0);

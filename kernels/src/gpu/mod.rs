@@ -4,11 +4,14 @@
 //! tables, launches, the merge of the partial sums: [`plan`]), the form
 //! of the partial sums their blocks write ([`PARTIAL`]), the same for
 //! trades with several assets or early exercise ([`extension`]: their own
-//! records, exercise dates and policy coefficients, and kernels), and the
+//! records, exercise dates and policy coefficients, and kernels), dated
+//! trades on one underlying ([`dated`]: their records, step and local
+//! volatility tables, and kernels, launched as the extension's are), and the
 //! [`Engine`](crate::engine::Engine) every GPU engine gets from its
 //! [`backend::GpuBackend`].
 
 pub mod backend;
+pub mod dated;
 pub mod extension;
 pub mod plan;
 pub mod prelude;

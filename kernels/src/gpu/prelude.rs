@@ -14,11 +14,13 @@
 //! | the record | `struct Trade` (vec4 arrays, 16-byte aligned) | `template <typename R> struct Trade` |
 //! | several assets and early exercise ([`super::early`]): `MAX_ASSETS`, the record's sizes and offsets, its flag bits | `const` | `#define RP_...` |
 //! | their record | `struct ExtensionTrade` (f32) | `template <typename R> struct ExtensionTrade` |
+//! | dated trades ([`super::dated`]): the record's sizes and offsets, models, flag bits, the local-volatility columns | `const` | `#define RP_...` |
+//! | their record | `struct DatedTrade` (f32) | `template <typename R> struct DatedTrade` |
 
 use std::fmt::Write;
 
 use super::record::{ANTITHETIC, COEF_STRIDE, FOLD_CONSTS, HEAD, MODEL_CONSTS, PAYOFF_CONSTS};
-use super::{extension, PARTIAL};
+use super::{dated, extension, PARTIAL};
 use crate::greeks::{MAX_FAMILIES, MAX_FOLDS, OUTPUTS};
 use crate::payoff::gpu;
 
@@ -78,6 +80,38 @@ pub const EXTENSION_SIZES: [(&str, usize); 14] = [
     ("S_MOVED_RATE", extension::S_MOVED_RATE),
 ];
 
+/// The dated kernels' flag bits and models ([`super::dated`]).
+pub const DATED_FLAGS: [(&str, u32); 9] = [
+    ("M_BLACK", dated::M_BLACK),
+    ("M_LOCAL_VOL", dated::M_LOCAL_VOL),
+    ("M_HESTON", dated::M_HESTON),
+    ("D_REBATE", dated::D_REBATE),
+    ("D_EUROPEAN", dated::D_EUROPEAN),
+    ("D_BRIDGE", dated::D_BRIDGE),
+    ("D_ANTITHETIC", dated::D_ANTITHETIC),
+    ("S_OBSERVE", dated::S_OBSERVE),
+    ("S_DIVIDEND", dated::S_DIVIDEND),
+];
+
+/// The dated kernels' sizes and record offsets.
+pub const DATED_SIZES: [(&str, usize); 15] = [
+    ("DATED_FAMILIES", dated::DATED_FAMILIES),
+    ("DATED_OUTPUTS", dated::DATED_OUTPUTS),
+    ("DATED_HEAD", dated::DATED_HEAD),
+    ("DATED_INTS", dated::DATED_INTS),
+    ("DATED_VALS", dated::DATED_VALS),
+    ("DATED_COEF", dated::DATED_COEF),
+    ("FAMILY_INTS", dated::FAMILY_INTS),
+    ("FAMILY_VALS", dated::FAMILY_VALS),
+    ("F_HESTON", dated::F_HESTON),
+    ("F_DISCOUNT", dated::F_DISCOUNT),
+    ("F_REBATE", dated::F_REBATE),
+    ("F_K0", dated::F_K0),
+    ("F_INV_DK", dated::F_INV_DK),
+    ("STEP_VALS", dated::STEP_VALS),
+    ("NODES", crate::market::local_vol::NODES),
+];
+
 const HEADER: &str = "emitted by riskpool-kernels (src/gpu/prelude.rs) from the Rust definitions";
 
 /// The CUDA C prelude, for blocks of `threads` threads each pricing
@@ -87,10 +121,10 @@ pub fn cuda(threads: u32, paths_per_thread: u32) -> String {
     for (name, bit) in FLAGS {
         writeln!(s, "#define RP_{name} {bit}u").expect("a String");
     }
-    for (name, bit) in EXTENSION_FLAGS {
+    for (name, bit) in EXTENSION_FLAGS.iter().chain(&DATED_FLAGS) {
         writeln!(s, "#define RP_{name} {bit}u").expect("a String");
     }
-    for (name, n) in SIZES.iter().chain(&EXTENSION_SIZES) {
+    for (name, n) in SIZES.iter().chain(&EXTENSION_SIZES).chain(&DATED_SIZES) {
         writeln!(s, "#define RP_{name} {n}").expect("a String");
     }
     writeln!(s, "#define RP_BLOCK {threads}").expect("a String");
@@ -110,6 +144,11 @@ pub fn cuda(threads: u32, paths_per_thread: u32) -> String {
          template <typename R> struct ExtensionTrade {{\n\
          \x20   unsigned head[RP_EXTENSION_HEAD];  // steps, assets, flags, dates, stream lo, stream hi, samples, first date, first coef, terms\n\
          \x20   R vals[RP_EXTENSION_VALS];         // scalars, spots, weights, vega bumps, factor, step constants\n\
+         }};\n\n\
+         // GpuDated (float) and GpuDated64 (double): dated trades on one underlying.\n\
+         template <typename R> struct DatedTrade {{\n\
+         \x20   unsigned head[RP_DATED_INTS];  // steps, families, flags, samples, stream lo, stream hi, normals a step, outputs; per family its ints\n\
+         \x20   R vals[RP_DATED_VALS];         // per family its values, then the outputs' coefficients\n\
          }};"
     )
     .expect("a String");
@@ -122,10 +161,10 @@ pub fn wgsl(wg: u64) -> String {
     for (name, bit) in FLAGS {
         writeln!(s, "const {name}: u32 = {bit}u;").expect("a String");
     }
-    for (name, bit) in EXTENSION_FLAGS {
+    for (name, bit) in EXTENSION_FLAGS.iter().chain(&DATED_FLAGS) {
         writeln!(s, "const {name}: u32 = {bit}u;").expect("a String");
     }
-    for (name, n) in SIZES.iter().chain(&EXTENSION_SIZES) {
+    for (name, n) in SIZES.iter().chain(&EXTENSION_SIZES).chain(&DATED_SIZES) {
         writeln!(s, "const {name}: u32 = {n}u;").expect("a String");
     }
     writeln!(s, "const WG: u32 = {wg}u;").expect("a String");
@@ -157,6 +196,16 @@ pub fn wgsl(wg: u64) -> String {
         std::mem::size_of::<extension::GpuExtension>(),
     )
     .expect("a String");
+    writeln!(
+        s,
+        "\n// GpuDated: {} bytes (dated trades on one underlying).\n\
+         struct DatedTrade {{\n\
+         \x20   head: array<vec4<u32>, DATED_INTS / 4u>,  // steps, families, flags, samples, stream lo, stream hi, normals a step, outputs; per family its ints\n\
+         \x20   vals: array<vec4<f32>, DATED_VALS / 4u>,  // per family its values, then the outputs' coefficients\n\
+         }}",
+        std::mem::size_of::<dated::GpuDated>(),
+    )
+    .expect("a String");
     s
 }
 
@@ -180,7 +229,7 @@ mod tests {
 
     /// Every WGSL file a pricing kernel is assembled from.
     fn wgsl_files() -> Vec<&'static str> {
-        let mut v = vec![w::RNG, w::MATH, w::COMMON, w::KERNEL, w::KAT];
+        let mut v = vec![w::RNG, w::MATH, w::COMMON, w::KERNEL, w::KAT, w::DATED];
         v.extend(w::EXTENSION);
         v.extend(ModelKind::ALL.iter().map(|m| m.wgsl()));
         v.extend(PayoffKind::ALL.iter().map(|p| p.wgsl()));
@@ -192,6 +241,7 @@ mod tests {
         let mut v = source::COMMON.to_vec();
         v.push(source::KERNEL);
         v.extend(source::EXTENSION);
+        v.push(source::DATED);
         v.extend(ModelKind::ALL.iter().map(|m| m.cuda().0));
         v.extend(PayoffKind::ALL.iter().map(|p| p.cuda().0));
         v
@@ -240,6 +290,7 @@ mod tests {
         }
         assert!(files.iter().all(|f| !f.contains("struct Trade {")));
         assert!(files.iter().all(|f| !f.contains("struct ExtensionTrade {")));
+        assert!(files.iter().all(|f| !f.contains("struct DatedTrade {")));
         assert!(uses(&all, "Trade") && uses(&all, "ExtensionTrade"));
         for heston in [false, true] {
             assert!(w::extension_shader(heston).starts_with(&wgsl(w::PATHS_PER_BLOCK)));

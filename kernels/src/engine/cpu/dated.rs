@@ -111,7 +111,7 @@ fn table_size(path: &DatedPath) -> usize {
 /// Per underlying of `path` under local volatility, each step's row of
 /// local volatility times the root of the step: the grid's two rows around
 /// the step's time, interpolated once per trade rather than once per path.
-fn step_tables(path: &DatedPath) -> Vec<Option<Vec<f64>>> {
+pub(crate) fn step_tables(path: &DatedPath) -> Vec<Option<Vec<f64>>> {
     path.assets
         .iter()
         .map(|a| {
@@ -153,14 +153,8 @@ impl Family {
         let (one, many) = match &path.terms.payoff {
             DatedPayoff::One(p) if path.exercise.is_empty() => {
                 let spot = path.assets[0].spot;
-                let p = match crate::scenario::knocked(p, spot) {
-                    None => p.clone(),
-                    Some(Knocked::Out { rebate: r }) => {
-                        rebate = Some(r);
-                        p.clone()
-                    }
-                    Some(Knocked::In(european)) => european,
-                };
+                let (p, r) = at_spot(p, spot);
+                rebate = r;
                 (Some(p.prepare::<f64>(spot, path.observations.max(1))), None)
             }
             DatedPayoff::One(PayoffSpec::European(e)) => (
@@ -178,13 +172,7 @@ impl Family {
             DatedPayoff::Many(m) => (None, Some(m.clone())),
         };
         let norm = path.assets.iter().map(|a| a.spot).collect();
-        let bridge = matches!(
-            &path.terms.payoff,
-            DatedPayoff::One(PayoffSpec::Barrier(b)) if b.monitoring == Monitoring::Continuous
-        ) || matches!(
-            &path.terms.payoff,
-            DatedPayoff::One(PayoffSpec::DoubleBarrier(b)) if b.monitoring == Monitoring::Continuous
-        );
+        let bridge = bridges(&path);
         Family {
             tables: if tables {
                 step_tables(&path)
@@ -200,6 +188,31 @@ impl Family {
             norm,
         }
     }
+}
+
+/// A one-underlying payoff as a family whose spot is `spot` values it: a
+/// barrier the spot is at or through has knocked ([`crate::scenario::knocked`]):
+/// knocked out, the payoff with the rebate it pays at expiry; knocked in,
+/// its European.
+pub(crate) fn at_spot(p: &PayoffSpec, spot: f64) -> (PayoffSpec, Option<f64>) {
+    match crate::scenario::knocked(p, spot) {
+        None => (p.clone(), None),
+        Some(Knocked::Out { rebate }) => (p.clone(), Some(rebate)),
+        Some(Knocked::In(european)) => (european, None),
+    }
+}
+
+/// Whether `path`'s payoff is a continuously monitored barrier: at an
+/// ex-date its Brownian bridge runs to the spot before the dividend, and
+/// the spot after it is then checked alone.
+pub(crate) fn bridges(path: &DatedPath) -> bool {
+    matches!(
+        &path.terms.payoff,
+        DatedPayoff::One(PayoffSpec::Barrier(b)) if b.monitoring == Monitoring::Continuous
+    ) || matches!(
+        &path.terms.payoff,
+        DatedPayoff::One(PayoffSpec::DoubleBarrier(b)) if b.monitoring == Monitoring::Continuous
+    )
 }
 
 /// Paths walked side by side: each lane's steps are independent, so one
@@ -673,9 +686,16 @@ fn reference_vol(path: &DatedPath, a: usize) -> f64 {
     }
 }
 
-/// Prices a dated trade with the request's Greeks.
-pub(crate) fn price(trade: &Trade, req: &PricingRequest) -> Result<TradeResult, EngineError> {
-    let start = std::time::Instant::now();
+/// The families a dated trade's Greeks revalue (the base first) and the
+/// coefficients of its outputs over them: pv, delta, gamma, vega, rho,
+/// then per underlying delta, gamma and vega ([`greek_result`] reads them).
+/// Shared with the GPU engines ([`crate::gpu::dated`]).
+pub(crate) type Families = Vec<(Arc<DatedPath>, bool)>;
+
+pub(crate) fn greek_families(
+    trade: &Trade,
+    req: &PricingRequest,
+) -> Result<(Families, Vec<Vec<f64>>), EngineError> {
     let Some(base) = trade.dated.clone() else {
         return Err(bad(trade, "not a dated trade"));
     };
@@ -792,8 +812,21 @@ pub(crate) fn price(trade: &Trade, req: &PricingRequest) -> Result<TradeResult, 
         coef[4][rho_at] = sc / (2.0 * b.rate_abs);
         coef[4][rho_at + 1] = -sc / (2.0 * b.rate_abs);
     }
-    let pricer = Pricer::new(trade, req, families, coef);
-    let total = pricer.total(trade.paths);
+    Ok((families, coef))
+}
+
+/// A dated trade's result from the sums of [`greek_families`]' outputs
+/// over its `n` underlyings.
+pub(crate) fn greek_result(
+    trade: &Trade,
+    req: &PricingRequest,
+    n: usize,
+    total: &Acc,
+    seconds: f64,
+) -> TradeResult {
+    let g = &req.greeks;
+    let spot = g.contains(Greek::Delta) || g.contains(Greek::Gamma);
+    let vega = g.contains(Greek::Vega);
     let mut greeks = [None; 4];
     for (q, greek) in Greek::ALL.iter().enumerate() {
         if g.contains(*greek) {
@@ -811,13 +844,29 @@ pub(crate) fn price(trade: &Trade, req: &PricingRequest) -> Result<TradeResult, 
     } else {
         Vec::new()
     };
-    Ok(TradeResult {
+    TradeResult {
         pv: total.estimate(0),
         greeks,
         per_asset,
         paths: trade.paths,
-        seconds: start.elapsed().as_secs_f64(),
-    })
+        seconds,
+    }
+}
+
+/// Prices a dated trade with the request's Greeks.
+pub(crate) fn price(trade: &Trade, req: &PricingRequest) -> Result<TradeResult, EngineError> {
+    let start = std::time::Instant::now();
+    let (families, coef) = greek_families(trade, req)?;
+    let n = families[0].0.assets.len();
+    let pricer = Pricer::new(trade, req, families, coef);
+    let total = pricer.total(trade.paths);
+    Ok(greek_result(
+        trade,
+        req,
+        n,
+        &total,
+        start.elapsed().as_secs_f64(),
+    ))
 }
 
 /// Revalues a dated trade under its scenarios in one pass: each distinct

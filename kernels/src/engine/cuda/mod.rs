@@ -34,9 +34,9 @@ use cudarc::driver::{CudaContext, CudaStream, LaunchConfig, PushKernelArg};
 pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc, Target};
 
 use super::{check_batch, EngineError, Pending, PhiloxAnswer, PricingRequest, TradeResult};
-use crate::engine::cpu::extension::Acc;
 use crate::gpu::backend::GpuBackend;
-use crate::gpu::extension::{self, ExtensionPlan, EXTENSION_PARTIAL};
+use crate::gpu::dated;
+use crate::gpu::extension::{self, ExtensionPlan, Moments, SideBatch, EXTENSION_PARTIAL};
 use crate::gpu::plan::{launches, BatchPlan};
 use crate::gpu::PARTIAL;
 use crate::greeks::Revaluations;
@@ -266,29 +266,29 @@ impl CudaEngine {
         &self.gpus
     }
 
-    /// The trades of one several-asset or early-exercise plan on the first
-    /// GPU, synchronously (`extension.cu`, f64): uploaded, launched in pieces
-    /// of at most [`MAX_BLOCKS_PER_LAUNCH`] blocks, read back and merged
-    /// in path order.
-    fn extension_sums(&self, plan: &ExtensionPlan) -> Result<(Vec<Acc>, f64), EngineError> {
+    /// One batch of a side kernel (several assets or early exercise:
+    /// `extension.cu`; dated trades: `dated.cu`; f64) on the first GPU,
+    /// synchronously: uploaded, launched in pieces of at most
+    /// [`MAX_BLOCKS_PER_LAUNCH`] blocks, read back; each block's moments.
+    fn side_sums(&self, plan: &SideBatch) -> Result<(Vec<Moments>, f64), EngineError> {
         let started = std::time::Instant::now();
         let gpu = &self.gpus[0];
         let s = &gpu.stream;
-        let up = |e| driver("uploading several-asset trades", e);
-        let table = s.clone_htod(&plan.records).map_err(up)?;
-        let starts = s.clone_htod(&plan.starts).map_err(up)?;
-        let dates = s.clone_htod(&plan.dates).map_err(up)?;
-        let coefs = s.clone_htod(&plan.coefs).map_err(up)?;
+        let up = |e| driver("uploading several-asset or dated trades", e);
+        let table = s.clone_htod(plan.records).map_err(up)?;
+        let starts = s.clone_htod(plan.starts).map_err(up)?;
+        let dates = s.clone_htod(plan.dates).map_err(up)?;
+        let coefs = s.clone_htod(plan.coefs).map_err(up)?;
         let mut partials = s
             .alloc_zeros::<f64>(plan.partials_len().max(1))
             .map_err(|e| driver("allocating partial sums", e))?;
-        let name = source::extension_kernel_name(plan.heston);
+        let name = source::side_kernel_name(plan.kernel);
         let f = gpu
             .dev
             .module
-            .load_function(name)
-            .map_err(|e| driver(name, e))?;
-        let n_trades = plan.trades.len() as u32;
+            .load_function(&name)
+            .map_err(|e| driver(&name, e))?;
+        let n_trades = plan.n_trades();
         for (first, n) in launches(plan.blocks(), MAX_BLOCKS_PER_LAUNCH) {
             let at = first as usize * EXTENSION_PARTIAL;
             let mut out = partials.slice_mut(at..at + n as usize * EXTENSION_PARTIAL);
@@ -321,7 +321,7 @@ impl CudaEngine {
             .clone_dtoh(&partials)
             .map_err(|e| driver("downloading partial sums", e))?;
         let secs = started.elapsed().as_secs_f64();
-        Ok((plan.merged(&host, extension::from_sums), secs))
+        Ok((plan.decode(&host, extension::from_sums), secs))
     }
 
     /// Philox words and float normals computed on GPU 0, for known-answer tests.
@@ -419,13 +419,13 @@ impl GpuBackend for CudaEngine {
         check_batch("cuda", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)
     }
 
-    fn run_extension(
+    fn run_side(
         &self,
-        plan: &ExtensionPlan,
+        batch: &SideBatch,
         _trades: &[Trade],
         _req: &PricingRequest,
-    ) -> Result<(Vec<Acc>, f64), EngineError> {
-        self.extension_sums(plan)
+    ) -> Result<(Vec<Moments>, f64), EngineError> {
+        self.side_sums(batch)
     }
 }
 
@@ -441,13 +441,25 @@ impl CudaEngine {
         self.check(trades, req)?;
         // Several assets and early exercise: on the first GPU, before the
         // rest of the batch starts.
-        let (extended, plain): (Vec<usize>, Vec<usize>) =
-            (0..trades.len()).partition(|&i| trades[i].extension.is_some());
-        let mut extension_results = Vec::with_capacity(extended.len());
+        let (side, plain): (Vec<usize>, Vec<usize>) = (0..trades.len())
+            .partition(|&i| trades[i].extension.is_some() || trades[i].dated.is_some());
+        let (dated, extended): (Vec<usize>, Vec<usize>) =
+            side.into_iter().partition(|&i| trades[i].dated.is_some());
+        let mut extension_results = Vec::with_capacity(extended.len() + dated.len());
         for plan in ExtensionPlan::new("cuda", trades, &extended, req, PATHS_PER_BLOCK, true)? {
-            let (merged, secs) = self.extension_sums(&plan)?;
-            extension_results.extend(plan.results(trades, req, &merged, secs));
+            let (blocks, secs) = self.side_sums(&plan.batch())?;
+            extension_results.extend(plan.results(trades, req, &plan.merged(&blocks), secs));
         }
+        let mut run = |b: &SideBatch| self.side_sums(b);
+        extension_results.extend(dated::price(
+            "cuda",
+            trades,
+            &dated,
+            req,
+            PATHS_PER_BLOCK,
+            true,
+            &mut run,
+        )?);
         // Split the batch across GPUs in contiguous shares of equal path-steps.
         let total: f64 = plain.iter().map(|&i| trades[i].path_steps()).sum();
         let n = self.gpus.len();

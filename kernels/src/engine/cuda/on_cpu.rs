@@ -19,11 +19,11 @@ use libloading::{Library, Symbol};
 use rayon::prelude::*;
 
 use super::{source, PARTIAL, PATHS_PER_BLOCK, THREADS};
-use crate::engine::cpu::extension::Acc;
 use crate::engine::Pending;
 use crate::engine::{check_batch, EngineError, PhiloxAnswer, PricingRequest, TradeResult};
 use crate::gpu::backend::{done, GpuBackend};
-use crate::gpu::extension::{self, ExtensionPlan, EXTENSION_PARTIAL};
+use crate::gpu::dated;
+use crate::gpu::extension::{self, ExtensionPlan, Moments, SideBatch, EXTENSION_PARTIAL};
 use crate::gpu::plan::{from_sums, BatchPlan};
 use crate::greeks::Revaluations;
 use crate::instrument::Trade;
@@ -198,13 +198,13 @@ impl GpuBackend for CudaOnCpu {
         )
     }
 
-    fn run_extension(
+    fn run_side(
         &self,
-        plan: &ExtensionPlan,
+        batch: &SideBatch,
         _trades: &[Trade],
         _req: &PricingRequest,
-    ) -> Result<(Vec<Acc>, f64), EngineError> {
-        self.extension_sums(plan)
+    ) -> Result<(Vec<Moments>, f64), EngineError> {
+        self.side_sums(batch)
     }
 }
 
@@ -219,8 +219,10 @@ impl CudaOnCpu {
     ) -> Result<Vec<TradeResult>, EngineError> {
         self.check(trades, req)?;
         let started = std::time::Instant::now();
-        let (extended, plain): (Vec<usize>, Vec<usize>) =
-            (0..trades.len()).partition(|&i| trades[i].extension.is_some());
+        let (side, plain): (Vec<usize>, Vec<usize>) = (0..trades.len())
+            .partition(|&i| trades[i].extension.is_some() || trades[i].dated.is_some());
+        let (dated, extended): (Vec<usize>, Vec<usize>) =
+            side.into_iter().partition(|&i| trades[i].dated.is_some());
         let plan =
             BatchPlan::with_plans("cuda-on-cpu", trades, plans, &plain, req, PATHS_PER_BLOCK)?;
         let mut partials = vec![0.0f64; plan.partials_len()];
@@ -272,36 +274,49 @@ impl CudaOnCpu {
         for plan in
             ExtensionPlan::new("cuda-on-cpu", trades, &extended, req, PATHS_PER_BLOCK, true)?
         {
-            let (merged, secs) = self.extension_sums(&plan)?;
-            for (i, r) in plan.results(trades, req, &merged, secs) {
+            let (blocks, secs) = self.side_sums(&plan.batch())?;
+            for (i, r) in plan.results(trades, req, &plan.merged(&blocks), secs) {
                 results[i] = r;
             }
+        }
+        let mut run = |b: &SideBatch| self.side_sums(b);
+        for (i, r) in dated::price(
+            "cuda-on-cpu",
+            trades,
+            &dated,
+            req,
+            PATHS_PER_BLOCK,
+            true,
+            &mut run,
+        )? {
+            results[i] = r;
         }
         Ok(results)
     }
 }
 
 impl CudaOnCpu {
-    /// The trades of one early-exercise plan, through `extension.cu`.
-    fn extension_sums(&self, plan: &ExtensionPlan) -> Result<(Vec<Acc>, f64), EngineError> {
+    /// One batch of a side kernel (`extension.cu`, `dated.cu`): each
+    /// block's moments.
+    fn side_sums(&self, plan: &SideBatch) -> Result<(Vec<Moments>, f64), EngineError> {
         let started = std::time::Instant::now();
         // 8-byte-aligned copies, as the kernel reads doubles.
-        let records = aligned(&plan.records);
+        let records = aligned(plan.records);
         let n_coefs = plan.coefs.len() / 8;
         let mut coefs = vec![0f64; n_coefs];
         bytemuck::cast_slice_mut::<f64, u8>(&mut coefs).copy_from_slice(&plan.coefs[..n_coefs * 8]);
         let mut partials = vec![0.0f64; plan.partials_len()];
-        let name = source::extension_kernel_name(plan.heston);
+        let name = source::side_kernel_name(plan.kernel);
         // SAFETY: rp_cpu_launch_extension's signature, and the extension kernels'
         // signature that `ExtensionArgs` calls.
         let launch: Symbol<LaunchExtension> = unsafe { self.lib.get(b"rp_cpu_launch_extension") }
             .map_err(|e| failed("rp_cpu_launch_extension", e))?;
         let kernel: Symbol<*const c_void> =
-            unsafe { self.lib.get(name.as_bytes()) }.map_err(|e| failed(name, e))?;
+            unsafe { self.lib.get(name.as_bytes()) }.map_err(|e| failed(&name, e))?;
         let kernel = *kernel as usize;
         let (records_at, starts_at) = (records.as_ptr() as usize, plan.starts.as_ptr() as usize);
         let (dates_at, coefs_at) = (plan.dates.as_ptr() as usize, coefs.as_ptr() as usize);
-        let n_trades = plan.trades.len() as u32;
+        let n_trades = plan.n_trades();
         partials
             .par_chunks_mut(BLOCKS_PER_CALL * EXTENSION_PARTIAL)
             .enumerate()
@@ -324,6 +339,6 @@ impl CudaOnCpu {
                 unsafe { launch(&args, args.n_blocks, THREADS) };
             });
         let secs = started.elapsed().as_secs_f64();
-        Ok((plan.merged(&partials, extension::from_sums), secs))
+        Ok((plan.decode(&partials, extension::from_sums), secs))
     }
 }

@@ -31,6 +31,16 @@ pub(crate) const EXTENSION: [&str; 4] = [
     include_str!("extension.cu"),
 ];
 
+/// Dated trades on one underlying ([`crate::gpu::dated`]): their kernel,
+/// one a payoff kind, after the payoffs.
+pub(crate) const DATED: &str = include_str!("dated.cu");
+
+/// The kernel of the dated trades of a payoff kind (f64 whatever the
+/// precision).
+pub fn dated_kernel_name(payoff: PayoffKind) -> String {
+    format!("price_dated_{}", payoff.name())
+}
+
 /// The kernel of the trades with several assets or early exercise on a
 /// `heston_multi` model (else `gbm_multi`; a one-asset trade as its one
 /// asset): f64 whatever the precision.
@@ -39,6 +49,15 @@ pub fn extension_kernel_name(heston: bool) -> &'static str {
         "price_extension_heston_multi"
     } else {
         "price_extension_gbm_multi"
+    }
+}
+
+/// The kernel of a side batch.
+pub fn side_kernel_name(kernel: crate::gpu::extension::SideKernel) -> String {
+    use crate::gpu::extension::SideKernel;
+    match kernel {
+        SideKernel::Extension { heston } => extension_kernel_name(heston).to_string(),
+        SideKernel::Dated(p) => dated_kernel_name(p),
     }
 }
 
@@ -88,8 +107,16 @@ pub fn full_source(fast_math: bool) -> String {
         .chain(payoffs)
         .chain([KERNEL])
         .chain(EXTENSION)
+        .chain([DATED])
         .collect();
     src.push_str(&files.join("\n"));
+    for &p in PayoffKind::ALL {
+        src.push_str(&format!(
+            "RP_DATED_KERNEL({}, {})\n",
+            p.cuda().1,
+            dated_kernel_name(p)
+        ));
+    }
     for &m in ModelKind::ALL {
         for &p in PayoffKind::ALL {
             for (precision, ty) in [(Precision::F32, "float"), (Precision::F64, "double")] {
@@ -112,6 +139,7 @@ pub fn all_kernel_names() -> Vec<String> {
         extension_kernel_name(false).to_string(),
         extension_kernel_name(true).to_string(),
     ];
+    v.extend(PayoffKind::ALL.iter().map(|&p| dated_kernel_name(p)));
     for &m in ModelKind::ALL {
         for &p in PayoffKind::ALL {
             for precision in [Precision::F32, Precision::F64] {

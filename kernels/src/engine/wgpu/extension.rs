@@ -1,5 +1,6 @@
-//! The wgpu engine's trades with several assets or early exercise: their
-//! pipelines and their batches ([`crate::gpu::extension`] plans them).
+//! The wgpu engine's side kernels: the trades with several assets or early
+//! exercise ([`crate::gpu::extension`] plans them) and the dated trades
+//! ([`crate::gpu::dated`]): their pipelines and their batches.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,35 +8,48 @@ use std::time::Instant;
 use wgpu::util::DeviceExt;
 
 use super::*;
-use crate::engine::cpu::extension::Acc;
 use crate::engine::{EngineError, PricingRequest};
-use crate::gpu::extension::{self, ExtensionPlan, EXTENSION_PARTIAL};
+use crate::gpu::extension::{self, Moments, SideBatch, SideKernel, EXTENSION_PARTIAL};
 use crate::gpu::plan::launches;
 use crate::instrument::Trade;
 
 impl WgpuEngine {
-    /// The early-exercise pipeline of a model (`heston_multi`, else `gbm_multi`).
-    pub(super) fn extension_pipeline(
+    /// The pipeline of a side kernel: early exercise on a model
+    /// (`heston_multi`, else `gbm_multi`), or dated trades of a payoff kind.
+    pub(super) fn side_pipeline(
         &self,
-        heston: bool,
+        kernel: SideKernel,
     ) -> Result<Arc<wgpu::ComputePipeline>, EngineError> {
         let mut cache = self
             .extension_pipelines
             .lock()
             .map_err(|_| failed("pipeline cache poisoned"))?;
-        if let Some(p) = cache.get(&heston) {
+        if let Some(p) = cache.get(&kernel) {
             return Ok(p.clone());
         }
-        let label = if heston {
-            "riskpool-extension-heston_multi"
-        } else {
-            "riskpool-extension-gbm_multi"
+        let (label, source, entry) = match kernel {
+            SideKernel::Extension { heston: true } => (
+                "riskpool-extension-heston_multi".to_string(),
+                extension_shader(true),
+                "price_extension",
+            ),
+            SideKernel::Extension { heston: false } => (
+                "riskpool-extension-gbm_multi".to_string(),
+                extension_shader(false),
+                "price_extension",
+            ),
+            SideKernel::Dated(kind) => (
+                format!("riskpool-dated-{}", kind.name()),
+                dated_shader(kind),
+                "price_dated",
+            ),
         };
+        let label = label.as_str();
         let module = self
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(label),
-                source: wgpu::ShaderSource::Wgsl(extension_shader(heston).into()),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
             });
         let p = Arc::new(
             self.device
@@ -43,33 +57,33 @@ impl WgpuEngine {
                     label: Some(label),
                     layout: Some(&self.extension_pipeline_layout),
                     module: &module,
-                    entry_point: Some("price_extension"),
+                    entry_point: Some(entry),
                     compilation_options: Default::default(),
                     cache: None,
                 }),
         );
         self.check_errors()?;
-        cache.insert(heston, p.clone());
+        cache.insert(kernel, p.clone());
         Ok(p)
     }
 
-    /// The trades of one early-exercise plan: every record in one binding,
-    /// the blocks in dispatches under the adapter's limits, merged in path
-    /// order.
-    pub(super) fn extension_sums(
+    /// One batch of a side kernel: every record in one binding, the
+    /// blocks in dispatches under the adapter's limits; each block's
+    /// moments.
+    pub(super) fn side_sums(
         &self,
-        plan: &ExtensionPlan,
+        plan: &SideBatch,
         trades: &[Trade],
         req: &PricingRequest,
-    ) -> Result<(Vec<Acc>, f64), EngineError> {
+    ) -> Result<(Vec<Moments>, f64), EngineError> {
         let started = Instant::now();
-        let pipeline = self.extension_pipeline(plan.heston)?;
+        let pipeline = self.side_pipeline(plan.kernel)?;
         let biggest = (plan.records.len() as u64)
             .max(plan.coefs.len() as u64)
             .max(plan.dates.len() as u64 * 4);
         if biggest > self.max_binding {
             return Err(failed(format!(
-                "{} several-asset trades need a {biggest}-byte binding, over the adapter's {}: price them in smaller batches",
+                "{} several-asset or dated trades need a {biggest}-byte binding, over the adapter's {}: price them in smaller batches",
                 plan.trades.len(),
                 self.max_binding
             )));
@@ -82,16 +96,13 @@ impl WgpuEngine {
                     usage: wgpu::BufferUsages::STORAGE,
                 })
         };
-        let table = init("riskpool-extension-trades", &plan.records);
+        let table = init("riskpool-extension-trades", plan.records);
         let starts = init(
             "riskpool-extension-starts",
-            bytemuck::cast_slice(&plan.starts),
+            bytemuck::cast_slice(plan.starts),
         );
-        let dates = init(
-            "riskpool-extension-dates",
-            bytemuck::cast_slice(&plan.dates),
-        );
-        let coefs = init("riskpool-extension-coefs", &plan.coefs);
+        let dates = init("riskpool-extension-dates", bytemuck::cast_slice(plan.dates));
+        let coefs = init("riskpool-extension-coefs", plan.coefs);
         let max_dim = self.limits.max_compute_workgroups_per_dimension.max(1) as u64;
         let slot = EXTENSION_PARTIAL as u64 * 4;
         let total = plan.blocks();
@@ -133,7 +144,7 @@ impl WgpuEngine {
                 key: plan.key,
                 first_block: first as u32,
                 n_blocks: n as u32,
-                n_trades: plan.trades.len() as u32,
+                n_trades: plan.n_trades(),
                 grid_x: grid_x as u32,
                 // The canary loop's bound (extension.wgsl).
                 pad: [2, 0],
@@ -145,14 +156,12 @@ impl WgpuEngine {
                 .chunks(EXTENSION_PARTIAL)
                 .position(|p| p[EXTENSION_PARTIAL - 1] != 0.0)
             {
-                let block = first as usize + b;
-                let k = plan.starts.partition_point(|&s| s as usize <= block) - 1;
-                let t = &trades[plan.trades[k]];
+                let t = &trades[plan.trade_of_block(first as usize + b)];
+                let steps = t.dated.as_ref().map_or(t.steps as usize, |d| d.steps());
                 return Err(unavailable(format!(
-                    "trade `{}`: {} cut its paths short ({} steps{}): it caps an invocation's loop iterations (lavapipe at 65,535), and a path with several assets or early exercise walks every step in one; use the cpu engine, or fewer steps",
+                    "trade `{}`: {} cut its paths short ({steps} steps{}): it caps an invocation's loop iterations (lavapipe at 65,535), and a path with several assets, early exercise or a dated grid walks every step in one; use the cpu engine, or fewer steps",
                     t.id,
                     self.info.name,
-                    t.steps,
                     if req.antithetic { ", twice for an antithetic pair" } else { "" }
                 )));
             }
@@ -160,6 +169,6 @@ impl WgpuEngine {
             out[at..at + n as usize * EXTENSION_PARTIAL].copy_from_slice(got);
         }
         let secs = started.elapsed().as_secs_f64();
-        Ok((plan.merged(&out, extension::from_mean_m2), secs))
+        Ok((plan.decode(&out, extension::from_mean_m2), secs))
     }
 }

@@ -25,12 +25,6 @@ struct ModelConsts {
     c: vec4<f32>,
 }
 
-struct PayoffConsts {
-    a: vec4<f32>,
-    b: vec4<f32>,
-    flags: u32,
-}
-
 // One model family and one fold (a price with no Greeks), fixed when the
 // pipeline is made: the loops over families and folds then have constant
 // bounds. The twin of PV_ONLY in kernels/src/engine/cuda/kernel.cu; same arithmetic.
@@ -43,13 +37,6 @@ override PV_ONLY: bool = false;
 
 var<workgroup> sh: array<array<f32, OUTPUTS>, WG>;
 var<workgroup> sh_mean: array<f32, OUTPUTS>;
-
-fn vanilla(flags: u32, s: f32, k: f32) -> f32 {
-    if ((flags & PUT) != 0u) {
-        return max(k - s, 0.0);
-    }
-    return max(s - k, 0.0);
-}
 
 fn family(t: u32, f: u32) -> ModelConsts {
     let at = FAMILY_VEC4S * f;

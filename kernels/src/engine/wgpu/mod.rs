@@ -25,9 +25,9 @@ mod source;
 
 pub use device::{adapters, AdapterSummary};
 use device::{block_on, failed, instance, preference, unavailable};
-pub use source::{extension_shader, pricing_shader};
-#[allow(unused_imports)] // COMMON, KERNEL, EXTENSION: read by the prelude's tests.
-pub(crate) use source::{COMMON, EXTENSION, KAT, KERNEL, MATH, RNG};
+pub use source::{dated_shader, extension_shader, pricing_shader};
+#[allow(unused_imports)] // COMMON, KERNEL, EXTENSION, DATED: read by the prelude's tests.
+pub(crate) use source::{COMMON, DATED, EXTENSION, KAT, KERNEL, MATH, RNG};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,10 +37,10 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 use super::{check_batch, EngineError, PhiloxAnswer, Precision, PricingRequest, TradeResult};
-use crate::engine::cpu::extension::Acc;
 use crate::engine::Pending;
 use crate::gpu::backend::{done, GpuBackend};
-use crate::gpu::extension::ExtensionPlan;
+use crate::gpu::dated;
+use crate::gpu::extension::{ExtensionPlan, Moments, SideBatch, SideKernel};
 use crate::gpu::plan::{from_mean_m2, launches, BatchPlan, KindPlan};
 use crate::gpu::PARTIAL;
 use crate::greeks::Revaluations;
@@ -79,7 +79,7 @@ pub struct WgpuEngine {
     /// dates and coefficients) and pipelines, by `heston`.
     extension_layout: wgpu::BindGroupLayout,
     extension_pipeline_layout: wgpu::PipelineLayout,
-    extension_pipelines: Mutex<HashMap<bool, Arc<wgpu::ComputePipeline>>>,
+    extension_pipelines: Mutex<HashMap<SideKernel, Arc<wgpu::ComputePipeline>>>,
     errors: Arc<Mutex<Vec<String>>>,
     /// Storage binding size used for chunking (the adapter's, unless capped).
     max_binding: u64,
@@ -425,8 +425,10 @@ impl WgpuEngine {
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
         self.check(trades, req)?;
-        let (extended, plain): (Vec<usize>, Vec<usize>) =
-            (0..trades.len()).partition(|&i| trades[i].extension.is_some());
+        let (side, plain): (Vec<usize>, Vec<usize>) = (0..trades.len())
+            .partition(|&i| trades[i].extension.is_some() || trades[i].dated.is_some());
+        let (dated, extended): (Vec<usize>, Vec<usize>) =
+            side.into_iter().partition(|&i| trades[i].dated.is_some());
         let plan = BatchPlan::with_plans("wgpu", trades, plans, &plain, req, PATHS_PER_BLOCK)?;
         let mut partials = vec![0.0f32; plan.partials_len()];
         let mut seconds = Vec::with_capacity(plan.kinds.len());
@@ -445,10 +447,22 @@ impl WgpuEngine {
             results[i] = TradeResult::from_moments(&m, req, trades[i].paths, s);
         }
         for plan in ExtensionPlan::new("wgpu", trades, &extended, req, PATHS_PER_BLOCK, false)? {
-            let (merged, secs) = self.extension_sums(&plan, trades, req)?;
-            for (i, r) in plan.results(trades, req, &merged, secs) {
+            let (blocks, secs) = self.side_sums(&plan.batch(), trades, req)?;
+            for (i, r) in plan.results(trades, req, &plan.merged(&blocks), secs) {
                 results[i] = r;
             }
+        }
+        let mut run = |b: &SideBatch| self.side_sums(b, trades, req);
+        for (i, r) in dated::price(
+            "wgpu",
+            trades,
+            &dated,
+            req,
+            PATHS_PER_BLOCK,
+            false,
+            &mut run,
+        )? {
+            results[i] = r;
         }
         Ok(results)
     }
@@ -485,12 +499,12 @@ impl GpuBackend for WgpuEngine {
         check_batch("wgpu", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)
     }
 
-    fn run_extension(
+    fn run_side(
         &self,
-        plan: &ExtensionPlan,
+        batch: &SideBatch,
         trades: &[Trade],
         req: &PricingRequest,
-    ) -> Result<(Vec<Acc>, f64), EngineError> {
-        self.extension_sums(plan, trades, req)
+    ) -> Result<(Vec<Moments>, f64), EngineError> {
+        self.side_sums(batch, trades, req)
     }
 }

@@ -9,8 +9,9 @@ use crate::payoff::PayoffKind;
 /// The WGSL shared by every kernel: the random stream and the special functions.
 pub(crate) const RNG: &str = include_str!("../../rng.wgsl");
 pub(crate) const MATH: &str = include_str!("../../math.wgsl");
-/// What the pricing kernel and the early-exercise kernel share (which trade
-/// a workgroup's block belongs to), the twin of `cuda/common.cuh`.
+/// What the pricing, early-exercise and dated kernels share (which trade a
+/// workgroup's block belongs to, the payoffs' constants and the vanilla
+/// payoff), the twin of `cuda/common.cuh`.
 pub(crate) const COMMON: &str = include_str!("common.wgsl");
 /// The pricing kernel and the known-answer kernel.
 pub(crate) const KERNEL: &str = include_str!("kernel.wgsl");
@@ -44,6 +45,23 @@ pub fn extension_shader(heston: bool) -> String {
     ];
     parts.extend(EXTENSION.iter().map(|s| s.to_string()));
     parts.join("\n")
+}
+
+/// Dated trades on one underlying ([`crate::gpu::dated`]), after one payoff file.
+pub(crate) const DATED: &str = include_str!("dated.wgsl");
+
+/// The kernel of the dated trades of one payoff kind: the prelude, the
+/// stream, the special functions, `COMMON`, the payoff and `DATED`.
+pub fn dated_shader(payoff: PayoffKind) -> String {
+    [
+        &prelude::wgsl(PATHS_PER_BLOCK),
+        RNG,
+        MATH,
+        COMMON,
+        payoff.wgsl(),
+        DATED,
+    ]
+    .join("\n")
 }
 
 /// The pricing kernel for one model x payoff pair: the prelude emitted from
