@@ -473,3 +473,27 @@ fn a_grid_longer_than_lavapipe_walks_is_refused_and_a_long_one_prices() {
     let b = w.price(std::slice::from_ref(&t), &all).unwrap();
     assert_close("wgpu", &t, &all, &a[0], &b[0], Tolerance::F32);
 }
+
+/// The CUDA engine on a GPU (scripts/gpu-check sets RISKPOOL_REQUIRE_CUDA=1):
+/// the same kernels in f64, compiled by NVRTC, which contracts multiplies
+/// and adds, so a path at a discrete barrier may land on its other side:
+/// the f32 contract (1e-4 relative or 0.1 SE), as for the extension's.
+fn cuda_gpu() -> Option<riskpool_kernels::engine::cuda::CudaEngine> {
+    match riskpool_kernels::engine::cuda::CudaEngine::new() {
+        Ok(e) => Some(e),
+        Err(e) if std::env::var("RISKPOOL_REQUIRE_CUDA").as_deref() == Ok("1") => {
+            panic!("RISKPOOL_REQUIRE_CUDA=1 but: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn dated_trades_on_the_gpu_price_and_revalue_as_the_cpu_engine() {
+    let Some(g) = cuda_gpu() else { return };
+    assert_prices_conform(&g, Tolerance::F32);
+    assert_scenarios_conform(&g, Tolerance::F32);
+}
