@@ -33,9 +33,6 @@ pub struct Checked {
     pub assets: usize,
     /// Each trade's text hash, in order (`ReadTrade::text_hash`).
     pub texts: Vec<u64>,
-    /// The first dated trade only the CPU engine prices (early exercise,
-    /// or several underlyings, on its own time grid): its line and id.
-    pub on_own_grid: Option<(u64, String)>,
 }
 
 impl Checked {
@@ -96,8 +93,6 @@ struct Row {
     stream: u64,
     assets: usize,
     text_hash: u64,
-    /// The trade's id, where it is priced on its own time grid.
-    dated: Option<String>,
 }
 
 /// Checks the whole input against `req`.
@@ -124,7 +119,6 @@ fn check_in_blocks(
     let mut count = 0u64;
     let mut assets = 0;
     let mut texts = Vec::new();
-    let mut on_own_grid = None;
     while let Some(block) = reader.next_parsed(block) {
         let rows: Vec<Result<Row>> = block
             .into_par_iter()
@@ -152,9 +146,6 @@ fn check_in_blocks(
                     stream: t.trade.stream,
                     assets,
                     text_hash: t.text_hash,
-                    dated: (t.trade.dated.is_some()
-                        && !riskpool_kernels::gpu::dated::takes(&t.trade))
-                    .then(|| t.trade.id.clone()),
                 })
             })
             .collect();
@@ -167,9 +158,6 @@ fn check_in_blocks(
             count += 1;
             assets = assets.max(row.assets);
             texts.push(row.text_hash);
-            if let (None, Some(id)) = (&on_own_grid, row.dated) {
-                on_own_grid = Some((row.line, id));
-            }
         }
     }
     Ok(Checked {
@@ -177,7 +165,6 @@ fn check_in_blocks(
         hash: reader.content_hash(),
         assets,
         texts,
-        on_own_grid,
     })
 }
 

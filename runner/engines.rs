@@ -133,40 +133,6 @@ pub fn select(args: &EngineArgs) -> Result<Box<dyn Engine>> {
     Ok(hooks::inject_failure(engine))
 }
 
-/// The engine for a checked book: one with a dated trade on its own time
-/// grid (which only the CPU engine prices in this release) goes to the CPU
-/// engine under `auto`, with a warning; an engine named with `--engine`
-/// is refused (exit 2), naming the trade's line, before anything is
-/// written.
-pub fn for_book(
-    args: &EngineArgs,
-    engine: Box<dyn Engine>,
-    input: &std::path::Path,
-    checked: &crate::check::Checked,
-) -> Result<Box<dyn Engine>> {
-    let Some((line, id)) = &checked.on_own_grid else {
-        return Ok(engine);
-    };
-    if engine.name() == "cpu" {
-        return Ok(engine);
-    }
-    let what = format!(
-        "{}:{line}: trade `{id}` is a dated trade with early exercise or on several underlyings, which only the cpu engine prices in this release",
-        input.display()
-    );
-    if args.engine == EngineChoice::Auto {
-        tracing::warn!(
-            "{what}: the run goes to the cpu engine, not {}",
-            engine.name()
-        );
-        return Ok(hooks::inject_failure(cpu(args)?));
-    }
-    anyhow::bail!(crate::error::UsageError(format!(
-        "{what}, not {}: give --engine cpu",
-        engine.name()
-    )))
-}
-
 /// Fallbacks one run may take (cuda, wgpu, cpu, a fresh cpu).
 pub const MAX_FALLBACKS: usize = 3;
 

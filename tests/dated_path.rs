@@ -606,12 +606,12 @@ fn wgpu_prices_dated_trades_on_one_underlying_as_the_cpu_engine() {
     }
 }
 
-/// A GPU engine named with `--engine` cannot take a dated trade with early
-/// exercise (or on several underlyings) yet: the run is refused (exit 2)
-/// naming that trade's line and the way out, before anything is written,
-/// though the book's other dated trades are the GPU's.
+/// Dated early exercise and several underlyings on the GPU engines (the
+/// several-underlying dated kernel): a Bermudan put with a cash dividend
+/// and a correlated basket put on wgpu price as on the CPU engine, with
+/// their Greeks per underlying, to the f32 contract.
 #[test]
-fn a_named_gpu_engine_refuses_a_dated_path_trade_naming_it() {
+fn wgpu_prices_dated_exercise_and_baskets_as_the_cpu_engine() {
     if riskpool_kernels::engine::wgpu::WgpuEngine::new(true).is_err()
         && std::env::var("RISKPOOL_REQUIRE_WGPU").is_err()
     {
@@ -619,24 +619,34 @@ fn a_named_gpu_engine_refuses_a_dated_path_trade_naming_it() {
         return;
     }
     let d = tempfile::tempdir().unwrap();
-    let market = file(d.path(), "market.json", MARKET);
-    let input = file(
+    let book = vec![
+        r#"{"id": "berm-8", "underlying": "DIV", "payoff": {"type": "european", "option": "put", "strike": 100}, "expiry": "2027-12-04", "exercise": {"style": "bermudan", "dates": ["2027-06-04", "2027-09-06"]}, "steps_per_year": 12, "paths": 4000}"#.to_string(),
+        r#"{"id": "basket-9", "underlyings": ["X", "Y"], "payoff": {"type": "basket", "option": "put", "strike": 95, "weights": [0.5, 0.5]}, "expiry": "2027-12-04", "exercise": {"style": "bermudan", "dates": ["2027-06-04"]}, "steps_per_year": 12, "paths": 4000}"#.to_string(),
+    ];
+    let greeks = ["--greeks", "delta,vega"];
+    let cpu = price(
         d.path(),
-        "book.jsonl",
-        r#"{"id": "asian-7", "underlying": "X", "payoff": {"type": "asian", "option": "call", "strike": 100, "average": "arithmetic"}, "expiry": "2027-12-04", "fixings": ["2027-06-04", "2027-12-04"], "steps_per_year": 12, "paths": 1000}
-{"id": "berm-8", "underlying": "X", "payoff": {"type": "european", "option": "put", "strike": 100}, "expiry": "2027-12-04", "exercise": {"style": "bermudan", "dates": ["2027-06-04", "2027-12-04"]}, "steps_per_year": 12, "paths": 1000}
-"#,
+        &book,
+        &[&["--engine", "cpu"][..], &greeks[..]].concat(),
     );
-    let out = d.path().join("out.csv");
-    let o = price_on(&market, &input, &out, &["--engine", "wgpu"]);
-    refused(&o, &["book.jsonl:2", "berm-8", "--engine cpu"]);
-    let left: Vec<_> = std::fs::read_dir(d.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("out"))
-        .collect();
-    assert!(left.is_empty(), "left behind: {left:?}");
+    let gpu = price(
+        d.path(),
+        &book,
+        &[&["--engine", "wgpu"][..], &greeks[..]].concat(),
+    );
+    assert_eq!(cpu.len(), 2);
+    for ((id, a, se), (id2, b, _)) in cpu.iter().zip(&gpu) {
+        assert_eq!(id, id2);
+        assert!(
+            (a - b).abs() <= (1e-4 * a.abs()).max(0.1 * se),
+            "{id}: cpu {a} +- {se}, wgpu {b}"
+        );
+    }
+    let header = std::fs::read_to_string(d.path().join("out.csv")).unwrap();
+    assert!(
+        header.starts_with("id,pv") && header.contains("delta_2"),
+        "{header}"
+    );
 }
 
 /// A scenario's rate move that takes any pillar of a dated trade's curve

@@ -11,6 +11,7 @@ mod util;
 
 mod batch_graph;
 mod cli;
+mod dated_gpu_hostile;
 mod dated_hostile;
 mod dated_path;
 mod docs;

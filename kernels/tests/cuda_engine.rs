@@ -105,9 +105,10 @@ fn check_ptx(nv: &Nvrtc, archs: &[i32], variants: &[bool]) {
                     "{op} in {version}'s {variant}PTX for compute_{arch}"
                 );
             }
-            // The several-asset kernels keep each path's per-asset state
-            // (arrays indexed by asset and revaluation) in local memory, by
-            // design; every other kernel keeps its state in registers.
+            // The several-asset kernels (the extension's and the dated
+            // one's) keep each path's per-asset state (arrays indexed by
+            // asset and revaluation) in local memory, by design; every
+            // other kernel keeps its state in registers.
             let mut entries = ptx.split(".entry ");
             let preamble = entries.next().unwrap_or("");
             assert!(
@@ -117,7 +118,9 @@ fn check_ptx(nv: &Nvrtc, archs: &[i32], variants: &[bool]) {
             for entry in entries {
                 let name = entry.split('(').next().unwrap_or("");
                 assert!(
-                    name.starts_with("price_extension_") || !entry.contains(".local .align"),
+                    name.starts_with("price_extension_")
+                        || name == "price_dated_multi"
+                        || !entry.contains(".local .align"),
                     "{name} uses local memory for compute_{arch} ({version}, {variant})"
                 );
             }

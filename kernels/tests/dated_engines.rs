@@ -29,11 +29,13 @@ const MARKET: &str = r#"{"valuation_date": "2026-12-04",
    "SKEW": {"spot": 100, "currency": "USD",
             "dividend_yield": {"dates": ["2027-12-04"], "zero_rates": [0.012]},
             "vol": {"expiries": ["2027-03-04", "2027-12-04", "2028-12-04"], "strikes": [70, 85, 100, 115, 130],
-                    "vols": [[0.32, 0.27, 0.22, 0.19, 0.18], [0.29, 0.25, 0.21, 0.19, 0.18], [0.27, 0.24, 0.21, 0.195, 0.19]]}},
+                    "vols": [[0.32, 0.27, 0.22, 0.19, 0.18], [0.29, 0.25, 0.21, 0.19, 0.18], [0.27, 0.24, 0.21, 0.195, 0.19]]},
+            "heston": {"v0": 0.045, "kappa": 2.0, "theta": 0.05, "xi": 0.4, "rho": -0.6}},
    "CASH": {"spot": 50, "currency": "USD",
             "dividends": [{"ex_date": "2027-03-19", "amount": 1.5}, {"ex_date": "2027-09-17", "amount": 1.5}],
             "vol": {"flat": 0.25},
-            "heston": {"v0": 0.0625, "kappa": 1.5, "theta": 0.07, "xi": 0.5, "rho": -0.7}}}}"#;
+            "heston": {"v0": 0.0625, "kappa": 1.5, "theta": 0.07, "xi": 0.5, "rho": -0.7}}},
+ "correlations": [{"a": "SKEW", "b": "CASH", "rho": 0.5}]}"#;
 
 const FIXINGS: [&str; 4] = ["2027-03-04", "2027-06-04", "2027-09-06", "2027-12-04"];
 
@@ -234,6 +236,123 @@ fn book(paths: u64) -> Vec<riskpool_kernels::Trade> {
     ]
 }
 
+/// Early exercise on dated dates and several correlated underlyings: the
+/// several-underlying kernel (`dated_multi`), every model.
+fn multi_book(paths: u64) -> Vec<riskpool_kernels::Trade> {
+    use riskpool_kernels::market::dated::DatedExercise;
+    use riskpool_kernels::multi::{MultiPayoff, RainbowKind};
+    use riskpool_kernels::payoff::OptionType;
+    let m = market();
+    let make = |id: &str,
+                und: &[&str],
+                model: &str,
+                payoff: DatedPayoff,
+                exercise: Option<DatedExercise>,
+                spy: u32| {
+        let d = DatedTerms {
+            id: id.into(),
+            underlyings: und.iter().map(|s| s.to_string()).collect(),
+            model: Some(model.into()),
+            payoff,
+            expiry: "2027-12-04".into(),
+            fixings: None,
+            steps_per_year: spy,
+            paths,
+            exercise,
+        };
+        let t = resolve(&m, &d).expect("a dated trade");
+        assert!(
+            riskpool_kernels::gpu::dated_multi::takes(&t),
+            "{id} goes to the several-underlying kernel"
+        );
+        t
+    };
+    let put = |k: f64| {
+        DatedPayoff::One(payoff_of(
+            serde_json::json!({"type": "european", "option": "put", "strike": k}),
+        ))
+    };
+    let bermudan = || {
+        DatedExercise::Bermudan(vec![
+            "2027-03-04".into(),
+            "2027-06-04".into(),
+            "2027-09-06".into(),
+        ])
+    };
+    let basket = |option, strike| {
+        DatedPayoff::Many(MultiPayoff::Basket {
+            option,
+            strike,
+            weights: vec![0.6, 0.8],
+        })
+    };
+    let rainbow = |option, strike, kind| {
+        DatedPayoff::Many(MultiPayoff::Rainbow {
+            option,
+            strike,
+            kind,
+        })
+    };
+    vec![
+        make(
+            "lv-bermudan",
+            &["SKEW"],
+            "local_vol",
+            put(100.0),
+            Some(bermudan()),
+            16,
+        ),
+        make(
+            "cash-american",
+            &["CASH"],
+            "black",
+            put(52.0),
+            Some(DatedExercise::American),
+            12,
+        ),
+        make(
+            "heston-bermudan",
+            &["CASH"],
+            "heston",
+            put(50.0),
+            Some(bermudan()),
+            16,
+        ),
+        make(
+            "basket-european",
+            &["SKEW", "CASH"],
+            "black",
+            basket(OptionType::Call, 100.0),
+            None,
+            12,
+        ),
+        make(
+            "basket-bermudan-lv",
+            &["SKEW", "CASH"],
+            "local_vol",
+            basket(OptionType::Put, 100.0),
+            Some(bermudan()),
+            12,
+        ),
+        make(
+            "rainbow-max",
+            &["SKEW", "CASH"],
+            "black",
+            rainbow(OptionType::Call, 60.0, RainbowKind::Max),
+            None,
+            12,
+        ),
+        make(
+            "rainbow-min-american",
+            &["CASH", "SKEW"],
+            "heston",
+            rainbow(OptionType::Put, 55.0, RainbowKind::Min),
+            Some(DatedExercise::American),
+            8,
+        ),
+    ]
+}
+
 fn requests() -> Vec<PricingRequest> {
     let all = GreekSet(vec![Greek::Delta, Greek::Gamma, Greek::Vega, Greek::Rho]);
     vec![
@@ -262,18 +381,42 @@ fn assert_close(
     b: &TradeResult,
     tol: Tolerance,
 ) {
-    let spot = t.dated.as_ref().map_or(1.0, |d| d.assets[0].spot);
+    // The smallest spot bump of the trade's underlyings; a sum over them
+    // adds each one's rounding.
+    let (spot, n) = t.dated.as_ref().map_or((1.0, 1), |d| {
+        (
+            d.assets
+                .iter()
+                .map(|a| a.spot)
+                .fold(f64::INFINITY, f64::min),
+            d.assets.len(),
+        )
+    });
     let bu = &req.bumps;
     let h = bu.spot_rel * spot;
+    let n = n as f64;
     // The smallest vega bump any of these trades takes (vols of 0.15 and more).
     let floors = [
         1.0,
-        1.0 / h,
-        4.0 / (h * h),
-        1.0 / (bu.vol_rel * 0.15),
+        n / h,
+        4.0 * n / (h * h),
+        n / (bu.vol_rel * 0.15),
         1.0 / bu.rate_abs,
     ];
     let mut pairs = vec![("pv", 0, a.pv, b.pv)];
+    assert_eq!(a.per_asset.len(), b.per_asset.len(), "{}", t.id);
+    for (p, q) in a.per_asset.iter().zip(&b.per_asset) {
+        for (name, slot, x, y) in [
+            ("delta[j]", 1, p.delta, q.delta),
+            ("gamma[j]", 2, p.gamma, q.gamma),
+            ("vega[j]", 3, p.vega, q.vega),
+        ] {
+            assert_eq!(x.is_some(), y.is_some(), "{} {name}", t.id);
+            if let (Some(x), Some(y)) = (x, y) {
+                pairs.push((name, slot, x, y));
+            }
+        }
+    }
     for (q, g) in Greek::ALL.iter().enumerate() {
         assert_eq!(
             a.greek(*g).is_some(),
@@ -308,7 +451,8 @@ fn assert_close(
 
 fn assert_prices_conform(engine: &dyn Engine, tol: Tolerance) {
     let cpu = CpuEngine::new(None).unwrap();
-    let trades = book(1_000);
+    let mut trades = book(1_000);
+    trades.extend(multi_book(1_000));
     for req in requests() {
         let a = cpu.price(&trades, &req).unwrap();
         let b = engine.price(&trades, &req).unwrap();
@@ -339,7 +483,8 @@ fn scenarios(n: usize) -> Vec<TradeScenarios> {
 
 fn assert_scenarios_conform(engine: &dyn Engine, tol: Tolerance) {
     let cpu = CpuEngine::new(None).unwrap();
-    let trades = book(600);
+    let mut trades = book(600);
+    trades.extend(multi_book(600));
     let sc = scenarios(trades.len());
     let req = PricingRequest::default();
     let a = cpu.revalue(&trades, &sc, &req).unwrap();
@@ -496,4 +641,29 @@ fn dated_trades_on_the_gpu_price_and_revalue_as_the_cpu_engine() {
     let Some(g) = cuda_gpu() else { return };
     assert_prices_conform(&g, Tolerance::F32);
     assert_scenarios_conform(&g, Tolerance::F32);
+}
+
+/// The several-underlying kernel's plans are cut under the adapter's
+/// binding too: every trade of `multi_book` three times over, on 32 KiB
+/// bindings, prices as on the CPU engine.
+#[test]
+fn several_underlying_trades_past_one_binding_are_split_on_wgpu() {
+    let Some(mut w) = wgpu() else { return };
+    w.cap_binding_size(32 * 1024);
+    let mut book = Vec::new();
+    for round in 0..3 {
+        for mut t in multi_book(128) {
+            t.id = format!("{}-{round}", t.id);
+            t.stream = riskpool_kernels::rng::stream_id_of(&t.id);
+            book.push(t);
+        }
+    }
+    let req = PricingRequest::default();
+    let a = CpuEngine::new(None).unwrap().price(&book, &req).unwrap();
+    let b = w
+        .price(&book, &req)
+        .unwrap_or_else(|e| panic!("on 32 KiB bindings: {e}"));
+    for ((t, x), y) in book.iter().zip(&a).zip(&b) {
+        assert_close("wgpu", t, &req, x, y, Tolerance::F32);
+    }
 }

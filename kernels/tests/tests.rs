@@ -10,6 +10,7 @@ mod barrier_bumps;
 mod basket_lattice;
 mod cuda_engine;
 mod dated_engines;
+mod dated_gpu_hostile;
 mod double_barrier;
 mod golden;
 mod multi_asset;

@@ -382,12 +382,7 @@ pub fn run(args: &RiskArgs) -> Result<()> {
     let moves = check_moves(&args.input, &opts, &scen)?;
     crate::hooks::stall("checked");
 
-    let engine = engines::for_book(
-        &args.engine,
-        engines::select(&args.engine)?,
-        &args.input,
-        &checked,
-    )?;
+    let engine = engines::select(&args.engine)?;
     let device = engine.device();
     let run = json!({
         "book_hash": checked.hash, "scenarios_hash": scen.hash, "seed": args.seed,

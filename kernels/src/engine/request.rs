@@ -214,15 +214,6 @@ pub fn check_batch(
         // Unavailable, not a bad trade: under `--engine auto` the run
         // goes on with the CPU engine (the runner's fallback), and an
         // engine the user named says why it cannot.
-        if t.dated.is_some() && engine != "cpu" && !crate::gpu::dated::takes(t) {
-            return Err(EngineError::unavailable(
-                leak(engine),
-                format!(
-                    "trade `{}`: a dated trade with early exercise or on several underlyings runs on the cpu engine in this release: give --engine cpu",
-                    t.id
-                ),
-            ));
-        }
         if t.paths > max_paths {
             return Err(EngineError::BadTrade {
                 id: t.id.clone(),

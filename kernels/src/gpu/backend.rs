@@ -7,6 +7,7 @@
 //! their own) is the same, and lives here once.
 
 use crate::engine::{gpu_revalue, Done, Engine, EngineError, Pending, PricingRequest, TradeResult};
+use crate::gpu::dated::SideTarget;
 use crate::gpu::extension::{revalue_extended, Moments, SideBatch};
 use crate::greeks::Revaluations;
 use crate::instrument::Trade;
@@ -39,6 +40,17 @@ pub trait GpuBackend: Send + Sync {
     /// What `start` checks of a batch before anything runs (precision,
     /// sizes).
     fn check(&self, trades: &[Trade], req: &PricingRequest) -> Result<(), EngineError>;
+
+    /// What the dated planners need of it (its bindings' limit: none
+    /// beyond the tables' own unless the engine says so).
+    fn side_target(&self) -> SideTarget {
+        SideTarget {
+            engine: Self::NAME,
+            samples_per_block: Self::EXTENSION_BLOCK,
+            f64: Self::EXTENSION_F64,
+            max_binding: u64::MAX,
+        }
+    }
 
     /// Runs one batch of a side kernel (several assets or early exercise,
     /// or dated trades; `trades` are those its records index): each
@@ -106,24 +118,27 @@ impl<B: GpuBackend> Engine for B {
                 // extension's; each result back in its trade's place.
                 let (dated, ext): (Vec<usize>, Vec<usize>) =
                     (0..t.len()).partition(|&i| t[i].dated.is_some());
+                let (dated, multi): (Vec<usize>, Vec<usize>) = dated
+                    .into_iter()
+                    .partition(|&i| crate::gpu::dated::takes(&t[i]));
                 let pick = |idx: &[usize]| -> (Vec<Trade>, Vec<TradeScenarios>) {
                     idx.iter().map(|&i| (t[i].clone(), s[i].clone())).unzip()
                 };
                 let mut out = vec![None; t.len()];
-                for (idx, is_dated) in [(dated, true), (ext, false)] {
+                for (idx, kind) in [(dated, 0), (multi, 1), (ext, 2)] {
                     if idx.is_empty() {
                         continue;
                     }
                     let (pt, ps) = pick(&idx);
                     let mut run = |b: &SideBatch| self.run_side(b, &pt, req);
-                    let got = if is_dated {
-                        crate::gpu::dated::revalue(
-                            B::NAME,
+                    let got = if kind == 0 {
+                        crate::gpu::dated::revalue(self.side_target(), &pt, &ps, req, &mut run)?
+                    } else if kind == 1 {
+                        crate::gpu::dated_multi::revalue(
+                            self.side_target(),
                             &pt,
                             &ps,
                             req,
-                            B::EXTENSION_BLOCK,
-                            B::EXTENSION_F64,
                             &mut run,
                         )?
                     } else {

@@ -7,8 +7,7 @@
 //! only ([`takes`]): any one-asset payoff, on `black` (flat or a surface's
 //! term structure), `local_vol` or `heston`, with curves, cash dividends
 //! and dated fixings. Several underlyings and early exercise on a dated
-//! grid stay on the CPU engine (the GPU engines say so, and the runner's
-//! `--engine auto` sends such a book to the CPU).
+//! grid have their own kernel ([`super::dated_multi`]).
 //!
 //! **Families.** Every revaluation is a family, as on the CPU: the trade
 //! resolved on a moved market. A Greek record carries the families of the
@@ -29,8 +28,9 @@
 //! family: per step `[carry, variance | ln(S0/F) | dt, dividend / spot,
 //! flags]` ([`STEP_VALS`]), then under local volatility the step's row of
 //! local vol times `sqrt(dt)` per column ([`crate::market::local_vol::NODES`]),
-//! the CPU's own step tables. A plan holds at most [`PLAN_VALUES`] values
-//! (a batch needing more is cut into several plans).
+//! the CPU's own step tables. A plan holds at most [`PLAN_VALUES`] values,
+//! and no table beyond the engine's binding ([`SideTarget`]): a batch
+//! needing more is cut into several plans.
 //!
 //! **Precision.** CUDA C runs f64 whatever `--precision` says, as the CPU
 //! pricer; built for the CPU without contraction its paths are the CPU's
@@ -398,14 +398,37 @@ impl DatedPlan {
     }
 }
 
+/// What the dated planners need of the engine that runs their batches.
+#[derive(Clone, Copy, Debug)]
+pub struct SideTarget {
+    /// Its name in errors.
+    pub engine: &'static str,
+    /// Samples (paths, or antithetic pairs) per block of its kernels.
+    pub samples_per_block: u64,
+    /// Whether its kernels read f64 values (CUDA C) or f32 (WGSL).
+    pub f64: bool,
+    /// The most bytes one table of a batch (records, values) may hold:
+    /// the adapter's storage binding for wgpu.
+    pub max_binding: u64,
+}
+
+impl SideTarget {
+    /// Whether a plan holding `values` values and `record_bytes` of
+    /// records may take `more` values and one `record` more.
+    pub fn fits(&self, values: usize, more: usize, record_bytes: usize, record: usize) -> bool {
+        let width = if self.f64 { 8 } else { 4 };
+        values + more <= PLAN_VALUES
+            && ((values + more) * width) as u64 <= self.max_binding
+            && (record_bytes + record) as u64 <= self.max_binding
+    }
+}
+
 /// The plans of the dated trades `share` of `trades` priced with the
 /// request's Greeks, or of `scenario` records; cut where a plan's table
-/// would pass [`PLAN_VALUES`].
+/// would pass [`PLAN_VALUES`] or a binding of the engine.
 struct Planner {
-    engine: &'static str,
+    target: SideTarget,
     plans: Vec<DatedPlan>,
-    samples_per_block: u64,
-    f64: bool,
 }
 
 impl Planner {
@@ -426,24 +449,33 @@ impl Planner {
             });
         };
         let need = DatedPlan::values_of(families);
+        let record = if self.target.f64 {
+            std::mem::size_of::<GpuDated64>()
+        } else {
+            std::mem::size_of::<GpuDated>()
+        };
         let k = match self.plans.iter().rposition(|p| {
-            p.kind == kind && (p.values_len + need <= PLAN_VALUES || p.trades.is_empty())
+            p.kind == kind
+                && (p.trades.is_empty()
+                    || self
+                        .target
+                        .fits(p.values_len, need, p.records.len(), record))
         }) {
             Some(k) => k,
             None => {
-                self.plans.push(DatedPlan::new(kind, req, self.f64));
+                self.plans.push(DatedPlan::new(kind, req, self.target.f64));
                 self.plans.len() - 1
             }
         };
         self.plans[k].push(
-            self.engine,
+            self.target.engine,
             index,
             trade,
             families,
             coef,
             what,
             req,
-            self.samples_per_block,
+            self.target.samples_per_block,
         )
     }
 
@@ -463,19 +495,15 @@ pub type RunSide<'a> = dyn FnMut(&SideBatch) -> Result<(Vec<Moments>, f64), Engi
 /// Prices the dated trades `share` of `trades` with the request's Greeks,
 /// through `run`: `(batch index, result)` each.
 pub fn price(
-    engine: &'static str,
+    target: SideTarget,
     trades: &[Trade],
     share: &[usize],
     req: &PricingRequest,
-    samples_per_block: u64,
-    f64: bool,
     run: &mut RunSide<'_>,
 ) -> Result<Vec<(usize, TradeResult)>, EngineError> {
     let mut planner = Planner {
-        engine,
+        target,
         plans: Vec::new(),
-        samples_per_block,
-        f64,
     };
     for &i in share {
         let t = &trades[i];
@@ -507,12 +535,10 @@ pub fn price(
 /// the base, on the same normals, so each P&L is the CPU's per-path
 /// difference. Every trade of `trades` is dated and taken ([`takes`]).
 pub fn revalue(
-    engine: &'static str,
+    target: SideTarget,
     trades: &[Trade],
     scenarios: &[TradeScenarios],
     req: &PricingRequest,
-    samples_per_block: u64,
-    f64: bool,
     run: &mut RunSide<'_>,
 ) -> Result<Vec<ScenarioResult>, EngineError> {
     let started = std::time::Instant::now();
@@ -521,10 +547,8 @@ pub fn revalue(
         ..req.clone()
     };
     let mut planner = Planner {
-        engine,
+        target,
         plans: Vec::new(),
-        samples_per_block,
-        f64,
     };
     let mut of_trade = Vec::with_capacity(trades.len());
     for (i, (t, sc)) in trades.iter().zip(scenarios).enumerate() {

@@ -488,6 +488,9 @@ pub enum SideKernel {
     Extension { heston: bool },
     /// Dated trades of one payoff kind ([`super::dated`]).
     Dated(crate::payoff::PayoffKind),
+    /// Dated trades with early exercise or several underlyings
+    /// ([`super::dated_multi`]).
+    DatedMulti,
 }
 
 /// What an engine launches for a side kernel: its records, the block

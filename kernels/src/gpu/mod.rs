@@ -12,6 +12,7 @@
 
 pub mod backend;
 pub mod dated;
+pub mod dated_multi;
 pub mod extension;
 pub mod plan;
 pub mod prelude;

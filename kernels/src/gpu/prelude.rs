@@ -20,7 +20,7 @@
 use std::fmt::Write;
 
 use super::record::{ANTITHETIC, COEF_STRIDE, FOLD_CONSTS, HEAD, MODEL_CONSTS, PAYOFF_CONSTS};
-use super::{dated, extension, PARTIAL};
+use super::{dated, dated_multi, extension, PARTIAL};
 use crate::greeks::{MAX_FAMILIES, MAX_FOLDS, OUTPUTS};
 use crate::payoff::gpu;
 
@@ -81,7 +81,7 @@ pub const EXTENSION_SIZES: [(&str, usize); 14] = [
 ];
 
 /// The dated kernels' flag bits and models ([`super::dated`]).
-pub const DATED_FLAGS: [(&str, u32); 9] = [
+pub const DATED_FLAGS: [(&str, u32); 10] = [
     ("M_BLACK", dated::M_BLACK),
     ("M_LOCAL_VOL", dated::M_LOCAL_VOL),
     ("M_HESTON", dated::M_HESTON),
@@ -91,6 +91,7 @@ pub const DATED_FLAGS: [(&str, u32); 9] = [
     ("D_ANTITHETIC", dated::D_ANTITHETIC),
     ("S_OBSERVE", dated::S_OBSERVE),
     ("S_DIVIDEND", dated::S_DIVIDEND),
+    ("NO_POLICY", dated_multi::NO_POLICY),
 ];
 
 /// The dated kernels' sizes and record offsets.
@@ -112,6 +113,28 @@ pub const DATED_SIZES: [(&str, usize); 15] = [
     ("NODES", crate::market::local_vol::NODES),
 ];
 
+/// The several-underlying and early-exercise dated kernel's sizes and
+/// offsets ([`super::dated_multi`]).
+pub const DATED_MULTI_SIZES: [(&str, usize); 14] = [
+    ("MULTI_FAMILIES", dated_multi::MULTI_FAMILIES),
+    ("MULTI_OUTPUTS", dated_multi::MULTI_OUTPUTS),
+    ("MULTI_HEAD", dated_multi::MULTI_HEAD),
+    (
+        "MULTI_STATE",
+        dated_multi::MULTI_FAMILIES * crate::correlation::MAX_ASSETS,
+    ),
+    ("MAX_NORMALS", 2 * crate::correlation::MAX_ASSETS),
+    ("T_FACTOR", dated_multi::T_FACTOR),
+    ("T_WEIGHTS", dated_multi::T_WEIGHTS),
+    ("T_STRIKE", dated_multi::T_STRIKE),
+    ("T_COEF", dated_multi::T_COEF),
+    ("MULTI_FAMILY_INTS", dated_multi::MULTI_FAMILY_INTS),
+    ("FI_ASSETS", dated_multi::FI_ASSETS),
+    ("MULTI_ASSET_VALS", dated_multi::MULTI_ASSET_VALS),
+    ("A_NORM", dated_multi::A_NORM),
+    ("STEP_HEAD", dated_multi::STEP_HEAD),
+];
+
 const HEADER: &str = "emitted by riskpool-kernels (src/gpu/prelude.rs) from the Rust definitions";
 
 /// The CUDA C prelude, for blocks of `threads` threads each pricing
@@ -124,7 +147,12 @@ pub fn cuda(threads: u32, paths_per_thread: u32) -> String {
     for (name, bit) in EXTENSION_FLAGS.iter().chain(&DATED_FLAGS) {
         writeln!(s, "#define RP_{name} {bit}u").expect("a String");
     }
-    for (name, n) in SIZES.iter().chain(&EXTENSION_SIZES).chain(&DATED_SIZES) {
+    for (name, n) in SIZES
+        .iter()
+        .chain(&EXTENSION_SIZES)
+        .chain(&DATED_SIZES)
+        .chain(&DATED_MULTI_SIZES)
+    {
         writeln!(s, "#define RP_{name} {n}").expect("a String");
     }
     writeln!(s, "#define RP_BLOCK {threads}").expect("a String");
@@ -145,6 +173,10 @@ pub fn cuda(threads: u32, paths_per_thread: u32) -> String {
          \x20   unsigned head[RP_EXTENSION_HEAD];  // steps, assets, flags, dates, stream lo, stream hi, samples, first date, first coef, terms\n\
          \x20   R vals[RP_EXTENSION_VALS];         // scalars, spots, weights, vega bumps, factor, step constants\n\
          }};\n\n\
+         // GpuDatedMulti: dated trades with early exercise or several underlyings.\n\
+         struct DatedMultiTrade {{\n\
+         \x20   unsigned head[RP_MULTI_HEAD];  // steps, families, flags, samples, stream lo, stream hi, normals a step, outputs, underlyings, first family int, first trade value, dates, first date, terms, payoff flags\n\
+         }};\n\n\
          // GpuDated (float) and GpuDated64 (double): dated trades on one underlying.\n\
          template <typename R> struct DatedTrade {{\n\
          \x20   unsigned head[RP_DATED_INTS];  // steps, families, flags, samples, stream lo, stream hi, normals a step, outputs; per family its ints\n\
@@ -164,7 +196,12 @@ pub fn wgsl(wg: u64) -> String {
     for (name, bit) in EXTENSION_FLAGS.iter().chain(&DATED_FLAGS) {
         writeln!(s, "const {name}: u32 = {bit}u;").expect("a String");
     }
-    for (name, n) in SIZES.iter().chain(&EXTENSION_SIZES).chain(&DATED_SIZES) {
+    for (name, n) in SIZES
+        .iter()
+        .chain(&EXTENSION_SIZES)
+        .chain(&DATED_SIZES)
+        .chain(&DATED_MULTI_SIZES)
+    {
         writeln!(s, "const {name}: u32 = {n}u;").expect("a String");
     }
     writeln!(s, "const WG: u32 = {wg}u;").expect("a String");
@@ -206,6 +243,15 @@ pub fn wgsl(wg: u64) -> String {
         std::mem::size_of::<dated::GpuDated>(),
     )
     .expect("a String");
+    writeln!(
+        s,
+        "\n// GpuDatedMulti: {} bytes (dated trades with early exercise or several underlyings).\n\
+         struct DatedMultiTrade {{\n\
+         \x20   head: array<vec4<u32>, MULTI_HEAD / 4u>,  // steps, families, flags, samples, stream lo, stream hi, normals a step, outputs, underlyings, first family int, first trade value, dates, first date, terms, payoff flags\n\
+         }}",
+        std::mem::size_of::<dated_multi::GpuDatedMulti>(),
+    )
+    .expect("a String");
     s
 }
 
@@ -229,7 +275,15 @@ mod tests {
 
     /// Every WGSL file a pricing kernel is assembled from.
     fn wgsl_files() -> Vec<&'static str> {
-        let mut v = vec![w::RNG, w::MATH, w::COMMON, w::KERNEL, w::KAT, w::DATED];
+        let mut v = vec![
+            w::RNG,
+            w::MATH,
+            w::COMMON,
+            w::KERNEL,
+            w::KAT,
+            w::DATED,
+            w::DATED_MULTI,
+        ];
         v.extend(w::EXTENSION);
         v.extend(ModelKind::ALL.iter().map(|m| m.wgsl()));
         v.extend(PayoffKind::ALL.iter().map(|p| p.wgsl()));
@@ -242,6 +296,7 @@ mod tests {
         v.push(source::KERNEL);
         v.extend(source::EXTENSION);
         v.push(source::DATED);
+        v.push(source::DATED_MULTI);
         v.extend(ModelKind::ALL.iter().map(|m| m.cuda().0));
         v.extend(PayoffKind::ALL.iter().map(|p| p.cuda().0));
         v

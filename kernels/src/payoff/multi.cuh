@@ -1,10 +1,10 @@
 // basket and rainbow (the twin of MultiPayoff::intrinsic in
 // kernels/src/multi.rs; kernels/src/payoff/multi.wgsl): the intrinsic value
 // at asset values s, on the weighted sum (basket) or the largest or
-// smallest asset (rainbow max, min).
+// smallest asset (rainbow max, min); `weights` are the basket's.
 
 template <typename R>
-__device__ __forceinline__ R rp_multi_intrinsic(const R* vals, unsigned flags, const R* s, unsigned n) {
+__device__ __forceinline__ R rp_multi_intrinsic(const R* weights, R k, unsigned flags, const R* s, unsigned n) {
     R u;
     if (flags & RP_E_MAX) {
         u = s[0];
@@ -19,13 +19,12 @@ __device__ __forceinline__ R rp_multi_intrinsic(const R* vals, unsigned flags, c
     } else {
         u = R(0);
         for (unsigned j = 0; j < n; j++) {
-            u += vals[RP_V_WEIGHTS + j] * s[j];
+            u += weights[j] * s[j];
         }
     }
     // A basket that is not finite is NaN, never paid 0 by the max below.
     if (!rp_is_finite(u)) {
         return rp_nan_unless_finite(u, u);
     }
-    const R k = vals[5];
     return (flags & RP_E_PUT) ? rp_max(k - u, R(0)) : rp_max(u - k, R(0));
 }

@@ -1,7 +1,9 @@
 // basket and rainbow (the twin of MultiPayoff::intrinsic in
 // kernels/src/multi.rs; kernels/src/payoff/multi.cuh): the intrinsic value
 // at asset values s, on the weighted sum (basket) or the largest or
-// smallest asset (rainbow max, min).
+// smallest asset (rainbow max, min). The kernel that includes it says
+// where trade t's basket weights and strike are: multi_weight(t, j) and
+// multi_strike(t).
 
 fn multi_intrinsic(t: u32, flags: u32, s: ptr<private, array<f32, MAX_ASSETS>>, n: u32) -> f32 {
     var u = (*s)[0];
@@ -21,7 +23,7 @@ fn multi_intrinsic(t: u32, flags: u32, s: ptr<private, array<f32, MAX_ASSETS>>, 
         u = 0.0;
         for (var j = 0u; j < MAX_ASSETS; j++) {
             if (j < n) {
-                u = u + extension_val(t, V_WEIGHTS + j) * (*s)[j];
+                u = u + multi_weight(t, j) * (*s)[j];
             }
         }
     }
@@ -29,7 +31,7 @@ fn multi_intrinsic(t: u32, flags: u32, s: ptr<private, array<f32, MAX_ASSETS>>, 
     if (!rp_is_finite(u)) {
         return rp_nan_unless_finite(u, u);
     }
-    let k = extension_val(t, 5u);
+    let k = multi_strike(t);
     if ((flags & E_PUT) != 0u) {
         return max(k - u, 0.0);
     }

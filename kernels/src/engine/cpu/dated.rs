@@ -67,8 +67,8 @@ pub(crate) fn takes(trade: &Trade) -> bool {
 }
 
 /// One revaluation: the trade on one (moved) market.
-struct Family {
-    path: Arc<DatedPath>,
+pub(crate) struct Family {
+    pub(crate) path: Arc<DatedPath>,
     /// The payoff on one underlying, prepared at this family's spot.
     one: Option<PayoffStep<f64>>,
     /// A barrier this family's spot is at or through (a scenario's move, a
@@ -81,11 +81,11 @@ struct Family {
     /// checked against the barrier (the drop is a jump, not diffusion).
     bridge: bool,
     /// The intrinsic value of an exercisable or several-underlying payoff.
-    many: Option<MultiPayoff>,
+    pub(crate) many: Option<MultiPayoff>,
     /// Which family's policy exercises it, and the spots its states are
     /// normalised by.
-    policy: Option<usize>,
-    norm: Vec<f64>,
+    pub(crate) policy: Option<usize>,
+    pub(crate) norm: Vec<f64>,
     /// Per underlying under local volatility: its grid read at each step's
     /// time, times the step (`steps x NODES`), so a step looks up one row.
     tables: Vec<Option<Vec<f64>>>,
@@ -130,14 +130,14 @@ pub(crate) fn step_tables(path: &DatedPath) -> Vec<Option<Vec<f64>>> {
 
 /// A dated trade ready to price: its families and how its outputs combine them.
 pub(crate) struct Pricer {
-    families: Vec<Family>,
-    policies: Vec<Option<Policy>>,
+    pub(crate) families: Vec<Family>,
+    pub(crate) policies: Vec<Option<Policy>>,
     /// `outputs[q] = sum_f coef[q][f] value[f]`.
     coef: Vec<Vec<f64>>,
     key: [u32; 2],
     stream: u64,
     antithetic: bool,
-    fit_seconds: f64,
+    pub(crate) fit_seconds: f64,
 }
 
 fn bad(trade: &Trade, message: impl Into<String>) -> EngineError {
@@ -529,7 +529,9 @@ impl Pricer {
         }))
     }
 
-    fn new(
+    /// The trade's families (`(path, whether it fits its own policy)`),
+    /// prepared: payoffs at their spots, step tables, policies fitted.
+    pub(crate) fn new(
         trade: &Trade,
         req: &PricingRequest,
         families: Vec<(Arc<DatedPath>, bool)>,

@@ -27,7 +27,7 @@ __device__ __forceinline__ void rp_extension_decide(const double* c, const doubl
     for (unsigned j = 0; j < n; j++) {
         s[j] = spots[j] * xs[j];
     }
-    const double iv = rp_multi_intrinsic(c, flags, s, n);
+    const double iv = rp_multi_intrinsic(c + RP_V_WEIGHTS, c[5], flags, s, n);
     const bool exercise =
         last || (fitted && iv > 0.0 && iv >= rp_continuation(beta, xs, iv, n, (flags & RP_E_SORTED) != 0u));
     if (exercise) {

@@ -445,6 +445,9 @@ impl CudaEngine {
             .partition(|&i| trades[i].extension.is_some() || trades[i].dated.is_some());
         let (dated, extended): (Vec<usize>, Vec<usize>) =
             side.into_iter().partition(|&i| trades[i].dated.is_some());
+        let (dated, dated_multi): (Vec<usize>, Vec<usize>) = dated
+            .into_iter()
+            .partition(|&i| crate::gpu::dated::takes(&trades[i]));
         let mut extension_results = Vec::with_capacity(extended.len() + dated.len());
         for plan in ExtensionPlan::new("cuda", trades, &extended, req, PATHS_PER_BLOCK, true)? {
             let (blocks, secs) = self.side_sums(&plan.batch())?;
@@ -452,12 +455,17 @@ impl CudaEngine {
         }
         let mut run = |b: &SideBatch| self.side_sums(b);
         extension_results.extend(dated::price(
-            "cuda",
+            self.side_target(),
             trades,
             &dated,
             req,
-            PATHS_PER_BLOCK,
-            true,
+            &mut run,
+        )?);
+        extension_results.extend(crate::gpu::dated_multi::price(
+            self.side_target(),
+            trades,
+            &dated_multi,
+            req,
             &mut run,
         )?);
         // Split the batch across GPUs in contiguous shares of equal path-steps.

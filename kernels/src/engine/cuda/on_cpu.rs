@@ -223,6 +223,9 @@ impl CudaOnCpu {
             .partition(|&i| trades[i].extension.is_some() || trades[i].dated.is_some());
         let (dated, extended): (Vec<usize>, Vec<usize>) =
             side.into_iter().partition(|&i| trades[i].dated.is_some());
+        let (dated, dated_multi): (Vec<usize>, Vec<usize>) = dated
+            .into_iter()
+            .partition(|&i| crate::gpu::dated::takes(&trades[i]));
         let plan =
             BatchPlan::with_plans("cuda-on-cpu", trades, plans, &plain, req, PATHS_PER_BLOCK)?;
         let mut partials = vec![0.0f64; plan.partials_len()];
@@ -280,15 +283,12 @@ impl CudaOnCpu {
             }
         }
         let mut run = |b: &SideBatch| self.side_sums(b);
-        for (i, r) in dated::price(
-            "cuda-on-cpu",
-            trades,
-            &dated,
-            req,
-            PATHS_PER_BLOCK,
-            true,
-            &mut run,
-        )? {
+        for (i, r) in dated::price(self.side_target(), trades, &dated, req, &mut run)? {
+            results[i] = r;
+        }
+        for (i, r) in
+            crate::gpu::dated_multi::price(self.side_target(), trades, &dated_multi, req, &mut run)?
+        {
             results[i] = r;
         }
         Ok(results)

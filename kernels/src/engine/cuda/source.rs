@@ -35,6 +35,11 @@ pub(crate) const EXTENSION: [&str; 4] = [
 /// one a payoff kind, after the payoffs.
 pub(crate) const DATED: &str = include_str!("dated.cu");
 
+/// Dated trades with early exercise or several underlyings
+/// ([`crate::gpu::dated_multi`]): their one kernel, after `DATED`.
+pub(crate) const DATED_MULTI: &str = include_str!("dated_multi.cu");
+pub const DATED_MULTI_KERNEL: &str = "price_dated_multi";
+
 /// The kernel of the dated trades of a payoff kind (f64 whatever the
 /// precision).
 pub fn dated_kernel_name(payoff: PayoffKind) -> String {
@@ -58,6 +63,7 @@ pub fn side_kernel_name(kernel: crate::gpu::extension::SideKernel) -> String {
     match kernel {
         SideKernel::Extension { heston } => extension_kernel_name(heston).to_string(),
         SideKernel::Dated(p) => dated_kernel_name(p),
+        SideKernel::DatedMulti => DATED_MULTI_KERNEL.to_string(),
     }
 }
 
@@ -107,7 +113,7 @@ pub fn full_source(fast_math: bool) -> String {
         .chain(payoffs)
         .chain([KERNEL])
         .chain(EXTENSION)
-        .chain([DATED])
+        .chain([DATED, DATED_MULTI])
         .collect();
     src.push_str(&files.join("\n"));
     for &p in PayoffKind::ALL {
@@ -140,6 +146,7 @@ pub fn all_kernel_names() -> Vec<String> {
         extension_kernel_name(true).to_string(),
     ];
     v.extend(PayoffKind::ALL.iter().map(|&p| dated_kernel_name(p)));
+    v.push(DATED_MULTI_KERNEL.to_string());
     for &m in ModelKind::ALL {
         for &p in PayoffKind::ALL {
             for precision in [Precision::F32, Precision::F64] {

@@ -43,6 +43,11 @@ impl WgpuEngine {
                 dated_shader(kind),
                 "price_dated",
             ),
+            SideKernel::DatedMulti => (
+                "riskpool-dated-multi".to_string(),
+                dated_multi_shader(),
+                "price_dated_multi",
+            ),
         };
         let label = label.as_str();
         let module = self

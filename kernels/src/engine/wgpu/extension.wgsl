@@ -50,6 +50,15 @@ fn extension_val(t: u32, i: u32) -> f32 {
     return extension_trades[t].vals[i / 4u][i % 4u];
 }
 
+// What payoff/multi.wgsl reads: the basket's weights and the strike.
+fn multi_weight(t: u32, j: u32) -> f32 {
+    return extension_val(t, V_WEIGHTS + j);
+}
+
+fn multi_strike(t: u32) -> f32 {
+    return extension_val(t, 5u);
+}
+
 fn extension_head(t: u32, i: u32) -> u32 {
     return extension_trades[t].head[i / 4u][i % 4u];
 }

@@ -25,9 +25,9 @@ mod source;
 
 pub use device::{adapters, AdapterSummary};
 use device::{block_on, failed, instance, preference, unavailable};
-pub use source::{dated_shader, extension_shader, pricing_shader};
+pub use source::{dated_multi_shader, dated_shader, extension_shader, pricing_shader};
 #[allow(unused_imports)] // COMMON, KERNEL, EXTENSION, DATED: read by the prelude's tests.
-pub(crate) use source::{COMMON, DATED, EXTENSION, KAT, KERNEL, MATH, RNG};
+pub(crate) use source::{COMMON, DATED, DATED_MULTI, EXTENSION, KAT, KERNEL, MATH, RNG};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -429,6 +429,9 @@ impl WgpuEngine {
             .partition(|&i| trades[i].extension.is_some() || trades[i].dated.is_some());
         let (dated, extended): (Vec<usize>, Vec<usize>) =
             side.into_iter().partition(|&i| trades[i].dated.is_some());
+        let (dated, dated_multi): (Vec<usize>, Vec<usize>) = dated
+            .into_iter()
+            .partition(|&i| crate::gpu::dated::takes(&trades[i]));
         let plan = BatchPlan::with_plans("wgpu", trades, plans, &plain, req, PATHS_PER_BLOCK)?;
         let mut partials = vec![0.0f32; plan.partials_len()];
         let mut seconds = Vec::with_capacity(plan.kinds.len());
@@ -453,15 +456,12 @@ impl WgpuEngine {
             }
         }
         let mut run = |b: &SideBatch| self.side_sums(b, trades, req);
-        for (i, r) in dated::price(
-            "wgpu",
-            trades,
-            &dated,
-            req,
-            PATHS_PER_BLOCK,
-            false,
-            &mut run,
-        )? {
+        for (i, r) in dated::price(self.side_target(), trades, &dated, req, &mut run)? {
+            results[i] = r;
+        }
+        for (i, r) in
+            crate::gpu::dated_multi::price(self.side_target(), trades, &dated_multi, req, &mut run)?
+        {
             results[i] = r;
         }
         Ok(results)
@@ -497,6 +497,16 @@ impl GpuBackend for WgpuEngine {
             ));
         }
         check_batch("wgpu", trades, req, u32::MAX as u64 - PATHS_PER_BLOCK)
+    }
+
+    /// Plans are cut under the adapter's storage binding.
+    fn side_target(&self) -> crate::gpu::dated::SideTarget {
+        crate::gpu::dated::SideTarget {
+            engine: Self::NAME,
+            samples_per_block: Self::EXTENSION_BLOCK,
+            f64: Self::EXTENSION_F64,
+            max_binding: self.max_binding,
+        }
     }
 
     fn run_side(

@@ -64,6 +64,26 @@ pub fn dated_shader(payoff: PayoffKind) -> String {
     .join("\n")
 }
 
+/// Dated trades with early exercise or several underlyings
+/// ([`crate::gpu::dated_multi`]), after the continuation value.
+pub(crate) const DATED_MULTI: &str = include_str!("dated_multi.wgsl");
+
+/// The kernel of the dated trades with early exercise or several
+/// underlyings: the prelude, the stream, the special functions, `COMMON`,
+/// the payoff on several assets, the continuation value and `DATED_MULTI`.
+pub fn dated_multi_shader() -> String {
+    [
+        &prelude::wgsl(PATHS_PER_BLOCK),
+        RNG,
+        MATH,
+        COMMON,
+        include_str!("../../payoff/multi.wgsl"),
+        include_str!("../../exercise.wgsl"),
+        DATED_MULTI,
+    ]
+    .join("\n")
+}
+
 /// The pricing kernel for one model x payoff pair: the prelude emitted from
 /// Rust, then the stream, the special functions, `COMMON`, the model, the
 /// payoff and the kernel.

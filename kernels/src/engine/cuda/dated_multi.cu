@@ -1,0 +1,249 @@
+// Dated trades with early exercise or on several underlyings (the twin of
+// kernels/src/engine/cpu/dated.rs's walk and Pricer::value;
+// kernels/src/engine/wgpu/dated_multi.wgsl), in double whatever --precision
+// says, as the CPU pricer. Each thread prices RP_PATHS_PER_THREAD samples (a
+// path, or an antithetic pair): each step it draws the step's normals,
+// correlates the spot drivers by the trade's lower factor, and steps every
+// family of its record (the trade on one market: a Greek's bump, a
+// scenario's move) over each underlying (black, local volatility, Heston;
+// cash dividends). At an exercise node a family exercises where its
+// policy (fitted once on the host, kernels/src/gpu/dated_multi.rs) says so
+// at its state normalised by its spots, or at expiry; its value is the
+// intrinsic value there discounted on its curve. Per-family state is
+// indexed by family and underlying, in local memory by design (as the
+// extension's). The block writes (n, sums, sums of squares) in the
+// extension kernels' partial layout. Same arithmetic, in the same order,
+// as the CPU pricer.
+
+#define RP_MULTI_SUMS (1 + 2 * RP_MULTI_OUTPUTS)
+
+// One path (`draw` of the trade's stream, normals times `sign`): the
+// record's outputs.
+__device__ __forceinline__ void rp_multi_path(const DatedMultiTrade& tr, const unsigned* __restrict__ ints,
+                                           const double* __restrict__ vals, uint2 key, unsigned draw, double sign,
+                                           double* out) {
+    const unsigned* hd = tr.head;
+    const unsigned steps = hd[0], nf = hd[1], k = hd[6], n_out = hd[7], n = hd[8], fi0 = hd[9], tv = hd[10];
+    const unsigned nd = hd[11], d0 = hd[12], terms = hd[13], pflags = hd[14];
+    const uint2 stream = make_uint2(hd[4], hd[5]);
+    const unsigned row = 1u + terms;
+    const double* tvals = vals + tv;
+    double xs[RP_MULTI_STATE], vs[RP_MULTI_STATE], value[RP_MULTI_FAMILIES];
+    unsigned next_date[RP_MULTI_FAMILIES];
+    bool done[RP_MULTI_FAMILIES];
+    for (unsigned f = 0; f < nf; f++) {
+        const double* fv = vals + ints[fi0 + f * RP_MULTI_FAMILY_INTS];
+        for (unsigned j = 0; j < n; j++) {
+            xs[f * RP_MAX_ASSETS + j] = 0.0;
+            vs[f * RP_MAX_ASSETS + j] = fv[j * RP_MULTI_ASSET_VALS + 3];
+        }
+        done[f] = false;
+        next_date[f] = 0;
+        value[f] = 0.0;
+    }
+    unsigned left = nf;
+    unsigned block = 0xffffffffu;
+    Normals4<double> z4;
+    double e[RP_MAX_NORMALS], w[RP_MAX_ASSETS], s[RP_MAX_ASSETS], bx[RP_MAX_ASSETS];
+    for (unsigned st = 0; st < steps && left > 0u; st++) {
+        // The step's normals, four to a Philox block.
+        for (unsigned m = 0; m < k; m++) {
+            const unsigned d = st * k + m;
+            if (d / 4u != block) {
+                block = d / 4u;
+                z4 = normals_from_words<double>(philox4x32_10(counter(stream, draw, block), key), sign);
+            }
+            e[m] = z4.v[d % 4u];
+        }
+        // The spot drivers: row j of the lower factor times e, in order.
+        for (unsigned j = 0; j < n; j++) {
+            double acc = -0.0;
+            for (unsigned m = 0; m <= j; m++) {
+                acc += tvals[RP_T_FACTOR + j * RP_MAX_ASSETS + m] * e[m];
+            }
+            w[j] = acc;
+        }
+        const unsigned i = st + 1u;
+        for (unsigned f = 0; f < nf; f++) {
+            if (done[f]) {
+                continue;
+            }
+            const unsigned* fi = ints + fi0 + f * RP_MULTI_FAMILY_INTS;
+            const double* fv = vals + fi[0];
+            const double* sv = vals + fi[2] + (size_t)st * (RP_STEP_HEAD + 3u * n);
+            const unsigned sf = (unsigned)sv[0];
+            const double disc = sv[1];
+            unsigned h = n;
+            bool ok = true;
+            for (unsigned j = 0; j < n; j++) {
+                const unsigned at = f * RP_MAX_ASSETS + j;
+                const double c = sv[RP_STEP_HEAD + 3u * j], a = sv[RP_STEP_HEAD + 3u * j + 1u];
+                const double q = sv[RP_STEP_HEAD + 3u * j + 2u];
+                const unsigned model = fi[RP_FI_ASSETS + 2u * j];
+                const double* av = fv + j * RP_MULTI_ASSET_VALS;
+                double x = xs[at];
+                double var_dt = 0.0;
+                if (model == RP_M_BLACK) {
+                    const double sd = sqrt(a);
+                    var_dt = a;
+                    x += c - 0.5 * a + sd * w[j];
+                } else if (model == RP_M_LOCAL_VOL) {
+                    double u = (x + a - av[1]) * av[2];
+                    u = u < 0.0 ? 0.0 : (u > (double)(RP_NODES - 1) ? (double)(RP_NODES - 1) : u);
+                    unsigned col = u >= 0.0 ? (unsigned)u : 0u;
+                    col = col < RP_NODES - 2u ? col : RP_NODES - 2u;
+                    const double fr = u - (double)col;
+                    const double* tb = vals + fi[RP_FI_ASSETS + 2u * j + 1u] + (size_t)st * RP_NODES;
+                    const double lo = tb[col], hi = tb[col + 1u];
+                    const double sd = lo + fr * (hi - lo);
+                    const double s2 = sd * sd;
+                    var_dt = s2;
+                    x += c - 0.5 * s2 + sd * w[j];
+                } else if (model == RP_M_HESTON) {
+                    const double vp = rp_max(vs[at], 0.0);
+                    const double sd = sqrt(vp * a);
+                    var_dt = vp * a;
+                    x += c - 0.5 * vp * a + sd * w[j];
+                    vs[at] += av[4] * (av[5] - vp) * a + av[6] * sd * (av[7] * w[j] + av[8] * e[h]);
+                    h++;
+                }
+                if (sf & (2u << j)) {
+                    const double ex = rp_exp(x) - q;
+                    x = ex > 0.0 ? rp_ln(ex) : __longlong_as_double((long long)0xfff0000000000000ull);
+                }
+                if (x != x || x > 1.7976931348623157e308 || !rp_is_finite(vs[at]) || var_dt != var_dt) {
+                    ok = false;
+                }
+                xs[at] = x;
+            }
+            if (!ok) {
+                value[f] = __longlong_as_double(0x7ff8000000000000ll);
+                done[f] = true;
+                left--;
+                continue;
+            }
+            const unsigned kf = next_date[f];
+            const bool at_date = nd > 0u ? (kf < nd && ints[d0 + kf] == i) : i == steps;
+            if (!at_date) {
+                continue;
+            }
+            for (unsigned j = 0; j < n; j++) {
+                const double* av = fv + j * RP_MULTI_ASSET_VALS;
+                s[j] = av[0] * rp_exp(xs[f * RP_MAX_ASSETS + j]);
+                bx[j] = s[j] / av[RP_A_NORM];
+            }
+            const double iv = rp_multi_intrinsic(tvals + RP_T_WEIGHTS, tvals[RP_T_STRIKE], pflags, s, n);
+            const unsigned pol = fi[1];
+            bool exercise = i == steps;
+            if (!exercise && pol != RP_NO_POLICY && kf + 1u < nd && iv > 0.0) {
+                const double* beta = vals + pol + (size_t)kf * row;
+                if (beta[0] != 0.0) {
+                    exercise = iv >= rp_continuation(beta + 1, bx, iv, n, (pflags & RP_E_SORTED) != 0u);
+                }
+            }
+            next_date[f] = kf + 1u;
+            if (exercise) {
+                value[f] = iv * disc;
+                done[f] = true;
+                left--;
+            }
+        }
+    }
+    for (unsigned o = 0; o < RP_MULTI_OUTPUTS; o++) {
+        // Only the families an output uses: a family that is not finite
+        // spoils its own outputs alone.
+        double acc = o < n_out ? -0.0 : 0.0;
+        for (unsigned f = 0; o < n_out && f < nf; f++) {
+            const double cf = tvals[RP_T_COEF + o * nf + f];
+            if (cf != 0.0) {
+                acc += cf * value[f];
+            }
+        }
+        out[o] = acc;
+    }
+}
+
+__device__ __forceinline__ void rp_price_dated_multi(const DatedMultiTrade* __restrict__ trades,
+                                                  const unsigned* __restrict__ block_start,
+                                                  const unsigned* __restrict__ ints, const double* __restrict__ vals,
+                                                  double* __restrict__ partials, uint2 key, unsigned first_block,
+                                                  unsigned n_blocks, unsigned n_trades) {
+    const unsigned b = blockIdx.x;
+    if (b >= n_blocks) {
+        return;
+    }
+    // The record this block of samples belongs to.
+    const unsigned g = first_block + b;
+    const unsigned lo = rp_trade_of_block(block_start, n_trades, g);
+    const DatedMultiTrade& tr = trades[lo];
+    const bool anti = (tr.head[2] & RP_D_ANTITHETIC) != 0u;
+    const unsigned samples = tr.head[3];
+    const unsigned block = g - block_start[lo];
+
+    double acc[RP_MULTI_SUMS];
+    for (int i = 0; i < RP_MULTI_SUMS; i++) {
+        acc[i] = 0.0;
+    }
+    for (int rep = 0; rep < RP_PATHS_PER_THREAD; rep++) {
+        const unsigned s = block * RP_PATHS_PER_BLOCK + rep * RP_BLOCK + threadIdx.x;
+        if (s >= samples) {
+            continue;
+        }
+        double a[RP_MULTI_OUTPUTS];
+        rp_multi_path(tr, ints, vals, key, s, 1.0, a);
+        if (anti) {
+            double o[RP_MULTI_OUTPUTS];
+            rp_multi_path(tr, ints, vals, key, s, -1.0, o);
+            for (int q = 0; q < RP_MULTI_OUTPUTS; q++) {
+                a[q] = 0.5 * (a[q] + o[q]);
+            }
+        }
+        acc[0] += 1.0;
+        for (int q = 0; q < RP_MULTI_OUTPUTS; q++) {
+            acc[1 + q] += a[q];
+            acc[1 + RP_MULTI_OUTPUTS + q] += a[q] * a[q];
+        }
+    }
+
+    // Block reduction: warp shuffles, then one thread over the warps' sums.
+    for (int i = 0; i < RP_MULTI_SUMS; i++) {
+        for (int off = 16; off > 0; off /= 2) {
+            acc[i] += __shfl_down_sync(0xffffffffu, acc[i], off);
+        }
+    }
+    __shared__ double warp_acc[RP_BLOCK / 32][RP_MULTI_SUMS];
+    const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+    if (lane == 0u) {
+        for (int i = 0; i < RP_MULTI_SUMS; i++) {
+            warp_acc[warp][i] = acc[i];
+        }
+    }
+    __syncthreads();
+    if (threadIdx.x == 0u) {
+        // RP_MULTI_OUTPUTS is RP_EXTENSION_OUTPUTS: the extension's layout.
+        double* out = partials + (size_t)b * RP_EXTENSION_PARTIAL;
+        for (int i = 0; i < RP_MULTI_SUMS; i++) {
+            double t = 0.0;
+            for (int w = 0; w < RP_BLOCK / 32; w++) {
+                t += warp_acc[w][i];
+            }
+            out[i] = t;
+        }
+        for (int i = RP_MULTI_SUMS; i < RP_EXTENSION_PARTIAL; i++) {
+            out[i] = 0.0;
+        }
+    }
+}
+
+static_assert(RP_MULTI_OUTPUTS == RP_EXTENSION_OUTPUTS, "the extension's partial layout");
+
+// The extension kernels' signature: the u32 table in the dates' place,
+// the value table in the coefficients'.
+extern "C" __global__ void __launch_bounds__(RP_BLOCK)
+    price_dated_multi(const DatedMultiTrade* __restrict__ trades, const unsigned* __restrict__ block_start,
+                      const unsigned* __restrict__ ints, const double* __restrict__ vals,
+                      double* __restrict__ partials, unsigned key_lo, unsigned key_hi, unsigned first_block,
+                      unsigned n_blocks, unsigned n_trades) {
+    rp_price_dated_multi(trades, block_start, ints, vals, partials, make_uint2(key_lo, key_hi), first_block, n_blocks,
+                         n_trades);
+}

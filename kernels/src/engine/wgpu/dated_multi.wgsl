@@ -1,0 +1,352 @@
+// Dated trades with early exercise or on several underlyings (the twin of
+// kernels/src/engine/cpu/dated.rs's walk and Pricer::value;
+// kernels/src/engine/cuda/dated_multi.cu), in f32: one thread per sample (a
+// path, or an antithetic pair), 64 samples per workgroup. Each step the
+// thread draws the step's normals, correlates the spot drivers by the
+// trade's lower factor, and steps every family of its record (the trade
+// on one market: a Greek's bump, a scenario's move) over each underlying
+// (black, local volatility, Heston; cash dividends). At an exercise node
+// a family exercises where its policy (fitted once on the host,
+// kernels/src/gpu/dated_multi.rs) says so at its state normalised by its
+// spots, or at expiry; its value is the intrinsic value there discounted
+// on its curve. The record's outputs are combinations of the families'
+// values. No path is stored; the workgroup writes (n, mean, M2) in the
+// extension kernels' partial layout.
+//
+// Assembled at load time (kernels/src/engine/wgpu/source.rs): the prelude,
+// rng.wgsl, math.wgsl, common.wgsl, payoff/multi.wgsl, exercise.wgsl and
+// this file.
+
+struct Params {
+    key: vec2<u32>,
+    first_block: u32,
+    n_blocks: u32,
+    n_trades: u32,
+    grid_x: u32,
+    // 2: the bound of the canary loop below (a run-time bound, so that it
+    // never unrolls).
+    canary: u32,
+    pad1: u32,
+}
+
+@group(0) @binding(0) var<storage, read> multi_trades: array<DatedMultiTrade>;
+@group(0) @binding(1) var<storage, read> block_start: array<u32>;
+@group(0) @binding(2) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+// The u32 table: each family's ints, then each trade's exercise nodes.
+@group(0) @binding(4) var<storage, read> ints: array<u32>;
+// The value table (named as exercise.wgsl reads its coefficients).
+@group(0) @binding(5) var<storage, read> coefs: array<f32>;
+
+var<workgroup> sh: array<array<f32, MULTI_OUTPUTS>, WG>;
+var<workgroup> sh_mean: array<f32, MULTI_OUTPUTS>;
+// Invocations of the workgroup whose walk was cut short.
+var<workgroup> cut: atomic<u32>;
+
+// Each invocation's state, private (lavapipe gives arrays passed by value
+// stack of their own): per family and underlying, the log-spot and
+// variance; per family whether it is valued, its next exercise date and
+// its value.
+var<private> xs: array<f32, MULTI_STATE>;
+var<private> vs: array<f32, MULTI_STATE>;
+var<private> done: array<bool, MULTI_FAMILIES>;
+var<private> next_date: array<u32, MULTI_FAMILIES>;
+var<private> value: array<f32, MULTI_FAMILIES>;
+var<private> left: u32;
+var<private> e: array<f32, MAX_NORMALS>;
+var<private> w: array<f32, MAX_ASSETS>;
+var<private> sv: array<f32, MAX_ASSETS>;
+var<private> basis_x: array<f32, MAX_ASSETS>;
+var<private> res: array<f32, MULTI_OUTPUTS>;
+
+fn multi_head(t: u32, i: u32) -> u32 {
+    return multi_trades[t].head[i / 4u][i % 4u];
+}
+
+// What payoff/multi.wgsl reads: the basket's weights and the strike, in
+// the trade's block of the value table.
+fn multi_weight(t: u32, j: u32) -> f32 {
+    return coefs[multi_head(t, 10u) + T_WEIGHTS + j];
+}
+
+fn multi_strike(t: u32) -> f32 {
+    return coefs[multi_head(t, 10u) + T_STRIKE];
+}
+
+// NaN or +inf: a broken path (-inf is a spot floored at zero, which stays).
+fn rp_breaks(x: f32) -> bool {
+    let b = bitcast<u32>(x);
+    return (b & 0x7f800000u) == 0x7f800000u && b != 0xff800000u;
+}
+
+fn rp_is_nan(x: f32) -> bool {
+    let b = bitcast<u32>(x);
+    return (b & 0x7f800000u) == 0x7f800000u && (b & 0x007fffffu) != 0u;
+}
+
+// One path (`draw` of the trade's stream, normals times `sign`): the
+// record's outputs in res.
+fn multi_path(t: u32, draw: u32, sign: f32) {
+    let steps = multi_head(t, 0u);
+    let nf = multi_head(t, 1u);
+    let stream = vec2<u32>(multi_head(t, 4u), multi_head(t, 5u));
+    let k = multi_head(t, 6u);
+    let n_out = multi_head(t, 7u);
+    let n = multi_head(t, 8u);
+    let fi0 = multi_head(t, 9u);
+    let tv = multi_head(t, 10u);
+    let nd = multi_head(t, 11u);
+    let d0 = multi_head(t, 12u);
+    let terms = multi_head(t, 13u);
+    let pflags = multi_head(t, 14u);
+    let row = 1u + terms;
+    for (var f = 0u; f < MULTI_FAMILIES; f++) {
+        if (f >= nf) {
+            break;
+        }
+        let fv = ints[fi0 + f * MULTI_FAMILY_INTS];
+        for (var j = 0u; j < MAX_ASSETS; j++) {
+            xs[f * MAX_ASSETS + j] = 0.0;
+            vs[f * MAX_ASSETS + j] = select(0.0, coefs[fv + j * MULTI_ASSET_VALS + 3u], j < n);
+        }
+        done[f] = false;
+        next_date[f] = 0u;
+        value[f] = 0.0;
+    }
+    left = nf;
+    var block = 0xffffffffu;
+    var z4 = vec4<f32>(0.0);
+    for (var s = 0u; s < steps; s++) {
+        if (left == 0u) {
+            break;
+        }
+        // The step's normals, four to a Philox block.
+        for (var m = 0u; m < MAX_NORMALS; m++) {
+            if (m < k) {
+                let d = s * k + m;
+                if (d / 4u != block) {
+                    block = d / 4u;
+                    z4 = normals_from_words(philox4x32_10(counter(stream, draw, block), params.key), sign);
+                }
+                e[m] = z4[d % 4u];
+            }
+        }
+        // The spot drivers: row j of the lower factor times e.
+        for (var j = 0u; j < MAX_ASSETS; j++) {
+            if (j < n) {
+                var acc = 0.0;
+                for (var m = 0u; m < MAX_ASSETS; m++) {
+                    if (m <= j) {
+                        acc = acc + coefs[tv + T_FACTOR + j * MAX_ASSETS + m] * e[m];
+                    }
+                }
+                w[j] = acc;
+            }
+        }
+        let i = s + 1u;
+        for (var f = 0u; f < MULTI_FAMILIES; f++) {
+            if (f >= nf) {
+                break;
+            }
+            if (done[f]) {
+                continue;
+            }
+            let fb = fi0 + f * MULTI_FAMILY_INTS;
+            let fv = ints[fb];
+            let so = ints[fb + 2u] + s * (STEP_HEAD + 3u * n);
+            let sf = u32(coefs[so]);
+            let disc = coefs[so + 1u];
+            var h = n;
+            var ok = true;
+            for (var j = 0u; j < MAX_ASSETS; j++) {
+                if (j >= n) {
+                    continue;
+                }
+                let at = f * MAX_ASSETS + j;
+                let c = coefs[so + STEP_HEAD + 3u * j];
+                let a = coefs[so + STEP_HEAD + 3u * j + 1u];
+                let q = coefs[so + STEP_HEAD + 3u * j + 2u];
+                let model = ints[fb + FI_ASSETS + 2u * j];
+                let av = fv + j * MULTI_ASSET_VALS;
+                var x = xs[at];
+                var var_dt = 0.0;
+                if (model == M_BLACK) {
+                    let sd = sqrt(a);
+                    var_dt = a;
+                    x = x + (c - 0.5 * a + sd * w[j]);
+                } else if (model == M_LOCAL_VOL) {
+                    let u = clamp((x + a - coefs[av + 1u]) * coefs[av + 2u], 0.0, f32(NODES - 1u));
+                    let col = min(u32(u), NODES - 2u);
+                    let fr = u - f32(col);
+                    let tb = ints[fb + FI_ASSETS + 2u * j + 1u] + s * NODES + col;
+                    let lo = coefs[tb];
+                    let hi = coefs[tb + 1u];
+                    let sd = lo + fr * (hi - lo);
+                    let s2 = sd * sd;
+                    var_dt = s2;
+                    x = x + (c - 0.5 * s2 + sd * w[j]);
+                } else if (model == M_HESTON) {
+                    let vp = max(vs[at], 0.0);
+                    let sd = sqrt(vp * a);
+                    var_dt = vp * a;
+                    x = x + (c - 0.5 * vp * a + sd * w[j]);
+                    vs[at] = vs[at] + coefs[av + 4u] * (coefs[av + 5u] - vp) * a
+                        + coefs[av + 6u] * sd * (coefs[av + 7u] * w[j] + coefs[av + 8u] * e[h]);
+                    h = h + 1u;
+                }
+                if ((sf & (2u << j)) != 0u) {
+                    let ex = rp_exp(x) - q;
+                    x = select(bitcast<f32>(0xff800000u), rp_ln(ex), ex > 0.0);
+                }
+                if (rp_breaks(x) || !rp_is_finite(vs[at]) || rp_is_nan(var_dt)) {
+                    ok = false;
+                }
+                xs[at] = x;
+            }
+            if (!ok) {
+                value[f] = bitcast<f32>(0x7fc00000u);
+                done[f] = true;
+                left = left - 1u;
+                continue;
+            }
+            let kf = next_date[f];
+            var at_date = i == steps;
+            if (nd > 0u) {
+                at_date = kf < nd && ints[d0 + kf] == i;
+            }
+            if (!at_date) {
+                continue;
+            }
+            for (var j = 0u; j < MAX_ASSETS; j++) {
+                if (j < n) {
+                    let av = fv + j * MULTI_ASSET_VALS;
+                    sv[j] = coefs[av] * rp_exp(xs[f * MAX_ASSETS + j]);
+                    basis_x[j] = sv[j] / coefs[av + A_NORM];
+                }
+            }
+            let iv = multi_intrinsic(t, pflags, &sv, n);
+            let pol = ints[fb + 1u];
+            var exercise = i == steps;
+            if (!exercise && pol != NO_POLICY && kf + 1u < nd && iv > 0.0) {
+                let at = pol + kf * row;
+                if (coefs[at] != 0.0) {
+                    exercise = iv >= continuation(at + 1u, &basis_x, iv, n, (pflags & E_SORTED) != 0u);
+                }
+            }
+            next_date[f] = kf + 1u;
+            if (exercise) {
+                value[f] = iv * disc;
+                done[f] = true;
+                left = left - 1u;
+            }
+        }
+    }
+    for (var q = 0u; q < MULTI_OUTPUTS; q++) {
+        var o = 0.0;
+        if (q < n_out) {
+            for (var f = 0u; f < MULTI_FAMILIES; f++) {
+                if (f >= nf) {
+                    break;
+                }
+                // Only the families an output uses: a family that is not
+                // finite spoils its own outputs alone.
+                let cf = coefs[tv + T_COEF + q * nf + f];
+                if (cf != 0.0) {
+                    o = o + cf * value[f];
+                }
+            }
+        }
+        res[q] = o;
+    }
+}
+
+// Sums sh[0..64][q] into sh[0][q] by a pairwise tree (constant bounds: the
+// loops unroll).
+fn tree_sum(lid: u32) {
+    for (var k = 1u; k <= 6u; k++) {
+        let stride = WG >> k;
+        if (lid < stride) {
+            for (var q = 0u; q < MULTI_OUTPUTS; q++) {
+                sh[lid][q] = sh[lid][q] + sh[lid + stride][q];
+            }
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(WG)
+fn price_dated_multi(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let wg_index = wg.x + wg.y * params.grid_x;
+    if (wg_index >= params.n_blocks) {
+        return;
+    }
+    // The record this block of samples belongs to.
+    let g = params.first_block + wg_index;
+    let t = trade_of_block(g, params.n_trades);
+    let anti = (multi_head(t, 2u) & D_ANTITHETIC) != 0u;
+    let samples = multi_head(t, 3u);
+    let block = g - block_start[t];
+    let idx = block * WG + lid;
+    let n = min(WG, samples - min(samples, block * WG));
+
+    // An antithetic pair: the path, then its negated twin, averaged.
+    var o = array<f32, MULTI_OUTPUTS>();
+    var complete = true;
+    if (idx < samples) {
+        let passes = select(1u, 2u, anti);
+        for (var p = 0u; p < passes; p++) {
+            multi_path(t, idx, select(1.0, -1.0, p == 1u));
+            // Every family is valued by the last node.
+            complete = complete && left == 0u;
+            for (var q = 0u; q < MULTI_OUTPUTS; q++) {
+                o[q] = o[q] + res[q];
+            }
+        }
+        if (anti) {
+            for (var q = 0u; q < MULTI_OUTPUTS; q++) {
+                o[q] = 0.5 * o[q];
+            }
+        }
+    }
+
+    // A device may cap an invocation's loop iterations (lavapipe ends every
+    // loop after 65,535 in all): a walk cut short, or a canary loop that
+    // no longer runs its two rounds, is reported to the host, which
+    // refuses the trade rather than return its sums.
+    var canary = 0u;
+    for (var k = 0u; k < params.canary; k++) {
+        canary = canary + 1u;
+    }
+    if (!complete || canary != params.canary) {
+        atomicAdd(&cut, 1u);
+    }
+
+    // Workgroup reduction: mean, then M2.
+    for (var q = 0u; q < MULTI_OUTPUTS; q++) {
+        sh[lid][q] = o[q];
+    }
+    workgroupBarrier();
+    tree_sum(lid);
+    if (lid == 0u) {
+        for (var q = 0u; q < MULTI_OUTPUTS; q++) {
+            sh_mean[q] = sh[0][q] / f32(max(n, 1u));
+        }
+    }
+    workgroupBarrier();
+    let mine = lid < n;
+    for (var q = 0u; q < MULTI_OUTPUTS; q++) {
+        let dev = o[q] - sh_mean[q];
+        sh[lid][q] = select(0.0, dev * dev, mine);
+    }
+    workgroupBarrier();
+    tree_sum(lid);
+    if (lid == 0u) {
+        let base = wg_index * EXTENSION_PARTIAL;
+        partials[base] = f32(n);
+        for (var q = 0u; q < MULTI_OUTPUTS; q++) {
+            partials[base + 1u + q] = sh_mean[q];
+            partials[base + 1u + EXTENSION_OUTPUTS + q] = sh[0][q];
+        }
+        partials[base + EXTENSION_PARTIAL - 1u] = f32(atomicLoad(&cut));
+    }
+}
