@@ -13,6 +13,7 @@ mod batch_graph;
 mod cli;
 mod dated_gpu_hostile;
 mod dated_hostile;
+mod dated_multi_hostile;
 mod dated_path;
 mod docs;
 mod durability;

@@ -25,6 +25,13 @@
 
 use std::fmt;
 
+/// The most a policy's continuation value may cancel
+/// ([`Policy::cancellation`]) for an f32 kernel (WGSL) to apply it: f32
+/// rounding (6e-8) times it stays within the f32 contract's 1e-4 of the
+/// payoff's size. Fits on ordinary trades cancel by 2 to 20; terms made
+/// nearly collinear (underlyings correlated at 1) by 1e7 and more.
+pub const F32_CANCELLATION: f64 = 1e3;
+
 /// Fewest in-the-money regression paths per basis term for a date's fit.
 pub const MIN_PATHS_PER_TERM: usize = 8;
 
@@ -175,6 +182,30 @@ impl Policy {
         self.basis.terms(x, intrinsic, &mut t);
         let continuation: f64 = beta.iter().zip(&t).map(|(b, t)| b * t).sum();
         intrinsic >= continuation
+    }
+
+    /// How much the continuation value's terms cancel, at every date's
+    /// fit: the largest over the dates of `sum_j |beta_j t_j|` at the
+    /// initial state (every `x` at 1, the intrinsic value `intrinsic`),
+    /// over `scale` (the payoff's size: its strike). A continuation value
+    /// evaluated in a precision of relative rounding `u` is then off by
+    /// about `u x cancellation x scale`: near-collinear terms (underlyings
+    /// correlated near 1) make the coefficients large and of both signs,
+    /// beyond what f32 evaluates.
+    pub fn cancellation(&self, intrinsic: f64, scale: f64) -> f64 {
+        let n = self.basis.assets;
+        let mut t = [0.0f64; 2 * crate::correlation::MAX_ASSETS + 2];
+        self.basis.terms(
+            &[1.0; crate::correlation::MAX_ASSETS][..n],
+            intrinsic,
+            &mut t,
+        );
+        self.coefficients
+            .iter()
+            .flatten()
+            .map(|beta| beta.iter().zip(&t).map(|(b, t)| (b * t).abs()).sum::<f64>())
+            .fold(0.0, f64::max)
+            / scale.abs().max(f64::MIN_POSITIVE)
     }
 
     /// One path's cash flow discounted to time 0: the first date the policy

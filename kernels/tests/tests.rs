@@ -11,6 +11,7 @@ mod basket_lattice;
 mod cuda_engine;
 mod dated_engines;
 mod dated_gpu_hostile;
+mod dated_multi_hostile;
 mod double_barrier;
 mod golden;
 mod multi_asset;

@@ -230,6 +230,16 @@ impl MultiPlan {
         }
         // The policies' coefficients.
         let terms = payoff.basis(n).len();
+        if !self.f64 {
+            let spots: Vec<f64> = base.assets.iter().map(|a| a.spot).collect();
+            f32_policies(
+                engine,
+                trade,
+                pricer.policies.iter().flatten(),
+                &payoff,
+                &spots,
+            )?;
+        }
         let nd = base.exercise.len();
         let mut policy_at = Vec::with_capacity(pricer.policies.len());
         for policy in &pricer.policies {
@@ -395,6 +405,45 @@ impl MultiPlan {
             })
             .collect()
     }
+}
+
+/// Refuses (unavailable: `--engine auto` goes on with the CPU engine) a
+/// trade whose policies an f32 kernel cannot apply to the contract
+/// ([`crate::exercise::F32_CANCELLATION`]), naming it and the way out.
+/// The payoff's size: its strike, or its underlying value at `spots` (the
+/// basket's absolute weights times the spots, the largest spot), the
+/// larger.
+pub(crate) fn f32_policies<'a>(
+    engine: &'static str,
+    trade: &Trade,
+    policies: impl Iterator<Item = &'a crate::exercise::Policy>,
+    payoff: &MultiPayoff,
+    spots: &[f64],
+) -> Result<(), EngineError> {
+    let (strike, level) = match payoff {
+        MultiPayoff::Basket {
+            strike, weights, ..
+        } => (
+            *strike,
+            weights.iter().zip(spots).map(|(w, s)| (w * s).abs()).sum(),
+        ),
+        MultiPayoff::Rainbow { strike, .. } => (*strike, spots.iter().copied().fold(0.0, f64::max)),
+    };
+    let scale = strike.abs().max(level).max(f64::MIN_POSITIVE);
+    let intrinsic = payoff.intrinsic(spots);
+    let worst = policies
+        .map(|p| p.cancellation(intrinsic, scale))
+        .fold(0.0, f64::max);
+    if worst > crate::exercise::F32_CANCELLATION || worst.is_nan() {
+        return Err(EngineError::unavailable(
+            engine,
+            format!(
+                "trade `{}`: its exercise policy's continuation value cancels by {worst:.1e} (regression terms nearly collinear: underlyings correlated near 1?), beyond what the f32 kernels apply to the contract: use --engine cpu or cuda",
+                trade.id
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn put(o: OptionType) -> u32 {

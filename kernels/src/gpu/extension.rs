@@ -390,6 +390,13 @@ impl ExtensionPlan {
         samples_per_block: u64,
         f64: bool,
     ) -> Result<(), EngineError> {
+        if !f64 {
+            let policies = p
+                .policy
+                .iter()
+                .chain(moved.iter().filter_map(|m| m.policy.as_ref()));
+            super::dated_multi::f32_policies(engine, t, policies, &p.payoff, &p.spots)?;
+        }
         let first_date = self.dates.len();
         let (first_coef, fitted) = self.push_coefs(&p, p.policy.as_ref(), f64);
         let moved_coefs = moved

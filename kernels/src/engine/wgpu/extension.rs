@@ -86,6 +86,18 @@ impl WgpuEngine {
         let biggest = (plan.records.len() as u64)
             .max(plan.coefs.len() as u64)
             .max(plan.dates.len() as u64 * 4);
+        let mut ids: Vec<usize> = plan.trades.to_vec();
+        ids.dedup();
+        if biggest > self.max_binding && ids.len() == 1 {
+            // One trade (its records) alone outgrows a binding: no split
+            // helps; the CPU engine (`--engine auto` goes on there) or CUDA
+            // takes it.
+            let t = &trades[ids[0]];
+            return Err(unavailable(format!(
+                "trade `{}` needs a {biggest}-byte table, over {}'s {}-byte storage binding (steps x revaluations x underlyings, and a local-volatility table a step): use the cpu or cuda engine, or fewer steps or Greeks",
+                t.id, self.info.name, self.max_binding
+            )));
+        }
         if biggest > self.max_binding {
             return Err(failed(format!(
                 "{} several-asset or dated trades need a {biggest}-byte binding, over the adapter's {}: price them in smaller batches",
