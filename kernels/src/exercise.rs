@@ -259,29 +259,35 @@ pub fn fit(
 ) -> Policy {
     let (np, nd) = (paths.paths, dates.len());
     let last = nd - 1;
-    // Each path's cash flow and the step it is paid at.
+    // Each path's cash flow and the date (index into `dates`) it is paid at.
     let mut cash: Vec<f64> = (0..np)
         .map(|p| paths.intrinsic[p * nd + last].max(0.0))
         .collect();
-    let mut paid: Vec<u32> = vec![dates[last]; np];
+    let mut paid: Vec<usize> = vec![last; np];
     let mut coefficients = vec![None; last];
     let terms = basis.len();
     let mut x = Vec::new();
     let mut y = Vec::new();
     let mut row = vec![0.0; terms];
+    let mut itm = Vec::with_capacity(np);
+    // Date k's discount factors to each later date, once a date rather
+    // than once a path (the same calls, so the same bits).
+    let mut df = vec![0.0; nd];
     for k in (0..last).rev() {
         x.clear();
         y.clear();
-        let itm: Vec<usize> = (0..np)
-            .filter(|&p| paths.intrinsic[p * nd + k] > 0.0)
-            .collect();
+        itm.clear();
+        itm.extend((0..np).filter(|&p| paths.intrinsic[p * nd + k] > 0.0));
         if itm.len() < MIN_PATHS_PER_TERM * terms {
             continue;
+        }
+        for (j, d) in df.iter_mut().enumerate().skip(k + 1) {
+            *d = discount(dates[k], dates[j]);
         }
         for &p in &itm {
             basis.terms(paths.x(p, k), paths.intrinsic[p * nd + k], &mut row);
             x.extend_from_slice(&row);
-            y.push(cash[p] * discount(dates[k], paid[p]));
+            y.push(cash[p] * df[paid[p]]);
         }
         let beta = least_squares(&x, itm.len(), terms, &y);
         for &p in &itm {
@@ -290,7 +296,7 @@ pub fn fit(
             let continuation: f64 = beta.iter().zip(&row).map(|(b, t)| b * t).sum();
             if v >= continuation {
                 cash[p] = v;
-                paid[p] = dates[k];
+                paid[p] = k;
             }
         }
         coefficients[k] = Some(beta);
@@ -335,31 +341,35 @@ pub fn least_squares(x: &[f64], rows: usize, cols: usize, y: &[f64]) -> Vec<f64>
             dropped[j] = true;
             continue;
         }
-        // Householder vector v = col[row..] + sign * norm * e1.
+        // Householder vector v = col[row..] + sign * norm * e1, kept in
+        // the column itself while it is applied (no copy), then replaced
+        // by the column's R part.
         let alpha = if col[row] >= 0.0 { -norm } else { norm };
         col[row] -= alpha;
         let vnorm2: f64 = col[row..].iter().map(|v| v * v).sum();
-        let v: Vec<f64> = col[row..].to_vec();
-        col[row] = alpha;
-        for c in col[row + 1..].iter_mut() {
-            *c = 0.0;
-        }
         diag[j] = alpha;
         // Apply to the later columns and to b.
+        let (done, later) = a.split_at_mut((j + 1) * rows);
+        let v = &done[j * rows + row..];
         for k in j + 1..cols {
-            let ck = &mut a[k * rows + row..(k + 1) * rows];
+            let at = (k - j - 1) * rows;
+            let ck = &mut later[at + row..at + rows];
             let dot: f64 = v.iter().zip(ck.iter()).map(|(v, c)| v * c).sum();
             let f = 2.0 * dot / vnorm2;
-            for (c, v) in ck.iter_mut().zip(&v) {
+            for (c, v) in ck.iter_mut().zip(v) {
                 *c -= f * v;
             }
         }
         let dot: f64 = v.iter().zip(&b[row..]).map(|(v, c)| v * c).sum();
         let f = 2.0 * dot / vnorm2;
-        for (c, v) in b[row..].iter_mut().zip(&v) {
+        for (c, v) in b[row..].iter_mut().zip(v) {
             *c -= f * v;
         }
-        a[j * rows + row] = alpha;
+        let col = &mut a[j * rows..(j + 1) * rows];
+        col[row] = alpha;
+        for c in col[row + 1..].iter_mut() {
+            *c = 0.0;
+        }
         row += 1;
     }
     // Back-substitution over the kept columns: kept column j sits at the
