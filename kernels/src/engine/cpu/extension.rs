@@ -416,34 +416,33 @@ impl Prepared {
         let (n, nd) = (self.n, self.dates.len());
         let r = regression_paths(paths, nd, n);
         let stream = regression_stream(self.stream);
-        let chunks: Vec<(Vec<f64>, Vec<f64>)> = (0..r.div_ceil(CHUNK as usize))
-            .into_par_iter()
-            .map(|c| {
-                let first = c * CHUNK as usize;
-                let last = (first + CHUNK as usize).min(r);
-                let mut xs = Vec::with_capacity((last - first) * nd * n);
-                let mut iv = Vec::with_capacity((last - first) * nd);
+        // Each chunk of paths writes its own rows of the two tables (no
+        // copies of per-chunk vectors: the tables are tens of MB).
+        let c = CHUNK as usize;
+        let mut x = vec![0.0; r * nd * n];
+        let mut intrinsic = vec![0.0; r * nd];
+        x.par_chunks_mut(c * nd * n)
+            .zip(intrinsic.par_chunks_mut(c * nd))
+            .enumerate()
+            .for_each(|(k, (xs, iv))| {
+                let first = k * c;
+                let last = (first + c).min(r);
+                let (mut at, mut ai) = (0, 0);
                 let mut s = [0.0f64; MAX_ASSETS];
                 for p in first..last {
-                    self.simulate(stream, p as u32, 1.0, |_, _, x, _, _, _| {
+                    self.simulate(stream, p as u32, 1.0, |_, _, xv, _, _, _| {
                         for j in 0..n {
-                            let e = x[j].exp();
-                            xs.push(e);
+                            let e = xv[j].exp();
+                            xs[at] = e;
+                            at += 1;
                             s[j] = self.spots[j] * e;
                         }
-                        iv.push(self.payoff.intrinsic(&s[..n]));
+                        iv[ai] = self.payoff.intrinsic(&s[..n]);
+                        ai += 1;
                         true
                     });
                 }
-                (xs, iv)
-            })
-            .collect();
-        let mut x = Vec::with_capacity(r * nd * n);
-        let mut intrinsic = Vec::with_capacity(r * nd);
-        for (xs, iv) in chunks {
-            x.extend(xs);
-            intrinsic.extend(iv);
-        }
+            });
         let paths = RegressionPaths {
             paths: r,
             dates: nd,
