@@ -483,16 +483,16 @@ impl Pricer {
         let stream = regression_stream(self.stream);
         let mut x = vec![0.0; r * nd * n];
         let mut intrinsic = vec![0.0; r * nd];
-        let rows: Vec<(Vec<f64>, Vec<f64>)> = (0..r)
-            .into_par_iter()
-            .map(|p| {
-                let mut z = Vec::new();
-                self.normals(path, stream, p as u32, 1.0, &mut z);
-                let mut xr = vec![0.0; nd * n];
-                let mut ir = vec![0.0; nd];
+        // Each path writes its own rows of the two tables (no per-path
+        // vectors copied in).
+        x.par_chunks_mut(nd * n)
+            .zip(intrinsic.par_chunks_mut(nd))
+            .enumerate()
+            .for_each_init(Vec::new, |z, (p, (xr, ir))| {
+                self.normals(path, stream, p as u32, 1.0, z);
                 let mut k = 0;
                 let mut s = [0.0f64; crate::correlation::MAX_ASSETS];
-                let ok = walk(path, &f.tables, [&z], |i, xv, _, _| {
+                let ok = walk(path, &f.tables, [z.as_slice()], |i, xv, _, _| {
                     if k < nd && path.exercise[k] as usize == i {
                         for j in 0..n {
                             s[j] = path.assets[j].spot * xv[j][0].exp();
@@ -509,13 +509,7 @@ impl Pricer {
                     xr.fill(1.0);
                     ir.fill(0.0);
                 }
-                (xr, ir)
-            })
-            .collect();
-        for (p, (xr, ir)) in rows.into_iter().enumerate() {
-            x[p * nd * n..(p + 1) * nd * n].copy_from_slice(&xr);
-            intrinsic[p * nd..(p + 1) * nd].copy_from_slice(&ir);
-        }
+            });
         let rp = RegressionPaths {
             paths: r,
             dates: nd,
