@@ -11,8 +11,6 @@
 use std::sync::Arc;
 
 use crate::common::*;
-use riskpool_kernels::engine::cuda::on_cpu::CudaOnCpu;
-use riskpool_kernels::engine::wgpu::WgpuEngine;
 use riskpool_kernels::greeks::{Greek, GreekSet};
 use riskpool_kernels::market::dated::{resolve, DatedPayoff, DatedTerms};
 use riskpool_kernels::market::Market;
@@ -510,32 +508,6 @@ fn assert_scenarios_conform(engine: &dyn Engine, tol: Tolerance) {
                 q.value,
                 q.stderr
             );
-        }
-    }
-}
-
-fn cuda_c() -> Option<CudaOnCpu> {
-    match CudaOnCpu::build(std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))) {
-        Ok(e) => Some(e),
-        Err(e) if std::env::var("RISKPOOL_REQUIRE_CXX").as_deref() == Ok("1") => {
-            panic!("RISKPOOL_REQUIRE_CXX=1 but: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping: {e}");
-            None
-        }
-    }
-}
-
-fn wgpu() -> Option<WgpuEngine> {
-    match WgpuEngine::new(true) {
-        Ok(e) => Some(e),
-        Err(e) if std::env::var("RISKPOOL_REQUIRE_WGPU").as_deref() == Ok("1") => {
-            panic!("RISKPOOL_REQUIRE_WGPU=1 but the wgpu engine cannot run: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping: {e}");
-            None
         }
     }
 }

@@ -10,16 +10,7 @@ use riskpool_kernels::payoff::*;
 use riskpool_kernels::{CpuEngine, Engine, Precision, PricingRequest};
 
 fn engine() -> Option<WgpuEngine> {
-    match WgpuEngine::new(true) {
-        Ok(e) => Some(e),
-        Err(e) if std::env::var("RISKPOOL_REQUIRE_WGPU").as_deref() == Ok("1") => {
-            panic!("RISKPOOL_REQUIRE_WGPU=1 but the wgpu engine cannot run: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping: {e}");
-            None
-        }
-    }
+    wgpu()
 }
 
 #[test]

@@ -552,28 +552,75 @@ pub fn revalue(
     };
     let mut of_trade = Vec::with_capacity(trades.len());
     for (i, (t, sc)) in trades.iter().zip(scenarios).enumerate() {
-        let Some(base) = t.dated.clone() else {
-            return Err(EngineError::BadTrade {
-                id: t.id.clone(),
-                message: "not a dated trade".into(),
-            });
-        };
-        let (of, distinct) = distinct_moves(sc);
-        let mut moved = Vec::with_capacity(distinct.len());
-        for (k, moves) in distinct {
-            let p = base.moved(moves).map_err(|e| EngineError::BadTrade {
-                id: t.id.clone(),
-                message: format!("in scenario {}: {e}", k + 1),
-            })?;
-            moved.push(Arc::new(p));
+        let (of, records) = scenario_records(t, sc, DATED_FAMILIES - 1)?;
+        for (families, coef, moves) in records {
+            planner.add(i, t, &families, &coef, Use::Scenario(moves), &plain)?;
         }
-        let ids: Vec<usize> = (0..moved.len()).collect();
-        let chunks: Vec<&[usize]> = if ids.is_empty() {
-            vec![&[]]
-        } else {
-            ids.chunks(DATED_FAMILIES - 1).collect()
-        };
-        for chunk in chunks {
+        of_trade.push(of);
+    }
+    let mut merged = Vec::new();
+    let plans = planner.finish();
+    for plan in &plans {
+        let (blocks, _) = run(&plan.batch())?;
+        merged.push(plan.merged(&blocks));
+    }
+    let records = plans.iter().zip(&merged).flat_map(|(plan, accs)| {
+        plan.trades
+            .iter()
+            .zip(&plan.uses)
+            .zip(accs)
+            .map(|((&i, what), acc)| match what {
+                Use::Scenario(ks) => (i, ks.as_slice(), acc),
+                Use::Price => (i, &[][..], acc),
+            })
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    let work: f64 = trades.iter().map(Trade::path_steps).sum::<f64>().max(1.0);
+    Ok(scenario_results(trades, &of_trade, records, |i| {
+        seconds * trades[i].path_steps() / work
+    }))
+}
+
+/// A trade's scenario records: which distinct move each scenario is
+/// (`None`: no move), then per record the base and up to `per_record` moved
+/// markets, the coefficients that make its outputs the base value and each
+/// moved value less it, and which distinct moves they are.
+#[allow(clippy::type_complexity)]
+pub(crate) fn scenario_records(
+    t: &Trade,
+    sc: &TradeScenarios,
+    per_record: usize,
+) -> Result<
+    (
+        Vec<Option<usize>>,
+        Vec<(Vec<Arc<DatedPath>>, Vec<Vec<f64>>, Vec<usize>)>,
+    ),
+    EngineError,
+> {
+    let bad = |message: String| EngineError::BadTrade {
+        id: t.id.clone(),
+        message,
+    };
+    let Some(base) = t.dated.clone() else {
+        return Err(bad("not a dated trade".into()));
+    };
+    let (of, distinct) = distinct_moves(sc);
+    let mut moved = Vec::with_capacity(distinct.len());
+    for (k, moves) in distinct {
+        let p = base
+            .moved(moves)
+            .map_err(|e| bad(format!("in scenario {}: {e}", k + 1)))?;
+        moved.push(Arc::new(p));
+    }
+    let ids: Vec<usize> = (0..moved.len()).collect();
+    let chunks: Vec<&[usize]> = if ids.is_empty() {
+        vec![&[]]
+    } else {
+        ids.chunks(per_record).collect()
+    };
+    let records = chunks
+        .into_iter()
+        .map(|chunk| {
             let mut families = vec![base.clone()];
             families.extend(chunk.iter().map(|&k| moved[k].clone()));
             let nf = families.len();
@@ -583,40 +630,37 @@ pub fn revalue(
                 c[q] = 1.0;
                 c[0] = -1.0;
             }
-            planner.add(
-                i,
-                t,
-                &families,
-                &coef,
-                Use::Scenario(chunk.to_vec()),
-                &plain,
-            )?;
-        }
-        of_trade.push(of);
-    }
+            (families, coef, chunk.to_vec())
+        })
+        .collect();
+    Ok((of, records))
+}
+
+/// Each trade's scenario results from its records' merged outputs
+/// (`records`: the trade's index, the distinct moves of the record, its
+/// sums, output 0 the base and `1 + q` its `q`-th move's P&L), with the
+/// seconds `seconds(i)` gives trade `i`.
+pub(crate) fn scenario_results<'a>(
+    trades: &[Trade],
+    of_trade: &[Vec<Option<usize>>],
+    records: impl IntoIterator<Item = (usize, &'a [usize], &'a Acc)>,
+    seconds: impl Fn(usize) -> f64,
+) -> Vec<ScenarioResult> {
     // Per trade: its base (the first record's) and each distinct move's P&L.
     let mut base: Vec<Option<Estimate>> = vec![None; trades.len()];
     let mut pnl: Vec<Vec<Estimate>> = of_trade
         .iter()
         .map(|of| vec![Estimate::ZERO; of.iter().flatten().map(|k| k + 1).max().unwrap_or(0)])
         .collect();
-    for plan in planner.finish() {
-        let (blocks, _) = run(&plan.batch())?;
-        let merged = plan.merged(&blocks);
-        for ((&i, what), acc) in plan.trades.iter().zip(&plan.uses).zip(&merged) {
-            if base[i].is_none() {
-                base[i] = Some(acc.estimate(0));
-            }
-            if let Use::Scenario(ks) = what {
-                for (q, &k) in ks.iter().enumerate() {
-                    pnl[i][k] = acc.estimate(1 + q);
-                }
-            }
+    for (i, ks, acc) in records {
+        if base[i].is_none() {
+            base[i] = Some(acc.estimate(0));
+        }
+        for (q, &k) in ks.iter().enumerate() {
+            pnl[i][k] = acc.estimate(1 + q);
         }
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let work: f64 = trades.iter().map(Trade::path_steps).sum::<f64>().max(1.0);
-    Ok(trades
+    trades
         .iter()
         .enumerate()
         .map(|(i, t)| ScenarioResult {
@@ -626,9 +670,9 @@ pub fn revalue(
                 .map(|k| k.map_or(Estimate::ZERO, |k| pnl[i][k]))
                 .collect(),
             paths: t.paths,
-            seconds: seconds * t.path_steps() / work,
+            seconds: seconds(i),
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

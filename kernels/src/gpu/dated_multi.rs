@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use bytemuck::{Pod, Zeroable};
 
-use super::dated::{RunSide, SideTarget, D_ANTITHETIC};
+use super::dated::{scenario_records, scenario_results, RunSide, SideTarget, D_ANTITHETIC};
 use super::extension::{
     Moments, SideBatch, SideKernel, EXTENSION_OUTPUTS, E_MAX, E_MIN, E_PUT, E_SORTED,
 };
@@ -48,8 +48,7 @@ use crate::market::path::{AssetModel, DatedPath};
 use crate::multi::{MultiPayoff, RainbowKind};
 use crate::payoff::OptionType;
 use crate::rng::key_of;
-use crate::scenario::{distinct_moves, ScenarioResult, TradeScenarios};
-use crate::stats::Estimate;
+use crate::scenario::{ScenarioResult, TradeScenarios};
 
 /// Families a record carries at most: the base, spot and vol up and down
 /// per underlying, rate up and down.
@@ -579,76 +578,34 @@ pub fn revalue(
     let mut of_trade = Vec::with_capacity(trades.len());
     let mut fits = vec![0.0; trades.len()];
     for (i, (t, sc)) in trades.iter().zip(scenarios).enumerate() {
-        let bad = |message: String| EngineError::BadTrade {
-            id: t.id.clone(),
-            message,
-        };
-        let Some(base) = t.dated.clone() else {
-            return Err(bad("not a dated trade".into()));
-        };
-        let (of, distinct) = distinct_moves(sc);
-        let mut moved = Vec::with_capacity(distinct.len());
-        for (k, moves) in distinct {
-            let p = base
-                .moved(moves)
-                .map_err(|e| bad(format!("in scenario {}: {e}", k + 1)))?;
-            moved.push(Arc::new(p));
-        }
-        let ids: Vec<usize> = (0..moved.len()).collect();
-        let chunks: Vec<&[usize]> = if ids.is_empty() {
-            vec![&[]]
-        } else {
-            ids.chunks(MULTI_OUTPUTS - 1).collect()
-        };
-        for chunk in chunks {
-            let mut families = vec![(base.clone(), true)];
-            families.extend(chunk.iter().map(|&k| (moved[k].clone(), true)));
-            let nf = families.len();
-            let mut coef = vec![vec![0.0; nf]; nf];
-            coef[0][0] = 1.0;
-            for (q, c) in coef.iter_mut().enumerate().skip(1) {
-                c[q] = 1.0;
-                c[0] = -1.0;
-            }
+        let (of, records) = scenario_records(t, sc, MULTI_OUTPUTS - 1)?;
+        for (families, coef, moves) in records {
+            // Each family fits its own policy, as the CPU pricer's revalue.
+            let families = families.into_iter().map(|p| (p, true)).collect();
             let pricer = Pricer::new(t, &plain, families, coef.clone());
             fits[i] += pricer.fit_seconds;
-            plans.add(i, t, &pricer, &coef, chunk.to_vec(), &plain)?;
+            plans.add(i, t, &pricer, &coef, moves, &plain)?;
         }
         of_trade.push(of);
     }
-    let mut base: Vec<Option<Estimate>> = vec![None; trades.len()];
-    let mut pnl: Vec<Vec<Estimate>> = of_trade
-        .iter()
-        .map(|of| vec![Estimate::ZERO; of.iter().flatten().map(|k| k + 1).max().unwrap_or(0)])
-        .collect();
-    for plan in plans.plans {
-        let plan = plan.finish();
+    let plans: Vec<MultiPlan> = plans.plans.into_iter().map(MultiPlan::finish).collect();
+    let mut merged = Vec::new();
+    for plan in &plans {
         let (blocks, _) = run(&plan.batch())?;
-        let merged = plan.merged(&blocks);
-        for ((&i, ks), acc) in plan.trades.iter().zip(&plan.moves).zip(&merged) {
-            if base[i].is_none() {
-                base[i] = Some(acc.estimate(0));
-            }
-            for (q, &k) in ks.iter().enumerate() {
-                pnl[i][k] = acc.estimate(1 + q);
-            }
-        }
+        merged.push(plan.merged(&blocks));
     }
+    let records = plans.iter().zip(&merged).flat_map(|(plan, accs)| {
+        plan.trades
+            .iter()
+            .zip(&plan.moves)
+            .zip(accs)
+            .map(|((&i, ks), acc)| (i, ks.as_slice(), acc))
+    });
     let seconds = started.elapsed().as_secs_f64() - fits.iter().sum::<f64>();
     let work: f64 = trades.iter().map(Trade::path_steps).sum::<f64>().max(1.0);
-    Ok(trades
-        .iter()
-        .enumerate()
-        .map(|(i, t)| ScenarioResult {
-            base: base[i].unwrap_or(Estimate::ZERO),
-            pnl: of_trade[i]
-                .iter()
-                .map(|k| k.map_or(Estimate::ZERO, |k| pnl[i][k]))
-                .collect(),
-            paths: t.paths,
-            seconds: fits[i] + seconds.max(0.0) * t.path_steps() / work,
-        })
-        .collect())
+    Ok(scenario_results(trades, &of_trade, records, |i| {
+        fits[i] + seconds.max(0.0) * trades[i].path_steps() / work
+    }))
 }
 
 #[cfg(test)]

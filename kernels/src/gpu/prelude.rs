@@ -283,6 +283,7 @@ mod tests {
             w::KAT,
             w::DATED,
             w::DATED_MULTI,
+            w::DATED_STEP,
         ];
         v.extend(w::EXTENSION);
         v.extend(ModelKind::ALL.iter().map(|m| m.wgsl()));
@@ -297,6 +298,7 @@ mod tests {
         v.extend(source::EXTENSION);
         v.push(source::DATED);
         v.push(source::DATED_MULTI);
+        v.push(source::DATED_STEP);
         v.extend(ModelKind::ALL.iter().map(|m| m.cuda().0));
         v.extend(PayoffKind::ALL.iter().map(|p| p.cuda().0));
         v

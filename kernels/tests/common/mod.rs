@@ -897,3 +897,35 @@ pub fn near_barrier_trades(paths: u64) -> Vec<Trade> {
         ),
     ]
 }
+
+/// The CUDA C built for the CPU, or None with the reason printed (a
+/// failure where RISKPOOL_REQUIRE_CXX=1, as scripts/test sets it).
+pub fn cuda_c() -> Option<riskpool_kernels::engine::cuda::on_cpu::CudaOnCpu> {
+    match riskpool_kernels::engine::cuda::on_cpu::CudaOnCpu::build(std::path::Path::new(env!(
+        "CARGO_TARGET_TMPDIR"
+    ))) {
+        Ok(e) => Some(e),
+        Err(e) if std::env::var("RISKPOOL_REQUIRE_CXX").as_deref() == Ok("1") => {
+            panic!("RISKPOOL_REQUIRE_CXX=1 but: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            None
+        }
+    }
+}
+
+/// The wgpu engine (lavapipe in CI), or None with the reason printed (a
+/// failure where RISKPOOL_REQUIRE_WGPU=1, as scripts/test sets it).
+pub fn wgpu() -> Option<riskpool_kernels::engine::wgpu::WgpuEngine> {
+    match riskpool_kernels::engine::wgpu::WgpuEngine::new(true) {
+        Ok(e) => Some(e),
+        Err(e) if std::env::var("RISKPOOL_REQUIRE_WGPU").as_deref() == Ok("1") => {
+            panic!("RISKPOOL_REQUIRE_WGPU=1 but the wgpu engine cannot run: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            None
+        }
+    }
+}

@@ -69,33 +69,9 @@ __device__ __forceinline__ void rp_dated_path(const DatedTrade<double>& tr, cons
             const double c = sv[0], a = sv[1], q = sv[2];
             const unsigned sf = (unsigned)sv[3];
             double xf = x[f];
-            double var_dt = 0.0;
-            if (fi[0] == RP_M_BLACK) {
-                const double sd = sqrt(a);
-                var_dt = a;
-                xf += c - 0.5 * a + sd * z0;
-            } else if (fi[0] == RP_M_LOCAL_VOL) {
-                // The step's vol x sqrt(dt) at the family's log-moneyness,
-                // between the two columns around it (LocalVolGrid::column).
-                double u = (xf + a - fv[RP_F_K0]) * fv[RP_F_INV_DK];
-                u = u < 0.0 ? 0.0 : (u > (double)(RP_NODES - 1) ? (double)(RP_NODES - 1) : u);
-                unsigned col = u >= 0.0 ? (unsigned)u : 0u;
-                col = col < RP_NODES - 2u ? col : RP_NODES - 2u;
-                const double fr = u - (double)col;
-                const double* row = values + fi[5] + (size_t)s * RP_NODES;
-                const double lo = row[col], hi = row[col + 1u];
-                const double sd = lo + fr * (hi - lo);
-                const double s2 = sd * sd;
-                var_dt = s2;
-                xf += c - 0.5 * s2 + sd * z0;
-            } else if (fi[0] == RP_M_HESTON) {
-                const double* h = fv + RP_F_HESTON;  // v0, kappa, theta, xi, rho, rho_bar
-                const double vp = rp_max(v[f], 0.0);
-                const double sd = sqrt(vp * a);
-                var_dt = vp * a;
-                xf += c - 0.5 * vp * a + sd * z0;
-                v[f] += h[1] * (h[2] - vp) * a + h[3] * sd * (h[4] * z0 + h[5] * z1);
-            }
+            const RpDatedModel m = {fi[0], values + fi[5] + (size_t)s * RP_NODES, fv[RP_F_K0], fv[RP_F_INV_DK],
+                                    fv + RP_F_HESTON + 1};
+            const double var_dt = rp_dated_step(m, xf, v[f], c, a, z0, z1);
             const double pre = xf;
             if (sf & RP_S_DIVIDEND) {
                 const double e = rp_exp(xf) - q;

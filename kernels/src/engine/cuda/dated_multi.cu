@@ -82,29 +82,10 @@ __device__ __forceinline__ void rp_multi_path(const DatedMultiTrade& tr, const u
                 const unsigned model = fi[RP_FI_ASSETS + 2u * j];
                 const double* av = fv + j * RP_MULTI_ASSET_VALS;
                 double x = xs[at];
-                double var_dt = 0.0;
-                if (model == RP_M_BLACK) {
-                    const double sd = sqrt(a);
-                    var_dt = a;
-                    x += c - 0.5 * a + sd * w[j];
-                } else if (model == RP_M_LOCAL_VOL) {
-                    double u = (x + a - av[1]) * av[2];
-                    u = u < 0.0 ? 0.0 : (u > (double)(RP_NODES - 1) ? (double)(RP_NODES - 1) : u);
-                    unsigned col = u >= 0.0 ? (unsigned)u : 0u;
-                    col = col < RP_NODES - 2u ? col : RP_NODES - 2u;
-                    const double fr = u - (double)col;
-                    const double* tb = vals + fi[RP_FI_ASSETS + 2u * j + 1u] + (size_t)st * RP_NODES;
-                    const double lo = tb[col], hi = tb[col + 1u];
-                    const double sd = lo + fr * (hi - lo);
-                    const double s2 = sd * sd;
-                    var_dt = s2;
-                    x += c - 0.5 * s2 + sd * w[j];
-                } else if (model == RP_M_HESTON) {
-                    const double vp = rp_max(vs[at], 0.0);
-                    const double sd = sqrt(vp * a);
-                    var_dt = vp * a;
-                    x += c - 0.5 * vp * a + sd * w[j];
-                    vs[at] += av[4] * (av[5] - vp) * a + av[6] * sd * (av[7] * w[j] + av[8] * e[h]);
+                const RpDatedModel md = {model, vals + fi[RP_FI_ASSETS + 2u * j + 1u] + (size_t)st * RP_NODES, av[1],
+                                         av[2], av + 4};
+                const double var_dt = rp_dated_step(md, x, vs[at], c, a, w[j], e[h < RP_MAX_NORMALS ? h : 0u]);
+                if (model == RP_M_HESTON) {
                     h++;
                 }
                 if (sf & (2u << j)) {

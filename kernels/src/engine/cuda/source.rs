@@ -34,6 +34,8 @@ pub(crate) const EXTENSION: [&str; 4] = [
 /// Dated trades on one underlying ([`crate::gpu::dated`]): their kernel,
 /// one a payoff kind, after the payoffs.
 pub(crate) const DATED: &str = include_str!("dated.cu");
+/// The step both dated kernels share, before them.
+pub(crate) const DATED_STEP: &str = include_str!("dated_step.cuh");
 
 /// Dated trades with early exercise or several underlyings
 /// ([`crate::gpu::dated_multi`]): their one kernel, after `DATED`.
@@ -113,7 +115,7 @@ pub fn full_source(fast_math: bool) -> String {
         .chain(payoffs)
         .chain([KERNEL])
         .chain(EXTENSION)
-        .chain([DATED, DATED_MULTI])
+        .chain([DATED_STEP, DATED, DATED_MULTI])
         .collect();
     src.push_str(&files.join("\n"));
     for &p in PayoffKind::ALL {

@@ -13,7 +13,8 @@
 // the host in path order (kernels/src/gpu/dated.rs lays the records out).
 //
 // Assembled at load time (kernels/src/engine/wgpu/source.rs): the prelude,
-// rng.wgsl, math.wgsl, common.wgsl, one payoff file and this file.
+// rng.wgsl, math.wgsl, common.wgsl, one payoff file, dated_step.wgsl and
+// this file.
 
 struct Params {
     key: vec2<u32>,
@@ -32,7 +33,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 // Binding 4 (the extension's exercise dates) is not read here.
-@group(0) @binding(5) var<storage, read> values: array<f32>;
+// The value table (named as dated_step.wgsl reads it).
+@group(0) @binding(5) var<storage, read> coefs: array<f32>;
 
 var<workgroup> sh: array<array<f32, DATED_OUTPUTS>, WG>;
 var<workgroup> sh_mean: array<f32, DATED_OUTPUTS>;
@@ -115,42 +117,24 @@ fn dated_path(t: u32, draw: u32, sign: f32) {
                 continue;
             }
             let so = family_int(t, f, 4u) + s * STEP_VALS;
-            let c = values[so];
-            let a = values[so + 1u];
-            let q = values[so + 2u];
-            let sf = u32(values[so + 3u]);
+            let c = coefs[so];
+            let a = coefs[so + 1u];
+            let q = coefs[so + 2u];
+            let sf = u32(coefs[so + 3u]);
             let model = family_int(t, f, 0u);
-            var x = xs[f];
-            var var_dt = 0.0;
-            if (model == M_BLACK) {
-                let sd = sqrt(a);
-                var_dt = a;
-                x = x + (c - 0.5 * a + sd * z0);
-            } else if (model == M_LOCAL_VOL) {
-                // The step's vol x sqrt(dt) at the family's log-moneyness,
-                // between the two columns around it.
-                let u = clamp((x + a - family_val(t, f, F_K0)) * family_val(t, f, F_INV_DK), 0.0, f32(NODES - 1u));
-                let col = min(u32(u), NODES - 2u);
-                let fr = u - f32(col);
-                let at = family_int(t, f, 5u) + s * NODES + col;
-                let lo = values[at];
-                let hi = values[at + 1u];
-                let sd = lo + fr * (hi - lo);
-                let s2 = sd * sd;
-                var_dt = s2;
-                x = x + (c - 0.5 * s2 + sd * z0);
+            var m = DatedModel(model, 0u, vec2<f32>(0.0), vec4<f32>(0.0), 0.0);
+            if (model == M_LOCAL_VOL) {
+                m.row = family_int(t, f, 5u) + s * NODES;
+                m.lv = vec2<f32>(family_val(t, f, F_K0), family_val(t, f, F_INV_DK));
             } else if (model == M_HESTON) {
-                let kappa = family_val(t, f, F_HESTON + 1u);
-                let theta = family_val(t, f, F_HESTON + 2u);
-                let xi = family_val(t, f, F_HESTON + 3u);
-                let rho = family_val(t, f, F_HESTON + 4u);
-                let rho_bar = family_val(t, f, F_HESTON + 5u);
-                let vp = max(vs[f], 0.0);
-                let sd = sqrt(vp * a);
-                var_dt = vp * a;
-                x = x + (c - 0.5 * vp * a + sd * z0);
-                vs[f] = vs[f] + kappa * (theta - vp) * a + xi * sd * (rho * z0 + rho_bar * z1);
+                m.h = vec4<f32>(family_val(t, f, F_HESTON + 1u), family_val(t, f, F_HESTON + 2u),
+                    family_val(t, f, F_HESTON + 3u), family_val(t, f, F_HESTON + 4u));
+                m.rho_bar = family_val(t, f, F_HESTON + 5u);
             }
+            let r = dated_step(m, xs[f], vs[f], c, a, z0, z1);
+            var x = r.x;
+            vs[f] = r.y;
+            let var_dt = r.z;
             let pre = x;
             if ((sf & S_DIVIDEND) != 0u) {
                 let e = rp_exp(x) - q;

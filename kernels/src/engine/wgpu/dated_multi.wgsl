@@ -14,8 +14,8 @@
 // extension kernels' partial layout.
 //
 // Assembled at load time (kernels/src/engine/wgpu/source.rs): the prelude,
-// rng.wgsl, math.wgsl, common.wgsl, payoff/multi.wgsl, exercise.wgsl and
-// this file.
+// rng.wgsl, math.wgsl, common.wgsl, payoff/multi.wgsl, exercise.wgsl,
+// dated_step.wgsl and this file.
 
 struct Params {
     key: vec2<u32>,
@@ -168,32 +168,21 @@ fn multi_path(t: u32, draw: u32, sign: f32) {
                 let q = coefs[so + STEP_HEAD + 3u * j + 2u];
                 let model = ints[fb + FI_ASSETS + 2u * j];
                 let av = fv + j * MULTI_ASSET_VALS;
-                var x = xs[at];
-                var var_dt = 0.0;
-                if (model == M_BLACK) {
-                    let sd = sqrt(a);
-                    var_dt = a;
-                    x = x + (c - 0.5 * a + sd * w[j]);
-                } else if (model == M_LOCAL_VOL) {
-                    let u = clamp((x + a - coefs[av + 1u]) * coefs[av + 2u], 0.0, f32(NODES - 1u));
-                    let col = min(u32(u), NODES - 2u);
-                    let fr = u - f32(col);
-                    let tb = ints[fb + FI_ASSETS + 2u * j + 1u] + s * NODES + col;
-                    let lo = coefs[tb];
-                    let hi = coefs[tb + 1u];
-                    let sd = lo + fr * (hi - lo);
-                    let s2 = sd * sd;
-                    var_dt = s2;
-                    x = x + (c - 0.5 * s2 + sd * w[j]);
+                var m = DatedModel(model, 0u, vec2<f32>(0.0), vec4<f32>(0.0), 0.0);
+                var zh = 0.0;
+                if (model == M_LOCAL_VOL) {
+                    m.row = ints[fb + FI_ASSETS + 2u * j + 1u] + s * NODES;
+                    m.lv = vec2<f32>(coefs[av + 1u], coefs[av + 2u]);
                 } else if (model == M_HESTON) {
-                    let vp = max(vs[at], 0.0);
-                    let sd = sqrt(vp * a);
-                    var_dt = vp * a;
-                    x = x + (c - 0.5 * vp * a + sd * w[j]);
-                    vs[at] = vs[at] + coefs[av + 4u] * (coefs[av + 5u] - vp) * a
-                        + coefs[av + 6u] * sd * (coefs[av + 7u] * w[j] + coefs[av + 8u] * e[h]);
+                    m.h = vec4<f32>(coefs[av + 4u], coefs[av + 5u], coefs[av + 6u], coefs[av + 7u]);
+                    m.rho_bar = coefs[av + 8u];
+                    zh = e[min(h, MAX_NORMALS - 1u)];
                     h = h + 1u;
                 }
+                let r = dated_step(m, xs[at], vs[at], c, a, w[j], zh);
+                var x = r.x;
+                vs[at] = r.y;
+                let var_dt = r.z;
                 if ((sf & (2u << j)) != 0u) {
                     let ex = rp_exp(x) - q;
                     x = select(bitcast<f32>(0xff800000u), rp_ln(ex), ex > 0.0);

@@ -27,7 +27,9 @@ pub use device::{adapters, AdapterSummary};
 use device::{block_on, failed, instance, preference, unavailable};
 pub use source::{dated_multi_shader, dated_shader, extension_shader, pricing_shader};
 #[allow(unused_imports)] // COMMON, KERNEL, EXTENSION, DATED: read by the prelude's tests.
-pub(crate) use source::{COMMON, DATED, DATED_MULTI, EXTENSION, KAT, KERNEL, MATH, RNG};
+pub(crate) use source::{
+    COMMON, DATED, DATED_MULTI, DATED_STEP, EXTENSION, KAT, KERNEL, MATH, RNG,
+};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

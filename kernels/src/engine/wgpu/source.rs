@@ -47,8 +47,10 @@ pub fn extension_shader(heston: bool) -> String {
     parts.join("\n")
 }
 
-/// Dated trades on one underlying ([`crate::gpu::dated`]), after one payoff file.
+/// Dated trades on one underlying ([`crate::gpu::dated`]), after one payoff
+/// file and the step both dated kernels share (`DATED_STEP`).
 pub(crate) const DATED: &str = include_str!("dated.wgsl");
+pub(crate) const DATED_STEP: &str = include_str!("dated_step.wgsl");
 
 /// The kernel of the dated trades of one payoff kind: the prelude, the
 /// stream, the special functions, `COMMON`, the payoff and `DATED`.
@@ -59,6 +61,7 @@ pub fn dated_shader(payoff: PayoffKind) -> String {
         MATH,
         COMMON,
         payoff.wgsl(),
+        DATED_STEP,
         DATED,
     ]
     .join("\n")
@@ -79,6 +82,7 @@ pub fn dated_multi_shader() -> String {
         COMMON,
         include_str!("../../payoff/multi.wgsl"),
         include_str!("../../exercise.wgsl"),
+        DATED_STEP,
         DATED_MULTI,
     ]
     .join("\n")
