@@ -126,9 +126,11 @@ impl Drop for Registry {
     }
 }
 
-fn image(args: &[&str]) -> Output {
+fn image(storage: &common::ContainerStorage, args: &[&str]) -> Output {
+    let (k, v) = storage.env();
     Command::new(env!("CARGO_BIN_EXE_riskpool-image"))
         .args(args)
+        .env(k, v)
         .output()
         .unwrap()
 }
@@ -175,6 +177,7 @@ fn every_variant_is_built_pushed_verified_and_free_of_secrets() {
         return;
     }
     let reg = Registry::start();
+    let storage = common::ContainerStorage::new();
     let certs = reg.certs.display().to_string();
     let creds = format!("{USER}:{PASSWORD}");
     let runner = runner().display().to_string();
@@ -183,24 +186,27 @@ fn every_variant_is_built_pushed_verified_and_free_of_secrets() {
         let t0 = Instant::now();
         let reference = format!("{}/riskpool:{variant}", reg.addr);
         let digest_file = tempfile::NamedTempFile::new().unwrap();
-        let o = image(&[
-            "container",
-            "--variant",
-            variant,
-            "--tag",
-            &reference,
-            "--push",
-            "--creds",
-            &creds,
-            "--cert-dir",
-            &certs,
-            "--runner",
-            &runner,
-            "--cache-dir",
-            &cache,
-            "--digest-file",
-            digest_file.path().to_str().unwrap(),
-        ]);
+        let o = image(
+            &storage,
+            &[
+                "container",
+                "--variant",
+                variant,
+                "--tag",
+                &reference,
+                "--push",
+                "--creds",
+                &creds,
+                "--cert-dir",
+                &certs,
+                "--runner",
+                &runner,
+                "--cache-dir",
+                &cache,
+                "--digest-file",
+                digest_file.path().to_str().unwrap(),
+            ],
+        );
         let (out, err) = (
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr),
@@ -213,16 +219,19 @@ fn every_variant_is_built_pushed_verified_and_free_of_secrets() {
             "{out} / {digest}"
         );
 
-        let o = image(&[
-            "verify",
-            &reference,
-            "--creds",
-            &creds,
-            "--cert-dir",
-            &certs,
-            "--runner",
-            &runner,
-        ]);
+        let o = image(
+            &storage,
+            &[
+                "verify",
+                &reference,
+                "--creds",
+                &creds,
+                "--cert-dir",
+                &certs,
+                "--runner",
+                &runner,
+            ],
+        );
         let out = String::from_utf8_lossy(&o.stdout);
         assert!(
             o.status.success(),
@@ -285,7 +294,7 @@ fn every_variant_is_built_pushed_verified_and_free_of_secrets() {
             "refused the credentials",
         ),
     ] {
-        let o = image(&args);
+        let o = image(&storage, &args);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains(words), "{args:?}: {err}");

@@ -9,7 +9,6 @@
 //! Skips, saying so, without buildah (scripts/test installs it and sets
 //! RISKPOOL_REQUIRE_IMAGE_TOOLS=1, so CI cannot skip).
 
-#[allow(dead_code)]
 use crate::common;
 
 use std::net::TcpListener;
@@ -65,6 +64,7 @@ fn files_with(dir: &Path, needle: &[u8]) -> Vec<String> {
 
 fn stop_during_build(signal: &str, code: i32) {
     let tmp = tempfile::tempdir().unwrap();
+    let storage = common::ContainerStorage::new();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -95,6 +95,7 @@ fn stop_during_build(signal: &str, code: i32) {
         .arg("--cache-dir")
         .arg(tmp.path().join("cache"))
         .env("TMPDIR", tmp.path())
+        .env(storage.env().0, storage.env().1)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

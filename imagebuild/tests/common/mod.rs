@@ -1,6 +1,6 @@
 //! Shared by the image tests: which tools are missing (a skip here, a
-//! failure where scripts/test installed them), the runner binary, and the
-//! cache of base root file systems.
+//! failure where scripts/test installed them), the runner binary, the
+//! cache of base root file systems, and a container storage of their own.
 
 use std::path::{Path, PathBuf};
 
@@ -42,4 +42,36 @@ pub fn runner() -> PathBuf {
 /// Base root file systems, kept between runs (in cargo's target folder).
 pub fn cache() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("image-cache")
+}
+
+/// A container storage (buildah's and podman's images and layers) in a
+/// temporary folder, removed with everything in it on drop: the tests'
+/// images never reach the host's storage, where each run would otherwise
+/// leave about a gigabyte of vfs layers behind. Pass [`Self::env`] to
+/// every command that runs buildah or podman.
+pub struct ContainerStorage {
+    conf: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ContainerStorage {
+    pub fn new() -> ContainerStorage {
+        let dir = tempfile::tempdir().expect("a temporary folder for the container storage");
+        let conf = dir.path().join("storage.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+                dir.path().join("graph").display(),
+                dir.path().join("run").display()
+            ),
+        )
+        .expect("storage.conf written");
+        ContainerStorage { conf, _dir: dir }
+    }
+
+    /// The variable containers/storage reads (buildah, podman, skopeo).
+    pub fn env(&self) -> (&'static str, &Path) {
+        ("CONTAINERS_STORAGE_CONF", self.conf.as_path())
+    }
 }
