@@ -2,7 +2,8 @@
 // Policy::exercises in kernels/src/exercise.rs; kernels/src/exercise.wgsl):
 // the coefficients beta (fitted on the host) times the terms 1, x_1..x_n,
 // x_1^2..x_n^2 and the intrinsic value, summed in that order; x sorted,
-// largest first, for a rainbow.
+// largest first, for a rainbow. One asset: u = x - 1 and its powers up to
+// the fourth (Basis::degree).
 
 template <typename R>
 __device__ __forceinline__ R rp_continuation(const R* beta, const R* x, R intrinsic, unsigned n, bool sorted) {
@@ -23,12 +24,21 @@ __device__ __forceinline__ R rp_continuation(const R* beta, const R* x, R intrin
             }
         }
     }
+    const unsigned degree = n == 1u ? 4u : 2u;
+    const R centre = n == 1u ? R(1) : R(0);
+    R u[RP_MAX_ASSETS], power[RP_MAX_ASSETS];
+    for (unsigned i = 0; i < n; i++) {
+        u[i] = v[i] - centre;
+        power[i] = u[i];
+    }
     R c = beta[0];
-    for (unsigned i = 0; i < n; i++) {
-        c += beta[1 + i] * v[i];
+    for (unsigned p = 0; p < degree; p++) {
+        for (unsigned i = 0; i < n; i++) {
+            if (p > 0u) {
+                power[i] = power[i] * u[i];
+            }
+            c += beta[1 + p * n + i] * power[i];
+        }
     }
-    for (unsigned i = 0; i < n; i++) {
-        c += beta[1 + n + i] * (v[i] * v[i]);
-    }
-    return c + beta[1 + 2 * n] * intrinsic;
+    return c + beta[1 + degree * n] * intrinsic;
 }

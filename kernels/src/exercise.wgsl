@@ -2,7 +2,8 @@
 // Policy::exercises in kernels/src/exercise.rs; kernels/src/exercise.cuh):
 // the coefficients from `at` (fitted on the host, rounded to f32) times the
 // terms 1, x_1..x_n, x_1^2..x_n^2 and the intrinsic value, summed in that
-// order; x sorted, largest first, for a rainbow.
+// order; x sorted, largest first, for a rainbow. One asset: u = x - 1 and
+// its powers up to the fourth (Basis::degree).
 
 // `v` holds the state and is sorted in place (the caller's scratch).
 fn continuation(at: u32, v: ptr<private, array<f32, MAX_ASSETS>>, intrinsic: f32, n: u32, sorted: bool) -> f32 {
@@ -19,16 +20,28 @@ fn continuation(at: u32, v: ptr<private, array<f32, MAX_ASSETS>>, intrinsic: f32
             }
         }
     }
+    let degree = select(2u, 4u, n == 1u);
+    let centre = select(0.0, 1.0, n == 1u);
+    // u = x - centre in place; `power` its running power.
+    var power: array<f32, MAX_ASSETS>;
+    for (var i = 0u; i < MAX_ASSETS; i++) {
+        if (i < n) {
+            (*v)[i] = (*v)[i] - centre;
+            power[i] = (*v)[i];
+        }
+    }
     var c = coefs[at];
-    for (var i = 0u; i < MAX_ASSETS; i++) {
-        if (i < n) {
-            c = c + coefs[at + 1u + i] * (*v)[i];
+    for (var p = 0u; p < 4u; p++) {
+        if (p < degree) {
+            for (var i = 0u; i < MAX_ASSETS; i++) {
+                if (i < n) {
+                    if (p > 0u) {
+                        power[i] = power[i] * (*v)[i];
+                    }
+                    c = c + coefs[at + 1u + p * n + i] * power[i];
+                }
+            }
         }
     }
-    for (var i = 0u; i < MAX_ASSETS; i++) {
-        if (i < n) {
-            c = c + coefs[at + 1u + n + i] * ((*v)[i] * (*v)[i]);
-        }
-    }
-    return c + coefs[at + 1u + 2u * n] * intrinsic;
+    return c + coefs[at + 1u + degree * n] * intrinsic;
 }

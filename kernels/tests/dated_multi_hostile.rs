@@ -329,6 +329,11 @@ fn results_close(
     tol: Tolerance,
 ) {
     let d = t.dated.as_ref().unwrap();
+    let greek_tol = if !d.exercise.is_empty() {
+        tol.for_exercise_greeks()
+    } else {
+        tol
+    };
     let bu = &req.bumps;
     let amps = |spot: f64| {
         let h = bu.spot_rel * spot;
@@ -362,7 +367,14 @@ fn results_close(
         );
         if let (Some(x), Some(y)) = (a.greek(*g), b.greek(*g)) {
             let amp = amps(smallest)[q] * d.assets.len() as f64;
-            close(&format!("{tag} {}", g.name()), x, y, a.pv.value, amp, tol);
+            close(
+                &format!("{tag} {}", g.name()),
+                x,
+                y,
+                a.pv.value,
+                amp,
+                greek_tol,
+            );
         }
     }
     assert_eq!(
@@ -387,7 +399,7 @@ fn results_close(
                     y,
                     a.pv.value,
                     amp,
-                    tol,
+                    greek_tol,
                 );
             }
         }

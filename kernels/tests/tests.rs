@@ -14,6 +14,7 @@ mod dated_gpu_hostile;
 mod dated_multi_hostile;
 mod double_barrier;
 mod golden;
+mod ls_table1;
 mod multi_asset;
 mod non_finite;
 mod reference_prices;

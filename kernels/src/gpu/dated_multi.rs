@@ -506,7 +506,10 @@ fn need(pricer: &Pricer) -> (usize, usize) {
     };
     let n = base.assets.len();
     let nd = base.exercise.len();
-    let terms = 2 * n + 2;
+    let terms = families[0]
+        .many
+        .as_ref()
+        .map_or(2 * n + 2, |p| p.basis(n).len());
     let mut values = T_COEF + MULTI_OUTPUTS * nf + pricer.policies.len() * nd * (1 + terms);
     for f in families {
         let lv = f

@@ -60,7 +60,8 @@
 //! comparisons) with the coefficients rounded to f32, so it conforms to
 //! the f32 contract (1e-4 relative or 0.1 SE); near the exercise boundary
 //! a rounding may exercise a path one date apart, which the SE allowance
-//! covers.
+//! covers for the PV; a bumped Greek, a difference of two such
+//! revaluations, is held to 0.3 SE (docs/formats.md).
 
 use bytemuck::{Pod, Zeroable};
 
