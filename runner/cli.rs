@@ -247,7 +247,8 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Workloads to run, comma-separated (W5 and W6, early exercise and
-    /// several assets, and W7, scenario revaluation, on request).
+    /// several assets, and W7, scenario revaluation, and W7S, its spot and
+    /// rate moves only, on request).
     #[arg(long, value_delimiter = ',', default_value = "W1,W2,W3,W4", value_parser = crate::flags::workload)]
     pub workloads: Vec<String>,
     /// Size relative to the standard workloads (trades for W1/W2, paths for W3-W6).

@@ -250,7 +250,7 @@ impl RiskWorkload {
 }
 
 /// Names of the scenario workloads.
-pub const RISK_NAMES: [&str; 1] = ["W7"];
+pub const RISK_NAMES: [&str; 2] = ["W7", "W7S"];
 
 /// The scenario workloads by name (`W7`), scaled by `scale` (1.0 is the
 /// standard size): the trade count.
@@ -262,10 +262,16 @@ pub const RISK_NAMES: [&str; 1] = ["W7"];
 /// scenarios of correlated spot (2% a day-like move, one market factor),
 /// vol (1 point) and parallel rate (5 bp) moves, drawn from their own
 /// Philox stream.
+///
+/// **W7S**: W7's trades and scenarios with the vol moves left out (spot
+/// and rate moves only, the same draws): every scenario folds the base
+/// path, none evolves a model of its own.
 pub fn risk_workload(name: &str, scale: f64) -> Option<RiskWorkload> {
-    if name != "W7" {
-        return None;
-    }
+    let vol_moves = match name {
+        "W7" => true,
+        "W7S" => false,
+        _ => return None,
+    };
     const UNDERLYINGS: usize = 20;
     const SCENARIOS: usize = 250;
     let trades_n = ((1000.0 * scale).round() as usize).max(1);
@@ -371,17 +377,26 @@ pub fn risk_workload(name: &str, scale: f64) -> Option<RiskWorkload> {
             let market = normal();
             let rate = 0.0005 * normal();
             (0..UNDERLYINGS)
-                .map(|_| MarketMove {
-                    spot: 0.02 * (0.6 * market + 0.8 * normal()),
-                    vol: 0.01 * normal(),
-                    rate,
+                .map(|_| {
+                    let spot = 0.02 * (0.6 * market + 0.8 * normal());
+                    // Drawn either way, so W7S's spot moves are W7's.
+                    let vol = 0.01 * normal();
+                    MarketMove {
+                        spot,
+                        vol: if vol_moves { vol } else { 0.0 },
+                        rate,
+                    }
                 })
                 .collect()
         })
         .collect();
     Some(RiskWorkload {
-        name: "W7",
-        description: "scenario revaluation: 1,000 trades (gbm/heston/sv_fx x european/digital/asian/barrier/lookback) on 20 underlyings, 250 scenarios, 10,000 paths",
+        name: if vol_moves { "W7" } else { "W7S" },
+        description: if vol_moves {
+            "scenario revaluation: 1,000 trades (gbm/heston/sv_fx x european/digital/asian/barrier/lookback) on 20 underlyings, 250 scenarios, 10,000 paths"
+        } else {
+            "scenario revaluation, spot and rate moves only: W7's 1,000 trades and 250 scenarios without their vol moves"
+        },
         trades,
         underlyings: (0..UNDERLYINGS).map(|u| format!("U{u:02}")).collect(),
         underlying_of,
@@ -417,5 +432,13 @@ mod tests {
             w.trades[..10]
         );
         assert!(risk_workload("W8", 1.0).is_none());
+        // W7S: W7's scenarios without their vol moves.
+        let s = risk_workload("W7S", 0.01).expect("W7S");
+        let w = risk_workload("W7", 0.01).expect("W7");
+        assert_eq!(s.trades, w.trades);
+        for (a, b) in s.moves.iter().flatten().zip(w.moves.iter().flatten()) {
+            assert_eq!((a.spot, a.rate, a.vol), (b.spot, b.rate, 0.0));
+        }
+        assert!(w.moves.iter().flatten().any(|m| m.vol != 0.0));
     }
 }

@@ -206,6 +206,52 @@ fn results_do_not_depend_on_threads_order_or_batch() {
     }
 }
 
+/// On the CPU a trade's scenario passes run as one group over its paths,
+/// the normals drawn once for all of them: each scenario's P&L is the same
+/// bits as when it is the trade's only scenario (one pass, a group of
+/// one), for every model and payoff, with antithetic pairs or not.
+#[test]
+fn a_trade_s_passes_drawn_together_give_each_scenario_s_own_bits() {
+    // Even path counts (antithetic pairs), one not a multiple of a lane.
+    let trades: Vec<Trade> = every_model_and_payoff(300)
+        .into_iter()
+        .step_by(2)
+        .map(|t| Trade { paths: 302, ..t })
+        .collect();
+    // 9 moves x 3: five passes a trade, vol groups among them.
+    let mut set = scenario_set();
+    for k in [1.5, -0.5] {
+        set.extend(
+            scenario_set()
+                .into_iter()
+                .map(|(w, m)| (w, mv(m.spot * k, m.vol * k, m.rate * k))),
+        );
+    }
+    let all = scenarios_of(&set, trades.len());
+    let cpu = CpuEngine::new(Some(2)).unwrap();
+    for antithetic in [false, true] {
+        let req = PricingRequest {
+            antithetic,
+            ..PricingRequest::default()
+        };
+        let grouped = cpu.revalue(&trades, &all, &req).unwrap();
+        for (s, (what, m)) in set.iter().enumerate() {
+            let alone = cpu
+                .revalue(&trades, &scenarios_of(&[(what, *m)], trades.len()), &req)
+                .unwrap();
+            for ((t, g), a) in trades.iter().zip(&grouped).zip(&alone) {
+                assert_eq!(
+                    (g.pnl[s].value.to_bits(), g.pnl[s].stderr.to_bits()),
+                    (a.pnl[0].value.to_bits(), a.pnl[0].stderr.to_bits()),
+                    "{} scenario {s} ({what}), antithetic {antithetic}",
+                    t.id
+                );
+                assert_eq!(g.base, a.base, "{}", t.id);
+            }
+        }
+    }
+}
+
 /// |cpu - other| within the contract for the base and every P&L.
 fn assert_pnl_conform(what: &str, a: &[ScenarioResult], b: &[ScenarioResult], tol: Tolerance) {
     assert_pnl_conform_with(what, a, b, tol, false)

@@ -5,7 +5,7 @@
 //! enable the target features, so LLVM vectorizes the lane loops for that
 //! width. All widths give bit-identical results (see `lanes.rs`).
 
-use super::lanes::{run_paths, Job};
+use super::lanes::{run_group, Job};
 use crate::model::PathModel;
 use crate::payoff::PathPayoff;
 use crate::real::Real;
@@ -62,45 +62,46 @@ impl Simd {
     }
 }
 
-/// Prices paths `first .. first + count` at SIMD level `simd`, which the
-/// caller has checked is [`Simd::supported`].
+/// Prices paths `first .. first + count` of each of `jobs` (passes over
+/// the same trade's paths, see [`run_group`]) into its `accs[j]` at SIMD
+/// level `simd`, which the caller has checked is [`Simd::supported`].
 #[inline(always)]
 pub fn run<T: Real, M: PathModel<T>, P: PathPayoff<T>>(
     simd: Simd,
-    job: &Job<T, M, P>,
+    jobs: &[Job<T, M, P>],
     first: u64,
     count: u64,
-    acc: &mut Sums,
+    accs: &mut [Sums],
 ) {
     match simd {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the engine only selects levels that `Simd::supported` confirmed.
-        Simd::Avx512 => unsafe { run_avx512(job, first, count, acc) },
+        Simd::Avx512 => unsafe { run_avx512(jobs, first, count, accs) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Simd::Avx2 => unsafe { run_avx2(job, first, count, acc) },
-        _ => run_paths::<T, M, P, 8>(job, first, count, acc),
+        Simd::Avx2 => unsafe { run_avx2(jobs, first, count, accs) },
+        _ => run_group::<T, M, P, 8>(jobs, first, count, accs),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2")]
 unsafe fn run_avx512<T: Real, M: PathModel<T>, P: PathPayoff<T>>(
-    job: &Job<T, M, P>,
+    jobs: &[Job<T, M, P>],
     first: u64,
     count: u64,
-    acc: &mut Sums,
+    accs: &mut [Sums],
 ) {
-    run_paths::<T, M, P, 16>(job, first, count, acc)
+    run_group::<T, M, P, 16>(jobs, first, count, accs)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn run_avx2<T: Real, M: PathModel<T>, P: PathPayoff<T>>(
-    job: &Job<T, M, P>,
+    jobs: &[Job<T, M, P>],
     first: u64,
     count: u64,
-    acc: &mut Sums,
+    accs: &mut [Sums],
 ) {
-    run_paths::<T, M, P, 8>(job, first, count, acc)
+    run_group::<T, M, P, 8>(jobs, first, count, accs)
 }

@@ -14,7 +14,9 @@
 //!
 //! then the folds' discounted payoffs are combined into the outputs and
 //! added to the f64 sums. The GPU kernels have the same shape, one lane per
-//! thread.
+//! thread. Several jobs over the same trade's paths (its scenario passes)
+//! run as a group ([`run_group`]): step 1 once a segment for [`GROUP`] of
+//! them.
 
 use crate::greeks::{MAX_FOLDS, OUTPUTS};
 use crate::model::PathModel;
@@ -67,6 +69,50 @@ pub fn run_paths<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize>(
     count: u64,
     acc: &mut Sums,
 ) {
+    run_jobs::<T, M, P, L, 1>(
+        std::slice::from_ref(job),
+        first,
+        count,
+        std::slice::from_mut(acc),
+    )
+}
+
+/// Jobs a group runs at once: their lane states live on the stack (a
+/// heap state, or one sized at run time, costs a plain run a sixth).
+pub const GROUP: usize = 8;
+
+/// Prices paths `first .. first + count` of every job in `jobs` into its
+/// own `accs[j]`, [`GROUP`] jobs at a time drawing each block's normals
+/// and evolving the base family (family 0) once for all of them: the jobs
+/// are passes over the same trade's paths (a trade's scenario passes: the
+/// same stream, key, steps, payoff and base model; the caller groups only
+/// those), so they read the same normals and the same base path. Each
+/// job's sums are exactly what [`run_paths`] gives it alone.
+#[inline(always)]
+pub fn run_group<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize>(
+    jobs: &[Job<T, M, P>],
+    first: u64,
+    count: u64,
+    accs: &mut [Sums],
+) {
+    if let ([job], [acc]) = (jobs, &mut *accs) {
+        return run_paths::<T, M, P, L>(job, first, count, acc);
+    }
+    for (jobs, accs) in jobs.chunks(GROUP).zip(accs.chunks_mut(GROUP)) {
+        run_jobs::<T, M, P, L, GROUP>(jobs, first, count, accs);
+    }
+}
+
+/// The kernel: up to `G` jobs over the same paths (`jobs.len() <= G`).
+#[inline(always)]
+fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G: usize>(
+    jobs: &[Job<T, M, P>],
+    first: u64,
+    count: u64,
+    accs: &mut [Sums],
+) {
+    let Some(job) = jobs.first() else { return };
+    let jobs = &jobs[..jobs.len().min(G)];
     let k = M::NORMALS;
     let mut z = [[T::ZERO; L]; SEGMENT * 2];
     let end = first + count;
@@ -87,16 +133,18 @@ pub fn run_paths<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize>(
             }
         }
 
-        let mut x = [[T::ZERO; L]; FAMILIES];
-        let mut aux = [[T::ZERO; L]; FAMILIES];
-        for f in 0..job.n_families {
-            let a0 = job.families[f].aux0();
-            aux[f] = [a0; L];
-        }
-        let mut st = [[[T::ZERO; L]; 2]; MAX_FOLDS];
-        for (fo, fold) in job.folds[..job.n_folds].iter().enumerate() {
-            let s0 = job.payoff.start(fold.x0);
-            st[fo] = [[s0[0]; L], [s0[1]; L]];
+        let mut x = [[[T::ZERO; L]; FAMILIES]; G];
+        let mut aux = [[[T::ZERO; L]; FAMILIES]; G];
+        let mut st = [[[[T::ZERO; L]; 2]; MAX_FOLDS]; G];
+        for (g, job) in jobs.iter().enumerate() {
+            for f in 0..job.n_families {
+                let a0 = job.families[f].aux0();
+                aux[g][f] = [a0; L];
+            }
+            for (fo, fold) in job.folds[..job.n_folds].iter().enumerate() {
+                let s0 = job.payoff.start(fold.x0);
+                st[g][fo] = [[s0[0]; L], [s0[1]; L]];
+            }
         }
 
         let mut var = [T::ZERO; L];
@@ -104,7 +152,7 @@ pub fn run_paths<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize>(
         while step0 < job.steps {
             let n = ((job.steps - step0) as usize).min(SEGMENT);
 
-            // 1. Normals for steps step0 .. step0 + n.
+            // 1. Normals for steps step0 .. step0 + n, once for every job.
             let block0 = step0 * k as u32 / 4;
             let blocks = (n * k).div_ceil(4);
             for b in 0..blocks {
@@ -118,28 +166,42 @@ pub fn run_paths<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize>(
                 }
             }
 
-            // 2. Evolve each family on those normals and fold.
-            for f in 0..job.n_families {
-                let model = job.families[f];
-                for s in 0..n {
-                    let zs = &z[s * k..];
-                    for l in 0..L {
-                        let z2 = if k == 2 { zs[1][l] } else { T::ZERO };
-                        var[l] = model.step(&mut x[f][l], &mut aux[f][l], [zs[0][l], z2]);
+            // 2. Evolve each family on those normals and fold: the base
+            // (family 0, every job's) once, into job 0's state, each job's
+            // folds on it reading it there; then each job's own families.
+            for (g0, job0) in jobs.iter().enumerate() {
+                for f in 0..job0.n_families {
+                    if f == 0 && g0 > 0 {
+                        continue;
                     }
-                    if P::OBSERVES {
-                        let i = T::from_u32(step0 + s as u32 + 1);
-                        for (fo, fold) in job.folds[..job.n_folds].iter().enumerate() {
-                            if fold.family != f {
-                                continue;
-                            }
-                            let shift = fold.x0 + fold.dx * i;
-                            let [s0, s1] = &mut st[fo];
-                            for l in 0..L {
-                                let mut pair = [s0[l], s1[l]];
-                                job.payoff.observe(&mut pair, x[f][l] + shift, var[l]);
-                                s0[l] = pair[0];
-                                s1[l] = pair[1];
+                    let g = if f == 0 { 0 } else { g0 };
+                    let model = jobs[g].families[f];
+                    for s in 0..n {
+                        let zs = &z[s * k..];
+                        for l in 0..L {
+                            let z2 = if k == 2 { zs[1][l] } else { T::ZERO };
+                            var[l] = model.step(&mut x[g][f][l], &mut aux[g][f][l], [zs[0][l], z2]);
+                        }
+                        if P::OBSERVES {
+                            let i = T::from_u32(step0 + s as u32 + 1);
+                            // The base's folds are every job's; another
+                            // family's, its own job's.
+                            let readers = if f == 0 { 0..jobs.len() } else { g..g + 1 };
+                            for h in readers {
+                                let job = &jobs[h];
+                                for (fo, fold) in job.folds[..job.n_folds].iter().enumerate() {
+                                    if fold.family != f {
+                                        continue;
+                                    }
+                                    let shift = fold.x0 + fold.dx * i;
+                                    let [s0, s1] = &mut st[h][fo];
+                                    for l in 0..L {
+                                        let mut pair = [s0[l], s1[l]];
+                                        job.payoff.observe(&mut pair, x[g][f][l] + shift, var[l]);
+                                        s0[l] = pair[0];
+                                        s1[l] = pair[1];
+                                    }
+                                }
                             }
                         }
                     }
@@ -148,48 +210,53 @@ pub fn run_paths<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize>(
             step0 += n as u32;
         }
 
-        // Discounted payoff of every fold, per lane.
-        let mut v = [[0.0f64; L]; MAX_FOLDS];
-        let steps = T::from_u32(job.steps);
-        for (fo, fold) in job.folds[..job.n_folds].iter().enumerate() {
-            let shift = fold.x0 + fold.dx * steps;
-            let xf = &x[fold.family];
-            for l in 0..L {
-                let x = xf[l] + shift;
-                let val = job.payoff.value([st[fo][0][l], st[fo][1][l]], x) * fold.discount;
-                // The variance too: a variance that overflowed is laundered
-                // to 0 by the step's max, leaving the log-spot finite.
-                v[fo][l] = val
-                    .nan_unless_finite(x)
-                    .nan_unless_finite(aux[fold.family][l])
-                    .to_f64();
+        for ((g, job), acc) in jobs.iter().enumerate().zip(accs.iter_mut()) {
+            // Discounted payoff of every fold, per lane.
+            let mut v = [[0.0f64; L]; MAX_FOLDS];
+            let steps = T::from_u32(job.steps);
+            for (fo, fold) in job.folds[..job.n_folds].iter().enumerate() {
+                let shift = fold.x0 + fold.dx * steps;
+                // The base family lives in job 0's state.
+                let owner = if fold.family == 0 { 0 } else { g };
+                let xf = &x[owner][fold.family];
+                for l in 0..L {
+                    let x = xf[l] + shift;
+                    let val =
+                        job.payoff.value([st[g][fo][0][l], st[g][fo][1][l]], x) * fold.discount;
+                    // The variance too: a variance that overflowed is laundered
+                    // to 0 by the step's max, leaving the log-spot finite.
+                    v[fo][l] = val
+                        .nan_unless_finite(x)
+                        .nan_unless_finite(aux[owner][fold.family][l])
+                        .to_f64();
+                }
             }
-        }
 
-        // Outputs, summed in path order (pairs averaged first).
-        let mut sample = [0.0f64; OUTPUTS];
-        let stride = if job.antithetic { 2 } else { 1 };
-        let mut l = 0;
-        while l < valid {
-            for q in 0..OUTPUTS {
-                if !job.active[q] {
-                    continue;
-                }
-                let mut o = 0.0;
-                for fo in 0..job.n_folds {
-                    let c = job.coef[q][fo];
-                    if c != 0.0 {
-                        o += c * if stride == 2 {
-                            0.5 * (v[fo][l] + v[fo][l + 1])
-                        } else {
-                            v[fo][l]
-                        };
+            // Outputs, summed in path order (pairs averaged first).
+            let mut sample = [0.0f64; OUTPUTS];
+            let stride = if job.antithetic { 2 } else { 1 };
+            let mut l = 0;
+            while l < valid {
+                for q in 0..OUTPUTS {
+                    if !job.active[q] {
+                        continue;
                     }
+                    let mut o = 0.0;
+                    for fo in 0..job.n_folds {
+                        let c = job.coef[q][fo];
+                        if c != 0.0 {
+                            o += c * if stride == 2 {
+                                0.5 * (v[fo][l] + v[fo][l + 1])
+                            } else {
+                                v[fo][l]
+                            };
+                        }
+                    }
+                    sample[q] = o;
                 }
-                sample[q] = o;
+                acc.add(&sample);
+                l += stride;
             }
-            acc.add(&sample);
-            l += stride;
         }
         p += L as u64;
     }

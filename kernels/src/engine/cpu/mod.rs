@@ -252,62 +252,92 @@ impl<T: Real> Prepared<T> {
         }
     }
 
-    fn run(&self, simd: Simd, first: u64, count: u64) -> Sums {
-        let mut acc = Sums::default();
-        match self {
-            Prepared::Gbm(j) => run_payoff(simd, j, first, count, &mut acc),
-            Prepared::Heston(j) => run_payoff(simd, j, first, count, &mut acc),
-            Prepared::SvFx(j) => run_payoff(simd, j, first, count, &mut acc),
+    /// Paths `first .. first + count` of each of `group`, passes over
+    /// the same trade (equal trades: one model kind, one payoff), drawing
+    /// the normals once for all of them; one sum each.
+    fn run_group(group: &[Prepared<T>], simd: Simd, first: u64, count: u64) -> Vec<Sums> {
+        let mut accs = vec![Sums::default(); group.len()];
+        macro_rules! typed {
+            ($variant:ident) => {{
+                let jobs: Vec<_> = group
+                    .iter()
+                    .filter_map(|p| match p {
+                        Prepared::$variant(j) => Some(*j),
+                        _ => None,
+                    })
+                    .collect();
+                if jobs.len() == group.len() {
+                    run_payoff(simd, &jobs, first, count, &mut accs);
+                } else {
+                    // Not one model kind (never for equal trades): one by one.
+                    for (p, acc) in group.iter().zip(accs.iter_mut()) {
+                        *acc = Prepared::run_group(std::slice::from_ref(p), simd, first, count)
+                            .pop()
+                            .unwrap_or_default();
+                    }
+                }
+            }};
         }
-        acc
+        match group.first() {
+            Some(Prepared::Gbm(_)) => typed!(Gbm),
+            Some(Prepared::Heston(_)) => typed!(Heston),
+            Some(Prepared::SvFx(_)) => typed!(SvFx),
+            None => {}
+        }
+        accs
     }
 }
 
-/// Re-types the job with the concrete payoff, so each model x payoff pair
-/// gets its own monomorphized kernel.
+/// Re-types the jobs with the concrete payoff (the first job's: a group's
+/// jobs price one trade), so each model x payoff pair gets its own
+/// monomorphized kernel.
 fn run_payoff<T: Real, M: PathModel<T>>(
     simd: Simd,
-    j: &Job<T, M, PayoffStep<T>>,
+    jobs: &[Job<T, M, PayoffStep<T>>],
     first: u64,
     count: u64,
-    acc: &mut Sums,
+    accs: &mut [Sums],
 ) {
+    let Some(j) = jobs.first() else { return };
     j.payoff.visit(RunWith {
         simd,
-        j,
+        jobs,
         first,
         count,
-        acc,
+        accs,
     })
 }
 
-/// The job run with the payoff as its own type ([`PayoffStep::visit`]).
+/// The jobs run with the payoff as its own type ([`PayoffStep::visit`]).
 struct RunWith<'a, T, M> {
     simd: Simd,
-    j: &'a Job<T, M, PayoffStep<T>>,
+    jobs: &'a [Job<T, M, PayoffStep<T>>],
     first: u64,
     count: u64,
-    acc: &'a mut Sums,
+    accs: &'a mut [Sums],
 }
 
 impl<T: Real, M: PathModel<T>> PayoffVisitor<T> for RunWith<'_, T, M> {
     type Output = ();
     fn visit<P: PathPayoff<T>>(self, payoff: P) {
-        let j = self.j;
-        let job = Job {
-            families: j.families,
-            n_families: j.n_families,
-            folds: j.folds,
-            n_folds: j.n_folds,
-            payoff,
-            steps: j.steps,
-            key: j.key,
-            stream: j.stream,
-            antithetic: j.antithetic,
-            coef: j.coef,
-            active: j.active,
-        };
-        dispatch::run(self.simd, &job, self.first, self.count, self.acc)
+        let jobs: Vec<Job<T, M, P>> = self
+            .jobs
+            .iter()
+            .map(|j| Job {
+                families: j.families,
+                n_families: j.n_families,
+                folds: j.folds,
+                n_folds: j.n_folds,
+                payoff,
+                steps: j.steps,
+                key: j.key,
+                stream: j.stream,
+                antithetic: j.antithetic,
+                coef: j.coef,
+                active: j.active,
+            })
+            .collect();
+        dispatch::run(self.simd, &jobs, self.first, self.count, self.accs)
     }
 }
 
@@ -328,28 +358,48 @@ impl CpuEngine {
                     None => Prepared::new(t, &Revaluations::new(t, &req.greeks, &req.bumps), req),
                 })
                 .collect();
-            let items: Vec<(usize, u64, u64)> = trades
+            // A trade's scenario passes (equal trades side by side, each
+            // with its own plan on the same base model) run as one group:
+            // the normals and the base path of a block of paths are drawn
+            // and evolved once for them (`lanes::run_group`).
+            let same_pass_of = |a: usize, b: usize| {
+                plans.is_some_and(|p| {
+                    trades[a] == trades[b] && p[a].families.first() == p[b].families.first()
+                })
+            };
+            let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+            for i in 0..trades.len() {
+                match groups.last_mut() {
+                    Some(g) if same_pass_of(g.start, i) => g.end = i + 1,
+                    _ => groups.push(i..i + 1),
+                }
+            }
+            let items: Vec<(usize, u64, u64)> = groups
                 .iter()
                 .enumerate()
-                .flat_map(|(i, t)| {
-                    (0..t.paths.div_ceil(CHUNK))
-                        .map(move |c| (i, c * CHUNK, CHUNK.min(t.paths - c * CHUNK)))
+                .flat_map(|(g, r)| {
+                    let paths = trades[r.start].paths;
+                    (0..paths.div_ceil(CHUNK))
+                        .map(move |c| (g, c * CHUNK, CHUNK.min(paths - c * CHUNK)))
                 })
                 .collect();
-            let sums: Vec<(Sums, f64)> = items
+            let sums: Vec<(Vec<Sums>, f64)> = items
                 .par_iter()
-                .map(|&(i, first, count)| {
+                .map(|&(g, first, count)| {
                     let start = Instant::now();
-                    let s = prepared[i].run(simd, first, count);
+                    let s = Prepared::run_group(&prepared[groups[g].clone()], simd, first, count);
                     (s, start.elapsed().as_secs_f64())
                 })
                 .collect();
 
             let mut moments = vec![Moments::default(); trades.len()];
             let mut seconds = vec![0.0; trades.len()];
-            for (&(i, _, _), (s, secs)) in items.iter().zip(&sums) {
-                moments[i].merge(&Moments::from(s));
-                seconds[i] += secs;
+            for (&(g, _, _), (s, secs)) in items.iter().zip(&sums) {
+                let share = secs / groups[g].len() as f64;
+                for (i, s) in groups[g].clone().zip(s) {
+                    moments[i].merge(&Moments::from(s));
+                    seconds[i] += share;
+                }
             }
             trades
                 .iter()
