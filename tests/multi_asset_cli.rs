@@ -241,6 +241,113 @@ fn bad_multi_asset_and_exercise_fields_are_named() {
     }
 }
 
+/// An inline basket on `n` assets (spots 80 on, identity correlation,
+/// equal weights) as a portfolio line.
+fn basket_of(n: usize) -> String {
+    let assets: Vec<String> = (0..n)
+        .map(|i| format!(r#"{{"spot": {}, "vol": 0.2}}"#, 80 + i))
+        .collect();
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            let row: Vec<&str> = (0..n).map(|j| if i == j { "1" } else { "0" }).collect();
+            format!("[{}]", row.join(", "))
+        })
+        .collect();
+    let weights = vec![format!("{}", 1.0 / n as f64); n];
+    format!(
+        r#"{{"id": "bk-{n}", "model": {{"type": "gbm_multi", "rate": 0.03, "assets": [{}], "correlation": [{}]}}, "payoff": {{"type": "basket", "option": "call", "strike": 95, "weights": [{}]}}, "maturity": 1, "steps": 2, "paths": 512}}"#,
+        assets.join(", "),
+        rows.join(", "),
+        weights.join(", ")
+    )
+}
+
+/// 32 assets (the limit) price with a column per asset; 33 are refused,
+/// naming the file, the line, the field and the limit: an inline basket
+/// (`model.assets`), and a dated basket on 33 of a market's underlyings
+/// (`underlyings`).
+#[test]
+fn thirty_two_assets_price_and_thirty_three_are_refused_naming_the_limit() {
+    let d = tempfile::tempdir().unwrap();
+    let input = file(d.path(), "b32.jsonl", &format!("{}\n", basket_of(32)));
+    let out = d.path().join("b32.csv");
+    let o = riskpool(&[
+        "price",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--engine",
+        "cpu",
+        "--greeks",
+        "delta",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    assert!(
+        header.contains(&"delta_32") && !header.contains(&"delta_33"),
+        "{header:?}"
+    );
+
+    let unds: Vec<String> = (0..33)
+        .map(|i| {
+            format!(
+                r#""U{i}": {{"spot": {}, "currency": "USD", "vol": {{"flat": 0.2}}}}"#,
+                50 + i
+            )
+        })
+        .collect();
+    let market = file(
+        d.path(),
+        "market.json",
+        &format!(
+            r#"{{"valuation_date": "2026-12-04", "curves": {{"USD": {{"dates": ["2027-12-04"], "zero_rates": [0.03]}}}}, "underlyings": {{{}}}, "correlations": []}}"#,
+            unds.join(", ")
+        ),
+    );
+    let names: Vec<String> = (0..33).map(|i| format!(r#""U{i}""#)).collect();
+    let dated = format!(
+        r#"{{"id": "d33", "underlyings": [{}], "payoff": {{"type": "basket", "option": "call", "strike": 60, "weights": [{}]}}, "expiry": "2027-12-04", "steps_per_year": 12, "paths": 500}}"#,
+        names.join(", "),
+        vec!["0.03"; 33].join(", ")
+    );
+    for (name, line, field, why) in [
+        (
+            "inline33.jsonl",
+            basket_of(33),
+            "model.assets",
+            "33 assets: at most 32",
+        ),
+        (
+            "dated33.jsonl",
+            dated,
+            "underlyings",
+            "33 underlyings: at most 32",
+        ),
+    ] {
+        let input = file(d.path(), name, &format!("{AMERICAN}\n{line}\n"));
+        let out = d.path().join(format!("{name}.csv"));
+        let o = riskpool(&[
+            "price",
+            "--input",
+            input.to_str().unwrap(),
+            "--market",
+            market.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--engine",
+            "cpu",
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{name}:2")) && err.contains(field) && err.contains(why),
+            "{name}: expected line 2, `{field}` and `{why}` in: {err}"
+        );
+    }
+}
+
 /// `--engine wgpu` prices several assets and early exercise as the CPU
 /// engine, per-asset deltas included, to the GPU engines' f32 contract
 /// (lavapipe here; skipped where no Vulkan driver exists unless

@@ -11,9 +11,11 @@
 
 use std::fmt;
 
-/// Most assets a multi-asset trade may have: the GPU kernels keep each
-/// path's assets in registers, so their state arrays have a fixed size.
-pub const MAX_ASSETS: usize = 8;
+/// Most assets a multi-asset trade (or underlyings a dated one) may have:
+/// each engine keeps a path's assets in fixed-size arrays (the GPU kernels'
+/// per-thread state, in two widths: `crate::gpu::extension::Width`).
+/// STAC-A2's large case has 10.
+pub const MAX_ASSETS: usize = 32;
 
 /// How far from exact the checks allow: a matrix read from a file with a
 /// few decimals is symmetric and unit-diagonal to this, and an eigenvalue
@@ -38,7 +40,7 @@ pub enum CorrelationError {
     #[error("no assets")]
     Empty,
     #[error(
-        "{assets} assets: at most {MAX_ASSETS} are supported (the GPU kernels' fixed state size)"
+        "{assets} assets: at most {MAX_ASSETS} are supported (each engine's fixed path state)"
     )]
     TooMany { assets: usize },
     #[error("{rows} rows for {assets} assets: it must be {assets} x {assets}")]

@@ -5,9 +5,11 @@
 // largest first, for a rainbow. One asset: u = x - 1 and its powers up to
 // the fourth (Basis::degree).
 
-template <typename R>
+// W: the kernel's width (RpNarrow, RpWide), which sizes its scratch.
+template <class W, typename R>
 __device__ __forceinline__ R rp_continuation(const R* beta, const R* x, R intrinsic, unsigned n, bool sorted) {
-    R v[RP_MAX_ASSETS];
+    static_assert(W::ASSETS <= RP_MAX_ASSETS, "a width holds at most MAX_ASSETS assets");
+    R v[W::ASSETS];
     for (unsigned i = 0; i < n; i++) {
         v[i] = x[i];
     }
@@ -26,7 +28,7 @@ __device__ __forceinline__ R rp_continuation(const R* beta, const R* x, R intrin
     }
     const unsigned degree = n == 1u ? 4u : 2u;
     const R centre = n == 1u ? R(1) : R(0);
-    R u[RP_MAX_ASSETS], power[RP_MAX_ASSETS];
+    R u[W::ASSETS], power[W::ASSETS];
     for (unsigned i = 0; i < n; i++) {
         u[i] = v[i] - centre;
         power[i] = u[i];

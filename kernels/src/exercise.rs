@@ -148,16 +148,9 @@ impl Basis {
     pub fn terms(&self, x: &[f64], intrinsic: f64, out: &mut [f64]) {
         let n = self.assets;
         if self.sorted {
-            // Copied element by element: a slice copy of a run-time length
-            // is a libc call, a tenth of a one-asset fit's time.
-            let mut v = [0.0f64; crate::correlation::MAX_ASSETS];
-            for (v, x) in v.iter_mut().zip(&x[..n]) {
-                *v = *x;
-            }
-            v[..n].sort_by(|a, b| b.total_cmp(a));
-            self.powers(&v[..n], intrinsic, out);
+            sorted(&x[..n], |v| self.powers(v, intrinsic, out))
         } else {
-            self.powers(&x[..n], intrinsic, out);
+            self.powers(&x[..n], intrinsic, out)
         }
     }
 
@@ -169,12 +162,7 @@ impl Basis {
     pub fn continuation(&self, beta: &[f64], x: &[f64], intrinsic: f64) -> f64 {
         let n = self.assets;
         if self.sorted {
-            let mut v = [0.0f64; crate::correlation::MAX_ASSETS];
-            for (v, x) in v.iter_mut().zip(&x[..n]) {
-                *v = *x;
-            }
-            v[..n].sort_by(|a, b| b.total_cmp(a));
-            self.sum_terms(beta, &v[..n], intrinsic)
+            sorted(&x[..n], |v| self.sum_terms(beta, v, intrinsic))
         } else {
             self.sum_terms(beta, &x[..n], intrinsic)
         }
@@ -196,15 +184,16 @@ impl Basis {
                 c += beta[1 + p] * power;
             }
         } else {
-            let mut power = [0.0f64; crate::correlation::MAX_ASSETS];
-            for i in 0..n {
-                power[i] = v[i] - centre;
-                c += beta[1 + i] * power[i];
-            }
-            for p in 1..d {
+            // Each power multiplied out again, as `powers` builds it (no
+            // scratch array as wide as the most assets, cleared per call).
+            for p in 0..d {
                 for i in 0..n {
-                    power[i] *= v[i] - centre;
-                    c += beta[1 + p * n + i] * power[i];
+                    let u = v[i] - centre;
+                    let mut power = u;
+                    for _ in 0..p {
+                        power *= u;
+                    }
+                    c += beta[1 + p * n + i] * power;
                 }
             }
         }
@@ -229,6 +218,29 @@ impl Basis {
             }
         }
         out[1 + d * n] = intrinsic;
+    }
+}
+
+/// `f` of the assets `x` sorted, largest first, in a stack copy no wider
+/// than it needs: up to 8 assets in 8 slots, as every trade took before
+/// the limit was 32 (a 32-wide copy, cleared on each of the pricing
+/// paths' calls, cost W5 a tenth). Copied element by element: a slice
+/// copy of a run-time length is a libc call.
+#[inline(always)]
+fn sorted<R>(x: &[f64], f: impl FnOnce(&[f64]) -> R) -> R {
+    fn run<R, const W: usize>(x: &[f64], f: impl FnOnce(&[f64]) -> R) -> R {
+        let mut v = [0.0f64; W];
+        for (v, x) in v.iter_mut().zip(x) {
+            *v = *x;
+        }
+        let v = &mut v[..x.len()];
+        v.sort_by(|a, b| b.total_cmp(a));
+        f(v)
+    }
+    if x.len() <= 8 {
+        run::<R, 8>(x, f)
+    } else {
+        run::<R, { crate::correlation::MAX_ASSETS }>(x, f)
     }
 }
 
@@ -575,7 +587,14 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (seed >> 11) as f64 / (1u64 << 53) as f64
         };
-        for (assets, sorted) in [(1, false), (3, false), (3, true), (8, true)] {
+        for (assets, sorted) in [
+            (1, false),
+            (3, false),
+            (3, true),
+            (8, true),
+            (12, true),
+            (32, false),
+        ] {
             let basis = Basis { assets, sorted };
             for _ in 0..200 {
                 let x: Vec<f64> = (0..assets).map(|_| 0.3 + 1.4 * next()).collect();

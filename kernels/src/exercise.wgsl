@@ -6,12 +6,12 @@
 // its powers up to the fourth (Basis::degree).
 
 // `v` holds the state and is sorted in place (the caller's scratch).
-fn continuation(at: u32, v: ptr<private, array<f32, MAX_ASSETS>>, intrinsic: f32, n: u32, sorted: bool) -> f32 {
+fn continuation(at: u32, v: ptr<private, array<f32, ASSETS>>, intrinsic: f32, n: u32, sorted: bool) -> f32 {
     if (sorted) {
         // Largest first, by exchanges of neighbours (the order is the
         // CUDA C's and the Rust's: a sort's result is unique).
-        for (var i = 0u; i < MAX_ASSETS; i++) {
-            for (var j = 0u; j + 1u < MAX_ASSETS; j++) {
+        for (var i = 0u; i < assets_to(n); i++) {
+            for (var j = 0u; j + 1u < assets_to(n); j++) {
                 if (j + 1u < n && (*v)[j] < (*v)[j + 1u]) {
                     let a = (*v)[j];
                     (*v)[j] = (*v)[j + 1u];
@@ -23,8 +23,8 @@ fn continuation(at: u32, v: ptr<private, array<f32, MAX_ASSETS>>, intrinsic: f32
     let degree = select(2u, 4u, n == 1u);
     let centre = select(0.0, 1.0, n == 1u);
     // u = x - centre in place; `power` its running power.
-    var power: array<f32, MAX_ASSETS>;
-    for (var i = 0u; i < MAX_ASSETS; i++) {
+    var power: array<f32, ASSETS>;
+    for (var i = 0u; i < assets_to(n); i++) {
         if (i < n) {
             (*v)[i] = (*v)[i] - centre;
             power[i] = (*v)[i];
@@ -33,7 +33,7 @@ fn continuation(at: u32, v: ptr<private, array<f32, MAX_ASSETS>>, intrinsic: f32
     var c = coefs[at];
     for (var p = 0u; p < 4u; p++) {
         if (p < degree) {
-            for (var i = 0u; i < MAX_ASSETS; i++) {
+            for (var i = 0u; i < assets_to(n); i++) {
                 if (i < n) {
                     if (p > 0u) {
                         power[i] = power[i] * (*v)[i];

@@ -117,12 +117,22 @@ fn check_ptx(nv: &Nvrtc, archs: &[i32], variants: &[bool]) {
             );
             for entry in entries {
                 let name = entry.split('(').next().unwrap_or("");
+                let several =
+                    name.starts_with("price_extension_") || name.starts_with("price_dated_multi");
                 assert!(
-                    name.starts_with("price_extension_")
-                        || name == "price_dated_multi"
-                        || !entry.contains(".local .align"),
+                    several || !entry.contains(".local .align"),
                     "{name} uses local memory for compute_{arch} ({version}, {variant})"
                 );
+                // Their local memory a thread (both widths: `_wide` the 32-asset one).
+                if several {
+                    let depot = entry
+                        .split("__local_depot")
+                        .nth(1)
+                        .and_then(|d| d.split('[').nth(1))
+                        .and_then(|d| d.split(']').next())
+                        .unwrap_or("0");
+                    eprintln!("{name}: {depot} bytes of local memory a thread for compute_{arch} ({variant}{version})");
+                }
             }
         }
     }

@@ -280,7 +280,8 @@ fn all_greeks() -> GreekSet {
     GreekSet(vec![Greek::Delta, Greek::Gamma, Greek::Vega, Greek::Rho])
 }
 
-const SAME_PATHS: Tolerance = Tolerance {
+/// The CUDA C on the CPU against the CPU engine: the same paths' arithmetic.
+pub(crate) const SAME_PATHS: Tolerance = Tolerance {
     rel: 1e-11,
     se: 0.0,
     ulp: 1e-13,
@@ -320,7 +321,7 @@ fn close(what: &str, x: Estimate, y: Estimate, pv: f64, amp: f64, tol: Tolerance
 /// CPU's, the Greeks with their difference coefficients as rounding
 /// amplifiers (spot bumps on the underlying's own spot, the smallest in
 /// the sums; vega on a vol of 0.14).
-fn results_close(
+pub(crate) fn results_close(
     engine: &str,
     t: &Trade,
     req: &PricingRequest,

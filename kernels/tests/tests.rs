@@ -15,6 +15,7 @@ mod dated_multi_hostile;
 mod double_barrier;
 mod golden;
 mod ls_table1;
+mod many_assets;
 mod multi_asset;
 mod non_finite;
 mod reference_prices;

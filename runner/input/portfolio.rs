@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use riskpool_kernels::correlation::Correlation;
+use riskpool_kernels::correlation::{Correlation, CorrelationError};
 use riskpool_kernels::exercise::Exercise;
 use riskpool_kernels::market::dated::{self, DatedExercise, DatedPayoff, DatedTerms};
 use riskpool_kernels::market::Market;
@@ -337,8 +337,14 @@ fn multi_model(
 ) -> Result<(MultiModel, Underlyings), InputError> {
     let terms: MultiTerms = at.read(Value::Object(m))?;
     let n = terms.assets.len();
-    let correlation = Correlation::new(&terms.correlation, n)
-        .map_err(|e| at.err("correlation", e.to_string()))?;
+    let correlation = Correlation::new(&terms.correlation, n).map_err(|e| {
+        // Too many assets is the assets' fault, not the matrix's.
+        let key = match e {
+            CorrelationError::TooMany { .. } => "assets",
+            _ => "correlation",
+        };
+        at.err(key, e.to_string())
+    })?;
     let mut names = Vec::with_capacity(n);
     let mut gbm = Vec::new();
     let mut heston = Vec::new();

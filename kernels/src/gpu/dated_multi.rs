@@ -14,17 +14,36 @@
 //! are the CPU's bits. The device runs the pricing pass only.
 //!
 //! **Layout.** A record ([`GpuDatedMulti`]) is a head of `u32`s; the rest
-//! is in two tables. The `u32` table: per family [`MULTI_FAMILY_INTS`] (where
-//! its values, policy and steps start, and per underlying its model and
-//! local-volatility table), then the trade's exercise nodes. The value
-//! table: the trade's block (the lower correlation factor, the basket's
-//! weights and strike, the outputs' coefficients `coef[q][f]`), each
+//! is in two tables. The `u32` table: per family `FI_ASSETS +
+//! FI_PER_ASSET n` (where its values, policy and steps start, and per
+//! underlying its model, local-volatility table and path state slot),
+//! then the trade's exercise nodes. The value table: the trade's block
+//! (the strike, the basket's weights, the lower correlation factor `n x
+//! n`, the outputs' coefficients `coef[q][f]`), each
 //! family's values (per underlying: spot, local-volatility columns,
 //! Heston's parameters, the spot its state is normalised by), its steps
-//! (per step `[observe and dividend flags, discount at the node]` then per
-//! underlying `[carry, variance | ln(S0/F) | dt, dividend / spot]`), its
+//! (per step `[observed (1 or 0), discount at the node]` then per
+//! underlying `[carry, variance | ln(S0/F) | dt, dividend / spot]`, a
+//! dividend paid where that is above 0), its
 //! local-volatility step tables, and each policy's coefficients (per
 //! exercise date but the last: `[fitted, beta...]`).
+//!
+//! **Path states, shared.** A family moves the trade's market; most move
+//! one underlying (a spot, vega bump) or none that its step reads (a
+//! spot bump under black vols without dividends: the spot only scales
+//! the state at a date). A family's underlying whose step reads the same
+//! values as the base family's, bit for bit, steps to the same states on
+//! the same normals, so it reads the base's state (its *slot*) rather
+//! than walk its own: a thread walks `n` states plus one for each
+//! underlying a family moves ([`slots`]: every Greek on 32 underlyings
+//! moves about 7 x 32), not families x underlyings (131 x 32). The base
+//! family's states are stepped while any family is live, even once it is
+//! valued itself. A record whose families would need more states than
+//! its kernel's width holds is refused as unavailable, naming the trade.
+//!
+//! **Widths.** A trade on up to [`super::extension::NARROW_ASSETS`]
+//! underlyings runs the narrow kernel, more the wide one
+//! ([`super::extension::Width`]: per-thread arrays, outputs, families).
 //!
 //! **Precision.** As for [`super::dated`]: CUDA C in f64 (the CPU's paths),
 //! WGSL in f32 (the f32 contract; near the exercise boundary a rounding
@@ -35,9 +54,7 @@ use std::sync::Arc;
 use bytemuck::{Pod, Zeroable};
 
 use super::dated::{scenario_records, scenario_results, RunSide, SideTarget, D_ANTITHETIC};
-use super::extension::{
-    Moments, SideBatch, SideKernel, EXTENSION_OUTPUTS, E_MAX, E_MIN, E_PUT, E_SORTED,
-};
+use super::extension::{Moments, SideBatch, SideKernel, Width, E_MAX, E_MIN, E_PUT, E_SORTED};
 use crate::correlation::MAX_ASSETS;
 use crate::engine::cpu::dated::{greek_families, greek_result, step_tables, Pricer};
 use crate::engine::cpu::extension::Acc;
@@ -50,27 +67,39 @@ use crate::payoff::OptionType;
 use crate::rng::key_of;
 use crate::scenario::{ScenarioResult, TradeScenarios};
 
-/// Families a record carries at most: the base, spot and vol up and down
-/// per underlying, rate up and down.
-pub const MULTI_FAMILIES: usize = 4 * MAX_ASSETS + 3;
-/// Outputs a record writes at most (pv, delta, gamma, vega, rho, then
-/// delta, gamma and vega per underlying: the extension's).
-pub const MULTI_OUTPUTS: usize = EXTENSION_OUTPUTS;
+/// Families a record carries at most (the base, spot and vol up and down
+/// per underlying, rate up and down) and outputs it writes (pv, delta,
+/// gamma, vega, rho, then delta, gamma and vega per underlying) are its
+/// kernel width's: [`Width::states`], [`Width::outputs`].
+///
+/// Path states (one per underlying of the base family, and one per
+/// underlying a family moves) a thread of a width carries: the narrow
+/// kernel's every family moving every underlying (35 x 8), so any record
+/// it took before states were shared still fits; the wide kernel's eight
+/// per underlying (every Greek on 32 underlyings takes about 7 x 32:
+/// the base, and a spot, vega and rho bump moving one underlying each, or
+/// every one for rho).
+pub const fn slots(w: Width) -> usize {
+    match w {
+        Width::Narrow => w.states() * w.assets(),
+        Width::Wide => 8 * w.assets(),
+    }
+}
 /// `u32`s of a record: `[steps, families, flags, samples, stream lo,
 /// stream hi, normals a step, outputs, underlyings, first family int,
 /// first trade value, exercise dates, first date, basis terms, payoff
 /// flags, 0]`.
 pub const MULTI_HEAD: usize = 16;
-/// Where the trade's values start: the factor (`MAX_ASSETS` wide), the
-/// weights, the strike, then the coefficients.
-pub const T_FACTOR: usize = 0;
-pub const T_WEIGHTS: usize = T_FACTOR + MAX_ASSETS * MAX_ASSETS;
-pub const T_STRIKE: usize = T_WEIGHTS + MAX_ASSETS;
-pub const T_COEF: usize = T_STRIKE + 1;
+/// The trade's values: the strike, the weights (`n`), then the lower
+/// factor (`n x n`, row-major) and the outputs' coefficients, where the
+/// kernels count them from `n`.
+pub const T_STRIKE: usize = 0;
+pub const T_WEIGHTS: usize = 1;
 /// A family's `u32`s: `[first value, first policy value (or NO_POLICY),
-/// first step value, 0]`, then per underlying `[model, first table value]`.
-pub const MULTI_FAMILY_INTS: usize = 4 + 2 * MAX_ASSETS;
+/// first step value, 0]`, then per underlying `[model, first table value,
+/// path state slot]`.
 pub const FI_ASSETS: usize = 4;
+pub const FI_PER_ASSET: usize = 3;
 /// No policy: exercised at expiry.
 pub const NO_POLICY: u32 = u32::MAX;
 /// Values per underlying of a family: spot, k0, 1/dk, v0, kappa, theta,
@@ -97,6 +126,8 @@ pub fn takes(trade: &Trade) -> bool {
 /// The dated trades with exercise or several underlyings of a batch, as
 /// the one kernel prices them.
 pub struct MultiPlan {
+    /// The kernel width of its records' underlyings.
+    width: Width,
     trades: Vec<usize>,
     /// Per record: its outputs, and for a scenario record the distinct
     /// moves its moved families are.
@@ -122,8 +153,9 @@ fn failed(engine: &'static str, reason: &str) -> EngineError {
 }
 
 impl MultiPlan {
-    fn new(req: &PricingRequest, f64: bool) -> MultiPlan {
+    fn new(req: &PricingRequest, f64: bool, width: Width) -> MultiPlan {
         MultiPlan {
+            width,
             trades: Vec::new(),
             outputs: Vec::new(),
             moves: Vec::new(),
@@ -172,9 +204,6 @@ impl MultiPlan {
         };
         let families = &pricer.families;
         let nf = families.len();
-        if nf > MULTI_FAMILIES || coef.len() > MULTI_OUTPUTS {
-            return Err(bad("more revaluations than the GPU kernels carry"));
-        }
         let base: &Arc<DatedPath> = &families[0].path;
         let n = base.assets.len();
         if n > MAX_ASSETS {
@@ -182,25 +211,27 @@ impl MultiPlan {
                 "{n} underlyings: the {engine} kernels take at most {MAX_ASSETS}"
             )));
         }
+        let w = self.width;
+        if nf > w.states() || coef.len() > w.outputs() {
+            return Err(bad("more revaluations than the GPU kernels carry"));
+        }
         let Some(payoff) = families[0].many.clone() else {
             return Err(bad("no payoff on several underlyings to exercise"));
         };
         // The trade's block.
         let first_value = self.at(engine)?;
-        let mut block = vec![0.0f64; T_COEF + MULTI_OUTPUTS * nf];
-        for j in 0..n {
-            for m in 0..=j {
-                block[T_FACTOR + j * MAX_ASSETS + m] = base.factor[j * n + m];
-            }
-        }
+        let t_factor = T_WEIGHTS + n;
+        let t_coef = t_factor + n * n;
+        let mut block = vec![0.0f64; t_coef + w.outputs() * nf];
+        block[t_factor..t_coef].copy_from_slice(&base.factor[..n * n]);
         let (flags, strike) = match &payoff {
             MultiPayoff::Basket {
                 option,
                 strike,
                 weights,
             } => {
-                for (j, w) in weights.iter().enumerate().take(MAX_ASSETS) {
-                    block[T_WEIGHTS + j] = *w;
+                for (j, wt) in weights.iter().enumerate().take(n) {
+                    block[T_WEIGHTS + j] = *wt;
                 }
                 (put(*option), *strike)
             }
@@ -221,7 +252,7 @@ impl MultiPlan {
         block[T_STRIKE] = strike;
         for (q, row) in coef.iter().enumerate() {
             for (f, c) in row.iter().enumerate() {
-                block[T_COEF + q * nf + f] = *c;
+                block[t_coef + q * nf + f] = *c;
             }
         }
         for v in block {
@@ -257,9 +288,14 @@ impl MultiPlan {
         }
         // The families.
         let first_int = self.ints.len();
+        // Each family's underlyings' path states: the base's where its
+        // step reads the base's values (see the module's notes).
+        let mut shared = SharedStates::default();
         for fam in families {
             let path = &*fam.path;
-            let mut fi = [0u32; MULTI_FAMILY_INTS];
+            let tables = step_tables(path);
+            let state_of = shared.states_of(path, &tables);
+            let mut fi = vec![0u32; FI_ASSETS + FI_PER_ASSET * n];
             fi[0] = self.at(engine)?;
             fi[1] = fam
                 .policy
@@ -268,7 +304,8 @@ impl MultiPlan {
             for (j, a) in path.assets.iter().enumerate() {
                 let mut v = [0.0f64; MULTI_ASSET_VALS];
                 v[0] = a.spot;
-                fi[FI_ASSETS + 2 * j] = match &a.model {
+                fi[FI_ASSETS + FI_PER_ASSET * j + 2] = state_of[j] as u32;
+                fi[FI_ASSETS + FI_PER_ASSET * j] = match &a.model {
                     AssetModel::Black { .. } => super::dated::M_BLACK,
                     AssetModel::LocalVol { grid, .. } => {
                         v[1] = grid.k0;
@@ -294,13 +331,10 @@ impl MultiPlan {
             }
             fi[2] = self.at(engine)?;
             for i in 0..path.steps() {
-                let mut flags = if path.observe[i + 1] { 1u32 } else { 0 };
-                for (j, a) in path.assets.iter().enumerate() {
-                    if a.dividend[i + 1] > 0.0 {
-                        flags |= 2 << j;
-                    }
-                }
-                self.value(flags as f64);
+                // The node's flags: whether it is observed. An underlying's
+                // dividend is its own value (no bit a one: 32 of them do
+                // not fit an f32 exactly), paid where it is above 0.
+                self.value(if path.observe[i + 1] { 1.0 } else { 0.0 });
                 self.value(path.discount[i + 1]);
                 for a in &path.assets {
                     let m = match &a.model {
@@ -314,13 +348,24 @@ impl MultiPlan {
                     self.value(if d > 0.0 { d / a.spot } else { 0.0 });
                 }
             }
-            for (j, table) in step_tables(path).into_iter().enumerate() {
-                fi[FI_ASSETS + 2 * j + 1] = self.at(engine)?;
+            for (j, table) in tables.into_iter().enumerate() {
+                fi[FI_ASSETS + FI_PER_ASSET * j + 1] = self.at(engine)?;
                 for v in table.into_iter().flatten() {
                     self.value(v);
                 }
             }
             self.ints.extend_from_slice(&fi);
+        }
+        if shared.states > slots(w) {
+            return Err(EngineError::unavailable(
+                engine,
+                format!(
+                    "trade `{}`: its {nf} revaluations walk {} underlying paths a sample, over the {} a thread of the {engine} kernels carries (revaluations x the underlyings each moves): use the cpu engine, or fewer Greeks or scenarios a trade",
+                    trade.id,
+                    shared.states,
+                    slots(w)
+                ),
+            ));
         }
         let first_date = self.ints.len();
         self.ints.extend_from_slice(&base.exercise);
@@ -381,7 +426,7 @@ impl MultiPlan {
     /// The batch an engine launches.
     pub fn batch(&self) -> SideBatch<'_> {
         SideBatch {
-            kernel: SideKernel::DatedMulti,
+            kernel: SideKernel::DatedMulti(self.width),
             records: &self.records,
             starts: &self.starts,
             dates: &self.ints,
@@ -475,15 +520,25 @@ impl Plans {
         let (values, ints) = need(pricer);
         let record = std::mem::size_of::<GpuDatedMulti>();
         let t = self.target;
-        let full = self.plans.last().is_none_or(|p| {
-            !p.trades.is_empty()
-                && !(t.fits(p.values_len, values, p.records.len(), record)
-                    && t.fits(0, 0, 4 * (p.ints.len() + ints), 0))
-        });
-        if full {
-            self.plans.push(MultiPlan::new(req, t.f64));
-        }
-        let k = self.plans.len() - 1;
+        let n = pricer.families.first().map_or(1, |f| f.path.assets.len());
+        let width = Width::of(n);
+        // The last plan of the trade's kernel width, if it takes the record.
+        let last = self.plans.iter().rposition(|p| p.width == width);
+        let k = match last {
+            Some(k)
+                if self.plans[k].trades.is_empty() || {
+                    let p = &self.plans[k];
+                    t.fits(p.values_len, values, p.records.len(), record)
+                        && t.fits(0, 0, 4 * (p.ints.len() + ints), 0)
+                } =>
+            {
+                k
+            }
+            _ => {
+                self.plans.push(MultiPlan::new(req, t.f64, width));
+                self.plans.len() - 1
+            }
+        };
         self.plans[k].push(
             t.engine,
             index,
@@ -510,7 +565,9 @@ fn need(pricer: &Pricer) -> (usize, usize) {
         .many
         .as_ref()
         .map_or(2 * n + 2, |p| p.basis(n).len());
-    let mut values = T_COEF + MULTI_OUTPUTS * nf + pricer.policies.len() * nd * (1 + terms);
+    let w = Width::of(n);
+    let mut values =
+        T_WEIGHTS + n + n * n + w.outputs() * nf + pricer.policies.len() * nd * (1 + terms);
     for f in families {
         let lv = f
             .path
@@ -521,7 +578,100 @@ fn need(pricer: &Pricer) -> (usize, usize) {
         values += n * MULTI_ASSET_VALS
             + f.path.steps() * (STEP_HEAD + 3 * n + lv * crate::market::local_vol::NODES);
     }
-    (values, nf * MULTI_FAMILY_INTS + nd)
+    (values, nf * (FI_ASSETS + FI_PER_ASSET * n) + nd)
+}
+
+/// Distinct scenario moves a record of a trade on `n` underlyings carries
+/// beside its base: as many as its outputs hold (28 for the narrow
+/// kernel), and no more than its path states hold should every move move
+/// every underlying (the wide kernel: 7 on 32 underlyings).
+pub fn moves_a_record(n: usize) -> usize {
+    let w = Width::of(n);
+    (w.outputs() - 1).min(slots(w) / n.max(1) - 1)
+}
+
+/// Assigns each family's underlyings their path states: the base family's
+/// own (`0..n`); then a family's underlying reads the base's state where
+/// its step reads the same values as the base's, bit for bit ([`step_bits`],
+/// and the same models before it: a Heston underlying's variance normal
+/// is counted along them), else a state of its own, numbered on.
+#[derive(Default)]
+struct SharedStates {
+    /// The base family's underlyings: their models and step values.
+    base: Vec<(u8, Vec<u64>)>,
+    /// States assigned so far.
+    states: usize,
+}
+
+impl SharedStates {
+    /// The states of `path`'s underlyings (the base family's first),
+    /// `tables` its local-volatility step tables.
+    fn states_of(&mut self, path: &DatedPath, tables: &[Option<Vec<f64>>]) -> Vec<usize> {
+        let n = path.assets.len();
+        let bits: Vec<(u8, Vec<u64>)> = (0..n)
+            .map(|j| step_bits(path, j, tables.get(j).and_then(|t| t.as_deref())))
+            .collect();
+        if self.base.is_empty() {
+            self.base = bits;
+            self.states = n;
+            return (0..n).collect();
+        }
+        let same_models = bits.iter().zip(&self.base).all(|(a, b)| a.0 == b.0);
+        bits.iter()
+            .zip(&self.base)
+            .enumerate()
+            .map(|(j, (mine, base))| {
+                if same_models && mine == base {
+                    j
+                } else {
+                    self.states += 1;
+                    self.states - 1
+                }
+            })
+            .collect()
+    }
+}
+
+/// What stepping underlying `j` of `path` reads, as bits, and its model:
+/// the model's constants and initial variance, each step's carry, variance
+/// (black), shift (local volatility) or time (Heston), its dividend as the
+/// kernels take it, and its local-volatility rows (`table`). Two families
+/// whose underlying `j` read the same bits step it to the same states on
+/// the same normals.
+fn step_bits(path: &DatedPath, j: usize, table: Option<&[f64]>) -> (u8, Vec<u64>) {
+    let a = &path.assets[j];
+    let steps = path.steps();
+    let mut v: Vec<f64> = Vec::with_capacity(8 + 4 * steps + table.map_or(0, <[f64]>::len));
+    let model = match &a.model {
+        AssetModel::Black { .. } => 0,
+        AssetModel::LocalVol { grid, .. } => {
+            v.extend([grid.k0, grid.inv_dk]);
+            1
+        }
+        AssetModel::Heston(h) => {
+            v.extend([h.v0, h.kappa, h.theta, h.xi, h.rho]);
+            2
+        }
+    };
+    for i in 0..steps {
+        // As `MultiPlan::push` writes them.
+        let m = match &a.model {
+            AssetModel::Black { var } => var[i],
+            AssetModel::LocalVol { kshift, .. } => kshift[i],
+            AssetModel::Heston(_) => path.times[i + 1] - path.times[i],
+        };
+        let d = a.dividend[i + 1];
+        v.extend([
+            a.carry[i],
+            m,
+            if d > 0.0 { 1.0 } else { 0.0 },
+            if d > 0.0 { d / a.spot } else { 0.0 },
+        ]);
+    }
+    if let Some(t) = table {
+        v.extend_from_slice(t);
+    }
+    (model, v.into_iter().map(f64::to_bits).collect())
 }
 
 /// Prices the dated trades `share` of `trades` (each one [`takes`]) with
@@ -560,8 +710,8 @@ pub fn price(
 
 /// Revalues the dated trades (each one [`takes`]) under their scenarios
 /// through `run`: each trade's distinct moves in records of up to
-/// `MULTI_OUTPUTS - 1` beside the base, each exercising by its own
-/// policy, as the CPU pricer's `revalue`.
+/// [`moves_a_record`] beside the base, each exercising by its own policy,
+/// as the CPU pricer's `revalue`.
 pub fn revalue(
     target: SideTarget,
     trades: &[Trade],
@@ -581,7 +731,8 @@ pub fn revalue(
     let mut of_trade = Vec::with_capacity(trades.len());
     let mut fits = vec![0.0; trades.len()];
     for (i, (t, sc)) in trades.iter().zip(scenarios).enumerate() {
-        let (of, records) = scenario_records(t, sc, MULTI_OUTPUTS - 1)?;
+        let n = t.dated.as_ref().map_or(1, |d| d.assets.len());
+        let (of, records) = scenario_records(t, sc, moves_a_record(n))?;
         for (families, coef, moves) in records {
             // Each family fits its own policy, as the CPU pricer's revalue.
             let families = families.into_iter().map(|p| (p, true)).collect();
@@ -614,11 +765,135 @@ pub fn revalue(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::greeks::Greek;
+    use crate::market::dated::{resolve, DatedTerms};
+    use crate::market::Market;
+    use crate::scenario::MarketMove;
+
+    /// A dated basket call on `n` black underlyings on flat vols, every
+    /// second paying a cash dividend.
+    fn basket_on(n: usize) -> Trade {
+        let unds: Vec<String> = (0..n)
+            .map(|i| {
+                let dividend = if i % 2 == 1 {
+                    r#", "dividends": [{"ex_date": "2027-06-04", "amount": 1.0}]"#
+                } else {
+                    ""
+                };
+                format!(
+                    r#""U{i}": {{"spot": {}, "currency": "USD", "vol": {{"flat": 0.2}}{dividend}}}"#,
+                    60 + i
+                )
+            })
+            .collect();
+        let json = format!(
+            r#"{{"valuation_date": "2026-12-04", "curves": {{"USD": {{"dates": ["2027-12-04"], "zero_rates": [0.03]}}}}, "underlyings": {{{}}}, "correlations": []}}"#,
+            unds.join(", ")
+        );
+        let market = std::sync::Arc::new(Market::from_json(&json).unwrap());
+        let terms = DatedTerms {
+            id: format!("basket-{n}"),
+            underlyings: (0..n).map(|i| format!("U{i}")).collect(),
+            model: None,
+            payoff: crate::market::dated::DatedPayoff::Many(MultiPayoff::Basket {
+                option: OptionType::Call,
+                strike: 70.0,
+                weights: vec![1.0 / n as f64; n],
+            }),
+            expiry: "2027-12-04".into(),
+            fixings: None,
+            steps_per_year: 4,
+            paths: 64,
+            exercise: None,
+        };
+        resolve(&market, &terms).unwrap()
+    }
+
+    /// Every Greek on 32 underlyings: a spot bump moves the step of a
+    /// dividend payer only (its dividend over its spot), a vega bump its
+    /// one underlying, a rate bump every one: 32 + 2 x 16 + 2 x 32 + 2 x 32
+    /// states, within the wide kernel's 256 (131 x 32 unshared).
+    #[test]
+    fn greeks_share_the_base_s_path_states_where_they_step_alike() {
+        let t = basket_on(32);
+        let req = PricingRequest {
+            greeks: GreekSet(Greek::ALL.to_vec()),
+            ..PricingRequest::default()
+        };
+        let (families, coef) = greek_families(&t, &req).unwrap();
+        let pricer = Pricer::new(&t, &req, families, coef.clone());
+        assert_eq!(pricer.families.len(), Width::Wide.states());
+        let mut shared = SharedStates::default();
+        for f in &pricer.families {
+            shared.states_of(&f.path, &step_tables(&f.path));
+        }
+        assert_eq!(shared.states, 32 + 2 * 16 + 2 * 32 + 2 * 32);
+        let mut plan = MultiPlan::new(&req, true, Width::Wide);
+        plan.push("cuda", 0, &t, &pricer, &coef, Vec::new(), &req, 512)
+            .unwrap();
+        // Each family's slot of underlying 0 (no dividend): the base's but
+        // for the vega bumps of it and the rate bumps.
+        let stride = FI_ASSETS + FI_PER_ASSET * 32;
+        let own: Vec<usize> = (0..pricer.families.len())
+            .filter(|f| plan.ints[f * stride + FI_ASSETS + 2] != 0)
+            .collect();
+        assert_eq!(own.len(), 4, "{own:?}");
+    }
+
+    /// A record of more moves than its path states hold, each moving every
+    /// underlying (a rate), is refused as unavailable naming the trade; as
+    /// many as [`moves_a_record`] take fit.
+    #[test]
+    fn a_record_past_its_path_states_is_refused_naming_the_trade() {
+        let t = basket_on(32);
+        let req = PricingRequest::default();
+        let moves = (1..=9)
+            .map(|k| {
+                let mv = MarketMove {
+                    spot: 0.0,
+                    vol: 0.0,
+                    rate: 1e-4 * k as f64,
+                };
+                vec![mv; 32]
+            })
+            .collect();
+        let sc = TradeScenarios { moves };
+        for (per_record, fits) in [(9, false), (moves_a_record(32), true)] {
+            let (_, records) = scenario_records(&t, &sc, per_record).unwrap();
+            let (families, coef, moves) = records.into_iter().next().unwrap();
+            let families = families.into_iter().map(|p| (p, true)).collect();
+            let pricer = Pricer::new(&t, &req, families, coef.clone());
+            let mut plan = MultiPlan::new(&req, false, Width::Wide);
+            let got = plan.push("wgpu", 0, &t, &pricer, &coef, moves, &req, 64);
+            match got {
+                Ok(()) => assert!(fits),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(!fits, "{e}");
+                    assert!(
+                        e.contains("basket-32")
+                            && e.contains("320 underlying paths")
+                            && e.contains("256"),
+                        "{e}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn records_have_the_kernels_layout() {
         assert_eq!(std::mem::size_of::<GpuDatedMulti>(), 4 * MULTI_HEAD);
-        assert_eq!(MULTI_FAMILIES, 35);
-        assert!(T_COEF + MULTI_OUTPUTS * MULTI_FAMILIES < 1 << 12);
+        assert_eq!(Width::Narrow.states(), 35);
+        assert_eq!(Width::Wide.states(), 131);
+        assert_eq!(slots(Width::Narrow), 280);
+        assert_eq!(slots(Width::Wide), 256);
+        // A scenario record's families, each moving every underlying, fit.
+        for n in 1..=MAX_ASSETS {
+            let w = Width::of(n);
+            assert!((1 + moves_a_record(n)) * n <= slots(w), "{n}");
+            assert!(moves_a_record(n) < w.outputs().min(w.states()), "{n}");
+        }
+        assert_eq!(moves_a_record(8), 28);
     }
 }

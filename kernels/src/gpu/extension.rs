@@ -16,14 +16,17 @@
 //! basis and compares the continuation value with the intrinsic value for
 //! the base state and every bumped state; no path is stored.
 //!
-//! **Memory per trade on the device**: one record ([`GpuExtension`], 1,584
-//! bytes in f32 for WGSL; [`GpuEarly64`], 3,120 bytes in f64 for CUDA C:
-//! the step constants of every asset in its three vol families, the
-//! factor, spots, weights and bumps), one `u32` per exercise date (its
-//! step, with [`FITTED`] where the date has coefficients), and
-//! `(dates - 1) x (2 assets + 2)` coefficients (f32 or f64): an American
-//! trade of 252 steps on 5 assets takes 251 x 12 coefficients, 24 KiB in
-//! f64. Each block of paths writes [`EXTENSION_PARTIAL`] slots.
+//! **Memory per trade on the device**: one record as wide as its kernel
+//! ([`Width::record_bytes`]: the step constants of every asset in its
+//! three vol families, spots, weights and bumps; narrow 1,328 bytes in f32
+//! for WGSL, 2,608 in f64 for CUDA C; wide 5,072 and 10,096), the lower
+//! correlation factor in the coefficient table (`n x n` values, f32 or
+//! f64: 8 KiB for 32 assets in f64; the record holds where), one `u32` per
+//! exercise date (its step, with [`FITTED`] where the date has
+//! coefficients), and `(dates - 1) x (2 assets + 2)` coefficients (f32 or
+//! f64): an American trade of 252 steps on 5 assets takes 251 x 12
+//! coefficients, 24 KiB in f64. Each block of paths writes
+//! [`Width::partial`] slots (60 narrow, 204 wide).
 //!
 //! **Scenarios** ([`revalue_extended`]): a scenario record ([`E_SCENARIO`])
 //! carries the base trade and one distinct moved trade (its step constants
@@ -63,8 +66,6 @@
 //! covers for the PV; a bumped Greek, a difference of two such
 //! revaluations, is held to 0.3 SE (docs/formats.md).
 
-use bytemuck::{Pod, Zeroable};
-
 use crate::correlation::MAX_ASSETS;
 use crate::engine::cpu::extension::{scenario_markets, Acc, Prepared, Steps};
 use crate::engine::{EngineError, PricingRequest, TradeResult};
@@ -77,35 +78,115 @@ use crate::rng::key_of;
 use crate::scenario::{ScenarioResult, TradeScenarios};
 use crate::stats::Estimate;
 
+/// The two widths the several-asset kernels are built in, each its own
+/// compiled kernel: per-thread state (each asset's path, each
+/// revaluation's value, a path's outputs) has a fixed size on a GPU, and
+/// sizing every kernel for [`MAX_ASSETS`] would cost the trades of a few
+/// assets, which are most of them: fixed arrays four times longer, and on
+/// lavapipe loops over the assets that no longer unroll (its cap on loop
+/// iterations then cuts a 252-date walk short). So a trade of up to
+/// [`NARROW_ASSETS`] assets runs the narrow kernels (the loops over the
+/// assets unrolled, as before the limit was lifted), and one of more the
+/// wide kernels, whose loops over the assets end at the trade's count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Width {
+    Narrow,
+    Wide,
+}
+
+/// The most assets the narrow kernels take.
+pub const NARROW_ASSETS: usize = 8;
+
+impl Width {
+    pub const ALL: [Width; 2] = [Width::Narrow, Width::Wide];
+
+    /// The width that takes a trade of `assets` assets (at most [`MAX_ASSETS`]).
+    pub const fn of(assets: usize) -> Width {
+        if assets <= NARROW_ASSETS {
+            Width::Narrow
+        } else {
+            Width::Wide
+        }
+    }
+
+    /// The most assets its kernels take.
+    pub const fn assets(self) -> usize {
+        match self {
+            Width::Narrow => NARROW_ASSETS,
+            Width::Wide => MAX_ASSETS,
+        }
+    }
+
+    /// Outputs per sample: pv, the summed delta, gamma, vega, rho, then
+    /// delta, gamma and vega per asset (`5 + 3n` used, as the CPU pricer's).
+    pub const fn outputs(self) -> usize {
+        5 + 3 * self.assets()
+    }
+
+    /// Revaluations per path at most: base, spot up/down and vol up/down
+    /// per asset, rate up/down (the dated kernel's families likewise).
+    pub const fn states(self) -> usize {
+        1 + 4 * self.assets() + 2
+    }
+
+    /// A block's partial: `[n, a_0.., b_0.., cut]` over its outputs (CUDA:
+    /// sums and sums of squares in f64, `cut` 0; WGSL: mean and M2 in f32,
+    /// `cut` the invocations whose walk the device cut short). The narrow
+    /// kernels' stays 60 slots, so a batch of a few assets reads back no
+    /// more than before the wide kernels.
+    pub const fn partial(self) -> usize {
+        2 + 2 * self.outputs()
+    }
+
+    /// Where a record's per-asset values start: spots, basket weights and
+    /// vega bumps ([`V_SPOTS`] on), then each asset's step constants for
+    /// its base, vol-up and vol-down families.
+    pub const fn v_weights(self) -> usize {
+        V_SPOTS + self.assets()
+    }
+    pub const fn v_dvol(self) -> usize {
+        V_SPOTS + 2 * self.assets()
+    }
+    pub const fn v_model(self) -> usize {
+        V_SPOTS + 3 * self.assets()
+    }
+
+    /// Values of a record.
+    pub const fn vals(self) -> usize {
+        self.v_model() + 3 * self.assets() * EXTENSION_MODEL_CONSTS
+    }
+
+    /// Bytes of a record: `f64` values (CUDA C) or f32 (WGSL).
+    pub const fn record_bytes(self, f64: bool) -> usize {
+        4 * EXTENSION_HEAD + self.vals() * if f64 { 8 } else { 4 }
+    }
+
+    /// Appended to its kernels' names.
+    pub const fn suffix(self) -> &'static str {
+        match self {
+            Width::Narrow => "",
+            Width::Wide => "_wide",
+        }
+    }
+}
+
 /// `u32`s of a record's head: `[steps, assets, flags, dates, stream lo,
 /// stream hi, samples, first date, first coefficient, terms, first moved
-/// coefficient (a scenario record's), 0]`.
+/// coefficient (a scenario record's), first factor value]`.
 pub const EXTENSION_HEAD: usize = 12;
 /// Model constants per asset and vol family (as [`super::record::MODEL_CONSTS`]).
 pub const EXTENSION_MODEL_CONSTS: usize = super::record::MODEL_CONSTS;
 /// Where each part of a record's values sits: the scalars `[dt, rate,
-/// h_spot, dr, scale, strike, moved rate, 0]`, then per asset its spot,
-/// basket weight and vega bump (a scenario record's moved spot), the lower
-/// factor (row-major, `MAX_ASSETS` wide), then each asset's step constants
-/// for its base, vol-up (a scenario record's moved family) and vol-down
-/// families.
+/// h_spot, dr, scale, strike, moved rate, 0]`, then the per-asset values
+/// (as wide as the kernel's [`Width`]: [`Width::v_weights`] and on). The
+/// lower correlation factor is not in the record: it is `n x n` values
+/// (row-major, stride `n`) of the coefficient table, from the head's last
+/// entry, so a record's size does not grow with the square of the width.
 pub const V_SPOTS: usize = 8;
-pub const V_WEIGHTS: usize = V_SPOTS + MAX_ASSETS;
-pub const V_DVOL: usize = V_WEIGHTS + MAX_ASSETS;
-pub const V_FACTOR: usize = V_DVOL + MAX_ASSETS;
-pub const V_MODEL: usize = V_FACTOR + MAX_ASSETS * MAX_ASSETS;
-/// Values of a record.
-pub const EXTENSION_VALS: usize = V_MODEL + 3 * MAX_ASSETS * EXTENSION_MODEL_CONSTS;
-/// Outputs per sample: pv, the summed delta, gamma, vega, rho, then
-/// delta, gamma and vega per asset (`5 + 3n` used, as the CPU pricer's).
-pub const EXTENSION_OUTPUTS: usize = 5 + 3 * MAX_ASSETS;
-/// Revaluations per path at most: base, spot up/down and vol up/down per
-/// asset, rate up/down.
-pub const EXTENSION_STATES: usize = 1 + 4 * MAX_ASSETS + 2;
-/// A block's partial: `[n, a_0.., b_0.., cut]` over [`EXTENSION_OUTPUTS`]
-/// (CUDA: sums and sums of squares in f64, `cut` 0; WGSL: mean and M2 in
-/// f32, `cut` the invocations whose walk the device cut short).
-pub const EXTENSION_PARTIAL: usize = 2 + 2 * EXTENSION_OUTPUTS;
+/// The narrow kernels' outputs and partial ([`Width::partial`]), which the
+/// one-underlying dated kernel writes too ([`super::dated`]).
+pub const EXTENSION_OUTPUTS: usize = Width::Narrow.outputs();
+pub const EXTENSION_PARTIAL: usize = Width::Narrow.partial();
 
 /// Flag bits of `head[2]` (the model is the kernel's: one a model).
 pub const E_PUT: u32 = 2;
@@ -123,127 +204,117 @@ pub const E_SCENARIO: u32 = 512;
 pub const FITTED: u32 = 1 << 31;
 /// Set where a scenario record's moved policy has coefficients there.
 pub const MOVED_FITTED: u32 = 1 << 30;
-/// A scenario record's moved spots, in the vega bumps' slots (a scenario
-/// record carries no Greeks).
-pub const V_MOVED_SPOTS: usize = V_DVOL;
-/// The scalar slot of a scenario record's moved rate.
+/// The scalar slot of a scenario record's moved rate (its moved spots are
+/// in the vega bumps' slots, [`Width::v_dvol`]: a scenario record carries
+/// no Greeks).
 pub const S_MOVED_RATE: usize = 6;
 
-macro_rules! gpu_extension {
-    ($(#[$doc:meta])* $name:ident, $t:ty) => {
-        $(#[$doc])*
-        #[repr(C)]
-        #[derive(Clone, Copy, Debug, Pod, Zeroable)]
-        pub struct $name {
-            pub head: [u32; EXTENSION_HEAD],
-            pub vals: [$t; EXTENSION_VALS],
+/// The record of a prepared trade `p` in kernels of width `w`, its head and
+/// values (f64, rounded to f32 by the caller for WGSL): its dates start at
+/// `first_date`, coefficients at `first_coef` and correlation factor at
+/// `first_factor` in the batch's tables; `moved` (with its first
+/// coefficient): a scenario record.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    w: Width,
+    p: &Prepared,
+    moved: Option<(&Prepared, usize)>,
+    trade: &Trade,
+    req: &PricingRequest,
+    first_date: usize,
+    first_coef: usize,
+    first_factor: usize,
+) -> ([u32; EXTENSION_HEAD], Vec<f64>) {
+    let mut vals = vec![0.0f64; w.vals()];
+    let n = p.n;
+    let (flags, strike) = match &p.payoff {
+        MultiPayoff::Basket {
+            option,
+            strike,
+            weights,
+        } => {
+            for (j, wt) in weights.iter().enumerate() {
+                vals[w.v_weights() + j] = *wt;
+            }
+            (put(*option), *strike)
         }
-
-        impl $name {
-            /// The record of a prepared trade whose dates start at
-            /// `first_date` and coefficients at `first_coef` in the batch's
-            /// tables.
-            /// `moved` (with its first coefficient): a scenario record.
-            fn new(
-                p: &Prepared,
-                moved: Option<(&Prepared, usize)>,
-                trade: &Trade,
-                req: &PricingRequest,
-                first_date: usize,
-                first_coef: usize,
-            ) -> $name {
-                let mut r = $name::zeroed();
-                let n = p.n;
-                let (flags, strike) = match &p.payoff {
-                    MultiPayoff::Basket { option, strike, weights } => {
-                        for (j, w) in weights.iter().enumerate() {
-                            r.vals[V_WEIGHTS + j] = *w as $t;
-                        }
-                        (put(*option), *strike)
-                    }
-                    MultiPayoff::Rainbow { option, strike, kind } => (
-                        put(*option)
-                            | E_SORTED
-                            | match kind {
-                                RainbowKind::Max => E_MAX,
-                                RainbowKind::Min => E_MIN,
-                            },
-                        *strike,
-                    ),
-                };
-                for (j, fam) in (0..n).flat_map(|j| (0..3).map(move |f| (j, f))) {
-                    let consts = match &p.steps {
-                        Steps::Gbm(s) => s[j][fam].gpu_consts(),
-                        Steps::Heston(s) => s[j][fam].gpu_consts(),
-                    };
-                    let at = V_MODEL + (j * 3 + fam) * EXTENSION_MODEL_CONSTS;
-                    for (slot, c) in r.vals[at..at + EXTENSION_MODEL_CONSTS].iter_mut().zip(consts) {
-                        *slot = c as $t;
-                    }
-                }
-                let flags = flags | if p.antithetic { E_ANTITHETIC } else { 0 }
-                    | if p.spot { E_SPOT } else { 0 }
-                    | if p.vega { E_VEGA } else { 0 }
-                    | if p.rho { E_RHO } else { 0 }
-                    | if moved.is_some() { E_SCENARIO } else { 0 };
-                let scalars = [p.dt, p.rate, p.h_spot, p.dr, p.scale, strike];
-                for (slot, v) in r.vals.iter_mut().zip(scalars) {
-                    *slot = v as $t;
-                }
-                for j in 0..n {
-                    r.vals[V_SPOTS + j] = p.spots[j] as $t;
-                    r.vals[V_DVOL + j] = p.dvol[j] as $t;
-                    for l in 0..=j {
-                        r.vals[V_FACTOR + j * MAX_ASSETS + l] = p.factor[j * n + l] as $t;
-                    }
-                }
-                if let Some((m, _)) = moved {
-                    // The moved trade: its family in the vol-up slots, its
-                    // spots in the vega bumps', its rate.
-                    for j in 0..n {
-                        let consts = match &m.steps {
-                            Steps::Gbm(s) => s[j][0].gpu_consts(),
-                            Steps::Heston(s) => s[j][0].gpu_consts(),
-                        };
-                        let at = V_MODEL + (j * 3 + 1) * EXTENSION_MODEL_CONSTS;
-                        for (slot, c) in r.vals[at..at + EXTENSION_MODEL_CONSTS].iter_mut().zip(consts) {
-                            *slot = c as $t;
-                        }
-                        r.vals[V_MOVED_SPOTS + j] = m.spots[j] as $t;
-                    }
-                    r.vals[S_MOVED_RATE] = m.rate as $t;
-                }
-                let samples = if req.antithetic { trade.paths / 2 } else { trade.paths };
-                r.head = [
-                    p.nsteps,
-                    n as u32,
-                    flags,
-                    p.dates.len() as u32,
-                    p.stream as u32,
-                    (p.stream >> 32) as u32,
-                    samples as u32,
-                    first_date as u32,
-                    first_coef as u32,
-                    p.payoff.basis(n).len() as u32,
-                    moved.map_or(0, |(_, c)| c as u32),
-                    0,
-                ];
-                r
+        MultiPayoff::Rainbow {
+            option,
+            strike,
+            kind,
+        } => (
+            put(*option)
+                | E_SORTED
+                | match kind {
+                    RainbowKind::Max => E_MAX,
+                    RainbowKind::Min => E_MIN,
+                },
+            *strike,
+        ),
+    };
+    let consts_of = |steps: &Steps, j: usize, fam: usize| match steps {
+        Steps::Gbm(s) => s[j][fam].gpu_consts(),
+        Steps::Heston(s) => s[j][fam].gpu_consts(),
+    };
+    for j in 0..n {
+        for fam in 0..3 {
+            let at = w.v_model() + (j * 3 + fam) * EXTENSION_MODEL_CONSTS;
+            for (slot, c) in vals[at..at + EXTENSION_MODEL_CONSTS]
+                .iter_mut()
+                .zip(consts_of(&p.steps, j, fam))
+            {
+                *slot = c;
             }
         }
+    }
+    let flags = flags
+        | if p.antithetic { E_ANTITHETIC } else { 0 }
+        | if p.spot { E_SPOT } else { 0 }
+        | if p.vega { E_VEGA } else { 0 }
+        | if p.rho { E_RHO } else { 0 }
+        | if moved.is_some() { E_SCENARIO } else { 0 };
+    let scalars = [p.dt, p.rate, p.h_spot, p.dr, p.scale, strike];
+    vals[..scalars.len()].copy_from_slice(&scalars);
+    for j in 0..n {
+        vals[V_SPOTS + j] = p.spots[j];
+        vals[w.v_dvol() + j] = p.dvol[j];
+    }
+    if let Some((m, _)) = moved {
+        // The moved trade: its family in the vol-up slots, its spots in
+        // the vega bumps', its rate.
+        for j in 0..n {
+            let at = w.v_model() + (j * 3 + 1) * EXTENSION_MODEL_CONSTS;
+            for (slot, c) in vals[at..at + EXTENSION_MODEL_CONSTS]
+                .iter_mut()
+                .zip(consts_of(&m.steps, j, 0))
+            {
+                *slot = c;
+            }
+            vals[w.v_dvol() + j] = m.spots[j];
+        }
+        vals[S_MOVED_RATE] = m.rate;
+    }
+    let samples = if req.antithetic {
+        trade.paths / 2
+    } else {
+        trade.paths
     };
+    let head = [
+        p.nsteps,
+        n as u32,
+        flags,
+        p.dates.len() as u32,
+        p.stream as u32,
+        (p.stream >> 32) as u32,
+        samples as u32,
+        first_date as u32,
+        first_coef as u32,
+        p.payoff.basis(n).len() as u32,
+        moved.map_or(0, |(_, c)| c as u32),
+        first_factor as u32,
+    ];
+    (head, vals)
 }
-
-gpu_extension!(
-    /// One trade for the WGSL kernel (f32): 1,584 bytes, 16-byte aligned fields.
-    GpuExtension,
-    f32
-);
-gpu_extension!(
-    /// One trade for the CUDA C kernel (f64): 3,120 bytes.
-    GpuEarly64,
-    f64
-);
 
 fn put(o: OptionType) -> u32 {
     match o {
@@ -252,9 +323,14 @@ fn put(o: OptionType) -> u32 {
     }
 }
 
-/// Whether a model step's constants fill no more than a record's slot.
+/// Whether a model step's constants fill no more than a record's slot,
+/// and each width's record is whole vec4s (WGSL's struct).
 const _: () = assert!(EXTENSION_MODEL_CONSTS == 12 && (EXTENSION_HEAD * 4).is_multiple_of(16));
-const _: () = assert!(EXTENSION_VALS.is_multiple_of(4) && EXTENSION_PARTIAL.is_multiple_of(2));
+const _: () = assert!(
+    Width::Narrow.vals().is_multiple_of(4)
+        && Width::Wide.vals().is_multiple_of(4)
+        && EXTENSION_PARTIAL.is_multiple_of(2)
+);
 
 /// The trades of a batch with several assets or early exercise on one
 /// model (`gbm_multi`: one normal an asset a step; `heston_multi`: two),
@@ -262,19 +338,22 @@ const _: () = assert!(EXTENSION_VALS.is_multiple_of(4) && EXTENSION_PARTIAL.is_m
 pub struct ExtensionPlan {
     /// `heston_multi` (else `gbm_multi`).
     pub heston: bool,
+    /// The kernels' width its trades' assets take.
+    pub width: Width,
     /// Batch indices of its trades, in the order of its records (a
     /// scenario record's is its base trade's).
     pub trades: Vec<usize>,
     prepared: Vec<Prepared>,
     /// Per record: the fit seconds of its scenario's moved policy.
     moved_fit: Vec<f64>,
-    /// The records ([`GpuExtension`] or [`GpuEarly64`]).
+    /// The records ([`Width::record_bytes`] each).
     pub records: Vec<u8>,
     pub record_size: usize,
     /// Every trade's exercise steps (with [`FITTED`]), trade after trade;
     /// never empty (a binding needs a size).
     pub dates: Vec<u32>,
-    /// Every trade's coefficients (f32 or f64 bytes), date after date,
+    /// Every trade's correlation factor (`n x n`, row-major) and
+    /// coefficients (f32 or f64 bytes), date after date,
     /// [`crate::exercise::Basis::len`] each; never empty.
     pub coefs: Vec<u8>,
     /// The block table: each trade's first block, then the total.
@@ -304,7 +383,8 @@ impl ExtensionPlan {
         Ok(ExtensionPlan::finish(plans))
     }
 
-    /// Which plan of `plans` takes `p`'s model, added where there is none.
+    /// Which plan of `plans` takes `p`'s model and width, added where there
+    /// is none.
     fn of_model(
         plans: &mut Vec<ExtensionPlan>,
         p: &Prepared,
@@ -312,20 +392,21 @@ impl ExtensionPlan {
         f64: bool,
     ) -> usize {
         let heston = matches!(p.steps, Steps::Heston(_));
-        let k = match plans.iter().position(|q| q.heston == heston) {
+        let width = Width::of(p.n);
+        let k = match plans
+            .iter()
+            .position(|q| q.heston == heston && q.width == width)
+        {
             Some(k) => k,
             None => {
                 plans.push(ExtensionPlan {
                     heston,
+                    width,
                     trades: Vec::new(),
                     prepared: Vec::new(),
                     moved_fit: Vec::new(),
                     records: Vec::new(),
-                    record_size: if f64 {
-                        std::mem::size_of::<GpuEarly64>()
-                    } else {
-                        std::mem::size_of::<GpuExtension>()
-                    },
+                    record_size: width.record_bytes(f64),
                     dates: Vec::new(),
                     coefs: Vec::new(),
                     starts: vec![0],
@@ -344,6 +425,15 @@ impl ExtensionPlan {
             plan.coefs.extend_from_slice(&[0; 8]);
         }
         plans
+    }
+
+    /// Appends a value to the coefficient table, in f64 or f32.
+    fn push_value(&mut self, v: f64, f64: bool) {
+        if f64 {
+            self.coefs.extend_from_slice(&v.to_ne_bytes());
+        } else {
+            self.coefs.extend_from_slice(&(v as f32).to_ne_bytes());
+        }
     }
 
     /// Appends a policy's coefficients (zeros where a date has none; no
@@ -365,12 +455,7 @@ impl ExtensionPlan {
             fitted.push(beta.is_some());
             if k + 1 < p.dates.len() {
                 for q in 0..terms {
-                    let b = beta.map_or(0.0, |b| b[q]);
-                    if f64 {
-                        self.coefs.extend_from_slice(&b.to_ne_bytes());
-                    } else {
-                        self.coefs.extend_from_slice(&(b as f32).to_ne_bytes());
-                    }
+                    self.push_value(beta.map_or(0.0, |b| b[q]), f64);
                 }
             }
         }
@@ -410,13 +495,31 @@ impl ExtensionPlan {
                     | if moved_fitted { MOVED_FITTED } else { 0 },
             );
         }
+        // The factor, beside the coefficients (the record would otherwise
+        // carry `MAX_ASSETS^2` values, most of them unused).
+        let first_factor = self.coefs.len() / if f64 { 8 } else { 4 };
+        for &v in &p.factor {
+            self.push_value(v, f64);
+        }
         let with = moved.as_ref().zip(moved_coefs.as_ref().map(|(c, _)| *c));
-        if f64 {
-            let r = GpuEarly64::new(&p, with, t, req, first_date, first_coef);
-            self.records.extend_from_slice(bytemuck::bytes_of(&r));
-        } else {
-            let r = GpuExtension::new(&p, with, t, req, first_date, first_coef);
-            self.records.extend_from_slice(bytemuck::bytes_of(&r));
+        let (head, vals) = record(
+            self.width,
+            &p,
+            with,
+            t,
+            req,
+            first_date,
+            first_coef,
+            first_factor,
+        );
+        self.records
+            .extend_from_slice(bytemuck::cast_slice::<u32, u8>(&head));
+        for v in vals {
+            if f64 {
+                self.records.extend_from_slice(&v.to_ne_bytes());
+            } else {
+                self.records.extend_from_slice(&(v as f32).to_ne_bytes());
+            }
         }
         let samples = if req.antithetic { t.paths / 2 } else { t.paths };
         let total = *self.starts.last().unwrap_or(&0) as u64 + samples.div_ceil(samples_per_block);
@@ -441,6 +544,7 @@ impl ExtensionPlan {
         SideBatch {
             kernel: SideKernel::Extension {
                 heston: self.heston,
+                width: self.width,
             },
             records: &self.records,
             starts: &self.starts,
@@ -489,16 +593,28 @@ pub type Moments = (u64, Vec<f64>, Vec<f64>);
 
 /// The kernels beside the fused pricing kernel, which take the same
 /// bindings (records, block table, `u32` table, value table, partials in
-/// [`EXTENSION_PARTIAL`] slots a block).
+/// [`SideKernel::partial`] slots a block).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SideKernel {
-    /// Several assets or early exercise, on `heston_multi` or `gbm_multi`.
-    Extension { heston: bool },
+    /// Several assets or early exercise, on `heston_multi` or `gbm_multi`,
+    /// in the kernels of a width.
+    Extension { heston: bool, width: Width },
     /// Dated trades of one payoff kind ([`super::dated`]).
     Dated(crate::payoff::PayoffKind),
     /// Dated trades with early exercise or several underlyings
-    /// ([`super::dated_multi`]).
-    DatedMulti,
+    /// ([`super::dated_multi`]), in the kernel of a width.
+    DatedMulti(Width),
+}
+
+impl SideKernel {
+    /// Slots of a block's partial: its width's; the one-underlying dated
+    /// kernel's the narrow one's.
+    pub fn partial(self) -> usize {
+        match self {
+            SideKernel::Extension { width, .. } | SideKernel::DatedMulti(width) => width.partial(),
+            SideKernel::Dated(_) => EXTENSION_PARTIAL,
+        }
+    }
 }
 
 /// What an engine launches for a side kernel: its records, the block
@@ -520,9 +636,14 @@ impl SideBatch<'_> {
         *self.starts.last().unwrap_or(&0) as u64
     }
 
+    /// Slots of one block's partial.
+    pub fn partial(&self) -> usize {
+        self.kernel.partial()
+    }
+
     /// Slots of partials its blocks write.
     pub fn partials_len(&self) -> usize {
-        self.blocks() as usize * EXTENSION_PARTIAL
+        self.blocks() as usize * self.partial()
     }
 
     /// Its records.
@@ -538,7 +659,7 @@ impl SideBatch<'_> {
 
     /// Each block's moments from `partials`, decoded by `decode`.
     pub fn decode<T>(&self, partials: &[T], decode: impl Fn(&[T]) -> Moments) -> Vec<Moments> {
-        partials.chunks(EXTENSION_PARTIAL).map(decode).collect()
+        partials.chunks(self.partial()).map(decode).collect()
     }
 }
 
@@ -648,11 +769,13 @@ fn prepare(engine: &'static str, t: &Trade, req: &PricingRequest) -> Result<Prep
     Ok(p)
 }
 
-/// A CUDA block's partial: `n`, then each output's sum and sum of squares.
+/// A CUDA block's partial (of any width): `n`, then each output's sum and
+/// sum of squares.
 pub fn from_sums(p: &[f64]) -> (u64, Vec<f64>, Vec<f64>) {
     let n = p[0];
-    let sum = &p[1..1 + EXTENSION_OUTPUTS];
-    let sq = &p[1 + EXTENSION_OUTPUTS..1 + 2 * EXTENSION_OUTPUTS];
+    let m = (p.len() - 2) / 2;
+    let sum = &p[1..1 + m];
+    let sq = &p[1 + m..1 + 2 * m];
     let mean: Vec<f64> = sum.iter().map(|s| s / n.max(1.0)).collect();
     let m2 = sum
         .iter()
@@ -663,16 +786,12 @@ pub fn from_sums(p: &[f64]) -> (u64, Vec<f64>, Vec<f64>) {
     (n as u64, mean, m2)
 }
 
-/// A WGSL workgroup's partial: `n`, then each output's mean and M2.
+/// A WGSL workgroup's partial (of any width): `n`, then each output's mean
+/// and M2.
 pub fn from_mean_m2(p: &[f32]) -> (u64, Vec<f64>, Vec<f64>) {
-    let mean = p[1..1 + EXTENSION_OUTPUTS]
-        .iter()
-        .map(|&v| v as f64)
-        .collect();
-    let m2 = p[1 + EXTENSION_OUTPUTS..1 + 2 * EXTENSION_OUTPUTS]
-        .iter()
-        .map(|&v| v as f64)
-        .collect();
+    let m = (p.len() - 2) / 2;
+    let mean = p[1..1 + m].iter().map(|&v| v as f64).collect();
+    let m2 = p[1 + m..1 + 2 * m].iter().map(|&v| v as f64).collect();
     (p[0] as u64, mean, m2)
 }
 
@@ -682,9 +801,17 @@ mod tests {
 
     #[test]
     fn records_have_the_kernels_layout() {
-        assert_eq!(std::mem::size_of::<GpuExtension>(), 1584);
-        assert_eq!(std::mem::size_of::<GpuEarly64>(), 3120);
-        assert_eq!(std::mem::offset_of!(GpuEarly64, vals), 48);
+        // The narrow kernels' record, and the wide kernels' (docs/formats.md).
+        assert_eq!(Width::Narrow.record_bytes(false), 1328);
+        assert_eq!(Width::Narrow.record_bytes(true), 2608);
+        assert_eq!(Width::Wide.record_bytes(false), 5072);
+        assert_eq!(Width::Wide.record_bytes(true), 10096);
+        // f64 values start 8-byte aligned after the head.
+        assert_eq!((4 * EXTENSION_HEAD) % 8, 0);
         assert_eq!(EXTENSION_PARTIAL, 60);
+        assert_eq!(Width::Wide.partial(), 204);
+        assert_eq!(Width::of(8), Width::Narrow);
+        assert_eq!(Width::of(9), Width::Wide);
+        assert_eq!(Width::Wide.assets(), MAX_ASSETS);
     }
 }

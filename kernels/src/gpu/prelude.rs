@@ -12,8 +12,9 @@
 //! | `OUTPUTS`, `PARTIAL` (slots of a block's partial sums) | `const` | `#define RP_...` |
 //! | paths per block | `WG` | `RP_BLOCK`, `RP_PATHS_PER_THREAD` |
 //! | the record | `struct Trade` (vec4 arrays, 16-byte aligned) | `template <typename R> struct Trade` |
-//! | several assets and early exercise ([`super::early`]): `MAX_ASSETS`, the record's sizes and offsets, its flag bits | `const` | `#define RP_...` |
-//! | their record | `struct ExtensionTrade` (f32) | `template <typename R> struct ExtensionTrade` |
+//! | several assets and early exercise ([`super::early`]): the record's head, outputs and partial, its flag bits | `const` | `#define RP_...` |
+//! | a kernel width's sizes and record offsets ([`extension::Width`], [`width_sizes`]): `ASSETS`, `SIDE_OUTPUTS`, `V_MODEL`, ... | `const` in that width's kernels ([`wgsl_width`]) | members of `struct RpNarrow`, `struct RpWide` |
+//! | their record | `struct ExtensionTrade` (f32, in a width's kernels) | `template <typename R, class W> struct ExtensionTrade` |
 //! | dated trades ([`super::dated`]): the record's sizes and offsets, models, flag bits, the local-volatility columns | `const` | `#define RP_...` |
 //! | their record | `struct DatedTrade` (f32) | `template <typename R> struct DatedTrade` |
 
@@ -62,23 +63,41 @@ pub const EXTENSION_FLAGS: [(&str, u32); 11] = [
     ("MOVED_FITTED", extension::MOVED_FITTED),
 ];
 
-/// The early-exercise and multi-asset kernels' sizes and record offsets.
-pub const EXTENSION_SIZES: [(&str, usize); 14] = [
+/// The early-exercise and multi-asset kernels' sizes and record offsets
+/// that do not depend on their width.
+pub const EXTENSION_SIZES: [(&str, usize); 7] = [
     ("MAX_ASSETS", crate::correlation::MAX_ASSETS),
     ("EXTENSION_HEAD", extension::EXTENSION_HEAD),
-    ("EXTENSION_VALS", extension::EXTENSION_VALS),
     ("EXTENSION_MODEL_CONSTS", extension::EXTENSION_MODEL_CONSTS),
     ("EXTENSION_OUTPUTS", extension::EXTENSION_OUTPUTS),
-    ("EXTENSION_STATES", extension::EXTENSION_STATES),
     ("EXTENSION_PARTIAL", extension::EXTENSION_PARTIAL),
     ("V_SPOTS", extension::V_SPOTS),
-    ("V_WEIGHTS", extension::V_WEIGHTS),
-    ("V_DVOL", extension::V_DVOL),
-    ("V_FACTOR", extension::V_FACTOR),
-    ("V_MODEL", extension::V_MODEL),
-    ("V_MOVED_SPOTS", extension::V_MOVED_SPOTS),
     ("S_MOVED_RATE", extension::S_MOVED_RATE),
 ];
+
+/// The sizes and record offsets of the several-asset kernels of width `w`
+/// ([`extension::Width`]): the assets their per-thread arrays hold, their
+/// outputs and the slots of a block's partial, revaluations (the dated
+/// kernel's families), the dated kernel's per-thread path states
+/// ([`dated_multi::slots`]), the normals of a step, the outputs a
+/// workgroup reduces at a time (WGSL: its shared array stays within 8
+/// KiB), and the record's per-asset offsets.
+pub fn width_sizes(w: extension::Width) -> [(&'static str, usize); 12] {
+    [
+        ("ASSETS", w.assets()),
+        ("SIDE_OUTPUTS", w.outputs()),
+        ("SIDE_PARTIAL", w.partial()),
+        ("SIDE_STATES", w.states()),
+        ("SIDE_SLOTS", dated_multi::slots(w)),
+        ("SIDE_NORMALS", 2 * w.assets()),
+        ("OUT_CHUNK", w.outputs().min(32)),
+        ("V_WEIGHTS", w.v_weights()),
+        ("V_DVOL", w.v_dvol()),
+        ("V_MOVED_SPOTS", w.v_dvol()),
+        ("V_MODEL", w.v_model()),
+        ("EXTENSION_VALS", w.vals()),
+    ]
+}
 
 /// The dated kernels' flag bits and models ([`super::dated`]).
 pub const DATED_FLAGS: [(&str, u32); 10] = [
@@ -114,22 +133,14 @@ pub const DATED_SIZES: [(&str, usize); 15] = [
 ];
 
 /// The several-underlying and early-exercise dated kernel's sizes and
-/// offsets ([`super::dated_multi`]).
-pub const DATED_MULTI_SIZES: [(&str, usize); 14] = [
-    ("MULTI_FAMILIES", dated_multi::MULTI_FAMILIES),
-    ("MULTI_OUTPUTS", dated_multi::MULTI_OUTPUTS),
+/// offsets ([`super::dated_multi`]; its per-thread sizes are its width's,
+/// [`width_sizes`]).
+pub const DATED_MULTI_SIZES: [(&str, usize); 8] = [
     ("MULTI_HEAD", dated_multi::MULTI_HEAD),
-    (
-        "MULTI_STATE",
-        dated_multi::MULTI_FAMILIES * crate::correlation::MAX_ASSETS,
-    ),
-    ("MAX_NORMALS", 2 * crate::correlation::MAX_ASSETS),
-    ("T_FACTOR", dated_multi::T_FACTOR),
-    ("T_WEIGHTS", dated_multi::T_WEIGHTS),
     ("T_STRIKE", dated_multi::T_STRIKE),
-    ("T_COEF", dated_multi::T_COEF),
-    ("MULTI_FAMILY_INTS", dated_multi::MULTI_FAMILY_INTS),
+    ("T_WEIGHTS", dated_multi::T_WEIGHTS),
     ("FI_ASSETS", dated_multi::FI_ASSETS),
+    ("FI_PER_ASSET", dated_multi::FI_PER_ASSET),
     ("MULTI_ASSET_VALS", dated_multi::MULTI_ASSET_VALS),
     ("A_NORM", dated_multi::A_NORM),
     ("STEP_HEAD", dated_multi::STEP_HEAD),
@@ -155,6 +166,23 @@ pub fn cuda(threads: u32, paths_per_thread: u32) -> String {
     {
         writeln!(s, "#define RP_{name} {n}").expect("a String");
     }
+    // Each width's sizes, as members of a struct the kernels take as a
+    // template parameter (`extension.cu`, `dated_multi.cu`).
+    for (w, name) in [
+        (extension::Width::Narrow, "RpNarrow"),
+        (extension::Width::Wide, "RpWide"),
+    ] {
+        let members: Vec<String> = width_sizes(w)
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        writeln!(
+            s,
+            "struct {name} {{\n    static constexpr unsigned {};\n}};",
+            members.join(", ")
+        )
+        .expect("a String");
+    }
     writeln!(s, "#define RP_BLOCK {threads}").expect("a String");
     writeln!(s, "#define RP_PATHS_PER_THREAD {paths_per_thread}").expect("a String");
     writeln!(
@@ -168,10 +196,10 @@ pub fn cuda(threads: u32, paths_per_thread: u32) -> String {
          \x20   R payoff[RP_PAYOFF_CONSTS];\n\
          \x20   R coef[RP_OUTPUTS][RP_COEF_STRIDE];           // outputs (pv, delta, gamma, vega, rho) x folds\n\
          }};\n\n\
-         // GpuExtension (float) and GpuEarly64 (double): several assets and early exercise.\n\
-         template <typename R> struct ExtensionTrade {{\n\
-         \x20   unsigned head[RP_EXTENSION_HEAD];  // steps, assets, flags, dates, stream lo, stream hi, samples, first date, first coef, terms\n\
-         \x20   R vals[RP_EXTENSION_VALS];         // scalars, spots, weights, vega bumps, factor, step constants\n\
+         // A several-asset trade (double for CUDA C) in the kernels of width W (RpNarrow, RpWide).\n\
+         template <typename R, class W> struct ExtensionTrade {{\n\
+         \x20   unsigned head[RP_EXTENSION_HEAD];  // steps, assets, flags, dates, stream lo, stream hi, samples, first date, first coef, terms, first moved coef, first factor value\n\
+         \x20   R vals[W::EXTENSION_VALS];         // scalars, spots, weights, vega bumps, step constants\n\
          }};\n\n\
          // GpuDatedMulti: dated trades with early exercise or several underlyings.\n\
          struct DatedMultiTrade {{\n\
@@ -225,16 +253,6 @@ pub fn wgsl(wg: u64) -> String {
     .expect("a String");
     writeln!(
         s,
-        "\n// GpuExtension: {} bytes (several assets and early exercise).\n\
-         struct ExtensionTrade {{\n\
-         \x20   head: array<vec4<u32>, EXTENSION_HEAD / 4u>,  // steps, assets, flags, dates, stream lo, stream hi, samples, first date, first coef, terms\n\
-         \x20   vals: array<vec4<f32>, EXTENSION_VALS / 4u>,  // scalars, spots, weights, vega bumps, factor, step constants\n\
-         }}",
-        std::mem::size_of::<extension::GpuExtension>(),
-    )
-    .expect("a String");
-    writeln!(
-        s,
         "\n// GpuDated: {} bytes (dated trades on one underlying).\n\
          struct DatedTrade {{\n\
          \x20   head: array<vec4<u32>, DATED_INTS / 4u>,  // steps, families, flags, samples, stream lo, stream hi, normals a step, outputs; per family its ints\n\
@@ -250,6 +268,38 @@ pub fn wgsl(wg: u64) -> String {
          \x20   head: array<vec4<u32>, MULTI_HEAD / 4u>,  // steps, families, flags, samples, stream lo, stream hi, normals a step, outputs, underlyings, first family int, first trade value, dates, first date, terms, payoff flags\n\
          }}",
         std::mem::size_of::<dated_multi::GpuDatedMulti>(),
+    )
+    .expect("a String");
+    s
+}
+
+/// What the WGSL kernels of width `w` add to [`wgsl`]: the width's sizes
+/// ([`width_sizes`]), its several-asset record, and `assets_to(n)`, the end
+/// of a loop over a trade's `n` assets: the narrow kernels' is the
+/// constant `ASSETS`, so that the loops unroll (lavapipe caps an
+/// invocation's loop iterations at 65,535 in all, which a walk of hundreds
+/// of dates with every Greek would pass if they did not); the wide
+/// kernels' is `n` itself, so that a few assets cost a few iterations, and
+/// lavapipe does not unroll 32 copies of every loop body (minutes of
+/// shader compilation).
+pub fn wgsl_width(w: extension::Width) -> String {
+    let mut s = format!("// {HEADER}: the kernel's width, {} assets\n", w.assets());
+    for (name, n) in width_sizes(w) {
+        writeln!(s, "const {name}: u32 = {n}u;").expect("a String");
+    }
+    let end = match w {
+        extension::Width::Narrow => "ASSETS",
+        extension::Width::Wide => "min(n, ASSETS)",
+    };
+    writeln!(s, "fn assets_to(n: u32) -> u32 {{\n    return {end};\n}}").expect("a String");
+    writeln!(
+        s,
+        "\n// A several-asset trade: {} bytes.\n\
+         struct ExtensionTrade {{\n\
+         \x20   head: array<vec4<u32>, EXTENSION_HEAD / 4u>,  // steps, assets, flags, dates, stream lo, stream hi, samples, first date, first coef, terms, first moved coef, first factor value\n\
+         \x20   vals: array<vec4<f32>, EXTENSION_VALS / 4u>,  // scalars, spots, weights, vega bumps, step constants\n\
+         }}",
+        w.record_bytes(false),
     )
     .expect("a String");
     s
@@ -333,7 +383,9 @@ mod tests {
     #[test]
     fn the_sources_use_the_prelude_and_never_write_it_again() {
         let files = wgsl_files();
-        let all = files.join("\n") + &wgsl(64);
+        // The several-asset record (in a width's prelude) reads the base's
+        // sizes too.
+        let all = files.join("\n") + &wgsl(64) + &wgsl_width(extension::Width::Narrow);
         let names = defined(&wgsl(64), "const ");
         assert!(names.len() >= FLAGS.len() + SIZES.len());
         for name in &names {
@@ -348,9 +400,30 @@ mod tests {
         assert!(files.iter().all(|f| !f.contains("struct Trade {")));
         assert!(files.iter().all(|f| !f.contains("struct ExtensionTrade {")));
         assert!(files.iter().all(|f| !f.contains("struct DatedTrade {")));
-        assert!(uses(&all, "Trade") && uses(&all, "ExtensionTrade"));
-        for heston in [false, true] {
-            assert!(w::extension_shader(heston).starts_with(&wgsl(w::PATHS_PER_BLOCK)));
+        assert!(uses(&all, "Trade"));
+        // Each width's sizes and record: defined once, in its prelude, and used.
+        for width in extension::Width::ALL {
+            let mine = wgsl_width(width);
+            let all = files.join("\n") + &mine;
+            let names = defined(&mine, "const ");
+            assert_eq!(names.len(), width_sizes(width).len());
+            for name in names.iter().chain([&"assets_to".to_string()]) {
+                for f in &files {
+                    assert!(
+                        !f.contains(&format!("const {name}:"))
+                            && !f.contains(&format!("fn {name}(")),
+                        "WGSL defines {name} again"
+                    );
+                }
+                assert!(uses(&all, name), "no WGSL uses the width prelude's {name}");
+            }
+            assert!(uses(&all, "ExtensionTrade"));
+            for heston in [false, true] {
+                let shader = w::extension_shader(heston, width);
+                assert!(shader.starts_with(&(wgsl(w::PATHS_PER_BLOCK) + "\n" + &mine)));
+            }
+            assert!(w::dated_multi_shader(width)
+                .starts_with(&(wgsl(w::PATHS_PER_BLOCK) + "\n" + &mine)));
         }
         assert!(uses(&all, "FAMILY_VEC4S") && uses(&all, "COEF_VEC4S"));
         // The assembled kernels start with the emitted prelude.
@@ -399,5 +472,15 @@ mod tests {
         assert_eq!(32 + 8 * r, std::mem::size_of::<GpuTrade64>());
         assert!(c.contains("#define RP_ANTITHETIC 65536u"));
         assert!(c.contains("#define RP_BLOCK 128"));
+        // Each width's sizes, as its struct's members.
+        assert!(c.contains(
+            "struct RpNarrow {\n    static constexpr unsigned ASSETS = 8, SIDE_OUTPUTS = 29,"
+        ));
+        assert!(c.contains(
+            "struct RpWide {\n    static constexpr unsigned ASSETS = 32, SIDE_OUTPUTS = 101,"
+        ));
+        let wide = wgsl_width(extension::Width::Wide);
+        assert!(wide.contains("const EXTENSION_VALS: u32 = 1256u;"));
+        assert!(wide.contains("// A several-asset trade: 5072 bytes."));
     }
 }

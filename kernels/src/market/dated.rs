@@ -127,6 +127,15 @@ pub fn resolve(market: &Arc<Market>, d: &DatedTerms) -> Result<Trade, TradeError
     if n == 0 {
         return Err(err("underlyings", "no underlying: give at least one"));
     }
+    if n > crate::correlation::MAX_ASSETS {
+        return Err(err(
+            "underlyings",
+            format!(
+                "{n} underlyings: at most {} are supported",
+                crate::correlation::MAX_ASSETS
+            ),
+        ));
+    }
     let t = market
         .time_of(&d.expiry, "expiry")
         .map_err(|e| err("expiry", e.message))?;

@@ -5,23 +5,23 @@
 // where trade t's basket weights and strike are: multi_weight(t, j) and
 // multi_strike(t).
 
-fn multi_intrinsic(t: u32, flags: u32, s: ptr<private, array<f32, MAX_ASSETS>>, n: u32) -> f32 {
+fn multi_intrinsic(t: u32, flags: u32, s: ptr<private, array<f32, ASSETS>>, n: u32) -> f32 {
     var u = (*s)[0];
     if ((flags & E_MAX) != 0u) {
-        for (var j = 1u; j < MAX_ASSETS; j++) {
+        for (var j = 1u; j < assets_to(n); j++) {
             if (j < n) {
                 u = max(u, (*s)[j]);
             }
         }
     } else if ((flags & E_MIN) != 0u) {
-        for (var j = 1u; j < MAX_ASSETS; j++) {
+        for (var j = 1u; j < assets_to(n); j++) {
             if (j < n) {
                 u = min(u, (*s)[j]);
             }
         }
     } else {
         u = 0.0;
-        for (var j = 0u; j < MAX_ASSETS; j++) {
+        for (var j = 0u; j < assets_to(n); j++) {
             if (j < n) {
                 u = u + multi_weight(t, j) * (*s)[j];
             }

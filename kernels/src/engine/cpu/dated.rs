@@ -234,15 +234,35 @@ fn walk<const L: usize>(
     path: &DatedPath,
     tables: &[Option<Vec<f64>>],
     z: [&[f64]; L],
+    node: impl FnMut(usize, &[[f64; L]], &[[f64; L]], &[[f64; L]]) -> bool,
+) -> [bool; L] {
+    // The per-underlying state on the stack, as long as the trade needs:
+    // it is cleared on every walk, and most trades have a few underlyings.
+    if path.assets.len() <= FEW {
+        walk_in::<L, FEW>(path, tables, z, node)
+    } else {
+        walk_in::<L, MA>(path, tables, z, node)
+    }
+}
+
+/// Underlyings of most trades: a walk's state for them is a quarter of
+/// [`MA`]'s.
+const FEW: usize = 8;
+
+/// [`walk`], its state for up to `A` underlyings.
+fn walk_in<const L: usize, const A: usize>(
+    path: &DatedPath,
+    tables: &[Option<Vec<f64>>],
+    z: [&[f64]; L],
     mut node: impl FnMut(usize, &[[f64; L]], &[[f64; L]], &[[f64; L]]) -> bool,
 ) -> [bool; L] {
     let n = path.assets.len();
     let k = path.normals_per_step();
-    let mut pre = [[0.0f64; L]; MA];
-    let mut x = [[0.0f64; L]; MA];
-    let mut v = [[0.0f64; L]; MA];
-    let mut var = [[0.0f64; L]; MA];
-    let mut w = [[0.0f64; L]; MA];
+    let mut pre = [[0.0f64; L]; A];
+    let mut x = [[0.0f64; L]; A];
+    let mut v = [[0.0f64; L]; A];
+    let mut var = [[0.0f64; L]; A];
+    let mut w = [[0.0f64; L]; A];
     let mut ok = [true; L];
     for (a, asset) in path.assets.iter().enumerate() {
         if let AssetModel::Heston(h) = &asset.model {

@@ -9,13 +9,18 @@
 // (RP_E_SCENARIO) carries instead one moved trade beside the base one, on
 // the same normals, with its own spots, family, rate and policy; its
 // outputs are the base value and the moved one less it. No path is stored;
-// the block writes (n, sums, sums of squares) of RP_EXTENSION_OUTPUTS outputs,
-// merged on the host in path order.
+// the block writes (n, sums, sums of squares) of its width's outputs
+// (W::SIDE_PARTIAL slots), merged on the host in path order.
+// Each kernel is built for a width W (RpNarrow, RpWide: the prelude's),
+// which sizes its per-thread arrays: W::ASSETS assets, W::SIDE_STATES
+// revaluations, W::SIDE_OUTPUTS outputs.
 
-#define RP_EXTENSION_SUMS (1 + 2 * RP_EXTENSION_OUTPUTS)
-static_assert(RP_EXTENSION_SUMS < RP_EXTENSION_PARTIAL, "a block's sums fit its partial");
+static_assert(1 + 2 * RpNarrow::SIDE_OUTPUTS < RpNarrow::SIDE_PARTIAL, "a block's sums fit its partial");
+static_assert(1 + 2 * RpWide::SIDE_OUTPUTS < RpWide::SIDE_PARTIAL, "a block's sums fit its partial");
+static_assert(RpNarrow::SIDE_PARTIAL == RP_EXTENSION_PARTIAL, "the narrow kernels' partial is the extension's");
 
 // State `st` at asset values xs relative to `spots`: its value and whether it is done.
+template <class W>
 __device__ __forceinline__ void rp_extension_decide(const double* c, const double* spots, unsigned flags,
                                                 unsigned n, unsigned st, const double* xs, double disc,
                                                 bool fitted, bool last, const double* beta, double* value,
@@ -23,13 +28,13 @@ __device__ __forceinline__ void rp_extension_decide(const double* c, const doubl
     if (done[st]) {
         return;
     }
-    double s[RP_MAX_ASSETS];
+    double s[W::ASSETS];
     for (unsigned j = 0; j < n; j++) {
         s[j] = spots[j] * xs[j];
     }
-    const double iv = rp_multi_intrinsic(c + RP_V_WEIGHTS, c[5], flags, s, n);
+    const double iv = rp_multi_intrinsic(c + W::V_WEIGHTS, c[5], flags, s, n);
     const bool exercise =
-        last || (fitted && iv > 0.0 && iv >= rp_continuation(beta, xs, iv, n, (flags & RP_E_SORTED) != 0u));
+        last || (fitted && iv > 0.0 && iv >= rp_continuation<W>(beta, xs, iv, n, (flags & RP_E_SORTED) != 0u));
     if (exercise) {
         value[st] = iv * disc;
         done[st] = true;
@@ -38,10 +43,10 @@ __device__ __forceinline__ void rp_extension_decide(const double* c, const doubl
 }
 
 // One path (`draw` of the trade's stream, normals times `sign`): its outputs.
-template <class M>
-__device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& tr, const unsigned* __restrict__ dates,
-                              const double* __restrict__ coefs, uint2 key, unsigned draw, double sign,
-                              double* out) {
+template <class W, class M>
+__device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double, W>& tr,
+                                                  const unsigned* __restrict__ dates, const double* __restrict__ coefs,
+                                                  uint2 key, unsigned draw, double sign, double* out) {
     const double* c = tr.vals;
     const unsigned steps = tr.head[0], n = tr.head[1], flags = tr.head[2], nd = tr.head[3];
     const uint2 stream = make_uint2(tr.head[4], tr.head[5]);
@@ -59,16 +64,17 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& 
     const unsigned rho0 = vega0 + (vega ? 2u * n : 0u);
     const unsigned ns = scenario ? 2u : rho0 + (rho ? 2u : 0u);
 
-    double x[RP_MAX_ASSETS], v[RP_MAX_ASSETS], xu[RP_MAX_ASSETS], vu[RP_MAX_ASSETS], xd[RP_MAX_ASSETS],
-        vd[RP_MAX_ASSETS];
+    // The lower correlation factor, in the coefficient table.
+    const double* factor = coefs + tr.head[11];
+    double x[W::ASSETS], v[W::ASSETS], xu[W::ASSETS], vu[W::ASSETS], xd[W::ASSETS], vd[W::ASSETS];
     for (unsigned j = 0; j < n; j++) {
         x[j] = xu[j] = xd[j] = 0.0;
-        v[j] = M::aux0(rp_asset_model(c, j, 0));
-        vu[j] = M::aux0(rp_asset_model(c, j, 1));
-        vd[j] = M::aux0(rp_asset_model(c, j, 2));
+        v[j] = M::aux0(rp_asset_model<W>(c, j, 0));
+        vu[j] = M::aux0(rp_asset_model<W>(c, j, 1));
+        vd[j] = M::aux0(rp_asset_model<W>(c, j, 2));
     }
-    double value[RP_EXTENSION_STATES];
-    bool done[RP_EXTENSION_STATES];
+    double value[W::SIDE_STATES];
+    bool done[W::SIDE_STATES];
     for (unsigned st = 0; st < ns; st++) {
         value[st] = 0.0;
         done[st] = false;
@@ -78,7 +84,7 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& 
     Normals4<double> cache;
     unsigned next = 0;
     for (unsigned i = 0; i < steps && left > 0u; i++) {
-        double e[RP_MAX_ASSETS], w[RP_MAX_ASSETS], z[RP_MAX_ASSETS];
+        double e[W::ASSETS], w[W::ASSETS], z[W::ASSETS];
         for (unsigned j = 0; j < nps; j++) {
             const unsigned d = nps * i + j;
             if (d / 4u != cached) {
@@ -97,14 +103,14 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& 
                 w[j] = 0.0;
             }
         }
-        rp_correlate(c + RP_V_FACTOR, e, z, n);
+        rp_correlate(factor, e, z, n);
         for (unsigned j = 0; j < n; j++) {
-            M::step(rp_asset_model(c, j, 0), x[j], v[j], z[j], w[j]);
+            M::step(rp_asset_model<W>(c, j, 0), x[j], v[j], z[j], w[j]);
             if (vega || scenario) {
-                M::step(rp_asset_model(c, j, 1), xu[j], vu[j], z[j], w[j]);
+                M::step(rp_asset_model<W>(c, j, 1), xu[j], vu[j], z[j], w[j]);
             }
             if (vega) {
-                M::step(rp_asset_model(c, j, 2), xd[j], vd[j], z[j], w[j]);
+                M::step(rp_asset_model<W>(c, j, 2), xd[j], vd[j], z[j], w[j]);
             }
         }
         const unsigned step = i + 1u;
@@ -133,7 +139,7 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& 
             const double* beta = beta0 + k * terms;
             const double t = (double)step * dt;
             const double disc = rp_exp(-rate * t);
-            double ex[RP_MAX_ASSETS], xs[RP_MAX_ASSETS];
+            double ex[W::ASSETS], xs[W::ASSETS];
             for (unsigned j = 0; j < n; j++) {
                 ex[j] = rp_exp(x[j]);
             }
@@ -170,13 +176,13 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& 
                     const unsigned j = (st - 1u) / 2u;
                     xs[j] = ex[j] * ((st - 1u) % 2u == 0u ? 1.0 + h_spot : 1.0 - h_spot);
                 }
-                rp_extension_decide(c, c + (moved ? RP_V_MOVED_SPOTS : RP_V_SPOTS), flags, n, st, xs, d,
+                rp_extension_decide<W>(c, c + (moved ? W::V_MOVED_SPOTS : RP_V_SPOTS), flags, n, st, xs, d,
                                     moved ? (dt_of[k] & RP_MOVED_FITTED) != 0u : fitted, last,
                                     moved ? moved_beta0 + k * terms : beta, value, done, left);
             }
         }
     }
-    for (unsigned q = 0; q < RP_EXTENSION_OUTPUTS; q++) {
+    for (unsigned q = 0; q < W::SIDE_OUTPUTS; q++) {
         out[q] = 0.0;
     }
     out[0] = value[0];
@@ -187,7 +193,7 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& 
             out[5 + j] = scale * (u - d) / (2.0 * hs);
             out[5 + n + j] = scale * (u - 2.0 * value[0] + d) / (hs * hs);
         }
-        const double dvol = c[RP_V_DVOL + j];
+        const double dvol = c[W::V_DVOL + j];
         if (vega && dvol > 0.0) {
             const double u = value[vega0 + 2 * j], d = value[vega0 + 2 * j + 1];
             out[5 + 2 * n + j] = scale * (u - d) / (2.0 * dvol);
@@ -204,8 +210,8 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double>& 
     }
 }
 
-template <class M>
-__device__ __forceinline__ void rp_price_extension(const ExtensionTrade<double>* __restrict__ trades,
+template <class W, class M>
+__device__ __forceinline__ void rp_price_extension(const ExtensionTrade<double, W>* __restrict__ trades,
                                                const unsigned* __restrict__ block_start,
                                                const unsigned* __restrict__ dates, const double* __restrict__ coefs,
                                                double* __restrict__ partials, uint2 key, unsigned first_block,
@@ -217,13 +223,14 @@ __device__ __forceinline__ void rp_price_extension(const ExtensionTrade<double>*
     // The trade this block of samples belongs to.
     const unsigned g = first_block + b;
     const unsigned lo = rp_trade_of_block(block_start, n_trades, g);
-    const ExtensionTrade<double>& tr = trades[lo];
+    const ExtensionTrade<double, W>& tr = trades[lo];
     const bool anti = (tr.head[2] & RP_E_ANTITHETIC) != 0u;
     const unsigned samples = tr.head[6];
     const unsigned block = g - block_start[lo];
 
-    double acc[RP_EXTENSION_SUMS];
-    for (int i = 0; i < RP_EXTENSION_SUMS; i++) {
+    constexpr int SUMS = 1 + 2 * W::SIDE_OUTPUTS;
+    double acc[SUMS];
+    for (int i = 0; i < SUMS; i++) {
         acc[i] = 0.0;
     }
     for (int rep = 0; rep < RP_PATHS_PER_THREAD; rep++) {
@@ -231,60 +238,64 @@ __device__ __forceinline__ void rp_price_extension(const ExtensionTrade<double>*
         if (s >= samples) {
             continue;
         }
-        double a[RP_EXTENSION_OUTPUTS];
-        rp_extension_path<M>(tr, dates, coefs, key, s, 1.0, a);
+        double a[W::SIDE_OUTPUTS];
+        rp_extension_path<W, M>(tr, dates, coefs, key, s, 1.0, a);
         if (anti) {
-            double o[RP_EXTENSION_OUTPUTS];
-            rp_extension_path<M>(tr, dates, coefs, key, s, -1.0, o);
-            for (int q = 0; q < RP_EXTENSION_OUTPUTS; q++) {
+            double o[W::SIDE_OUTPUTS];
+            rp_extension_path<W, M>(tr, dates, coefs, key, s, -1.0, o);
+            for (int q = 0; q < W::SIDE_OUTPUTS; q++) {
                 a[q] = 0.5 * (a[q] + o[q]);
             }
         }
         acc[0] += 1.0;
-        for (int q = 0; q < RP_EXTENSION_OUTPUTS; q++) {
+        for (int q = 0; q < W::SIDE_OUTPUTS; q++) {
             acc[1 + q] += a[q];
-            acc[1 + RP_EXTENSION_OUTPUTS + q] += a[q] * a[q];
+            acc[1 + W::SIDE_OUTPUTS + q] += a[q] * a[q];
         }
     }
 
     // Block reduction: warp shuffles, then one thread over the warps' sums.
-    for (int i = 0; i < RP_EXTENSION_SUMS; i++) {
+    for (int i = 0; i < SUMS; i++) {
         for (int off = 16; off > 0; off /= 2) {
             acc[i] += __shfl_down_sync(0xffffffffu, acc[i], off);
         }
     }
-    __shared__ double warp_acc[RP_BLOCK / 32][RP_EXTENSION_SUMS];
+    __shared__ double warp_acc[RP_BLOCK / 32][SUMS];
     const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
     if (lane == 0u) {
-        for (int i = 0; i < RP_EXTENSION_SUMS; i++) {
+        for (int i = 0; i < SUMS; i++) {
             warp_acc[warp][i] = acc[i];
         }
     }
     __syncthreads();
     if (threadIdx.x == 0u) {
-        double* out = partials + (size_t)b * RP_EXTENSION_PARTIAL;
-        for (int i = 0; i < RP_EXTENSION_SUMS; i++) {
+        double* out = partials + (size_t)b * W::SIDE_PARTIAL;
+        for (int i = 0; i < SUMS; i++) {
             double t = 0.0;
             for (int w = 0; w < RP_BLOCK / 32; w++) {
                 t += warp_acc[w][i];
             }
             out[i] = t;
         }
-        for (int i = RP_EXTENSION_SUMS; i < RP_EXTENSION_PARTIAL; i++) {
+        for (int i = SUMS; i < W::SIDE_PARTIAL; i++) {
             out[i] = 0.0;
         }
     }
 }
 
-#define RP_EXTENSION_KERNEL(M, NAME)                                                                                  \
+#define RP_EXTENSION_KERNEL(W, M, NAME)                                                                               \
     extern "C" __global__ void __launch_bounds__(RP_BLOCK)                                                        \
-        NAME(const ExtensionTrade<double>* __restrict__ trades, const unsigned* __restrict__ block_start,            \
+        NAME(const ExtensionTrade<double, W>* __restrict__ trades, const unsigned* __restrict__ block_start,         \
              const unsigned* __restrict__ dates, const double* __restrict__ coefs, double* __restrict__ partials, \
              unsigned key_lo, unsigned key_hi, unsigned first_block, unsigned n_blocks, unsigned n_trades) {      \
-        rp_price_extension<M>(trades, block_start, dates, coefs, partials, make_uint2(key_lo, key_hi), first_block,  \
+        rp_price_extension<W, M>(trades, block_start, dates, coefs, partials, make_uint2(key_lo, key_hi), first_block, \
                           n_blocks, n_trades);                                                                    \
     }
 
-// One kernel a multi-asset model: gbm_multi steps each asset as Gbm, heston_multi as Heston.
-RP_EXTENSION_KERNEL(Gbm, price_extension_gbm_multi)
-RP_EXTENSION_KERNEL(Heston, price_extension_heston_multi)
+// One kernel a multi-asset model and width: gbm_multi steps each asset as
+// Gbm, heston_multi as Heston; the narrow kernels take up to
+// RpNarrow::ASSETS assets, the wide (`_wide`) up to RpWide::ASSETS.
+RP_EXTENSION_KERNEL(RpNarrow, Gbm, price_extension_gbm_multi)
+RP_EXTENSION_KERNEL(RpNarrow, Heston, price_extension_heston_multi)
+RP_EXTENSION_KERNEL(RpWide, Gbm, price_extension_gbm_multi_wide)
+RP_EXTENSION_KERNEL(RpWide, Heston, price_extension_heston_multi_wide)

@@ -36,7 +36,7 @@ pub use nvrtc::{cache_dir, CacheOutcome, Nvrtc, Target};
 use super::{check_batch, EngineError, Pending, PhiloxAnswer, PricingRequest, TradeResult};
 use crate::gpu::backend::GpuBackend;
 use crate::gpu::dated;
-use crate::gpu::extension::{self, ExtensionPlan, Moments, SideBatch, EXTENSION_PARTIAL};
+use crate::gpu::extension::{self, ExtensionPlan, Moments, SideBatch};
 use crate::gpu::plan::{launches, BatchPlan};
 use crate::gpu::PARTIAL;
 use crate::greeks::Revaluations;
@@ -290,8 +290,8 @@ impl CudaEngine {
             .map_err(|e| driver(&name, e))?;
         let n_trades = plan.n_trades();
         for (first, n) in launches(plan.blocks(), MAX_BLOCKS_PER_LAUNCH) {
-            let at = first as usize * EXTENSION_PARTIAL;
-            let mut out = partials.slice_mut(at..at + n as usize * EXTENSION_PARTIAL);
+            let at = first as usize * plan.partial();
+            let mut out = partials.slice_mut(at..at + n as usize * plan.partial());
             let (first, n) = (first as u32, n as u32);
             let mut b = s.launch_builder(&f);
             b.arg(&table)
@@ -306,7 +306,7 @@ impl CudaEngine {
                 .arg(&n_trades);
             // SAFETY: the arguments match RP_EXTENSION_KERNEL's signature
             // (extension.cu): f64 records, the block table (n_trades + 1
-            // entries), dates, f64 coefficients, and `out` EXTENSION_PARTIAL
+            // entries), dates, f64 coefficients, and `out` plan.partial()
             // doubles for each of the launch's `n` blocks.
             unsafe {
                 b.launch(LaunchConfig {

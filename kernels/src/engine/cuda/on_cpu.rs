@@ -23,7 +23,7 @@ use crate::engine::Pending;
 use crate::engine::{check_batch, EngineError, PhiloxAnswer, PricingRequest, TradeResult};
 use crate::gpu::backend::{done, GpuBackend};
 use crate::gpu::dated;
-use crate::gpu::extension::{self, ExtensionPlan, Moments, SideBatch, EXTENSION_PARTIAL};
+use crate::gpu::extension::{self, ExtensionPlan, Moments, SideBatch};
 use crate::gpu::plan::{from_sums, BatchPlan};
 use crate::greeks::Revaluations;
 use crate::instrument::Trade;
@@ -318,7 +318,7 @@ impl CudaOnCpu {
         let (dates_at, coefs_at) = (plan.dates.as_ptr() as usize, coefs.as_ptr() as usize);
         let n_trades = plan.n_trades();
         partials
-            .par_chunks_mut(BLOCKS_PER_CALL * EXTENSION_PARTIAL)
+            .par_chunks_mut(BLOCKS_PER_CALL * plan.partial())
             .enumerate()
             .for_each(|(c, out)| {
                 let args = ExtensionArgs {
@@ -331,7 +331,7 @@ impl CudaOnCpu {
                     key_lo: plan.key[0],
                     key_hi: plan.key[1],
                     first_block: (c * BLOCKS_PER_CALL) as u32,
-                    n_blocks: (out.len() / EXTENSION_PARTIAL) as u32,
+                    n_blocks: (out.len() / plan.partial()) as u32,
                     n_trades,
                 };
                 // SAFETY: the plan's tables stay alive and unchanged; `out`

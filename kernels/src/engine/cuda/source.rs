@@ -8,6 +8,7 @@
 
 use super::{PATHS_PER_BLOCK, THREADS};
 use crate::engine::Precision;
+use crate::gpu::extension::Width;
 use crate::gpu::plan::KindPlan;
 use crate::gpu::prelude;
 use crate::model::ModelKind;
@@ -38,9 +39,14 @@ pub(crate) const DATED: &str = include_str!("dated.cu");
 pub(crate) const DATED_STEP: &str = include_str!("dated_step.cuh");
 
 /// Dated trades with early exercise or several underlyings
-/// ([`crate::gpu::dated_multi`]): their one kernel, after `DATED`.
+/// ([`crate::gpu::dated_multi`]): their kernel, one a width, after `DATED`.
 pub(crate) const DATED_MULTI: &str = include_str!("dated_multi.cu");
-pub const DATED_MULTI_KERNEL: &str = "price_dated_multi";
+
+/// The kernel of the dated trades with early exercise or several
+/// underlyings, of a width (f64 whatever the precision).
+pub fn dated_multi_kernel_name(width: Width) -> String {
+    format!("price_dated_multi{}", width.suffix())
+}
 
 /// The kernel of the dated trades of a payoff kind (f64 whatever the
 /// precision).
@@ -50,22 +56,22 @@ pub fn dated_kernel_name(payoff: PayoffKind) -> String {
 
 /// The kernel of the trades with several assets or early exercise on a
 /// `heston_multi` model (else `gbm_multi`; a one-asset trade as its one
-/// asset): f64 whatever the precision.
-pub fn extension_kernel_name(heston: bool) -> &'static str {
-    if heston {
-        "price_extension_heston_multi"
-    } else {
-        "price_extension_gbm_multi"
-    }
+/// asset), of a width: f64 whatever the precision.
+pub fn extension_kernel_name(heston: bool, width: Width) -> String {
+    format!(
+        "price_extension_{}_multi{}",
+        if heston { "heston" } else { "gbm" },
+        width.suffix()
+    )
 }
 
 /// The kernel of a side batch.
 pub fn side_kernel_name(kernel: crate::gpu::extension::SideKernel) -> String {
     use crate::gpu::extension::SideKernel;
     match kernel {
-        SideKernel::Extension { heston } => extension_kernel_name(heston).to_string(),
+        SideKernel::Extension { heston, width } => extension_kernel_name(heston, width),
         SideKernel::Dated(p) => dated_kernel_name(p),
-        SideKernel::DatedMulti => DATED_MULTI_KERNEL.to_string(),
+        SideKernel::DatedMulti(width) => dated_multi_kernel_name(width),
     }
 }
 
@@ -142,13 +148,13 @@ pub fn full_source(fast_math: bool) -> String {
 
 /// Every kernel name in [`full_source`].
 pub fn all_kernel_names() -> Vec<String> {
-    let mut v = vec![
-        "rp_kat".to_string(),
-        extension_kernel_name(false).to_string(),
-        extension_kernel_name(true).to_string(),
-    ];
+    let mut v = vec!["rp_kat".to_string()];
+    for w in Width::ALL {
+        v.push(extension_kernel_name(false, w));
+        v.push(extension_kernel_name(true, w));
+    }
     v.extend(PayoffKind::ALL.iter().map(|&p| dated_kernel_name(p)));
-    v.push(DATED_MULTI_KERNEL.to_string());
+    v.extend(Width::ALL.map(dated_multi_kernel_name));
     for &m in ModelKind::ALL {
         for &p in PayoffKind::ALL {
             for precision in [Precision::F32, Precision::F64] {

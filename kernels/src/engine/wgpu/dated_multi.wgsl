@@ -11,7 +11,14 @@
 // spots, or at expiry; its value is the intrinsic value there discounted
 // on its curve. The record's outputs are combinations of the families'
 // values. No path is stored; the workgroup writes (n, mean, M2) in the
-// extension kernels' partial layout.
+// extension kernels' partial layout, its width's (SIDE_PARTIAL slots).
+//
+// A family's underlying whose step reads the base family's values (the
+// host compares them, gpu/dated_multi.rs) reads the base's path state,
+// its slot: the base family steps its states while any family is live.
+// The prelude of the kernel's width sizes the per-thread arrays
+// (SIDE_SLOTS states, SIDE_STATES families, SIDE_OUTPUTS outputs) and ends
+// the loops over the underlyings (assets_to).
 //
 // Assembled at load time (kernels/src/engine/wgpu/source.rs): the prelude,
 // rng.wgsl, math.wgsl, common.wgsl, payoff/multi.wgsl, exercise.wgsl,
@@ -38,26 +45,29 @@ struct Params {
 // The value table (named as exercise.wgsl reads its coefficients).
 @group(0) @binding(5) var<storage, read> coefs: array<f32>;
 
-var<workgroup> sh: array<array<f32, MULTI_OUTPUTS>, WG>;
-var<workgroup> sh_mean: array<f32, MULTI_OUTPUTS>;
+// The workgroup reduces OUT_CHUNK outputs at a time.
+var<workgroup> sh: array<array<f32, OUT_CHUNK>, WG>;
+var<workgroup> sh_mean: array<f32, OUT_CHUNK>;
 // Invocations of the workgroup whose walk was cut short.
 var<workgroup> cut: atomic<u32>;
 
 // Each invocation's state, private (lavapipe gives arrays passed by value
-// stack of their own): per family and underlying, the log-spot and
-// variance; per family whether it is valued, its next exercise date and
-// its value.
-var<private> xs: array<f32, MULTI_STATE>;
-var<private> vs: array<f32, MULTI_STATE>;
-var<private> done: array<bool, MULTI_FAMILIES>;
-var<private> next_date: array<u32, MULTI_FAMILIES>;
-var<private> value: array<f32, MULTI_FAMILIES>;
+// stack of their own): per path state (slot), the log-spot and variance;
+// per family whether it is valued, its next exercise date and its value;
+// whether each of the base's underlyings held this step (a family that
+// reads its state breaks with it).
+var<private> xs: array<f32, SIDE_SLOTS>;
+var<private> vs: array<f32, SIDE_SLOTS>;
+var<private> done: array<bool, SIDE_STATES>;
+var<private> next_date: array<u32, SIDE_STATES>;
+var<private> value: array<f32, SIDE_STATES>;
 var<private> left: u32;
-var<private> e: array<f32, MAX_NORMALS>;
-var<private> w: array<f32, MAX_ASSETS>;
-var<private> sv: array<f32, MAX_ASSETS>;
-var<private> basis_x: array<f32, MAX_ASSETS>;
-var<private> res: array<f32, MULTI_OUTPUTS>;
+var<private> e: array<f32, SIDE_NORMALS>;
+var<private> w: array<f32, ASSETS>;
+var<private> sv: array<f32, ASSETS>;
+var<private> basis_x: array<f32, ASSETS>;
+var<private> base_ok: array<bool, ASSETS>;
+var<private> res: array<f32, SIDE_OUTPUTS>;
 
 fn multi_head(t: u32, i: u32) -> u32 {
     return multi_trades[t].head[i / 4u][i % 4u];
@@ -100,14 +110,22 @@ fn multi_path(t: u32, draw: u32, sign: f32) {
     let terms = multi_head(t, 13u);
     let pflags = multi_head(t, 14u);
     let row = 1u + terms;
-    for (var f = 0u; f < MULTI_FAMILIES; f++) {
+    // A family's ints, and where the factor and the outputs' coefficients are.
+    let fstride = FI_ASSETS + FI_PER_ASSET * n;
+    let tf = tv + T_WEIGHTS + n;
+    let tc = tf + n * n;
+    for (var f = 0u; f < SIDE_STATES; f++) {
         if (f >= nf) {
             break;
         }
-        let fv = ints[fi0 + f * MULTI_FAMILY_INTS];
-        for (var j = 0u; j < MAX_ASSETS; j++) {
-            xs[f * MAX_ASSETS + j] = 0.0;
-            vs[f * MAX_ASSETS + j] = select(0.0, coefs[fv + j * MULTI_ASSET_VALS + 3u], j < n);
+        let fb = fi0 + f * fstride;
+        let fv = ints[fb];
+        for (var j = 0u; j < assets_to(n); j++) {
+            if (j < n) {
+                let at = ints[fb + FI_ASSETS + FI_PER_ASSET * j + 2u];
+                xs[at] = 0.0;
+                vs[at] = coefs[fv + j * MULTI_ASSET_VALS + 3u];
+            }
         }
         done[f] = false;
         next_date[f] = 0u;
@@ -121,7 +139,7 @@ fn multi_path(t: u32, draw: u32, sign: f32) {
             break;
         }
         // The step's normals, four to a Philox block.
-        for (var m = 0u; m < MAX_NORMALS; m++) {
+        for (var m = 0u; m < 2u * assets_to(n); m++) {
             if (m < k) {
                 let d = s * k + m;
                 if (d / 4u != block) {
@@ -132,65 +150,82 @@ fn multi_path(t: u32, draw: u32, sign: f32) {
             }
         }
         // The spot drivers: row j of the lower factor times e.
-        for (var j = 0u; j < MAX_ASSETS; j++) {
+        for (var j = 0u; j < assets_to(n); j++) {
             if (j < n) {
                 var acc = 0.0;
-                for (var m = 0u; m < MAX_ASSETS; m++) {
+                for (var m = 0u; m < assets_to(n); m++) {
                     if (m <= j) {
-                        acc = acc + coefs[tv + T_FACTOR + j * MAX_ASSETS + m] * e[m];
+                        acc = acc + coefs[tf + j * n + m] * e[m];
                     }
                 }
                 w[j] = acc;
             }
         }
         let i = s + 1u;
-        for (var f = 0u; f < MULTI_FAMILIES; f++) {
+        for (var f = 0u; f < SIDE_STATES; f++) {
             if (f >= nf) {
                 break;
             }
-            if (done[f]) {
+            // The base family steps its states until every family is
+            // valued: the others may read them.
+            if (done[f] && f != 0u) {
                 continue;
             }
-            let fb = fi0 + f * MULTI_FAMILY_INTS;
+            let fb = fi0 + f * fstride;
             let fv = ints[fb];
             let so = ints[fb + 2u] + s * (STEP_HEAD + 3u * n);
-            let sf = u32(coefs[so]);
             let disc = coefs[so + 1u];
             var h = n;
             var ok = true;
-            for (var j = 0u; j < MAX_ASSETS; j++) {
+            for (var j = 0u; j < assets_to(n); j++) {
                 if (j >= n) {
                     continue;
                 }
-                let at = f * MAX_ASSETS + j;
+                let ja = fb + FI_ASSETS + FI_PER_ASSET * j;
+                let model = ints[ja];
+                let at = ints[ja + 2u];
+                // The base's state, stepped by the base this step.
+                if (f > 0u && at < n) {
+                    ok = ok && base_ok[j];
+                    if (model == M_HESTON) {
+                        h = h + 1u;
+                    }
+                    continue;
+                }
                 let c = coefs[so + STEP_HEAD + 3u * j];
                 let a = coefs[so + STEP_HEAD + 3u * j + 1u];
                 let q = coefs[so + STEP_HEAD + 3u * j + 2u];
-                let model = ints[fb + FI_ASSETS + 2u * j];
                 let av = fv + j * MULTI_ASSET_VALS;
                 var m = DatedModel(model, 0u, vec2<f32>(0.0), vec4<f32>(0.0), 0.0);
                 var zh = 0.0;
                 if (model == M_LOCAL_VOL) {
-                    m.row = ints[fb + FI_ASSETS + 2u * j + 1u] + s * NODES;
+                    m.row = ints[ja + 1u] + s * NODES;
                     m.lv = vec2<f32>(coefs[av + 1u], coefs[av + 2u]);
                 } else if (model == M_HESTON) {
                     m.h = vec4<f32>(coefs[av + 4u], coefs[av + 5u], coefs[av + 6u], coefs[av + 7u]);
                     m.rho_bar = coefs[av + 8u];
-                    zh = e[min(h, MAX_NORMALS - 1u)];
+                    zh = e[min(h, SIDE_NORMALS - 1u)];
                     h = h + 1u;
                 }
                 let r = dated_step(m, xs[at], vs[at], c, a, w[j], zh);
                 var x = r.x;
                 vs[at] = r.y;
                 let var_dt = r.z;
-                if ((sf & (2u << j)) != 0u) {
+                // A cash dividend, as a fraction of the spot (0: none).
+                if (q > 0.0) {
                     let ex = rp_exp(x) - q;
                     x = select(bitcast<f32>(0xff800000u), rp_ln(ex), ex > 0.0);
                 }
-                if (rp_breaks(x) || !rp_is_finite(vs[at]) || rp_is_nan(var_dt)) {
-                    ok = false;
+                let held = !(rp_breaks(x) || !rp_is_finite(vs[at]) || rp_is_nan(var_dt));
+                ok = ok && held;
+                if (f == 0u) {
+                    base_ok[j] = held;
                 }
                 xs[at] = x;
+            }
+            // The base, valued already: its states stepped for the others.
+            if (done[f]) {
+                continue;
             }
             if (!ok) {
                 value[f] = bitcast<f32>(0x7fc00000u);
@@ -206,10 +241,10 @@ fn multi_path(t: u32, draw: u32, sign: f32) {
             if (!at_date) {
                 continue;
             }
-            for (var j = 0u; j < MAX_ASSETS; j++) {
+            for (var j = 0u; j < assets_to(n); j++) {
                 if (j < n) {
                     let av = fv + j * MULTI_ASSET_VALS;
-                    sv[j] = coefs[av] * rp_exp(xs[f * MAX_ASSETS + j]);
+                    sv[j] = coefs[av] * rp_exp(xs[ints[fb + FI_ASSETS + FI_PER_ASSET * j + 2u]]);
                     basis_x[j] = sv[j] / coefs[av + A_NORM];
                 }
             }
@@ -230,16 +265,16 @@ fn multi_path(t: u32, draw: u32, sign: f32) {
             }
         }
     }
-    for (var q = 0u; q < MULTI_OUTPUTS; q++) {
+    for (var q = 0u; q < SIDE_OUTPUTS; q++) {
         var o = 0.0;
         if (q < n_out) {
-            for (var f = 0u; f < MULTI_FAMILIES; f++) {
+            for (var f = 0u; f < SIDE_STATES; f++) {
                 if (f >= nf) {
                     break;
                 }
                 // Only the families an output uses: a family that is not
                 // finite spoils its own outputs alone.
-                let cf = coefs[tv + T_COEF + q * nf + f];
+                let cf = coefs[tc + q * nf + f];
                 if (cf != 0.0) {
                     o = o + cf * value[f];
                 }
@@ -255,7 +290,7 @@ fn tree_sum(lid: u32) {
     for (var k = 1u; k <= 6u; k++) {
         let stride = WG >> k;
         if (lid < stride) {
-            for (var q = 0u; q < MULTI_OUTPUTS; q++) {
+            for (var q = 0u; q < OUT_CHUNK; q++) {
                 sh[lid][q] = sh[lid][q] + sh[lid + stride][q];
             }
         }
@@ -279,7 +314,7 @@ fn price_dated_multi(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoca
     let n = min(WG, samples - min(samples, block * WG));
 
     // An antithetic pair: the path, then its negated twin, averaged.
-    var o = array<f32, MULTI_OUTPUTS>();
+    var o = array<f32, SIDE_OUTPUTS>();
     var complete = true;
     if (idx < samples) {
         let passes = select(1u, 2u, anti);
@@ -287,12 +322,12 @@ fn price_dated_multi(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoca
             multi_path(t, idx, select(1.0, -1.0, p == 1u));
             // Every family is valued by the last node.
             complete = complete && left == 0u;
-            for (var q = 0u; q < MULTI_OUTPUTS; q++) {
+            for (var q = 0u; q < SIDE_OUTPUTS; q++) {
                 o[q] = o[q] + res[q];
             }
         }
         if (anti) {
-            for (var q = 0u; q < MULTI_OUTPUTS; q++) {
+            for (var q = 0u; q < SIDE_OUTPUTS; q++) {
                 o[q] = 0.5 * o[q];
             }
         }
@@ -310,32 +345,41 @@ fn price_dated_multi(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoca
         atomicAdd(&cut, 1u);
     }
 
-    // Workgroup reduction: mean, then M2.
-    for (var q = 0u; q < MULTI_OUTPUTS; q++) {
-        sh[lid][q] = o[q];
-    }
-    workgroupBarrier();
-    tree_sum(lid);
-    if (lid == 0u) {
-        for (var q = 0u; q < MULTI_OUTPUTS; q++) {
-            sh_mean[q] = sh[0][q] / f32(max(n, 1u));
-        }
-    }
-    workgroupBarrier();
+    // Workgroup reduction, OUT_CHUNK outputs at a time (the narrow
+    // kernel's all at once): mean, then M2.
     let mine = lid < n;
-    for (var q = 0u; q < MULTI_OUTPUTS; q++) {
-        let dev = o[q] - sh_mean[q];
-        sh[lid][q] = select(0.0, dev * dev, mine);
-    }
-    workgroupBarrier();
-    tree_sum(lid);
-    if (lid == 0u) {
-        let base = wg_index * EXTENSION_PARTIAL;
-        partials[base] = f32(n);
-        for (var q = 0u; q < MULTI_OUTPUTS; q++) {
-            partials[base + 1u + q] = sh_mean[q];
-            partials[base + 1u + EXTENSION_OUTPUTS + q] = sh[0][q];
+    let base = wg_index * SIDE_PARTIAL;
+    for (var c = 0u; c < SIDE_OUTPUTS; c += OUT_CHUNK) {
+        for (var q = 0u; q < OUT_CHUNK; q++) {
+            sh[lid][q] = select(0.0, o[min(c + q, SIDE_OUTPUTS - 1u)], c + q < SIDE_OUTPUTS);
         }
-        partials[base + EXTENSION_PARTIAL - 1u] = f32(atomicLoad(&cut));
+        workgroupBarrier();
+        tree_sum(lid);
+        if (lid == 0u) {
+            for (var q = 0u; q < OUT_CHUNK; q++) {
+                sh_mean[q] = sh[0][q] / f32(max(n, 1u));
+            }
+        }
+        workgroupBarrier();
+        for (var q = 0u; q < OUT_CHUNK; q++) {
+            let dev = o[min(c + q, SIDE_OUTPUTS - 1u)] - sh_mean[q];
+            sh[lid][q] = select(0.0, dev * dev, mine && c + q < SIDE_OUTPUTS);
+        }
+        workgroupBarrier();
+        tree_sum(lid);
+        if (lid == 0u) {
+            for (var q = 0u; q < OUT_CHUNK; q++) {
+                if (c + q < SIDE_OUTPUTS) {
+                    partials[base + 1u + c + q] = sh_mean[q];
+                    partials[base + 1u + SIDE_OUTPUTS + c + q] = sh[0][q];
+                }
+            }
+        }
+        // The next chunk writes sh only once lane 0 has read it.
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        partials[base] = f32(n);
+        partials[base + SIDE_PARTIAL - 1u] = f32(atomicLoad(&cut));
     }
 }

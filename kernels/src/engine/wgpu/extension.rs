@@ -9,7 +9,7 @@ use wgpu::util::DeviceExt;
 
 use super::*;
 use crate::engine::{EngineError, PricingRequest};
-use crate::gpu::extension::{self, Moments, SideBatch, SideKernel, EXTENSION_PARTIAL};
+use crate::gpu::extension::{self, Moments, SideBatch, SideKernel};
 use crate::gpu::plan::launches;
 use crate::instrument::Trade;
 
@@ -28,14 +28,13 @@ impl WgpuEngine {
             return Ok(p.clone());
         }
         let (label, source, entry) = match kernel {
-            SideKernel::Extension { heston: true } => (
-                "riskpool-extension-heston_multi".to_string(),
-                extension_shader(true),
-                "price_extension",
-            ),
-            SideKernel::Extension { heston: false } => (
-                "riskpool-extension-gbm_multi".to_string(),
-                extension_shader(false),
+            SideKernel::Extension { heston, width } => (
+                format!(
+                    "riskpool-extension-{}_multi{}",
+                    if heston { "heston" } else { "gbm" },
+                    width.suffix()
+                ),
+                extension_shader(heston, width),
                 "price_extension",
             ),
             SideKernel::Dated(kind) => (
@@ -43,9 +42,9 @@ impl WgpuEngine {
                 dated_shader(kind),
                 "price_dated",
             ),
-            SideKernel::DatedMulti => (
-                "riskpool-dated-multi".to_string(),
-                dated_multi_shader(),
+            SideKernel::DatedMulti(width) => (
+                format!("riskpool-dated-multi{}", width.suffix()),
+                dated_multi_shader(width),
                 "price_dated_multi",
             ),
         };
@@ -121,7 +120,8 @@ impl WgpuEngine {
         let dates = init("riskpool-extension-dates", bytemuck::cast_slice(plan.dates));
         let coefs = init("riskpool-extension-coefs", plan.coefs);
         let max_dim = self.limits.max_compute_workgroups_per_dimension.max(1) as u64;
-        let slot = EXTENSION_PARTIAL as u64 * 4;
+        let partial = plan.partial();
+        let slot = partial as u64 * 4;
         let total = plan.blocks();
         let per_dispatch = MAX_BLOCKS_PER_DISPATCH
             .min(self.max_binding / slot)
@@ -169,10 +169,7 @@ impl WgpuEngine {
             let bytes = self.dispatch(&pipeline, &bind, &uniform, &partials, &params, n * slot)?;
             let got: &[f32] = bytemuck::cast_slice(&bytes);
             // Blocks whose walks the device cut short: their trades.
-            if let Some(b) = got
-                .chunks(EXTENSION_PARTIAL)
-                .position(|p| p[EXTENSION_PARTIAL - 1] != 0.0)
-            {
+            if let Some(b) = got.chunks(partial).position(|p| p[partial - 1] != 0.0) {
                 let t = &trades[plan.trade_of_block(first as usize + b)];
                 let steps = t.dated.as_ref().map_or(t.steps as usize, |d| d.steps());
                 return Err(unavailable(format!(
@@ -182,8 +179,8 @@ impl WgpuEngine {
                     if req.antithetic { ", twice for an antithetic pair" } else { "" }
                 )));
             }
-            let at = first as usize * EXTENSION_PARTIAL;
-            out[at..at + n as usize * EXTENSION_PARTIAL].copy_from_slice(got);
+            let at = first as usize * partial;
+            out[at..at + n as usize * partial].copy_from_slice(got);
         }
         let secs = started.elapsed().as_secs_f64();
         Ok((plan.decode(&out, extension::from_mean_m2), secs))

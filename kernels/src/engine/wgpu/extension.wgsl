@@ -8,12 +8,16 @@
 // state. A scenario record (E_SCENARIO) carries instead one moved trade
 // beside the base one, on the same normals, with its own spots, family,
 // rate and policy; its outputs are the base value and the moved one less
-// it. No path is stored; the workgroup writes (n, mean, M2) of
-// EXTENSION_OUTPUTS outputs, merged on the host in path order.
+// it. No path is stored; the workgroup writes (n, mean, M2) of its
+// width's SIDE_OUTPUTS outputs (SIDE_PARTIAL slots), merged on the host in
+// path order.
 //
 // Assembled at load time (kernels/src/engine/wgpu.rs): the prelude, rng.wgsl,
 // math.wgsl, common.wgsl, one one-asset model file (gbm.wgsl or heston.wgsl), model/multi.wgsl,
-// payoff/multi.wgsl, exercise.wgsl and this file.
+// payoff/multi.wgsl, exercise.wgsl and this file. The prelude of the
+// kernel's width (gpu/prelude.rs wgsl_width) sizes its per-thread arrays
+// (ASSETS assets, SIDE_STATES revaluations, SIDE_OUTPUTS outputs) and
+// ends its loops over the assets (assets_to).
 
 struct Params {
     key: vec2<u32>,
@@ -41,8 +45,10 @@ struct ModelConsts {
 @group(0) @binding(4) var<storage, read> dates: array<u32>;
 @group(0) @binding(5) var<storage, read> coefs: array<f32>;
 
-var<workgroup> sh: array<array<f32, EXTENSION_OUTPUTS>, WG>;
-var<workgroup> sh_mean: array<f32, EXTENSION_OUTPUTS>;
+// The workgroup reduces OUT_CHUNK outputs at a time (the wide kernels'
+// 101 at once would need 26 KiB, past many devices' 16 KiB).
+var<workgroup> sh: array<array<f32, OUT_CHUNK>, WG>;
+var<workgroup> sh_mean: array<f32, OUT_CHUNK>;
 // Invocations of the workgroup whose walk was cut short.
 var<workgroup> cut: atomic<u32>;
 
@@ -66,28 +72,28 @@ fn extension_head(t: u32, i: u32) -> u32 {
 // Each invocation's path state, private, and passed by pointer: lavapipe's
 // LLVM gives every array passed or returned by value stack of its own,
 // which a long path (hundreds of exercise dates) overflows.
-var<private> x: array<f32, MAX_ASSETS>;
-var<private> v: array<f32, MAX_ASSETS>;
-var<private> xu: array<f32, MAX_ASSETS>;
-var<private> vu: array<f32, MAX_ASSETS>;
-var<private> xd: array<f32, MAX_ASSETS>;
-var<private> vd: array<f32, MAX_ASSETS>;
+var<private> x: array<f32, ASSETS>;
+var<private> v: array<f32, ASSETS>;
+var<private> xu: array<f32, ASSETS>;
+var<private> vu: array<f32, ASSETS>;
+var<private> xd: array<f32, ASSETS>;
+var<private> vd: array<f32, ASSETS>;
 // The step's independent normals (spot, variance) and correlated spot normals.
-var<private> e: array<f32, MAX_ASSETS>;
-var<private> w: array<f32, MAX_ASSETS>;
-var<private> z: array<f32, MAX_ASSETS>;
+var<private> e: array<f32, ASSETS>;
+var<private> w: array<f32, ASSETS>;
+var<private> z: array<f32, ASSETS>;
 // At a date: exp(x), a revaluation's relative asset values, asset values,
 // and the basis's (sorted) copy.
-var<private> ex: array<f32, MAX_ASSETS>;
-var<private> xs: array<f32, MAX_ASSETS>;
-var<private> sv: array<f32, MAX_ASSETS>;
-var<private> basis_x: array<f32, MAX_ASSETS>;
+var<private> ex: array<f32, ASSETS>;
+var<private> xs: array<f32, ASSETS>;
+var<private> sv: array<f32, ASSETS>;
+var<private> basis_x: array<f32, ASSETS>;
 // The revaluations: their values, which are done, how many are left.
-var<private> value: array<f32, EXTENSION_STATES>;
-var<private> done: array<bool, EXTENSION_STATES>;
+var<private> value: array<f32, SIDE_STATES>;
+var<private> done: array<bool, SIDE_STATES>;
 var<private> left: u32;
 // A path's outputs.
-var<private> res: array<f32, EXTENSION_OUTPUTS>;
+var<private> res: array<f32, SIDE_OUTPUTS>;
 
 // State `st` at asset values xs relative to the spots at `spots`:
 // exercised (or paid at maturity) where due.
@@ -95,7 +101,7 @@ fn decide(t: u32, spots: u32, flags: u32, n: u32, st: u32, disc: f32, fitted: bo
     if (done[st]) {
         return;
     }
-    for (var j = 0u; j < MAX_ASSETS; j++) {
+    for (var j = 0u; j < assets_to(n); j++) {
         if (j < n) {
             sv[j] = extension_val(t, spots + j) * xs[j];
         }
@@ -103,7 +109,7 @@ fn decide(t: u32, spots: u32, flags: u32, n: u32, st: u32, disc: f32, fitted: bo
     let iv = multi_intrinsic(t, flags, &sv, n);
     var exercise = last;
     if (!last && fitted && iv > 0.0) {
-        for (var j = 0u; j < MAX_ASSETS; j++) {
+        for (var j = 0u; j < assets_to(n); j++) {
             if (j < n) {
                 basis_x[j] = xs[j];
             }
@@ -119,7 +125,7 @@ fn decide(t: u32, spots: u32, flags: u32, n: u32, st: u32, disc: f32, fitted: bo
 
 // xs = ex.
 fn xs_from_ex(n: u32) {
-    for (var j = 0u; j < MAX_ASSETS; j++) {
+    for (var j = 0u; j < assets_to(n); j++) {
         if (j < n) {
             xs[j] = ex[j];
         }
@@ -154,7 +160,7 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
     let rho0 = vega0 + select(0u, 2u * n, vega);
     let ns = select(rho0 + select(0u, 2u, rho), 2u, scenario);
 
-    for (var j = 0u; j < MAX_ASSETS; j++) {
+    for (var j = 0u; j < assets_to(n); j++) {
         if (j < n) {
             x[j] = 0.0;
             xu[j] = 0.0;
@@ -174,7 +180,7 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
     var cache = vec4<f32>(0.0);
     var next = 0u;
     for (var i = 0u; i < steps && left > 0u; i++) {
-        for (var j = 0u; j < 2u * MAX_ASSETS; j++) {
+        for (var j = 0u; j < 2u * assets_to(n); j++) {
             if (j >= nps) {
                 break;
             }
@@ -191,7 +197,7 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
             }
         }
         correlate(t, &e, &z, n);
-        for (var j = 0u; j < MAX_ASSETS; j++) {
+        for (var j = 0u; j < assets_to(n); j++) {
             if (j < n) {
                 let zw = vec2<f32>(z[j], w[j]);
                 let r = model_step(asset_model(t, j, 0u), x[j], v[j], zw);
@@ -216,7 +222,7 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
             // state alone, where only it did.
             var finite = true;
             var moved_finite = true;
-            for (var j = 0u; j < MAX_ASSETS; j++) {
+            for (var j = 0u; j < assets_to(n); j++) {
                 if (j < n) {
                     // The variances too: the step's full truncation would
                     // launder one that overflowed to 0, leaving x finite.
@@ -240,7 +246,7 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
             let beta = first_coef + k * terms;
             let tt = f32(at_step) * dt;
             let disc = rp_exp(-rate * tt);
-            for (var j = 0u; j < MAX_ASSETS; j++) {
+            for (var j = 0u; j < assets_to(n); j++) {
                 if (j < n) {
                     ex[j] = rp_exp(x[j]);
                 }
@@ -266,7 +272,7 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
                 if (st >= rho0) {
                     let sgn = select(-1.0, 1.0, st == rho0);
                     let f = rp_exp(sgn * dr * tt);
-                    for (var j = 0u; j < MAX_ASSETS; j++) {
+                    for (var j = 0u; j < assets_to(n); j++) {
                         if (j < n) {
                             if (moved) {
                                 xs[j] = rp_exp(xu[j]);
@@ -289,11 +295,11 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
             }
         }
     }
-    for (var q = 0u; q < EXTENSION_OUTPUTS; q++) {
+    for (var q = 0u; q < SIDE_OUTPUTS; q++) {
         res[q] = 0.0;
     }
     res[0] = value[0];
-    for (var j = 0u; j < MAX_ASSETS; j++) {
+    for (var j = 0u; j < assets_to(n); j++) {
         if (j < n) {
             if (spot) {
                 let hs = h_spot * extension_val(t, V_SPOTS + j);
@@ -327,7 +333,7 @@ fn tree_sum(lid: u32) {
     for (var k = 1u; k <= 6u; k++) {
         let stride = WG >> k;
         if (lid < stride) {
-            for (var q = 0u; q < EXTENSION_OUTPUTS; q++) {
+            for (var q = 0u; q < OUT_CHUNK; q++) {
                 sh[lid][q] = sh[lid][q] + sh[lid + stride][q];
             }
         }
@@ -351,7 +357,7 @@ fn price_extension(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
     let n = min(WG, samples - min(samples, block * WG));
 
     // An antithetic pair: the path, then its negated twin, averaged.
-    var o = array<f32, EXTENSION_OUTPUTS>();
+    var o = array<f32, SIDE_OUTPUTS>();
     var complete = true;
     if (idx < samples) {
         let passes = select(1u, 2u, anti);
@@ -359,12 +365,12 @@ fn price_extension(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
             extension_path(t, idx, select(1.0, -1.0, p == 1u));
             // Every revaluation is paid by the last date.
             complete = complete && left == 0u;
-            for (var q = 0u; q < EXTENSION_OUTPUTS; q++) {
+            for (var q = 0u; q < SIDE_OUTPUTS; q++) {
                 o[q] = o[q] + res[q];
             }
         }
         if (anti) {
-            for (var q = 0u; q < EXTENSION_OUTPUTS; q++) {
+            for (var q = 0u; q < SIDE_OUTPUTS; q++) {
                 o[q] = 0.5 * o[q];
             }
         }
@@ -382,32 +388,42 @@ fn price_extension(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
         atomicAdd(&cut, 1u);
     }
 
-    // Workgroup reduction: mean, then M2.
-    for (var q = 0u; q < EXTENSION_OUTPUTS; q++) {
-        sh[lid][q] = o[q];
-    }
-    workgroupBarrier();
-    tree_sum(lid);
-    if (lid == 0u) {
-        for (var q = 0u; q < EXTENSION_OUTPUTS; q++) {
-            sh_mean[q] = sh[0][q] / f32(max(n, 1u));
-        }
-    }
-    workgroupBarrier();
+    // Workgroup reduction, OUT_CHUNK outputs at a time (the narrow
+    // kernels' all at once): mean, then M2; each output's sums as one
+    // reduction of all of them would add them.
     let mine = lid < n;
-    for (var q = 0u; q < EXTENSION_OUTPUTS; q++) {
-        let dev = o[q] - sh_mean[q];
-        sh[lid][q] = select(0.0, dev * dev, mine);
-    }
-    workgroupBarrier();
-    tree_sum(lid);
-    if (lid == 0u) {
-        let base = wg_index * EXTENSION_PARTIAL;
-        partials[base] = f32(n);
-        for (var q = 0u; q < EXTENSION_OUTPUTS; q++) {
-            partials[base + 1u + q] = sh_mean[q];
-            partials[base + 1u + EXTENSION_OUTPUTS + q] = sh[0][q];
+    let base = wg_index * SIDE_PARTIAL;
+    for (var c = 0u; c < SIDE_OUTPUTS; c += OUT_CHUNK) {
+        for (var q = 0u; q < OUT_CHUNK; q++) {
+            sh[lid][q] = select(0.0, o[min(c + q, SIDE_OUTPUTS - 1u)], c + q < SIDE_OUTPUTS);
         }
-        partials[base + EXTENSION_PARTIAL - 1u] = f32(atomicLoad(&cut));
+        workgroupBarrier();
+        tree_sum(lid);
+        if (lid == 0u) {
+            for (var q = 0u; q < OUT_CHUNK; q++) {
+                sh_mean[q] = sh[0][q] / f32(max(n, 1u));
+            }
+        }
+        workgroupBarrier();
+        for (var q = 0u; q < OUT_CHUNK; q++) {
+            let dev = o[min(c + q, SIDE_OUTPUTS - 1u)] - sh_mean[q];
+            sh[lid][q] = select(0.0, dev * dev, mine && c + q < SIDE_OUTPUTS);
+        }
+        workgroupBarrier();
+        tree_sum(lid);
+        if (lid == 0u) {
+            for (var q = 0u; q < OUT_CHUNK; q++) {
+                if (c + q < SIDE_OUTPUTS) {
+                    partials[base + 1u + c + q] = sh_mean[q];
+                    partials[base + 1u + SIDE_OUTPUTS + c + q] = sh[0][q];
+                }
+            }
+        }
+        // The next chunk writes sh only once lane 0 has read it.
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        partials[base] = f32(n);
+        partials[base + SIDE_PARTIAL - 1u] = f32(atomicLoad(&cut));
     }
 }

@@ -2,6 +2,7 @@
 //! of a Rust module and a CUDA C file (`cuda/source.rs`).
 
 use super::*;
+use crate::gpu::extension::Width;
 use crate::gpu::prelude;
 use crate::model::ModelKind;
 use crate::payoff::PayoffKind;
@@ -27,10 +28,11 @@ pub(crate) const EXTENSION: [&str; 4] = [
 ];
 
 /// The kernel of the trades with several assets or early exercise on a
-/// `heston_multi` model (else `gbm_multi`): the prelude, the stream, the
-/// special functions, `COMMON`, the one-asset model each asset steps as, then
-/// `EXTENSION` (the several-asset WGSL files).
-pub fn extension_shader(heston: bool) -> String {
+/// `heston_multi` model (else `gbm_multi`), of a width: the prelude and the
+/// width's, the stream, the special functions, `COMMON`, the one-asset
+/// model each asset steps as, then `EXTENSION` (the several-asset WGSL
+/// files).
+pub fn extension_shader(heston: bool, width: Width) -> String {
     let model = if heston {
         ModelKind::Heston
     } else {
@@ -38,6 +40,7 @@ pub fn extension_shader(heston: bool) -> String {
     };
     let mut parts = vec![
         prelude::wgsl(PATHS_PER_BLOCK),
+        prelude::wgsl_width(width),
         RNG.to_string(),
         MATH.to_string(),
         COMMON.to_string(),
@@ -72,11 +75,13 @@ pub fn dated_shader(payoff: PayoffKind) -> String {
 pub(crate) const DATED_MULTI: &str = include_str!("dated_multi.wgsl");
 
 /// The kernel of the dated trades with early exercise or several
-/// underlyings: the prelude, the stream, the special functions, `COMMON`,
-/// the payoff on several assets, the continuation value and `DATED_MULTI`.
-pub fn dated_multi_shader() -> String {
+/// underlyings, of a width: the prelude and the width's, the stream, the
+/// special functions, `COMMON`, the payoff on several assets, the
+/// continuation value and `DATED_MULTI`.
+pub fn dated_multi_shader(width: Width) -> String {
     [
         &prelude::wgsl(PATHS_PER_BLOCK),
+        &prelude::wgsl_width(width),
         RNG,
         MATH,
         COMMON,
