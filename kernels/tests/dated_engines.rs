@@ -595,7 +595,7 @@ fn a_grid_longer_than_lavapipe_walks_is_refused_and_a_long_one_prices() {
 /// the same kernels in f64, compiled by NVRTC, which contracts multiplies
 /// and adds, so a path at a discrete barrier may land on its other side:
 /// the f32 contract (1e-4 relative or 0.1 SE), as for the extension's.
-fn cuda_gpu() -> Option<riskpool_kernels::engine::cuda::CudaEngine> {
+pub fn cuda_gpu() -> Option<riskpool_kernels::engine::cuda::CudaEngine> {
     match riskpool_kernels::engine::cuda::CudaEngine::new() {
         Ok(e) => Some(e),
         Err(e) if std::env::var("RISKPOOL_REQUIRE_CUDA").as_deref() == Ok("1") => {

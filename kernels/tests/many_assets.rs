@@ -309,6 +309,19 @@ fn thirty_two_assets_on_wgpu_price_as_the_cpu_engine() {
     assert_wide_conforms(&w, Tolerance::F32);
 }
 
+/// The wide kernels on a GPU (scripts/gpu-check proof; skipped without
+/// one): NVRTC contracts multiplies and adds, so the f32 contract, as for
+/// the narrow kernels there.
+#[test]
+fn thirty_two_assets_on_the_gpu_price_and_revalue_as_the_cpu_engine() {
+    let Some(g) = crate::dated_engines::cuda_gpu() else {
+        return;
+    };
+    assert_wide_conforms(&g, Tolerance::F32);
+    assert_dated_conforms(&g, Tolerance::F32, true);
+    assert_dated_moves_conform(&g, Tolerance::F32);
+}
+
 #[test]
 fn thirty_two_assets_on_the_cuda_c_price_as_the_cpu_engine() {
     let Some(k) = cuda_c() else { return };
