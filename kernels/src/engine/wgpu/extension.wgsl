@@ -45,12 +45,7 @@ struct ModelConsts {
 @group(0) @binding(4) var<storage, read> dates: array<u32>;
 @group(0) @binding(5) var<storage, read> coefs: array<f32>;
 
-// The workgroup reduces OUT_CHUNK outputs at a time (the wide kernels'
-// 101 at once would need 26 KiB, past many devices' 16 KiB).
-var<workgroup> sh: array<array<f32, OUT_CHUNK>, WG>;
-var<workgroup> sh_mean: array<f32, OUT_CHUNK>;
-// Invocations of the workgroup whose walk was cut short.
-var<workgroup> cut: atomic<u32>;
+// The workgroup reduction (sh, sh_mean, cut): side_reduce.wgsl.
 
 fn extension_val(t: u32, i: u32) -> f32 {
     return extension_trades[t].vals[i / 4u][i % 4u];
@@ -327,20 +322,6 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
     }
 }
 
-// Sums sh[0..64][q] into sh[0][q] by a pairwise tree (constant bounds: the
-// loops unroll).
-fn tree_sum(lid: u32) {
-    for (var k = 1u; k <= 6u; k++) {
-        let stride = WG >> k;
-        if (lid < stride) {
-            for (var q = 0u; q < OUT_CHUNK; q++) {
-                sh[lid][q] = sh[lid][q] + sh[lid + stride][q];
-            }
-        }
-        workgroupBarrier();
-    }
-}
-
 @compute @workgroup_size(WG)
 fn price_extension(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wg_index = wg.x + wg.y * params.grid_x;
@@ -388,42 +369,5 @@ fn price_extension(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
         atomicAdd(&cut, 1u);
     }
 
-    // Workgroup reduction, OUT_CHUNK outputs at a time (the narrow
-    // kernels' all at once): mean, then M2; each output's sums as one
-    // reduction of all of them would add them.
-    let mine = lid < n;
-    let base = wg_index * SIDE_PARTIAL;
-    for (var c = 0u; c < SIDE_OUTPUTS; c += OUT_CHUNK) {
-        for (var q = 0u; q < OUT_CHUNK; q++) {
-            sh[lid][q] = select(0.0, o[min(c + q, SIDE_OUTPUTS - 1u)], c + q < SIDE_OUTPUTS);
-        }
-        workgroupBarrier();
-        tree_sum(lid);
-        if (lid == 0u) {
-            for (var q = 0u; q < OUT_CHUNK; q++) {
-                sh_mean[q] = sh[0][q] / f32(max(n, 1u));
-            }
-        }
-        workgroupBarrier();
-        for (var q = 0u; q < OUT_CHUNK; q++) {
-            let dev = o[min(c + q, SIDE_OUTPUTS - 1u)] - sh_mean[q];
-            sh[lid][q] = select(0.0, dev * dev, mine && c + q < SIDE_OUTPUTS);
-        }
-        workgroupBarrier();
-        tree_sum(lid);
-        if (lid == 0u) {
-            for (var q = 0u; q < OUT_CHUNK; q++) {
-                if (c + q < SIDE_OUTPUTS) {
-                    partials[base + 1u + c + q] = sh_mean[q];
-                    partials[base + 1u + SIDE_OUTPUTS + c + q] = sh[0][q];
-                }
-            }
-        }
-        // The next chunk writes sh only once lane 0 has read it.
-        workgroupBarrier();
-    }
-    if (lid == 0u) {
-        partials[base] = f32(n);
-        partials[base + SIDE_PARTIAL - 1u] = f32(atomicLoad(&cut));
-    }
+    side_reduce(lid, n, wg_index, &o);
 }

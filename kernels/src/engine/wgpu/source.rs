@@ -20,12 +20,17 @@ pub(crate) const KAT: &str = include_str!("kat.wgsl");
 /// Several assets and early exercise: the correlated step, the payoffs on
 /// several assets, the continuation value and their kernel
 /// ([`crate::gpu::extension`]).
-pub(crate) const EXTENSION: [&str; 4] = [
+pub(crate) const EXTENSION: [&str; 5] = [
     include_str!("../../model/multi.wgsl"),
     include_str!("../../payoff/multi.wgsl"),
     include_str!("../../exercise.wgsl"),
+    SIDE_REDUCE,
     include_str!("extension.wgsl"),
 ];
+
+/// The workgroup reduction both side kernels end with (extension.wgsl,
+/// dated_multi.wgsl).
+pub(crate) const SIDE_REDUCE: &str = include_str!("side_reduce.wgsl");
 
 /// The kernel of the trades with several assets or early exercise on a
 /// `heston_multi` model (else `gbm_multi`), of a width: the prelude and the
@@ -88,6 +93,7 @@ pub fn dated_multi_shader(width: Width) -> String {
         include_str!("../../payoff/multi.wgsl"),
         include_str!("../../exercise.wgsl"),
         DATED_STEP,
+        SIDE_REDUCE,
         DATED_MULTI,
     ]
     .join("\n")
