@@ -67,6 +67,21 @@ pub enum Algorithm {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GreeksMethodChoice {
+    Bump,
+    Pathwise,
+}
+
+impl GreeksMethodChoice {
+    pub fn method(self) -> riskpool_kernels::greeks::GreeksMethod {
+        match self {
+            GreeksMethodChoice::Bump => riskpool_kernels::greeks::GreeksMethod::Bump,
+            GreeksMethodChoice::Pathwise => riskpool_kernels::greeks::GreeksMethod::Pathwise,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PrecisionChoice {
     F32,
     F64,
@@ -128,6 +143,13 @@ pub struct PriceArgs {
     /// Greeks to compute, comma-separated: delta,gamma,vega,rho.
     #[arg(long, value_delimiter = ',', value_parser = crate::flags::greek)]
     pub greeks: Vec<riskpool_kernels::Greek>,
+    /// How the Greeks are estimated: `bump` (central differences of
+    /// revaluations on the same paths, every engine) or `pathwise` (one
+    /// pass on the CPU engine: pathwise derivatives, likelihood ratios
+    /// for payoffs that jump, bumps where neither suits; each row's
+    /// `<greek>_method` column says which). See docs/formats.md.
+    #[arg(long, value_enum, default_value = "bump")]
+    pub greeks_method: GreeksMethodChoice,
     /// azfinsim algorithm for azfinsim trades (default pvonly).
     #[arg(long, value_enum)]
     pub algorithm: Option<Algorithm>,

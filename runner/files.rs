@@ -287,7 +287,14 @@ fn schema_of(header: &[String]) -> Vec<Col> {
                 .any(|g| header.iter().any(|h| *h == format!("{}_{i}", g.name())))
         })
         .count();
-    layouts.push(Layout::Standard { greeks, assets });
+    let methods = greeks
+        .iter()
+        .any(|g| header.iter().any(|h| *h == format!("{}_method", g.name())));
+    layouts.push(Layout::Standard {
+        greeks,
+        assets,
+        methods,
+    });
     for l in layouts {
         if let Some(s) = known(l) {
             return s;

@@ -18,6 +18,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Result};
+use riskpool_kernels::greeks::Estimator;
 use riskpool_kernels::{Greek, Trade, TradeResult};
 use serde_json::json;
 
@@ -52,7 +53,13 @@ pub enum Layout {
     /// for CSV with multi-asset trades the per-asset Greeks
     /// `<greek>_1..<greek>_n` and their `_stderr` (delta, gamma and vega
     /// among `greeks`, `n = assets`), then `paths,steps,engine,device,seconds`.
-    Standard { greeks: Vec<Greek>, assets: usize },
+    /// With `methods` (`--greeks-method pathwise`), `<greek>_method` after
+    /// the `_stderr` columns: how each Greek was estimated.
+    Standard {
+        greeks: Vec<Greek>,
+        assets: usize,
+        methods: bool,
+    },
     /// azfinsim pvonly: `tradenum,pv,pv_time,pv_stderr`.
     AzfinsimPv,
     /// azfinsim deltavega: `tradenum,delta,vega,delta_stderr,vega_stderr`.
@@ -81,7 +88,11 @@ impl Layout {
                 ("delta_stderr", Col::Stderr),
                 ("vega_stderr", Col::Stderr),
             ]),
-            Layout::Standard { greeks, assets } => {
+            Layout::Standard {
+                greeks,
+                assets,
+                methods,
+            } => {
                 let mut c = s(&[("id", Col::Id), ("pv", Col::Value), ("stderr", Col::Stderr)]);
                 c.extend(greeks.iter().map(|g| (g.name().to_string(), Col::Value)));
                 c.extend(
@@ -89,6 +100,13 @@ impl Layout {
                         .iter()
                         .map(|g| (format!("{}_stderr", g.name()), Col::Stderr)),
                 );
+                if *methods {
+                    c.extend(
+                        greeks
+                            .iter()
+                            .map(|g| (format!("{}_method", g.name()), Col::Text)),
+                    );
+                }
                 let per_asset: Vec<Greek> = per_asset_greeks(greeks).collect();
                 for suffix in ["", "_stderr"] {
                     for g in &per_asset {
@@ -114,7 +132,13 @@ impl Layout {
     /// delta, gamma and vega asked for (riskpool's CSV layout only).
     pub fn with_assets(self, assets: usize) -> Layout {
         match self {
-            Layout::Standard { greeks, .. } => Layout::Standard { greeks, assets },
+            Layout::Standard {
+                greeks, methods, ..
+            } => Layout::Standard {
+                greeks,
+                assets,
+                methods,
+            },
             other => other,
         }
     }
@@ -429,10 +453,20 @@ impl ResultWriter {
                     est(v.stderr),
                 ]
             }
-            Layout::Standard { greeks, assets } => {
+            Layout::Standard {
+                greeks,
+                assets,
+                methods,
+            } => {
                 let mut c = vec![id, Cell::Num(r.pv.value), est(r.pv.stderr)];
                 c.extend(greeks.iter().map(|g| Cell::Num(greek(*g).value)));
                 c.extend(greeks.iter().map(|g| est(greek(*g).stderr)));
+                if *methods {
+                    c.extend(greeks.iter().map(|g| {
+                        let e = r.estimators[*g as usize].unwrap_or(Estimator::Bump);
+                        Cell::Text(e.name().to_string())
+                    }));
+                }
                 let per_asset: Vec<Greek> = per_asset_greeks(greeks).collect();
                 let entry = |g: Greek, i: usize| r.per_asset.get(i).and_then(|a| a.greek(g));
                 for g in &per_asset {

@@ -18,6 +18,7 @@ mod dated_path;
 mod docs;
 mod durability;
 mod early_exercise;
+mod greeks_method;
 mod market;
 mod multi_asset_cli;
 mod preemption;

@@ -76,6 +76,7 @@ pub mod revalue;
 pub mod rng;
 pub mod scenario;
 pub mod stats;
+pub mod tangent;
 pub mod validate;
 pub mod workloads;
 

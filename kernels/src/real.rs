@@ -34,10 +34,18 @@ pub trait Real:
     const ONE: Self;
     /// Name for logs and result files (`f32`, `f64`).
     const NAME: &'static str;
+    /// Derivatives the number carries beside its value: 0 for a plain
+    /// number, [`crate::tangent::TANGENTS`] for a [`crate::tangent::Dual`].
+    const TANGENTS: usize = 0;
 
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
     fn from_u32(x: u32) -> Self;
+    /// Its derivative along direction `j` (0 for a plain number).
+    #[inline(always)]
+    fn tangent(self, _j: usize) -> f64 {
+        0.0
+    }
     fn exp(self) -> Self;
     fn ln(self) -> Self;
     fn sqrt(self) -> Self;

@@ -205,6 +205,9 @@ fn passes(
                 folds: vec![base_fold],
                 coef,
                 active,
+                tangents: None,
+                likelihood: [None; OUTPUTS],
+                estimators: [None; 4],
             },
             slots,
         }

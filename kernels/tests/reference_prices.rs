@@ -95,7 +95,15 @@ fn digitals_match_black_scholes() {
 }
 
 /// Discrete geometric average of S_1..S_N under GBM: lognormal.
-fn geometric_asian_call(s: f64, k: f64, r: f64, q: f64, vol: f64, t: f64, n: u32) -> f64 {
+pub(crate) fn geometric_asian_call(
+    s: f64,
+    k: f64,
+    r: f64,
+    q: f64,
+    vol: f64,
+    t: f64,
+    n: u32,
+) -> f64 {
     let n = n as f64;
     let dt = t / n;
     let mean = s.ln() + (r - q - 0.5 * vol * vol) * dt * (n + 1.0) / 2.0;
@@ -171,7 +179,16 @@ fn arithmetic_asian_matches_geometric_control_variate() {
 }
 
 /// Reiner-Rubinstein continuously monitored knock-out calls (no rebate).
-fn knock_out_call(down: bool, s: f64, k: f64, h: f64, r: f64, q: f64, vol: f64, t: f64) -> f64 {
+pub(crate) fn knock_out_call(
+    down: bool,
+    s: f64,
+    k: f64,
+    h: f64,
+    r: f64,
+    q: f64,
+    vol: f64,
+    t: f64,
+) -> f64 {
     let b = r - q;
     let mu = (b - 0.5 * vol * vol) / (vol * vol);
     let sd = vol * t.sqrt();

@@ -5,6 +5,7 @@
 //! checked as clap parses it (`flags`).
 
 use anyhow::{bail, Result};
+use riskpool_kernels::greeks::GreeksMethod;
 use riskpool_kernels::{Bumps, Greek, GreekSet, Precision, PricingRequest};
 
 use crate::cli::{Algorithm, PrecisionChoice, PriceArgs};
@@ -76,6 +77,7 @@ impl<'a> PriceJob<'a> {
             seed: args.seed,
             greeks: GreekSet(distinct(&args.greeks)),
             bumps: Bumps::STANDARD,
+            greeks_method: args.greeks_method.method(),
             antithetic: args.antithetic,
             precision: match args.precision {
                 PrecisionChoice::F32 => Precision::F32,
@@ -90,6 +92,8 @@ impl<'a> PriceJob<'a> {
 
         require_regular_file(&args.input, "--input", crate::input::READ_TWICE)?;
         let format = crate::input::detect(&args.input)?;
+        // Rows say each Greek's estimator where it may not be a bump.
+        let methods = req.greeks_method != GreeksMethod::Bump;
         let layout = match (format, args.algorithm) {
             (Format::AzfinsimCsv, algorithm) => {
                 if !req.greeks.is_empty() {
@@ -107,6 +111,7 @@ impl<'a> PriceJob<'a> {
                     (Kind::JsonLines, _) => Layout::Standard {
                         greeks: req.greeks.0.clone(),
                         assets: 0,
+                        methods,
                     },
                 }
             }
@@ -118,6 +123,7 @@ impl<'a> PriceJob<'a> {
             (_, None) => Layout::Standard {
                 greeks: req.greeks.0.clone(),
                 assets: 0,
+                methods,
             },
         };
         if window.is_some() && format != Format::AzfinsimCsv {

@@ -83,7 +83,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
         &checked.hash,
         json!({
             "engine": engine.name(), "device": device,
-            "seed": args.seed, "paths": args.paths, "greeks": args.greeks.iter().map(|g| g.name()).collect::<Vec<_>>(), "algorithm": format!("{:?}", args.algorithm),
+            "seed": args.seed, "paths": args.paths, "greeks": args.greeks.iter().map(|g| g.name()).collect::<Vec<_>>(), "greeks_method": req.greeks_method.name(), "algorithm": format!("{:?}", args.algorithm),
             "shard": args.shard, "window": window, "precision": format!("{:?}", args.precision), "antithetic": args.antithetic,
             "fast_math": args.engine.fast_math, "columns": layout.columns(), "kind": format!("{kind:?}"),
         }),

@@ -366,6 +366,7 @@ pub fn run(args: &RiskArgs) -> Result<()> {
         seed: args.seed,
         greeks: GreekSet::default(),
         bumps: Bumps::STANDARD,
+        greeks_method: Default::default(),
         antithetic: false,
         precision,
     };

@@ -3,7 +3,7 @@
 //! ([`TradeResult`]), why it could not ([`EngineError`]), and the checks a
 //! batch passes before any engine runs it.
 
-use crate::greeks::{Bumps, Greek, GreekSet};
+use crate::greeks::{Bumps, Estimator, Greek, GreekSet, GreeksMethod};
 use crate::instrument::Trade;
 use crate::rng::DEFAULT_SEED;
 use crate::stats::{Estimate, Moments};
@@ -31,6 +31,9 @@ pub struct PricingRequest {
     pub seed: u64,
     pub greeks: GreekSet,
     pub bumps: Bumps,
+    /// How the Greeks are estimated (bumps unless asked; each result's
+    /// [`TradeResult::estimators`] says what each Greek used).
+    pub greeks_method: GreeksMethod,
     /// Antithetic pairs: paths `2j` and `2j+1` share draws, negated.
     pub antithetic: bool,
     pub precision: Precision,
@@ -42,6 +45,7 @@ impl Default for PricingRequest {
             seed: DEFAULT_SEED,
             greeks: GreekSet::default(),
             bumps: Bumps::STANDARD,
+            greeks_method: GreeksMethod::Bump,
             antithetic: false,
             precision: Precision::F32,
         }
@@ -54,6 +58,8 @@ pub struct TradeResult {
     pub pv: Estimate,
     /// Indexed by `Greek as usize`; `None` where not asked for.
     pub greeks: [Option<Estimate>; 4],
+    /// How each Greek was estimated (indexed as `greeks`).
+    pub estimators: [Option<Estimator>; 4],
     /// Per asset of a multi-asset trade (empty otherwise): delta, gamma
     /// and vega where asked for; `greeks` then holds their sums over the
     /// assets (and rho).
@@ -103,6 +109,7 @@ impl TradeResult {
         TradeResult {
             pv: m.estimate(0),
             greeks,
+            estimators: bumped(&req.greeks),
             per_asset: Vec::new(),
             paths,
             seconds,
@@ -118,11 +125,21 @@ impl TradeResult {
         TradeResult {
             pv: nan,
             greeks: [None; 4],
+            estimators: [None; 4],
             per_asset: Vec::new(),
             paths: 0,
             seconds: 0.0,
         }
     }
+}
+
+/// Every Greek of `greeks` estimated by bumps.
+pub fn bumped(greeks: &GreekSet) -> [Option<Estimator>; 4] {
+    let mut out = [None; 4];
+    for g in &greeks.0 {
+        out[*g as usize] = Some(Estimator::Bump);
+    }
+    out
 }
 
 /// Whether the GPU engines may run PV-only kernels (their loops over model

@@ -63,6 +63,17 @@ impl<T: Real> PathModel<T> for GbmStep<T> {
 }
 
 impl<T: Real> GbmStep<T> {
+    /// The step from its constant slots ([`GbmStep::gpu_consts`]' order).
+    pub fn from_slots(s: &[T; 12]) -> GbmStep<T> {
+        GbmStep {
+            drift_dt: s[0],
+            vol_sqrt_dt: s[1],
+            var_dt: s[2],
+        }
+    }
+}
+
+impl<T: Real> GbmStep<T> {
     /// The GPU engines' constant slots: `[drift_dt, vol_sqrt_dt, var_dt]`, the order the WGSL and
     /// CUDA C sources read them in.
     pub fn gpu_consts(&self) -> [T; 12] {

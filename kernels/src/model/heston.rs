@@ -87,6 +87,14 @@ impl<T: Real> PathModel<T> for HestonStep<T> {
         self.v0
     }
 
+    /// The log-step's own normal given the auxiliary's driver
+    /// `rho z[0] + rho_bar z[1]`: `rho_bar z[0] - rho z[1]`, independent of
+    /// it, which `z[0]` holds `rho_bar` of.
+    #[inline(always)]
+    fn x_noise(&self, z: [T; 2]) -> (T, T) {
+        (self.rho_bar * z[0] - self.rho * z[1], self.rho_bar)
+    }
+
     #[inline(always)]
     fn step(&self, x: &mut T, v: &mut T, z: [T; 2]) -> T {
         let vp = v.max(T::ZERO);
@@ -96,6 +104,23 @@ impl<T: Real> PathModel<T> for HestonStep<T> {
             + (self.kappa_dt * (self.theta - vp)
                 + self.xi * sd * (self.rho * z[0] + self.rho_bar * z[1]));
         vp * self.dt
+    }
+}
+
+impl<T: Real> HestonStep<T> {
+    /// The step from its constant slots ([`HestonStep::gpu_consts`]' order).
+    pub fn from_slots(s: &[T; 12]) -> HestonStep<T> {
+        HestonStep {
+            carry_dt: s[0],
+            dt: s[1],
+            half_dt: s[2],
+            kappa_dt: s[3],
+            theta: s[4],
+            xi: s[5],
+            rho: s[6],
+            rho_bar: s[7],
+            v0: s[8],
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub use heston::{Heston, HestonStep};
 pub use sv_fx::{SvFx, SvFxStep};
 
 use crate::real::Real;
+use crate::tangent::Dual;
 
 /// The discretised dynamics of one model, in path-state precision `T`.
 pub trait PathModel<T: Real>: Copy + Send + Sync {
@@ -26,6 +27,14 @@ pub trait PathModel<T: Real>: Copy + Send + Sync {
     /// Advances `x` and `aux` by one step on normals `z` (only the first
     /// `NORMALS` are read) and returns the step's log-variance `sigma^2 dt`.
     fn step(&self, x: &mut T, aux: &mut T, z: [T; 2]) -> T;
+    /// For likelihood-ratio Greeks: the standard normal that moves `x`
+    /// alone given the auxiliary variable's driver, and `c`, the factor
+    /// that makes `c sqrt(var_dt)` the log-step's standard deviation
+    /// given that driver (`(z[0], 1)` for one normal a step).
+    #[inline(always)]
+    fn x_noise(&self, z: [T; 2]) -> (T, T) {
+        (z[0], T::ONE)
+    }
 }
 
 kinds!(
@@ -163,6 +172,72 @@ impl ModelSpec {
             ModelSpec::Gbm(m) => ModelStep::Gbm(m.prepare(dt)),
             ModelSpec::Heston(m) => ModelStep::Heston(m.prepare(dt)),
             ModelSpec::SvFx(m) => ModelStep::SvFx(m.prepare(dt)),
+        }
+    }
+}
+
+impl ModelSpec {
+    /// The vol parameter vega is taken with respect to: `vol` (gbm),
+    /// `sqrt(v0)` (heston), `sigma` (sv_fx).
+    pub fn vol_parameter(&self) -> f64 {
+        match self {
+            ModelSpec::Gbm(m) => m.vol,
+            ModelSpec::Heston(m) => m.v0.sqrt(),
+            ModelSpec::SvFx(m) => m.sigma,
+        }
+    }
+
+    /// The model with its vol parameter set to `p`.
+    pub fn with_vol_parameter(&self, p: f64) -> ModelSpec {
+        match self {
+            ModelSpec::Gbm(m) => ModelSpec::Gbm(Gbm {
+                vol: p,
+                ..m.clone()
+            }),
+            ModelSpec::Heston(m) => ModelSpec::Heston(Heston {
+                v0: p * p,
+                ..m.clone()
+            }),
+            ModelSpec::SvFx(m) => ModelSpec::SvFx(SvFx {
+                sigma: p,
+                ..m.clone()
+            }),
+        }
+    }
+
+    /// [`ModelSpec::prepare`]'s constants as [`Dual`] numbers for pathwise
+    /// Greeks: the same values to the bit, with their derivatives in the
+    /// vol parameter along [`crate::tangent::VEGA`] when `vega` (else
+    /// none). Every constant is at most quadratic in the parameter, so the
+    /// central difference taken in f64 is its derivative to rounding.
+    pub fn prepare_tangent<T: Real>(&self, dt: f64, vega: bool) -> ModelStep<Dual<T>> {
+        let base = self.prepare::<f64>(dt).gpu_consts();
+        let mut d = [0.0; 12];
+        if vega {
+            let p = self.vol_parameter();
+            let h = 1e-4 * p.max(1e-2);
+            let up = self
+                .with_vol_parameter(p + h)
+                .prepare::<f64>(dt)
+                .gpu_consts();
+            let down = self
+                .with_vol_parameter(p - h)
+                .prepare::<f64>(dt)
+                .gpu_consts();
+            for i in 0..12 {
+                d[i] = (up[i] - down[i]) / (2.0 * h);
+            }
+        }
+        let mut slots = [Dual::<T>::ZERO; 12];
+        for i in 0..12 {
+            let mut t = [0.0; crate::tangent::TANGENTS];
+            t[crate::tangent::VEGA] = d[i];
+            slots[i] = Dual::seeded(base[i], t);
+        }
+        match self {
+            ModelSpec::Gbm(_) => ModelStep::Gbm(GbmStep::from_slots(&slots)),
+            ModelSpec::Heston(_) => ModelStep::Heston(HestonStep::from_slots(&slots)),
+            ModelSpec::SvFx(_) => ModelStep::SvFx(SvFxStep::from_slots(&slots)),
         }
     }
 }

@@ -76,6 +76,14 @@ impl<T: Real> PathModel<T> for SvFxStep<T> {
         T::ZERO
     }
 
+    /// The log-step's own normal given the auxiliary's driver
+    /// `rho z[0] + rho_bar z[1]`: `rho_bar z[0] - rho z[1]`, independent of
+    /// it, which `z[0]` holds `rho_bar` of.
+    #[inline(always)]
+    fn x_noise(&self, z: [T; 2]) -> (T, T) {
+        (self.rho_bar * z[0] - self.rho * z[1], self.rho_bar)
+    }
+
     #[inline(always)]
     fn step(&self, x: &mut T, y: &mut T, z: [T; 2]) -> T {
         *y = *y
@@ -84,6 +92,23 @@ impl<T: Real> PathModel<T> for SvFxStep<T> {
         let var = sigma * sigma;
         *x = *x + ((self.drift_dt - var * self.half_dt) + sigma * self.sqrt_dt * z[0]);
         var * self.dt
+    }
+}
+
+impl<T: Real> SvFxStep<T> {
+    /// The step from its constant slots ([`SvFxStep::gpu_consts`]' order).
+    pub fn from_slots(s: &[T; 12]) -> SvFxStep<T> {
+        SvFxStep {
+            drift_dt: s[0],
+            dt: s[1],
+            half_dt: s[2],
+            sqrt_dt: s[3],
+            sigma0: s[4],
+            vol_drift_dt: s[5],
+            volvol_sqrt_dt: s[6],
+            rho: s[7],
+            rho_bar: s[8],
+        }
     }
 }
 

@@ -195,6 +195,28 @@ payoffs! {
     double_barrier => DoubleBarrier, DoubleBarrierStep;
 }
 
+impl PayoffSpec {
+    /// Whether the discounted payoff is a Lipschitz function of the path
+    /// (so its pathwise derivative is an unbiased Greek): the vanillas,
+    /// averages, extremes and continuously monitored barriers (their
+    /// Brownian-bridge survival weight falls smoothly to 0 at the
+    /// barrier). A digital's cash, a discretely monitored knock and the
+    /// FX warrant's knock-out jump: their Greeks take a likelihood ratio.
+    pub fn lipschitz(&self) -> bool {
+        match self {
+            PayoffSpec::European(_) | PayoffSpec::Asian(_) | PayoffSpec::Lookback(_) => true,
+            PayoffSpec::Barrier(b) => b.monitoring == Monitoring::Continuous,
+            PayoffSpec::DoubleBarrier(b) => b.monitoring == Monitoring::Continuous,
+            PayoffSpec::Digital(_) | PayoffSpec::FxWarrant(_) => false,
+        }
+    }
+
+    /// Whether the payoff reads `S_T` alone (no fold along the path).
+    pub fn terminal_only(&self) -> bool {
+        matches!(self, PayoffSpec::European(_) | PayoffSpec::Digital(_))
+    }
+}
+
 /// Work done with a payoff's own type (the CPU engine's kernel, made once
 /// per model x payoff pair): [`PayoffStep::visit`] hands the visitor the
 /// payoff inside, so the one `match` over the kinds lives here.

@@ -863,6 +863,7 @@ pub(crate) fn greek_result(
     TradeResult {
         pv: total.estimate(0),
         greeks,
+        estimators: crate::engine::bumped(&req.greeks),
         per_asset,
         paths: trade.paths,
         seconds,

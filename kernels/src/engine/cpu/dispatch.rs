@@ -5,7 +5,7 @@
 //! enable the target features, so LLVM vectorizes the lane loops for that
 //! width. All widths give bit-identical results (see `lanes.rs`).
 
-use super::lanes::{run_group, Job};
+use super::lanes::{run_group, run_paths, Job};
 use crate::model::PathModel;
 use crate::payoff::PathPayoff;
 use crate::real::Real;
@@ -104,4 +104,48 @@ unsafe fn run_avx2<T: Real, M: PathModel<T>, P: PathPayoff<T>>(
     accs: &mut [Sums],
 ) {
     run_group::<T, M, P, 8>(jobs, first, count, accs)
+}
+
+/// Prices paths `first .. first + count` of one job (a pathwise one) into
+/// `acc` at SIMD level `simd`: [`run`] without the grouped kernel, which a
+/// job that is never grouped need not compile.
+#[inline(always)]
+pub fn run_one<T: Real, M: PathModel<T>, P: PathPayoff<T>>(
+    simd: Simd,
+    job: &Job<T, M, P>,
+    first: u64,
+    count: u64,
+    acc: &mut Sums,
+) {
+    match simd {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the engine only selects levels that `Simd::supported` confirmed.
+        Simd::Avx512 => unsafe { run_one_avx512(job, first, count, acc) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Simd::Avx2 => unsafe { run_one_avx2(job, first, count, acc) },
+        _ => run_paths::<T, M, P, 8>(job, first, count, acc),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2")]
+unsafe fn run_one_avx512<T: Real, M: PathModel<T>, P: PathPayoff<T>>(
+    job: &Job<T, M, P>,
+    first: u64,
+    count: u64,
+    acc: &mut Sums,
+) {
+    run_paths::<T, M, P, 16>(job, first, count, acc)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn run_one_avx2<T: Real, M: PathModel<T>, P: PathPayoff<T>>(
+    job: &Job<T, M, P>,
+    first: u64,
+    count: u64,
+    acc: &mut Sums,
+) {
+    run_paths::<T, M, P, 8>(job, first, count, acc)
 }

@@ -703,6 +703,7 @@ impl Prepared {
         TradeResult {
             pv: per(0),
             greeks,
+            estimators: crate::engine::bumped(&req.greeks),
             per_asset,
             paths: trade.paths,
             seconds: self.fit_seconds + seconds,

@@ -18,12 +18,13 @@
 //! run as a group ([`run_group`]): step 1 once a segment for [`GROUP`] of
 //! them.
 
-use crate::greeks::{MAX_FOLDS, OUTPUTS};
+use crate::greeks::{Likelihood, Scores, MAX_FOLDS, OUTPUTS};
 use crate::model::PathModel;
 use crate::payoff::PathPayoff;
 use crate::real::Real;
 use crate::rng::{counter, philox4x32_10};
 use crate::stats::Sums;
+use crate::tangent::TANGENTS;
 
 /// Steps whose normals are drawn at once (a multiple of 4, so a segment
 /// starts on a Philox block for any normals-per-step).
@@ -58,6 +59,13 @@ pub struct Job<T, M, P> {
     pub antithetic: bool,
     pub coef: [[f64; MAX_FOLDS]; OUTPUTS],
     pub active: [bool; OUTPUTS],
+    /// Pathwise Greeks: `outputs[q] += sum tangent_coef[q][k][j] * d_j
+    /// value[k]`, where `T` carries tangents ([`crate::tangent::Dual`]).
+    pub tangent_coef: [[[f64; TANGENTS]; MAX_FOLDS]; OUTPUTS],
+    /// Likelihood-ratio Greeks: `outputs[q] += weight(scores) * value[0]`.
+    pub likelihood: [Option<Likelihood>; OUTPUTS],
+    /// The step in years (the scores' rate term).
+    pub dt: T,
 }
 
 /// Prices paths `first .. first + count` of `job` into `acc`, in path order.
@@ -148,6 +156,10 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
         }
 
         let mut var = [T::ZERO; L];
+        // The base path's likelihood-ratio scores (greeks::Scores), where
+        // job 0 asks for them: first, curvature, rate.
+        let scored = job.likelihood.iter().any(Option::is_some);
+        let mut sc = [[T::ZERO; L]; 3];
         let mut step0 = 0u32;
         while step0 < job.steps {
             let n = ((job.steps - step0) as usize).min(SEGMENT);
@@ -182,6 +194,21 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
                             let z2 = if k == 2 { zs[1][l] } else { T::ZERO };
                             var[l] = model.step(&mut x[g][f][l], &mut aux[g][f][l], [zs[0][l], z2]);
                         }
+                        if scored && f == 0 {
+                            let first = step0 == 0 && s == 0;
+                            for l in 0..L {
+                                let z2 = if k == 2 { zs[1][l] } else { T::ZERO };
+                                let (nz, c) = model.x_noise([zs[0][l], z2]);
+                                let sd = var[l].sqrt();
+                                let inv = T::ONE / (c * sd);
+                                let score = nz * inv;
+                                sc[2][l] = sc[2][l] + job.dt * score;
+                                if first {
+                                    sc[0][l] = score;
+                                    sc[1][l] = inv * inv;
+                                }
+                            }
+                        }
                         if P::OBSERVES {
                             let i = T::from_u32(step0 + s as u32 + 1);
                             // The base's folds are every job's; another
@@ -211,8 +238,9 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
         }
 
         for ((g, job), acc) in jobs.iter().enumerate().zip(accs.iter_mut()) {
-            // Discounted payoff of every fold, per lane.
+            // Discounted payoff of every fold, per lane, and its tangents.
             let mut v = [[0.0f64; L]; MAX_FOLDS];
+            let mut vt = [[[0.0f64; L]; TANGENTS]; MAX_FOLDS];
             let steps = T::from_u32(job.steps);
             for (fo, fold) in job.folds[..job.n_folds].iter().enumerate() {
                 let shift = fold.x0 + fold.dx * steps;
@@ -225,12 +253,22 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
                         job.payoff.value([st[g][fo][0][l], st[g][fo][1][l]], x) * fold.discount;
                     // The variance too: a variance that overflowed is laundered
                     // to 0 by the step's max, leaving the log-spot finite.
-                    v[fo][l] = val
+                    let val = val
                         .nan_unless_finite(x)
-                        .nan_unless_finite(aux[owner][fold.family][l])
-                        .to_f64();
+                        .nan_unless_finite(aux[owner][fold.family][l]);
+                    v[fo][l] = val.to_f64();
+                    if T::TANGENTS > 0 {
+                        for (j, t) in vt[fo].iter_mut().enumerate() {
+                            t[l] = val.tangent(j);
+                        }
+                    }
                 }
             }
+            let scores = |l: usize| Scores {
+                first: sc[0][l].to_f64(),
+                curvature: sc[1][l].to_f64(),
+                rate: sc[2][l].to_f64(),
+            };
 
             // Outputs, summed in path order (pairs averaged first).
             let mut sample = [0.0f64; OUTPUTS];
@@ -241,16 +279,27 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
                     if !job.active[q] {
                         continue;
                     }
+                    let pair = |a: f64, b: f64| if stride == 2 { 0.5 * (a + b) } else { a };
                     let mut o = 0.0;
                     for fo in 0..job.n_folds {
                         let c = job.coef[q][fo];
                         if c != 0.0 {
-                            o += c * if stride == 2 {
-                                0.5 * (v[fo][l] + v[fo][l + 1])
-                            } else {
-                                v[fo][l]
-                            };
+                            o += c * pair(v[fo][l], v[fo][(l + 1).min(L - 1)]);
                         }
+                    }
+                    if T::TANGENTS > 0 {
+                        for fo in 0..job.n_folds {
+                            for j in 0..TANGENTS {
+                                let c = job.tangent_coef[q][fo][j];
+                                if c != 0.0 {
+                                    o += c * pair(vt[fo][j][l], vt[fo][j][(l + 1).min(L - 1)]);
+                                }
+                            }
+                        }
+                    }
+                    if let Some(lr) = job.likelihood[q] {
+                        let w = |l: usize| lr.scale * lr.weight.weight(&scores(l)) * v[0][l];
+                        o += pair(w(l), if stride == 2 { w(l + 1) } else { 0.0 });
                     }
                     sample[q] = o;
                 }

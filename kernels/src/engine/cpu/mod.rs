@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use super::{
     check_batch, revalue_split, Engine, EngineError, Precision, PricingRequest, TradeResult,
 };
-use crate::greeks::{Revaluations, MAX_FOLDS};
+use crate::greeks::{Revaluations, MAX_FOLDS, OUTPUTS};
 use crate::instrument::Trade;
 use crate::model::{ModelStep, PathModel};
 use crate::payoff::{PathPayoff, PayoffStep, PayoffVisitor};
@@ -29,6 +29,7 @@ use crate::revalue::PassLimits;
 use crate::rng::key_of;
 use crate::scenario::{ScenarioResult, TradeScenarios};
 use crate::stats::{Moments, Sums};
+use crate::tangent::{Dual, TANGENTS};
 use lanes::{FoldStep, Job, FAMILIES};
 
 /// Paths per work item: a multiple of every SIMD width and of 2.
@@ -186,33 +187,42 @@ impl Engine for CpuEngine {
     }
 }
 
-/// A trade's kernel inputs in precision `T`, one variant per model.
+/// A trade's kernel inputs in precision `T`, one variant per model; the
+/// `*Tangent` ones carry pathwise tangents ([`Dual`] numbers).
 enum Prepared<T> {
     Gbm(Job<T, crate::model::GbmStep<T>, PayoffStep<T>>),
     Heston(Job<T, crate::model::HestonStep<T>, PayoffStep<T>>),
     SvFx(Job<T, crate::model::SvFxStep<T>, PayoffStep<T>>),
+    GbmTangent(Job<Dual<T>, crate::model::GbmStep<Dual<T>>, PayoffStep<Dual<T>>>),
+    HestonTangent(Job<Dual<T>, crate::model::HestonStep<Dual<T>>, PayoffStep<Dual<T>>>),
+    SvFxTangent(Job<Dual<T>, crate::model::SvFxStep<Dual<T>>, PayoffStep<Dual<T>>>),
 }
 
-fn job<T: Real, M: Copy>(
+/// A plan's folds in path precision `R`: `seed(k, fold)` gives fold `k`'s
+/// numbers (plain, or with their tangents).
+fn folds<R: Real>(
+    plan: &Revaluations,
+    seed: impl Fn(usize, &crate::greeks::Fold) -> FoldStep<R>,
+) -> [FoldStep<R>; MAX_FOLDS] {
+    let mut folds = [FoldStep {
+        family: 0,
+        x0: R::ZERO,
+        dx: R::ZERO,
+        discount: R::ZERO,
+    }; MAX_FOLDS];
+    for (i, f) in plan.folds.iter().enumerate() {
+        folds[i] = seed(i, f);
+    }
+    folds
+}
+
+fn job<R: Real, M: Copy>(
     trade: &Trade,
     plan: &Revaluations,
     req: &PricingRequest,
     families: [M; FAMILIES],
-) -> Job<T, M, PayoffStep<T>> {
-    let mut folds = [FoldStep {
-        family: 0,
-        x0: T::ZERO,
-        dx: T::ZERO,
-        discount: T::ZERO,
-    }; MAX_FOLDS];
-    for (i, f) in plan.folds.iter().enumerate() {
-        folds[i] = FoldStep {
-            family: f.family,
-            x0: T::from_f64(f.x0),
-            dx: T::from_f64(f.dx),
-            discount: T::from_f64(f.discount),
-        };
-    }
+    folds: [FoldStep<R>; MAX_FOLDS],
+) -> Job<R, M, PayoffStep<R>> {
     Job {
         families,
         n_families: plan.families.len(),
@@ -225,30 +235,77 @@ fn job<T: Real, M: Copy>(
         antithetic: req.antithetic,
         coef: plan.coef,
         active: plan.active,
+        tangent_coef: plan
+            .tangents
+            .as_ref()
+            .map_or([[[0.0; TANGENTS]; MAX_FOLDS]; OUTPUTS], |t| t.coef),
+        likelihood: plan.likelihood,
+        dt: R::from_f64(trade.maturity / trade.steps as f64),
     }
 }
 
 impl<T: Real> Prepared<T> {
     fn new(trade: &Trade, plan: &Revaluations, req: &PricingRequest) -> Prepared<T> {
         let dt = trade.maturity / trade.steps as f64;
-        let steps: Vec<ModelStep<T>> = plan.families.iter().map(|m| m.prepare::<T>(dt)).collect();
-        // Unused family slots repeat the base one; the kernel never reads them.
-        let pick = |i: usize| steps.get(i).copied().unwrap_or(steps[0]);
+        // The families as one array of the model's step type; unused slots
+        // repeat the base one (the kernel never reads them).
         macro_rules! families {
-            ($variant:ident) => {{
+            ($steps:expr, $variant:ident) => {{
+                let steps = &$steps;
                 let mut out = [None; FAMILIES];
                 for (i, o) in out.iter_mut().enumerate() {
-                    if let ModelStep::$variant(m) = pick(i) {
+                    if let ModelStep::$variant(m) = steps.get(i).copied().unwrap_or(steps[0]) {
                         *o = Some(m);
                     }
                 }
                 out.map(|m| m.expect("all families share the base model"))
             }};
         }
+        if let Some(tangents) = &plan.tangents {
+            // The base family's constants carry vega's tangent; a bumped
+            // family (a Greek bumped beside the pathwise ones) none.
+            let steps: Vec<ModelStep<Dual<T>>> = plan
+                .families
+                .iter()
+                .enumerate()
+                .map(|(i, m)| m.prepare_tangent::<T>(dt, tangents.vega && i == 0))
+                .collect();
+            let folds = folds(plan, |k, f| {
+                let t = tangents.folds.get(k).copied().unwrap_or_default();
+                FoldStep {
+                    family: f.family,
+                    x0: Dual::seeded(f.x0, t.x0),
+                    dx: Dual::seeded(f.dx, t.dx),
+                    discount: Dual::seeded(f.discount, t.discount),
+                }
+            });
+            return match steps[0] {
+                ModelStep::Gbm(_) => {
+                    Prepared::GbmTangent(job(trade, plan, req, families!(steps, Gbm), folds))
+                }
+                ModelStep::Heston(_) => {
+                    Prepared::HestonTangent(job(trade, plan, req, families!(steps, Heston), folds))
+                }
+                ModelStep::SvFx(_) => {
+                    Prepared::SvFxTangent(job(trade, plan, req, families!(steps, SvFx), folds))
+                }
+            };
+        }
+        let steps: Vec<ModelStep<T>> = plan.families.iter().map(|m| m.prepare::<T>(dt)).collect();
+        let folds = folds(plan, |_, f| FoldStep {
+            family: f.family,
+            x0: T::from_f64(f.x0),
+            dx: T::from_f64(f.dx),
+            discount: T::from_f64(f.discount),
+        });
         match steps[0] {
-            ModelStep::Gbm(_) => Prepared::Gbm(job(trade, plan, req, families!(Gbm))),
-            ModelStep::Heston(_) => Prepared::Heston(job(trade, plan, req, families!(Heston))),
-            ModelStep::SvFx(_) => Prepared::SvFx(job(trade, plan, req, families!(SvFx))),
+            ModelStep::Gbm(_) => Prepared::Gbm(job(trade, plan, req, families!(steps, Gbm), folds)),
+            ModelStep::Heston(_) => {
+                Prepared::Heston(job(trade, plan, req, families!(steps, Heston), folds))
+            }
+            ModelStep::SvFx(_) => {
+                Prepared::SvFx(job(trade, plan, req, families!(steps, SvFx), folds))
+            }
         }
     }
 
@@ -278,13 +335,73 @@ impl<T: Real> Prepared<T> {
                 }
             }};
         }
+        // A pathwise job is never grouped (scenario passes are bumps).
+        let one = |acc: &mut [Sums]| match group.first() {
+            Some(Prepared::GbmTangent(j)) => run_payoff_one(simd, j, first, count, acc),
+            Some(Prepared::HestonTangent(j)) => run_payoff_one(simd, j, first, count, acc),
+            Some(Prepared::SvFxTangent(j)) => run_payoff_one(simd, j, first, count, acc),
+            _ => {}
+        };
         match group.first() {
             Some(Prepared::Gbm(_)) => typed!(Gbm),
             Some(Prepared::Heston(_)) => typed!(Heston),
             Some(Prepared::SvFx(_)) => typed!(SvFx),
+            Some(_) => one(&mut accs[..1]),
             None => {}
         }
         accs
+    }
+}
+
+/// One job with the concrete payoff, at the engine's SIMD level.
+fn run_payoff_one<R: Real, M: PathModel<R>>(
+    simd: Simd,
+    job: &Job<R, M, PayoffStep<R>>,
+    first: u64,
+    count: u64,
+    accs: &mut [Sums],
+) {
+    job.payoff.visit(RunOne {
+        simd,
+        job,
+        first,
+        count,
+        accs,
+    })
+}
+
+/// A single job run with the payoff as its own type.
+struct RunOne<'a, R, M> {
+    simd: Simd,
+    job: &'a Job<R, M, PayoffStep<R>>,
+    first: u64,
+    count: u64,
+    accs: &'a mut [Sums],
+}
+
+impl<R: Real, M: PathModel<R>> PayoffVisitor<R> for RunOne<'_, R, M> {
+    type Output = ();
+    fn visit<P: PathPayoff<R>>(self, payoff: P) {
+        let j = self.job;
+        let job = Job {
+            families: j.families,
+            n_families: j.n_families,
+            folds: j.folds,
+            n_folds: j.n_folds,
+            payoff,
+            steps: j.steps,
+            key: j.key,
+            stream: j.stream,
+            antithetic: j.antithetic,
+            coef: j.coef,
+            active: j.active,
+            tangent_coef: j.tangent_coef,
+            likelihood: j.likelihood,
+            dt: j.dt,
+        };
+        if let Some(acc) = self.accs.first_mut() {
+            dispatch::run_one(self.simd, &job, self.first, self.count, acc)
+        }
     }
 }
 
@@ -335,6 +452,9 @@ impl<T: Real, M: PathModel<T>> PayoffVisitor<T> for RunWith<'_, T, M> {
                 antithetic: j.antithetic,
                 coef: j.coef,
                 active: j.active,
+                tangent_coef: j.tangent_coef,
+                likelihood: j.likelihood,
+                dt: j.dt,
             })
             .collect();
         dispatch::run(self.simd, &jobs, self.first, self.count, self.accs)
@@ -355,7 +475,7 @@ impl CpuEngine {
                 .enumerate()
                 .map(|(i, t)| match plans {
                     Some(p) => Prepared::new(t, &p[i], req),
-                    None => Prepared::new(t, &Revaluations::new(t, &req.greeks, &req.bumps), req),
+                    None => Prepared::new(t, &plan_of(t, req), req),
                 })
                 .collect();
             // A trade's scenario passes (equal trades side by side, each
@@ -405,10 +525,21 @@ impl CpuEngine {
                 .iter()
                 .zip(moments)
                 .zip(seconds)
-                .map(|((t, m), secs)| TradeResult::from_moments(&m, req, t.paths, secs))
+                .map(|((t, m), secs)| {
+                    let mut r = TradeResult::from_moments(&m, req, t.paths, secs);
+                    if plans.is_none() {
+                        r.estimators = plan_of(t, req).estimators;
+                    }
+                    r
+                })
                 .collect()
         })
     }
+}
+
+/// A trade's plan for the request's Greeks and method.
+fn plan_of(t: &Trade, req: &PricingRequest) -> Revaluations {
+    Revaluations::for_method(t, &req.greeks, &req.bumps, req.greeks_method)
 }
 
 /// The CPU's model name from /proc/cpuinfo, or the architecture.

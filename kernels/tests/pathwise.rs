@@ -1,0 +1,356 @@
+//! One-pass Greeks (`GreeksMethod::Pathwise`) on the CPU engine against
+//! references the tests compute, and against bumping on the same paths.
+//!
+//! - Black-Scholes delta, gamma, vega and rho of calls and puts (pathwise)
+//!   and of digitals (likelihood ratio), the geometric Asian's and the
+//!   continuous barriers' (their closed-form prices differentiated), and
+//!   Heston's delta and vega (the semi-analytic price differentiated):
+//!   each within 4 SE plus the stated allowance.
+//! - Every model x payoff: pathwise within the two estimators' combined
+//!   error of bumping, the PV the same bits, and each Greek's ratio of
+//!   standard errors printed.
+//!
+//! Gamma's reference is the central difference of the exact deltas at the
+//! estimator's own `h` (1% of spot), the quantity it estimates without
+//! bias; it differs from the exact gamma by `O(h^2)`.
+
+use crate::common::*;
+use crate::reference_prices::{geometric_asian_call, knock_out_call};
+use riskpool_kernels::greeks::{Estimator, GreeksMethod};
+use riskpool_kernels::model::{Heston, ModelSpec};
+use riskpool_kernels::payoff::*;
+use riskpool_kernels::{Estimate, Greek, GreekSet, Precision, PricingRequest, Trade, TradeResult};
+
+const S: f64 = 100.0;
+const R: f64 = 0.03;
+const Q: f64 = 0.01;
+const VOL: f64 = 0.25;
+
+fn req(method: GreeksMethod, precision: Precision) -> PricingRequest {
+    PricingRequest {
+        greeks: GreekSet(Greek::ALL.to_vec()),
+        greeks_method: method,
+        precision,
+        ..Default::default()
+    }
+}
+
+/// The four Greeks of a price function `f(spot, vol, rate)` by central
+/// differences in f64 (gamma at the estimators' `h` = 1% of spot).
+fn greeks_of(f: impl Fn(f64, f64, f64) -> f64, s: f64, vol: f64, r: f64) -> [f64; 4] {
+    let (hs, hv, hr) = (1e-4 * s, 1e-5, 1e-6);
+    let delta = |s: f64| (f(s + hs, vol, r) - f(s - hs, vol, r)) / (2.0 * hs);
+    let g = 0.01 * s;
+    [
+        delta(s),
+        (delta(s + g) - delta(s - g)) / (2.0 * g),
+        (f(s, vol + hv, r) - f(s, vol - hv, r)) / (2.0 * hv),
+        (f(s, vol, r + hr) - f(s, vol, r - hr)) / (2.0 * hr),
+    ]
+}
+
+/// Asserts each Greek of `r` within 4 SE (plus `allowance[g]`) of `reference`
+/// and that it was estimated by `estimators`.
+#[track_caller]
+fn assert_greeks(
+    what: &str,
+    r: &TradeResult,
+    reference: [f64; 4],
+    allowance: [f64; 4],
+    estimators: [Estimator; 4],
+) {
+    for g in Greek::ALL {
+        let est = r.greek(g).expect("asked for");
+        assert_eq!(
+            r.estimators[g as usize],
+            Some(estimators[g as usize]),
+            "{what} {}",
+            g.name()
+        );
+        assert_within(
+            &format!("{what} {} ({})", g.name(), estimators[g as usize].name()),
+            est,
+            reference[g as usize],
+            4.0,
+            allowance[g as usize],
+        );
+    }
+}
+
+const PW: [Estimator; 4] = [
+    Estimator::Pathwise,
+    Estimator::PathwiseDifference,
+    Estimator::Pathwise,
+    Estimator::Pathwise,
+];
+const LR: [Estimator; 4] = [Estimator::LikelihoodRatio; 4];
+
+#[test]
+fn black_scholes_greeks_of_calls_puts_and_digitals() {
+    let req = req(GreeksMethod::Pathwise, Precision::F64);
+    for (i, (payoff, estimators)) in [
+        (
+            PayoffSpec::European(European {
+                option: OptionType::Call,
+                strike: 105.0,
+            }),
+            PW,
+        ),
+        (
+            PayoffSpec::European(European {
+                option: OptionType::Put,
+                strike: 95.0,
+            }),
+            PW,
+        ),
+        (
+            PayoffSpec::Digital(Digital {
+                option: OptionType::Call,
+                strike: 100.0,
+                cash: 10.0,
+            }),
+            LR,
+        ),
+        (
+            PayoffSpec::Digital(Digital {
+                option: OptionType::Put,
+                strike: 110.0,
+                cash: 10.0,
+            }),
+            LR,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let t = 1.0;
+        let price = |s: f64, vol: f64, r: f64| match &payoff {
+            PayoffSpec::European(e) => bs(e.option == OptionType::Call, s, e.strike, r, Q, vol, t),
+            PayoffSpec::Digital(d) => {
+                let d2 = bs_d1(s, d.strike, r, Q, vol, t) - vol * t.sqrt();
+                let sign = if d.option == OptionType::Call {
+                    1.0
+                } else {
+                    -1.0
+                };
+                d.cash * (-r * t).exp() * ncdf(sign * d2)
+            }
+            _ => unreachable!(),
+        };
+        let tr = trade(
+            &format!("bs-{i}"),
+            gbm(S, R, Q, VOL),
+            payoff.clone(),
+            t,
+            8,
+            200_000,
+        );
+        let r = price_one(&tr, &req);
+        assert_within("pv", r.pv, price(S, VOL, R), 4.0, 0.0);
+        assert_greeks(
+            &format!("{} {i}", payoff.name()),
+            &r,
+            greeks_of(price, S, VOL, R),
+            [0.0; 4],
+            estimators,
+        );
+    }
+}
+
+#[test]
+fn geometric_asian_and_continuous_barrier_greeks_match_their_closed_forms() {
+    let req = req(GreeksMethod::Pathwise, Precision::F64);
+    let t = 1.0;
+    let geo = trade(
+        "pw-geo",
+        gbm(S, R, Q, VOL),
+        PayoffSpec::Asian(Asian {
+            option: OptionType::Call,
+            strike: 100.0,
+            average: Average::Geometric,
+        }),
+        t,
+        52,
+        200_000,
+    );
+    assert_greeks(
+        "geometric asian",
+        &price_one(&geo, &req),
+        greeks_of(
+            |s, v, r| geometric_asian_call(s, 100.0, r, Q, v, t, 52),
+            S,
+            VOL,
+            R,
+        ),
+        [0.0; 4],
+        PW,
+    );
+    for (id, down, k, h) in [("pw-do", true, 100.0, 85.0), ("pw-uo", false, 100.0, 130.0)] {
+        let dir = if down { Direction::Down } else { Direction::Up };
+        let tr = trade(
+            id,
+            gbm(S, R, Q, VOL),
+            PayoffSpec::Barrier(Barrier {
+                option: OptionType::Call,
+                strike: k,
+                barrier: h,
+                direction: dir,
+                knock: Knock::Out,
+                monitoring: Monitoring::Continuous,
+                rebate: 0.0,
+            }),
+            t,
+            64,
+            200_000,
+        );
+        assert_greeks(
+            id,
+            &price_one(&tr, &req),
+            greeks_of(
+                |s, v, r| knock_out_call(down, s, k, h, r, Q, v, t),
+                S,
+                VOL,
+                R,
+            ),
+            [0.0; 4],
+            PW,
+        );
+    }
+}
+
+#[test]
+fn heston_delta_and_vega_match_the_semi_analytic_price_differentiated() {
+    let h = HestonRef {
+        s: 100.0,
+        r: 0.03,
+        q: 0.0,
+        v0: 0.04,
+        kappa: 1.5,
+        theta: 0.04,
+        xi: 0.5,
+        rho: -0.7,
+    };
+    let k = 100.0;
+    let call = |s: f64, p: f64| HestonRef { s, v0: p * p, ..h }.call(k, 1.0);
+    let p = h.v0.sqrt();
+    let delta = (call(h.s * 1.0001, p) - call(h.s * 0.9999, p)) / (2e-4 * h.s);
+    let vega = (call(h.s, p * 1.0001) - call(h.s, p * 0.9999)) / (2e-4 * p);
+    let m = ModelSpec::Heston(Heston {
+        spot: h.s,
+        rate: h.r,
+        dividend: h.q,
+        v0: h.v0,
+        kappa: h.kappa,
+        theta: h.theta,
+        xi: h.xi,
+        rho: h.rho,
+    });
+    let tr = trade(
+        "pw-heston",
+        m,
+        PayoffSpec::European(European {
+            option: OptionType::Call,
+            strike: k,
+        }),
+        1.0,
+        200,
+        100_000,
+    );
+    let r = price_one(&tr, &req(GreeksMethod::Pathwise, Precision::F64));
+    // Full truncation's bias at 200 steps (reference_prices allows 0.5% of
+    // the price): allowed as 1% of each Greek.
+    assert_within(
+        "heston delta (pathwise)",
+        r.greek(Greek::Delta).unwrap(),
+        delta,
+        4.0,
+        0.01 * delta,
+    );
+    assert_within(
+        "heston vega (pathwise)",
+        r.greek(Greek::Vega).unwrap(),
+        vega,
+        4.0,
+        0.01 * vega,
+    );
+    assert_eq!(
+        r.estimators[Greek::Delta as usize],
+        Some(Estimator::Pathwise)
+    );
+}
+
+/// `|a - b| <= 4 sqrt(se_a^2 + se_b^2) + allowance`, or why not.
+fn agree(what: &str, a: Estimate, b: Estimate, allowance: f64) -> Option<String> {
+    let combined = (a.stderr * a.stderr + b.stderr * b.stderr).sqrt();
+    let dev = (a.value - b.value).abs();
+    (!(dev <= 4.0 * combined + allowance)).then(|| {
+        format!(
+            "{what}: one pass {} +- {} vs bump {} +- {}: {:.2} combined SE (allowance {allowance})",
+            a.value,
+            a.stderr,
+            b.value,
+            b.stderr,
+            dev / combined
+        )
+    })
+}
+
+#[test]
+fn one_pass_greeks_agree_with_bumps_on_every_model_and_payoff() {
+    for precision in [Precision::F64, Precision::F32] {
+        // The fixed-strike lookback put struck at the spot is moved to 98:
+        // its running minimum starts at the spot, so a path that never
+        // falls below it pays max(K - S_0, 0) exactly, an atom that puts a
+        // kink in the price at S_0 = K, where delta has no value (a bump
+        // then reads O(h) of the kink, and gamma is infinite).
+        let trades: Vec<Trade> = every_model_and_payoff(20_000)
+            .into_iter()
+            .map(|mut t| {
+                if let PayoffSpec::Lookback(l) = &mut t.payoff {
+                    if l.strike_type == StrikeType::Fixed && l.strike == t.model.spot() {
+                        l.strike = 98.0;
+                    }
+                }
+                t
+            })
+            .collect();
+        let pw = price(&trades, &req(GreeksMethod::Pathwise, precision));
+        let bump = price(&trades, &req(GreeksMethod::Bump, precision));
+        eprintln!(
+            "{precision:?}: trade, greek, estimator, one pass, bump, SE ratio (bump / one pass)"
+        );
+        let mut failures = Vec::new();
+        for ((t, a), b) in trades.iter().zip(&pw).zip(&bump) {
+            // The PV is the same arithmetic in either kernel.
+            assert_eq!(a.pv.value.to_bits(), b.pv.value.to_bits(), "{} pv", t.id);
+            for g in Greek::ALL {
+                let (x, y) = (a.greek(g).unwrap(), b.greek(g).unwrap());
+                let est = a.estimators[g as usize].unwrap();
+                eprintln!(
+                    "{} {} {}: {:.6} +- {:.6} | {:.6} +- {:.6} | {:.2}",
+                    t.id,
+                    g.name(),
+                    est.name(),
+                    x.value,
+                    x.stderr,
+                    y.value,
+                    y.stderr,
+                    y.stderr / x.stderr
+                );
+                // f32's rounding of a bumped revaluation, amplified by
+                // the difference's coefficients (gamma's 1 / h^2 S^2).
+                let rounding = match precision {
+                    Precision::F64 => 0.0,
+                    Precision::F32 => 1e-4 * (1.0 + y.value.abs()),
+                };
+                failures.extend(agree(
+                    &format!("{precision:?} {} {}", t.id, g.name()),
+                    x,
+                    y,
+                    rounding,
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}

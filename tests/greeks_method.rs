@@ -1,0 +1,200 @@
+//! `--greeks-method` through the `riskpool` binary: one-pass Greeks with
+//! each row's `<greek>_method`, the PV unchanged to the bit, the Greeks
+//! within the two estimators' error of bumping, bumps where an engine or
+//! a trade has no one-pass estimator, a rerun with the other method
+//! priced again, and a bad method named by its flag.
+
+use serde_json::Value;
+
+use crate::util::{file, riskpool};
+
+const BOOK: &str = r#"{"id": "call", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.25}, "payoff": {"type": "european", "option": "call", "strike": 105}, "maturity": 1, "steps": 8, "paths": 40000}
+{"id": "digital", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "dividend": 0.01, "vol": 0.25}, "payoff": {"type": "digital", "option": "put", "strike": 95, "cash": 10}, "maturity": 0.5, "steps": 4, "paths": 40000}
+{"id": "heston-asian", "model": {"type": "heston", "spot": 100, "rate": 0.03, "v0": 0.04, "kappa": 1.5, "theta": 0.05, "xi": 0.6, "rho": -0.7}, "payoff": {"type": "asian", "option": "call", "strike": 100, "average": "arithmetic"}, "maturity": 0.5, "steps": 24, "paths": 40000}
+{"id": "fx-knock", "model": {"type": "sv_fx", "spot": 1.1, "drift": 0.01, "sigma": 0.1, "volvol": 0.3, "rho": 0.2}, "payoff": {"type": "fx_warrant", "strike": 1.05, "warrants": 10, "notional_per_warrant": 100}, "maturity": 0.5, "steps": 24, "paths": 40000}
+{"id": "american", "model": {"type": "gbm", "spot": 36, "rate": 0.06, "vol": 0.2}, "payoff": {"type": "european", "option": "put", "strike": 40}, "maturity": 1, "steps": 10, "paths": 4096, "exercise": {"style": "american"}}
+"#;
+
+const GREEKS: [&str; 4] = ["delta", "gamma", "vega", "rho"];
+
+fn rows(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn price(input: &std::path::Path, output: &std::path::Path, extra: &[&str]) {
+    let mut args = vec![
+        "price",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--greeks",
+        "delta,gamma,vega,rho",
+        "--precision",
+        "f64",
+    ];
+    args.extend_from_slice(extra);
+    let o = riskpool(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn pathwise_greeks_say_their_estimator_and_agree_with_bumps() {
+    let d = tempfile::tempdir().unwrap();
+    let input = file(d.path(), "book.jsonl", BOOK);
+    let (pw, bump) = (d.path().join("pw.jsonl"), d.path().join("bump.jsonl"));
+    price(
+        &input,
+        &pw,
+        &["--engine", "cpu", "--greeks-method", "pathwise"],
+    );
+    price(
+        &input,
+        &bump,
+        &["--engine", "cpu", "--greeks-method", "bump"],
+    );
+    let (pw, bump) = (rows(&pw), rows(&bump));
+    let method = |r: &Value, g: &str| r[format!("{g}_method")].as_str().unwrap().to_string();
+    // The estimators each trade's Greeks take (docs/formats.md).
+    let expect = [
+        ["pathwise", "pathwise_difference", "pathwise", "pathwise"],
+        ["likelihood_ratio"; 4],
+        ["pathwise", "pathwise_difference", "bump", "pathwise"],
+        ["bump", "bump", "bump", "likelihood_ratio"],
+        ["bump"; 4],
+    ];
+    for ((a, b), want) in pw.iter().zip(&bump).zip(expect) {
+        let id = a["id"].as_str().unwrap();
+        assert_eq!(a["pv"], b["pv"], "{id}: the PV is the same bits");
+        assert!(
+            b.get("delta_method").is_none(),
+            "bump rows have no method columns: {b}"
+        );
+        for (g, w) in GREEKS.iter().zip(want) {
+            assert_eq!(method(a, g), w, "{id} {g}");
+            let (x, y) = (a[*g].as_f64().unwrap(), b[*g].as_f64().unwrap());
+            let (sx, sy) = (
+                a[format!("{g}_stderr")].as_f64().unwrap(),
+                b[format!("{g}_stderr")].as_f64().unwrap(),
+            );
+            let combined = (sx * sx + sy * sy).sqrt();
+            assert!(
+                (x - y).abs() <= 4.0 * combined,
+                "{id} {g}: {x} +- {sx} ({w}) vs bump {y} +- {sy}"
+            );
+            if w == "bump" {
+                assert_eq!(a[*g], b[*g], "{id} {g}: a bump is the bump's bits");
+            }
+        }
+    }
+    // The digital's gamma: the likelihood ratio's error is a fraction of
+    // the bump's (a bumped digital's gamma divides a jump by h^2).
+    let se = |r: &Value| r["gamma_stderr"].as_f64().unwrap();
+    assert!(
+        se(&pw[1]) * 10.0 < se(&bump[1]),
+        "{} vs {}",
+        se(&pw[1]),
+        se(&bump[1])
+    );
+}
+
+#[test]
+fn a_csv_carries_method_columns_and_a_rerun_with_the_other_method_prices_again() {
+    let d = tempfile::tempdir().unwrap();
+    let input = file(d.path(), "book.jsonl", BOOK);
+    let out = d.path().join("r.csv");
+    price(&input, &out, &["--engine", "cpu"]);
+    let header = |p: &std::path::Path| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert!(!header(&out).contains("_method"), "{}", header(&out));
+    price(
+        &input,
+        &out,
+        &["--engine", "cpu", "--greeks-method", "pathwise"],
+    );
+    let h = header(&out);
+    assert!(
+        h.contains("delta_stderr,gamma_stderr,vega_stderr,rho_stderr,delta_method,gamma_method,vega_method,rho_method,paths"),
+        "{h}"
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .contains(",pathwise,pathwise_difference,pathwise,pathwise,"),
+        "{text}"
+    );
+    // The same run again: complete, nothing priced, the file unchanged.
+    price(
+        &input,
+        &out,
+        &["--engine", "cpu", "--greeks-method", "pathwise"],
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+}
+
+#[test]
+fn an_engine_without_one_pass_greeks_bumps_and_says_so() {
+    let d = tempfile::tempdir().unwrap();
+    let input = file(d.path(), "book.jsonl", BOOK);
+    let out = d.path().join("r.jsonl");
+    let o = riskpool(&[
+        "price",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--greeks",
+        "delta,vega",
+        "--engine",
+        "wgpu",
+        "--greeks-method",
+        "pathwise",
+    ]);
+    if !o.status.success() {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("wgpu"), "{err}");
+        eprintln!("no wgpu adapter here: {err}");
+        return;
+    }
+    for r in rows(&out) {
+        assert_eq!(r["delta_method"], "bump", "{r}");
+        assert_eq!(r["vega_method"], "bump", "{r}");
+    }
+}
+
+#[test]
+fn an_unknown_method_is_refused_naming_the_flag() {
+    let d = tempfile::tempdir().unwrap();
+    let input = file(d.path(), "book.jsonl", BOOK);
+    let out = d.path().join("r.jsonl");
+    let o = riskpool(&[
+        "price",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--greeks",
+        "delta",
+        "--greeks-method",
+        "adjoint",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--greeks-method") && err.contains("adjoint"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
