@@ -37,17 +37,19 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             scenarios(&*engine, &w, args, &device, threads)?;
             continue;
         }
-        let Some(w) = workload(name.trim(), args.scale) else {
+        let Some(mut w) = workload(name.trim(), args.scale) else {
             bail!(UsageError(format!(
                 "unknown workload `{name}`: expected W1, W2, W3, W4, W5, W6, W7 or W7S"
             )));
         };
+        w.request.greeks_method = args.greeks_method.method();
         let mut best = f64::INFINITY;
+        let mut last = Vec::new();
         for _ in 0..args.repeat.max(1) {
             let t0 = Instant::now();
             let r = engine.price(&w.trades, &w.request)?;
             best = best.min(t0.elapsed().as_secs_f64());
-            std::hint::black_box(r);
+            last = std::hint::black_box(r);
         }
         let rate = w.path_steps() / best;
         let (trades, paths) = size(&w.trades);
@@ -56,7 +58,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 "{}",
                 serde_json::json!({"workload": w.name, "engine": engine.name(), "device": device, "threads": threads,
                     "scale": args.scale, "trades": trades, "paths": paths, "seconds": best, "path_steps": w.path_steps(), "path_steps_per_s": rate,
-                    "path_steps_per_s_per_thread": rate / threads as f64})
+                    "path_steps_per_s_per_thread": rate / threads as f64,
+                    "greeks_method": w.request.greeks_method.name(), "mean_stderr": mean_stderr(&last)})
             );
         } else {
             println!(
@@ -73,6 +76,23 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 }
 
 /// Trades in a workload and the most paths of any.
+/// Each output's standard error averaged over the trades (the PV's, and
+/// each Greek's that was asked for), to set beside the seconds.
+fn mean_stderr(results: &[riskpool_kernels::TradeResult]) -> serde_json::Value {
+    let mean = |f: &dyn Fn(&riskpool_kernels::TradeResult) -> Option<f64>| {
+        let v: Vec<f64> = results.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let mut out = serde_json::Map::new();
+    out.insert("pv".into(), mean(&|r| Some(r.pv.stderr)).into());
+    for g in riskpool_kernels::Greek::ALL {
+        if let Some(m) = mean(&|r| r.greek(g).map(|e| e.stderr)) {
+            out.insert(g.name().into(), m.into());
+        }
+    }
+    out.into()
+}
+
 fn size(trades: &[riskpool_kernels::Trade]) -> (usize, u64) {
     (
         trades.len(),

@@ -279,6 +279,9 @@ pub struct BenchArgs {
     /// Timed repetitions per workload (the best is reported).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
+    /// How the workloads' Greeks are estimated (as `price --greeks-method`).
+    #[arg(long, value_enum, default_value = "bump")]
+    pub greeks_method: GreeksMethodChoice,
     /// Print one JSON object per workload instead of a table.
     #[arg(long)]
     pub json: bool,

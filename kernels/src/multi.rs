@@ -198,6 +198,55 @@ impl MultiPayoff {
         }
     }
 
+    /// The intrinsic value's derivative in each asset value, into `out`
+    /// (for one-pass Greeks): a basket's weight, a rainbow's 1 on the
+    /// asset it takes, signed by the option, where it is in the money; at
+    /// the strike exactly, half (the limit of a central difference).
+    pub fn gradient(&self, s: &[f64], out: &mut [f64]) {
+        out.fill(0.0);
+        let (option, strike) = match self {
+            MultiPayoff::Basket { option, strike, .. }
+            | MultiPayoff::Rainbow { option, strike, .. } => (*option, *strike),
+        };
+        let (u, pick) = match self {
+            MultiPayoff::Basket { weights, .. } => {
+                (weights.iter().zip(s).map(|(w, s)| w * s).sum::<f64>(), None)
+            }
+            MultiPayoff::Rainbow { kind, .. } => {
+                let mut best = 0;
+                for (j, x) in s.iter().enumerate() {
+                    let better = match kind {
+                        RainbowKind::Max => *x > s[best],
+                        RainbowKind::Min => *x < s[best],
+                    };
+                    if better {
+                        best = j;
+                    }
+                }
+                (s.get(best).copied().unwrap_or(f64::NAN), Some(best))
+            }
+        };
+        let slope = match option {
+            OptionType::Call if u > strike => 1.0,
+            OptionType::Put if u < strike => -1.0,
+            OptionType::Call => 0.5 * f64::from(u == strike),
+            OptionType::Put => -0.5 * f64::from(u == strike),
+        };
+        match (self, pick) {
+            (MultiPayoff::Basket { weights, .. }, _) => {
+                for (o, w) in out.iter_mut().zip(weights) {
+                    *o = slope * w;
+                }
+            }
+            (_, Some(j)) => {
+                if let Some(o) = out.get_mut(j) {
+                    *o = slope;
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// The regression basis: rainbows sort the assets.
     pub fn basis(&self, assets: usize) -> Basis {
         Basis {

@@ -354,3 +354,140 @@ fn one_pass_greeks_agree_with_bumps_on_every_model_and_payoff() {
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 }
+
+/// An American put's one-pass delta and gamma against the lattice's (its
+/// bumped differences at 40 tree steps a date): within 4 SE plus the
+/// policy's low bias (2% of delta, 10% of gamma, as the bumped Greeks'
+/// test in multi_asset.rs allows), each path exercising where the fitted
+/// policy says.
+#[test]
+fn an_american_put_s_one_pass_delta_and_gamma_match_a_lattice() {
+    use riskpool_kernels::exercise::Exercise;
+    let (s, k, r, vol, mat, steps) = (36.0, 40.0, 0.06, 0.2, 1.0, 50);
+    let t = extended(
+        "pw-american",
+        trade(
+            "pw-american",
+            gbm(s, r, 0.0, vol),
+            PayoffSpec::European(European {
+                option: OptionType::Put,
+                strike: k,
+            }),
+            mat,
+            steps,
+            40_000,
+        ),
+        None,
+        Exercise::American,
+    );
+    let res = price_one(&t, &req(GreeksMethod::Pathwise, Precision::F64));
+    let dates = Exercise::American.dates(steps).unwrap();
+    let tree = |spot: f64| lattice(spot, k, r, 0.0, vol, mat, steps, true, &dates, 40);
+    let h = 0.01 * s;
+    let delta = (tree(s + h) - tree(s - h)) / (2.0 * h);
+    let gamma = (tree(s + h) - 2.0 * tree(s) + tree(s - h)) / (h * h);
+    assert_within(
+        "american delta (pathwise)",
+        res.greek(Greek::Delta).unwrap(),
+        delta,
+        4.0,
+        0.02 * delta.abs(),
+    );
+    assert_within(
+        "american gamma (pathwise difference)",
+        res.greek(Greek::Gamma).unwrap(),
+        gamma,
+        4.0,
+        0.1 * gamma.abs(),
+    );
+    assert_eq!(
+        res.estimators[Greek::Delta as usize],
+        Some(Estimator::Pathwise)
+    );
+    assert_eq!(
+        res.estimators[Greek::Gamma as usize],
+        Some(Estimator::PathwiseDifference)
+    );
+}
+
+/// A basket's per-asset one-pass deltas against bumped deltas at ten
+/// times the paths.
+#[test]
+fn a_basket_s_per_asset_deltas_match_a_high_path_bumped_reference() {
+    use riskpool_kernels::exercise::Exercise;
+    let basket = every_multi_and_exercise(20_000)
+        .into_iter()
+        .find(|t| {
+            t.extension.as_ref().is_some_and(|e| {
+                e.exercise == Exercise::European
+                    && matches!(
+                        e.multi.as_ref().map(|m| &m.payoff),
+                        Some(riskpool_kernels::multi::MultiPayoff::Basket { .. })
+                    )
+            })
+        })
+        .expect("a European basket among the conformance trades");
+    let pw = price_one(&basket, &req(GreeksMethod::Pathwise, Precision::F64));
+    let mut high = basket.clone();
+    high.paths = 200_000;
+    let bump = price_one(&high, &req(GreeksMethod::Bump, Precision::F64));
+    assert!(pw.per_asset.len() > 1, "{}: per-asset Greeks", basket.id);
+    for (j, (a, b)) in pw.per_asset.iter().zip(&bump.per_asset).enumerate() {
+        let (x, y) = (a.delta.unwrap(), b.delta.unwrap());
+        let combined = (x.stderr * x.stderr + y.stderr * y.stderr).sqrt();
+        eprintln!(
+            "{} asset {j} delta: one pass {:.5} +- {:.5}, bumped (10x paths) {:.5} +- {:.5}",
+            basket.id, x.value, x.stderr, y.value, y.stderr
+        );
+        assert!((x.value - y.value).abs() <= 4.0 * combined, "asset {j}");
+    }
+}
+
+#[test]
+fn one_pass_greeks_agree_with_bumps_on_several_assets_and_early_exercise() {
+    let trades = every_multi_and_exercise(8_000);
+    for precision in [Precision::F64, Precision::F32] {
+        let pw = price(&trades, &req(GreeksMethod::Pathwise, precision));
+        let bump = price(&trades, &req(GreeksMethod::Bump, precision));
+        let mut failures = Vec::new();
+        for ((t, a), b) in trades.iter().zip(&pw).zip(&bump) {
+            assert_eq!(a.pv.value.to_bits(), b.pv.value.to_bits(), "{} pv", t.id);
+            let mut pairs: Vec<(String, Estimate, Estimate)> = Greek::ALL
+                .iter()
+                .map(|g| {
+                    (
+                        g.name().to_string(),
+                        a.greek(*g).unwrap(),
+                        b.greek(*g).unwrap(),
+                    )
+                })
+                .collect();
+            for (j, (x, y)) in a.per_asset.iter().zip(&b.per_asset).enumerate() {
+                for g in [Greek::Delta, Greek::Gamma, Greek::Vega] {
+                    pairs.push((
+                        format!("{}_{}", g.name(), j + 1),
+                        x.greek(g).unwrap(),
+                        y.greek(g).unwrap(),
+                    ));
+                }
+            }
+            for (name, x, y) in pairs {
+                eprintln!(
+                    "{precision:?} {} {name}: {:.5} +- {:.5} | bump {:.5} +- {:.5} | SE ratio {:.2}",
+                    t.id, x.value, x.stderr, y.value, y.stderr, y.stderr / x.stderr
+                );
+                let rounding = match precision {
+                    Precision::F64 => 0.0,
+                    Precision::F32 => 1e-4 * (1.0 + y.value.abs()),
+                };
+                failures.extend(agree(
+                    &format!("{precision:?} {} {name}", t.id),
+                    x,
+                    y,
+                    rounding,
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}

@@ -753,7 +753,12 @@ struct Records {
 
 /// A trade prepared for the GPU kernels, or why it cannot be.
 fn prepare(engine: &'static str, t: &Trade, req: &PricingRequest) -> Result<Prepared, EngineError> {
-    let p = Prepared::new(t, req).ok_or_else(|| EngineError::BadTrade {
+    // The GPU kernels bump every Greek (one-pass Greeks are the CPU's).
+    let bumped = PricingRequest {
+        greeks_method: crate::greeks::GreeksMethod::Bump,
+        ..req.clone()
+    };
+    let p = Prepared::new(t, &bumped).ok_or_else(|| EngineError::BadTrade {
         id: t.id.clone(),
         message: crate::engine::cpu::extension::UNPRICEABLE.into(),
     })?;

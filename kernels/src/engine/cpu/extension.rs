@@ -34,7 +34,7 @@ use super::CHUNK;
 use crate::correlation::{Correlation, MAX_ASSETS};
 use crate::engine::{AssetGreeks, PricingRequest, TradeResult};
 use crate::exercise::{fit, Policy, RegressionPaths};
-use crate::greeks::{Greek, GreekSet};
+use crate::greeks::{Estimator, Greek, GreekSet, GreeksMethod};
 use crate::instrument::Trade;
 use crate::model::{Gbm, GbmStep, Heston, HestonStep, ModelSpec, PathModel};
 use crate::multi::{
@@ -80,11 +80,31 @@ pub(crate) struct Prepared {
     pub(crate) scale: f64,
     /// `h_vol x` each asset's vol parameter (vega's denominator / 2).
     pub(crate) dvol: Vec<f64>,
+    /// One-pass Greeks (`--greeks-method pathwise`), where asked.
+    pub(crate) pathwise: Option<Pathwise>,
+    /// Which Greeks were asked for (the flags above say which bumped
+    /// states are carried).
+    pub(crate) asked: [bool; 4],
     /// Seconds spent fitting the policy (counted in the trade's seconds).
     pub(crate) fit_seconds: f64,
     /// Scenario mode ([`Prepared::revalue`]): each distinct scenario's
     /// market, re-evolved on the same normals; empty when pricing.
     moved: Vec<Moved>,
+}
+
+/// One-pass Greeks of a trade with several assets or early exercise:
+/// each path's exercise date is the one the fitted policy picks, and the
+/// discounted payoff is differentiated there. Delta per asset is pathwise
+/// (every model is homogeneous in each spot: `dS_j(t)/dS_j(0) =
+/// S_j(t)/S_j(0)`); gamma the difference of the pathwise deltas on the
+/// states with that asset's spot x (1 +- h), each exercising by the policy
+/// in its own state (as bumped gamma's states do); rho pathwise (`dx/dr =
+/// t`, and the discount's `-t`); vega pathwise for gbm (`dx_j/dvol_j =
+/// W_j(t) - vol_j t`) and bumped for heston (see `greeks.rs`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pathwise {
+    /// Vega pathwise (gbm, every vol positive) rather than bumped.
+    pub(crate) vega: bool,
 }
 
 /// One scenario's moved trade, as its path is evolved beside the base
@@ -221,6 +241,20 @@ impl Prepared {
         };
         let dates = ext.exercise.dates(trade.steps).ok()?;
         let g = &req.greeks;
+        let asked = Greek::ALL.map(|q| g.contains(q));
+        let [delta, gamma, vega, rho] = asked;
+        let pathwise =
+            (req.greeks_method == GreeksMethod::Pathwise && !g.is_empty()).then(|| Pathwise {
+                vega: matches!(m.model, MultiModel::GbmMulti { .. })
+                    && dvol.iter().all(|d| *d > 0.0),
+            });
+        // The bumped states carried: all of them for bumps; for one pass
+        // the spot states only for gamma and the vol states only for a
+        // bumped vega.
+        let (spot, vega, rho) = match pathwise {
+            None => (delta || gamma, vega, rho),
+            Some(pw) => (gamma, vega && !pw.vega, false),
+        };
         let mut p = Prepared {
             n,
             multi: ext.multi.is_some(),
@@ -236,14 +270,16 @@ impl Prepared {
             key: key_of(req.seed),
             stream: trade.stream,
             antithetic: req.antithetic,
-            spot: g.contains(Greek::Delta) || g.contains(Greek::Gamma),
-            vega: g.contains(Greek::Vega),
-            rho: g.contains(Greek::Rho),
+            spot,
+            vega,
+            rho,
             h_spot: req.bumps.spot_rel,
 
             dr: req.bumps.rate_abs,
             scale: req.bumps.scale,
             dvol,
+            pathwise,
+            asked,
             fit_seconds: 0.0,
             moved: Vec::new(),
         };
@@ -470,6 +506,14 @@ impl Prepared {
         let mut xs = [0.0f64; MAX_ASSETS];
         let mut s = [0.0f64; MAX_ASSETS];
         let mut broken = false;
+        // One pass: at each state's exercise, the discounted payoff's
+        // derivative in each log-spot (`disc dg/dS_j S_j`): every asset's
+        // for the base state (`grad`), its own asset's for a spot state
+        // (`own`); and the base state's exercise time and log-spots.
+        let mut grad = [0.0f64; MAX_ASSETS];
+        let mut own = [0.0f64; 2 * MAX_ASSETS + 1];
+        let mut dg = [0.0f64; MAX_ASSETS];
+        let (mut tau, mut x_tau) = (0.0f64, [0.0f64; MAX_ASSETS]);
         self.simulate(self.stream, draw, sign, |step, k, x, xu, xd, _| {
             if !finite(x) || (self.vega && !(finite(xu) && finite(xd))) {
                 broken = true;
@@ -498,6 +542,19 @@ impl Prepared {
                     value[st] = v * disc;
                     done[st] = true;
                     left -= 1;
+                    if self.pathwise.is_some() && (st == 0 || (self.spot && st <= 2 * n)) {
+                        self.payoff.gradient(&s[..n], &mut dg[..n]);
+                        if st == 0 {
+                            for j in 0..n {
+                                grad[j] = disc * dg[j] * s[j];
+                            }
+                            tau = t;
+                            x_tau[..n].copy_from_slice(&x[..n]);
+                        } else {
+                            let j = (st - 1) / 2;
+                            own[st] = disc * dg[j] * s[j];
+                        }
+                    }
                 }
             };
             decide(0, &e[..n], disc, &mut done);
@@ -537,6 +594,41 @@ impl Prepared {
         let sc = self.scale;
         out.fill(0.0);
         out[0] = value[0];
+        if let Some(pw) = self.pathwise {
+            if broken {
+                grad.fill(f64::NAN);
+            }
+            let [delta, gamma, vega, rho] = self.asked;
+            let h = self.h_spot;
+            for j in 0..n {
+                let s0 = self.spots[j];
+                if delta {
+                    out[5 + j] = sc * grad[j] / s0;
+                }
+                if gamma {
+                    let up = own[1 + 2 * j] / (s0 * (1.0 + h));
+                    let down = own[2 + 2 * j] / (s0 * (1.0 - h));
+                    out[5 + n + j] = sc * (up - down) / (2.0 * h * s0);
+                }
+                if vega {
+                    out[5 + 2 * n + j] = if pw.vega {
+                        sc * grad[j] * self.dx_dvol(j, tau, x_tau[j])
+                    } else if self.dvol[j] > 0.0 {
+                        let (u, d) = (value[vega0 + 2 * j], value[vega0 + 2 * j + 1]);
+                        sc * (u - d) / (2.0 * self.dvol[j])
+                    } else {
+                        0.0
+                    };
+                }
+                out[1] += out[5 + j];
+                out[2] += out[5 + n + j];
+                out[3] += out[5 + 2 * n + j];
+            }
+            if rho {
+                out[4] = sc * (grad[..n].iter().sum::<f64>() * tau - tau * value[0]);
+            }
+            return;
+        }
         for j in 0..n {
             if self.spot {
                 let hs = self.h_spot * self.spots[j];
@@ -555,6 +647,38 @@ impl Prepared {
         if self.rho {
             out[4] = sc * (value[rho0] - value[rho0 + 1]) / (2.0 * self.dr);
         }
+    }
+
+    /// How each asked Greek is estimated in one pass.
+    fn asked_estimators(&self, pw: Pathwise) -> [Option<Estimator>; 4] {
+        let by = [
+            Estimator::Pathwise,
+            Estimator::PathwiseDifference,
+            if pw.vega {
+                Estimator::Pathwise
+            } else {
+                Estimator::Bump
+            },
+            Estimator::Pathwise,
+        ];
+        let mut out = [None; 4];
+        for q in 0..4 {
+            if self.asked[q] {
+                out[q] = Some(by[q]);
+            }
+        }
+        out
+    }
+
+    /// gbm: `dx_j(t)/dvol_j = W_j(t) - vol_j t`, from the log-spot `x` at
+    /// `t` (`x = (r - q - vol^2/2) t + vol W(t)`).
+    fn dx_dvol(&self, j: usize, t: f64, x: f64) -> f64 {
+        let Steps::Gbm(s) = &self.steps else {
+            return 0.0;
+        };
+        let st = &s[j][0];
+        let (mu, vol) = (st.drift_dt / self.dt, st.vol_sqrt_dt / self.dt.sqrt());
+        (x - mu * t) / vol - vol * t
     }
 
     /// Scenario mode: one pricing path's base value and each scenario's
@@ -689,7 +813,8 @@ impl Prepared {
                 }
             }
         }
-        let per_asset = if self.multi && (self.spot || self.vega) {
+        let [delta, gamma, vega, _] = self.asked;
+        let per_asset = if self.multi && (delta || gamma || vega) {
             (0..n)
                 .map(|j| AssetGreeks {
                     delta: ask(Greek::Delta).then(|| per(5 + j)),
@@ -703,7 +828,10 @@ impl Prepared {
         TradeResult {
             pv: per(0),
             greeks,
-            estimators: crate::engine::bumped(&req.greeks),
+            estimators: match self.pathwise {
+                None => crate::engine::bumped(&req.greeks),
+                Some(pw) => self.asked_estimators(pw),
+            },
             per_asset,
             paths: trade.paths,
             seconds: self.fit_seconds + seconds,
