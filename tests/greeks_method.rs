@@ -135,6 +135,17 @@ fn a_csv_carries_method_columns_and_a_rerun_with_the_other_method_prices_again()
             .contains(",pathwise,pathwise_difference,pathwise,pathwise,"),
         "{text}"
     );
+    // The summary counts each Greek's estimators over the rows.
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(d.path().join("r.csv.summary.json")).unwrap(),
+    )
+    .unwrap();
+    let e = &summary["greek_estimators"];
+    assert_eq!(e["delta"]["pathwise"], 3, "{e}");
+    assert_eq!(e["delta"]["likelihood_ratio"], 1, "{e}");
+    assert_eq!(e["delta"]["bump"], 1, "{e}");
+    assert_eq!(e["gamma"]["pathwise_difference"], 3, "{e}");
+    assert_eq!(e["vega"]["bump"], 2, "{e}");
     // The same run again: complete, nothing priced, the file unchanged.
     price(
         &input,
@@ -197,4 +208,44 @@ fn an_unknown_method_is_refused_naming_the_flag() {
         "{err}"
     );
     assert!(!out.exists());
+}
+
+#[test]
+fn azfinsim_deltavega_to_csv_refuses_one_pass_greeks_and_to_json_lines_says_them() {
+    let d = tempfile::tempdir().unwrap();
+    let input = file(
+        d.path(),
+        "trades.csv",
+        "tradenum,fx1,start_date,end_date,drift,maturity,t_steps,trials,ro,v,sigma1,warrantsNo,notionalPerWarr,strike\n\
+         0,0.8376569947248749,2017-12-29,2018-08-28,0.044693035566188255,0.2,172,2000,3.8413221829e-05,0.00154807378604,0.08091806210759814,49623,1036.8801458207809,0.7809196507526746\n",
+    );
+    let csv = d.path().join("r.csv");
+    let run = |out: &std::path::Path| {
+        riskpool(&[
+            "price",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--algorithm",
+            "deltavega",
+            "--greeks-method",
+            "pathwise",
+        ])
+    };
+    let o = run(&csv);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--greeks-method pathwise") && err.contains("deltavega"),
+        "{err}"
+    );
+    assert!(!csv.exists());
+    let jsonl = d.path().join("r.jsonl");
+    let o = run(&jsonl);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = &rows(&jsonl)[0];
+    // A knock-out watched at 172 steps jumps; its delta and vega bump.
+    assert_eq!(r["delta_method"], "bump", "{r}");
+    assert_eq!(r["vega_method"], "bump", "{r}");
 }

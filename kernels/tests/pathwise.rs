@@ -491,3 +491,149 @@ fn one_pass_greeks_agree_with_bumps_on_several_assets_and_early_exercise() {
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 }
+
+/// What a hostile pass found, kept: a continuous barrier on heston (zero
+/// variance steps make its knock hard) bumps; a lookback struck exactly at
+/// spot x (1 - h) has gamma 0 (the price is linear above the strike), as
+/// a bumped gamma says; scores that would divide by a vanishing deviation
+/// (a vol of 1e-25 in f32, a v0 of 1e-50, sv_fx's vol path under a volvol
+/// of 3 over 5 years, a correlation of 0.999999) bump rather than turn
+/// NaN; a one-step FX warrant (continuous) is pathwise.
+#[test]
+fn one_pass_greeks_bump_where_their_estimator_would_fail() {
+    let f32_req = req(GreeksMethod::Pathwise, Precision::F32);
+    let f64_req = req(GreeksMethod::Pathwise, Precision::F64);
+    let heston = |v0: f64, rho: f64| {
+        ModelSpec::Heston(Heston {
+            spot: 100.0,
+            rate: 0.03,
+            dividend: 0.0,
+            v0,
+            kappa: 1.5,
+            theta: 0.05,
+            xi: 0.6,
+            rho,
+        })
+    };
+    let sv = |volvol: f64, rho: f64| {
+        ModelSpec::SvFx(riskpool_kernels::model::SvFx {
+            spot: 100.0,
+            drift: 0.02,
+            sigma: 0.15,
+            volvol,
+            rho,
+        })
+    };
+    let digital = PayoffSpec::Digital(Digital {
+        option: OptionType::Call,
+        strike: 100.0,
+        cash: 10.0,
+    });
+    let up_out = PayoffSpec::Barrier(Barrier {
+        option: OptionType::Call,
+        strike: 100.0,
+        barrier: 125.0,
+        direction: Direction::Up,
+        knock: Knock::Out,
+        monitoring: Monitoring::Continuous,
+        rebate: 2.0,
+    });
+    let cases = [
+        (
+            "heston-up-out",
+            heston(0.04, -0.7),
+            up_out,
+            1.0,
+            12,
+            [Estimator::Bump; 4],
+        ),
+        (
+            "tiny-vol-digital",
+            gbm(100.0, 0.03, 0.0, 1e-25),
+            digital.clone(),
+            1.0,
+            8,
+            [Estimator::Bump; 4],
+        ),
+        (
+            "tiny-v0-digital",
+            heston(1e-50, -0.7),
+            digital.clone(),
+            1.0,
+            1,
+            [Estimator::Bump; 4],
+        ),
+        (
+            "wild-sv-digital",
+            sv(3.0, 0.2),
+            digital.clone(),
+            5.0,
+            50,
+            [Estimator::Bump; 4],
+        ),
+        (
+            "near-one-rho-digital",
+            sv(0.3, 0.999999),
+            digital,
+            1.0,
+            1,
+            [Estimator::Bump; 4],
+        ),
+        (
+            "one-step-warrant",
+            sv(0.3, 0.2),
+            PayoffSpec::FxWarrant(FxWarrant {
+                strike: 95.0,
+                warrants: 10.0,
+                notional_per_warrant: 100.0,
+            }),
+            0.5,
+            1,
+            PW,
+        ),
+    ];
+    for (id, model, payoff, mat, steps, want) in cases {
+        let t = trade(id, model, payoff, mat, steps, 20_000);
+        for r in [&f32_req, &f64_req] {
+            let a = price_one(&t, r);
+            let b = price_one(
+                &t,
+                &PricingRequest {
+                    greeks_method: GreeksMethod::Bump,
+                    ..r.clone()
+                },
+            );
+            for g in Greek::ALL {
+                let (x, y) = (a.greek(g).unwrap(), b.greek(g).unwrap());
+                assert_eq!(
+                    a.estimators[g as usize],
+                    Some(want[g as usize]),
+                    "{id} {}",
+                    g.name()
+                );
+                assert!(x.value.is_finite(), "{id} {}: {x:?}", g.name());
+                if want[g as usize] == Estimator::Bump {
+                    assert_eq!(x, y, "{id} {}: a bump is the bump's bits", g.name());
+                }
+            }
+        }
+    }
+    // Struck at spot x (1 - h): every path pays its maximum less the
+    // strike at any spot from the strike up, so gamma is 0.
+    for steps in [1, 12] {
+        let t = trade(
+            "lookback-99",
+            gbm(100.0, 0.03, 0.01, 0.25),
+            PayoffSpec::Lookback(Lookback {
+                option: OptionType::Call,
+                strike_type: StrikeType::Fixed,
+                strike: 99.0,
+            }),
+            1.0,
+            steps,
+            50_000,
+        );
+        let g = price_one(&t, &f64_req).greek(Greek::Gamma).unwrap();
+        assert!(g.value.abs() <= 1e-9, "{steps} steps: gamma {g:?}");
+    }
+}

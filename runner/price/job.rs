@@ -104,6 +104,12 @@ impl<'a> PriceJob<'a> {
                 if algorithm == Some(Algorithm::Deltavega) {
                     req.greeks = GreekSet(vec![Greek::Delta, Greek::Vega]);
                     req.bumps = Bumps::AZFINSIM;
+                    if kind == Kind::Csv && req.greeks_method != GreeksMethod::Bump {
+                        bail!(UsageError(format!(
+                            "--greeks-method {}: azfinsim's deltavega columns cannot say how a Greek was estimated; write JSON Lines (.jsonl) for the method columns, or use --greeks-method bump",
+                            req.greeks_method.name()
+                        )));
+                    }
                 }
                 match (kind, algorithm) {
                     (Kind::Csv, Some(Algorithm::Deltavega)) => Layout::AzfinsimDeltaVega,

@@ -218,6 +218,66 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     })
 }
 
+/// How many rows estimated each Greek each way, from the rendered rows'
+/// `<greek>_method` columns (`{"delta": {"pathwise": 40, "bump": 2}}`);
+/// `null` when the rows have none (the caller then counts every Greek
+/// asked for as bumped).
+/// Read back from the file, so rows an earlier run priced count too.
+fn estimator_counts(
+    rendered: &std::path::Path,
+    output: &std::path::Path,
+) -> Result<serde_json::Value> {
+    use std::collections::BTreeMap;
+    let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let read = || format!("cannot read back {}", rendered.display());
+    match Kind::of(output) {
+        Some(Kind::Csv) => {
+            let mut r = csv::Reader::from_path(rendered).with_context(read)?;
+            let header = r.headers().with_context(read)?.clone();
+            let methods: Vec<(usize, String)> = header
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| h.strip_suffix("_method").map(|g| (i, g.to_string())))
+                .collect();
+            if methods.is_empty() {
+                return Ok(serde_json::Value::Null);
+            }
+            for row in r.records() {
+                let row = row.with_context(read)?;
+                for (i, g) in &methods {
+                    let e = row.get(*i).unwrap_or_default().to_string();
+                    *counts.entry(g.clone()).or_default().entry(e).or_default() += 1;
+                }
+            }
+        }
+        Some(Kind::JsonLines) => {
+            use std::io::BufRead;
+            let f = std::fs::File::open(rendered).with_context(read)?;
+            for line in std::io::BufReader::new(f).lines() {
+                let line = line.with_context(read)?;
+                let Ok(serde_json::Value::Object(o)) = serde_json::from_str(&line) else {
+                    continue;
+                };
+                for (k, v) in &o {
+                    if let (Some(g), Some(e)) = (k.strip_suffix("_method"), v.as_str()) {
+                        *counts
+                            .entry(g.to_string())
+                            .or_default()
+                            .entry(e.to_string())
+                            .or_default() += 1;
+                    }
+                }
+            }
+        }
+        None => {}
+    }
+    Ok(if counts.is_empty() {
+        serde_json::Value::Null
+    } else {
+        json!(counts)
+    })
+}
+
 /// The timings of the pass that completed the journal, for the summary
 /// (none when an earlier run completed it).
 #[derive(Default)]
@@ -247,6 +307,22 @@ fn render(
     let mut summary_written = false;
     let written = (|| {
         done.render_body(&tmp)?;
+        let mut estimators = estimator_counts(&tmp, output)?;
+        if estimators.is_null() {
+            // No method columns: every Greek asked for was bumped.
+            let asked = signature
+                .0
+                .pointer("/options/greeks")
+                .and_then(|g| g.as_array());
+            if let Some(asked) = asked.filter(|a| !a.is_empty()) {
+                let bumped: serde_json::Map<String, serde_json::Value> = asked
+                    .iter()
+                    .filter_map(|g| g.as_str())
+                    .map(|g| (g.to_string(), json!({"bump": done.rows})))
+                    .collect();
+                estimators = bumped.into();
+            }
+        }
         let summary = json!({
             "signature": signature.0, "output": output.display().to_string(), "trades": done.rows,
             "priced_now": done.rows - done.kept, "resumed_from": done.kept, "path_steps": pass.path_steps,
@@ -254,6 +330,7 @@ fn render(
             "engine": engine.name(), "device": engine.device(),
             "check_seconds": check_seconds, "engine_seconds": pass.engine_seconds,
             "gpus": engines::claimed_gpus(), "rows": done.rows, "output_hash": done.body_hash,
+            "greek_estimators": estimators,
         });
         durable::write_atomically(&summary_path, &summary.to_string())?;
         summary_written = true;

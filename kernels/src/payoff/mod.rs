@@ -201,13 +201,16 @@ impl PayoffSpec {
     /// averages, extremes and continuously monitored barriers (their
     /// Brownian-bridge survival weight falls smoothly to 0 at the
     /// barrier). A digital's cash, a discretely monitored knock and the
-    /// FX warrant's knock-out jump: their Greeks take a likelihood ratio.
-    pub fn lipschitz(&self) -> bool {
+    /// FX warrant's knock-out jump (on a grid of `steps`; with one step it
+    /// is watched at maturity alone, where its value at the knock-out
+    /// level, the strike, is 0: continuous).
+    pub fn lipschitz(&self, steps: u32) -> bool {
         match self {
             PayoffSpec::European(_) | PayoffSpec::Asian(_) | PayoffSpec::Lookback(_) => true,
             PayoffSpec::Barrier(b) => b.monitoring == Monitoring::Continuous,
             PayoffSpec::DoubleBarrier(b) => b.monitoring == Monitoring::Continuous,
-            PayoffSpec::Digital(_) | PayoffSpec::FxWarrant(_) => false,
+            PayoffSpec::FxWarrant(_) => steps == 1,
+            PayoffSpec::Digital(_) => false,
         }
     }
 
