@@ -37,6 +37,11 @@ pub trait Real:
     /// Derivatives the number carries beside its value: 0 for a plain
     /// number, [`crate::tangent::TANGENTS`] for a [`crate::tangent::Dual`].
     const TANGENTS: usize = 0;
+    /// The plain number beneath (itself, or a dual number's value type):
+    /// what the normals are drawn and kept in.
+    type Plain: Real;
+    /// A plain number as this type (a dual number with no derivatives).
+    fn lift(p: Self::Plain) -> Self;
 
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
@@ -115,6 +120,11 @@ pub fn slots<T: Real, const N: usize>(vals: &[T]) -> [T; N] {
 const ROUND_MAGIC: f32 = 12_582_912.0;
 
 impl Real for f32 {
+    type Plain = f32;
+    #[inline(always)]
+    fn lift(p: f32) -> f32 {
+        p
+    }
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const NAME: &'static str = "f32";
@@ -245,6 +255,11 @@ impl Clamp for f32 {
 }
 
 impl Real for f64 {
+    type Plain = f64;
+    #[inline(always)]
+    fn lift(p: f64) -> f64 {
+        p
+    }
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const NAME: &'static str = "f64";

@@ -152,6 +152,11 @@ impl<T: Real> Neg for Dual<T> {
 }
 
 impl<T: Real> Real for Dual<T> {
+    type Plain = T;
+    #[inline(always)]
+    fn lift(p: T) -> Self {
+        Dual::constant(p)
+    }
     const ZERO: Self = Dual {
         v: T::ZERO,
         d: [T::ZERO; TANGENTS],

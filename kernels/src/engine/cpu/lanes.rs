@@ -122,7 +122,9 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
     let Some(job) = jobs.first() else { return };
     let jobs = &jobs[..jobs.len().min(G)];
     let k = M::NORMALS;
-    let mut z = [[T::ZERO; L]; SEGMENT * 2];
+    // The normals in plain numbers (a dual kernel lifts them as it reads
+    // them: a quarter of the memory traffic).
+    let mut z = [[T::Plain::ZERO; L]; SEGMENT * 2];
     let end = first + count;
     let mut p = first;
     while p < end {
@@ -130,12 +132,12 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
 
         // Lane l prices path p + l.
         let mut path_ctr = [0u32; L];
-        let mut sign = [T::ONE; L];
+        let mut sign = [T::Plain::ONE; L];
         for l in 0..L {
             let q = p + l as u64;
             if job.antithetic {
                 path_ctr[l] = (q >> 1) as u32;
-                sign[l] = T::select(q & 1 == 1, -T::ONE, T::ONE);
+                sign[l] = T::Plain::select(q & 1 == 1, -T::Plain::ONE, T::Plain::ONE);
             } else {
                 path_ctr[l] = q as u32;
             }
@@ -171,7 +173,7 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
                 for l in 0..L {
                     let w =
                         philox4x32_10(counter(job.stream, path_ctr[l], block0 + b as u32), job.key);
-                    let nz = T::normals_from_words(w);
+                    let nz = T::Plain::normals_from_words(w);
                     for j in 0..4 {
                         z[4 * b + j][l] = nz[j] * sign[l];
                     }
@@ -191,14 +193,15 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
                     for s in 0..n {
                         let zs = &z[s * k..];
                         for l in 0..L {
-                            let z2 = if k == 2 { zs[1][l] } else { T::ZERO };
-                            var[l] = model.step(&mut x[g][f][l], &mut aux[g][f][l], [zs[0][l], z2]);
+                            let z2 = if k == 2 { T::lift(zs[1][l]) } else { T::ZERO };
+                            let z1 = T::lift(zs[0][l]);
+                            var[l] = model.step(&mut x[g][f][l], &mut aux[g][f][l], [z1, z2]);
                         }
                         if scored && f == 0 {
                             let first = step0 == 0 && s == 0;
                             for l in 0..L {
-                                let z2 = if k == 2 { zs[1][l] } else { T::ZERO };
-                                let (nz, c) = model.x_noise([zs[0][l], z2]);
+                                let z2 = if k == 2 { T::lift(zs[1][l]) } else { T::ZERO };
+                                let (nz, c) = model.x_noise([T::lift(zs[0][l]), z2]);
                                 let sd = var[l].sqrt();
                                 let inv = T::ONE / (c * sd);
                                 let score = nz * inv;
