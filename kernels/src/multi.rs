@@ -213,17 +213,11 @@ impl MultiPayoff {
                 (weights.iter().zip(s).map(|(w, s)| w * s).sum::<f64>(), None)
             }
             MultiPayoff::Rainbow { kind, .. } => {
-                let mut best = 0;
-                for (j, x) in s.iter().enumerate() {
-                    let better = match kind {
-                        RainbowKind::Max => *x > s[best],
-                        RainbowKind::Min => *x < s[best],
-                    };
-                    if better {
-                        best = j;
-                    }
-                }
-                (s.get(best).copied().unwrap_or(f64::NAN), Some(best))
+                let best = match kind {
+                    RainbowKind::Max => s.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    RainbowKind::Min => s.iter().copied().fold(f64::INFINITY, f64::min),
+                };
+                (best, Some(best))
             }
         };
         let slope = match option {
@@ -238,9 +232,14 @@ impl MultiPayoff {
                     *o = slope * w;
                 }
             }
-            (_, Some(j)) => {
-                if let Some(o) = out.get_mut(j) {
-                    *o = slope;
+            // Assets tied for the extreme (equal values: correlation 1)
+            // share its slope, the mean of the sides, as a bump sees it.
+            (_, Some(best)) => {
+                let tied = s.iter().filter(|x| **x == best).count().max(1) as f64;
+                for (o, x) in out.iter_mut().zip(s) {
+                    if *x == best {
+                        *o = slope / tied;
+                    }
                 }
             }
             _ => {}

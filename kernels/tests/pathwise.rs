@@ -637,3 +637,95 @@ fn one_pass_greeks_bump_where_their_estimator_would_fail() {
         assert!(g.value.abs() <= 1e-9, "{steps} steps: gamma {g:?}");
     }
 }
+
+/// A second hostile pass, kept: a gbm vol of 1e-30 on one asset (its
+/// pathwise vega would read W back from a log-spot whose rounding it
+/// divides by the vol) bumps vega; an asset with a spot of 1e-30 has a
+/// gamma of rounding, not 1e15; two assets tied for a rainbow's maximum
+/// (correlation 1) share its delta, as bumps do.
+#[test]
+fn several_assets_at_the_edges_of_their_range() {
+    use riskpool_kernels::correlation::Correlation;
+    use riskpool_kernels::exercise::Exercise;
+    use riskpool_kernels::multi::*;
+    let basket_or = |id: &str, assets: Vec<GbmAsset>, rho: f64, payoff: MultiPayoff| {
+        let n = assets.len();
+        let rows: Vec<Vec<f64>> = (0..n)
+            .map(|i| (0..n).map(|j| if i == j { 1.0 } else { rho }).collect())
+            .collect();
+        let model = MultiModel::GbmMulti {
+            rate: 0.037,
+            assets,
+            correlation: Correlation::new(&rows, n).unwrap(),
+        };
+        let base = trade(
+            id,
+            gbm(100.0, 0.03, 0.0, 0.2),
+            PayoffSpec::European(European {
+                option: OptionType::Put,
+                strike: 95.0,
+            }),
+            0.73,
+            7,
+            20_000,
+        );
+        extended(
+            id,
+            base,
+            Some(MultiAsset { model, payoff }),
+            Exercise::European,
+        )
+    };
+    let asset = |spot: f64, vol: f64| GbmAsset {
+        spot,
+        vol,
+        dividend: 0.011,
+    };
+    let put = MultiPayoff::Basket {
+        option: OptionType::Put,
+        strike: 95.0,
+        weights: vec![0.6, 0.4],
+    };
+    let pw = req(GreeksMethod::Pathwise, Precision::F64);
+    let bump = req(GreeksMethod::Bump, Precision::F64);
+
+    let tiny_vol = basket_or(
+        "tiny-vol",
+        vec![asset(100.0, 0.2), asset(90.0, 1e-30)],
+        0.5,
+        put.clone(),
+    );
+    let (a, b) = (price_one(&tiny_vol, &pw), price_one(&tiny_vol, &bump));
+    assert_eq!(a.estimators[Greek::Vega as usize], Some(Estimator::Bump));
+    assert_eq!(a.per_asset[1].vega, b.per_asset[1].vega);
+
+    let tiny_spot = basket_or(
+        "tiny-spot",
+        vec![asset(1e-30, 0.2), asset(90.0, 0.3)],
+        0.5,
+        put,
+    );
+    let g = price_one(&tiny_spot, &pw).per_asset[0].gamma.unwrap();
+    assert!(g.value.abs() < 1.0, "gamma of a 1e-30 spot: {g:?}");
+
+    let max_call = MultiPayoff::Rainbow {
+        option: OptionType::Call,
+        strike: 100.0,
+        kind: RainbowKind::Max,
+    };
+    let tied = basket_or(
+        "tied",
+        vec![asset(100.0, 0.2), asset(100.0, 0.2)],
+        1.0,
+        max_call,
+    );
+    let (a, b) = (price_one(&tied, &pw), price_one(&tied, &bump));
+    for j in 0..2 {
+        let (x, y) = (a.per_asset[j].delta.unwrap(), b.per_asset[j].delta.unwrap());
+        eprintln!("tied asset {j} delta: one pass {x:?}, bump {y:?}");
+        assert!(
+            agree(&format!("tied delta_{j}"), x, y, 0.0).is_none(),
+            "{x:?} vs {y:?}"
+        );
+    }
+}

@@ -245,8 +245,11 @@ impl Prepared {
         let [delta, gamma, vega, rho] = asked;
         let pathwise =
             (req.greeks_method == GreeksMethod::Pathwise && !g.is_empty()).then(|| Pathwise {
+                // gbm's pathwise vega reads `W_j(t)` back from the
+                // log-spot, `(x - mu t) / vol`: below a vol of 1e-4 the
+                // log-spot's rounding, so divided, would swamp it: bumps.
                 vega: matches!(m.model, MultiModel::GbmMulti { .. })
-                    && dvol.iter().all(|d| *d > 0.0),
+                    && dvol.iter().all(|d| *d >= 1e-4 * h_vol),
             });
         // The bumped states carried: all of them for bumps; for one pass
         // the spot states only for gamma and the vol states only for a
@@ -551,8 +554,12 @@ impl Prepared {
                             tau = t;
                             x_tau[..n].copy_from_slice(&x[..n]);
                         } else {
+                            // The delta at the shifted spot `S_j' = S_j(0)
+                            // (1 +- h)`: `disc dg S_j / S_j'`, whose ratio
+                            // is the base path's relative value `e_j`
+                            // exactly (no rounding to difference away).
                             let j = (st - 1) / 2;
-                            own[st] = disc * dg[j] * s[j];
+                            own[st] = disc * dg[j] * e[j];
                         }
                     }
                 }
@@ -606,8 +613,7 @@ impl Prepared {
                     out[5 + j] = sc * grad[j] / s0;
                 }
                 if gamma {
-                    let up = own[1 + 2 * j] / (s0 * (1.0 + h));
-                    let down = own[2 + 2 * j] / (s0 * (1.0 - h));
+                    let (up, down) = (own[1 + 2 * j], own[2 + 2 * j]);
                     out[5 + n + j] = sc * (up - down) / (2.0 * h * s0);
                 }
                 if vega {
