@@ -25,20 +25,24 @@ fn rows(path: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
-fn price(input: &std::path::Path, output: &std::path::Path, extra: &[&str]) {
+/// `riskpool price --input input --output output` and `extra`.
+fn run(input: &std::path::Path, output: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "price",
         "--input",
         input.to_str().unwrap(),
         "--output",
         output.to_str().unwrap(),
-        "--greeks",
-        "delta,gamma,vega,rho",
-        "--precision",
-        "f64",
     ];
     args.extend_from_slice(extra);
-    let o = riskpool(&args);
+    riskpool(&args)
+}
+
+/// Every Greek in f64, and `extra`: it must succeed.
+fn price(input: &std::path::Path, output: &std::path::Path, extra: &[&str]) {
+    let mut args = vec!["--greeks", "delta,gamma,vega,rho", "--precision", "f64"];
+    args.extend_from_slice(extra);
+    let o = run(input, output, &args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -160,19 +164,18 @@ fn an_engine_without_one_pass_greeks_bumps_and_says_so() {
     let d = tempfile::tempdir().unwrap();
     let input = file(d.path(), "book.jsonl", BOOK);
     let out = d.path().join("r.jsonl");
-    let o = riskpool(&[
-        "price",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-        "--greeks",
-        "delta,vega",
-        "--engine",
-        "wgpu",
-        "--greeks-method",
-        "pathwise",
-    ]);
+    let o = run(
+        &input,
+        &out,
+        &[
+            "--greeks",
+            "delta,vega",
+            "--engine",
+            "wgpu",
+            "--greeks-method",
+            "pathwise",
+        ],
+    );
     if !o.status.success() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains("wgpu"), "{err}");
@@ -190,17 +193,11 @@ fn an_unknown_method_is_refused_naming_the_flag() {
     let d = tempfile::tempdir().unwrap();
     let input = file(d.path(), "book.jsonl", BOOK);
     let out = d.path().join("r.jsonl");
-    let o = riskpool(&[
-        "price",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-        "--greeks",
-        "delta",
-        "--greeks-method",
-        "adjoint",
-    ]);
+    let o = run(
+        &input,
+        &out,
+        &["--greeks", "delta", "--greeks-method", "adjoint"],
+    );
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -220,20 +217,14 @@ fn azfinsim_deltavega_to_csv_refuses_one_pass_greeks_and_to_json_lines_says_them
          0,0.8376569947248749,2017-12-29,2018-08-28,0.044693035566188255,0.2,172,2000,3.8413221829e-05,0.00154807378604,0.08091806210759814,49623,1036.8801458207809,0.7809196507526746\n",
     );
     let csv = d.path().join("r.csv");
-    let run = |out: &std::path::Path| {
-        riskpool(&[
-            "price",
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-            "--algorithm",
-            "deltavega",
-            "--greeks-method",
-            "pathwise",
-        ])
+    let deltavega = |out: &std::path::Path| {
+        run(
+            &input,
+            out,
+            &["--algorithm", "deltavega", "--greeks-method", "pathwise"],
+        )
     };
-    let o = run(&csv);
+    let o = deltavega(&csv);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -242,7 +233,7 @@ fn azfinsim_deltavega_to_csv_refuses_one_pass_greeks_and_to_json_lines_says_them
     );
     assert!(!csv.exists());
     let jsonl = d.path().join("r.jsonl");
-    let o = run(&jsonl);
+    let o = deltavega(&jsonl);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r = &rows(&jsonl)[0];
     // A knock-out watched at 172 steps jumps; its delta and vega bump.

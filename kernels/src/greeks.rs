@@ -268,15 +268,6 @@ impl LrWeight {
     }
 }
 
-/// The parameter vega is taken with respect to.
-fn vol_parameter(model: &ModelSpec) -> f64 {
-    match model {
-        ModelSpec::Gbm(m) => m.vol,
-        ModelSpec::Heston(m) => m.v0.sqrt(),
-        ModelSpec::SvFx(m) => m.sigma,
-    }
-}
-
 impl Revaluations {
     pub fn new(trade: &Trade, greeks: &GreekSet, bumps: &Bumps) -> Revaluations {
         let model = &trade.model;
@@ -371,7 +362,7 @@ impl Revaluations {
                 dx: 0.0,
                 discount: disc,
             });
-            let dv = h * vol_parameter(model);
+            let dv = h * model.vol_parameter();
             let q = Greek::Vega.slot();
             active[q] = true;
             if dv > 0.0 {
@@ -379,10 +370,7 @@ impl Revaluations {
                 coef[q][up + 1] = -s / (2.0 * dv);
             }
         }
-        let mut estimators = [None; 4];
-        for g in &greeks.0 {
-            estimators[*g as usize] = Some(Estimator::Bump);
-        }
+        let estimators = crate::engine::bumped(greeks);
         Revaluations {
             families,
             folds,

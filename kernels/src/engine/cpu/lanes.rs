@@ -68,6 +68,29 @@ pub struct Job<T, M, P> {
     pub dt: T,
 }
 
+impl<T: Copy, M: Copy, P> Job<T, M, P> {
+    /// The same job with `payoff` (the CPU engine re-types a job with its
+    /// payoff's own type, so each model x payoff pair gets its kernel).
+    pub fn with_payoff<Q>(&self, payoff: Q) -> Job<T, M, Q> {
+        Job {
+            families: self.families,
+            n_families: self.n_families,
+            folds: self.folds,
+            n_folds: self.n_folds,
+            payoff,
+            steps: self.steps,
+            key: self.key,
+            stream: self.stream,
+            antithetic: self.antithetic,
+            coef: self.coef,
+            active: self.active,
+            tangent_coef: self.tangent_coef,
+            likelihood: self.likelihood,
+            dt: self.dt,
+        }
+    }
+}
+
 /// Prices paths `first .. first + count` of `job` into `acc`, in path order.
 /// `first` and `count` are even when antithetic pairs are on.
 #[inline(always)]

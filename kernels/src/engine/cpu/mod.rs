@@ -382,23 +382,7 @@ struct RunOne<'a, R, M> {
 impl<R: Real, M: PathModel<R>> PayoffVisitor<R> for RunOne<'_, R, M> {
     type Output = ();
     fn visit<P: PathPayoff<R>>(self, payoff: P) {
-        let j = self.job;
-        let job = Job {
-            families: j.families,
-            n_families: j.n_families,
-            folds: j.folds,
-            n_folds: j.n_folds,
-            payoff,
-            steps: j.steps,
-            key: j.key,
-            stream: j.stream,
-            antithetic: j.antithetic,
-            coef: j.coef,
-            active: j.active,
-            tangent_coef: j.tangent_coef,
-            likelihood: j.likelihood,
-            dt: j.dt,
-        };
+        let job = self.job.with_payoff(payoff);
         if let Some(acc) = self.accs.first_mut() {
             dispatch::run_one(self.simd, &job, self.first, self.count, acc)
         }
@@ -437,26 +421,7 @@ struct RunWith<'a, T, M> {
 impl<T: Real, M: PathModel<T>> PayoffVisitor<T> for RunWith<'_, T, M> {
     type Output = ();
     fn visit<P: PathPayoff<T>>(self, payoff: P) {
-        let jobs: Vec<Job<T, M, P>> = self
-            .jobs
-            .iter()
-            .map(|j| Job {
-                families: j.families,
-                n_families: j.n_families,
-                folds: j.folds,
-                n_folds: j.n_folds,
-                payoff,
-                steps: j.steps,
-                key: j.key,
-                stream: j.stream,
-                antithetic: j.antithetic,
-                coef: j.coef,
-                active: j.active,
-                tangent_coef: j.tangent_coef,
-                likelihood: j.likelihood,
-                dt: j.dt,
-            })
-            .collect();
+        let jobs: Vec<Job<T, M, P>> = self.jobs.iter().map(|j| j.with_payoff(payoff)).collect();
         dispatch::run(self.simd, &jobs, self.first, self.count, self.accs)
     }
 }
@@ -470,14 +435,19 @@ impl CpuEngine {
     ) -> Vec<TradeResult> {
         let simd = self.simd;
         self.pool.install(|| {
-            let prepared: Vec<Prepared<T>> = trades
+            // Each trade's kernel inputs, and how its Greeks are estimated.
+            let (prepared, estimators): (Vec<Prepared<T>>, Vec<_>) = trades
                 .par_iter()
                 .enumerate()
                 .map(|(i, t)| match plans {
-                    Some(p) => Prepared::new(t, &p[i], req),
-                    None => Prepared::new(t, &plan_of(t, req), req),
+                    Some(p) => (Prepared::new(t, &p[i], req), p[i].estimators),
+                    None => {
+                        let plan =
+                            Revaluations::for_method(t, &req.greeks, &req.bumps, req.greeks_method);
+                        (Prepared::new(t, &plan, req), plan.estimators)
+                    }
                 })
-                .collect();
+                .unzip();
             // A trade's scenario passes (equal trades side by side, each
             // with its own plan on the same base model) run as one group:
             // the normals and the base path of a block of paths are drawn
@@ -525,21 +495,17 @@ impl CpuEngine {
                 .iter()
                 .zip(moments)
                 .zip(seconds)
-                .map(|((t, m), secs)| {
+                .zip(estimators)
+                .map(|(((t, m), secs), estimators)| {
                     let mut r = TradeResult::from_moments(&m, req, t.paths, secs);
                     if plans.is_none() {
-                        r.estimators = plan_of(t, req).estimators;
+                        r.estimators = estimators;
                     }
                     r
                 })
                 .collect()
         })
     }
-}
-
-/// A trade's plan for the request's Greeks and method.
-fn plan_of(t: &Trade, req: &PricingRequest) -> Revaluations {
-    Revaluations::for_method(t, &req.greeks, &req.bumps, req.greeks_method)
 }
 
 /// The CPU's model name from /proc/cpuinfo, or the architecture.
