@@ -440,20 +440,7 @@ pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
     for side in side_files(output).iter().skip(1) {
         refuse_special(side, "a side file of this output")?;
     }
-    if let Ok(a) = std::fs::metadata(input) {
-        for side in side_files(output) {
-            if let Ok(b) = std::fs::metadata(&side) {
-                if a.dev() == b.dev() && a.ino() == b.ino() {
-                    bail!(UsageError(format!(
-                        "{flag} {}: {} is the input file {}; writing it would destroy the input",
-                        output.display(),
-                        side.display(),
-                        input.display()
-                    )));
-                }
-            }
-        }
-    }
+    check_not_read(input, "input file", output, flag)?;
     // A symlink is refused rather than followed or replaced: the lock
     // beside it would not be the lock beside its target, so two runs on
     // one file could not see each other.
@@ -462,6 +449,29 @@ pub fn check_output(input: &Path, output: &Path, flag: &str) -> Result<()> {
             "{flag} {}: is a symbolic link; give the file it points to (or another name)",
             output.display()
         )));
+    }
+    Ok(())
+}
+
+/// Refuses an output any of whose files (the output, its partial, summary
+/// or lock file) is `read`, a file the run reads (`what`: "input file",
+/// "market file"), however it is spelled (`./`, symlinks, hard links):
+/// writing it would destroy it.
+pub fn check_not_read(read: &Path, what: &str, output: &Path, flag: &str) -> Result<()> {
+    let Ok(a) = std::fs::metadata(read) else {
+        return Ok(());
+    };
+    for side in side_files(output) {
+        if let Ok(b) = std::fs::metadata(&side) {
+            if a.dev() == b.dev() && a.ino() == b.ino() {
+                bail!(UsageError(format!(
+                    "{flag} {}: {} is the {what} {}; writing it would destroy the {what}",
+                    output.display(),
+                    side.display(),
+                    read.display()
+                )));
+            }
+        }
     }
     Ok(())
 }

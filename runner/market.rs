@@ -34,12 +34,38 @@ pub fn load(path: &Path) -> Result<Arc<LoadedMarket>> {
             path.display()
         ))
     })?;
-    let market = Market::from_json(text.trim_start_matches('\u{feff}'))
-        .map_err(|e| usage(format!("--market {}: {e}", path.display())))?;
+    let text = text.trim_start_matches('\u{feff}');
+    // Read first as JSON that refuses a key given twice in one object:
+    // the market's maps (`underlyings`, `curves`) would keep the last of
+    // two silently. A syntax error names the field it is in, as a book's.
+    crate::input::check_strict_json(text)
+        .map_err(|e| json_error(path, text, e.line(), e.column(), &e.to_string()))?;
+    let market = Market::from_json(text).map_err(|e| match line_column(&e.field) {
+        // A type error (a string for a number, an unknown field) is placed
+        // by its line and column: named by its field too.
+        Some((line, column)) => json_error(path, text, line, column, &e.message),
+        None => usage(format!("--market {}: {e}", path.display())),
+    })?;
     Ok(Arc::new(LoadedMarket {
         market: Arc::new(market),
         hash: xxhash_rust::xxh3::xxh3_64(&bytes),
     }))
+}
+
+/// An error of the market file's JSON at `line` and `column`, naming the
+/// field it is in where there is one (`underlyings.SPX.spot`).
+fn json_error(path: &Path, text: &str, line: usize, column: usize, message: &str) -> anyhow::Error {
+    match crate::input::field_at(text, line, column, 0) {
+        Some(field) => usage(format!("--market {}: `{field}`: {message}", path.display())),
+        None => usage(format!("--market {}: {message}", path.display())),
+    }
+}
+
+/// The line and column of a [`Market::from_json`] error that the JSON
+/// reader placed (its field is `line L column C`).
+fn line_column(field: &str) -> Option<(usize, usize)> {
+    let (line, column) = field.strip_prefix("line ")?.split_once(" column ")?;
+    Some((line.parse().ok()?, column.parse().ok()?))
 }
 
 fn usage(e: impl std::fmt::Display) -> anyhow::Error {

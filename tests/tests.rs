@@ -11,6 +11,7 @@ mod util;
 
 mod batch_graph;
 mod cli;
+mod dated_fault_hostile;
 mod dated_gpu_hostile;
 mod dated_hostile;
 mod dated_multi_hostile;

@@ -14,6 +14,7 @@ mod portfolio;
 pub mod scenarios;
 
 pub use portfolio::Underlyings;
+pub(crate) use portfolio::{check_strict_json, field_at};
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};

@@ -834,6 +834,68 @@ fn strict_json(text: &str) -> Result<Value, serde_json::Error> {
     serde_json::from_str::<Strict>(text).map(|s| s.0)
 }
 
+/// Reads a whole JSON text as [`strict_json`] does (a syntax error, or a
+/// key given twice in one object, is an error at its line and column),
+/// keeping nothing: for a file a typed reader reads next, whose maps
+/// would keep the last of two keys silently.
+pub(crate) fn check_strict_json(text: &str) -> Result<(), serde_json::Error> {
+    serde_json::from_str::<Checked>(text).map(|_| ())
+}
+
+/// A JSON value read and dropped; an object with a key twice is an error.
+struct Checked;
+
+impl<'de> serde::Deserialize<'de> for Checked {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        let mut keys = std::collections::HashSet::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if keys.contains(&k) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key `{k}`: each field may be given once"
+                )));
+            }
+            map.next_value::<Checked>()?;
+            keys.insert(k);
+        }
+        Ok(Checked)
+    }
+}
+
 #[cfg(test)]
 pub fn parse_line(path: &Path, line: u64, text: &str) -> Result<Trade, InputError> {
     parse_line_named(path, line, text, None).map(|(t, _)| t)
@@ -858,7 +920,7 @@ pub fn parse_line_named(
 /// number out of range) stopped at: the keys and indices open there, read
 /// from the text before it. `outer` leaves out that many enclosing levels
 /// (1 for the array of a JSON array file).
-fn field_at(text: &str, line: usize, column: usize, outer: usize) -> Option<String> {
+pub(crate) fn field_at(text: &str, line: usize, column: usize, outer: usize) -> Option<String> {
     let start: usize = text
         .split_inclusive('\n')
         .take(line.saturating_sub(1))

@@ -9,7 +9,7 @@ use riskpool_kernels::greeks::GreeksMethod;
 use riskpool_kernels::{Bumps, Greek, GreekSet, Precision, PricingRequest};
 
 use crate::cli::{Algorithm, PrecisionChoice, PriceArgs};
-use crate::durable::check_output;
+use crate::durable::{check_not_read, check_output};
 use crate::error::UsageError;
 use crate::input::{require_regular_file, Format, ReadOptions};
 use crate::output::{Kind, Layout};
@@ -137,6 +137,9 @@ impl<'a> PriceJob<'a> {
         }
         crate::engines::check_precision(&args.engine, req.precision)?;
         check_output(&args.input, &args.output, "--output")?;
+        if let Some(market) = &args.market {
+            check_not_read(market, "market file", &args.output, "--output")?;
+        }
         Ok(PriceJob {
             args,
             kind,

@@ -68,8 +68,11 @@ impl Written<'_> {
     /// flag's file or one of the run's side files, however spelled.
     pub fn check(&self, inputs: &[(&str, &Path)]) -> Result<()> {
         for (flag, out) in self.outputs() {
-            for (_, input) in inputs {
-                crate::durable::check_output(input, out, flag)?;
+            for (read_flag, input) in inputs {
+                match *read_flag {
+                    "--market" => durable::check_not_read(input, "market file", out, flag)?,
+                    _ => durable::check_output(input, out, flag)?,
+                }
             }
             if std::fs::metadata(out).is_ok_and(|m| !m.is_file()) {
                 bail!(UsageError(format!(

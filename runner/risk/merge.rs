@@ -134,7 +134,11 @@ fn diff_keys(a: &Value, b: &Value) -> Vec<String> {
     a.keys()
         .chain(b.keys().filter(|k| !a.contains_key(*k)))
         .filter(|k| a.get(*k) != b.get(*k))
-        .cloned()
+        .map(|k| match k.as_str() {
+            // The book's hash takes in its market file's (`--market`).
+            "book_hash" => "book_hash (the book, or its --market file)".to_string(),
+            _ => k.clone(),
+        })
         .collect()
 }
 

@@ -345,10 +345,12 @@ pub fn run(args: &RiskArgs) -> Result<()> {
         figures: &args.figures,
         shard: Some(shard.is_some()),
     };
-    written.check(&[
+    let mut reads = vec![
         ("--input", args.input.as_path()),
         ("--scenarios", args.scenarios.as_path()),
-    ])?;
+    ];
+    reads.extend(args.market.as_deref().map(|m| ("--market", m)));
+    written.check(&reads)?;
     let _locks = written.lock()?;
 
     let scen = scenarios::read(&args.scenarios)?;
