@@ -1,7 +1,8 @@
 //! `--greeks-method` through the `riskpool` binary: one-pass Greeks with
 //! each row's `<greek>_method` (an American put's too), the PV unchanged
 //! to the bit, the Greeks within the two estimators' error of bumping,
-//! bumps where an engine or a trade has no one-pass estimator, a rerun
+//! the wgpu engine's one-pass Greeks as the CPU's (bumps where it has no
+//! one-pass estimator: early exercise), a rerun
 //! with the other method priced again, and a bad method named by its flag.
 
 use serde_json::Value;
@@ -159,32 +160,50 @@ fn a_csv_carries_method_columns_and_a_rerun_with_the_other_method_prices_again()
     assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
 }
 
+/// The wgpu engine takes a one-asset trade's Greeks in one pass as the CPU
+/// engine does (the same method columns, the values to the f32
+/// contract: 1e-4 relative or 0.1 SE), and bumps early exercise, saying so.
 #[test]
-fn an_engine_without_one_pass_greeks_bumps_and_says_so() {
+fn the_wgpu_engine_takes_one_pass_greeks_as_the_cpu_and_bumps_early_exercise() {
     let d = tempfile::tempdir().unwrap();
     let input = file(d.path(), "book.jsonl", BOOK);
-    let out = d.path().join("r.jsonl");
-    let o = run(
-        &input,
-        &out,
-        &[
+    let (gpu, cpu) = (d.path().join("gpu.jsonl"), d.path().join("cpu.jsonl"));
+    let args = |engine| {
+        [
             "--greeks",
-            "delta,vega",
+            "delta,gamma,vega,rho",
             "--engine",
-            "wgpu",
+            engine,
             "--greeks-method",
             "pathwise",
-        ],
-    );
+        ]
+    };
+    let o = run(&input, &gpu, &args("wgpu"));
     if !o.status.success() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains("wgpu"), "{err}");
         eprintln!("no wgpu adapter here: {err}");
         return;
     }
-    for r in rows(&out) {
-        assert_eq!(r["delta_method"], "bump", "{r}");
-        assert_eq!(r["vega_method"], "bump", "{r}");
+    let o = run(&input, &cpu, &args("cpu"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (g, c) in rows(&gpu).iter().zip(rows(&cpu)) {
+        assert_eq!(g["id"], c["id"]);
+        for greek in GREEKS {
+            let method = &g[format!("{greek}_method")];
+            if g["id"] == "american" {
+                assert_eq!(method, "bump", "{g}");
+                continue;
+            }
+            assert_eq!(method, &c[format!("{greek}_method")], "{g}\n{c}");
+            let (a, b) = (c[greek].as_f64().unwrap(), g[greek].as_f64().unwrap());
+            let se = c[format!("{greek}_stderr")].as_f64().unwrap();
+            assert!(
+                (a - b).abs() <= (1e-4 * a.abs()).max(0.1 * se),
+                "{} {greek}: cpu {a} +- {se}, wgpu {b}",
+                g["id"]
+            );
+        }
     }
 }
 

@@ -18,6 +18,7 @@ mod ls_table1;
 mod many_assets;
 mod multi_asset;
 mod non_finite;
+mod one_pass_engines;
 mod pathwise;
 mod reference_prices;
 mod scenarios;

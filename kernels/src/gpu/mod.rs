@@ -14,6 +14,7 @@ pub mod backend;
 pub mod dated;
 pub mod dated_multi;
 pub mod extension;
+pub mod one_pass;
 pub mod plan;
 pub mod prelude;
 pub mod record;

@@ -15,10 +15,11 @@
 
 use std::ops::Range;
 
+use super::one_pass::{one_pass_plan, GpuOnePass, GpuOnePass64};
 use super::record::{self, GpuTrade, GpuTrade64};
 use super::PARTIAL;
-use crate::engine::{pv_kernels_allowed, EngineError, Precision, PricingRequest};
-use crate::greeks::{Revaluations, OUTPUTS};
+use crate::engine::{pv_kernels_allowed, EngineError, Precision, PricingRequest, TradeResult};
+use crate::greeks::{Estimator, Revaluations, OUTPUTS};
 use crate::instrument::Trade;
 use crate::model::ModelKind;
 use crate::payoff::PayoffKind;
@@ -31,6 +32,28 @@ trait Record: bytemuck::Pod {
     /// One model family and one fold: a price with no Greeks.
     fn pv_only(&self) -> bool;
 }
+
+/// Both precisions' one-pass records ([`super::one_pass`]).
+trait OnePassRecord: bytemuck::Pod {
+    fn make(t: &Trade, plan: &Revaluations, req: &PricingRequest) -> Self;
+    fn paths(&self) -> u64;
+}
+
+macro_rules! one_pass_record {
+    ($t:ty) => {
+        impl OnePassRecord for $t {
+            fn make(t: &Trade, plan: &Revaluations, req: &PricingRequest) -> Self {
+                <$t>::with_plan(t, plan, req)
+            }
+            fn paths(&self) -> u64 {
+                self.trade.paths()
+            }
+        }
+    };
+}
+
+one_pass_record!(GpuOnePass);
+one_pass_record!(GpuOnePass64);
 
 /// Both precisions' records implement [`Record`] by their own methods.
 macro_rules! record {
@@ -69,6 +92,10 @@ pub struct KindPlan {
     /// Every trade has one model family and one fold (no Greeks), and the
     /// PV-only kernels are allowed: the engines run those.
     pub pv_only: bool,
+    /// Its records are one-pass records ([`super::one_pass`]), run by the
+    /// one-pass kernels; `estimators` holds each trade's estimators.
+    pub one_pass: bool,
+    pub estimators: Vec<[Option<Estimator>; 4]>,
     /// The batch indices of its trades, in the order of its records.
     pub trades: Vec<usize>,
     /// Their path-steps, to share the kind's GPU time among them.
@@ -185,21 +212,82 @@ impl BatchPlan {
         req: &PricingRequest,
         paths_per_block: u64,
     ) -> Result<BatchPlan, EngineError> {
+        let pv_allowed = pv_kernels_allowed();
+        BatchPlan::build(
+            engine,
+            trades,
+            share,
+            req,
+            paths_per_block,
+            false,
+            |t, i| {
+                let r = R::make(t, plans.map(|p| &p[i]), req);
+                let (paths, pv_only) = (r.paths(), pv_allowed && r.pv_only());
+                (r, paths, pv_only, None)
+            },
+        )
+    }
+
+    /// The plan of the trades of `share` that price in one pass
+    /// ([`super::one_pass::one_pass_plan`]: the caller sends only those),
+    /// run by the one-pass kernels.
+    pub fn one_pass(
+        engine: &'static str,
+        trades: &[Trade],
+        share: &[usize],
+        req: &PricingRequest,
+        paths_per_block: u64,
+    ) -> Result<BatchPlan, EngineError> {
+        fn of<R: OnePassRecord>(
+            engine: &'static str,
+            trades: &[Trade],
+            share: &[usize],
+            req: &PricingRequest,
+            paths_per_block: u64,
+        ) -> Result<BatchPlan, EngineError> {
+            BatchPlan::build(engine, trades, share, req, paths_per_block, true, |t, _| {
+                let plan = one_pass_plan(t, req).unwrap_or_else(|| {
+                    Revaluations::for_method(t, &req.greeks, &req.bumps, req.greeks_method)
+                });
+                let r = R::make(t, &plan, req);
+                let paths = r.paths();
+                (r, paths, false, Some(plan.estimators))
+            })
+        }
+        match req.precision {
+            Precision::F32 => of::<GpuOnePass>(engine, trades, share, req, paths_per_block),
+            Precision::F64 => of::<GpuOnePass64>(engine, trades, share, req, paths_per_block),
+        }
+    }
+
+    /// The plan of `share`'s trades, each made into a record by `make`
+    /// (the trade and its batch index): the record, its paths, whether it
+    /// is PV-only, and its estimators where they are not all bumps.
+    #[allow(clippy::too_many_arguments)]
+    fn build<R: bytemuck::Pod>(
+        engine: &'static str,
+        trades: &[Trade],
+        share: &[usize],
+        req: &PricingRequest,
+        paths_per_block: u64,
+        one_pass: bool,
+        make: impl Fn(&Trade, usize) -> (R, u64, bool, Option<[Option<Estimator>; 4]>),
+    ) -> Result<BatchPlan, EngineError> {
         let mut records: Vec<R> = Vec::with_capacity(share.len());
         let mut all_starts = Vec::new();
         let mut kinds = Vec::new();
         let mut blocks: u64 = 0;
-        let pv_allowed = pv_kernels_allowed();
         // A group's indices are places in `share`.
         for group in record::group(share.iter().map(|&i| &trades[i])) {
             let (first_record, first_start) = (records.len(), all_starts.len());
             let mut starts = Vec::with_capacity(group.indices.len() + 1);
+            let mut estimators = Vec::new();
             let mut total: u64 = 0;
-            let mut pv_only = pv_allowed;
+            let mut pv_only = true;
             starts.push(0u32);
             for &i in &group.indices {
-                let r = R::make(&trades[share[i]], plans.map(|p| &p[share[i]]), req);
-                total += r.paths().div_ceil(paths_per_block);
+                let (r, paths, pv, est) = make(&trades[share[i]], share[i]);
+                total += paths.div_ceil(paths_per_block);
                 starts.push(u32::try_from(total).map_err(|_| EngineError::Failed {
                     engine,
                     reason: format!(
@@ -209,7 +297,8 @@ impl BatchPlan {
                     ),
                     source: None,
                 })?);
-                pv_only &= r.pv_only();
+                pv_only &= pv;
+                estimators.extend(est);
                 records.push(r);
             }
             all_starts.extend_from_slice(&starts);
@@ -217,6 +306,8 @@ impl BatchPlan {
                 model: group.model,
                 payoff: group.payoff,
                 pv_only,
+                one_pass,
+                estimators,
                 trades: group.indices.iter().map(|&i| share[i]).collect(),
                 work: group
                     .indices
@@ -247,15 +338,14 @@ impl BatchPlan {
     }
 
     /// Each trade's blocks merged in path order from `partials` (as the
-    /// kernels wrote them, each block's slots read by `decode`):
-    /// `(batch index, moments, seconds)`, a kind's seconds
-    /// (`kind_seconds`) shared over its trades by path-steps.
+    /// kernels wrote them, each block's slots read by `decode`), a kind's
+    /// seconds (`kind_seconds`) shared over its trades by path-steps.
     pub fn merge<T>(
         &self,
         partials: &[T],
         decode: impl Fn(&[T]) -> Moments,
         kind_seconds: impl Fn(usize) -> f64,
-    ) -> Vec<(usize, Moments, f64)> {
+    ) -> Vec<Merged> {
         let mut out = Vec::new();
         for (kind, k) in self.kinds.iter().enumerate() {
             let secs = kind_seconds(kind);
@@ -269,11 +359,39 @@ impl BatchPlan {
                 moments[trade].merge(&decode(&partials[at..at + PARTIAL]));
             }
             let work: f64 = k.work.iter().sum();
-            for ((&batch_index, m), w) in k.trades.iter().zip(moments).zip(&k.work) {
-                out.push((batch_index, m, secs * w / work.max(1.0)));
+            for (j, ((&index, moments), w)) in k.trades.iter().zip(moments).zip(&k.work).enumerate()
+            {
+                out.push(Merged {
+                    index,
+                    moments,
+                    seconds: secs * w / work.max(1.0),
+                    estimators: k.estimators.get(j).copied(),
+                });
             }
         }
         out
+    }
+}
+
+/// One trade's merged blocks.
+pub struct Merged {
+    /// Its batch index.
+    pub index: usize,
+    pub moments: Moments,
+    /// Its share of its kind's seconds.
+    pub seconds: f64,
+    /// Its estimators, where it priced in one pass (else its Greeks are bumps).
+    pub estimators: Option<[Option<Estimator>; 4]>,
+}
+
+impl Merged {
+    /// Its result, for a trade of `paths` paths under `req`.
+    pub fn result(&self, req: &PricingRequest, paths: u64) -> TradeResult {
+        let mut r = TradeResult::from_moments(&self.moments, req, paths, self.seconds);
+        if let Some(e) = self.estimators {
+            r.estimators = e;
+        }
+        r
     }
 }
 
@@ -312,6 +430,8 @@ mod tests {
             model: ModelKind::Gbm,
             payoff: PayoffKind::European,
             pv_only: true,
+            one_pass: false,
+            estimators: Vec::new(),
             trades: vec![0],
             work: vec![1.0],
             starts: vec![0, 2_500_000],
@@ -341,6 +461,8 @@ mod tests {
             model: ModelKind::Heston,
             payoff: PayoffKind::Barrier,
             pv_only: false,
+            one_pass: false,
+            estimators: Vec::new(),
             trades: vec![4, 5, 6, 7, 8],
             work: vec![1.0; 5],
             starts: vec![0, 2, 3, 7, 8, 10],
@@ -419,14 +541,14 @@ mod tests {
         // Trade 1 has block 0 (10 paths), trade 0 blocks 1 and 2 (50 paths);
         // every path is 1, so every mean is 1 and every variance 0.
         assert_eq!(out.len(), 2);
-        assert_eq!((out[0].0, out[0].1.n), (1, 10));
-        assert_eq!((out[1].0, out[1].1.n), (0, 50));
-        for (_, m, _) in &out {
+        assert_eq!((out[0].index, out[0].moments.n), (1, 10));
+        assert_eq!((out[1].index, out[1].moments.n), (0, 50));
+        for m in out.iter().map(|o| &o.moments) {
             assert!(m.mean.iter().all(|&x| x == 1.0) && m.m2.iter().all(|&x| x == 0.0));
         }
         // The kind's 2 seconds shared by path-steps.
         let (w0, w1) = (trades[0].path_steps(), trades[1].path_steps());
-        assert!((out[0].2 - 2.0 * w1 / (w0 + w1)).abs() < 1e-12);
-        assert!((out[1].2 - 2.0 * w0 / (w0 + w1)).abs() < 1e-12);
+        assert!((out[0].seconds - 2.0 * w1 / (w0 + w1)).abs() < 1e-12);
+        assert!((out[1].seconds - 2.0 * w0 / (w0 + w1)).abs() < 1e-12);
     }
 }

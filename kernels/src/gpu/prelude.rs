@@ -17,11 +17,13 @@
 //! | their record | `struct ExtensionTrade` (f32, in a width's kernels) | `template <typename R, class W> struct ExtensionTrade` |
 //! | dated trades ([`super::dated`]): the record's sizes and offsets, models, flag bits, the local-volatility columns | `const` | `#define RP_...` |
 //! | their record | `struct DatedTrade` (f32) | `template <typename R> struct DatedTrade` |
+//! | one-pass Greeks ([`super::one_pass`]): the likelihood-ratio weights, the record's sizes | `const` | `#define RP_...` |
+//! | their record | `struct OnePassTrade` (f32) | `template <typename R> struct OnePassTrade` |
 
 use std::fmt::Write;
 
 use super::record::{ANTITHETIC, COEF_STRIDE, FOLD_CONSTS, HEAD, MODEL_CONSTS, PAYOFF_CONSTS};
-use super::{dated, dated_multi, extension, PARTIAL};
+use super::{dated, dated_multi, extension, one_pass, PARTIAL};
 use crate::greeks::{MAX_FAMILIES, MAX_FOLDS, OUTPUTS};
 use crate::payoff::gpu;
 
@@ -99,6 +101,22 @@ pub fn width_sizes(w: extension::Width) -> [(&'static str, usize); 12] {
     ]
 }
 
+/// The one-pass kernels' likelihood-ratio weights and sizes
+/// ([`super::one_pass`]).
+pub const ONE_PASS_CONSTS: [(&str, usize); 11] = [
+    ("LR_NONE", one_pass::LR_NONE as usize),
+    ("LR_DELTA", one_pass::LR_DELTA as usize),
+    ("LR_GAMMA", one_pass::LR_GAMMA as usize),
+    ("LR_DELTA_TERMINAL", one_pass::LR_DELTA_TERMINAL as usize),
+    ("LR_GAMMA_TERMINAL", one_pass::LR_GAMMA_TERMINAL as usize),
+    ("LR_VEGA_TERMINAL", one_pass::LR_VEGA_TERMINAL as usize),
+    ("LR_RHO", one_pass::LR_RHO as usize),
+    ("SEED_STRIDE", one_pass::SEED_STRIDE),
+    ("TCOEF_STRIDE", one_pass::TCOEF_STRIDE),
+    ("LR_KINDS", one_pass::LR_KINDS),
+    ("LR_CONSTS", one_pass::LR_CONSTS),
+];
+
 /// The dated kernels' flag bits and models ([`super::dated`]).
 pub const DATED_FLAGS: [(&str, u32); 10] = [
     ("M_BLACK", dated::M_BLACK),
@@ -163,6 +181,7 @@ pub fn cuda(threads: u32, paths_per_thread: u32) -> String {
         .chain(&EXTENSION_SIZES)
         .chain(&DATED_SIZES)
         .chain(&DATED_MULTI_SIZES)
+        .chain(&ONE_PASS_CONSTS)
     {
         writeln!(s, "#define RP_{name} {n}").expect("a String");
     }
@@ -195,6 +214,16 @@ pub fn cuda(threads: u32, paths_per_thread: u32) -> String {
          \x20   R folds[RP_MAX_FOLDS][RP_FOLD_CONSTS];         // family, x0, dx, discount\n\
          \x20   R payoff[RP_PAYOFF_CONSTS];\n\
          \x20   R coef[RP_OUTPUTS][RP_COEF_STRIDE];           // outputs (pv, delta, gamma, vega, rho) x folds\n\
+         }};\n\n\
+         // GpuOnePass (float) and GpuOnePass64 (double): a trade priced in one pass.\n\
+         template <typename R> struct OnePassTrade {{\n\
+         \x20   Trade<R> t;\n\
+         \x20   unsigned lr_kind[RP_LR_KINDS];             // per output, its likelihood-ratio weight (RP_LR_*)\n\
+         \x20   R lr[RP_OUTPUTS][RP_LR_CONSTS];            // per output: scale, spot, t, vol\n\
+         \x20   R misc[4];                                 // dt, scored, 0, 0\n\
+         \x20   R vega[RP_MODEL_CONSTS];                   // the base family's constants' derivatives in the vol parameter\n\
+         \x20   R seeds[RP_MAX_FOLDS][RP_SEED_STRIDE];     // per fold: x0, dx, discount along delta, vega, rho\n\
+         \x20   R tcoef[RP_OUTPUTS][RP_MAX_FOLDS][RP_TCOEF_STRIDE];  // per output and fold: its tangents' coefficients\n\
          }};\n\n\
          // A several-asset trade (double for CUDA C) in the kernels of width W (RpNarrow, RpWide).\n\
          template <typename R, class W> struct ExtensionTrade {{\n\
@@ -229,6 +258,7 @@ pub fn wgsl(wg: u64) -> String {
         .chain(&EXTENSION_SIZES)
         .chain(&DATED_SIZES)
         .chain(&DATED_MULTI_SIZES)
+        .chain(&ONE_PASS_CONSTS)
     {
         writeln!(s, "const {name}: u32 = {n}u;").expect("a String");
     }
@@ -249,6 +279,21 @@ pub fn wgsl(wg: u64) -> String {
          \x20   coef: array<vec4<f32>, OUTPUTS * COEF_VEC4S>,  // outputs (pv, delta, gamma, vega, rho) x folds\n\
          }}",
         std::mem::size_of::<super::record::GpuTrade>(),
+    )
+    .expect("a String");
+    writeln!(
+        s,
+        "\n// GpuOnePass: {} bytes (a trade priced in one pass).\n\
+         struct OnePassTrade {{\n\
+         \x20   t: Trade,\n\
+         \x20   lr_kind: array<vec4<u32>, LR_KINDS / 4u>,  // per output, its likelihood-ratio weight (LR_*)\n\
+         \x20   lr: array<vec4<f32>, OUTPUTS * LR_CONSTS / 4u>,  // per output: scale, spot, t, vol\n\
+         \x20   misc: vec4<f32>,  // dt, scored, 0, 0\n\
+         \x20   vega: array<vec4<f32>, FAMILY_VEC4S>,  // the base family's constants' derivatives in the vol parameter\n\
+         \x20   seeds: array<vec4<f32>, MAX_FOLDS * SEED_STRIDE / 4u>,  // per fold: x0, dx, discount along delta, vega, rho\n\
+         \x20   tcoef: array<vec4<f32>, OUTPUTS * MAX_FOLDS * TCOEF_STRIDE / 4u>,  // per output and fold: its tangents' coefficients\n\
+         }}",
+        std::mem::size_of::<one_pass::GpuOnePass>(),
     )
     .expect("a String");
     writeln!(
@@ -334,6 +379,9 @@ mod tests {
             w::DATED,
             w::DATED_MULTI,
             w::DATED_STEP,
+            w::TANGENT,
+            w::PRICE_REDUCE,
+            w::ONE_PASS,
         ];
         v.extend(w::EXTENSION);
         v.extend(ModelKind::ALL.iter().map(|m| m.wgsl()));
@@ -345,6 +393,8 @@ mod tests {
     fn cuda_files() -> Vec<&'static str> {
         let mut v = source::COMMON.to_vec();
         v.push(source::KERNEL);
+        v.push(source::TANGENT);
+        v.push(source::ONE_PASS);
         v.extend(source::EXTENSION);
         v.push(source::DATED);
         v.push(source::DATED_MULTI);
@@ -400,6 +450,7 @@ mod tests {
         assert!(files.iter().all(|f| !f.contains("struct Trade {")));
         assert!(files.iter().all(|f| !f.contains("struct ExtensionTrade {")));
         assert!(files.iter().all(|f| !f.contains("struct DatedTrade {")));
+        assert!(files.iter().all(|f| !f.contains("struct OnePassTrade {")));
         assert!(uses(&all, "Trade"));
         // Each width's sizes and record: defined once, in its prelude, and used.
         for width in extension::Width::ALL {

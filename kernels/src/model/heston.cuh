@@ -8,6 +8,13 @@ struct Heston {
         return m[8];
     }
 
+    // rho_bar z0 - rho z1: the log-spot's noise independent of the
+    // variance's driver, of which z0 holds rho_bar (heston.rs x_noise).
+    template <typename R> __device__ static void x_noise(const R* m, R z0, R z1, R& nz, R& c) {
+        nz = m[7] * z0 - m[6] * z1;
+        c = m[7];
+    }
+
     template <typename R> __device__ static R step(const R* m, R& x, R& v, R z0, R z1) {
         const R vp = rp_max(v, R(0));
         const R sd = sqrt(vp * m[1]);

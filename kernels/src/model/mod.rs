@@ -205,29 +205,32 @@ impl ModelSpec {
         }
     }
 
+    /// The derivatives of [`ModelStep::gpu_consts`] in the vol parameter
+    /// ([`ModelSpec::vol_parameter`]): every constant is at most quadratic
+    /// in it, so the central difference taken in f64 is its derivative to
+    /// rounding. The GPU engines' one-pass records carry these
+    /// (`crate::gpu::one_pass`).
+    pub fn vega_slots(&self, dt: f64) -> [f64; 12] {
+        let p = self.vol_parameter();
+        let h = 1e-4 * p.max(1e-2);
+        let up = self
+            .with_vol_parameter(p + h)
+            .prepare::<f64>(dt)
+            .gpu_consts();
+        let down = self
+            .with_vol_parameter(p - h)
+            .prepare::<f64>(dt)
+            .gpu_consts();
+        std::array::from_fn(|i| (up[i] - down[i]) / (2.0 * h))
+    }
+
     /// [`ModelSpec::prepare`]'s constants as [`Dual`] numbers for pathwise
     /// Greeks: the same values to the bit, with their derivatives in the
     /// vol parameter along [`crate::tangent::VEGA`] when `vega` (else
-    /// none). Every constant is at most quadratic in the parameter, so the
-    /// central difference taken in f64 is its derivative to rounding.
+    /// none: [`ModelSpec::vega_slots`]).
     pub fn prepare_tangent<T: Real>(&self, dt: f64, vega: bool) -> ModelStep<Dual<T>> {
         let base = self.prepare::<f64>(dt).gpu_consts();
-        let mut d = [0.0; 12];
-        if vega {
-            let p = self.vol_parameter();
-            let h = 1e-4 * p.max(1e-2);
-            let up = self
-                .with_vol_parameter(p + h)
-                .prepare::<f64>(dt)
-                .gpu_consts();
-            let down = self
-                .with_vol_parameter(p - h)
-                .prepare::<f64>(dt)
-                .gpu_consts();
-            for i in 0..12 {
-                d[i] = (up[i] - down[i]) / (2.0 * h);
-            }
-        }
+        let d = if vega { self.vega_slots(dt) } else { [0.0; 12] };
         let mut slots = [Dual::<T>::ZERO; 12];
         for i in 0..12 {
             let mut t = [0.0; crate::tangent::TANGENTS];

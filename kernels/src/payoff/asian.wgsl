@@ -18,3 +18,24 @@ fn payoff_value(p: PayoffConsts, st: vec2<f32>, x: f32) -> f32 {
     let avg = select(p.a.x * mean, p.a.x * rp_exp(mean), geometric);
     return vanilla(p.flags, avg, p.a.y);
 }
+
+// The one-pass twins (tangent.wgsl).
+fn payoff_start_d(p: PayoffConsts, x0: D) -> DState {
+    return DState(dc(0.0), dc(0.0));
+}
+
+fn payoff_observe_d(p: PayoffConsts, st: DState, x: D, var_dt: D) -> DState {
+    if ((p.flags & GEOMETRIC) != 0u) {
+        return DState(d_add(st.a, x), st.b);
+    }
+    return DState(d_add(st.a, d_exp(x)), st.b);
+}
+
+fn payoff_value_d(p: PayoffConsts, st: DState, x: D) -> D {
+    let mean = d_mul(st.a, dc(p.a.z));
+    var avg = d_mul(dc(p.a.x), mean);
+    if ((p.flags & GEOMETRIC) != 0u) {
+        avg = d_mul(dc(p.a.x), d_exp(mean));
+    }
+    return d_vanilla(p.flags, avg, dc(p.a.y));
+}

@@ -37,3 +37,36 @@ fn payoff_value(p: PayoffConsts, st: vec2<f32>, x: f32) -> f32 {
     let knocked = 1.0 - alive;
     return payoff * alive + p.b.x * knocked;
 }
+
+// The one-pass twins (tangent.wgsl).
+fn payoff_start_d(p: PayoffConsts, x0: D) -> DState {
+    let through = x0.v <= p.a.z || x0.v >= p.a.w;
+    let knocked = through && (p.flags & CONTINUOUS) != 0u;
+    return DState(dc(select(1.0, 0.0, knocked)), x0);
+}
+
+fn payoff_observe_d(p: PayoffConsts, st: DState, x: D, var_dt: D) -> DState {
+    let l = dc(p.a.z);
+    let u = dc(p.a.w);
+    let hit = x.v <= l.v || x.v >= u.v;
+    var survive = st.a;
+    if ((p.flags & CONTINUOUS) != 0u) {
+        let dl = d_mul(d_sub(st.b, l), d_sub(x, l));
+        let du = d_mul(d_sub(st.b, u), d_sub(x, u));
+        // Ends on both sides cross surely (double_barrier.rs): at most 1.
+        let pl = d_min(d_exp(d_div(d_mul(dc(-2.0), dl), var_dt)), dc(1.0));
+        let pu = d_min(d_exp(d_div(d_mul(dc(-2.0), du), var_dt)), dc(1.0));
+        survive = d_mul(d_mul(st.a, d_sub(dc(1.0), pl)), d_sub(dc(1.0), pu));
+    }
+    if (hit) {
+        return DState(dc(0.0), x);
+    }
+    return DState(survive, x);
+}
+
+fn payoff_value_d(p: PayoffConsts, st: DState, x: D) -> D {
+    let payoff = d_vanilla(p.flags, d_mul(dc(p.a.x), d_exp(x)), dc(p.a.y));
+    let alive = st.a;
+    let knocked = d_sub(dc(1.0), alive);
+    return d_add(d_mul(payoff, alive), d_mul(dc(p.b.x), knocked));
+}

@@ -15,3 +15,16 @@ fn payoff_observe(p: PayoffConsts, st: vec2<f32>, x: f32, var_dt: f32) -> vec2<f
 fn payoff_value(p: PayoffConsts, st: vec2<f32>, x: f32) -> f32 {
     return vanilla(p.flags, p.a.x * rp_exp(x), p.a.y);
 }
+
+// The one-pass twins (tangent.wgsl).
+fn payoff_start_d(p: PayoffConsts, x0: D) -> DState {
+    return DState(dc(0.0), dc(0.0));
+}
+
+fn payoff_observe_d(p: PayoffConsts, st: DState, x: D, var_dt: D) -> DState {
+    return st;
+}
+
+fn payoff_value_d(p: PayoffConsts, st: DState, x: D) -> D {
+    return d_vanilla(p.flags, d_mul(dc(p.a.x), d_exp(x)), dc(p.a.y));
+}

@@ -29,8 +29,7 @@ use cudarc::driver::{
 use super::{driver, failed, PARTIAL, THREADS};
 use super::{source, MAX_BLOCKS_PER_LAUNCH};
 use crate::engine::EngineError;
-use crate::gpu::plan::{from_sums, BatchPlan};
-use crate::stats::Moments;
+use crate::gpu::plan::{from_sums, BatchPlan, Merged};
 
 /// A pinned host buffer and the device buffer it is copied to or from,
 /// grown together to the same length.
@@ -298,9 +297,8 @@ pub(super) fn submit(dev: &Device, plan: BatchPlan) -> Result<GpuBatch, EngineEr
 }
 
 impl GpuBatch {
-    /// Waits for the batch and merges each trade's blocks in path order:
-    /// `(batch index, moments, seconds)` per trade of the share.
-    pub(super) fn wait(mut self) -> Result<Vec<(usize, Moments, f64)>, EngineError> {
+    /// Waits for the batch and merges each trade's blocks in path order.
+    pub(super) fn wait(mut self) -> Result<Vec<Merged>, EngineError> {
         self.done
             .synchronize()
             .map_err(|e| driver("running the batch", e))?;

@@ -22,6 +22,51 @@ template <typename R> __device__ __forceinline__ R pick3(int i, R a, R b, R c) {
     return i == 0 ? a : (i == 1 ? b : c);
 }
 
+// A block's (n, sums, sums of squares) into its partial: warp shuffles,
+// then one warp over the warps' sums. Shared by the fused and one-pass
+// kernels.
+__device__ __forceinline__ void rp_block_sums(double* __restrict__ partials, unsigned b, unsigned n,
+                                              const double* sum, const double* sum_sq) {
+    double acc[RP_SUMS];
+    acc[0] = (double)n;
+#pragma unroll
+    for (int q = 0; q < RP_OUTPUTS; q++) {
+        acc[1 + q] = sum[q];
+        acc[1 + RP_OUTPUTS + q] = sum_sq[q];
+    }
+#pragma unroll
+    for (int i = 0; i < RP_SUMS; i++) {
+#pragma unroll
+        for (int off = 16; off > 0; off /= 2) {
+            acc[i] += __shfl_down_sync(0xffffffffu, acc[i], off);
+        }
+    }
+    __shared__ double warp_acc[RP_BLOCK / 32][RP_SUMS];
+    const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+    if (lane == 0u) {
+#pragma unroll
+        for (int i = 0; i < RP_SUMS; i++) {
+            warp_acc[warp][i] = acc[i];
+        }
+    }
+    __syncthreads();
+    if (threadIdx.x == 0u) {
+        double* out = partials + (size_t)b * RP_PARTIAL;
+#pragma unroll
+        for (int i = 0; i < RP_SUMS; i++) {
+            double t = 0.0;
+#pragma unroll
+            for (int w = 0; w < RP_BLOCK / 32; w++) {
+                t += warp_acc[w][i];
+            }
+            out[i] = t;
+        }
+        for (int i = RP_SUMS; i < RP_PARTIAL; i++) {
+            out[i] = 0.0;
+        }
+    }
+}
+
 // PV_ONLY: every trade of the launch has one model family and one fold
 // (a price with no Greeks, as azfinsim's pvonly runs), known at compile
 // time, so the loops over families and folds, and their per-step tests,
@@ -171,45 +216,7 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
         }
     }
 
-    // Block reduction: warp shuffles, then one warp over the warps' sums.
-    double acc[RP_SUMS];
-    acc[0] = (double)n;
-#pragma unroll
-    for (int q = 0; q < RP_OUTPUTS; q++) {
-        acc[1 + q] = sum[q];
-        acc[1 + RP_OUTPUTS + q] = sum_sq[q];
-    }
-#pragma unroll
-    for (int i = 0; i < RP_SUMS; i++) {
-#pragma unroll
-        for (int off = 16; off > 0; off /= 2) {
-            acc[i] += __shfl_down_sync(0xffffffffu, acc[i], off);
-        }
-    }
-    __shared__ double warp_acc[RP_BLOCK / 32][RP_SUMS];
-    const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
-    if (lane == 0u) {
-#pragma unroll
-        for (int i = 0; i < RP_SUMS; i++) {
-            warp_acc[warp][i] = acc[i];
-        }
-    }
-    __syncthreads();
-    if (threadIdx.x == 0u) {
-        double* out = partials + (size_t)b * RP_PARTIAL;
-#pragma unroll
-        for (int i = 0; i < RP_SUMS; i++) {
-            double t = 0.0;
-#pragma unroll
-            for (int w = 0; w < RP_BLOCK / 32; w++) {
-                t += warp_acc[w][i];
-            }
-            out[i] = t;
-        }
-        for (int i = RP_SUMS; i < RP_PARTIAL; i++) {
-            out[i] = 0.0;
-        }
-    }
+    rp_block_sums(partials, b, n, sum, sum_sq);
 }
 
 // Known answers: Philox words and float normals for given counters and keys.

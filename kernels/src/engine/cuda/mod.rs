@@ -468,7 +468,9 @@ impl CudaEngine {
             req,
             &mut run,
         )?);
-        // Split the batch across GPUs in contiguous shares of equal path-steps.
+        // Split the batch across GPUs in contiguous shares of equal
+        // path-steps; a share's one-pass trades ([`crate::gpu::one_pass`])
+        // in pieces of their own, after its other trades.
         let total: f64 = plain.iter().map(|&i| trades[i].path_steps()).sum();
         let n = self.gpus.len();
         let mut shares: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -479,13 +481,23 @@ impl CudaEngine {
             acc += trades[i].path_steps();
         }
         let mut parts = Vec::with_capacity(n);
-        for (gpu, share) in self.gpus.iter().zip(&shares) {
-            let rest = pieces(trades, share)
+        for (gpu, share) in self.gpus.iter().zip(shares) {
+            let (one_pass, share) = crate::gpu::one_pass::split(trades, plans, share, req);
+            let mut rest = pieces(trades, &share)
                 .into_iter()
                 .map(|piece| {
                     BatchPlan::with_plans("cuda", trades, plans, piece, req, PATHS_PER_BLOCK)
                 })
                 .collect::<Result<VecDeque<_>, _>>()?;
+            for piece in pieces(trades, &one_pass) {
+                rest.push_back(BatchPlan::one_pass(
+                    "cuda",
+                    trades,
+                    piece,
+                    req,
+                    PATHS_PER_BLOCK,
+                )?);
+            }
             let mut part = GpuShare {
                 in_flight: VecDeque::new(),
                 rest,
@@ -576,8 +588,8 @@ impl Pending for CudaBatch {
                 let Some(oldest) = part.in_flight.pop_front() else {
                     continue;
                 };
-                for (i, m, secs) in oldest.wait()? {
-                    results[i] = TradeResult::from_moments(&m, &self.req, self.paths[i], secs);
+                for m in oldest.wait()? {
+                    results[m.index] = m.result(&self.req, self.paths[m.index]);
                 }
                 part.top_up()?;
             }

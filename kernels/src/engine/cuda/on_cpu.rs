@@ -226,53 +226,15 @@ impl CudaOnCpu {
         let (dated, dated_multi): (Vec<usize>, Vec<usize>) = dated
             .into_iter()
             .partition(|&i| crate::gpu::dated::takes(&trades[i]));
-        let plan =
-            BatchPlan::with_plans("cuda-on-cpu", trades, plans, &plain, req, PATHS_PER_BLOCK)?;
-        let mut partials = vec![0.0f64; plan.partials_len()];
-        let records = aligned(&plan.records);
-        let records: &[u8] = bytemuck::cast_slice(&records);
-        // SAFETY: rp_cpu_launch_price's signature.
-        let launch: Symbol<LaunchPrice> = unsafe { self.lib.get(b"rp_cpu_launch_price") }
-            .map_err(|e| failed("rp_cpu_launch_price", e))?;
-        for k in &plan.kinds {
-            let kernel_name = source::kernel_of(k, plan.precision);
-            let name =
-                std::ffi::CString::new(kernel_name.as_str()).map_err(|e| failed("kernel", e))?;
-            // SAFETY: every pricing kernel has the signature `PriceArgs` calls.
-            let kernel: Symbol<*const c_void> = unsafe { self.lib.get(name.as_bytes_with_nul()) }
-                .map_err(|e| failed(&kernel_name, e))?;
-            let kernel = *kernel as usize;
-            let trades_at = records[k.first_record * plan.record_size..].as_ptr() as usize;
-            let starts_at = plan.starts[k.first_start..].as_ptr() as usize;
-            let n_trades = k.trades.len() as u32;
-            let from = k.first_block as usize * PARTIAL;
-            let to = from + k.blocks() as usize * PARTIAL;
-            // Blocks are independent: a few at a time on each CPU thread, as
-            // the engine splits a launch beyond 2^20 blocks.
-            partials[from..to]
-                .par_chunks_mut(BLOCKS_PER_CALL * PARTIAL)
-                .enumerate()
-                .for_each(|(c, out)| {
-                    let args = PriceArgs {
-                        kernel: kernel as *const c_void,
-                        trades: trades_at as *const u8,
-                        block_start: starts_at as *const u32,
-                        partials: out.as_mut_ptr(),
-                        key_lo: plan.key[0],
-                        key_hi: plan.key[1],
-                        first_block: (c * BLOCKS_PER_CALL) as u32,
-                        n_blocks: (out.len() / PARTIAL) as u32,
-                        n_trades,
-                    };
-                    // SAFETY: the records and block table of this kind stay
-                    // alive and unchanged; `out` holds the blocks' partials.
-                    unsafe { launch(&args, args.n_blocks, THREADS) };
-                });
-        }
-        let secs = started.elapsed().as_secs_f64();
+        let (one_pass, plain) = crate::gpu::one_pass::split(trades, plans, plain, req);
         let mut results = vec![TradeResult::unpriced(); trades.len()];
-        for (i, m, s) in plan.merge(&partials, from_sums, |_| secs) {
-            results[i] = TradeResult::from_moments(&m, req, trades[i].paths, s);
+        let plain =
+            BatchPlan::with_plans("cuda-on-cpu", trades, plans, &plain, req, PATHS_PER_BLOCK)?;
+        let one_pass = BatchPlan::one_pass("cuda-on-cpu", trades, &one_pass, req, PATHS_PER_BLOCK)?;
+        for plan in [plain, one_pass] {
+            for m in self.run_plan(&plan, started)? {
+                results[m.index] = m.result(req, trades[m.index].paths);
+            }
         }
         for plan in
             ExtensionPlan::new("cuda-on-cpu", trades, &extended, req, PATHS_PER_BLOCK, true)?
@@ -296,6 +258,57 @@ impl CudaOnCpu {
 }
 
 impl CudaOnCpu {
+    /// Runs every kind of `plan` (blocks a few at a time on each CPU
+    /// thread, as the engine splits a launch beyond 2^20 blocks) and
+    /// merges its partials; `started` times it.
+    fn run_plan(
+        &self,
+        plan: &BatchPlan,
+        started: std::time::Instant,
+    ) -> Result<Vec<crate::gpu::plan::Merged>, EngineError> {
+        let mut partials = vec![0.0f64; plan.partials_len()];
+        let records = aligned(&plan.records);
+        let records: &[u8] = bytemuck::cast_slice(&records);
+        // SAFETY: rp_cpu_launch_price's signature.
+        let launch: Symbol<LaunchPrice> = unsafe { self.lib.get(b"rp_cpu_launch_price") }
+            .map_err(|e| failed("rp_cpu_launch_price", e))?;
+        for k in &plan.kinds {
+            let kernel_name = source::kernel_of(k, plan.precision);
+            let name =
+                std::ffi::CString::new(kernel_name.as_str()).map_err(|e| failed("kernel", e))?;
+            // SAFETY: every pricing kernel has the signature `PriceArgs` calls.
+            let kernel: Symbol<*const c_void> = unsafe { self.lib.get(name.as_bytes_with_nul()) }
+                .map_err(|e| failed(&kernel_name, e))?;
+            let kernel = *kernel as usize;
+            let trades_at = records[k.first_record * plan.record_size..].as_ptr() as usize;
+            let starts_at = plan.starts[k.first_start..].as_ptr() as usize;
+            let n_trades = k.trades.len() as u32;
+            let from = k.first_block as usize * PARTIAL;
+            let to = from + k.blocks() as usize * PARTIAL;
+            partials[from..to]
+                .par_chunks_mut(BLOCKS_PER_CALL * PARTIAL)
+                .enumerate()
+                .for_each(|(c, out)| {
+                    let args = PriceArgs {
+                        kernel: kernel as *const c_void,
+                        trades: trades_at as *const u8,
+                        block_start: starts_at as *const u32,
+                        partials: out.as_mut_ptr(),
+                        key_lo: plan.key[0],
+                        key_hi: plan.key[1],
+                        first_block: (c * BLOCKS_PER_CALL) as u32,
+                        n_blocks: (out.len() / PARTIAL) as u32,
+                        n_trades,
+                    };
+                    // SAFETY: the records and block table of this kind stay
+                    // alive and unchanged; `out` holds the blocks' partials.
+                    unsafe { launch(&args, args.n_blocks, THREADS) };
+                });
+        }
+        let secs = started.elapsed().as_secs_f64();
+        Ok(plan.merge(&partials, from_sums, |_| secs))
+    }
+
     /// One batch of a side kernel (`extension.cu`, `dated.cu`): each
     /// block's moments.
     fn side_sums(&self, plan: &SideBatch) -> Result<(Vec<Moments>, f64), EngineError> {

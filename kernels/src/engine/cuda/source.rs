@@ -22,6 +22,10 @@ pub(crate) const COMMON: [&str; 3] = [
 ];
 /// The fused kernel, after the models and payoffs.
 pub(crate) const KERNEL: &str = include_str!("kernel.cu");
+/// Dual numbers (the twin of `tangent.rs`), before the models, and the
+/// one-pass kernel after the fused one ([`crate::gpu::one_pass`]).
+pub(crate) const TANGENT: &str = include_str!("../../tangent.cuh");
+pub(crate) const ONE_PASS: &str = include_str!("one_pass.cu");
 /// Several assets and early exercise, after the fused kernel: the
 /// correlated step, the payoffs on several assets, the continuation value
 /// and their kernel ([`crate::gpu::extension`]).
@@ -89,11 +93,18 @@ pub fn kernel_name(model: ModelKind, payoff: PayoffKind, precision: Precision) -
     )
 }
 
+/// Appended to a kernel's name: its one-pass variant (`one_pass.cu`,
+/// [`crate::gpu::one_pass`]).
+pub const ONE_PASS_SUFFIX: &str = "_one_pass";
+
 /// The kernel a kind of a plan runs: its `_pv` variant where every trade
-/// of the kind has one family and one fold.
+/// of the kind has one family and one fold, its `_one_pass` variant for
+/// one-pass records.
 pub fn kernel_of(k: &KindPlan, precision: Precision) -> String {
     let name = kernel_name(k.model, k.payoff, precision);
-    if k.pv_only {
+    if k.one_pass {
+        name + ONE_PASS_SUFFIX
+    } else if k.pv_only {
         name + PV_ONLY_SUFFIX
     } else {
         name
@@ -117,9 +128,10 @@ pub fn full_source(fast_math: bool) -> String {
     let payoffs = PayoffKind::ALL.iter().map(|p| p.cuda().0);
     let files: Vec<&str> = COMMON
         .into_iter()
+        .chain([TANGENT])
         .chain(models)
         .chain(payoffs)
-        .chain([KERNEL])
+        .chain([KERNEL, ONE_PASS])
         .chain(EXTENSION)
         .chain([DATED_STEP, DATED, DATED_MULTI])
         .collect();
@@ -136,6 +148,12 @@ pub fn full_source(fast_math: bool) -> String {
             for (precision, ty) in [(Precision::F32, "float"), (Precision::F64, "double")] {
                 src.push_str(&format!(
                     "RP_KERNEL({}, {}, {ty}, {})\n",
+                    m.cuda().1,
+                    p.cuda().1,
+                    kernel_name(m, p, precision)
+                ));
+                src.push_str(&format!(
+                    "RP_ONE_PASS_KERNEL({}, {}, {ty}, {}{ONE_PASS_SUFFIX})\n",
                     m.cuda().1,
                     p.cuda().1,
                     kernel_name(m, p, precision)
@@ -160,6 +178,7 @@ pub fn all_kernel_names() -> Vec<String> {
             for precision in [Precision::F32, Precision::F64] {
                 let name = kernel_name(m, p, precision);
                 v.push(format!("{name}{PV_ONLY_SUFFIX}"));
+                v.push(format!("{name}{ONE_PASS_SUFFIX}"));
                 v.push(name);
             }
         }

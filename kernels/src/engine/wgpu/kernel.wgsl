@@ -35,24 +35,10 @@ override PV_ONLY: bool = false;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-var<workgroup> sh: array<array<f32, OUTPUTS>, WG>;
-var<workgroup> sh_mean: array<f32, OUTPUTS>;
 
 fn family(t: u32, f: u32) -> ModelConsts {
     let at = FAMILY_VEC4S * f;
     return ModelConsts(trades[t].families[at], trades[t].families[at + 1u], trades[t].families[at + 2u]);
-}
-
-// Sums sh[0..64][q] into sh[0][q] by a pairwise tree.
-fn tree_sum(lid: u32) {
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        if (lid < stride) {
-            for (var q = 0u; q < OUTPUTS; q++) {
-                sh[lid][q] = sh[lid][q] + sh[lid + stride][q];
-            }
-        }
-        workgroupBarrier();
-    }
 }
 
 @compute @workgroup_size(WG)
@@ -145,48 +131,5 @@ fn price(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
         }
     }
 
-    // Workgroup reduction: antithetic pairs first, then mean and M2.
-    let in_block = min(WG, n_paths - min(n_paths, block * WG));
-    var n = in_block;
-    for (var q = 0u; q < OUTPUTS; q++) {
-        sh[lid][q] = o[q];
-    }
-    workgroupBarrier();
-    if (anti) {
-        n = in_block / 2u;
-        var pair = array<f32, OUTPUTS>();
-        if (lid < WG / 2u) {
-            for (var q = 0u; q < OUTPUTS; q++) {
-                pair[q] = 0.5 * (sh[2u * lid][q] + sh[2u * lid + 1u][q]);
-            }
-        }
-        workgroupBarrier();
-        for (var q = 0u; q < OUTPUTS; q++) {
-            o[q] = pair[q];
-            sh[lid][q] = pair[q];
-        }
-        workgroupBarrier();
-    }
-    tree_sum(lid);
-    if (lid == 0u) {
-        for (var q = 0u; q < OUTPUTS; q++) {
-            sh_mean[q] = sh[0][q] / f32(max(n, 1u));
-        }
-    }
-    workgroupBarrier();
-    let mine = lid < n;
-    for (var q = 0u; q < OUTPUTS; q++) {
-        let dev = o[q] - sh_mean[q];
-        sh[lid][q] = select(0.0, dev * dev, mine);
-    }
-    workgroupBarrier();
-    tree_sum(lid);
-    if (lid == 0u) {
-        let base = wg_index * PARTIAL;
-        partials[base] = f32(n);
-        for (var q = 0u; q < OUTPUTS; q++) {
-            partials[base + 1u + q] = sh_mean[q];
-            partials[base + 1u + OUTPUTS + q] = sh[0][q];
-        }
-    }
+    reduce_block(lid, o, n_paths, block, anti, wg_index);
 }

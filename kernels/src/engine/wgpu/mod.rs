@@ -25,10 +25,13 @@ mod source;
 
 pub use device::{adapters, AdapterSummary};
 use device::{block_on, failed, instance, preference, unavailable};
-pub use source::{dated_multi_shader, dated_shader, extension_shader, pricing_shader};
-#[allow(unused_imports)] // COMMON, KERNEL, EXTENSION, DATED: read by the prelude's tests.
+pub use source::{
+    dated_multi_shader, dated_shader, extension_shader, one_pass_shader, pricing_shader,
+};
+#[allow(unused_imports)] // COMMON, KERNEL, EXTENSION, DATED, ...: read by the prelude's tests.
 pub(crate) use source::{
-    COMMON, DATED, DATED_MULTI, DATED_STEP, EXTENSION, KAT, KERNEL, MATH, RNG,
+    COMMON, DATED, DATED_MULTI, DATED_STEP, EXTENSION, KAT, KERNEL, MATH, ONE_PASS, PRICE_REDUCE,
+    RNG, TANGENT,
 };
 
 use std::collections::HashMap;
@@ -75,8 +78,8 @@ pub struct WgpuEngine {
     limits: wgpu::Limits,
     layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
-    /// By (model, payoff, PV-only).
-    pipelines: Mutex<HashMap<(ModelKind, PayoffKind, bool), Arc<wgpu::ComputePipeline>>>,
+    /// By (model, payoff, PV-only, one-pass).
+    pipelines: Mutex<HashMap<(ModelKind, PayoffKind, bool, bool), Arc<wgpu::ComputePipeline>>>,
     /// The early-exercise kernels' bindings (the pricing kernel's, then
     /// dates and coefficients) and pipelines, by `heston`.
     extension_layout: wgpu::BindGroupLayout,
@@ -202,31 +205,42 @@ impl WgpuEngine {
     }
 
     /// The pipeline of a model x payoff kind; `pv_only` sets the shader's
-    /// `PV_ONLY` override (one family, one fold), the twin of CUDA's `_pv`.
+    /// `PV_ONLY` override (one family, one fold), the twin of CUDA's `_pv`;
+    /// `one_pass` takes the one-pass kernel ([`one_pass_shader`]).
     pub(super) fn pipeline(
         &self,
         model: ModelKind,
         payoff: PayoffKind,
         pv_only: bool,
+        one_pass: bool,
     ) -> Result<Arc<wgpu::ComputePipeline>, EngineError> {
         let mut cache = self
             .pipelines
             .lock()
             .map_err(|_| failed("pipeline cache poisoned"))?;
-        if let Some(p) = cache.get(&(model, payoff, pv_only)) {
+        if let Some(p) = cache.get(&(model, payoff, pv_only, one_pass)) {
             return Ok(p.clone());
         }
         let label = format!(
-            "riskpool-{}-{}{}",
+            "riskpool-{}-{}{}{}",
             model.name(),
             payoff.name(),
-            if pv_only { "-pv" } else { "" }
+            if pv_only { "-pv" } else { "" },
+            if one_pass { "-one-pass" } else { "" }
         );
+        // The one-pass kernel has no PV_ONLY variant.
+        let pv = [("PV_ONLY", if pv_only { 1.0 } else { 0.0 })];
+        let constants: &[(&str, f64)] = if one_pass { &[] } else { &pv };
+        let source = if one_pass {
+            one_pass_shader(model, payoff)
+        } else {
+            pricing_shader(model, payoff)
+        };
         let module = self
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(&label),
-                source: wgpu::ShaderSource::Wgsl(pricing_shader(model, payoff).into()),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
             });
         let p = Arc::new(
             self.device
@@ -236,14 +250,14 @@ impl WgpuEngine {
                     module: &module,
                     entry_point: Some("price"),
                     compilation_options: wgpu::PipelineCompilationOptions {
-                        constants: &[("PV_ONLY", if pv_only { 1.0 } else { 0.0 })],
+                        constants,
                         ..Default::default()
                     },
                     cache: None,
                 }),
         );
         self.check_errors()?;
-        cache.insert((model, payoff, pv_only), p.clone());
+        cache.insert((model, payoff, pv_only, one_pass), p.clone());
         Ok(p)
     }
 
@@ -326,7 +340,7 @@ impl WgpuEngine {
         k: &KindPlan,
         out: &mut [f32],
     ) -> Result<(), EngineError> {
-        let pipeline = self.pipeline(k.model, k.payoff, k.pv_only)?;
+        let pipeline = self.pipeline(k.model, k.payoff, k.pv_only, k.one_pass)?;
         let record_size = plan.record_size as u64;
         let max_binding = self.max_binding;
         let max_trades = (max_binding / record_size).max(1) as usize;
@@ -434,22 +448,26 @@ impl WgpuEngine {
         let (dated, dated_multi): (Vec<usize>, Vec<usize>) = dated
             .into_iter()
             .partition(|&i| crate::gpu::dated::takes(&trades[i]));
-        let plan = BatchPlan::with_plans("wgpu", trades, plans, &plain, req, PATHS_PER_BLOCK)?;
-        let mut partials = vec![0.0f32; plan.partials_len()];
-        let mut seconds = Vec::with_capacity(plan.kinds.len());
-        for k in &plan.kinds {
-            let t0 = Instant::now();
-            let at = k.first_block as usize * PARTIAL;
-            self.price_kind(
-                &plan,
-                k,
-                &mut partials[at..at + k.blocks() as usize * PARTIAL],
-            )?;
-            seconds.push(t0.elapsed().as_secs_f64());
-        }
+        let (one_pass, plain) = crate::gpu::one_pass::split(trades, plans, plain, req);
         let mut results = vec![TradeResult::unpriced(); trades.len()];
-        for (i, m, s) in plan.merge(&partials, from_mean_m2, |k| seconds[k]) {
-            results[i] = TradeResult::from_moments(&m, req, trades[i].paths, s);
+        let plain = BatchPlan::with_plans("wgpu", trades, plans, &plain, req, PATHS_PER_BLOCK)?;
+        let one_pass = BatchPlan::one_pass("wgpu", trades, &one_pass, req, PATHS_PER_BLOCK)?;
+        for plan in [plain, one_pass] {
+            let mut partials = vec![0.0f32; plan.partials_len()];
+            let mut seconds = Vec::with_capacity(plan.kinds.len());
+            for k in &plan.kinds {
+                let t0 = Instant::now();
+                let at = k.first_block as usize * PARTIAL;
+                self.price_kind(
+                    &plan,
+                    k,
+                    &mut partials[at..at + k.blocks() as usize * PARTIAL],
+                )?;
+                seconds.push(t0.elapsed().as_secs_f64());
+            }
+            for m in plan.merge(&partials, from_mean_m2, |k| seconds[k]) {
+                results[m.index] = m.result(req, trades[m.index].paths);
+            }
         }
         for plan in ExtensionPlan::new("wgpu", trades, &extended, req, PATHS_PER_BLOCK, false)? {
             let (blocks, secs) = self.side_sums(&plan.batch(), trades, req)?;

@@ -16,6 +16,13 @@ pub(crate) const MATH: &str = include_str!("../../math.wgsl");
 pub(crate) const COMMON: &str = include_str!("common.wgsl");
 /// The pricing kernel and the known-answer kernel.
 pub(crate) const KERNEL: &str = include_str!("kernel.wgsl");
+/// Dual numbers (the twin of `tangent.rs`), before the models and payoffs,
+/// whose one-pass twins (`model_step_d`, `payoff_*_d`) use them.
+pub(crate) const TANGENT: &str = include_str!("../../tangent.wgsl");
+/// The reduction both pricing kernels end with (kernel.wgsl, one_pass.wgsl).
+pub(crate) const PRICE_REDUCE: &str = include_str!("price_reduce.wgsl");
+/// The one-pass kernel ([`crate::gpu::one_pass`]).
+pub(crate) const ONE_PASS: &str = include_str!("one_pass.wgsl");
 pub(crate) const KAT: &str = include_str!("kat.wgsl");
 /// Several assets and early exercise: the correlated step, the payoffs on
 /// several assets, the continuation value and their kernel
@@ -49,6 +56,7 @@ pub fn extension_shader(heston: bool, width: Width) -> String {
         RNG.to_string(),
         MATH.to_string(),
         COMMON.to_string(),
+        TANGENT.to_string(),
         model.wgsl().to_string(),
     ];
     parts.extend(EXTENSION.iter().map(|s| s.to_string()));
@@ -68,6 +76,7 @@ pub fn dated_shader(payoff: PayoffKind) -> String {
         RNG,
         MATH,
         COMMON,
+        TANGENT,
         payoff.wgsl(),
         DATED_STEP,
         DATED,
@@ -108,9 +117,28 @@ pub fn pricing_shader(model: ModelKind, payoff: PayoffKind) -> String {
         RNG,
         MATH,
         COMMON,
+        TANGENT,
         model.wgsl(),
         payoff.wgsl(),
+        PRICE_REDUCE,
         KERNEL,
+    ]
+    .join("\n")
+}
+
+/// The one-pass kernel for one model x payoff pair: as
+/// [`pricing_shader`], `ONE_PASS` in place of the pricing kernel.
+pub fn one_pass_shader(model: ModelKind, payoff: PayoffKind) -> String {
+    [
+        &prelude::wgsl(PATHS_PER_BLOCK),
+        RNG,
+        MATH,
+        COMMON,
+        TANGENT,
+        model.wgsl(),
+        payoff.wgsl(),
+        PRICE_REDUCE,
+        ONE_PASS,
     ]
     .join("\n")
 }
