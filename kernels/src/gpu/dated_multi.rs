@@ -54,7 +54,7 @@ use std::sync::Arc;
 use bytemuck::{Pod, Zeroable};
 
 use super::dated::{scenario_records, scenario_results, RunSide, SideTarget, D_ANTITHETIC};
-use super::extension::{Moments, SideBatch, SideKernel, Width, E_MAX, E_MIN, E_PUT, E_SORTED};
+use super::extension::{Moments, SideBatch, SideKernel, Width};
 use crate::correlation::MAX_ASSETS;
 use crate::engine::cpu::dated::{greek_families, greek_result, step_tables, Pricer};
 use crate::engine::cpu::extension::Acc;
@@ -62,8 +62,7 @@ use crate::engine::{EngineError, PricingRequest, TradeResult};
 use crate::greeks::GreekSet;
 use crate::instrument::Trade;
 use crate::market::path::{AssetModel, DatedPath};
-use crate::multi::{MultiPayoff, RainbowKind};
-use crate::payoff::OptionType;
+use crate::multi::MultiPayoff;
 use crate::rng::key_of;
 use crate::scenario::{ScenarioResult, TradeScenarios};
 
@@ -224,31 +223,11 @@ impl MultiPlan {
         let t_coef = t_factor + n * n;
         let mut block = vec![0.0f64; t_coef + w.outputs() * nf];
         block[t_factor..t_coef].copy_from_slice(&base.factor[..n * n]);
-        let (flags, strike) = match &payoff {
-            MultiPayoff::Basket {
-                option,
-                strike,
-                weights,
-            } => {
-                for (j, wt) in weights.iter().enumerate().take(n) {
-                    block[T_WEIGHTS + j] = *wt;
-                }
-                (put(*option), *strike)
+        let (flags, strike) = super::extension::payoff_flags(&payoff, |j, wt| {
+            if j < n {
+                block[T_WEIGHTS + j] = wt;
             }
-            MultiPayoff::Rainbow {
-                option,
-                strike,
-                kind,
-            } => (
-                put(*option)
-                    | E_SORTED
-                    | match kind {
-                        RainbowKind::Max => E_MAX,
-                        RainbowKind::Min => E_MIN,
-                    },
-                *strike,
-            ),
-        };
+        });
         block[T_STRIKE] = strike;
         for (q, row) in coef.iter().enumerate() {
             for (f, c) in row.iter().enumerate() {
@@ -488,13 +467,6 @@ pub(crate) fn f32_policies<'a>(
         ));
     }
     Ok(())
-}
-
-fn put(o: OptionType) -> u32 {
-    match o {
-        OptionType::Put => E_PUT,
-        OptionType::Call => 0,
-    }
 }
 
 /// The plans `add` fills: a new one where the last could not take a

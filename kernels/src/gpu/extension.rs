@@ -227,31 +227,7 @@ fn record(
 ) -> ([u32; EXTENSION_HEAD], Vec<f64>) {
     let mut vals = vec![0.0f64; w.vals()];
     let n = p.n;
-    let (flags, strike) = match &p.payoff {
-        MultiPayoff::Basket {
-            option,
-            strike,
-            weights,
-        } => {
-            for (j, wt) in weights.iter().enumerate() {
-                vals[w.v_weights() + j] = *wt;
-            }
-            (put(*option), *strike)
-        }
-        MultiPayoff::Rainbow {
-            option,
-            strike,
-            kind,
-        } => (
-            put(*option)
-                | E_SORTED
-                | match kind {
-                    RainbowKind::Max => E_MAX,
-                    RainbowKind::Min => E_MIN,
-                },
-            *strike,
-        ),
-    };
+    let (flags, strike) = payoff_flags(&p.payoff, |j, wt| vals[w.v_weights() + j] = wt);
     let consts_of = |steps: &Steps, j: usize, fam: usize| match steps {
         Steps::Gbm(s) => s[j][fam].gpu_consts(),
         Steps::Heston(s) => s[j][fam].gpu_consts(),
@@ -316,10 +292,39 @@ fn record(
     (head, vals)
 }
 
-fn put(o: OptionType) -> u32 {
-    match o {
+/// A several-asset payoff's flag bits (`E_PUT`, and a rainbow's
+/// `E_SORTED` with `E_MAX` or `E_MIN`) and its strike, as both several-asset
+/// kernels read them (`extension.*`, `dated_multi.*`); a basket's weights go
+/// to `weight(asset, weight)`.
+pub(super) fn payoff_flags(payoff: &MultiPayoff, mut weight: impl FnMut(usize, f64)) -> (u32, f64) {
+    let put = |o: &OptionType| match o {
         OptionType::Put => E_PUT,
         OptionType::Call => 0,
+    };
+    match payoff {
+        MultiPayoff::Basket {
+            option,
+            strike,
+            weights,
+        } => {
+            for (j, wt) in weights.iter().enumerate() {
+                weight(j, *wt);
+            }
+            (put(option), *strike)
+        }
+        MultiPayoff::Rainbow {
+            option,
+            strike,
+            kind,
+        } => (
+            put(option)
+                | E_SORTED
+                | match kind {
+                    RainbowKind::Max => E_MAX,
+                    RainbowKind::Min => E_MIN,
+                },
+            *strike,
+        ),
     }
 }
 
