@@ -94,7 +94,8 @@ template <typename R> __device__ __forceinline__ Dual<R> vanilla(unsigned flags,
     return (flags & RP_PUT) ? rp_max(k - s, Dual<R>(R(0))) : rp_max(s - k, Dual<R>(R(0)));
 }
 
-// v where x's value is finite, else a NaN with no derivatives.
+// v where x's value is finite, else NaN in the value and every derivative.
 template <typename R> __device__ __forceinline__ Dual<R> rp_nan_unless_finite(Dual<R> v, Dual<R> x) {
-    return rp_is_finite(x.v) ? v : Dual<R>(rp_nan_unless_finite(v.v, x.v));
+    const R nan = rp_nan_unless_finite(v.v, x.v);
+    return rp_is_finite(x.v) ? v : Dual<R>(nan, nan, nan, nan);
 }

@@ -230,6 +230,20 @@ impl<T: Real> Real for Dual<T> {
     fn min(self, o: Self) -> Self {
         tie_or(self, o, self.v < o.v)
     }
+    /// A path that is not finite spoils its derivatives too: NaN in each
+    /// (a Greek of 0 would look like a number).
+    #[inline(always)]
+    fn nan_unless_finite(self, x: Self) -> Self {
+        let nan = T::from_f64(f64::NAN);
+        Self::select(
+            x.to_f64().is_finite(),
+            self,
+            Dual {
+                v: nan,
+                d: [nan; TANGENTS],
+            },
+        )
+    }
     fn sincos_turns(self) -> (Self, Self) {
         let (s, c) = self.v.sincos_turns();
         (Dual::constant(s), Dual::constant(c))

@@ -68,12 +68,13 @@ fn d_vanilla(flags: u32, s: D, k: D) -> D {
     return d_max(d_sub(s, k), dc(0.0));
 }
 
-// v where x's value is finite, else a NaN with no derivatives.
+// v where x's value is finite, else NaN in the value and every derivative.
 fn d_nan_unless_finite(v: D, x: D) -> D {
     if (rp_is_finite(x.v)) {
         return v;
     }
-    return dc(rp_nan_unless_finite(v.v, x.v));
+    let nan = rp_nan_unless_finite(v.v, x.v);
+    return D(nan, vec3<f32>(nan));
 }
 
 // A model's constants (ModelConsts' twelve slots) as dual numbers.

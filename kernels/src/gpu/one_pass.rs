@@ -125,6 +125,15 @@ macro_rules! gpu_one_pass {
             pub fn with_plan(trade: &Trade, plan: &Revaluations, req: &PricingRequest) -> $name {
                 let mut g = $name::zeroed();
                 g.trade = <$trade>::with_plan(trade, plan, req);
+                // Tangent coefficients as the pricing record's fold
+                // coefficients (record.rs): none rounded away.
+                let kept = |c: f64| -> $t {
+                    if c != 0.0 && (c as $t).abs() < <$t>::MIN_POSITIVE {
+                        (c.signum() as $t) * <$t>::MIN_POSITIVE
+                    } else {
+                        c as $t
+                    }
+                };
                 let dt = trade.maturity / trade.steps as f64;
                 for (q, lr) in plan.likelihood.iter().enumerate() {
                     if let (Some(lr), true) = (lr, plan.active[q]) {
@@ -151,7 +160,7 @@ macro_rules! gpu_one_pass {
                         }
                         for k in 0..MAX_FOLDS {
                             for j in 0..TANGENTS {
-                                g.tcoef[q][k][j] = tg.coef[q][k][j] as $t;
+                                g.tcoef[q][k][j] = kept(tg.coef[q][k][j]);
                             }
                         }
                     }

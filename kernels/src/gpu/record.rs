@@ -78,9 +78,22 @@ macro_rules! gpu_trade {
                     *slot = [f.family as $t, f.x0 as $t, f.dx as $t, f.discount as $t];
                 }
                 g.payoff = consts;
+                // A coefficient the precision rounds to 0 or a subnormal
+                // (a vega bump's 1 / (2 h vol) at a vol of 1e308 in f32)
+                // is kept at the smallest normal: the kernels skip a zero
+                // coefficient, so its fold's NaN (a path that is not
+                // finite) would give a Greek of 0 where the CPU's f64
+                // coefficient gives NaN.
+                let kept = |c: f64| -> $t {
+                    if c != 0.0 && (c as $t).abs() < <$t>::MIN_POSITIVE {
+                        (c.signum() as $t) * <$t>::MIN_POSITIVE
+                    } else {
+                        c as $t
+                    }
+                };
                 for q in 0..OUTPUTS {
                     for k in 0..MAX_FOLDS {
-                        g.coef[q][k] = if plan.active[q] { plan.coef[q][k] as $t } else { 0.0 };
+                        g.coef[q][k] = if plan.active[q] { kept(plan.coef[q][k]) } else { 0.0 };
                     }
                 }
                 g

@@ -60,32 +60,38 @@ fn seed(t: u32, k: u32, i: u32) -> vec3<f32> {
     );
 }
 
-// An output's likelihood-ratio weight of a path with scores sc = (first,
-// curvature, rate) (greeks.rs LrWeight::weight); c = (scale, spot, t, vol).
-fn lr_weight(kind: u32, c: vec4<f32>, sc: vec3<f32>) -> f32 {
+// An output's likelihood-ratio term: its weight of a path with scores
+// sc = (first, curvature, rate) (greeks.rs LrWeight::weight) times the
+// base fold's value v; c = (scale, spot, t, vol). The CPU takes the weight
+// in f64; here the spot divides the value and the score apart, never as a
+// square (which overflows f32 from a spot of 1.8e19) nor twice the score
+// (which underflows where the Greek itself does not: a gamma of 6e-26 at
+// a spot of 1e25).
+fn lr_term(kind: u32, c: vec4<f32>, sc: vec3<f32>, v: f32) -> f32 {
     let spot = c.y;
     let t = c.z;
     let vol = c.w;
     let a = sc.z / t;
+    let per_spot = v / spot;
     var w = 0.0;
     switch kind {
         case LR_DELTA: {
-            w = sc.x / spot;
+            w = sc.x * per_spot;
         }
         case LR_GAMMA: {
-            w = (sc.x * sc.x - sc.y - sc.x) / (spot * spot);
+            w = (sc.x * sc.x - sc.y - sc.x) / spot * per_spot;
         }
         case LR_DELTA_TERMINAL: {
-            w = a / spot;
+            w = a * per_spot;
         }
         case LR_GAMMA_TERMINAL: {
-            w = (a * a - 1.0 / (vol * vol * t) - a) / (spot * spot);
+            w = (a * a - 1.0 / (vol * vol * t) - a) / spot * per_spot;
         }
         case LR_VEGA_TERMINAL: {
-            w = (vol * vol * t * a * a - 1.0) / vol - vol * t * a;
+            w = ((vol * vol * t * a * a - 1.0) / vol - vol * t * a) * v;
         }
         case LR_RHO: {
-            w = sc.z - t;
+            w = (sc.z - t) * v;
         }
         default: {}
     }
@@ -216,7 +222,7 @@ fn price(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
             }
             let kind = trades[t].lr_kind[q / 4u][q % 4u];
             if (kind != LR_NONE) {
-                o[q] = o[q] + lr_weight(kind, trades[t].lr[q], sc) * v[0];
+                o[q] = o[q] + lr_term(kind, trades[t].lr[q], sc, v[0]);
             }
         }
     }
