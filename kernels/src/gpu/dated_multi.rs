@@ -740,6 +740,7 @@ mod tests {
     use crate::greeks::Greek;
     use crate::market::dated::{resolve, DatedTerms};
     use crate::market::Market;
+    use crate::payoff::OptionType;
     use crate::scenario::MarketMove;
 
     /// A dated basket call on `n` black underlyings on flat vols, every
