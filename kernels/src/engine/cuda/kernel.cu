@@ -67,6 +67,35 @@ __device__ __forceinline__ void rp_block_sums(double* __restrict__ partials, uns
     }
 }
 
+// A path's outputs `o` into the thread's sums: antithetic pairs (neighbouring
+// threads; an even path count keeps both live or both not) averaged first,
+// counted once. Shared by the fused and one-pass kernels.
+__device__ __forceinline__ void rp_add_path(double* o, bool anti, bool live, unsigned& n, double* sum,
+                                            double* sum_sq) {
+    if (anti) {
+#pragma unroll
+        for (int q = 0; q < RP_OUTPUTS; q++) {
+            const double partner = __shfl_xor_sync(0xffffffffu, o[q], 1);
+            o[q] = 0.5 * (o[q] + partner);
+        }
+        if (live && (threadIdx.x & 1u) == 0u) {
+            n++;
+#pragma unroll
+            for (int q = 0; q < RP_OUTPUTS; q++) {
+                sum[q] += o[q];
+                sum_sq[q] += o[q] * o[q];
+            }
+        }
+    } else if (live) {
+        n++;
+#pragma unroll
+        for (int q = 0; q < RP_OUTPUTS; q++) {
+            sum[q] += o[q];
+            sum_sq[q] += o[q] * o[q];
+        }
+    }
+}
+
 // PV_ONLY: every trade of the launch has one model family and one fold
 // (a price with no Greeks, as azfinsim's pvonly runs), known at compile
 // time, so the loops over families and folds, and their per-step tests,
@@ -191,29 +220,7 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
                 }
             }
         }
-        if (anti) {
-            // Pairs are neighbouring threads; an even path count keeps both live or both not.
-#pragma unroll
-            for (int q = 0; q < RP_OUTPUTS; q++) {
-                const double partner = __shfl_xor_sync(0xffffffffu, o[q], 1);
-                o[q] = 0.5 * (o[q] + partner);
-            }
-            if (live && (threadIdx.x & 1u) == 0u) {
-                n++;
-#pragma unroll
-                for (int q = 0; q < RP_OUTPUTS; q++) {
-                    sum[q] += o[q];
-                    sum_sq[q] += o[q] * o[q];
-                }
-            }
-        } else if (live) {
-            n++;
-#pragma unroll
-            for (int q = 0; q < RP_OUTPUTS; q++) {
-                sum[q] += o[q];
-                sum_sq[q] += o[q] * o[q];
-            }
-        }
+        rp_add_path(o, anti, live, n, sum, sum_sq);
     }
 
     rp_block_sums(partials, b, n, sum, sum_sq);

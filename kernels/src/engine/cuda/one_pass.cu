@@ -198,28 +198,7 @@ __device__ __forceinline__ void price_paths_one_pass(const OnePassTrade<R>* __re
                         v[0];
             }
         }
-        if (anti) {
-            #pragma unroll
-            for (int q = 0; q < RP_OUTPUTS; q++) {
-                const double partner = __shfl_xor_sync(0xffffffffu, o[q], 1);
-                o[q] = 0.5 * (o[q] + partner);
-            }
-            if (live && (threadIdx.x & 1u) == 0u) {
-                n++;
-                #pragma unroll
-                for (int q = 0; q < RP_OUTPUTS; q++) {
-                    sum[q] += o[q];
-                    sum_sq[q] += o[q] * o[q];
-                }
-            }
-        } else if (live) {
-            n++;
-            #pragma unroll
-            for (int q = 0; q < RP_OUTPUTS; q++) {
-                sum[q] += o[q];
-                sum_sq[q] += o[q] * o[q];
-            }
-        }
+        rp_add_path(o, anti, live, n, sum, sum_sq);
     }
     rp_block_sums(partials, b, n, sum, sum_sq);
 }
