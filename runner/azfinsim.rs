@@ -66,7 +66,7 @@ pub fn run(args: &AzfinsimArgs) -> Result<()> {
                 seed: args.seed,
                 paths: None,
                 greeks: vec![],
-                greeks_method: crate::cli::GreeksMethodChoice::Bump,
+                greeks_method: None,
                 algorithm: Some(if algorithm == AzfinsimAlgorithm::Deltavega {
                     Algorithm::Deltavega
                 } else {

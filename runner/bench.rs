@@ -42,7 +42,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 "unknown workload `{name}`: expected W1, W2, W3, W4, W5, W6, W7 or W7S"
             )));
         };
-        w.request.greeks_method = args.greeks_method.method();
+        // As `price`: one pass, save for azfinsim's deltavega (azfinsim's bumps).
+        w.request.greeks_method = match args.greeks_method {
+            Some(m) => m.method(),
+            None if w.request.bumps == riskpool_kernels::greeks::Bumps::AZFINSIM => {
+                riskpool_kernels::greeks::GreeksMethod::Bump
+            }
+            None => riskpool_kernels::greeks::GreeksMethod::Pathwise,
+        };
         let mut best = f64::INFINITY;
         let mut last = Vec::new();
         for _ in 0..args.repeat.max(1) {

@@ -143,13 +143,14 @@ pub struct PriceArgs {
     /// Greeks to compute, comma-separated: delta,gamma,vega,rho.
     #[arg(long, value_delimiter = ',', value_parser = crate::flags::greek)]
     pub greeks: Vec<riskpool_kernels::Greek>,
-    /// How the Greeks are estimated: `bump` (central differences of
-    /// revaluations on the same paths, every engine) or `pathwise` (one
-    /// pass on the CPU engine: pathwise derivatives, likelihood ratios
-    /// for payoffs that jump, bumps where neither suits; each row's
-    /// `<greek>_method` column says which). See docs/formats.md.
-    #[arg(long, value_enum, default_value = "bump")]
-    pub greeks_method: GreeksMethodChoice,
+    /// How the Greeks are estimated: `pathwise` (the default: one pass,
+    /// pathwise derivatives, likelihood ratios for payoffs that jump,
+    /// bumps where neither suits; each row's `<greek>_method` column says
+    /// which) or `bump` (central differences of revaluations on the same
+    /// paths). azfinsim's `--algorithm deltavega` defaults to `bump` (its
+    /// Greeks are azfinsim's bumps). See docs/formats.md.
+    #[arg(long, value_enum)]
+    pub greeks_method: Option<GreeksMethodChoice>,
     /// azfinsim algorithm for azfinsim trades (default pvonly).
     #[arg(long, value_enum)]
     pub algorithm: Option<Algorithm>,
@@ -279,9 +280,11 @@ pub struct BenchArgs {
     /// Timed repetitions per workload (the best is reported).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
-    /// How the workloads' Greeks are estimated (as `price --greeks-method`).
-    #[arg(long, value_enum, default_value = "bump")]
-    pub greeks_method: GreeksMethodChoice,
+    /// How the workloads' Greeks are estimated (as `price
+    /// --greeks-method`; default `pathwise`, W2's azfinsim deltavega
+    /// `bump`).
+    #[arg(long, value_enum)]
+    pub greeks_method: Option<GreeksMethodChoice>,
     /// Print one JSON object per workload instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -92,7 +92,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         seed: riskpool_kernels::rng::DEFAULT_SEED,
         paths: None,
         greeks,
-        greeks_method: crate::cli::GreeksMethodChoice::Bump,
+        greeks_method: None,
         algorithm: None,
         shard: None,
         precision: PrecisionChoice::F32,

@@ -51,7 +51,7 @@ fn prices_json_lines_and_a_json_array_alike() {
     let a = std::fs::read_to_string(&out1).unwrap();
     assert!(
         a.starts_with(
-            "id,pv,stderr,delta,vega,delta_stderr,vega_stderr,paths,steps,engine,device,seconds\n"
+            "id,pv,stderr,delta,vega,delta_stderr,vega_stderr,delta_method,vega_method,paths,steps,engine,device,seconds\n"
         ),
         "{a}"
     );

@@ -112,7 +112,11 @@ fn a_csv_carries_method_columns_and_a_rerun_with_the_other_method_prices_again()
     let d = tempfile::tempdir().unwrap();
     let input = file(d.path(), "book.jsonl", BOOK);
     let out = d.path().join("r.csv");
-    price(&input, &out, &["--engine", "cpu"]);
+    price(
+        &input,
+        &out,
+        &["--engine", "cpu", "--greeks-method", "bump"],
+    );
     let header = |p: &std::path::Path| {
         std::fs::read_to_string(p)
             .unwrap()
@@ -122,11 +126,8 @@ fn a_csv_carries_method_columns_and_a_rerun_with_the_other_method_prices_again()
             .to_string()
     };
     assert!(!header(&out).contains("_method"), "{}", header(&out));
-    price(
-        &input,
-        &out,
-        &["--engine", "cpu", "--greeks-method", "pathwise"],
-    );
+    // One pass is the default.
+    price(&input, &out, &["--engine", "cpu"]);
     let h = header(&out);
     assert!(
         h.contains("delta_stderr,gamma_stderr,vega_stderr,rho_stderr,delta_method,gamma_method,vega_method,rho_method,paths"),
@@ -151,7 +152,8 @@ fn a_csv_carries_method_columns_and_a_rerun_with_the_other_method_prices_again()
     assert_eq!(e["delta"]["bump"], 1, "{e}");
     assert_eq!(e["gamma"]["pathwise_difference"], 3, "{e}");
     assert_eq!(e["vega"]["bump"], 2, "{e}");
-    // The same run again: complete, nothing priced, the file unchanged.
+    // The same run again, the default named: complete, nothing priced,
+    // the file unchanged.
     price(
         &input,
         &out,
@@ -160,11 +162,11 @@ fn a_csv_carries_method_columns_and_a_rerun_with_the_other_method_prices_again()
     assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
 }
 
-/// The wgpu engine takes a one-asset trade's Greeks in one pass as the CPU
-/// engine does (the same method columns, the values to the f32
-/// contract: 1e-4 relative or 0.1 SE), and bumps early exercise, saying so.
+/// The wgpu engine takes Greeks in one pass as the CPU engine does, one
+/// asset and early exercise alike (the same method columns, the values to
+/// the f32 contract: 1e-4 relative or 0.1 SE).
 #[test]
-fn the_wgpu_engine_takes_one_pass_greeks_as_the_cpu_and_bumps_early_exercise() {
+fn the_wgpu_engine_takes_one_pass_greeks_as_the_cpu_engine() {
     let d = tempfile::tempdir().unwrap();
     let input = file(d.path(), "book.jsonl", BOOK);
     let (gpu, cpu) = (d.path().join("gpu.jsonl"), d.path().join("cpu.jsonl"));
@@ -191,10 +193,6 @@ fn the_wgpu_engine_takes_one_pass_greeks_as_the_cpu_and_bumps_early_exercise() {
         assert_eq!(g["id"], c["id"]);
         for greek in GREEKS {
             let method = &g[format!("{greek}_method")];
-            if g["id"] == "american" {
-                assert_eq!(method, "bump", "{g}");
-                continue;
-            }
             assert_eq!(method, &c[format!("{greek}_method")], "{g}\n{c}");
             let (a, b) = (c[greek].as_f64().unwrap(), g[greek].as_f64().unwrap());
             let se = c[format!("{greek}_stderr")].as_f64().unwrap();
@@ -258,4 +256,19 @@ fn azfinsim_deltavega_to_csv_refuses_one_pass_greeks_and_to_json_lines_says_them
     // A knock-out watched at 172 steps jumps; its delta and vega bump.
     assert_eq!(r["delta_method"], "bump", "{r}");
     assert_eq!(r["vega_method"], "bump", "{r}");
+    // Named by neither flag, deltavega bumps (azfinsim's Greeks are its
+    // bumps): its CSV is written in azfinsim's columns, its JSON Lines
+    // rows carry no method columns.
+    let o = run(&input, &csv, &["--algorithm", "deltavega"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        text.starts_with("tradenum,delta,vega,delta_stderr,vega_stderr\n"),
+        "{text}"
+    );
+    let plain = d.path().join("plain.jsonl");
+    let o = run(&input, &plain, &["--algorithm", "deltavega"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = &rows(&plain)[0];
+    assert!(r.get("delta_method").is_none(), "{r}");
 }

@@ -40,6 +40,19 @@ fn check_paths_flag(paths: Option<u64>, antithetic: bool) -> Result<()> {
     }
 }
 
+/// How the Greeks are estimated: `--greeks-method`, else one pass, save
+/// for azfinsim's deltavega, whose Greeks are by definition azfinsim's
+/// central differences of 1% bumps (docs/azfinsim.md).
+pub(crate) fn greeks_method(args: &PriceArgs, format: Format) -> GreeksMethod {
+    match args.greeks_method {
+        Some(m) => m.method(),
+        None if format == Format::AzfinsimCsv && args.algorithm == Some(Algorithm::Deltavega) => {
+            GreeksMethod::Bump
+        }
+        None => GreeksMethod::Pathwise,
+    }
+}
+
 /// The Greeks asked for, each once, in the order first asked.
 fn distinct(greeks: &[Greek]) -> Vec<Greek> {
     let mut out = Vec::new();
@@ -77,7 +90,8 @@ impl<'a> PriceJob<'a> {
             seed: args.seed,
             greeks: GreekSet(distinct(&args.greeks)),
             bumps: Bumps::STANDARD,
-            greeks_method: args.greeks_method.method(),
+            // Resolved below, once the input's format is known.
+            greeks_method: GreeksMethod::Bump,
             antithetic: args.antithetic,
             precision: match args.precision {
                 PrecisionChoice::F32 => Precision::F32,
@@ -92,6 +106,7 @@ impl<'a> PriceJob<'a> {
 
         require_regular_file(&args.input, "--input", crate::input::READ_TWICE)?;
         let format = crate::input::detect(&args.input)?;
+        req.greeks_method = greeks_method(args, format);
         // Rows say each Greek's estimator where it may not be a bump.
         let methods = req.greeks_method != GreeksMethod::Bump;
         let layout = match (format, args.algorithm) {

@@ -14,7 +14,10 @@
 //! device. The GPU runs only the pricing pass, fused: each thread walks its
 //! path (or antithetic pair), and at each exercise date evaluates the
 //! basis and compares the continuation value with the intrinsic value for
-//! the base state and every bumped state; no path is stored.
+//! the base state and every bumped state; no path is stored. Under
+//! one-pass Greeks ([`E_ONE_PASS`]) the thread also differentiates the
+//! payoff where the base state and each spot state exercise, as the CPU
+//! pricer's `Pathwise` does, into the same outputs.
 //!
 //! **Memory per trade on the device**: one record as wide as its kernel
 //! ([`Width::record_bytes`]: the step constants of every asset in its
@@ -200,6 +203,15 @@ pub const E_RHO: u32 = 256;
 /// A scenario record: the base trade and one moved trade, side by side
 /// on the same normals (see [`revalue_extended`]).
 pub const E_SCENARIO: u32 = 512;
+/// One-pass Greeks (`--greeks-method pathwise`, see
+/// `engine/cpu/extension.rs`'s `Pathwise`): the payoff is differentiated
+/// at each state's exercise; delta asked ([`E_PW_DELTA`]), gbm's vega
+/// pathwise ([`E_PW_VEGA`]; else a bumped vega rides [`E_VEGA`]'s states),
+/// rho asked ([`E_PW_RHO`]); gamma from the spot states of [`E_SPOT`].
+pub const E_ONE_PASS: u32 = 1024;
+pub const E_PW_DELTA: u32 = 2048;
+pub const E_PW_VEGA: u32 = 4096;
+pub const E_PW_RHO: u32 = 8192;
 /// Set on an exercise date's step where the policy has coefficients there.
 pub const FITTED: u32 = 1 << 31;
 /// Set where a scenario record's moved policy has coefficients there.
@@ -248,7 +260,8 @@ fn record(
         | if p.spot { E_SPOT } else { 0 }
         | if p.vega { E_VEGA } else { 0 }
         | if p.rho { E_RHO } else { 0 }
-        | if moved.is_some() { E_SCENARIO } else { 0 };
+        | if moved.is_some() { E_SCENARIO } else { 0 }
+        | one_pass_flags(p);
     let scalars = [p.dt, p.rate, p.h_spot, p.dr, p.scale, strike];
     vals[..scalars.len()].copy_from_slice(&scalars);
     for j in 0..n {
@@ -290,6 +303,18 @@ fn record(
         first_factor as u32,
     ];
     (head, vals)
+}
+
+/// The one-pass flag bits of a prepared trade (none where it bumps).
+fn one_pass_flags(p: &Prepared) -> u32 {
+    let Some(pw) = p.pathwise else {
+        return 0;
+    };
+    let [delta, _, vega, rho] = p.asked;
+    E_ONE_PASS
+        | if delta { E_PW_DELTA } else { 0 }
+        | if vega && pw.vega { E_PW_VEGA } else { 0 }
+        | if rho { E_PW_RHO } else { 0 }
 }
 
 /// A several-asset payoff's flag bits (`E_PUT`, and a rainbow's
@@ -758,12 +783,7 @@ struct Records {
 
 /// A trade prepared for the GPU kernels, or why it cannot be.
 fn prepare(engine: &'static str, t: &Trade, req: &PricingRequest) -> Result<Prepared, EngineError> {
-    // The GPU kernels bump every Greek (one-pass Greeks are the CPU's).
-    let bumped = PricingRequest {
-        greeks_method: crate::greeks::GreeksMethod::Bump,
-        ..req.clone()
-    };
-    let p = Prepared::new(t, &bumped).ok_or_else(|| EngineError::BadTrade {
+    let p = Prepared::new(t, req).ok_or_else(|| EngineError::BadTrade {
         id: t.id.clone(),
         message: crate::engine::cpu::extension::UNPRICEABLE.into(),
     })?;

@@ -51,7 +51,7 @@ pub const SIZES: [(&str, usize); 8] = [
 ];
 
 /// The early-exercise and multi-asset kernels' flag bits ([`super::early`]).
-pub const EXTENSION_FLAGS: [(&str, u32); 11] = [
+pub const EXTENSION_FLAGS: [(&str, u32); 15] = [
     ("E_PUT", extension::E_PUT),
     ("E_MAX", extension::E_MAX),
     ("E_MIN", extension::E_MIN),
@@ -61,6 +61,10 @@ pub const EXTENSION_FLAGS: [(&str, u32); 11] = [
     ("E_VEGA", extension::E_VEGA),
     ("E_RHO", extension::E_RHO),
     ("E_SCENARIO", extension::E_SCENARIO),
+    ("E_ONE_PASS", extension::E_ONE_PASS),
+    ("E_PW_DELTA", extension::E_PW_DELTA),
+    ("E_PW_VEGA", extension::E_PW_VEGA),
+    ("E_PW_RHO", extension::E_PW_RHO),
     ("FITTED", extension::FITTED),
     ("MOVED_FITTED", extension::MOVED_FITTED),
 ];

@@ -37,3 +37,57 @@ fn multi_intrinsic(t: u32, flags: u32, s: ptr<private, array<f32, ASSETS>>, n: u
     }
     return max(u - k, 0.0);
 }
+
+// The intrinsic value's derivative in each asset value at s, into g (the
+// twin of MultiPayoff::gradient; one-pass Greeks): the payoff's slope (1
+// for a call in the money, -1 for a put, half that at the strike) times
+// the basket's weights, or a rainbow's slope shared by the assets tied for
+// its extreme.
+fn multi_gradient(t: u32, flags: u32, s: ptr<private, array<f32, ASSETS>>, g: ptr<private, array<f32, ASSETS>>,
+                  n: u32) {
+    let sorted = (flags & (E_MAX | E_MIN)) != 0u;
+    var u = (*s)[0];
+    if ((flags & E_MAX) != 0u) {
+        for (var j = 1u; j < assets_to(n); j++) {
+            if (j < n) {
+                u = max(u, (*s)[j]);
+            }
+        }
+    } else if ((flags & E_MIN) != 0u) {
+        for (var j = 1u; j < assets_to(n); j++) {
+            if (j < n) {
+                u = min(u, (*s)[j]);
+            }
+        }
+    } else {
+        u = 0.0;
+        for (var j = 0u; j < assets_to(n); j++) {
+            if (j < n) {
+                u = u + multi_weight(t, j) * (*s)[j];
+            }
+        }
+    }
+    let k = multi_strike(t);
+    var slope = 0.0;
+    if ((flags & E_PUT) != 0u) {
+        slope = select(select(0.0, -0.5, u == k), -1.0, u < k);
+    } else {
+        slope = select(select(0.0, 0.5, u == k), 1.0, u > k);
+    }
+    var tied = 0.0;
+    for (var j = 0u; j < assets_to(n); j++) {
+        if (j < n && (*s)[j] == u) {
+            tied = tied + 1.0;
+        }
+    }
+    tied = max(tied, 1.0);
+    for (var j = 0u; j < assets_to(n); j++) {
+        if (j < n) {
+            if (sorted) {
+                (*g)[j] = select(0.0, slope / tied, (*s)[j] == u);
+            } else {
+                (*g)[j] = slope * multi_weight(t, j);
+            }
+        }
+    }
+}

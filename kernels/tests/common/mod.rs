@@ -714,18 +714,38 @@ pub fn every_multi_and_exercise(paths: u64) -> Vec<Trade> {
 }
 
 /// `engine` against the CPU engine on trades with several assets or early
-/// exercise, with no Greeks and all of them, without and with antithetic
+/// exercise, with no Greeks and all of them (bumped, and in one pass:
+/// the same estimators as the CPU's), without and with antithetic
 /// pairs: the PV, every Greek and every asset's delta, gamma and vega
 /// within `max(tol.rel |cpu|, tol.se SE, tol.ulp)`. Prints and returns the
 /// largest relative difference seen.
 pub fn assert_extension_conforms(engine: &dyn Engine, trades: &[Trade], tol: Tolerance) -> f64 {
     let cpu = CpuEngine::new(None).unwrap();
     let (mut worst, mut worst_se): (f64, f64) = (0.0, 0.0);
-    for (req, trades) in request_matrix(trades, &[Precision::F32]) {
+    // Bumps, then one-pass Greeks (every Greek, with and without pairs).
+    let mut matrix = request_matrix(trades, &[Precision::F32]);
+    let one_pass: Vec<_> = matrix
+        .iter()
+        .filter(|(r, _)| !r.greeks.is_empty())
+        .map(|(r, t)| {
+            let r = PricingRequest {
+                greeks_method: riskpool_kernels::greeks::GreeksMethod::Pathwise,
+                ..r.clone()
+            };
+            (r, t.clone())
+        })
+        .collect();
+    matrix.extend(one_pass);
+    for (req, trades) in matrix {
         let a = cpu.price(&trades, &req).unwrap();
         let b = engine.price(&trades, &req).unwrap();
         for ((t, x), y) in trades.iter().zip(&a).zip(&b) {
             assert_eq!(x.paths, y.paths, "{}", t.id);
+            assert_eq!(
+                x.estimators, y.estimators,
+                "{} ({:?}): estimators",
+                t.id, req.greeks_method
+            );
             assert_eq!(x.per_asset.len(), y.per_asset.len(), "{}", t.id);
             let mut pairs = vec![("pv".to_string(), x.pv, y.pv)];
             for g in Greek::ALL {
@@ -767,8 +787,8 @@ pub fn assert_extension_conforms(engine: &dyn Engine, trades: &[Trade], tol: Tol
                     .max(rounding);
                 assert!(
                     diff <= allowed,
-                    "{} {name} on {} (greeks={} anti={}): cpu {} +- {}, other {} +- {} (tolerance {allowed})",
-                    t.id, engine.name(), req.greeks.0.len(), req.antithetic, p.value, p.stderr, q.value, q.stderr
+                    "{} {name} on {} (greeks={} anti={} {:?}): cpu {} +- {}, other {} +- {} (tolerance {allowed})",
+                    t.id, engine.name(), req.greeks.0.len(), req.antithetic, req.greeks_method, p.value, p.stderr, q.value, q.stderr
                 );
                 // Relative where the value stands above its rounding.
                 if p.value.abs() > rounding {

@@ -603,7 +603,11 @@ impl Prepared {
         out[0] = value[0];
         if let Some(pw) = self.pathwise {
             if broken {
+                // Every one-pass Greek of a path that is not finite is NaN
+                // (a spot state that exercised before the path broke
+                // would otherwise leave gamma finite beside a NaN PV).
                 grad.fill(f64::NAN);
+                own.fill(f64::NAN);
             }
             let [delta, gamma, vega, rho] = self.asked;
             let h = self.h_spot;

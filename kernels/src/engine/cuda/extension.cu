@@ -19,16 +19,16 @@ static_assert(1 + 2 * RpNarrow::SIDE_OUTPUTS < RpNarrow::SIDE_PARTIAL, "a block'
 static_assert(1 + 2 * RpWide::SIDE_OUTPUTS < RpWide::SIDE_PARTIAL, "a block's sums fit its partial");
 static_assert(RpNarrow::SIDE_PARTIAL == RP_EXTENSION_PARTIAL, "the narrow kernels' partial is the extension's");
 
-// State `st` at asset values xs relative to `spots`: its value and whether it is done.
+// State `st` at asset values xs relative to `spots`: its value and whether
+// it is done; returns whether it exercised now, its asset values left in s.
 template <class W>
-__device__ __forceinline__ void rp_extension_decide(const double* c, const double* spots, unsigned flags,
+__device__ __forceinline__ bool rp_extension_decide(const double* c, const double* spots, unsigned flags,
                                                 unsigned n, unsigned st, const double* xs, double disc,
                                                 bool fitted, bool last, const double* beta, double* value,
-                                                bool* done, unsigned& left) {
+                                                bool* done, unsigned& left, double* s) {
     if (done[st]) {
-        return;
+        return false;
     }
-    double s[W::ASSETS];
     for (unsigned j = 0; j < n; j++) {
         s[j] = spots[j] * xs[j];
     }
@@ -39,6 +39,79 @@ __device__ __forceinline__ void rp_extension_decide(const double* c, const doubl
         value[st] = iv * disc;
         done[st] = true;
         left--;
+    }
+    return exercise;
+}
+
+// One pass (RP_E_ONE_PASS): a path's gradients, as Prepared::path gathers
+// them: at the base state's exercise the discounted payoff's derivative in
+// each log-spot (grad) and its exercise time and log-spots; at a spot
+// state's, its own asset's (own, by state).
+template <class W> struct RpExerciseGradients {
+    double grad[W::ASSETS], x_tau[W::ASSETS], own[W::SIDE_STATES];
+    double tau;
+};
+
+// State st (the base, or a spot state) exercised at time t, discounted by
+// disc, at asset values s: the base state's `disc dg_j S_j`, or a spot
+// state's own asset's `disc dg_j S_j / S_j'` (its ratio is the base path's
+// relative value ex_j exactly: no rounding to difference away).
+template <class W>
+__device__ __forceinline__ void rp_exercised_gradient(const double* c, unsigned flags, unsigned n, unsigned st,
+                                                      double disc, double t, const double* s, const double* ex,
+                                                      const double* x, RpExerciseGradients<W>& gr) {
+    double dg[W::ASSETS];
+    rp_multi_gradient(c + W::V_WEIGHTS, c[5], flags, s, n, dg);
+    if (st == 0u) {
+        for (unsigned j = 0; j < n; j++) {
+            gr.grad[j] = disc * dg[j] * s[j];
+            gr.x_tau[j] = x[j];
+        }
+        gr.tau = t;
+    } else {
+        const unsigned j = (st - 1u) / 2u;
+        gr.own[st] = disc * dg[j] * ex[j];
+    }
+}
+
+// One pass: a path's outputs from its gradients (Prepared::path's pathwise
+// branch): delta per asset pathwise, gamma the difference of the spot
+// states' pathwise deltas, vega pathwise for gbm (dx_j/dvol_j = W_j(t) -
+// vol_j t, from the log-spot at exercise) or bumped, rho pathwise.
+template <class W>
+__device__ __forceinline__ void rp_one_pass_outputs(const double* c, unsigned flags, unsigned n, unsigned vega0,
+                                                    const double* value, const RpExerciseGradients<W>& gr,
+                                                    double* out) {
+    const double dt = c[0], h_spot = c[2], scale = c[4];
+    const bool spot = (flags & RP_E_SPOT) != 0u;
+    for (unsigned j = 0; j < n; j++) {
+        const double s0 = c[RP_V_SPOTS + j];
+        if (flags & RP_E_PW_DELTA) {
+            out[5 + j] = scale * gr.grad[j] / s0;
+        }
+        if (spot) {
+            out[5 + n + j] = scale * (gr.own[1 + 2 * j] - gr.own[2 + 2 * j]) / (2.0 * h_spot * s0);
+        }
+        const double dvol = c[W::V_DVOL + j];
+        if (flags & RP_E_PW_VEGA) {
+            // gbm's constants: drift dt, vol sqrt(dt).
+            const double* m = rp_asset_model<W>(c, j, 0);
+            const double mu = m[0] / dt, vol = m[1] / sqrt(dt);
+            out[5 + 2 * n + j] = scale * gr.grad[j] * ((gr.x_tau[j] - mu * gr.tau) / vol - vol * gr.tau);
+        } else if ((flags & RP_E_VEGA) && dvol > 0.0) {
+            const double u = value[vega0 + 2 * j], d = value[vega0 + 2 * j + 1];
+            out[5 + 2 * n + j] = scale * (u - d) / (2.0 * dvol);
+        }
+        out[1] += out[5 + j];
+        out[2] += out[5 + n + j];
+        out[3] += out[5 + 2 * n + j];
+    }
+    if (flags & RP_E_PW_RHO) {
+        double g = 0.0;
+        for (unsigned j = 0; j < n; j++) {
+            g += gr.grad[j];
+        }
+        out[4] = scale * (g * gr.tau - gr.tau * value[0]);
     }
 }
 
@@ -54,6 +127,7 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double, W
     const double* beta0 = coefs + tr.head[8];
     const unsigned terms = tr.head[9];
     const bool spot = (flags & RP_E_SPOT) != 0u, vega = (flags & RP_E_VEGA) != 0u, rho = (flags & RP_E_RHO) != 0u;
+    const bool one_pass = (flags & RP_E_ONE_PASS) != 0u;
     // A scenario record: the moved trade in the vol-up family, its own
     // spots, rate and coefficients.
     const bool scenario = (flags & RP_E_SCENARIO) != 0u;
@@ -75,9 +149,15 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double, W
     }
     double value[W::SIDE_STATES];
     bool done[W::SIDE_STATES];
+    RpExerciseGradients<W> gr;
+    gr.tau = 0.0;
+    for (unsigned j = 0; j < n; j++) {
+        gr.grad[j] = gr.x_tau[j] = 0.0;
+    }
     for (unsigned st = 0; st < ns; st++) {
         value[st] = 0.0;
         done[st] = false;
+        gr.own[st] = 0.0;
     }
     unsigned left = ns;
     unsigned cached = 0xffffffffu;
@@ -128,8 +208,12 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double, W
                 moved_finite = moved_finite && (!scenario || (rp_is_finite(xu[j]) && rp_is_finite(vu[j])));
             }
             if (!finite) {
+                const double nan = __longlong_as_double(0x7ff8000000000000ll);
                 for (unsigned st = 0; st < ns; st++) {
-                    value[st] = __longlong_as_double(0x7ff8000000000000ll);
+                    value[st] = gr.own[st] = nan;
+                }
+                for (unsigned j = 0; j < n; j++) {
+                    gr.grad[j] = nan;
                 }
                 left = 0;
                 break;
@@ -139,7 +223,7 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double, W
             const double* beta = beta0 + k * terms;
             const double t = (double)step * dt;
             const double disc = rp_exp(-rate * t);
-            double ex[W::ASSETS], xs[W::ASSETS];
+            double ex[W::ASSETS], xs[W::ASSETS], s[W::ASSETS];
             for (unsigned j = 0; j < n; j++) {
                 ex[j] = rp_exp(x[j]);
             }
@@ -176,9 +260,13 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double, W
                     const unsigned j = (st - 1u) / 2u;
                     xs[j] = ex[j] * ((st - 1u) % 2u == 0u ? 1.0 + h_spot : 1.0 - h_spot);
                 }
-                rp_extension_decide<W>(c, c + (moved ? W::V_MOVED_SPOTS : RP_V_SPOTS), flags, n, st, xs, d,
-                                    moved ? (dt_of[k] & RP_MOVED_FITTED) != 0u : fitted, last,
-                                    moved ? moved_beta0 + k * terms : beta, value, done, left);
+                const bool exercised = rp_extension_decide<W>(
+                    c, c + (moved ? W::V_MOVED_SPOTS : RP_V_SPOTS), flags, n, st, xs, d,
+                    moved ? (dt_of[k] & RP_MOVED_FITTED) != 0u : fitted, last, moved ? moved_beta0 + k * terms : beta,
+                    value, done, left, s);
+                if (one_pass && exercised && (st == 0u || (spot && st <= 2u * n))) {
+                    rp_exercised_gradient<W>(c, flags, n, st, d, t, s, ex, x, gr);
+                }
             }
         }
     }
@@ -186,6 +274,10 @@ __device__ __forceinline__ void rp_extension_path(const ExtensionTrade<double, W
         out[q] = 0.0;
     }
     out[0] = value[0];
+    if (one_pass) {
+        rp_one_pass_outputs<W>(c, flags, n, vega0, value, gr, out);
+        return;
+    }
     for (unsigned j = 0; j < n; j++) {
         if (spot) {
             const double hs = h_spot * c[RP_V_SPOTS + j];

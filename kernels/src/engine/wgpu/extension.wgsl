@@ -89,12 +89,22 @@ var<private> done: array<bool, SIDE_STATES>;
 var<private> left: u32;
 // A path's outputs.
 var<private> res: array<f32, SIDE_OUTPUTS>;
+// One pass (E_ONE_PASS): at each state's exercise, the discounted payoff's
+// derivative in each log-spot: every asset's for the base state (grad),
+// its own asset's for a spot state (own, by state); the payoff's gradient
+// (dg); the base state's exercise time and log-spots.
+var<private> grad: array<f32, ASSETS>;
+var<private> own: array<f32, SIDE_STATES>;
+var<private> dg: array<f32, ASSETS>;
+var<private> x_tau: array<f32, ASSETS>;
+var<private> tau: f32;
 
 // State `st` at asset values xs relative to the spots at `spots`:
-// exercised (or paid at maturity) where due.
-fn decide(t: u32, spots: u32, flags: u32, n: u32, st: u32, disc: f32, fitted: bool, last: bool, beta: u32) {
+// exercised (or paid at maturity) where due, and whether it was (its asset
+// values left in sv).
+fn decide(t: u32, spots: u32, flags: u32, n: u32, st: u32, disc: f32, fitted: bool, last: bool, beta: u32) -> bool {
     if (done[st]) {
-        return;
+        return false;
     }
     for (var j = 0u; j < assets_to(n); j++) {
         if (j < n) {
@@ -116,6 +126,7 @@ fn decide(t: u32, spots: u32, flags: u32, n: u32, st: u32, disc: f32, fitted: bo
         done[st] = true;
         left = left - 1u;
     }
+    return exercise;
 }
 
 // xs = ex.
@@ -124,6 +135,69 @@ fn xs_from_ex(n: u32) {
         if (j < n) {
             xs[j] = ex[j];
         }
+    }
+}
+
+// One pass: state st (the base, or a spot state) exercised at time tt,
+// discounted by disc, at asset values sv (decide's): the base state's
+// gradient `disc dg_j S_j` and its exercise time and log-spots, or a spot
+// state's own asset's `disc dg_j S_j / S_j'` (its ratio is the base path's
+// relative value ex_j exactly: no rounding to difference away).
+fn exercised_gradient(t: u32, flags: u32, n: u32, st: u32, disc: f32, tt: f32) {
+    multi_gradient(t, flags, &sv, &dg, n);
+    if (st == 0u) {
+        for (var j = 0u; j < assets_to(n); j++) {
+            if (j < n) {
+                grad[j] = disc * dg[j] * sv[j];
+                x_tau[j] = x[j];
+            }
+        }
+        tau = tt;
+    } else {
+        let j = (st - 1u) / 2u;
+        own[st] = disc * dg[j] * ex[j];
+    }
+}
+
+// One pass: a path's outputs from its gradients (Prepared::path's
+// pathwise branch): delta per asset pathwise, gamma the difference of the
+// spot states' pathwise deltas, vega pathwise for gbm (dx_j/dvol_j =
+// W_j(t) - vol_j t, from the log-spot at exercise) or bumped, rho pathwise.
+fn one_pass_outputs(t: u32, flags: u32, n: u32, vega0: u32, h_spot: f32, scale: f32, dt: f32) {
+    let spot = (flags & E_SPOT) != 0u;
+    for (var j = 0u; j < assets_to(n); j++) {
+        if (j < n) {
+            let s0 = extension_val(t, V_SPOTS + j);
+            if ((flags & E_PW_DELTA) != 0u) {
+                res[5u + j] = scale * grad[j] / s0;
+            }
+            if (spot) {
+                res[5u + n + j] = scale * (own[1u + 2u * j] - own[2u + 2u * j]) / (2.0 * h_spot * s0);
+            }
+            let dvol = extension_val(t, V_DVOL + j);
+            if ((flags & E_PW_VEGA) != 0u) {
+                let m = asset_model(t, j, 0u);
+                let mu = m.a.x / dt;
+                let vol = m.a.y / sqrt(dt);
+                res[5u + 2u * n + j] = scale * grad[j] * ((x_tau[j] - mu * tau) / vol - vol * tau);
+            } else if ((flags & E_VEGA) != 0u && dvol > 0.0) {
+                let u = value[vega0 + 2u * j];
+                let d = value[vega0 + 2u * j + 1u];
+                res[5u + 2u * n + j] = scale * (u - d) / (2.0 * dvol);
+            }
+            res[1] = res[1] + res[5u + j];
+            res[2] = res[2] + res[5u + n + j];
+            res[3] = res[3] + res[5u + 2u * n + j];
+        }
+    }
+    if ((flags & E_PW_RHO) != 0u) {
+        var g = 0.0;
+        for (var j = 0u; j < assets_to(n); j++) {
+            if (j < n) {
+                g = g + grad[j];
+            }
+        }
+        res[4] = scale * (g * tau - tau * value[0]);
     }
 }
 
@@ -140,6 +214,7 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
     let spot = (flags & E_SPOT) != 0u;
     let vega = (flags & E_VEGA) != 0u;
     let rho = (flags & E_RHO) != 0u;
+    let one_pass = (flags & E_ONE_PASS) != 0u;
     // A scenario record: the moved trade in the vol-up family, its own
     // spots, rate and coefficients.
     let scenario = (flags & E_SCENARIO) != 0u;
@@ -164,11 +239,15 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
             vu[j] = model_aux0(asset_model(t, j, 1u));
             vd[j] = model_aux0(asset_model(t, j, 2u));
             w[j] = 0.0;
+            grad[j] = 0.0;
+            x_tau[j] = 0.0;
         }
     }
+    tau = 0.0;
     for (var st = 0u; st < ns; st++) {
         value[st] = 0.0;
         done[st] = false;
+        own[st] = 0.0;
     }
     left = ns;
     var cached = 0xffffffffu;
@@ -230,6 +309,10 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
             if (!finite) {
                 for (var st = 0u; st < ns; st++) {
                     value[st] = bitcast<f32>(0x7fc00000u);
+                    own[st] = bitcast<f32>(0x7fc00000u);
+                }
+                for (var j = 0u; j < assets_to(n); j++) {
+                    grad[j] = bitcast<f32>(0x7fc00000u);
                 }
                 left = 0u;
                 break;
@@ -285,8 +368,12 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
                     xs[j] = ex[j] * select(1.0 - h_spot, 1.0 + h_spot, (st - 1u) % 2u == 0u);
                 }
                 let moved_fitted = (dates[first_date + k] & MOVED_FITTED) != 0u;
-                decide(t, select(V_SPOTS, V_MOVED_SPOTS, moved), flags, n, st, d,
-                       select(fitted, moved_fitted, moved), last, select(beta, moved_coef + k * terms, moved));
+                let exercised = decide(t, select(V_SPOTS, V_MOVED_SPOTS, moved), flags, n, st, d,
+                                       select(fitted, moved_fitted, moved), last,
+                                       select(beta, moved_coef + k * terms, moved));
+                if (one_pass && exercised && (st == 0u || (spot && st <= 2u * n))) {
+                    exercised_gradient(t, flags, n, st, d, tt);
+                }
             }
         }
     }
@@ -294,6 +381,10 @@ fn extension_path(t: u32, draw: u32, sign: f32) {
         res[q] = 0.0;
     }
     res[0] = value[0];
+    if (one_pass) {
+        one_pass_outputs(t, flags, n, vega0, h_spot, scale, dt);
+        return;
+    }
     for (var j = 0u; j < assets_to(n); j++) {
         if (j < n) {
             if (spot) {
