@@ -39,7 +39,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
         let Some(mut w) = workload(name.trim(), args.scale) else {
             bail!(UsageError(format!(
-                "unknown workload `{name}`: expected W1, W2, W3, W4, W5, W6, W7 or W7S"
+                "unknown workload `{name}`: expected W1, W2, W3, W4, W5, W5L, W6, W7 or W7S"
             )));
         };
         // As `price`: one pass, save for azfinsim's deltavega (azfinsim's bumps).

@@ -87,13 +87,13 @@ pub fn gpus_per_task(s: &str) -> Result<usize, String> {
     })
 }
 
-/// Parses one of `bench --workloads`: W1 to W7, or W7S (any case).
+/// Parses one of `bench --workloads`: W1 to W7, W5L or W7S (any case).
 pub fn workload(s: &str) -> Result<String, String> {
     let w = s.trim().to_ascii_uppercase();
     match w.as_str() {
-        "W1" | "W2" | "W3" | "W4" | "W5" | "W6" | "W7" | "W7S" => Ok(w),
+        "W1" | "W2" | "W3" | "W4" | "W5" | "W5L" | "W6" | "W7" | "W7S" => Ok(w),
         _ => Err(format!(
-            "unknown workload `{s}`: expected W1, W2, W3, W4, W5, W6, W7 or W7S"
+            "unknown workload `{s}`: expected W1, W2, W3, W4, W5, W5L, W6, W7 or W7S"
         )),
     }
 }

@@ -220,6 +220,12 @@ impl MultiPayoff {
                 (best, Some(best))
             }
         };
+        // A value that is not finite (its intrinsic is NaN) has no slope:
+        // every derivative NaN, never 0 beside a NaN PV.
+        if !u.is_finite() {
+            out.fill(f64::NAN);
+            return;
+        }
         let slope = match option {
             OptionType::Call if u > strike => 1.0,
             OptionType::Put if u < strike => -1.0,

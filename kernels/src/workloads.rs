@@ -37,9 +37,9 @@ impl Workload {
 /// Seed of the generated azfinsim trades of W1 and W2.
 pub const WORKLOAD_SEED: u64 = 2017;
 
-/// The workloads by name (`W1`..`W6`), scaled by `scale` (1.0 is the
-/// standard size; smaller for quick runs): trade count for W1/W2, paths
-/// for W3-W6.
+/// The workloads by name (`W1`..`W6`, `W5L`), scaled by `scale` (1.0 is
+/// the standard size; smaller for quick runs): trade count for W1/W2,
+/// paths for W3-W6.
 pub fn workload(name: &str, scale: f64) -> Option<Workload> {
     let scaled = |n: f64| ((n * scale).round() as u64).max(1);
     let azfinsim = |n: u64| -> Vec<Trade> {
@@ -117,68 +117,28 @@ pub fn workload(name: &str, scale: f64) -> Option<Workload> {
             }],
             request: PricingRequest::default(),
         },
-        "W5" => {
-            let n = 5;
-            let assets: Vec<HestonAsset> = (0..n)
-                .map(|i| HestonAsset {
-                    spot: 100.0 + 5.0 * i as f64,
-                    dividend: 0.01 * i as f64,
-                    v0: 0.04 + 0.005 * i as f64,
-                    kappa: 1.5,
-                    theta: 0.04 + 0.005 * i as f64,
-                    xi: 0.5,
-                    rho: -0.7,
-                })
-                .collect();
-            let rows: Vec<Vec<f64>> = (0..n)
-                .map(|i| {
-                    (0..n)
-                        .map(|j| if i == j { 1.0 } else { 0.3 })
-                        .collect()
-                })
-                .collect();
-            let model = MultiModel::HestonMulti {
-                rate: 0.03,
-                assets,
-                correlation: Correlation::new(&rows, n).ok()?,
-            };
-            let payoff = MultiPayoff::Rainbow {
-                option: OptionType::Put,
-                strike: 100.0,
-                kind: RainbowKind::Min,
-            };
-            Workload {
-                name: "W5",
-                description: "heston_multi 5 assets, American rainbow min put, 252 steps, 25,000 paths, delta/gamma/vega per asset and rho",
-                trades: vec![Trade {
-                    id: "w5".into(),
-                    stream: 5,
-                    model: ModelSpec::Gbm(Gbm {
-                        spot: 100.0,
-                        rate: 0.03,
-                        dividend: 0.0,
-                        vol: 0.2,
-                    }),
-                    payoff: PayoffSpec::European(European {
-                        option: OptionType::Put,
-                        strike: 100.0,
-                    }),
-                    maturity: 1.0,
-                    steps: 252,
-                    paths: scaled(25_000.0),
-                    extension: Some(Box::new(Extension {
-                        multi: Some(MultiAsset { model, payoff }),
-                        exercise: Exercise::American,
-                    })),
-                    dated: None,
-                }],
-                request: PricingRequest {
-                    greeks: GreekSet(Greek::ALL.to_vec()),
-                    precision: crate::Precision::F64,
-                    ..Default::default()
-                },
-            }
-        }
+        "W5" => heston_rainbow(
+            "W5",
+            "heston_multi 5 assets, American rainbow min put, 252 steps, 25,000 paths, delta/gamma/vega per asset and rho",
+            5,
+            (252, 1.0),
+            Exercise::American,
+            scaled(25_000.0),
+        )?,
+        // STAC-A2's large case's shape (10 assets, 1,260 steps, 100,000
+        // paths), exercisable weekly: 252 dates keep its regression states
+        // (dates x (assets + 1)) inside the fit's budget, where 1,260
+        // would not (crate::multi::MAX_DATE_STATES).
+        "W5L" => heston_rainbow(
+            "W5L",
+            "heston_multi 10 assets, Bermudan rainbow min put exercisable weekly (252 dates), 1,260 steps over 5 years, 100,000 paths, delta/gamma/vega per asset and rho",
+            10,
+            (1260, 5.0),
+            Exercise::Bermudan {
+                steps: (1..=252).map(|k| 5 * k).collect(),
+            },
+            scaled(100_000.0),
+        )?,
         "W6" => Workload {
             name: "W6",
             description: "one-asset American put (S=36, K=40, r=6%, vol 20%, T=1), 50 exercise steps, 100,000 paths",
@@ -214,8 +174,76 @@ pub fn workload(name: &str, scale: f64) -> Option<Workload> {
     Some(w)
 }
 
+/// W5's shape on `n` heston assets (spots 100 + 5i, correlation 0.3): an
+/// early-exercise rainbow min put struck at 100 on `(steps, maturity)`,
+/// every Greek per asset, in f64.
+fn heston_rainbow(
+    name: &'static str,
+    description: &'static str,
+    n: usize,
+    (steps, maturity): (u32, f64),
+    exercise: Exercise,
+    paths: u64,
+) -> Option<Workload> {
+    let assets: Vec<HestonAsset> = (0..n)
+        .map(|i| HestonAsset {
+            spot: 100.0 + 5.0 * i as f64,
+            dividend: 0.01 * i as f64,
+            v0: 0.04 + 0.005 * i as f64,
+            kappa: 1.5,
+            theta: 0.04 + 0.005 * i as f64,
+            xi: 0.5,
+            rho: -0.7,
+        })
+        .collect();
+    let rows: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.3 }).collect())
+        .collect();
+    let model = MultiModel::HestonMulti {
+        rate: 0.03,
+        assets,
+        correlation: Correlation::new(&rows, n).ok()?,
+    };
+    let payoff = MultiPayoff::Rainbow {
+        option: OptionType::Put,
+        strike: 100.0,
+        kind: RainbowKind::Min,
+    };
+    Some(Workload {
+        name,
+        description,
+        trades: vec![Trade {
+            id: name.to_lowercase(),
+            stream: 5,
+            model: ModelSpec::Gbm(Gbm {
+                spot: 100.0,
+                rate: 0.03,
+                dividend: 0.0,
+                vol: 0.2,
+            }),
+            payoff: PayoffSpec::European(European {
+                option: OptionType::Put,
+                strike: 100.0,
+            }),
+            maturity,
+            steps,
+            paths,
+            extension: Some(Box::new(Extension {
+                multi: Some(MultiAsset { model, payoff }),
+                exercise,
+            })),
+            dated: None,
+        }],
+        request: PricingRequest {
+            greeks: GreekSet(Greek::ALL.to_vec()),
+            precision: crate::Precision::F64,
+            ..Default::default()
+        },
+    })
+}
+
 /// All workload names, in order.
-pub const NAMES: [&str; 6] = ["W1", "W2", "W3", "W4", "W5", "W6"];
+pub const NAMES: [&str; 7] = ["W1", "W2", "W3", "W4", "W5", "W5L", "W6"];
 
 /// A scenario-revaluation workload: trades on named underlyings and the
 /// scenarios' moves of each underlying.

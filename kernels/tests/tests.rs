@@ -19,6 +19,7 @@ mod many_assets;
 mod multi_asset;
 mod non_finite;
 mod one_pass_engines;
+mod one_pass_multi_hostile;
 mod pathwise;
 mod reference_prices;
 mod scenarios;

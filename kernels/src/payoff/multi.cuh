@@ -55,6 +55,14 @@ __device__ __forceinline__ void rp_multi_gradient(const R* weights, R k, unsigne
             u += weights[j] * s[j];
         }
     }
+    // A value that is not finite (its intrinsic is NaN) has no slope:
+    // every derivative NaN, never 0 beside a NaN PV.
+    if (!rp_is_finite(u)) {
+        for (unsigned j = 0; j < n; j++) {
+            g[j] = rp_nan_unless_finite(u, u);
+        }
+        return;
+    }
     R slope;
     if (flags & RP_E_PUT) {
         slope = u < k ? R(-1) : u == k ? R(-0.5) : R(0);

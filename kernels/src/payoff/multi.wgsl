@@ -67,6 +67,16 @@ fn multi_gradient(t: u32, flags: u32, s: ptr<private, array<f32, ASSETS>>, g: pt
             }
         }
     }
+    // A value that is not finite (its intrinsic is NaN) has no slope:
+    // every derivative NaN, never 0 beside a NaN PV.
+    if (!rp_is_finite(u)) {
+        for (var j = 0u; j < assets_to(n); j++) {
+            if (j < n) {
+                (*g)[j] = rp_nan_unless_finite(u, u);
+            }
+        }
+        return;
+    }
     let k = multi_strike(t);
     var slope = 0.0;
     if ((flags & E_PUT) != 0u) {
