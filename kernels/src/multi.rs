@@ -161,10 +161,13 @@ impl MultiPayoff {
         }
     }
 
-    /// The intrinsic value at asset values `s`.
+    /// The option, its strike and the value it is struck on at asset
+    /// values `s`: the weighted sum (basket), the largest or smallest asset
+    /// (rainbow max, min). The twins: `multi_value` (WGSL),
+    /// `rp_multi_value` (CUDA C).
     #[inline]
-    pub fn intrinsic(&self, s: &[f64]) -> f64 {
-        let (option, strike, u) = match self {
+    fn struck_on(&self, s: &[f64]) -> (OptionType, f64, f64) {
+        match self {
             MultiPayoff::Basket {
                 option,
                 strike,
@@ -186,7 +189,13 @@ impl MultiPayoff {
                     RainbowKind::Min => s.iter().copied().fold(f64::INFINITY, f64::min),
                 },
             ),
-        };
+        }
+    }
+
+    /// The intrinsic value at asset values `s`.
+    #[inline]
+    pub fn intrinsic(&self, s: &[f64]) -> f64 {
+        let (option, strike, u) = self.struck_on(s);
         // A basket that is not finite (weights of 1e308 and -1e308 make
         // inf - inf) is NaN, never paid 0 by the max below.
         if !u.is_finite() {
@@ -204,22 +213,7 @@ impl MultiPayoff {
     /// the strike exactly, half (the limit of a central difference).
     pub fn gradient(&self, s: &[f64], out: &mut [f64]) {
         out.fill(0.0);
-        let (option, strike) = match self {
-            MultiPayoff::Basket { option, strike, .. }
-            | MultiPayoff::Rainbow { option, strike, .. } => (*option, *strike),
-        };
-        let (u, pick) = match self {
-            MultiPayoff::Basket { weights, .. } => {
-                (weights.iter().zip(s).map(|(w, s)| w * s).sum::<f64>(), None)
-            }
-            MultiPayoff::Rainbow { kind, .. } => {
-                let best = match kind {
-                    RainbowKind::Max => s.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                    RainbowKind::Min => s.iter().copied().fold(f64::INFINITY, f64::min),
-                };
-                (best, Some(best))
-            }
-        };
+        let (option, strike, u) = self.struck_on(s);
         // A value that is not finite (its intrinsic is NaN) has no slope:
         // every derivative NaN, never 0 beside a NaN PV.
         if !u.is_finite() {
@@ -232,23 +226,22 @@ impl MultiPayoff {
             OptionType::Call => 0.5 * f64::from(u == strike),
             OptionType::Put => -0.5 * f64::from(u == strike),
         };
-        match (self, pick) {
-            (MultiPayoff::Basket { weights, .. }, _) => {
+        match self {
+            MultiPayoff::Basket { weights, .. } => {
                 for (o, w) in out.iter_mut().zip(weights) {
                     *o = slope * w;
                 }
             }
             // Assets tied for the extreme (equal values: correlation 1)
             // share its slope, the mean of the sides, as a bump sees it.
-            (_, Some(best)) => {
-                let tied = s.iter().filter(|x| **x == best).count().max(1) as f64;
+            MultiPayoff::Rainbow { .. } => {
+                let tied = s.iter().filter(|x| **x == u).count().max(1) as f64;
                 for (o, x) in out.iter_mut().zip(s) {
-                    if *x == best {
+                    if *x == u {
                         *o = slope / tied;
                     }
                 }
             }
-            _ => {}
         }
     }
 

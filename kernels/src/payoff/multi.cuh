@@ -3,8 +3,10 @@
 // at asset values s, on the weighted sum (basket) or the largest or
 // smallest asset (rainbow max, min); `weights` are the basket's.
 
+// The value the option is struck on at asset values s: the weighted sum
+// (basket), the largest or smallest asset (rainbow max, min).
 template <typename R>
-__device__ __forceinline__ R rp_multi_intrinsic(const R* weights, R k, unsigned flags, const R* s, unsigned n) {
+__device__ __forceinline__ R rp_multi_value(const R* weights, unsigned flags, const R* s, unsigned n) {
     R u;
     if (flags & RP_E_MAX) {
         u = s[0];
@@ -22,6 +24,12 @@ __device__ __forceinline__ R rp_multi_intrinsic(const R* weights, R k, unsigned 
             u += weights[j] * s[j];
         }
     }
+    return u;
+}
+
+template <typename R>
+__device__ __forceinline__ R rp_multi_intrinsic(const R* weights, R k, unsigned flags, const R* s, unsigned n) {
+    const R u = rp_multi_value(weights, flags, s, n);
     // A basket that is not finite is NaN, never paid 0 by the max below.
     if (!rp_is_finite(u)) {
         return rp_nan_unless_finite(u, u);
@@ -38,23 +46,7 @@ template <typename R>
 __device__ __forceinline__ void rp_multi_gradient(const R* weights, R k, unsigned flags, const R* s, unsigned n,
                                                   R* g) {
     const bool sorted = (flags & (RP_E_MAX | RP_E_MIN)) != 0u;
-    R u;
-    if (flags & RP_E_MAX) {
-        u = s[0];
-        for (unsigned j = 1; j < n; j++) {
-            u = rp_max(u, s[j]);
-        }
-    } else if (flags & RP_E_MIN) {
-        u = s[0];
-        for (unsigned j = 1; j < n; j++) {
-            u = rp_min(u, s[j]);
-        }
-    } else {
-        u = R(0);
-        for (unsigned j = 0; j < n; j++) {
-            u += weights[j] * s[j];
-        }
-    }
+    const R u = rp_multi_value(weights, flags, s, n);
     // A value that is not finite (its intrinsic is NaN) has no slope:
     // every derivative NaN, never 0 beside a NaN PV.
     if (!rp_is_finite(u)) {

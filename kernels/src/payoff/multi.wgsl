@@ -5,7 +5,9 @@
 // where trade t's basket weights and strike are: multi_weight(t, j) and
 // multi_strike(t).
 
-fn multi_intrinsic(t: u32, flags: u32, s: ptr<private, array<f32, ASSETS>>, n: u32) -> f32 {
+// The value the option is struck on at asset values s: the weighted sum
+// (basket), the largest or smallest asset (rainbow max, min).
+fn multi_value(t: u32, flags: u32, s: ptr<private, array<f32, ASSETS>>, n: u32) -> f32 {
     var u = (*s)[0];
     if ((flags & E_MAX) != 0u) {
         for (var j = 1u; j < assets_to(n); j++) {
@@ -27,6 +29,11 @@ fn multi_intrinsic(t: u32, flags: u32, s: ptr<private, array<f32, ASSETS>>, n: u
             }
         }
     }
+    return u;
+}
+
+fn multi_intrinsic(t: u32, flags: u32, s: ptr<private, array<f32, ASSETS>>, n: u32) -> f32 {
+    let u = multi_value(t, flags, s, n);
     // A basket that is not finite is NaN, never paid 0 by the max below.
     if (!rp_is_finite(u)) {
         return rp_nan_unless_finite(u, u);
@@ -46,27 +53,7 @@ fn multi_intrinsic(t: u32, flags: u32, s: ptr<private, array<f32, ASSETS>>, n: u
 fn multi_gradient(t: u32, flags: u32, s: ptr<private, array<f32, ASSETS>>, g: ptr<private, array<f32, ASSETS>>,
                   n: u32) {
     let sorted = (flags & (E_MAX | E_MIN)) != 0u;
-    var u = (*s)[0];
-    if ((flags & E_MAX) != 0u) {
-        for (var j = 1u; j < assets_to(n); j++) {
-            if (j < n) {
-                u = max(u, (*s)[j]);
-            }
-        }
-    } else if ((flags & E_MIN) != 0u) {
-        for (var j = 1u; j < assets_to(n); j++) {
-            if (j < n) {
-                u = min(u, (*s)[j]);
-            }
-        }
-    } else {
-        u = 0.0;
-        for (var j = 0u; j < assets_to(n); j++) {
-            if (j < n) {
-                u = u + multi_weight(t, j) * (*s)[j];
-            }
-        }
-    }
+    let u = multi_value(t, flags, s, n);
     // A value that is not finite (its intrinsic is NaN) has no slope:
     // every derivative NaN, never 0 beside a NaN PV.
     if (!rp_is_finite(u)) {
