@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use riskpool_kernels::engine::check_request;
 use riskpool_kernels::{EngineError, PricingRequest};
 
-use crate::input::{error_at, Format, ReadOptions, ReadTrade, TradeReader};
+use crate::input::{error_at, Format, ReadOptions, ReadTrade, Source, TradeReader};
 
 /// Trades parsed together (about 12 MiB of azfinsim CSV).
 const BLOCK: usize = 1 << 16;
@@ -97,16 +97,22 @@ struct Row {
 
 /// Checks the whole input against `req`.
 pub fn check_all(path: &Path, opts: &ReadOptions, req: &PricingRequest) -> Result<Checked> {
-    check_in_blocks(path, opts, req, BLOCK)
+    check_in_blocks(Source::File(path), opts, req, BLOCK)
+}
+
+/// [`check_all`] of a file or a book in memory.
+pub fn check_source(source: Source, opts: &ReadOptions, req: &PricingRequest) -> Result<Checked> {
+    check_in_blocks(source, opts, req, BLOCK)
 }
 
 fn check_in_blocks(
-    path: &Path,
+    source: Source,
     opts: &ReadOptions,
     req: &PricingRequest,
     block: usize,
 ) -> Result<Checked> {
-    let mut reader = TradeReader::open(path, opts.clone())?;
+    let path = source.name();
+    let mut reader = TradeReader::from_source(source, opts.clone())?;
     let format = reader.format();
     let field = |azfinsim: &'static str, portfolio: &'static str| {
         if format == Format::AzfinsimCsv {
@@ -152,7 +158,7 @@ fn check_in_blocks(
         for row in rows {
             let row = row?;
             if let Some(first) = first_line.insert(row.stream, row.line) {
-                let what = duplicate(path, opts, first, row.line)?;
+                let what = duplicate(source, opts, first, row.line)?;
                 return Err(error_at(path, row.line, Some(field("tradenum", "id")), what).into());
             }
             count += 1;
@@ -170,8 +176,8 @@ fn check_in_blocks(
 
 /// The message for a stream id seen on line `first` and again on `line`:
 /// the ids are read back from the file (a rare path, so pass 1 keeps none).
-fn duplicate(path: &Path, opts: &ReadOptions, first: u64, line: u64) -> Result<String> {
-    let mut ids = TradeReader::open(path, opts.clone())?
+fn duplicate(source: Source, opts: &ReadOptions, first: u64, line: u64) -> Result<String> {
+    let mut ids = TradeReader::from_source(source, opts.clone())?
         .filter_map(|t| t.ok())
         .filter(|t| t.line == first || t.line == line)
         .map(|t| t.trade.id)
@@ -237,7 +243,8 @@ mod tests {
             // Header + 10 rows in blocks of 3 lines: four blocks, then the end.
             assert_eq!(blocks.len(), 4, "{opts:?}");
             assert_eq!(blocks.concat(), one_by_one, "{opts:?}");
-            let c = check_in_blocks(&path, &opts, &PricingRequest::default(), 3).unwrap();
+            let c =
+                check_in_blocks(Source::File(&path), &opts, &PricingRequest::default(), 3).unwrap();
             assert_eq!(c.count, one_by_one.len() as u64);
         }
         let window = ReadOptions {
@@ -269,7 +276,7 @@ mod tests {
         };
         for block in [1, 2, 5, 64] {
             let path = file(d.path(), 10, dup_then_bad);
-            let e = check_in_blocks(&path, &opts, &req, block)
+            let e = check_in_blocks(Source::File(&path), &opts, &req, block)
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -284,7 +291,7 @@ mod tests {
                     dup_then_bad(i, row)
                 }
             });
-            let e = check_in_blocks(&path, &opts, &req, block)
+            let e = check_in_blocks(Source::File(&path), &opts, &req, block)
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(":8:") && e.contains("fx1"), "{block}: {e}");

@@ -95,6 +95,37 @@ pub enum SimdChoice {
     Avx512,
 }
 
+/// How a message names an option: as the command line's flag (`--paths
+/// 3`, `--antithetic`) or as the Python package's keyword (`paths=3`,
+/// `antithetic=True`), so that one check serves both front ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Naming {
+    #[default]
+    Flags,
+    Keywords,
+}
+
+impl Naming {
+    /// Option `name` (in the flag's spelling, `greeks-method`) with its
+    /// value, if it takes one.
+    pub fn option(self, name: &str, value: Option<&dyn std::fmt::Display>) -> String {
+        match (self, value) {
+            (Naming::Flags, Some(v)) => format!("--{name} {v}"),
+            (Naming::Flags, None) => format!("--{name}"),
+            (Naming::Keywords, Some(v)) => format!("{}={v}", name.replace('-', "_")),
+            (Naming::Keywords, None) => name.replace('-', "_"),
+        }
+    }
+
+    /// A switch that is on (`--antithetic`, `antithetic=True`).
+    pub fn switch(self, name: &str) -> String {
+        match self {
+            Naming::Flags => format!("--{name}"),
+            Naming::Keywords => format!("{}=True", name.replace('-', "_")),
+        }
+    }
+}
+
 /// Options shared by everything that runs an engine.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EngineArgs {
@@ -118,6 +149,10 @@ pub struct EngineArgs {
     /// engines, and f64, are unchanged by it.
     #[arg(long)]
     pub fast_math: bool,
+    /// How messages name the options (not a flag: the command line's
+    /// are flags, the Python package sets keywords).
+    #[arg(skip)]
+    pub naming: Naming,
 }
 
 #[derive(clap::Args, Debug)]
@@ -225,6 +260,10 @@ pub struct RiskArgs {
     /// Trades per engine batch: their rows are made durable after each.
     #[arg(long, default_value_t = 64, value_parser = crate::flags::batch_trades)]
     pub batch_trades: usize,
+    /// A caller in process (the Python package): its cancel and the
+    /// progress it reads. Not a flag.
+    #[arg(skip)]
+    pub control: Option<std::sync::Arc<crate::api::Control>>,
 }
 
 #[derive(clap::Args, Debug)]

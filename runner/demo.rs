@@ -178,6 +178,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         shard: None,
         precision: PrecisionChoice::F32,
         batch_trades: 64,
+        control: None,
     })?;
     let summary_path = crate::durable::summary_path(&pnl);
     let summary: serde_json::Value = serde_json::from_str(

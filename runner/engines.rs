@@ -103,9 +103,13 @@ fn cuda(args: &EngineArgs) -> Result<CudaEngine, EngineError> {
 /// passes over such an engine instead.
 pub fn check_precision(args: &EngineArgs, precision: riskpool_kernels::Precision) -> Result<()> {
     if args.engine == EngineChoice::Wgpu && precision == riskpool_kernels::Precision::F64 {
-        anyhow::bail!(crate::error::UsageError(
-            "--engine wgpu --precision f64: WGSL has no f64; use --precision f32, or the cpu or cuda engine".into()
-        ));
+        let n = args.naming;
+        anyhow::bail!(crate::error::UsageError(format!(
+            "{} {}: WGSL has no f64; use {}, or the cpu or cuda engine",
+            n.option("engine", Some(&"wgpu")),
+            n.option("precision", Some(&"f64")),
+            n.option("precision", Some(&"f32")),
+        )));
     }
     Ok(())
 }

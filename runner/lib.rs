@@ -13,9 +13,12 @@
 //!   names, locks, atomic writes, hashes, the summary's check), `journal` (the one resume protocol of
 //!   `price` and `risk`), `engines` (engine choice and fallback),
 //!   `report` (the HTML risk report), `log`, `node`, `catalog`, `claims`;
+//! - `api`: `price` in process, rows returned as columns (the Python
+//!   package's core);
 //! - `error` (error types and exit codes) and `hooks` (test hooks, only
 //!   with the `test-hooks` feature).
 
+pub mod api;
 pub mod azfinsim;
 pub mod bench;
 pub mod catalog;

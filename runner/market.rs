@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use riskpool_kernels::market::Market;
 
+use crate::cli::Naming;
 use crate::error::UsageError;
 
 /// A market file, checked, with the hash of its bytes.
@@ -21,30 +22,28 @@ pub struct LoadedMarket {
 
 /// Reads and checks `--market FILE`.
 pub fn load(path: &Path) -> Result<Arc<LoadedMarket>> {
-    crate::input::require_regular_file(
-        path,
-        "--market",
-        "the market is read whole, before any trade",
-    )?;
-    let bytes = std::fs::read(path)
-        .map_err(|e| usage(format!("--market {}: cannot read: {e}", path.display())))?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| {
-        usage(format!(
-            "--market {}: not UTF-8 text: a JSON file is UTF-8",
-            path.display()
-        ))
-    })?;
+    load_named(path, Naming::Flags)
+}
+
+/// [`load`], its errors naming the market as `naming` names options.
+pub fn load_named(path: &Path, naming: Naming) -> Result<Arc<LoadedMarket>> {
+    let flag = naming.option("market", None);
+    let at = naming.option("market", Some(&path.display()));
+    crate::input::require_regular_file(path, &flag, "the market is read whole, before any trade")?;
+    let bytes = std::fs::read(path).map_err(|e| usage(format!("{at}: cannot read: {e}")))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| usage(format!("{at}: not UTF-8 text: a JSON file is UTF-8")))?;
     let text = text.trim_start_matches('\u{feff}');
     // Read first as JSON that refuses a key given twice in one object:
     // the market's maps (`underlyings`, `curves`) would keep the last of
     // two silently. A syntax error names the field it is in, as a book's.
     crate::input::check_strict_json(text)
-        .map_err(|e| json_error(path, text, e.line(), e.column(), &e.to_string()))?;
+        .map_err(|e| json_error(&at, text, e.line(), e.column(), &e.to_string()))?;
     let market = Market::from_json(text).map_err(|e| match line_column(&e.field) {
         // A type error (a string for a number, an unknown field) is placed
         // by its line and column: named by its field too.
-        Some((line, column)) => json_error(path, text, line, column, &e.message),
-        None => usage(format!("--market {}: {e}", path.display())),
+        Some((line, column)) => json_error(&at, text, line, column, &e.message),
+        None => usage(format!("{at}: {e}")),
     })?;
     Ok(Arc::new(LoadedMarket {
         market: Arc::new(market),
@@ -54,10 +53,10 @@ pub fn load(path: &Path) -> Result<Arc<LoadedMarket>> {
 
 /// An error of the market file's JSON at `line` and `column`, naming the
 /// field it is in where there is one (`underlyings.SPX.spot`).
-fn json_error(path: &Path, text: &str, line: usize, column: usize, message: &str) -> anyhow::Error {
+fn json_error(at: &str, text: &str, line: usize, column: usize, message: &str) -> anyhow::Error {
     match crate::input::field_at(text, line, column, 0) {
-        Some(field) => usage(format!("--market {}: `{field}`: {message}", path.display())),
-        None => usage(format!("--market {}: {message}", path.display())),
+        Some(field) => usage(format!("{at}: `{field}`: {message}")),
+        None => usage(format!("{at}: {message}")),
     }
 }
 

@@ -381,11 +381,7 @@ impl ResultWriter {
         engine: &str,
         device: &str,
     ) -> ResultWriter {
-        let greeks = match &layout {
-            Layout::Standard { greeks, .. } => greeks.clone(),
-            Layout::AzfinsimPv => vec![],
-            Layout::AzfinsimDeltaVega => vec![Greek::Delta, Greek::Vega],
-        };
+        let greeks = layout_greeks(&layout);
         ResultWriter {
             out: journal,
             kind,
@@ -422,88 +418,13 @@ impl ResultWriter {
 
     /// The row's cells, in the layout's column order.
     fn cells(&self, trade: &Trade, r: &TradeResult) -> Vec<Cell> {
-        let est = |x: f64| {
-            if x.is_finite() {
-                Cell::Num(x)
-            } else {
-                Cell::Missing
-            }
-        };
-        let greek = |g: Greek| r.greek(g).unwrap_or(r.pv);
-        let seconds = if r.seconds.is_finite() {
-            r.seconds
-        } else {
-            0.0
-        };
-        let id = Cell::Text(trade.id.clone());
-        match &self.layout {
-            Layout::AzfinsimPv => vec![
-                id,
-                Cell::Num(r.pv.value),
-                Cell::Num(seconds),
-                est(r.pv.stderr),
-            ],
-            Layout::AzfinsimDeltaVega => {
-                let (d, v) = (greek(Greek::Delta), greek(Greek::Vega));
-                vec![
-                    id,
-                    Cell::Num(d.value),
-                    Cell::Num(v.value),
-                    est(d.stderr),
-                    est(v.stderr),
-                ]
-            }
-            Layout::Standard {
-                greeks,
-                assets,
-                methods,
-            } => {
-                let mut c = vec![id, Cell::Num(r.pv.value), est(r.pv.stderr)];
-                c.extend(greeks.iter().map(|g| Cell::Num(greek(*g).value)));
-                c.extend(greeks.iter().map(|g| est(greek(*g).stderr)));
-                if *methods {
-                    c.extend(greeks.iter().map(|g| {
-                        let e = r.estimators[*g as usize].unwrap_or(Estimator::Bump);
-                        Cell::Text(e.name().to_string())
-                    }));
-                }
-                let per_asset: Vec<Greek> = per_asset_greeks(greeks).collect();
-                let entry = |g: Greek, i: usize| r.per_asset.get(i).and_then(|a| a.greek(g));
-                for g in &per_asset {
-                    c.extend(
-                        (0..*assets)
-                            .map(|i| entry(*g, i).map_or(Cell::Missing, |e| Cell::Num(e.value))),
-                    );
-                }
-                for g in &per_asset {
-                    c.extend(
-                        (0..*assets).map(|i| entry(*g, i).map_or(Cell::Missing, |e| est(e.stderr))),
-                    );
-                }
-                c.push(Cell::Count(r.paths));
-                c.push(Cell::Count(trade.steps as u64));
-                c.push(Cell::Text(self.engine.clone()));
-                c.push(Cell::Text(self.device.clone()));
-                c.push(Cell::Num(if r.seconds.is_finite() {
-                    r.seconds
-                } else {
-                    0.0
-                }));
-                c
-            }
-        }
+        row_cells(&self.layout, (&self.engine, &self.device), trade, r)
     }
 
     /// Writes one row; a result that is not a finite number is refused
     /// (nothing is written for it).
     pub fn write(&mut self, trade: &Trade, r: &TradeResult) -> Result<()> {
-        if let Some(why) = not_finite(r, &self.greeks) {
-            bail!(NotFinite(format!(
-                "trade `{}` did not price to a finite number ({why}){}",
-                trade.id,
-                likely_field(trade)
-            )));
-        }
+        check_finite(trade, r, &self.greeks)?;
         let cells = self.cells(trade, r);
         match self.kind {
             Kind::Csv => {
@@ -521,6 +442,110 @@ impl ResultWriter {
     /// Ends the journal: every row durable, its end line written.
     pub fn finish(self) -> Result<Done> {
         self.out.finish()
+    }
+}
+
+/// The Greeks every row of `layout` carries.
+pub fn layout_greeks(layout: &Layout) -> Vec<Greek> {
+    match layout {
+        Layout::Standard { greeks, .. } => greeks.clone(),
+        Layout::AzfinsimPv => vec![],
+        Layout::AzfinsimDeltaVega => vec![Greek::Delta, Greek::Vega],
+    }
+}
+
+/// Refuses a result that is not a finite number ([`NotFinite`], naming
+/// the trade and the field most likely to blame): it is never written as
+/// a success.
+pub fn check_finite(trade: &Trade, r: &TradeResult, greeks: &[Greek]) -> Result<()> {
+    if let Some(why) = not_finite(r, greeks) {
+        bail!(NotFinite(format!(
+            "trade `{}` did not price to a finite number ({why}){}",
+            trade.id,
+            likely_field(trade)
+        )));
+    }
+    Ok(())
+}
+
+/// A row's cells in `layout`'s column order, for a result of the engine and
+/// device named: what `price` writes, and what the Python package's frames
+/// hold.
+pub fn row_cells(
+    layout: &Layout,
+    (engine, device): (&str, &str),
+    trade: &Trade,
+    r: &TradeResult,
+) -> Vec<Cell> {
+    let est = |x: f64| {
+        if x.is_finite() {
+            Cell::Num(x)
+        } else {
+            Cell::Missing
+        }
+    };
+    let greek = |g: Greek| r.greek(g).unwrap_or(r.pv);
+    let seconds = if r.seconds.is_finite() {
+        r.seconds
+    } else {
+        0.0
+    };
+    let id = Cell::Text(trade.id.clone());
+    match layout {
+        Layout::AzfinsimPv => vec![
+            id,
+            Cell::Num(r.pv.value),
+            Cell::Num(seconds),
+            est(r.pv.stderr),
+        ],
+        Layout::AzfinsimDeltaVega => {
+            let (d, v) = (greek(Greek::Delta), greek(Greek::Vega));
+            vec![
+                id,
+                Cell::Num(d.value),
+                Cell::Num(v.value),
+                est(d.stderr),
+                est(v.stderr),
+            ]
+        }
+        Layout::Standard {
+            greeks,
+            assets,
+            methods,
+        } => {
+            let mut c = vec![id, Cell::Num(r.pv.value), est(r.pv.stderr)];
+            c.extend(greeks.iter().map(|g| Cell::Num(greek(*g).value)));
+            c.extend(greeks.iter().map(|g| est(greek(*g).stderr)));
+            if *methods {
+                c.extend(greeks.iter().map(|g| {
+                    let e = r.estimators[*g as usize].unwrap_or(Estimator::Bump);
+                    Cell::Text(e.name().to_string())
+                }));
+            }
+            let per_asset: Vec<Greek> = per_asset_greeks(greeks).collect();
+            let entry = |g: Greek, i: usize| r.per_asset.get(i).and_then(|a| a.greek(g));
+            for g in &per_asset {
+                c.extend(
+                    (0..*assets)
+                        .map(|i| entry(*g, i).map_or(Cell::Missing, |e| Cell::Num(e.value))),
+                );
+            }
+            for g in &per_asset {
+                c.extend(
+                    (0..*assets).map(|i| entry(*g, i).map_or(Cell::Missing, |e| est(e.stderr))),
+                );
+            }
+            c.push(Cell::Count(r.paths));
+            c.push(Cell::Count(trade.steps as u64));
+            c.push(Cell::Text(engine.to_string()));
+            c.push(Cell::Text(device.to_string()));
+            c.push(Cell::Num(if r.seconds.is_finite() {
+                r.seconds
+            } else {
+                0.0
+            }));
+            c
+        }
     }
 }
 

@@ -9,6 +9,10 @@
 //! - ```` ```json ````: must parse as JSON.
 //! - ```` ```bash ````, ```` ```text ````, ```` ```csv ````: shown, not
 //!   run (they need Azure, a GPU, cargo or minutes).
+//! - ```` ```python ````: the examples of `docs/python.md` and of the
+//!   README's "From Python" run in the Python suite
+//!   (`python/tests/test_docs.py`, with the package installed); others
+//!   are shown.
 //!
 //! It also checks that every repository path the documents cite exists,
 //! and that the README keeps its two set-up commands.

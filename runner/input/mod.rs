@@ -132,7 +132,17 @@ pub fn require_regular_file(
 
 /// Looks at the start of `path` to tell its format.
 pub fn detect(path: &Path) -> Result<Format, InputError> {
-    let mut f = File::open(path).map_err(|e| file_error(path, format!("cannot open: {e}")))?;
+    let f = File::open(path).map_err(|e| file_error(path, format!("cannot open: {e}")))?;
+    detect_in(path, f)
+}
+
+/// [`detect`] of a book held in memory, named `name` in errors.
+pub fn detect_bytes(name: &Path, bytes: &[u8]) -> Result<Format, InputError> {
+    detect_in(name, bytes)
+}
+
+/// Tells the format of the bytes `f` reads, named `path` in errors.
+fn detect_in(path: &Path, mut f: impl Read) -> Result<Format, InputError> {
     // The first 4 KiB after any leading blank space (a book may start with
     // blank lines), the blank space read past in bounded memory.
     let mut head = vec![0u8; 4096];
@@ -246,7 +256,7 @@ pub struct TradeReader {
 
 enum Inner {
     Lines {
-        text: BufReader<LineLimit<File>>,
+        text: BufReader<LineLimit<Box<dyn Read + Send + Sync>>>,
         line: u64,
     },
     Array {
@@ -256,9 +266,57 @@ enum Inner {
     },
 }
 
+/// Where a [`TradeReader`] reads: a file, or a book held in memory (the
+/// Python package's trades, its dicts written as JSON Lines or its frame as
+/// azfinsim CSV), named in errors by `name`.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    File(&'a Path),
+    Memory {
+        name: &'a Path,
+        bytes: &'a std::sync::Arc<[u8]>,
+    },
+}
+
+impl Source<'_> {
+    /// The name its errors give.
+    pub fn name(&self) -> &Path {
+        match self {
+            Source::File(p) => p,
+            Source::Memory { name, .. } => name,
+        }
+    }
+
+    /// Its format, from its first bytes.
+    pub fn detect(&self) -> Result<Format, InputError> {
+        match self {
+            Source::File(p) => detect(p),
+            Source::Memory { name, bytes } => detect_bytes(name, bytes),
+        }
+    }
+
+    /// Its bytes from the start.
+    fn open(&self) -> Result<Box<dyn Read + Send + Sync>, InputError> {
+        match self {
+            Source::File(path) => File::open(path)
+                .map(|f| Box::new(f) as Box<dyn Read + Send + Sync>)
+                .map_err(|e| file_error(path, format!("cannot open: {e}"))),
+            Source::Memory { bytes, .. } => {
+                Ok(Box::new(std::io::Cursor::new(std::sync::Arc::clone(bytes))))
+            }
+        }
+    }
+}
+
 impl TradeReader {
     pub fn open(path: &Path, opts: ReadOptions) -> Result<TradeReader, InputError> {
-        let format = detect(path)?;
+        Self::from_source(Source::File(path), opts)
+    }
+
+    /// A reader of `source`, a file or a book in memory.
+    pub fn from_source(source: Source, opts: ReadOptions) -> Result<TradeReader, InputError> {
+        let path = source.name();
+        let format = source.detect()?;
         let mut hash = xxhash_rust::xxh3::Xxh3::new();
         // The market is part of what the trades are: a run on another
         // market is another run (its signature differs).
@@ -268,7 +326,10 @@ impl TradeReader {
         }
         let inner = match format {
             Format::JsonArray => {
-                let bytes = std::fs::read(path)
+                let mut bytes = Vec::new();
+                source
+                    .open()?
+                    .read_to_end(&mut bytes)
                     .map_err(|e| file_error(path, format!("cannot read: {e}")))?;
                 let text = String::from_utf8(bytes).map_err(|e| {
                     // The line of the first byte that is not UTF-8.
@@ -293,8 +354,7 @@ impl TradeReader {
                 }
             }
             Format::JsonLines | Format::AzfinsimCsv => {
-                let f =
-                    File::open(path).map_err(|e| file_error(path, format!("cannot open: {e}")))?;
+                let f = source.open()?;
                 Inner::Lines {
                     text: BufReader::with_capacity(1 << 20, LineLimit::new(f, path)),
                     line: 0,
@@ -387,7 +447,7 @@ fn numbered(
 /// at the end of the file.
 fn read_line(
     path: &Path,
-    text: &mut BufReader<LineLimit<File>>,
+    text: &mut BufReader<LineLimit<Box<dyn Read + Send + Sync>>>,
     line: u64,
     buf: &mut String,
 ) -> Result<bool, InputError> {

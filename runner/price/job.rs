@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use riskpool_kernels::greeks::GreeksMethod;
 use riskpool_kernels::{Bumps, Greek, GreekSet, Precision, PricingRequest};
 
-use crate::cli::{Algorithm, PrecisionChoice, PriceArgs};
+use crate::cli::{Algorithm, Naming, PrecisionChoice, PriceArgs};
 use crate::durable::{check_not_read, check_output};
 use crate::error::UsageError;
 use crate::input::{require_regular_file, Format, ReadOptions};
@@ -31,10 +31,12 @@ pub struct PriceJob<'a> {
 
 /// `--paths` with `--antithetic`: pairs need an even count (the range is
 /// checked as the flag is parsed, `flags::paths`).
-fn check_paths_flag(paths: Option<u64>, antithetic: bool) -> Result<()> {
+pub(crate) fn check_paths_flag(paths: Option<u64>, antithetic: bool, n: Naming) -> Result<()> {
     match paths {
-        Some(n) if antithetic && n % 2 != 0 => bail!(UsageError(format!(
-            "--paths {n}: --antithetic pairs paths, so the count must be even"
+        Some(p) if antithetic && p % 2 != 0 => bail!(UsageError(format!(
+            "{}: {} pairs paths, so the count must be even",
+            n.option("paths", Some(&p)),
+            n.switch("antithetic")
         ))),
         _ => Ok(()),
     }
@@ -85,72 +87,10 @@ impl<'a> PriceJob<'a> {
                 .map(crate::market::load)
                 .transpose()?,
         };
-        check_paths_flag(args.paths, args.antithetic)?;
-        let mut req = PricingRequest {
-            seed: args.seed,
-            greeks: GreekSet(distinct(&args.greeks)),
-            bumps: Bumps::STANDARD,
-            // Resolved below, once the input's format is known.
-            greeks_method: GreeksMethod::Bump,
-            antithetic: args.antithetic,
-            precision: match args.precision {
-                PrecisionChoice::F32 => Precision::F32,
-                PrecisionChoice::F64 => Precision::F64,
-            },
-        };
-        if args.engine.fast_math && req.precision == Precision::F64 {
-            tracing::warn!(
-                "--fast-math applies to f32 path state; the f64 kernels are the same either way"
-            );
-        }
-
+        check_paths_flag(args.paths, args.antithetic, args.engine.naming)?;
         require_regular_file(&args.input, "--input", crate::input::READ_TWICE)?;
         let format = crate::input::detect(&args.input)?;
-        req.greeks_method = greeks_method(args, format);
-        // Rows say each Greek's estimator where it may not be a bump.
-        let methods = req.greeks_method != GreeksMethod::Bump;
-        let layout = match (format, args.algorithm) {
-            (Format::AzfinsimCsv, algorithm) => {
-                if !req.greeks.is_empty() {
-                    bail!(UsageError(
-                        "azfinsim trades take --algorithm deltavega, not --greeks".into()
-                    ));
-                }
-                if algorithm == Some(Algorithm::Deltavega) {
-                    req.greeks = GreekSet(vec![Greek::Delta, Greek::Vega]);
-                    req.bumps = Bumps::AZFINSIM;
-                    if kind == Kind::Csv && req.greeks_method != GreeksMethod::Bump {
-                        bail!(UsageError(format!(
-                            "--greeks-method {}: azfinsim's deltavega columns cannot say how a Greek was estimated; write JSON Lines (.jsonl) for the method columns, or use --greeks-method bump",
-                            req.greeks_method.name()
-                        )));
-                    }
-                }
-                match (kind, algorithm) {
-                    (Kind::Csv, Some(Algorithm::Deltavega)) => Layout::AzfinsimDeltaVega,
-                    (Kind::Csv, _) => Layout::AzfinsimPv,
-                    (Kind::JsonLines, _) => Layout::Standard {
-                        greeks: req.greeks.0.clone(),
-                        assets: 0,
-                        methods,
-                    },
-                }
-            }
-            (_, Some(_)) => bail!(UsageError(format!(
-                "--algorithm applies to azfinsim trade files; {} is {}",
-                args.input.display(),
-                format.name()
-            ))),
-            (_, None) => Layout::Standard {
-                greeks: req.greeks.0.clone(),
-                assets: 0,
-                methods,
-            },
-        };
-        if window.is_some() && format != Format::AzfinsimCsv {
-            bail!(UsageError("--start-trade and --trade-window select azfinsim trade numbers; this is not an azfinsim file".into()));
-        }
-        crate::engines::check_precision(&args.engine, req.precision)?;
+        let (req, layout) = plan(args, kind, format)?;
         check_output(&args.input, &args.output, "--output")?;
         if let Some(market) = &args.market {
             check_not_read(market, "market file", &args.output, "--output")?;
@@ -165,4 +105,80 @@ impl<'a> PriceJob<'a> {
             window,
         })
     }
+}
+
+/// The pricing request and the rows' columns that `args` ask for, for an
+/// input of `format` written as `kind`: the part of the check that reads
+/// no file, shared with the library's in-process `price` (`crate::api`).
+pub fn plan(args: &PriceArgs, kind: Kind, format: Format) -> Result<(PricingRequest, Layout)> {
+    let n = args.engine.naming;
+    let window = crate::input::trade_window(args.start_trade, args.trade_window)?;
+    let mut req = PricingRequest {
+        seed: args.seed,
+        greeks: GreekSet(distinct(&args.greeks)),
+        bumps: Bumps::STANDARD,
+        // Resolved below, once the input's format is known.
+        greeks_method: GreeksMethod::Bump,
+        antithetic: args.antithetic,
+        precision: match args.precision {
+            PrecisionChoice::F32 => Precision::F32,
+            PrecisionChoice::F64 => Precision::F64,
+        },
+    };
+    if args.engine.fast_math && req.precision == Precision::F64 {
+        tracing::warn!(
+            "--fast-math applies to f32 path state; the f64 kernels are the same either way"
+        );
+    }
+
+    req.greeks_method = greeks_method(args, format);
+    // Rows say each Greek's estimator where it may not be a bump.
+    let methods = req.greeks_method != GreeksMethod::Bump;
+    let layout = match (format, args.algorithm) {
+        (Format::AzfinsimCsv, algorithm) => {
+            if !req.greeks.is_empty() {
+                bail!(UsageError(format!(
+                    "azfinsim trades take {}, not {}",
+                    n.option("algorithm", Some(&"deltavega")),
+                    n.option("greeks", None)
+                )));
+            }
+            if algorithm == Some(Algorithm::Deltavega) {
+                req.greeks = GreekSet(vec![Greek::Delta, Greek::Vega]);
+                req.bumps = Bumps::AZFINSIM;
+                if kind == Kind::Csv && req.greeks_method != GreeksMethod::Bump {
+                    bail!(UsageError(format!(
+                            "{}: azfinsim's deltavega columns cannot say how a Greek was estimated; write JSON Lines (.jsonl) for the method columns, or use {}",
+                            n.option("greeks-method", Some(&req.greeks_method.name())),
+                            n.option("greeks-method", Some(&"bump"))
+                        )));
+                }
+            }
+            match (kind, algorithm) {
+                (Kind::Csv, Some(Algorithm::Deltavega)) => Layout::AzfinsimDeltaVega,
+                (Kind::Csv, _) => Layout::AzfinsimPv,
+                (Kind::JsonLines, _) => Layout::Standard {
+                    greeks: req.greeks.0.clone(),
+                    assets: 0,
+                    methods,
+                },
+            }
+        }
+        (_, Some(a)) => bail!(UsageError(format!(
+            "{} applies to azfinsim trade files; {} is {}",
+            n.option("algorithm", Some(&format!("{a:?}").to_lowercase())),
+            args.input.display(),
+            format.name()
+        ))),
+        (_, None) => Layout::Standard {
+            greeks: req.greeks.0.clone(),
+            assets: 0,
+            methods,
+        },
+    };
+    if window.is_some() && format != Format::AzfinsimCsv {
+        bail!(UsageError("--start-trade and --trade-window select azfinsim trade numbers; this is not an azfinsim file".into()));
+    }
+    crate::engines::check_precision(&args.engine, req.precision)?;
+    Ok((req, layout))
 }

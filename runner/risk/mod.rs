@@ -383,6 +383,10 @@ pub fn run(args: &RiskArgs) -> Result<()> {
         );
     }
     let moves = check_moves(&args.input, &opts, &scen)?;
+    if let Some(c) = &args.control {
+        c.total
+            .store(checked.count, std::sync::atomic::Ordering::Relaxed);
+    }
     crate::hooks::stall("checked");
 
     let engine = engines::select(&args.engine)?;
@@ -466,6 +470,7 @@ pub fn run(args: &RiskArgs) -> Result<()> {
             &header,
             &part_path,
             args.batch_trades,
+            args.control.as_deref(),
         )?
     };
     let seconds = began.elapsed().as_secs_f64();
@@ -537,6 +542,7 @@ fn revalue_all(
     header: &PartHeader,
     part_path: &Path,
     batch_trades: usize,
+    control: Option<&crate::api::Control>,
 ) -> Result<(u64, u64)> {
     let Inputs {
         book,
@@ -584,6 +590,17 @@ fn revalue_all(
     let mut path_steps = 0.0;
     let mut fallbacks = 0;
     loop {
+        // A caller in process (`api`) may cancel between batches: the
+        // rows so far are durable in the part.
+        if let Some(c) = control {
+            if c.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                w.sync()?;
+                bail!(crate::api::Cancelled {
+                    done: w.rows(),
+                    total: expected.len() as u64,
+                });
+            }
+        }
         let batch: Vec<ReadTrade> = reader
             .by_ref()
             .take(batch_trades)
@@ -681,6 +698,9 @@ fn revalue_all(
             w.rows(),
             path_steps / start.elapsed().as_secs_f64().max(1e-9),
         );
+        if let Some(c) = control {
+            c.done.store(w.rows(), std::sync::atomic::Ordering::Relaxed);
+        }
     }
     if w.rows() != expected.len() as u64 {
         bail!(

@@ -1,0 +1,424 @@
+"""riskpool from Python: Monte Carlo prices and Greeks on riskpool's engines,
+in process, with pandas frames in and out.
+
+    >>> import riskpool
+    >>> trades = [{"id": "c1", "model": {"type": "gbm", "spot": 100.0, "rate": 0.03,
+    ...            "dividend": 0.0, "vol": 0.2},
+    ...            "payoff": {"type": "european", "option": "call", "strike": 100.0},
+    ...            "maturity": 1.0, "steps": 1, "paths": 20000}]
+    >>> df = riskpool.price(trades, engine="cpu", greeks=("delta",))
+
+The numbers are ``riskpool price``'s to the bit for the same book, seed and
+engine: the same reader, checks, engines and rows, called as a library (no
+subprocess). See docs/python.md for the frame's columns and their dtypes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import pandas as pd
+
+from . import _native
+from ._native import EngineError, InputError
+
+__all__ = ["price", "risk", "RiskResult", "probe", "InputError", "EngineError", "DEFAULT_SEED", "AZFINSIM_COLUMNS"]
+
+#: The seed of the random streams when none is given (the CLI's default).
+DEFAULT_SEED: int = _native.DEFAULT_SEED
+#: The columns of an azfinsim trade frame, in azfinsim's order.
+AZFINSIM_COLUMNS: Sequence[str] = tuple(_native.AZFINSIM_COLUMNS)
+
+Trades = Union[Sequence[Mapping[str, Any]], str, "os.PathLike[str]", pd.DataFrame]
+
+
+def _json_default(x: Any) -> Any:
+    # numpy scalars in a trade dict (a value read off a frame).
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(f"{type(x).__name__} is not a JSON value")
+
+
+def _book(trades: Trades) -> tuple:
+    """The book as the native module takes it: (kind, book, name)."""
+    if isinstance(trades, (str, os.PathLike)):
+        return "file", os.fspath(trades), os.fspath(trades)
+    if isinstance(trades, pd.DataFrame):
+        missing = [c for c in AZFINSIM_COLUMNS if c not in trades.columns]
+        if missing:
+            raise InputError(
+                "DataFrame: a trade frame has azfinsim's columns "
+                f"({', '.join(AZFINSIM_COLUMNS)}); missing: {', '.join(missing)}"
+            )
+        # In memory, as azfinsim's CSV (made by the native module): floats
+        # as their shortest round trip, so the engine reads the frame's own
+        # numbers.
+        cols = []
+        for c in AZFINSIM_COLUMNS:
+            s = trades[c]
+            if s.dtype.kind == "f":
+                cols.append(("f64", s.to_numpy(dtype="<f8").tobytes()))
+            elif s.dtype.kind in "iu" and (s.dtype.kind == "i" or len(s) == 0 or s.max() < 2**63):
+                cols.append(("i64", s.to_numpy(dtype="<i8").tobytes()))
+            else:
+                cols.append(("str", ["" if pd.isna(x) else str(x) for x in s]))
+        return "memory", _native.azfinsim_book(cols), "DataFrame"
+    if isinstance(trades, Mapping):
+        raise InputError("trades: a list of trade dicts, a path or a DataFrame; got one dict (wrap it in a list)")
+    if isinstance(trades, Iterable):
+        lines = []
+        for i, t in enumerate(trades):
+            if not isinstance(t, Mapping):
+                raise InputError(f"trades[{i}]: a trade is a dict, got {type(t).__name__}")
+            field = _non_finite(t)
+            if field is not None:
+                e = InputError(f"trades[{i}] (id {t.get('id')!r}): field `{field}`: not a finite number")
+                e.index, e.trade, e.field, e.file, e.line = i, t.get("id"), field, "trades", i + 1
+                raise e
+            try:
+                lines.append(json.dumps(t, default=_json_default, allow_nan=False))
+            except (TypeError, ValueError) as e:
+                raise InputError(f"trades[{i}]: {e}") from None
+        if not lines:
+            raise InputError("trades: the list is empty: no trades")
+        return "memory", ("\n".join(lines) + "\n").encode(), "trades"
+    raise InputError(f"trades: a list of trade dicts, a path or a DataFrame; got {type(trades).__name__}")
+
+
+def _non_finite(x: Any, at: str = "") -> Optional[str]:
+    """The dotted field of the first number in a trade that is not finite
+    (JSON has no NaN or infinity), or None."""
+    if isinstance(x, float) and not np.isfinite(x):
+        return at
+    if isinstance(x, Mapping):
+        for k, v in x.items():
+            found = _non_finite(v, f"{at}.{k}" if at else str(k))
+            if found is not None:
+                return found
+    if isinstance(x, (list, tuple)):
+        for i, v in enumerate(x):
+            found = _non_finite(v, f"{at}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _frame(d: Mapping[str, Any]) -> pd.DataFrame:
+    """The native module's columns as a DataFrame."""
+    cols: Dict[str, Any] = {}
+    for name, kind, data in zip(d["names"], d["kinds"], d["columns"]):
+        if kind == "f64":
+            cols[name] = np.frombuffer(data, dtype="<f8").astype(np.float64)
+        elif kind == "u64":
+            cols[name] = np.frombuffer(data, dtype="<u8").astype(np.int64)
+        else:
+            cols[name] = pd.Series(data, dtype=object)
+    df = pd.DataFrame(cols, columns=list(d["names"]))
+    df.attrs["engine"] = d["engine"]
+    df.attrs["device"] = d["device"]
+    df.attrs["seconds"] = d["seconds"]
+    return df
+
+
+def _locate(e: InputError, trades: Trades) -> None:
+    """Names the trade of an error in the caller's terms: its index in the
+    list (or the frame's row) and its id."""
+    line = getattr(e, "line", None)
+    e.index = None
+    e.trade = None
+    if line is None:
+        return
+    if isinstance(trades, pd.DataFrame):
+        i = line - 2  # line 1 is the header
+        if 0 <= i < len(trades):
+            e.index = trades.index[i]
+            e.trade = str(trades["tradenum"].iloc[i])
+    elif not isinstance(trades, (str, os.PathLike)) and isinstance(trades, Sequence):
+        i = line - 1
+        if 0 <= i < len(trades):
+            e.index = i
+            t = trades[i]
+            e.trade = t.get("id") if isinstance(t, Mapping) else None
+
+
+class _Progress:
+    """A tqdm bar where tqdm is installed, else nothing."""
+
+    def __init__(self, on: bool):
+        self.bar = None
+        if on:
+            try:
+                from tqdm.auto import tqdm  # type: ignore
+
+                self.tqdm = tqdm
+            except ImportError:
+                self.tqdm = None
+        else:
+            self.tqdm = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.tqdm is None or total == 0:
+            return
+        if self.bar is None:
+            self.bar = self.tqdm(total=total, unit="trade", desc="riskpool")
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def price(
+    trades: Trades,
+    *,
+    market: Optional[Union[str, "os.PathLike[str]"]] = None,
+    engine: str = "auto",
+    precision: str = "f32",
+    seed: int = DEFAULT_SEED,
+    paths: Optional[int] = None,
+    greeks: Sequence[str] = (),
+    greeks_method: Optional[str] = None,
+    algorithm: Optional[str] = None,
+    antithetic: bool = False,
+    threads: Optional[int] = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Prices a book: one row per trade, ``riskpool price``'s columns.
+
+    trades: a list of trade dicts (the portfolio format, docs/formats.md), a
+        path to a portfolio (JSON Lines or JSON array) or azfinsim CSV file,
+        or a DataFrame in azfinsim's columns (``AZFINSIM_COLUMNS``).
+    market: a market file's path (what dated trades are priced through).
+    engine: "auto", "cpu", "wgpu" or "cuda" (``--engine``).
+    precision: "f32" or "f64" path state (``--precision``).
+    seed: the random streams' 64-bit seed (``--seed``).
+    paths: overrides every trade's path count (``--paths``).
+    greeks: any of "delta", "gamma", "vega", "rho" (``--greeks``).
+    greeks_method: "pathwise" (one pass, the default) or "bump".
+    algorithm: azfinsim trades: "pvonly" (the default) or "deltavega".
+    antithetic: antithetic pairs of paths (``--antithetic``).
+    threads: CPU engine threads (default: every core).
+    progress: a tqdm progress bar where tqdm is installed.
+
+    Returns a DataFrame: ``id``, ``pv``, ``stderr``, each Greek and its
+    ``_stderr`` (and ``_method`` under one pass), per-asset Greeks as
+    ``delta_1..n`` for several-asset trades, then ``paths``, ``steps``,
+    ``engine``, ``device``, ``seconds``. Numbers are float64 (NaN where a
+    cell is empty), counts int64, text object (str). ``df.attrs`` holds
+    the engine, device and pricing seconds.
+
+    Raises InputError (a ValueError) for bad trades or keywords, naming the
+    file or list, the line or index, the trade and the field; EngineError
+    for a failure while pricing (``e.partial``: the rows priced before it,
+    as a DataFrame); KeyboardInterrupt on Ctrl-C, within about a second.
+    The GIL is released while the engines run.
+    """
+    opts = {
+        "market": os.fspath(market) if market is not None else None,
+        "engine": engine,
+        "precision": precision,
+        "seed": seed,
+        "paths": paths,
+        "greeks": [greeks] if isinstance(greeks, str) else list(greeks),
+        "greeks_method": greeks_method,
+        "algorithm": algorithm,
+        "antithetic": antithetic,
+        "threads": threads,
+    }
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise InputError(f"seed={seed!r}: must be an integer from 0 to 2^64 - 1")
+    for key in ("paths", "threads"):
+        v = opts[key]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
+            raise InputError(f"{key}={v!r}: must be an integer")
+    kind, book, name = _book(trades)
+    bar = _Progress(progress)
+    try:
+        d = _native.price(kind, book, name, opts, bar)
+    except InputError as e:
+        _locate(e, trades)
+        raise
+    except EngineError as e:
+        partial = getattr(e, "partial", None)
+        if isinstance(partial, Mapping):
+            e.partial = _frame(partial)
+        raise
+    finally:
+        bar.close()
+    return _frame(d)
+
+
+class RiskResult:
+    """What ``riskpool.risk`` found: the figures of ``riskpool risk``'s
+    output, summary, by-trade file and report.
+
+    pnl: DataFrame, one row a scenario in the scenario file's order:
+        ``scenario`` (str), ``pnl`` and ``pnl_stderr`` (float64).
+    levels: DataFrame, one row a level: ``level``, ``tail`` (the k worst
+        scenarios averaged), ``var``, ``es``.
+    by_trade: DataFrame (``scenario``, ``id``, ``pnl``, ``pnl_stderr``) when
+        asked for (``by_trade=True``), else None.
+    base_pv, base_stderr: the book's base value and its standard error
+        (NaN where undefined).
+    summary: the whole ``<output>.summary.json`` as a dict.
+    """
+
+    def __init__(self, pnl, levels, by_trade, summary, html):
+        self.pnl: pd.DataFrame = pnl
+        self.levels: pd.DataFrame = levels
+        self.by_trade: Optional[pd.DataFrame] = by_trade
+        self.summary: Dict[str, Any] = summary
+        self.base_pv: float = float(summary["base_pv"])
+        b = summary.get("base_stderr")
+        self.base_stderr: float = float("nan") if b is None else float(b)
+        self._html = html
+
+    def to_html(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Writes the HTML risk report ``riskpool risk --report`` writes
+        (self-contained: docs/report.md)."""
+        with open(os.fspath(path), "w", encoding="utf-8") as f:
+            f.write(self._html)
+
+    def __repr__(self) -> str:
+        lv = ", ".join(f"VaR{r.level:g}={r.var:.6g} ES={r.es:.6g}" for r in self.levels.itertuples())
+        return f"<RiskResult base_pv={self.base_pv:.6g}, {len(self.pnl)} scenarios, {lv}>"
+
+
+def _exact_csv(path: str, text_columns: Sequence[str]) -> pd.DataFrame:
+    """A CSV riskpool wrote, its numbers parsed by Python's float (the
+    shortest round trip it wrote comes back to the bit)."""
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    cols: Dict[str, Any] = {}
+    for c in raw.columns:
+        if c in text_columns:
+            cols[c] = raw[c].astype(object)
+        else:
+            cols[c] = np.array([float(x) if x != "" else np.nan for x in raw[c]], dtype=np.float64)
+    return pd.DataFrame(cols, columns=list(raw.columns))
+
+
+def risk(
+    trades: Trades,
+    scenarios: Union[str, "os.PathLike[str]", pd.DataFrame],
+    *,
+    market: Optional[Union[str, "os.PathLike[str]"]] = None,
+    levels: Sequence[float] = (0.99, 0.975),
+    by_trade: bool = False,
+    engine: str = "auto",
+    precision: str = "f32",
+    seed: int = DEFAULT_SEED,
+    paths: Optional[int] = None,
+    threads: Optional[int] = None,
+    progress: bool = True,
+) -> RiskResult:
+    """Revalues a book under scenarios: ``riskpool risk``'s P&L, VaR and ES.
+
+    trades: as ``price`` takes them (a list of trade dicts, a portfolio
+        file's path; azfinsim trades name no underlying, so nothing moves).
+    scenarios: a scenario file's path, or a DataFrame in its columns
+        (``scenario``, ``underlying``, ``spot``, ``vol``, ``rate``:
+        docs/formats.md).
+    levels: confidence levels of VaR and ES, each in (0, 1).
+    by_trade: also return each trade's P&L per scenario.
+    The other keywords are ``price``'s.
+
+    The numbers are the CLI's for the same book, scenarios, seed and
+    engine, to the bit: the run is ``riskpool risk`` itself, in process,
+    its files in a temporary folder removed afterwards. Raises as
+    ``price`` does (InputError naming ``trades`` or ``scenarios``, the line
+    and the field; EngineError; KeyboardInterrupt on Ctrl-C).
+    """
+    import shutil
+    import tempfile
+
+    if isinstance(levels, (int, float)):
+        levels = [levels]
+    levels = list(levels)
+    for x in levels:
+        if isinstance(x, bool) or not isinstance(x, (int, float, np.floating)) or not 0 < float(x) < 1:
+            raise InputError(f"levels={levels!r}: each confidence level must be a number between 0 and 1 (0.99 for 99%)")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise InputError(f"seed={seed!r}: must be an integer from 0 to 2^64 - 1")
+    tmp = tempfile.mkdtemp(prefix="riskpool-risk-")
+    names: Dict[str, str] = {}
+    try:
+        kind, book, name = _book(trades)
+        if kind == "file":
+            book_path = book
+        else:
+            book_path = os.path.join(tmp, "trades")
+            with open(book_path, "wb") as f:
+                f.write(book)
+            names[book_path] = name
+        if isinstance(scenarios, pd.DataFrame):
+            scen_path = os.path.join(tmp, "scenarios")
+            scenarios.to_csv(scen_path, index=False, lineterminator="\n")
+            names[scen_path] = "scenarios"
+        elif isinstance(scenarios, (str, os.PathLike)):
+            scen_path = os.fspath(scenarios)
+        else:
+            raise InputError(f"scenarios: a scenario file's path or a DataFrame; got {type(scenarios).__name__}")
+        out = os.path.join(tmp, "out")
+        os.mkdir(out)
+        opts = {
+            "market": os.fspath(market) if market is not None else None,
+            "engine": engine,
+            "precision": precision,
+            "seed": seed,
+            "paths": paths,
+            "threads": threads,
+            "levels": [float(x) for x in levels],
+        }
+        bar = _Progress(progress)
+        try:
+            _native.risk(book_path, scen_path, out, opts, bar)
+        except InputError as e:
+            # The temporary files by the names the caller gave them.
+            for path, shown in names.items():
+                if e.file == path:
+                    e.file = shown
+                e.args = tuple(a.replace(path, shown) if isinstance(a, str) else a for a in e.args)
+            if e.file == "trades":
+                _locate(e, trades)
+            elif e.file == "scenarios" and e.line is not None and isinstance(scenarios, pd.DataFrame):
+                i = e.line - 2
+                e.index = scenarios.index[i] if 0 <= i < len(scenarios) else None
+            raise
+        except EngineError as e:
+            for path, shown in names.items():
+                e.args = tuple(a.replace(path, shown) if isinstance(a, str) else a for a in e.args)
+            e.partial = None
+            raise
+        finally:
+            bar.close()
+        pnl_path = os.path.join(out, "pnl.csv")
+        pnl = _exact_csv(pnl_path, ["scenario"])
+        with open(pnl_path + ".summary.json", encoding="utf-8") as f:
+            summary = json.load(f)
+        lv = pd.DataFrame(summary["levels"], columns=["level", "tail", "var", "es"])
+        lv = lv.astype({"level": "float64", "tail": "int64", "var": "float64", "es": "float64"})
+        bt = _exact_csv(os.path.join(out, "by_trade.csv"), ["scenario", "id"]) if by_trade else None
+        with open(os.path.join(out, "report.html"), encoding="utf-8") as f:
+            html = f.read()
+        return RiskResult(pnl, lv, bt, summary, html)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def probe() -> Dict[str, Any]:
+    """What ``riskpool probe --json`` reports: the CPU, the CUDA devices and
+    NVRTC, the Vulkan adapters, the node's size, and which engine
+    ``engine="auto"`` picks and why."""
+    return json.loads(_native.probe())
+
+
+# Where an error is, on every InputError (None where unknown): the file (or
+# "trades" / "DataFrame" for a book in memory), its line, the field, and the
+# trade's index in the list or frame and its id.
+for _attr in ("file", "line", "field", "index", "trade"):
+    setattr(InputError, _attr, None)
+EngineError.partial = None
+del _attr
