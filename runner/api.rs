@@ -173,8 +173,15 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 }
 
 /// Prices `book` as `riskpool price --input <book>` with `args` would (its
-/// `input` and `output` are not read), returning the rows.
-pub fn price(book: &Book, args: &PriceArgs, control: &Control) -> Result<Frame, Failure> {
+/// `input` and `output` are not read), returning the rows. `market`, where
+/// given, is a market's JSON text held in memory, in place of
+/// `args.market`'s file.
+pub fn price(
+    book: &Book,
+    args: &PriceArgs,
+    market: Option<&[u8]>,
+    control: &Control,
+) -> Result<Frame, Failure> {
     riskpool_kernels::env::check()?;
     if let Book::File(path) = book {
         // A FIFO or a folder would block or fail half way: the book is
@@ -191,11 +198,17 @@ pub fn price(book: &Book, args: &PriceArgs, control: &Control) -> Result<Frame, 
         paths: args.paths,
         shard: args.shard.map(|s| (s.index, s.count)),
         window,
-        market: args
-            .market
-            .as_deref()
-            .map(|m| crate::market::load_named(m, args.engine.naming))
-            .transpose()?,
+        market: match market {
+            Some(text) => Some(crate::market::from_bytes(
+                &args.engine.naming.option("market", None),
+                text,
+            )?),
+            None => args
+                .market
+                .as_deref()
+                .map(|m| crate::market::load_named(m, args.engine.naming))
+                .transpose()?,
+        },
     };
     crate::price::job::check_paths_flag(args.paths, args.antithetic, args.engine.naming)?;
     let format = source.detect()?;

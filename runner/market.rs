@@ -31,7 +31,13 @@ pub fn load_named(path: &Path, naming: Naming) -> Result<Arc<LoadedMarket>> {
     let at = naming.option("market", Some(&path.display()));
     crate::input::require_regular_file(path, &flag, "the market is read whole, before any trade")?;
     let bytes = std::fs::read(path).map_err(|e| usage(format!("{at}: cannot read: {e}")))?;
-    let text = std::str::from_utf8(&bytes)
+    from_bytes(&at, &bytes)
+}
+
+/// A market from its JSON text (a file's bytes, or a market the Python
+/// package was given as a dict), named `at` in errors.
+pub fn from_bytes(at: &str, bytes: &[u8]) -> Result<Arc<LoadedMarket>> {
+    let text = std::str::from_utf8(bytes)
         .map_err(|_| usage(format!("{at}: not UTF-8 text: a JSON file is UTF-8")))?;
     let text = text.trim_start_matches('\u{feff}');
     // Read first as JSON that refuses a key given twice in one object:
@@ -47,7 +53,7 @@ pub fn load_named(path: &Path, naming: Naming) -> Result<Arc<LoadedMarket>> {
     })?;
     Ok(Arc::new(LoadedMarket {
         market: Arc::new(market),
-        hash: xxhash_rust::xxh3::xxh3_64(&bytes),
+        hash: xxhash_rust::xxh3::xxh3_64(bytes),
     }))
 }
 

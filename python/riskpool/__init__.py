@@ -106,6 +106,19 @@ def _non_finite(x: Any, at: str = "") -> Optional[str]:
     return None
 
 
+def _market_json(market: Mapping[str, Any]) -> bytes:
+    """A market given as a dict, as the JSON text a market file holds."""
+    field = _non_finite(market)
+    if field is not None:
+        e = InputError(f"market: field `{field}`: not a finite number")
+        e.file, e.field = "market", field
+        raise e
+    try:
+        return json.dumps(market, default=_json_default, allow_nan=False).encode()
+    except (TypeError, ValueError) as err:
+        raise InputError(f"market: {err}") from None
+
+
 def _frame(d: Mapping[str, Any]) -> pd.DataFrame:
     """The native module's columns as a DataFrame."""
     cols: Dict[str, Any] = {}
@@ -174,7 +187,7 @@ class _Progress:
 def price(
     trades: Trades,
     *,
-    market: Optional[Union[str, "os.PathLike[str]"]] = None,
+    market: Optional[Union[str, "os.PathLike[str]", Mapping[str, Any]]] = None,
     engine: str = "auto",
     precision: str = "f32",
     seed: int = DEFAULT_SEED,
@@ -191,7 +204,8 @@ def price(
     trades: a list of trade dicts (the portfolio format, docs/formats.md), a
         path to a portfolio (JSON Lines or JSON array) or azfinsim CSV file,
         or a DataFrame in azfinsim's columns (``AZFINSIM_COLUMNS``).
-    market: a market file's path (what dated trades are priced through).
+    market: what dated trades are priced through: a market file's path, or
+        the same as a dict (the market format, docs/formats.md).
     engine: "auto", "cpu", "wgpu" or "cuda" (``--engine``).
     precision: "f32" or "f64" path state (``--precision``).
     seed: the random streams' 64-bit seed (``--seed``).
@@ -217,7 +231,8 @@ def price(
     The GIL is released while the engines run.
     """
     opts = {
-        "market": os.fspath(market) if market is not None else None,
+        "market": None if market is None or isinstance(market, Mapping) else os.fspath(market),
+        "market_json": _market_json(market) if isinstance(market, Mapping) else None,
         "engine": engine,
         "precision": precision,
         "seed": seed,
@@ -304,7 +319,7 @@ def risk(
     trades: Trades,
     scenarios: Union[str, "os.PathLike[str]", pd.DataFrame],
     *,
-    market: Optional[Union[str, "os.PathLike[str]"]] = None,
+    market: Optional[Union[str, "os.PathLike[str]", Mapping[str, Any]]] = None,
     levels: Sequence[float] = (0.99, 0.975),
     by_trade: bool = False,
     engine: str = "auto",
@@ -363,6 +378,12 @@ def risk(
             raise InputError(f"scenarios: a scenario file's path or a DataFrame; got {type(scenarios).__name__}")
         out = os.path.join(tmp, "out")
         os.mkdir(out)
+        if isinstance(market, Mapping):
+            market_path = os.path.join(tmp, "market")
+            with open(market_path, "wb") as f:
+                f.write(_market_json(market))
+            names[market_path] = "market"
+            market = market_path
         opts = {
             "market": os.fspath(market) if market is not None else None,
             "engine": engine,

@@ -301,10 +301,15 @@ fn price<'py>(
             )))
         }
     };
+    // A market given as a dict arrives as its JSON text.
+    let market: Option<Vec<u8>> = match opts.get_item("market_json")? {
+        Some(v) if !v.is_none() => Some(v.extract()?),
+        _ => None,
+    };
     let control = Arc::new(Control::default());
     let result = detached(py, &control, progress.as_ref(), {
         let control = Arc::clone(&control);
-        move || api::price(&book, &args, &control)
+        move || api::price(&book, &args, market.as_deref(), &control)
     })?;
     match result {
         Ok(frame) => frame_dict(py, &frame),
