@@ -36,17 +36,98 @@ Trades = Union[Sequence[Mapping[str, Any]], str, "os.PathLike[str]", pd.DataFram
 
 
 def _json_default(x: Any) -> Any:
-    # numpy scalars in a trade dict (a value read off a frame).
-    if isinstance(x, np.generic):
-        return x.item()
+    """Numbers JSON has no type for: numpy scalars and arrays (values read
+    off a frame), Decimal and Fraction."""
+    import decimal
+    import fractions
+
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, (np.bool_,)):
+        return bool(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return float(x)
+    if isinstance(x, (decimal.Decimal, fractions.Fraction)):
+        return float(x)
     raise TypeError(f"{type(x).__name__} is not a JSON value")
+
+
+def _path(x: Any) -> Optional[str]:
+    """A path as a str, or None when `x` is not one (bytes paths decoded
+    as the file system does)."""
+    if isinstance(x, (str, bytes, os.PathLike)):
+        p = os.fsdecode(os.fspath(x))
+        try:
+            p.encode()
+        except UnicodeEncodeError:
+            raise InputError(f"{p!r}: a path the file system cannot spell in UTF-8") from None
+        return p
+    return None
+
+
+def _flag(name: str, value: Any) -> bool:
+    """A keyword that is True or False (a truthy string is not)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise InputError(f"{name}={value!r}: must be True or False")
+
+
+def _integer(name: str, value: Any) -> Optional[int]:
+    """A keyword that is an integer or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{name}={value!r}: must be an integer")
+    return int(value)
+
+
+def _choice(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{name}={value!r}: must be a string")
+    return value
+
+
+def _seed(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= int(value) < 2**64:
+        raise InputError(f"seed={value!r}: must be an integer from 0 to 2^64 - 1")
+    return int(value)
+
+
+def _greeks(value: Any) -> list:
+    if isinstance(value, str):
+        return [value]
+    try:
+        names = list(value)
+    except TypeError:
+        raise InputError(f"greeks={value!r}: a Greek's name or a sequence of them (delta, gamma, vega, rho)") from None
+    for g in names:
+        if not isinstance(g, str):
+            raise InputError(f"greeks={value!r}: a Greek's name or a sequence of them (delta, gamma, vega, rho)")
+    return names
+
+
+def _market(market: Any) -> tuple:
+    """(path, JSON text) of a market keyword: a path, a dict or None."""
+    if market is None:
+        return None, None
+    if isinstance(market, Mapping):
+        return None, _market_json(market)
+    p = _path(market)
+    if p is None:
+        raise InputError(f"market={market!r}: a market file's path or a dict")
+    return p, None
 
 
 def _book(trades: Trades) -> tuple:
     """The book as the native module takes it: (kind, book, name)."""
-    if isinstance(trades, (str, os.PathLike)):
-        return "file", os.fspath(trades), os.fspath(trades)
+    p = _path(trades)
+    if p is not None:
+        return "file", p, p
     if isinstance(trades, pd.DataFrame):
+        if not trades.columns.is_unique or trades.columns.nlevels != 1:
+            raise InputError("DataFrame: its column names must be unique, one level (azfinsim's columns)")
         missing = [c for c in AZFINSIM_COLUMNS if c not in trades.columns]
         if missing:
             raise InputError(
@@ -59,18 +140,25 @@ def _book(trades: Trades) -> tuple:
         cols = []
         for c in AZFINSIM_COLUMNS:
             s = trades[c]
-            if s.dtype.kind == "f":
+            # Floats of any width widened exactly (a float32 is read as the
+            # f64 it equals); a missing value is NaN, which the reader
+            # refuses naming the field.
+            na = bool(s.isna().any())
+            if s.dtype.kind == "f" and not na:
                 cols.append(("f64", s.to_numpy(dtype="<f8").tobytes()))
-            elif s.dtype.kind in "iu" and (s.dtype.kind == "i" or len(s) == 0 or s.max() < 2**63):
+            elif s.dtype.kind in "iu" and not na and (s.dtype.kind == "i" or len(s) == 0 or s.max() < 2**63):
                 cols.append(("i64", s.to_numpy(dtype="<i8").tobytes()))
+            elif s.dtype.kind == "f":
+                cols.append(("f64", s.to_numpy(dtype="<f8", na_value=np.nan).tobytes()))
             else:
-                cols.append(("str", ["" if pd.isna(x) else str(x) for x in s]))
+                cols.append(("str", ["NaN" if _missing(x) else str(x) for x in s]))
         return "memory", _native.azfinsim_book(cols), "DataFrame"
     if isinstance(trades, Mapping):
         raise InputError("trades: a list of trade dicts, a path or a DataFrame; got one dict (wrap it in a list)")
     if isinstance(trades, Iterable):
         lines = []
-        for i, t in enumerate(trades):
+        items = trades.tolist() if isinstance(trades, pd.Series) else trades
+        for i, t in enumerate(items):
             if not isinstance(t, Mapping):
                 raise InputError(f"trades[{i}]: a trade is a dict, got {type(t).__name__}")
             field = _non_finite(t)
@@ -80,27 +168,40 @@ def _book(trades: Trades) -> tuple:
                 raise e
             try:
                 lines.append(json.dumps(t, default=_json_default, allow_nan=False))
-            except (TypeError, ValueError) as e:
-                raise InputError(f"trades[{i}]: {e}") from None
+            except (TypeError, ValueError, RecursionError) as e:
+                err = InputError(f"trades[{i}] (id {t.get('id')!r}): {e}")
+                err.index, err.trade, err.file, err.line = i, t.get("id"), "trades", i + 1
+                raise err from None
         if not lines:
             raise InputError("trades: the list is empty: no trades")
         return "memory", ("\n".join(lines) + "\n").encode(), "trades"
     raise InputError(f"trades: a list of trade dicts, a path or a DataFrame; got {type(trades).__name__}")
 
 
-def _non_finite(x: Any, at: str = "") -> Optional[str]:
+def _missing(x: Any) -> bool:
+    try:
+        return bool(pd.isna(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _non_finite(x: Any, at: str = "", depth: int = 0) -> Optional[str]:
     """The dotted field of the first number in a trade that is not finite
     (JSON has no NaN or infinity), or None."""
-    if isinstance(x, float) and not np.isfinite(x):
+    if depth > 64:
+        raise InputError(f"field `{at}`: nested more than 64 deep (does it contain itself?)")
+    if isinstance(x, (float, np.floating)) and not np.isfinite(x):
         return at
+    if isinstance(x, np.ndarray):
+        x = x.tolist()
     if isinstance(x, Mapping):
         for k, v in x.items():
-            found = _non_finite(v, f"{at}.{k}" if at else str(k))
+            found = _non_finite(v, f"{at}.{k}" if at else str(k), depth + 1)
             if found is not None:
                 return found
     if isinstance(x, (list, tuple)):
         for i, v in enumerate(x):
-            found = _non_finite(v, f"{at}[{i}]")
+            found = _non_finite(v, f"{at}[{i}]", depth + 1)
             if found is not None:
                 return found
     return None
@@ -149,7 +250,13 @@ def _locate(e: InputError, trades: Trades) -> None:
         if 0 <= i < len(trades):
             e.index = trades.index[i]
             e.trade = str(trades["tradenum"].iloc[i])
-    elif not isinstance(trades, (str, os.PathLike)) and isinstance(trades, Sequence):
+    elif isinstance(trades, pd.Series):
+        i = line - 1
+        if 0 <= i < len(trades):
+            e.index = trades.index[i]
+            t = trades.iloc[i]
+            e.trade = t.get("id") if isinstance(t, Mapping) else None
+    elif not isinstance(trades, (str, bytes, os.PathLike)) and isinstance(trades, Sequence):
         i = line - 1
         if 0 <= i < len(trades):
             e.index = i
@@ -230,27 +337,22 @@ def price(
     as a DataFrame); KeyboardInterrupt on Ctrl-C, within about a second.
     The GIL is released while the engines run.
     """
+    market_path, market_json = _market(market)
     opts = {
-        "market": None if market is None or isinstance(market, Mapping) else os.fspath(market),
-        "market_json": _market_json(market) if isinstance(market, Mapping) else None,
-        "engine": engine,
-        "precision": precision,
-        "seed": seed,
-        "paths": paths,
-        "greeks": [greeks] if isinstance(greeks, str) else list(greeks),
-        "greeks_method": greeks_method,
-        "algorithm": algorithm,
-        "antithetic": antithetic,
-        "threads": threads,
+        "market": market_path,
+        "market_json": market_json,
+        "engine": _choice("engine", engine),
+        "precision": _choice("precision", precision),
+        "seed": _seed(seed),
+        "paths": _integer("paths", paths),
+        "greeks": _greeks(greeks),
+        "greeks_method": None if greeks_method is None else _choice("greeks_method", greeks_method),
+        "algorithm": None if algorithm is None else _choice("algorithm", algorithm),
+        "antithetic": _flag("antithetic", antithetic),
+        "threads": _integer("threads", threads),
     }
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise InputError(f"seed={seed!r}: must be an integer from 0 to 2^64 - 1")
-    for key in ("paths", "threads"):
-        v = opts[key]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
-            raise InputError(f"{key}={v!r}: must be an integer")
     kind, book, name = _book(trades)
-    bar = _Progress(progress)
+    bar = _Progress(_flag("progress", progress))
     try:
         d = _native.price(kind, book, name, opts, bar)
     except InputError as e:
@@ -349,15 +451,38 @@ def risk(
     import shutil
     import tempfile
 
-    if isinstance(levels, (int, float)):
+    shown = levels
+    if isinstance(levels, (int, float, np.number)):
         levels = [levels]
-    levels = list(levels)
+    try:
+        levels = list(levels)
+    except TypeError:
+        raise InputError(f"levels={shown!r}: confidence levels, each between 0 and 1 (0.99 for 99%)") from None
+    if not levels:
+        raise InputError(f"levels={shown!r}: give at least one level")
     for x in levels:
-        if isinstance(x, bool) or not isinstance(x, (int, float, np.floating)) or not 0 < float(x) < 1:
-            raise InputError(f"levels={levels!r}: each confidence level must be a number between 0 and 1 (0.99 for 99%)")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise InputError(f"seed={seed!r}: must be an integer from 0 to 2^64 - 1")
+        if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.number)) or not 0 < float(x) < 1:
+            raise InputError(f"levels={shown!r}: each confidence level must be a number between 0 and 1 (0.99 for 99%)")
+    if len(set(float(x) for x in levels)) != len(levels):
+        raise InputError(f"levels={shown!r}: a level is given twice; give each level once")
+    by_trade = _flag("by_trade", by_trade)
+    progress = _flag("progress", progress)
+    for key, value in (("engine", engine), ("precision", precision)):
+        _choice(key, value)
+    seed = _seed(seed)
+    paths = _integer("paths", paths)
+    threads = _integer("threads", threads)
+    market_path, market_json = _market(market)
+    scen_file = None if isinstance(scenarios, pd.DataFrame) else _path(scenarios)
+    if not isinstance(scenarios, pd.DataFrame) and scen_file is None:
+        raise InputError(f"scenarios: a scenario file's path or a DataFrame; got {type(scenarios).__name__}")
+    for what, p in (("trades", _path(trades)), ("scenarios", scen_file), ("market", market_path)):
+        if p is not None and os.path.exists(p) and not os.path.isfile(p):
+            raise InputError(f"{what}={p}: not a regular file (a folder, FIFO or device): it is read whole")
+    if isinstance(scenarios, pd.DataFrame):
+        scenarios = _scenario_frame(scenarios)
     tmp = tempfile.mkdtemp(prefix="riskpool-risk-")
+    keep = False
     names: Dict[str, str] = {}
     try:
         kind, book, name = _book(trades)
@@ -372,26 +497,24 @@ def risk(
             scen_path = os.path.join(tmp, "scenarios")
             scenarios.to_csv(scen_path, index=False, lineterminator="\n")
             names[scen_path] = "scenarios"
-        elif isinstance(scenarios, (str, os.PathLike)):
-            scen_path = os.fspath(scenarios)
         else:
-            raise InputError(f"scenarios: a scenario file's path or a DataFrame; got {type(scenarios).__name__}")
+            scen_path = scen_file
         out = os.path.join(tmp, "out")
         os.mkdir(out)
-        if isinstance(market, Mapping):
+        if market_json is not None:
             market_path = os.path.join(tmp, "market")
             with open(market_path, "wb") as f:
-                f.write(_market_json(market))
+                f.write(market_json)
             names[market_path] = "market"
-            market = market_path
         opts = {
-            "market": os.fspath(market) if market is not None else None,
+            "market": market_path,
             "engine": engine,
             "precision": precision,
             "seed": seed,
             "paths": paths,
             "threads": threads,
             "levels": [float(x) for x in levels],
+            "names": sorted(names.items(), key=lambda kv: -len(kv[0])),
         }
         bar = _Progress(progress)
         try:
@@ -402,7 +525,7 @@ def risk(
                 if e.file == path:
                     e.file = shown
                 e.args = tuple(a.replace(path, shown) if isinstance(a, str) else a for a in e.args)
-            if e.file == "trades":
+            if e.file in ("trades", "DataFrame"):
                 _locate(e, trades)
             elif e.file == "scenarios" and e.line is not None and isinstance(scenarios, pd.DataFrame):
                 i = e.line - 2
@@ -411,7 +534,10 @@ def risk(
         except EngineError as e:
             for path, shown in names.items():
                 e.args = tuple(a.replace(path, shown) if isinstance(a, str) else a for a in e.args)
+            # The trades revalued before the failure stay in the run's
+            # folder, which the message names: it is kept.
             e.partial = None
+            keep = True
             raise
         finally:
             bar.close()
@@ -426,7 +552,37 @@ def risk(
             html = f.read()
         return RiskResult(pnl, lv, bt, summary, html)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _scenario_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A scenario frame checked for what its CSV text would hide: a
+    missing move (NaN, which the file format would read as 0, no move) and
+    a name with a line end (which would shift the lines the errors name);
+    floats widened exactly to f64, as a trade frame's are."""
+    if not frame.columns.is_unique or frame.columns.nlevels != 1:
+        raise InputError("scenarios: its column names must be unique, one level (scenario, underlying, spot, vol, rate)")
+    out = frame.copy()
+    for i, label in enumerate(frame.index):
+        for c in ("scenario", "underlying"):
+            if c in frame.columns and isinstance(frame[c].iloc[i], str) and ("\n" in frame[c].iloc[i] or "\r" in frame[c].iloc[i]):
+                e = InputError(f"scenarios: row {label!r}: field `{c}`: a name with a line end")
+                e.file, e.line, e.field, e.index = "scenarios", i + 2, c, label
+                raise e
+    for c in ("spot", "vol", "rate"):
+        if c not in frame.columns:
+            continue
+        na = frame[c].isna().to_numpy()
+        if na.any():
+            i = int(np.argmax(na))
+            label = frame.index[i]
+            e = InputError(f"scenarios: row {label!r}: field `{c}`: missing (NaN); write 0 for no move")
+            e.file, e.line, e.field, e.index = "scenarios", i + 2, c, label
+            raise e
+        if frame[c].dtype.kind == "f":
+            out[c] = frame[c].astype(np.float64)
+    return out
 
 
 def probe() -> Dict[str, Any]:

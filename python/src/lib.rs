@@ -213,22 +213,92 @@ fn failure(py: Python<'_>, e: api::Failure) -> PyErr {
     err
 }
 
+/// What the runner logs at WARN or above (a scenario's underlying that no
+/// trade names, an engine fallback, threads capped) while a call runs:
+/// the CLI prints it, the package hands it to Python's `warnings`.
+#[derive(Clone, Default)]
+struct Warnings(Arc<std::sync::Mutex<Vec<String>>>);
+
+/// An event's message and fields as one line.
+#[derive(Default)]
+struct EventText(String);
+
+impl tracing::field::Visit for EventText {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.0.insert_str(0, value);
+        } else {
+            self.0.push_str(&format!(" ({}={value})", field.name()));
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0.insert_str(0, &format!("{value:?}"));
+        } else {
+            self.0.push_str(&format!(" ({}={value:?})", field.name()));
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Warnings {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if *event.metadata().level() <= tracing::Level::WARN {
+            let mut text = EventText::default();
+            event.record(&mut text);
+            if let Ok(mut v) = self.0.lock() {
+                v.push(text.0);
+            }
+        }
+    }
+}
+
+/// Issues each of `warnings` as a Python `UserWarning` (an error where the
+/// caller's warning filters make it one), each path of `names` (a working
+/// file of the call's) written as the caller knows it.
+fn warn_all(py: Python<'_>, warnings: &Warnings, names: &[(String, String)]) -> PyResult<()> {
+    let taken: Vec<String> = warnings
+        .0
+        .lock()
+        .map(|mut v| std::mem::take(&mut *v))
+        .unwrap_or_default();
+    let category = py.get_type::<pyo3::exceptions::PyUserWarning>();
+    for mut w in taken {
+        for (path, shown) in names {
+            w = w.replace(path.as_str(), shown);
+        }
+        let text = std::ffi::CString::new(w.replace('\0', " ")).unwrap_or_default();
+        PyErr::warn(py, &category, &text, 2)?;
+    }
+    Ok(())
+}
+
 /// Runs `work` on a thread of its own while this thread waits without the
 /// GIL, waking every [`POLL`] to run Python's signal handlers and to call
 /// `progress(done, total)` from `control`. On Ctrl-C (or an exception
 /// from `progress`) the work is cancelled through `control`, waited for,
-/// and the exception raised.
+/// and the exception raised. What the work logs at WARN or above becomes
+/// Python warnings.
 fn detached<'py, T: Send + 'static>(
     py: Python<'py>,
     control: &Arc<Control>,
     progress: Option<&Bound<'py, PyAny>>,
+    names: &[(String, String)],
     work: impl FnOnce() -> T + Send + 'static,
 ) -> PyResult<T> {
+    use tracing_subscriber::layer::SubscriberExt;
+    let warnings = Warnings::default();
+    let subscriber = tracing_subscriber::registry().with(warnings.clone());
     let (tx, rx) = mpsc::channel();
     let worker = std::thread::Builder::new()
         .name("riskpool".into())
         .spawn(move || {
-            let _ = tx.send(work());
+            let r = tracing::subscriber::with_default(subscriber, work);
+            let _ = tx.send(r);
         })
         .map_err(|e| EngineError::new_err(format!("cannot start the pricing thread: {e}")))?;
     let mut reported = u64::MAX;
@@ -269,6 +339,7 @@ fn detached<'py, T: Send + 'static>(
         }
     };
     let _ = py.detach(|| worker.join());
+    warn_all(py, &warnings, names)?;
     report(&mut reported)?;
     Ok(result)
 }
@@ -307,7 +378,7 @@ fn price<'py>(
         _ => None,
     };
     let control = Arc::new(Control::default());
-    let result = detached(py, &control, progress.as_ref(), {
+    let result = detached(py, &control, progress.as_ref(), &[], {
         let control = Arc::clone(&control);
         move || api::price(&book, &args, market.as_deref(), &control)
     })?;
@@ -365,7 +436,12 @@ fn risk<'py>(
         batch_trades: 16,
         control: Some(Arc::clone(&control)),
     };
-    let result = detached(py, &control, progress.as_ref(), move || {
+    // Working files the caller gave no path for, by the names it knows.
+    let names: Vec<(String, String)> = match opts.get_item("names")? {
+        Some(v) if !v.is_none() => v.extract()?,
+        _ => Vec::new(),
+    };
+    let result = detached(py, &control, progress.as_ref(), &names, move || {
         riskpool::risk::run(&args)
     })?;
     result.map_err(|error| {
@@ -392,16 +468,14 @@ enum FrameColumn {
 impl FrameColumn {
     /// Appends row `i`'s cell: a float in the shortest form that reads
     /// back to the same f64 (so the book's numbers are the frame's to the
-    /// bit), nothing for one that is not finite (as pandas' `to_csv`
-    /// writes NaN: the reader then names the field).
+    /// bit; `NaN` and `inf` as such, which the reader refuses naming the
+    /// field and the value).
     fn write(&self, i: usize, out: &mut String) {
         use std::fmt::Write;
         match self {
             FrameColumn::F64(b) => {
                 let x = f64::from_le_bytes(b[8 * i..8 * i + 8].try_into().unwrap_or([0; 8]));
-                if x.is_finite() {
-                    let _ = write!(out, "{x}");
-                }
+                let _ = write!(out, "{x}");
             }
             FrameColumn::I64(b) => {
                 let x = i64::from_le_bytes(b[8 * i..8 * i + 8].try_into().unwrap_or([0; 8]));

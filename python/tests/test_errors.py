@@ -3,6 +3,7 @@ is; failures while pricing raise EngineError with the rows priced before."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -176,7 +177,7 @@ def test_an_empty_frame_has_no_trades(azfinsim_file):
 def test_a_missing_number_in_a_frame_names_its_row_and_column(azfinsim_file):
     frame = pd.read_csv(azfinsim_file)
     frame.loc[frame.index[5], "strike"] = float("nan")
-    with pytest.raises(riskpool.InputError, match="not a number") as e:
+    with pytest.raises(riskpool.InputError, match="strike.*finite number, got NaN") as e:
         riskpool.price(frame, engine="cpu", progress=False)
     assert (e.value.field, e.value.line, e.value.index) == ("strike", 7, frame.index[5])
     frame = pd.read_csv(azfinsim_file)
@@ -184,3 +185,67 @@ def test_a_missing_number_in_a_frame_names_its_row_and_column(azfinsim_file):
     with pytest.raises(riskpool.InputError, match="trials") as e:
         riskpool.price(frame, engine="cpu", progress=False)
     assert e.value.index == frame.index[0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"greeks": None}, "greeks=None"),
+        ({"greeks": 5}, "greeks=5"),
+        ({"antithetic": "no"}, "antithetic='no': must be True or False"),
+        ({"progress": "yes"}, "progress"),
+        ({"engine": None}, "engine=None: must be a string"),
+        ({"precision": None}, "precision"),
+        ({"paths": "200"}, "paths='200': must be an integer"),
+        ({"market": 5}, "market=5"),
+    ],
+)
+def test_keywords_of_the_wrong_type_are_input_errors(kwargs, match):
+    with pytest.raises(riskpool.InputError, match=match):
+        riskpool.price(BOOK[:1], **kwargs)
+
+
+def test_numbers_json_has_no_type_for_are_taken_or_named():
+    import decimal
+
+    base = riskpool.price(BOOK[6:7], engine="cpu", paths=300, progress=False)["pv"].tolist()
+    t = json.loads(json.dumps(BOOK[6]))
+    t["model"]["correlation"] = np.array(t["model"]["correlation"])
+    t["payoff"]["strike"] = decimal.Decimal("100")
+    t["maturity"] = np.longdouble(1.0)
+    assert riskpool.price([t], engine="cpu", paths=300, progress=False)["pv"].tolist() == base
+    t = dict(BOOK[0], model=dict(BOOK[0]["model"], spot=np.float32("nan")))
+    with pytest.raises(riskpool.InputError, match="model.spot") as e:
+        riskpool.price([t], progress=False)
+    assert e.value.index == 0
+    loop = dict(BOOK[0])
+    loop["payoff"] = dict(BOOK[0]["payoff"])
+    loop["payoff"]["self"] = loop
+    with pytest.raises(riskpool.InputError, match="itself"):
+        riskpool.price([loop], progress=False)
+    with pytest.raises(riskpool.InputError, match=r"trades\[0\].*not a JSON value"):
+        riskpool.price([dict(BOOK[0], paths=object())], progress=False)
+
+
+def test_a_series_of_dicts_and_a_bytes_path(tmp_path, book_file):
+    s = pd.Series([BOOK[0], dict(BOOK[1], paths=0)], index=["a", "b"])
+    with pytest.raises(riskpool.InputError) as e:
+        riskpool.price(s, engine="cpu", progress=False)
+    assert e.value.index == "b" and e.value.trade == "digital-put"
+    a = riskpool.price(bytes(book_file), engine="cpu", paths=200, progress=False)
+    assert a["pv"].tolist() == riskpool.price(book_file, engine="cpu", paths=200, progress=False)["pv"].tolist()
+
+
+def test_a_frame_with_duplicated_columns_or_an_inf_is_named(azfinsim_file):
+    frame = pd.read_csv(azfinsim_file)
+    with pytest.raises(riskpool.InputError, match="unique"):
+        riskpool.price(pd.concat([frame, frame[["sigma1"]]], axis=1), progress=False)
+    frame.loc[frame.index[2], "sigma1"] = float("inf")
+    with pytest.raises(riskpool.InputError, match="sigma1.*inf") as e:
+        riskpool.price(frame, engine="cpu", progress=False)
+    assert e.value.index == frame.index[2]
+    frame = pd.read_csv(azfinsim_file)
+    frame["trials"] = pd.array([200] * (len(frame) - 1) + [None], dtype="Int64")
+    with pytest.raises(riskpool.InputError, match="trials") as e:
+        riskpool.price(frame, engine="cpu", progress=False)
+    assert e.value.index == frame.index[-1]

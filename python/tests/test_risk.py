@@ -100,3 +100,42 @@ def test_a_bad_trade_names_its_index_and_field():
 def test_bad_levels_are_refused(levels):
     with pytest.raises(riskpool.InputError, match="level"):
         riskpool.risk(named_book(), scenario_frame(3), levels=levels, engine="cpu", paths=200, progress=False)
+
+
+def test_a_missing_move_or_a_name_with_a_line_end_is_refused():
+    frame = scenario_frame(3)
+    frame.index = [f"r{i}" for i in range(len(frame))]
+    bad = frame.copy()
+    bad.loc["r5", "spot"] = np.nan
+    with pytest.raises(riskpool.InputError, match="write 0 for no move") as e:
+        riskpool.risk(named_book(), bad, engine="cpu", paths=200, progress=False)
+    assert (e.value.file, e.value.line, e.value.field, e.value.index) == ("scenarios", 7, "spot", "r5")
+    bad = frame.copy()
+    bad.loc["r1", "scenario"] = "day\n2"
+    with pytest.raises(riskpool.InputError, match="line end") as e:
+        riskpool.risk(named_book(), bad, engine="cpu", paths=200, progress=False)
+    assert e.value.index == "r1"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"levels": None}, "levels=None"), ({"levels": np.float32(0.95)}, None), ({"paths": "200"}, "paths='200'"),
+    ({"by_trade": "no"}, "by_trade"), ({"scenarios": "/"}, "not a regular file"),
+])
+def test_risk_keywords_are_checked_as_price_s(kwargs, match):
+    args = {"scenarios": scenario_frame(3)}
+    args.update(kwargs)
+    scen = args.pop("scenarios")
+    if match is None:
+        r = riskpool.risk(named_book()[:2], scen, engine="cpu", paths=200, progress=False, **args)
+        assert len(r.levels) == 1
+    else:
+        with pytest.raises(riskpool.InputError, match=match):
+            riskpool.risk(named_book()[:2], scen, engine="cpu", progress=False, **args)
+
+
+def test_a_scenario_on_an_underlying_no_trade_names_warns():
+    frame = scenario_frame(3)
+    frame.loc[len(frame)] = ["day-001", "FOO", 0.01, 0.0, frame["rate"].iloc[0]]
+    with pytest.warns(UserWarning, match="scenarios: underlying `FOO` is in no trade of trades") as w:
+        riskpool.risk(named_book()[:2], frame, engine="cpu", paths=200, progress=False)
+    assert not any("riskpool-risk-" in str(x.message) for x in w)
