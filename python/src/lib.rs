@@ -43,6 +43,25 @@ fn bad_keyword(name: &str, value: impl std::fmt::Display, why: &str) -> PyErr {
     InputError::new_err(format!("{name}={value}: {why}"))
 }
 
+/// Keyword `key` of `opts` as a `T`, `None` where it is absent or None; a
+/// value of another type is an InputError saying what `key` takes.
+fn keyword<'py, T: for<'a> FromPyObject<'a, 'py>>(
+    opts: &Bound<'py, PyDict>,
+    key: &str,
+    takes: &str,
+) -> PyResult<Option<T>> {
+    match opts.get_item(key)? {
+        Some(v) if !v.is_none() => v.extract().map(Some).map_err(|_| {
+            bad_keyword(
+                key,
+                v.repr().map(|r| r.to_string()).unwrap_or_default(),
+                takes,
+            )
+        }),
+        _ => Ok(None),
+    }
+}
+
 /// A flag-like keyword parsed by the flag's own rule (`riskpool::flags`).
 fn parsed<T>(name: &str, text: &str, parse: impl Fn(&str) -> Result<T, String>) -> PyResult<T> {
     parse(text).map_err(|e| bad_keyword(name, format!("{text:?}"), &e))
@@ -87,32 +106,17 @@ fn price_args(opts: &Bound<PyDict>, name: &str) -> PyResult<PriceArgs> {
             .unwrap_or(false),
         naming: Naming::Keywords,
     };
-    let seed: u64 = match opts.get_item("seed")? {
-        Some(v) if !v.is_none() => v.extract().map_err(|_| {
-            bad_keyword(
-                "seed",
-                v.repr().map(|r| r.to_string()).unwrap_or_default(),
-                "must be an integer from 0 to 2^64 - 1",
-            )
-        })?,
-        _ => riskpool_kernels::rng::DEFAULT_SEED,
-    };
-    let greeks = match opts.get_item("greeks")? {
-        Some(v) if !v.is_none() => {
-            let names: Vec<String> = v.extract().map_err(|_| {
-                bad_keyword(
-                    "greeks",
-                    v.repr().map(|r| r.to_string()).unwrap_or_default(),
-                    "must be a list of names: delta, gamma, vega, rho",
-                )
-            })?;
-            names
-                .iter()
-                .map(|g| parsed("greeks", g, riskpool::flags::greek))
-                .collect::<PyResult<Vec<_>>>()?
-        }
-        _ => Vec::new(),
-    };
+    let seed: u64 = keyword(opts, "seed", "must be an integer from 0 to 2^64 - 1")?
+        .unwrap_or(riskpool_kernels::rng::DEFAULT_SEED);
+    let greeks = keyword::<Vec<String>>(
+        opts,
+        "greeks",
+        "must be a list of names: delta, gamma, vega, rho",
+    )?
+    .unwrap_or_default()
+    .iter()
+    .map(|g| parsed("greeks", g, riskpool::flags::greek))
+    .collect::<PyResult<Vec<_>>>()?;
     Ok(PriceArgs {
         // Named in errors about the book as a whole.
         input: PathBuf::from(name),
@@ -373,10 +377,7 @@ fn price<'py>(
         }
     };
     // A market given as a dict arrives as its JSON text.
-    let market: Option<Vec<u8>> = match opts.get_item("market_json")? {
-        Some(v) if !v.is_none() => Some(v.extract()?),
-        _ => None,
-    };
+    let market: Option<Vec<u8>> = keyword(opts, "market_json", "must be a market's JSON text")?;
     let control = Arc::new(Control::default());
     let result = detached(py, &control, progress.as_ref(), &[], {
         let control = Arc::clone(&control);
@@ -405,16 +406,12 @@ fn risk<'py>(
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<()> {
     let p = price_args(opts, book)?;
-    let levels: Vec<f64> = match opts.get_item("levels")? {
-        Some(v) if !v.is_none() => v.extract().map_err(|_| {
-            bad_keyword(
-                "levels",
-                v.repr().map(|r| r.to_string()).unwrap_or_default(),
-                "must be a sequence of confidence levels between 0 and 1",
-            )
-        })?,
-        _ => vec![0.99, 0.975],
-    };
+    let levels: Vec<f64> = keyword(
+        opts,
+        "levels",
+        "must be a sequence of confidence levels between 0 and 1",
+    )?
+    .unwrap_or_else(|| vec![0.99, 0.975]);
     let out = PathBuf::from(out);
     let control = Arc::new(Control::default());
     let args = RiskArgs {
@@ -437,10 +434,8 @@ fn risk<'py>(
         control: Some(Arc::clone(&control)),
     };
     // Working files the caller gave no path for, by the names it knows.
-    let names: Vec<(String, String)> = match opts.get_item("names")? {
-        Some(v) if !v.is_none() => v.extract()?,
-        _ => Vec::new(),
-    };
+    let names: Vec<(String, String)> =
+        keyword(opts, "names", "must be (path, name) pairs")?.unwrap_or_default();
     let result = detached(py, &control, progress.as_ref(), &names, move || {
         riskpool::risk::run(&args)
     })?;
