@@ -29,7 +29,7 @@ def test_the_gil_is_released_while_pricing():
     t.start()
     start = time.monotonic()
     before = ticks
-    riskpool.price(LONG[:40], engine="cpu", threads=1, progress=False)
+    riskpool.price(LONG[:120], engine="cpu", threads=1, progress=False)
     took = time.monotonic() - start
     stop.set()
     t.join()
