@@ -36,8 +36,16 @@
 //! the normals drawn and the base evolved once for the group
 //! (`lanes::run_group`), each pass's sums the same bits as alone. Where
 //! every scenario moves the vol (W7's historical-like scenarios), the gain
-//! over one run per scenario is mostly the standard error; where they move
-//! spots and rates (W7S), the run is also 5-7 times faster.
+//! over one run per scenario is mostly the standard error.
+//!
+//! **Fans.** On the CPU the scenarios that move only spots and rates do
+//! not go in passes at all: [`Distinct`] and [`scenario_fold`] give their
+//! folds to a fan (`engine::cpu::fan`), which evolves the base path once
+//! for up to 511 of them and folds each on it, the same arithmetic as a
+//! pass (but an arithmetic average's, see there); only the scenarios that
+//! move a vol take passes (`engine::scenarios::revalue_split`). W7S (spot
+//! and rate moves only) is then about twenty times faster than one run per
+//! scenario (BENCHMARKS.md).
 //!
 //! Trades with an `extension` (several assets, early exercise) are not
 //! revalued here: each moved trade is repriced on its own refitted policy
@@ -94,11 +102,8 @@ pub struct Pass {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TradePasses {
     pub passes: Vec<Pass>,
-    /// Per scenario: its distinct move, or `None` where nothing moves
-    /// (its P&L is exactly 0).
-    pub scenario_move: Vec<Option<usize>>,
-    /// The distinct moves.
-    pub moves: Vec<MarketMove>,
+    /// The distinct moves, and each scenario's.
+    pub distinct: Distinct,
 }
 
 /// A scenario the trade cannot take.
@@ -131,6 +136,26 @@ impl TradePasses {
         scenarios: &TradeScenarios,
         limits: PassLimits,
     ) -> Result<TradePasses, EngineError> {
+        let distinct = Distinct::new(trade, scenarios)?;
+        let passes = passes(trade, &distinct.moves, limits)?;
+        Ok(TradePasses { passes, distinct })
+    }
+}
+
+/// A trade's distinct scenario moves: identical moves are priced once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Distinct {
+    /// The distinct moves, in order of first appearance.
+    pub moves: Vec<MarketMove>,
+    /// Per scenario: its distinct move, or `None` where nothing moves
+    /// (its P&L is exactly 0).
+    pub scenario_move: Vec<Option<usize>>,
+}
+
+impl Distinct {
+    /// The distinct moves of `trade` (one asset) under `scenarios`, each
+    /// checked against the model (an error names the scenario).
+    pub fn new(trade: &Trade, scenarios: &TradeScenarios) -> Result<Distinct, EngineError> {
         let mut moves: Vec<MarketMove> = Vec::new();
         let mut scenario_move = Vec::with_capacity(scenarios.moves.len());
         for (s, m) in scenarios.moves.iter().enumerate() {
@@ -149,12 +174,64 @@ impl TradePasses {
             };
             scenario_move.push(Some(k));
         }
-        let passes = passes(trade, &moves, limits)?;
-        Ok(TradePasses {
-            passes,
-            scenario_move,
+        Ok(Distinct {
             moves,
+            scenario_move,
         })
+    }
+
+    /// The trade's result from its base price and each distinct move's
+    /// P&L (`None`: not priced, an engine's fault).
+    pub fn result(
+        &self,
+        trade: &Trade,
+        base: Option<Estimate>,
+        pnl_of: &[Option<Estimate>],
+        seconds: f64,
+    ) -> Result<ScenarioResult, EngineError> {
+        let pnl = self
+            .scenario_move
+            .iter()
+            .map(|m| match m {
+                None => Some(Estimate::ZERO),
+                Some(k) => pnl_of.get(*k).copied().flatten(),
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad(trade, "a scenario pass returned no P&L".into()))?;
+        Ok(ScenarioResult {
+            base: base.ok_or_else(|| bad(trade, "the base pass returned no price".into()))?,
+            pnl,
+            paths: trade.paths,
+            seconds,
+        })
+    }
+}
+
+/// The fold that reads `trade`'s base price off its base family.
+pub fn base_fold(trade: &Trade) -> Fold {
+    Fold {
+        family: 0,
+        x0: 0.0,
+        dx: 0.0,
+        discount: (-trade.model.discount_rate() * trade.maturity).exp(),
+    }
+}
+
+/// The fold of move `m`'s spot and rate parts on model family `family`:
+/// the spot shifts the log-spot by `ln(1 + spot)`, the rate drifts it by
+/// `rate dt` a step and discounts at `r + rate` (sv_fx: its `drift` takes
+/// the shift and nothing is discounted, as for rho).
+pub fn scenario_fold(trade: &Trade, m: &MarketMove, family: usize) -> Fold {
+    let t = trade.maturity;
+    let dt = t / trade.steps as f64;
+    let r = trade.model.discount_rate();
+    let discounted = !matches!(trade.model, ModelSpec::SvFx(_));
+    let dr = if discounted { m.rate } else { 0.0 };
+    Fold {
+        family,
+        x0: (1.0 + m.spot).ln(),
+        dx: m.rate * dt,
+        discount: (-(r + dr) * t).exp(),
     }
 }
 
@@ -166,17 +243,7 @@ fn passes(
     limits: PassLimits,
 ) -> Result<Vec<Pass>, EngineError> {
     let model = &trade.model;
-    let t = trade.maturity;
-    let dt = t / trade.steps as f64;
-    let r = model.discount_rate();
-    // sv_fx does not discount: a rate move is a pure drift shift.
-    let discounted = !matches!(model, ModelSpec::SvFx(_));
-    let base_fold = Fold {
-        family: 0,
-        x0: 0.0,
-        dx: 0.0,
-        discount: (-r * t).exp(),
-    };
+    let base_fold = base_fold(trade);
 
     // Vol groups in order of first appearance, the unmoved one first.
     let mut vols: Vec<f64> = vec![0.0];
@@ -242,14 +309,8 @@ fn passes(
                 family_vols.len() - 1
             }
         };
-        let dr = if discounted { m.rate } else { 0.0 };
         let fold = pass.plan.folds.len();
-        pass.plan.folds.push(Fold {
-            family,
-            x0: (1.0 + m.spot).ln(),
-            dx: m.rate * dt,
-            discount: (-(r + dr) * t).exp(),
-        });
+        pass.plan.folds.push(scenario_fold(trade, &m, family));
         let q = pass
             .slots
             .iter()
@@ -328,7 +389,7 @@ pub fn fused_revalue(
     let mut out = Vec::with_capacity(trades.len());
     for (t, p) in trades.iter().zip(&planned) {
         let mut base = None;
-        let mut pnl_of = vec![None; p.moves.len()];
+        let mut pnl_of = vec![None; p.distinct.moves.len()];
         let mut seconds = 0.0;
         for pass in &p.passes {
             let r = results.next().expect("one result per pass, checked");
@@ -341,22 +402,7 @@ pub fn fused_revalue(
                 }
             }
         }
-        let zero = Estimate::ZERO;
-        let pnl = p
-            .scenario_move
-            .iter()
-            .map(|m| match m {
-                None => Some(zero),
-                Some(k) => pnl_of[*k],
-            })
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| bad(t, "a scenario pass returned no P&L".into()))?;
-        out.push(ScenarioResult {
-            base: base.ok_or_else(|| bad(t, "the base pass returned no price".into()))?,
-            pnl,
-            paths: t.paths,
-            seconds,
-        });
+        out.push(p.distinct.result(t, base, &pnl_of, seconds)?);
     }
     Ok(out)
 }
@@ -411,9 +457,9 @@ mod tests {
             PassLimits::GPU,
         )
         .unwrap();
-        assert_eq!(p.moves.len(), 11);
-        assert_eq!(p.scenario_move[11], None);
-        assert_eq!(p.scenario_move[12], p.scenario_move[0]);
+        assert_eq!(p.distinct.moves.len(), 11);
+        assert_eq!(p.distinct.scenario_move[11], None);
+        assert_eq!(p.distinct.scenario_move[12], p.distinct.scenario_move[0]);
         // 1 base + 11 moves in outputs of 5: three passes.
         assert_eq!(p.passes.len(), 3);
         let mut seen = vec![0; 11];
@@ -426,7 +472,7 @@ mod tests {
                     let f = pass.plan.coef[q].iter().position(|&c| c == 1.0).unwrap();
                     let fold = pass.plan.folds[f];
                     assert_eq!(pass.plan.coef[q][0], -1.0);
-                    let m = p.moves[*k];
+                    let m = p.distinct.moves[*k];
                     assert!((fold.x0 - (1.0 + m.spot).ln()).abs() < 1e-15);
                     assert!((fold.dx - m.rate / 4.0).abs() < 1e-15);
                     assert!((fold.discount - (-(0.02 + m.rate)).exp()).abs() < 1e-15);

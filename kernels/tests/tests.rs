@@ -22,6 +22,7 @@ mod one_pass_engines;
 mod one_pass_multi_hostile;
 mod pathwise;
 mod reference_prices;
+mod scenario_fans;
 mod scenarios;
 mod streams;
 mod twin_sources;

@@ -56,8 +56,9 @@ pub trait Engine: Send + Sync {
     /// `sqrt(se_scenario^2 + se_base^2)`, and an early-exercise policy is
     /// refitted in each scenario. The CPU, wgpu and CUDA engines override
     /// it with [`revalue_split`]: one pass per chunk of a trade's scenarios
-    /// ([`crate::revalue`]); the same P&L with the standard error of the
-    /// per-path differences.
+    /// ([`crate::revalue`]; on the CPU, a fan for those that move only
+    /// spots and rates, `cpu::fan`); the same P&L with the standard error
+    /// of the per-path differences.
     fn revalue(
         &self,
         trades: &[Trade],

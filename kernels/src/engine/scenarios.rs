@@ -109,6 +109,7 @@ pub fn gpu_revalue<E: Engine + ?Sized>(
         req,
         run,
         extended,
+        None,
     )
 }
 
@@ -205,12 +206,121 @@ fn settle_knocks<E: Engine + ?Sized>(
 pub type Extended<'a> =
     Box<dyn FnOnce(&[Trade], &[TradeScenarios]) -> Result<Vec<ScenarioResult>, EngineError> + 'a>;
 
+/// Whether a scenario of a one-asset trade moves its vol (the scenario
+/// passes' work on an engine with fans; every other scenario fans).
+fn moves_vol(moves: &[MarketMove]) -> bool {
+    matches!(moves, [m] if m.vol != 0.0)
+}
+
+/// The one-asset `trades` revalued on an engine with `fans`: every
+/// scenario that leaves the vol alone by the fans, the scenarios that move
+/// it by passes (`run`), each scenario's P&L from where it was priced.
+/// Which way a scenario goes depends on its own move only, so its bits do
+/// not depend on the trade's other scenarios.
+fn fan_and_pass(
+    engine: &'static str,
+    limits: crate::revalue::PassLimits,
+    trades: &[Trade],
+    scenarios: &[TradeScenarios],
+    req: &PricingRequest,
+    run: impl FnOnce(
+        &[Trade],
+        &[Revaluations],
+        &PricingRequest,
+    ) -> Result<Vec<TradeResult>, EngineError>,
+    fans: Fans<'_>,
+) -> Result<Vec<ScenarioResult>, EngineError> {
+    let unmoved = || vec![MarketMove::default()];
+    // Each trade's scenarios split in two lists of the same length (a
+    // scenario priced elsewhere is unmoved in the other), so errors name
+    // the scenario's own number.
+    let keep = |sc: &TradeScenarios, vol: bool| TradeScenarios {
+        moves: sc
+            .moves
+            .iter()
+            .map(|m| {
+                if moves_vol(m) == vol {
+                    m.clone()
+                } else {
+                    unmoved()
+                }
+            })
+            .collect(),
+    };
+    let moved = |m: &[MarketMove]| !m.iter().all(MarketMove::is_none);
+    // A trade fans where a scenario that leaves the vol alone moves it, or
+    // where none moves its vol (the fan gives the base price); it takes
+    // passes where a scenario moves its vol (their first gives the base
+    // price where it does not fan: the same bits).
+    let fanned: Vec<usize> = (0..trades.len())
+        .filter(|&i| {
+            let m = &scenarios[i].moves;
+            m.iter().any(|m| !moves_vol(m) && moved(m)) || !m.iter().any(|m| moves_vol(m))
+        })
+        .collect();
+    let passed: Vec<usize> = (0..trades.len())
+        .filter(|&i| scenarios[i].moves.iter().any(|m| moves_vol(m)))
+        .collect();
+    let mut out: Vec<Option<ScenarioResult>> = vec![None; trades.len()];
+    if !fanned.is_empty() {
+        let (ft, fs): (Vec<Trade>, Vec<TradeScenarios>) = fanned
+            .iter()
+            .map(|&i| (trades[i].clone(), keep(&scenarios[i], false)))
+            .unzip();
+        let results = fans(&ft, &fs)?;
+        if results.len() != ft.len() {
+            return Err(EngineError::failed(
+                engine,
+                format!("{} fan results for {} trades", results.len(), ft.len()),
+            ));
+        }
+        for (&i, r) in fanned.iter().zip(results) {
+            out[i] = Some(r);
+        }
+    }
+    if !passed.is_empty() {
+        let (pt, ps): (Vec<Trade>, Vec<TradeScenarios>) = passed
+            .iter()
+            .map(|&i| (trades[i].clone(), keep(&scenarios[i], true)))
+            .unzip();
+        let passes = crate::revalue::fused_revalue(engine, limits, &pt, &ps, req, run)?;
+        for (&i, p) in passed.iter().zip(passes) {
+            match &mut out[i] {
+                None => out[i] = Some(p),
+                Some(r) => {
+                    for (s, m) in scenarios[i].moves.iter().enumerate() {
+                        if moves_vol(m) {
+                            if let (Some(to), Some(from)) = (r.pnl.get_mut(s), p.pnl.get(s)) {
+                                *to = *from;
+                            }
+                        }
+                    }
+                    r.seconds += p.seconds;
+                }
+            }
+        }
+    }
+    out.into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| EngineError::failed(engine, "a trade was not revalued"))
+}
+
+/// What revalues, on an engine with scenario fans (the CPU's,
+/// `engine::cpu::fan`), one-asset trades under scenarios that move spots
+/// and rates (none moves a vol): every scenario folded on the trade's base
+/// path, a result for each trade.
+pub type Fans<'a> =
+    Box<dyn FnOnce(&[Trade], &[TradeScenarios]) -> Result<Vec<ScenarioResult>, EngineError> + 'a>;
+
 /// [`Engine::revalue`] of an engine that can price trades with given
 /// revaluations (`run`, see [`crate::revalue::fused_revalue`]): one-asset
 /// trades without extension by their scenario passes within `limits`, all
 /// in one batch; trades with an extension by `extended` (the CPU engine's
 /// early-exercise pricer in one pass; the GPU engines' scenario records, to
-/// its contract). Results come back in the order of `trades`.
+/// its contract); where the engine has `fans`, the one-asset trades'
+/// scenarios that leave the vol alone by them, the others by passes.
+/// Results come back in the order of `trades`.
+#[allow(clippy::too_many_arguments)]
 pub fn revalue_split<E: Engine + ?Sized>(
     engine: &E,
     limits: crate::revalue::PassLimits,
@@ -223,6 +333,7 @@ pub fn revalue_split<E: Engine + ?Sized>(
         &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError>,
     extended: Extended<'_>,
+    fans: Option<Fans<'_>>,
 ) -> Result<Vec<ScenarioResult>, EngineError> {
     if trades.len() != scenarios.len() {
         return naive_revalue(engine, trades, scenarios, req);
@@ -250,10 +361,10 @@ pub fn revalue_split<E: Engine + ?Sized>(
     };
     let (ft, mut fs) = pick(&fused);
     let knocks = take_knocks(&ft, &mut fs);
-    let mut fused_out = if ft.is_empty() {
-        Vec::new()
-    } else {
-        crate::revalue::fused_revalue(leak(engine.name()), limits, &ft, &fs, req, run)?
+    let mut fused_out = match fans {
+        _ if ft.is_empty() => Vec::new(),
+        Some(fans) => fan_and_pass(leak(engine.name()), limits, &ft, &fs, req, run, fans)?,
+        None => crate::revalue::fused_revalue(leak(engine.name()), limits, &ft, &fs, req, run)?,
     };
     settle_knocks(engine, &ft, knocks, &mut fused_out, req)?;
     let mut out: Vec<Option<ScenarioResult>> = vec![None; trades.len()];

@@ -71,6 +71,16 @@ impl<T: Real> PathPayoff<T> for AsianStep<T> {
     }
 
     #[inline(always)]
+    fn scales(&self) -> bool {
+        self.average == Average::Arithmetic
+    }
+
+    #[inline(always)]
+    fn observe_scaled(&self, st: &mut [T; 2], ex: T, es: T) {
+        st[0] = st[0] + ex * es;
+    }
+
+    #[inline(always)]
     fn value(&self, st: [T; 2], _x: T) -> T {
         let mean = st[0] * self.inv_steps;
         let avg = match self.average {

@@ -63,6 +63,19 @@ pub trait PathPayoff<T: Real>: Copy + Send + Sync {
     fn observe(&self, _st: &mut [T; 2], _x: T, _var_dt: T) {}
     /// The undiscounted payoff at maturity, `x = x_N`.
     fn value(&self, st: [T; 2], x: T) -> T;
+    /// Whether the fold reads only the spot, so that a scenario fan
+    /// (`engine::cpu::fan`) may fold a moved path's `x + shift` as
+    /// [`PathPayoff::observe_scaled`] with `e^x` taken once a path and
+    /// `e^shift` once a scenario, instead of `e^(x + shift)` for each
+    /// (the arithmetic average). The same number up to rounding.
+    #[inline(always)]
+    fn scales(&self) -> bool {
+        false
+    }
+    /// Folds in a moved path's spot `ex * es` (`ex = e^x`, `es =
+    /// e^shift`), where [`PathPayoff::scales`].
+    #[inline(always)]
+    fn observe_scaled(&self, _st: &mut [T; 2], _ex: T, _es: T) {}
 }
 
 /// The one list of payoffs: each entry `stem => Terms, Step;` is a payoff's

@@ -5,7 +5,8 @@
 //! enable the target features, so LLVM vectorizes the lane loops for that
 //! width. All widths give bit-identical results (see `lanes.rs`).
 
-use super::lanes::{run_group, run_paths, Job};
+use super::fan::{run_fan, FanSums};
+use super::lanes::{run_group, run_paths, FoldStep, Job};
 use crate::model::PathModel;
 use crate::payoff::PathPayoff;
 use crate::real::Real;
@@ -148,4 +149,47 @@ unsafe fn run_one_avx2<T: Real, M: PathModel<T>, P: PathPayoff<T>>(
     acc: &mut Sums,
 ) {
     run_paths::<T, M, P, 8>(job, first, count, acc)
+}
+
+/// Paths `first .. first + count` of `job`'s base under every fold of
+/// `folds` (a scenario fan, see [`run_fan`]) at SIMD level `simd`.
+#[inline(always)]
+pub fn fan<T: Real, M: PathModel<T>, P: PathPayoff<T>>(
+    simd: Simd,
+    job: &Job<T, M, P>,
+    folds: &[FoldStep<T>],
+    first: u64,
+    count: u64,
+) -> FanSums {
+    match simd {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the engine only selects levels that `Simd::supported` confirmed.
+        Simd::Avx512 => unsafe { fan_avx512(job, folds, first, count) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Simd::Avx2 => unsafe { fan_avx2(job, folds, first, count) },
+        _ => run_fan::<T, M, P, 8>(job, folds, first, count),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2")]
+unsafe fn fan_avx512<T: Real, M: PathModel<T>, P: PathPayoff<T>>(
+    job: &Job<T, M, P>,
+    folds: &[FoldStep<T>],
+    first: u64,
+    count: u64,
+) -> FanSums {
+    run_fan::<T, M, P, 16>(job, folds, first, count)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fan_avx2<T: Real, M: PathModel<T>, P: PathPayoff<T>>(
+    job: &Job<T, M, P>,
+    folds: &[FoldStep<T>],
+    first: u64,
+    count: u64,
+) -> FanSums {
+    run_fan::<T, M, P, 8>(job, folds, first, count)
 }

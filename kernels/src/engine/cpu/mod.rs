@@ -9,6 +9,7 @@
 pub(crate) mod dated;
 mod dispatch;
 pub(crate) mod extension;
+pub mod fan;
 pub mod lanes;
 
 pub use dispatch::Simd;
@@ -25,11 +26,12 @@ use crate::instrument::Trade;
 use crate::model::{ModelStep, PathModel};
 use crate::payoff::{PathPayoff, PayoffStep, PayoffVisitor};
 use crate::real::Real;
-use crate::revalue::PassLimits;
+use crate::revalue::{base_fold, scenario_fold, Distinct, PassLimits};
 use crate::rng::key_of;
 use crate::scenario::{ScenarioResult, TradeScenarios};
 use crate::stats::{Moments, Sums};
 use crate::tangent::{Dual, TANGENTS};
+use fan::FanSums;
 use lanes::{FoldStep, Job, FAMILIES};
 
 /// Paths per work item: a multiple of every SIMD width and of 2.
@@ -145,45 +147,18 @@ impl Engine for CpuEngine {
         Ok(out)
     }
 
-    /// One pass per chunk of each one-asset trade's scenarios, the whole
-    /// batch's passes priced together; a trade with an extension in one
-    /// pass of its own through the early-exercise pricer (every scenario's
-    /// moved trade on its own refitted policy).
+    /// Each one-asset trade's scenarios that leave the vol alone in a fan
+    /// on its base path (`fan.rs`), those that move it in passes (a pass
+    /// per chunk, the whole batch's passes priced together); a trade with
+    /// an extension in one pass of its own through the early-exercise
+    /// pricer (every scenario's moved trade on its own refitted policy).
     fn revalue(
         &self,
         trades: &[Trade],
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        let extended = |t: &[Trade], s: &[TradeScenarios]| {
-            check_batch("cpu", t, req, u64::MAX)?;
-            t.iter()
-                .zip(s)
-                .map(|(t, s)| {
-                    if dated::takes(t) {
-                        return self.pool.install(|| dated::revalue(t, s, req));
-                    }
-                    self.pool
-                        .install(|| extension::Prepared::revalue(t, s, req))
-                        .map_err(|message| EngineError::BadTrade {
-                            id: t.id.clone(),
-                            message,
-                        })
-                })
-                .collect()
-        };
-        revalue_split(
-            self,
-            PassLimits::CPU,
-            trades,
-            scenarios,
-            req,
-            |t, p, r| {
-                check_batch("cpu", t, r, u64::MAX)?;
-                Ok(self.price_plain(t, Some(p), r))
-            },
-            Box::new(extended),
-        )
+        self.revalue_with(trades, scenarios, req, true)
     }
 }
 
@@ -196,6 +171,16 @@ enum Prepared<T> {
     GbmTangent(Job<Dual<T>, crate::model::GbmStep<Dual<T>>, PayoffStep<Dual<T>>>),
     HestonTangent(Job<Dual<T>, crate::model::HestonStep<Dual<T>>, PayoffStep<Dual<T>>>),
     SvFxTangent(Job<Dual<T>, crate::model::SvFxStep<Dual<T>>, PayoffStep<Dual<T>>>),
+}
+
+/// A fold in path precision `T`.
+fn fold_step<T: Real>(f: &crate::greeks::Fold) -> FoldStep<T> {
+    FoldStep {
+        family: f.family,
+        x0: T::from_f64(f.x0),
+        dx: T::from_f64(f.dx),
+        discount: T::from_f64(f.discount),
+    }
 }
 
 /// A plan's folds in path precision `R`: `seed(k, fold)` gives fold `k`'s
@@ -292,12 +277,7 @@ impl<T: Real> Prepared<T> {
             };
         }
         let steps: Vec<ModelStep<T>> = plan.families.iter().map(|m| m.prepare::<T>(dt)).collect();
-        let folds = folds(plan, |_, f| FoldStep {
-            family: f.family,
-            x0: T::from_f64(f.x0),
-            dx: T::from_f64(f.dx),
-            discount: T::from_f64(f.discount),
-        });
+        let folds = folds(plan, |_, f| fold_step(f));
         match steps[0] {
             ModelStep::Gbm(_) => Prepared::Gbm(job(trade, plan, req, families!(steps, Gbm), folds)),
             ModelStep::Heston(_) => {
@@ -350,6 +330,48 @@ impl<T: Real> Prepared<T> {
             None => {}
         }
         accs
+    }
+}
+
+impl<T: Real> Prepared<T> {
+    /// Paths `first .. first + count` of the base family under each of
+    /// `folds` (a scenario fan, `fan.rs`).
+    fn run_fan(&self, simd: Simd, folds: &[FoldStep<T>], first: u64, count: u64) -> FanSums {
+        macro_rules! fan {
+            ($job:expr) => {
+                $job.payoff.visit(FanWith {
+                    simd,
+                    job: $job,
+                    folds,
+                    first,
+                    count,
+                })
+            };
+        }
+        match self {
+            Prepared::Gbm(j) => fan!(j),
+            Prepared::Heston(j) => fan!(j),
+            Prepared::SvFx(j) => fan!(j),
+            // A fan's base job is never pathwise (it is built plain).
+            _ => FanSums::default(),
+        }
+    }
+}
+
+/// A fan run with the payoff as its own type.
+struct FanWith<'a, T, M> {
+    simd: Simd,
+    job: &'a Job<T, M, PayoffStep<T>>,
+    folds: &'a [FoldStep<T>],
+    first: u64,
+    count: u64,
+}
+
+impl<T: Real, M: PathModel<T>> PayoffVisitor<T> for FanWith<'_, T, M> {
+    type Output = FanSums;
+    fn visit<P: PathPayoff<T>>(self, payoff: P) -> FanSums {
+        let job = self.job.with_payoff(payoff);
+        dispatch::fan(self.simd, &job, self.folds, self.first, self.count)
     }
 }
 
@@ -505,6 +527,199 @@ impl CpuEngine {
                 })
                 .collect()
         })
+    }
+}
+
+impl CpuEngine {
+    /// [`Engine::revalue`] with every one-asset trade's scenarios in
+    /// passes, none in a fan (as before fans; the GPU engines' way): what
+    /// the fans are tested and measured against.
+    pub fn revalue_in_passes(
+        &self,
+        trades: &[Trade],
+        scenarios: &[TradeScenarios],
+        req: &PricingRequest,
+    ) -> Result<Vec<ScenarioResult>, EngineError> {
+        self.revalue_with(trades, scenarios, req, false)
+    }
+
+    /// [`Engine::revalue`], with scenario fans or without.
+    fn revalue_with(
+        &self,
+        trades: &[Trade],
+        scenarios: &[TradeScenarios],
+        req: &PricingRequest,
+        fans: bool,
+    ) -> Result<Vec<ScenarioResult>, EngineError> {
+        let extended = |t: &[Trade], s: &[TradeScenarios]| {
+            check_batch("cpu", t, req, u64::MAX)?;
+            t.iter()
+                .zip(s)
+                .map(|(t, s)| {
+                    if dated::takes(t) {
+                        return self.pool.install(|| dated::revalue(t, s, req));
+                    }
+                    self.pool
+                        .install(|| extension::Prepared::revalue(t, s, req))
+                        .map_err(|message| EngineError::BadTrade {
+                            id: t.id.clone(),
+                            message,
+                        })
+                })
+                .collect()
+        };
+        let fans: Option<super::scenarios::Fans<'_>> = if fans {
+            Some(Box::new(|t: &[Trade], s: &[TradeScenarios]| {
+                self.fans(t, s, req)
+            }))
+        } else {
+            None
+        };
+        revalue_split(
+            self,
+            PassLimits::CPU,
+            trades,
+            scenarios,
+            req,
+            |t, p, r| {
+                check_batch("cpu", t, r, u64::MAX)?;
+                Ok(self.price_plain(t, Some(p), r))
+            },
+            Box::new(extended),
+            fans,
+        )
+    }
+}
+
+/// A trade's fan: its base job, its folds (the base's first, then one a
+/// distinct move) and its distinct moves.
+struct FanPlan<T> {
+    job: Prepared<T>,
+    folds: Vec<FoldStep<T>>,
+    distinct: Distinct,
+}
+
+impl<T: Real> FanPlan<T> {
+    /// Fan `f`'s folds: the base fold and at most `width` moves'.
+    fn fan(&self, f: usize, width: usize) -> Vec<FoldStep<T>> {
+        let moved = &self.folds[1..];
+        let end = ((f + 1) * width).min(moved.len());
+        std::iter::once(self.folds[0])
+            .chain(moved[f * width..end].iter().copied())
+            .collect()
+    }
+}
+
+impl CpuEngine {
+    /// Scenario fans (`fan.rs`): one-asset trades under scenarios that
+    /// leave the vol alone, one fan a trade (or one a 511 distinct moves).
+    fn fans(
+        &self,
+        trades: &[Trade],
+        scenarios: &[TradeScenarios],
+        req: &PricingRequest,
+    ) -> Result<Vec<ScenarioResult>, EngineError> {
+        match req.precision {
+            Precision::F32 => self.fans_in::<f32>(trades, scenarios, req),
+            Precision::F64 => self.fans_in::<f64>(trades, scenarios, req),
+        }
+    }
+
+    fn fans_in<T: Real>(
+        &self,
+        trades: &[Trade],
+        scenarios: &[TradeScenarios],
+        req: &PricingRequest,
+    ) -> Result<Vec<ScenarioResult>, EngineError> {
+        let mut plans: Vec<FanPlan<T>> = Vec::new();
+        for (t, s) in trades.iter().zip(scenarios) {
+            let distinct = Distinct::new(t, s)?;
+            if distinct.moves.iter().any(|m| m.vol != 0.0) {
+                return Err(EngineError::failed(
+                    "cpu",
+                    format!("trade {}: a scenario fan was given a vol move", t.id),
+                ));
+            }
+            check_batch("cpu", std::slice::from_ref(t), req, u64::MAX)?;
+            let base = base_fold(t);
+            let folds = std::iter::once(base)
+                .chain(distinct.moves.iter().map(|m| scenario_fold(t, m, 0)))
+                .map(|f| fold_step::<T>(&f))
+                .collect();
+            let plan = Revaluations {
+                families: vec![t.model.clone()],
+                folds: vec![base],
+                coef: [[0.0; MAX_FOLDS]; OUTPUTS],
+                active: [false; OUTPUTS],
+                tangents: None,
+                likelihood: [None; OUTPUTS],
+                estimators: [None; 4],
+            };
+            let req = PricingRequest {
+                greeks: crate::greeks::GreekSet(Vec::new()),
+                ..req.clone()
+            };
+            plans.push(FanPlan {
+                job: Prepared::new(t, &plan, &req),
+                folds,
+                distinct,
+            });
+        }
+        let simd = self.simd;
+        // Work items: (plan, fan of at most FAN folds, chunk of paths);
+        // each fan repeats the base fold first.
+        let width = fan::FAN - 1;
+        let items: Vec<(usize, usize, u64, u64)> = plans
+            .iter()
+            .enumerate()
+            .flat_map(|(pi, p)| {
+                let paths = trades[pi].paths;
+                let fans = (p.folds.len() - 1).div_ceil(width).max(1);
+                (0..fans).flat_map(move |f| {
+                    (0..paths.div_ceil(CHUNK))
+                        .map(move |c| (pi, f, c * CHUNK, CHUNK.min(paths - c * CHUNK)))
+                })
+            })
+            .collect();
+        let sums: Vec<(FanSums, f64)> = self.pool.install(|| {
+            items
+                .par_iter()
+                .map(|&(pi, f, first, count)| {
+                    let start = Instant::now();
+                    let p = &plans[pi];
+                    let s = p.job.run_fan(simd, &p.fan(f, width), first, count);
+                    (s, start.elapsed().as_secs_f64())
+                })
+                .collect()
+        });
+        // Per (plan, fan): each fold's moments, merged in path order.
+        let mut moments: Vec<Vec<Vec<Moments>>> = plans
+            .iter()
+            .map(|p| vec![Vec::new(); (p.folds.len() - 1).div_ceil(width).max(1)])
+            .collect();
+        let mut seconds = vec![0.0; plans.len()];
+        for (&(pi, f, _, _), (s, secs)) in items.iter().zip(&sums) {
+            let m = &mut moments[pi][f];
+            let chunk = s.as_sums();
+            if m.is_empty() {
+                *m = vec![Moments::default(); chunk.len()];
+            }
+            for (m, s) in m.iter_mut().zip(&chunk) {
+                m.merge(&Moments::from(s));
+            }
+            seconds[pi] += secs;
+        }
+        let mut out = Vec::with_capacity(plans.len());
+        for (((p, m), secs), t) in plans.iter().zip(&moments).zip(seconds).zip(trades) {
+            let estimate =
+                |f: usize, j: usize| m[f].get(j / OUTPUTS).map(|m| m.estimate(j % OUTPUTS));
+            let base = estimate(0, 0);
+            let pnl_of: Vec<_> = (0..p.distinct.moves.len())
+                .map(|k| estimate(k / width, 1 + k % width))
+                .collect();
+            out.push(p.distinct.result(t, base, &pnl_of, secs)?);
+        }
+        Ok(out)
     }
 }
 
