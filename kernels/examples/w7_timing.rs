@@ -1,9 +1,10 @@
-//! W7 at a reduced size on the CPU engine: the fused revaluation (one pass
-//! per chunk of scenarios) against one run per scenario
-//! (`naive_revalue`), alternated in the same run. Usage:
+//! W7 at a reduced size on the CPU engine: the fused revaluation (a fan
+//! for the scenarios that move only spots and rates, passes for those that
+//! move a vol) against one run per scenario (`naive_revalue`), alternated
+//! in the same run. Usage:
 //! `cargo run -p riskpool-kernels --profile test --example w7_timing -- [SCALE] [ROUNDS] [novol]`
-//! (`novol`: the same scenarios without their vol moves, which is where
-//! the passes share most: five scenarios on one model family).
+//! (`novol`: the same scenarios without their vol moves, W7S: every
+//! scenario in the trade's fan on one base path).
 
 use std::time::Instant;
 

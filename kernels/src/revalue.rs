@@ -51,6 +51,8 @@
 //! revalued here: each moved trade is repriced on its own refitted policy
 //! beside the base (see [`crate::scenario`]).
 
+use std::collections::HashMap;
+
 use crate::engine::{EngineError, PricingRequest, TradeResult};
 use crate::greeks::{Fold, Greek, GreekSet, Revaluations, MAX_FAMILIES, MAX_FOLDS, OUTPUTS};
 use crate::instrument::Trade;
@@ -114,8 +116,13 @@ fn bad(trade: &Trade, message: String) -> EngineError {
     }
 }
 
-/// The move of a one-asset trade in one scenario (`None`: unmoved).
-fn one_asset_move(trade: &Trade, moves: &[MarketMove]) -> Result<Option<MarketMove>, EngineError> {
+/// The move of a one-asset trade in scenario `s` (from 0; `None`:
+/// unmoved).
+fn one_asset_move(
+    trade: &Trade,
+    s: usize,
+    moves: &[MarketMove],
+) -> Result<Option<MarketMove>, EngineError> {
     if moves.iter().all(MarketMove::is_none) {
         return Ok(None);
     }
@@ -123,7 +130,11 @@ fn one_asset_move(trade: &Trade, moves: &[MarketMove]) -> Result<Option<MarketMo
         [m] => Ok(Some(*m)),
         _ => Err(bad(
             trade,
-            format!("a one-asset trade got moves for {} assets", moves.len()),
+            format!(
+                "in scenario {}: a one-asset trade got moves for {} assets",
+                s + 1,
+                moves.len()
+            ),
         )),
     }
 }
@@ -158,20 +169,22 @@ impl Distinct {
     pub fn new(trade: &Trade, scenarios: &TradeScenarios) -> Result<Distinct, EngineError> {
         let mut moves: Vec<MarketMove> = Vec::new();
         let mut scenario_move = Vec::with_capacity(scenarios.moves.len());
+        // Equal moves by their numbers' bits (`+ 0.0` makes -0 and 0 one,
+        // as `==` does; a move the model takes is finite): a look-up, not
+        // a search, so a hundred thousand distinct scenarios stay cheap.
+        let key = |m: &MarketMove| [m.spot, m.vol, m.rate].map(|x| (x + 0.0).to_bits());
+        let mut seen: HashMap<[u64; 3], usize> = HashMap::new();
         for (s, m) in scenarios.moves.iter().enumerate() {
-            let Some(m) = one_asset_move(trade, m)? else {
+            let Some(m) = one_asset_move(trade, s, m)? else {
                 scenario_move.push(None);
                 continue;
             };
             m.apply(&trade.model)
                 .map_err(|e| bad(trade, format!("in scenario {}: {e}", s + 1)))?;
-            let k = match moves.iter().position(|x| *x == m) {
-                Some(k) => k,
-                None => {
-                    moves.push(m);
-                    moves.len() - 1
-                }
-            };
+            let k = *seen.entry(key(&m)).or_insert_with(|| {
+                moves.push(m);
+                moves.len() - 1
+            });
             scenario_move.push(Some(k));
         }
         Ok(Distinct {

@@ -5,12 +5,15 @@
 //!   base price and P&L are the scenario passes' bits (an arithmetic
 //!   average's P&L within rounding: it takes `e^x e^shift` where a pass
 //!   takes `e^(x + shift)`);
-//! - more scenarios than one fan holds, and scenarios mixing vol moves with
-//!   spot and rate moves: each scenario's bits are its own, whatever the
-//!   trade's other scenarios; a bad move names its scenario.
+//! - more scenarios than one fan holds (at and around the fans' edges),
+//!   more paths than a work item and more steps than a segment, every SIMD
+//!   level and thread count, and scenarios mixing vol moves with spot and
+//!   rate moves: each scenario's bits are its own, whatever the trade's
+//!   other scenarios; the first bad move names its scenario.
 
 use crate::common::*;
 use riskpool_kernels::engine::cpu::fan::FAN;
+use riskpool_kernels::engine::cpu::Simd;
 use riskpool_kernels::payoff::{Asian, Average, PayoffSpec};
 use riskpool_kernels::scenario::{MarketMove, ScenarioResult, TradeScenarios};
 use riskpool_kernels::{CpuEngine, Engine, Precision, PricingRequest, Trade};
@@ -96,7 +99,8 @@ fn assert_fan_is_passes(
 
 #[test]
 fn a_fan_gives_the_passes_bits_on_every_model_and_payoff() {
-    // An odd path count (a partial lane block); even for antithetic pairs.
+    // 250 paths: a partial lane block at every SIMD width (even, for
+    // antithetic pairs).
     let trades: Vec<Trade> = every_model_and_payoff(900)
         .into_iter()
         .map(|t| Trade { paths: 250, ..t })
@@ -128,45 +132,79 @@ fn a_fan_gives_the_passes_bits_on_every_model_and_payoff() {
     }
 }
 
-#[test]
-fn more_scenarios_than_a_fan_holds_and_vol_moves_among_them() {
-    // FAN + 40 distinct spot and rate moves (two fans and a part), with
-    // vol moves among them, on a trade of each model and an arithmetic
-    // and a barrier payoff.
-    let trades: Vec<Trade> = every_model_and_payoff(1300)
-        .into_iter()
-        .filter(|t| {
-            arithmetic_average(t)
-                || matches!(t.payoff, PayoffSpec::Barrier(_) | PayoffSpec::Lookback(_))
-        })
-        .map(|t| Trade {
-            paths: 96,
-            steps: 6,
-            ..t
-        })
-        .collect();
-    assert!(trades.len() >= 6, "{}", trades.len());
-    let n = FAN + 40;
-    let moves: Vec<Vec<MarketMove>> = (0..n)
+/// `n` distinct spot and rate moves, every 97th (from the 6th) moving the
+/// vol too, and a repeat of the first.
+fn many_moves(n: usize) -> Vec<Vec<MarketMove>> {
+    let mut moves: Vec<Vec<MarketMove>> = (0..n)
         .map(|i| {
             let x = i as f64 / n as f64;
             let vol = if i % 97 == 5 { 0.01 } else { 0.0 };
             vec![mv(0.2 * (x - 0.5), vol, 0.01 * (0.5 - x))]
         })
         .collect();
+    moves.push(moves[0].clone());
+    moves
+}
+
+/// A trade of each model with an arithmetic average, a barrier and a
+/// lookback (the payoffs that fold every step).
+fn folding_trades(base: u64, paths: u64, steps: u32) -> Vec<Trade> {
+    every_model_and_payoff(base)
+        .into_iter()
+        .filter(|t| {
+            arithmetic_average(t)
+                || matches!(t.payoff, PayoffSpec::Barrier(_) | PayoffSpec::Lookback(_))
+        })
+        .map(|t| Trade { paths, steps, ..t })
+        .collect()
+}
+
+#[test]
+fn more_scenarios_than_a_fan_holds_and_vol_moves_among_them() {
+    // One fan holds FAN - 1 moves: at, just past, two full and two and one
+    // (the repeat of the first crosses the fans' edges).
+    let trades = folding_trades(1300, 96, 6);
+    assert!(trades.len() >= 6, "{}", trades.len());
+    let cpu = CpuEngine::new(Some(2)).unwrap();
+    for (n, precision, antithetic) in [
+        (FAN - 1, Precision::F64, true),
+        (FAN, Precision::F32, false),
+        (2 * (FAN - 1), Precision::F32, true),
+        (2 * (FAN - 1) + 1, Precision::F64, false),
+        (FAN + 40, Precision::F32, false),
+    ] {
+        let moves = many_moves(n);
+        let sc = vec![
+            TradeScenarios {
+                moves: moves.clone()
+            };
+            trades.len()
+        ];
+        let req = PricingRequest {
+            precision,
+            antithetic,
+            ..PricingRequest::default()
+        };
+        let fan = cpu.revalue(&trades, &sc, &req).unwrap();
+        let passes = cpu.revalue_in_passes(&trades, &sc, &req).unwrap();
+        let what = format!("{n} moves, {precision:?}, antithetic {antithetic}");
+        assert_fan_is_passes(&what, &trades, &fan, &passes, precision);
+        for r in &fan {
+            assert_eq!(r.pnl[n], r.pnl[0], "{what}: the repeat");
+        }
+    }
+    // A scenario's bits do not depend on its company: alone, or a vol move
+    // beside it, it prices as among them all.
+    let n = FAN + 40;
+    let moves = many_moves(n);
     let sc = vec![
         TradeScenarios {
             moves: moves.clone()
         };
         trades.len()
     ];
-    let cpu = CpuEngine::new(Some(2)).unwrap();
     let req = PricingRequest::default();
     let fan = cpu.revalue(&trades, &sc, &req).unwrap();
-    let passes = cpu.revalue_in_passes(&trades, &sc, &req).unwrap();
-    assert_fan_is_passes("two fans and a part", &trades, &fan, &passes, req.precision);
-    // A scenario's bits do not depend on its company: alone, or a vol move
-    // beside it, it prices as among them all.
     for s in [0, 5, FAN - 2, FAN - 1, FAN, n - 1] {
         let alone = vec![
             TradeScenarios {
@@ -195,6 +233,58 @@ fn more_scenarios_than_a_fan_holds_and_vol_moves_among_them() {
     }
 }
 
+fn without_seconds(v: Vec<ScenarioResult>) -> Vec<ScenarioResult> {
+    v.into_iter()
+        .map(|r| ScenarioResult { seconds: 0.0, ..r })
+        .collect()
+}
+
+#[test]
+fn long_paths_many_steps_every_simd_level_and_thread_count() {
+    // Two work items and a part (CHUNK = 4096 paths), three segments of
+    // normals and a part (64 steps a segment), heston's two normals a step.
+    let trades: Vec<Trade> = folding_trades(2100, 2 * 4096 + 250, 130)
+        .into_iter()
+        .step_by(2)
+        .collect();
+    let sc = vec![
+        TradeScenarios {
+            moves: spot_and_rate_moves()
+        };
+        trades.len()
+    ];
+    for antithetic in [false, true] {
+        let req = PricingRequest {
+            antithetic,
+            ..PricingRequest::default()
+        };
+        let two = CpuEngine::new(Some(2)).unwrap();
+        let fan = without_seconds(two.revalue(&trades, &sc, &req).unwrap());
+        let passes = without_seconds(two.revalue_in_passes(&trades, &sc, &req).unwrap());
+        let what = format!("long paths, antithetic {antithetic}");
+        assert_fan_is_passes(&what, &trades, &fan, &passes, req.precision);
+        // The same bits on one thread and at every SIMD level this CPU has.
+        let one = CpuEngine::new(Some(1)).unwrap();
+        assert_eq!(
+            without_seconds(one.revalue(&trades, &sc, &req).unwrap()),
+            fan,
+            "{what}: one thread"
+        );
+        for simd in [Simd::Portable, Simd::Avx2, Simd::Avx512] {
+            if !simd.supported() {
+                continue;
+            }
+            let e = CpuEngine::with_simd(Some(2), simd).unwrap();
+            assert_eq!(
+                without_seconds(e.revalue(&trades, &sc, &req).unwrap()),
+                fan,
+                "{what}: {}",
+                simd.name()
+            );
+        }
+    }
+}
+
 #[test]
 fn a_bad_move_among_fanned_ones_names_its_scenario() {
     let trades: Vec<Trade> = every_model_and_payoff(1700).into_iter().take(2).collect();
@@ -211,6 +301,22 @@ fn a_bad_move_among_fanned_ones_names_its_scenario() {
         .to_string();
     assert!(e.contains("scenario 3"), "{e}");
     assert!(e.contains(&trades[0].id), "{e}");
+    // The first bad scenario is named, a vol move's (priced in passes)
+    // before a later spot move's (in the fan), as the passes alone name it.
+    let moves = vec![
+        vec![mv(0.01, -1.0, 0.0)],
+        vec![mv(0.01, 0.0, 0.0)],
+        vec![mv(-1.5, 0.0, 0.0)],
+    ];
+    let sc = vec![TradeScenarios { moves }; trades.len()];
+    let req = PricingRequest::default();
+    let e = cpu.revalue(&trades, &sc, &req).unwrap_err().to_string();
+    let p = cpu
+        .revalue_in_passes(&trades, &sc, &req)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("scenario 1"), "{e}");
+    assert_eq!(e, p);
     // Moves for two assets on a one-asset trade are refused, fanned or not.
     let sc = vec![
         TradeScenarios {
@@ -222,5 +328,5 @@ fn a_bad_move_among_fanned_ones_names_its_scenario() {
         .revalue(&trades, &sc, &PricingRequest::default())
         .unwrap_err()
         .to_string();
-    assert!(e.contains("2 assets"), "{e}");
+    assert!(e.contains("2 assets") && e.contains("scenario 1"), "{e}");
 }

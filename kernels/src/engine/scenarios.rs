@@ -230,6 +230,12 @@ fn fan_and_pass(
     ) -> Result<Vec<TradeResult>, EngineError>,
     fans: Fans<'_>,
 ) -> Result<Vec<ScenarioResult>, EngineError> {
+    // Every trade's moves checked in order first, so the first bad
+    // scenario is named whichever way it would have gone (as the passes
+    // alone name it).
+    for (t, s) in trades.iter().zip(scenarios) {
+        crate::revalue::Distinct::new(t, s)?;
+    }
     let unmoved = || vec![MarketMove::default()];
     // Each trade's scenarios split in two lists of the same length (a
     // scenario priced elsewhere is unmoved in the other), so errors name

@@ -16,8 +16,11 @@
 //! an arithmetic average ([`PathPayoff::scales`]) sums `e^x e^shift`,
 //! with `e^x` taken once a path and `e^shift` once a scenario, where a
 //! pass takes `e^(x + shift)` for each: its P&L differs from a pass's by
-//! rounding (its base price, `e^shift = 1`, does not). Only scenarios on
-//! the base model family can fan: a vol move evolves a family of its own.
+//! rounding (its base price, `e^shift = 1`, does not; and where a path's
+//! log-spot nears the end of the exponential's range, |x| about 87 in f32,
+//! the two may round apart further: one may overflow where the other
+//! does not). Only scenarios on the base model family can fan: a vol move
+//! evolves a family of its own.
 
 use super::lanes::{FoldStep, Job, SEGMENT};
 use crate::greeks::OUTPUTS;

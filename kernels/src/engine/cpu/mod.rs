@@ -631,6 +631,7 @@ impl CpuEngine {
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
+        check_batch("cpu", trades, req, u64::MAX)?;
         let mut plans: Vec<FanPlan<T>> = Vec::new();
         for (t, s) in trades.iter().zip(scenarios) {
             let distinct = Distinct::new(t, s)?;
@@ -640,7 +641,6 @@ impl CpuEngine {
                     format!("trade {}: a scenario fan was given a vol move", t.id),
                 ));
             }
-            check_batch("cpu", std::slice::from_ref(t), req, u64::MAX)?;
             let base = base_fold(t);
             let folds = std::iter::once(base)
                 .chain(distinct.moves.iter().map(|m| scenario_fold(t, m, 0)))
