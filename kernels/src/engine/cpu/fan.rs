@@ -22,12 +22,11 @@
 //! does not). Only scenarios on the base model family can fan: a vol move
 //! evolves a family of its own.
 
-use super::lanes::{FoldStep, Job, SEGMENT};
+use super::lanes::{draw_segment, lane_paths, FoldStep, Job, SEGMENT};
 use crate::greeks::OUTPUTS;
 use crate::model::PathModel;
 use crate::payoff::PathPayoff;
 use crate::real::Real;
-use crate::rng::{counter, philox4x32_10};
 use crate::stats::Sums;
 
 /// Scenarios one fan folds at once (beyond it, a trade's scenarios go in
@@ -109,17 +108,7 @@ pub fn run_fan<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize>(
     let mut p = first;
     while p < end {
         let valid = (end - p).min(L as u64) as usize;
-        let mut path_ctr = [0u32; L];
-        let mut sign = [T::Plain::ONE; L];
-        for l in 0..L {
-            let q = p + l as u64;
-            if job.antithetic {
-                path_ctr[l] = (q >> 1) as u32;
-                sign[l] = T::Plain::select(q & 1 == 1, -T::Plain::ONE, T::Plain::ONE);
-            } else {
-                path_ctr[l] = q as u32;
-            }
-        }
+        let (path_ctr, sign) = lane_paths::<T::Plain, L>(p, job.antithetic);
         let mut x = [T::ZERO; L];
         let mut aux = [model.aux0(); L];
         let mut var = [T::ZERO; L];
@@ -134,18 +123,7 @@ pub fn run_fan<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize>(
         let mut step0 = 0u32;
         while step0 < job.steps {
             let n = ((job.steps - step0) as usize).min(SEGMENT);
-            let block0 = step0 * k as u32 / 4;
-            let blocks = (n * k).div_ceil(4);
-            for b in 0..blocks {
-                for l in 0..L {
-                    let w =
-                        philox4x32_10(counter(job.stream, path_ctr[l], block0 + b as u32), job.key);
-                    let nz = T::Plain::normals_from_words(w);
-                    for j in 0..4 {
-                        z[4 * b + j][l] = nz[j] * sign[l];
-                    }
-                }
-            }
+            draw_segment(&mut z, job, &path_ctr, &sign, step0, n, k);
             for s in 0..n {
                 let zs = &z[s * k..];
                 for l in 0..L {

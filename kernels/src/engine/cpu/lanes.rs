@@ -91,6 +91,52 @@ impl<T: Copy, M: Copy, P> Job<T, M, P> {
     }
 }
 
+/// Lanes `0..L` price paths `p..p + L`: each lane's Philox path counter
+/// and its normals' sign (antithetic pairs share a counter, the odd path
+/// negated).
+#[inline(always)]
+pub(super) fn lane_paths<R: Real, const L: usize>(p: u64, antithetic: bool) -> ([u32; L], [R; L]) {
+    let mut path_ctr = [0u32; L];
+    let mut sign = [R::ONE; L];
+    for l in 0..L {
+        let q = p + l as u64;
+        if antithetic {
+            path_ctr[l] = (q >> 1) as u32;
+            sign[l] = R::select(q & 1 == 1, -R::ONE, R::ONE);
+        } else {
+            path_ctr[l] = q as u32;
+        }
+    }
+    (path_ctr, sign)
+}
+
+/// The normals of steps `step0 .. step0 + n` (`k` a step), for every
+/// lane, into `z` (Philox + Box-Muller): the one draw the pass kernel and
+/// the fan kernel (`fan.rs`) share.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn draw_segment<T: Real, M, P, const L: usize>(
+    z: &mut [[T::Plain; L]; SEGMENT * 2],
+    job: &Job<T, M, P>,
+    path_ctr: &[u32; L],
+    sign: &[T::Plain; L],
+    step0: u32,
+    n: usize,
+    k: usize,
+) {
+    let block0 = step0 * k as u32 / 4;
+    let blocks = (n * k).div_ceil(4);
+    for b in 0..blocks {
+        for l in 0..L {
+            let w = philox4x32_10(counter(job.stream, path_ctr[l], block0 + b as u32), job.key);
+            let nz = T::Plain::normals_from_words(w);
+            for j in 0..4 {
+                z[4 * b + j][l] = nz[j] * sign[l];
+            }
+        }
+    }
+}
+
 /// Prices paths `first .. first + count` of `job` into `acc`, in path order.
 /// `first` and `count` are even when antithetic pairs are on.
 #[inline(always)]
@@ -153,18 +199,7 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
     while p < end {
         let valid = (end - p).min(L as u64) as usize;
 
-        // Lane l prices path p + l.
-        let mut path_ctr = [0u32; L];
-        let mut sign = [T::Plain::ONE; L];
-        for l in 0..L {
-            let q = p + l as u64;
-            if job.antithetic {
-                path_ctr[l] = (q >> 1) as u32;
-                sign[l] = T::Plain::select(q & 1 == 1, -T::Plain::ONE, T::Plain::ONE);
-            } else {
-                path_ctr[l] = q as u32;
-            }
-        }
+        let (path_ctr, sign) = lane_paths::<T::Plain, L>(p, job.antithetic);
 
         let mut x = [[[T::ZERO; L]; FAMILIES]; G];
         let mut aux = [[[T::ZERO; L]; FAMILIES]; G];
@@ -190,18 +225,7 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
             let n = ((job.steps - step0) as usize).min(SEGMENT);
 
             // 1. Normals for steps step0 .. step0 + n, once for every job.
-            let block0 = step0 * k as u32 / 4;
-            let blocks = (n * k).div_ceil(4);
-            for b in 0..blocks {
-                for l in 0..L {
-                    let w =
-                        philox4x32_10(counter(job.stream, path_ctr[l], block0 + b as u32), job.key);
-                    let nz = T::Plain::normals_from_words(w);
-                    for j in 0..4 {
-                        z[4 * b + j][l] = nz[j] * sign[l];
-                    }
-                }
-            }
+            draw_segment(&mut z, job, &path_ctr, &sign, step0, n, k);
 
             // 2. Evolve each family on those normals and fold: the base
             // (family 0, every job's) once, into job 0's state, each job's
