@@ -35,6 +35,40 @@ pub trait PathModel<T: Real>: Copy + Send + Sync {
     fn x_noise(&self, z: [T; 2]) -> (T, T) {
         (z[0], T::ONE)
     }
+    /// Whether `self`'s auxiliary path is `base`'s, step for step and bit
+    /// for bit, though their vol parameters differ (sv_fx: its vol factor
+    /// reads neither `sigma` nor the drift). A kernel evolving several
+    /// families of one trade then takes the auxiliary part of each step
+    /// ([`PathModel::aux_step`]) once, from the base, and the rest of each
+    /// family's step from it ([`PathModel::step_on`]): the same bits as
+    /// [`PathModel::step`], less the work.
+    #[inline(always)]
+    fn shares_aux(&self, _base: &Self) -> bool {
+        false
+    }
+    /// Whether [`PathModel::shares_aux`] can be true for this model (the
+    /// kernels compile the sharing out where it cannot).
+    const SHARES_AUX: bool = false;
+    /// The auxiliary part of [`PathModel::step`]: advances `aux` and
+    /// returns what the rest of the step reads of it. By default the
+    /// auxiliary state before the step (a whole step taken for its
+    /// auxiliary part; no model that [`PathModel::shares_aux`] relies on
+    /// the default).
+    #[inline(always)]
+    fn aux_step(&self, aux: &mut T, z: [T; 2]) -> T {
+        let before = *aux;
+        let mut x = T::ZERO;
+        self.step(&mut x, aux, z);
+        before
+    }
+    /// The rest of [`PathModel::step`] given `a` from
+    /// [`PathModel::aux_step`]: advances `x`, returns the step's
+    /// log-variance.
+    #[inline(always)]
+    fn step_on(&self, x: &mut T, a: T, z: [T; 2]) -> T {
+        let mut aux = a;
+        self.step(x, &mut aux, z)
+    }
 }
 
 kinds!(

@@ -86,9 +86,34 @@ impl<T: Real> PathModel<T> for SvFxStep<T> {
 
     #[inline(always)]
     fn step(&self, x: &mut T, y: &mut T, z: [T; 2]) -> T {
+        let e = self.aux_step(y, z);
+        self.step_on(x, e, z)
+    }
+
+    const SHARES_AUX: bool = true;
+
+    /// The vol factor's process reads only `volvol` and `rho`: a family
+    /// whose `sigma` (or drift) alone moves has the base's.
+    #[inline(always)]
+    fn shares_aux(&self, base: &Self) -> bool {
+        self.vol_drift_dt == base.vol_drift_dt
+            && self.volvol_sqrt_dt == base.volvol_sqrt_dt
+            && self.rho == base.rho
+            && self.rho_bar == base.rho_bar
+    }
+
+    /// Advances the log vol factor `y`; returns `e^y`.
+    #[inline(always)]
+    fn aux_step(&self, y: &mut T, z: [T; 2]) -> T {
         *y = *y
             + (self.vol_drift_dt + self.volvol_sqrt_dt * (self.rho * z[0] + self.rho_bar * z[1]));
-        let sigma = self.sigma0 * y.exp();
+        y.exp()
+    }
+
+    /// The log-spot's step at vol `sigma0 e^y`.
+    #[inline(always)]
+    fn step_on(&self, x: &mut T, e: T, z: [T; 2]) -> T {
+        let sigma = self.sigma0 * e;
         let var = sigma * sigma;
         *x = *x + ((self.drift_dt - var * self.half_dt) + sigma * self.sqrt_dt * z[0]);
         var * self.dt

@@ -194,6 +194,17 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
     // The normals in plain numbers (a dual kernel lifts them as it reads
     // them: a quarter of the memory traffic).
     let mut z = [[T::Plain::ZERO; L]; SEGMENT * 2];
+    // The families whose auxiliary path is the base's
+    // (`PathModel::shares_aux`): the base's auxiliary step is taken once a
+    // step and lane, kept in `base_aux` for them.
+    let mut shares = [[false; FAMILIES]; G];
+    for (g, j) in jobs.iter().enumerate().filter(|_| M::SHARES_AUX) {
+        for f in 1..j.n_families {
+            shares[g][f] = j.families[f].shares_aux(&job.families[0]);
+        }
+    }
+    let any_shares = shares.iter().flatten().any(|s| *s);
+    let mut base_aux = [[T::ZERO; L]; SEGMENT];
     let end = first + count;
     let mut p = first;
     while p < end {
@@ -237,12 +248,27 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
                     }
                     let g = if f == 0 { 0 } else { g0 };
                     let model = jobs[g].families[f];
+                    let on_base = M::SHARES_AUX && f > 0 && shares[g][f];
                     for s in 0..n {
                         let zs = &z[s * k..];
-                        for l in 0..L {
+                        let zl = |l: usize| {
                             let z2 = if k == 2 { T::lift(zs[1][l]) } else { T::ZERO };
-                            let z1 = T::lift(zs[0][l]);
-                            var[l] = model.step(&mut x[g][f][l], &mut aux[g][f][l], [z1, z2]);
+                            [T::lift(zs[0][l]), z2]
+                        };
+                        if on_base {
+                            for l in 0..L {
+                                var[l] = model.step_on(&mut x[g][f][l], base_aux[s][l], zl(l));
+                            }
+                        } else if M::SHARES_AUX && f == 0 && any_shares {
+                            for l in 0..L {
+                                let a = model.aux_step(&mut aux[0][0][l], zl(l));
+                                base_aux[s][l] = a;
+                                var[l] = model.step_on(&mut x[0][0][l], a, zl(l));
+                            }
+                        } else {
+                            for l in 0..L {
+                                var[l] = model.step(&mut x[g][f][l], &mut aux[g][f][l], zl(l));
+                            }
                         }
                         if scored && f == 0 {
                             let first = step0 == 0 && s == 0;
@@ -281,6 +307,10 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
                                 }
                             }
                         }
+                    }
+                    if on_base {
+                        // The base's auxiliary path is this family's.
+                        aux[g][f] = aux[0][0];
                     }
                 }
             }
@@ -323,6 +353,46 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
             // Outputs, summed in path order (pairs averaged first).
             let mut sample = [0.0f64; OUTPUTS];
             let stride = if job.antithetic { 2 } else { 1 };
+            if T::TANGENTS == 0 && job.likelihood.iter().all(Option::is_none) {
+                // Only folds' values: each output's per-lane sum across
+                // the lanes first (vector loops, the branches hoisted out
+                // of them), then the sums in path order. Lane by lane it
+                // is the same operations in the same order as below, so
+                // the same bits; a scenario pass's output stage was a
+                // third of its time done path by path.
+                let mut out = [[0.0f64; L]; OUTPUTS];
+                for (q, o) in out.iter_mut().enumerate() {
+                    if !job.active[q] {
+                        continue;
+                    }
+                    for (fo, vf) in v[..job.n_folds].iter().enumerate() {
+                        let c = job.coef[q][fo];
+                        if c == 0.0 {
+                            continue;
+                        }
+                        if stride == 2 {
+                            for l in 0..L {
+                                o[l] += c * (0.5 * (vf[l] + vf[(l + 1).min(L - 1)]));
+                            }
+                        } else {
+                            for l in 0..L {
+                                o[l] += c * vf[l];
+                            }
+                        }
+                    }
+                }
+                let mut l = 0;
+                while l < valid {
+                    for q in 0..OUTPUTS {
+                        if job.active[q] {
+                            sample[q] = out[q][l];
+                        }
+                    }
+                    acc.add(&sample);
+                    l += stride;
+                }
+                continue;
+            }
             let mut l = 0;
             while l < valid {
                 for q in 0..OUTPUTS {
@@ -358,5 +428,124 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
             }
         }
         p += L as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{SvFx, SvFxStep};
+    use crate::payoff::{Asian, Average, PayoffSpec, PayoffStep};
+
+    /// sv_fx stepped as a model that never shares its auxiliary path: every
+    /// family evolves its own.
+    #[derive(Clone, Copy)]
+    struct Alone(SvFxStep<f64>);
+
+    impl PathModel<f64> for Alone {
+        const NORMALS: usize = 2;
+        fn aux0(&self) -> f64 {
+            self.0.aux0()
+        }
+        fn step(&self, x: &mut f64, aux: &mut f64, z: [f64; 2]) -> f64 {
+            self.0.step(x, aux, z)
+        }
+    }
+
+    /// A pass's families that share the base's vol factor (sigma moved)
+    /// and one that does not (volvol moved too) give the bits of each
+    /// evolving its own, over steps past a segment and a partial lane block.
+    #[test]
+    fn families_on_the_base_s_auxiliary_path_give_their_own_bits() {
+        let base = SvFx {
+            spot: 100.0,
+            drift: 0.01,
+            sigma: 0.2,
+            volvol: 0.4,
+            rho: -0.3,
+        };
+        let moved = |sigma: f64, volvol: f64| SvFx {
+            sigma,
+            volvol,
+            ..base.clone()
+        };
+        let dt = 1.0 / 52.0;
+        let models = [
+            base.clone(),
+            moved(0.21, 0.4),
+            moved(0.19, 0.4),
+            moved(0.25, 0.5),
+            moved(0.2, 0.4),
+            moved(0.0, 0.4),
+        ];
+        let steps: [SvFxStep<f64>; FAMILIES] = std::array::from_fn(|f| models[f].prepare(dt));
+        assert!(steps[1].shares_aux(&steps[0]) && !steps[3].shares_aux(&steps[0]));
+        let spec = PayoffSpec::Asian(Asian {
+            option: crate::payoff::OptionType::Call,
+            strike: 100.0,
+            average: Average::Arithmetic,
+        });
+        let PayoffStep::Asian(payoff) = spec.prepare::<f64>(100.0, 70) else {
+            panic!("an asian payoff")
+        };
+        let mut folds = [FoldStep {
+            family: 0,
+            x0: 0.0,
+            dx: 0.0,
+            discount: 1.0,
+        }; MAX_FOLDS];
+        let mut coef = [[0.0; MAX_FOLDS]; OUTPUTS];
+        for (k, f) in folds.iter_mut().enumerate().take(FAMILIES) {
+            f.family = k;
+            f.x0 = 0.01 * k as f64;
+        }
+        for (q, c) in coef.iter_mut().enumerate() {
+            c[q] = 1.0;
+            c[q + 1] = -0.5;
+        }
+        let job = Job {
+            families: steps,
+            n_families: FAMILIES,
+            folds,
+            n_folds: FAMILIES,
+            payoff,
+            steps: 70,
+            key: [7, 11],
+            stream: 42,
+            antithetic: true,
+            coef,
+            active: [true; OUTPUTS],
+            tangent_coef: [[[0.0; TANGENTS]; MAX_FOLDS]; OUTPUTS],
+            likelihood: [None; OUTPUTS],
+            dt,
+        };
+        let alone = Job {
+            families: steps.map(Alone),
+            n_families: job.n_families,
+            folds: job.folds,
+            n_folds: job.n_folds,
+            payoff: job.payoff,
+            steps: job.steps,
+            key: job.key,
+            stream: job.stream,
+            antithetic: job.antithetic,
+            coef: job.coef,
+            active: job.active,
+            tangent_coef: job.tangent_coef,
+            likelihood: job.likelihood,
+            dt: job.dt,
+        };
+        // Two jobs in a group (the second's base is the first's) and one.
+        let (mut shared, mut own) = (
+            [Sums::default(), Sums::default()],
+            [Sums::default(), Sums::default()],
+        );
+        run_group::<f64, _, _, 8>(&[job, job], 0, 250, &mut shared);
+        run_group::<f64, _, _, 8>(&[alone, alone], 0, 250, &mut own);
+        assert_eq!(shared, own);
+        let mut one = Sums::default();
+        run_paths::<f64, _, _, 8>(&job, 0, 250, &mut one);
+        assert_eq!(one, shared[0]);
+        assert!(one.sum.iter().all(|s| s.is_finite() && *s != 0.0));
     }
 }
