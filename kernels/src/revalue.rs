@@ -34,9 +34,12 @@
 //! trade's passes (equal trades side by side in the batch) also run in
 //! groups of [`crate::engine::cpu::lanes::GROUP`] over each block of paths,
 //! the normals drawn and the base evolved once for the group
-//! (`lanes::run_group`), each pass's sums the same bits as alone. Where
-//! every scenario moves the vol (W7's historical-like scenarios), the gain
-//! over one run per scenario is mostly the standard error.
+//! (`lanes::run_group`), each pass's sums the same bits as alone; an
+//! sv_fx family whose `sigma` alone moves steps on the base's vol factor
+//! (`PathModel::shares_aux`), and a pass's outputs are summed across the
+//! lanes before the path-order sums. Where every scenario moves the vol
+//! (W7's historical-like scenarios) that is about five and a half times
+//! faster than one run per scenario (BENCHMARKS.md).
 //!
 //! **Fans.** On the CPU the scenarios that move only spots and rates do
 //! not go in passes at all: [`Distinct`] and [`scenario_fold`] give their

@@ -12,11 +12,13 @@
 //! 2. for each model family (base, vol-bumped), step every lane on those
 //!    normals, then fold the step into each revaluation read off that family;
 //!
-//! then the folds' discounted payoffs are combined into the outputs and
-//! added to the f64 sums. The GPU kernels have the same shape, one lane per
+//! then the folds' discounted payoffs are combined into the outputs (across
+//! the lanes) and added to the f64 sums (in path order). The GPU kernels have the same shape, one lane per
 //! thread. Several jobs over the same trade's paths (its scenario passes)
 //! run as a group ([`run_group`]): step 1 once a segment for [`GROUP`] of
-//! them.
+//! them, and a family whose auxiliary path is the base's
+//! ([`PathModel::shares_aux`]: sv_fx's vol factor under a `sigma` move)
+//! takes the base's auxiliary step instead of its own.
 
 use crate::greeks::{Likelihood, Scores, MAX_FOLDS, OUTPUTS};
 use crate::model::PathModel;
