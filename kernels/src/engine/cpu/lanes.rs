@@ -192,20 +192,46 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
 ) {
     let Some(job) = jobs.first() else { return };
     let jobs = &jobs[..jobs.len().min(G)];
-    let k = M::NORMALS;
-    // The normals in plain numbers (a dual kernel lifts them as it reads
-    // them: a quarter of the memory traffic).
-    let mut z = [[T::Plain::ZERO; L]; SEGMENT * 2];
     // The families whose auxiliary path is the base's
-    // (`PathModel::shares_aux`): the base's auxiliary step is taken once a
-    // step and lane, kept in `base_aux` for them.
+    // (`PathModel::shares_aux`). Where there are any, a kernel of its own
+    // (`SHARE`): the plain kernel stays what it was without them (a run
+    // time test in it cost a plain price a few percent).
     let mut shares = [[false; FAMILIES]; G];
     for (g, j) in jobs.iter().enumerate().filter(|_| M::SHARES_AUX) {
         for f in 1..j.n_families {
             shares[g][f] = j.families[f].shares_aux(&job.families[0]);
         }
     }
-    let any_shares = shares.iter().flatten().any(|s| *s);
+    if M::SHARES_AUX && shares.iter().flatten().any(|s| *s) {
+        run_jobs_with::<T, M, P, L, G, true>(jobs, &shares, first, count, accs)
+    } else {
+        run_jobs_with::<T, M, P, L, G, false>(jobs, &shares, first, count, accs)
+    }
+}
+
+/// [`run_jobs`] with `SHARE`: whether some family takes the base's
+/// auxiliary step (`shares[g][f]`), kept a segment at a time in
+/// `base_aux`.
+#[inline(always)]
+fn run_jobs_with<
+    T: Real,
+    M: PathModel<T>,
+    P: PathPayoff<T>,
+    const L: usize,
+    const G: usize,
+    const SHARE: bool,
+>(
+    jobs: &[Job<T, M, P>],
+    shares: &[[bool; FAMILIES]; G],
+    first: u64,
+    count: u64,
+    accs: &mut [Sums],
+) {
+    let Some(job) = jobs.first() else { return };
+    let k = M::NORMALS;
+    // The normals in plain numbers (a dual kernel lifts them as it reads
+    // them: a quarter of the memory traffic).
+    let mut z = [[T::Plain::ZERO; L]; SEGMENT * 2];
     let mut base_aux = [[T::ZERO; L]; SEGMENT];
     let end = first + count;
     let mut p = first;
@@ -250,7 +276,7 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
                     }
                     let g = if f == 0 { 0 } else { g0 };
                     let model = jobs[g].families[f];
-                    let on_base = M::SHARES_AUX && f > 0 && shares[g][f];
+                    let on_base = SHARE && f > 0 && shares[g][f];
                     for s in 0..n {
                         let zs = &z[s * k..];
                         let zl = |l: usize| {
@@ -261,7 +287,7 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
                             for l in 0..L {
                                 var[l] = model.step_on(&mut x[g][f][l], base_aux[s][l], zl(l));
                             }
-                        } else if M::SHARES_AUX && f == 0 && any_shares {
+                        } else if SHARE && f == 0 {
                             for l in 0..L {
                                 let a = model.aux_step(&mut aux[0][0][l], zl(l));
                                 base_aux[s][l] = a;
