@@ -209,6 +209,7 @@ pub fn price(
                 .map(|m| crate::market::load_named(m, args.engine.naming))
                 .transpose()?,
         },
+        naming: args.engine.naming,
     };
     crate::price::job::check_paths_flag(args.paths, args.antithetic, args.engine.naming)?;
     let format = source.detect()?;

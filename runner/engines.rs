@@ -30,19 +30,22 @@ fn cpu(args: &EngineArgs) -> Result<Box<dyn Engine>> {
         SimdChoice::Avx512 => Simd::Avx512,
     };
     Ok(Box::new(CpuEngine::with_simd(
-        clamp_threads(args.threads),
+        clamp_threads(args.threads, args.naming),
         simd,
     )?))
 }
 
 /// `--threads` beyond four per core only costs memory and start-up time
 /// (100,000 threads take minutes to start): clamped, with a warning.
-fn clamp_threads(threads: Option<usize>) -> Option<usize> {
+fn clamp_threads(threads: Option<usize>, naming: crate::cli::Naming) -> Option<usize> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let most = 4 * cores;
     match threads {
         Some(n) if n > most => {
-            tracing::warn!("--threads {n} is more than 4 per core; using {most} ({cores} cores)");
+            tracing::warn!(
+                "{} is more than 4 per core; using {most} ({cores} cores)",
+                naming.option("threads", Some(&n))
+            );
             Some(most)
         }
         other => other,

@@ -19,6 +19,18 @@ pub struct InputError {
     pub line: Option<u64>,
     pub field: Option<String>,
     pub message: String,
+    /// The trade an error in another file is about (a scenario that
+    /// breaks a trade of the book): its id and its line in the book. The
+    /// message names it too; this is for callers that name it their way
+    /// (the Python package's `InputError.trade` and `.index`).
+    pub trade: Option<TradeAt>,
+}
+
+/// A trade of the book, by id and line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TradeAt {
+    pub id: String,
+    pub line: u64,
 }
 
 impl fmt::Display for InputError {

@@ -52,6 +52,7 @@ pub fn split(args: &SplitArgs) -> Result<Vec<std::path::PathBuf>> {
         Some(h) => h.with_context(|| format!("cannot read {}", input.display()))?,
         None => {
             return Err(InputError {
+                trade: None,
                 file: input.clone(),
                 line: None,
                 field: None,
@@ -66,6 +67,7 @@ pub fn split(args: &SplitArgs) -> Result<Vec<std::path::PathBuf>> {
         .to_string();
     if header.split(',').map(str::trim).collect::<Vec<_>>() != HEADER {
         return Err(InputError {
+            trade: None,
             file: input.clone(),
             line: Some(1),
             field: None,
@@ -471,6 +473,7 @@ fn concat_checked(args: &ConcatArgs) -> Result<()> {
     for path in &args.files {
         require_regular_file(path, "input", "concat joins result files")?;
         let m = std::fs::metadata(path).map_err(|e| InputError {
+            trade: None,
             file: path.clone(),
             line: None,
             field: None,
@@ -524,6 +527,7 @@ fn join(args: &ConcatArgs, partial: &Path) -> Result<()> {
     let mut schema = Vec::new();
     let mut ids: HashMap<String, (PathBuf, u64)> = HashMap::new();
     let bad = |path: &Path, line: u64, field: Option<&str>, message: String| InputError {
+        trade: None,
         file: path.to_path_buf(),
         line: Some(line),
         field: field.map(str::to_string),
@@ -556,6 +560,7 @@ fn join(args: &ConcatArgs, partial: &Path) -> Result<()> {
         };
         if !read(&mut rdr, &mut rec)? {
             bail!(InputError {
+                trade: None,
                 file: path.clone(),
                 line: None,
                 field: None,

@@ -63,7 +63,7 @@ fn within<T: std::str::FromStr + PartialOrd>(
 pub fn paths(s: &str) -> Result<u64, String> {
     let max = riskpool_kernels::instrument::MAX_PATHS;
     within(s, 1..=max, || {
-        format!("--paths {s}: must be between 1 and {max}")
+        format!("must be a whole number from 1 to {max}, got `{s}`")
     })
 }
 
@@ -76,14 +76,14 @@ pub fn greek(s: &str) -> Result<Greek, String> {
 /// Parses `--threads N`: at least 1.
 pub fn threads(s: &str) -> Result<usize, String> {
     within(s, 1.., || {
-        format!("--threads must be at least 1, got `{s}`")
+        format!("must be a whole number from 1 to {}, got `{s}`", usize::MAX)
     })
 }
 
 /// Parses `--gpus-per-task N`: 1 to 64 (as `RISKPOOL_GPUS_PER_TASK`).
 pub fn gpus_per_task(s: &str) -> Result<usize, String> {
     within(s, 1..=64, || {
-        format!("--gpus-per-task must be from 1 to 64, got `{s}`")
+        format!("must be a whole number from 1 to 64, got `{s}`")
     })
 }
 
@@ -102,14 +102,14 @@ pub fn workload(s: &str) -> Result<String, String> {
 /// workloads a hundred times over).
 pub fn scale(s: &str) -> Result<f64, String> {
     within(s, (Bound::Excluded(0.0), Bound::Included(100.0)), || {
-        format!("--scale must be greater than 0 and at most 100, got `{s}`")
+        format!("must be greater than 0 and at most 100, got `{s}`")
     })
 }
 
 /// Parses one of `--levels`: a confidence level strictly between 0 and 1.
 pub fn level(s: &str) -> Result<f64, String> {
     within(s, (Bound::Excluded(0.0), Bound::Excluded(1.0)), || {
-        format!("--levels {s}: a confidence level must be between 0 and 1 (0.99 for 99%)")
+        format!("a confidence level must be between 0 and 1 (0.99 for 99%), got `{s}`")
     })
 }
 
@@ -118,7 +118,7 @@ pub fn node_size(s: &str) -> Result<String, String> {
     let t = s.trim();
     if t.is_empty() || t.contains(char::is_whitespace) {
         return Err(format!(
-            "--node-size `{s}`: give an Azure VM size such as Standard_NC24ads_A100_v4"
+            "`{s}` is not an Azure VM size: give one such as Standard_NC24ads_A100_v4"
         ));
     }
     Ok(t.to_string())
@@ -127,7 +127,7 @@ pub fn node_size(s: &str) -> Result<String, String> {
 /// Parses `--batch-trades N`: at least 1.
 pub fn batch_trades(s: &str) -> Result<usize, String> {
     within(s, 1.., || {
-        format!("--batch-trades must be at least 1, got `{s}`")
+        format!("must be a whole number from 1 to {}, got `{s}`", usize::MAX)
     })
 }
 
@@ -161,10 +161,23 @@ mod tests {
             assert!(paths(bad).is_err(), "{bad}");
         }
         assert_eq!(threads("3"), Ok(3));
-        assert!(threads("0")
-            .unwrap_err()
-            .contains("--threads must be at least 1"));
-        assert!(batch_trades("-1").unwrap_err().contains("--batch-trades"));
+        // The reason alone: clap puts the flag before it, the Python
+        // package the keyword.
+        for (bad, why) in [
+            ("0", "must be a whole number from 1 to"),
+            (
+                "18446744073709551616",
+                "must be a whole number from 1 to 18446744073709551615",
+            ),
+        ] {
+            let e = threads(bad).unwrap_err();
+            assert!(
+                e.contains(why) && e.contains(bad) && !e.contains("--"),
+                "{e}"
+            );
+        }
+        assert!(!batch_trades("-1").unwrap_err().contains("--batch-trades"));
+        assert!(!paths("0").unwrap_err().contains("--paths"));
         assert_eq!(greek(" vega"), Ok(Greek::Vega));
         assert!(greek("theta").is_err());
     }

@@ -610,7 +610,10 @@ fn flag_values_are_refused_as_they_are_parsed() {
     for (args, flag) in [
         (vec!["risk", "--shard", "5/18446744073709551615"], "--shard"),
         (vec!["price", "--shard", "3/3"], "--shard"),
-        (vec!["price", "--paths", "0"], "--paths 0"),
+        (
+            vec!["price", "--paths", "0"],
+            "'--paths <PATHS>': must be a whole number",
+        ),
         (vec!["price", "--threads", "0"], "--threads"),
         (vec!["price", "--batch-trades", "0"], "--batch-trades"),
         (
@@ -670,7 +673,7 @@ fn bench_azfinsim_and_environment_values_are_refused_up_front() {
         ),
         (
             vec!["risk-merge", "--output", "m.csv", "--levels", "1e-400", "p"],
-            "--levels 1e-400",
+            "'--levels <LEVELS>': a confidence level must be between 0 and 1 (0.99 for 99%), got `1e-400`",
         ),
         (
             vec![

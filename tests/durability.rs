@@ -444,7 +444,7 @@ fn bad_outputs_and_flags_are_refused_naming_the_path_or_the_flag() {
     let err = refused(
         &run(&out, &["--paths", "4294967297"]),
         2,
-        &["--paths 4294967297"],
+        &["'--paths <PATHS>'", "4294967297", "from 1 to 4294967296"],
     );
     assert!(!err.contains("book.jsonl:"), "{err}");
     let err = refused(

@@ -365,7 +365,7 @@ fn a_bad_dated_trade_is_refused_naming_its_line_and_field() {
     // Without --market.
     let input = file(d.path(), "book.jsonl", &format!("{good}\n"));
     let o = riskpool(&["price", "--input", p(&input), "--output", p(&out)]);
-    refused(&o, &["book.jsonl:1", "--market"]);
+    refused(&o, &["book.jsonl:1", "--market FILE"]);
 }
 
 #[test]

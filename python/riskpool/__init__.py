@@ -243,6 +243,7 @@ def _locate(e: InputError, trades: Trades) -> None:
     line = getattr(e, "line", None)
     e.index = None
     e.trade = None
+    e.trade_index = None
     if line is None:
         return
     if isinstance(trades, pd.DataFrame):
@@ -262,6 +263,8 @@ def _locate(e: InputError, trades: Trades) -> None:
             e.index = i
             t = trades[i]
             e.trade = t.get("id") if isinstance(t, Mapping) else None
+    # The error is about this trade: its index is the trade's.
+    e.trade_index = e.index
 
 
 class _Progress:
@@ -527,9 +530,23 @@ def risk(
                 e.args = tuple(a.replace(path, shown) if isinstance(a, str) else a for a in e.args)
             if e.file in ("trades", "DataFrame"):
                 _locate(e, trades)
-            elif e.file == "scenarios" and e.line is not None and isinstance(scenarios, pd.DataFrame):
-                i = e.line - 2
-                e.index = scenarios.index[i] if 0 <= i < len(scenarios) else None
+            else:
+                # The scenario is the file and line (and `index`, a
+                # scenario frame's row); a scenario that breaks a trade
+                # names the trade: `trade` (its id) and `trade_index` (its
+                # place in the book, where the book is a list or a frame).
+                e.index = None
+                if e.file == "scenarios" and e.line is not None and isinstance(scenarios, pd.DataFrame):
+                    i = e.line - 2
+                    e.index = scenarios.index[i] if 0 <= i < len(scenarios) else None
+                e.trade = getattr(e, "trade", None)
+                e.trade_index = None
+                trade_line = getattr(e, "trade_line", None)
+                if trade_line is not None:
+                    at = InputError()
+                    at.line = trade_line
+                    _locate(at, trades)
+                    e.trade_index = at.index
             raise
         except EngineError as e:
             for path, shown in names.items():

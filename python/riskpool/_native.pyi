@@ -12,6 +12,7 @@ class InputError(ValueError):
     field: Optional[str]
     index: Optional[Any]
     trade: Optional[str]
+    trade_index: Optional[Any]
 
 class EngineError(RuntimeError):
     partial: Any

@@ -194,6 +194,10 @@ fn failure(py: Python<'_>, e: api::Failure) -> PyErr {
         let _ = v.setattr("file", input.file.display().to_string());
         let _ = v.setattr("line", input.line);
         let _ = v.setattr("field", input.field.clone());
+        // A scenario that breaks a trade: the trade's id and book line
+        // (the package turns the line into the caller's index).
+        let _ = v.setattr("trade", input.trade.as_ref().map(|t| t.id.clone()));
+        let _ = v.setattr("trade_line", input.trade.as_ref().map(|t| t.line));
         return err;
     }
     if e.error

@@ -79,6 +79,7 @@ def test_duplicate_ids_are_refused():
         ({"paths": 0}, "paths"),
         ({"paths": 1.5}, "paths=1.5: must be an integer"),
         ({"threads": 0}, "threads"),
+        ({"threads": 2**64}, "threads=.*must be a whole number from 1 to"),
         ({"seed": -1}, "seed"),
         ({"seed": "7"}, "seed"),
         ({"algorithm": "deltavega"}, "azfinsim"),
@@ -88,8 +89,10 @@ def test_duplicate_ids_are_refused():
     ],
 )
 def test_bad_keywords_are_input_errors_naming_them(kwargs, match):
-    with pytest.raises(riskpool.InputError, match=match):
+    with pytest.raises(riskpool.InputError, match=match) as e:
         riskpool.price(BOOK[:1], progress=False, **kwargs)
+    # Named as keywords, never as the command line's flags.
+    assert "--" not in str(e.value)
 
 
 def test_what_is_not_a_book_is_refused():

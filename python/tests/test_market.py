@@ -55,5 +55,8 @@ def test_a_bad_market_names_its_field():
     nan["underlyings"]["SPX"]["spot"] = float("nan")
     with pytest.raises(riskpool.InputError, match="underlyings.SPX.spot"):
         riskpool.price(DATED, market=nan, engine="cpu", progress=False)
-    with pytest.raises(riskpool.InputError, match="market"):
+    with pytest.raises(riskpool.InputError, match="market") as e:
         riskpool.price(DATED, engine="cpu", progress=False)
+    # Named as this package's keyword, not as the command line's flag.
+    assert "market=" in str(e.value) and "--market" not in str(e.value)
+    assert e.value.field == "expiry" and e.value.line == 1

@@ -87,6 +87,20 @@ def test_a_bad_scenario_row_names_the_frame_row_and_field():
     assert "vol" in str(e.value) and "riskpool-risk-" not in str(e.value)
 
 
+def test_a_scenario_that_breaks_a_trade_names_the_scenario_row_and_the_trade():
+    frame = scenario_frame(3)
+    frame.index = [f"r{i}" for i in range(len(frame))]
+    # Row r6 (day-002, SX5E): the vol falls below zero for the trade on it.
+    frame.loc["r6", "vol"] = -5.0
+    for book in (named_book(), pd.Series(named_book(), index=[f"t{i}" for i in range(len(BOOK))])):
+        with pytest.raises(riskpool.InputError, match="day-002") as e:
+            riskpool.risk(book, frame, engine="cpu", paths=200, progress=False)
+        v = e.value
+        assert (v.file, v.line, v.field, v.index) == ("scenarios", 8, "vol", "r6")
+        assert v.trade == "down-out-call" and v.trade in str(v)
+        assert v.trade_index == (3 if isinstance(book, list) else "t3")
+
+
 def test_a_bad_trade_names_its_index_and_field():
     book = named_book()
     book[3]["model"]["vol"] = -1

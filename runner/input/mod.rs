@@ -88,6 +88,7 @@ pub(crate) fn error_at(
     message: impl Into<String>,
 ) -> InputError {
     InputError {
+        trade: None,
         file: file.to_path_buf(),
         line: Some(line),
         field: field.map(str::to_string),
@@ -97,6 +98,7 @@ pub(crate) fn error_at(
 
 fn file_error(file: &Path, message: impl Into<String>) -> InputError {
     InputError {
+        trade: None,
         file: file.to_path_buf(),
         line: None,
         field: None,
@@ -222,6 +224,8 @@ pub struct ReadOptions {
     pub window: Option<(u64, u64)>,
     /// `--market FILE`: what dated trades are priced through.
     pub market: Option<std::sync::Arc<crate::market::LoadedMarket>>,
+    /// How the trades' messages name options (`--market FILE`, `market=`).
+    pub naming: crate::cli::Naming,
 }
 
 /// A trade with the line it came from.
@@ -348,6 +352,7 @@ impl TradeReader {
                         path,
                         text.trim_start_matches('\u{feff}'),
                         opts.market.as_ref().map(|m| &m.market),
+                        opts.naming,
                     )?
                     .into_iter(),
                     taken: 0,
@@ -503,6 +508,7 @@ impl TradeReader {
                 n,
                 text,
                 self.opts.market.as_ref().map(|m| &m.market),
+                self.opts.naming,
             ),
         };
         let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());

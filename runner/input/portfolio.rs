@@ -32,6 +32,7 @@ use riskpool_kernels::rng::stream_id_of;
 use riskpool_kernels::Trade;
 
 use super::{error_at, InputError};
+use crate::cli::Naming;
 
 /// Where the object being read is: the file, the line and the dotted
 /// field of the object itself (`""` for the trade, `model`, `payoff`).
@@ -466,6 +467,7 @@ fn trade(
     line: u64,
     v: Value,
     market: Option<&Arc<Market>>,
+    naming: Naming,
 ) -> Result<(Trade, Underlyings), InputError> {
     let top = At {
         path,
@@ -482,7 +484,7 @@ fn trade(
         ));
     }
     if v.get("expiry").is_some() {
-        return dated_trade(top, v, market);
+        return dated_trade(top, v, market, naming);
     }
     // `Option` reads `null` as absent: an `exercise` of null is refused
     // here, as any other field of null is.
@@ -663,6 +665,7 @@ fn dated_trade(
     top: At,
     v: Value,
     market: Option<&Arc<Market>>,
+    naming: Naming,
 ) -> Result<(Trade, Underlyings), InputError> {
     if v.get("exercise").is_some_and(Value::is_null) {
         return Err(top.err("exercise", "expected an object, got null"));
@@ -674,7 +677,10 @@ fn dated_trade(
     let Some(market) = market else {
         return Err(top.err(
             "expiry",
-            "a dated trade (one with an `expiry`) is priced through a market file: give --market FILE",
+            format!(
+                "a dated trade (one with an `expiry`) is priced through a market: give {}",
+                naming.option("market", Some(&"FILE"))
+            ),
         ));
     };
     let underlyings = match (t.underlying, t.underlyings) {
@@ -898,7 +904,7 @@ impl<'de> serde::de::Visitor<'de> for CheckedVisitor {
 
 #[cfg(test)]
 pub fn parse_line(path: &Path, line: u64, text: &str) -> Result<Trade, InputError> {
-    parse_line_named(path, line, text, None).map(|(t, _)| t)
+    parse_line_named(path, line, text, None, Naming::Flags).map(|(t, _)| t)
 }
 
 /// [`parse_line`] with the trade's underlying names.
@@ -907,12 +913,13 @@ pub fn parse_line_named(
     line: u64,
     text: &str,
     market: Option<&Arc<Market>>,
+    naming: Naming,
 ) -> Result<(Trade, Underlyings), InputError> {
     let v: Value = strict_json(text).map_err(|e| {
         let field = field_at(text, e.line(), e.column(), 0);
         error_at(path, line, field.as_deref(), format!("invalid JSON: {e}"))
     })?;
-    trade(path, line, v, market)
+    trade(path, line, v, market, naming)
 }
 
 /// The dotted field (`model.spot`, `model.assets[1].vol`) at 1-based
@@ -990,6 +997,7 @@ pub fn parse_array(
     path: &Path,
     text: &str,
     market: Option<&Arc<Market>>,
+    naming: Naming,
 ) -> Result<Vec<(u64, Result<(Trade, Underlyings), InputError>)>, InputError> {
     let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(text).map_err(|e| {
         let field = field_at(text, e.line(), e.column(), 1);
@@ -1016,7 +1024,7 @@ pub fn parse_array(
                     let field = field_at(raw.get(), e.line(), e.column(), 0);
                     error_at(path, at, field.as_deref(), format!("invalid JSON: {e}"))
                 })
-                .and_then(|v| trade(path, line, v, market));
+                .and_then(|v| trade(path, line, v, market, naming));
             (line, parsed)
         })
         .collect())

@@ -86,6 +86,7 @@ impl<'a> PriceJob<'a> {
                 .as_deref()
                 .map(crate::market::load)
                 .transpose()?,
+            naming: args.engine.naming,
         };
         check_paths_flag(args.paths, args.antithetic, args.engine.naming)?;
         require_regular_file(&args.input, "--input", crate::input::READ_TWICE)?;

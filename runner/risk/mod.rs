@@ -28,7 +28,7 @@ use serde_json::json;
 use crate::cli::{EngineArgs, PrecisionChoice, RiskArgs};
 use crate::durable::Signature;
 use crate::engines;
-use crate::error::{NotFinite, UsageError};
+use crate::error::{InputError, NotFinite, TradeAt, UsageError};
 use crate::input::scenarios::{self, Scenarios};
 use crate::input::{error_at, require_regular_file, Format, ReadOptions, ReadTrade, TradeReader};
 use crate::journal::{Journal, Opened};
@@ -124,18 +124,24 @@ fn moves_of(book: &Path, scen: &Scenarios, t: &ReadTrade) -> Result<TradeScenari
     let mut moves = vec![vec![MarketMove::default(); n_assets]; scen.names.len()];
     let mut lines = vec![vec![0u64; n_assets]; scen.names.len()];
     let bad = |s: usize, line: u64, field: Option<&str>, what: String| -> anyhow::Error {
-        error_at(
-            &scen.path,
-            line,
-            field,
-            format!(
-                "scenario `{}` {what} for trade `{}` ({}, line {})",
-                scen.names[s],
-                t.trade.id,
-                book.display(),
-                t.line
-            ),
-        )
+        InputError {
+            trade: Some(TradeAt {
+                id: t.trade.id.clone(),
+                line: t.line,
+            }),
+            ..error_at(
+                &scen.path,
+                line,
+                field,
+                format!(
+                    "scenario `{}` {what} for trade `{}` ({}, line {})",
+                    scen.names[s],
+                    t.trade.id,
+                    book.display(),
+                    t.line
+                ),
+            )
+        }
         .into()
     };
     let dated = t.trade.dated.as_ref();
@@ -363,6 +369,7 @@ pub fn run(args: &RiskArgs) -> Result<()> {
             .as_deref()
             .map(crate::market::load)
             .transpose()?,
+        naming: args.engine.naming,
     };
     let req = PricingRequest {
         seed: args.seed,
