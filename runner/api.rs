@@ -56,13 +56,43 @@ impl Book {
 /// set at any time, and the progress the run reports.
 #[derive(Debug, Default)]
 pub struct Control {
-    /// Set to stop: the run ends after the batch in flight, with
-    /// [`Cancelled`].
+    /// Set (by [`Control::stop`]) to stop: the run ends after the batch in
+    /// flight, with [`Cancelled`], or sooner where its engine can stop
+    /// within a batch.
     pub cancel: AtomicBool,
     /// Trades priced so far.
     pub done: AtomicU64,
     /// Trades to price (0 until the check has counted them).
     pub total: AtomicU64,
+    /// The running engine's own stop flag, where it has one
+    /// (`Engine::stop_flag`: the CPU engine's).
+    engine_stop: std::sync::Mutex<Option<Arc<AtomicBool>>>,
+}
+
+impl Control {
+    /// Stops the run: between batches, and within one where the engine
+    /// can (the CPU engine between work items of a few thousand paths, so
+    /// that even one long trade stops within a fraction of a second).
+    pub fn stop(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        if let Ok(slot) = self.engine_stop.lock() {
+            if let Some(f) = slot.as_ref() {
+                f.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The run goes on on `engine` (the first, or a fallback): a stop
+    /// reaches it, and a stop already asked stops it at once.
+    pub fn watch(&self, engine: &dyn riskpool_kernels::Engine) {
+        let flag = engine.stop_flag();
+        if let (Some(f), true) = (&flag, self.cancel.load(Ordering::Relaxed)) {
+            f.store(true, Ordering::Relaxed);
+        }
+        if let Ok(mut slot) = self.engine_stop.lock() {
+            *slot = flag;
+        }
+    }
 }
 
 /// The run was cancelled ([`Control::cancel`]).
@@ -236,6 +266,7 @@ pub fn price(
         partial: std::mem::take(frame),
     };
     loop {
+        control.watch(engine.as_ref());
         if control.cancel.load(Ordering::Relaxed) {
             let done = control.done.load(Ordering::Relaxed);
             return Err(fail(
@@ -269,6 +300,13 @@ pub fn price(
         let results = loop {
             match engine.price(&batch, &req) {
                 Ok(r) => break r,
+                Err(e) if control.cancel.load(Ordering::Relaxed) => {
+                    // Stopped within the batch: cancelled, not failed.
+                    drop(e);
+                    let done = control.done.load(Ordering::Relaxed);
+                    let total = checked.count;
+                    return Err(fail(&mut frame, Cancelled { done, total }.into()));
+                }
                 Err(e) => {
                     if let Err(e) =
                         crate::engines::fall_back(&args.engine, &mut engine, e, &mut fallbacks)

@@ -63,7 +63,7 @@ fn within<T: std::str::FromStr + PartialOrd>(
 pub fn paths(s: &str) -> Result<u64, String> {
     let max = riskpool_kernels::instrument::MAX_PATHS;
     within(s, 1..=max, || {
-        format!("must be a whole number from 1 to {max}, got `{s}`")
+        format!("must be a whole number from 1 to {max}")
     })
 }
 
@@ -76,14 +76,14 @@ pub fn greek(s: &str) -> Result<Greek, String> {
 /// Parses `--threads N`: at least 1.
 pub fn threads(s: &str) -> Result<usize, String> {
     within(s, 1.., || {
-        format!("must be a whole number from 1 to {}, got `{s}`", usize::MAX)
+        "must be a whole number, at least 1 and below 2^64".to_string()
     })
 }
 
 /// Parses `--gpus-per-task N`: 1 to 64 (as `RISKPOOL_GPUS_PER_TASK`).
 pub fn gpus_per_task(s: &str) -> Result<usize, String> {
     within(s, 1..=64, || {
-        format!("must be a whole number from 1 to 64, got `{s}`")
+        "must be a whole number from 1 to 64".to_string()
     })
 }
 
@@ -102,14 +102,14 @@ pub fn workload(s: &str) -> Result<String, String> {
 /// workloads a hundred times over).
 pub fn scale(s: &str) -> Result<f64, String> {
     within(s, (Bound::Excluded(0.0), Bound::Included(100.0)), || {
-        format!("must be greater than 0 and at most 100, got `{s}`")
+        "must be greater than 0 and at most 100".to_string()
     })
 }
 
 /// Parses one of `--levels`: a confidence level strictly between 0 and 1.
 pub fn level(s: &str) -> Result<f64, String> {
     within(s, (Bound::Excluded(0.0), Bound::Excluded(1.0)), || {
-        format!("a confidence level must be between 0 and 1 (0.99 for 99%), got `{s}`")
+        "a confidence level must be between 0 and 1 (0.99 for 99%)".to_string()
     })
 }
 
@@ -127,7 +127,7 @@ pub fn node_size(s: &str) -> Result<String, String> {
 /// Parses `--batch-trades N`: at least 1.
 pub fn batch_trades(s: &str) -> Result<usize, String> {
     within(s, 1.., || {
-        format!("must be a whole number from 1 to {}, got `{s}`", usize::MAX)
+        "must be a whole number, at least 1 and below 2^64".to_string()
     })
 }
 
@@ -163,16 +163,10 @@ mod tests {
         assert_eq!(threads("3"), Ok(3));
         // The reason alone: clap puts the flag before it, the Python
         // package the keyword.
-        for (bad, why) in [
-            ("0", "must be a whole number from 1 to"),
-            (
-                "18446744073709551616",
-                "must be a whole number from 1 to 18446744073709551615",
-            ),
-        ] {
+        for bad in ["0", "18446744073709551616"] {
             let e = threads(bad).unwrap_err();
             assert!(
-                e.contains(why) && e.contains(bad) && !e.contains("--"),
+                e.contains("at least 1 and below 2^64") && !e.contains("--"),
                 "{e}"
             );
         }

@@ -8,6 +8,7 @@ mod common;
 mod azfinsim_model;
 mod barrier_bumps;
 mod basket_lattice;
+mod cancel;
 mod cuda_engine;
 mod dated_engines;
 mod dated_gpu_hostile;

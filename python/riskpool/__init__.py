@@ -158,19 +158,25 @@ def _book(trades: Trades) -> tuple:
     if isinstance(trades, Iterable):
         lines = []
         items = trades.tolist() if isinstance(trades, pd.Series) else trades
+        # A trade's index as the caller knows it: a Series' label, else
+        # the list's position (as `_locate` names it).
+        labels = list(trades.index) if isinstance(trades, pd.Series) else None
         for i, t in enumerate(items):
+            at = labels[i] if labels is not None else i
             if not isinstance(t, Mapping):
-                raise InputError(f"trades[{i}]: a trade is a dict, got {type(t).__name__}")
+                raise InputError(f"trades[{at!r}]: a trade is a dict, got {type(t).__name__}")
             field = _non_finite(t)
             if field is not None:
-                e = InputError(f"trades[{i}] (id {t.get('id')!r}): field `{field}`: not a finite number")
-                e.index, e.trade, e.field, e.file, e.line = i, t.get("id"), field, "trades", i + 1
+                e = InputError(f"trades[{at!r}] (id {t.get('id')!r}): field `{field}`: not a finite number")
+                e.index, e.trade, e.field, e.file, e.line = at, t.get("id"), field, "trades", i + 1
+                e.trade_index = at
                 raise e
             try:
                 lines.append(json.dumps(t, default=_json_default, allow_nan=False))
             except (TypeError, ValueError, RecursionError) as e:
-                err = InputError(f"trades[{i}] (id {t.get('id')!r}): {e}")
-                err.index, err.trade, err.file, err.line = i, t.get("id"), "trades", i + 1
+                err = InputError(f"trades[{at!r}] (id {t.get('id')!r}): {e}")
+                err.index, err.trade, err.file, err.line = at, t.get("id"), "trades", i + 1
+                err.trade_index = at
                 raise err from None
         if not lines:
             raise InputError("trades: the list is empty: no trades")
@@ -612,7 +618,7 @@ def probe() -> Dict[str, Any]:
 # Where an error is, on every InputError (None where unknown): the file (or
 # "trades" / "DataFrame" for a book in memory), its line, the field, and the
 # trade's index in the list or frame and its id.
-for _attr in ("file", "line", "field", "index", "trade"):
+for _attr in ("file", "line", "field", "index", "trade", "trade_index"):
     setattr(InputError, _attr, None)
 EngineError.partial = None
 del _attr

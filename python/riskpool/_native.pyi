@@ -13,6 +13,9 @@ class InputError(ValueError):
     index: Optional[Any]
     trade: Optional[str]
     trade_index: Optional[Any]
+    # A scenario that breaks a trade: the trade's line in the book (the
+    # package turns it into trade_index).
+    trade_line: Optional[int]
 
 class EngineError(RuntimeError):
     partial: Any

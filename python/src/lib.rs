@@ -340,7 +340,7 @@ fn detached<'py, T: Send + 'static>(
         if let Err(e) = py.check_signals().and_then(|()| report(&mut reported)) {
             // Ctrl-C, or the progress callback raised: stop after the
             // batch in flight, then raise it.
-            control.cancel.store(true, Ordering::Relaxed);
+            control.stop();
             let _ = py.detach(move || rx.recv());
             let _ = py.detach(|| worker.join());
             return Err(e);

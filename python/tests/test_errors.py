@@ -79,7 +79,7 @@ def test_duplicate_ids_are_refused():
         ({"paths": 0}, "paths"),
         ({"paths": 1.5}, "paths=1.5: must be an integer"),
         ({"threads": 0}, "threads"),
-        ({"threads": 2**64}, "threads=.*must be a whole number from 1 to"),
+        ({"threads": 2**64}, r"threads=.*must be a whole number, at least 1 and below 2\^64"),
         ({"seed": -1}, "seed"),
         ({"seed": "7"}, "seed"),
         ({"algorithm": "deltavega"}, "azfinsim"),
@@ -228,6 +228,19 @@ def test_numbers_json_has_no_type_for_are_taken_or_named():
         riskpool.price([loop], progress=False)
     with pytest.raises(riskpool.InputError, match=r"trades\[0\].*not a JSON value"):
         riskpool.price([dict(BOOK[0], paths=object())], progress=False)
+
+
+def test_a_series_book_s_errors_name_its_labels():
+    nan = dict(BOOK[1], model=dict(BOOK[1]["model"], spot=float("nan")))
+    for bad in (nan, dict(BOOK[1], paths=0)):
+        s = pd.Series([BOOK[0], bad], index=["a", "b"])
+        with pytest.raises(riskpool.InputError) as e:
+            riskpool.price(s, engine="cpu", progress=False)
+        assert (e.value.index, e.value.trade_index, e.value.trade) == ("b", "b", "digital-put")
+    # Every InputError has every attribute, None where it does not apply.
+    with pytest.raises(riskpool.InputError) as e:
+        riskpool.price(BOOK[:1], paths=1.5, progress=False)
+    assert (e.value.index, e.value.trade, e.value.trade_index) == (None, None, None)
 
 
 def test_a_series_of_dicts_and_a_bytes_path(tmp_path, book_file):

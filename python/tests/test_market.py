@@ -60,3 +60,16 @@ def test_a_bad_market_names_its_field():
     # Named as this package's keyword, not as the command line's flag.
     assert "market=" in str(e.value) and "--market" not in str(e.value)
     assert e.value.field == "expiry" and e.value.line == 1
+
+
+def test_risk_names_the_market_as_a_keyword(tmp_path):
+    import pandas as pd
+
+    scen = pd.DataFrame({"scenario": ["down"], "underlying": ["SPX"], "spot": [-0.05], "vol": [0.0], "rate": [0.0]})
+    bad = json.loads(json.dumps(MARKET))
+    bad["underlyings"]["SPX"]["vol"]["flat"] = -0.2
+    for market in (str(tmp_path / "missing.json"), bad):
+        with pytest.raises(riskpool.InputError, match="market") as e:
+            riskpool.risk(DATED, scen, market=market, engine="cpu", paths=200, progress=False)
+        assert "--market" not in str(e.value), str(e.value)
+

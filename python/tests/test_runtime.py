@@ -52,6 +52,31 @@ def test_keyboard_interrupt_stops_a_long_run_within_a_second():
     assert len(riskpool.price(BOOK[:1], engine="cpu", paths=100, progress=False)) == 1
 
 
+@pytest.mark.parametrize("call", ["price", "risk"])
+def test_keyboard_interrupt_stops_one_long_trade_within_a_second(call):
+    # One trade of many seconds (the CPU engine stops within a work item,
+    # not only between batches); an American put through its own pricer.
+    asian = dict(BOOK[2], id="one-long", paths=20_000_000, steps=100)
+    american = dict(next(t for t in BOOK if t["id"] == "american-put"), id="one-american", paths=20_000_000)
+    for trade in (asian, american):
+        timer = threading.Timer(0.5, _thread.interrupt_main)
+        start = time.monotonic()
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            if call == "price":
+                riskpool.price([trade], engine="cpu", threads=1, progress=False)
+            else:
+                import pandas as pd
+
+                trade = dict(trade, model=dict(trade["model"], underlying="X"))
+                scen = pd.DataFrame({"scenario": ["a", "b"], "underlying": ["X", "X"], "spot": [0.01, -0.01],
+                                     "vol": [0.0, 0.01], "rate": [0.0, 0.0]})
+                riskpool.risk([trade], scen, engine="cpu", threads=1, progress=False)
+        stopped = time.monotonic() - start
+        timer.cancel()
+        assert stopped < 0.5 + 1.2, f"{trade['id']}: stopped {stopped - 0.5:.2f} s after the interrupt"
+
+
 def test_a_progress_callback_that_raises_stops_the_run():
     class Stop(Exception):
         pass

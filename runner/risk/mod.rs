@@ -367,7 +367,7 @@ pub fn run(args: &RiskArgs) -> Result<()> {
         market: args
             .market
             .as_deref()
-            .map(crate::market::load)
+            .map(|m| crate::market::load_named(m, args.engine.naming))
             .transpose()?,
         naming: args.engine.naming,
     };
@@ -597,9 +597,11 @@ fn revalue_all(
     let mut path_steps = 0.0;
     let mut fallbacks = 0;
     loop {
-        // A caller in process (`api`) may cancel between batches: the
+        // A caller in process (`api`) may cancel between batches (and
+        // within one, on an engine that can stop: `Control::watch`): the
         // rows so far are durable in the part.
         if let Some(c) = control {
+            c.watch(engine.as_ref());
             if c.cancel.load(std::sync::atomic::Ordering::Relaxed) {
                 w.sync()?;
                 bail!(crate::api::Cancelled {
@@ -630,6 +632,15 @@ fn revalue_all(
                     r.len(),
                     trades.len()
                 ),
+                Err(_)
+                    if control
+                        .is_some_and(|c| c.cancel.load(std::sync::atomic::Ordering::Relaxed)) =>
+                {
+                    bail!(crate::api::Cancelled {
+                        done: w.rows(),
+                        total: expected.len() as u64,
+                    });
+                }
                 Err(e) => {
                     return Err(anyhow::Error::new(e).context(format!(
                         "{} trades revalued before the failure are kept in {}",

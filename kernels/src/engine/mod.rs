@@ -67,6 +67,15 @@ pub trait Engine: Send + Sync {
     ) -> Result<Vec<ScenarioResult>, EngineError> {
         naive_revalue(self, trades, scenarios, req)
     }
+
+    /// The flag that stops this engine's work in flight, where it has one
+    /// (the CPU engine's, `cpu::stop`): once set, a call stops within a
+    /// work item and fails with [`EngineError::Cancelled`], and so does
+    /// every later call. `None`: the engine finishes its batch (a caller
+    /// cancels between batches).
+    fn stop_flag(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+        None
+    }
 }
 
 /// A batch an engine has started.

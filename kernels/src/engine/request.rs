@@ -179,6 +179,10 @@ pub enum EngineError {
         #[source]
         source: Option<Source>,
     },
+    /// Stopped by its caller ([`crate::Engine::stop_flag`]) before it
+    /// finished: nothing of the call is returned.
+    #[error("{engine} engine stopped: cancelled by its caller")]
+    Cancelled { engine: &'static str },
 }
 
 impl EngineError {

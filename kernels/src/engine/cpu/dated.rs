@@ -667,7 +667,7 @@ impl Pricer {
     fn total(&self, paths: u64) -> Acc {
         let chunks: Vec<Acc> = (0..paths.div_ceil(CHUNK))
             .into_par_iter()
-            .map(|c| self.run(c * CHUNK, CHUNK.min(paths - c * CHUNK)))
+            .map(|c| self.run(c * CHUNK, super::live(CHUNK.min(paths - c * CHUNK))))
             .collect();
         let mut total = Acc::new(self.coef.len());
         for c in &chunks {

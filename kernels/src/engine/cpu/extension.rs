@@ -783,7 +783,7 @@ impl Prepared {
         let start = std::time::Instant::now();
         let chunks: Vec<Acc> = (0..trade.paths.div_ceil(CHUNK))
             .into_par_iter()
-            .map(|c| self.run(c * CHUNK, CHUNK.min(trade.paths - c * CHUNK)))
+            .map(|c| self.run(c * CHUNK, super::live(CHUNK.min(trade.paths - c * CHUNK))))
             .collect();
         let mut total = Acc::new(self.outputs());
         for c in &chunks {
@@ -911,7 +911,7 @@ impl Prepared {
         }
         let chunks: Vec<Acc> = (0..trade.paths.div_ceil(CHUNK))
             .into_par_iter()
-            .map(|c| p.run(c * CHUNK, CHUNK.min(trade.paths - c * CHUNK)))
+            .map(|c| p.run(c * CHUNK, super::live(CHUNK.min(trade.paths - c * CHUNK))))
             .collect();
         let mut total = Acc::new(p.outputs());
         for c in &chunks {

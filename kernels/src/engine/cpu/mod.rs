@@ -11,9 +11,12 @@ mod dispatch;
 pub(crate) mod extension;
 pub mod fan;
 pub mod lanes;
+mod stop;
 
 pub use dispatch::Simd;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -41,6 +44,8 @@ pub const CHUNK: u64 = 4096;
 pub struct CpuEngine {
     pool: rayon::ThreadPool,
     simd: Simd,
+    /// Set to stop the work in flight (`stop.rs`).
+    stop: Arc<AtomicBool>,
 }
 
 impl CpuEngine {
@@ -58,7 +63,11 @@ impl CpuEngine {
                 format!("this CPU does not support {}", simd.name()),
             ));
         }
-        let mut b = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("riskpool-cpu-{i}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let mut b = rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("riskpool-cpu-{i}"))
+            .start_handler(move |_| stop::install(flag.clone()));
         if let Some(n) = threads {
             b = b.num_threads(n.max(1));
         }
@@ -67,7 +76,7 @@ impl CpuEngine {
             reason: format!("cannot start the thread pool: {e}"),
             source: Some(Box::new(e)),
         })?;
-        Ok(CpuEngine { pool, simd })
+        Ok(CpuEngine { pool, simd, stop })
     }
 
     pub fn threads(&self) -> usize {
@@ -117,6 +126,62 @@ impl Engine for CpuEngine {
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
+        self.unless_stopped(|| self.price_all(trades, req))
+    }
+
+    /// Each one-asset trade's scenarios that leave the vol alone in a fan
+    /// on its base path (`fan.rs`), those that move it in passes (a pass
+    /// per chunk, the whole batch's passes priced together); a trade with
+    /// an extension in one pass of its own through the early-exercise
+    /// pricer (every scenario's moved trade on its own refitted policy).
+    fn revalue(
+        &self,
+        trades: &[Trade],
+        scenarios: &[TradeScenarios],
+        req: &PricingRequest,
+    ) -> Result<Vec<ScenarioResult>, EngineError> {
+        self.unless_stopped(|| self.revalue_with(trades, scenarios, req, true))
+    }
+
+    fn stop_flag(&self) -> Option<Arc<AtomicBool>> {
+        Some(self.stop.clone())
+    }
+}
+
+/// A work item's path count, or none once its engine is stopped (the
+/// call's results are then dropped: `CpuEngine::unless_stopped`).
+#[inline]
+pub(crate) fn live(count: u64) -> u64 {
+    if stop::stopped() {
+        0
+    } else {
+        count
+    }
+}
+
+impl CpuEngine {
+    /// `run`, unless the engine is stopped before or while it runs: its
+    /// work items then skip their paths, and what they give is dropped.
+    fn unless_stopped<R>(
+        &self,
+        run: impl FnOnce() -> Result<R, EngineError>,
+    ) -> Result<R, EngineError> {
+        let stopped = || self.stop.load(Ordering::Relaxed);
+        if stopped() {
+            return Err(EngineError::Cancelled { engine: "cpu" });
+        }
+        let out = run();
+        if stopped() {
+            return Err(EngineError::Cancelled { engine: "cpu" });
+        }
+        out
+    }
+
+    fn price_all(
+        &self,
+        trades: &[Trade],
+        req: &PricingRequest,
+    ) -> Result<Vec<TradeResult>, EngineError> {
         check_batch("cpu", trades, req, u64::MAX)?;
         let own = |t: &Trade| extension::takes(t) || dated::takes(t);
         if !trades.iter().any(own) {
@@ -145,20 +210,6 @@ impl Engine for CpuEngine {
             }
         }
         Ok(out)
-    }
-
-    /// Each one-asset trade's scenarios that leave the vol alone in a fan
-    /// on its base path (`fan.rs`), those that move it in passes (a pass
-    /// per chunk, the whole batch's passes priced together); a trade with
-    /// an extension in one pass of its own through the early-exercise
-    /// pricer (every scenario's moved trade on its own refitted policy).
-    fn revalue(
-        &self,
-        trades: &[Trade],
-        scenarios: &[TradeScenarios],
-        req: &PricingRequest,
-    ) -> Result<Vec<ScenarioResult>, EngineError> {
-        self.revalue_with(trades, scenarios, req, true)
     }
 }
 
@@ -499,6 +550,7 @@ impl CpuEngine {
                 .par_iter()
                 .map(|&(g, first, count)| {
                     let start = Instant::now();
+                    let count = live(count);
                     let s = Prepared::run_group(&prepared[groups[g].clone()], simd, first, count);
                     (s, start.elapsed().as_secs_f64())
                 })
@@ -687,6 +739,7 @@ impl CpuEngine {
                 .map(|&(pi, f, first, count)| {
                     let start = Instant::now();
                     let p = &plans[pi];
+                    let count = live(count);
                     let s = p.job.run_fan(simd, &p.fan(f, width), first, count);
                     (s, start.elapsed().as_secs_f64())
                 })
