@@ -315,6 +315,8 @@ pub fn price(
                     }
                     frame.engine = engine.name().to_string();
                     frame.device = engine.device();
+                    // The fallback takes the batch again: a stop reaches it.
+                    control.watch(engine.as_ref());
                 }
             }
         };
