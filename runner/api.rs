@@ -300,9 +300,8 @@ pub fn price(
         let results = loop {
             match engine.price(&batch, &req) {
                 Ok(r) => break r,
-                Err(e) if control.cancel.load(Ordering::Relaxed) => {
+                Err(_) if control.cancel.load(Ordering::Relaxed) => {
                     // Stopped within the batch: cancelled, not failed.
-                    drop(e);
                     let done = control.done.load(Ordering::Relaxed);
                     let total = checked.count;
                     return Err(fail(&mut frame, Cancelled { done, total }.into()));

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -243,33 +243,33 @@ def _frame(d: Mapping[str, Any]) -> pd.DataFrame:
     return df
 
 
-def _locate(e: InputError, trades: Trades) -> None:
-    """Names the trade of an error in the caller's terms: its index in the
-    list (or the frame's row) and its id."""
-    line = getattr(e, "line", None)
-    e.index = None
-    e.trade = None
-    e.trade_index = None
+def _trade_at(trades: Trades, line: Optional[int]) -> Tuple[Any, Optional[str]]:
+    """The trade on book line `line` in the caller's terms: its index in
+    the list (or the Series' or frame's label) and its id; (None, None)
+    for a book given as a path or a line outside it."""
     if line is None:
-        return
+        return None, None
     if isinstance(trades, pd.DataFrame):
         i = line - 2  # line 1 is the header
         if 0 <= i < len(trades):
-            e.index = trades.index[i]
-            e.trade = str(trades["tradenum"].iloc[i])
+            return trades.index[i], str(trades["tradenum"].iloc[i])
     elif isinstance(trades, pd.Series):
         i = line - 1
         if 0 <= i < len(trades):
-            e.index = trades.index[i]
             t = trades.iloc[i]
-            e.trade = t.get("id") if isinstance(t, Mapping) else None
+            return trades.index[i], t.get("id") if isinstance(t, Mapping) else None
     elif not isinstance(trades, (str, bytes, os.PathLike)) and isinstance(trades, Sequence):
         i = line - 1
         if 0 <= i < len(trades):
-            e.index = i
             t = trades[i]
-            e.trade = t.get("id") if isinstance(t, Mapping) else None
-    # The error is about this trade: its index is the trade's.
+            return i, t.get("id") if isinstance(t, Mapping) else None
+    return None, None
+
+
+def _locate(e: InputError, trades: Trades) -> None:
+    """Names the trade of an error in the trades in the caller's terms: its
+    index (also `trade_index`) and its id."""
+    e.index, e.trade = _trade_at(trades, getattr(e, "line", None))
     e.trade_index = e.index
 
 
@@ -546,13 +546,7 @@ def risk(
                     i = e.line - 2
                     e.index = scenarios.index[i] if 0 <= i < len(scenarios) else None
                 e.trade = getattr(e, "trade", None)
-                e.trade_index = None
-                trade_line = getattr(e, "trade_line", None)
-                if trade_line is not None:
-                    at = InputError()
-                    at.line = trade_line
-                    _locate(at, trades)
-                    e.trade_index = at.index
+                e.trade_index, _ = _trade_at(trades, getattr(e, "trade_line", None))
             raise
         except EngineError as e:
             for path, shown in names.items():
