@@ -242,6 +242,7 @@ pub fn price(
         naming: args.engine.naming,
     };
     crate::price::job::check_paths_flag(args.paths, args.antithetic, args.engine.naming)?;
+    crate::price::job::check_rng_flags(args.paths, args.antithetic, &args.rng, args.engine.naming)?;
     let format = source.detect()?;
     let (req, layout) = crate::price::job::plan(args, Kind::JsonLines, format)?;
     let checked = check::check_source(source, &opts, &req)?;

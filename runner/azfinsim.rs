@@ -59,6 +59,7 @@ pub fn run(args: &AzfinsimArgs) -> Result<()> {
         AzfinsimAlgorithm::Synthetic => synthetic(args, &output),
         algorithm => {
             let s = price::run(&PriceArgs {
+                rng: Default::default(),
                 input: args.cache_path.clone(),
                 output: output.clone(),
                 market: None,

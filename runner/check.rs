@@ -13,7 +13,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use rayon::prelude::*;
-use riskpool_kernels::engine::check_request;
+use riskpool_kernels::engine::{check_request, check_rng};
 use riskpool_kernels::{EngineError, PricingRequest};
 
 use crate::input::{error_at, Format, ReadOptions, ReadTrade, Source, TradeReader};
@@ -130,6 +130,14 @@ fn check_in_blocks(
             .into_par_iter()
             .map(|item| {
                 let t = item?;
+                if let Err((name, msg)) = check_rng(&t.trade, req) {
+                    let name = if name == "paths" {
+                        field("trials", "paths")
+                    } else {
+                        name
+                    };
+                    return Err(error_at(path, t.line, Some(name), msg).into());
+                }
                 if let Err(e) = check_request(&t.trade, req) {
                     let msg = match e {
                         EngineError::BadTrade { message, .. } => message,

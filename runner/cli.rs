@@ -126,6 +126,62 @@ impl Naming {
     }
 }
 
+/// Where the normals come from (`--rng`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RngChoice {
+    #[default]
+    Philox,
+    Sobol,
+}
+
+/// The run's random numbers, for `price` and `risk`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RngArgs {
+    /// Random numbers: `philox` (pseudo-random, the default) or `sobol`
+    /// (scrambled Sobol points through a Brownian bridge, in replicates
+    /// whose spread is the standard error: far smaller errors at the same
+    /// paths for smooth payoffs; docs/streams.md). Each trade's path count
+    /// must then be replicates x 2^m. A trade's own `rng` wins.
+    #[arg(long, value_enum, default_value = "philox")]
+    pub rng: RngChoice,
+    /// Replicates of `--rng sobol` (a trade's own `rng: sobol` takes its
+    /// `qmc.replicates`, else 16).
+    #[arg(long, default_value_t = riskpool_kernels::qmc::DEFAULT_REPLICATES, value_parser = crate::flags::replicates)]
+    pub qmc_replicates: u32,
+}
+
+impl RngArgs {
+    /// The request's choice.
+    pub fn rng(&self) -> riskpool_kernels::qmc::Rng {
+        match self.rng {
+            RngChoice::Philox => riskpool_kernels::qmc::Rng::Philox,
+            RngChoice::Sobol => riskpool_kernels::qmc::Rng::Sobol {
+                replicates: self.qmc_replicates,
+            },
+        }
+    }
+}
+
+impl RngArgs {
+    /// What a run's signature keeps of it: the choice, and Sobol's
+    /// replicates (a rerun with others starts afresh).
+    pub fn signature(&self) -> serde_json::Value {
+        match self.rng {
+            RngChoice::Philox => serde_json::json!("philox"),
+            RngChoice::Sobol => serde_json::json!({"sobol": self.qmc_replicates}),
+        }
+    }
+}
+
+impl Default for RngArgs {
+    fn default() -> Self {
+        RngArgs {
+            rng: RngChoice::Philox,
+            qmc_replicates: riskpool_kernels::qmc::DEFAULT_REPLICATES,
+        }
+    }
+}
+
 /// Options shared by everything that runs an engine.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EngineArgs {
@@ -198,6 +254,8 @@ pub struct PriceArgs {
     /// Antithetic pairs (paths 2j and 2j+1 use negated draws).
     #[arg(long)]
     pub antithetic: bool,
+    #[command(flatten)]
+    pub rng: RngArgs,
     /// azfinsim files: the first trade number to price.
     #[arg(long)]
     pub start_trade: Option<u64>,
@@ -257,6 +315,8 @@ pub struct RiskArgs {
     /// Path-state precision (accumulation is always f64).
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: PrecisionChoice,
+    #[command(flatten)]
+    pub rng: RngArgs,
     /// Trades per engine batch: their rows are made durable after each.
     #[arg(long, default_value_t = 64, value_parser = crate::flags::batch_trades)]
     pub batch_trades: usize,

@@ -83,6 +83,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     sample(&portfolio, SAMPLE_PORTFOLIO)?;
     let results = dir.join("portfolio.results.csv");
     let price_args = |input: PathBuf, output: PathBuf, greeks: Vec<Greek>| PriceArgs {
+        rng: Default::default(),
         input,
         output,
         market: None,
@@ -163,6 +164,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let pnl = dir.join("portfolio.pnl.csv");
     let report = dir.join("portfolio.risk.html");
     crate::risk::run(&crate::cli::RiskArgs {
+        rng: Default::default(),
         input: portfolio.clone(),
         scenarios,
         market: None,

@@ -67,6 +67,15 @@ pub fn paths(s: &str) -> Result<u64, String> {
     })
 }
 
+/// Parses `--qmc-replicates`: at least 2 (the standard error is their
+/// spread).
+pub fn replicates(s: &str) -> Result<u32, String> {
+    within(s, 2..=u32::MAX as u64, || {
+        format!("must be a whole number from 2 to {}", u32::MAX)
+    })
+    .map(|r| r as u32)
+}
+
 /// Parses one Greek of `--greeks` (comma-separated).
 pub fn greek(s: &str) -> Result<Greek, String> {
     Greek::parse(s.trim())

@@ -24,6 +24,7 @@ mod market;
 mod multi_asset_cli;
 mod preemption;
 mod probe;
+mod qmc_cli;
 mod report;
 mod risk_cli;
 mod standalone;

@@ -68,6 +68,7 @@ impl AzfinsimTrade {
     /// The riskpool trade: stream id = `tradenum`.
     pub fn to_trade(&self) -> Trade {
         Trade {
+            rng: None,
             id: self.tradenum.to_string(),
             stream: self.tradenum,
             model: ModelSpec::SvFx(SvFx {

@@ -32,6 +32,9 @@ pub struct Trade {
     /// A dated trade priced on its own time grid ([`crate::market::path`]);
     /// `None` for an inline trade (and a dated one priced as inline).
     pub dated: Option<std::sync::Arc<crate::market::path::DatedPath>>,
+    /// Its own choice of random numbers (`rng`, `qmc.replicates`);
+    /// `None`: the run's ([`crate::engine::PricingRequest::rng`]).
+    pub rng: Option<crate::qmc::Rng>,
 }
 
 /// A trade whose terms cannot be priced: which field, and why.
@@ -66,6 +69,11 @@ impl Trade {
                 "paths",
                 format!("must be between 1 and {MAX_PATHS}, got {}", self.paths),
             ));
+        }
+        if let Some(crate::qmc::Rng::Sobol { replicates }) = self.rng {
+            let normals = crate::qmc::normals_per_step(self);
+            crate::qmc::check(self.paths, replicates, self.steps, normals, false)
+                .map_err(|(field, message)| err(field, message))?;
         }
         if let Some(ext) = self.extension.as_deref().filter(|e| e.multi.is_some()) {
             // The one-asset fields of a multi-asset trade are names only.

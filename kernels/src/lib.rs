@@ -71,6 +71,7 @@ pub mod market;
 pub mod model;
 pub mod multi;
 pub mod payoff;
+pub mod qmc;
 pub mod real;
 pub mod revalue;
 pub mod rng;

@@ -431,6 +431,7 @@ mod tests {
 
     fn gbm_trade() -> Trade {
         Trade {
+            rng: None,
             id: "t".into(),
             stream: 1,
             model: ModelSpec::Gbm(Gbm {

@@ -68,6 +68,7 @@ pub fn workload(name: &str, scale: f64) -> Option<Workload> {
             name: "W3",
             description: "GBM arithmetic Asian call, 252 steps, 1,000,000 paths",
             trades: vec![Trade {
+                rng: None,
                 id: "w3".into(),
                 stream: 3,
                 model: ModelSpec::Gbm(Gbm {
@@ -93,6 +94,7 @@ pub fn workload(name: &str, scale: f64) -> Option<Workload> {
             name: "W4",
             description: "Heston European call, 252 steps, 1,000,000 paths",
             trades: vec![Trade {
+                rng: None,
                 id: "w4".into(),
                 stream: 4,
                 model: ModelSpec::Heston(Heston {
@@ -143,6 +145,7 @@ pub fn workload(name: &str, scale: f64) -> Option<Workload> {
             name: "W6",
             description: "one-asset American put (S=36, K=40, r=6%, vol 20%, T=1), 50 exercise steps, 100,000 paths",
             trades: vec![Trade {
+                rng: None,
                 id: "w6".into(),
                 stream: 6,
                 model: ModelSpec::Gbm(Gbm {
@@ -213,6 +216,7 @@ fn heston_rainbow(
         name,
         description,
         trades: vec![Trade {
+            rng: None,
             id: name.to_lowercase(),
             stream: 5,
             model: ModelSpec::Gbm(Gbm {
@@ -384,6 +388,7 @@ pub fn risk_workload(name: &str, scale: f64) -> Option<RiskWorkload> {
         };
         let maturity = [0.5, 1.0, 2.0][i % 7 % 3];
         trades.push(Trade {
+            rng: None,
             id: format!("w7-{i}"),
             stream: 7_000_000 + i as u64,
             model,

@@ -22,6 +22,7 @@ mod non_finite;
 mod one_pass_engines;
 mod one_pass_multi_hostile;
 mod pathwise;
+mod qmc;
 mod reference_prices;
 mod scenario_fans;
 mod scenarios;

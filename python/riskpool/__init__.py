@@ -312,6 +312,8 @@ def price(
     greeks_method: Optional[str] = None,
     algorithm: Optional[str] = None,
     antithetic: bool = False,
+    rng: str = "philox",
+    qmc_replicates: int = 16,
     threads: Optional[int] = None,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -330,6 +332,12 @@ def price(
     greeks_method: "pathwise" (one pass, the default) or "bump".
     algorithm: azfinsim trades: "pvonly" (the default) or "deltavega".
     antithetic: antithetic pairs of paths (``--antithetic``).
+    rng: "philox" (pseudo-random, the default) or "sobol" (scrambled Sobol
+        points through a Brownian bridge: far smaller errors at the same
+        paths for smooth payoffs; docs/streams.md) (``--rng``). A trade's
+        own ``rng`` wins.
+    qmc_replicates: replicates of rng="sobol" (their spread is the
+        standard error); every trade's paths must be replicates x 2^m.
     threads: CPU engine threads (default: every core).
     progress: a tqdm progress bar where tqdm is installed.
 
@@ -358,6 +366,8 @@ def price(
         "greeks_method": None if greeks_method is None else _choice("greeks_method", greeks_method),
         "algorithm": None if algorithm is None else _choice("algorithm", algorithm),
         "antithetic": _flag("antithetic", antithetic),
+        "rng": _choice("rng", rng),
+        "qmc_replicates": _integer("qmc_replicates", qmc_replicates),
         "threads": _integer("threads", threads),
     }
     kind, book, name = _book(trades)
@@ -437,6 +447,8 @@ def risk(
     precision: str = "f32",
     seed: int = DEFAULT_SEED,
     paths: Optional[int] = None,
+    rng: str = "philox",
+    qmc_replicates: int = 16,
     threads: Optional[int] = None,
     progress: bool = True,
 ) -> RiskResult:
@@ -476,8 +488,9 @@ def risk(
         raise InputError(f"levels={shown!r}: a level is given twice; give each level once")
     by_trade = _flag("by_trade", by_trade)
     progress = _flag("progress", progress)
-    for key, value in (("engine", engine), ("precision", precision)):
+    for key, value in (("engine", engine), ("precision", precision), ("rng", rng)):
         _choice(key, value)
+    qmc_replicates = _integer("qmc_replicates", qmc_replicates)
     seed = _seed(seed)
     paths = _integer("paths", paths)
     threads = _integer("threads", threads)
@@ -521,6 +534,8 @@ def risk(
             "precision": precision,
             "seed": seed,
             "paths": paths,
+            "rng": rng,
+            "qmc_replicates": qmc_replicates,
             "threads": threads,
             "levels": [float(x) for x in levels],
             "names": sorted(names.items(), key=lambda kv: -len(kv[0])),

@@ -19,7 +19,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use riskpool::api::{self, Book, Column, Control, Frame};
-use riskpool::cli::{EngineArgs, Naming, PriceArgs, RiskArgs, RiskOutputArgs};
+use riskpool::cli::{EngineArgs, Naming, PriceArgs, RiskArgs, RiskOutputArgs, RngArgs};
 
 /// How often the waiting thread looks at signals and progress.
 const POLL: Duration = Duration::from_millis(100);
@@ -144,6 +144,13 @@ fn price_args(opts: &Bound<PyDict>, name: &str) -> PyResult<PriceArgs> {
             .map(|v| v.is_truthy())
             .transpose()?
             .unwrap_or(false),
+        rng: RngArgs {
+            rng: choice("rng", &text("rng")?.unwrap_or_else(|| "philox".into()))?,
+            qmc_replicates: text("qmc_replicates")?
+                .map(|t| parsed("qmc_replicates", &t, riskpool::flags::replicates))
+                .transpose()?
+                .unwrap_or(riskpool_kernels::qmc::DEFAULT_REPLICATES),
+        },
         start_trade: None,
         trade_window: None,
         batch_trades: 4096,
@@ -433,6 +440,7 @@ fn risk<'py>(
         paths: p.paths,
         shard: None,
         precision: p.precision,
+        rng: p.rng,
         // Small batches: a cancel is seen between them.
         batch_trades: 16,
         control: Some(Arc::clone(&control)),

@@ -85,6 +85,10 @@ def test_duplicate_ids_are_refused():
         ({"algorithm": "deltavega"}, "azfinsim"),
         ({"engine": "wgpu", "precision": "f64"}, "engine=wgpu precision=f64: WGSL has no f64"),
         ({"paths": 3, "antithetic": True}, "paths=3: antithetic=True pairs paths, so the count must be even"),
+        ({"rng": "sobol", "antithetic": True}, "rng=sobol with antithetic=True"),
+        ({"rng": "sobol", "paths": 2000}, "paths=2000 with rng=sobol and qmc_replicates=16: .* e.g. 1024 or 2048"),
+        ({"rng": "sobol", "qmc_replicates": 1}, "qmc_replicates=.*1.*: must be a whole number from 2"),
+        ({"rng": "halton"}, "rng=.halton."),
         ({"market": "/nonexistent/market.json"}, "market=/nonexistent/market.json: cannot read"),
     ],
 )

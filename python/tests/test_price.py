@@ -69,6 +69,27 @@ def test_keywords_map_to_the_flags(cli, tmp_path, book_file):
     assert (got["paths"] == 2000).all()
 
 
+def test_sobol_points_price_as_the_cli_prices_them(cli, tmp_path):
+    # Sobol points are drawn for one-asset trades on their own steps.
+    book = [t for t in BOOK if t["model"]["type"] in ("gbm", "heston", "sv_fx") and "exercise" not in t]
+    assert len(book) >= 4
+    book_file = tmp_path / "book.jsonl"
+    book_file.write_text("".join(json.dumps(t) + "\n" for t in book))
+    out = tmp_path / "out.csv"
+    run_cli(cli, "price", "--input", book_file, "--output", out, "--engine", "cpu", "--rng", "sobol",
+            "--qmc-replicates", "8", "--paths", "1024", "--greeks", "delta")
+    got = riskpool.price(book, engine="cpu", rng="sobol", qmc_replicates=8, paths=1024, greeks="delta",
+                         progress=False)
+    assert_same(got, read_cli_csv(out))
+    philox = riskpool.price(book, engine="cpu", paths=1024, greeks="delta", progress=False)
+    with pytest.raises(AssertionError, match="column pv"):
+        assert_same(philox, got)
+    # A book with a trade on several assets is refused up front, naming it.
+    with pytest.raises(riskpool.InputError, match="rng.*not yet for several assets") as e:
+        riskpool.price(BOOK, engine="cpu", rng="sobol", qmc_replicates=8, paths=1024, progress=False)
+    assert e.value.field == "rng"
+
+
 @pytest.mark.parametrize("algorithm", [None, "deltavega"])
 def test_azfinsim_trades_from_a_file_and_a_dataframe(cli, tmp_path, azfinsim_file, algorithm):
     out = tmp_path / "out.jsonl"

@@ -28,6 +28,7 @@ use riskpool_kernels::multi::{
     Extension, GbmAsset, HestonAsset, MultiAsset, MultiModel, MultiPayoff, RainbowKind,
 };
 use riskpool_kernels::payoff::{European, OptionType, PayoffKind, PayoffSpec};
+use riskpool_kernels::qmc::{Rng, DEFAULT_REPLICATES};
 use riskpool_kernels::rng::stream_id_of;
 use riskpool_kernels::Trade;
 
@@ -288,6 +289,53 @@ struct TradeTerms {
     paths: u64,
     #[serde(default)]
     exercise: Option<Value>,
+    #[serde(default)]
+    rng: Option<Value>,
+    #[serde(default)]
+    qmc: Option<Value>,
+}
+
+/// A trade's `qmc` terms (with `rng: "sobol"`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QmcTerms {
+    replicates: u32,
+}
+
+/// A trade's own `rng` (`"philox"` or `"sobol"`) and `qmc`; `None`: the
+/// run's (`--rng`).
+fn trade_rng(rng: Option<Value>, qmc: Option<Value>, top: At) -> Result<Option<Rng>, InputError> {
+    let rng = match rng {
+        None => None,
+        Some(Value::String(s)) if s == "philox" => Some(Rng::Philox),
+        Some(Value::String(s)) if s == "sobol" => Some(Rng::Sobol {
+            replicates: DEFAULT_REPLICATES,
+        }),
+        Some(other) => {
+            return Err(top.err(
+                "rng",
+                format!("expected \"philox\" or \"sobol\", got {other}"),
+            ))
+        }
+    };
+    match (rng, qmc) {
+        (rng, None) => Ok(rng),
+        (Some(Rng::Sobol { .. }), Some(v)) => {
+            let at = At {
+                field: "qmc",
+                taken: &[],
+                ..top
+            };
+            let terms: QmcTerms = at.read(v)?;
+            Ok(Some(Rng::Sobol {
+                replicates: terms.replicates,
+            }))
+        }
+        (_, Some(_)) => Err(top.err(
+            "qmc",
+            "goes with \"rng\": \"sobol\" (the replicates of the trade's Sobol points)",
+        )),
+    }
 }
 
 /// A `gbm_multi` or `heston_multi` model's terms beside `type` (the assets
@@ -594,7 +642,9 @@ fn trade(
     let steps = positive(top, "steps", t.steps)?;
     let steps =
         u32::try_from(steps).map_err(|_| top.err("steps", format!("too large: {steps}")))?;
+    let rng = trade_rng(t.rng, t.qmc, top)?;
     let trade = Trade {
+        rng,
         stream: stream_id_of(&t.id),
         id: t.id,
         model: m,
@@ -627,6 +677,10 @@ struct DatedFile {
     paths: u64,
     #[serde(default)]
     exercise: Option<Value>,
+    #[serde(default)]
+    rng: Option<Value>,
+    #[serde(default)]
+    qmc: Option<Value>,
 }
 
 /// A dated bermudan's exercise dates.
@@ -746,7 +800,9 @@ fn dated_trade(
         paths: positive(top, "paths", t.paths)?,
         exercise,
     };
-    let trade = dated::resolve(market, &terms).map_err(|e| top.err(&e.field, e.message))?;
+    let rng = trade_rng(t.rng, t.qmc, top)?;
+    let mut trade = dated::resolve(market, &terms).map_err(|e| top.err(&e.field, e.message))?;
+    trade.rng = rng;
     Ok((trade, underlyings.into_iter().map(Some).collect()))
 }
 

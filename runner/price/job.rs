@@ -42,6 +42,37 @@ pub(crate) fn check_paths_flag(paths: Option<u64>, antithetic: bool, n: Naming) 
     }
 }
 
+/// `--rng sobol` with `--antithetic` (refused: name both), and with
+/// `--paths`, which must then be `--qmc-replicates` x 2^m.
+pub(crate) fn check_rng_flags(
+    paths: Option<u64>,
+    antithetic: bool,
+    rng: &crate::cli::RngArgs,
+    n: Naming,
+) -> Result<()> {
+    if rng.rng != crate::cli::RngChoice::Sobol {
+        return Ok(());
+    }
+    let sobol = n.option("rng", Some(&"sobol"));
+    if antithetic {
+        bail!(UsageError(format!(
+            "{sobol} with {}: Sobol points are balanced already and pairs break their nets; drop one",
+            n.switch("antithetic")
+        )));
+    }
+    if let Some(p) = paths {
+        let r = rng.qmc_replicates;
+        if let Err((_, why)) = riskpool_kernels::qmc::check(p, r, 1, 1, false) {
+            bail!(UsageError(format!(
+                "{} with {sobol} and {}: {why}",
+                n.option("paths", Some(&p)),
+                n.option("qmc-replicates", Some(&r)),
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// How the Greeks are estimated: `--greeks-method`, else one pass, save
 /// for azfinsim's deltavega, whose Greeks are by definition azfinsim's
 /// central differences of 1% bumps (docs/azfinsim.md).
@@ -89,6 +120,7 @@ impl<'a> PriceJob<'a> {
             naming: args.engine.naming,
         };
         check_paths_flag(args.paths, args.antithetic, args.engine.naming)?;
+        check_rng_flags(args.paths, args.antithetic, &args.rng, args.engine.naming)?;
         require_regular_file(&args.input, "--input", crate::input::READ_TWICE)?;
         let format = crate::input::detect(&args.input)?;
         let (req, layout) = plan(args, kind, format)?;
@@ -115,6 +147,7 @@ pub fn plan(args: &PriceArgs, kind: Kind, format: Format) -> Result<(PricingRequ
     let n = args.engine.naming;
     let window = crate::input::trade_window(args.start_trade, args.trade_window)?;
     let mut req = PricingRequest {
+        rng: args.rng.rng(),
         seed: args.seed,
         greeks: GreekSet(distinct(&args.greeks)),
         bumps: Bumps::STANDARD,

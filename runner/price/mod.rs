@@ -86,6 +86,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
             "seed": args.seed, "paths": args.paths, "greeks": args.greeks.iter().map(|g| g.name()).collect::<Vec<_>>(), "greeks_method": req.greeks_method.name(), "algorithm": format!("{:?}", args.algorithm),
             "shard": args.shard, "window": window, "precision": format!("{:?}", args.precision), "antithetic": args.antithetic,
             "fast_math": args.engine.fast_math, "columns": layout.columns(), "kind": format!("{kind:?}"),
+            "rng": args.rng.signature(),
         }),
     )?;
     if durable::already_done(&args.output, &signature) {

@@ -331,6 +331,7 @@ pub fn run(args: &RiskArgs) -> Result<()> {
         PrecisionChoice::F64 => Precision::F64,
     };
     engines::check_precision(&args.engine, precision)?;
+    crate::price::job::check_rng_flags(args.paths, false, &args.rng, args.engine.naming)?;
     if shard.is_some() && (args.figures.by_trade.is_some() || args.figures.report.is_some()) {
         bail!(UsageError(
             "--by-trade and --report are written by `riskpool risk-merge` from every shard's part, not by one shard".into()
@@ -372,6 +373,7 @@ pub fn run(args: &RiskArgs) -> Result<()> {
         naming: args.engine.naming,
     };
     let req = PricingRequest {
+        rng: args.rng.rng(),
         seed: args.seed,
         greeks: GreekSet::default(),
         bumps: Bumps::STANDARD,
@@ -401,6 +403,7 @@ pub fn run(args: &RiskArgs) -> Result<()> {
     let run = json!({
         "book_hash": checked.hash, "scenarios_hash": scen.hash, "seed": args.seed,
         "paths": args.paths, "precision": format!("{:?}", args.precision),
+        "rng": args.rng.signature(),
     });
     let scen_path =
         std::fs::canonicalize(&args.scenarios).unwrap_or_else(|_| args.scenarios.clone());

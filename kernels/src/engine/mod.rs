@@ -7,6 +7,7 @@
 
 pub mod cpu;
 pub mod cuda;
+pub mod replicates;
 pub mod request;
 pub mod scenarios;
 pub mod wgpu;

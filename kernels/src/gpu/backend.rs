@@ -82,6 +82,7 @@ impl<B: GpuBackend> Engine for B {
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
+        crate::engine::replicates::philox_only(B::NAME, trades, req)?;
         self.start(trades, None, req)?.wait()
     }
 
@@ -90,6 +91,7 @@ impl<B: GpuBackend> Engine for B {
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Box<dyn Pending>, EngineError> {
+        crate::engine::replicates::philox_only(B::NAME, trades, req)?;
         self.start(trades, None, req)
     }
 
@@ -106,6 +108,7 @@ impl<B: GpuBackend> Engine for B {
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
+        crate::engine::replicates::philox_only(B::NAME, trades, req)?;
         gpu_revalue(
             self,
             trades,

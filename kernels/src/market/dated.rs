@@ -165,6 +165,7 @@ pub fn resolve(market: &Arc<Market>, d: &DatedTerms) -> Result<Trade, TradeError
         let path = resolve_path(market, d, &[])?;
         let r = market.discount_curve(u).zero_rate(t);
         let trade = Trade {
+            rng: None,
             id: d.id.clone(),
             stream: crate::rng::stream_id_of(&d.id),
             // Names for logs: the dated pricer reads the path.
@@ -258,6 +259,7 @@ pub fn resolve(market: &Arc<Market>, d: &DatedTerms) -> Result<Trade, TradeError
         ));
     }
     let trade = Trade {
+        rng: None,
         id: d.id.clone(),
         stream: crate::rng::stream_id_of(&d.id),
         model: spec,

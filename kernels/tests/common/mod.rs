@@ -41,6 +41,7 @@ pub fn trade(
     paths: u64,
 ) -> Trade {
     Trade {
+        rng: None,
         id: id.into(),
         stream: riskpool_kernels::rng::stream_id_of(id),
         model,
@@ -539,6 +540,7 @@ pub fn many_small_calls(n: u64, steps: u32, paths: impl Fn(u64) -> u64) -> Vec<T
     let m = gbm(100.0, 0.02, 0.0, 0.3);
     (0..n)
         .map(|i| Trade {
+            rng: None,
             id: format!("t{i}"),
             stream: i,
             model: m.clone(),
@@ -963,6 +965,22 @@ pub fn wgpu() -> Option<riskpool_kernels::engine::wgpu::WgpuEngine> {
         }
         Err(e) => {
             eprintln!("skipping: {e}");
+            None
+        }
+    }
+}
+
+/// A Python with SciPy for independent references (`RISKPOOL_PY_REF`,
+/// which scripts/test sets up): `None` skips the test with a note, a
+/// failure where RISKPOOL_REQUIRE_PY_REF=1.
+pub fn reference_python() -> Option<std::path::PathBuf> {
+    match std::env::var_os("RISKPOOL_PY_REF") {
+        Some(p) => Some(p.into()),
+        None if std::env::var("RISKPOOL_REQUIRE_PY_REF").as_deref() == Ok("1") => {
+            panic!("RISKPOOL_REQUIRE_PY_REF=1 but RISKPOOL_PY_REF is not set")
+        }
+        None => {
+            eprintln!("skipped: no RISKPOOL_PY_REF (a Python with SciPy)");
             None
         }
     }

@@ -22,7 +22,7 @@
 //! does not). Only scenarios on the base model family can fan: a vol move
 //! evolves a family of its own.
 
-use super::lanes::{draw_segment, lane_paths, FoldStep, Job, SEGMENT};
+use super::lanes::{draw_segment, lane_paths, Draws, FoldStep, Job, SEGMENT};
 use crate::greeks::OUTPUTS;
 use crate::model::PathModel;
 use crate::payoff::PathPayoff;
@@ -104,11 +104,13 @@ pub fn run_fan<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize>(
     let mut shift = vec![T::ZERO; nf];
     let mut scale = vec![T::ZERO; nf];
     let mut o = vec![0.0f64; nf];
+    let mut draws = Draws::<T::Plain, L>::of(job, k);
     let end = first + count;
     let mut p = first;
     while p < end {
         let valid = (end - p).min(L as u64) as usize;
         let (path_ctr, sign) = lane_paths::<T::Plain, L>(p, job.antithetic);
+        draws.block(p);
         let mut x = [T::ZERO; L];
         let mut aux = [model.aux0(); L];
         let mut var = [T::ZERO; L];
@@ -123,7 +125,7 @@ pub fn run_fan<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize>(
         let mut step0 = 0u32;
         while step0 < job.steps {
             let n = ((job.steps - step0) as usize).min(SEGMENT);
-            draw_segment(&mut z, job, &path_ctr, &sign, step0, n, k);
+            draw_segment(&mut z, job, &path_ctr, &sign, step0, n, k, draws.full());
             for s in 0..n {
                 let zs = &z[s * k..];
                 for l in 0..L {

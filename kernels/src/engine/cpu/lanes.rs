@@ -23,6 +23,7 @@
 use crate::greeks::{Likelihood, Scores, MAX_FOLDS, OUTPUTS};
 use crate::model::PathModel;
 use crate::payoff::PathPayoff;
+use crate::qmc::{LaneScratch, SobolDraws};
 use crate::real::Real;
 use crate::rng::{counter, philox4x32_10};
 use crate::stats::Sums;
@@ -68,6 +69,9 @@ pub struct Job<T, M, P> {
     pub likelihood: [Option<Likelihood>; OUTPUTS],
     /// The step in years (the scores' rate term).
     pub dt: T,
+    /// Sobol points of this replicate instead of Philox numbers
+    /// ([`crate::qmc`]; the replicate's index).
+    pub sobol: Option<u32>,
 }
 
 impl<T: Copy, M: Copy, P> Job<T, M, P> {
@@ -89,6 +93,7 @@ impl<T: Copy, M: Copy, P> Job<T, M, P> {
             tangent_coef: self.tangent_coef,
             likelihood: self.likelihood,
             dt: self.dt,
+            sobol: self.sobol,
         }
     }
 }
@@ -113,8 +118,9 @@ pub(super) fn lane_paths<R: Real, const L: usize>(p: u64, antithetic: bool) -> (
 }
 
 /// The normals of steps `step0 .. step0 + n` (`k` a step), for every
-/// lane, into `z` (Philox + Box-Muller): the one draw the pass kernel and
-/// the fan kernel (`fan.rs`) share.
+/// lane, into `z` (Philox + Box-Muller, or the lanes' Sobol normals of the
+/// whole path, `sobol`, drawn at the block's start by [`Draws::block`]):
+/// the one draw the pass kernel and the fan kernel (`fan.rs`) share.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn draw_segment<T: Real, M, P, const L: usize>(
@@ -125,7 +131,13 @@ pub(super) fn draw_segment<T: Real, M, P, const L: usize>(
     step0: u32,
     n: usize,
     k: usize,
+    sobol: Option<&[[T::Plain; L]]>,
 ) {
+    if let Some(full) = sobol {
+        let at = step0 as usize * k;
+        z[..n * k].copy_from_slice(&full[at..at + n * k]);
+        return;
+    }
     let block0 = step0 * k as u32 / 4;
     let blocks = (n * k).div_ceil(4);
     for b in 0..blocks {
@@ -136,6 +148,42 @@ pub(super) fn draw_segment<T: Real, M, P, const L: usize>(
                 z[4 * b + j][l] = nz[j] * sign[l];
             }
         }
+    }
+}
+
+/// A call's Sobol draws, where its job takes them: the replicate's
+/// seeds and bridge, and the lanes' normals of the block in hand.
+pub(super) struct Draws<R: Real, const L: usize> {
+    sobol: Option<(SobolDraws, LaneScratch<R, L>)>,
+}
+
+impl<R: Real, const L: usize> Draws<R, L> {
+    /// `job`'s draws (`k` normals a step).
+    pub(super) fn of<T: Real, M, P>(job: &Job<T, M, P>, k: usize) -> Self {
+        let seed = job.key[0] as u64 | (job.key[1] as u64) << 32;
+        Draws {
+            sobol: job.sobol.map(|r| {
+                (
+                    SobolDraws::new(seed, job.stream, r, job.steps, k),
+                    LaneScratch::default(),
+                )
+            }),
+        }
+    }
+
+    /// Draws the whole path of lanes `p .. p + L` where they are Sobol
+    /// points (a bridge needs the path's end before its first step).
+    #[inline(always)]
+    pub(super) fn block(&mut self, p: u64) {
+        if let Some((d, s)) = &mut self.sobol {
+            d.lanes::<R, L>(p as u32, s);
+        }
+    }
+
+    /// The block's Sobol normals, where drawn.
+    #[inline(always)]
+    pub(super) fn full(&self) -> Option<&[[R; L]]> {
+        self.sobol.as_ref().map(|(_, s)| &s.out[..])
     }
 }
 
@@ -235,12 +283,14 @@ fn run_jobs_with<
     // them: a quarter of the memory traffic).
     let mut z = [[T::Plain::ZERO; L]; SEGMENT * 2];
     let mut base_aux = [[T::ZERO; L]; SEGMENT];
+    let mut draws = Draws::<T::Plain, L>::of(job, k);
     let end = first + count;
     let mut p = first;
     while p < end {
         let valid = (end - p).min(L as u64) as usize;
 
         let (path_ctr, sign) = lane_paths::<T::Plain, L>(p, job.antithetic);
+        draws.block(p);
 
         let mut x = [[[T::ZERO; L]; FAMILIES]; G];
         let mut aux = [[[T::ZERO; L]; FAMILIES]; G];
@@ -266,7 +316,7 @@ fn run_jobs_with<
             let n = ((job.steps - step0) as usize).min(SEGMENT);
 
             // 1. Normals for steps step0 .. step0 + n, once for every job.
-            draw_segment(&mut z, job, &path_ctr, &sign, step0, n, k);
+            draw_segment(&mut z, job, &path_ctr, &sign, step0, n, k, draws.full());
 
             // 2. Evolve each family on those normals and fold: the base
             // (family 0, every job's) once, into job 0's state, each job's
@@ -548,6 +598,7 @@ mod tests {
             tangent_coef: [[[0.0; TANGENTS]; MAX_FOLDS]; OUTPUTS],
             likelihood: [None; OUTPUTS],
             dt,
+            sobol: None,
         };
         let alone = Job {
             families: steps.map(Alone),
@@ -564,6 +615,7 @@ mod tests {
             tangent_coef: job.tangent_coef,
             likelihood: job.likelihood,
             dt: job.dt,
+            sobol: None,
         };
         // Two jobs in a group (the second's base is the first's) and one.
         let (mut shared, mut own) = (

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use super::replicates;
 use super::{
     check_batch, revalue_split, Engine, EngineError, Precision, PricingRequest, TradeResult,
 };
@@ -28,6 +29,7 @@ use crate::greeks::{Revaluations, MAX_FOLDS, OUTPUTS};
 use crate::instrument::Trade;
 use crate::model::{ModelStep, PathModel};
 use crate::payoff::{PathPayoff, PayoffStep, PayoffVisitor};
+use crate::qmc::Rng;
 use crate::real::Real;
 use crate::revalue::{base_fold, scenario_fold, Distinct, PassLimits};
 use crate::rng::key_of;
@@ -126,7 +128,9 @@ impl Engine for CpuEngine {
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
-        self.unless_stopped(|| self.price_all(trades, req))
+        self.unless_stopped(|| {
+            replicates::price_with(trades, req, |trades| self.price_all(trades, req))
+        })
     }
 
     /// Each one-asset trade's scenarios that leave the vol alone in a fan
@@ -140,7 +144,11 @@ impl Engine for CpuEngine {
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        self.unless_stopped(|| self.revalue_with(trades, scenarios, req, true))
+        self.unless_stopped(|| {
+            replicates::revalue_with(trades, scenarios, req, |trades, scenarios| {
+                self.revalue_with(trades, scenarios, req, true)
+            })
+        })
     }
 
     fn stop_flag(&self) -> Option<Arc<AtomicBool>> {
@@ -277,6 +285,12 @@ fn job<R: Real, M: Copy>(
             .map_or([[[0.0; TANGENTS]; MAX_FOLDS]; OUTPUTS], |t| t.coef),
         likelihood: plan.likelihood,
         dt: R::from_f64(trade.maturity / trade.steps as f64),
+        sobol: match replicates::rng_of(trade, req) {
+            Rng::SobolReplicate { index } => Some(index),
+            // A whole Sobol trade never reaches a job: `price` and
+            // `revalue` split it into its replicates first.
+            Rng::Philox | Rng::Sobol { .. } => None,
+        },
     }
 }
 

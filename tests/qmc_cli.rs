@@ -1,0 +1,357 @@
+//! Sobol points through the `riskpool` binary: a trade's own `rng` and
+//! `qmc`, `--rng sobol` for the rest, the same bits sharded or not and on
+//! a rerun, risk on Sobol points, and every refusal named by its file,
+//! line and field or by its flags.
+
+use serde_json::Value;
+
+use crate::util::{file, ok, p, riskpool, stderr};
+
+const BOOK: &str = r#"{"id": "asian", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2, "underlying": "SPX"}, "payoff": {"type": "asian", "option": "call", "strike": 100, "average": "arithmetic"}, "maturity": 1, "steps": 64, "paths": 16384, "rng": "sobol"}
+{"id": "call", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "dividend": 0.01, "vol": 0.25, "underlying": "SPX"}, "payoff": {"type": "european", "option": "call", "strike": 105}, "maturity": 1, "steps": 4, "paths": 16384, "rng": "sobol", "qmc": {"replicates": 32}}
+{"id": "heston", "model": {"type": "heston", "spot": 100, "rate": 0.03, "v0": 0.04, "kappa": 1.5, "theta": 0.04, "xi": 0.5, "rho": -0.7, "underlying": "SPX"}, "payoff": {"type": "barrier", "option": "call", "strike": 100, "barrier": 130, "direction": "up", "knock": "out", "monitoring": "continuous"}, "maturity": 1, "steps": 16, "paths": 16384}
+{"id": "philox", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2, "underlying": "SPX"}, "payoff": {"type": "european", "option": "put", "strike": 95}, "maturity": 1, "steps": 4, "paths": 16384, "rng": "philox"}
+"#;
+
+fn rows(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn price(input: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "price",
+        "--input",
+        p(input),
+        "--output",
+        p(out),
+        "--engine",
+        "cpu",
+    ];
+    args.extend_from_slice(extra);
+    riskpool(&args)
+}
+
+/// The numbers of a row that must not move (not its timing).
+fn figures(r: &Value) -> Vec<String> {
+    [
+        "id",
+        "pv",
+        "stderr",
+        "delta",
+        "delta_stderr",
+        "vega",
+        "vega_stderr",
+        "paths",
+    ]
+    .iter()
+    .map(|k| r.get(*k).map(|v| v.to_string()).unwrap_or_default())
+    .collect()
+}
+
+#[test]
+fn sobol_trades_price_with_small_honest_errors_the_same_anywhere() {
+    let d = tempfile::tempdir().unwrap();
+    let book = file(d.path(), "book.jsonl", BOOK);
+    let all = d.path().join("all.jsonl");
+    ok(&price(
+        &book,
+        &all,
+        &["--greeks", "delta,vega", "--threads", "2"],
+    ));
+    let a = rows(&all);
+    assert_eq!(a.len(), 4);
+    // Every replicate's points counted; the Sobol trades' errors far
+    // below a Philox run's at the same paths.
+    for r in &a {
+        assert_eq!(r["paths"], 16384, "{r}");
+    }
+    let philox = d.path().join("philox.jsonl");
+    ok(&price(
+        &book,
+        &philox,
+        &[
+            "--greeks",
+            "delta,vega",
+            "--threads",
+            "2",
+            "--rng",
+            "philox",
+        ],
+    ));
+    let b = rows(&philox);
+    // --rng philox changes nothing: the trades' own rng wins.
+    assert_eq!(
+        a.iter().map(figures).collect::<Vec<_>>(),
+        b.iter().map(figures).collect::<Vec<_>>()
+    );
+    let forced = d.path().join("forced.jsonl");
+    let plain = BOOK
+        .replace(r#", "rng": "sobol""#, "")
+        .replace(r#", "qmc": {"replicates": 32}"#, "");
+    let plain_book = file(d.path(), "plain.jsonl", &plain);
+    ok(&price(&plain_book, &forced, &["--greeks", "delta,vega"]));
+    let c = rows(&forced);
+    for (name, sobol, ph) in [("asian", &a[0], &c[0]), ("call", &a[1], &c[1])] {
+        let (s, q) = (
+            sobol["stderr"].as_f64().unwrap(),
+            ph["stderr"].as_f64().unwrap(),
+        );
+        assert!(q > 8.0 * s, "{name}: sobol {s} against philox {q}");
+        let dev = (sobol["pv"].as_f64().unwrap() - ph["pv"].as_f64().unwrap()).abs();
+        assert!(dev < 4.0 * q, "{name}: {sobol} against {ph}");
+    }
+    // --rng sobol with 16 replicates on the plain book: the asian's bits
+    // are its own `rng: sobol`'s (16 replicates by default).
+    let run = d.path().join("run.jsonl");
+    ok(&price(
+        &plain_book,
+        &run,
+        &[
+            "--greeks",
+            "delta,vega",
+            "--rng",
+            "sobol",
+            "--threads",
+            "1",
+            "--simd",
+            "portable",
+        ],
+    ));
+    let r = rows(&run);
+    assert_eq!(figures(&r[0]), figures(&a[0]));
+    assert_ne!(figures(&r[1]), figures(&a[1]), "32 replicates against 16");
+    // Sharded = unsharded, to the bit.
+    let mut sharded = Vec::new();
+    for s in ["0/2", "1/2"] {
+        let out = d.path().join(format!("shard{}.jsonl", &s[..1]));
+        ok(&price(
+            &book,
+            &out,
+            &["--greeks", "delta,vega", "--shard", s],
+        ));
+        sharded.extend(rows(&out));
+    }
+    let mut want: Vec<_> = a.iter().map(figures).collect();
+    let mut got: Vec<_> = sharded.iter().map(figures).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    // A rerun with other replicates is another run: priced afresh.
+    let o = price(
+        &plain_book,
+        &run,
+        &[
+            "--greeks",
+            "delta,vega",
+            "--rng",
+            "sobol",
+            "--qmc-replicates",
+            "8",
+        ],
+    );
+    ok(&o);
+    let r8 = rows(&run);
+    assert_ne!(figures(&r8[0]), figures(&r[0]));
+}
+
+#[test]
+fn risk_revalues_on_sobol_points() {
+    let d = tempfile::tempdir().unwrap();
+    let book = file(d.path(), "book.jsonl", BOOK);
+    let scen = file(
+        d.path(),
+        "s.csv",
+        "scenario,underlying,spot,vol,rate\ndown,SPX,-0.05,0.02,\nup,SPX,0.03,,0.001\n",
+    );
+    let run = |out: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "risk",
+            "--input",
+            p(&book),
+            "--scenarios",
+            p(&scen),
+            "--output",
+            p(out),
+            "--engine",
+            "cpu",
+        ];
+        args.extend_from_slice(extra);
+        riskpool(&args)
+    };
+    let (a, b) = (d.path().join("a.csv"), d.path().join("b.csv"));
+    ok(&run(&a, &["--by-trade", p(&d.path().join("a-trades.csv"))]));
+    ok(&run(
+        &b,
+        &[
+            "--by-trade",
+            p(&d.path().join("b-trades.csv")),
+            "--threads",
+            "1",
+        ],
+    ));
+    let (ta, tb) = (
+        std::fs::read_to_string(d.path().join("a-trades.csv")).unwrap(),
+        std::fs::read_to_string(d.path().join("b-trades.csv")).unwrap(),
+    );
+    assert_eq!(ta, tb);
+    // The sobol asian's P&L error is far below the philox put's scale.
+    for line in ta.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (pnl, se): (f64, f64) = (f[2].parse().unwrap(), f[3].parse().unwrap());
+        assert!(pnl.is_finite() && se.is_finite() && se >= 0.0, "{line}");
+        if f[1] == "call" {
+            assert!(se < 0.01, "{line}");
+        }
+    }
+}
+
+#[test]
+fn what_sobol_cannot_take_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("out.csv");
+    let line = |extra: &str, paths: u64| {
+        format!(
+            r#"{{"id": "t", "model": {{"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2}}, "payoff": {{"type": "european", "option": "call", "strike": 100}}, "maturity": 1, "steps": 4, "paths": {paths}{extra}}}"#
+        )
+    };
+    let ok_line = line("", 1024);
+    for (extra, paths, field, words) in [
+        (
+            r#", "rng": "halton""#,
+            1024,
+            "rng",
+            "\"philox\" or \"sobol\"",
+        ),
+        (r#", "rng": 3"#, 1024, "rng", "\"philox\" or \"sobol\""),
+        (
+            r#", "qmc": {"replicates": 4}"#,
+            1024,
+            "qmc",
+            "\"rng\": \"sobol\"",
+        ),
+        (
+            r#", "rng": "philox", "qmc": {"replicates": 4}"#,
+            1024,
+            "qmc",
+            "\"rng\": \"sobol\"",
+        ),
+        (
+            r#", "rng": "sobol", "qmc": {"replicates": 1}"#,
+            1024,
+            "qmc.replicates",
+            "at least 2",
+        ),
+        (
+            r#", "rng": "sobol", "qmc": {"replicates": 4, "scramble": false}"#,
+            1024,
+            "qmc.scramble",
+            "expected one of: replicates",
+        ),
+        (
+            r#", "rng": "sobol", "qmc": {"replicates": -4}"#,
+            1024,
+            "qmc.replicates",
+            "",
+        ),
+        (
+            r#", "rng": "sobol""#,
+            1000,
+            "paths",
+            "1000 paths in 16 replicates",
+        ),
+    ] {
+        let book = file(
+            d.path(),
+            "bad.jsonl",
+            &format!(
+                "{ok_line}\n{}\n",
+                line(extra, paths).replace(r#""id": "t""#, r#""id": "u""#)
+            ),
+        );
+        let o = price(&book, &out, &[]);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra}: {e}");
+        assert!(
+            e.contains("bad.jsonl:2:") && e.contains(&format!("field `{field}`")),
+            "{extra}: {e}"
+        );
+        assert!(e.contains(words), "{extra}: {e}");
+        assert!(!out.exists(), "{extra}: half-written output");
+    }
+    // Too many dimensions for the direction numbers: with the count.
+    let long = line(r#", "rng": "sobol""#, 1024).replace(r#""steps": 4"#, r#""steps": 30000"#);
+    let book = file(d.path(), "long.jsonl", &format!("{long}\n"));
+    let o = price(&book, &out, &[]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("`steps`") && e.contains("30000 sobol dimensions") && e.contains("21201"),
+        "{e}"
+    );
+    // The run's flags: named as flags.
+    let book = file(d.path(), "ok.jsonl", &format!("{ok_line}\n"));
+    for (args, words) in [
+        (
+            vec!["--rng", "sobol", "--antithetic"],
+            vec!["--rng sobol", "--antithetic"],
+        ),
+        (
+            vec!["--rng", "sobol", "--paths", "2000"],
+            vec!["--paths 2000", "--qmc-replicates 16", "e.g. 1024 or 2048"],
+        ),
+        (
+            vec!["--rng", "sobol", "--qmc-replicates", "1"],
+            vec!["--qmc-replicates", "from 2"],
+        ),
+        (vec!["--rng", "quasi"], vec!["--rng", "philox", "sobol"]),
+    ] {
+        let o = price(&book, &out, &args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        for w in words {
+            assert!(e.contains(w), "{args:?}: {w} not in {e}");
+        }
+    }
+    // A trade on several assets under --rng sobol: refused up front,
+    // naming its line and `rng` (not priced into a partial file).
+    let basket = r#"{"id": "bk", "model": {"type": "gbm_multi", "rate": 0.03, "assets": [{"spot": 100, "vol": 0.2}, {"spot": 90, "vol": 0.3}], "correlation": [[1, 0.5], [0.5, 1]]}, "payoff": {"type": "basket", "option": "call", "strike": 95, "weights": [0.6, 0.4]}, "maturity": 1, "steps": 2, "paths": 1024}"#;
+    let mixed = file(d.path(), "mixed.jsonl", &format!("{ok_line}\n{basket}\n"));
+    let o = price(&mixed, &out, &["--rng", "sobol"]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("mixed.jsonl:2:") && e.contains("field `rng`") && e.contains("several assets"),
+        "{e}"
+    );
+    assert!(
+        !out.exists() && !d.path().join("out.csv.partial").exists(),
+        "{e}"
+    );
+    // An engine that does not draw Sobol points says so (the CPU engine
+    // does: `--engine auto` prices them there).
+    if std::env::var("RISKPOOL_REQUIRE_WGPU").as_deref() == Ok("1") {
+        let sobol = file(
+            d.path(),
+            "sobol.jsonl",
+            &format!("{}\n", line(r#", "rng": "sobol""#, 1024)),
+        );
+        let o = riskpool(&[
+            "price",
+            "--input",
+            p(&sobol),
+            "--output",
+            p(&out),
+            "--engine",
+            "wgpu",
+        ]);
+        let e = stderr(&o);
+        assert!(
+            !o.status.success() && e.contains("sobol") && e.contains("cpu engine does"),
+            "{e}"
+        );
+    }
+}
