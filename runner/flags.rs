@@ -70,8 +70,9 @@ pub fn paths(s: &str) -> Result<u64, String> {
 /// Parses `--qmc-replicates`: at least 2 (the standard error is their
 /// spread).
 pub fn replicates(s: &str) -> Result<u32, String> {
-    within(s, 2..=u32::MAX as u64, || {
-        format!("must be a whole number from 2 to {}", u32::MAX)
+    let max = riskpool_kernels::qmc::MAX_REPLICATES;
+    within(s, 2..=max as u64, || {
+        format!("must be a whole number from 2 to {max}")
     })
     .map(|r| r as u32)
 }

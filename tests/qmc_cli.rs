@@ -243,7 +243,7 @@ fn what_sobol_cannot_take_is_named() {
             r#", "rng": "sobol", "qmc": {"replicates": 1}"#,
             1024,
             "qmc.replicates",
-            "at least 2",
+            "from 2 to 4096",
         ),
         (
             r#", "rng": "sobol", "qmc": {"replicates": 4, "scramble": false}"#,
@@ -308,14 +308,54 @@ fn what_sobol_cannot_take_is_named() {
             vec!["--qmc-replicates", "from 2"],
         ),
         (vec!["--rng", "quasi"], vec!["--rng", "philox", "sobol"]),
+        (
+            vec!["--rng", "sobol", "--qmc-replicates", "4097"],
+            vec!["--qmc-replicates", "from 2 to 4096"],
+        ),
+        (
+            vec!["--rng", "sobol", "--engine", "wgpu"],
+            vec!["--engine wgpu --rng sobol", "no Sobol points"],
+        ),
+        (
+            vec!["--rng", "sobol", "--engine", "cuda"],
+            vec!["--engine cuda --rng sobol", "no Sobol points"],
+        ),
     ] {
-        let o = price(&book, &out, &args);
+        // The last word is the engine's: `price` names the cpu engine.
+        let o = if args.contains(&"--engine") {
+            let mut all = vec!["price", "--input", p(&book), "--output", p(&out)];
+            all.extend_from_slice(&args);
+            riskpool(&all)
+        } else {
+            price(&book, &out, &args)
+        };
         let e = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
         for w in words {
             assert!(e.contains(w), "{args:?}: {w} not in {e}");
         }
     }
+    // A trade's own Sobol count made bad by --paths: the flag is named.
+    let own = file(
+        d.path(),
+        "own.jsonl",
+        &format!("{}\n", line(r#", "rng": "sobol""#, 1024)),
+    );
+    let o = price(&own, &out, &["--paths", "1000"]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("field `paths`") && e.contains("(the count is --paths 1000)"),
+        "{e}"
+    );
+    // A trade that cannot take Sobol points is told so before its count.
+    let multi = r#"{"id": "bk", "model": {"type": "gbm_multi", "rate": 0.03, "assets": [{"spot": 100, "vol": 0.2}, {"spot": 90, "vol": 0.3}], "correlation": [[1, 0.5], [0.5, 1]]}, "payoff": {"type": "basket", "option": "call", "strike": 95, "weights": [0.6, 0.4]}, "maturity": 1, "steps": 2, "paths": 1000, "rng": "sobol"}"#;
+    let o = price(&file(d.path(), "m.jsonl", &format!("{multi}\n")), &out, &[]);
+    let e = stderr(&o);
+    assert!(
+        e.contains("field `rng`") && e.contains("several assets"),
+        "{e}"
+    );
     // A trade on several assets under --rng sobol: refused up front,
     // naming its line and `rng` (not priced into a partial file).
     let basket = r#"{"id": "bk", "model": {"type": "gbm_multi", "rate": 0.03, "assets": [{"spot": 100, "vol": 0.2}, {"spot": 90, "vol": 0.3}], "correlation": [[1, 0.5], [0.5, 1]]}, "payoff": {"type": "basket", "option": "call", "strike": 95, "weights": [0.6, 0.4]}, "maturity": 1, "steps": 2, "paths": 1024}"#;

@@ -366,6 +366,19 @@ fn what_sobol_cannot_take_is_refused() {
     );
     let m = bad(sobol(european("x", 4, 1024), 1), &req);
     assert!(m.contains("qmc.replicates"), "{m}");
+    let m = bad(sobol(european("x", 4, 4097 * 4), 4097), &req);
+    assert!(
+        m.contains("qmc.replicates") && m.contains("from 2 to 4096"),
+        "{m}"
+    );
+    // The nearest counts stay within the path limit.
+    let m = bad(sobol(european("x", 4, 1 << 32), 3), &req);
+    assert!(
+        m.contains("e.g. 3221225472") && !m.contains("6442450944"),
+        "{m}"
+    );
+    let m = bad(sobol(european("x", 4, 5), 16), &req);
+    assert!(m.contains("e.g. 16") && !m.contains(" or "), "{m}");
     let m = bad(sobol(european("x", 21_202, 1024), 16), &req);
     assert!(m.contains("21202") && m.contains("21201"), "{m}");
     let mut long = heston("x", 1024);

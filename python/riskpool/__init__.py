@@ -336,8 +336,8 @@ def price(
         points through a Brownian bridge: far smaller errors at the same
         paths for smooth payoffs; docs/streams.md) (``--rng``). A trade's
         own ``rng`` wins.
-    qmc_replicates: replicates of rng="sobol" (their spread is the
-        standard error); every trade's paths must be replicates x 2^m.
+    qmc_replicates: replicates of rng="sobol", 2 to 4096 (their spread is
+        the standard error); every trade's paths must be replicates x 2^m.
     threads: CPU engine threads (default: every core).
     progress: a tqdm progress bar where tqdm is installed.
 

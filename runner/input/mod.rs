@@ -413,7 +413,15 @@ impl TradeReader {
                 Format::AzfinsimCsv => riskpool_kernels::azfinsim::column_of(&e.field).to_string(),
                 _ => e.field.clone(),
             };
-            return Err(error_at(&self.path, line, Some(&field), e.message));
+            let mut message = e.message;
+            if let (Some(p), "paths") = (self.opts.paths, e.field.as_str()) {
+                // The count is the flag's, not the file's.
+                message = format!(
+                    "{message} (the count is {})",
+                    self.opts.naming.option("paths", Some(&p))
+                );
+            }
+            return Err(error_at(&self.path, line, Some(&field), message));
         }
         if let Some((start, len)) = self.opts.window {
             if trade.stream < start || trade.stream - start >= len {

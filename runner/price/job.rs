@@ -51,6 +51,13 @@ pub(crate) fn check_rng_flags(
     n: Naming,
 ) -> Result<()> {
     if rng.rng != crate::cli::RngChoice::Sobol {
+        if rng.qmc_replicates != riskpool_kernels::qmc::DEFAULT_REPLICATES {
+            tracing::warn!(
+                "{} applies to {} (and not to trades' own `rng: sobol`, which take their `qmc.replicates`)",
+                n.option("qmc-replicates", Some(&rng.qmc_replicates)),
+                n.option("rng", Some(&"sobol"))
+            );
+        }
         return Ok(());
     }
     let sobol = n.option("rng", Some(&"sobol"));
@@ -121,6 +128,7 @@ impl<'a> PriceJob<'a> {
         };
         check_paths_flag(args.paths, args.antithetic, args.engine.naming)?;
         check_rng_flags(args.paths, args.antithetic, &args.rng, args.engine.naming)?;
+        crate::engines::check_rng(&args.engine, &args.rng)?;
         require_regular_file(&args.input, "--input", crate::input::READ_TWICE)?;
         let format = crate::input::detect(&args.input)?;
         let (req, layout) = plan(args, kind, format)?;

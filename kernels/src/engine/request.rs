@@ -271,12 +271,7 @@ pub fn check_rng(trade: &Trade, req: &PricingRequest) -> Result<(), (&'static st
         // One replicate alone: its paths a power of two.
         Rng::SobolReplicate { .. } => (trade.paths.saturating_mul(2), 2),
     };
-    if trade.extension.is_some() || trade.dated.is_some() {
-        return Err((
-            "rng",
-            "sobol points are drawn for one-asset trades on their own steps so far, not yet for several assets, early exercise or a market's dates; price this trade with \"rng\": \"philox\"".into(),
-        ));
-    }
+    crate::qmc::supports(trade)?;
     let normals = crate::qmc::normals_per_step(trade);
     crate::qmc::check(paths, replicates, trade.steps, normals, req.antithetic)
 }

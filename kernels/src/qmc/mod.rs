@@ -40,6 +40,9 @@ use sobol::{dimension_seed, directions, gray_step, point, scramble, BITS, MAX_DI
 
 /// Replicates of a Sobol trade when none are asked for.
 pub const DEFAULT_REPLICATES: u32 = 16;
+/// The most replicates a trade may ask for (each is priced as a trade of
+/// its own; their spread needs tens, not millions).
+pub const MAX_REPLICATES: u32 = 4096;
 
 /// Where a trade's normals come from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -81,6 +84,19 @@ pub fn normals_per_step(trade: &crate::instrument::Trade) -> usize {
     }
 }
 
+/// Whether a trade's kind draws Sobol points: `(field, message)` where
+/// not (several assets, early exercise and a market's dates draw Philox
+/// numbers only so far).
+pub fn supports(trade: &crate::instrument::Trade) -> Result<(), (&'static str, String)> {
+    if trade.extension.is_some() || trade.dated.is_some() {
+        return Err((
+            "rng",
+            "sobol points are drawn for one-asset trades on their own steps so far, not yet for several assets, early exercise or a market's dates; price this trade with \"rng\": \"philox\"".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a Sobol trade's terms: `(field, message)` of the first problem.
 pub fn check(
     paths: u64,
@@ -95,20 +111,31 @@ pub fn check(
             "sobol points with antithetic pairs: the points are balanced already and pairs break their nets; drop one of `rng: sobol` and antithetic".into(),
         ));
     }
-    if replicates < 2 {
+    if !(2..=MAX_REPLICATES).contains(&replicates) {
         return Err((
             "qmc.replicates",
-            format!("must be at least 2 (the standard error is the replicates' spread), got {replicates}"),
+            format!("must be from 2 to {MAX_REPLICATES} (the standard error is the replicates' spread), got {replicates}"),
         ));
     }
-    let per = paths / replicates as u64;
-    if paths % replicates as u64 != 0 || !per.is_power_of_two() || per > 1 << BITS {
+    let r = replicates as u64;
+    let per = paths / r;
+    if paths % r != 0 || !per.is_power_of_two() {
+        // The nearest counts that are, within the path limit.
+        let lo = (per >= 1).then(|| r << per.ilog2());
+        let hi_exp = if per >= 1 { per.ilog2() + 1 } else { 0 };
+        let hi = r
+            .checked_shl(hi_exp)
+            .filter(|&h| h <= crate::instrument::MAX_PATHS);
+        let nearest: Vec<String> = [lo, hi]
+            .into_iter()
+            .flatten()
+            .map(|x| x.to_string())
+            .collect();
+        let nearest = nearest.join(" or ");
         return Err((
             "paths",
             format!(
-                "{paths} paths in {replicates} replicates: sobol needs replicates x 2^m paths (each replicate a power of two, at most 2^32), e.g. {} or {}",
-                replicates as u64 * (per.max(1).next_power_of_two() / 2).max(1),
-                replicates as u64 * per.max(1).next_power_of_two()
+                "{paths} paths in {replicates} replicates: sobol needs replicates x 2^m paths (each replicate a power of two), e.g. {nearest}"
             ),
         ));
     }

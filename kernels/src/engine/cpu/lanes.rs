@@ -171,6 +171,11 @@ impl<R: Real, const L: usize> Draws<R, L> {
         }
     }
 
+    /// Philox's: nothing to keep.
+    pub(super) fn philox() -> Self {
+        Draws { sobol: None }
+    }
+
     /// Draws the whole path of lanes `p .. p + L` where they are Sobol
     /// points (a bridge needs the path's end before its first step).
     #[inline(always)]
@@ -240,6 +245,13 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
 ) {
     let Some(job) = jobs.first() else { return };
     let jobs = &jobs[..jobs.len().min(G)];
+    // Sobol points: a kernel of their own (`SOBOL`), so Philox's stays
+    // what it was (the draw's run-time tests cost W1 2-3%); its families
+    // take no shared steps (a saving beside the points' cost).
+    if job.sobol.is_some() {
+        let none = [[false; FAMILIES]; G];
+        return run_jobs_with::<T, M, P, L, G, false, true>(jobs, &none, first, count, accs);
+    }
     // The families whose auxiliary path is the base's
     // (`PathModel::shares_aux`). Where there are any, a kernel of its own
     // (`SHARE`): the plain kernel stays what it was without them (a run
@@ -253,15 +265,16 @@ fn run_jobs<T: Real, M: PathModel<T>, P: PathPayoff<T>, const L: usize, const G:
     // Not for tangents: a dual number's equality reads its value alone,
     // so two families could compare equal with other derivatives.
     if M::SHARES_AUX && T::TANGENTS == 0 && shares.iter().flatten().any(|s| *s) {
-        run_jobs_with::<T, M, P, L, G, true>(jobs, &shares, first, count, accs)
+        run_jobs_with::<T, M, P, L, G, true, false>(jobs, &shares, first, count, accs)
     } else {
-        run_jobs_with::<T, M, P, L, G, false>(jobs, &shares, first, count, accs)
+        run_jobs_with::<T, M, P, L, G, false, false>(jobs, &shares, first, count, accs)
     }
 }
 
 /// [`run_jobs`] with `SHARE`: whether some family takes the base's
 /// auxiliary step (`shares[g][f]`), kept a segment at a time in
-/// `base_aux`.
+/// `base_aux`; and `SOBOL`: whether the jobs draw Sobol points
+/// ([`Draws`]) rather than Philox numbers.
 #[inline(always)]
 fn run_jobs_with<
     T: Real,
@@ -270,6 +283,7 @@ fn run_jobs_with<
     const L: usize,
     const G: usize,
     const SHARE: bool,
+    const SOBOL: bool,
 >(
     jobs: &[Job<T, M, P>],
     shares: &[[bool; FAMILIES]; G],
@@ -283,14 +297,20 @@ fn run_jobs_with<
     // them: a quarter of the memory traffic).
     let mut z = [[T::Plain::ZERO; L]; SEGMENT * 2];
     let mut base_aux = [[T::ZERO; L]; SEGMENT];
-    let mut draws = Draws::<T::Plain, L>::of(job, k);
+    let mut draws = if SOBOL {
+        Draws::<T::Plain, L>::of(job, k)
+    } else {
+        Draws::philox()
+    };
     let end = first + count;
     let mut p = first;
     while p < end {
         let valid = (end - p).min(L as u64) as usize;
 
         let (path_ctr, sign) = lane_paths::<T::Plain, L>(p, job.antithetic);
-        draws.block(p);
+        if SOBOL {
+            draws.block(p);
+        }
 
         let mut x = [[[T::ZERO; L]; FAMILIES]; G];
         let mut aux = [[[T::ZERO; L]; FAMILIES]; G];
@@ -316,7 +336,8 @@ fn run_jobs_with<
             let n = ((job.steps - step0) as usize).min(SEGMENT);
 
             // 1. Normals for steps step0 .. step0 + n, once for every job.
-            draw_segment(&mut z, job, &path_ctr, &sign, step0, n, k, draws.full());
+            let full = if SOBOL { draws.full() } else { None };
+            draw_segment(&mut z, job, &path_ctr, &sign, step0, n, k, full);
 
             // 2. Evolve each family on those normals and fold: the base
             // (family 0, every job's) once, into job 0's state, each job's
