@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::util::{file, riskpool};
+use crate::util::{file, jsonl_rows as rows, riskpool};
 
 const BOOK: &str = r#"{"id": "call", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.25}, "payoff": {"type": "european", "option": "call", "strike": 105}, "maturity": 1, "steps": 8, "paths": 40000}
 {"id": "digital", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "dividend": 0.01, "vol": 0.25}, "payoff": {"type": "digital", "option": "put", "strike": 95, "cash": 10}, "maturity": 0.5, "steps": 4, "paths": 40000}
@@ -17,14 +17,6 @@ const BOOK: &str = r#"{"id": "call", "model": {"type": "gbm", "spot": 100, "rate
 "#;
 
 const GREEKS: [&str; 4] = ["delta", "gamma", "vega", "rho"];
-
-fn rows(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 /// `riskpool price --input input --output output` and `extra`.
 fn run(input: &std::path::Path, output: &std::path::Path, extra: &[&str]) -> std::process::Output {

@@ -5,21 +5,13 @@
 
 use serde_json::Value;
 
-use crate::util::{file, ok, p, riskpool, stderr};
+use crate::util::{file, jsonl_rows as rows, ok, p, riskpool, stderr};
 
 const BOOK: &str = r#"{"id": "asian", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2, "underlying": "SPX"}, "payoff": {"type": "asian", "option": "call", "strike": 100, "average": "arithmetic"}, "maturity": 1, "steps": 64, "paths": 16384, "rng": "sobol"}
 {"id": "call", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "dividend": 0.01, "vol": 0.25, "underlying": "SPX"}, "payoff": {"type": "european", "option": "call", "strike": 105}, "maturity": 1, "steps": 4, "paths": 16384, "rng": "sobol", "qmc": {"replicates": 32}}
 {"id": "heston", "model": {"type": "heston", "spot": 100, "rate": 0.03, "v0": 0.04, "kappa": 1.5, "theta": 0.04, "xi": 0.5, "rho": -0.7, "underlying": "SPX"}, "payoff": {"type": "barrier", "option": "call", "strike": 100, "barrier": 130, "direction": "up", "knock": "out", "monitoring": "continuous"}, "maturity": 1, "steps": 16, "paths": 16384}
 {"id": "philox", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2, "underlying": "SPX"}, "payoff": {"type": "european", "option": "put", "strike": 95}, "maturity": 1, "steps": 4, "paths": 16384, "rng": "philox"}
 "#;
-
-fn rows(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 fn price(input: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![

@@ -61,3 +61,12 @@ pub fn hooks() -> bool {
     }
     cfg!(feature = "test-hooks")
 }
+
+/// The rows of a JSON Lines result file.
+pub fn jsonl_rows(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
