@@ -243,7 +243,6 @@ pub fn price(
     };
     crate::price::job::check_paths_flag(args.paths, args.antithetic, args.engine.naming)?;
     crate::price::job::check_rng_flags(args.paths, args.antithetic, &args.rng, args.engine.naming)?;
-    crate::engines::check_rng(&args.engine, &args.rng)?;
     let format = source.detect()?;
     let (req, layout) = crate::price::job::plan(args, Kind::JsonLines, format)?;
     let checked = check::check_source(source, &opts, &req)?;
@@ -254,7 +253,7 @@ pub fn price(
     let greeks = layout_greeks(&layout);
     control.total.store(checked.count, Ordering::Relaxed);
 
-    let mut engine = crate::engines::select_for(&args.engine, &args.rng)?;
+    let mut engine = crate::engines::select(&args.engine)?;
     let mut frame = Frame::new(&layout);
     frame.engine = engine.name().to_string();
     frame.device = engine.device();

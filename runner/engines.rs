@@ -117,37 +117,6 @@ pub fn check_precision(args: &EngineArgs, precision: riskpool_kernels::Precision
     Ok(())
 }
 
-/// `--rng sobol` on an engine named that draws no Sobol points yet (the
-/// wgpu and CUDA engines): refused before any file is read.
-pub fn check_rng(args: &EngineArgs, rng: &crate::cli::RngArgs) -> Result<()> {
-    let gpu = match args.engine {
-        EngineChoice::Wgpu => "wgpu",
-        EngineChoice::Cuda => "cuda",
-        EngineChoice::Cpu | EngineChoice::Auto => return Ok(()),
-    };
-    if rng.rng == crate::cli::RngChoice::Sobol {
-        let n = args.naming;
-        anyhow::bail!(crate::error::UsageError(format!(
-            "{} {}: the {gpu} engine draws no Sobol points yet; use the cpu engine (or auto)",
-            n.option("engine", Some(&gpu)),
-            n.option("rng", Some(&"sobol")),
-        )));
-    }
-    Ok(())
-}
-
-/// The engine for a run: `--engine`'s ([`select`]), but the CPU engine
-/// under `--engine auto --rng sobol` (the GPU engines draw no Sobol points
-/// yet; a trade's own `rng: sobol` on a GPU makes its batch unavailable
-/// there, and the run goes on with the CPU engine).
-pub fn select_for(args: &EngineArgs, rng: &crate::cli::RngArgs) -> Result<Box<dyn Engine>> {
-    if args.engine == EngineChoice::Auto && rng.rng == crate::cli::RngChoice::Sobol {
-        tracing::info!("sobol points are drawn on the cpu engine");
-        return cpu(args);
-    }
-    select(args)
-}
-
 /// The engine `--engine` asks for.
 pub fn select(args: &EngineArgs) -> Result<Box<dyn Engine>> {
     let engine: Box<dyn Engine> = match args.engine {

@@ -159,7 +159,7 @@ fn risk_revalues_on_sobol_points() {
         "s.csv",
         "scenario,underlying,spot,vol,rate\ndown,SPX,-0.05,0.02,\nup,SPX,0.03,,0.001\n",
     );
-    let run = |out: &std::path::Path, extra: &[&str]| {
+    let run_on = |engine: &str, out: &std::path::Path, extra: &[&str]| {
         let mut args = vec![
             "risk",
             "--input",
@@ -169,11 +169,12 @@ fn risk_revalues_on_sobol_points() {
             "--output",
             p(out),
             "--engine",
-            "cpu",
+            engine,
         ];
         args.extend_from_slice(extra);
         riskpool(&args)
     };
+    let run = |out: &std::path::Path, extra: &[&str]| run_on("cpu", out, extra);
     let (a, b) = (d.path().join("a.csv"), d.path().join("b.csv"));
     ok(&run(&a, &["--by-trade", p(&d.path().join("a-trades.csv"))]));
     ok(&run(
@@ -197,6 +198,31 @@ fn risk_revalues_on_sobol_points() {
         assert!(pnl.is_finite() && se.is_finite() && se >= 0.0, "{line}");
         if f[1] == "call" {
             assert!(se < 0.01, "{line}");
+        }
+    }
+    // The wgpu engine revalues on the same points: each P&L within the
+    // f32 contract of the CPU engine's (lavapipe; where there is one).
+    if std::env::var("RISKPOOL_REQUIRE_WGPU").as_deref() == Ok("1") {
+        let g = d.path().join("g.csv");
+        ok(&run_on(
+            "wgpu",
+            &g,
+            &["--by-trade", p(&d.path().join("g-trades.csv"))],
+        ));
+        let tg = std::fs::read_to_string(d.path().join("g-trades.csv")).unwrap();
+        assert_eq!(ta.lines().count(), tg.lines().count());
+        for (x, y) in ta.lines().zip(tg.lines()).skip(1) {
+            let (f, h): (Vec<&str>, Vec<&str>) = (x.split(',').collect(), y.split(',').collect());
+            assert_eq!(f[..2], h[..2]);
+            let (a, b, se): (f64, f64, f64) = (
+                f[2].parse().unwrap(),
+                h[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+            );
+            assert!(
+                (a - b).abs() <= (1e-4 * a.abs()).max(0.1 * se).max(1e-9),
+                "cpu {x}, wgpu {y}"
+            );
         }
     }
 }
@@ -304,23 +330,8 @@ fn what_sobol_cannot_take_is_named() {
             vec!["--rng", "sobol", "--qmc-replicates", "4097"],
             vec!["--qmc-replicates", "from 2 to 4096"],
         ),
-        (
-            vec!["--rng", "sobol", "--engine", "wgpu"],
-            vec!["--engine wgpu --rng sobol", "no Sobol points"],
-        ),
-        (
-            vec!["--rng", "sobol", "--engine", "cuda"],
-            vec!["--engine cuda --rng sobol", "no Sobol points"],
-        ),
     ] {
-        // The last word is the engine's: `price` names the cpu engine.
-        let o = if args.contains(&"--engine") {
-            let mut all = vec!["price", "--input", p(&book), "--output", p(&out)];
-            all.extend_from_slice(&args);
-            riskpool(&all)
-        } else {
-            price(&book, &out, &args)
-        };
+        let o = price(&book, &out, &args);
         let e = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
         for w in words {
@@ -363,27 +374,63 @@ fn what_sobol_cannot_take_is_named() {
         !out.exists() && !d.path().join("out.csv.partial").exists(),
         "{e}"
     );
-    // An engine that does not draw Sobol points says so (the CPU engine
-    // does: `--engine auto` prices them there).
-    if std::env::var("RISKPOOL_REQUIRE_WGPU").as_deref() == Ok("1") {
-        let sobol = file(
-            d.path(),
-            "sobol.jsonl",
-            &format!("{}\n", line(r#", "rng": "sobol""#, 1024)),
-        );
-        let o = riskpool(&[
+}
+
+/// `--engine wgpu` draws the same Sobol points: the book (own Sobol
+/// trades, a Philox one, `--rng sobol` for the rest) prices as on the CPU
+/// engine within the f32 contract, Greeks and standard errors included
+/// (lavapipe here; skipped where no Vulkan driver exists).
+#[test]
+fn the_wgpu_engine_prices_sobol_points_as_the_cpu_engine() {
+    if riskpool_kernels::engine::wgpu::WgpuEngine::new(true).is_err()
+        && std::env::var("RISKPOOL_REQUIRE_WGPU").is_err()
+    {
+        eprintln!("skipping: no Vulkan adapter");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let book = file(d.path(), "book.jsonl", BOOK);
+    let run = |engine: &str| -> Vec<Value> {
+        let out = d.path().join(format!("{engine}.jsonl"));
+        ok(&riskpool(&[
             "price",
             "--input",
-            p(&sobol),
+            p(&book),
             "--output",
             p(&out),
             "--engine",
-            "wgpu",
-        ]);
-        let e = stderr(&o);
-        assert!(
-            !o.status.success() && e.contains("sobol") && e.contains("cpu engine does"),
-            "{e}"
-        );
+            engine,
+            "--rng",
+            "sobol",
+            "--greeks",
+            "delta,vega",
+        ]));
+        rows(&out)
+    };
+    let (cpu, gpu) = (run("cpu"), run("wgpu"));
+    assert_eq!(cpu.len(), 4);
+    for (a, b) in cpu.iter().zip(&gpu) {
+        assert_eq!(a["id"], b["id"]);
+        assert_eq!(a["paths"], b["paths"]);
+        assert_eq!(b["engine"], "wgpu", "{b}");
+        for (k, se) in [
+            ("pv", "stderr"),
+            ("delta", "delta_stderr"),
+            ("vega", "vega_stderr"),
+        ] {
+            let (x, y) = (a[k].as_f64().unwrap(), b[k].as_f64().unwrap());
+            let s = a[se].as_f64().unwrap();
+            assert!(
+                (x - y).abs() <= (1e-4 * x.abs()).max(0.1 * s),
+                "{} {k}: cpu {x} +- {s}, wgpu {y}",
+                a["id"]
+            );
+            let t = b[se].as_f64().unwrap();
+            assert!(
+                (s - t).abs() <= 0.05 * s + 1e-12,
+                "{} {se}: cpu {s}, wgpu {t}",
+                a["id"]
+            );
+        }
     }
 }

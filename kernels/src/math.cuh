@@ -142,3 +142,51 @@ template <typename R> __device__ __forceinline__ R rp_max(R a, R b) {
 template <typename R> __device__ __forceinline__ R rp_min(R a, R b) {
     return a < b ? a : b;
 }
+
+// The normal quantile sqrt(2) erfinv(2u - 1) of u in (0, 1): Giles's
+// single-precision erfinv, both polynomials evaluated and one selected,
+// coefficient for coefficient kernels/src/real.rs's inverse_normal_poly
+// (each a double rounded to R, as the Rust's from_f64).
+template <typename R> __device__ __forceinline__ R rp_inverse_normal_poly(R u) {
+    const R x = R(2.0) * u - R(1.0);
+    const R w = -rp_ln((R(1.0) - x) * (R(1.0) + x));
+    const R a = w - R(2.5);
+    R p = R(2.81022636e-08);
+    p = R(3.43273939e-07) + p * a;
+    p = R(-3.5233877e-06) + p * a;
+    p = R(-4.39150654e-06) + p * a;
+    p = R(0.00021858087) + p * a;
+    p = R(-0.00125372503) + p * a;
+    p = R(-0.00417768164) + p * a;
+    p = R(0.246640727) + p * a;
+    p = R(1.50140941) + p * a;
+    const R b = sqrt(w) - R(3.0);
+    R q = R(-0.000200214257);
+    q = R(0.000100950558) + q * b;
+    q = R(0.00134934322) + q * b;
+    q = R(-0.00367342844) + q * b;
+    q = R(0.00573950773) + q * b;
+    q = R(-0.0076224613) + q * b;
+    q = R(0.00943887047) + q * b;
+    q = R(1.00167406) + q * b;
+    q = R(2.83297682) + q * b;
+    return (w < R(5.0) ? p : q) * x * R(1.4142135623730951);
+}
+
+__device__ __forceinline__ float rp_inverse_normal(float u) {
+    return rp_inverse_normal_poly<float>(u);
+}
+
+// In double, the polynomial refined by two Halley steps on the lower half
+// with the math library's erfc (real.rs's f64 inverse_normal).
+__device__ __forceinline__ double rp_inverse_normal(double u) {
+    const bool upper = u > 0.5;
+    const double q = upper ? 1.0 - u : u;
+    double x = rp_inverse_normal_poly<double>(q);
+    for (int i = 0; i < 2; i++) {
+        const double e = 0.5 * erfc(-x * 0.7071067811865476) - q;
+        const double t = e * (sqrt(6.283185307179586) * exp(0.5 * x * x));
+        x = x - t / (1.0 + 0.5 * x * t);
+    }
+    return upper ? -x : x;
+}

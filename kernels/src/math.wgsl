@@ -60,3 +60,32 @@ fn rp_sincos_turns(u: f32) -> vec2<f32> {
     let cos_sign = ((q + 1u) & 2u) << 30u;
     return vec2<f32>(bitcast<f32>(bitcast<u32>(sr) ^ sin_sign), bitcast<f32>(bitcast<u32>(cr) ^ cos_sign));
 }
+
+// The normal quantile sqrt(2) erfinv(2u - 1) of u in (0, 1): Giles's
+// single-precision erfinv, both polynomials evaluated and one selected,
+// coefficient for coefficient kernels/src/real.rs's inverse_normal_poly.
+fn rp_inverse_normal(u: f32) -> f32 {
+    let x = 2.0 * u - 1.0;
+    let w = -rp_ln((1.0 - x) * (1.0 + x));
+    let a = w - 2.5;
+    var p = 2.81022636e-08;
+    p = 3.43273939e-07 + p * a;
+    p = -3.5233877e-06 + p * a;
+    p = -4.39150654e-06 + p * a;
+    p = 0.00021858087 + p * a;
+    p = -0.00125372503 + p * a;
+    p = -0.00417768164 + p * a;
+    p = 0.246640727 + p * a;
+    p = 1.50140941 + p * a;
+    let b = sqrt(w) - 3.0;
+    var q = -0.000200214257;
+    q = 0.000100950558 + q * b;
+    q = 0.00134934322 + q * b;
+    q = -0.00367342844 + q * b;
+    q = 0.00573950773 + q * b;
+    q = -0.0076224613 + q * b;
+    q = 0.00943887047 + q * b;
+    q = 1.00167406 + q * b;
+    q = 2.83297682 + q * b;
+    return select(q, p, w < 5.0) * x * 1.4142135623730951;
+}

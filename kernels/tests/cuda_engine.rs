@@ -107,8 +107,9 @@ fn check_ptx(nv: &Nvrtc, archs: &[i32], variants: &[bool]) {
             }
             // The several-asset kernels (the extension's and the dated
             // one's) keep each path's per-asset state (arrays indexed by
-            // asset and revaluation) in local memory, by design; every
-            // other kernel keeps its state in registers.
+            // asset and revaluation) in local memory, by design, and the
+            // Sobol kernels their bridge's stack (`_sobol`, qmc.cuh);
+            // every other kernel keeps its state in registers.
             let mut entries = ptx.split(".entry ");
             let preamble = entries.next().unwrap_or("");
             assert!(
@@ -117,8 +118,9 @@ fn check_ptx(nv: &Nvrtc, archs: &[i32], variants: &[bool]) {
             );
             for entry in entries {
                 let name = entry.split('(').next().unwrap_or("");
-                let several =
-                    name.starts_with("price_extension_") || name.starts_with("price_dated_multi");
+                let several = name.starts_with("price_extension_")
+                    || name.starts_with("price_dated_multi")
+                    || name.ends_with(source::SOBOL_SUFFIX);
                 assert!(
                     several || !entry.contains(".local .align"),
                     "{name} uses local memory for compute_{arch} ({version}, {variant})"
@@ -376,7 +378,7 @@ fn a_200000_trade_portfolio_prices_correctly() {
 
 /// The CUDA C built for the CPU, or None with the reason (a failure where
 /// RISKPOOL_REQUIRE_CXX=1, as scripts/test sets it).
-fn cuda_c_on_the_cpu() -> Option<CudaOnCpu> {
+pub(crate) fn cuda_c_on_the_cpu() -> Option<CudaOnCpu> {
     let t0 = std::time::Instant::now();
     match CudaOnCpu::build(std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))) {
         Ok(e) => {

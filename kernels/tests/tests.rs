@@ -23,6 +23,7 @@ mod one_pass_engines;
 mod one_pass_multi_hostile;
 mod pathwise;
 mod qmc;
+mod qmc_engines;
 mod reference_prices;
 mod scenario_fans;
 mod scenarios;

@@ -105,6 +105,44 @@ fn the_wgsl_special_functions_carry_the_cuda_constants() {
     }
 }
 
+/// `code` with each cast `R(c)` of a constant written `c` (the CUDA C
+/// writes its templates' constants so: a double rounded to the precision,
+/// as the Rust's `from_f64`; WGSL's abstract literals round the same way).
+fn without_casts(code: &str) -> String {
+    let mut out = String::new();
+    let mut rest = code;
+    while let Some(i) = rest.find("R(") {
+        let cast = i == 0 || !rest[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+        let close = rest[i + 2..].find(')').map(|j| i + 2 + j);
+        match close {
+            Some(j) if cast && !rest[i + 2..j].contains('(') => {
+                out.push_str(&rest[..i]);
+                out.push_str(&rest[i + 2..j]);
+                rest = &rest[j + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..i + 2]);
+                rest = &rest[i + 2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The inverse normal (Sobol points' normals) likewise.
+#[test]
+fn the_wgsl_inverse_normal_carries_the_cuda_constants() {
+    let cuda = without_casts(&code_of(CUDA));
+    let a = constants(body(&cuda, "R rp_inverse_normal_poly(R"));
+    let b = constants(body(&code_of(WGSL), "fn rp_inverse_normal("));
+    assert!(a.len() >= 20, "only {} constants found", a.len());
+    assert_eq!(
+        a, b,
+        "rp_inverse_normal_poly (CUDA C) and rp_inverse_normal (WGSL) differ"
+    );
+}
+
 #[test]
 fn a_mistyped_coefficient_is_caught() {
     // The very mistake this test exists for: Cephes' 2.0000714765e-1 as

@@ -128,7 +128,6 @@ impl<'a> PriceJob<'a> {
         };
         check_paths_flag(args.paths, args.antithetic, args.engine.naming)?;
         check_rng_flags(args.paths, args.antithetic, &args.rng, args.engine.naming)?;
-        crate::engines::check_rng(&args.engine, &args.rng)?;
         require_regular_file(&args.input, "--input", crate::input::READ_TWICE)?;
         let format = crate::input::detect(&args.input)?;
         let (req, layout) = plan(args, kind, format)?;

@@ -76,7 +76,7 @@ pub fn run(args: &PriceArgs) -> Result<Summary> {
     // are written in every row (`engine`, `device`) and decide its numbers
     // (f32 kernels, fast math, SIMD), so a rerun keeps only rows its own
     // engine would have written.
-    let engine = engines::select_for(&args.engine, &args.rng)?;
+    let engine = engines::select(&args.engine)?;
     let device = engine.device();
     let signature = Signature::new(
         &args.input,

@@ -332,7 +332,6 @@ pub fn run(args: &RiskArgs) -> Result<()> {
     };
     engines::check_precision(&args.engine, precision)?;
     crate::price::job::check_rng_flags(args.paths, false, &args.rng, args.engine.naming)?;
-    engines::check_rng(&args.engine, &args.rng)?;
     if shard.is_some() && (args.figures.by_trade.is_some() || args.figures.report.is_some()) {
         bail!(UsageError(
             "--by-trade and --report are written by `riskpool risk-merge` from every shard's part, not by one shard".into()
@@ -399,7 +398,7 @@ pub fn run(args: &RiskArgs) -> Result<()> {
     }
     crate::hooks::stall("checked");
 
-    let engine = engines::select_for(&args.engine, &args.rng)?;
+    let engine = engines::select(&args.engine)?;
     let device = engine.device();
     let run = json!({
         "book_hash": checked.hash, "scenarios_hash": scen.hash, "seed": args.seed,

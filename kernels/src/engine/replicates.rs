@@ -6,7 +6,7 @@
 //! Greek, each asset's Greeks, each scenario's P&L. The replicates' own
 //! standard errors (of correlated points) are dropped.
 
-use crate::engine::{EngineError, PricingRequest, TradeResult};
+use crate::engine::{EngineError, Pending, PricingRequest, TradeResult};
 use crate::instrument::Trade;
 use crate::qmc::Rng;
 use crate::scenario::{ScenarioResult, TradeScenarios};
@@ -189,22 +189,31 @@ pub fn revalue_with(
     }
 }
 
-/// Refuses a batch with Sobol trades on an engine that draws Philox
-/// numbers only (so far), as unavailable: `--engine auto` then goes on
-/// with the CPU engine.
-pub fn philox_only(
-    engine: &'static str,
+/// Starts `trades` through `start`, each Sobol trade as its replicates;
+/// waiting combines them (the GPU engines' batches in flight).
+pub fn submit_with(
     trades: &[Trade],
     req: &PricingRequest,
-) -> Result<(), EngineError> {
-    if let Some(t) = trades.iter().find(|t| rng_of(t, req) != Rng::Philox) {
-        return Err(EngineError::unavailable(
-            engine,
-            format!(
-                "trade `{}` asks for sobol points, which the {engine} engine does not draw yet (the cpu engine does)",
-                t.id
-            ),
-        ));
+    start: impl FnOnce(&[Trade]) -> Result<Box<dyn Pending>, EngineError>,
+) -> Result<Box<dyn Pending>, EngineError> {
+    match split(trades, req)? {
+        None => start(trades),
+        Some((reps, split)) => Ok(Box::new(Combined {
+            inner: start(&reps)?,
+            split,
+        })),
     }
-    Ok(())
+}
+
+/// A batch of replicates in flight, combined when it is waited for.
+struct Combined {
+    inner: Box<dyn Pending>,
+    split: Split,
+}
+
+impl Pending for Combined {
+    fn wait(self: Box<Self>) -> Result<Vec<TradeResult>, EngineError> {
+        let Combined { inner, split } = *self;
+        Ok(split.prices(inner.wait()?))
+    }
 }

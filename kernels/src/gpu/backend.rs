@@ -77,13 +77,15 @@ impl<B: GpuBackend> Engine for B {
         self.hardware()
     }
 
+    /// Each Sobol trade as its replicates ([`crate::engine::replicates`]).
     fn price(
         &self,
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
-        crate::engine::replicates::philox_only(B::NAME, trades, req)?;
-        self.start(trades, None, req)?.wait()
+        crate::engine::replicates::price_with(trades, req, |trades| {
+            self.start(trades, None, req)?.wait()
+        })
     }
 
     fn submit(
@@ -91,15 +93,15 @@ impl<B: GpuBackend> Engine for B {
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Box<dyn Pending>, EngineError> {
-        crate::engine::replicates::philox_only(B::NAME, trades, req)?;
-        self.start(trades, None, req)
+        crate::engine::replicates::submit_with(trades, req, |trades| self.start(trades, None, req))
     }
 
     fn batches_in_flight(&self) -> usize {
         B::IN_FLIGHT
     }
 
-    /// Scenario passes within the GPU records' limits ([`gpu_revalue`]);
+    /// Scenario passes within the GPU records' limits ([`gpu_revalue`]),
+    /// each Sobol trade as its replicates;
     /// the trades with an extension by scenario records
     /// ([`revalue_extended`]), to the CPU pricer's contract.
     fn revalue(
@@ -108,59 +110,60 @@ impl<B: GpuBackend> Engine for B {
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        crate::engine::replicates::philox_only(B::NAME, trades, req)?;
-        gpu_revalue(
-            self,
-            trades,
-            scenarios,
-            req,
-            |t, p, r| self.start(t, Some(p), r)?.wait(),
-            Box::new(|t, s| {
-                self.check(t, req)?;
-                // Dated trades by their own records, the rest by the
-                // extension's; each result back in its trade's place.
-                let (dated, ext): (Vec<usize>, Vec<usize>) =
-                    (0..t.len()).partition(|&i| t[i].dated.is_some());
-                let (dated, multi): (Vec<usize>, Vec<usize>) = dated
-                    .into_iter()
-                    .partition(|&i| crate::gpu::dated::takes(&t[i]));
-                let pick = |idx: &[usize]| -> (Vec<Trade>, Vec<TradeScenarios>) {
-                    idx.iter().map(|&i| (t[i].clone(), s[i].clone())).unzip()
-                };
-                let mut out = vec![None; t.len()];
-                for (idx, kind) in [(dated, 0), (multi, 1), (ext, 2)] {
-                    if idx.is_empty() {
-                        continue;
-                    }
-                    let (pt, ps) = pick(&idx);
-                    let mut run = |b: &SideBatch| self.run_side(b, &pt, req);
-                    let got = if kind == 0 {
-                        crate::gpu::dated::revalue(self.side_target(), &pt, &ps, req, &mut run)?
-                    } else if kind == 1 {
-                        crate::gpu::dated_multi::revalue(
-                            self.side_target(),
-                            &pt,
-                            &ps,
-                            req,
-                            &mut run,
-                        )?
-                    } else {
-                        revalue_extended(
-                            B::NAME,
-                            &pt,
-                            &ps,
-                            req,
-                            B::EXTENSION_BLOCK,
-                            B::EXTENSION_F64,
-                            &mut run,
-                        )?
+        crate::engine::replicates::revalue_with(trades, scenarios, req, |trades, scenarios| {
+            gpu_revalue(
+                self,
+                trades,
+                scenarios,
+                req,
+                |t, p, r| self.start(t, Some(p), r)?.wait(),
+                Box::new(|t, s| {
+                    self.check(t, req)?;
+                    // Dated trades by their own records, the rest by the
+                    // extension's; each result back in its trade's place.
+                    let (dated, ext): (Vec<usize>, Vec<usize>) =
+                        (0..t.len()).partition(|&i| t[i].dated.is_some());
+                    let (dated, multi): (Vec<usize>, Vec<usize>) = dated
+                        .into_iter()
+                        .partition(|&i| crate::gpu::dated::takes(&t[i]));
+                    let pick = |idx: &[usize]| -> (Vec<Trade>, Vec<TradeScenarios>) {
+                        idx.iter().map(|&i| (t[i].clone(), s[i].clone())).unzip()
                     };
-                    for (i, r) in idx.into_iter().zip(got) {
-                        out[i] = Some(r);
+                    let mut out = vec![None; t.len()];
+                    for (idx, kind) in [(dated, 0), (multi, 1), (ext, 2)] {
+                        if idx.is_empty() {
+                            continue;
+                        }
+                        let (pt, ps) = pick(&idx);
+                        let mut run = |b: &SideBatch| self.run_side(b, &pt, req);
+                        let got = if kind == 0 {
+                            crate::gpu::dated::revalue(self.side_target(), &pt, &ps, req, &mut run)?
+                        } else if kind == 1 {
+                            crate::gpu::dated_multi::revalue(
+                                self.side_target(),
+                                &pt,
+                                &ps,
+                                req,
+                                &mut run,
+                            )?
+                        } else {
+                            revalue_extended(
+                                B::NAME,
+                                &pt,
+                                &ps,
+                                req,
+                                B::EXTENSION_BLOCK,
+                                B::EXTENSION_F64,
+                                &mut run,
+                            )?
+                        };
+                        for (i, r) in idx.into_iter().zip(got) {
+                            out[i] = Some(r);
+                        }
                     }
-                }
-                Ok(out.into_iter().flatten().collect())
-            }),
-        )
+                    Ok(out.into_iter().flatten().collect())
+                }),
+            )
+        })
     }
 }

@@ -28,6 +28,7 @@ use crate::stats::{Moments, Sums};
 /// A record type the kernels read, in either precision.
 trait Record: bytemuck::Pod {
     fn make(t: &Trade, plan: Option<&Revaluations>, req: &PricingRequest) -> Self;
+    fn set_sweep(&mut self, first: u32);
     fn paths(&self) -> u64;
     /// One model family and one fold: a price with no Greeks.
     fn pv_only(&self) -> bool;
@@ -36,6 +37,7 @@ trait Record: bytemuck::Pod {
 /// Both precisions' one-pass records ([`super::one_pass`]).
 trait OnePassRecord: bytemuck::Pod {
     fn make(t: &Trade, plan: &Revaluations, req: &PricingRequest) -> Self;
+    fn set_sweep(&mut self, first: u32);
     fn paths(&self) -> u64;
 }
 
@@ -44,6 +46,9 @@ macro_rules! one_pass_record {
         impl OnePassRecord for $t {
             fn make(t: &Trade, plan: &Revaluations, req: &PricingRequest) -> Self {
                 <$t>::with_plan(t, plan, req)
+            }
+            fn set_sweep(&mut self, first: u32) {
+                self.trade.set_sweep(first)
             }
             fn paths(&self) -> u64 {
                 self.trade.paths()
@@ -64,6 +69,9 @@ macro_rules! record {
                     Some(p) => <$t>::with_plan(t, p, req),
                     None => <$t>::new(t, req),
                 }
+            }
+            fn set_sweep(&mut self, first: u32) {
+                <$t>::set_sweep(self, first)
             }
             fn paths(&self) -> u64 {
                 <$t>::paths(self)
@@ -92,6 +100,8 @@ pub struct KindPlan {
     /// Every trade has one model family and one fold (no Greeks), and the
     /// PV-only kernels are allowed: the engines run those.
     pub pv_only: bool,
+    /// Its trades draw Sobol points ([`record::KindGroup::sobol`]).
+    pub sobol: bool,
     /// Its records are one-pass records ([`super::one_pass`]), run by the
     /// one-pass kernels; `estimators` holds each trade's estimators.
     pub one_pass: bool,
@@ -158,7 +168,7 @@ impl KindPlan {
 pub struct BatchPlan {
     /// Every kind's trade records, kind after kind.
     pub records: Vec<u8>,
-    /// Bytes of one record (480 in f32, 928 in f64).
+    /// Bytes of one record (496 in f32, 944 in f64).
     pub record_size: usize,
     /// Every kind's block table, kind after kind.
     pub starts: Vec<u32>,
@@ -169,6 +179,84 @@ pub struct BatchPlan {
     pub key: [u32; 2],
     /// The records' precision.
     pub precision: Precision,
+    /// What its Sobol trades' points are drawn from (none without any).
+    pub sobol: Option<SobolTables>,
+}
+
+/// What the kernels read to draw a batch's Sobol points (`qmc.wgsl`,
+/// `qmc.cuh`, the twins of [`crate::qmc`]): the direction numbers and
+/// each bridge's sweep ([`crate::qmc::bridge::Bridge::sweep`]). A Sobol
+/// record's `qmc[1]` is its bridge's first node here.
+#[derive(Clone, Debug, Default)]
+pub struct SobolTables {
+    /// `v[d][b]` at `32 d + b`, for the dimensions the batch reaches.
+    pub directions: Vec<u32>,
+    /// Each bridge's nodes in sweep order, bridge after bridge: a node's
+    /// `target << 16 | rank` (both below 2^16: at most 21,201 steps).
+    pub nodes: Vec<u32>,
+    /// And its `wl, wr, sd` (CUDA C rounds them to its precision, as the
+    /// CPU engine does).
+    pub coef: Vec<[f64; 3]>,
+    /// The first node of the bridge of each step count.
+    first: std::collections::HashMap<u32, u32>,
+}
+
+impl SobolTables {
+    /// The tables of the Sobol trades of `share` (none if none are).
+    fn of(trades: &[Trade], share: &[usize], req: &PricingRequest) -> Option<SobolTables> {
+        let mut tables = SobolTables::default();
+        let mut dims = 0;
+        for &i in share {
+            let t = &trades[i];
+            if crate::engine::replicates::rng_of(t, req) == crate::qmc::Rng::Philox {
+                continue;
+            }
+            dims = dims.max(t.steps as usize * crate::qmc::normals_per_step(t));
+            if tables.first.contains_key(&t.steps) {
+                continue;
+            }
+            tables.first.insert(t.steps, tables.nodes.len() as u32);
+            let (sweep, _) = crate::qmc::bridge_of(t.steps).sweep();
+            for n in sweep {
+                tables.nodes.push(n.target << 16 | n.rank);
+                tables.coef.push([n.wl, n.wr, n.sd]);
+            }
+        }
+        if tables.first.is_empty() {
+            return None;
+        }
+        let v = crate::qmc::sobol::directions();
+        let dims = dims.min(v.len());
+        tables.directions = v[..dims].iter().flatten().copied().collect();
+        Some(tables)
+    }
+
+    /// The first sweep node of a Sobol trade's bridge (`None` for a
+    /// Philox trade).
+    fn first_of(&self, t: &Trade, req: &PricingRequest) -> Option<u32> {
+        if crate::engine::replicates::rng_of(t, req) == crate::qmc::Rng::Philox {
+            return None;
+        }
+        self.first.get(&t.steps).copied()
+    }
+
+    /// The nodes as WGSL reads them: `(target << 16 | rank, wl, wr, sd)`,
+    /// the weights as f32 bits (rounded as the CPU engine's f32 kernel
+    /// rounds them).
+    pub fn wgsl_sweep(&self) -> Vec<[u32; 4]> {
+        self.nodes
+            .iter()
+            .zip(&self.coef)
+            .map(|(&n, c)| {
+                [
+                    n,
+                    (c[0] as f32).to_bits(),
+                    (c[1] as f32).to_bits(),
+                    (c[2] as f32).to_bits(),
+                ]
+            })
+            .collect()
+    }
 }
 
 impl BatchPlan {
@@ -213,7 +301,8 @@ impl BatchPlan {
         paths_per_block: u64,
     ) -> Result<BatchPlan, EngineError> {
         let pv_allowed = pv_kernels_allowed();
-        BatchPlan::build(
+        let sobol = SobolTables::of(trades, share, req);
+        let mut plan = BatchPlan::build(
             engine,
             trades,
             share,
@@ -221,11 +310,16 @@ impl BatchPlan {
             paths_per_block,
             false,
             |t, i| {
-                let r = R::make(t, plans.map(|p| &p[i]), req);
+                let mut r = R::make(t, plans.map(|p| &p[i]), req);
+                if let Some(first) = sobol.as_ref().and_then(|s| s.first_of(t, req)) {
+                    r.set_sweep(first);
+                }
                 let (paths, pv_only) = (r.paths(), pv_allowed && r.pv_only());
                 (r, paths, pv_only, None)
             },
-        )
+        )?;
+        plan.sobol = sobol;
+        Ok(plan)
     }
 
     /// The plan of the trades of `share` that price in one pass
@@ -245,14 +339,21 @@ impl BatchPlan {
             req: &PricingRequest,
             paths_per_block: u64,
         ) -> Result<BatchPlan, EngineError> {
-            BatchPlan::build(engine, trades, share, req, paths_per_block, true, |t, _| {
-                let plan = one_pass_plan(t, req).unwrap_or_else(|| {
-                    Revaluations::for_method(t, &req.greeks, &req.bumps, req.greeks_method)
-                });
-                let r = R::make(t, &plan, req);
-                let paths = r.paths();
-                (r, paths, false, Some(plan.estimators))
-            })
+            let sobol = SobolTables::of(trades, share, req);
+            let mut plan =
+                BatchPlan::build(engine, trades, share, req, paths_per_block, true, |t, _| {
+                    let plan = one_pass_plan(t, req).unwrap_or_else(|| {
+                        Revaluations::for_method(t, &req.greeks, &req.bumps, req.greeks_method)
+                    });
+                    let mut r = R::make(t, &plan, req);
+                    if let Some(first) = sobol.as_ref().and_then(|s| s.first_of(t, req)) {
+                        r.set_sweep(first);
+                    }
+                    let paths = r.paths();
+                    (r, paths, false, Some(plan.estimators))
+                })?;
+            plan.sobol = sobol;
+            Ok(plan)
         }
         match req.precision {
             Precision::F32 => of::<GpuOnePass>(engine, trades, share, req, paths_per_block),
@@ -305,7 +406,9 @@ impl BatchPlan {
             kinds.push(KindPlan {
                 model: group.model,
                 payoff: group.payoff,
-                pv_only,
+                // The Sobol kernels have no PV-only variant.
+                pv_only: pv_only && !group.sobol,
+                sobol: group.sobol,
                 one_pass,
                 estimators,
                 trades: group.indices.iter().map(|&i| share[i]).collect(),
@@ -329,6 +432,7 @@ impl BatchPlan {
             blocks,
             key: record::gpu_key(req),
             precision: req.precision,
+            sobol: None,
         })
     }
 

@@ -7,7 +7,8 @@
 //!
 //! | emitted | WGSL | CUDA C |
 //! |---|---|---|
-//! | payoff flag bits and `ANTITHETIC` | `const PUT: u32` ... | `#define RP_PUT 1u` ... |
+//! | payoff flag bits, `ANTITHETIC` and `SOBOL` | `const PUT: u32` ... | `#define RP_PUT 1u` ... |
+//! | Sobol draws ([`QMC_CONSTS`]): the scrambling key's words, a bridge sweep's stack | `const` | `#define RP_...` |
 //! | record sizes: `MAX_FAMILIES`, `MAX_FOLDS`, `MODEL_CONSTS`, `FOLD_CONSTS`, `PAYOFF_CONSTS`, `COEF_STRIDE` | `const` (u32) | `#define RP_...` |
 //! | `OUTPUTS`, `PARTIAL` (slots of a block's partial sums) | `const` | `#define RP_...` |
 //! | paths per block | `WG` | `RP_BLOCK`, `RP_PATHS_PER_THREAD` |
@@ -22,13 +23,16 @@
 
 use std::fmt::Write;
 
-use super::record::{ANTITHETIC, COEF_STRIDE, FOLD_CONSTS, HEAD, MODEL_CONSTS, PAYOFF_CONSTS};
+use super::record::{
+    ANTITHETIC, COEF_STRIDE, FOLD_CONSTS, HEAD, MODEL_CONSTS, PAYOFF_CONSTS, SOBOL,
+};
 use super::{dated, dated_multi, extension, one_pass, PARTIAL};
 use crate::greeks::{MAX_FAMILIES, MAX_FOLDS, OUTPUTS};
 use crate::payoff::gpu;
 
-/// The flag bits of a record's `head[3]`: the payoffs' and antithetic.
-pub const FLAGS: [(&str, u32); 7] = [
+/// The flag bits of a record's `head[3]`: the payoffs', antithetic and
+/// Sobol points.
+pub const FLAGS: [(&str, u32); 8] = [
     ("PUT", gpu::PUT),
     ("GEOMETRIC", gpu::GEOMETRIC),
     ("DOWN", gpu::DOWN),
@@ -36,6 +40,19 @@ pub const FLAGS: [(&str, u32); 7] = [
     ("CONTINUOUS", gpu::CONTINUOUS),
     ("FIXED_STRIKE", gpu::FIXED_STRIKE),
     ("ANTITHETIC", ANTITHETIC),
+    ("SOBOL", SOBOL),
+];
+
+/// What the Sobol draws take from [`crate::qmc`]: the scrambling seeds'
+/// key (the run's Philox key XOR these words), the stack of a bridge's
+/// sweep.
+pub const QMC_CONSTS: [(&str, u32); 3] = [
+    ("SOBOL_KEY_LO", crate::qmc::sobol::SCRAMBLE_KEY as u32),
+    (
+        "SOBOL_KEY_HI",
+        (crate::qmc::sobol::SCRAMBLE_KEY >> 32) as u32,
+    ),
+    ("SWEEP_DEPTH", crate::qmc::bridge::SWEEP_DEPTH as u32),
 ];
 
 /// The sizes both languages' kernels are written against.
@@ -177,7 +194,11 @@ pub fn cuda(threads: u32, paths_per_thread: u32) -> String {
     for (name, bit) in FLAGS {
         writeln!(s, "#define RP_{name} {bit}u").expect("a String");
     }
-    for (name, bit) in EXTENSION_FLAGS.iter().chain(&DATED_FLAGS) {
+    for (name, bit) in EXTENSION_FLAGS
+        .iter()
+        .chain(&DATED_FLAGS)
+        .chain(&QMC_CONSTS)
+    {
         writeln!(s, "#define RP_{name} {bit}u").expect("a String");
     }
     for (name, n) in SIZES
@@ -214,6 +235,7 @@ pub fn cuda(threads: u32, paths_per_thread: u32) -> String {
          template <typename R> struct Trade {{\n\
          \x20   unsigned head[{HEAD}];  // steps, n_families, n_folds, flags\n\
          \x20   unsigned ids[{HEAD}];   // stream lo, stream hi, paths lo, paths hi\n\
+         \x20   unsigned qmc[{HEAD}];   // replicate, first sweep node, 0, 0 (a Sobol trade's)\n\
          \x20   R families[RP_MAX_FAMILIES][RP_MODEL_CONSTS];  // per family (base, vol up, vol down)\n\
          \x20   R folds[RP_MAX_FOLDS][RP_FOLD_CONSTS];         // family, x0, dx, discount\n\
          \x20   R payoff[RP_PAYOFF_CONSTS];\n\
@@ -254,7 +276,11 @@ pub fn wgsl(wg: u64) -> String {
     for (name, bit) in FLAGS {
         writeln!(s, "const {name}: u32 = {bit}u;").expect("a String");
     }
-    for (name, bit) in EXTENSION_FLAGS.iter().chain(&DATED_FLAGS) {
+    for (name, bit) in EXTENSION_FLAGS
+        .iter()
+        .chain(&DATED_FLAGS)
+        .chain(&QMC_CONSTS)
+    {
         writeln!(s, "const {name}: u32 = {bit}u;").expect("a String");
     }
     for (name, n) in SIZES
@@ -277,6 +303,7 @@ pub fn wgsl(wg: u64) -> String {
          struct Trade {{\n\
          \x20   head: vec4<u32>,  // steps, n_families, n_folds, flags\n\
          \x20   ids: vec4<u32>,   // stream lo, stream hi, paths lo, paths hi\n\
+         \x20   qmc: vec4<u32>,   // replicate, first sweep node, 0, 0 (a Sobol trade's)\n\
          \x20   families: array<vec4<f32>, MAX_FAMILIES * FAMILY_VEC4S>,  // per family (base, vol up, vol down)\n\
          \x20   folds: array<vec4<f32>, MAX_FOLDS * FOLD_CONSTS / 4u>,  // family, x0, dx, discount\n\
          \x20   payoff: array<vec4<f32>, PAYOFF_CONSTS / 4u>,\n\

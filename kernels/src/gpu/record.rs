@@ -18,7 +18,10 @@ use crate::PricingRequest;
 
 /// Flag bit (in `head[3]`, beside the payoff's flags) for antithetic pairs.
 pub const ANTITHETIC: u32 = 1 << 16;
-/// Words of `head` and of `ids`.
+/// Flag bit (in `head[3]`) for a trade whose normals are Sobol points
+/// (one replicate: `qmc`).
+pub const SOBOL: u32 = 1 << 17;
+/// Words of `head`, `ids` and `qmc`.
 pub const HEAD: usize = 4;
 /// A model family's constants (`ModelStep::gpu_consts`).
 pub const MODEL_CONSTS: usize = 12;
@@ -42,6 +45,9 @@ macro_rules! gpu_trade {
             pub head: [u32; HEAD],
             /// `[stream lo, stream hi, paths lo, paths hi]`.
             pub ids: [u32; HEAD],
+            /// `[replicate, first sweep node, 0, 0]` of a Sobol trade
+            /// ([`SOBOL`]; [`super::plan::SobolTables`]).
+            pub qmc: [u32; HEAD],
             /// Per model family (base, vol up, vol down): the model's constants.
             pub families: [[$t; MODEL_CONSTS]; MAX_FAMILIES],
             /// Per fold: `[family, x0, dx, discount]`.
@@ -64,12 +70,19 @@ macro_rules! gpu_trade {
                 let mut g = $name::zeroed();
                 let payoff = trade.payoff.prepare::<$t>(trade.model.spot(), trade.steps);
                 let (consts, flags) = payoff.gpu_consts();
+                let replicate = match crate::engine::replicates::rng_of(trade, req) {
+                    crate::qmc::Rng::SobolReplicate { index } => Some(index),
+                    _ => None,
+                };
                 g.head = [
                     trade.steps,
                     plan.families.len() as u32,
                     plan.folds.len() as u32,
-                    flags | if req.antithetic { ANTITHETIC } else { 0 },
+                    flags
+                        | if req.antithetic { ANTITHETIC } else { 0 }
+                        | if replicate.is_some() { SOBOL } else { 0 },
                 ];
+                g.qmc = [replicate.unwrap_or(0), 0, 0, 0];
                 g.ids = [trade.stream as u32, (trade.stream >> 32) as u32, trade.paths as u32, (trade.paths >> 32) as u32];
                 for (slot, m) in g.families.iter_mut().zip(&plan.families) {
                     *slot = m.prepare::<$t>(dt).gpu_consts();
@@ -99,6 +112,12 @@ macro_rules! gpu_trade {
                 g
             }
 
+            /// Points its bridge's sweep at `first` in the batch's table
+            /// (a Sobol trade's).
+            pub fn set_sweep(&mut self, first: u32) {
+                self.qmc[1] = first;
+            }
+
             /// Paths of the trade.
             pub fn paths(&self) -> u64 {
                 self.ids[2] as u64 | ((self.ids[3] as u64) << 32)
@@ -115,12 +134,12 @@ macro_rules! gpu_trade {
 }
 
 gpu_trade!(
-    /// One trade for an f32 kernel: 480 bytes, every field 16-byte aligned.
+    /// One trade for an f32 kernel: 496 bytes, every field 16-byte aligned.
     GpuTrade,
     f32
 );
 gpu_trade!(
-    /// One trade for an f64 kernel (CUDA `--precision f64`): 928 bytes.
+    /// One trade for an f64 kernel (CUDA `--precision f64`): 944 bytes.
     GpuTrade64,
     f64
 );
@@ -129,23 +148,33 @@ gpu_trade!(
 pub struct KindGroup {
     pub model: ModelKind,
     pub payoff: PayoffKind,
+    /// Its trades draw Sobol points (one replicate each): the CUDA engine
+    /// runs them on their own kernels (`_sobol`), whose bridge stack lives
+    /// in local memory, so that Philox's keep every state in registers.
+    pub sobol: bool,
     pub indices: Vec<usize>,
+}
+
+/// Whether a trade the engines price is a replicate of Sobol points.
+pub fn is_sobol(t: &Trade) -> bool {
+    matches!(t.rng, Some(crate::qmc::Rng::SobolReplicate { .. }))
 }
 
 /// Groups a batch by kernel kind, keeping the batch order inside a group.
 pub fn group<'a>(trades: impl IntoIterator<Item = &'a Trade>) -> Vec<KindGroup> {
     let mut groups: Vec<KindGroup> = Vec::new();
     for (i, t) in trades.into_iter().enumerate() {
-        let (m, p) = (t.model.kind(), t.payoff.kind());
+        let (m, p, q) = (t.model.kind(), t.payoff.kind(), is_sobol(t));
         let g = match groups
             .iter_mut()
-            .position(|g| g.model == m && g.payoff == p)
+            .position(|g| g.model == m && g.payoff == p && g.sobol == q)
         {
             Some(k) => &mut groups[k],
             None => {
                 groups.push(KindGroup {
                     model: m,
                     payoff: p,
+                    sobol: q,
                     indices: Vec::new(),
                 });
                 groups.last_mut().expect("just pushed")
@@ -184,9 +213,9 @@ mod tests {
 
     #[test]
     fn records_have_the_kernels_layout() {
-        assert_eq!(std::mem::size_of::<GpuTrade>(), 480);
+        assert_eq!(std::mem::size_of::<GpuTrade>(), 496);
         assert_eq!(std::mem::align_of::<GpuTrade>(), 4);
-        assert_eq!(std::mem::size_of::<GpuTrade64>(), 928);
+        assert_eq!(std::mem::size_of::<GpuTrade64>(), 944);
         assert_eq!(std::mem::offset_of!(GpuTrade64, families), 32);
     }
 }

@@ -14,6 +14,11 @@
 //! intervals are bisected breadth first, `target` the lower middle
 //! `left + (right - left) / 2`.
 
+/// Deepest a [`Bridge::sweep`]'s stack goes for any trade the direction
+/// numbers can hold (up to [`super::sobol::MAX_DIMENSIONS`] steps), with
+/// its bottom slot: the GPU kernels' per-path stack has this many slots.
+pub const SWEEP_DEPTH: usize = 16;
+
 /// One point of the bridge.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Node {
@@ -67,9 +72,97 @@ impl Bridge {
     }
 }
 
+/// A node as the GPU kernels walk the bridge ([`Bridge::sweep`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SweepNode {
+    /// The point it sets.
+    pub target: u32,
+    /// Its dimension rank (its place in [`Bridge::nodes`]).
+    pub rank: u32,
+    pub wl: f64,
+    pub wr: f64,
+    pub sd: f64,
+}
+
+impl Bridge {
+    /// The nodes in the order a path walked forward in time needs them,
+    /// so a kernel makes each step's increment as the step comes with a
+    /// stack of `O(log steps)` points instead of the whole path: before
+    /// step `s` (from `W(s)`, held) it sets nodes until the stack's top is
+    /// `W(s + 1)`, each node's left point being `W(s)` and its right the
+    /// stack's top (node 0's both `W(0) = 0`), then pops it. The same
+    /// arithmetic as [`Bridge::nodes`] in breadth-first order (each point
+    /// `wl W(left) + wr W(right) + sd z_rank`), so the same bits; the
+    /// kernels' twins are `sobol_advance` (WGSL, CUDA C). Also the
+    /// deepest the stack goes, its bottom slot included.
+    pub fn sweep(&self) -> (Vec<SweepNode>, usize) {
+        // Each interval (left, right) is split by one node.
+        let split: std::collections::HashMap<(u32, u32), usize> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(r, n)| ((n.left, n.right), r))
+            .collect();
+        let node = |r: usize| {
+            let n = &self.nodes[r];
+            SweepNode {
+                target: n.target,
+                rank: r as u32,
+                wl: n.wl,
+                wr: n.wr,
+                sd: n.sd,
+            }
+        };
+        let mut out = Vec::with_capacity(self.nodes.len());
+        // The stack's points; its bottom stands for no point (node 0's right).
+        let mut stack = vec![u32::MAX];
+        let mut depth = 1;
+        for s in 0..self.steps {
+            while stack.last() != Some(&(s + 1)) {
+                let top = *stack.last().unwrap_or(&u32::MAX);
+                let r = if top == u32::MAX { 0 } else { split[&(s, top)] };
+                out.push(node(r));
+                stack.push(self.nodes[r].target);
+                depth = depth.max(stack.len());
+            }
+            stack.pop();
+        }
+        (out, depth)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sweep sets every node once, each from `W(s)` and the stack's
+    /// top, and stays within [`SWEEP_DEPTH`] up to the largest bridge.
+    #[test]
+    fn the_sweep_walks_the_bridge_forward() {
+        for n in [
+            1u32, 2, 3, 5, 8, 13, 64, 100, 252, 1023, 1025, 16_385, 21_201,
+        ] {
+            let b = Bridge::new(n);
+            let (sweep, depth) = b.sweep();
+            assert_eq!(sweep.len(), n as usize);
+            assert!(depth <= SWEEP_DEPTH, "{n}: depth {depth}");
+            let mut ranks: Vec<u32> = sweep.iter().map(|s| s.rank).collect();
+            ranks.sort_unstable();
+            assert!(ranks.iter().enumerate().all(|(i, &r)| i as u32 == r), "{n}");
+            for s in &sweep {
+                let node = b.nodes[s.rank as usize];
+                assert_eq!(
+                    (s.target, s.wl, s.wr, s.sd),
+                    (node.target, node.wl, node.wr, node.sd)
+                );
+            }
+        }
+        // The depth is 2 + floor(log2 steps) (the bottom, the end point and
+        // a point a halving): 2^14 steps are the first to reach it.
+        assert_eq!(Bridge::new(16_384).sweep().1, SWEEP_DEPTH);
+        assert_eq!(Bridge::new(16_383).sweep().1, SWEEP_DEPTH - 1);
+    }
 
     /// Every point is set once, from points already set; the increments'
     /// covariance is the identity (exactly, from the weights).

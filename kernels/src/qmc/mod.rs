@@ -163,7 +163,7 @@ pub struct SobolDraws {
 }
 
 /// The bridge of `steps` steps, built once a process.
-fn bridge_of(steps: u32) -> Arc<Bridge> {
+pub(crate) fn bridge_of(steps: u32) -> Arc<Bridge> {
     static CACHE: OnceLock<Mutex<HashMap<u32, Arc<Bridge>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     // A poisoned lock only means another thread panicked mid-insert of a
@@ -263,6 +263,51 @@ impl SobolDraws {
         self.lanes(index, &mut s);
         s.out.iter().map(|o| o[0]).collect()
     }
+
+    /// One path's normals (point `index`) made as the GPU kernels make
+    /// them, step after step through [`Bridge::sweep`] with a small stack
+    /// (`sobol_advance` in `qmc.wgsl` and `qmc.cuh` is this loop): the
+    /// same bits as [`SobolDraws::path`], which a test checks. Each
+    /// coordinate by [`sobol::point`] and its seed by
+    /// [`sobol::dimension_seed`] of `seed`, `stream`, `replicate`.
+    pub fn path_swept<T: Real>(
+        &self,
+        seed: u64,
+        stream: u64,
+        replicate: u32,
+        index: u32,
+    ) -> Vec<T> {
+        let (sweep, _) = self.bridge.sweep();
+        let k = self.k;
+        let normal = |d: usize| {
+            let x = point(&directions()[d], index);
+            let s = dimension_seed(seed, stream, replicate, d as u32);
+            T::inverse_normal(T::uniform(scramble(x, s)))
+        };
+        let mut out = Vec::with_capacity(self.dims());
+        let mut cur = vec![T::ZERO; k];
+        // The stack: (point, W per factor); its bottom is no point, W = 0.
+        let mut stack: Vec<(u32, Vec<T>)> = vec![(u32::MAX, vec![T::ZERO; k])];
+        let mut next = 0;
+        for s in 0..self.steps {
+            while stack.last().map(|t| t.0) != Some(s + 1) {
+                let e = sweep[next];
+                next += 1;
+                let (wl, wr, sd) = (T::from_f64(e.wl), T::from_f64(e.wr), T::from_f64(e.sd));
+                let top = &stack[stack.len() - 1].1;
+                let w: Vec<T> = (0..k)
+                    .map(|j| wl * cur[j] + wr * top[j] + sd * normal(e.rank as usize * k + j))
+                    .collect();
+                stack.push((e.target, w));
+            }
+            let (_, w) = stack.pop().unwrap_or((0, vec![T::ZERO; k]));
+            for j in 0..k {
+                out.push(w[j] - cur[j]);
+            }
+            cur = w;
+        }
+        out
+    }
 }
 
 /// Working memory of [`SobolDraws::lanes`], kept between calls.
@@ -280,6 +325,37 @@ impl<T, const L: usize> Default for LaneScratch<T, L> {
             z: Vec::new(),
             w: Vec::new(),
             out: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The GPU kernels' forward walk through the bridge gives the bits
+    /// of the breadth-first one, in f32 and f64, one and two factors.
+    #[test]
+    fn the_swept_path_is_the_path() {
+        for (steps, k) in [(1u32, 1usize), (2, 2), (7, 1), (12, 2), (100, 1), (252, 2)] {
+            let (seed, stream, replicate) = (20171229u64, 0x0123_4567_89ab_cdefu64, 3u32);
+            let d = SobolDraws::new(seed, stream, replicate, steps, k);
+            for index in [0u32, 1, 5, 1000, u32::MAX] {
+                let a = d.path::<f32>(index);
+                let b = d.path_swept::<f32>(seed, stream, replicate, index);
+                assert_eq!(
+                    a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    b.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    "f32 steps {steps} k {k} point {index}"
+                );
+                let a = d.path::<f64>(index);
+                let b = d.path_swept::<f64>(seed, stream, replicate, index);
+                assert_eq!(
+                    a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    b.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    "f64 steps {steps} k {k} point {index}"
+                );
+            }
         }
     }
 }

@@ -155,6 +155,9 @@ pub(super) struct GpuBatch {
     /// Recorded after the download: the batch is done when it is.
     done: CudaEvent,
     started: Instant,
+    /// The Sobol tables its kernels read (direction numbers, sweep nodes
+    /// and weights), alive until it is done.
+    _sobol: (CudaSlice<u32>, CudaSlice<u32>, CudaSlice<f64>),
 }
 
 /// What a batch needs of its GPU: the context, the compiled kernels, the
@@ -227,6 +230,24 @@ pub(super) fn submit(dev: &Device, plan: BatchPlan) -> Result<GpuBatch, EngineEr
             .wait(previous)
             .map_err(|e| driver("ordering after the last batch", e))?;
     }
+    // The batch's Sobol tables (a word each where it has no Sobol trade:
+    // no kernel reads them then), kept with the batch until it is done.
+    let sobol = {
+        let up = |e| driver("copying the sobol tables", e);
+        let (dirs, nodes, coef) = match &plan.sobol {
+            Some(t) => (
+                t.directions.clone(),
+                t.nodes.clone(),
+                t.coef.iter().flatten().copied().collect(),
+            ),
+            None => (vec![0u32], vec![0u32], vec![0.0f64]),
+        };
+        (
+            stream.clone_htod(&dirs).map_err(up)?,
+            stream.clone_htod(&nodes).map_err(up)?,
+            stream.clone_htod(&coef).map_err(up)?,
+        )
+    };
     let record = plan.record_size;
     let mut timing = Vec::with_capacity(plan.kinds.len());
     for k in &plan.kinds {
@@ -253,6 +274,9 @@ pub(super) fn submit(dev: &Device, plan: BatchPlan) -> Result<GpuBatch, EngineEr
             b.arg(&table_view)
                 .arg(&starts_view)
                 .arg(&mut out)
+                .arg(&sobol.0)
+                .arg(&sobol.1)
+                .arg(&sobol.2)
                 .arg(&plan.key[0])
                 .arg(&plan.key[1])
                 .arg(&first)
@@ -260,8 +284,9 @@ pub(super) fn submit(dev: &Device, plan: BatchPlan) -> Result<GpuBatch, EngineEr
                 .arg(&n_trades32);
             // SAFETY: the arguments match the kernel's signature (kernel.cu,
             // RP_KERNEL): the table view holds `n_trades` records of this
-            // precision, the block table n_trades + 1 entries, and `out`
-            // 12 doubles for each of the launch's `n` blocks.
+            // precision, the block table n_trades + 1 entries, `out`
+            // 12 doubles for each of the launch's `n` blocks, and the Sobol
+            // tables every node and dimension its Sobol records reach.
             unsafe {
                 b.launch(LaunchConfig {
                     grid_dim: (n, 1, 1),
@@ -293,6 +318,7 @@ pub(super) fn submit(dev: &Device, plan: BatchPlan) -> Result<GpuBatch, EngineEr
         timing,
         done,
         started,
+        _sobol: sobol,
     })
 }
 

@@ -100,9 +100,11 @@ __device__ __forceinline__ void rp_add_path(double* o, bool anti, bool live, uns
 // (a price with no Greeks, as azfinsim's pvonly runs), known at compile
 // time, so the loops over families and folds, and their per-step tests,
 // compile away. The arithmetic is the same, so are the results.
-template <class M, class P, typename R, bool PV_ONLY>
+// SOBOL: the kernel's trades may draw Sobol points (qmc.cuh); the Philox
+// kernels compile without the bridge's stack, which lives in local memory.
+template <class M, class P, typename R, bool PV_ONLY, bool SOBOL>
 __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades, const unsigned* __restrict__ block_start,
-                                            double* __restrict__ partials, uint2 key, unsigned first_block,
+                                            double* __restrict__ partials, SobolTables sobol_tables, uint2 key, unsigned first_block,
                                             unsigned n_blocks, unsigned n_trades) {
     const unsigned b = blockIdx.x;
     if (b >= n_blocks) {
@@ -120,6 +122,9 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
     const unsigned n_paths = tr.ids[2];
     const uint2 stream = make_uint2(tr.ids[0], tr.ids[1]);
     const unsigned block = g - block_start[lo];
+    // Sobol points (qmc.cuh): path p is point p of the trade's replicate.
+    const bool sobol = SOBOL && (flags & RP_SOBOL) != 0u;
+    SobolPath<R> qp;
 
     // Constants in registers: every index below is a compile-time constant.
     R m[RP_MAX_FAMILIES][RP_MODEL_CONSTS], fo[RP_MAX_FOLDS][RP_FOLD_CONSTS], pc[RP_PAYOFF_CONSTS];
@@ -149,6 +154,9 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
         const bool live = path < n_paths;
         const unsigned path_ctr = anti ? path >> 1 : path;
         const R sign = (anti && (path & 1u)) ? R(-1) : R(1);
+        if (sobol) {
+            qp.start(sobol_tables, key, stream, tr.qmc[0], path, M::NORMALS, tr.qmc[1]);
+        }
 
         R x[RP_MAX_FAMILIES], aux[RP_MAX_FAMILIES], var[RP_MAX_FAMILIES];
 #pragma unroll
@@ -167,7 +175,8 @@ __device__ __forceinline__ void price_paths(const Trade<R>* __restrict__ trades,
         constexpr int PER_CALL = 4 / M::NORMALS;
         for (unsigned s0 = 0; s0 < steps; s0 += PER_CALL) {
             Normals4<R> z4 =
-                normals_from_words<R>(philox4x32_10(counter(stream, path_ctr, s0 * M::NORMALS / 4u), key), sign);
+                sobol ? qp.normals4(s0, steps)
+                      : normals_from_words<R>(philox4x32_10(counter(stream, path_ctr, s0 * M::NORMALS / 4u), key), sign);
 #pragma unroll
             for (int jj = 0; jj < PER_CALL; jj++) {
                 const unsigned s = s0 + jj;
@@ -239,17 +248,20 @@ extern "C" __global__ void rp_kat(const uint4* __restrict__ in, uint4* __restric
                                 __float_as_uint(z.v[3]));
 }
 
-#define RP_KERNEL_AS(M, P, R, PV_ONLY, NAME)                                                                       \
+#define RP_KERNEL_AS(M, P, R, PV_ONLY, SOBOL, NAME)                                                                       \
     extern "C" __global__ void __launch_bounds__(RP_BLOCK)                                                        \
         NAME(const Trade<R>* __restrict__ trades, const unsigned* __restrict__ block_start,                      \
-             double* __restrict__ partials, unsigned key_lo, unsigned key_hi, unsigned first_block,              \
-             unsigned n_blocks, unsigned n_trades) {                                                              \
-        price_paths<M, P, R, PV_ONLY>(trades, block_start, partials, make_uint2(key_lo, key_hi), first_block,    \
-                                      n_blocks, n_trades);                                                        \
+             double* __restrict__ partials, const unsigned* __restrict__ sobol_dirs,                             \
+             const unsigned* __restrict__ sweep_nodes, const double* __restrict__ sweep_coef, unsigned key_lo,    \
+             unsigned key_hi, unsigned first_block, unsigned n_blocks, unsigned n_trades) {                       \
+        price_paths<M, P, R, PV_ONLY, SOBOL>(trades, block_start, partials, SobolTables{sobol_dirs, sweep_nodes, sweep_coef}, \
+                                      make_uint2(key_lo, key_hi), first_block, n_blocks, n_trades);              \
     }
 
-// Each model x payoff x precision: the general kernel, and NAME_pv for
-// launches whose trades all have one family and one fold.
+// Each model x payoff x precision: the general kernel, NAME_pv for
+// launches whose trades all have one family and one fold, and NAME_sobol
+// for launches of trades on Sobol points.
 #define RP_KERNEL(M, P, R, NAME)                                                                                  \
-    RP_KERNEL_AS(M, P, R, false, NAME)                                                                            \
-    RP_KERNEL_AS(M, P, R, true, NAME##_pv)
+    RP_KERNEL_AS(M, P, R, false, false, NAME)                                                                     \
+    RP_KERNEL_AS(M, P, R, true, false, NAME##_pv)                                                                 \
+    RP_KERNEL_AS(M, P, R, false, true, NAME##_sobol)

@@ -216,14 +216,18 @@ inline double __shfl_xor_sync(unsigned, double v, int lane_mask) {
 
 // The launches on_cpu.rs makes: a pricing kernel (all share one signature,
 // the record type aside) and the known-answer kernel.
-typedef void (*rp_price_kernel)(const void*, const unsigned*, double*, unsigned, unsigned, unsigned,
-                                unsigned, unsigned);
+typedef void (*rp_price_kernel)(const void*, const unsigned*, double*, const unsigned*, const unsigned*,
+                                const double*, unsigned, unsigned, unsigned, unsigned, unsigned);
 
 struct rp_price_args {
     rp_price_kernel kernel;
     const void* trades;
     const unsigned* block_start;
     double* partials;
+    // The batch's Sobol tables (qmc.cuh; null where it has no Sobol trade).
+    const unsigned* sobol_dirs;
+    const unsigned* sweep_nodes;
+    const double* sweep_coef;
     unsigned key_lo, key_hi, first_block, n_blocks, n_trades;
 };
 
@@ -232,8 +236,8 @@ extern "C" void rp_cpu_launch_price(const rp_price_args* a, unsigned grid, unsig
         grid, threads,
         [](void* p) {
             const rp_price_args* a = (const rp_price_args*)p;
-            a->kernel(a->trades, a->block_start, a->partials, a->key_lo, a->key_hi, a->first_block, a->n_blocks,
-                      a->n_trades);
+            a->kernel(a->trades, a->block_start, a->partials, a->sobol_dirs, a->sweep_nodes, a->sweep_coef,
+                      a->key_lo, a->key_hi, a->first_block, a->n_blocks, a->n_trades);
         },
         (void*)a);
 }

@@ -40,6 +40,9 @@ struct PriceArgs {
     trades: *const u8,
     block_start: *const u32,
     partials: *mut f64,
+    sobol_dirs: *const u32,
+    sweep_nodes: *const u32,
+    sweep_coef: *const f64,
     key_lo: u32,
     key_hi: u32,
     first_block: u32,
@@ -272,6 +275,16 @@ impl CudaOnCpu {
         // SAFETY: rp_cpu_launch_price's signature.
         let launch: Symbol<LaunchPrice> = unsafe { self.lib.get(b"rp_cpu_launch_price") }
             .map_err(|e| failed("rp_cpu_launch_price", e))?;
+        // The Sobol tables (null where the batch has no Sobol trade: no
+        // kernel reads them then).
+        let (dirs, nodes, coef) = match &plan.sobol {
+            Some(t) => (
+                t.directions.as_ptr() as usize,
+                t.nodes.as_ptr() as usize,
+                t.coef.as_ptr() as usize,
+            ),
+            None => (0, 0, 0),
+        };
         for k in &plan.kinds {
             let kernel_name = source::kernel_of(k, plan.precision);
             let name =
@@ -294,6 +307,9 @@ impl CudaOnCpu {
                         trades: trades_at as *const u8,
                         block_start: starts_at as *const u32,
                         partials: out.as_mut_ptr(),
+                        sobol_dirs: dirs as *const u32,
+                        sweep_nodes: nodes as *const u32,
+                        sweep_coef: coef as *const f64,
                         key_lo: plan.key[0],
                         key_hi: plan.key[1],
                         first_block: (c * BLOCKS_PER_CALL) as u32,

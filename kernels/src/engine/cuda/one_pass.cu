@@ -33,10 +33,11 @@ __device__ __forceinline__ double rp_lr_weight(unsigned kind, const double* c, d
     return c[0] * w;
 }
 
-template <class M, class P, typename R>
+// SOBOL: as kernel.cu's price_paths.
+template <class M, class P, typename R, bool SOBOL>
 __device__ __forceinline__ void price_paths_one_pass(const OnePassTrade<R>* __restrict__ trades,
                                                      const unsigned* __restrict__ block_start,
-                                                     double* __restrict__ partials, uint2 key, unsigned first_block,
+                                                     double* __restrict__ partials, SobolTables sobol_tables, uint2 key, unsigned first_block,
                                                      unsigned n_blocks, unsigned n_trades) {
     typedef Dual<R> D;
     const unsigned b = blockIdx.x;
@@ -55,6 +56,9 @@ __device__ __forceinline__ void price_paths_one_pass(const OnePassTrade<R>* __re
     const unsigned n_paths = tr.ids[2];
     const uint2 stream = make_uint2(tr.ids[0], tr.ids[1]);
     const unsigned block = g - block_start[lo];
+    // Sobol points (qmc.cuh): path p is point p of the trade's replicate.
+    const bool sobol = SOBOL && (flags & RP_SOBOL) != 0u;
+    SobolPath<R> qp;
     const R dt = op.misc[0];
     const bool scored = op.misc[1] != R(0);
 
@@ -93,6 +97,9 @@ __device__ __forceinline__ void price_paths_one_pass(const OnePassTrade<R>* __re
         const bool live = path < n_paths;
         const unsigned path_ctr = anti ? path >> 1 : path;
         const R sign = (anti && (path & 1u)) ? R(-1) : R(1);
+        if (sobol) {
+            qp.start(sobol_tables, key, stream, tr.qmc[0], path, M::NORMALS, tr.qmc[1]);
+        }
 
         D x[RP_MAX_FAMILIES], aux[RP_MAX_FAMILIES], var[RP_MAX_FAMILIES];
         #pragma unroll
@@ -112,7 +119,8 @@ __device__ __forceinline__ void price_paths_one_pass(const OnePassTrade<R>* __re
         constexpr int PER_CALL = 4 / M::NORMALS;
         for (unsigned s0 = 0; s0 < steps; s0 += PER_CALL) {
             Normals4<R> z4 =
-                normals_from_words<R>(philox4x32_10(counter(stream, path_ctr, s0 * M::NORMALS / 4u), key), sign);
+                sobol ? qp.normals4(s0, steps)
+                      : normals_from_words<R>(philox4x32_10(counter(stream, path_ctr, s0 * M::NORMALS / 4u), key), sign);
             #pragma unroll
             for (int jj = 0; jj < PER_CALL; jj++) {
                 const unsigned s = s0 + jj;
@@ -203,11 +211,17 @@ __device__ __forceinline__ void price_paths_one_pass(const OnePassTrade<R>* __re
     rp_block_sums(partials, b, n, sum, sum_sq);
 }
 
-#define RP_ONE_PASS_KERNEL(M, P, R, NAME)                                                                         \
+#define RP_ONE_PASS_KERNEL_AS(M, P, R, SOBOL, NAME)                                                                         \
     extern "C" __global__ void __launch_bounds__(RP_BLOCK)                                                        \
         NAME(const OnePassTrade<R>* __restrict__ trades, const unsigned* __restrict__ block_start,               \
-             double* __restrict__ partials, unsigned key_lo, unsigned key_hi, unsigned first_block,              \
-             unsigned n_blocks, unsigned n_trades) {                                                              \
-        price_paths_one_pass<M, P, R>(trades, block_start, partials, make_uint2(key_lo, key_hi), first_block,    \
-                                      n_blocks, n_trades);                                                        \
+             double* __restrict__ partials, const unsigned* __restrict__ sobol_dirs,                             \
+             const unsigned* __restrict__ sweep_nodes, const double* __restrict__ sweep_coef, unsigned key_lo,    \
+             unsigned key_hi, unsigned first_block, unsigned n_blocks, unsigned n_trades) {                       \
+        price_paths_one_pass<M, P, R, SOBOL>(trades, block_start, partials, SobolTables{sobol_dirs, sweep_nodes, sweep_coef}, \
+                                      make_uint2(key_lo, key_hi), first_block, n_blocks, n_trades);              \
     }
+
+// Each model x payoff x precision: the one-pass kernel and its Sobol variant.
+#define RP_ONE_PASS_KERNEL(M, P, R, NAME)      \
+    RP_ONE_PASS_KERNEL_AS(M, P, R, false, NAME) \
+    RP_ONE_PASS_KERNEL_AS(M, P, R, true, NAME##_sobol)

@@ -15,10 +15,11 @@ use crate::model::ModelKind;
 use crate::payoff::PayoffKind;
 
 /// What every kernel shares, in the order the translation unit needs.
-pub(crate) const COMMON: [&str; 3] = [
+pub(crate) const COMMON: [&str; 4] = [
     include_str!("common.cuh"),
     include_str!("../../math.cuh"),
     include_str!("../../rng.cuh"),
+    include_str!("../../qmc/qmc.cuh"),
 ];
 /// The fused kernel, after the models and payoffs.
 pub(crate) const KERNEL: &str = include_str!("kernel.cu");
@@ -97,11 +98,20 @@ pub fn kernel_name(model: ModelKind, payoff: PayoffKind, precision: Precision) -
 /// [`crate::gpu::one_pass`]).
 pub const ONE_PASS_SUFFIX: &str = "_one_pass";
 
+/// Appended to a kernel's name (after `_one_pass`): its variant for trades
+/// on Sobol points (`qmc.cuh`), kept apart because the bridge's stack is
+/// in local memory.
+pub const SOBOL_SUFFIX: &str = "_sobol";
+
 /// The kernel a kind of a plan runs: its `_pv` variant where every trade
 /// of the kind has one family and one fold, its `_one_pass` variant for
-/// one-pass records.
+/// one-pass records, and either's `_sobol` for trades on Sobol points.
 pub fn kernel_of(k: &KindPlan, precision: Precision) -> String {
     let name = kernel_name(k.model, k.payoff, precision);
+    if k.sobol {
+        let pass = if k.one_pass { ONE_PASS_SUFFIX } else { "" };
+        return format!("{name}{pass}{SOBOL_SUFFIX}");
+    }
     if k.one_pass {
         name + ONE_PASS_SUFFIX
     } else if k.pv_only {
@@ -179,6 +189,8 @@ pub fn all_kernel_names() -> Vec<String> {
                 let name = kernel_name(m, p, precision);
                 v.push(format!("{name}{PV_ONLY_SUFFIX}"));
                 v.push(format!("{name}{ONE_PASS_SUFFIX}"));
+                v.push(format!("{name}{SOBOL_SUFFIX}"));
+                v.push(format!("{name}{ONE_PASS_SUFFIX}{SOBOL_SUFFIX}"));
                 v.push(name);
             }
         }

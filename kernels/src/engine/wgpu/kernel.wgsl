@@ -70,6 +70,11 @@ fn price(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
         sign = select(1.0, -1.0, (path & 1u) == 1u);
     }
     let stream = vec2<u32>(ids.x, ids.y);
+    // Sobol points (qmc.wgsl): this path is point `path` of the trade's
+    // replicate.
+    let sobol = (flags & SOBOL) != 0u;
+    let qmc = trades[t].qmc;
+    var qp = sobol_start(params.key, stream, qmc.x, path, MODEL_NORMALS, qmc.y);
 
     var x: array<f32, MAX_FAMILIES>;
     var aux: array<f32, MAX_FAMILIES>;
@@ -87,7 +92,11 @@ fn price(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
     for (var s = 0u; s < steps; s++) {
         let d = s * MODEL_NORMALS;
         if (d % 4u == 0u) {
-            z4 = normals_from_words(philox4x32_10(counter(stream, path_ctr, d / 4u), params.key), sign);
+            if (sobol) {
+                z4 = sobol_normals4(&qp, s, steps);
+            } else {
+                z4 = normals_from_words(philox4x32_10(counter(stream, path_ctr, d / 4u), params.key), sign);
+            }
         }
         let j = d % 4u;
         let z = vec2<f32>(z4[j], z4[min(j + 1u, 3u)]);

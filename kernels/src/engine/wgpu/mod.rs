@@ -31,7 +31,7 @@ pub use source::{
 #[allow(unused_imports)] // COMMON, KERNEL, EXTENSION, DATED, ...: read by the prelude's tests.
 pub(crate) use source::{
     COMMON, DATED, DATED_MULTI, DATED_STEP, EXTENSION, KAT, KERNEL, MATH, ONE_PASS, PRICE_REDUCE,
-    RNG, TANGENT,
+    QMC, RNG, TANGENT,
 };
 
 use std::collections::HashMap;
@@ -151,6 +151,9 @@ impl WgpuEngine {
                 entry(1, wgpu::BufferBindingType::Storage { read_only: true }),
                 entry(2, wgpu::BufferBindingType::Storage { read_only: false }),
                 entry(3, wgpu::BufferBindingType::Uniform),
+                // Sobol points' direction numbers and sweeps (qmc.wgsl).
+                entry(4, wgpu::BufferBindingType::Storage { read_only: true }),
+                entry(5, wgpu::BufferBindingType::Storage { read_only: true }),
             ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -330,6 +333,100 @@ impl WgpuEngine {
             .collect())
     }
 
+    /// Sobol points on the device, for known-answer tests: for each query
+    /// `(dimension, point, replicate)` of the trade of stream `stream`
+    /// under the run's Philox key `key`, `[point, scrambled, normal bits]`
+    /// (`qmc_kat.wgsl`).
+    pub fn sobol_on_device(
+        &self,
+        key: [u32; 2],
+        stream: u64,
+        queries: &[[u32; 3]],
+    ) -> Result<Vec<[u32; 3]>, EngineError> {
+        let src = [
+            crate::gpu::prelude::wgsl(PATHS_PER_BLOCK).as_str(),
+            RNG,
+            MATH,
+            QMC,
+            include_str!("qmc_kat.wgsl"),
+        ]
+        .join("\n");
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("riskpool-sobol-kat"),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("riskpool-sobol-kat"),
+                layout: None,
+                module: &module,
+                entry_point: Some("sobol_kat"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        self.check_errors()?;
+        let dims = queries.iter().map(|q| q[0] as usize + 1).max().unwrap_or(1);
+        let dirs: Vec<u32> = crate::qmc::sobol::directions()
+            [..dims.min(crate::qmc::sobol::MAX_DIMENSIONS)]
+            .iter()
+            .flatten()
+            .copied()
+            .collect();
+        let mut words = vec![[key[0], key[1], stream as u32, (stream >> 32) as u32]];
+        words.extend(queries.iter().map(|q| [q[0], q[1], q[2], 0]));
+        let buffer = |label: &str, contents: &[u8]| {
+            self.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents,
+                    usage: wgpu::BufferUsages::STORAGE,
+                })
+        };
+        let input = buffer("riskpool-sobol-kat-in", bytemuck::cast_slice(&words));
+        let dirs = buffer("riskpool-sobol-kat-dirs", bytemuck::cast_slice(&dirs));
+        let size = (queries.len().max(1) * 16) as u64;
+        let output = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("riskpool-sobol-kat-out"),
+            size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("riskpool-sobol-kat"),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: input.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: output.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: dirs.as_entire_binding(),
+                },
+            ],
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups((queries.len() as u32).div_ceil(64), 1, 1);
+        }
+        let bytes = self.read_back(encoder, &output, size)?;
+        let out: &[[u32; 4]] = bytemuck::cast_slice(&bytes);
+        Ok(out[..queries.len()]
+            .iter()
+            .map(|w| [w[0], w[1], w[2]])
+            .collect())
+    }
+
     /// Runs one kind of a plan's trades, writing its blocks' partials into
     /// `out` (the kind's share of the plan's partials): its trades in
     /// chunks whose records fit one binding, each chunk's blocks in
@@ -349,6 +446,26 @@ impl WgpuEngine {
             .min(max_binding / (PARTIAL as u64 * 4))
             .min(max_dim * max_dim);
 
+        // The batch's Sobol tables (a word where it has no Sobol trade: a
+        // binding is never empty).
+        let (dirs, sweep) = match &plan.sobol {
+            Some(t) => (t.directions.clone(), t.wgsl_sweep()),
+            None => (vec![0u32], vec![[0u32; 4]]),
+        };
+        let sobol_dirs = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("riskpool-sobol-directions"),
+                contents: bytemuck::cast_slice(&dirs),
+                usage: wgpu::BufferUsages::STORAGE,
+            });
+        let sobol_sweep = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("riskpool-sobol-sweep"),
+                contents: bytemuck::cast_slice(&sweep),
+                usage: wgpu::BufferUsages::STORAGE,
+            });
         for chunk in k.chunks(max_trades) {
             let first_record = k.first_record + chunk.trades.start;
             let bytes = first_record * plan.record_size
@@ -401,6 +518,14 @@ impl WgpuEngine {
                     wgpu::BindGroupEntry {
                         binding: 3,
                         resource: uniform.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 4,
+                        resource: sobol_dirs.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 5,
+                        resource: sobol_sweep.as_entire_binding(),
                     },
                 ],
             });

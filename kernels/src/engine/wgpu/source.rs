@@ -10,6 +10,9 @@ use crate::payoff::PayoffKind;
 /// The WGSL shared by every kernel: the random stream and the special functions.
 pub(crate) const RNG: &str = include_str!("../../rng.wgsl");
 pub(crate) const MATH: &str = include_str!("../../math.wgsl");
+/// Sobol points and their bridge (the twin of `crate::qmc`), for the
+/// pricing and one-pass kernels, after the stream and the functions.
+pub(crate) const QMC: &str = include_str!("../../qmc/qmc.wgsl");
 /// What the pricing, early-exercise and dated kernels share (which trade a
 /// workgroup's block belongs to, the payoffs' constants and the vanilla
 /// payoff), the twin of `cuda/common.cuh`.
@@ -109,13 +112,14 @@ pub fn dated_multi_shader(width: Width) -> String {
 }
 
 /// The pricing kernel for one model x payoff pair: the prelude emitted from
-/// Rust, then the stream, the special functions, `COMMON`, the model, the
-/// payoff and the kernel.
+/// Rust, then the stream, the special functions, the Sobol draws,
+/// `COMMON`, the model, the payoff and the kernel.
 pub fn pricing_shader(model: ModelKind, payoff: PayoffKind) -> String {
     [
         &prelude::wgsl(PATHS_PER_BLOCK),
         RNG,
         MATH,
+        QMC,
         COMMON,
         TANGENT,
         model.wgsl(),
@@ -133,6 +137,7 @@ pub fn one_pass_shader(model: ModelKind, payoff: PayoffKind) -> String {
         &prelude::wgsl(PATHS_PER_BLOCK),
         RNG,
         MATH,
+        QMC,
         COMMON,
         TANGENT,
         model.wgsl(),
