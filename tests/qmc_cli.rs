@@ -434,3 +434,45 @@ fn the_wgpu_engine_prices_sobol_points_as_the_cpu_engine() {
         }
     }
 }
+
+/// A device that caps an invocation's loop iterations (lavapipe) cuts a
+/// long path short: the wgpu engine refuses the trade with the reason
+/// (Sobol paths, which loop more a step, sooner than Philox's), never
+/// writing its sums as a price.
+#[test]
+fn a_path_the_device_cuts_short_is_refused_not_priced() {
+    if std::env::var("RISKPOOL_REQUIRE_WGPU").as_deref() != Ok("1") {
+        eprintln!("skipping: lavapipe is not required here");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    for (name, line) in [
+        (
+            "sobol",
+            r#"{"id": "h", "model": {"type": "heston", "spot": 100, "rate": 0.03, "v0": 0.04, "kappa": 1.5, "theta": 0.04, "xi": 0.5, "rho": -0.7}, "payoff": {"type": "european", "option": "call", "strike": 100}, "maturity": 1, "steps": 4000, "paths": 512, "rng": "sobol", "qmc": {"replicates": 4}}"#,
+        ),
+        (
+            "philox",
+            r#"{"id": "g", "model": {"type": "gbm", "spot": 100, "rate": 0.03, "vol": 0.2}, "payoff": {"type": "asian", "option": "call", "strike": 100, "average": "arithmetic"}, "maturity": 1, "steps": 20000, "paths": 512}"#,
+        ),
+    ] {
+        let book = file(d.path(), &format!("{name}.jsonl"), &format!("{line}\n"));
+        let out = d.path().join(format!("{name}-out.jsonl"));
+        let o = riskpool(&[
+            "price",
+            "--input",
+            p(&book),
+            "--output",
+            p(&out),
+            "--engine",
+            "wgpu",
+        ]);
+        let e = stderr(&o);
+        assert!(!o.status.success(), "{name}: {e}");
+        assert!(
+            e.contains("cut its paths short") && e.contains("cpu engine"),
+            "{name}: {e}"
+        );
+        assert!(!out.exists(), "{name}: {e}");
+    }
+}

@@ -435,6 +435,8 @@ impl WgpuEngine {
         &self,
         plan: &BatchPlan,
         k: &KindPlan,
+        trades: &[Trade],
+        req: &PricingRequest,
         out: &mut [f32],
     ) -> Result<(), EngineError> {
         let pipeline = self.pipeline(k.model, k.payoff, k.pv_only, k.one_pass)?;
@@ -538,7 +540,8 @@ impl WgpuEngine {
                     n_blocks: n as u32,
                     n_trades: chunk.trades.len() as u32,
                     grid_x: grid_x as u32,
-                    pad: [0; 2],
+                    // The canary loop's bound (kernel.wgsl).
+                    pad: [2, 0],
                 };
                 let bytes = self.dispatch(
                     &pipeline,
@@ -548,8 +551,26 @@ impl WgpuEngine {
                     &params,
                     n * PARTIAL as u64 * 4,
                 )?;
+                let got: &[f32] = bytemuck::cast_slice(&bytes);
+                // A block the device cut short (the canary): its trade.
+                if let Some(b) = got.chunks(PARTIAL).position(|p| p[PARTIAL - 1] != 0.0) {
+                    let block = (chunk.first_block + first) as u32 + b as u32;
+                    let place = k.starts.partition_point(|&s| s <= block).saturating_sub(1);
+                    let t = &trades[k.trades[place.min(k.trades.len() - 1)]];
+                    return Err(unavailable(format!(
+                        "trade `{}`: {} cut its paths short ({} steps{}): it caps an invocation's loop iterations (lavapipe at 65,535); use the cpu engine, or fewer steps",
+                        t.id,
+                        self.info.name,
+                        t.steps,
+                        if super::replicates::rng_of(t, req) != crate::qmc::Rng::Philox {
+                            " on sobol points, which take more of them"
+                        } else {
+                            ""
+                        }
+                    )));
+                }
                 let at = (chunk.first_block + first) as usize * PARTIAL;
-                out[at..at + n as usize * PARTIAL].copy_from_slice(bytemuck::cast_slice(&bytes));
+                out[at..at + n as usize * PARTIAL].copy_from_slice(got);
             }
         }
         Ok(())
@@ -586,6 +607,8 @@ impl WgpuEngine {
                 self.price_kind(
                     &plan,
                     k,
+                    trades,
+                    req,
                     &mut partials[at..at + k.blocks() as usize * PARTIAL],
                 )?;
                 seconds.push(t0.elapsed().as_secs_f64());

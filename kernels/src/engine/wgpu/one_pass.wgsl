@@ -18,7 +18,9 @@ struct Params {
     n_blocks: u32,
     n_trades: u32,
     grid_x: u32,
-    pad0: u32,
+    // 2: the bound of the canary loop below (a run-time bound, so that it
+    // stays a loop).
+    canary: u32,
     pad1: u32,
 }
 
@@ -236,5 +238,17 @@ fn price(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
         }
     }
 
+    // A device may cap an invocation's loop iterations (lavapipe ends every
+    // loop after 65,535 in all, which a long path passes, Sobol's sooner):
+    // a canary loop that no longer runs its two rounds marks the block in
+    // its partial's last slot, and the host refuses the trade rather than
+    // return its sums.
+    var canary = 0u;
+    for (var c = 0u; c < params.canary; c++) {
+        canary = canary + 1u;
+    }
+    if (canary != params.canary) {
+        partials[wg_index * PARTIAL + PARTIAL - 1u] = 1.0;
+    }
     reduce_block(lid, o, n_paths, block, anti, wg_index);
 }
