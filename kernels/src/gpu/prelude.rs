@@ -413,6 +413,7 @@ mod tests {
             w::TANGENT,
             w::PRICE_REDUCE,
             w::ONE_PASS,
+            w::QMC,
         ];
         v.extend(w::EXTENSION);
         v.extend(ModelKind::ALL.iter().map(|m| m.wgsl()));
@@ -550,8 +551,9 @@ mod tests {
             + MAX_FOLDS * FOLD_CONSTS
             + PAYOFF_CONSTS
             + OUTPUTS * COEF_STRIDE;
-        assert_eq!(32 + 4 * r, std::mem::size_of::<GpuTrade>());
-        assert_eq!(32 + 8 * r, std::mem::size_of::<GpuTrade64>());
+        // head, ids and qmc: 3 x 16 bytes.
+        assert_eq!(48 + 4 * r, std::mem::size_of::<GpuTrade>());
+        assert_eq!(48 + 8 * r, std::mem::size_of::<GpuTrade64>());
         assert!(c.contains("#define RP_ANTITHETIC 65536u"));
         assert!(c.contains("#define RP_BLOCK 128"));
         // Each width's sizes, as its struct's members.

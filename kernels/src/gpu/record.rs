@@ -216,6 +216,6 @@ mod tests {
         assert_eq!(std::mem::size_of::<GpuTrade>(), 496);
         assert_eq!(std::mem::align_of::<GpuTrade>(), 4);
         assert_eq!(std::mem::size_of::<GpuTrade64>(), 944);
-        assert_eq!(std::mem::offset_of!(GpuTrade64, families), 32);
+        assert_eq!(std::mem::offset_of!(GpuTrade64, families), 48);
     }
 }
