@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::util::{file, ok, p, riskpool, stderr};
 
-const MARKET: &str = r#"{"valuation_date": "2026-12-04",
+pub(crate) const MARKET: &str = r#"{"valuation_date": "2026-12-04",
  "curves": {"USD": {"dates": ["2027-03-04", "2027-12-04", "2031-12-04"], "zero_rates": [0.041, 0.038, 0.035]}},
  "underlyings": {
    "SPX": {"spot": 6000, "currency": "USD",

@@ -351,23 +351,48 @@ fn what_sobol_cannot_take_is_named() {
         e.contains("field `paths`") && e.contains("(the count is --paths 1000)"),
         "{e}"
     );
-    // A trade that cannot take Sobol points is told so before its count.
-    let multi = r#"{"id": "bk", "model": {"type": "gbm_multi", "rate": 0.03, "assets": [{"spot": 100, "vol": 0.2}, {"spot": 90, "vol": 0.3}], "correlation": [[1, 0.5], [0.5, 1]]}, "payoff": {"type": "basket", "option": "call", "strike": 95, "weights": [0.6, 0.4]}, "maturity": 1, "steps": 2, "paths": 1000, "rng": "sobol"}"#;
-    let o = price(&file(d.path(), "m.jsonl", &format!("{multi}\n")), &out, &[]);
-    let e = stderr(&o);
-    assert!(
-        e.contains("field `rng`") && e.contains("several assets"),
-        "{e}"
+    // A trade that cannot take Sobol points (on a market's dates) is
+    // told so before its count.
+    let market = file(d.path(), "market.json", crate::market::MARKET);
+    // An Asian on its fixing dates (priced on the market's dates).
+    let dated = |id: &str, paths: u64| {
+        format!(
+            r#"{{"id": "{id}", "underlying": "SPX", "payoff": {{"type": "asian", "option": "call", "strike": 6000, "average": "arithmetic"}}, "expiry": "2027-12-04", "fixings": ["2027-06-04", "2027-12-04"], "steps_per_year": 4, "paths": {paths}}}"#
+        )
+    };
+    let dated_own = dated("dc", 1000);
+    let dated_own = format!(
+        "{}, \"rng\": \"sobol\"}}",
+        &dated_own[..dated_own.len() - 1]
     );
-    // A trade on several assets under --rng sobol: refused up front,
-    // naming its line and `rng` (not priced into a partial file).
-    let basket = r#"{"id": "bk", "model": {"type": "gbm_multi", "rate": 0.03, "assets": [{"spot": 100, "vol": 0.2}, {"spot": 90, "vol": 0.3}], "correlation": [[1, 0.5], [0.5, 1]]}, "payoff": {"type": "basket", "option": "call", "strike": 95, "weights": [0.6, 0.4]}, "maturity": 1, "steps": 2, "paths": 1024}"#;
-    let mixed = file(d.path(), "mixed.jsonl", &format!("{ok_line}\n{basket}\n"));
-    let o = price(&mixed, &out, &["--rng", "sobol"]);
+    let with_market = |extra: &[&str]| -> Vec<String> {
+        let mut v = vec!["--market".to_string(), p(&market).to_string()];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let args = with_market(&[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = price(
+        &file(d.path(), "d.jsonl", &format!("{dated_own}\n")),
+        &out,
+        &args,
+    );
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{e}");
     assert!(
-        e.contains("mixed.jsonl:2:") && e.contains("field `rng`") && e.contains("several assets"),
+        e.contains("field `rng`") && e.contains("market's dates"),
+        "{e}"
+    );
+    // A dated trade under --rng sobol: refused up front, naming its line
+    // and `rng` (not priced into a partial file).
+    let mixed = file(d.path(), "mixed.jsonl", &format!("{}\n", dated("dp", 1024)));
+    let args = with_market(&["--rng", "sobol"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = price(&mixed, &out, &args);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("mixed.jsonl:1:") && e.contains("field `rng`") && e.contains("market's dates"),
         "{e}"
     );
     assert!(
@@ -375,6 +400,98 @@ fn what_sobol_cannot_take_is_named() {
         "{e}"
     );
 }
+
+/// Several assets and early exercise on Sobol points (the CPU engine's):
+/// a basket, a Bermudan rainbow on heston_multi and an American put price
+/// with Greeks, with errors below a Philox run's at the same paths, the
+/// same bits sharded and on a rerun; `--engine wgpu` says the CPU engine
+/// takes them, and `--engine auto` prices them there.
+#[test]
+fn several_assets_and_early_exercise_price_on_sobol_points() {
+    let d = tempfile::tempdir().unwrap();
+    let book = file(d.path(), "book.jsonl", MULTI_BOOK);
+    let run = |name: &str, extra: &[&str]| -> Vec<Value> {
+        let out = d.path().join(format!("{name}.jsonl"));
+        let mut args = vec!["--greeks", "delta,gamma", "--paths", "8192"];
+        args.extend_from_slice(extra);
+        ok(&price(&book, &out, &args));
+        rows(&out)
+    };
+    let q = run("sobol", &["--rng", "sobol"]);
+    let ph = run("philox", &[]);
+    assert_eq!(q.len(), 3);
+    for (a, b) in q.iter().zip(&ph) {
+        let f = |r: &Value, k: &str| r[k].as_f64().unwrap();
+        let se = (f(a, "stderr").powi(2) + f(b, "stderr").powi(2)).sqrt();
+        println!(
+            "{}: sobol {} +- {}, philox {} +- {}",
+            a["id"],
+            f(a, "pv"),
+            f(a, "stderr"),
+            f(b, "pv"),
+            f(b, "stderr")
+        );
+        assert_eq!(a["paths"], 8192, "{a}");
+        assert!((f(a, "pv") - f(b, "pv")).abs() < 4.5 * se, "{a} {b}");
+        assert!(f(a, "stderr") < f(b, "stderr"), "{a} {b}");
+        // A number, or one an asset (several assets).
+        let finite = |v: &Value| match v {
+            Value::Array(xs) => {
+                !xs.is_empty() && xs.iter().all(|x| x.as_f64().is_some_and(f64::is_finite))
+            }
+            x => x.as_f64().is_some_and(f64::is_finite),
+        };
+        assert!(finite(&a["delta"]) && finite(&a["gamma"]), "{a}");
+    }
+    // Sharded (each shard its own trades) and rerun: the same bits.
+    let mut sharded = Vec::new();
+    for k in 0..2 {
+        sharded.extend(run(
+            &format!("shard{k}"),
+            &["--rng", "sobol", "--shard", &format!("{k}/2")],
+        ));
+    }
+    sharded.sort_by_key(|r| r["id"].to_string());
+    let mut all = q.clone();
+    all.sort_by_key(|r| r["id"].to_string());
+    assert_eq!(
+        all.iter().map(figures).collect::<Vec<_>>(),
+        sharded.iter().map(figures).collect::<Vec<_>>()
+    );
+    let again = run("again", &["--rng", "sobol"]);
+    assert_eq!(
+        q.iter().map(figures).collect::<Vec<_>>(),
+        again.iter().map(figures).collect::<Vec<_>>()
+    );
+    // A GPU engine named by the user says which engine takes them.
+    if riskpool_kernels::engine::wgpu::WgpuEngine::new(true).is_ok()
+        || std::env::var("RISKPOOL_REQUIRE_WGPU").is_ok()
+    {
+        let out = d.path().join("wgpu.jsonl");
+        let o = riskpool(&[
+            "price",
+            "--input",
+            p(&book),
+            "--output",
+            p(&out),
+            "--engine",
+            "wgpu",
+            "--rng",
+            "sobol",
+            "--paths",
+            "8192",
+        ]);
+        let e = stderr(&o);
+        assert!(!o.status.success(), "{e}");
+        assert!(e.contains("cpu engine") && e.contains("sobol"), "{e}");
+        assert!(!out.exists(), "{e}");
+    }
+}
+
+const MULTI_BOOK: &str = r#"{"id": "basket", "model": {"type": "gbm_multi", "rate": 0.03, "assets": [{"spot": 100, "vol": 0.2}, {"spot": 90, "vol": 0.3}], "correlation": [[1, 0.5], [0.5, 1]]}, "payoff": {"type": "basket", "option": "call", "strike": 95, "weights": [0.6, 0.4]}, "maturity": 1, "steps": 4, "paths": 1000}
+{"id": "rainbow", "model": {"type": "heston_multi", "rate": 0.03, "assets": [{"spot": 100, "v0": 0.04, "kappa": 1.5, "theta": 0.04, "xi": 0.4, "rho": -0.6}, {"spot": 95, "v0": 0.05, "kappa": 1.5, "theta": 0.05, "xi": 0.4, "rho": -0.6}], "correlation": [[1, 0.3], [0.3, 1]]}, "payoff": {"type": "rainbow", "option": "put", "strike": 100, "kind": "min"}, "exercise": {"style": "bermudan", "steps": [4, 8, 12]}, "maturity": 1, "steps": 12, "paths": 1000}
+{"id": "american", "model": {"type": "gbm", "spot": 36, "rate": 0.06, "vol": 0.2}, "payoff": {"type": "european", "option": "put", "strike": 40}, "exercise": {"style": "american"}, "maturity": 1, "steps": 50, "paths": 1000}
+"#;
 
 /// `--engine wgpu` draws the same Sobol points: the book (own Sobol
 /// trades, a Philox one, `--rng sobol` for the rest) prices as on the CPU

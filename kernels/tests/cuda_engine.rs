@@ -426,15 +426,12 @@ fn the_cuda_c_on_the_cpu_prices_as_the_cpu_engine() {
     let mut trades = every_model_and_payoff(1_500);
     // And Greeks whose spot bump starts through a continuous barrier.
     trades.extend(near_barrier_trades(1_500));
-    let same_paths = |precision| Tolerance {
-        rel: 1e-12,
-        se: 0.0,
-        ulp: match precision {
-            Precision::F32 => f32::EPSILON as f64 / 2.0,
-            Precision::F64 => 1e-13,
-        },
-    };
-    assert_engine_conforms(&k, &trades, &[Precision::F32, Precision::F64], same_paths);
+    assert_engine_conforms(
+        &k,
+        &trades,
+        &[Precision::F32, Precision::F64],
+        Tolerance::same_paths,
+    );
 }
 
 /// Several correlated assets and early exercise: the CUDA C (in f64, as

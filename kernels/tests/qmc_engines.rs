@@ -88,15 +88,7 @@ fn the_cuda_c_on_the_cpu_prices_sobol_points_as_the_cpu_engine() {
     let Some(k) = crate::cuda_engine::cuda_c_on_the_cpu() else {
         return;
     };
-    let same_paths = |precision| Tolerance {
-        rel: 1e-12,
-        se: 0.0,
-        ulp: match precision {
-            Precision::F32 => f32::EPSILON as f64 / 2.0,
-            Precision::F64 => 1e-13,
-        },
-    };
-    assert_sobol_conforms(&k, &[Precision::F32, Precision::F64], same_paths);
+    assert_sobol_conforms(&k, &[Precision::F32, Precision::F64], Tolerance::same_paths);
 }
 
 #[test]

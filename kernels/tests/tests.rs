@@ -24,6 +24,7 @@ mod one_pass_multi_hostile;
 mod pathwise;
 mod qmc;
 mod qmc_engines;
+mod qmc_multi;
 mod reference_prices;
 mod scenario_fans;
 mod scenarios;

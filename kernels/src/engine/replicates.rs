@@ -31,10 +31,12 @@ pub struct Split {
 
 /// The batch with each Sobol trade replaced by its replicates, in order,
 /// and every trade's `rng` resolved (the run's choice written into each
-/// trade); `None` where no trade draws Sobol points.
+/// trade); `None` where no trade draws Sobol points. A trade `whole`
+/// picks stays one trade (its pricer prices the replicates itself).
 pub fn split(
     trades: &[Trade],
     req: &PricingRequest,
+    whole: &dyn Fn(&Trade) -> bool,
 ) -> Result<Option<(Vec<Trade>, Split)>, EngineError> {
     if !any_sobol(trades, req) {
         return Ok(None);
@@ -43,7 +45,7 @@ pub fn split(
     let mut counts = Vec::with_capacity(trades.len());
     for t in trades {
         match rng_of(t, req) {
-            Rng::Sobol { replicates } => {
+            Rng::Sobol { replicates } if !whole(t) => {
                 // At least 2 replicates, paths a multiple of them.
                 crate::engine::check_request(t, req)?;
                 let r = replicates.max(1);
@@ -89,6 +91,46 @@ fn combine_opt(xs: &[Option<Estimate>]) -> Option<Estimate> {
     Some(combine(xs.iter().flatten().map(|e| e.value)))
 }
 
+/// One result from its replicates' (a Sobol trade's): every estimate the
+/// mean of theirs with the standard error of their spread; paths and
+/// seconds summed.
+pub(crate) fn combine_prices(reps: &[TradeResult]) -> TradeResult {
+    let mut r = reps[0].clone();
+    r.pv = combine(reps.iter().map(|x| x.pv.value));
+    for (q, slot) in r.greeks.iter_mut().enumerate() {
+        let xs: Vec<_> = reps.iter().map(|x| x.greeks[q]).collect();
+        *slot = combine_opt(&xs);
+    }
+    for (a, asset) in r.per_asset.iter_mut().enumerate() {
+        let of = |f: fn(&crate::engine::AssetGreeks) -> Option<Estimate>| {
+            let xs: Vec<_> = reps
+                .iter()
+                .map(|x| x.per_asset.get(a).and_then(f))
+                .collect();
+            combine_opt(&xs)
+        };
+        asset.delta = of(|g| g.delta);
+        asset.gamma = of(|g| g.gamma);
+        asset.vega = of(|g| g.vega);
+    }
+    r.paths = reps.iter().map(|x| x.paths).sum();
+    r.seconds = reps.iter().map(|x| x.seconds).sum();
+    r
+}
+
+/// One scenario result from its replicates', as [`combine_prices`].
+pub(crate) fn combine_revalued(reps: &[ScenarioResult]) -> ScenarioResult {
+    let n = reps[0].pnl.len();
+    ScenarioResult {
+        base: combine(reps.iter().map(|x| x.base.value)),
+        pnl: (0..n)
+            .map(|s| combine(reps.iter().map(|x| x.pnl[s].value)))
+            .collect(),
+        paths: reps.iter().map(|x| x.paths).sum(),
+        seconds: reps.iter().map(|x| x.seconds).sum(),
+    }
+}
+
 impl Split {
     /// Each trade's groups of results, in order.
     fn groups<'a, R>(&'a self, results: &'a [R]) -> impl Iterator<Item = &'a [R]> + 'a {
@@ -105,29 +147,7 @@ impl Split {
         self.groups(&results)
             .map(|g| match g {
                 [one] => one.clone(),
-                reps => {
-                    let mut r = reps[0].clone();
-                    r.pv = combine(reps.iter().map(|x| x.pv.value));
-                    for (q, slot) in r.greeks.iter_mut().enumerate() {
-                        let xs: Vec<_> = reps.iter().map(|x| x.greeks[q]).collect();
-                        *slot = combine_opt(&xs);
-                    }
-                    for (a, asset) in r.per_asset.iter_mut().enumerate() {
-                        let of = |f: fn(&crate::engine::AssetGreeks) -> Option<Estimate>| {
-                            let xs: Vec<_> = reps
-                                .iter()
-                                .map(|x| x.per_asset.get(a).and_then(f))
-                                .collect();
-                            combine_opt(&xs)
-                        };
-                        asset.delta = of(|g| g.delta);
-                        asset.gamma = of(|g| g.gamma);
-                        asset.vega = of(|g| g.vega);
-                    }
-                    r.paths = reps.iter().map(|x| x.paths).sum();
-                    r.seconds = reps.iter().map(|x| x.seconds).sum();
-                    r
-                }
+                reps => combine_prices(reps),
             })
             .collect()
     }
@@ -146,29 +166,21 @@ impl Split {
         self.groups(&results)
             .map(|g| match g {
                 [one] => one.clone(),
-                reps => {
-                    let n = reps[0].pnl.len();
-                    ScenarioResult {
-                        base: combine(reps.iter().map(|x| x.base.value)),
-                        pnl: (0..n)
-                            .map(|s| combine(reps.iter().map(|x| x.pnl[s].value)))
-                            .collect(),
-                        paths: reps.iter().map(|x| x.paths).sum(),
-                        seconds: reps.iter().map(|x| x.seconds).sum(),
-                    }
-                }
+                reps => combine_revalued(reps),
             })
             .collect()
     }
 }
 
-/// Prices `trades` through `price`, each Sobol trade as its replicates.
+/// Prices `trades` through `price`, each Sobol trade as its replicates
+/// (save those `whole` picks: `price` takes them as they are).
 pub fn price_with(
     trades: &[Trade],
     req: &PricingRequest,
+    whole: &dyn Fn(&Trade) -> bool,
     price: impl FnOnce(&[Trade]) -> Result<Vec<TradeResult>, EngineError>,
 ) -> Result<Vec<TradeResult>, EngineError> {
-    match split(trades, req)? {
+    match split(trades, req, whole)? {
         None => price(trades),
         Some((reps, split)) => Ok(split.prices(price(&reps)?)),
     }
@@ -176,14 +188,15 @@ pub fn price_with(
 
 /// Revalues `trades` under `scenarios` through `revalue`, each Sobol
 /// trade as its replicates (each replicate's P&L on its own points, the
-/// P&L the mean of theirs).
+/// P&L the mean of theirs), save those `whole` picks.
 pub fn revalue_with(
     trades: &[Trade],
     scenarios: &[TradeScenarios],
     req: &PricingRequest,
+    whole: &dyn Fn(&Trade) -> bool,
     revalue: impl FnOnce(&[Trade], &[TradeScenarios]) -> Result<Vec<ScenarioResult>, EngineError>,
 ) -> Result<Vec<ScenarioResult>, EngineError> {
-    match split(trades, req)? {
+    match split(trades, req, whole)? {
         None => revalue(trades, scenarios),
         Some((reps, split)) => Ok(split.revalued(revalue(&reps, &split.scenarios(scenarios))?)),
     }
@@ -196,7 +209,7 @@ pub fn submit_with(
     req: &PricingRequest,
     start: impl FnOnce(&[Trade]) -> Result<Box<dyn Pending>, EngineError>,
 ) -> Result<Box<dyn Pending>, EngineError> {
-    match split(trades, req)? {
+    match split(trades, req, &|_| false)? {
         None => start(trades),
         Some((reps, split)) => Ok(Box::new(Combined {
             inner: start(&reps)?,

@@ -246,6 +246,10 @@ pub fn check_batch(
                 message: format!("the {engine} engine takes at most {max_paths} paths a trade"),
             });
         }
+        if engine != "cpu" && crate::engine::replicates::rng_of(t, req) != Rng::Philox {
+            crate::qmc::on_gpu(t)
+                .map_err(|reason| EngineError::unavailable(leak(engine), reason))?;
+        }
     }
     Ok(())
 }

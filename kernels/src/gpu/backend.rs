@@ -83,7 +83,7 @@ impl<B: GpuBackend> Engine for B {
         trades: &[Trade],
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
-        crate::engine::replicates::price_with(trades, req, |trades| {
+        crate::engine::replicates::price_with(trades, req, &|_| false, |trades| {
             self.start(trades, None, req)?.wait()
         })
     }
@@ -110,60 +110,72 @@ impl<B: GpuBackend> Engine for B {
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        crate::engine::replicates::revalue_with(trades, scenarios, req, |trades, scenarios| {
-            gpu_revalue(
-                self,
-                trades,
-                scenarios,
-                req,
-                |t, p, r| self.start(t, Some(p), r)?.wait(),
-                Box::new(|t, s| {
-                    self.check(t, req)?;
-                    // Dated trades by their own records, the rest by the
-                    // extension's; each result back in its trade's place.
-                    let (dated, ext): (Vec<usize>, Vec<usize>) =
-                        (0..t.len()).partition(|&i| t[i].dated.is_some());
-                    let (dated, multi): (Vec<usize>, Vec<usize>) = dated
-                        .into_iter()
-                        .partition(|&i| crate::gpu::dated::takes(&t[i]));
-                    let pick = |idx: &[usize]| -> (Vec<Trade>, Vec<TradeScenarios>) {
-                        idx.iter().map(|&i| (t[i].clone(), s[i].clone())).unzip()
-                    };
-                    let mut out = vec![None; t.len()];
-                    for (idx, kind) in [(dated, 0), (multi, 1), (ext, 2)] {
-                        if idx.is_empty() {
-                            continue;
-                        }
-                        let (pt, ps) = pick(&idx);
-                        let mut run = |b: &SideBatch| self.run_side(b, &pt, req);
-                        let got = if kind == 0 {
-                            crate::gpu::dated::revalue(self.side_target(), &pt, &ps, req, &mut run)?
-                        } else if kind == 1 {
-                            crate::gpu::dated_multi::revalue(
-                                self.side_target(),
-                                &pt,
-                                &ps,
-                                req,
-                                &mut run,
-                            )?
-                        } else {
-                            revalue_extended(
-                                B::NAME,
-                                &pt,
-                                &ps,
-                                req,
-                                B::EXTENSION_BLOCK,
-                                B::EXTENSION_F64,
-                                &mut run,
-                            )?
+        crate::engine::replicates::revalue_with(
+            trades,
+            scenarios,
+            req,
+            &|_| false,
+            |trades, scenarios| {
+                gpu_revalue(
+                    self,
+                    trades,
+                    scenarios,
+                    req,
+                    |t, p, r| self.start(t, Some(p), r)?.wait(),
+                    Box::new(|t, s| {
+                        self.check(t, req)?;
+                        // Dated trades by their own records, the rest by the
+                        // extension's; each result back in its trade's place.
+                        let (dated, ext): (Vec<usize>, Vec<usize>) =
+                            (0..t.len()).partition(|&i| t[i].dated.is_some());
+                        let (dated, multi): (Vec<usize>, Vec<usize>) = dated
+                            .into_iter()
+                            .partition(|&i| crate::gpu::dated::takes(&t[i]));
+                        let pick = |idx: &[usize]| -> (Vec<Trade>, Vec<TradeScenarios>) {
+                            idx.iter().map(|&i| (t[i].clone(), s[i].clone())).unzip()
                         };
-                        for (i, r) in idx.into_iter().zip(got) {
-                            out[i] = Some(r);
+                        let mut out = vec![None; t.len()];
+                        for (idx, kind) in [(dated, 0), (multi, 1), (ext, 2)] {
+                            if idx.is_empty() {
+                                continue;
+                            }
+                            let (pt, ps) = pick(&idx);
+                            let mut run = |b: &SideBatch| self.run_side(b, &pt, req);
+                            let got = if kind == 0 {
+                                crate::gpu::dated::revalue(
+                                    self.side_target(),
+                                    &pt,
+                                    &ps,
+                                    req,
+                                    &mut run,
+                                )?
+                            } else if kind == 1 {
+                                crate::gpu::dated_multi::revalue(
+                                    self.side_target(),
+                                    &pt,
+                                    &ps,
+                                    req,
+                                    &mut run,
+                                )?
+                            } else {
+                                revalue_extended(
+                                    B::NAME,
+                                    &pt,
+                                    &ps,
+                                    req,
+                                    B::EXTENSION_BLOCK,
+                                    B::EXTENSION_F64,
+                                    &mut run,
+                                )?
+                            };
+                            for (i, r) in idx.into_iter().zip(got) {
+                                out[i] = Some(r);
+                            }
                         }
-                    }
-                    Ok(out.into_iter().flatten().collect())
-                }),
-            )
-        })
+                        Ok(out.into_iter().flatten().collect())
+                    }),
+                )
+            },
+        )
     }
 }

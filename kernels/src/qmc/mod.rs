@@ -26,7 +26,9 @@
 //!
 //! Trades with more than [`sobol::MAX_DIMENSIONS`] dimensions are refused
 //! with the count, and so are antithetic pairs (the points are already
-//! balanced; pairing breaks their nets).
+//! balanced; pairing breaks their nets). Trades with several assets or
+//! early exercise draw their pricing paths' normals here too (their
+//! regression paths stay Philox's: a policy is a fit, not an integral).
 
 pub mod bridge;
 pub mod sobol;
@@ -85,13 +87,25 @@ pub fn normals_per_step(trade: &crate::instrument::Trade) -> usize {
 }
 
 /// Whether a trade's kind draws Sobol points: `(field, message)` where
-/// not (several assets, early exercise and a market's dates draw Philox
-/// numbers only so far).
+/// not (a market's dates draw Philox numbers only so far).
 pub fn supports(trade: &crate::instrument::Trade) -> Result<(), (&'static str, String)> {
-    if trade.extension.is_some() || trade.dated.is_some() {
+    if trade.dated.is_some() {
         return Err((
             "rng",
-            "sobol points are drawn for one-asset trades on their own steps so far, not yet for several assets, early exercise or a market's dates; price this trade with \"rng\": \"philox\"".into(),
+            "sobol points are drawn for trades on their own steps so far, not yet on a market's dates; price this trade with \"rng\": \"philox\"".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the GPU engines draw Sobol points for a trade's kind: several
+/// assets and early exercise on Sobol points are the CPU engine's only so
+/// far (the GPU side kernels draw Philox's); the reason where not.
+pub fn on_gpu(trade: &crate::instrument::Trade) -> Result<(), String> {
+    if trade.extension.is_some() {
+        return Err(format!(
+            "trade `{}`: sobol points for several assets or early exercise are drawn by the cpu engine only so far (--engine cpu, or auto)",
+            trade.id
         ));
     }
     Ok(())

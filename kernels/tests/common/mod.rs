@@ -241,6 +241,20 @@ impl Tolerance {
         se: 0.0,
         ulp: 1e-14,
     };
+
+    /// The CUDA C on the CPU against the CPU engine: the same paths (its
+    /// normals are the CPU's to the bit), so only the sums' order and the
+    /// f32 records' rounding of the Greeks' coefficients differ.
+    pub fn same_paths(precision: riskpool_kernels::Precision) -> Tolerance {
+        Tolerance {
+            rel: 1e-12,
+            se: 0.0,
+            ulp: match precision {
+                riskpool_kernels::Precision::F32 => f32::EPSILON as f64 / 2.0,
+                riskpool_kernels::Precision::F64 => 1e-13,
+            },
+        }
+    }
 }
 
 /// |cpu - other| <= max(rel |cpu|, se SE, rounding) for the PV and every

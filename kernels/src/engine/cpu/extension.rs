@@ -3,7 +3,11 @@
 //! exercise (`american`, `bermudan`) by Longstaff-Schwartz.
 //!
 //! Path state is f64 whatever `--precision` says; normals are the f64
-//! normals of the stream contract (`crate::rng`, "Several assets").
+//! normals of the stream contract (`crate::rng`, "Several assets"), or,
+//! for a trade on Sobol points, each replicate's f64 points through the
+//! bridge (`crate::qmc`, the same dimensions where Philox's normals would
+//! be). A Sobol trade comes here whole: its policy is fitted once (its
+//! regression paths stay Philox's) and its replicates are priced on it.
 //!
 //! 1. **Policy.** For an early-exercise trade, `R` regression paths
 //!    ([`crate::multi::regression_paths`]) of the trade's regression stream
@@ -32,7 +36,7 @@ use rayon::prelude::*;
 
 use super::CHUNK;
 use crate::correlation::{Correlation, MAX_ASSETS};
-use crate::engine::{AssetGreeks, PricingRequest, TradeResult};
+use crate::engine::{replicates, AssetGreeks, PricingRequest, TradeResult};
 use crate::exercise::{fit, Policy, RegressionPaths};
 use crate::greeks::{Estimator, Greek, GreekSet, GreeksMethod};
 use crate::instrument::Trade;
@@ -41,6 +45,7 @@ use crate::multi::{
     regression_paths, regression_stream, GbmAsset, HestonAsset, MultiAsset, MultiModel, MultiPayoff,
 };
 use crate::payoff::PayoffSpec;
+use crate::qmc::{LaneScratch, Rng, SobolDraws};
 use crate::real::Real;
 use crate::rng::{counter, key_of, philox4x32_10};
 use crate::scenario::{distinct_moves, moved_trade, ScenarioResult, TradeScenarios};
@@ -105,6 +110,20 @@ pub(crate) struct Prepared {
 pub(crate) struct Pathwise {
     /// Vega pathwise (gbm, every vol positive) rather than bumped.
     pub(crate) vega: bool,
+}
+
+/// Where a path's normals come from.
+#[derive(Clone, Copy)]
+enum Normals<'a> {
+    /// Philox's stream of this id (the pricing or the regression stream).
+    Philox(u64),
+    /// A replicate's Sobol points (pricing paths only).
+    Sobol(&'a SobolDraws),
+}
+
+thread_local! {
+    /// A thread's working memory for Sobol paths, kept between paths.
+    static SCRATCH: std::cell::RefCell<LaneScratch<f64, 1>> = Default::default();
 }
 
 /// One scenario's moved trade, as its path is evolved beside the base
@@ -320,16 +339,13 @@ impl Prepared {
     /// and down (only when vega is asked for).
     fn simulate(
         &self,
-        stream: u64,
+        normals: Normals,
         draw: u32,
         sign: f64,
         mut at: impl FnMut(u32, usize, &[f64], &[f64], &[f64], &[f64]) -> bool,
     ) {
         let n = self.n;
-        let nps = match self.steps {
-            Steps::Gbm(_) => n,
-            Steps::Heston(_) => 2 * n,
-        } as u64;
+        let nps = self.normals_per_step() as u64;
         let mut x = [0.0f64; MAX_ASSETS];
         let mut v = [0.0f64; MAX_ASSETS];
         let mut xu = [0.0f64; MAX_ASSETS];
@@ -359,7 +375,20 @@ impl Prepared {
             .collect();
         let mut block = u64::MAX;
         let mut cache = [0.0f64; 4];
+        // A Sobol path's normals, all made up front (point `draw` of the
+        // replicate, through the bridge); antithetic pairs never come here.
+        let points: Vec<f64> = match normals {
+            Normals::Philox(_) => Vec::new(),
+            Normals::Sobol(d) => SCRATCH.with(|s| {
+                let mut s = s.borrow_mut();
+                d.lanes::<f64, 1>(draw, &mut s);
+                s.out.iter().map(|o| o[0]).collect()
+            }),
+        };
         let mut normal = |d: u64| -> f64 {
+            let Normals::Philox(stream) = normals else {
+                return points[d as usize];
+            };
             let b = d / 4;
             if b != block {
                 block = b;
@@ -469,17 +498,22 @@ impl Prepared {
                 let (mut at, mut ai) = (0, 0);
                 let mut s = [0.0f64; MAX_ASSETS];
                 for p in first..last {
-                    self.simulate(stream, p as u32, 1.0, |_, _, xv, _, _, _| {
-                        for j in 0..n {
-                            let e = xv[j].exp();
-                            xs[at] = e;
-                            at += 1;
-                            s[j] = self.spots[j] * e;
-                        }
-                        iv[ai] = self.payoff.intrinsic(&s[..n]);
-                        ai += 1;
-                        true
-                    });
+                    self.simulate(
+                        Normals::Philox(stream),
+                        p as u32,
+                        1.0,
+                        |_, _, xv, _, _, _| {
+                            for j in 0..n {
+                                let e = xv[j].exp();
+                                xs[at] = e;
+                                at += 1;
+                                s[j] = self.spots[j] * e;
+                            }
+                            iv[ai] = self.payoff.intrinsic(&s[..n]);
+                            ai += 1;
+                            true
+                        },
+                    );
                 }
             });
         let paths = RegressionPaths {
@@ -496,7 +530,7 @@ impl Prepared {
     }
 
     /// One pricing path's outputs, into `out`.
-    fn path(&self, draw: u32, sign: f64, value: &mut [f64], out: &mut [f64]) {
+    fn path(&self, normals: Normals, draw: u32, sign: f64, value: &mut [f64], out: &mut [f64]) {
         let n = self.n;
         let ns = self.states();
         let last = self.dates.len() - 1;
@@ -517,7 +551,7 @@ impl Prepared {
         let mut own = [0.0f64; 2 * MAX_ASSETS + 1];
         let mut dg = [0.0f64; MAX_ASSETS];
         let (mut tau, mut x_tau) = (0.0f64, [0.0f64; MAX_ASSETS]);
-        self.simulate(self.stream, draw, sign, |step, k, x, xu, xd, _| {
+        self.simulate(normals, draw, sign, |step, k, x, xu, xd, _| {
             if !finite(x) || (self.vega && !(finite(xu) && finite(xd))) {
                 broken = true;
                 return false;
@@ -694,7 +728,14 @@ impl Prepared {
     /// Scenario mode: one pricing path's base value and each scenario's
     /// value less it, into `out`. Every scenario exercises by its own
     /// policy in its own state, as `price` of its moved trade does.
-    fn scenario_path(&self, draw: u32, sign: f64, value: &mut [f64], out: &mut [f64]) {
+    fn scenario_path(
+        &self,
+        normals: Normals,
+        draw: u32,
+        sign: f64,
+        value: &mut [f64],
+        out: &mut [f64],
+    ) {
         let n = self.n;
         let ns = self.states();
         let last = self.dates.len() - 1;
@@ -703,7 +744,7 @@ impl Prepared {
         value[..ns].fill(0.0);
         let mut xs = [0.0f64; MAX_ASSETS];
         let mut s = [0.0f64; MAX_ASSETS];
-        self.simulate(self.stream, draw, sign, |step, k, x, _, _, mx| {
+        self.simulate(normals, draw, sign, |step, k, x, _, _, mx| {
             let t = step as f64 * self.dt;
             for st in 0..ns {
                 if done[st] {
@@ -746,18 +787,20 @@ impl Prepared {
         }
     }
 
-    /// Sums over pricing paths `first .. first + count`.
-    fn run(&self, first: u64, count: u64) -> Acc {
+    /// Sums over pricing paths `first .. first + count`, on the trade's
+    /// Philox stream or a replicate's Sobol points (`sobol`).
+    fn run(&self, first: u64, count: u64, sobol: Option<&SobolDraws>) -> Acc {
         let m = self.outputs();
         let mut acc = Acc::new(m);
         let mut value = vec![0.0; self.states()];
         let mut a = vec![0.0; m];
         let mut b = vec![0.0; m];
+        let normals = sobol.map_or(Normals::Philox(self.stream), Normals::Sobol);
         let path = |draw: u32, sign: f64, value: &mut [f64], out: &mut [f64]| {
             if self.moved.is_empty() {
-                self.path(draw, sign, value, out)
+                self.path(normals, draw, sign, value, out)
             } else {
-                self.scenario_path(draw, sign, value, out)
+                self.scenario_path(normals, draw, sign, value, out)
             }
         };
         if self.antithetic {
@@ -778,18 +821,78 @@ impl Prepared {
         acc
     }
 
-    /// Prices the trade (the caller is inside the engine's thread pool).
-    pub(crate) fn price(&self, trade: &Trade, req: &PricingRequest) -> TradeResult {
-        let start = std::time::Instant::now();
-        let chunks: Vec<Acc> = (0..trade.paths.div_ceil(CHUNK))
+    /// Normals a step: each asset's spot driver, then each variance driver.
+    fn normals_per_step(&self) -> usize {
+        match self.steps {
+            Steps::Gbm(_) => self.n,
+            Steps::Heston(_) => 2 * self.n,
+        }
+    }
+
+    /// The merged sums of pricing paths `0 .. paths` (chunks of
+    /// [`CHUNK`] merged in path order, whatever the threads).
+    fn sums(&self, paths: u64, sobol: Option<&SobolDraws>) -> Acc {
+        let chunks: Vec<Acc> = (0..paths.div_ceil(CHUNK))
             .into_par_iter()
-            .map(|c| self.run(c * CHUNK, super::live(CHUNK.min(trade.paths - c * CHUNK))))
+            .map(|c| self.run(c * CHUNK, super::live(CHUNK.min(paths - c * CHUNK)), sobol))
             .collect();
         let mut total = Acc::new(self.outputs());
         for c in &chunks {
             total.merge(c);
         }
-        self.result(trade, req, &total, start.elapsed().as_secs_f64())
+        total
+    }
+
+    /// The pricing paths' sums: one on the trade's Philox stream, or one
+    /// per replicate of a Sobol trade, all on the one fitted policy; and
+    /// the paths each covers.
+    fn replicate_sums(&self, trade: &Trade, req: &PricingRequest) -> (Vec<Acc>, u64) {
+        let draws = |r: u32| {
+            SobolDraws::new(
+                req.seed,
+                self.stream,
+                r,
+                self.nsteps,
+                self.normals_per_step(),
+            )
+        };
+        match replicates::rng_of(trade, req) {
+            Rng::Philox => (vec![self.sums(trade.paths, None)], trade.paths),
+            Rng::Sobol { replicates } => {
+                let per = trade.paths / replicates.max(1) as u64;
+                let sums = (0..replicates)
+                    .map(|r| self.sums(per, Some(&draws(r))))
+                    .collect();
+                (sums, per)
+            }
+            Rng::SobolReplicate { index } => (
+                vec![self.sums(trade.paths, Some(&draws(index)))],
+                trade.paths,
+            ),
+        }
+    }
+
+    /// Prices the trade (the caller is inside the engine's thread pool):
+    /// a Sobol trade's price is its replicates' (`engine::replicates`).
+    pub(crate) fn price(&self, trade: &Trade, req: &PricingRequest) -> TradeResult {
+        let start = std::time::Instant::now();
+        let (sums, per) = self.replicate_sums(trade, req);
+        let seconds = start.elapsed().as_secs_f64();
+        if let [one] = sums.as_slice() {
+            return self.result(trade, req, one, seconds);
+        }
+        let each = Trade {
+            paths: per,
+            ..trade.clone()
+        };
+        let reps: Vec<TradeResult> = sums
+            .iter()
+            .map(|s| self.result(&each, req, s, 0.0))
+            .collect();
+        let mut r = replicates::combine_prices(&reps);
+        r.paths = trade.paths;
+        r.seconds = self.fit_seconds + seconds;
+        r
     }
 
     /// The trade's result from its paths' merged outputs (`total`), priced
@@ -909,23 +1012,26 @@ impl Prepared {
                 seconds: r.seconds,
             });
         }
-        let chunks: Vec<Acc> = (0..trade.paths.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|c| p.run(c * CHUNK, super::live(CHUNK.min(trade.paths - c * CHUNK))))
+        let (sums, per) = p.replicate_sums(trade, req);
+        let reps: Vec<ScenarioResult> = sums
+            .iter()
+            .map(|total| ScenarioResult {
+                base: total.estimate(0),
+                pnl: of
+                    .iter()
+                    .map(|k| k.map_or(Estimate::ZERO, |k| total.estimate(1 + k)))
+                    .collect(),
+                paths: per,
+                seconds: 0.0,
+            })
             .collect();
-        let mut total = Acc::new(p.outputs());
-        for c in &chunks {
-            total.merge(c);
-        }
-        Ok(ScenarioResult {
-            base: total.estimate(0),
-            pnl: of
-                .iter()
-                .map(|k| k.map_or(Estimate::ZERO, |k| total.estimate(1 + k)))
-                .collect(),
-            paths: trade.paths,
-            seconds: p.fit_seconds + start.elapsed().as_secs_f64(),
-        })
+        let mut r = match reps.as_slice() {
+            [one] => one.clone(),
+            _ => replicates::combine_revalued(&reps),
+        };
+        r.paths = trade.paths;
+        r.seconds = p.fit_seconds + start.elapsed().as_secs_f64();
+        Ok(r)
     }
 }
 

@@ -129,7 +129,9 @@ impl Engine for CpuEngine {
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
         self.unless_stopped(|| {
-            replicates::price_with(trades, req, |trades| self.price_all(trades, req))
+            replicates::price_with(trades, req, &extension::takes, |trades| {
+                self.price_all(trades, req)
+            })
         })
     }
 
@@ -145,9 +147,13 @@ impl Engine for CpuEngine {
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
         self.unless_stopped(|| {
-            replicates::revalue_with(trades, scenarios, req, |trades, scenarios| {
-                self.revalue_with(trades, scenarios, req, true)
-            })
+            replicates::revalue_with(
+                trades,
+                scenarios,
+                req,
+                &extension::takes,
+                |trades, scenarios| self.revalue_with(trades, scenarios, req, true),
+            )
         })
     }
 
@@ -606,7 +612,13 @@ impl CpuEngine {
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        self.revalue_with(trades, scenarios, req, false)
+        replicates::revalue_with(
+            trades,
+            scenarios,
+            req,
+            &extension::takes,
+            |trades, scenarios| self.revalue_with(trades, scenarios, req, false),
+        )
     }
 
     /// [`Engine::revalue`], with scenario fans or without.

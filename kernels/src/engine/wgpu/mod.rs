@@ -264,69 +264,105 @@ impl WgpuEngine {
         Ok(p)
     }
 
-    /// Philox words and normals computed on the device, for known-answer tests.
-    pub fn philox_on_device(
+    /// Runs a known-answer kernel: `entry` of `src` over `items` work items,
+    /// `input` at binding 0, `extra` bindings beside it, `out_words` words
+    /// of output at binding 1 (read back).
+    fn known_answers(
         &self,
-        inputs: &[([u32; 4], [u32; 2])],
-    ) -> Result<Vec<PhiloxAnswer>, EngineError> {
-        let src = [RNG, MATH, KAT].join("\n");
+        src: String,
+        entry: &str,
+        items: usize,
+        input: &[u8],
+        extra: &[(u32, &[u8])],
+        out_words: usize,
+    ) -> Result<Vec<u32>, EngineError> {
+        let label = &format!("riskpool-{entry}");
         let module = self
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("riskpool-kat"),
+                label: Some(label),
                 source: wgpu::ShaderSource::Wgsl(src.into()),
             });
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some("riskpool-kat"),
+                label: Some(label),
                 layout: None,
                 module: &module,
-                entry_point: Some("kat"),
+                entry_point: Some(entry),
                 compilation_options: Default::default(),
                 cache: None,
             });
-        let words: Vec<[u32; 4]> = inputs
-            .iter()
-            .flat_map(|(c, k)| [*c, [k[0], k[1], 0, 0]])
-            .collect();
-        let input = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("riskpool-kat-in"),
-                contents: bytemuck::cast_slice(&words),
-                usage: wgpu::BufferUsages::STORAGE,
-            });
-        let size = (words.len() * 16) as u64;
+        self.check_errors()?;
+        let buffer = |contents: &[u8]| {
+            self.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents,
+                    usage: wgpu::BufferUsages::STORAGE,
+                })
+        };
+        let input = buffer(input);
+        let extra: Vec<(u32, wgpu::Buffer)> = extra.iter().map(|(b, c)| (*b, buffer(c))).collect();
+        let size = (out_words.max(4) * 4) as u64;
         let output = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("riskpool-kat-out"),
+            label: Some(label),
             size,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
+        let mut entries = vec![
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: input.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: output.as_entire_binding(),
+            },
+        ];
+        entries.extend(extra.iter().map(|(binding, b)| wgpu::BindGroupEntry {
+            binding: *binding,
+            resource: b.as_entire_binding(),
+        }));
         let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("riskpool-kat"),
+            label: Some(label),
             layout: &pipeline.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: input.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: output.as_entire_binding(),
-                },
-            ],
+            entries: &entries,
         });
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups((inputs.len() as u32).div_ceil(64), 1, 1);
+            pass.dispatch_workgroups((items as u32).div_ceil(64), 1, 1);
         }
         let bytes = self.read_back(encoder, &output, size)?;
-        let out: &[[u32; 4]] = bytemuck::cast_slice(&bytes);
+        Ok(bytes
+            .chunks_exact(4)
+            .take(out_words)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+            .collect())
+    }
+
+    /// Philox words and normals computed on the device, for known-answer tests.
+    pub fn philox_on_device(
+        &self,
+        inputs: &[([u32; 4], [u32; 2])],
+    ) -> Result<Vec<PhiloxAnswer>, EngineError> {
+        let words: Vec<[u32; 4]> = inputs
+            .iter()
+            .flat_map(|(c, k)| [*c, [k[0], k[1], 0, 0]])
+            .collect();
+        let out = self.known_answers(
+            [RNG, MATH, KAT].join("\n"),
+            "kat",
+            inputs.len(),
+            bytemuck::cast_slice(&words),
+            &[],
+            words.len() * 4,
+        )?;
+        let out: &[[u32; 4]] = bytemuck::cast_slice(&out);
         Ok(out
             .chunks(2)
             .map(|p| (p[0], p[1].map(f32::from_bits)))
@@ -351,23 +387,6 @@ impl WgpuEngine {
             include_str!("qmc_kat.wgsl"),
         ]
         .join("\n");
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("riskpool-sobol-kat"),
-                source: wgpu::ShaderSource::Wgsl(src.into()),
-            });
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some("riskpool-sobol-kat"),
-                layout: None,
-                module: &module,
-                entry_point: Some("sobol_kat"),
-                compilation_options: Default::default(),
-                cache: None,
-            });
-        self.check_errors()?;
         let dims = queries.iter().map(|q| q[0] as usize + 1).max().unwrap_or(1);
         let dirs: Vec<u32> = crate::qmc::sobol::directions()
             [..dims.min(crate::qmc::sobol::MAX_DIMENSIONS)]
@@ -377,54 +396,15 @@ impl WgpuEngine {
             .collect();
         let mut words = vec![[key[0], key[1], stream as u32, (stream >> 32) as u32]];
         words.extend(queries.iter().map(|q| [q[0], q[1], q[2], 0]));
-        let buffer = |label: &str, contents: &[u8]| {
-            self.device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(label),
-                    contents,
-                    usage: wgpu::BufferUsages::STORAGE,
-                })
-        };
-        let input = buffer("riskpool-sobol-kat-in", bytemuck::cast_slice(&words));
-        let dirs = buffer("riskpool-sobol-kat-dirs", bytemuck::cast_slice(&dirs));
-        let size = (queries.len().max(1) * 16) as u64;
-        let output = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("riskpool-sobol-kat-out"),
-            size,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("riskpool-sobol-kat"),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: input.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: output.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: dirs.as_entire_binding(),
-                },
-            ],
-        });
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups((queries.len() as u32).div_ceil(64), 1, 1);
-        }
-        let bytes = self.read_back(encoder, &output, size)?;
-        let out: &[[u32; 4]] = bytemuck::cast_slice(&bytes);
-        Ok(out[..queries.len()]
-            .iter()
-            .map(|w| [w[0], w[1], w[2]])
-            .collect())
+        let out = self.known_answers(
+            src,
+            "sobol_kat",
+            queries.len(),
+            bytemuck::cast_slice(&words),
+            &[(4, bytemuck::cast_slice(&dirs))],
+            queries.len() * 4,
+        )?;
+        Ok(out.chunks(4).map(|w| [w[0], w[1], w[2]]).collect())
     }
 
     /// Runs one kind of a plan's trades, writing its blocks' partials into
