@@ -351,8 +351,8 @@ fn what_sobol_cannot_take_is_named() {
         e.contains("field `paths`") && e.contains("(the count is --paths 1000)"),
         "{e}"
     );
-    // A trade that cannot take Sobol points (on a market's dates) is
-    // told so before its count.
+    // A trade on a market's dates with its own Sobol count: named by its
+    // line and field.
     let market = file(d.path(), "market.json", crate::market::MARKET);
     // An Asian on its fixing dates (priced on the market's dates).
     let dated = |id: &str, paths: u64| {
@@ -365,40 +365,47 @@ fn what_sobol_cannot_take_is_named() {
         "{}, \"rng\": \"sobol\"}}",
         &dated_own[..dated_own.len() - 1]
     );
-    let with_market = |extra: &[&str]| -> Vec<String> {
-        let mut v = vec!["--market".to_string(), p(&market).to_string()];
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
-    };
-    let args = with_market(&[]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let m = p(&market);
     let o = price(
         &file(d.path(), "d.jsonl", &format!("{dated_own}\n")),
         &out,
-        &args,
+        &["--market", m],
     );
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{e}");
     assert!(
-        e.contains("field `rng`") && e.contains("market's dates"),
+        e.contains("d.jsonl:1:") && e.contains("field `paths`") && e.contains("1000 paths in 16"),
         "{e}"
     );
-    // A dated trade under --rng sobol: refused up front, naming its line
-    // and `rng` (not priced into a partial file).
-    let mixed = file(d.path(), "mixed.jsonl", &format!("{}\n", dated("dp", 1024)));
-    let args = with_market(&["--rng", "sobol"]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = price(&mixed, &out, &args);
-    let e = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{e}");
-    assert!(
-        e.contains("mixed.jsonl:1:") && e.contains("field `rng`") && e.contains("market's dates"),
-        "{e}"
-    );
-    assert!(
-        !out.exists() && !d.path().join("out.csv.partial").exists(),
-        "{e}"
-    );
+    assert!(!out.exists(), "{e}");
+}
+
+/// A trade on a market's dates under `--rng sobol` prices on its grid's
+/// points (the CPU engine's), with a smaller error than Philox's at the
+/// same paths and the same price within their errors.
+#[test]
+fn dated_trades_price_on_sobol_points() {
+    let d = tempfile::tempdir().unwrap();
+    let market = file(d.path(), "market.json", crate::market::MARKET);
+    let line = r#"{"id": "dp", "underlying": "SPX", "payoff": {"type": "asian", "option": "call", "strike": 6000, "average": "arithmetic"}, "expiry": "2027-12-04", "fixings": ["2027-06-04", "2027-12-04"], "steps_per_year": 4, "paths": 16384}"#;
+    let book = file(d.path(), "dated.jsonl", &format!("{line}\n"));
+    let run = |name: &str, rng: &str| -> Value {
+        let out = d.path().join(format!("{name}.jsonl"));
+        ok(&price(
+            &book,
+            &out,
+            &["--market", p(&market), "--rng", rng, "--greeks", "delta"],
+        ));
+        rows(&out).remove(0)
+    };
+    let (q, ph) = (run("sobol", "sobol"), run("philox", "philox"));
+    let f = |r: &Value, k: &str| r[k].as_f64().unwrap();
+    println!("dated asian: sobol {q}, philox {ph}");
+    assert_eq!(q["paths"], 16384);
+    let se = (f(&q, "stderr").powi(2) + f(&ph, "stderr").powi(2)).sqrt();
+    assert!((f(&q, "pv") - f(&ph, "pv")).abs() < 4.5 * se, "{q} {ph}");
+    assert!(f(&q, "stderr") < 0.5 * f(&ph, "stderr"), "{q} {ph}");
+    assert!(f(&q, "delta").is_finite(), "{q}");
 }
 
 /// Several assets and early exercise on Sobol points (the CPU engine's):

@@ -71,7 +71,6 @@ impl Trade {
             ));
         }
         if let Some(crate::qmc::Rng::Sobol { replicates }) = self.rng {
-            crate::qmc::supports(self).map_err(|(field, message)| err(field, message))?;
             let normals = crate::qmc::normals_per_step(self);
             crate::qmc::check(self.paths, replicates, self.steps, normals, false)
                 .map_err(|(field, message)| err(field, message))?;

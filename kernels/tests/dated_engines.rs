@@ -91,7 +91,7 @@ fn dated(
 }
 
 /// Every payoff kind and model the dated kernels branch on.
-fn book(paths: u64) -> Vec<riskpool_kernels::Trade> {
+pub(crate) fn book(paths: u64) -> Vec<riskpool_kernels::Trade> {
     use serde_json::json;
     let m = market();
     let call = |k: f64| json!({"type": "european", "option": "call", "strike": k});
@@ -236,7 +236,7 @@ fn book(paths: u64) -> Vec<riskpool_kernels::Trade> {
 
 /// Early exercise on dated dates and several correlated underlyings: the
 /// several-underlying kernel (`dated_multi`), every model.
-fn multi_book(paths: u64) -> Vec<riskpool_kernels::Trade> {
+pub(crate) fn multi_book(paths: u64) -> Vec<riskpool_kernels::Trade> {
     use riskpool_kernels::market::dated::DatedExercise;
     use riskpool_kernels::multi::{MultiPayoff, RainbowKind};
     use riskpool_kernels::payoff::OptionType;
@@ -464,7 +464,7 @@ fn assert_prices_conform(engine: &dyn Engine, tol: Tolerance) {
 
 /// Moves of the trades' underlyings: spot down 5% and 15% (through some
 /// barriers), vol up, rate up, and a move left flat.
-fn scenarios(n: usize) -> Vec<TradeScenarios> {
+pub(crate) fn scenarios(n: usize) -> Vec<TradeScenarios> {
     let mv = |spot, vol, rate| vec![MarketMove { spot, vol, rate }];
     let moves = vec![
         mv(-0.05, 0.0, 0.0),

@@ -1,9 +1,10 @@
-//! Sobol points for several assets and early exercise (the CPU engine's
-//! extension pricer): a basket's replicates unbiased against a price the
-//! test integrates itself, every model x payoff x exercise on Sobol points
-//! against Philox's at the same paths (price and Greeks), the policy
-//! fitted once whatever the replicates, the same bits anywhere, scenario
-//! revaluation, and the GPU engines' refusal.
+//! Sobol points for several assets, early exercise and a market's dates
+//! (the CPU engine's extension and dated pricers): a basket's replicates
+//! unbiased against a price the test integrates itself, every model x
+//! payoff x exercise (and every dated trade of the dated conformance book)
+//! on Sobol points against Philox's at the same paths (price, Greeks,
+//! scenarios), the policy fitted once whatever the replicates, the same
+//! bits anywhere, and the GPU engines' refusal.
 
 use crate::common::{every_multi_and_exercise, extended, gbm, trade};
 use riskpool_kernels::correlation::Correlation;
@@ -190,35 +191,88 @@ fn every_extension_on_sobol_points_prices_as_on_philox() {
         let q = e.price(&qt, &req).expect("sobol");
         for ((t, p), q) in trades.iter().zip(&p).zip(&q) {
             assert_eq!(q.paths, t.paths, "{}", t.id);
-            let mut pairs = vec![("pv", p.pv, q.pv)];
+            let mut pairs = vec![("pv".to_string(), p.pv, q.pv)];
             for (k, g) in Greek::ALL.iter().enumerate() {
                 if let (Some(a), Some(b)) = (p.greeks[k], q.greeks[k]) {
-                    pairs.push((g.name(), a, b));
+                    pairs.push((g.name().to_string(), a, b));
                 }
             }
-            for (what, a, b) in pairs {
-                let se = (a.stderr.powi(2) + b.stderr.powi(2)).sqrt();
-                println!(
-                    "{method:?} {} {what}: philox {:.6} +- {:.2e}, sobol {:.6} +- {:.2e} ({:.1}x)",
-                    t.id,
-                    a.value,
-                    a.stderr,
-                    b.value,
-                    b.stderr,
-                    a.stderr / b.stderr
-                );
-                assert!(
-                    b.value.is_finite() && b.stderr.is_finite(),
-                    "{} {what}: {b:?}",
-                    t.id
-                );
-                assert!(
-                    (a.value - b.value).abs() <= 4.5 * se + 1e-12,
-                    "{method:?} {} {what}: philox {a:?} sobol {b:?}",
-                    t.id
-                );
+            assert_agree(&format!("{method:?} {}", t.id), &pairs);
+        }
+    }
+}
+
+/// |philox - sobol| within 4.5 of their combined standard errors, for
+/// each `(what, philox, sobol)`; the ratio of the errors printed.
+fn assert_agree(
+    id: &str,
+    pairs: &[(
+        String,
+        riskpool_kernels::Estimate,
+        riskpool_kernels::Estimate,
+    )],
+) {
+    for (what, a, b) in pairs {
+        let se = (a.stderr.powi(2) + b.stderr.powi(2)).sqrt();
+        println!(
+            "{id} {what}: philox {:.6} +- {:.2e}, sobol {:.6} +- {:.2e} ({:.1}x)",
+            a.value,
+            a.stderr,
+            b.value,
+            b.stderr,
+            a.stderr / b.stderr
+        );
+        assert!(
+            b.value.is_finite() && b.stderr.is_finite(),
+            "{id} {what}: {b:?}"
+        );
+        assert!(
+            (a.value - b.value).abs() <= 4.5 * se + 1e-12,
+            "{id} {what}: philox {a:?} sobol {b:?}"
+        );
+    }
+}
+
+/// Every trade of the dated conformance book (every model on a market,
+/// cash dividends, fixings, barriers, several underlyings, dated early
+/// exercise) on Sobol points against Philox's at the same paths, with
+/// bumped Greeks; the one-underlying ones' scenario P&L too.
+#[test]
+fn dated_trades_on_sobol_points_price_as_on_philox() {
+    let e = cpu();
+    let mut trades = crate::dated_engines::book(8 * 1024);
+    trades.extend(crate::dated_engines::multi_book(8 * 1024));
+    assert!(trades.iter().all(|t| t.dated.is_some()));
+    let req = PricingRequest {
+        greeks: GreekSet(Greek::ALL.to_vec()),
+        ..Default::default()
+    };
+    let qt: Vec<Trade> = trades.iter().cloned().map(|t| sobol(t, 8)).collect();
+    let p = e.price(&trades, &req).expect("philox");
+    let q = e.price(&qt, &req).expect("sobol");
+    for ((t, p), q) in trades.iter().zip(&p).zip(&q) {
+        assert_eq!(q.paths, t.paths, "{}", t.id);
+        let mut pairs = vec![("pv".to_string(), p.pv, q.pv)];
+        for (k, g) in Greek::ALL.iter().enumerate() {
+            if let (Some(a), Some(b)) = (p.greeks[k], q.greeks[k]) {
+                pairs.push((g.name().to_string(), a, b));
             }
         }
+        assert_agree(&t.id, &pairs);
+    }
+    let book = crate::dated_engines::book(8 * 1024);
+    let s = crate::dated_engines::scenarios(book.len());
+    let qb: Vec<Trade> = book.iter().cloned().map(|t| sobol(t, 8)).collect();
+    let plain = PricingRequest::default();
+    let p = e.revalue(&book, &s, &plain).expect("philox");
+    let q = e.revalue(&qb, &s, &plain).expect("sobol");
+    for ((t, p), q) in book.iter().zip(&p).zip(&q) {
+        assert_eq!(q.paths, t.paths, "{}", t.id);
+        let mut pairs = vec![("base".to_string(), p.base, q.base)];
+        for (k, (a, b)) in p.pnl.iter().zip(&q.pnl).enumerate() {
+            pairs.push((format!("pnl {k}"), *a, *b));
+        }
+        assert_agree(&t.id, &pairs);
     }
 }
 
@@ -334,7 +388,7 @@ fn gpu_engines_refuse_sobol_extensions_as_unavailable() {
         ) {
             Err(EngineError::Unavailable { reason, .. }) => {
                 assert!(
-                    reason.contains("bk") && reason.contains("cpu engine"),
+                    reason.contains(&t.id) && reason.contains("cpu engine"),
                     "{reason}"
                 );
             }

@@ -275,7 +275,6 @@ pub fn check_rng(trade: &Trade, req: &PricingRequest) -> Result<(), (&'static st
         // One replicate alone: its paths a power of two.
         Rng::SobolReplicate { .. } => (trade.paths.saturating_mul(2), 2),
     };
-    crate::qmc::supports(trade)?;
     let normals = crate::qmc::normals_per_step(trade);
     crate::qmc::check(paths, replicates, trade.steps, normals, req.antithetic)
 }

@@ -26,9 +26,10 @@
 //!
 //! Trades with more than [`sobol::MAX_DIMENSIONS`] dimensions are refused
 //! with the count, and so are antithetic pairs (the points are already
-//! balanced; pairing breaks their nets). Trades with several assets or
-//! early exercise draw their pricing paths' normals here too (their
-//! regression paths stay Philox's: a policy is a fit, not an integral).
+//! balanced; pairing breaks their nets). Trades with several assets, early
+//! exercise or on a market's dates draw their pricing paths' normals here
+//! too (their regression paths stay Philox's: a policy is a fit, not an
+//! integral; a dated path's bridge runs on its grid's step index).
 
 pub mod bridge;
 pub mod sobol;
@@ -74,6 +75,10 @@ impl Rng {
 /// dimension count of a path is `steps` times this).
 pub fn normals_per_step(trade: &crate::instrument::Trade) -> usize {
     use crate::model::ModelSpec;
+    // A trade on a market's dates: its path's (its `steps` are the grid's).
+    if let Some(d) = &trade.dated {
+        return d.normals_per_step();
+    }
     if let Some(m) = trade.extension.as_ref().and_then(|e| e.multi.as_ref()) {
         return match m.model {
             crate::multi::MultiModel::GbmMulti { .. } => m.model.assets(),
@@ -86,25 +91,14 @@ pub fn normals_per_step(trade: &crate::instrument::Trade) -> usize {
     }
 }
 
-/// Whether a trade's kind draws Sobol points: `(field, message)` where
-/// not (a market's dates draw Philox numbers only so far).
-pub fn supports(trade: &crate::instrument::Trade) -> Result<(), (&'static str, String)> {
-    if trade.dated.is_some() {
-        return Err((
-            "rng",
-            "sobol points are drawn for trades on their own steps so far, not yet on a market's dates; price this trade with \"rng\": \"philox\"".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// Whether the GPU engines draw Sobol points for a trade's kind: several
-/// assets and early exercise on Sobol points are the CPU engine's only so
-/// far (the GPU side kernels draw Philox's); the reason where not.
+/// assets, early exercise and a market's dates on Sobol points are the CPU
+/// engine's only so far (the GPU side kernels draw Philox's); the reason
+/// where not.
 pub fn on_gpu(trade: &crate::instrument::Trade) -> Result<(), String> {
-    if trade.extension.is_some() {
+    if trade.extension.is_some() || trade.dated.is_some() {
         return Err(format!(
-            "trade `{}`: sobol points for several assets or early exercise are drawn by the cpu engine only so far (--engine cpu, or auto)",
+            "trade `{}`: sobol points for several assets, early exercise or a market's dates are drawn by the cpu engine only so far (--engine cpu, or auto)",
             trade.id
         ));
     }

@@ -8,6 +8,11 @@
 //! drivers, four to a Philox block of the trade's stream (path `p`, blocks
 //! `0, 1, ...`), f64 Box-Muller; antithetic pairs negate them. The spot
 //! drivers are correlated by the lower factor of the market's correlations.
+//! On Sobol points (`crate::qmc`) the same normals are each replicate's
+//! points through the bridge on the grid's step index, `steps x normals a
+//! step` dimensions; the regression paths stay Philox's, and a Sobol trade
+//! comes here whole: its policies are fitted once and each replicate is
+//! priced on them ([`replicate_totals`]).
 //!
 //! **Lanes.** Four paths are walked side by side ([`LANES`]), each doing
 //! exactly one path's arithmetic, so results do not depend on it; a local
@@ -46,7 +51,7 @@ use rayon::prelude::*;
 
 use super::extension::Acc;
 use super::CHUNK;
-use crate::engine::{AssetGreeks, EngineError, PricingRequest, TradeResult};
+use crate::engine::{replicates, AssetGreeks, EngineError, PricingRequest, TradeResult};
 use crate::exercise::{fit, Policy, RegressionPaths};
 use crate::greeks::Greek;
 use crate::instrument::Trade;
@@ -56,6 +61,7 @@ use crate::market::path::{smallest_moved_vol, AssetModel, DatedPath};
 use crate::market::Vol;
 use crate::multi::{regression_paths, regression_stream, MultiPayoff};
 use crate::payoff::{Monitoring, PathPayoff, PayoffSpec, PayoffStep, PayoffVisitor};
+use crate::qmc::{LaneScratch, Rng, SobolDraws};
 use crate::real::Real;
 use crate::rng::{counter, key_of, philox4x32_10};
 use crate::scenario::{distinct_moves, Knocked, MarketMove, ScenarioResult, TradeScenarios};
@@ -397,10 +403,28 @@ impl<const L: usize> PayoffVisitor<f64> for OneValue<'_, L> {
 }
 
 impl Pricer {
-    /// Draws path `draw`'s normals (times `sign`) for `path`'s grid into `z`.
-    fn normals(&self, path: &DatedPath, stream: u64, draw: u32, sign: f64, z: &mut Vec<f64>) {
-        let total = path.steps() * path.normals_per_step();
+    /// Draws path `draw`'s normals (times `sign`) for `path`'s grid into
+    /// `z`: from Philox's stream `stream`, or point `draw` of a replicate's
+    /// Sobol points (`sobol`; never in antithetic pairs).
+    fn normals(
+        &self,
+        path: &DatedPath,
+        stream: u64,
+        sobol: Option<&SobolDraws>,
+        draw: u32,
+        sign: f64,
+        z: &mut Vec<f64>,
+    ) {
         z.clear();
+        if let Some(d) = sobol {
+            SCRATCH.with(|s| {
+                let mut s = s.borrow_mut();
+                d.lanes::<f64, 1>(draw, &mut s);
+                z.extend(s.out.iter().map(|o| o[0]));
+            });
+            return;
+        }
+        let total = path.steps() * path.normals_per_step();
         let mut block = 0u32;
         while z.len() < total {
             let nz = f64::normals_from_words(philox4x32_10(counter(stream, draw, block), self.key));
@@ -509,7 +533,7 @@ impl Pricer {
             .zip(intrinsic.par_chunks_mut(nd))
             .enumerate()
             .for_each_init(Vec::new, |z, (p, (xr, ir))| {
-                self.normals(path, stream, p as u32, 1.0, z);
+                self.normals(path, stream, None, p as u32, 1.0, z);
                 let mut k = 0;
                 let mut s = [0.0f64; crate::correlation::MAX_ASSETS];
                 let ok = walk(path, &f.tables, [z.as_slice()], |i, xv, _, _| {
@@ -587,8 +611,9 @@ impl Pricer {
     }
 
     /// Sums over paths `first .. first + count`, [`LANES`] draws at a time
-    /// (antithetic: two pairs), in path order.
-    fn run(&self, first: u64, count: u64) -> Acc {
+    /// (antithetic: two pairs), in path order, on the trade's Philox stream
+    /// or a replicate's Sobol points (`sobol`).
+    fn run(&self, first: u64, count: u64, sobol: Option<&SobolDraws>) -> Acc {
         let m = self.coef.len();
         let nf = self.families.len();
         let mut acc = Acc::new(m);
@@ -639,7 +664,7 @@ impl Pricer {
             if draws.len() - at >= LANES {
                 for (l, zl) in z.iter_mut().enumerate() {
                     let (d, sign) = draws[at + l];
-                    self.normals(base, self.stream, d, sign, zl);
+                    self.normals(base, self.stream, sobol, d, sign, zl);
                 }
                 self.values(std::array::from_fn(|l| z[l].as_slice()), &mut values);
                 for l in 0..LANES {
@@ -649,7 +674,7 @@ impl Pricer {
                 at += LANES;
             } else {
                 let (d, sign) = draws[at];
-                self.normals(base, self.stream, d, sign, &mut z[0]);
+                self.normals(base, self.stream, sobol, d, sign, &mut z[0]);
                 self.values([z[0].as_slice()], &mut one);
                 for (v, o) in values.iter_mut().zip(&one) {
                     v[0] = o[0];
@@ -664,10 +689,10 @@ impl Pricer {
 
     /// Every path, in chunks merged in path order (the caller is inside
     /// the engine's thread pool).
-    fn total(&self, paths: u64) -> Acc {
+    fn total(&self, paths: u64, sobol: Option<&SobolDraws>) -> Acc {
         let chunks: Vec<Acc> = (0..paths.div_ceil(CHUNK))
             .into_par_iter()
-            .map(|c| self.run(c * CHUNK, super::live(CHUNK.min(paths - c * CHUNK))))
+            .map(|c| self.run(c * CHUNK, super::live(CHUNK.min(paths - c * CHUNK)), sobol))
             .collect();
         let mut total = Acc::new(self.coef.len());
         for c in &chunks {
@@ -870,20 +895,70 @@ pub(crate) fn greek_result(
     }
 }
 
-/// Prices a dated trade with the request's Greeks.
+thread_local! {
+    /// A thread's working memory for Sobol paths, kept between paths.
+    static SCRATCH: std::cell::RefCell<LaneScratch<f64, 1>> = Default::default();
+}
+
+/// The sums over a trade's paths: one on its Philox stream, or one per
+/// replicate of a Sobol trade (each on its own points, all on the policies
+/// `pricer` fitted once); and the paths each covers.
+fn replicate_totals(pricer: &Pricer, trade: &Trade, req: &PricingRequest) -> (Vec<Acc>, u64) {
+    let base = &pricer.families[0].path;
+    let draws = |r: u32| {
+        SobolDraws::new(
+            req.seed,
+            trade.stream,
+            r,
+            base.steps() as u32,
+            base.normals_per_step(),
+        )
+    };
+    match replicates::rng_of(trade, req) {
+        Rng::Philox => (vec![pricer.total(trade.paths, None)], trade.paths),
+        Rng::Sobol { replicates } => {
+            let per = trade.paths / replicates.max(1) as u64;
+            let sums = (0..replicates)
+                .map(|r| pricer.total(per, Some(&draws(r))))
+                .collect();
+            (sums, per)
+        }
+        Rng::SobolReplicate { index } => (
+            vec![pricer.total(trade.paths, Some(&draws(index)))],
+            trade.paths,
+        ),
+    }
+}
+
+/// Prices a dated trade with the request's Greeks (a Sobol trade's price
+/// is its replicates', `engine::replicates`).
 pub(crate) fn price(trade: &Trade, req: &PricingRequest) -> Result<TradeResult, EngineError> {
     let start = std::time::Instant::now();
     let (families, coef) = greek_families(trade, req)?;
     let n = families[0].0.assets.len();
     let pricer = Pricer::new(trade, req, families, coef);
-    let total = pricer.total(trade.paths);
-    Ok(greek_result(
-        trade,
-        req,
-        n,
-        &total,
-        start.elapsed().as_secs_f64(),
-    ))
+    let (sums, per) = replicate_totals(&pricer, trade, req);
+    if let [total] = sums.as_slice() {
+        return Ok(greek_result(
+            trade,
+            req,
+            n,
+            total,
+            start.elapsed().as_secs_f64(),
+        ));
+    }
+    let each = Trade {
+        paths: per,
+        ..trade.clone()
+    };
+    let reps: Vec<TradeResult> = sums
+        .iter()
+        .map(|s| greek_result(&each, req, n, s, 0.0))
+        .collect();
+    let mut r = replicates::combine_prices(&reps);
+    r.paths = trade.paths;
+    r.seconds = start.elapsed().as_secs_f64();
+    Ok(r)
 }
 
 /// Revalues a dated trade under its scenarios in one pass: each distinct
@@ -914,14 +989,24 @@ pub(crate) fn revalue(
         c[0] = -1.0;
     }
     let pricer = Pricer::new(trade, req, families, coef);
-    let total = pricer.total(trade.paths);
-    Ok(ScenarioResult {
-        base: total.estimate(0),
-        pnl: of
-            .iter()
-            .map(|k| k.map_or(Estimate::ZERO, |k| total.estimate(1 + k)))
-            .collect(),
-        paths: trade.paths,
-        seconds: pricer.fit_seconds + start.elapsed().as_secs_f64(),
-    })
+    let (sums, per) = replicate_totals(&pricer, trade, req);
+    let reps: Vec<ScenarioResult> = sums
+        .iter()
+        .map(|total| ScenarioResult {
+            base: total.estimate(0),
+            pnl: of
+                .iter()
+                .map(|k| k.map_or(Estimate::ZERO, |k| total.estimate(1 + k)))
+                .collect(),
+            paths: per,
+            seconds: 0.0,
+        })
+        .collect();
+    let mut r = match reps.as_slice() {
+        [one] => one.clone(),
+        _ => replicates::combine_revalued(&reps),
+    };
+    r.paths = trade.paths;
+    r.seconds = start.elapsed().as_secs_f64();
+    Ok(r)
 }

@@ -129,7 +129,7 @@ impl Engine for CpuEngine {
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
         self.unless_stopped(|| {
-            replicates::price_with(trades, req, &extension::takes, |trades| {
+            replicates::price_with(trades, req, &own_pricer, |trades| {
                 self.price_all(trades, req)
             })
         })
@@ -147,19 +147,22 @@ impl Engine for CpuEngine {
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
         self.unless_stopped(|| {
-            replicates::revalue_with(
-                trades,
-                scenarios,
-                req,
-                &extension::takes,
-                |trades, scenarios| self.revalue_with(trades, scenarios, req, true),
-            )
+            replicates::revalue_with(trades, scenarios, req, &own_pricer, |trades, scenarios| {
+                self.revalue_with(trades, scenarios, req, true)
+            })
         })
     }
 
     fn stop_flag(&self) -> Option<Arc<AtomicBool>> {
         Some(self.stop.clone())
     }
+}
+
+/// Whether a trade goes to a pricer of its own (several assets or early
+/// exercise, a market's dates) rather than the batch kernels; a Sobol one
+/// reaches it whole, its replicates priced there on one fitted policy.
+fn own_pricer(t: &Trade) -> bool {
+    extension::takes(t) || dated::takes(t)
 }
 
 /// A work item's path count, or none once its engine is stopped (the
@@ -197,7 +200,7 @@ impl CpuEngine {
         req: &PricingRequest,
     ) -> Result<Vec<TradeResult>, EngineError> {
         check_batch("cpu", trades, req, u64::MAX)?;
-        let own = |t: &Trade| extension::takes(t) || dated::takes(t);
+        let own = own_pricer;
         if !trades.iter().any(own) {
             return Ok(self.price_plain(trades, None, req));
         }
@@ -612,13 +615,9 @@ impl CpuEngine {
         scenarios: &[TradeScenarios],
         req: &PricingRequest,
     ) -> Result<Vec<ScenarioResult>, EngineError> {
-        replicates::revalue_with(
-            trades,
-            scenarios,
-            req,
-            &extension::takes,
-            |trades, scenarios| self.revalue_with(trades, scenarios, req, false),
-        )
+        replicates::revalue_with(trades, scenarios, req, &own_pricer, |trades, scenarios| {
+            self.revalue_with(trades, scenarios, req, false)
+        })
     }
 
     /// [`Engine::revalue`], with scenario fans or without.
