@@ -406,6 +406,19 @@ fn dated_trades_price_on_sobol_points() {
     assert!((f(&q, "pv") - f(&ph, "pv")).abs() < 4.5 * se, "{q} {ph}");
     assert!(f(&q, "stderr") < 0.5 * f(&ph, "stderr"), "{q} {ph}");
     assert!(f(&q, "delta").is_finite(), "{q}");
+    // A grid with more dimensions than the direction numbers hold: named
+    // by the field that makes the grid.
+    let long = line.replace(r#""steps_per_year": 4"#, r#""steps_per_year": 30000"#);
+    let long = file(d.path(), "long.jsonl", &format!("{long}\n"));
+    let out = d.path().join("long-out.jsonl");
+    let o = price(&long, &out, &["--market", p(&market), "--rng", "sobol"]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("long.jsonl:1:") && e.contains("field `steps_per_year`") && e.contains("21201"),
+        "{e}"
+    );
+    assert!(!out.exists(), "{e}");
 }
 
 /// Several assets and early exercise on Sobol points (the CPU engine's):

@@ -276,7 +276,15 @@ pub fn check_rng(trade: &Trade, req: &PricingRequest) -> Result<(), (&'static st
         Rng::SobolReplicate { .. } => (trade.paths.saturating_mul(2), 2),
     };
     let normals = crate::qmc::normals_per_step(trade);
-    crate::qmc::check(paths, replicates, trade.steps, normals, req.antithetic)
+    match crate::qmc::check(paths, replicates, trade.steps, normals, req.antithetic) {
+        // A trade on a market's dates has no `steps`: its grid comes from
+        // `steps_per_year` and its dates.
+        Err(("steps", why)) if trade.dated.is_some() => Err((
+            "steps_per_year",
+            format!("{why} (the grid to the expiry has {} steps)", trade.steps),
+        )),
+        other => other,
+    }
 }
 
 /// Checks a request against a trade before any engine runs it.
